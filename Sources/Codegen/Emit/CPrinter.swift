@@ -1,0 +1,120 @@
+import Foundation
+
+/// The one printer all generated C goes through: tabs for indentation (kernel
+/// style), no trailing whitespace, blank lines unindented. A value type passed
+/// `inout`, like swift-protobuf's CodePrinter.
+public struct CPrinter: Sendable {
+    public private(set) var content = ""
+    private var level = 0
+
+    public init() {}
+
+    public mutating func print(_ lines: String...) {
+        for text in lines {
+            for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                let trimmed = line.trimmingTrailingWhitespace()
+                if trimmed.isEmpty {
+                    content += "\n"
+                } else {
+                    content += String(repeating: "\t", count: level) + trimmed + "\n"
+                }
+            }
+        }
+    }
+
+    /// Appends a fixed fragment verbatim (templates carry their own indentation).
+    public mutating func append(fragment: String) {
+        for line in fragment.split(separator: "\n", omittingEmptySubsequences: false).dropLast(fragment.hasSuffix("\n") ? 1 : 0) {
+            let trimmed = line.trimmingTrailingWhitespace()
+            content += trimmed.isEmpty ? "\n" : String(repeating: "\t", count: level) + trimmed + "\n"
+        }
+    }
+
+    public mutating func indent() { level += 1 }
+
+    public mutating func outdent() {
+        precondition(level > 0, "Cannot outdent past the left margin")
+        level -= 1
+    }
+
+    public mutating func withIndentation(_ body: (inout CPrinter) -> Void) {
+        indent()
+        body(&self)
+        outdent()
+    }
+
+    /// A block comment; `*/` inside text is defused so input cannot end the comment.
+    public mutating func comment(_ text: String) {
+        let safe = CNamer.commentSafe(text)
+        print("/* \(safe) */")
+    }
+}
+
+extension Substring {
+    func trimmingTrailingWhitespace() -> String {
+        var s = self
+        while let last = s.last, last == " " || last == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// The one namer: C identifiers and kernel-visible object names.
+public enum CNamer {
+    public static let prefix = "x2b_"
+    /// BPF_OBJ_NAME_LEN - 1.
+    public static let kernelNameLimit = 15
+
+    /// Any character outside [A-Za-z0-9_] becomes `_`, as bpftool sanitises.
+    public static func sanitize(_ s: String) -> String {
+        String(s.unicodeScalars.map { c -> Character in
+            (("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "_") ? Character(c) : "_"
+        })
+    }
+
+    /// Text safe inside a C block comment: no `*/`, no `/*`, no control characters.
+    public static func commentSafe(_ s: String) -> String {
+        var out = ""
+        for c in s.unicodeScalars {
+            if c.value < 0x20 || c.value == 0x7F { out += "?" } else { out.unicodeScalars.append(c) }
+        }
+        return out.replacingOccurrences(of: "*/", with: "* /").replacingOccurrences(of: "/*", with: "/ *")
+    }
+
+    public static func program(_ stem: String) -> String {
+        let name = prefix + stem
+        precondition(name.count <= kernelNameLimit, "kernel name \(name) too long")
+        return name
+    }
+
+    public static func lbStage(_ p: IRLBPolicy, family: IRFamily) -> String {
+        let stem: String = switch p {
+        case .roundRobin: "rr"
+        case .random: "rand"
+        case .leastRequest: "lreq"
+        case .maglev: "mag"
+        case .ringHash: "ring"
+        }
+        return program("lb_\(stem)\(family == .inet4 ? "4" : "6")")
+    }
+
+    public static func lbConstant(_ p: IRLBPolicy) -> String {
+        switch p {
+        case .roundRobin: "X2B_LB_ROUND_ROBIN"
+        case .random: "X2B_LB_RANDOM"
+        case .leastRequest: "X2B_LB_LEAST_REQUEST"
+        case .maglev: "X2B_LB_MAGLEV"
+        case .ringHash: "X2B_LB_RING_HASH"
+        }
+    }
+
+    public static func lbSlot(_ p: IRLBPolicy) -> UInt32 {
+        switch p {
+        case .roundRobin: 0
+        case .random: 1
+        case .leastRequest: 2
+        case .maglev: 3
+        case .ringHash: 4
+        }
+    }
+}
+

@@ -1,0 +1,182 @@
+/// The byte layout of the ABI structs, one table for the encoder below and for
+/// ABILayoutTests, which checks it against bpf-runtime/abi/x2b_abi_asserts.h.
+public enum ABILayout {
+    public struct Struct: Sendable {
+        public var name: String
+        public var size: Int
+        public var offsets: [String: Int]
+    }
+
+    public static let structs: [Struct] = [
+        Struct(name: "x2b_lsn_key", size: 24, offsets: ["family": 4, "port": 6, "addr": 8]),
+        Struct(name: "x2b_action", size: 24, offsets: [:]),
+        Struct(name: "x2b_wcluster", size: 8, offsets: [:]),
+        Struct(name: "x2b_level", size: 20, offsets: [:]),
+        Struct(name: "x2b_cluster", size: 16 + 20 * Int(ABI.maxPriorities), offsets: ["levels": 16]),
+        Struct(name: "x2b_endpoint", size: 24, offsets: ["weight": 4, "addr": 8]),
+        Struct(name: "x2b_slot", size: 8, offsets: [:]),
+        Struct(name: "x2b_sock", size: 24, offsets: [:]),
+        Struct(name: "x2b_scratch", size: 16, offsets: [:]),
+    ]
+
+    public static func size(_ name: String) -> Int {
+        structs.first { $0.name == name }!.size
+    }
+}
+
+/// Little-endian byte writer for map image records.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u16le(_ v: UInt16) { bytes += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+    /// Network order, as ports are stored in sockaddr.
+    mutating func u16be(_ v: UInt16) { bytes += [UInt8(v >> 8), UInt8(v & 0xFF)] }
+    mutating func u32(_ v: UInt32) {
+        for i in 0..<4 { bytes.append(UInt8((v >> (8 * UInt32(i))) & 0xFF)) }
+    }
+    mutating func raw(_ b: [UInt8], padTo n: Int) {
+        bytes += b
+        bytes += [UInt8](repeating: 0, count: n - b.count)
+    }
+}
+
+/// A map image: `key || value` records, the format docs/bundle-format.md describes.
+public struct MapImage: Sendable, Hashable {
+    public var keySize: Int
+    public var valueSize: Int
+    public var bytes: [UInt8] = []
+    public var entries: Int = 0
+
+    mutating func append(key: [UInt8], value: [UInt8]) {
+        precondition(key.count == keySize && value.count == valueSize, "record does not match the map layout")
+        bytes += key
+        bytes += value
+        entries += 1
+    }
+
+    mutating func append(index: Int, value: [UInt8]) {
+        var k = ByteWriter()
+        k.u32(UInt32(index))
+        append(key: k.bytes, value: value)
+    }
+
+    /// One record per line: `key | value` in hex, for goldens and `inspect`.
+    public var hexText: String {
+        var out = ""
+        var off = 0
+        let rec = keySize + valueSize
+        while off + rec <= bytes.count {
+            let k = bytes[off..<off + keySize].map { hex($0) }.joined(separator: " ")
+            let v = bytes[off + keySize..<off + rec].map { hex($0) }.joined(separator: " ")
+            out += "\(k) | \(v)\n"
+            off += rec
+        }
+        return out
+    }
+
+    private func hex(_ b: UInt8) -> String {
+        let d = Array("0123456789abcdef")
+        return String([d[Int(b >> 4)], d[Int(b & 0xF)]])
+    }
+}
+
+/// Encodes a plan's tables as map images.
+public enum MapImageEncoder {
+    public static func listenerKey(_ e: BundlePlan.ListenerEntry) -> [UInt8] {
+        var w = ByteWriter()
+        w.u32(e.prefixLength)
+        w.u8(UInt8(e.prefix.address.family.rawValue))
+        w.u8(0)
+        w.u16be(e.port)
+        w.raw(e.prefix.address.bytes, padTo: 16)
+        return w.bytes
+    }
+
+    public static func listeners(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 24, valueSize: 4)
+        for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) {
+            var v = ByteWriter()
+            v.u32(e.action)
+            img.append(key: listenerKey(e), value: v.bytes)
+        }
+        return img
+    }
+
+    public static func actions(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_action"))
+        for (i, a) in plan.actions.enumerated() {
+            var v = ByteWriter()
+            v.u32(a.kind.rawValue)
+            v.u32(a.target)
+            v.u32(a.count)
+            v.u32(a.totalWeight)
+            v.u32(a.listener)
+            v.u32(a.fallback)
+            img.append(index: i, value: v.bytes)
+        }
+        return img
+    }
+
+    public static func weightedClusters(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_wcluster"))
+        for (i, w) in plan.weightedClusters.enumerated() {
+            var v = ByteWriter()
+            v.u32(w.cumWeight)
+            v.u32(w.cluster)
+            img.append(index: i, value: v.bytes)
+        }
+        return img
+    }
+
+    public static func clusters(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_cluster"))
+        for (i, c) in plan.clusters.enumerated() {
+            var v = ByteWriter()
+            v.u32(CNamer.lbSlot(c.lb))
+            v.u32(UInt32(c.levels.count))
+            v.u32(c.counter)
+            v.u32(c.passthrough ? 1 : 0)
+            for l in 0..<Int(ABI.maxPriorities) {
+                if l < c.levels.count {
+                    let lv = c.levels[l]
+                    v.u32(lv.cumLoad)
+                    v.u32(lv.first)
+                    v.u32(lv.count)
+                    v.u32(lv.tableFirst)
+                    v.u32(lv.tableLength)
+                } else {
+                    for _ in 0..<5 { v.u32(0) }
+                }
+            }
+            img.append(index: i, value: v.bytes)
+        }
+        return img
+    }
+
+    public static func endpoints(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_endpoint"))
+        for (i, e) in plan.endpoints.enumerated() {
+            var v = ByteWriter()
+            v.u8(UInt8(e.address.family.rawValue))
+            v.u8(0)
+            v.u16be(e.port)
+            v.u32(e.weight)
+            v.raw(e.address.bytes, padTo: 16)
+            img.append(index: i, value: v.bytes)
+        }
+        return img
+    }
+
+    public static func slots(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_slot"))
+        img.bytes.reserveCapacity(plan.slots.count * 12)
+        for (i, s) in plan.slots.enumerated() {
+            var v = ByteWriter()
+            v.u32(s.hash)
+            v.u32(s.endpoint)
+            img.append(index: i, value: v.bytes)
+        }
+        return img
+    }
+}

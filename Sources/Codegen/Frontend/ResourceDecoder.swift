@@ -1,0 +1,322 @@
+import Foundation
+import SwiftProtobuf
+
+/// Decoding of one JSON resource into its generated message.
+///
+/// Before decoding, the tree is normalised:
+/// - `typed_config` (any `google.protobuf.Any`) whose type the schema does not
+///   model is carried as an `xds.type.v3.TypedStruct` whose `type_url` is the
+///   original type URL and whose `value` is the original content, as Envoy itself
+///   accepts; so the resource decodes, and later passes still see which
+///   extension was configured (`Google_Protobuf_Any.xdsTypeName`);
+/// - legacy v2 type URLs are mapped to v3;
+/// - a `filters`/`http_filters`/... element written as a mapping instead of a
+///   one-element list becomes a list.
+/// After decoding, the message is re-read from its binary form, so every `Any`
+/// holds binary content (cheap to unpack, always serialisable).
+extension ParseSession {
+    static let jsonOptions: JSONDecodingOptions = {
+        var o = JSONDecodingOptions()
+        o.ignoreUnknownFields = true
+        o.messageDepthLimit = 100
+        return o
+    }()
+
+    static let binaryOptions: BinaryDecodingOptions = {
+        var o = BinaryDecodingOptions()
+        o.messageDepthLimit = 100
+        return o
+    }()
+
+    func addResource(_ kind: ResourceKind, _ o: JSONObject, path: String) {
+        _ = XDSTypes.registered
+        var comps: [PathComponent] = []
+        let value = normalize(.object(o), comps: &comps, base: path)
+        switch kind {
+        case .listener:
+            if let m = decodeResource(Envoy_Config_Listener_V3_Listener.self, value, path: path) {
+                snapshot.listeners.append(XDSResource(name: m.name, message: m, origin: location(path)))
+            }
+        case .routeConfiguration:
+            if let m = decodeResource(Envoy_Config_Route_V3_RouteConfiguration.self, value, path: path) {
+                snapshot.routeConfigurations.append(XDSResource(name: m.name, message: m, origin: location(path)))
+            }
+        case .cluster:
+            if let m = decodeResource(Envoy_Config_Cluster_V3_Cluster.self, value, path: path) {
+                snapshot.clusters.append(XDSResource(name: m.name, message: m, origin: location(path)))
+            }
+        case .loadAssignment:
+            if let m = decodeResource(Envoy_Config_Endpoint_V3_ClusterLoadAssignment.self, value, path: path) {
+                snapshot.loadAssignments.append(XDSResource(name: m.clusterName, message: m, origin: location(path)))
+            }
+        }
+    }
+
+    // MARK: Normalisation
+
+    enum PathComponent {
+        case key(String)
+        case index(Int)
+    }
+
+    static func render(_ base: String, _ comps: [PathComponent]) -> String {
+        var s = base
+        for c in comps {
+            switch c {
+            case .key(let k): s = join(s, k)
+            case .index(let i): s += "[\(i)]"
+            }
+        }
+        return s
+    }
+
+    /// Keys holding a `google.protobuf.Any` in the modelled schema.
+    private static let anyKeys: Set<String> = [
+        "typed_config", "typedConfig", "default_config", "defaultConfig", "api_listener", "apiListener",
+        "retry_policy_typed_config", "retryPolicyTypedConfig", "action",
+    ]
+
+    /// Repeated message fields an input may write as a single mapping, and a key
+    /// that identifies such an element.
+    private static let listKeys: [String: [String]] = [
+        "filters": ["name", "typed_config", "typedConfig"],
+        "http_filters": ["name", "typed_config", "typedConfig"],
+        "httpFilters": ["name", "typed_config", "typedConfig"],
+        "listener_filters": ["name", "typed_config", "typedConfig"],
+        "listenerFilters": ["name", "typed_config", "typedConfig"],
+        "filter_chains": ["filters", "filter_chain_match", "filterChainMatch"],
+        "filterChains": ["filters", "filter_chain_match", "filterChainMatch"],
+        "virtual_hosts": ["domains", "routes"],
+        "virtualHosts": ["domains", "routes"],
+        "routes": ["match"],
+    ]
+
+    /// Struct-valued fields: their content is data, not schema.
+    private static let opaqueKeys: Set<String> = ["filter_metadata", "filterMetadata", "default_subset", "defaultSubset"]
+
+    func normalize(_ value: JSONValue, comps: inout [PathComponent], base: String) -> JSONValue {
+        switch value {
+        case .array(let items):
+            var out = items
+            for i in out.indices {
+                comps.append(.index(i))
+                out[i] = normalize(out[i], comps: &comps, base: base)
+                comps.removeLast()
+            }
+            return .array(out)
+        case .object(let o):
+            if case .string(let url)? = o["@type"] {
+                return normalizeAny(o, url: url, comps: &comps, base: base)
+            }
+            return .object(normalizeFields(o, comps: &comps, base: base))
+        default:
+            return value
+        }
+    }
+
+    private func normalizeFields(_ o: JSONObject, comps: inout [PathComponent], base: String) -> JSONObject {
+        var out = o
+        var drop: [Int] = []
+        for i in out.entries.indices {
+            let key = out.entries[i].key
+            var v = out.entries[i].value
+            if ParseSession.opaqueKeys.contains(key) { continue }
+            if ParseSession.anyKeys.contains(key), case .object(let inner) = v, inner["@type"] == nil {
+                if !inner.isEmpty, key != "action" {
+                    comps.append(.key(key))
+                    diag(
+                        .invalidResource, .warning, path: ParseSession.render(base, comps),
+                        "\(key) without @type ignored (its type cannot be known)")
+                    comps.removeLast()
+                    drop.append(i)
+                }
+                continue
+            }
+            if let markers = ParseSession.listKeys[key], case .object(let element) = v,
+                markers.contains(where: { element[$0] != nil })
+            {
+                comps.append(.key(key))
+                diagOnce(
+                    key: "listnorm:\(key)", .normalizedInput, path: ParseSession.render(base, comps),
+                    "`\(key)` written as a single mapping; read as a one-element list")
+                comps.removeLast()
+                v = .array([v])
+            }
+            comps.append(.key(key))
+            out.entries[i].value = normalize(v, comps: &comps, base: base)
+            comps.removeLast()
+        }
+        for i in drop.reversed() { out.entries.remove(at: i) }
+        return out
+    }
+
+    private func normalizeAny(
+        _ o: JSONObject, url rawURL: String, comps: inout [PathComponent], base: String
+    ) -> JSONValue {
+        var url = rawURL
+        if !url.contains("/") { url = XDSTypes.prefix + url }
+        let original = XDSTypes.name(fromURL: url)
+        let name = canonicalTypeName(url, path: ParseSession.render(base, comps))
+        if name != original { url = XDSTypes.url(name) }
+        var out = o
+        out["@type"] = .string(url)
+        if XDSTypes.isKnown(typeURL: url) {
+            if name.hasPrefix("google.protobuf.") || url == XDSTypes.typedStructURL || url == XDSTypes.udpaTypedStructURL {
+                return .object(out)
+            }
+            var body = out
+            body["@type"] = nil
+            var fields = normalizeFields(body, comps: &comps, base: base)
+            fields.entries.insert(("@type", .string(url)), at: 0)
+            return .object(fields)
+        }
+        // Not modelled: carry the content as a TypedStruct naming the original type.
+        var rest = o
+        rest["@type"] = nil
+        return ParseSession.typedStruct(url: url, content: rest)
+    }
+
+    static func typedStruct(url: String, content: JSONObject) -> JSONValue {
+        .object(
+            JSONObject([
+                ("@type", .string(XDSTypes.typedStructURL)),
+                ("type_url", .string(url)),
+                ("value", .object(content)),
+            ]))
+    }
+
+    // MARK: Decoding
+
+    func decodeResource<M: Message>(_ type: M.Type, _ value: JSONValue, path: String) -> M? {
+        let first: any Error
+        do {
+            let m = try M(jsonUTF8Bytes: value.jsonBytes(), options: ParseSession.jsonOptions)
+            return toBinaryForm(m, value, path: path)
+        } catch {
+            first = error
+        }
+        if fromYAML {
+            // YAML plain scalars such as `80` are numbers; a string field may
+            // have meant the text. Numbers are accepted quoted by proto3 JSON.
+            let alt = ParseSession.quoteNumbers(value)
+            if let m = try? M(jsonUTF8Bytes: alt.jsonBytes(), options: ParseSession.jsonOptions) {
+                return toBinaryForm(m, alt, path: path)
+            }
+        }
+        var detail = ParseSession.describe(first)
+        if case .object(let o) = value {
+            for e in o.entries {
+                let one = JSONValue.object(JSONObject([e]))
+                do {
+                    _ = try M(jsonUTF8Bytes: one.jsonBytes(), options: ParseSession.jsonOptions)
+                } catch {
+                    detail = "field `\(e.key)`: \(ParseSession.describe(error))"
+                    break
+                }
+            }
+        }
+        diag(.invalidResource, path: path, "cannot decode \(M.protoMessageName): \(detail)")
+        return nil
+    }
+
+    /// Re-reads `m` from its binary form. Fails only if a typed config of a
+    /// modelled type has invalid content: those are reported and carried opaquely.
+    private func toBinaryForm<M: Message>(_ m: M, _ value: JSONValue, path: String) -> M {
+        do {
+            let bytes: [UInt8] = try m.serializedBytes()
+            return try M(serializedBytes: bytes, options: ParseSession.binaryOptions)
+        } catch {}
+        var comps: [PathComponent] = []
+        let sanitized = sanitizeAnys(value, comps: &comps, base: path)
+        if let m2 = try? M(jsonUTF8Bytes: sanitized.jsonBytes(), options: ParseSession.jsonOptions),
+            let bytes: [UInt8] = try? m2.serializedBytes(),
+            let m3 = try? M(serializedBytes: bytes, options: ParseSession.binaryOptions)
+        {
+            return m3
+        }
+        diag(.invalidResource, path: path, "a typed config of \(M.protoMessageName) could not be decoded")
+        return m
+    }
+
+    /// Bottom-up check of every decodable `Any` object; invalid ones are
+    /// reported and replaced by an opaque TypedStruct.
+    private func sanitizeAnys(_ value: JSONValue, comps: inout [PathComponent], base: String) -> JSONValue {
+        switch value {
+        case .array(let items):
+            var out = items
+            for i in out.indices {
+                comps.append(.index(i))
+                out[i] = sanitizeAnys(out[i], comps: &comps, base: base)
+                comps.removeLast()
+            }
+            return .array(out)
+        case .object(let o):
+            var out = o
+            let url = o["@type"]?.string
+            if url == XDSTypes.typedStructURL || url == XDSTypes.udpaTypedStructURL { return value }
+            for i in out.entries.indices where out.entries[i].key != "@type" {
+                comps.append(.key(out.entries[i].key))
+                out.entries[i].value = sanitizeAnys(out.entries[i].value, comps: &comps, base: base)
+                comps.removeLast()
+            }
+            guard let url, let type = Google_Protobuf_Any.messageType(forTypeURL: url) else {
+                return .object(out)
+            }
+            var content = out
+            content["@type"] = nil
+            do {
+                let m = try type.init(jsonUTF8Bytes: JSONValue.object(content).jsonBytes(), options: ParseSession.jsonOptions)
+                let _: [UInt8] = try m.serializedBytes()
+                return .object(out)
+            } catch {
+                diag(
+                    .invalidResource, path: ParseSession.render(base, comps),
+                    "invalid \(XDSTypes.name(fromURL: url)): \(ParseSession.describe(error))")
+                return ParseSession.typedStruct(url: url, content: content)
+            }
+        default:
+            return value
+        }
+    }
+
+    static func quoteNumbers(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .number(let n): return .string(n)
+        case .array(let items): return .array(items.map(quoteNumbers))
+        case .object(let o):
+            var out = o
+            for i in out.entries.indices { out.entries[i].value = quoteNumbers(out.entries[i].value) }
+            return .object(out)
+        default: return value
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let e as JSONDecodingError:
+            switch e {
+            case .malformedNumber: return "malformed number"
+            case .malformedString: return "malformed string"
+            case .malformedBool: return "expected true or false"
+            case .malformedDuration: return "malformed duration (expected e.g. \"1.5s\")"
+            case .malformedTimestamp: return "malformed timestamp"
+            case .malformedMap: return "malformed map"
+            case .numberRange: return "number out of range"
+            case .unrecognizedEnumValue: return "unknown enum value"
+            case .conflictingOneOf: return "two fields of the same oneof are set"
+            case .messageDepthLimit: return "nesting deeper than the decoder's limit"
+            case .truncated: return "truncated"
+            case .leadingZero: return "number with a leading zero"
+            case .unquotedMapKey: return "unquoted map key"
+            case .schemaMismatch: return "value of the wrong type"
+            case .missingFieldNames: return "missing field names"
+            case .invalidUTF8: return "invalid UTF-8"
+            default: return "\(e)"
+            }
+        case let e as BinaryDecodingError:
+            return "\(e)"
+        default:
+            return YAMLReader.truncate("\(error)", limit: 200)
+        }
+    }
+}

@@ -1,0 +1,125 @@
+/// The stable text form of MeshIR (`xds2bpf dump-ir`), golden-tested: one line
+/// per entity, two-space indentation, quoted names, canonical order.
+public enum IRPrinter {
+    public static func render(_ ir: MeshIR) -> String {
+        var out = "# MeshIR: \(ir.listeners.count) listeners, \(ir.routeTables.count) route tables, \(ir.clusters.count) clusters\n"
+        for l in ir.listeners {
+            out += "listener \(q(l.name)) \(l.endpointText) \(l.direction.rawValue)\n"
+            for c in l.chains { out += "  " + chain(c) + "\n" }
+            if let d = l.defaultChain { out += "  default " + action(d.action) + "\n" }
+        }
+        for t in ir.routeTables {
+            out += "route_table \(q(t.name))\(t.ignorePortInHostMatching ? " ignore_port" : "")\n"
+            for vh in t.virtualHosts {
+                out += "  virtual_host \(q(vh.name)) domains [\(vh.domains.map(q).joined(separator: ", "))]\n"
+                for (i, r) in vh.routes.enumerated() {
+                    out += "    route[\(i)]\(r.name.isEmpty ? "" : " " + q(r.name)) \(match(r.match)) -> \(action(r.action))"
+                    if !r.notes.isEmpty { out += "  ; " + notes(r.notes) }
+                    out += "\n"
+                }
+            }
+        }
+        for c in ir.clusters {
+            var flags: [String] = []
+            if c.originalDestination { flags.append("original_dst") }
+            if c.localityWeighted { flags.append("locality_weighted") }
+            if c.overprovisioningFactor != 140 { flags.append("overprovisioning \(c.overprovisioningFactor)") }
+            if c.lb == .maglev { flags.append("table_size \(c.maglevTableSize)") }
+            if c.lb == .ringHash { flags.append("ring \(c.ringMinimumSize)..\(c.ringMaximumSize)") }
+            out += "cluster \(q(c.name)) \(c.lb.rawValue)\(flags.isEmpty ? "" : " " + flags.joined(separator: " "))\n"
+            for p in c.priorities {
+                out += "  priority \(p.level)\n"
+                for loc in p.localities {
+                    out += "    locality \(loc.label)\(loc.weight.map { " weight \($0)" } ?? "")\n"
+                    for e in loc.endpoints {
+                        out += "      endpoint \(e.text) weight \(e.weight) \(e.health.rawValue)\n"
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    static func q(_ s: String) -> String { ResourcePath.quoted(s) }
+
+    static func chain(_ c: IRFilterChain) -> String {
+        var parts: [String] = []
+        if let p = c.match.destinationPort { parts.append("port \(p)") }
+        if !c.match.prefixRanges.isEmpty { parts.append("prefix [\(c.match.prefixRanges.map(\.description).joined(separator: ", "))]") }
+        if !c.match.transportProtocol.isEmpty { parts.append("transport \(c.match.transportProtocol)") }
+        let name = c.name.isEmpty ? "" : " \(q(c.name))"
+        return "chain\(name) {\(parts.joined(separator: ", "))} -> \(action(c.action))"
+    }
+
+    static func action(_ a: IRChainAction) -> String {
+        switch a {
+        case .cluster(let c): "cluster \(q(c))"
+        case .weighted(let w): "weighted [\(w.map { "\(q($0.cluster)) \($0.weight)" }.joined(separator: ", "))]"
+        case .http(let t): "http route_table \(q(t))"
+        case .pass(let why): "pass (\(why))"
+        }
+    }
+
+    static func string(_ s: IRStringMatch) -> String {
+        switch s {
+        case .exact(let v): "exact \(q(v))"
+        case .prefix(let v): "prefix \(q(v))"
+        case .suffix(let v): "suffix \(q(v))"
+        case .contains(let v): "contains \(q(v))"
+        case .regex(let v): "regex \(q(v))"
+        }
+    }
+
+    static func match(_ m: IRRouteMatch) -> String {
+        var parts: [String] = []
+        switch m.path {
+        case .prefix(let p): parts.append("prefix \(q(p))")
+        case .exact(let p): parts.append("path \(q(p))")
+        case .separatedPrefix(let p): parts.append("path_separated_prefix \(q(p))")
+        case .regex(let r): parts.append("regex \(q(r))")
+        }
+        if !m.caseSensitive { parts.append("case_insensitive") }
+        for h in m.headers {
+            var t = "header \(q(h.name)) "
+            switch h.kind {
+            case .string(let s, let ic): t += string(s) + (ic ? " ignore_case" : "")
+            case .present(let p): t += p ? "present" : "absent"
+            case .range(let lo, let hi): t += "range [\(lo), \(hi))"
+            }
+            if h.invert { t += " invert" }
+            if h.treatMissingAsEmpty { t += " missing_as_empty" }
+            parts.append(t)
+        }
+        for qp in m.queryParameters {
+            parts.append("query \(q(qp.name)) " + (qp.value.map(string) ?? "present") + (qp.ignoreCase ? " ignore_case" : ""))
+        }
+        if m.grpcOnly { parts.append("grpc") }
+        if let f = m.runtimeFraction { parts.append("runtime_fraction \(f.numerator)/\(f.denominator)") }
+        return parts.joined(separator: " ")
+    }
+
+    static func action(_ a: IRRouteAction) -> String {
+        switch a {
+        case .cluster(let c): "cluster \(q(c))"
+        case .clusterHeader(let h): "cluster_header \(q(h))"
+        case .weighted(let w, let total): "weighted/\(total) [\(w.map { "\(q($0.cluster)) \($0.weight)" }.joined(separator: ", "))]"
+        case .redirect(let r):
+            "redirect \(r.responseCode)" + [r.scheme.map { " scheme \($0)" }, r.host.map { " host \(q($0))" },
+                                           r.port.map { " port \($0)" }, r.path.map { " path \(q($0))" },
+                                           r.prefixRewrite.map { " prefix_rewrite \(q($0))" }].compactMap { $0 }.joined()
+                + (r.stripQuery ? " strip_query" : "")
+        case .directResponse(let s, let body): "direct_response \(s)" + (body.map { " body \(q(String($0.prefix(40))))" } ?? "")
+        case .nonForwarding: "non_forwarding"
+        }
+    }
+
+    static func notes(_ n: IRRouteNotes) -> String {
+        var parts: [String] = []
+        if let t = n.timeout { parts.append("timeout \(t)") }
+        if let r = n.retries { parts.append("retries \(r)") }
+        if let p = n.prefixRewrite { parts.append("prefix_rewrite \(q(p))") }
+        if let h = n.hostRewrite { parts.append("host_rewrite \(q(h))") }
+        parts += n.other
+        return "not enforced: " + parts.joined(separator: ", ")
+    }
+}

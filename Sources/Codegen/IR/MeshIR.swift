@@ -1,0 +1,449 @@
+/// MeshIR: the lowered, protocol-neutral, canonically ordered model of a snapshot.
+///
+/// Everything the later passes need and nothing they do not: names are kept for
+/// comments and counters, resource paths for diagnostics. Collections are sorted
+/// (listeners by address, clusters by name) so equal snapshots give equal IR
+/// whatever the input order.
+public struct MeshIR: Sendable, Hashable {
+    public var listeners: [IRListener] = []
+    public var routeTables: [IRRouteTable] = []
+    public var clusters: [IRCluster] = []
+
+    public init(listeners: [IRListener] = [], routeTables: [IRRouteTable] = [], clusters: [IRCluster] = []) {
+        self.listeners = listeners
+        self.routeTables = routeTables
+        self.clusters = clusters
+    }
+
+    public func cluster(named name: String) -> IRCluster? {
+        clusters.first { $0.name == name }
+    }
+
+    public func routeTable(named name: String) -> IRRouteTable? {
+        routeTables.first { $0.name == name }
+    }
+}
+
+public enum IRFamily: Int, Sendable, Hashable, Comparable {
+    case inet4 = 4
+    case inet6 = 6
+
+    public static func < (a: IRFamily, b: IRFamily) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// An IPv4 or IPv6 address as raw bytes (4 or 16).
+public struct IRAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var family: IRFamily
+    public var bytes: [UInt8]
+
+    public init(family: IRFamily, bytes: [UInt8]) {
+        self.family = family
+        self.bytes = bytes
+    }
+
+    public var isUnspecified: Bool { bytes.allSatisfy { $0 == 0 } }
+
+    public static func < (a: IRAddress, b: IRAddress) -> Bool {
+        if a.family != b.family { return a.family < b.family }
+        return a.bytes.lexicographicallyPrecedes(b.bytes)
+    }
+
+    public var description: String {
+        family == .inet4 ? bytes.map(String.init).joined(separator: ".") : IPv6Text.format(bytes)
+    }
+
+    /// `ip:port`, with brackets for IPv6.
+    public func withPort(_ port: UInt16) -> String {
+        family == .inet4 ? "\(self):\(port)" : "[\(self)]:\(port)"
+    }
+}
+
+/// A CIDR range, normalised (host bits cleared).
+public struct IRCidr: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var address: IRAddress
+    public var prefixLength: Int
+
+    public init(address: IRAddress, prefixLength: Int) {
+        var bytes = address.bytes
+        for i in 0..<bytes.count {
+            let bitsHere = max(0, min(8, prefixLength - i * 8))
+            bytes[i] &= bitsHere == 0 ? 0 : UInt8(truncatingIfNeeded: 0xFF << (8 - bitsHere))
+        }
+        self.address = IRAddress(family: address.family, bytes: bytes)
+        self.prefixLength = prefixLength
+    }
+
+    public func contains(_ a: IRAddress) -> Bool {
+        guard a.family == address.family else { return false }
+        return IRCidr(address: a, prefixLength: prefixLength).address == address
+    }
+
+    public static func < (a: IRCidr, b: IRCidr) -> Bool {
+        (a.address, a.prefixLength) < (b.address, b.prefixLength)
+    }
+
+    public var description: String { "\(address)/\(prefixLength)" }
+}
+
+// MARK: - Listeners
+
+public enum IRDirection: String, Sendable, Hashable {
+    case outbound, inbound, unspecified
+}
+
+public struct IRListener: Sendable, Hashable {
+    public var name: String
+    /// Resource path used in diagnostics and generated comments.
+    public var path: String
+    public var address: IRAddress
+    public var port: UInt16
+    public var direction: IRDirection
+    /// Filter chains in config order; `defaultChain` applies when none matches.
+    public var chains: [IRFilterChain]
+    public var defaultChain: IRFilterChain?
+
+    public init(name: String, path: String, address: IRAddress, port: UInt16, direction: IRDirection,
+                chains: [IRFilterChain], defaultChain: IRFilterChain?) {
+        self.name = name
+        self.path = path
+        self.address = address
+        self.port = port
+        self.direction = direction
+        self.chains = chains
+        self.defaultChain = defaultChain
+    }
+
+    public var endpointText: String { address.withPort(port) }
+}
+
+/// The part of Envoy's FilterChainMatch that can be decided when a socket connects.
+public struct IRChainMatch: Sendable, Hashable {
+    public var destinationPort: UInt16?
+    public var prefixRanges: [IRCidr] = []
+    /// Empty, "raw_buffer" or "tls"; at connect time the protocol is taken to be raw_buffer.
+    public var transportProtocol: String = ""
+    public var serverNames: [String] = []
+    public var applicationProtocols: [String] = []
+
+    public init(destinationPort: UInt16? = nil, prefixRanges: [IRCidr] = [], transportProtocol: String = "",
+                serverNames: [String] = [], applicationProtocols: [String] = []) {
+        self.destinationPort = destinationPort
+        self.prefixRanges = prefixRanges
+        self.transportProtocol = transportProtocol
+        self.serverNames = serverNames
+        self.applicationProtocols = applicationProtocols
+    }
+
+    public var isCatchAll: Bool {
+        destinationPort == nil && prefixRanges.isEmpty && transportProtocol.isEmpty
+            && serverNames.isEmpty && applicationProtocols.isEmpty
+    }
+}
+
+public struct IRFilterChain: Sendable, Hashable {
+    public var name: String
+    public var path: String
+    public var match: IRChainMatch
+    public var action: IRChainAction
+
+    public init(name: String, path: String, match: IRChainMatch, action: IRChainAction) {
+        self.name = name
+        self.path = path
+        self.match = match
+        self.action = action
+    }
+}
+
+public struct IRWeightedCluster: Sendable, Hashable {
+    public var cluster: String
+    public var weight: UInt32
+
+    public init(cluster: String, weight: UInt32) {
+        self.cluster = cluster
+        self.weight = weight
+    }
+}
+
+/// What a filter chain does with a connection.
+public enum IRChainAction: Sendable, Hashable {
+    /// tcp_proxy to one cluster.
+    case cluster(String)
+    /// tcp_proxy weighted_clusters, config order, Envoy's cumulative weights.
+    case weighted([IRWeightedCluster])
+    /// HTTP connection manager with this route table (by name; inline tables get a synthetic name).
+    case http(routeTable: String)
+    /// Nothing to do at connect time (e.g. a chain whose filters do not route).
+    case pass(reason: String)
+}
+
+// MARK: - HTTP routes
+
+public struct IRRouteTable: Sendable, Hashable {
+    public var name: String
+    public var path: String
+    public var virtualHosts: [IRVirtualHost]
+    /// `ignore_port_in_host_matching`: strip `:port` from the host before matching domains.
+    public var ignorePortInHostMatching: Bool
+
+    public init(name: String, path: String, virtualHosts: [IRVirtualHost], ignorePortInHostMatching: Bool = false) {
+        self.name = name
+        self.path = path
+        self.virtualHosts = virtualHosts
+        self.ignorePortInHostMatching = ignorePortInHostMatching
+    }
+}
+
+public struct IRVirtualHost: Sendable, Hashable {
+    public var name: String
+    public var path: String
+    /// Lowercased domains as written.
+    public var domains: [String]
+    public var routes: [IRRoute]
+
+    public init(name: String, path: String, domains: [String], routes: [IRRoute]) {
+        self.name = name
+        self.path = path
+        self.domains = domains
+        self.routes = routes
+    }
+}
+
+public enum IRPathMatch: Sendable, Hashable {
+    case prefix(String)
+    case exact(String)
+    case separatedPrefix(String)
+    case regex(String)
+}
+
+public enum IRStringMatch: Sendable, Hashable {
+    case exact(String)
+    case prefix(String)
+    case suffix(String)
+    case contains(String)
+    case regex(String)
+}
+
+public struct IRHeaderMatch: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        case string(IRStringMatch, ignoreCase: Bool)
+        case present(Bool)
+        case range(start: Int64, end: Int64)
+    }
+
+    /// Lowercased header name (`:authority`, `:path`, `:method` included).
+    public var name: String
+    public var kind: Kind
+    public var invert: Bool
+    public var treatMissingAsEmpty: Bool
+
+    public init(name: String, kind: Kind, invert: Bool = false, treatMissingAsEmpty: Bool = false) {
+        self.name = name
+        self.kind = kind
+        self.invert = invert
+        self.treatMissingAsEmpty = treatMissingAsEmpty
+    }
+}
+
+public struct IRQueryMatch: Sendable, Hashable {
+    public var name: String
+    /// nil: present match.
+    public var value: IRStringMatch?
+    public var ignoreCase: Bool
+
+    public init(name: String, value: IRStringMatch?, ignoreCase: Bool) {
+        self.name = name
+        self.value = value
+        self.ignoreCase = ignoreCase
+    }
+}
+
+public struct IRFraction: Sendable, Hashable {
+    public var numerator: UInt32
+    public var denominator: UInt32
+
+    public init(numerator: UInt32, denominator: UInt32) {
+        self.numerator = numerator
+        self.denominator = denominator
+    }
+}
+
+public struct IRRouteMatch: Sendable, Hashable {
+    public var path: IRPathMatch
+    public var caseSensitive: Bool = true
+    public var headers: [IRHeaderMatch] = []
+    public var queryParameters: [IRQueryMatch] = []
+    public var grpcOnly: Bool = false
+    /// runtime_fraction's default value: matches when `random % denominator < numerator`.
+    public var runtimeFraction: IRFraction?
+
+    public init(path: IRPathMatch) {
+        self.path = path
+    }
+}
+
+public struct IRRedirect: Sendable, Hashable {
+    public var scheme: String?
+    public var host: String?
+    public var port: UInt32?
+    public var path: String?
+    public var prefixRewrite: String?
+    public var responseCode: UInt32
+    public var stripQuery: Bool
+
+    public init(scheme: String? = nil, host: String? = nil, port: UInt32? = nil, path: String? = nil,
+                prefixRewrite: String? = nil, responseCode: UInt32 = 301, stripQuery: Bool = false) {
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.path = path
+        self.prefixRewrite = prefixRewrite
+        self.responseCode = responseCode
+        self.stripQuery = stripQuery
+    }
+}
+
+public enum IRRouteAction: Sendable, Hashable {
+    case cluster(String)
+    case clusterHeader(String)
+    case weighted([IRWeightedCluster], total: UInt32)
+    case redirect(IRRedirect)
+    case directResponse(status: UInt32, body: String?)
+    case nonForwarding
+}
+
+/// Route features recorded for `explain` that the kernel cannot enforce.
+public struct IRRouteNotes: Sendable, Hashable {
+    public var timeout: String?
+    public var retries: String?
+    public var prefixRewrite: String?
+    public var hostRewrite: String?
+    public var other: [String] = []
+
+    public init() {}
+
+    public var isEmpty: Bool {
+        timeout == nil && retries == nil && prefixRewrite == nil && hostRewrite == nil && other.isEmpty
+    }
+}
+
+public struct IRRoute: Sendable, Hashable {
+    public var name: String
+    public var path: String
+    public var match: IRRouteMatch
+    public var action: IRRouteAction
+    public var notes: IRRouteNotes
+
+    public init(name: String, path: String, match: IRRouteMatch, action: IRRouteAction, notes: IRRouteNotes = IRRouteNotes()) {
+        self.name = name
+        self.path = path
+        self.match = match
+        self.action = action
+        self.notes = notes
+    }
+}
+
+// MARK: - Clusters
+
+public enum IRLBPolicy: String, Sendable, Hashable, CaseIterable {
+    case roundRobin = "round_robin"
+    case random
+    case leastRequest = "least_request"
+    case maglev
+    case ringHash = "ring_hash"
+}
+
+public enum IRHealth: String, Sendable, Hashable {
+    case unknown, healthy, unhealthy, draining, timeout, degraded
+
+    /// Envoy routes to UNKNOWN, HEALTHY and DEGRADED hosts (degraded only as a last
+    /// resort, which this compiler treats as healthy); never to the others.
+    public var isRoutable: Bool {
+        switch self {
+        case .unknown, .healthy, .degraded: true
+        case .unhealthy, .draining, .timeout: false
+        }
+    }
+}
+
+public struct IREndpoint: Sendable, Hashable {
+    public var address: IRAddress
+    public var port: UInt16
+    public var weight: UInt32
+    public var health: IRHealth
+
+    public init(address: IRAddress, port: UInt16, weight: UInt32, health: IRHealth) {
+        self.address = address
+        self.port = port
+        self.weight = weight
+        self.health = health
+    }
+
+    public var text: String { address.withPort(port) }
+}
+
+public struct IRLocality: Sendable, Hashable {
+    public var region: String
+    public var zone: String
+    public var subZone: String
+    /// `load_balancing_weight`; nil when unset.
+    public var weight: UInt32?
+    public var endpoints: [IREndpoint]
+
+    public init(region: String, zone: String, subZone: String, weight: UInt32?, endpoints: [IREndpoint]) {
+        self.region = region
+        self.zone = zone
+        self.subZone = subZone
+        self.weight = weight
+        self.endpoints = endpoints
+    }
+
+    public var label: String {
+        [region, zone, subZone].allSatisfy(\.isEmpty) ? "-" : "\(region)/\(zone)/\(subZone)"
+    }
+}
+
+public struct IRPriority: Sendable, Hashable {
+    public var level: UInt32
+    public var localities: [IRLocality]
+
+    public init(level: UInt32, localities: [IRLocality]) {
+        self.level = level
+        self.localities = localities
+    }
+}
+
+public struct IRCluster: Sendable, Hashable {
+    public var name: String
+    public var path: String
+    public var lb: IRLBPolicy
+    /// Locality weights apply (Envoy's `locality_weighted_lb_config`).
+    public var localityWeighted: Bool
+    /// Percent, Envoy's default 140.
+    public var overprovisioningFactor: UInt32
+    public var ringMinimumSize: UInt64
+    public var ringMaximumSize: UInt64
+    public var maglevTableSize: UInt64
+    /// Priorities sorted by level.
+    public var priorities: [IRPriority]
+    /// ORIGINAL_DST: connections keep their destination (Istio's PassthroughCluster).
+    public var originalDestination: Bool = false
+
+    public init(name: String, path: String, lb: IRLBPolicy, localityWeighted: Bool = false,
+                overprovisioningFactor: UInt32 = 140, ringMinimumSize: UInt64 = 1024,
+                ringMaximumSize: UInt64 = 8 * 1024 * 1024, maglevTableSize: UInt64 = 65537,
+                priorities: [IRPriority]) {
+        self.name = name
+        self.path = path
+        self.lb = lb
+        self.localityWeighted = localityWeighted
+        self.overprovisioningFactor = overprovisioningFactor
+        self.ringMinimumSize = ringMinimumSize
+        self.ringMaximumSize = ringMaximumSize
+        self.maglevTableSize = maglevTableSize
+        self.priorities = priorities
+    }
+
+    public var endpointCount: Int {
+        priorities.reduce(0) { $0 + $1.localities.reduce(0) { $0 + $1.endpoints.count } }
+    }
+}

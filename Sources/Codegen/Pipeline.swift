@@ -1,0 +1,223 @@
+import Foundation
+import SwiftProtobuf
+
+public enum XDS2BPFVersion {
+    public static let string = "0.1.0"
+}
+
+/// Wall time per phase, in order, for the compile summary and benchmarks.
+public struct PhaseTimings: Sendable {
+    public var phases: [(String, Double)] = []
+
+    public init() {}
+
+    public mutating func measure<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { phases.append((name, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)) }
+        return try body()
+    }
+}
+
+public struct FrontEndOptions: Sendable {
+    public var format: InputFormat = .auto
+    public var unsupported: UnsupportedPolicy = .default
+
+    public init(format: InputFormat = .auto, unsupported: UnsupportedPolicy = .default) {
+        self.format = format
+        self.unsupported = unsupported
+    }
+}
+
+/// The result of stages 1-3 (parse, resolve, lower).
+public struct FrontEndResult: Sendable {
+    public var snapshot: XDSSnapshot
+    public var ir: MeshIR
+    public var diagnostics: [Diagnostic]
+    public var timings: PhaseTimings
+    /// sha256 over the sorted per-file digests: input order does not matter.
+    public var snapshotDigest: String
+
+    public var rejected: Bool { diagnostics.hasErrors }
+}
+
+public enum Pipeline {
+    public static func frontEnd(files: [String], options: FrontEndOptions = FrontEndOptions()) -> FrontEndResult {
+        var t = PhaseTimings()
+        let snapshot = t.measure("parse") { SnapshotParser(format: options.format).parse(files: files) }
+        return frontEnd(snapshot: snapshot, options: options, timings: t)
+    }
+
+    public static func frontEnd(snapshot: XDSSnapshot, options: FrontEndOptions = FrontEndOptions(),
+                                timings: PhaseTimings = PhaseTimings()) -> FrontEndResult {
+        var t = timings
+        let resolved = t.measure("resolve") { Resolver().resolve(snapshot) }
+        let (ir, lowerDiags) = t.measure("lower") { Lowerer.lower(resolved) }
+        var diags = snapshot.diagnostics + resolved.diagnostics + lowerDiags
+        if snapshot.listeners.isEmpty && snapshot.clusters.isEmpty && snapshot.routeConfigurations.isEmpty
+            && snapshot.loadAssignments.isEmpty && !diags.hasErrors {
+            diags.append(Diagnostic(.emptyInput, .error, path: "snapshot", "the input holds no listeners, routes, clusters or endpoints"))
+        }
+        diags = options.unsupported.apply(to: diags)
+        let digest = sha256Hex(Array(snapshot.inputDigests.sorted().joined(separator: "\n").utf8))
+        return FrontEndResult(snapshot: snapshot, ir: ir, diagnostics: diags, timings: t, snapshotDigest: digest)
+    }
+}
+
+public struct CompileOptions: Sendable {
+    public var plan = PlanOptions()
+    /// Where compiled objects are cached by content (nil: no cache).
+    public var cacheDirectory: String?
+
+    public init(cacheDirectory: String? = nil) {
+        self.cacheDirectory = cacheDirectory
+    }
+}
+
+/// What `compile` built, for the summary and tests.
+public struct CompileResult: Sendable {
+    public var bundle: BundleFiles
+    public var plan: BundlePlan
+    public var emitted: EmittedSource
+    public var manifest: Xds2bpf_Bundle_V1_Manifest
+    public var diagnostics: [Diagnostic]
+    public var timings: PhaseTimings
+    public var objectFromCache: Bool
+}
+
+extension Pipeline {
+    /// Stages 4-7: plan, emit, clang, bundle. Throws ToolchainError (exit 3) for
+    /// toolchain problems; planning limits come back as error diagnostics.
+    public static func compile(_ fe: FrontEndResult, options: CompileOptions = CompileOptions(),
+                               clang: Clang? = nil) throws -> CompileResult {
+        var t = fe.timings
+        let (plan, planDiags) = t.measure("plan") { Planner.plan(fe.ir, options: options.plan) }
+        let diags = fe.diagnostics + planDiags
+        let emitted = t.measure("emit") { CEmitter.emit(plan) }
+        var bundle = BundleFiles()
+        var manifest = Xds2bpf_Bundle_V1_Manifest()
+        guard !diags.hasErrors else {
+            return CompileResult(bundle: bundle, plan: plan, emitted: emitted, manifest: manifest, diagnostics: diags,
+                                 timings: t, objectFromCache: false)
+        }
+        let headers = ["x2b_prelude.h", "x2b_runtime.h", "x2b_abi.h", "x2b_abi_asserts.h"]
+        var sources: [(String, String)] = [("x2b.bpf.c", emitted.source)]
+        for h in headers { sources.append((h, Templates.text(h))) }
+        let cc = try clang ?? Clang.locate()
+        var fromCache = false
+        let object: [UInt8] = try t.measure("clang") {
+            let key = cc.objectKey(files: sources)
+            if let dir = options.cacheDirectory, let cached = FileManager.default.contents(atPath: "\(dir)/\(key).o") {
+                fromCache = true
+                return Array(cached)
+            }
+            let work = FileManager.default.temporaryDirectory.appendingPathComponent("xds2bpf-\(getpid())-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: work) }
+            for (name, text) in sources {
+                try Data(text.utf8).write(to: work.appendingPathComponent(name))
+            }
+            try cc.compile(in: work.path, source: emitted.source)
+            let obj = try Data(contentsOf: work.appendingPathComponent("x2b.bpf.o"))
+            if let dir = options.cacheDirectory {
+                try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                let tmp = "\(dir)/.\(key).\(getpid())"
+                if FileManager.default.createFile(atPath: tmp, contents: obj) {
+                    _ = rename(tmp, "\(dir)/\(key).o")
+                }
+            }
+            return Array(obj)
+        }
+        t.measure("bundle") {
+            for (name, text) in sources { bundle.files[name] = Array(text.utf8) }
+            bundle.files["x2b.bpf.o"] = object
+            for m in emitted.maps {
+                if let img = m.image, img.entries > 0 { bundle.files["maps/\(m.name).bin"] = img.bytes }
+            }
+            manifest = buildManifest(fe: fe, plan: plan, emitted: emitted, bundle: bundle, clang: cc,
+                                     codeDigest: sha256Hex(Array(emitted.source.utf8)))
+            bundle.files["manifest.pb"] = (try? manifest.serializedBytes()) ?? []
+        }
+        return CompileResult(bundle: bundle, plan: plan, emitted: emitted, manifest: manifest, diagnostics: diags,
+                             timings: t, objectFromCache: fromCache)
+    }
+
+    static func buildManifest(fe: FrontEndResult, plan: BundlePlan, emitted: EmittedSource, bundle: BundleFiles,
+                              clang: Clang, codeDigest: String) -> Xds2bpf_Bundle_V1_Manifest {
+        var m = Xds2bpf_Bundle_V1_Manifest()
+        m.formatVersion = 1
+        m.abiVersion = ABI.version
+        m.xds2BpfVersion = XDS2BPFVersion.string
+        m.clangVersion = clang.version
+        m.snapshotSha256 = fe.snapshotDigest
+        m.object = "x2b.bpf.o"
+        m.codeSha256 = codeDigest
+        m.needsHTTP = plan.needsHTTP
+        for p in bundle.sortedPaths {
+            var f = Xds2bpf_Bundle_V1_File()
+            f.path = p
+            f.sha256 = sha256Hex(bundle.files[p]!)
+            f.size = UInt64(bundle.files[p]!.count)
+            m.files.append(f)
+        }
+        for p in emitted.programs {
+            var prog = Xds2bpf_Bundle_V1_Program()
+            prog.name = p.name
+            prog.section = p.section
+            prog.attach = switch p.attach {
+            case .none: .attachNone
+            case .connect4: .cgroupInet4Connect
+            case .connect6: .cgroupInet6Connect
+            case .getpeername4: .cgroupInet4Getpeername
+            case .getpeername6: .cgroupInet6Getpeername
+            case .sockOps: .cgroupSockOps
+            }
+            prog.serves = p.serves
+            m.programs.append(prog)
+        }
+        for s in emitted.maps {
+            var map = Xds2bpf_Bundle_V1_Map()
+            map.name = s.name
+            map.kind = switch s.kind {
+            case .hash: .hash
+            case .array: .array
+            case .lpmTrie: .lpmTrie
+            case .percpuArray: .percpuArray
+            case .progArray: .progArray
+            case .skStorage: .skStorage
+            }
+            map.keySize = UInt32(s.keySize)
+            map.valueSize = UInt32(s.valueSize)
+            map.maxEntries = UInt32(s.maxEntries)
+            if let img = s.image, img.entries > 0 {
+                map.image = "maps/\(s.name).bin"
+                map.entries = UInt32(img.entries)
+            }
+            map.serves = s.serves
+            m.maps.append(map)
+        }
+        for t in emitted.tailCalls {
+            var tc = Xds2bpf_Bundle_V1_TailCall()
+            tc.progArray = t.progArray
+            tc.slot = t.slot
+            tc.program = t.program
+            m.tailCalls.append(tc)
+        }
+        for (i, l) in plan.listeners.enumerated() {
+            var li = Xds2bpf_Bundle_V1_Listener()
+            li.index = UInt32(i)
+            li.name = l.name
+            li.address = l.address
+            li.kind = l.kind
+            m.listeners.append(li)
+        }
+        for (i, c) in plan.clusters.enumerated() {
+            var ci = Xds2bpf_Bundle_V1_Cluster()
+            ci.index = UInt32(i)
+            ci.name = c.name
+            ci.lbPolicy = c.passthrough ? "original_dst" : c.lb.rawValue
+            ci.endpoints = UInt32(c.endpointCount)
+            m.clusters.append(ci)
+        }
+        return m
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+
+/// The reference semantics: where a connection (and, for HTTP listeners, a
+/// request) goes, computed from MeshIR alone. `xds2bpf explain` prints it; the
+/// kernel tests compare the BPF data plane against it.
+public struct Explanation: Sendable, Codable {
+    public struct Step: Sendable, Codable {
+        public var stage: String
+        public var decision: String
+        public var path: String?
+    }
+
+    public enum Outcome: String, Sendable, Codable {
+        case redirect, untouched, refused, httpResponse = "http_response"
+    }
+
+    public var steps: [Step] = []
+    public var outcome: Outcome = .untouched
+    /// The chosen endpoint (`ip:port`) for a redirect.
+    public var endpoint: String?
+    public var cluster: String?
+    /// Every endpoint the cluster may pick, with its share in percent.
+    public var candidates: [Candidate] = []
+
+    public struct Candidate: Sendable, Codable {
+        public var endpoint: String
+        public var priority: UInt32
+        public var share: Double
+    }
+
+    public var text: String {
+        var out = ""
+        for s in steps {
+            out += "\(s.stage): \(s.decision)" + (s.path.map { "  [\($0)]" } ?? "") + "\n"
+        }
+        if !candidates.isEmpty {
+            out += "candidates:\n"
+            for c in candidates {
+                out += "  \(c.endpoint) priority \(c.priority) \(String(format: "%.2f", c.share))%\n"
+            }
+        }
+        out += "result: \(outcome.rawValue)\(endpoint.map { " -> \($0)" } ?? "")\n"
+        return out
+    }
+}
+
+public enum Interpreter {
+    /// `random` stands for every random choice (weighted clusters, priority
+    /// level, endpoint), so a given value gives one reproducible path.
+    public static func explain(_ ir: MeshIR, address: IRAddress, port: UInt16, request: HTTPRequest?, random: UInt64) -> Explanation {
+        var e = Explanation()
+        guard let l = ChainSelection.listener(in: ir, address: address, port: port) else {
+            e.steps.append(.init(stage: "listener", decision: "no listener for \(address.withPort(port)); the connect is left untouched"))
+            return e
+        }
+        e.steps.append(.init(stage: "listener", decision: "\(ResourcePath.quoted(l.name)) on \(l.endpointText)", path: l.path))
+        guard let chain = ChainSelection.chain(l, destination: address) else {
+            e.steps.append(.init(stage: "filter_chain", decision: "no filter chain matches; the connect is left untouched"))
+            return e
+        }
+        e.steps.append(.init(stage: "filter_chain", decision: chain.name.isEmpty ? "matched" : ResourcePath.quoted(chain.name), path: chain.path))
+        var clusterName: String?
+        switch chain.action {
+        case .cluster(let c):
+            clusterName = c
+            e.steps.append(.init(stage: "tcp_proxy", decision: "cluster \(ResourcePath.quoted(c))"))
+        case .weighted(let entries):
+            let total = entries.reduce(UInt32(0)) { $0 + $1.weight }
+            clusterName = RouteSemantics.pickWeighted(entries, total: total, random: random)
+            e.steps.append(.init(stage: "tcp_proxy", decision: "weighted: \(random) % \(total) = \(total > 0 ? random % UInt64(total) : 0) -> \(ResourcePath.quoted(clusterName ?? "-"))"))
+        case .pass(let why):
+            e.steps.append(.init(stage: "action", decision: "pass: \(why)"))
+            return e
+        case .http(let name):
+            guard let table = ir.routeTable(named: name) else { return e }
+            let req = request ?? HTTPRequest(authority: address.withPort(port))
+            if request == nil {
+                e.steps.append(.init(stage: "http", decision: "no request given; deciding for authority \(req.authority) path / (the connect-time fallback)"))
+            }
+            let d = RouteSemantics.decide(table, req, random: random)
+            guard let vh = d.virtualHost else {
+                e.steps.append(.init(stage: "virtual_host", decision: "no virtual host for \(ResourcePath.quoted(req.authority)) (Envoy answers 404)", path: table.path))
+                e.outcome = .httpResponse
+                return e
+            }
+            e.steps.append(.init(stage: "virtual_host", decision: ResourcePath.quoted(vh.name), path: vh.path))
+            guard let r = d.route else {
+                e.steps.append(.init(stage: "route", decision: "no route matches (Envoy answers 404)"))
+                e.outcome = .httpResponse
+                return e
+            }
+            e.steps.append(.init(stage: "route", decision: "route[\(d.routeIndex ?? 0)] \(IRPrinter.match(r.match))", path: r.path))
+            if !r.notes.isEmpty { e.steps.append(.init(stage: "note", decision: IRPrinter.notes(r.notes))) }
+            switch r.action {
+            case .redirect, .directResponse, .nonForwarding:
+                e.steps.append(.init(stage: "action", decision: IRPrinter.action(r.action) + " (answered by the proxy; not enforceable at connect time)"))
+                e.outcome = .httpResponse
+                return e
+            default:
+                e.steps.append(.init(stage: "action", decision: IRPrinter.action(r.action)))
+                clusterName = d.cluster
+            }
+        }
+        guard let name = clusterName, let c = ir.cluster(named: name) else {
+            e.steps.append(.init(stage: "cluster", decision: "cluster \(ResourcePath.quoted(clusterName ?? "-")) not found"))
+            e.outcome = .refused
+            return e
+        }
+        e.cluster = name
+        if c.originalDestination {
+            e.steps.append(.init(stage: "cluster", decision: "ORIGINAL_DST: the connect keeps its destination", path: c.path))
+            return e
+        }
+        let eff = ClusterSemantics.effective(c)
+        guard !eff.isEmpty else {
+            e.steps.append(.init(stage: "cluster", decision: "no healthy endpoint; the connect is refused", path: c.path))
+            e.outcome = .refused
+            return e
+        }
+        e.steps.append(.init(stage: "cluster", decision: "\(ResourcePath.quoted(name)) \(c.lb.rawValue), \(eff.levels.count) priority level(s)", path: c.path))
+        for lv in eff.levels {
+            let total = Double(lv.weights.reduce(UInt64(0)) { $0 + UInt64($1) })
+            let uniform = c.lb == .random || c.lb == .leastRequest
+            for (i, ep) in lv.endpoints.enumerated() {
+                let w = uniform ? 1.0 / Double(lv.endpoints.count) : Double(lv.weights[i]) / total
+                e.candidates.append(.init(endpoint: ep.text, priority: lv.priority, share: w * Double(lv.load)))
+            }
+        }
+        let r100 = random % 100
+        var cum: UInt64 = 0
+        var level = eff.levels[0]
+        for lv in eff.levels {
+            cum += UInt64(lv.load)
+            if r100 < cum { level = lv; break }
+        }
+        let idx: Int
+        switch c.lb {
+        case .roundRobin:
+            let schedule = LBTables.roundRobinSchedule(weights: level.weights)
+            idx = schedule.isEmpty ? Int(random % UInt64(level.endpoints.count)) : Int(schedule[Int(random % UInt64(schedule.count))].endpoint)
+        case .random, .leastRequest:
+            idx = Int(random % UInt64(level.endpoints.count))
+        case .maglev:
+            let t = LBTables.maglev(endpoints: level.endpoints, weights: level.weights, size: c.maglevTableSize)
+            idx = Int(t[Int(random % UInt64(t.count))].endpoint)
+        case .ringHash:
+            let ring = LBTables.ring(endpoints: level.endpoints, weights: level.weights, minimum: c.ringMinimumSize, maximum: c.ringMaximumSize)
+            let h = UInt32(truncatingIfNeeded: random)
+            idx = Int((ring.first { $0.hash >= h } ?? ring[0]).endpoint)
+        }
+        let chosen = level.endpoints[idx]
+        e.steps.append(.init(stage: "endpoint", decision: "\(chosen.text) (priority \(level.priority))"))
+        e.outcome = .redirect
+        e.endpoint = chosen.text
+        return e
+    }
+}

@@ -1,0 +1,240 @@
+import ArgumentParser
+import Codegen
+import Foundation
+import SwiftProtobuf
+
+extension XDS2BPF {
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the front end only (parse, resolve, validate, lower) and report diagnostics.")
+
+        @OptionGroup var input: FrontEndOptionGroup
+
+        func run() throws {
+            let fe = Pipeline.frontEnd(files: input.snapshot, options: input.options)
+            input.report(fe.diagnostics, toStdout: input.diagnostics == .json)
+            let errors = fe.diagnostics.filter { $0.severity == .error }.count
+            let warnings = fe.diagnostics.filter { $0.severity == .warning }.count
+            if input.diagnostics == .text {
+                print("\(fe.ir.listeners.count) listeners, \(fe.ir.routeTables.count) route tables, \(fe.ir.clusters.count) clusters; \(errors) errors, \(warnings) warnings")
+            }
+            if fe.rejected { throw Exit.rejected }
+        }
+    }
+
+    struct DumpIR: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "dump-ir", abstract: "Print the lowered MeshIR in its stable text form.")
+
+        @OptionGroup var input: FrontEndOptionGroup
+
+        func run() throws {
+            let fe = Pipeline.frontEnd(files: input.snapshot, options: input.options)
+            input.report(fe.diagnostics)
+            if fe.rejected { throw Exit.rejected }
+            print(IRPrinter.render(fe.ir), terminator: "")
+        }
+    }
+
+    struct Compile: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Compile a snapshot into a BPF bundle (directory, or a deterministic .tar).")
+
+        @OptionGroup var input: FrontEndOptionGroup
+
+        @Option(name: .shortAndLong, help: "Output bundle directory, or a path ending in .tar for one archive.")
+        var output: String
+
+        @Option(help: "Object cache directory (default: $XDS2BPF_CACHE_DIR or ~/.cache/xds2bpf); 'none' disables it.")
+        var cacheDir: String?
+
+        @Flag(help: "Print no summary.")
+        var quiet = false
+
+        func run() throws {
+            let start = Date()
+            var progressShown = false
+            let fe = Pipeline.frontEnd(files: input.snapshot, options: input.options)
+            input.report(fe.diagnostics)
+            if fe.rejected {
+                printErr("error: input rejected; no bundle written")
+                throw Exit.rejected
+            }
+            if Date().timeIntervalSince(start) > 1 {
+                printErr("xds2bpf: front end done in \(String(format: "%.2f", Date().timeIntervalSince(start))) s; planning and compiling...")
+                progressShown = true
+            }
+            let result: CompileResult
+            do {
+                result = try Pipeline.compile(fe, options: CompileOptions(cacheDirectory: resolvedCacheDir()))
+            } catch let e as ToolchainError {
+                input.report(e.diagnostics)
+                throw Exit.internalError
+            }
+            let planDiags = result.diagnostics.dropFirst(fe.diagnostics.count)
+            input.report(Array(planDiags))
+            if result.diagnostics.hasErrors {
+                printErr("error: the plan exceeds kernel limits; no bundle written")
+                throw Exit.rejected
+            }
+            var timings = result.timings
+            do {
+                try timings.measure("write") {
+                    if output.hasSuffix(".tar") {
+                        try result.bundle.writeTar(to: output)
+                    } else {
+                        try result.bundle.writeDirectory(to: output)
+                    }
+                }
+            } catch {
+                printErr("error: cannot write bundle \(output): \(error)")
+                throw Exit.internalError
+            }
+            if progressShown { printErr("xds2bpf: done") }
+            if !quiet { print(Summary.render(result, timings: timings, output: output)) }
+        }
+
+        func resolvedCacheDir() -> String? {
+            if let c = cacheDir { return c == "none" ? nil : c }
+            let env = ProcessInfo.processInfo.environment
+            if let c = env["XDS2BPF_CACHE_DIR"] { return c.isEmpty || c == "none" ? nil : c }
+            if let home = env["HOME"] { return "\(home)/.cache/xds2bpf" }
+            return nil
+        }
+    }
+
+    struct Explain: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Explain where a connection (and HTTP request) goes: listener, chain, virtual host, route, cluster, endpoint.")
+
+        @OptionGroup var input: FrontEndOptionGroup
+
+        @Option(help: "Destination IP:PORT (IPv6 as [addr]:port).")
+        var dst: String
+
+        @Option(help: "HTTP :authority / Host.")
+        var authority: String?
+
+        @Option(help: "HTTP path.")
+        var path: String = "/"
+
+        @Option(help: "HTTP method.")
+        var method: String = "GET"
+
+        @Option(name: .customLong("header"), help: "HTTP header NAME:VALUE (repeatable).")
+        var headers: [String] = []
+
+        @Option(help: "The random value for weighted and LB choices.")
+        var random: UInt64 = 0
+
+        @Flag(help: "JSON output.")
+        var json = false
+
+        func run() throws {
+            guard let (addr, port) = parseEndpoint(dst) else {
+                throw ValidationError("--dst must be IP:PORT, got \(dst)")
+            }
+            let fe = Pipeline.frontEnd(files: input.snapshot, options: input.options)
+            input.report(fe.diagnostics)
+            if fe.rejected { throw Exit.rejected }
+            var request: HTTPRequest?
+            if authority != nil || !headers.isEmpty || path != "/" || method != "GET" {
+                var hs: [(String, String)] = []
+                for h in headers {
+                    guard let colon = h.firstIndex(of: ":") else { throw ValidationError("--header must be NAME:VALUE") }
+                    hs.append((String(h[..<colon]), String(h[h.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+                }
+                request = HTTPRequest(authority: authority ?? addr.withPort(port), path: path, method: method, headers: hs)
+            }
+            let e = Interpreter.explain(fe.ir, address: addr, port: port, request: request, random: random)
+            if json {
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try enc.encode(e), as: UTF8.self))
+            } else {
+                print(e.text, terminator: "")
+            }
+        }
+    }
+
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a bundle's programs, maps, sizes and what they serve.")
+
+        @Argument(help: "Bundle directory.")
+        var bundle: String
+
+        @Flag(help: "Print the manifest as JSON.")
+        var json = false
+
+        func run() throws {
+            guard let data = FileManager.default.contents(atPath: "\(bundle)/manifest.pb") else {
+                printErr("error: \(bundle)/manifest.pb not found: not a bundle")
+                throw Exit.rejected
+            }
+            let m: Xds2bpf_Bundle_V1_Manifest
+            do {
+                m = try Xds2bpf_Bundle_V1_Manifest(serializedBytes: Array(data))
+            } catch {
+                printErr("error: \(bundle)/manifest.pb does not decode: \(error)")
+                throw Exit.rejected
+            }
+            if json {
+                var opts = JSONEncodingOptions()
+                opts.preserveProtoFieldNames = true
+                print(try m.jsonString(options: opts))
+            } else {
+                print(Summary.inspect(m), terminator: "")
+            }
+        }
+    }
+
+    struct Load: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the node loader (xds2bpf-loader): load, replace, unload, status, stats, verify.",
+            discussion: "Arguments are passed to xds2bpf-loader unchanged, e.g. `xds2bpf load load BUNDLE --cgroup PATH`. XDS2BPF_LOADER names the loader.")
+
+        @Argument(parsing: .captureForPassthrough, help: "Loader arguments.")
+        var arguments: [String] = []
+
+        func run() throws {
+            let loader = findLoader()
+            guard let loader else {
+                printErr("error: xds2bpf-loader not found (build it with `make loader`, or set XDS2BPF_LOADER)")
+                throw Exit.internalError
+            }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: loader)
+            p.arguments = arguments
+            try p.run()
+            p.waitUntilExit()
+            if p.terminationStatus != 0 { throw ExitCode(p.terminationStatus) }
+        }
+
+        func findLoader() -> String? {
+            let env = ProcessInfo.processInfo.environment
+            if let l = env["XDS2BPF_LOADER"] { return l }
+            let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            var candidates = [me.appendingPathComponent("xds2bpf-loader").path]
+            // In a checkout: .build/<config>/xds2bpf → bpf-runtime/loader/xds2bpf-loader
+            var dir = me
+            for _ in 0..<4 {
+                candidates.append(dir.appendingPathComponent("bpf-runtime/loader/xds2bpf-loader").path)
+                dir = dir.deletingLastPathComponent()
+            }
+            for p in (env["PATH"] ?? "").split(separator: ":") { candidates.append("\(p)/xds2bpf-loader") }
+            return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+        }
+    }
+}
+
+func parseEndpoint(_ s: String) -> (IRAddress, UInt16)? {
+    var host = s
+    var portText = ""
+    if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
+        host = String(s[s.index(after: s.startIndex)..<close])
+        let rest = s[s.index(after: close)...]
+        guard rest.hasPrefix(":") else { return nil }
+        portText = String(rest.dropFirst())
+    } else if let colon = s.lastIndex(of: ":") {
+        host = String(s[..<colon])
+        portText = String(s[s.index(after: colon)...])
+    }
+    guard let a = IRAddress(parsing: host), let p = UInt16(portText), p > 0 else { return nil }
+    return (a, p)
+}

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+"""Writes a loader test bundle (bundle format v1) from Tests/loader/fixture/x2b.bpf.c.
+
+The bundle maps SERVICE (default 10.96.0.1:80) to BACKEND_IP:PORT. Until the
+compiler emits real bundles this is the loader's test input; it follows
+docs/bundle-format.md exactly (manifest.pb, x2b.bpf.o, maps/*.bin, sha256).
+
+  make-fixture-bundle.py OUT --port 8080 [--backend-ip 127.0.0.1]
+      [--service 10.96.0.1:80] [--abi-version N] [--broken] [--peer] [--run-id N]
+      [--clang PATH]
+
+--peer adds x2b_peer4 (cgroup/getpeername4) so getpeername() shows the service.
+--run-id makes the program tags unique to one test run.
+
+Needs clang (XDS2BPF_CLANG or /opt/swift/usr/bin/clang), protoc and the
+python protobuf package.
+"""
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+FIXTURE = os.path.join(HERE, "fixture")
+ABI_DIR = os.path.join(ROOT, "bpf-runtime", "abi")
+PROTO_DIR = os.path.join(ROOT, "proto")
+
+
+def manifest_module(tmp):
+    subprocess.run(["protoc", f"--proto_path={PROTO_DIR}", f"--python_out={tmp}",
+                    "xds2bpf/manifest.proto"], check=True)
+    sys.path.insert(0, os.path.join(tmp, "xds2bpf"))
+    import manifest_pb2  # noqa: E402
+    return manifest_pb2
+
+
+def abi_version():
+    with open(os.path.join(ABI_DIR, "x2b_abi.h")) as f:
+        m = re.search(r"#define\s+X2B_ABI_VERSION\s+(\d+)", f.read())
+    return int(m.group(1))
+
+
+def g_count():
+    with open(os.path.join(ABI_DIR, "x2b_abi.h")) as f:
+        return int(re.search(r"#define\s+X2B_G_COUNT\s+(\d+)", f.read()).group(1))
+
+
+def addr_port(s):
+    ip, port = s.rsplit(":", 1)
+    return ip, int(port)
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", help="bundle directory to create (replaced if it exists)")
+    ap.add_argument("--port", type=int, required=True, help="backend port")
+    ap.add_argument("--backend-ip", default="127.0.0.1")
+    ap.add_argument("--service", default="10.96.0.1:80")
+    ap.add_argument("--abi-version", type=int, default=None, help="override (for rejection tests)")
+    ap.add_argument("--broken", action="store_true", help="a program the verifier rejects")
+    ap.add_argument("--peer", action="store_true", help="add a getpeername4 program")
+    ap.add_argument("--run-id", type=int, default=0, help="unique program tags per test run")
+    ap.add_argument("--clang", default=os.environ.get("XDS2BPF_CLANG", "/opt/swift/usr/bin/clang"))
+    a = ap.parse_args()
+
+    out = os.path.abspath(a.out)
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.makedirs(os.path.join(out, "maps"))
+
+    # 1. the object, with the pinned flags the compiler uses
+    shutil.copy(os.path.join(FIXTURE, "x2b.bpf.c"), os.path.join(out, "x2b.bpf.c"))
+    shutil.copy(os.path.join(ABI_DIR, "x2b_abi.h"), os.path.join(out, "x2b_abi.h"))
+    cflags = ["-target", "bpf", "-O2", "-g", "-Wall", "-Werror", "-fno-ident",
+              f"-fdebug-prefix-map={out}=.", "-I/usr/include/x86_64-linux-gnu", f"-I{out}"]
+    if a.broken:
+        cflags.append("-DFX_BROKEN")
+    if a.peer:
+        cflags.append("-DFX_PEER")
+    cflags.append(f"-DFX_RUN_ID={a.run_id}U")
+    subprocess.run([a.clang] + cflags + ["-c", os.path.join(out, "x2b.bpf.c"),
+                    "-o", os.path.join(out, "x2b.bpf.o")], check=True)
+    clang_version = subprocess.run([a.clang, "--version"], check=True, capture_output=True,
+                                   text=True).stdout.splitlines()[0]
+
+    # 2. map images: struct fx_svc_key / fx_svc_val, addresses and ports in network order
+    svc_ip, svc_port = addr_port(a.service)
+    key = socket.inet_aton(svc_ip) + struct.pack(">H", svc_port) + b"\0\0"
+    val = (socket.inet_aton(a.backend_ip) + struct.pack(">H", a.port) + b"\0\0"
+           + struct.pack("<II", 0, 0))
+    with open(os.path.join(out, "maps", "x2b_svc.bin"), "wb") as f:
+        f.write(key + val)
+    if a.peer:
+        with open(os.path.join(out, "maps", "x2b_rev.bin"), "wb") as f:
+            f.write(val[:8] + key)
+    # a per-CPU image: x2b_gstat[family_mismatch] starts at 7 on every CPU
+    with open(os.path.join(out, "maps", "x2b_gstat.bin"), "wb") as f:
+        f.write(struct.pack("<IQ", 3, 7))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pb = manifest_module(tmp)
+        m = pb.Manifest()
+        m.format_version = 1
+        m.abi_version = abi_version() if a.abi_version is None else a.abi_version
+        m.xds2bpf_version = "loader-fixture"
+        m.clang_version = clang_version
+        m.snapshot_sha256 = hashlib.sha256(
+            f"fixture {a.service} -> {a.backend_ip}:{a.port}".encode()).hexdigest()
+        m.object = "x2b.bpf.o"
+        m.code_sha256 = sha256(os.path.join(out, "x2b.bpf.c"))
+        m.needs_http = False
+
+        files = []
+        for dirpath, _, names in os.walk(out):
+            for n in names:
+                files.append(os.path.relpath(os.path.join(dirpath, n), out))
+        for p in sorted(files):
+            full = os.path.join(out, p)
+            m.files.add(path=p, sha256=sha256(full), size=os.path.getsize(full))
+
+        m.programs.add(name="x2b_connect4", section="cgroup/connect4",
+                       attach=pb.CGROUP_INET4_CONNECT, serves="count, then stage 1")
+        m.programs.add(name="x2b_rewrite4", section="cgroup/connect4",
+                       attach=pb.ATTACH_NONE, serves="service lookup and rewrite")
+
+        m.maps.add(name="x2b_svc", kind=pb.HASH, key_size=8, value_size=16, max_entries=16,
+                   image="maps/x2b_svc.bin", entries=1, serves="service -> backend")
+        m.maps.add(name="x2b_jmp4", kind=pb.PROG_ARRAY, key_size=4, value_size=4,
+                   max_entries=1, serves="stages")
+        m.maps.add(name="x2b_gstat", kind=pb.PERCPU_ARRAY, key_size=4, value_size=8,
+                   max_entries=g_count(), image="maps/x2b_gstat.bin", entries=1,
+                   serves="global counters")
+        m.maps.add(name="x2b_lstat", kind=pb.PERCPU_ARRAY, key_size=4, value_size=8,
+                   max_entries=4, serves="per-listener counters")
+        m.maps.add(name="x2b_cstat", kind=pb.PERCPU_ARRAY, key_size=4, value_size=8,
+                   max_entries=4, serves="per-cluster counters")
+        if a.peer:
+            m.programs.add(name="x2b_peer4", section="cgroup/getpeername4",
+                           attach=pb.CGROUP_INET4_GETPEERNAME, serves="show the service address")
+            m.maps.add(name="x2b_rev", kind=pb.HASH, key_size=8, value_size=8, max_entries=16,
+                       image="maps/x2b_rev.bin", entries=1, serves="backend -> service")
+        m.tail_calls.add(prog_array="x2b_jmp4", slot=0, program="x2b_rewrite4")
+        m.listeners.add(index=0, name="fixture_listener", address=a.service, kind="tcp")
+        m.clusters.add(index=0, name=f"fixture_backend_{a.port}", lb_policy="ROUND_ROBIN",
+                       endpoints=1)
+
+        with open(os.path.join(out, "manifest.pb"), "wb") as f:
+            f.write(m.SerializeToString())
+    print(out)
+
+
+if __name__ == "__main__":
+    main()

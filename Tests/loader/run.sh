@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# Loader tests on the real kernel (root): load/connect/stats/unload, rejections,
+# replace under load, attach kinds added and removed by replace.
+# Everything runs in a private netns and a test cgroup (Tests/e2e/lib.sh) and is
+# removed on exit, also on failure.
+#
+#   Tests/loader/run.sh [TEST...]     tests: basic rejects replace attach_kinds
+#
+# Skips (exit 0) without root/BTF/cgroup2 unless CI=1. Needs the loader built
+# (make -C bpf-runtime/loader; built here if missing), clang, protoc, python3
+# with protobuf.
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=../e2e/lib.sh
+source "$ROOT/Tests/e2e/lib.sh"
+
+if [ ! -x "$E2E_LOADER" ] && [ "$(id -u)" = 0 ]; then
+	make -s -C "$ROOT/bpf-runtime/loader" || exit 1
+fi
+if ! why=$(e2e_can_run 2>&1); then
+	if [ "${CI:-}" = 1 ]; then
+		echo "FAIL: loader tests cannot run: $why" >&2
+		exit 1
+	fi
+	echo "SKIP: loader tests: $why"
+	exit 0
+fi
+
+SVC=10.96.0.1:80
+PORT_A=18080
+PORT_B=18081
+PORT_C=18082
+NCPUS=$("$E2E_PYTHON" -c 'import sys
+n=0
+for part in open("/sys/devices/system/cpu/possible").read().strip().split(","):
+    a,_,b=part.partition("-"); n+=int(b or a)-int(a)+1
+print(n)')
+FX_TAGS=""
+OUT=""
+RC=0
+
+run() { # run CMD...: output in $OUT, exit code in $RC
+	OUT=$("$@" 2>&1)
+	RC=$?
+}
+
+expect_rc() { # expect_rc RC PATTERN WHAT CMD...
+	local want=$1 pat=$2 what=$3
+	shift 3
+	run "$@"
+	[ "$RC" = "$want" ] || e2e_fail "$what: exit code $RC, expected $want; output:
+$OUT"
+	if [ -n "$pat" ] && ! grep -qE -- "$pat" <<<"$OUT"; then
+		e2e_fail "$what: output does not match /$pat/:
+$OUT"
+	fi
+	e2e_log "ok: $what (exit $RC: $(grep -m1 -E -- "${pat:-.}" <<<"$OUT"))"
+}
+
+json() { # json EXPR: evaluates EXPR on the JSON document in stdin (bound to d)
+	"$E2E_PYTHON" -c 'import json,sys; d=json.load(sys.stdin); r=eval(sys.argv[1]); print(" ".join(map(str,r)) if isinstance(r,(list,tuple)) else r)' "$1"
+}
+
+# x2b_ programs in the kernel with this run's fixture tags (bundles are built with
+# --run-id $$, so other users' and other runs' x2b_ programs do not count).
+fixture_prog_ids() {
+	bpftool prog show -j | json "[p['id'] for p in d if p.get('name','').startswith('x2b_') and p.get('tag') in '$FX_TAGS'.split()]"
+}
+
+wait_gone() { # wait_gone KIND ID...: KIND prog|link, polls up to 5 s
+	local kind=$1 id i
+	shift
+	for id in "$@"; do
+		for i in $(seq 100); do
+			bpftool "$kind" show id "$id" >/dev/null 2>&1 || continue 2
+			sleep 0.05
+		done
+		e2e_fail "$kind id $id still exists"
+	done
+}
+
+assert_nothing_left() { # assert_nothing_left NAME [PROG_IDS_BEFORE]
+	local name=$1 before=${2:-} id i left
+	[ ! -e "$XDS2BPF_BPFFS/$name" ] || e2e_fail "pins left at $XDS2BPF_BPFFS/$name: $(ls -R "$XDS2BPF_BPFFS/$name")"
+	[ ! -e "$XDS2BPF_STATE_DIR/$name" ] || e2e_fail "state left at $XDS2BPF_STATE_DIR/$name"
+	[ -z "$(bpftool cgroup show "$E2E_CGROUP" 2>/dev/null)" ] ||
+		e2e_fail "programs still attached to $E2E_CGROUP: $(bpftool cgroup show "$E2E_CGROUP")"
+	if [ -n "$FX_TAGS" ]; then
+		for i in $(seq 100); do
+			left=""
+			for id in $(fixture_prog_ids); do
+				[[ " $before " == *" $id "* ]] || left="$left $id"
+			done
+			[ -z "$left" ] && return 0
+			sleep 0.05
+		done
+		e2e_fail "fixture programs left in the kernel:$left"
+	fi
+}
+
+make_bundle() { # make_bundle DIR ARGS...
+	local dir=$1
+	shift
+	"$E2E_PYTHON" "$HERE/make-fixture-bundle.py" "$dir" --run-id $$ "$@" >/dev/null ||
+		e2e_fail "make-fixture-bundle.py $*"
+}
+
+connect_is() { # connect_is WANT WHAT [client args]
+	local want=$1 what=$2 got
+	shift 2
+	got=$(e2e_connect "$SVC" "$@")
+	e2e_expect_eq "$want" "$got" "$what"
+}
+
+# --- load, connect, stats, unload -------------------------------------------------
+test_basic() {
+	local name=basic progs link id stats_json i got
+	connect_is "error: ENETUNREACH Network is unreachable" "no bundle: the service address is unreachable"
+	expect_rc 0 "loaded 'basic'" "load A" e2e_load "$B/a" "$name"
+
+	run e2e_loader status --name "$name" --json
+	[ "$RC" = 0 ] || e2e_fail "status: $OUT"
+	progs=$(json "[p['id'] for p in d[0]['programs']]" <<<"$OUT")
+	link=$(json "[l['link_id'] for l in d[0]['attach_points']]" <<<"$OUT")
+	e2e_expect_eq "$E2E_CGROUP" "$(json "d[0]['attach_points'][0]['cgroup']" <<<"$OUT")" "status records the cgroup"
+	e2e_expect_eq "False" "$(json "d[0]['needs_http']" <<<"$OUT")" "status shows needs_http"
+	FX_TAGS=$(for id in $progs; do bpftool prog show id "$id" -j | json "d['tag']"; done | tr '\n' ' ')
+	bpftool cgroup show "$E2E_CGROUP" | grep -q x2b_connect4 || e2e_fail "x2b_connect4 not attached to $E2E_CGROUP"
+	bpftool link show id "$link" >/dev/null || e2e_fail "link $link not found"
+	e2e_log "programs $progs (tags $FX_TAGS), link $link"
+
+	for i in $(seq 20); do
+		got=$(e2e_connect "$SVC")
+		[ "$got" = backend-a ] || e2e_fail "connect $i: expected backend-a, got '$got'"
+	done
+	e2e_log "ok: 20 connects reached backend-a"
+	got=$(e2e_in_cgroup "$E2E_PYTHON" "$E2E_DIR/client.py" 10.96.0.2:80)
+	e2e_expect_eq "error: ENETUNREACH Network is unreachable" "$got" "unknown service stays unreachable"
+
+	run e2e_loader stats --name "$name" --json
+	[ "$RC" = 0 ] || e2e_fail "stats: $OUT"
+	stats_json=$OUT
+	e2e_expect_eq 21 "$(json "d['global']['seen']" <<<"$stats_json")" "stats: global seen"
+	e2e_expect_eq 1 "$(json "d['global']['unmatched']" <<<"$stats_json")" "stats: global unmatched"
+	e2e_expect_eq $((7 * NCPUS)) "$(json "d['global']['family_mismatch']" <<<"$stats_json")" \
+		"stats: per-CPU image replicated to $NCPUS CPUs"
+	e2e_expect_eq "fixture_listener 20" "$(json "[d['listeners'][0]['name'], d['listeners'][0]['connects']]" <<<"$stats_json")" \
+		"stats: per-listener count with name"
+	e2e_expect_eq "fixture_backend_$PORT_A 20" "$(json "[d['clusters'][0]['name'], d['clusters'][0]['connects']]" <<<"$stats_json")" \
+		"stats: per-cluster count with name"
+	expect_rc 0 "fixture_listener +10.96.0.1:80 +20" "stats text" e2e_loader stats --name "$name"
+	expect_rc 0 "x2b_connect4 +id" "status text" e2e_loader status
+
+	expect_rc 0 "unloaded 'basic'" "unload" e2e_loader unload --name "$name"
+	# shellcheck disable=SC2086
+	wait_gone prog $progs
+	wait_gone link "$link"
+	assert_nothing_left "$name"
+	e2e_log "ok: unload removed pins, state, link $link and programs $progs"
+	connect_is "error: ENETUNREACH Network is unreachable" "after unload the service is unreachable again"
+	expect_rc 1 "no bundle named" "unload twice" e2e_loader unload --name "$name"
+}
+
+# --- rejections: clear message, non-zero exit, nothing left ----------------------
+test_rejects() {
+	local before point
+	before=$(fixture_prog_ids)
+
+	expect_rc 1 "incomplete: 'maps/x2b_svc.bin' is listed in the manifest but missing" \
+		"reject: missing file" e2e_load "$B/missing" rej
+	assert_nothing_left rej "$before"
+
+	expect_rc 1 "'x2b.bpf.c': sha256 mismatch" "reject: wrong sha256" e2e_load "$B/tampered" rej
+	assert_nothing_left rej "$before"
+
+	expect_rc 1 "'x2b.bpf.o' has 100 bytes" "reject: wrong size" e2e_load "$B/truncated" rej
+	assert_nothing_left rej "$before"
+
+	expect_rc 1 "bundle ABI version 999 does not match" "reject: wrong ABI version" e2e_load "$B/badabi" rej
+	assert_nothing_left rej "$before"
+
+	expect_rc 1 "not a bundle" "reject: not a bundle" e2e_load "$E2E_TMP" rej
+	assert_nothing_left rej "$before"
+
+	expect_rc 1 "cgroup .* does not exist" "reject: non-existent cgroup" \
+		e2e_loader load "$B/a" --cgroup "$E2E_CGROUP_ROOT/xds2bpf-missing-$$" --name rej
+	assert_nothing_left rej "$before"
+	expect_rc 1 "is not a cgroup v2 directory" "reject: not a cgroup" \
+		e2e_loader load "$B/a" --cgroup "$E2E_TMP" --name rej
+	assert_nothing_left rej "$before"
+
+	expect_rc 0 "loaded 'inuse'" "load A as 'inuse'" e2e_load "$B/a" inuse
+	expect_rc 1 "name 'inuse' is already in use" "reject: name already in use" e2e_load "$B/b" inuse
+	connect_is backend-a "the first bundle still serves after the refused load"
+	expect_rc 0 "unloaded" "unload 'inuse'" e2e_loader unload --name inuse
+	assert_nothing_left inuse "$before"
+
+	expect_rc 1 "the verifier rejected program 'x2b_rewrite4'" "verify: verifier rejection summary" \
+		e2e_loader verify "$B/broken"
+	grep -q "processed [0-9]* insns" <<<"$OUT" || e2e_fail "summary lacks the instruction count: $OUT"
+	grep -q "invalid mem access" <<<"$OUT" || e2e_fail "summary lacks the failing line: $OUT"
+	expect_rc 1 "BEGIN|-- verifier log of 'x2b_rewrite4' --" "verify --verbose: whole log" \
+		e2e_loader verify "$B/broken" --verbose
+	grep -q "^0: " <<<"$OUT" || e2e_fail "--verbose does not print the whole log"
+	expect_rc 1 "the verifier rejected program 'x2b_rewrite4'" "reject: load of a bundle the verifier refuses" \
+		e2e_load "$B/broken" rej
+	assert_nothing_left rej "$before"
+
+	for point in load-after-fill load-after-attach load-after-pin; do
+		expect_rc 1 "injected failure at '$point'" "cleanup after a failure at $point" \
+			env XDS2BPF_TEST_FAIL=$point "$E2E_LOADER" load "$B/a" --cgroup "$E2E_CGROUP" --name rej
+		assert_nothing_left rej "$before"
+		connect_is "error: ENETUNREACH Network is unreachable" "nothing attached after $point"
+	done
+
+	expect_rc 2 "missing command" "usage: no command" e2e_loader
+	expect_rc 2 "load needs --cgroup" "usage: load without --cgroup" e2e_loader load "$B/a"
+	expect_rc 2 "invalid name" "usage: bad name" e2e_loader load "$B/a" --cgroup "$E2E_CGROUP" --name ../x
+	expect_rc 2 "unknown option" "usage: unknown option" e2e_loader status --bogus
+	expect_rc 2 "unknown command" "usage: unknown command" e2e_loader frobnicate
+	expect_rc 1 "no bundle named 'nope'" "stats of an unknown name" e2e_loader stats --name nope
+	expect_rc 1 "no bundle named 'nope'" "replace of an unknown name" e2e_loader replace "$B/b" --name nope
+	assert_nothing_left nope "$before"
+}
+
+# --- replace under load -----------------------------------------------------------
+start_loop() { # start_loop TAG: connloop in the cgroup, marker/stop files $E2E_TMP/TAG.*
+	local tag=$1
+	rm -f "$E2E_TMP/$tag".*
+	e2e_in_cgroup "$E2E_PYTHON" "$E2E_DIR/connloop.py" "$SVC" --stop-file "$E2E_TMP/$tag.stop" \
+		--marker-file "$E2E_TMP/$tag.marker" --summary "$E2E_TMP/$tag.json" --log "$E2E_TMP/$tag.csv" \
+		>/dev/null 2>"$E2E_TMP/$tag.err" &
+	LOOP_PID=$!
+	e2e_track "$LOOP_PID"
+}
+
+stop_loop() { # stop_loop TAG: stops the loop, its summary in $LOOP_SUMMARY (not in a subshell: wait)
+	local tag=$1
+	touch "$E2E_TMP/$tag.stop"
+	wait "$LOOP_PID"
+	[ -s "$E2E_TMP/$tag.json" ] || e2e_fail "connloop wrote no summary: $(cat "$E2E_TMP/$tag.err")"
+	LOOP_SUMMARY=$(cat "$E2E_TMP/$tag.json")
+}
+
+test_replace() {
+	local name=rep s old_progs new_progs t0 t1 i
+	expect_rc 0 "loaded 'rep'" "load A as 'rep'" e2e_load "$B/a" "$name"
+	connect_is backend-a "before replace: backend-a"
+	old_progs=$(e2e_loader status --name "$name" --json | json "[p['id'] for p in d[0]['programs']]")
+
+	start_loop swap1
+	sleep 1.5
+	t0=$(date +%s.%N)
+	expect_rc 0 "replaced 'rep': 1 links updated" "replace A -> B under load" e2e_loader replace "$B/b" --name "$name"
+	t1=$(date +%s.%N)
+	touch "$E2E_TMP/swap1.marker"
+	sleep 1.5
+	stop_loop swap1
+	s=$LOOP_SUMMARY
+	e2e_log "connloop: $s"
+	e2e_log "replace took $(echo "$t1 - $t0" | bc) s"
+	e2e_expect_eq 0 "$(json "d['failed']" <<<"$s")" "replace under load: zero failed connects"
+	[ "$(json "int(d['rate'] >= 500)" <<<"$s")" = 1 ] || e2e_fail "connect rate below 500/s: $s"
+	e2e_log "ok: $(json "d['rate']" <<<"$s") connects/s, $(json "d['total']" <<<"$s") connects"
+	e2e_expect_eq "backend-a backend-b" "$(json "sorted(d['idents'])" <<<"$s")" "both backends were reached"
+	e2e_expect_eq "backend-b" "$(json "list(d['after_marker'])" <<<"$s")" "every connect after the replace reached backend-b"
+	e2e_expect_eq 1 "$(json "d['transitions']" <<<"$s")" "one switch A -> B, never back"
+	connect_is backend-b "after replace: backend-b"
+	# shellcheck disable=SC2086
+	wait_gone prog $old_progs
+	e2e_log "ok: the old programs are gone"
+	new_progs=$(e2e_loader status --name "$name" --json | json "[p['id'] for p in d[0]['programs']]")
+	e2e_expect_eq 1 "$(e2e_loader stats --name "$name" --json | json "int(d['clusters'][0]['name'] == 'fixture_backend_$PORT_B')")" \
+		"stats names come from the new manifest"
+
+	# failures during replace roll back and leave no temporary pins
+	for point in replace-after-fill replace-mid-swap; do
+		expect_rc 1 "injected failure at '$point'" "replace failing at $point" \
+			env XDS2BPF_TEST_FAIL=$point "$E2E_LOADER" replace "$B/a" --name "$name"
+		connect_is backend-b "after a failed replace ($point) B still serves"
+		[ ! -e "$XDS2BPF_BPFFS/$name/staging" ] || e2e_fail "staging pins left: $(ls -R "$XDS2BPF_BPFFS/$name/staging")"
+		e2e_expect_eq "$new_progs" "$(e2e_loader status --name "$name" --json | json "[p['id'] for p in d[0]['programs']]")" \
+			"program pins unchanged after the failed replace"
+	done
+	expect_rc 1 "sha256 mismatch" "replace with a tampered bundle is refused" \
+		e2e_loader replace "$B/tampered" --name "$name"
+	connect_is backend-b "after a refused replace B still serves"
+
+	# many swaps under load: A, C, B, ... never a failed connect
+	start_loop swapn
+	sleep 0.5
+	for i in $(seq 10); do
+		case $((i % 3)) in
+		0) e2e_loader replace "$B/b" --name "$name" 2>/dev/null ;;
+		1) e2e_loader replace "$B/a" --name "$name" 2>/dev/null ;;
+		2) e2e_loader replace "$B/c" --name "$name" 2>/dev/null ;;
+		esac || e2e_fail "replace $i failed"
+		sleep 0.2
+	done
+	stop_loop swapn
+	s=$LOOP_SUMMARY
+	e2e_log "connloop: $s"
+	e2e_expect_eq 0 "$(json "d['failed']" <<<"$s")" "10 replaces under load: zero failed connects"
+	e2e_expect_eq "backend-a backend-b backend-c" "$(json "sorted(d['idents'])" <<<"$s")" "all three backends were reached"
+
+	expect_rc 0 "unloaded" "unload 'rep'" e2e_loader unload --name "$name"
+	assert_nothing_left "$name"
+}
+
+# --- replace adds and removes attach kinds ----------------------------------------
+test_attach_kinds() {
+	local name=kinds
+	expect_rc 0 "loaded 'kinds'" "load A (connect4 only)" e2e_load "$B/a" "$name"
+	connect_is "backend-a peer=127.0.0.1:$PORT_A" "without getpeername4 the peer is the backend" --peer
+	expect_rc 0 "1 links updated, 1 attached, 0 detached" "replace with A+getpeername4" \
+		e2e_loader replace "$B/apeer" --name "$name"
+	connect_is "backend-a peer=$SVC" "getpeername4 attached by replace shows the service" --peer
+	e2e_expect_eq "connect4 getpeername4" "$(e2e_loader status --name "$name" --json | json "[a['kind'] for a in d[0]['attach_points']]")" \
+		"status lists both attach points"
+	expect_rc 0 "1 links updated, 0 attached, 1 detached" "replace with B (connect4 only)" \
+		e2e_loader replace "$B/b" --name "$name"
+	connect_is "backend-b peer=127.0.0.1:$PORT_B" "getpeername4 detached by replace" --peer
+	[ ! -e "$XDS2BPF_BPFFS/$name/links/getpeername4" ] || e2e_fail "getpeername4 link pin left"
+	[ ! -e "$XDS2BPF_BPFFS/$name/maps/x2b_rev" ] || e2e_fail "x2b_rev pin left after replace"
+	[ ! -e "$XDS2BPF_BPFFS/$name/progs/x2b_peer4" ] || e2e_fail "x2b_peer4 pin left after replace"
+	e2e_expect_eq "cgroup_inet4_connect" "$(bpftool cgroup show "$E2E_CGROUP" -j | json "[p['attach_type'] for p in d]")" \
+		"only connect4 attached to the cgroup"
+	expect_rc 0 "unloaded" "unload 'kinds'" e2e_loader unload --name "$name"
+	assert_nothing_left "$name"
+}
+
+e2e_netns_begin
+B=$E2E_TMP/bundles
+mkdir -p "$B"
+make_bundle "$B/a" --port "$PORT_A"
+make_bundle "$B/b" --port "$PORT_B"
+make_bundle "$B/c" --port "$PORT_C"
+make_bundle "$B/apeer" --port "$PORT_A" --peer
+make_bundle "$B/badabi" --port "$PORT_A" --abi-version 999
+make_bundle "$B/broken" --port "$PORT_A" --broken
+cp -r "$B/a" "$B/missing" && rm "$B/missing/maps/x2b_svc.bin"
+cp -r "$B/a" "$B/tampered" && printf 'X' | dd of="$B/tampered/x2b.bpf.c" bs=1 seek=10 conv=notrunc status=none
+cp -r "$B/a" "$B/truncated" && truncate -s 100 "$B/truncated/x2b.bpf.o"
+e2e_backend 127.0.0.1 "$PORT_A" backend-a
+e2e_backend 127.0.0.1 "$PORT_B" backend-b
+e2e_backend 127.0.0.1 "$PORT_C" backend-c
+
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=(basic rejects replace attach_kinds)
+for t in "${tests[@]}"; do
+	e2e_log "=== $t"
+	"test_$t"
+	e2e_log "PASS $t"
+done
+e2e_log "all loader tests passed"

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Layout checks for x2b_abi.h; the same table is tested from Swift (ABILayoutTests). */
+#ifndef X2B_ABI_ASSERTS_H
+#define X2B_ABI_ASSERTS_H
+
+#include "x2b_abi.h"
+
+#define X2B_ASSERT_SIZE(t, n) _Static_assert(sizeof(struct t) == (n), "unexpected size of '" #t "'")
+#define X2B_ASSERT_OFF(t, f, n) _Static_assert(__builtin_offsetof(struct t, f) == (n), "unexpected offset of '" #t "." #f "'")
+
+X2B_ASSERT_SIZE(x2b_lsn_key, 24);
+X2B_ASSERT_OFF(x2b_lsn_key, family, 4);
+X2B_ASSERT_OFF(x2b_lsn_key, port, 6);
+X2B_ASSERT_OFF(x2b_lsn_key, addr, 8);
+X2B_ASSERT_SIZE(x2b_action, 24);
+X2B_ASSERT_SIZE(x2b_wcluster, 8);
+X2B_ASSERT_SIZE(x2b_level, 20);
+X2B_ASSERT_SIZE(x2b_cluster, 96);
+X2B_ASSERT_OFF(x2b_cluster, levels, 16);
+X2B_ASSERT_SIZE(x2b_endpoint, 24);
+X2B_ASSERT_OFF(x2b_endpoint, weight, 4);
+X2B_ASSERT_OFF(x2b_endpoint, addr, 8);
+X2B_ASSERT_SIZE(x2b_slot, 8);
+X2B_ASSERT_SIZE(x2b_sock, 24);
+X2B_ASSERT_SIZE(x2b_scratch, 16);
+
+#endif

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Headers every generated program starts with: UAPI + libbpf, no vmlinux.h. */
+#ifndef X2B_PRELUDE_H
+#define X2B_PRELUDE_H
+
+#include <linux/bpf.h>
+#include <linux/in.h>
+
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "x2b_abi.h"
+#include "x2b_abi_asserts.h"
+
+#ifndef SOCK_STREAM
+#define SOCK_STREAM 1
+#endif
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+/* Returned by the listener match when no listener/filter chain applies. */
+#define X2B_NO_ACTION 0xffffffffu
+
+#endif /* X2B_PRELUDE_H */

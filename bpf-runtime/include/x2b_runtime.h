@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The BPF-side library of xds2bpf. Included by every generated program after
+ * its map definitions (the maps are sized per bundle by the planner):
+ *   x2b_act, x2b_wcl, x2b_clu, x2b_ep, x2b_lbtab, x2b_rr, x2b_active, x2b_sk,
+ *   x2b_scr, x2b_gstat, x2b_lstat, x2b_cstat.
+ * Everything here is bounded (constant loop limits) and allocation-free.
+ */
+#ifndef X2B_RUNTIME_H
+#define X2B_RUNTIME_H
+
+static __always_inline void x2b_count(void *map, __u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &idx);
+
+	if (v)
+		*v += 1; /* per-CPU: no atomics needed */
+}
+
+static __always_inline struct x2b_scratch *x2b_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&x2b_scr, &zero);
+}
+
+/*
+ * Envoy's weighted clusters: pick r = random % total, then the first entry
+ * whose cumulative weight exceeds r, in config order.
+ */
+static __always_inline __u32 x2b_pick_weighted(const struct x2b_action *act)
+{
+	__u32 r = bpf_get_prandom_u32() % act->total_weight;
+	__u32 last = X2B_NO_ACTION;
+
+	for (__u32 i = 0; i < X2B_MAX_WEIGHTED; i++) {
+		__u32 idx = act->target + i;
+		struct x2b_wcluster *w;
+
+		if (i >= act->count)
+			break;
+		w = bpf_map_lookup_elem(&x2b_wcl, &idx);
+		if (!w)
+			break;
+		last = w->cluster;
+		if (r < w->cum_weight)
+			return w->cluster;
+	}
+	return last;
+}
+
+/* Resolve a listener action to a cluster id, or X2B_NO_ACTION. */
+static __always_inline __u32 x2b_action_cluster(__u32 action, __u32 *listener)
+{
+	struct x2b_action *act = bpf_map_lookup_elem(&x2b_act, &action);
+
+	if (!act)
+		return X2B_NO_ACTION;
+	*listener = act->listener;
+	if (act->kind == X2B_ACT_HTTP) {
+		/* Without the defer-connect module HTTP listeners use their L4 fallback. */
+		__u32 fb = act->fallback;
+
+		act = bpf_map_lookup_elem(&x2b_act, &fb);
+		if (!act)
+			return X2B_NO_ACTION;
+	}
+	switch (act->kind) {
+	case X2B_ACT_CLUSTER:
+		return act->target;
+	case X2B_ACT_WEIGHTED:
+		if (!act->total_weight)
+			return X2B_NO_ACTION;
+		return x2b_pick_weighted(act);
+	default:
+		return X2B_NO_ACTION;
+	}
+}
+
+/* Envoy's priority load: r in [0,100) against cumulative loads. */
+static __always_inline const struct x2b_level *x2b_pick_level(const struct x2b_cluster *c)
+{
+	__u32 r;
+
+	if (c->nlevels <= 1)
+		return &c->levels[0];
+	r = bpf_get_prandom_u32() % 100;
+	for (int i = 0; i < X2B_MAX_PRIORITIES; i++) {
+		if (i >= c->nlevels)
+			break;
+		if (r < c->levels[i].cum_load)
+			return &c->levels[i];
+	}
+	return &c->levels[0];
+}
+
+static __always_inline __u32 x2b_table_ep(const struct x2b_level *lv, __u32 pos)
+{
+	__u32 idx = lv->table_first + pos;
+	struct x2b_slot *s = bpf_map_lookup_elem(&x2b_lbtab, &idx);
+
+	return s ? s->ep : 0;
+}
+
+/* Round robin: a shared counter walks the compiler's smooth-WRR schedule. */
+static __always_inline __u32 x2b_lb_round_robin(const struct x2b_cluster *c, const struct x2b_level *lv)
+{
+	__u32 key = c->counter;
+	__u32 *ctr = bpf_map_lookup_elem(&x2b_rr, &key);
+	__u32 n = ctr ? __sync_fetch_and_add(ctr, 1) : bpf_get_prandom_u32();
+
+	if (lv->table_len)
+		return x2b_table_ep(lv, n % lv->table_len);
+	return n % lv->count;
+}
+
+/* Random: uniform over the level's endpoints, as Envoy's RANDOM ignores weights. */
+static __always_inline __u32 x2b_lb_random(const struct x2b_level *lv)
+{
+	return bpf_get_prandom_u32() % lv->count;
+}
+
+static __always_inline __u32 x2b_active_of(__u32 global)
+{
+	__u32 *v = bpf_map_lookup_elem(&x2b_active, &global);
+
+	return v ? *v : 0;
+}
+
+/* Least request: power of two choices on active connections (kept by sockops). */
+static __always_inline __u32 x2b_lb_least_request(const struct x2b_level *lv)
+{
+	__u32 a = bpf_get_prandom_u32() % lv->count;
+	__u32 b = bpf_get_prandom_u32() % lv->count;
+
+	return x2b_active_of(lv->first + b) < x2b_active_of(lv->first + a) ? b : a;
+}
+
+/* Maglev: the compiler's lookup table, indexed by the hash. */
+static __always_inline __u32 x2b_lb_maglev(const struct x2b_level *lv, __u32 hash)
+{
+	if (!lv->table_len)
+		return hash % lv->count;
+	return x2b_table_ep(lv, hash % lv->table_len);
+}
+
+/* Ring hash: first ring point >= hash (wrapping), by bounded binary search. */
+static __always_inline __u32 x2b_lb_ring_hash(const struct x2b_level *lv, __u32 hash)
+{
+	__u32 lo = 0, hi = lv->table_len;
+
+	if (!hi)
+		return hash % lv->count;
+	for (int i = 0; i < X2B_RING_SEARCH_STEPS; i++) {
+		__u32 mid, idx;
+		struct x2b_slot *s;
+
+		if (lo >= hi)
+			break;
+		mid = lo + (hi - lo) / 2;
+		idx = lv->table_first + mid;
+		s = bpf_map_lookup_elem(&x2b_lbtab, &idx);
+		if (!s)
+			break;
+		if (s->hash < hash)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= lv->table_len)
+		lo = 0;
+	return x2b_table_ep(lv, lo);
+}
+
+/* Remember what the socket dialled, for getpeername and connection counting. */
+static __always_inline void x2b_remember(struct bpf_sock_addr *ctx, __u32 global, __u8 family,
+					 const __u32 *orig_addr, __u16 orig_port)
+{
+	struct x2b_sock *st;
+
+	if (!ctx->sk)
+		return;
+	st = bpf_sk_storage_get(&x2b_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return;
+	st->family = family;
+	st->flags = X2B_SK_REDIRECTED;
+	st->orig_port = orig_port;
+	st->endpoint = global;
+	__builtin_memcpy(st->orig_addr, orig_addr, family == X2B_FAM_INET4 ? 4 : 16);
+}
+
+/* The endpoint index within a level chosen by policy `lb` (a constant per stage). */
+static __always_inline __u32 x2b_pick(const struct x2b_cluster *c, const struct x2b_level *lv, const __u32 lb)
+{
+	switch (lb) {
+	case X2B_LB_ROUND_ROBIN:
+		return x2b_lb_round_robin(c, lv);
+	case X2B_LB_RANDOM:
+		return x2b_lb_random(lv);
+	case X2B_LB_LEAST_REQUEST:
+		return x2b_lb_least_request(lv);
+	case X2B_LB_MAGLEV:
+		/* L4 has no request to hash: the key is random per connection. */
+		return x2b_lb_maglev(lv, bpf_get_prandom_u32());
+	default:
+		return x2b_lb_ring_hash(lv, bpf_get_prandom_u32());
+	}
+}
+
+/*
+ * The load-balancing stage, shared by every policy and family: pick a priority
+ * level and an endpoint of the cluster the entry stage chose, rewrite the
+ * destination, count it and remember the original for getpeername.
+ * Returns the sock_addr verdict: 1 proceed, 0 refuse (no usable endpoint, as
+ * Envoy closes a connection whose cluster has no healthy host).
+ */
+static __always_inline int x2b_balance(struct bpf_sock_addr *ctx, const __u32 lb, const __u8 family)
+{
+	struct x2b_scratch *scr = x2b_scratch();
+	const struct x2b_level *lv;
+	struct x2b_endpoint *ep;
+	struct x2b_cluster *c;
+	__u32 cid, global, orig[4];
+	__u16 orig_port;
+
+	if (!scr)
+		return 1;
+	cid = scr->cluster;
+	c = bpf_map_lookup_elem(&x2b_clu, &cid);
+	if (!c)
+		return 1;
+	if (!c->nlevels) {
+		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
+		return 0;
+	}
+	lv = x2b_pick_level(c);
+	if (!lv->count) {
+		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
+		return 0;
+	}
+	global = lv->first + x2b_pick(c, lv, lb);
+	ep = bpf_map_lookup_elem(&x2b_ep, &global);
+	if (!ep)
+		return 1;
+	orig_port = (__u16)ctx->user_port;
+	if (family == X2B_FAM_INET4) {
+		if (ep->family != X2B_FAM_INET4) {
+			x2b_count(&x2b_gstat, X2B_G_FAMILY);
+			return 1;
+		}
+		orig[0] = ctx->user_ip4;
+		ctx->user_ip4 = *(__u32 *)ep->addr;
+	} else {
+		orig[0] = ctx->user_ip6[0];
+		orig[1] = ctx->user_ip6[1];
+		orig[2] = ctx->user_ip6[2];
+		orig[3] = ctx->user_ip6[3];
+		if (ep->family == X2B_FAM_INET4) {
+			/* An IPv6 socket reaches an IPv4 endpoint through its mapped address. */
+			ctx->user_ip6[0] = 0;
+			ctx->user_ip6[1] = 0;
+			ctx->user_ip6[2] = bpf_htonl(0xffff);
+			ctx->user_ip6[3] = *(__u32 *)ep->addr;
+		} else {
+			ctx->user_ip6[0] = *(__u32 *)&ep->addr[0];
+			ctx->user_ip6[1] = *(__u32 *)&ep->addr[4];
+			ctx->user_ip6[2] = *(__u32 *)&ep->addr[8];
+			ctx->user_ip6[3] = *(__u32 *)&ep->addr[12];
+		}
+	}
+	ctx->user_port = ep->port;
+	x2b_count(&x2b_cstat, cid);
+	x2b_remember(ctx, global, family, orig, orig_port);
+	return 1;
+}
+
+/*
+ * The entry stage after the listener match: resolve the action to a cluster,
+ * count, and leave the chosen cluster in the scratch map for the LB stage.
+ * Returns the cluster's LB policy (the tail-call slot), or -1 to stop here.
+ */
+static __always_inline int x2b_route(__u32 action)
+{
+	struct x2b_scratch *scr;
+	struct x2b_cluster *c;
+	__u32 cluster, listener = 0;
+
+	if (action == X2B_NO_ACTION) {
+		x2b_count(&x2b_gstat, X2B_G_UNMATCHED);
+		return -1;
+	}
+	cluster = x2b_action_cluster(action, &listener);
+	x2b_count(&x2b_lstat, listener);
+	if (cluster == X2B_NO_ACTION)
+		return -1;
+	c = bpf_map_lookup_elem(&x2b_clu, &cluster);
+	scr = x2b_scratch();
+	if (!c || !scr)
+		return -1;
+	if (c->flags & X2B_CLU_PASSTHROUGH)
+		return -1;
+	scr->listener = listener;
+	scr->cluster = cluster;
+	scr->action = action;
+	return c->lb;
+}
+
+/* Listener lookup in the LPM trie: exact listeners, then prefix ranges, then wildcards. */
+static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const __u32 *addr)
+{
+	struct x2b_lsn_key key = {};
+	__u32 *action;
+
+	key.prefixlen = family == X2B_FAM_INET4 ? 64 : 160;
+	key.family = family;
+	key.port = port;
+	__builtin_memcpy(key.addr, addr, family == X2B_FAM_INET4 ? 4 : 16);
+	action = bpf_map_lookup_elem(&x2b_lsn, &key);
+	return action ? *action : X2B_NO_ACTION;
+}
+
+#endif /* X2B_RUNTIME_H */

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * xds2bpf-loader: loads an xds2bpf bundle (docs/bundle-format.md) with libbpf.
+ *
+ * Files:
+ *   main.c    command table, option parsing, exit codes
+ *   bundle.c  manifest.pb, sha256 of every file, path and image checks
+ *   object.c  bpf_object open/load, manifest <-> object consistency, map
+ *             images, prog-array checks, verifier-log summary, verify
+ *   pin.c     bpffs and state directories, load / replace / unload
+ *   report.c  status, stats (text and JSON)
+ */
+#ifndef X2B_LOADER_H
+#define X2B_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include "xds2bpf/manifest.pb-c.h"
+
+/* Exit codes (also the return value of every command function). */
+#define X2B_EXIT_OK 0
+#define X2B_EXIT_REJECT 1   /* bundle rejected or kernel refused */
+#define X2B_EXIT_USAGE 2
+#define X2B_EXIT_INTERNAL 3
+
+#define X2B_FORMAT_VERSION 1
+
+#define X2B_DEFAULT_BPFFS "/sys/fs/bpf/xds2bpf"
+#define X2B_DEFAULT_STATE "/run/xds2bpf"
+
+typedef Xds2bpf__Bundle__V1__Manifest x2b_manifest;
+typedef Xds2bpf__Bundle__V1__File x2b_mfile;
+typedef Xds2bpf__Bundle__V1__Program x2b_mprog;
+typedef Xds2bpf__Bundle__V1__Map x2b_mmap;
+typedef Xds2bpf__Bundle__V1__TailCall x2b_mtail;
+
+#define X2B_ATTACH(k) XDS2BPF__BUNDLE__V1__ATTACH_KIND__##k
+#define X2B_MAPKIND(k) XDS2BPF__BUNDLE__V1__MAP_KIND__##k
+
+/* Global options shared by all commands. */
+extern bool x2b_verbose;
+extern bool x2b_json;
+
+/* Messages go to stderr, prefixed like bpftool's p_err(). */
+void x2b_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void x2b_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void x2b_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Exit code for a failed bpf()/libbpf call: errno-style value, positive or negative. */
+int x2b_exit_for_errno(int err);
+/* Test hook: true when XDS2BPF_TEST_FAIL names this point (prints an error). */
+bool x2b_fail_point(const char *name);
+
+/* One attach kind: manifest enum, kernel attach type, link pin name. */
+struct x2b_attach_desc {
+	int kind;
+	enum bpf_attach_type type;
+	const char *pin;   /* links/<pin> */
+	const char *label; /* human/JSON name */
+};
+const struct x2b_attach_desc *x2b_attach_by_kind(int kind);
+const struct x2b_attach_desc *x2b_attach_by_pin(const char *pin);
+const struct x2b_attach_desc *x2b_attach_by_type(enum bpf_attach_type type);
+extern const struct x2b_attach_desc x2b_attach_descs[];
+extern const size_t x2b_nattach;
+
+/* bundle.c */
+struct x2b_file {
+	const char *path; /* points into the manifest */
+	void *data;
+	size_t size;
+};
+
+struct x2b_bundle {
+	char *dir;
+	void *raw; /* manifest.pb bytes */
+	size_t raw_len;
+	x2b_manifest *m;
+	struct x2b_file *files;
+	size_t nfiles;
+};
+
+int x2b_bundle_open(const char *dir, struct x2b_bundle *b);
+void x2b_bundle_close(struct x2b_bundle *b);
+const struct x2b_file *x2b_bundle_file(const struct x2b_bundle *b, const char *path);
+/* Reads and decodes a manifest.pb (for the state dir); no version checks. */
+int x2b_manifest_read(const char *path, void **raw, size_t *len, x2b_manifest **m);
+int x2b_read_file(const char *path, void **data, size_t *len);
+const x2b_mprog *x2b_manifest_prog_for_attach(const x2b_manifest *m, int kind);
+
+/* object.c */
+struct x2b_object {
+	struct bpf_object *obj;
+	char *log_buf;
+	size_t log_size;
+};
+
+/*
+ * Opens the bundle's object, checks it against the manifest, loads it into
+ * the kernel, fills every map from its image and checks the prog arrays.
+ * Nothing is attached or pinned.
+ */
+int x2b_object_load(const struct x2b_bundle *b, struct x2b_object *o);
+void x2b_object_close(struct x2b_object *o);
+int x2b_cmd_verify(const char *bundle);
+struct bpf_program *x2b_object_prog(const struct x2b_object *o, const char *name);
+/* The libbpf print callback (installed by main). */
+int x2b_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args);
+
+/* pin.c */
+int x2b_cmd_load(const char *bundle, const char *cgroup, const char *name);
+int x2b_cmd_replace(const char *bundle, const char *name);
+int x2b_cmd_unload(const char *name);
+bool x2b_name_valid(const char *name);
+const char *x2b_bpffs_base(void);
+const char *x2b_state_base(void);
+int x2b_path(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* report.c */
+int x2b_cmd_status(const char *name);
+int x2b_cmd_stats(const char *name);
+void x2b_json_str(FILE *f, const char *s);
+
+#endif /* X2B_LOADER_H */

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* xds2bpf-loader: command table and option parsing. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loader.h"
+
+bool x2b_verbose;
+bool x2b_json;
+
+static void vmsg(const char *kind, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "xds2bpf-loader: %s", kind);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void x2b_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("error: ", fmt, ap);
+	va_end(ap);
+}
+
+void x2b_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void x2b_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+}
+
+int x2b_exit_for_errno(int err)
+{
+	if (err < 0)
+		err = -err;
+	return err == ENOMEM ? X2B_EXIT_INTERNAL : X2B_EXIT_REJECT;
+}
+
+bool x2b_fail_point(const char *name)
+{
+	const char *want = getenv("XDS2BPF_TEST_FAIL");
+
+	if (!want || strcmp(want, name))
+		return false;
+	x2b_err("injected failure at '%s' (XDS2BPF_TEST_FAIL)", name);
+	return true;
+}
+
+const struct x2b_attach_desc x2b_attach_descs[] = {
+	{ X2B_ATTACH(CGROUP_INET4_CONNECT), BPF_CGROUP_INET4_CONNECT, "connect4", "connect4" },
+	{ X2B_ATTACH(CGROUP_INET6_CONNECT), BPF_CGROUP_INET6_CONNECT, "connect6", "connect6" },
+	{ X2B_ATTACH(CGROUP_INET4_GETPEERNAME), BPF_CGROUP_INET4_GETPEERNAME, "getpeername4",
+	  "getpeername4" },
+	{ X2B_ATTACH(CGROUP_INET6_GETPEERNAME), BPF_CGROUP_INET6_GETPEERNAME, "getpeername6",
+	  "getpeername6" },
+	{ X2B_ATTACH(CGROUP_SOCK_OPS), BPF_CGROUP_SOCK_OPS, "sock_ops", "sock_ops" },
+};
+const size_t x2b_nattach = sizeof(x2b_attach_descs) / sizeof(x2b_attach_descs[0]);
+
+const struct x2b_attach_desc *x2b_attach_by_kind(int kind)
+{
+	for (size_t i = 0; i < x2b_nattach; i++)
+		if (x2b_attach_descs[i].kind == kind)
+			return &x2b_attach_descs[i];
+	return NULL;
+}
+
+const struct x2b_attach_desc *x2b_attach_by_pin(const char *pin)
+{
+	for (size_t i = 0; i < x2b_nattach; i++)
+		if (!strcmp(x2b_attach_descs[i].pin, pin))
+			return &x2b_attach_descs[i];
+	return NULL;
+}
+
+const struct x2b_attach_desc *x2b_attach_by_type(enum bpf_attach_type type)
+{
+	for (size_t i = 0; i < x2b_nattach; i++)
+		if (x2b_attach_descs[i].type == type)
+			return &x2b_attach_descs[i];
+	return NULL;
+}
+
+static const char usage_text[] =
+	"Usage: xds2bpf-loader COMMAND [OPTIONS]\n"
+	"\n"
+	"Commands:\n"
+	"  load BUNDLE --cgroup PATH [--name NAME]   check, load, fill maps, attach, pin\n"
+	"  replace BUNDLE --name NAME                swap a loaded bundle for a new one atomically\n"
+	"  unload --name NAME                        detach and remove every pin of a bundle\n"
+	"  status [--name NAME] [--json]             list loaded bundles\n"
+	"  stats --name NAME [--json]                per-listener and per-cluster counters\n"
+	"  verify BUNDLE [--verbose] [--json]        check and load into the kernel only\n"
+	"\n"
+	"Options:\n"
+	"  -v, --verbose   libbpf messages and the whole verifier log on a rejection\n"
+	"  -j, --json      JSON output (status, stats, verify)\n"
+	"\n"
+	"Environment:\n"
+	"  XDS2BPF_BPFFS      pin directory (default " X2B_DEFAULT_BPFFS ")\n"
+	"  XDS2BPF_STATE_DIR  state directory (default " X2B_DEFAULT_STATE ")\n"
+	"  XDS2BPF_DEBUG      print libbpf debug messages\n"
+	"\n"
+	"Exit codes: 0 ok, 1 bundle rejected or kernel refused, 2 usage error, 3 internal error.\n";
+
+static int usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vmsg("error: ", fmt, ap);
+		va_end(ap);
+		fprintf(stderr, "Run 'xds2bpf-loader help' for usage.\n");
+	} else {
+		fputs(usage_text, stdout);
+	}
+	return fmt ? X2B_EXIT_USAGE : X2B_EXIT_OK;
+}
+
+struct args {
+	const char *bundle;
+	const char *cgroup;
+	const char *name;
+};
+
+enum {
+	ARG_BUNDLE = 1,
+	ARG_CGROUP = 2,
+	ARG_NAME = 4,
+	ARG_JSON = 8,
+	ARG_VERBOSE = 16,
+};
+
+struct command {
+	const char *name;
+	unsigned int required;
+	unsigned int allowed;
+};
+
+static const struct command commands[] = {
+	{ "load", ARG_BUNDLE | ARG_CGROUP, ARG_BUNDLE | ARG_CGROUP | ARG_NAME | ARG_VERBOSE },
+	{ "replace", ARG_BUNDLE | ARG_NAME, ARG_BUNDLE | ARG_NAME | ARG_VERBOSE },
+	{ "unload", ARG_NAME, ARG_NAME | ARG_VERBOSE },
+	{ "status", 0, ARG_NAME | ARG_JSON | ARG_VERBOSE },
+	{ "stats", ARG_NAME, ARG_NAME | ARG_JSON | ARG_VERBOSE },
+	{ "verify", ARG_BUNDLE, ARG_BUNDLE | ARG_JSON | ARG_VERBOSE },
+};
+
+static const char *arg_text(unsigned int a)
+{
+	switch (a) {
+	case ARG_BUNDLE:
+		return "BUNDLE";
+	case ARG_CGROUP:
+		return "--cgroup";
+	case ARG_NAME:
+		return "--name";
+	case ARG_JSON:
+		return "--json";
+	default:
+		return "--verbose";
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "cgroup", required_argument, NULL, 'c' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	const struct command *cmd = NULL;
+	struct args a = {};
+	unsigned int given = 0;
+	int c;
+
+	if (argc < 2)
+		return usage("missing command");
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return usage(NULL);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			cmd = &commands[i];
+	if (!cmd)
+		return usage("unknown command '%s'", argv[1]);
+
+	opterr = 0;
+	optind = 2;
+	while ((c = getopt_long(argc, argv, ":c:n:jvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			a.cgroup = optarg;
+			given |= ARG_CGROUP;
+			break;
+		case 'n':
+			a.name = optarg;
+			given |= ARG_NAME;
+			break;
+		case 'j':
+			x2b_json = true;
+			given |= ARG_JSON;
+			break;
+		case 'v':
+			x2b_verbose = true;
+			given |= ARG_VERBOSE;
+			break;
+		case 'h':
+			return usage(NULL);
+		case ':':
+			return usage("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	/* getopt_long permutes: the bundle may come before or after the options */
+	if (optind < argc) {
+		a.bundle = argv[optind++];
+		given |= ARG_BUNDLE;
+	}
+	if (optind < argc)
+		return usage("unexpected argument '%s'", argv[optind]);
+	for (unsigned int bit = 1; bit <= ARG_VERBOSE; bit <<= 1) {
+		if ((cmd->required & bit) && !(given & bit))
+			return usage("%s needs %s", cmd->name, arg_text(bit));
+		if (!(cmd->allowed & bit) && (given & bit))
+			return usage("%s does not take %s", cmd->name, arg_text(bit));
+	}
+	if (a.name && !x2b_name_valid(a.name))
+		return usage("invalid name '%s' (letters, digits, '_', '-'; at most 64 characters)",
+			     a.name);
+
+	libbpf_set_print(x2b_libbpf_print);
+
+	if (!strcmp(cmd->name, "load"))
+		return x2b_cmd_load(a.bundle, a.cgroup, a.name);
+	if (!strcmp(cmd->name, "replace"))
+		return x2b_cmd_replace(a.bundle, a.name);
+	if (!strcmp(cmd->name, "unload"))
+		return x2b_cmd_unload(a.name);
+	if (!strcmp(cmd->name, "status"))
+		return x2b_cmd_status(a.name);
+	if (!strcmp(cmd->name, "stats"))
+		return x2b_cmd_stats(a.name);
+	return x2b_cmd_verify(a.bundle);
+}

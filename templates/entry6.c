@@ -1,0 +1,18 @@
+/* Entry stage for IPv6 TCP connects; see x2b_connect4. */
+SEC("cgroup/connect6")
+int x2b_connect6(struct bpf_sock_addr *ctx)
+{
+	__u32 ip[4];
+	int slot;
+
+	if (ctx->type != SOCK_STREAM)
+		return 1;
+	ip[0] = ctx->user_ip6[0];
+	ip[1] = ctx->user_ip6[1];
+	ip[2] = ctx->user_ip6[2];
+	ip[3] = ctx->user_ip6[3];
+	x2b_count(&x2b_gstat, X2B_G_SEEN);
+	slot = x2b_route(x2b_match6(ip, (__u16)ctx->user_port));
+{{DISPATCH}}
+	return 1;
+}
