@@ -92,7 +92,9 @@ extension ParseSession {
     ]
 
     /// Struct-valued fields: their content is data, not schema.
-    private static let opaqueKeys: Set<String> = ["filter_metadata", "filterMetadata", "default_subset", "defaultSubset"]
+    static let structKeys: Set<String> = [
+        "filter_metadata", "filterMetadata", "default_subset", "defaultSubset",
+    ]
 
     func normalize(_ value: JSONValue, comps: inout [PathComponent], base: String) -> JSONValue {
         switch value {
@@ -120,7 +122,7 @@ extension ParseSession {
         for i in out.entries.indices {
             let key = out.entries[i].key
             var v = out.entries[i].value
-            if ParseSession.opaqueKeys.contains(key) { continue }
+            if ParseSession.structKeys.contains(key) { continue }
             if ParseSession.anyKeys.contains(key), case .object(let inner) = v, inner["@type"] == nil {
                 if !inner.isEmpty, key != "action" {
                     comps.append(.key(key))
@@ -188,23 +190,26 @@ extension ParseSession {
     // MARK: Decoding
 
     func decodeResource<M: Message>(_ type: M.Type, _ value: JSONValue, path: String) -> M? {
+        var splicer = AnySplicer(session: self)
+        var comps: [PathComponent] = []
+        let withMarkers = splicer.encodeAnys(value, comps: &comps, base: path)
         let first: any Error
         do {
-            let m = try M(jsonUTF8Bytes: value.jsonBytes(), options: ParseSession.jsonOptions)
-            return toBinaryForm(m, value, path: path)
+            let m = try M(jsonUTF8Bytes: withMarkers.jsonBytes(), options: ParseSession.jsonOptions)
+            return splicer.binaryForm(m, path: path)
         } catch {
             first = error
         }
         if fromYAML {
             // YAML plain scalars such as `80` are numbers; a string field may
             // have meant the text. Numbers are accepted quoted by proto3 JSON.
-            let alt = ParseSession.quoteNumbers(value)
+            let alt = ParseSession.quoteNumbers(withMarkers)
             if let m = try? M(jsonUTF8Bytes: alt.jsonBytes(), options: ParseSession.jsonOptions) {
-                return toBinaryForm(m, alt, path: path)
+                return splicer.binaryForm(m, path: path)
             }
         }
         var detail = ParseSession.describe(first)
-        if case .object(let o) = value {
+        if case .object(let o) = withMarkers {
             for e in o.entries {
                 let one = JSONValue.object(JSONObject([e]))
                 do {
@@ -217,66 +222,6 @@ extension ParseSession {
         }
         diag(.invalidResource, path: path, "cannot decode \(M.protoMessageName): \(detail)")
         return nil
-    }
-
-    /// Re-reads `m` from its binary form. Fails only if a typed config of a
-    /// modelled type has invalid content: those are reported and carried opaquely.
-    private func toBinaryForm<M: Message>(_ m: M, _ value: JSONValue, path: String) -> M {
-        do {
-            let bytes: [UInt8] = try m.serializedBytes()
-            return try M(serializedBytes: bytes, options: ParseSession.binaryOptions)
-        } catch {}
-        var comps: [PathComponent] = []
-        let sanitized = sanitizeAnys(value, comps: &comps, base: path)
-        if let m2 = try? M(jsonUTF8Bytes: sanitized.jsonBytes(), options: ParseSession.jsonOptions),
-            let bytes: [UInt8] = try? m2.serializedBytes(),
-            let m3 = try? M(serializedBytes: bytes, options: ParseSession.binaryOptions)
-        {
-            return m3
-        }
-        diag(.invalidResource, path: path, "a typed config of \(M.protoMessageName) could not be decoded")
-        return m
-    }
-
-    /// Bottom-up check of every decodable `Any` object; invalid ones are
-    /// reported and replaced by an opaque TypedStruct.
-    private func sanitizeAnys(_ value: JSONValue, comps: inout [PathComponent], base: String) -> JSONValue {
-        switch value {
-        case .array(let items):
-            var out = items
-            for i in out.indices {
-                comps.append(.index(i))
-                out[i] = sanitizeAnys(out[i], comps: &comps, base: base)
-                comps.removeLast()
-            }
-            return .array(out)
-        case .object(let o):
-            var out = o
-            let url = o["@type"]?.string
-            if url == XDSTypes.typedStructURL || url == XDSTypes.udpaTypedStructURL { return value }
-            for i in out.entries.indices where out.entries[i].key != "@type" {
-                comps.append(.key(out.entries[i].key))
-                out.entries[i].value = sanitizeAnys(out.entries[i].value, comps: &comps, base: base)
-                comps.removeLast()
-            }
-            guard let url, let type = Google_Protobuf_Any.messageType(forTypeURL: url) else {
-                return .object(out)
-            }
-            var content = out
-            content["@type"] = nil
-            do {
-                let m = try type.init(jsonUTF8Bytes: JSONValue.object(content).jsonBytes(), options: ParseSession.jsonOptions)
-                let _: [UInt8] = try m.serializedBytes()
-                return .object(out)
-            } catch {
-                diag(
-                    .invalidResource, path: ParseSession.render(base, comps),
-                    "invalid \(XDSTypes.name(fromURL: url)): \(ParseSession.describe(error))")
-                return ParseSession.typedStruct(url: url, content: content)
-            }
-        default:
-            return value
-        }
     }
 
     static func quoteNumbers(_ value: JSONValue) -> JSONValue {

@@ -183,7 +183,13 @@ public struct Lowerer {
         var undecidable: [String] = []
         if !m.serverNames.isEmpty { undecidable.append("server_names (SNI)") }
         if m.transportProtocol == "tls" { undecidable.append("transport_protocol \"tls\"") }
-        if !m.applicationProtocols.isEmpty { undecidable.append("application_protocols") }
+        // Chains for plaintext HTTP detected by http_inspector (Istio's HTTP chains) are taken
+        // to match: a client connecting to an HTTP listener speaks HTTP. Other ALPN values
+        // (istio-peer-exchange, h2 over TLS) need the bytes.
+        let httpProtocols: Set<String> = ["http/1.0", "http/1.1", "h2c"]
+        if !m.applicationProtocols.isEmpty, !m.applicationProtocols.contains(where: httpProtocols.contains) {
+            undecidable.append("application_protocols")
+        }
         if !m.sourcePrefixRanges.isEmpty { undecidable.append("source_prefix_ranges") }
         if !m.directSourcePrefixRanges.isEmpty { undecidable.append("direct_source_prefix_ranges") }
         if !m.sourcePorts.isEmpty { undecidable.append("source_ports") }

@@ -46,11 +46,13 @@ public struct Resolver: Sendable {
     public func resolve(_ snapshot: XDSSnapshot) -> ResolvedSnapshot {
         var out = ResolvedSnapshot()
         var listenerNames: Set<String> = []
-        for (i, l) in snapshot.listeners.enumerated() {
+        for (i, var l) in snapshot.listeners.enumerated() {
             if l.name.isEmpty {
-                out.diagnostics.append(Diagnostic(.unnamedResource, path: "listeners[\(i)]",
-                                                  "listener has no name (\(l.origin))"))
-                continue
+                // Envoy names an unnamed listener itself; use its address, as Istio names listeners.
+                let sa = l.message.address.socketAddress
+                l.name = sa.address.isEmpty ? "listener-\(i)" : "\(sa.address)_\(sa.portValue)"
+                out.diagnostics.append(Diagnostic(.unnamedResource, .note, path: "listeners[\(i)]",
+                                                  "listener has no name (\(l.origin)); called \(ResourcePath.quoted(l.name))"))
             }
             if !listenerNames.insert(l.name).inserted {
                 out.diagnostics.append(Diagnostic(.duplicateName, path: ResourcePath.listener(l.name),

@@ -4,8 +4,9 @@
 ///
 /// Envoy narrows the candidate chains level by level, most specific first, and
 /// never backtracks to a less specific level: destination port, then
-/// destination IP (longest prefix), then transport protocol. Server names,
-/// application protocols and source criteria cannot be known at connect time;
+/// destination IP (longest prefix), then transport protocol (raw_buffer), then
+/// application protocol (plaintext HTTP where a chain asks for it). Server
+/// names, other protocols and source criteria cannot be known at connect time;
 /// chains that need them were rejected by the lowering with a diagnostic.
 public enum ChainSelection {
     /// The listener a connect to `address:port` reaches: an exact listener, else
@@ -48,6 +49,10 @@ public enum ChainSelection {
         // counts as raw_buffer (what Envoy reports without a TLS inspector).
         let raw = c.filter { $0.match.transportProtocol == "raw_buffer" }
         c = raw.isEmpty ? c.filter { $0.match.transportProtocol.isEmpty } : raw
+        // Application protocol: a chain serving detected plaintext HTTP is taken for a
+        // client of an HTTP listener (see docs/semantics.md); otherwise chains without one.
+        let http = c.filter { $0.match.applicationProtocols.contains("http/1.1") }
+        c = http.isEmpty ? c.filter { $0.match.applicationProtocols.isEmpty } : http
         return c.first ?? listener.defaultChain
     }
 

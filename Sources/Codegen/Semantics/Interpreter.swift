@@ -45,6 +45,59 @@ public struct Explanation: Sendable, Codable {
 }
 
 public enum Interpreter {
+    /// Each endpoint's share of a level's connections under the cluster's policy,
+    /// from the same tables the kernel uses: the round-robin schedule, the
+    /// maglev table, the ring's arcs; uniform for random and least request
+    /// (idle endpoints).
+    public static func endpointShares(_ c: IRCluster, _ lv: EffectiveCluster.Level) -> [Double] {
+        let n = lv.endpoints.count
+        var counts = [Double](repeating: 0, count: n)
+        switch c.lb {
+        case .random, .leastRequest:
+            return [Double](repeating: 1.0 / Double(n), count: n)
+        case .roundRobin:
+            let t = LBTables.roundRobinSchedule(weights: lv.weights)
+            if t.isEmpty { return [Double](repeating: 1.0 / Double(n), count: n) }
+            for s in t { counts[Int(s.endpoint)] += 1 }
+            return counts.map { $0 / Double(t.count) }
+        case .maglev:
+            let t = LBTables.maglev(endpoints: lv.endpoints, weights: lv.weights, size: c.maglevTableSize)
+            for s in t { counts[Int(s.endpoint)] += 1 }
+            return counts.map { $0 / Double(t.count) }
+        case .ringHash:
+            let ring = LBTables.ring(endpoints: lv.endpoints, weights: lv.weights,
+                                     minimum: c.ringMinimumSize, maximum: c.ringMaximumSize)
+            guard let last = ring.last else { return counts }
+            // Point i takes the keys in (hash[i-1], hash[i]]; the first also those above the last point.
+            var prev = Double(last.hash) - 4_294_967_296
+            for s in ring {
+                counts[Int(s.endpoint)] += Double(s.hash) - prev
+                prev = Double(s.hash)
+            }
+            return counts.map { $0 / 4_294_967_296 }
+        }
+    }
+
+    /// Endpoint shares over all clusters a decision may take (percent of connections).
+    static func candidates(_ ir: MeshIR, _ options: [(String, Double)]) -> [Explanation.Candidate] {
+        var out: [Explanation.Candidate] = []
+        for (name, p) in options {
+            guard let c = ir.cluster(named: name), !c.originalDestination else { continue }
+            for lv in ClusterSemantics.effective(c).levels {
+                let shares = endpointShares(c, lv)
+                for (i, ep) in lv.endpoints.enumerated() {
+                    let share = shares[i] * Double(lv.load) * p
+                    if let j = out.firstIndex(where: { $0.endpoint == ep.text }) {
+                        out[j].share += share
+                    } else {
+                        out.append(.init(endpoint: ep.text, priority: lv.priority, share: share))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     /// `random` stands for every random choice (weighted clusters, priority
     /// level, endpoint), so a given value gives one reproducible path.
     public static func explain(_ ir: MeshIR, address: IRAddress, port: UInt16, request: HTTPRequest?, random: UInt64) -> Explanation {
@@ -60,13 +113,21 @@ public enum Interpreter {
         }
         e.steps.append(.init(stage: "filter_chain", decision: chain.name.isEmpty ? "matched" : ResourcePath.quoted(chain.name), path: chain.path))
         var clusterName: String?
+        // Every cluster the decision may take, with its probability (weighted choices).
+        var options: [(String, Double)] = []
+        func weightedOptions(_ entries: [IRWeightedCluster]) -> [(String, Double)] {
+            let total = Double(entries.reduce(UInt64(0)) { $0 + UInt64($1.weight) })
+            return total > 0 ? entries.map { ($0.cluster, Double($0.weight) / total) } : []
+        }
         switch chain.action {
         case .cluster(let c):
             clusterName = c
+            options = [(c, 1)]
             e.steps.append(.init(stage: "tcp_proxy", decision: "cluster \(ResourcePath.quoted(c))"))
         case .weighted(let entries):
             let total = entries.reduce(UInt32(0)) { $0 + $1.weight }
             clusterName = RouteSemantics.pickWeighted(entries, total: total, random: random)
+            options = weightedOptions(entries)
             e.steps.append(.init(stage: "tcp_proxy", decision: "weighted: \(random) % \(total) = \(total > 0 ? random % UInt64(total) : 0) -> \(ResourcePath.quoted(clusterName ?? "-"))"))
         case .pass(let why):
             e.steps.append(.init(stage: "action", decision: "pass: \(why)"))
@@ -99,6 +160,10 @@ public enum Interpreter {
             default:
                 e.steps.append(.init(stage: "action", decision: IRPrinter.action(r.action)))
                 clusterName = d.cluster
+                switch r.action {
+                case .weighted(let entries, _): options = weightedOptions(entries)
+                default: options = d.cluster.map { [($0, 1)] } ?? []
+                }
             }
         }
         guard let name = clusterName, let c = ir.cluster(named: name) else {
@@ -118,14 +183,7 @@ public enum Interpreter {
             return e
         }
         e.steps.append(.init(stage: "cluster", decision: "\(ResourcePath.quoted(name)) \(c.lb.rawValue), \(eff.levels.count) priority level(s)", path: c.path))
-        for lv in eff.levels {
-            let total = Double(lv.weights.reduce(UInt64(0)) { $0 + UInt64($1) })
-            let uniform = c.lb == .random || c.lb == .leastRequest
-            for (i, ep) in lv.endpoints.enumerated() {
-                let w = uniform ? 1.0 / Double(lv.endpoints.count) : Double(lv.weights[i]) / total
-                e.candidates.append(.init(endpoint: ep.text, priority: lv.priority, share: w * Double(lv.load)))
-            }
-        }
+        e.candidates = candidates(ir, options)
         let r100 = random % 100
         var cum: UInt64 = 0
         var level = eff.levels[0]

@@ -1,0 +1,57 @@
+# xds2bpf — top-level build. `make run` and `make test` are the two commands a
+# newcomer needs (README). Swift comes from /opt/swift or PATH.
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(PATH)
+SWIFT ?= swift
+CONFIG ?= release
+XDS2BPF := .build/$(CONFIG)/xds2bpf
+EXAMPLE ?= examples/bookinfo/bookinfo.json
+OUT ?= out
+
+.PHONY: all deps build run test unit-test e2e-test protos check-protos templates check-templates bench clean
+.DELETE_ON_ERROR:
+
+all: build loader
+
+include mk/loader.mk
+
+deps:
+	@scripts/install-deps.sh
+
+build:
+	$(SWIFT) build -c $(CONFIG) --product xds2bpf
+
+# Compile the embedded example into a bundle and show it; as root, also load it
+# into a private network namespace and cgroup and route real connections.
+run: deps build loader
+	$(XDS2BPF) compile $(EXAMPLE) -o $(OUT)/bookinfo
+	$(XDS2BPF) inspect $(OUT)/bookinfo | head -40
+	@if [ "$$(id -u)" = 0 ]; then XDS2BPF=$(XDS2BPF) Tests/e2e/demo.sh $(OUT)/bookinfo $(EXAMPLE); \
+	else echo "(not root: skipping the in-kernel demo)"; fi
+
+test: deps build loader check-templates
+	$(SWIFT) build --build-tests
+	XDS2BPF_BIN=$(abspath $(XDS2BPF)) $(SWIFT) test --skip-build --parallel --num-workers 2
+	$(MAKE) e2e-test
+
+e2e-test: build loader
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/run-l4.sh
+	Tests/loader/run.sh
+
+protos:
+	scripts/gen-protos.sh
+
+check-protos:
+	scripts/check-protos.sh
+
+templates:
+	scripts/gen-templates.sh
+
+check-templates:
+	scripts/gen-templates.sh --check
+
+bench: build loader
+	XDS2BPF=$(abspath $(XDS2BPF)) scripts/bench.sh
+
+clean: loader-clean
+	rm -rf .build $(OUT)

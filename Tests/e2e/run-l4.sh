@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# End-to-end L4 tests on the real kernel: compile each case, load the bundle into
+# a private netns + cgroup, connect to its service addresses, and compare where
+# connections went with `xds2bpf explain` (the IR interpreter), statistically.
+# Endpoint addresses are added to lo inside the private netns, so backends are
+# loopback sockets there and nothing leaves the namespace; service addresses are
+# not assigned, so without the redirect a connect fails.
+#   Tests/e2e/run-l4.sh [CASE-FILTER]     (root; SKIP without root/BTF/cgroup2 unless CI=1)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+source "$HERE/lib.sh"
+: "${XDS2BPF:=$ROOT/.build/release/xds2bpf}"
+N=${E2E_CONNECTS:-400}
+FILTER=${1:-}
+CORPUS=${XDS2BPF_CORPUS:-$ROOT/../shared/corpus}
+
+if ! why=$(e2e_can_run 2>&1); then
+	[ "${CI:-}" = 1 ] && { echo "FAIL: e2e cannot run: $why"; exit 1; }
+	echo "SKIP: $why"; exit 0
+fi
+e2e_netns_begin
+passed=0
+
+# run_case NAME "DST..." SNAPSHOT...
+run_case() {
+	local name=$1 dsts=$2; shift 2
+	[ -n "$FILTER" ] && [[ "$name" != *"$FILTER"* ]] && return 0
+	e2e_log "=== case $name"
+	local dir=$E2E_TMP/$name bundle eps ep ready pid
+	mkdir -p "$dir"
+	bundle=$dir/bundle
+	"$XDS2BPF" compile --quiet --cache-dir none "$@" -o "$bundle" 2>"$dir/compile.log" || {
+		cat "$dir/compile.log" >&2; e2e_fail "$name: compile failed"; }
+	# shellcheck disable=SC2086
+	eps=$("$HERE/expect.py" plan "$XDS2BPF" "$dir/expected.json" $dsts -- "$@")
+	for ep in $eps; do
+		local host=${ep%:*}; host=${host#[}; host=${host%]}
+		if [[ "$host" == *:* ]]; then
+			ip -n "$E2E_NETNS" -6 addr add "$host/128" dev lo nodad 2>/dev/null || true
+		else
+			ip -n "$E2E_NETNS" addr add "$host/32" dev lo 2>/dev/null || true
+		fi
+	done
+	ready=$dir/ready
+	if [ -n "$eps" ]; then
+		# shellcheck disable=SC2086
+		nsenter --net="/run/netns/$E2E_NETNS" -- "$E2E_PYTHON" "$HERE/multibackend.py" --ready "$ready" $eps \
+			>"$dir/backends.log" 2>&1 &
+		pid=$!
+		e2e_track "$pid"
+		for _ in $(seq 100); do [ -s "$ready" ] && break; sleep 0.05; done
+		[ -s "$ready" ] || { cat "$dir/backends.log" >&2; e2e_fail "$name: backends did not start"; }
+	fi
+	e2e_loader load "$bundle" --cgroup "$E2E_CGROUP" --name "c$passed" >/dev/null
+	# shellcheck disable=SC2086
+	e2e_in_cgroup "$E2E_PYTHON" "$HERE/probe.py" "$N" $dsts --peer >"$dir/observed.json"
+	"$HERE/expect.py" check "$dir/expected.json" "$dir/observed.json" "$N" || e2e_fail "$name: kernel disagrees with explain"
+	e2e_loader unload --name "c$passed" >/dev/null
+	if [ -n "$eps" ]; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
+	passed=$((passed + 1))
+}
+
+# Destinations for a snapshot's listeners: each listener address, a made-up
+# address for wildcard listeners.
+e2e_listener_dsts() {
+	"$XDS2BPF" dump-ir "$@" 2>/dev/null | awk '$1 == "listener" { a = $(NF-1);
+		sub(/^0\.0\.0\.0:/, "10.123.4.5:", a); sub(/^\[::\]:/, "[fd00:123::5]:", a); printf "%s ", a }'
+}
+
+F=$ROOT/Tests/Fixtures/l4
+run_case tcp-single "10.96.1.1:5000 10.96.1.1:5999 10.96.9.9:5000" "$F/tcp-single.json"
+run_case tcp-weighted "10.96.1.2:5000" "$F/tcp-weighted.json"
+run_case rr-weighted "10.96.1.3:5000" "$F/lb-round-robin-weighted.json"
+run_case random "10.96.1.4:5000" "$F/lb-random.json"
+run_case least-request "10.96.1.5:5000" "$F/lb-least-request.json"
+run_case maglev "10.96.1.6:5000" "$F/lb-maglev.json"
+run_case ring-hash "10.96.1.7:5000" "$F/lb-ring-hash.json"
+run_case health "10.96.1.8:5000" "$F/health.json"
+run_case priorities "10.96.1.9:5000 10.96.1.9:5001" "$F/priorities.json"
+run_case locality "10.96.1.10:5000" "$F/locality-weights.json"
+run_case wildcard "10.1.3.4:6000 10.2.9.9:6000 10.77.0.1:6000 10.1.0.9:6001 10.2.0.9:6001" "$F/wildcard-listener.json"
+run_case ipv6 "[fd00::1]:7000 [fd00:99::5]:7001 10.96.1.1:7001" "$F/ipv6.json"
+run_case eds "10.96.1.11:5000" "$F/eds-separate/"*.json
+run_case multi-file "10.96.1.1:5000" "$F/multi-file/"*.yaml
+run_case bookinfo "10.96.0.20:27017 10.96.0.21:3306 10.96.0.10:53 10.96.0.12:9080 10.96.0.11:9080 10.96.99.1:9080" "$ROOT/examples/bookinfo/bookinfo.json"
+# L4 cases of the shared corpus (not edited; endpoint addresses live on lo in the netns)
+EG=$CORPUS/envoy-gateway/xds-ir
+if [ -d "$EG" ]; then
+	run_case eg-tcp-route-simple "$(e2e_listener_dsts "$EG"/tcp-route-simple/*.yaml)" "$EG"/tcp-route-simple/*.yaml
+	run_case kuma-tcp-split "$(e2e_listener_dsts "$CORPUS"/kuma/per-type/meshtcproute__split-traffic/*.yaml)" "$CORPUS"/kuma/per-type/meshtcproute__split-traffic/*.yaml
+fi
+echo "run-l4: $passed cases passed"
