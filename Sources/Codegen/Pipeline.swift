@@ -8,13 +8,26 @@ public enum XDS2BPFVersion {
 /// Wall time per phase, in order, for the compile summary and benchmarks.
 public struct PhaseTimings: Sendable {
     public var phases: [(String, Double)] = []
+    /// Peak resident set size of the process (KiB) at the end of each phase.
+    public var peakRSS: [String: Int] = [:]
 
     public init() {}
 
     public mutating func measure<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
         let start = DispatchTime.now().uptimeNanoseconds
-        defer { phases.append((name, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)) }
+        defer {
+            phases.append((name, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+            var usage = rusage()
+            getrusage(RUSAGE_SELF, &usage)
+            peakRSS[name] = Int(usage.ru_maxrss)
+        }
         return try body()
+    }
+
+    /// `{"phases": [{"name":..., "seconds":..., "peak_rss_kib":...}]}` for benchmarks.
+    public var json: String {
+        let rows = phases.map { "{\"name\": \"\($0.0)\", \"seconds\": \(String(format: "%.6f", $0.1)), \"peak_rss_kib\": \(peakRSS[$0.0] ?? 0)}" }
+        return "{\"phases\": [\(rows.joined(separator: ", "))]}\n"
     }
 }
 

@@ -48,6 +48,9 @@ extension XDS2BPF {
         @Flag(help: "Print no summary.")
         var quiet = false
 
+        @Option(help: "Write per-phase wall time and peak RSS as JSON to this file (benchmarks).")
+        var timingsJson: String?
+
         func run() throws {
             let start = Date()
             var progressShown = false
@@ -88,6 +91,9 @@ extension XDS2BPF {
                 throw Exit.internalError
             }
             if progressShown { printErr("xds2bpf: done") }
+            if let path = timingsJson {
+                try Data(timings.json.utf8).write(to: URL(fileURLWithPath: path))
+            }
             if !quiet { print(Summary.render(result, timings: timings, output: output)) }
         }
 
