@@ -18,7 +18,7 @@ public struct PhaseTimings: Sendable {
         defer {
             phases.append((name, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
             var usage = rusage()
-            getrusage(RUSAGE_SELF, &usage)
+            getrusage(RUSAGE_SELF.rawValue, &usage)
             peakRSS[name] = Int(usage.ru_maxrss)
         }
         return try body()
