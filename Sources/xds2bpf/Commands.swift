@@ -185,7 +185,7 @@ extension XDS2BPF {
                 opts.preserveProtoFieldNames = true
                 print(try m.jsonString(options: opts))
             } else {
-                print(Summary.inspect(m), terminator: "")
+                print(ManifestText.render(m), terminator: "")
             }
         }
     }

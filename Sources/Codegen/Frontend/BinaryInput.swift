@@ -13,7 +13,7 @@ extension ParseSession {
         var firstError = ""
         // 1. A single DiscoveryResponse.
         do {
-            let r = try DiscoveryResponse(serializedBytes: data, options: ParseSession.binaryOptions)
+            let r = try DiscoveryResponse(serializedBytes: data, options: ParseSession.probeOptions)
             if ParseSession.plausible(r) {
                 walkDiscoveryResponse(r, path: "")
                 return (true, "")
@@ -30,7 +30,7 @@ extension ParseSession {
             return (true, "")
         }
         // 3. An admin ConfigDump.
-        if let dump = try? Envoy_Admin_V3_ConfigDump(serializedBytes: data, options: ParseSession.binaryOptions),
+        if let dump = try? Envoy_Admin_V3_ConfigDump(serializedBytes: data, options: ParseSession.probeOptions),
             dump.unknownFields.data.isEmpty, !dump.configs.isEmpty,
             dump.configs.allSatisfy({ ParseSession.plausibleTypeURL($0.typeURL) })
         {
@@ -75,7 +75,7 @@ extension ParseSession {
             }
             guard ok, len <= UInt64(data.count - pos) else { return nil }
             let end = pos + Int(len)
-            guard let r = try? DiscoveryResponse(serializedBytes: Array(data[pos..<end]), options: binaryOptions),
+            guard let r = try? DiscoveryResponse(serializedBytes: Array(data[pos..<end]), options: probeOptions),
                 plausible(r)
             else { return nil }
             out.append(r)

@@ -22,7 +22,16 @@ extension ParseSession {
         return o
     }()
 
+    /// For resources: unknown fields are dropped, as on the JSON path.
     static let binaryOptions: BinaryDecodingOptions = {
+        var o = BinaryDecodingOptions()
+        o.messageDepthLimit = 100
+        o.discardUnknownFields = true
+        return o
+    }()
+
+    /// For telling input shapes apart: unknown fields are kept and inspected.
+    static let probeOptions: BinaryDecodingOptions = {
         var o = BinaryDecodingOptions()
         o.messageDepthLimit = 100
         return o

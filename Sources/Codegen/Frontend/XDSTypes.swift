@@ -82,7 +82,8 @@ enum XDSTypes {
 
     /// Message types whose JSON `Any` content is decoded (everything else is
     /// carried as an `xds.type.v3.TypedStruct` holding the original type URL).
-    static let anyTypes: [any Message.Type] = [
+    static var anyTypes: [any Message.Type] {
+        [
         Envoy_Config_Listener_V3_Listener.self,
         Envoy_Config_Route_V3_RouteConfiguration.self,
         Envoy_Config_Cluster_V3_Cluster.self,
@@ -100,6 +101,8 @@ enum XDSTypes {
         Envoy_Extensions_LoadBalancingPolicies_RingHash_V3_RingHash.self,
         Envoy_Extensions_LoadBalancingPolicies_WrrLocality_V3_WrrLocality.self,
         Envoy_Extensions_LoadBalancingPolicies_ClusterProvided_V3_ClusterProvided.self,
+        Envoy_Extensions_LoadBalancingPolicies_OverrideHost_V3_OverrideHost.self,
+        Envoy_Extensions_LoadBalancingPolicies_ClientSideWeightedRoundRobin_V3_ClientSideWeightedRoundRobin.self,
         Envoy_Extensions_Clusters_Aggregate_V3_ClusterConfig.self,
         Xds_Type_V3_TypedStruct.self,
         Udpa_Type_V1_TypedStruct.self,
@@ -114,7 +117,8 @@ enum XDSTypes {
         Envoy_Admin_V3_SecretsConfigDump.self,
         Envoy_Admin_V3_ScopedRoutesConfigDump.self,
         Envoy_Admin_V3_EcdsConfigDump.self,
-    ]
+        ]
+    }
 
     /// Registers `anyTypes` with swift-protobuf's `Any` registry (idempotent).
     static let registered: Bool = {

@@ -1,0 +1,79 @@
+import Foundation
+import XCTest
+
+@testable import Codegen
+
+/// Paths shared by the tests: the checkout root, fixtures, goldens, the corpus.
+enum TestPaths {
+    static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static var fixtures: URL { root.appendingPathComponent("Tests/Fixtures") }
+    static var goldens: URL { root.appendingPathComponent("Tests/Goldens") }
+    static var corpus: URL {
+        if let c = ProcessInfo.processInfo.environment["XDS2BPF_CORPUS"] { return URL(fileURLWithPath: c) }
+        return root.deletingLastPathComponent().appendingPathComponent("shared/corpus")
+    }
+
+    /// The built CLI for tests that run the binary.
+    static var binary: String {
+        if let b = ProcessInfo.processInfo.environment["XDS2BPF_BIN"] { return b }
+        for c in [".build/debug/xds2bpf", ".build/release/xds2bpf"] {
+            let p = root.appendingPathComponent(c).path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return root.appendingPathComponent(".build/debug/xds2bpf").path
+    }
+
+    static var updateGoldens: Bool { ProcessInfo.processInfo.environment["XDS2BPF_UPDATE_GOLDENS"] == "1" }
+}
+
+/// Compares `actual` with the golden file, or rewrites it under
+/// XDS2BPF_UPDATE_GOLDENS=1 (and then fails, so a rewrite is never silent).
+func assertGolden(_ actual: String, _ relativePath: String, file: StaticString = #filePath, line: UInt = #line) {
+    let url = TestPaths.goldens.appendingPathComponent(relativePath)
+    let expected = try? String(contentsOf: url, encoding: .utf8)
+    if TestPaths.updateGoldens {
+        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if expected != actual {
+            try? actual.write(to: url, atomically: true, encoding: .utf8)
+            XCTFail("Recorded new golden \(relativePath); review `git diff Tests/Goldens`", file: file, line: line)
+        }
+        return
+    }
+    guard let expected else {
+        XCTFail("missing golden \(relativePath); run with XDS2BPF_UPDATE_GOLDENS=1", file: file, line: line)
+        return
+    }
+    if expected != actual {
+        let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
+        let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
+        var diff = ""
+        for i in 0..<max(e.count, a.count) where (i < e.count ? e[i] : nil) != (i < a.count ? a[i] : nil) {
+            diff += "line \(i + 1):\n- \(i < e.count ? String(e[i]) : "<none>")\n+ \(i < a.count ? String(a[i]) : "<none>")\n"
+            if diff.count > 2000 { break }
+        }
+        XCTFail("golden \(relativePath) differs (XDS2BPF_UPDATE_GOLDENS=1 rewrites it):\n\(diff)", file: file, line: line)
+    }
+}
+
+/// Runs a process and returns (exit status, stdout, stderr); output goes
+/// through temporary files so large outputs cannot dead-lock on a pipe.
+func runProcess(_ exe: String, _ args: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws -> (Int32, String, String) {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-run-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err"), inURL = dir.appendingPathComponent("in")
+    FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    FileManager.default.createFile(atPath: inURL.path, contents: stdin ?? Data())
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: exe)
+    p.arguments = args
+    if let environment { p.environment = environment }
+    p.standardOutput = try FileHandle(forWritingTo: outURL)
+    p.standardError = try FileHandle(forWritingTo: errURL)
+    p.standardInput = try FileHandle(forReadingFrom: inURL)
+    try p.run()
+    p.waitUntilExit()
+    return (p.terminationStatus, (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+            (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+}
