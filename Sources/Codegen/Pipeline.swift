@@ -34,10 +34,13 @@ public struct PhaseTimings: Sendable {
 public struct FrontEndOptions: Sendable {
     public var format: InputFormat = .auto
     public var unsupported: UnsupportedPolicy = .default
+    /// `--resolve NAME=IP` pairs for host names in DNS clusters.
+    public var hostAddresses: [String: String] = [:]
 
-    public init(format: InputFormat = .auto, unsupported: UnsupportedPolicy = .default) {
+    public init(format: InputFormat = .auto, unsupported: UnsupportedPolicy = .default, hostAddresses: [String: String] = [:]) {
         self.format = format
         self.unsupported = unsupported
+        self.hostAddresses = hostAddresses
     }
 }
 
@@ -64,7 +67,7 @@ public enum Pipeline {
                                 timings: PhaseTimings = PhaseTimings()) -> FrontEndResult {
         var t = timings
         let resolved = t.measure("resolve") { Resolver().resolve(snapshot) }
-        let (ir, lowerDiags) = t.measure("lower") { Lowerer.lower(resolved) }
+        let (ir, lowerDiags) = t.measure("lower") { Lowerer.lower(resolved, hostAddresses: options.hostAddresses) }
         var diags = snapshot.diagnostics + resolved.diagnostics + lowerDiags
         if snapshot.listeners.isEmpty && snapshot.clusters.isEmpty && snapshot.routeConfigurations.isEmpty
             && snapshot.loadAssignments.isEmpty && !diags.hasErrors {

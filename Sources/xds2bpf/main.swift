@@ -56,11 +56,27 @@ struct FrontEndOptionGroup: ParsableArguments {
     @Option(help: "Diagnostics output: text or json.")
     var diagnostics: DiagnosticsFormat = .text
 
+    @Option(name: .customLong("resolve"), help: "NAME=IP: the address of a host name used by a DNS cluster (repeatable).")
+    var resolve: [String] = []
+
     func validate() throws {
         if snapshot.isEmpty { throw ValidationError("no snapshot file given") }
+        for r in resolve {
+            let parts = r.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, IRAddress(parsing: String(parts[1])) != nil else {
+                throw ValidationError("--resolve takes NAME=IP, got \(r)")
+            }
+        }
     }
 
-    var options: FrontEndOptions { FrontEndOptions(format: format, unsupported: unsupported) }
+    var options: FrontEndOptions {
+        var hosts: [String: String] = [:]
+        for r in resolve {
+            let parts = r.split(separator: "=", maxSplits: 1)
+            hosts[String(parts[0])] = String(parts[1])
+        }
+        return FrontEndOptions(format: format, unsupported: unsupported, hostAddresses: hosts)
+    }
 
     /// Prints diagnostics; returns whether the input was rejected.
     func report(_ diags: [Diagnostic], toStdout: Bool = false) {

@@ -89,6 +89,9 @@ run_case bookinfo "10.96.0.20:27017 10.96.0.21:3306 10.96.0.10:53 10.96.0.12:908
 EG=$CORPUS/envoy-gateway/xds-ir
 if [ -d "$EG" ]; then
 	run_case eg-tcp-route-simple "$(e2e_listener_dsts "$EG"/tcp-route-simple/*.yaml)" "$EG"/tcp-route-simple/*.yaml
+	# envoy-examples/mysql: tcp_proxy behind mysql_proxy, a DNS cluster given an address with --resolve
+	run_case envoy-mysql "$(e2e_listener_dsts --resolve mysql=10.30.0.7 "$CORPUS"/envoy-examples/mysql/envoy.yaml)" \
+		--resolve mysql=10.30.0.7 "$CORPUS"/envoy-examples/mysql/envoy.yaml
 	run_case kuma-tcp-split "$(e2e_listener_dsts "$CORPUS"/kuma/per-type/meshtcproute__split-traffic/*.yaml)" "$CORPUS"/kuma/per-type/meshtcproute__split-traffic/*.yaml
 fi
 echo "run-l4: $passed cases passed"

@@ -22,6 +22,7 @@
 #define X2B_ACT_CLUSTER 1  /* target = cluster id */
 #define X2B_ACT_WEIGHTED 2 /* target = first x2b_wclusters index, count entries */
 #define X2B_ACT_HTTP 3     /* target = route table id; L4 fallback in `fallback` */
+#define X2B_ACT_REFUSE 4   /* refuse the connect (unknown cluster: Envoy closes it) */
 
 /* Load-balancing policies (struct x2b_cluster.lb); also the tail-call slot. */
 #define X2B_LB_ROUND_ROBIN 0

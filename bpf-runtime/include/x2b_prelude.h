@@ -24,5 +24,10 @@
 
 /* Returned by the listener match when no listener/filter chain applies. */
 #define X2B_NO_ACTION 0xffffffffu
+/* x2b_action_cluster: the connect must be refused. */
+#define X2B_REFUSE 0xfffffffeu
+/* x2b_route results besides an LB slot. */
+#define X2B_SLOT_PASS (-1)
+#define X2B_SLOT_REFUSE (-2)
 
 #endif /* X2B_PRELUDE_H */

@@ -72,6 +72,8 @@ static __always_inline __u32 x2b_action_cluster(__u32 action, __u32 *listener)
 		if (!act->total_weight)
 			return X2B_NO_ACTION;
 		return x2b_pick_weighted(act);
+	case X2B_ACT_REFUSE:
+		return X2B_REFUSE;
 	default:
 		return X2B_NO_ACTION;
 	}
@@ -278,7 +280,8 @@ static __always_inline int x2b_balance(struct bpf_sock_addr *ctx, const __u32 lb
 /*
  * The entry stage after the listener match: resolve the action to a cluster,
  * count, and leave the chosen cluster in the scratch map for the LB stage.
- * Returns the cluster's LB policy (the tail-call slot), or -1 to stop here.
+ * Returns the cluster's LB policy (the tail-call slot), X2B_SLOT_PASS to leave
+ * the connect untouched or X2B_SLOT_REFUSE to refuse it.
  */
 static __always_inline int x2b_route(__u32 action)
 {
@@ -288,18 +291,22 @@ static __always_inline int x2b_route(__u32 action)
 
 	if (action == X2B_NO_ACTION) {
 		x2b_count(&x2b_gstat, X2B_G_UNMATCHED);
-		return -1;
+		return X2B_SLOT_PASS;
 	}
 	cluster = x2b_action_cluster(action, &listener);
 	x2b_count(&x2b_lstat, listener);
+	if (cluster == X2B_REFUSE) {
+		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
+		return X2B_SLOT_REFUSE;
+	}
 	if (cluster == X2B_NO_ACTION)
-		return -1;
+		return X2B_SLOT_PASS;
 	c = bpf_map_lookup_elem(&x2b_clu, &cluster);
 	scr = x2b_scratch();
 	if (!c || !scr)
-		return -1;
+		return X2B_SLOT_PASS;
 	if (c->flags & X2B_CLU_PASSTHROUGH)
-		return -1;
+		return X2B_SLOT_PASS;
 	scr->listener = listener;
 	scr->cluster = cluster;
 	scr->action = action;

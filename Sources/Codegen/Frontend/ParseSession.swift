@@ -468,7 +468,7 @@ extension ParseSession {
         case "routes", "routeconfigs", "routeconfigurations", "rds": return .some(.routeConfiguration)
         case "clusters", "cds": return .some(.cluster)
         case "endpoints", "clusterloadassignments", "loadassignments", "eds": return .some(.loadAssignment)
-        case "secrets", "runtimes", "scopedroutes", "virtualhosts", "extensionconfigs": return .some(nil)
+        case "secrets", "runtimes", "scopedroutes", "extensionconfigs": return .some(nil)
         default: return nil
         }
     }
@@ -480,11 +480,20 @@ extension ParseSession {
         for e in o.entries {
             guard let k = ParseSession.perTypeKey(e.key) else { return nil }
             switch e.value {
-            case .array, .null: out[e.key] = k
+            case .array(let items):
+                // `endpoints` of a ClusterLoadAssignment hold localities, not resources.
+                if k == .loadAssignment, let first = items.first?.object,
+                    ["lb_endpoints", "locality", "priority", "load_balancing_weight"].contains(where: { first.hasField($0) })
+                {
+                    return nil
+                }
+                out[e.key] = k
+            case .null: out[e.key] = k
             default: return nil
             }
         }
-        return out.isEmpty ? nil : out
+        guard out.values.contains(where: { $0 != nil }) else { return nil }
+        return out
     }
 
     private func walkPerTypeMap(_ o: JSONObject, kinds: [String: ResourceKind?], path: String) {

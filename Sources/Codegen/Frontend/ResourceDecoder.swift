@@ -143,6 +143,11 @@ extension ParseSession {
                 }
                 continue
             }
+            if case .object(let d) = v, let text = ParseSession.durationText(d) {
+                // {seconds, nanos} written for a Duration: proto3 JSON wants "1.5s".
+                out.entries[i].value = .string(text)
+                continue
+            }
             if let markers = ParseSession.listKeys[key], case .object(let element) = v,
                 markers.contains(where: { element[$0] != nil })
             {
@@ -187,6 +192,27 @@ extension ParseSession {
         return ParseSession.typedStruct(url: url, content: rest)
     }
 
+    /// "S.NNNNNNNNNs" for an object holding only integer `seconds`/`nanos`.
+    static func durationText(_ o: JSONObject) -> String? {
+        guard !o.isEmpty, o.count <= 2, o.keys.allSatisfy({ $0 == "seconds" || $0 == "nanos" }) else { return nil }
+        func int(_ v: JSONValue?) -> Int64? {
+            switch v {
+            case nil: return 0
+            case .number(let n)?: return Int64(n)
+            case .string(let s)?: return Int64(s)
+            default: return nil
+            }
+        }
+        guard let secs = int(o["seconds"]), let nanos = int(o["nanos"]),
+            nanos > -1_000_000_000, nanos < 1_000_000_000,
+            secs >= -315_576_000_000, secs <= 315_576_000_000
+        else { return nil }
+        if secs != 0, nanos != 0, (secs < 0) != (nanos < 0) { return nil }
+        let negative = secs < 0 || nanos < 0
+        let frac = String(format: "%09lld", abs(nanos))
+        return (negative ? "-" : "") + "\(abs(secs)).\(frac)s"
+    }
+
     static func typedStruct(url: String, content: JSONObject) -> JSONValue {
         .object(
             JSONObject([
@@ -217,20 +243,74 @@ extension ParseSession {
                 return splicer.binaryForm(m, path: path)
             }
         }
-        var detail = ParseSession.describe(first)
-        if case .object(let o) = withMarkers {
-            for e in o.entries {
-                let one = JSONValue.object(JSONObject([e]))
-                do {
-                    _ = try M(jsonUTF8Bytes: one.jsonBytes(), options: ParseSession.jsonOptions)
-                } catch {
-                    detail = "field `\(e.key)`: \(ParseSession.describe(error))"
-                    break
-                }
-            }
-        }
+        let (where_, error) = ParseSession.locateFailure(M.self, withMarkers)
+        let detail = (where_.isEmpty ? "" : "at \(where_): ") + ParseSession.describe(error ?? first)
         diag(.invalidResource, path: path, "cannot decode \(M.protoMessageName): \(detail)")
         return nil
+    }
+
+    /// Narrows a decoding failure down to the innermost field or list element
+    /// that fails on its own (siblings removed), e.g. `virtual_hosts[0].routes[2].route.timeout`.
+    static func locateFailure<M: Message>(_ type: M.Type, _ root: JSONValue) -> (String, (any Error)?) {
+        func fails(_ v: JSONValue) -> (any Error)? {
+            do {
+                _ = try M(jsonUTF8Bytes: v.jsonBytes(), options: jsonOptions)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        var comps: [PathComponent] = []
+        var current = root
+        var lastError: (any Error)? = nil
+        var budget = 200
+        search: while budget > 0 {
+            switch current {
+            case .object(let o):
+                for e in o.entries {
+                    budget -= 1
+                    let candidate = replacing(root, at: comps, with: .object(JSONObject([e])))
+                    if let err = fails(candidate) {
+                        comps.append(.key(e.key))
+                        current = e.value
+                        lastError = err
+                        continue search
+                    }
+                }
+                break search
+            case .array(let items):
+                for (i, item) in items.enumerated() {
+                    budget -= 1
+                    let candidate = replacing(root, at: comps, with: .array([item]))
+                    if let err = fails(candidate) {
+                        comps.append(.index(i))
+                        current = item
+                        lastError = err
+                        continue search
+                    }
+                }
+                break search
+            default:
+                break search
+            }
+        }
+        return (render("", comps), lastError)
+    }
+
+    /// `root` with the value at `comps` replaced; list indices address the
+    /// original lists, which are narrowed to the one element on the way.
+    private static func replacing(_ root: JSONValue, at comps: [PathComponent], with value: JSONValue) -> JSONValue {
+        guard let first = comps.first else { return value }
+        let rest = Array(comps.dropFirst())
+        switch (root, first) {
+        case (.object(let o), .key(let k)):
+            guard let v = o[k] else { return root }
+            return .object(JSONObject([(k, replacing(v, at: rest, with: value))]))
+        case (.array(let items), .index(let i)) where i < items.count:
+            return .array([replacing(items[i], at: rest, with: value)])
+        default:
+            return root
+        }
     }
 
     static func quoteNumbers(_ value: JSONValue) -> JSONValue {

@@ -178,6 +178,12 @@ public struct SnapshotParser: Sendable {
             return
         }
         let (recognised, error) = session.parseBinary(data)
+        if !recognised, format == .auto, SnapshotParser.validUTF8(data) {
+            // UTF-8 text with stray control characters: let the text readers
+            // say what is wrong with it.
+            runText(data, session: session, preferJSON: nil, forced: false)
+            return
+        }
         if !recognised {
             var message =
                 "not a binary DiscoveryResponse, a length-delimited stream of DiscoveryResponses, or a ConfigDump"
@@ -210,7 +216,8 @@ public struct SnapshotParser: Sendable {
             case .failure(let jsonError):
                 // JSON with slips YAML tolerates (trailing commas, comments...).
                 let text = String(decoding: data[start...], as: UTF8.self)
-                if case .success(let docs) = YAMLReader.read(text, byteCount: data.count), docs.count == 1 {
+                let jsonLike = first == UInt8(ascii: "{") || first == UInt8(ascii: "[")
+                if jsonLike, case .success(let docs) = YAMLReader.read(text, byteCount: data.count), docs.count == 1 {
                     session.diag(
                         .invalidJSON, .note, path: "",
                         "not strict JSON (\(jsonError.description)); read with the YAML parser")

@@ -16,7 +16,7 @@ public struct BundlePlan: Sendable {
     }
 
     public enum ActionKind: UInt32, Sendable {
-        case pass = 0, cluster = 1, weighted = 2, http = 3
+        case pass = 0, cluster = 1, weighted = 2, http = 3, refuse = 4
     }
 
     public struct Action: Sendable, Hashable {
@@ -166,7 +166,11 @@ public struct Planner {
         let id = UInt32(plan.actions.count)
         switch chain.action {
         case .cluster(let name):
-            guard let cid = clusterIndex[name] else { return nil }
+            guard let cid = clusterIndex[name] else {
+                // Unknown cluster (diagnosed by the lowering): Envoy closes such connections.
+                plan.actions.append(.init(kind: .refuse, target: 0, count: 0, totalWeight: 0, listener: listener, fallback: 0, source: chain.path))
+                return id
+            }
             plan.actions.append(.init(kind: .cluster, target: cid, count: 1, totalWeight: 0, listener: listener, fallback: 0, source: chain.path))
         case .weighted(let entries):
             if entries.count > Int(ABI.maxWeighted) {
@@ -177,7 +181,8 @@ public struct Planner {
             let first = UInt32(plan.weightedClusters.count)
             var cum: UInt32 = 0
             for e in entries {
-                guard let cid = clusterIndex[e.cluster] else { return nil }
+                // An unknown cluster keeps its share of the weight and refuses, as in Envoy.
+                let cid = clusterIndex[e.cluster] ?? Self.refusingCluster
                 cum += e.weight
                 plan.weightedClusters.append((cum, cid))
             }
@@ -279,6 +284,10 @@ public struct Planner {
                 < ($1.prefix.address.family, $1.port, -$1.prefix.prefixLength, $1.prefix.address)
         }
     }
+
+    /// The weighted-cluster entry of a cluster missing from the snapshot: the
+    /// value X2B_REFUSE, which the entry stage turns into a refused connect.
+    static let refusingCluster: UInt32 = 0xFFFF_FFFE
 
     /// `10.96.0.12` or `10.96.0.12:9080` (with the listener's port) as an address.
     static func addressDomain(_ d: String, port: UInt16) -> IRAddress? {

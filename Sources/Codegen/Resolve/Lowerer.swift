@@ -31,12 +31,19 @@ public struct Lowerer {
     private var routeTables: [String: IRRouteTable] = [:]
     private var referencedClusters: [String: String] = [:] // name → first referencing path
 
-    public init(_ snapshot: ResolvedSnapshot) {
+    /// `--resolve NAME=IP`: addresses for host names in DNS clusters, which an
+    /// offline compiler cannot look up itself.
+    private let hostAddresses: [String: String]
+    /// Set while lowering a cluster no listener or route uses.
+    private var loweringUnreferenced = false
+
+    public init(_ snapshot: ResolvedSnapshot, hostAddresses: [String: String] = [:]) {
         self.snapshot = snapshot
+        self.hostAddresses = hostAddresses
     }
 
-    public static func lower(_ snapshot: ResolvedSnapshot) -> (MeshIR, [Diagnostic]) {
-        var l = Lowerer(snapshot)
+    public static func lower(_ snapshot: ResolvedSnapshot, hostAddresses: [String: String] = [:]) -> (MeshIR, [Diagnostic]) {
+        var l = Lowerer(snapshot, hostAddresses: hostAddresses)
         let ir = l.run()
         return (ir, l.diagnostics)
     }
@@ -54,12 +61,15 @@ public struct Lowerer {
         }
         var clusters: [IRCluster] = []
         for name in snapshot.clusters.keys.sorted() {
+            loweringUnreferenced = referencedClusters[name] == nil
             if let c = lowerCluster(snapshot.clusters[name]!) { clusters.append(c) }
         }
+        loweringUnreferenced = false
         let known = Set(clusters.map(\.name))
         for (name, path) in referencedClusters.sorted(by: { $0.key < $1.key }) where !known.contains(name) {
             if snapshot.clusters[name] == nil {
-                diagnostics.append(Diagnostic(.danglingCluster, path: path, "references unknown cluster \(ResourcePath.quoted(name))"))
+                diagnostics.append(Diagnostic(.danglingCluster, .warning, path: path,
+                                              "references unknown cluster \(ResourcePath.quoted(name)); connections routed there are refused (Envoy closes them or answers 503)"))
             }
         }
         listeners.sort { ($0.address, $0.port, $0.name) < ($1.address, $1.port, $1.name) }
@@ -132,9 +142,14 @@ public struct Lowerer {
     private mutating func socketAddress(_ a: Envoy_Config_Core_V3_Address, path: String, what: String) -> (IRAddress, UInt16)? {
         switch a.address {
         case .socketAddress(let sa):
-            guard let ip = IRAddress(parsing: sa.address) else {
-                diagnostics.append(Diagnostic(.invalidAddress, path: path,
-                                              "\(what) address \(ResourcePath.quoted(sa.address)) is not an IP address (names are resolved at run time, which an offline compiler cannot do)"))
+            guard let ip = IRAddress(parsing: sa.address) ?? hostAddresses[sa.address].flatMap(IRAddress.init(parsing:)) else {
+                if loweringUnreferenced {
+                    diagnostics.append(Diagnostic(.invalidAddress, .note, path: path,
+                                                  "\(what) address \(ResourcePath.quoted(sa.address)) is a host name; the cluster is not routed to by any listener, so it is left out"))
+                } else {
+                    diagnostics.append(Diagnostic(.invalidAddress, path: path,
+                                                  "\(what) address \(ResourcePath.quoted(sa.address)) is a host name, resolved only at run time; give its address with --resolve \(sa.address)=IP"))
+                }
                 return nil
             }
             switch sa.portSpecifier {
@@ -606,8 +621,8 @@ public struct Lowerer {
         case .maglev: lb = .maglev
         case .clusterProvided:
             if c.type != .originalDst {
-                diagnostics.append(Diagnostic(.unsupportedCluster, path: "\(path).lb_policy", "CLUSTER_PROVIDED load balancing is not supported"))
-                return nil
+                diagnostics.append(Diagnostic(.unsupportedCluster, path: "\(path).lb_policy",
+                                              "CLUSTER_PROVIDED load balancing is not supported; with --unsupported=warn the cluster uses round robin"))
             }
         case .loadBalancingPolicyConfig:
             break
@@ -658,6 +673,9 @@ public struct Lowerer {
                 diagnostics.append(Diagnostic(.unsupportedCluster, path: "\(path).type", "cluster discovery type \(t.rawValue) is not supported"))
                 return nil
             }
+        case .clusterType(let ct)? where ct.name == "envoy.cluster.dns" || ct.name == "envoy.cluster.strict_dns" || ct.name == "envoy.cluster.logical_dns":
+            // The DNS cluster extension: endpoints are names (see --resolve) or addresses.
+            if c.hasLoadAssignment { cla = c.loadAssignment }
         case .clusterType(let ct)?:
             diagnostics.append(Diagnostic(.unsupportedCluster, path: "\(path).cluster_type", "custom cluster type \(ct.name) is not supported"))
             return nil
@@ -701,8 +719,8 @@ public struct Lowerer {
             }
         }
         diagnostics.append(Diagnostic(.unsupportedCluster, path: path,
-                                      "no supported policy in load_balancing_policy (\(p.policies.map { $0.typedExtensionConfig.name }.joined(separator: ", ")))"))
-        return nil
+                                      "no supported policy in load_balancing_policy (\(p.policies.map { $0.typedExtensionConfig.name }.joined(separator: ", "))); with --unsupported=warn the cluster uses round robin"))
+        return (.roundRobin, false)
     }
 
     private mutating func lowerEndpoints(_ cla: Envoy_Config_Endpoint_V3_ClusterLoadAssignment, path: String) -> [IRPriority] {

@@ -74,8 +74,9 @@ public struct Resolver: Sendable {
                           path: (String) -> String, diagnostics: inout [Diagnostic]) {
         for (i, r) in resources.enumerated() {
             if r.name.isEmpty {
-                diagnostics.append(Diagnostic(.unnamedResource, path: "\(path("").dropLast(4))[\(i)]",
-                                              "\(kind) has no name (\(r.origin))"))
+                // Nothing can reference it by name; inline copies are lowered where they are used.
+                diagnostics.append(Diagnostic(.unnamedResource, .note, path: "\(path("").dropLast(4))[\(i)]",
+                                              "\(kind) has no name (\(r.origin)); nothing can reference it, skipped"))
                 continue
             }
             if let first = table[r.name] {

@@ -156,6 +156,8 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 		return 1;
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
 	slot = x2b_route(x2b_match4(ip, (__u16)ctx->user_port));
+	if (slot == X2B_SLOT_REFUSE)
+		return 0;
 	switch (slot) {
 	case X2B_LB_ROUND_ROBIN:
 		bpf_tail_call_static(ctx, &x2b_jmp4, X2B_LB_ROUND_ROBIN);
@@ -206,6 +208,8 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
 	slot = x2b_route(x2b_match6(ip, (__u16)ctx->user_port));
+	if (slot == X2B_SLOT_REFUSE)
+		return 0;
 	switch (slot) {
 	case X2B_LB_ROUND_ROBIN:
 		bpf_tail_call_static(ctx, &x2b_jmp6, X2B_LB_ROUND_ROBIN);

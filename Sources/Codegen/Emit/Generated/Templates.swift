@@ -20,6 +20,8 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 		return 1;
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
 	slot = x2b_route(x2b_match4(ip, (__u16)ctx->user_port));
+	if (slot == X2B_SLOT_REFUSE)
+		return 0;
 {{DISPATCH}}
 	return 1;
 }
@@ -40,6 +42,8 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
 	slot = x2b_route(x2b_match6(ip, (__u16)ctx->user_port));
+	if (slot == X2B_SLOT_REFUSE)
+		return 0;
 {{DISPATCH}}
 	return 1;
 }
@@ -158,6 +162,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Returned by the listener match when no listener/filter chain applies. */
 #define X2B_NO_ACTION 0xffffffffu
+/* x2b_action_cluster: the connect must be refused. */
+#define X2B_REFUSE 0xfffffffeu
+/* x2b_route results besides an LB slot. */
+#define X2B_SLOT_PASS (-1)
+#define X2B_SLOT_REFUSE (-2)
 
 #endif /* X2B_PRELUDE_H */
 """#),
@@ -236,6 +245,8 @@ static __always_inline __u32 x2b_action_cluster(__u32 action, __u32 *listener)
 		if (!act->total_weight)
 			return X2B_NO_ACTION;
 		return x2b_pick_weighted(act);
+	case X2B_ACT_REFUSE:
+		return X2B_REFUSE;
 	default:
 		return X2B_NO_ACTION;
 	}
@@ -442,7 +453,8 @@ static __always_inline int x2b_balance(struct bpf_sock_addr *ctx, const __u32 lb
 /*
  * The entry stage after the listener match: resolve the action to a cluster,
  * count, and leave the chosen cluster in the scratch map for the LB stage.
- * Returns the cluster's LB policy (the tail-call slot), or -1 to stop here.
+ * Returns the cluster's LB policy (the tail-call slot), X2B_SLOT_PASS to leave
+ * the connect untouched or X2B_SLOT_REFUSE to refuse it.
  */
 static __always_inline int x2b_route(__u32 action)
 {
@@ -452,18 +464,22 @@ static __always_inline int x2b_route(__u32 action)
 
 	if (action == X2B_NO_ACTION) {
 		x2b_count(&x2b_gstat, X2B_G_UNMATCHED);
-		return -1;
+		return X2B_SLOT_PASS;
 	}
 	cluster = x2b_action_cluster(action, &listener);
 	x2b_count(&x2b_lstat, listener);
+	if (cluster == X2B_REFUSE) {
+		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
+		return X2B_SLOT_REFUSE;
+	}
 	if (cluster == X2B_NO_ACTION)
-		return -1;
+		return X2B_SLOT_PASS;
 	c = bpf_map_lookup_elem(&x2b_clu, &cluster);
 	scr = x2b_scratch();
 	if (!c || !scr)
-		return -1;
+		return X2B_SLOT_PASS;
 	if (c->flags & X2B_CLU_PASSTHROUGH)
-		return -1;
+		return X2B_SLOT_PASS;
 	scr->listener = listener;
 	scr->cluster = cluster;
 	scr->action = action;
@@ -511,6 +527,7 @@ static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const 
 #define X2B_ACT_CLUSTER 1  /* target = cluster id */
 #define X2B_ACT_WEIGHTED 2 /* target = first x2b_wclusters index, count entries */
 #define X2B_ACT_HTTP 3     /* target = route table id; L4 fallback in `fallback` */
+#define X2B_ACT_REFUSE 4   /* refuse the connect (unknown cluster: Envoy closes it) */
 
 /* Load-balancing policies (struct x2b_cluster.lb); also the tail-call slot. */
 #define X2B_LB_ROUND_ROBIN 0
