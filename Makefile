@@ -35,6 +35,7 @@ test: deps build loader check-templates
 	$(MAKE) e2e-test
 
 e2e-test: build loader
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/verify-all.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/run-l4.sh
 	Tests/loader/run.sh
 

@@ -312,7 +312,7 @@ final class FrontendBinaryTests: XCTestCase {
     func testTenThousandResourcesQuickly() throws {
         let n = 10_000
         var listeners: [Listener] = []
-        let template = try Self.listener("l", port: 1)
+        let template = try Self.canonical(try Self.listener("l", port: 1))
         for i in 0..<n {
             var l = template
             l.name = "l\(i)"
