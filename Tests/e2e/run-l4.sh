@@ -94,4 +94,46 @@ if [ -d "$EG" ]; then
 		--resolve mysql=10.30.0.7 "$CORPUS"/envoy-examples/mysql/envoy.yaml
 	run_case kuma-tcp-split "$(e2e_listener_dsts "$CORPUS"/kuma/per-type/meshtcproute__split-traffic/*.yaml)" "$CORPUS"/kuma/per-type/meshtcproute__split-traffic/*.yaml
 fi
+# Atomic replace of compiled bundles under load: A routes 10.96.1.1:5000 to
+# 10.20.0.x, B (an endpoint-only change) to 10.20.7.x; a client keeps connecting.
+replace_under_load() {
+	[ -n "$FILTER" ] && [[ "replace" != *"$FILTER"* ]] && return 0
+	e2e_log "=== replace under load"
+	local dir=$E2E_TMP/replace pid s
+	mkdir -p "$dir"
+	sed 's/10\.20\.0\./10.20.7./g' "$F/tcp-single.json" >"$dir/b.json"
+	"$XDS2BPF" compile --quiet "$F/tcp-single.json" -o "$dir/a" --cache-dir "$dir/cache"
+	"$XDS2BPF" compile --quiet "$dir/b.json" -o "$dir/b" --cache-dir "$dir/cache"
+	local eps="10.20.0.1:8080 10.20.0.2:8080 10.20.7.1:8080 10.20.7.2:8080" ep
+	for ep in $eps; do ip -n "$E2E_NETNS" addr add "${ep%:*}/32" dev lo 2>/dev/null || true; done
+	nsenter --net="/run/netns/$E2E_NETNS" -- "$E2E_PYTHON" "$HERE/multibackend.py" --ready "$dir/ready" $eps >"$dir/backends.log" 2>&1 &
+	pid=$!
+	e2e_track "$pid"
+	for _ in $(seq 100); do [ -s "$dir/ready" ] && break; sleep 0.05; done
+	e2e_loader load "$dir/a" --cgroup "$E2E_CGROUP" --name swap >/dev/null
+	e2e_in_cgroup "$E2E_PYTHON" "$HERE/connloop.py" 10.96.1.1:5000 --stop-file "$dir/stop" --marker-file "$dir/marker" \
+		--summary "$dir/summary.json" >/dev/null 2>"$dir/loop.err" &
+	local loop=$!
+	e2e_track "$loop"
+	sleep 1.5
+	e2e_loader replace "$dir/b" --name swap >/dev/null
+	touch "$dir/marker"
+	sleep 1.5
+	touch "$dir/stop"
+	wait "$loop" || true
+	s=$(cat "$dir/summary.json")
+	e2e_log "connloop: $s"
+	"$E2E_PYTHON" - "$dir/summary.json" <<'PY' || e2e_fail "replace under load"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["failed"] == 0, f"{d['failed']} failed connects during the replace"
+assert d["rate"] >= 500, f"only {d['rate']:.0f} connects/s"
+assert set(d["idents"]) == {"10.20.0.1:8080", "10.20.0.2:8080", "10.20.7.1:8080", "10.20.7.2:8080"}, d["idents"]
+assert set(d["after_marker"]) <= {"10.20.7.1:8080", "10.20.7.2:8080"} and d["after_marker"], d["after_marker"]
+print(f"ok replace under load: {d['total']} connects at {d['rate']:.0f}/s, 0 failed, all after the swap on B")
+PY
+	e2e_loader unload --name swap >/dev/null
+	passed=$((passed + 1))
+}
+replace_under_load
 echo "run-l4: $passed cases passed"
