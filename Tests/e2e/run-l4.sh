@@ -135,5 +135,52 @@ PY
 	e2e_loader unload --name swap >/dev/null
 	passed=$((passed + 1))
 }
+# Least request: sockops counts active connections per endpoint (x2b_active);
+# with 30 connections held open, power-of-two choices keeps them balanced, and
+# closing them brings every count back to zero.
+least_request_accounting() {
+	[ -n "$FILTER" ] && [[ "least-accounting" != *"$FILTER"* ]] && return 0
+	e2e_log "=== least request accounting"
+	local dir=$E2E_TMP/lr pid eps="10.20.0.1:8080 10.20.0.2:8080 10.20.0.3:8080" ep active
+	mkdir -p "$dir"
+	"$XDS2BPF" compile --quiet --cache-dir none "$F/lb-least-request.json" -o "$dir/b"
+	for ep in $eps; do ip -n "$E2E_NETNS" addr add "${ep%:*}/32" dev lo 2>/dev/null || true; done
+	nsenter --net="/run/netns/$E2E_NETNS" -- "$E2E_PYTHON" "$HERE/multibackend.py" --ready "$dir/ready" $eps >"$dir/backends.log" 2>&1 &
+	pid=$!
+	e2e_track "$pid"
+	for _ in $(seq 100); do [ -s "$dir/ready" ] && break; sleep 0.05; done
+	e2e_loader load "$dir/b" --cgroup "$E2E_CGROUP" --name lr >/dev/null
+	active=$XDS2BPF_BPFFS/lr/maps/x2b_active
+	mkfifo "$dir/hold"
+	e2e_in_cgroup "$E2E_PYTHON" "$HERE/probe.py" 30 10.96.1.5:5000 --hold <"$dir/hold" >"$dir/held.json" &
+	local prober=$!
+	e2e_track "$prober"
+	exec 7>"$dir/hold"
+	for _ in $(seq 100); do [ -s "$dir/held.json" ] && break; sleep 0.05; done
+	bpftool -j map dump pinned "$active" >"$dir/active.json"
+	"$E2E_PYTHON" - "$dir/active.json" <<'PY' || e2e_fail "least request: active counts while held"
+import json, sys
+vals = [int.from_bytes(bytes(int(b, 16) for b in e["value"]), "little") if isinstance(e["value"], list) else e["value"]
+        for e in json.load(open(sys.argv[1]))]
+used = vals[:3]
+assert sum(vals) == 30, f"active connections counted: {vals}"
+assert max(used) - min(used) <= 4, f"power of two choices should balance held connections: {used}"
+print(f"ok least request: 30 held connections counted per endpoint {used}")
+PY
+	exec 7>&-
+	wait "$prober" || true
+	sleep 0.3
+	bpftool -j map dump pinned "$active" >"$dir/active.json"
+	"$E2E_PYTHON" - "$dir/active.json" <<'PY' || e2e_fail "least request: counts after close"
+import json, sys
+vals = [int.from_bytes(bytes(int(b, 16) for b in e["value"]), "little") if isinstance(e["value"], list) else e["value"]
+        for e in json.load(open(sys.argv[1]))]
+assert sum(vals) == 0, f"counts not released after close: {vals}"
+print("ok least request: counts back to zero after close")
+PY
+	e2e_loader unload --name lr >/dev/null
+	passed=$((passed + 1))
+}
 replace_under_load
+least_request_accounting
 echo "run-l4: $passed cases passed"
