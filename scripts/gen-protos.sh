@@ -27,6 +27,17 @@ command -v "$PROTOC" >/dev/null 2>&1 || die "protoc not found (apt-get install p
 [ -f "$PROTOC_INCLUDE/google/protobuf/any.proto" ] ||
     die "google/protobuf/any.proto not under $PROTOC_INCLUDE (apt-get install libprotobuf-dev, or set PROTOC_INCLUDE)"
 
+# Version of a swift-protobuf source tree, from its Version.swift.
+checkout_version() {
+    local v="$1/Sources/SwiftProtobuf/Version.swift"
+    [ -f "$v" ] || return 0
+    local major minor revision
+    major="$(sed -n 's/.*static let major = \([0-9]*\).*/\1/p' "$v")"
+    minor="$(sed -n 's/.*static let minor = \([0-9]*\).*/\1/p' "$v")"
+    revision="$(sed -n 's/.*static let revision = \([0-9]*\).*/\1/p' "$v")"
+    echo "$major.$minor.$revision"
+}
+
 build_plugin() {
     local dir="$ROOT/.build-protoc-gen-swift"
     local src="$dir/swift-protobuf"
@@ -35,8 +46,7 @@ build_plugin() {
         # Prefer a checkout SwiftPM already made for this package (works offline).
         local co
         for co in "$ROOT"/.build*/checkouts/swift-protobuf; do
-            if [ -f "$co/Package.swift" ] &&
-                grep -q "\"$SWIFT_PROTOBUF_VERSION\"" "$co/Sources/SwiftProtobuf/Version.swift" 2>/dev/null; then
+            if [ -f "$co/Package.swift" ] && [ "$(checkout_version "$co")" = "$SWIFT_PROTOBUF_VERSION" ]; then
                 echo "gen-protos: using swift-protobuf sources from $co" >&2
                 cp -R "$co" "$src"
                 break

@@ -83,7 +83,20 @@ struct FrontEndOptionGroup: ParsableArguments {
         let sorted = diags.sorted { ($1.severity, $0.path, $0.id) < ($0.severity, $1.path, $1.id) }
         switch diagnostics {
         case .text:
-            for d in sorted { printErr(d.rendered) }
+            // Real meshes repeat the same finding for thousands of resources: show
+            // the first few of each kind and count the rest (json lists them all).
+            var shown: [String: Int] = [:]
+            var lines: [String] = []
+            for d in sorted {
+                let key = "\(d.severity)|\(d.id)|\(d.message)"
+                shown[key, default: 0] += 1
+                if shown[key]! <= 3 { lines.append(d.rendered) }
+            }
+            for (key, n) in shown.sorted(by: { $0.key < $1.key }) where n > 3 {
+                let parts = key.split(separator: "|", maxSplits: 2)
+                lines.append("\(parts[0])[\(parts[1])]: ... and \(n - 3) more: \(parts[2]) (--diagnostics json lists all)")
+            }
+            if !lines.isEmpty { printErr(lines.joined(separator: "\n")) }
         case .json:
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -199,9 +199,9 @@ final class FrontendBadInputTests: XCTestCase {
     }
 
     func testLargeValidJSON() throws {
-        // 2,000 listeners with nested typed configs, as JSON: linear, not exponential.
+        // 1,000 listeners with nested typed configs, as JSON: linear, not exponential.
         var items: [String] = []
-        for i in 0..<2000 {
+        for i in 0..<1000 {
             items.append(
                 """
                 {"@type":"type.googleapis.com/envoy.config.listener.v3.Listener","name":"l\(i)",
@@ -218,13 +218,13 @@ final class FrontendBadInputTests: XCTestCase {
         let start = Date()
         let s = parse(text, "big.json")
         let elapsed = Date().timeIntervalSince(start)
-        XCTAssertEqual(s.listeners.count, 2000)
+        XCTAssertEqual(s.listeners.count, 1000)
         XCTAssertFalse(s.diagnostics.hasErrors, "\(s.diagnostics.prefix(3).map(\.rendered))")
-        let hcm = try s.listeners[1999].message.filterChains[0].filters[0].typedConfig.unpackIfXDS(
+        let hcm = try s.listeners[999].message.filterChains[0].filters[0].typedConfig.unpackIfXDS(
             Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.self)
-        XCTAssertEqual(hcm?.routeConfig.virtualHosts.first?.routes.first?.route.cluster, "c1999")
+        XCTAssertEqual(hcm?.routeConfig.virtualHosts.first?.routes.first?.route.cluster, "c999")
         XCTAssertEqual(hcm?.routeConfig.virtualHosts.first?.typedPerFilterConfig["f"]?.xdsTypeName, "some.Unknown")
-        print("frontend: \(text.utf8.count) bytes of JSON (2000 listeners) parsed in \(String(format: "%.3f", elapsed)) s")
+        print("frontend: \(text.utf8.count) bytes of JSON (1000 listeners) parsed in \(String(format: "%.3f", elapsed)) s")
         #if DEBUG
             XCTAssertLessThan(elapsed, 60)
         #else

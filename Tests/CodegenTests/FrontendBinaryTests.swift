@@ -228,10 +228,27 @@ final class FrontendBinaryTests: XCTestCase {
         var r2 = DR()
         r2.typeURL = legacy.typeURL
         r2.resources = [legacy]
-        let s = SnapshotParser().parse(try Self.delimited([r1, r2]), sourceName: "s.pb")
+        // A v2 listener whose filter config is a v2 HTTP connection manager.
+        var l = try Self.listener("v2", port: 80)
+        var hcmAny = l.filterChains[0].filters[0].typedConfig
+        let hcmBytes = try HCM(unpackingAny: hcmAny).serializedData()
+        hcmAny = Google_Protobuf_Any()
+        hcmAny.typeURL = "type.googleapis.com/envoy.config.filter.network.http_connection_manager.v2.HttpConnectionManager"
+        hcmAny.value = hcmBytes
+        l.filterChains[0].filters[0].typedConfig = hcmAny
+        var v2l = Google_Protobuf_Any()
+        v2l.typeURL = "type.googleapis.com/envoy.api.v2.Listener"
+        v2l.value = try l.serializedData()
+        var r3 = DR()
+        r3.typeURL = v2l.typeURL
+        r3.resources = [v2l]
+        let s = SnapshotParser().parse(try Self.delimited([r1, r2, r3]), sourceName: "s.pb")
         XCTAssertEqual(s.clusters.map(\.name), ["w", "old"])
         XCTAssertEqual(s.clusters[0].origin, "s.pb: responses[0].resources[0].resource")
-        XCTAssertEqual(s.diagnostics.map(\.id), ["XDS009"])
+        XCTAssertEqual(s.diagnostics.map(\.id), ["XDS009", "XDS009"])
+        let any = try XCTUnwrap(s.listeners.first?.message.filterChains.first?.filters.first?.typedConfig)
+        XCTAssertEqual(any.xdsTypeName, HCM.protoMessageName)
+        XCTAssertEqual(try any.unpackIfXDS(HCM.self)?.rds.routeConfigName, "r-v2")
     }
 
     func testJSONAndBinaryPathsAgree() throws {

@@ -267,14 +267,28 @@ final class FrontendShapeTests: XCTestCase {
             "stats.PluginConfig", "envoy.extensions.filters.network.wasm.v3.Wasm",
             "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
         ])
-        XCTAssertTrue(filters[0].typedConfig.isTypedStruct)
-        let ts = try Xds_Type_V3_TypedStruct(unpackingAny: filters[0].typedConfig)
-        XCTAssertEqual(ts.value.fields["disable_host_header_fallback"]?.boolValue, true)
+        // Not modelled: type URL kept, content dropped (as the binary path keeps the URL).
+        XCTAssertEqual(filters[0].typedConfig.typeURL, "type.googleapis.com/stats.PluginConfig")
+        XCTAssertTrue(filters[0].typedConfig.value.isEmpty)
+        XCTAssertFalse(filters[0].typedConfig.isTypedStruct)
+        // The input's own TypedStruct is modelled and kept whole.
+        XCTAssertTrue(filters[1].typedConfig.isTypedStruct)
+        XCTAssertNotNil(try Udpa_Type_V1_TypedStruct(unpackingAny: filters[1].typedConfig).value.fields["config"])
         let tcp = try XCTUnwrap(filters[2].typedConfig.unpackIfXDS(Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.self))
         XCTAssertEqual(tcp.weightedClusters.clusters.map(\.weight), [1, 3])
         // Messages are fully binary: serialisable and equal after a round trip.
         let bytes: [UInt8] = try s.listeners[0].message.serializedBytes()
         XCTAssertEqual(try Envoy_Config_Listener_V3_Listener(serializedBytes: bytes), s.listeners[0].message)
+    }
+
+    func testShortUnknownTypeNamesAreCarriedAsTypedStruct() throws {
+        // Too short to splice: carried as a TypedStruct naming the type, with its content.
+        let s = parse(#"{"name": "l", "filter_chains": [{"filters": [{"name": "f", "typed_config": {"@type": "x/a.B", "k": 1}}]}]}"#)
+        XCTAssertFalse(s.diagnostics.hasErrors)
+        let any = try XCTUnwrap(s.listeners.first?.message.filterChains.first?.filters.first?.typedConfig)
+        XCTAssertTrue(any.isTypedStruct)
+        XCTAssertEqual(any.xdsTypeName, "a.B")
+        XCTAssertEqual(try Xds_Type_V3_TypedStruct(unpackingAny: any).value.fields["k"]?.numberValue, 1)
     }
 
     func testWellKnownTypesInAny() throws {

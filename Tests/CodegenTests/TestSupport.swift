@@ -10,7 +10,10 @@ enum TestPaths {
     static var goldens: URL { root.appendingPathComponent("Tests/Goldens") }
     static var corpus: URL {
         if let c = ProcessInfo.processInfo.environment["XDS2BPF_CORPUS"] { return URL(fileURLWithPath: c) }
-        return root.deletingLastPathComponent().appendingPathComponent("shared/corpus")
+        // Beside the checkout (../shared/corpus), or the workplace's shared folder for clones elsewhere.
+        let beside = root.deletingLastPathComponent().appendingPathComponent("shared/corpus")
+        if FileManager.default.fileExists(atPath: beside.path) { return beside }
+        return URL(fileURLWithPath: "/work/shared/corpus")
     }
 
     /// The built CLI for tests that run the binary.

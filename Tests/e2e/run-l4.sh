@@ -15,6 +15,7 @@ source "$HERE/lib.sh"
 N=${E2E_CONNECTS:-400}
 FILTER=${1:-}
 CORPUS=${XDS2BPF_CORPUS:-$ROOT/../shared/corpus}
+[ -d "$CORPUS" ] || CORPUS=/work/shared/corpus
 
 if ! why=$(e2e_can_run 2>&1); then
 	[ "${CI:-}" = 1 ] && { echo "FAIL: e2e cannot run: $why"; exit 1; }

@@ -11,6 +11,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 : "${XDS2BPF:=$ROOT/.build/release/xds2bpf}"
 LOADER=${E2E_LOADER:-$ROOT/bpf-runtime/loader/xds2bpf-loader}
 CORPUS=${XDS2BPF_CORPUS:-$ROOT/../shared/corpus}
+[ -d "$CORPUS" ] || CORPUS=/work/shared/corpus
 if [ "$(id -u)" != 0 ]; then
 	[ "${CI:-}" = 1 ] && { echo "FAIL: verify-all needs root"; exit 1; }
 	echo "SKIP: verify-all needs root"; exit 0

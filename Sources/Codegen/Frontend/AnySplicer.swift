@@ -9,26 +9,26 @@ import SwiftProtobuf
 /// nested typed configs (listener -> HTTP connection manager -> filter configs)
 /// costs exponentially in the nesting depth. Instead, each `Any` object is
 /// decoded once, bottom-up: its content becomes binary, and in the enclosing
-/// JSON it is replaced by a *marker*, a small `google.protobuf.StringValue` Any
+/// JSON it is replaced by a *marker*, a `google.protobuf.Value` Any
 /// whose binary encoding has exactly the length of the real `Any` encoding and
 /// carries a unique id. After the enclosing message is serialised, markers are
 /// found in its bytes and overwritten by the real encodings; since lengths are
 /// equal, every enclosing length prefix stays valid.
 ///
-/// Decoding each `Any` on its own also validates typed configs eagerly: an
-/// invalid one is reported with its exact path and carried opaquely.
+/// An `Any` of a type the schema does not model keeps its type URL and gets an
+/// empty value. Decoding each `Any` on its own also validates typed configs
+/// eagerly: an invalid one is reported with its exact path and carried as an
+/// `xds.type.v3.TypedStruct` naming its type.
 struct AnySplicer {
     let session: ParseSession
     private var real: [[UInt8]] = []
     private let tag: [UInt8]
 
-    private static let urlTail = Array("/google.protobuf.StringValue".utf8)
+    private static let urlTail = Array("/google.protobuf.Value".utf8)
 
     init(session: ParseSession) {
         self.session = session
-        var rng = SystemRandomNumberGenerator()
-        let nonce = String(format: "%016llx", rng.next() as UInt64)
-        self.tag = Array("X2B\(nonce)".utf8)  // 19 bytes
+        self.tag = session.markerTag
     }
 
     // MARK: Tree pass
@@ -79,7 +79,13 @@ struct AnySplicer {
             || url == XDSTypes.udpaTypedStructURL
         let content = leaf ? original : encodeFields(original, comps: &comps, base: base)
         guard let type = Google_Protobuf_Any.messageType(forTypeURL: url) else {
-            return .object(o)
+            // Not modelled: the type URL stays, the content is dropped.
+            if let marker = makeMarker(for: AnySplicer.anyEncoding(url: url, value: [])) {
+                return marker
+            }
+            // Too short for a marker (type names under ~16 characters): carry
+            // it as a TypedStruct naming the type instead.
+            return encodeAnys(ParseSession.typedStruct(url: url, content: original), comps: &comps, base: base)
         }
         // Well-known types with a special JSON form sit under "value" in an Any.
         let json: JSONValue =
@@ -149,13 +155,17 @@ struct AnySplicer {
 
     /// A marker Any (as JSON) whose encoding is exactly `encoded.count` bytes
     /// long, or nil if the real encoding is too short to hold one.
+    ///
+    /// Marker: type URL `/google.protobuf.Value` or `~/google.protobuf.Value`
+    /// (the name after the last `/` is what matters), value a string
+    /// `X<nonce><id in hex>xxx…` padded to the length needed.
     private mutating func makeMarker(for encoded: [UInt8]) -> JSONValue? {
         let target = encoded.count
         let id = real.count
-        let head = tag + Array(String(format: "%08x", id).utf8)  // 27 bytes
-        for tildes in 1...2 {
+        let head = tag + Array(String(id, radix: 16).utf8)
+        for tildes in 0...1 {
             let urlLen = tildes + AnySplicer.urlTail.count
-            // encoding = 0x0A vlen(url) url 0x12 vlen(V) V, V = 0x0A vlen(p) p
+            // encoding = 0x0A vlen(url) url 0x12 vlen(V) V, V = 0x1A vlen(p) p
             func size(_ p: Int) -> Int {
                 let v = 1 + AnySplicer.varintSize(p) + p
                 return 1 + AnySplicer.varintSize(urlLen) + urlLen + 1 + AnySplicer.varintSize(v) + v
@@ -181,28 +191,24 @@ struct AnySplicer {
     func substitute(_ bytes: inout [UInt8]) {
         guard !real.isEmpty else { return }
         let tail = AnySplicer.urlTail
+        let tag = self.tag
+        let real = self.real
         let n = bytes.count
         bytes.withUnsafeMutableBufferPointer { buf in
             var i = 2
-            while i + tail.count <= n {
+            scan: while i + tail.count <= n {
                 guard buf[i] == UInt8(ascii: "/") else {
                     i += 1
                     continue
                 }
-                var matches = true
                 for k in 1..<tail.count where buf[i + k] != tail[k] {
-                    matches = false
-                    break
-                }
-                guard matches else {
                     i += 1
-                    continue
+                    continue scan
                 }
-                var tildes = 0
-                while tildes < 2, i - 1 - tildes >= 0, buf[i - 1 - tildes] == UInt8(ascii: "~") { tildes += 1 }
+                let tildes = buf[i - 1] == UInt8(ascii: "~") ? 1 : 0
                 let urlStart = i - tildes
                 let urlLen = tildes + tail.count
-                guard tildes > 0, urlStart >= 2, buf[urlStart - 1] == UInt8(urlLen), buf[urlStart - 2] == 0x0A else {
+                guard urlStart >= 2, buf[urlStart - 1] == UInt8(urlLen), buf[urlStart - 2] == 0x0A else {
                     i += 1
                     continue
                 }
@@ -213,34 +219,44 @@ struct AnySplicer {
                     continue
                 }
                 pos += 1
-                guard AnySplicer.readVarint(buf, &pos) != nil, pos < n, buf[pos] == 0x0A else {
+                guard AnySplicer.readVarint(buf, &pos) != nil, pos < n, buf[pos] == 0x1A else {
                     i += 1
                     continue
                 }
                 pos += 1
-                guard let plen = AnySplicer.readVarint(buf, &pos), pos + Int(plen) <= n, plen >= UInt64(tag.count + 8) else {
-                    i += 1
-                    continue
-                }
-                var tagOK = true
-                for k in 0..<tag.count where buf[pos + k] != tag[k] {
-                    tagOK = false
-                    break
-                }
-                let idText = String(decoding: UnsafeBufferPointer(rebasing: buf[(pos + tag.count)..<(pos + tag.count + 8)]), as: UTF8.self)
-                guard tagOK, let id = Int(idText, radix: 16), id < real.count else {
+                guard let plen = AnySplicer.readVarint(buf, &pos), plen <= UInt64(n - pos), plen > UInt64(tag.count) else {
                     i += 1
                     continue
                 }
                 let end = pos + Int(plen)
-                let replacement = real[id]
-                guard replacement.count == end - start else {
+                for k in 0..<tag.count where buf[pos + k] != tag[k] {
+                    i += 1
+                    continue scan
+                }
+                var id = 0
+                var q = pos + tag.count
+                var digits = 0
+                while q < end, digits < 15, let d = AnySplicer.hexValue(buf[q]) {
+                    id = id * 16 + d
+                    q += 1
+                    digits += 1
+                }
+                guard digits > 0, id < real.count, real[id].count == end - start else {
                     i += 1
                     continue
                 }
+                let replacement = real[id]
                 for k in 0..<replacement.count { buf[start + k] = replacement[k] }
                 i = end
             }
+        }
+    }
+
+    private static func hexValue(_ b: UInt8) -> Int? {
+        switch b {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(b - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(b - UInt8(ascii: "a") + 10)
+        default: nil
         }
     }
 

@@ -4,16 +4,14 @@ import SwiftProtobuf
 /// Decoding of one JSON resource into its generated message.
 ///
 /// Before decoding, the tree is normalised:
-/// - `typed_config` (any `google.protobuf.Any`) whose type the schema does not
-///   model is carried as an `xds.type.v3.TypedStruct` whose `type_url` is the
-///   original type URL and whose `value` is the original content, as Envoy itself
-///   accepts; so the resource decodes, and later passes still see which
-///   extension was configured (`Google_Protobuf_Any.xdsTypeName`);
-/// - legacy v2 type URLs are mapped to v3;
+/// - legacy v2 type URLs are mapped to v3 (in nested typed configs too);
 /// - a `filters`/`http_filters`/... element written as a mapping instead of a
 ///   one-element list becomes a list.
-/// After decoding, the message is re-read from its binary form, so every `Any`
-/// holds binary content (cheap to unpack, always serialisable).
+/// Then every `google.protobuf.Any` gets binary content (see `AnySplicer`): a
+/// typed config whose type the schema models is decoded and re-encoded; one it
+/// does not model (Istio stats, wasm...) keeps its type URL with an empty value,
+/// as if the content had been dropped, so later passes still see which extension
+/// was configured. Messages are thus cheap to unpack and always serialisable.
 extension ParseSession {
     static let jsonOptions: JSONDecodingOptions = {
         var o = JSONDecodingOptions()
@@ -186,10 +184,8 @@ extension ParseSession {
             fields.entries.insert(("@type", .string(url)), at: 0)
             return .object(fields)
         }
-        // Not modelled: carry the content as a TypedStruct naming the original type.
-        var rest = o
-        rest["@type"] = nil
-        return ParseSession.typedStruct(url: url, content: rest)
+        // Not modelled: AnySplicer keeps the type URL and drops the content.
+        return .object(out)
     }
 
     /// "S.NNNNNNNNNs" for an object holding only integer `seconds`/`nanos`.

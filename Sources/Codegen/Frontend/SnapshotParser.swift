@@ -107,16 +107,16 @@ public struct SnapshotParser: Sendable {
         case .pb:
             runBinary(data, session: session)
         case .json:
-            runText(data, session: session, preferJSON: true, forced: true)
+            runText(data, session: session, preferJSON: true)
         case .yaml:
-            runText(data, session: session, preferJSON: false, forced: true)
+            runText(data, session: session, preferJSON: false)
         case .auto:
             if data.count >= 2, (data[0] == 0xFF && data[1] == 0xFE) || (data[0] == 0xFE && data[1] == 0xFF) {
                 session.diag(.unreadableInput, path: "", "UTF-16 text is not supported; convert the input to UTF-8")
                 return
             }
             if SnapshotParser.looksLikeText(data) {
-                runText(data, session: session, preferJSON: nil, forced: false)
+                runText(data, session: session, preferJSON: nil)
             } else {
                 runBinary(data, session: session)
             }
@@ -181,7 +181,7 @@ public struct SnapshotParser: Sendable {
         if !recognised, format == .auto, SnapshotParser.validUTF8(data) {
             // UTF-8 text with stray control characters: let the text readers
             // say what is wrong with it.
-            runText(data, session: session, preferJSON: nil, forced: false)
+            runText(data, session: session, preferJSON: nil)
             return
         }
         if !recognised {
@@ -195,7 +195,7 @@ public struct SnapshotParser: Sendable {
         }
     }
 
-    private func runText(_ data: [UInt8], session: ParseSession, preferJSON: Bool?, forced: Bool) {
+    private func runText(_ data: [UInt8], session: ParseSession, preferJSON: Bool?) {
         guard SnapshotParser.validUTF8(data) else {
             let id: DiagnosticID = preferJSON == true ? .invalidJSON : (preferJSON == false ? .invalidYAML : .unreadableInput)
             session.diag(id, path: "", "input is not valid UTF-8 text")

@@ -38,6 +38,9 @@ enum XDSTypes {
 
     static func url(_ name: String) -> String { prefix + name }
 
+    /// The v3 name of a legacy v2 message name, else the name itself.
+    static func canonicalName(_ name: String) -> String { legacyNames[name] ?? name }
+
     static func kind(ofTypeName name: String) -> ResourceKind? {
         switch name {
         case ResourceKind.listener.messageName: .listener

@@ -178,12 +178,84 @@ public enum IRChainAction: Sendable, Hashable {
 
 // MARK: - HTTP routes
 
+/// What the HTTP connection manager does to the Host header before routing
+/// (`strip_trailing_host_dot`, `strip_any_host_port`, `strip_matching_host_port`).
+public struct IRHostNormalization: Sendable, Hashable {
+    public enum StripPort: Sendable, Hashable {
+        case none
+        case any
+        /// Only a port equal to the listener's.
+        case matching(UInt16)
+    }
+
+    public var stripTrailingDot = false
+    public var stripPort = StripPort.none
+
+    public init(stripTrailingDot: Bool = false, stripPort: StripPort = .none) {
+        self.stripTrailingDot = stripTrailingDot
+        self.stripPort = stripPort
+    }
+
+    public var isIdentity: Bool { !stripTrailingDot && stripPort == .none }
+}
+
+/// `request_headers_to_add`/`_remove` or `response_headers_to_add`/`_remove` of one
+/// level (route configuration, virtual host or route). Not applied in the kernel;
+/// kept for `route-check` and `explain`.
+public struct IRHeaderMutation: Sendable, Hashable {
+    public enum Action: String, Sendable, Hashable {
+        case appendIfExistsOrAdd = "append"
+        case addIfAbsent = "add_if_absent"
+        case overwriteIfExistsOrAdd = "overwrite"
+        case overwriteIfExists = "overwrite_if_exists"
+    }
+
+    public struct Add: Sendable, Hashable {
+        /// Lowercased.
+        public var key: String
+        public var value: String
+        public var action: Action
+        public var keepEmptyValue: Bool
+
+        public init(key: String, value: String, action: Action, keepEmptyValue: Bool = false) {
+            self.key = key
+            self.value = value
+            self.action = action
+            self.keepEmptyValue = keepEmptyValue
+        }
+    }
+
+    public var add: [Add] = []
+    /// Lowercased header names.
+    public var remove: [String] = []
+
+    public init(add: [Add] = [], remove: [String] = []) {
+        self.add = add
+        self.remove = remove
+    }
+
+    public var isEmpty: Bool { add.isEmpty && remove.isEmpty }
+}
+
 public struct IRRouteTable: Sendable, Hashable {
     public var name: String
     public var path: String
     public var virtualHosts: [IRVirtualHost]
     /// `ignore_port_in_host_matching`: strip `:port` from the host before matching domains.
     public var ignorePortInHostMatching: Bool
+    /// `vhost_header`: select the virtual host by this header (lowercased) instead of `:authority`.
+    public var vhostHeader: String?
+    /// `ignore_path_parameters_in_path_matching`: paths are matched up to the first `;`.
+    public var ignorePathParameters = false
+    /// The connection manager's Host normalisation (per listener: an RDS table used by
+    /// managers that normalise differently is lowered once per variant).
+    public var hostNormalization = IRHostNormalization()
+    public var requestHeaders = IRHeaderMutation()
+    public var responseHeaders = IRHeaderMutation()
+    /// `most_specific_header_mutations_wins`.
+    public var mostSpecificHeaderMutationsWins = false
+    /// `internal_only_headers` (lowercased): removed by Envoy from external requests.
+    public var internalOnlyHeaders: [String] = []
 
     public init(name: String, path: String, virtualHosts: [IRVirtualHost], ignorePortInHostMatching: Bool = false) {
         self.name = name
@@ -193,12 +265,32 @@ public struct IRRouteTable: Sendable, Hashable {
     }
 }
 
+public enum IRTLSRequirement: String, Sendable, Hashable {
+    case none, externalOnly = "external_only", all
+}
+
+/// A virtual cluster: a name for requests matching headers (statistics only).
+public struct IRVirtualCluster: Sendable, Hashable {
+    public var name: String
+    public var headers: [IRHeaderMatch]
+
+    public init(name: String, headers: [IRHeaderMatch]) {
+        self.name = name
+        self.headers = headers
+    }
+}
+
 public struct IRVirtualHost: Sendable, Hashable {
     public var name: String
     public var path: String
     /// Lowercased domains as written.
     public var domains: [String]
     public var routes: [IRRoute]
+    /// `require_tls`: requests that are not HTTPS get a redirect to https.
+    public var requireTLS = IRTLSRequirement.none
+    public var virtualClusters: [IRVirtualCluster] = []
+    public var requestHeaders = IRHeaderMutation()
+    public var responseHeaders = IRHeaderMutation()
 
     public init(name: String, path: String, domains: [String], routes: [IRRoute]) {
         self.name = name
@@ -228,6 +320,9 @@ public struct IRHeaderMatch: Sendable, Hashable {
         case string(IRStringMatch, ignoreCase: Bool)
         case present(Bool)
         case range(start: Int64, end: Int64)
+        /// The deprecated `exact_match: ""`: any value, but a missing header does
+        /// not match even when inverted (Envoy's value matchers, unlike presence).
+        case anyValue
     }
 
     /// Lowercased header name (`:authority`, `:path`, `:method` included).
@@ -260,10 +355,41 @@ public struct IRQueryMatch: Sendable, Hashable {
 public struct IRFraction: Sendable, Hashable {
     public var numerator: UInt32
     public var denominator: UInt32
+    /// The runtime key that may override the default (none is set at connect time).
+    public var runtimeKey: String
 
-    public init(numerator: UInt32, denominator: UInt32) {
+    public init(numerator: UInt32, denominator: UInt32, runtimeKey: String = "") {
         self.numerator = numerator
         self.denominator = denominator
+        self.runtimeKey = runtimeKey
+    }
+}
+
+/// Envoy's ValueMatcher, as far as route matching on dynamic metadata uses it.
+public indirect enum IRValueMatch: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case present(Bool)
+    case string(IRStringMatch, ignoreCase: Bool)
+    case doubleExact(Double)
+    case doubleRange(start: Double, end: Double)
+    case list(oneOf: IRValueMatch)
+    case or([IRValueMatch])
+}
+
+/// `dynamic_metadata` route matcher. No HTTP filter runs before the kernel's
+/// decision, so there the metadata is always absent.
+public struct IRMetadataMatch: Sendable, Hashable {
+    public var filter: String
+    public var path: [String]
+    public var value: IRValueMatch
+    public var invert: Bool
+
+    public init(filter: String, path: [String], value: IRValueMatch, invert: Bool) {
+        self.filter = filter
+        self.path = path
+        self.value = value
+        self.invert = invert
     }
 }
 
@@ -275,6 +401,7 @@ public struct IRRouteMatch: Sendable, Hashable {
     public var grpcOnly: Bool = false
     /// runtime_fraction's default value: matches when `random % denominator < numerator`.
     public var runtimeFraction: IRFraction?
+    public var dynamicMetadata: [IRMetadataMatch] = []
 
     public init(path: IRPathMatch) {
         self.path = path
@@ -311,18 +438,32 @@ public enum IRRouteAction: Sendable, Hashable {
     case nonForwarding
 }
 
+/// `regex_rewrite`: RE2 pattern and substitution (`\1` groups).
+public struct IRRegexRewrite: Sendable, Hashable {
+    public var pattern: String
+    public var substitution: String
+
+    public init(pattern: String, substitution: String) {
+        self.pattern = pattern
+        self.substitution = substitution
+    }
+}
+
 /// Route features recorded for `explain` that the kernel cannot enforce.
 public struct IRRouteNotes: Sendable, Hashable {
     public var timeout: String?
     public var retries: String?
     public var prefixRewrite: String?
     public var hostRewrite: String?
+    public var hostRewriteHeader: String?
+    public var regexRewrite: IRRegexRewrite?
     public var other: [String] = []
 
     public init() {}
 
     public var isEmpty: Bool {
-        timeout == nil && retries == nil && prefixRewrite == nil && hostRewrite == nil && other.isEmpty
+        timeout == nil && retries == nil && prefixRewrite == nil && hostRewrite == nil && hostRewriteHeader == nil
+            && regexRewrite == nil && other.isEmpty
     }
 }
 
@@ -332,6 +473,8 @@ public struct IRRoute: Sendable, Hashable {
     public var match: IRRouteMatch
     public var action: IRRouteAction
     public var notes: IRRouteNotes
+    public var requestHeaders = IRHeaderMutation()
+    public var responseHeaders = IRHeaderMutation()
 
     public init(name: String, path: String, match: IRRouteMatch, action: IRRouteAction, notes: IRRouteNotes = IRRouteNotes()) {
         self.name = name

@@ -1,0 +1,202 @@
+/// A deterministic automaton over bytes, minimised, with byte classes: the
+/// form every string matcher and regex takes in the kernel (tables in array
+/// maps, one lookup per input byte).
+///
+/// State 0 is the dead state; the start state is 1. For each state the tables
+/// also say whether the text may end there (`acceptAtEnd`) and whether every
+/// continuation is accepted (`sure`), so the kernel stops reading early.
+public struct ByteDFA: Sendable, Hashable {
+    /// Byte → class.
+    public var classOf: [UInt8]
+    public var classCount: Int
+    /// `transitions[state * classCount + class]`.
+    public var transitions: [Int]
+    public var acceptAtEnd: [Bool]
+    public var sure: [Bool]
+
+    public var stateCount: Int { acceptAtEnd.count }
+    public static let start = 1
+
+    public enum BuildError: Error, Sendable, Hashable {
+        case tooManyStates(Int)
+        case nfaTooLarge
+    }
+
+    /// Subset construction, then Moore minimisation.
+    public static func build(_ re: ByteRE, maxStates: Int = 4096) throws(BuildError) -> ByteDFA {
+        let nfa: ByteNFA
+        do { nfa = try ByteNFA(re) } catch { throw .nfaTooLarge }
+        return try build(nfa, maxStates: maxStates)
+    }
+
+    public static func build(_ nfa: ByteNFA, maxStates: Int = 4096) throws(BuildError) -> ByteDFA {
+        // Byte classes: bytes no edge tells apart behave the same everywhere.
+        var boundary = [Bool](repeating: false, count: 257)
+        boundary[0] = true
+        boundary[256] = true
+        for list in nfa.edges {
+            for e in list {
+                if case .bytes(let r, _) = e {
+                    boundary[Int(r.lowerBound)] = true
+                    boundary[Int(r.upperBound) + 1] = true
+                }
+            }
+        }
+        var classOf = [UInt8](repeating: 0, count: 256)
+        var reps: [UInt8] = []
+        var cls = -1
+        for b in 0..<256 {
+            if boundary[b] {
+                cls += 1
+                reps.append(UInt8(b))
+            }
+            classOf[b] = UInt8(cls)
+        }
+        let k = reps.count
+
+        // Subset construction. Key: NFA state set + whether it is the start
+        // (only the start may take `^`); state 0 = the empty set.
+        struct Key: Hashable {
+            var set: [Int]
+            var start: Bool
+        }
+        var index: [Key: Int] = [Key(set: [], start: false): 0]
+        var sets: [Key] = [Key(set: [], start: false)]
+        var trans: [Int] = [Int](repeating: 0, count: k)
+        let startKey = Key(set: nfa.closure([nfa.start], atStart: true), start: true)
+        index[startKey] = 1
+        sets.append(startKey)
+        trans += [Int](repeating: 0, count: k)
+        var work = [1]
+        while let s = work.popLast() {
+            let key = sets[s]
+            for c in 0..<k {
+                let next = key.set.isEmpty ? [] : nfa.step(key.set, reps[c])
+                let nk = Key(set: next, start: false)
+                var t = index[nk]
+                if t == nil {
+                    t = sets.count
+                    if sets.count >= maxStates { throw .tooManyStates(maxStates) }
+                    index[nk] = t
+                    sets.append(nk)
+                    trans += [Int](repeating: 0, count: k)
+                    work.append(t!)
+                }
+                trans[s * k + c] = t!
+            }
+        }
+        let accept = sets.map { !$0.set.isEmpty && nfa.acceptsAtEnd($0.set, atStart: $0.start) }
+        var dfa = ByteDFA(classOf: classOf, classCount: k, transitions: trans, acceptAtEnd: accept, sure: [])
+        dfa = dfa.minimized().mergedClasses()
+        dfa.computeSure()
+        return dfa
+    }
+
+    /// Moore's partition refinement; the dead state stays 0 and the start 1.
+    func minimized() -> ByteDFA {
+        let n = stateCount
+        let k = classCount
+        var block = acceptAtEnd.map { $0 ? 1 : 0 }
+        var blocks = Set(block).count
+        while true {
+            var sig: [[Int]: Int] = [:]
+            var next = [Int](repeating: 0, count: n)
+            for s in 0..<n {
+                var key = [block[s]]
+                key.reserveCapacity(k + 1)
+                for c in 0..<k { key.append(block[transitions[s * k + c]]) }
+                if let b = sig[key] { next[s] = b } else {
+                    next[s] = sig.count
+                    sig[key] = sig.count
+                }
+            }
+            block = next
+            if sig.count == blocks { break }
+            blocks = sig.count
+        }
+        // Renumber: dead block → 0, start block → 1, the rest in order of first appearance.
+        var renum: [Int: Int] = [block[0]: 0]
+        if renum[block[1]] == nil { renum[block[1]] = 1 }
+        var order: [Int] = [block[0]]
+        if block[1] != block[0] { order.append(block[1]) }
+        for s in 0..<n where renum[block[s]] == nil {
+            renum[block[s]] = renum.count
+            order.append(block[s])
+        }
+        let m = renum.count
+        var rep = [Int](repeating: -1, count: m)
+        for s in 0..<n where rep[renum[block[s]]!] < 0 { rep[renum[block[s]]!] = s }
+        var t = [Int](repeating: 0, count: max(m, 2) * k)
+        var acc = [Bool](repeating: false, count: max(m, 2))
+        for b in 0..<m {
+            let s = rep[b]
+            acc[b] = acceptAtEnd[s]
+            for c in 0..<k { t[b * k + c] = renum[block[transitions[s * k + c]]]! }
+        }
+        if m == 1 {
+            // The start is dead (the language is empty): keep a distinct state 1 that is dead too.
+            for c in 0..<k { t[k + c] = 0 }
+        }
+        return ByteDFA(classOf: classOf, classCount: k, transitions: t, acceptAtEnd: acc, sure: [])
+    }
+
+    /// Classes whose columns agree in every state become one class.
+    func mergedClasses() -> ByteDFA {
+        let n = stateCount
+        let k = classCount
+        var columnIndex: [[Int]: Int] = [:]
+        var map = [Int](repeating: 0, count: k)
+        var columns: [[Int]] = []
+        for c in 0..<k {
+            let col = (0..<n).map { transitions[$0 * k + c] }
+            if let i = columnIndex[col] { map[c] = i } else {
+                map[c] = columns.count
+                columnIndex[col] = columns.count
+                columns.append(col)
+            }
+        }
+        let k2 = columns.count
+        var t = [Int](repeating: 0, count: n * k2)
+        for s in 0..<n { for c in 0..<k2 { t[s * k2 + c] = columns[c][s] } }
+        return ByteDFA(classOf: classOf.map { UInt8(map[Int($0)]) }, classCount: k2, transitions: t,
+                       acceptAtEnd: acceptAtEnd, sure: [])
+    }
+
+    /// `sure[s]`: the text is accepted however it continues from s.
+    mutating func computeSure() {
+        var s = acceptAtEnd
+        var changed = true
+        while changed {
+            changed = false
+            for q in 0..<stateCount where s[q] {
+                for c in 0..<classCount where !s[transitions[q * classCount + c]] {
+                    s[q] = false
+                    changed = true
+                    break
+                }
+            }
+        }
+        sure = s
+    }
+
+    /// Runs the tables as the kernel does (early exits included).
+    public func fullMatch<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {
+        var st = Self.start
+        for b in bytes {
+            if st == 0 { return false }
+            if sure[st] { return true }
+            st = transitions[st * classCount + Int(classOf[Int(b)])]
+        }
+        return acceptAtEnd[st]
+    }
+
+    /// Feeds bytes from a state (for values split in pieces, e.g. repeated headers).
+    public func run<S: Sequence>(_ bytes: S, from state: Int) -> Int where S.Element == UInt8 {
+        var st = state
+        for b in bytes {
+            if st == 0 || sure[st] { return st }
+            st = transitions[st * classCount + Int(classOf[Int(b)])]
+        }
+        return st
+    }
+}
