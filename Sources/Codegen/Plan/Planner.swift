@@ -198,13 +198,21 @@ public struct Planner {
 
     /// An HTTP chain at connect time, without the request: the decision for a
     /// request to `authority` with path `/` (documented in docs/semantics.md).
-    private mutating func httpAction(_ chain: IRFilterChain, table name: String, authority: String, listener: UInt32) -> UInt32? {
+    private mutating func httpAction(_ chain: IRFilterChain, table name: String, authority: String, listener: UInt32,
+                                     virtualHost: IRVirtualHost? = nil) -> UInt32? {
         guard let table = ir.routeTable(named: name) else { return nil }
         let request = HTTPRequest(authority: authority, path: "/", method: "GET")
-        let decision = RouteSemantics.decide(table, request, random: 0)
-        let source = decision.route?.path ?? chain.path
+        let route: IRRoute?
+        if let vh = virtualHost {
+            // The caller found the domain in this virtual host: an exact domain match wins,
+            // so only its routes are evaluated (no search over thousands of hosts per domain).
+            route = vh.routes.first { RouteSemantics.matches($0.match, request, random: 0) }
+        } else {
+            route = RouteSemantics.decide(table, request, random: 0).route
+        }
+        let source = route?.path ?? chain.path
         let l4: IRChainAction
-        switch decision.route?.action {
+        switch route?.action {
         case .cluster(let c)?: l4 = .cluster(c)
         case .weighted(let entries, _)?: l4 = .weighted(entries)
         default: l4 = .pass(reason: "no forwarding route for \(authority)/")
@@ -219,12 +227,12 @@ public struct Planner {
     }
 
     private mutating func addEntry(_ prefix: IRCidr, port: UInt16, chain: IRFilterChain, listener: UInt32,
-                                   authority: String, taken: inout Set<String>) {
-        let key = "\(prefix)#\(port)"
+                                   authority: String, virtualHost: IRVirtualHost? = nil, taken: inout Set<RowKey>) {
+        let key = RowKey(prefix: prefix, port: port)
         guard !taken.contains(key) else { return }
         let id: UInt32?
         if case .http(let table) = chain.action {
-            id = httpAction(chain, table: table, authority: authority, listener: listener)
+            id = httpAction(chain, table: table, authority: authority, listener: listener, virtualHost: virtualHost)
         } else {
             id = action(for: chain, listener: listener)
         }
@@ -233,8 +241,13 @@ public struct Planner {
         plan.listenerEntries.append(.init(prefix: prefix, port: port, action: id, source: chain.path))
     }
 
+    struct RowKey: Hashable {
+        var prefix: IRCidr
+        var port: UInt16
+    }
+
     private mutating func planListeners() {
-        var taken: Set<String> = []
+        var taken: Set<RowKey> = []
         // Exact listeners first: they win over wildcard listeners' prefix rows for the same address.
         let ordered = ir.listeners.enumerated().sorted { a, b in
             (a.element.address.isUnspecified ? 1 : 0, a.offset) < (b.element.address.isUnspecified ? 1 : 0, b.offset)
@@ -271,7 +284,7 @@ public struct Planner {
                         guard let ip = Self.addressDomain(d, port: l.port), ip.family == l.address.family else { continue }
                         if prefixes.contains(where: { $0.contains(ip) }) { continue }
                         addEntry(IRCidr(address: ip, prefixLength: full), port: l.port, chain: chain, listener: li,
-                                 authority: d, taken: &taken)
+                                 authority: d, virtualHost: vh, taken: &taken)
                     }
                 }
             }
