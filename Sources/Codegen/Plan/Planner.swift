@@ -258,6 +258,10 @@ public struct Planner {
         }
         for (i, (_, l)) in ordered.enumerated() {
             let li = UInt32(i)
+            if l.chains.contains(where: { if case .http = $0.action { true } else { false } }) {
+                diagnostics.append(Diagnostic(.httpNeedsModule, path: l.path,
+                                              "HTTP routes are decided per request only with the defer-connect module; without it a connect follows the route for path \"/\" of the virtual host of the dialled address"))
+            }
             let full = l.address.family == .inet4 ? 32 : 128
             let candidates = ChainSelection.portCandidates(l)
             if !l.address.isUnspecified {
