@@ -201,6 +201,10 @@ static int check_references(struct x2b_bundle *b)
 		x2b_err("object '%s' is not listed in manifest.files", m->object);
 		bad++;
 	}
+	if (*m->http_object && !x2b_bundle_file(b, m->http_object)) {
+		x2b_err("HTTP object '%s' is not listed in manifest.files", m->http_object);
+		bad++;
+	}
 	for (size_t i = 0; i < m->n_programs; i++) {
 		const x2b_mprog *p = m->programs[i];
 

@@ -98,7 +98,15 @@ struct x2b_object {
 	struct bpf_object *obj;
 	char *log_buf;
 	size_t log_size;
+	const char *variant; /* "http" (defer-connect module present) or "l4" */
 };
+
+/*
+ * Which object of a bundle to load: the HTTP variant when the bundle has one
+ * and the defer-connect module is loaded (its BTF is in /sys/kernel/btf), the
+ * L4 object otherwise. XDS2BPF_VARIANT=l4|http forces the choice.
+ */
+const char *x2b_object_variant(const x2b_manifest *m);
 
 /*
  * Opens the bundle's object, checks it against the manifest, loads it into

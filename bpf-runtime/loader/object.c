@@ -336,13 +336,29 @@ static void report_load_failure(struct x2b_object *o, int err)
 	fprintf(stderr, "  (use --verbose for the whole log)\n");
 }
 
+const char *x2b_object_variant(const x2b_manifest *m)
+{
+	const char *force = getenv("XDS2BPF_VARIANT");
+
+	if (!*m->http_object)
+		return "l4";
+	if (force && !strcmp(force, "l4"))
+		return "l4";
+	if (force && !strcmp(force, "http"))
+		return "http";
+	return access("/sys/kernel/btf/xds2bpf_defer", F_OK) == 0 ? "http" : "l4";
+}
+
 int x2b_object_load(const struct x2b_bundle *b, struct x2b_object *o)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "x2b");
-	const struct x2b_file *f = x2b_bundle_file(b, b->m->object);
+	const char *variant = x2b_object_variant(b->m);
+	const char *object = strcmp(variant, "http") ? b->m->object : b->m->http_object;
+	const struct x2b_file *f = x2b_bundle_file(b, object);
 	int err;
 
 	memset(o, 0, sizeof(*o));
+	o->variant = variant;
 	o->log_size = X2B_LOG_SIZE;
 	o->log_buf = calloc(1, o->log_size);
 	if (!o->log_buf)
@@ -355,7 +371,7 @@ int x2b_object_load(const struct x2b_bundle *b, struct x2b_object *o)
 	if (!o->obj) {
 		err = -errno;
 		capture_end(true);
-		x2b_err("cannot open BPF object '%s': %s", b->m->object, strerror(-err));
+		x2b_err("cannot open BPF object '%s': %s", object, strerror(-err));
 		return X2B_EXIT_REJECT;
 	}
 	err = check_object(b, o->obj);
@@ -443,10 +459,11 @@ int x2b_cmd_verify(const char *bundle)
 		}
 	}
 	if (x2b_json)
-		printf("],\"maps\":%zu,\"tail_calls\":%zu}\n", b.m->n_maps, b.m->n_tail_calls);
+		printf("],\"maps\":%zu,\"tail_calls\":%zu,\"variant\":\"%s\"}\n", b.m->n_maps,
+		       b.m->n_tail_calls, o.variant);
 	else
-		printf("ok: %zu programs, %zu maps, %zu tail calls verified by the kernel\n",
-		       b.m->n_programs, b.m->n_maps, b.m->n_tail_calls);
+		printf("ok: %zu programs, %zu maps, %zu tail calls verified by the kernel (%s object)\n",
+		       b.m->n_programs, b.m->n_maps, b.m->n_tail_calls, o.variant);
 	err = 0;
 cleanup:
 	x2b_object_close(&o);

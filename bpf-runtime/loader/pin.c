@@ -239,7 +239,8 @@ out:
 	return 0;
 }
 
-static int write_state(const char *state, const struct x2b_bundle *b, const char *cgroup)
+static int write_state(const char *state, const struct x2b_bundle *b, const char *cgroup,
+		       const char *variant)
 {
 	char line[PATH_MAX + 2], bundle[PATH_MAX];
 	int err;
@@ -254,6 +255,10 @@ static int write_state(const char *state, const struct x2b_bundle *b, const char
 	if (!err) {
 		snprintf(line, sizeof(line), "%s\n", bundle);
 		err = write_state_file(state, "bundle", line, strlen(line));
+	}
+	if (!err) {
+		snprintf(line, sizeof(line), "%s\n", variant);
+		err = write_state_file(state, "variant", line, strlen(line));
 	}
 	return err;
 }
@@ -481,7 +486,7 @@ int x2b_cmd_load(const char *bundle, const char *cgroup, const char *name_opt)
 		err = X2B_EXIT_REJECT;
 		goto cleanup;
 	}
-	err = write_state(state, &b, cgpath);
+	err = write_state(state, &b, cgpath, o.variant);
 	if (err)
 		goto cleanup;
 	x2b_note("loaded '%s': %zu programs (%d attached to %s), %zu maps; pins in %s", name,
@@ -776,7 +781,7 @@ int x2b_cmd_replace(const char *bundle, const char *name)
 	made_staging = false;
 	if (!err)
 		remove_tree(staging);
-	err = write_state(state, &b, NULL) ?: err;
+	err = write_state(state, &b, NULL, o.variant) ?: err;
 	if (!err)
 		x2b_note("replaced '%s': %d links updated, %d attached, %d detached; %zu programs, %zu maps",
 			 name, nupdated, nadded, ndetached, b.m->n_programs, b.m->n_maps);

@@ -122,11 +122,12 @@ static bool pinned_link(const struct loaded *l, const char *pin, struct bpf_link
 static void status_one(const struct loaded *l, bool first)
 {
 	const x2b_manifest *m = l->m;
-	char cgroup[PATH_MAX], bundle[PATH_MAX];
+	char cgroup[PATH_MAX], bundle[PATH_MAX], variant[32];
 	struct bpf_link_info li;
 
 	read_line(l->state, "cgroup", cgroup, sizeof(cgroup));
 	read_line(l->state, "bundle", bundle, sizeof(bundle));
+	read_line(l->state, "variant", variant, sizeof(variant));
 	if (x2b_json) {
 		printf("%s{\"name\":", first ? "" : ",");
 		x2b_json_str(stdout, l->name);
@@ -142,7 +143,9 @@ static void status_one(const struct loaded *l, bool first)
 		x2b_json_str(stdout, cgroup);
 		printf(",\"pins\":");
 		x2b_json_str(stdout, l->root);
-		printf(",\"needs_http\":%s,\"programs\":[", m->needs_http ? "true" : "false");
+		printf(",\"needs_http\":%s,\"variant\":", m->needs_http ? "true" : "false");
+		x2b_json_str(stdout, *variant ? variant : "l4");
+		printf(",\"programs\":[");
 	} else {
 		printf("%s%s\n", first ? "" : "\n", l->name);
 		printf("  snapshot    %s\n", *m->snapshot_sha256 ? m->snapshot_sha256 : "-");
@@ -150,6 +153,8 @@ static void status_one(const struct loaded *l, bool first)
 		printf("  cgroup      %s\n", *cgroup ? cgroup : "-");
 		printf("  pins        %s\n", l->root);
 		printf("  needs_http  %s\n", m->needs_http ? "yes" : "no");
+		printf("  variant     %s\n", !strcmp(variant, "http") ? "http (routed per request by the defer-connect module)"
+				: m->needs_http ? "l4 (HTTP listeners use their connect-time fallback)" : "l4");
 		printf("  programs:\n");
 	}
 	for (size_t i = 0; i < m->n_programs; i++) {

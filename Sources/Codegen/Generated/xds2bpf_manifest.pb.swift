@@ -171,6 +171,11 @@ public nonisolated struct Xds2bpf_Bundle_V1_Manifest: Sendable {
   /// Whether the bundle contains HTTP listeners that need the defer-connect module.
   public var needsHTTP: Bool = false
 
+  /// The same programs and maps built to route HTTP per request through the
+  /// defer-connect module's kfuncs (kernel/); empty without HTTP listeners.
+  /// The loader uses it when the module is loaded, `object` otherwise (L4 fallback).
+  public var httpObject: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -310,7 +315,7 @@ nonisolated extension Xds2bpf_Bundle_V1_MapKind: SwiftProtobuf._ProtoNameProvidi
 
 nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Manifest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{3}abi_version\0\u{3}xds2bpf_version\0\u{3}clang_version\0\u{3}snapshot_sha256\0\u{1}object\0\u{1}files\0\u{1}programs\0\u{1}maps\0\u{3}tail_calls\0\u{1}listeners\0\u{1}clusters\0\u{3}code_sha256\0\u{3}needs_http\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{3}abi_version\0\u{3}xds2bpf_version\0\u{3}clang_version\0\u{3}snapshot_sha256\0\u{1}object\0\u{1}files\0\u{1}programs\0\u{1}maps\0\u{3}tail_calls\0\u{1}listeners\0\u{1}clusters\0\u{3}code_sha256\0\u{3}needs_http\0\u{3}http_object\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -332,6 +337,7 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
       case 12: try { try decoder.decodeRepeatedMessageField(value: &self.clusters) }()
       case 13: try { try decoder.decodeSingularStringField(value: &self.codeSha256) }()
       case 14: try { try decoder.decodeSingularBoolField(value: &self.needsHTTP) }()
+      case 15: try { try decoder.decodeSingularStringField(value: &self.httpObject) }()
       default: break
       }
     }
@@ -380,6 +386,9 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
     if self.needsHTTP != false {
       try visitor.visitSingularBoolField(value: self.needsHTTP, fieldNumber: 14)
     }
+    if !self.httpObject.isEmpty {
+      try visitor.visitSingularStringField(value: self.httpObject, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -398,6 +407,7 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
     if lhs.clusters != rhs.clusters {return false}
     if lhs.codeSha256 != rhs.codeSha256 {return false}
     if lhs.needsHTTP != rhs.needsHTTP {return false}
+    if lhs.httpObject != rhs.httpObject {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
