@@ -14,6 +14,7 @@ OUT ?= out
 all: build loader
 
 include mk/loader.mk
+include mk/vm.mk
 
 deps:
 	@scripts/install-deps.sh
@@ -33,6 +34,7 @@ test: deps build loader check-templates
 	$(SWIFT) build --build-tests
 	XDS2BPF_BIN=$(abspath $(XDS2BPF)) $(SWIFT) test --skip-build --parallel --num-workers 2
 	$(MAKE) e2e-test
+	$(MAKE) vmtest
 
 e2e-test: build loader
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/verify-all.sh

@@ -55,6 +55,11 @@
 
 #define X2B_HCTX_MAGIC		0x78326268	/* "x2bh" */
 
+/* bpf_x2b_field() */
+#define X2B_FIELD_METHOD	0
+#define X2B_FIELD_PATH		1	/* :path, query included */
+#define X2B_FIELD_HOST		2	/* :authority: Host, else an absolute-form target's */
+
 static unsigned int head_wait_ms = 200;
 module_param(head_wait_ms, uint, 0644);
 MODULE_PARM_DESC(head_wait_ms,
@@ -177,6 +182,15 @@ static void x2b_wake(struct sock *sk)
 	rcu_read_unlock();
 }
 
+static void x2b_drop_head(struct x2b_sock *st)
+{
+	kfree(st->head);
+	st->head = NULL;
+	st->len = 0;
+	st->stash = 0;
+	st->stash_sent = 0;
+}
+
 /*
  * Gives the socket back to TCP: original proto and state_change callback,
  * no pending work, no buffer.  Idempotent.  Socket locked (or being destroyed).
@@ -195,13 +209,8 @@ static void x2b_finish(struct sock *sk, struct x2b_sock *st)
 	st->phase = X2B_DONE;
 	if (cancel_delayed_work(&st->work))
 		x2b_work_put(st);
-	if (!st->flushing) {
-		kfree(st->head);
-		st->head = NULL;
-		st->len = 0;
-		st->stash = 0;
-		st->stash_sent = 0;
-	}
+	if (!st->flushing)
+		x2b_drop_head(st);
 }
 
 static void x2b_state_change(struct sock *sk)
@@ -338,9 +347,10 @@ static int x2b_wait_flushing(struct sock *sk, struct x2b_sock *st, int flags)
 }
 
 /*
- * Gives the buffered head bytes to TCP.  Returns 0 when all of them are in,
- * -EAGAIN (or another transient error) when some remain, or a hard error
- * (the socket is then given back to TCP and the buffer dropped).
+ * Gives the buffered head bytes to TCP.  Returns 0 when none remain (all in
+ * TCP, or the socket was given back meanwhile), -EAGAIN (or -EINTR,
+ * -ERESTARTSYS) when some remain, or a hard error (the socket is then given
+ * back to TCP and the buffer dropped).
  */
 static int x2b_flush(struct sock *sk, struct x2b_sock *st, int flags)
 {
@@ -363,25 +373,22 @@ static int x2b_flush(struct sock *sk, struct x2b_sock *st, int flags)
 		ret = tcp_sendmsg_locked(sk, &m, kv.iov_len);
 		st->flushing = 0;
 		x2b_wake(sk);
+		if (st->phase != X2B_FLUSH) {
+			/* given back (disconnect) while we slept: the buffer is ours to free */
+			x2b_drop_head(st);
+			return ret < 0 ? ret : 0;
+		}
 		if (ret > 0) {
 			st->stash_sent += ret;
 			continue;
 		}
-		if (st->phase != X2B_FLUSH)
-			break;	/* finished by someone else meanwhile */
-		if (ret == 0 || ret == -EAGAIN || ret == -EINTR || ret == -ERESTARTSYS)
-			return ret ?: -EAGAIN;
+		/* EINPROGRESS: Fast Open (TCP_FASTOPEN_CONNECT) sent a bare SYN */
+		if (ret == 0 || ret == -EAGAIN || ret == -EINPROGRESS)
+			return -EAGAIN;
+		if (ret == -EINTR || ret == -ERESTARTSYS)
+			return ret;
 		x2b_finish(sk, st);
 		return ret;
-	}
-	if (st->phase != X2B_FLUSH) {
-		/* finished while we were sending: the buffer is ours to free */
-		kfree(st->head);
-		st->head = NULL;
-		st->len = 0;
-		st->stash = 0;
-		st->stash_sent = 0;
-		return -EPIPE;
 	}
 	return 0;
 }
@@ -570,8 +577,11 @@ static void x2b_work_fn(struct work_struct *work)
 	}
 	if (st->phase == X2B_FLUSH && !st->flushing) {
 		if ((1 << sk->sk_state) & (TCPF_ESTABLISHED | TCPF_CLOSE_WAIT)) {
-			if (!x2b_flush(sk, st, MSG_DONTWAIT | MSG_NOSIGNAL))
+			err = x2b_flush(sk, st, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (!err)
 				x2b_finish(sk, st);
+			else if (st->phase == X2B_FLUSH)
+				x2b_queue(st, msecs_to_jiffies(10));	/* no room yet: retry */
 		} else if (sk->sk_state == TCP_CLOSE) {
 			/* connect failed: TCP reports it; the buffer goes */
 			x2b_finish(sk, st);
@@ -579,6 +589,131 @@ static void x2b_work_fn(struct work_struct *work)
 	}
 	release_sock(sk);
 	x2b_work_put(st);
+}
+
+/* --- request head parsing for the field and header kfuncs --- */
+
+struct x2b_span {
+	u32 off;
+	u32 len;
+};
+
+/* End of the line starting at @i (index of '\n'), or false if it is incomplete. */
+static bool x2b_eol(const char *p, u32 n, u32 i, u32 *nl)
+{
+	const char *q = memchr(p + i, '\n', n - i);
+
+	if (!q)
+		return false;
+	*nl = q - p;
+	return true;
+}
+
+static u32 x2b_trim_end(const char *p, u32 from, u32 to)
+{
+	while (to > from && (p[to - 1] == '\r' || p[to - 1] == ' ' || p[to - 1] == '\t'))
+		to--;
+	return to;
+}
+
+/* Request line: method and request-target; *hdrs = start of the header lines. */
+static bool x2b_request_line(const char *p, u32 n, struct x2b_span *method,
+			     struct x2b_span *target, u32 *hdrs)
+{
+	u32 i = 0, nl, end, sp1, sp2;
+
+	while (i + 1 < n && p[i] == '\r' && p[i + 1] == '\n')
+		i += 2;	/* RFC 9112 2.2: empty lines before the request line */
+	if (!x2b_eol(p, n, i, &nl))
+		return false;
+	end = x2b_trim_end(p, i, nl);
+	for (sp1 = i; sp1 < end && p[sp1] != ' '; sp1++)
+		;
+	for (sp2 = sp1 + 1; sp2 < end && p[sp2] != ' '; sp2++)
+		;
+	if (sp1 >= end || sp2 <= sp1 + 1)
+		return false;
+	method->off = i;
+	method->len = sp1 - i;
+	target->off = sp1 + 1;
+	target->len = sp2 - sp1 - 1;
+	*hdrs = nl + 1;
+	return true;
+}
+
+/*
+ * Next complete header line from *pos: name and value (without surrounding
+ * whitespace).  False at the end of the head or of the captured bytes.
+ */
+static bool x2b_next_header(const char *p, u32 n, u32 *pos, struct x2b_span *name,
+			    struct x2b_span *val)
+{
+	u32 i = *pos, nl, end, colon, v;
+
+	if (i >= n || !x2b_eol(p, n, i, &nl))
+		return false;
+	end = x2b_trim_end(p, i, nl);
+	if (end == i)
+		return false;	/* the empty line */
+	*pos = nl + 1;
+	for (colon = i; colon < end && p[colon] != ':'; colon++)
+		;
+	if (colon == end) {	/* not a header: skip it */
+		name->len = 0;
+		val->len = 0;
+		return true;
+	}
+	for (v = colon + 1; v < end && (p[v] == ' ' || p[v] == '\t'); v++)
+		;
+	name->off = i;
+	name->len = colon - i;
+	val->off = v;
+	val->len = end - v;
+	return true;
+}
+
+/* Copies @len bytes at @off of the head into @buf at @at, within @size. */
+static void x2b_put_bytes(void *buf, u32 size, u32 at, const char *src, u32 len)
+{
+	if (at >= size)
+		return;
+	memcpy((char *)buf + at, src, min(len, size - at));
+}
+
+/* Host header, or the authority of an absolute-form target; path accordingly. */
+static bool x2b_authority(const char *p, u32 n, struct x2b_span *target, struct x2b_span *host,
+			  struct x2b_span *path, u32 hdrs)
+{
+	struct x2b_span name, val;
+	u32 pos = hdrs, a, e, end = target->off + target->len;
+	bool found = false;
+
+	*path = *target;
+	host->len = 0;
+	/* absolute-form: scheme "://" authority [path] */
+	for (a = target->off; a + 2 < end; a++) {
+		if (p[a] == '/')
+			break;
+		if (p[a] == ':' && p[a + 1] == '/' && p[a + 2] == '/') {
+			a += 3;
+			for (e = a; e < end && p[e] != '/' && p[e] != '?'; e++)
+				;
+			host->off = a;
+			host->len = e - a;
+			path->off = e;
+			path->len = end - e;
+			found = true;
+			break;
+		}
+	}
+	while (x2b_next_header(p, n, &pos, &name, &val)) {
+		if (name.len == 4 && !strncasecmp(p + name.off, "host", 4)) {
+			if (!found)
+				*host = val;
+			return true;
+		}
+	}
+	return found;
 }
 
 /* --- ULP: holds the module reference and the per-socket state --- */
@@ -711,12 +846,101 @@ __bpf_kfunc int bpf_x2b_head_info(struct bpf_sock_addr *ctx)
 	return hc->flags;
 }
 
+/**
+ * bpf_x2b_field - a field of the request line, in the re-run at first send
+ * @ctx: the program's context
+ * @field: X2B_FIELD_METHOD, X2B_FIELD_PATH (:path, with the query) or
+ *         X2B_FIELD_HOST (:authority: the Host header, else the authority of
+ *         an absolute-form request target)
+ * @buf: where to copy it
+ * @buf__sz: size of @buf
+ *
+ * Return: the field's length (bytes copied: at most @buf__sz), -ENODATA when
+ * the captured head does not have it (complete), -EINVAL for an unknown
+ * @field, -ENOENT when this run is not the re-run of a deferred connect.
+ */
+__bpf_kfunc int bpf_x2b_field(struct bpf_sock_addr *ctx, u32 field, void *buf, u32 buf__sz)
+{
+	struct bpf_sock_addr_kern *sa = (struct bpf_sock_addr_kern *)ctx;
+	const struct x2b_hctx *hc = sa->t_ctx;
+	struct x2b_span method, target, host, path, *f;
+	u32 hdrs;
+
+	if (!hc || hc->magic != X2B_HCTX_MAGIC)
+		return -ENOENT;
+	if (!x2b_request_line(hc->buf, hc->len, &method, &target, &hdrs))
+		return -ENODATA;
+	switch (field) {
+	case X2B_FIELD_METHOD:
+		f = &method;
+		break;
+	case X2B_FIELD_PATH:
+	case X2B_FIELD_HOST:
+		if (!x2b_authority(hc->buf, hc->len, &target, &host, &path, hdrs) &&
+		    field == X2B_FIELD_HOST)
+			return -ENODATA;
+		f = field == X2B_FIELD_HOST ? &host : &path;
+		if (field == X2B_FIELD_PATH && !path.len) {
+			/* "http://host" with no path is "/" */
+			x2b_put_bytes(buf, buf__sz, 0, "/", 1);
+			return 1;
+		}
+		break;
+	default:
+		return -EINVAL;
+	}
+	x2b_put_bytes(buf, buf__sz, 0, hc->buf + f->off, f->len);
+	return f->len;
+}
+
+/**
+ * bpf_x2b_header - a request header by name, in the re-run at first send
+ * @ctx: the program's context
+ * @name__str: header name (a constant string), compared without case
+ * @buf: where to copy the value
+ * @buf__sz: size of @buf
+ *
+ * The values of every occurrence are joined with "," (as Envoy's header
+ * matchers see them), without surrounding whitespace.  Only complete header
+ * lines of the captured head count.
+ *
+ * Return: the value's length (bytes copied: at most @buf__sz), -ENODATA when
+ * the header is absent, -ENOENT when this run is not the re-run of a deferred
+ * connect.
+ */
+__bpf_kfunc int bpf_x2b_header(struct bpf_sock_addr *ctx, const char *name__str, void *buf,
+			       u32 buf__sz)
+{
+	struct bpf_sock_addr_kern *sa = (struct bpf_sock_addr_kern *)ctx;
+	const struct x2b_hctx *hc = sa->t_ctx;
+	struct x2b_span method, target, name, val;
+	u32 pos, nlen = strlen(name__str), total = 0;
+	bool found = false;
+
+	if (!hc || hc->magic != X2B_HCTX_MAGIC)
+		return -ENOENT;
+	if (!x2b_request_line(hc->buf, hc->len, &method, &target, &pos))
+		return -ENODATA;
+	while (x2b_next_header(hc->buf, hc->len, &pos, &name, &val)) {
+		if (name.len != nlen || strncasecmp(hc->buf + name.off, name__str, nlen))
+			continue;
+		if (found)
+			x2b_put_bytes(buf, buf__sz, total++, ",", 1);
+		x2b_put_bytes(buf, buf__sz, total, hc->buf + val.off, val.len);
+		total += val.len;
+		found = true;
+	}
+	return found ? total : -ENODATA;
+}
+
 __bpf_kfunc_end_defs();
 
 BTF_KFUNCS_START(x2b_kfunc_ids)
 BTF_ID_FLAGS(func, bpf_x2b_defer)
 BTF_ID_FLAGS(func, bpf_x2b_head)
 BTF_ID_FLAGS(func, bpf_x2b_head_info)
+BTF_ID_FLAGS(func, bpf_x2b_field)
+BTF_ID_FLAGS(func, bpf_x2b_header)
 BTF_KFUNCS_END(x2b_kfunc_ids)
 
 /* The hook covers every cgroup program type: allow connect4/connect6 only. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: GPL-2.0-only
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # Downloads (apt-get download) and unpacks, never installs, what the VM tests
 # boot and build against, under $X2B_VM_DIR (default .vm/, git-ignored):
 #   - Debian's 6.12 cloud kernel image + headers + kbuild  (module build, phase A/B)
@@ -64,10 +64,10 @@ unpack() {
 	touch "$dir/.unpacked"
 }
 
-P612=(linux-image-$K612-cloud-amd64 linux-headers-$K612-cloud-amd64 linux-headers-$K612-common linux-kbuild-$K612)
-fetch "${P612[@]}" linux-image-$K61-cloud-amd64 busybox-static
+P612=("linux-image-$K612-cloud-amd64" "linux-headers-$K612-cloud-amd64" "linux-headers-$K612-common" "linux-kbuild-$K612")
+fetch "${P612[@]}" "linux-image-$K61-cloud-amd64" busybox-static
 unpack "$VM/k-$K612" "${P612[@]}"
-unpack "$VM/k-$K61" linux-image-$K61-cloud-amd64
+unpack "$VM/k-$K61" "linux-image-$K61-cloud-amd64"
 unpack "$VM/busybox" busybox-static
 
 KDIR=$VM/k-$K612/usr/src/linux-headers-$K612-cloud-amd64

@@ -1,5 +1,6 @@
 #!/bin/busybox sh
-# SPDX-License-Identifier: GPL-2.0-only
+# shellcheck shell=dash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # /init of the VM tests' initramfs (busybox).  Runs /x2b/guest-<step>.sh for
 # each step of x2b.mode=<step>[,<step>...] on the kernel command line, checks
 # the kernel log, prints X2B-VM-RESULT PASS|FAIL and powers off.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: GPL-2.0-only
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # Boots KERNEL with INITRD under qemu (TCG; KVM is not usable on these hosts)
 # with a hard timeout; the serial console goes to LOG.  Exit status: qemu's, or
 # 124 on timeout.  Pass/fail is decided by the caller from markers in LOG.

@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: GPL-2.0-only
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # make vmtest: builds the defer-connect module against Debian's 6.12 cloud
 # headers, a busybox initramfs with the tests, boots qemu (TCG, hard timeouts)
 # and decides pass/fail from the markers the guest prints.
-#   Tests/vm/run.sh [STEP...]     steps: phase-a (default: all that can run)
-#   X2B_VM_TIMEOUT=seconds per boot (default 300)
+#   Tests/vm/run.sh [STEP...]
+# steps:
+#   phase-a   6.12 + module: hand-written test program, x2b-vmtest's cases
+#   l4-612    6.12, no module: the L4 end-to-end cases of Tests/e2e/run-l4.sh,
+#             compiled and planned on the host, loaded with xds2bpf-loader in the guest
+#   l4-61     the same on Debian's 6.1 kernel
+#   stress    6.12 + module: the concurrency cases 30 times (not in the default)
+#   http      6.12 + module: HTTP/1.1 requests of http-cases.sh through compiled
+#             bundles (HTTP variant), compared with `xds2bpf explain`
+# default: phase-a, and l4-612 l4-61 when the compiler and loader are built
+# (CI=1: missing ones fail instead of being skipped), and http once the
+# compiler emits the HTTP variant (bundles that call bpf_x2b_defer).
+#   X2B_VM_TIMEOUT=seconds per boot (default 300)   X2B_VM_L4_N=connects per destination (400)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -13,10 +24,23 @@ export X2B_VM_DIR=$VM
 B=$VM/build
 LIMIT=${X2B_VM_TIMEOUT:-300}
 STEPS=("$@")
-[ ${#STEPS[@]} -gt 0 ] || STEPS=(phase-a)
+XDS2BPF=${XDS2BPF:-$ROOT/.build/release/xds2bpf}
+LOADER=${XDS2BPF_LOADER:-$ROOT/bpf-runtime/loader/xds2bpf-loader}
+L4_N=${X2B_VM_L4_N:-400}
 
 log() { printf '[vmtest %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf 'vmtest: FAIL: %s\n' "$*" >&2; exit 1; }
+
+if [ ${#STEPS[@]} -eq 0 ]; then
+	STEPS=(phase-a)
+	if [ -x "$XDS2BPF" ] && [ -x "$LOADER" ]; then
+		STEPS+=(l4-612 l4-61 http?)
+	elif [ "${CI:-}" = 1 ]; then
+		die "the L4 steps need $XDS2BPF and $LOADER (make build loader)"
+	else
+		log "SKIP l4-612 l4-61: no $XDS2BPF or $LOADER (make build loader)"
+	fi
+fi
 
 "$HERE/fetch.sh"
 # shellcheck source=/dev/null
@@ -33,7 +57,7 @@ if grep -q 'warning:' "$B/module.log"; then cat "$B/module.log" >&2; die "module
 log "test program and x2b-vmtest"
 "$CLANG" -target bpf -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu -I"$ROOT/bpf-runtime/include" \
 	-c "$HERE/bpf/defer_test.bpf.c" -o "$B/defer_test.bpf.o"
-gcc -O2 -g -Wall -Wextra -Werror -static -o "$B/x2b-vmtest" "$HERE/x2b-vmtest.c" -lbpf -lelf -lz
+gcc -O2 -g -Wall -Wextra -Werror -static -pthread -o "$B/x2b-vmtest" "$HERE/x2b-vmtest.c" -lbpf -lelf -lz
 
 # stage NAME: a fresh initramfs tree with busybox, /init and the test files
 stage() {
@@ -48,6 +72,16 @@ stage() {
 	echo "$s"
 }
 
+# with_loader DIR: xds2bpf-loader and the shared objects it needs (ldd), at their own paths
+with_loader() {
+	local s=$1 lib
+	cp "$LOADER" "$s/x2b/xds2bpf-loader"
+	for lib in $(ldd "$LOADER" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }'); do
+		mkdir -p "$s$(dirname "$lib")"
+		cp -L "$lib" "$s$lib"
+	done
+}
+
 # pack DIR OUT: newc cpio, gzip
 pack() {
 	(cd "$1" && find . -print | sort | "$X2B_BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -1 >"$2"
@@ -60,7 +94,7 @@ boot() {
 	t=$(date +%s%N)
 	"$HERE/qemu.sh" "$kernel" "$initrd" "$logf" "$LIMIT" "x2b.mode=$mode" || st=$?
 	t=$(( ($(date +%s%N) - t) / 1000000 ))
-	grep -E '^X2B-' "$logf" | sed 's/^/    /' >&2 || true
+	grep -E '^X2B-' "$logf" | grep -Ev '^X2B-H?OBS' | sed 's/^/    /' >&2 || true
 	[ $st = 124 ] && { tail -40 "$logf" >&2; die "$name: qemu timed out after ${LIMIT}s"; }
 	grep -q '^X2B-VM-RESULT PASS' "$logf" || { tail -60 "$logf" >&2; die "$name: guest did not report PASS (qemu status $st)"; }
 	log "$name passed in ${t} ms"
@@ -68,11 +102,61 @@ boot() {
 
 for step in "${STEPS[@]}"; do
 	case $step in
-	phase-a)
+	phase-a | stress)
 		s=$(stage a612)
 		cp "$ROOT/kernel/xds2bpf_defer.ko" "$B/defer_test.bpf.o" "$s/x2b/"
 		pack "$s" "$B/initrd-a612.gz"
-		boot phase-a "$X2B_VMLINUZ_612" "$B/initrd-a612.gz" phase-a
+		boot "$step" "$X2B_VMLINUZ_612" "$B/initrd-a612.gz" "$step"
+		;;
+	http | "http?")
+		[ -x "$XDS2BPF" ] && [ -x "$LOADER" ] || die "$step needs $XDS2BPF and $LOADER (make build loader)"
+		log "plan the HTTP requests (compile + explain on the host)"
+		if ! variant=$(XDS2BPF=$XDS2BPF "$HERE/plan-http.sh" "$B/http"); then
+			[ "$step" = "http?" ] && { log "SKIP http: planning failed (above)"; continue; }
+			die "http: planning failed"
+		fi
+		if [ "$step" = "http?" ] && [ "$variant" != "http-variant yes" ]; then
+			log "SKIP http: the compiled bundles have no HTTP variant yet (no call to bpf_x2b_defer)"
+			continue
+		fi
+		s=$(stage http)
+		with_loader "$s"
+		cp "$ROOT/kernel/xds2bpf_defer.ko" "$s/x2b/"
+		mkdir -p "$s/x2b/http"
+		cp "$B/http/cases" "$B/http/requests" "$s/x2b/http/"
+		echo "${X2B_VM_HTTP_N:-200}" >"$s/x2b/http/n"
+		while IFS='|' read -r name _; do
+			mkdir -p "$s/x2b/http/$name"
+			cp -r "$B/http/$name/bundle" "$s/x2b/http/$name/"
+		done <"$B/http/cases"
+		pack "$s" "$B/initrd-http.gz"
+		boot http "$X2B_VMLINUZ_612" "$B/initrd-http.gz" http
+		"$HERE/check-http.sh" "$B/http.log" "$B/http" "${X2B_VM_HTTP_N:-200}" >"$B/http.check" 2>&1 || {
+			cat "$B/http.check" >&2; die "http: kernel disagrees with explain"; }
+		log "http: $(tail -1 "$B/http.check")"
+		;;
+	l4-612 | l4-61)
+		[ -x "$XDS2BPF" ] && [ -x "$LOADER" ] || die "$step needs $XDS2BPF and $LOADER (make build loader)"
+		if [ "${l4_planned:-}" != 1 ]; then
+			log "plan the L4 cases (compile + explain on the host)"
+			XDS2BPF=$XDS2BPF "$HERE/plan-l4.sh" "$B/l4"
+			l4_planned=1
+		fi
+		s=$(stage "$step")
+		with_loader "$s"
+		mkdir -p "$s/x2b/l4"
+		cp "$B/l4/cases" "$s/x2b/l4/"
+		echo "$L4_N" >"$s/x2b/l4/n"
+		while IFS='|' read -r name _; do
+			mkdir -p "$s/x2b/l4/$name"
+			cp -r "$B/l4/$name/bundle" "$s/x2b/l4/$name/"
+		done <"$B/l4/cases"
+		pack "$s" "$B/initrd-$step.gz"
+		if [ "$step" = l4-612 ]; then k=$X2B_VMLINUZ_612; else k=$X2B_VMLINUZ_61; fi
+		boot "$step" "$k" "$B/initrd-$step.gz" l4
+		"$HERE/check-l4.sh" "$B/$step.log" "$B/l4" "$L4_N" >"$B/$step.check" 2>&1 || {
+			cat "$B/$step.check" >&2; die "$step: kernel disagrees with explain"; }
+		log "$step: $(tail -1 "$B/$step.check")"
 		;;
 	*) die "unknown step $step" ;;
 	esac

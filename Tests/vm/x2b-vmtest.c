@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0-only
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * x2b-vmtest: phase A of the defer-connect module's VM tests (static binary,
  * runs as /init's child inside the guest).
@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -61,6 +62,22 @@
 
 static int failures;
 static int passes;
+static const char *current_case = "setup";
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	printf("X2B-TEST %s FAIL watchdog: no progress in 30 s\nX2B-PHASE-A FAIL watchdog\n", current_case);
+	fflush(stdout);
+	_exit(3);
+}
+
+/* Names the case in progress and restarts the watchdog. */
+static void begin(const char *name)
+{
+	current_case = name;
+	alarm(30);
+}
 
 static void result(const char *name, bool ok, const char *fmt, ...)
 {
@@ -146,9 +163,16 @@ static int parse_hostport(struct addr *a, const char *s)
 
 /* ---------------- echo backend ---------------- */
 
+/* --ident: answer each connection with the listener's own "ip:port" line and close (multibackend.py) */
+static bool serve_ident;
+/* --http-ident: read the request, answer 200 with the listener's "ip:port" as body */
+static bool serve_http_ident;
+static char ident_of[64][80];
+
 struct conn {
 	int fd;
 	int port;
+	const char *ident;
 	char *buf;
 	size_t len, cap, need;	/* need: total request bytes once the head is parsed */
 	char *out;
@@ -163,6 +187,7 @@ static int listen_on(const struct addr *a)
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &(int){ 64 }, sizeof(int));
 	if (a->ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) || listen(fd, 1024)) {
@@ -199,6 +224,19 @@ static void conn_respond(struct conn *c)
 	char who[16];
 	int h;
 
+	if (serve_http_ident) {
+		const char *id = c->ident;
+		size_t n = strlen(id);
+
+		h = snprintf(hdr, sizeof(hdr),
+			     "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", n);
+		c->out = malloc(h + n);
+		memcpy(c->out, hdr, h);
+		memcpy(c->out + h, id, n);
+		c->olen = h + n;
+		c->ooff = 0;
+		return;
+	}
 	if (port >= 9001 && port <= 9005)
 		snprintf(who, sizeof(who), "%c", 'A' + port - 9001);
 	else
@@ -244,6 +282,17 @@ static int serve(struct addr *addrs, int naddrs, const char *ready)
 	for (i = 0; i < naddrs; i++) {
 		lfd[i] = listen_on(&addrs[i]);
 		lport[i] = ntohs(((struct sockaddr_in *)&addrs[i].ss)->sin_port);
+		{
+			char h[INET6_ADDRSTRLEN];
+
+			if (addrs[i].ss.ss_family == AF_INET6) {
+				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&addrs[i].ss)->sin6_addr, h, sizeof(h));
+				snprintf(ident_of[i], sizeof(ident_of[i]), "[%s]:%d\n", h, lport[i]);
+			} else {
+				inet_ntop(AF_INET, &((struct sockaddr_in *)&addrs[i].ss)->sin_addr, h, sizeof(h));
+				snprintf(ident_of[i], sizeof(ident_of[i]), "%s:%d\n", h, lport[i]);
+			}
+		}
 		if (lfd[i] < 0) {
 			fprintf(stderr, "serve: listen %d: %s\n", lport[i], strerror(errno));
 			return 1;
@@ -298,6 +347,15 @@ static int serve(struct addr *addrs, int naddrs, const char *ready)
 					}
 					conns[j].fd = fd;
 					conns[j].port = lport[li];
+					conns[j].ident = ident_of[li];
+					if (serve_ident) {
+						size_t n = strlen(ident_of[li]);
+
+						conns[j].out = malloc(n);
+						memcpy(conns[j].out, ident_of[li], n);
+						conns[j].olen = n;
+						conns[j].ooff = 0;
+					}
 				}
 				continue;
 			}
@@ -577,6 +635,8 @@ struct tstat {
 	uint64_t first, rerun, defer_err;
 	int64_t last_err;
 	uint64_t last_len, last_flags, rerun_defer;
+	int32_t method_len, path_len, host_len, hdr_len;
+	char method[16], path[32], host[32], hdr[32];
 };
 
 static struct tstat tstat(void)
@@ -642,6 +702,19 @@ static int delete_module(const char *name)
 	return syscall(SYS_delete_module, name, O_NONBLOCK) ? errno : 0;
 }
 
+static int head_wait_ms(void)
+{
+	FILE *f = fopen("/sys/module/" MODNAME "/parameters/head_wait_ms", "r");
+	int v = 200;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 200;
+		fclose(f);
+	}
+	return v;
+}
+
 static long module_refcnt(void)
 {
 	FILE *f = fopen("/sys/module/" MODNAME "/refcnt", "r");
@@ -684,9 +757,13 @@ static void t_deferred_no_syn(void)
 	result("deferred-state", st == 2 /* SYN_SENT */ && !strcmp(ulp, "x2b_defer"),
 	       "tcp state %d, ulp '%s'", st, ulp);
 	{
-		int e2 = connect(fd, (struct sockaddr *)&w.ss, w.len) ? errno : 0;
+		/* (a blocking second connect() waits, as on a TFO deferred socket) */
+		int fl = fcntl(fd, F_GETFL), e2;
 
-		result("second-connect-eisconn", e2 == EISCONN, "%s", strerror(e2));
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+		e2 = connect(fd, (struct sockaddr *)&w.ss, w.len) ? errno : 0;
+		fcntl(fd, F_SETFL, fl);
+		result("second-connect-eisconn", e2 == EISCONN, "non-blocking connect() again: %s", strerror(e2));
 	}
 	set_rcvtimeo(fd, 5000);
 	err = send_all(fd, req, len);
@@ -723,6 +800,49 @@ static void t_routes(void)
 	expect_route("ipv6-path-a", "fd00::80", 80, "/a", "", 0, "A");
 	expect_route("ipv6-header-d", "fd00::80", 80, "/", "x-backend: d\r\n", 1000, "D");
 	expect_route("ipv4-mapped-b", "::ffff:10.0.0.80", 80, "/b", "", 0, "B");
+}
+
+/* The parsing kfuncs (bpf_x2b_field, bpf_x2b_header) as the program saw them. */
+static void t_parse(void)
+{
+	static const struct {
+		const char *name, *req, *want, *method, *path, *host, *hdr;
+	} cases[] = {
+		{ "parse-fields",
+		  "PUT /zz/x?q=1 HTTP/1.1\r\nHost:  C.Example \r\nX-Backend: d\r\nx-backend:\te\r\nContent-Length: 0\r\n\r\n",
+		  "C", "PUT", "/zz/x?q=1", "C.Example", "d,e" },
+		{ "parse-absolute-form",
+		  "GET http://c.example/p?x HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+		  "C", "GET", "/p?x", "c.example", "" },
+		{ "parse-header-joined",
+		  "GET /q HTTP/1.1\r\nHost: h\r\nX-Backend: d\r\nX-Backend: d\r\nContent-Length: 0\r\n\r\n",
+		  "E", "GET", "/q", "h", "d,d" },
+		{ "parse-header-single",
+		  "DELETE /q HTTP/1.1\r\nHost: h\r\nx-BACKEND:   d  \r\nContent-Length: 0\r\n\r\n",
+		  "D", "DELETE", "/q", "h", "d" },
+		{ "route-scan-d",
+		  "GET /q HTTP/1.1\r\nHost: h\r\nX-Scan: d\r\nContent-Length: 0\r\n\r\n",
+		  "D", "GET", "/q", "h", "" },
+	};
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		char why[256] = "";
+		size_t len = strlen(cases[k].req);
+		const char *who = exchange("10.0.0.80", 80, cases[k].req, len, why, sizeof(why));
+		struct tstat t = tstat();
+		char m[17], pa[33], h[33], hd[33];
+		bool ok;
+
+		snprintf(m, sizeof(m), "%.*s", t.method_len > 0 ? t.method_len : 0, t.method);
+		snprintf(pa, sizeof(pa), "%.*s", t.path_len > 0 ? t.path_len : 0, t.path);
+		snprintf(h, sizeof(h), "%.*s", t.host_len > 0 ? t.host_len : 0, t.host);
+		snprintf(hd, sizeof(hd), "%.*s", t.hdr_len > 0 ? t.hdr_len : 0, t.hdr);
+		ok = who && !strcmp(who, cases[k].want) && !strcmp(m, cases[k].method) &&
+		     !strcmp(pa, cases[k].path) && !strcmp(h, cases[k].host) && !strcmp(hd, cases[k].hdr) &&
+		     (*cases[k].hdr || t.hdr_len == -61 /* ENODATA */);
+		result(cases[k].name, ok, "backend %s (want %s), method '%s' path '%s' host '%s' x-backend '%s' (%d) %s",
+		       who ? who : "-", cases[k].want, m, pa, h, hd, t.hdr_len, who ? "" : why);
+	}
 }
 
 static void t_big_head(void)
@@ -789,7 +909,7 @@ static void t_head_timeout(void)
 
 	set_rcvtimeo(fd, 5000);
 	send_all(fd, part1, strlen(part1));
-	msleep(600);	/* > head_wait_ms */
+	msleep(2 * head_wait_ms() + 200);
 	st = tcp_state(fd);
 	send_all(fd, "\r\n", 2);
 	who = read_response(fd, all, strlen(all), why, sizeof(why));
@@ -887,6 +1007,165 @@ static void t_fastopen(void)
 		close(fd);
 	}
 	free(req);
+}
+
+static long netstat_ext(const char *field)
+{
+	char names[4096], vals[4096], line[4096];
+	FILE *f = fopen("/proc/net/netstat", "r");
+	long v = -1;
+
+	if (!f)
+		return -1;
+	names[0] = vals[0] = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "TcpExt:", 7))
+			continue;
+		if (!names[0])
+			strcpy(names, line);
+		else
+			strcpy(vals, line);
+	}
+	fclose(f);
+	char *sn, *sv, *n = strtok_r(names, " \n", &sn), *val = strtok_r(vals, " \n", &sv);
+
+	while (n && val) {
+		if (!strcmp(n, field)) {
+			v = atol(val);
+			break;
+		}
+		n = strtok_r(NULL, " \n", &sn);
+		val = strtok_r(NULL, " \n", &sv);
+	}
+	return v;
+}
+
+/* TCP_FASTOPEN_CONNECT: the routed connect may itself be a Fast Open one (data in the SYN). */
+static void t_tfo_cookie(void)
+{
+	long fo0 = netstat_ext("TCPFastOpenActive");
+	int bad = 0, eagains = 0;
+
+	for (int round = 0; round < 4; round++) {
+		char why[256] = "";
+		size_t len, off = 0;
+		char *req = mkreq("POST", round % 2 ? "/a" : "/b", "", 200, &len);
+		bool nb = round >= 2;
+		int fd = vsocket(AF_INET, nb);
+		struct addr a;
+		const char *who = NULL;
+		double t0 = now_ms();
+
+		setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &(int){ 1 }, sizeof(int));
+		mkaddr(&a, "10.0.0.80", 80);
+		if (connect(fd, (struct sockaddr *)&a.ss, a.len))
+			bad++;
+		/* round 3: the head in two sends (buffered part goes in the SYN) */
+		while (off < len && now_ms() - t0 < 3000) {
+			size_t end = round == 3 && off < 25 ? 25 : len;
+			ssize_t w = send(fd, req + off, end - off, MSG_NOSIGNAL);
+
+			if (w > 0) {
+				off += w;
+			} else if (errno == EAGAIN || errno == EINPROGRESS) {
+				eagains++;
+				wait_fd(fd, POLLOUT, 1000);
+			} else {
+				break;
+			}
+		}
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		set_rcvtimeo(fd, 5000);
+		if (off == len)
+			who = read_response(fd, req, len, why, sizeof(why));
+		if (!who || strcmp(who, round % 2 ? "A" : "B")) {
+			printf("X2B-INFO tfo round %d: %s %s\n", round, who ? who : "-", why);
+			bad++;
+		}
+		close(fd);
+		free(req);
+	}
+	result("tcp-fastopen-connect", bad == 0 && netstat_ext("TCPFastOpenActive") > fo0,
+	       "4 rounds, %d bad, %d EAGAIN/EINPROGRESS, TCPFastOpenActive +%ld", bad, eagains,
+	       netstat_ext("TCPFastOpenActive") - fo0);
+}
+
+/*
+ * A blocking sender flushing a buffered head while the handshake is slow (the
+ * backend's accept queue is full: its first SYN is dropped, the retransmission
+ * a second later gets in), and a second thread sending meanwhile: it must wait
+ * for the flush, and the bytes arrive in order.
+ */
+struct slow_arg {
+	int fd;
+	const char *p;
+	size_t n;
+	int err;
+	double t_done;
+};
+
+static void *slow_sender(void *a)
+{
+	struct slow_arg *s = a;
+
+	s->err = -send_all(s->fd, s->p, s->n);
+	s->t_done = now_ms();
+	return NULL;
+}
+
+static void t_slow_handshake(void)
+{
+	const char *part1 = "POST /slow HTTP/1.1\r\n", *part2 = "Host: s\r\nContent-Length: 10\r\n\r\n",
+		   *body = "0123456789";
+	char all[128], got[256];
+	struct slow_arg a1, a2;
+	pthread_t t1, t2;
+	struct addr la;
+	int err, fd, lfd, filler, acc = -1;
+	ssize_t r = 0, n;
+	long drops0 = netstat_ext("ListenOverflows");
+	double t0;
+
+	snprintf(all, sizeof(all), "%s%s%s", part1, part2, body);
+	mkaddr(&la, "127.0.0.1", 9007);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+	if (bind(lfd, (struct sockaddr *)&la.ss, la.len) || listen(lfd, 0))
+		perror("slow listener");
+	filler = vconnect("127.0.0.1", 9007, false, &err);	/* fills the accept queue */
+
+	fd = vconnect("10.0.0.80", 80, false, &err);
+	set_rcvtimeo(fd, 8000);
+	send_all(fd, part1, strlen(part1));	/* buffered */
+	a1 = (struct slow_arg){ fd, part2, strlen(part2), 0, 0 };
+	a2 = (struct slow_arg){ fd, body, strlen(body), 0, 0 };
+	t0 = now_ms();
+	pthread_create(&t1, NULL, slow_sender, &a1);	/* completes the head: routes, flushes, waits */
+	msleep(100);
+	pthread_create(&t2, NULL, slow_sender, &a2);	/* must wait for t1's flush */
+	msleep(200);
+	close(accept(lfd, NULL, NULL));			/* the filler: room for the retransmitted SYN */
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	if (!a1.err && !a2.err) {
+		acc = accept(lfd, NULL, NULL);
+		set_rcvtimeo(acc, 3000);
+		while ((size_t)r < strlen(all) && (n = recv(acc, got + r, sizeof(got) - 1 - r, 0)) > 0)
+			r += n;
+	}
+	got[r > 0 ? r : 0] = 0;
+	result("slow-handshake-two-senders",
+	       /* both returned only once connected (the SYN retransmission comes after 1 s) */
+	       !a1.err && !a2.err && a1.t_done - t0 > 500 && a2.t_done - t0 > 500 &&
+	       !strcmp(got, all) && netstat_ext("ListenOverflows") > drops0,
+	       "senders %s/%s after %.0f/%.0f ms (SYN dropped %ld times), backend got %zd bytes %s",
+	       strerror(a1.err), strerror(a2.err), a1.t_done - t0, a2.t_done - t0,
+	       netstat_ext("ListenOverflows") - drops0, r, strcmp(got, all) ? "differing" : "in order");
+	close(fd);
+	close(filler);
+	if (acc >= 0)
+		close(acc);
+	close(lfd);
 }
 
 static void t_writev(void)
@@ -1032,14 +1311,14 @@ static void t_resets(void)
 struct cl {
 	int fd;
 	char *req;
-	size_t len, off;
+	size_t len, off, cut;
 	char want[2];
 	int state;	/* 0 send, 1 recv, 2 done */
 	char *rbuf;
 	size_t rlen, rcap;
 };
 
-static void t_concurrent(int n)
+static void t_concurrent(int n, int partial_wait_ms)
 {
 	static const char *paths[] = { "/a", "/b", "/", "/", "/e" };
 	static const char *hdrs[] = { "", "", "Host: c.example\r\n", "X-Backend: d\r\n", "" };
@@ -1053,10 +1332,35 @@ static void t_concurrent(int n)
 
 		c[i].req = mkreq("POST", paths[k], hdrs[k], (i * 37) % 3000, &c[i].len);
 		c[i].want[0] = 'A' + k;
+		c[i].cut = i % 6 == 5 ? 12 : c[i].len;	/* some heads in two sends */
 		c[i].fd = vconnect(i % 4 == 3 ? "fd00::80" : "10.0.0.80", 80, true, &err);
 		if (c[i].fd < 0 || err) {
 			bad++;
 			c[i].state = 2;
+		}
+	}
+	if (partial_wait_ms) {
+		/* every head incomplete at once: the module routes them all on its timer */
+		long to0 = mod_stat("timeouts");
+		int sent = 0;
+
+		for (int i = 0; i < n; i++) {
+			c[i].cut = c[i].len;
+			/* routed on "POST /x HTTP/1.1\r\nHo": Host and X-Backend are not seen */
+			if (i % 5 == 2 || i % 5 == 3)
+				c[i].want[0] = 'E';
+			if (c[i].state == 0 && send(c[i].fd, c[i].req, 20, MSG_NOSIGNAL) == 20) {
+				c[i].off = 20;
+				sent++;
+			}
+		}
+		msleep(partial_wait_ms);
+		{
+			char name[48];
+
+			snprintf(name, sizeof(name), "head-timeouts-%d", n);
+			result(name, sent == n && mod_stat("timeouts") - to0 == n, "%d partial heads, timeouts +%ld",
+			       sent, mod_stat("timeouts") - to0);
 		}
 	}
 	left = n - bad;
@@ -1072,12 +1376,23 @@ static void t_concurrent(int n)
 			if (!p[i].revents)
 				continue;
 			if (c[i].state == 0) {
-				ssize_t w = send(c[i].fd, c[i].req + c[i].off, c[i].len - c[i].off, MSG_NOSIGNAL);
-
+				size_t end;
+				ssize_t w;
+again:
+				/*
+				 * The rest of a split head follows at once: a pause longer
+				 * than head_wait_ms would route it on its first part.
+				 */
+				end = c[i].off < c[i].cut ? c[i].cut : c[i].len;
+				w = send(c[i].fd, c[i].req + c[i].off, end - c[i].off, MSG_NOSIGNAL);
 				if (w > 0 && (c[i].off += w) == c[i].len)
 					c[i].state = 1;
+				else if (w > 0)
+					goto again;
 				else if (w < 0 && errno != EAGAIN) {
-					bad++;
+					if (bad++ < 5)
+						printf("X2B-INFO client %d: send at %zu/%zu: %s\n", i, c[i].off, c[i].len,
+						       strerror(errno));
 					c[i].state = 2;
 					left--;
 				}
@@ -1103,10 +1418,16 @@ static void t_concurrent(int n)
 
 				if (r == 0 && end && b && b[11] == c[i].want[0] &&
 				    (size_t)(c[i].rbuf + c[i].rlen - end - 4) == c[i].len &&
-				    !memcmp(end + 4, c[i].req, c[i].len))
+				    !memcmp(end + 4, c[i].req, c[i].len)) {
 					done++;
-				else
-					bad++;
+				} else {
+					int e = r < 0 ? errno : 0;
+
+					if (bad++ < 5)
+						printf("X2B-INFO client %d: want %c, sent %zu/%zu (cut %zu), recv %zd (%s), got %zu bytes: %.60s\n",
+						       i, c[i].want[0], c[i].off, c[i].len, c[i].cut, r, strerror(e),
+						       c[i].rlen, c[i].rlen ? c[i].rbuf : "");
+				}
 			}
 		}
 	}
@@ -1121,7 +1442,7 @@ static void t_concurrent(int n)
 	{
 		char name[32];
 
-		snprintf(name, sizeof(name), "concurrent-%d", n);
+		snprintf(name, sizeof(name), "concurrent-%d%s", n, partial_wait_ms ? "-after-timeouts" : "");
 		result(name, done == n, "%d routed and echoed, %d bad, %.0f ms", done, bad, now_ms() - t0);
 	}
 }
@@ -1162,50 +1483,139 @@ static void t_parallel_procs(int procs, int each)
 	       each, now_ms() - t0);
 }
 
+/* Module references: sockets only (program gone), then unload racing the last sockets. */
 static void t_unload(void)
 {
+	enum { N4 = 60, N6 = 10 };
 	struct addr w;
-	int wfd, err, fd, acc = -1, e, e2;
-	size_t len;
-	char *req = mkreq("GET", "/a", "", 0, &len);
-	char buf[4096];
-	ssize_t r = 0;
-	long ref;
+	int wfd, err, e, fds[N4 + N6], accs[N4], nacc = 0, intact = 0, v6err = 0;
+	char *reqs[N4];
+	size_t lens[N4];
+	long ref = -1, live = -1;
+	pid_t hammer;
+	int hst = -1;
+	double t0;
 
+	for (int i = 0; i < 40 && (live = mod_stat("live")) != 0; i++)
+		msleep(50);
+	result("no-live-state-before-unload", live == 0, "live %ld", live);
 	e = delete_module(MODNAME);
 	result("rmmod-refused-while-attached", e == EWOULDBLOCK || e == EBUSY, "%s", strerror(e));
 
 	mkaddr(&w, "127.0.0.1", 9100);
 	wfd = listen_on(&w);
-	fd = vconnect("127.0.0.1", 9100, false, &err);
-	bpf_detach();
-	msleep(200);
-	e2 = delete_module(MODNAME);
-	ref = module_refcnt();
-	result("rmmod-refused-while-socket-deferred", (e2 == EWOULDBLOCK || e2 == EBUSY) && ref >= 1,
-	       "%s, refcnt %ld", strerror(e2), ref);
-	/* no program now: the re-run keeps the original destination */
-	if (!send_all(fd, req, len)) {
-		for (int i = 0; i < 100 && acc < 0; i++) {
-			acc = accept(wfd, NULL, NULL);
-			if (acc < 0)
-				msleep(20);
-		}
-		if (acc >= 0) {
-			int fl = fcntl(acc, F_GETFL);
+	for (int i = 0; i < N4; i++) {
+		char hdr[32];
 
-			fcntl(acc, F_SETFL, fl & ~O_NONBLOCK);
-			set_rcvtimeo(acc, 2000);
-			r = recv(acc, buf, sizeof(buf), MSG_WAITALL);
-		}
+		snprintf(hdr, sizeof(hdr), "X-Id: %d\r\n", i);
+		reqs[i] = mkreq("POST", "/a", hdr, 100 + i, &lens[i]);
+		fds[i] = vconnect("127.0.0.1", 9100, false, &err);
+		set_rcvtimeo(fds[i], 5000);
+		if (i % 3 == 1)	/* part of the head: buffered in the module */
+			send_all(fds[i], reqs[i], 10);
 	}
-	result("detached-program-keeps-destination", acc >= 0 && r == (ssize_t)len && !memcmp(buf, req, len),
-	       "listener got %zd bytes", r);
-	close(fd);
-	if (acc >= 0)
-		close(acc);
+	for (int i = 0; i < N6; i++)
+		fds[N4 + i] = vconnect("fd00::80", 80, false, &err);
+
+	/* no program any more: only the sockets hold the module */
+	bpf_detach();
+	bpf_object__close(obj);
+	obj = NULL;
+	for (int i = 0; i < 100 && (ref = module_refcnt()) != N4 + N6; i++)
+		msleep(20);
+	e = delete_module(MODNAME);
+	result("rmmod-refused-while-sockets-use-it", (e == EWOULDBLOCK || e == EBUSY) && ref == N4 + N6,
+	       "%s, refcnt %ld for %d sockets", strerror(e), ref, N4 + N6);
+
+	/* a child tries to unload every 2 ms while the sockets finish */
+	hammer = fork();
+	if (hammer == 0) {
+		/* the parent's sockets must not stay open in here */
+		syscall(SYS_close_range, 3, ~0U, 0);
+		for (int n = 1; n < 10000; n++) {
+			if (!delete_module(MODNAME)) {
+				printf("X2B-INFO rmmod succeeded at attempt %d\n", n);
+				_exit(0);
+			}
+			usleep(2000);
+		}
+		_exit(1);
+	}
+	/* the re-run finds no program: the original destination, data unchanged */
+	for (int i = 0; i < N4; i++)
+		send_all(fds[i], reqs[i] + (i % 3 == 1 ? 10 : 0), lens[i] - (i % 3 == 1 ? 10 : 0));
+	for (int i = 0; i < N6; i++) {
+		e = -send_all(fds[N4 + i], "GET / HTTP/1.1\r\n\r\n", 18);
+		v6err += e == ENETUNREACH;
+	}
+	t0 = now_ms();
+	while (nacc < N4 && now_ms() - t0 < 5000) {
+		int a = accept(wfd, NULL, NULL);
+
+		if (a < 0) {
+			msleep(5);
+			continue;
+		}
+		accs[nacc++] = a;
+	}
+	for (int k = 0; k < nacc; k++) {
+		char buf[2048];
+		ssize_t r = 0, got;
+		int id;
+
+		fcntl(accs[k], F_SETFL, fcntl(accs[k], F_GETFL) & ~O_NONBLOCK);
+		set_rcvtimeo(accs[k], 2000);
+		while ((size_t)r < sizeof(buf) - 1 && (got = recv(accs[k], buf + r, sizeof(buf) - 1 - r, 0)) > 0) {
+			r += got;
+			buf[r] = 0;
+			if (request_need(buf, r) && (size_t)r >= request_need(buf, r))
+				break;
+		}
+		buf[r] = 0;
+		if (sscanf(strstr(buf, "X-Id: ") ? strstr(buf, "X-Id: ") + 6 : "x", "%d", &id) == 1 &&
+		    id >= 0 && id < N4 && (size_t)r == lens[id] && !memcmp(buf, reqs[id], r))
+			intact++;
+	}
+	for (int i = 0; i < N4 + N6; i++)
+		close(fds[i]);
+	for (int k = 0; k < nacc; k++)
+		close(accs[k]);
 	close(wfd);
-	free(req);
+	for (int i = 0; i < N4; i++)
+		free(reqs[i]);
+	result("no-program-keeps-destination", intact == N4 && v6err == N6,
+	       "%d/%d requests arrived unchanged at the original destination, %d/%d IPv6 ENETUNREACH",
+	       intact, N4, v6err, N6);
+	alarm(30);
+	waitpid(hammer, &hst, 0);
+	result("rmmod-once-sockets-gone", WIFEXITED(hst) && WEXITSTATUS(hst) == 0 &&
+	       module_refcnt() < 0, "unloaded after %.0f ms", now_ms() - t0);
+}
+
+/* x2b-vmtest stress OBJ CGROUP ROUNDS: the concurrency cases again and again */
+static int stress(const char *objpath, const char *cgroup, int rounds)
+{
+	struct rlimit rl = { 8192, 8192 };
+	pid_t backends;
+
+	setrlimit(RLIMIT_NOFILE, &rl);
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	backends = start_backends();
+	if (bpf_setup(objpath, cgroup))
+		return 1;
+	signal(SIGALRM, on_alarm);
+	for (int r = 0; r < rounds; r++) {
+		begin("stress");
+		t_concurrent(300, 0);
+		t_parallel_procs(4, 50);
+	}
+	alarm(0);
+	bpf_detach();
+	kill(backends, SIGTERM);
+	waitpid(backends, NULL, 0);
+	printf("X2B-STRESS %s %d passed, %d failed\n", failures ? "FAIL" : "PASS", passes, failures);
+	return failures ? 1 : 0;
 }
 
 static int phase_a(const char *objpath, const char *cgroup)
@@ -1217,33 +1627,64 @@ static int phase_a(const char *objpath, const char *cgroup)
 	setrlimit(RLIMIT_NOFILE, &rl);
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	{
+		/* Fast Open for client and server (cookies on loopback) */
+		FILE *f = fopen("/proc/sys/net/ipv4/tcp_fastopen", "w");
+
+		if (f) {
+			fputs("3\n", f);
+			fclose(f);
+		}
+	}
 	backends = start_backends();
 	if (bpf_setup(objpath, cgroup)) {
 		printf("X2B-PHASE-A FAIL setup\n");
 		kill(backends, SIGTERM);
 		return 1;
 	}
+	signal(SIGALRM, on_alarm);
+	begin("deferred");
 	t_deferred_no_syn();
+	begin("routes");
 	t_routes();
+	begin("parse");
+	t_parse();
+	begin("big-head");
 	t_big_head();
 	{
 		static const int c2[] = { 17 }, c3[] = { 5, 30, 52 }, cb[] = { 40 };
 
+		begin("split");
 		t_split("split-head-2", "/b", c2, 1, 20, "B", 0x5);
 		t_split("split-head-4", "/a/x", c3, 3, 10, "A", 0x5);
 		t_split("split-head-body", "/b", cb, 1, 0, "B", 0x1);
 	}
+	begin("head-timeout");
 	t_head_timeout();
+	begin("nonblocking");
 	t_nonblocking("nonblocking", "10.0.0.80", false);
 	t_nonblocking("nonblocking-split", "10.0.0.80", true);
 	t_nonblocking("nonblocking-ipv6", "fd00::80", false);
+	begin("fastopen");
 	t_fastopen();
+	begin("tfo-cookie");
+	t_tfo_cookie();
+	begin("slow-handshake");
+	t_slow_handshake();
+	begin("writev");
 	t_writev();
+	begin("sendfile");
 	t_sendfile();
+	begin("failures");
 	t_failures();
+	begin("close-before-send");
 	t_close_before_send();
+	begin("resets");
 	t_resets();
-	t_concurrent(300);
+	begin("concurrent");
+	t_concurrent(300, 0);
+	t_concurrent(200, 2 * head_wait_ms() + 500);
+	begin("parallel");
 	t_parallel_procs(4, 50);
 	{
 		struct tstat s = tstat();
@@ -1252,8 +1693,9 @@ static int phase_a(const char *objpath, const char *cgroup)
 		       (unsigned long long)s.first, (unsigned long long)s.rerun,
 		       (unsigned long long)s.defer_err, (long long)s.last_err);
 	}
+	begin("unload");
 	t_unload();
-	bpf_object__close(obj);
+	alarm(0);
 	kill(backends, SIGTERM);
 	waitpid(backends, NULL, 0);
 	printf("X2B-PHASE-A %s %d passed, %d failed, %.1f s\n", failures ? "FAIL" : "PASS", passes,
@@ -1272,6 +1714,14 @@ static int cmd_serve(int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--ready") && i + 1 < argc) {
 			ready = argv[++i];
+			continue;
+		}
+		if (!strcmp(argv[i], "--ident")) {
+			serve_ident = true;
+			continue;
+		}
+		if (!strcmp(argv[i], "--http-ident")) {
+			serve_http_ident = true;
 			continue;
 		}
 		if (n == 64 || parse_hostport(&addrs[n], argv[i])) {
@@ -1306,14 +1756,242 @@ static int cmd_get(int argc, char **argv)
 	return 0;
 }
 
+/* probe.py in C: x2b-vmtest probe [--cgroup DIR] [--peer] N DST...  ->  {dst: {reply: count}} */
+struct tally {
+	char key[96];
+	int n;
+};
+
+static void tally_add(struct tally *t, int *nt, const char *key)
+{
+	for (int i = 0; i < *nt; i++) {
+		if (!strcmp(t[i].key, key)) {
+			t[i].n++;
+			return;
+		}
+	}
+	if (*nt < 64) {
+		snprintf(t[*nt].key, sizeof(t[*nt].key), "%s", key);
+		t[(*nt)++].n = 1;
+	}
+}
+
+static void fmt_sockaddr(const struct sockaddr_storage *ss, char *out, size_t n)
+{
+	char h[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, h, sizeof(h));
+		snprintf(out, n, "[%s]:%d", h, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, h, sizeof(h));
+		snprintf(out, n, "%s:%d", h, ntohs(s4->sin_port));
+	}
+}
+
+static void probe_once(const struct addr *a, bool peer, struct tally *t, int *nt)
+{
+	char buf[256], key[128];
+	int fd = vsocket(a->ss.ss_family, true), err = 0;
+	size_t len = 0;
+	socklen_t sl = sizeof(err);
+
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) && errno != EINPROGRESS) {
+		err = errno;
+	} else if (!(wait_fd(fd, POLLOUT, 2000) & (POLLOUT | POLLERR | POLLHUP))) {
+		tally_add(t, nt, "error: TimeoutError");
+		close(fd);
+		return;
+	} else {
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+	}
+	if (err) {
+		snprintf(key, sizeof(key), "error: %s", strerrorname_np(err) ?: "?");
+		tally_add(t, nt, key);
+		close(fd);
+		return;
+	}
+	if (peer) {
+		struct sockaddr_storage ss;
+		socklen_t pl = sizeof(ss);
+		char p[96];
+
+		if (!getpeername(fd, (struct sockaddr *)&ss, &pl)) {
+			fmt_sockaddr(&ss, p, sizeof(p));
+			snprintf(key, sizeof(key), "peer:%s", p);
+			tally_add(t, nt, key);
+		}
+	}
+	while (len < sizeof(buf) - 1 && (!len || buf[len - 1] != '\n')) {
+		ssize_t r;
+
+		if (!(wait_fd(fd, POLLIN, 2000) & (POLLIN | POLLHUP | POLLERR))) {
+			tally_add(t, nt, "error: TimeoutError");
+			close(fd);
+			return;
+		}
+		r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+		if (r <= 0) {
+			if (r < 0) {
+				snprintf(key, sizeof(key), "error: %s", strerrorname_np(errno) ?: "?");
+				tally_add(t, nt, key);
+				close(fd);
+				return;
+			}
+			break;
+		}
+		len += r;
+	}
+	buf[len] = 0;
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+		buf[--len] = 0;
+	tally_add(t, nt, len ? buf : "error: empty reply");
+	close(fd);
+}
+
+static int join_cgroup(const char *cg)
+{
+	char p[512];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/cgroup.procs", cg);
+	f = fopen(p, "w");
+	if (!f || fprintf(f, "%d\n", getpid()) < 0 || fclose(f)) {
+		perror(p);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_probe(int argc, char **argv)
+{
+	bool peer = false;
+	int i = 0, n;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--peer"))
+			peer = true;
+		else if (!strcmp(argv[i], "--cgroup") && i + 1 < argc && !join_cgroup(argv[i + 1]))
+			i++;
+		else
+			return 2;
+	}
+	if (i >= argc)
+		return 2;
+	n = atoi(argv[i++]);
+	printf("{");
+	for (int d = i; d < argc; d++) {
+		struct tally t[64];
+		struct addr a;
+		int nt = 0;
+
+		if (parse_hostport(&a, argv[d])) {
+			fprintf(stderr, "probe: bad destination %s\n", argv[d]);
+			return 2;
+		}
+		for (int k = 0; k < n; k++)
+			probe_once(&a, peer, t, &nt);
+		printf("%s\"%s\": {", d > i ? ", " : "", argv[d]);
+		for (int k = 0; k < nt; k++)
+			printf("%s\"%s\": %d", k ? ", " : "", t[k].key, t[k].n);
+		printf("}");
+	}
+	printf("}\n");
+	return 0;
+}
+
+/*
+ * x2b-vmtest hprobe [--cgroup DIR] N DST METHOD AUTHORITY PATH [NAME:VALUE...]
+ * N HTTP/1.1 requests (one per connection) -> {reply: count}; the reply is the
+ * body of a --http-ident backend ("ip:port") or "error: <ERRNO>".
+ */
+static int cmd_hprobe(int argc, char **argv)
+{
+	char req[4096];
+	struct tally t[64];
+	struct addr a;
+	int i = 0, n, nt = 0, len;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--cgroup") && i + 1 < argc && !join_cgroup(argv[i + 1]))
+			i++;
+		else
+			return 2;
+	}
+	if (argc - i < 5 || parse_hostport(&a, argv[i + 1]))
+		return 2;
+	n = atoi(argv[i]);
+	len = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: %s\r\n", argv[i + 2], argv[i + 4], argv[i + 3]);
+	for (int k = i + 5; k < argc; k++) {
+		const char *colon = strchr(argv[k], ':');
+
+		if (!colon)
+			return 2;
+		len += snprintf(req + len, sizeof(req) - len, "%.*s: %s\r\n", (int)(colon - argv[k]), argv[k],
+				colon + 1);
+	}
+	len += snprintf(req + len, sizeof(req) - len, "User-Agent: x2b-vmtest\r\nAccept: */*\r\n\r\n");
+	for (int k = 0; k < n; k++) {
+		char buf[1024], key[128];
+		size_t got = 0;
+		int err, fd = vsocket(a.ss.ss_family, false);
+		ssize_t r;
+		const char *body;
+
+		set_rcvtimeo(fd, 3000);
+		err = connect(fd, (struct sockaddr *)&a.ss, a.len) ? errno : 0;
+		if (!err)
+			err = -send_all(fd, req, len);
+		while (!err && got < sizeof(buf) - 1 && (r = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) != 0) {
+			if (r < 0) {
+				err = errno == EAGAIN ? ETIMEDOUT : errno;
+				break;
+			}
+			got += r;
+		}
+		close(fd);
+		if (err) {
+			snprintf(key, sizeof(key), "error: %s", err == ETIMEDOUT ? "TimeoutError" : strerrorname_np(err) ?: "?");
+			tally_add(t, &nt, key);
+			continue;
+		}
+		buf[got] = 0;
+		body = strstr(buf, "\r\n\r\n");
+		if (!body || strncmp(buf, "HTTP/1.1 200", 12)) {
+			tally_add(t, &nt, "error: bad response");
+			continue;
+		}
+		body += 4;
+		snprintf(key, sizeof(key), "%.*s", (int)strcspn(body, "\r\n"), body);
+		tally_add(t, &nt, key);
+	}
+	printf("{");
+	for (int k = 0; k < nt; k++)
+		printf("%s\"%s\": %d", k ? ", " : "", t[k].key, t[k].n);
+	printf("}\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 5 && !strcmp(argv[1], "stress"))
+		return stress(argv[2], argv[3], atoi(argv[4]));
 	if (argc >= 4 && !strcmp(argv[1], "phase-a"))
 		return phase_a(argv[2], argv[3]);
 	if (argc >= 2 && !strcmp(argv[1], "serve"))
 		return cmd_serve(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "hprobe"))
+		return cmd_hprobe(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "probe"))
+		return cmd_probe(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "get"))
 		return cmd_get(argc - 2, argv + 2);
-	fprintf(stderr, "usage: x2b-vmtest phase-a OBJ CGROUP | serve [--ready F] ADDR:PORT... | get HOST PORT PATH [HDR...]\n");
+	fprintf(stderr, "usage: x2b-vmtest phase-a OBJ CGROUP | serve [--ident] [--ready F] ADDR:PORT... |\n"
+		"       probe [--cgroup DIR] [--peer] N DST... | get HOST PORT PATH [HDR...] |\n"
+		"       hprobe [--cgroup DIR] N DST METHOD AUTHORITY PATH [NAME:VALUE...]\n");
 	return 2;
 }

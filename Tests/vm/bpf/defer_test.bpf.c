@@ -5,9 +5,11 @@
  *   10.0.0.80:80, [fd00::80]:80, [::ffff:10.0.0.80]:80   (no listener)
  *   127.0.0.1:9100                                        (a real listener: no SYN may reach it)
  * On the re-run at first send the head picks the backend 127.0.0.1 / ::1 port 900N:
- *   path /a -> 1, path /b -> 2, Host: c.example -> 3, x-backend: d -> 4,
- *   anything else -> 5; path /deny -> refused (EPERM); path /dead -> port 9999
- *   (nothing listens: connection refused).
+ *   path /a -> 1, path /b -> 2, Host c.example -> 3 (bpf_x2b_field),
+ *   x-backend: d -> 4 (bpf_x2b_header), x-scan: d -> 4 (a bpf_loop over the
+ *   raw head), anything else -> 5; path /deny -> refused (EPERM); path /dead -> port 9999
+ *   (nothing listens: connection refused); path /slow -> port 9007 (the test
+ *   keeps that listener's accept queue full: the first SYN is dropped).
  * 10.0.0.80:81 is plain L4 to backend 5 (never deferred).
  */
 #include <linux/bpf.h>
@@ -21,9 +23,11 @@
 #define LOOP4		0x7f000001
 #define ROUTE_DENY	(-1)
 #define ROUTE_DEAD	9999
+#define ROUTE_SLOW	9007	/* 127.0.0.1:9007: a listener whose accept queue the test keeps full */
 
 struct scratch {
 	char head[X2B_HEAD_MAX];
+	char val[64];
 };
 
 struct tstat {
@@ -34,6 +38,9 @@ struct tstat {
 	__u64 last_len;
 	__u64 last_flags;
 	__u64 rerun_defer;	/* x2b_defer() in a re-run: must be -EALREADY */
+	/* the parsing kfuncs' view of the last head */
+	__s32 method_len, path_len, host_len, hdr_len;
+	char method[16], path[32], host[32], hdr[32];
 };
 
 struct {
@@ -55,26 +62,27 @@ static __always_inline char lower(char c)
 	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
-/* "\n<name>" at i, case-insensitive; name is lower case, len <= 16 */
-static __always_inline int at(const char *h, __u32 i, const char *name, __u32 len)
-{
-	for (__u32 k = 0; k < 16; k++) {
-		if (k >= len)
-			return 1;
-		if (lower(h[(i + k) & (X2B_HEAD_MAX - 1)]) != name[k])
-			return 0;
-	}
-	return 1;
-}
+/* Header matches by a bpf_loop over the head (verified once, whatever its length). */
+static const char hdr_d[16] = "\nx-scan: d";
+static const char hdr_backend[] = "x-backend";
 
-static __always_inline int find(const char *h, int n, const char *name, __u32 len)
+struct scan {
+	int n;
+	__u32 md;	/* bytes of the needle matched so far */
+};
+
+static long scan_cb(__u64 i, void *arg)
 {
-	for (__u32 i = 0; i < X2B_HEAD_MAX - 16; i++) {
-		if ((int)(i + len) > n)
-			return 0;
-		if (h[i] == '\n' && at(h, i + 1, name, len))
-			return 1;
-	}
+	struct scan *sc = arg;
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&t_scr, &zero);
+	char c;
+
+	if (!s || (int)i >= sc->n)
+		return 1;
+	c = lower(s->head[i & (X2B_HEAD_MAX - 1)]);
+	if (sc->md < 10)
+		sc->md = c == hdr_d[sc->md & 15] ? sc->md + 1 : (c == '\n' ? 1 : 0);
 	return 0;
 }
 
@@ -84,6 +92,19 @@ static __always_inline int prefix(const char *h, __u32 p, const char *s, __u32 l
 		if (k >= len)
 			return 1;
 		if (h[(p + k) & (X2B_HEAD_MAX - 1)] != s[k])
+			return 0;
+	}
+	return 1;
+}
+
+static __always_inline int eq_lower(const char *v, int len, const char *want, int wlen)
+{
+	if (len != wlen)
+		return 0;
+	for (int k = 0; k < 16; k++) {
+		if (k >= wlen)
+			break;
+		if (lower(v[k]) != want[k])
 			return 0;
 	}
 	return 1;
@@ -107,20 +128,25 @@ static __always_inline int route(const char *h, int n)
 		return ROUTE_DENY;
 	if (prefix(h, p, "/dead", 5))
 		return ROUTE_DEAD;
+	if (prefix(h, p, "/slow", 5))
+		return ROUTE_SLOW;
 	if (prefix(h, p, "/a", 2))
 		return 1;
 	if (prefix(h, p, "/b", 2))
 		return 2;
-	if (find(h, n, "host: c.example", 15))
-		return 3;
-	if (find(h, n, "x-backend: d", 12))
-		return 4;
+	{
+		struct scan sc = { .n = n };
+
+		bpf_loop(X2B_HEAD_MAX, scan_cb, &sc, 0);
+		if (sc.md == 10)
+			return 4;
+	}
 	return 5;
 }
 
 static __always_inline void set_dst(struct bpf_sock_addr *ctx, int v6, int mapped, int b)
 {
-	__u32 port = b == ROUTE_DEAD ? ROUTE_DEAD : 9000 + b;
+	__u32 port = b == ROUTE_DEAD || b == ROUTE_SLOW ? b : 9000 + b;
 
 	if (!v6) {
 		ctx->user_ip4 = bpf_htonl(LOOP4);
@@ -147,9 +173,9 @@ static __always_inline int handle(struct bpf_sock_addr *ctx, int v6, int mapped)
 
 	if (!s || !st)
 		return 1;
-	n = x2b_head(ctx, s->head, X2B_HEAD_MAX);
+	n = bpf_x2b_head(ctx, s->head, X2B_HEAD_MAX);
 	if (n == -X2B_ENOENT) {
-		e = x2b_defer(ctx);
+		e = bpf_x2b_defer(ctx);
 		if (e) {
 			__sync_fetch_and_add(&st->defer_err, 1);
 			st->last_err = e;
@@ -163,10 +189,23 @@ static __always_inline int handle(struct bpf_sock_addr *ctx, int v6, int mapped)
 		return 1;
 	__sync_fetch_and_add(&st->rerun, 1);
 	st->last_len = n;
-	st->last_flags = x2b_head_info(ctx);
-	if (x2b_defer(ctx) == -114 /* EALREADY */)
+	st->last_flags = bpf_x2b_head_info(ctx);
+	if (bpf_x2b_defer(ctx) == -114 /* EALREADY */)
 		__sync_fetch_and_add(&st->rerun_defer, 1);
+	/* the parsing kfuncs: recorded for the test, then used for routing */
+	st->method_len = bpf_x2b_field(ctx, X2B_FIELD_METHOD, st->method, sizeof(st->method));
+	st->path_len = bpf_x2b_field(ctx, X2B_FIELD_PATH, st->path, sizeof(st->path));
+	st->host_len = bpf_x2b_field(ctx, X2B_FIELD_HOST, st->host, sizeof(st->host));
+	st->hdr_len = bpf_x2b_header(ctx, hdr_backend, st->hdr, sizeof(st->hdr));
 	b = route(s->head, n);
+	if (b == 5) {
+		e = bpf_x2b_field(ctx, X2B_FIELD_HOST, s->val, 32);
+		if (eq_lower(s->val, e, "c.example", 9))
+			b = 3;
+		e = bpf_x2b_header(ctx, hdr_backend, s->val, 32);
+		if (b == 5 && eq_lower(s->val, e, "d", 1))
+			b = 4;
+	}
 	if (b == ROUTE_DENY)
 		return 0;
 	set_dst(ctx, v6, mapped, b);

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# Compares the guest's HTTP observations (X2B-HOBS lines in LOG) with the
+# interpreter's expectations from plan-http.sh, per case (expect.py check).
+#   Tests/vm/check-http.sh LOG PLAN-DIR N
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+log=$1 plan=$2 n=$3
+pass=0 fail=0
+while IFS='|' read -r name _; do
+	python3 - "$log" "$name" "$plan/$name/observed.json" <<'PY'
+import json, sys
+log, name, out = sys.argv[1:4]
+obs = {}
+for line in open(log, errors="replace"):
+    parts = line.rstrip("\r\n").split(" ", 3)
+    if len(parts) == 4 and parts[0] == "X2B-HOBS" and parts[1] == name:
+        obs[parts[2]] = json.loads(parts[3])
+json.dump(obs, open(out, "w"), indent=1, sort_keys=True)
+PY
+	if out=$("$ROOT/Tests/e2e/expect.py" check "$plan/$name/expected.json" "$plan/$name/observed.json" "$n" 2>&1); then
+		pass=$((pass + 1))
+		echo "ok $name"
+		echo "$out" | sed 's/^/    /'
+	else
+		echo "FAIL $name:"
+		echo "$out" | sed 's/^/    /'
+		fail=$((fail + 1))
+	fi
+done <"$plan/cases"
+echo "check-http: $pass passed, $fail failed"
+[ "$fail" = 0 ]

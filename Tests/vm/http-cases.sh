@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck shell=bash
+# HTTP/1.1 requests for the VM's phase B (6.12 + module): each is explained on
+# the host (`xds2bpf explain --dst --authority --path --method --header`) and
+# sent for real in the guest; where it lands must match, weighted routes within
+# the statistical tolerance of Tests/e2e/expect.py.
+#   http_case NAME SNAPSHOT...
+#   http_req ID DST METHOD AUTHORITY PATH [NAME:VALUE...]
+# Sourced by plan-http.sh ($ROOT, $CORPUS set).
+
+# The embedded example: vhosts by Host, a header route, a weighted route.
+http_case bookinfo "$ROOT/examples/bookinfo/bookinfo.json"
+http_req reviews-jason 10.96.0.12:9080 GET reviews / end-user:jason
+http_req reviews-weighted 10.96.0.12:9080 GET reviews:9080 /reviews/0
+http_req ratings-by-host 10.96.0.12:9080 GET ratings /ratings/0
+http_req details-fqdn 10.96.0.14:9080 GET details.default.svc.cluster.local /details/0
+http_req productpage 10.96.0.11:9080 GET productpage:9080 /productpage
+http_req unknown-host 10.96.0.12:9080 GET unknown.example /
+
+# Envoy Gateway translator output (cases the compiler accepts).
+EG=$CORPUS/envoy-gateway/xds-ir
+if [ -d "$EG" ]; then
+	# header exact match before catch-all routes
+	http_case eg-http-route-timeout "$EG"/http-route-timeout/*.yaml
+	http_req user-jason "[fd00:123::5]:10080" GET www.example.com / user:jason
+	http_req no-user "[fd00:123::5]:10080" GET www.example.com /
+	# vhost by domain, path_separated_prefix, :authority header matcher
+	http_case eg-rewrite-url-prefix "$EG"/http-route-rewrite-url-prefix/*.yaml
+	http_req origin "[fd00:123::5]:10080" GET gateway.envoyproxy.io /origin/x
+	http_req origin-exact "[fd00:123::5]:10080" GET gateway.envoyproxy.io:10080 /origin
+	http_req not-separated "[fd00:123::5]:10080" GET gateway.envoyproxy.io /originx
+	http_req other-host "[fd00:123::5]:10080" GET other.example /origin
+fi

@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# The defer-connect module (kernel/) and the VM tests (Tests/vm/); included by
+# the top Makefile.  Kernel packages are downloaded with apt-get download and
+# unpacked under .vm/ (git-ignored), never installed.
+#   make module      kernel/xds2bpf_defer.ko against Debian's 6.12 cloud headers
+#   make vmtest      module + test programs + busybox initramfs, qemu boots of
+#                    6.12 (module, L4, HTTP) and 6.1 (L4): Tests/vm/run.sh
+#                    (VMTEST_STEPS="phase-a l4-612 l4-61 http" to choose)
+#   make vm-clean    kbuild products and .vm/
+
+X2B_VM_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+X2B_VM_DIR ?= $(X2B_VM_TOP)/.vm
+VMTEST_STEPS ?=
+
+.PHONY: module vmtest vm-fetch vm-clean
+
+vm-fetch:
+	X2B_VM_DIR=$(X2B_VM_DIR) $(X2B_VM_TOP)/Tests/vm/fetch.sh
+
+module: vm-fetch
+	. $(X2B_VM_DIR)/env && $(MAKE) -C $(X2B_VM_TOP)/kernel KDIR="$$X2B_KDIR"
+
+vmtest: build loader
+	X2B_VM_DIR=$(X2B_VM_DIR) XDS2BPF=$(X2B_VM_TOP)/.build/$(CONFIG)/xds2bpf \
+		$(X2B_VM_TOP)/Tests/vm/run.sh $(VMTEST_STEPS)
+
+vm-clean:
+	if [ -f $(X2B_VM_DIR)/env ]; then \
+		. $(X2B_VM_DIR)/env && $(MAKE) -C $(X2B_VM_TOP)/kernel KDIR="$$X2B_KDIR" clean; fi
+	rm -rf $(X2B_VM_DIR)
