@@ -393,6 +393,24 @@ final class FrontendShapeTests: XCTestCase {
         XCTAssertEqual(route.route.retryPolicy.numRetries.value, 3)
     }
 
+    func testYAMLLongLinesAreNotNesting() {
+        let dashes = String(repeating: "-", count: 700)
+        let s = parse(
+            """
+            name: c
+            connect_timeout: 1s
+            metadata:
+              filter_metadata:
+                notes:
+                  banner: |
+                    \(dashes)
+                  regex: ^/api/[a-z]+$
+            """, name: "c.yaml")
+        XCTAssertFalse(s.diagnostics.hasErrors, "\(s.diagnostics.map(\.rendered))")
+        XCTAssertEqual(
+            s.clusters.first?.message.metadata.filterMetadata["notes"]?.fields["banner"]?.stringValue, dashes + "\n")
+    }
+
     func testYAMLAnchorsAndMergeKeys() {
         let s = parse(
             """

@@ -63,71 +63,72 @@ enum YAMLReader {
     }
 
     /// Cheap pre-scan bounding the nesting depth, so that the recursive
-    /// composer of Yams cannot exhaust the stack.
+    /// composer of Yams cannot exhaust the stack: block nesting needs
+    /// indentation (or `- `/`? ` indicators), flow nesting needs brackets.
     static func nestingProblem(_ text: String) -> String? {
+        let u = Array(text.utf8)
+        let n = u.count
         var flow = 0
-        var maxFlow = 0
-        var lineStart = true
-        var column = 0
-        var inSingle = false
-        var inDouble = false
-        var inComment = false
-        var prev: UInt8 = 0x0A
         var line = 1
-        for b in text.utf8 {
-            if b == 0x0A {
-                line += 1
-                lineStart = true
-                column = 0
-                inComment = false
-                inSingle = false
-                prev = b
-                continue
-            }
-            if lineStart {
-                if b == 0x20 || b == UInt8(ascii: "-") || b == UInt8(ascii: "?") || b == 0x09 {
+        var i = 0
+        while i < n {
+            // Indentation, counting block indicators ("- ", "? ") as indentation.
+            var column = 0
+            while i < n {
+                let b = u[i]
+                if b == 0x20 || b == 0x09 {
                     column += 1
-                    if column > maxIndentColumn {
-                        return "line \(line): indentation deeper than \(maxIndentColumn) columns"
-                    }
+                    i += 1
+                } else if (b == UInt8(ascii: "-") || b == UInt8(ascii: "?")),
+                    i + 1 >= n || u[i + 1] == 0x20 || u[i + 1] == 0x0A || u[i + 1] == 0x0D
+                {
+                    column += 2
+                    i += 1
+                } else {
+                    break
+                }
+            }
+            if column > maxIndentColumn {
+                return "line \(line): indentation deeper than \(maxIndentColumn) columns"
+            }
+            // The rest of the line: brackets outside quotes and comments.
+            var inSingle = false
+            var inDouble = false
+            var prev: UInt8 = 0x20
+            while i < n, u[i] != 0x0A {
+                let b = u[i]
+                i += 1
+                if inDouble {
+                    if b == UInt8(ascii: "\""), prev != UInt8(ascii: "\\") { inDouble = false }
+                    prev = (prev == UInt8(ascii: "\\") && b == UInt8(ascii: "\\")) ? 0 : b
+                    continue
+                }
+                if inSingle {
+                    if b == UInt8(ascii: "'") { inSingle = false }
                     prev = b
                     continue
                 }
-                lineStart = false
-            }
-            if inComment {
-                prev = b
-                continue
-            }
-            if inDouble {
-                if b == UInt8(ascii: "\"") && prev != UInt8(ascii: "\\") { inDouble = false }
-                prev = (prev == UInt8(ascii: "\\") && b == UInt8(ascii: "\\")) ? 0 : b
-                continue
-            }
-            if inSingle {
-                if b == UInt8(ascii: "'") { inSingle = false }
-                prev = b
-                continue
-            }
-            switch b {
-            case UInt8(ascii: "#") where prev == 0x20 || prev == 0x09 || prev == 0x0A:
-                inComment = true
-            case UInt8(ascii: "\""): inDouble = true
-            case UInt8(ascii: "'") where flow > 0 || prev == 0x20 || prev == UInt8(ascii: ":") || prev == UInt8(ascii: "["):
-                inSingle = true
-            case UInt8(ascii: "["), UInt8(ascii: "{"):
-                flow += 1
-                if flow > maxFlow {
-                    maxFlow = flow
-                    if maxFlow > maxFlowDepth {
+                switch b {
+                case UInt8(ascii: "#") where prev == 0x20 || prev == 0x09:
+                    while i < n, u[i] != 0x0A { i += 1 }
+                case UInt8(ascii: "\""):
+                    inDouble = true
+                case UInt8(ascii: "'") where flow > 0 || prev == 0x20 || prev == UInt8(ascii: ":") || prev == UInt8(ascii: "["):
+                    inSingle = true
+                case UInt8(ascii: "["), UInt8(ascii: "{"):
+                    flow += 1
+                    if flow > maxFlowDepth {
                         return "line \(line): nesting deeper than \(maxFlowDepth) levels"
                     }
+                case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                    if flow > 0 { flow -= 1 }
+                default:
+                    break
                 }
-            case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                if flow > 0 { flow -= 1 }
-            default: break
+                prev = b
             }
-            prev = b
+            i += 1
+            line += 1
         }
         return nil
     }
