@@ -200,6 +200,7 @@ extension Pipeline {
             case .percpuArray: .percpuArray
             case .progArray: .progArray
             case .skStorage: .skStorage
+            case .lruHash: .lruHash
             }
             map.keySize = UInt32(s.keySize)
             map.valueSize = UInt32(s.valueSize)

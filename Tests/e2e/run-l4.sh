@@ -111,6 +111,7 @@ replace_under_load() {
 	pid=$!
 	e2e_track "$pid"
 	for _ in $(seq 100); do [ -s "$dir/ready" ] && break; sleep 0.05; done
+	[ -s "$dir/ready" ] || { cat "$dir/backends.log" >&2; e2e_fail "replace: backends did not start"; }
 	e2e_loader load "$dir/a" --cgroup "$E2E_CGROUP" --name swap >/dev/null
 	e2e_in_cgroup "$E2E_PYTHON" "$HERE/connloop.py" 10.96.1.1:5000 --stop-file "$dir/stop" --marker-file "$dir/marker" \
 		--summary "$dir/summary.json" >/dev/null 2>"$dir/loop.err" &
@@ -134,6 +135,8 @@ assert set(d["after_marker"]) <= {"10.20.7.1:8080", "10.20.7.2:8080"} and d["aft
 print(f"ok replace under load: {d['total']} connects at {d['rate']:.0f}/s, 0 failed, all after the swap on B")
 PY
 	e2e_loader unload --name swap >/dev/null
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
 	passed=$((passed + 1))
 }
 # Least request: sockops counts active connections per endpoint (x2b_active);
@@ -150,6 +153,7 @@ least_request_accounting() {
 	pid=$!
 	e2e_track "$pid"
 	for _ in $(seq 100); do [ -s "$dir/ready" ] && break; sleep 0.05; done
+	[ -s "$dir/ready" ] || { cat "$dir/backends.log" >&2; e2e_fail "least request: backends did not start"; }
 	e2e_loader load "$dir/b" --cgroup "$E2E_CGROUP" --name lr >/dev/null
 	active=$XDS2BPF_BPFFS/lr/maps/x2b_active
 	mkfifo "$dir/hold"
@@ -159,6 +163,7 @@ least_request_accounting() {
 	exec 7>"$dir/hold"
 	for _ in $(seq 100); do [ -s "$dir/held.json" ] && break; sleep 0.05; done
 	bpftool -j map dump pinned "$active" >"$dir/active.json"
+	[ -n "${E2E_DEBUG:-}" ] && { bpftool map dump pinned "$active"; cat "$dir/held.json"; }
 	"$E2E_PYTHON" - "$dir/active.json" <<'PY' || e2e_fail "least request: active counts while held"
 import json, sys
 vals = [int.from_bytes(bytes(int(b, 16) for b in e["value"]), "little") if isinstance(e["value"], list) else e["value"]
@@ -170,6 +175,8 @@ print(f"ok least request: 30 held connections counted per endpoint {used}")
 PY
 	exec 7>&-
 	wait "$prober" || true
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
 	sleep 0.3
 	bpftool -j map dump pinned "$active" >"$dir/active.json"
 	"$E2E_PYTHON" - "$dir/active.json" <<'PY' || e2e_fail "least request: counts after close"

@@ -108,7 +108,15 @@ struct x2b_slot {
 	__u32 ep; /* index relative to the level's first endpoint */
 };
 
-/* Per-socket state (sk_storage): where the socket was sent and what it dialled. */
+/* An endpoint address: the key of x2b_active (least request counts per address). */
+struct x2b_epkey {
+	__u8 family;
+	__u8 pad;
+	__u16 port; /* network order */
+	__u8 addr[16];
+};
+
+/* Per-socket state (x2b_orig, keyed by socket cookie): what the socket dialled. */
 struct x2b_sock {
 	__u8 family;
 	__u8 flags; /* X2B_SK_* */
@@ -118,7 +126,6 @@ struct x2b_sock {
 };
 
 #define X2B_SK_REDIRECTED 1
-#define X2B_SK_COUNTED 2 /* least request: counted in x2b_active */
 
 /* Scratch passed between tail-call stages (per-CPU array, one entry). */
 struct x2b_scratch {
@@ -126,6 +133,166 @@ struct x2b_scratch {
 	__u32 cluster;
 	__u32 action;
 	__u32 pad;
+};
+
+/*
+ * HTTP routing (x2b_http.h, generated x2b_routes.h). The request head is the
+ * raw HTTP/1.x request line and headers, up to the blank line or truncated;
+ * the defer-connect module (or a test harness) fills it.
+ */
+#define X2B_HEAD_MAX 1024
+
+/* Request head flags (struct x2b_req.flags). */
+#define X2B_REQ_TRUNCATED 1 /* the head did not fit: headers may be missing */
+
+struct x2b_req {
+	__u32 len;   /* bytes used in head */
+	__u32 flags; /* X2B_REQ_* */
+	char head[X2B_HEAD_MAX];
+};
+
+/* Route table options (struct x2b_htable.flags). */
+#define X2B_HT_IGNORE_PORT 1       /* ignore_port_in_host_matching */
+#define X2B_HT_VHOST_HEADER 2      /* vhost_header names the host header */
+#define X2B_HT_STRIP_DOT 4         /* connection manager strip_trailing_host_dot */
+#define X2B_HT_STRIP_ANY_PORT 8    /* strip_any_host_port */
+#define X2B_HT_STRIP_PORT 16       /* strip_matching_host_port (strip_port) */
+#define X2B_HT_PATH_PARAMS 32      /* ignore_path_parameters_in_path_matching */
+#define X2B_HT_DOMAINS 64          /* some domain is not "*" (else: default only) */
+
+/* One route table (x2b_htab, index = table id of the X2B_ACT_HTTP action). */
+struct x2b_htable {
+	__u32 flags;
+	__u16 strip_port;   /* listener port for X2B_HT_STRIP_PORT */
+	__u16 pad;
+	__u32 default_vhost; /* global x2b_hvh index of "*", or X2B_HTTP_NONE */
+	__u32 pad2;
+	__u64 vhost_header; /* name hash (X2B_HT_VHOST_HEADER) */
+	__u64 sfx_lens[4];  /* bit L: a "*suffix" domain with a suffix of L bytes */
+	__u64 pfx_lens[4];  /* bit L: a "prefix*" domain with a prefix of L bytes */
+};
+
+/* Domain kinds in x2b_hdom keys. */
+#define X2B_DOM_EXACT 0
+#define X2B_DOM_SUFFIX 1
+#define X2B_DOM_PREFIX 2
+
+/* x2b_hdom: (table, kind, length, hash of the lowercased text) -> global vhost. */
+struct x2b_hdom_key {
+	__u32 table;
+	__u16 kind;
+	__u16 len;
+	__u64 hash; /* FNV-1a 64; suffixes hashed from their last byte backwards */
+};
+
+/* require_tls of a virtual host (struct x2b_hvhost.tls). */
+#define X2B_TLS_NONE 0
+#define X2B_TLS_EXTERNAL 1
+#define X2B_TLS_ALL 2
+
+struct x2b_hvhost {
+	__u32 first_route; /* global x2b_hrt index */
+	__u32 nroutes;
+	__u32 tls;
+	__u32 index;       /* index in the route table, for reports */
+};
+
+/* Route actions (struct x2b_hroute.action). */
+#define X2B_RA_CLUSTER 0  /* arg = cluster id (X2B_HTTP_NONE: not in the bundle) */
+#define X2B_RA_WEIGHTED 1 /* arg = first x2b_hwcl, count entries, total weight */
+#define X2B_RA_HEADER 2   /* cluster named by the header `hash` */
+#define X2B_RA_LOCAL 3    /* redirect, direct response, non-forwarding: Envoy answers */
+
+struct x2b_hroute {
+	__u32 first_cond; /* global x2b_hcond index */
+	__u16 ncond;
+	__u16 action;
+	__u32 arg;
+	__u32 count;
+	__u32 total;
+	__u32 index;      /* index in the virtual host, for reports */
+	__u64 hash;       /* X2B_RA_HEADER: header name hash */
+};
+
+/* Condition operations (struct x2b_hcond.op). */
+#define X2B_C_STR 0      /* the source's value is accepted by DFA `dfa` */
+#define X2B_C_PRESENT 1  /* header presence (flag X2B_CF_WANT: present) */
+#define X2B_C_RANGE 2    /* header value as int64 in [lo, hi) */
+#define X2B_C_ANY 3      /* header with any value (deprecated exact_match "") */
+#define X2B_C_FRACTION 4 /* random % hi < lo; dfa = runtime key id */
+
+/* Value sources (struct x2b_hcond.src). */
+#define X2B_S_PATH 0      /* path without query and fragment (parameters per table) */
+#define X2B_S_FULLPATH 1  /* :path */
+#define X2B_S_METHOD 2    /* :method */
+#define X2B_S_AUTHORITY 3 /* :authority, after the table's normalisation */
+#define X2B_S_SCHEME 4    /* :scheme */
+#define X2B_S_HEADER 5    /* header `hash`, all values joined with "," */
+#define X2B_S_QUERY 6     /* first value of query parameter `hash` */
+#define X2B_S_NONE 7      /* no source (X2B_C_FRACTION) */
+
+/* Condition flags. */
+#define X2B_CF_INVERT 1
+#define X2B_CF_MISSING_EMPTY 2 /* treat_missing_header_as_empty */
+#define X2B_CF_WANT 4          /* X2B_C_PRESENT: the header should be present */
+
+struct x2b_hcond {
+	__u8 op;
+	__u8 src;
+	__u8 flags;
+	__u8 pad;
+	__u32 dfa;
+	__u64 hash; /* header or query parameter name */
+	__s64 lo;
+	__s64 hi;
+};
+
+/* A compiled byte automaton: class map, transitions, start state flags. */
+struct x2b_dfa {
+	__u32 trans;   /* first x2b_dtr entry: entry = trans + state * nclass + class */
+	__u32 cmap;    /* x2b_dcls index of the byte -> class map */
+	__u16 nclass;
+	__u16 start;   /* the start state's X2B_DS_* flags */
+};
+
+/* x2b_dtr entries: next state in the low 16 bits, its flags above; state 0 is dead. */
+#define X2B_DS_ACCEPT (1u << 16) /* the text may end here */
+#define X2B_DS_SURE (1u << 17)   /* accepted whatever follows */
+#define X2B_DS_STATE 0xffffu
+
+struct x2b_dcls {
+	__u8 cls[256];
+};
+
+/* x2b_hwcl: weighted clusters of HTTP routes, cumulative weights in config order. */
+struct x2b_hwcluster {
+	__u32 cum_weight;
+	__u32 cluster; /* X2B_HTTP_NONE: not in the bundle */
+};
+
+/* x2b_hcn: cluster names for cluster_header, (hash, length) -> cluster id. */
+struct x2b_hcn_key {
+	__u64 hash; /* FNV-1a 64 of the name as written */
+	__u32 len;
+	__u32 pad;
+};
+
+/* What x2b_http_route decided (x2b_hres, per CPU; kind X2B_HK_*). */
+#define X2B_HK_CLUSTER 0      /* cluster = the cluster id */
+#define X2B_HK_NO_VHOST 1     /* Envoy answers 404 */
+#define X2B_HK_NO_ROUTE 2     /* Envoy answers 404 */
+#define X2B_HK_TLS_REDIRECT 3 /* require_tls: Envoy redirects to https */
+#define X2B_HK_LOCAL 4        /* the route's redirect/direct response/non-forwarding */
+#define X2B_HK_NO_CLUSTER 5   /* the route names no cluster of the bundle */
+#define X2B_HK_ERROR 6        /* the head could not be used (truncated, malformed) */
+
+#define X2B_HTTP_NONE 0xffffffffu
+
+struct x2b_hresult {
+	__u32 kind;
+	__u32 vhost;   /* index in the route table */
+	__u32 route;   /* index in the virtual host */
+	__u32 cluster;
 };
 
 #endif /* X2B_ABI_H */

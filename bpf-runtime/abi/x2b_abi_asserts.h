@@ -22,6 +22,27 @@ X2B_ASSERT_OFF(x2b_endpoint, weight, 4);
 X2B_ASSERT_OFF(x2b_endpoint, addr, 8);
 X2B_ASSERT_SIZE(x2b_slot, 8);
 X2B_ASSERT_SIZE(x2b_sock, 24);
+X2B_ASSERT_SIZE(x2b_epkey, 20);
+X2B_ASSERT_OFF(x2b_epkey, port, 2);
+X2B_ASSERT_OFF(x2b_epkey, addr, 4);
 X2B_ASSERT_SIZE(x2b_scratch, 16);
+X2B_ASSERT_SIZE(x2b_req, 1032);
+X2B_ASSERT_OFF(x2b_req, head, 8);
+X2B_ASSERT_SIZE(x2b_htable, 88);
+X2B_ASSERT_OFF(x2b_htable, vhost_header, 16);
+X2B_ASSERT_OFF(x2b_htable, sfx_lens, 24);
+X2B_ASSERT_OFF(x2b_htable, pfx_lens, 56);
+X2B_ASSERT_SIZE(x2b_hdom_key, 16);
+X2B_ASSERT_OFF(x2b_hdom_key, hash, 8);
+X2B_ASSERT_SIZE(x2b_hvhost, 16);
+X2B_ASSERT_SIZE(x2b_hroute, 32);
+X2B_ASSERT_OFF(x2b_hroute, hash, 24);
+X2B_ASSERT_SIZE(x2b_hcond, 32);
+X2B_ASSERT_OFF(x2b_hcond, hash, 8);
+X2B_ASSERT_SIZE(x2b_dfa, 12);
+X2B_ASSERT_SIZE(x2b_dcls, 256);
+X2B_ASSERT_SIZE(x2b_hwcluster, 8);
+X2B_ASSERT_SIZE(x2b_hcn_key, 16);
+X2B_ASSERT_SIZE(x2b_hresult, 16);
 
 #endif

@@ -2,7 +2,7 @@
 /*
  * The BPF-side library of xds2bpf. Included by every generated program after
  * its map definitions (the maps are sized per bundle by the planner):
- *   x2b_act, x2b_wcl, x2b_clu, x2b_ep, x2b_lbtab, x2b_rr, x2b_active, x2b_sk,
+ *   x2b_act, x2b_wcl, x2b_clu, x2b_ep, x2b_lbtab, x2b_rr, x2b_active, x2b_orig,
  *   x2b_scr, x2b_gstat, x2b_lstat, x2b_cstat.
  * Everything here is bounded (constant loop limits) and allocation-free.
  */
@@ -122,10 +122,19 @@ static __always_inline __u32 x2b_lb_random(const struct x2b_level *lv)
 	return bpf_get_prandom_u32() % lv->count;
 }
 
+/* Active connections to an endpoint's address (counted by x2b_sockops). */
 static __always_inline __u32 x2b_active_of(__u32 global)
 {
-	__u32 *v = bpf_map_lookup_elem(&x2b_active, &global);
+	struct x2b_endpoint *ep = bpf_map_lookup_elem(&x2b_ep, &global);
+	struct x2b_epkey key = {};
+	__u32 *v;
 
+	if (!ep)
+		return 0;
+	key.family = ep->family;
+	key.port = ep->port;
+	__builtin_memcpy(key.addr, ep->addr, 16);
+	v = bpf_map_lookup_elem(&x2b_active, &key);
 	return v ? *v : 0;
 }
 
@@ -174,22 +183,23 @@ static __always_inline __u32 x2b_lb_ring_hash(const struct x2b_level *lv, __u32 
 	return x2b_table_ep(lv, lo);
 }
 
-/* Remember what the socket dialled, for getpeername and connection counting. */
+/*
+ * Remember what the socket dialled, for getpeername: an LRU map keyed by the
+ * socket cookie (preallocated, no per-socket allocation on the connect path;
+ * a socket evicted after 64k newer redirected connects reports its endpoint).
+ */
 static __always_inline void x2b_remember(struct bpf_sock_addr *ctx, __u32 global, __u8 family,
 					 const __u32 *orig_addr, __u16 orig_port)
 {
-	struct x2b_sock *st;
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct x2b_sock st = {};
 
-	if (!ctx->sk)
-		return;
-	st = bpf_sk_storage_get(&x2b_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st)
-		return;
-	st->family = family;
-	st->flags = X2B_SK_REDIRECTED;
-	st->orig_port = orig_port;
-	st->endpoint = global;
-	__builtin_memcpy(st->orig_addr, orig_addr, family == X2B_FAM_INET4 ? 4 : 16);
+	st.family = family;
+	st.flags = X2B_SK_REDIRECTED;
+	st.orig_port = orig_port;
+	st.endpoint = global;
+	__builtin_memcpy(st.orig_addr, orig_addr, family == X2B_FAM_INET4 ? 4 : 16);
+	bpf_map_update_elem(&x2b_orig, &cookie, &st, BPF_ANY);
 }
 
 /* The endpoint index within a level chosen by policy `lb` (a constant per stage). */
@@ -313,7 +323,11 @@ static __always_inline int x2b_route(__u32 action)
 	return c->lb;
 }
 
-/* Listener lookup in the LPM trie: exact listeners, then prefix ranges, then wildcards. */
+/*
+ * Listener lookup from maps: exact listener addresses in a hash map first
+ * (one hash lookup for the common service VIP), then destination prefixes and
+ * wildcard listeners in the LPM trie when the bundle has any (X2B_LPM_ROWS).
+ */
 static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const __u32 *addr)
 {
 	struct x2b_lsn_key key = {};
@@ -323,6 +337,11 @@ static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const 
 	key.family = family;
 	key.port = port;
 	__builtin_memcpy(key.addr, addr, family == X2B_FAM_INET4 ? 4 : 16);
+	action = bpf_map_lookup_elem(&x2b_lsnx, &key);
+	if (action)
+		return *action;
+	if (!X2B_LPM_ROWS)
+		return X2B_NO_ACTION;
 	action = bpf_map_lookup_elem(&x2b_lsn, &key);
 	return action ? *action : X2B_NO_ACTION;
 }

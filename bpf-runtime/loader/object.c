@@ -87,6 +87,8 @@ static enum bpf_map_type map_kind_type(int kind)
 		return BPF_MAP_TYPE_PROG_ARRAY;
 	case X2B_MAPKIND(SK_STORAGE):
 		return BPF_MAP_TYPE_SK_STORAGE;
+	case X2B_MAPKIND(LRU_HASH):
+		return BPF_MAP_TYPE_LRU_HASH;
 	default:
 		return BPF_MAP_TYPE_UNSPEC;
 	}

@@ -56,6 +56,7 @@ public enum ManifestText {
         case .percpuArray: "percpu_array"
         case .progArray: "prog_array"
         case .skStorage: "sk_storage"
+        case .lruHash: "lru_hash"
         default: "unknown"
         }
     }

@@ -5,6 +5,7 @@ import Foundation
 public struct MapSpec: Sendable, Hashable {
     public enum Kind: String, Sendable {
         case hash, array, lpmTrie = "lpm_trie", percpuArray = "percpu_array", progArray = "prog_array", skStorage = "sk_storage"
+        case lruHash = "lru_hash"
     }
 
     public var name: String
@@ -58,6 +59,8 @@ public enum CEmitter {
 
     public static func maps(for plan: BundlePlan) -> [MapSpec] {
         let lsn = MapImageEncoder.listeners(plan)
+        let lsnx = MapImageEncoder.exactListeners(plan)
+        let active = MapImageEncoder.activeCounts(plan)
         let act = MapImageEncoder.actions(plan)
         let wcl = MapImageEncoder.weightedClusters(plan)
         let clu = MapImageEncoder.clusters(plan)
@@ -65,8 +68,10 @@ public enum CEmitter {
         let tab = MapImageEncoder.slots(plan)
         let lb = ABILayout.size
         return [
+            MapSpec(name: "x2b_lsnx", kind: .hash, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: 24, valueSize: 4,
+                    maxEntries: capacity(lsnx.entries), image: lsnx, serves: "listener match: exact listener addresses"),
             MapSpec(name: "x2b_lsn", kind: .lpmTrie, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: 24, valueSize: 4,
-                    maxEntries: capacity(lsn.entries), image: lsn, serves: "listener and filter chain match (longest prefix)"),
+                    maxEntries: capacity(lsn.entries), image: lsn, serves: "listener match: destination prefixes and wildcard listeners (longest prefix)"),
             MapSpec(name: "x2b_act", kind: .array, keyType: "__u32", valueType: "struct x2b_action", keySize: 4, valueSize: lb("x2b_action"),
                     maxEntries: capacity(act.entries), image: act, serves: "filter chain actions"),
             MapSpec(name: "x2b_wcl", kind: .array, keyType: "__u32", valueType: "struct x2b_wcluster", keySize: 4, valueSize: lb("x2b_wcluster"),
@@ -79,10 +84,10 @@ public enum CEmitter {
                     maxEntries: capacity(tab.entries), image: tab, serves: "round-robin schedules, maglev tables, hash rings"),
             MapSpec(name: "x2b_rr", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
                     maxEntries: capacity(plan.clusters.count), image: nil, serves: "round-robin counters per cluster"),
-            MapSpec(name: "x2b_active", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
-                    maxEntries: capacity(plan.endpoints.count), image: nil, serves: "active connections per endpoint (least request)"),
-            MapSpec(name: "x2b_sk", kind: .skStorage, keyType: "int", valueType: "struct x2b_sock", keySize: 4, valueSize: lb("x2b_sock"),
-                    maxEntries: 0, image: nil, serves: "per-socket original destination and endpoint"),
+            MapSpec(name: "x2b_active", kind: .hash, keyType: "struct x2b_epkey", valueType: "__u32", keySize: lb("x2b_epkey"), valueSize: 4,
+                    maxEntries: capacity(active.entries), image: active, serves: "active connections per least-request endpoint address"),
+            MapSpec(name: "x2b_orig", kind: .lruHash, keyType: "__u64", valueType: "struct x2b_sock", keySize: 8, valueSize: lb("x2b_sock"),
+                    maxEntries: 65536, image: nil, serves: "dialled service address per socket cookie (getpeername)"),
             MapSpec(name: "x2b_scr", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_scratch", keySize: 4, valueSize: lb("x2b_scratch"),
                     maxEntries: 1, image: nil, serves: "state passed between tail-call stages"),
             MapSpec(name: "x2b_gstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
@@ -103,6 +108,8 @@ public enum CEmitter {
         p.print("/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */")
         p.comment("Source: \(plan.listeners.count) listeners, \(plan.clusters.count) clusters, \(plan.listenerEntries.count) match rows")
         p.print("#include \"x2b_prelude.h\"", "")
+        p.comment("Listener rows kept in the LPM trie (prefixes, wildcard listeners); 0: exact listeners only.")
+        p.print("#define X2B_LPM_ROWS \(MapImageEncoder.listeners(plan).entries)", "")
         for m in maps {
             emitMap(m, into: &p)
         }
@@ -167,12 +174,19 @@ public enum CEmitter {
                                         attach: family == .inet4 ? .connect4 : .connect6,
                                         serves: "entry: listener match and routing, \(family == .inet4 ? "IPv4" : "IPv6")"))
         }
-        p.append(fragment: Templates.text("sockets.c"))
+        p.append(fragment: Templates.text("peer.c"))
         programs += [
             ProgramSpec(name: "x2b_peer4", section: "cgroup/getpeername4", attach: .getpeername4, serves: "report the dialled service address, IPv4"),
             ProgramSpec(name: "x2b_peer6", section: "cgroup/getpeername6", attach: .getpeername6, serves: "report the dialled service address, IPv6"),
-            ProgramSpec(name: "x2b_sockops", section: "sockops", attach: .sockOps, serves: "active connection counts for least request"),
         ]
+        if plan.policies.contains(.leastRequest) {
+            // Only least request needs connection counts: other bundles keep sockops off every connection.
+            p.print("")
+            p.append(fragment: Templates.text("sockops.c"))
+            programs.append(ProgramSpec(name: "x2b_sockops", section: "sockops", attach: .sockOps,
+                                        serves: "active connection counts for least request"))
+        }
+        p.print("", "char LICENSE[] SEC(\"license\") = \"Dual BSD/GPL\";")
         return EmittedSource(source: p.content, maps: maps, programs: programs, tailCalls: tailCalls)
     }
 
@@ -184,6 +198,7 @@ public enum CEmitter {
         case .percpuArray: "BPF_MAP_TYPE_PERCPU_ARRAY"
         case .progArray: "BPF_MAP_TYPE_PROG_ARRAY"
         case .skStorage: "BPF_MAP_TYPE_SK_STORAGE"
+        case .lruHash: "BPF_MAP_TYPE_LRU_HASH"
         }
         p.comment(m.serves.prefix(1).uppercased() + m.serves.dropFirst() + ".")
         p.print("struct {")

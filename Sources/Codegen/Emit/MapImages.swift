@@ -16,7 +16,20 @@ public enum ABILayout {
         Struct(name: "x2b_endpoint", size: 24, offsets: ["weight": 4, "addr": 8]),
         Struct(name: "x2b_slot", size: 8, offsets: [:]),
         Struct(name: "x2b_sock", size: 24, offsets: [:]),
+        Struct(name: "x2b_epkey", size: 20, offsets: ["port": 2, "addr": 4]),
         Struct(name: "x2b_scratch", size: 16, offsets: [:]),
+        // HTTP routing (HTTPEmitter)
+        Struct(name: "x2b_req", size: 8 + Int(ABI.headMax), offsets: ["head": 8]),
+        Struct(name: "x2b_htable", size: 88, offsets: ["vhost_header": 16, "sfx_lens": 24, "pfx_lens": 56]),
+        Struct(name: "x2b_hdom_key", size: 16, offsets: ["hash": 8]),
+        Struct(name: "x2b_hvhost", size: 16, offsets: [:]),
+        Struct(name: "x2b_hroute", size: 32, offsets: ["hash": 24]),
+        Struct(name: "x2b_hcond", size: 32, offsets: ["hash": 8]),
+        Struct(name: "x2b_dfa", size: 12, offsets: [:]),
+        Struct(name: "x2b_dcls", size: 256, offsets: [:]),
+        Struct(name: "x2b_hwcluster", size: 8, offsets: [:]),
+        Struct(name: "x2b_hcn_key", size: 16, offsets: [:]),
+        Struct(name: "x2b_hresult", size: 16, offsets: [:]),
     ]
 
     public static func size(_ name: String) -> Int {
@@ -34,6 +47,9 @@ struct ByteWriter {
     mutating func u16be(_ v: UInt16) { bytes += [UInt8(v >> 8), UInt8(v & 0xFF)] }
     mutating func u32(_ v: UInt32) {
         for i in 0..<4 { bytes.append(UInt8((v >> (8 * UInt32(i))) & 0xFF)) }
+    }
+    mutating func u64(_ v: UInt64) {
+        for i in 0..<8 { bytes.append(UInt8((v >> (8 * UInt64(i))) & 0xFF)) }
     }
     mutating func raw(_ b: [UInt8], padTo n: Int) {
         bytes += b
@@ -93,9 +109,43 @@ public enum MapImageEncoder {
         return w.bytes
     }
 
+    /// Rows matched by exact address (a listener's own address, or a VIP row):
+    /// the hash map, one lookup.
+    public static func exactListeners(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 24, valueSize: 4)
+        for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) && e.isExact {
+            var v = ByteWriter()
+            v.u32(e.action)
+            img.append(key: listenerKey(e), value: v.bytes)
+        }
+        return img
+    }
+
+    /// Zero counters for every endpoint address of a least-request cluster, so
+    /// sockops counts exactly those.
+    public static func activeCounts(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: ABILayout.size("x2b_epkey"), valueSize: 4)
+        var seen = Set<[UInt8]>()
+        for c in plan.clusters where c.lb == .leastRequest && !c.passthrough {
+            for lv in c.levels {
+                for e in plan.endpoints[Int(lv.first)..<Int(lv.first + lv.count)] {
+                    var k = ByteWriter()
+                    k.u8(UInt8(e.address.family.rawValue))
+                    k.u8(0)
+                    k.u16be(e.port)
+                    k.raw(e.address.bytes, padTo: 16)
+                    guard seen.insert(k.bytes).inserted else { continue }
+                    img.append(key: k.bytes, value: [0, 0, 0, 0])
+                }
+            }
+        }
+        return img
+    }
+
+    /// Rows that need longest-prefix matching: the LPM trie.
     public static func listeners(_ plan: BundlePlan) -> MapImage {
         var img = MapImage(keySize: 24, valueSize: 4)
-        for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) {
+        for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) && !e.isExact {
             var v = ByteWriter()
             v.u32(e.action)
             img.append(key: listenerKey(e), value: v.bytes)

@@ -85,6 +85,7 @@ public nonisolated enum Xds2bpf_Bundle_V1_MapKind: SwiftProtobuf.Enum, Swift.Cas
   case percpuArray // = 4
   case progArray // = 5
   case skStorage // = 6
+  case lruHash // = 7
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -100,6 +101,7 @@ public nonisolated enum Xds2bpf_Bundle_V1_MapKind: SwiftProtobuf.Enum, Swift.Cas
     case 4: self = .percpuArray
     case 5: self = .progArray
     case 6: self = .skStorage
+    case 7: self = .lruHash
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -113,6 +115,7 @@ public nonisolated enum Xds2bpf_Bundle_V1_MapKind: SwiftProtobuf.Enum, Swift.Cas
     case .percpuArray: return 4
     case .progArray: return 5
     case .skStorage: return 6
+    case .lruHash: return 7
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -126,6 +129,7 @@ public nonisolated enum Xds2bpf_Bundle_V1_MapKind: SwiftProtobuf.Enum, Swift.Cas
     .percpuArray,
     .progArray,
     .skStorage,
+    .lruHash,
   ]
 
 }
@@ -310,7 +314,7 @@ nonisolated extension Xds2bpf_Bundle_V1_AttachKind: SwiftProtobuf._ProtoNameProv
 }
 
 nonisolated extension Xds2bpf_Bundle_V1_MapKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MAP_UNSPEC\0\u{1}HASH\0\u{1}ARRAY\0\u{1}LPM_TRIE\0\u{1}PERCPU_ARRAY\0\u{1}PROG_ARRAY\0\u{1}SK_STORAGE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MAP_UNSPEC\0\u{1}HASH\0\u{1}ARRAY\0\u{1}LPM_TRIE\0\u{1}PERCPU_ARRAY\0\u{1}PROG_ARRAY\0\u{1}SK_STORAGE\0\u{1}LRU_HASH\0")
 }
 
 nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

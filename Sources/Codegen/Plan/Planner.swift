@@ -13,6 +13,8 @@ public struct BundlePlan: Sendable {
         public var source: String
         /// LPM prefix length over (family, pad, port, addr).
         public var prefixLength: UInt32 { 32 + UInt32(prefix.prefixLength) }
+        /// A full-length address: matched by the exact hash map.
+        public var isExact: Bool { prefix.prefixLength == (prefix.address.family == .inet4 ? 32 : 128) }
     }
 
     public enum ActionKind: UInt32, Sendable {

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Test harness for the generated HTTP matcher (route-check --engine bpf, the
+ * differential tests): a tc program BPF_PROG_TEST_RUN can drive. The packet is
+ * X2B_TEST_PAD bytes of padding, then the request head; skb->cb[0..2] carry
+ * the route table, the random value and the active runtime key. The decision
+ * (struct x2b_hresult) is written over the padding, so data_out returns it.
+ * It includes the same x2b_routes.h as the bundle.
+ */
+#define X2B_TEST_RANDOM 1
+#include "x2b_prelude.h"
+#include "x2b_routes.h"
+
+#define X2B_TEST_PAD 32
+
+_Static_assert(sizeof(struct x2b_hresult) <= X2B_TEST_PAD, "result fits in the padding");
+
+SEC("tc")
+int x2b_http_test(struct __sk_buff *skb)
+{
+	struct x2b_req *req = x2b_http_req();
+	struct x2b_htest *t;
+	struct x2b_hresult *res, out = {};
+	__u32 zero = 0, len;
+
+	if (!req)
+		return 1;
+	t = bpf_map_lookup_elem(&x2b_htst, &zero);
+	if (!t)
+		return 1;
+	t->random = skb->cb[1];
+	t->runtime = skb->cb[2];
+	len = skb->len;
+	if (len < X2B_TEST_PAD)
+		return 1;
+	len -= X2B_TEST_PAD;
+	req->flags = 0;
+	if (len > X2B_HEAD_MAX) {
+		len = X2B_HEAD_MAX;
+		req->flags = X2B_REQ_TRUNCATED;
+	}
+	req->len = len;
+	if (len && bpf_skb_load_bytes(skb, X2B_TEST_PAD, req->head, len & (X2B_HEAD_MAX - 1) ?: X2B_HEAD_MAX) < 0)
+		return 1;
+	out.cluster = x2b_http_route(req, skb->cb[0]);
+	res = bpf_map_lookup_elem(&x2b_hres, &zero);
+	if (res) {
+		out.kind = res->kind;
+		out.vhost = res->vhost;
+		out.route = res->route;
+	}
+	bpf_skb_store_bytes(skb, 0, &out, sizeof(out), 0);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
