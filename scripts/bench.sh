@@ -324,13 +324,16 @@ section_decision() {
 		log "decision: $n services: bundle"
 		e2e_loader load "$b" --cgroup "$E2E_CGROUP" --name "$name" >/dev/null
 		pins=$XDS2BPF_BPFFS/$name/progs
+		# sockops exists only in bundles with least-request clusters
+		sockops=()
+		[ -e "$pins/x2b_sockops" ] && sockops=(--prog "sockops=$pins/x2b_sockops")
 		e2e_in_cgroup "$BIN/connloop" --dst-file "$t/vips" --warmup "$LOOP_WARMUP" --count "$LOOP_COUNT" \
 			--runs "$LOOP_RUNS" --prog "entry=$pins/x2b_connect4" --prog "lb=$pins/x2b_lb_rr4" \
-			--prog "sockops=$pins/x2b_sockops" >"$RES/decision/l4-$n.json"
+			"${sockops[@]}" >"$RES/decision/l4-$n.json"
 		log "decision: $n services: pass-through (no listener matches)"
 		e2e_in_cgroup "$BIN/connloop" --dst-file "$t/endpoints" --warmup "$LOOP_WARMUP" --count "$LOOP_COUNT" \
 			--runs "$LOOP_RUNS" --prog "entry=$pins/x2b_connect4" \
-			--prog "sockops=$pins/x2b_sockops" >"$RES/decision/l4-$n-passthrough.json"
+			"${sockops[@]}" >"$RES/decision/l4-$n-passthrough.json"
 		e2e_loader unload --name "$name" >/dev/null
 		log "decision: $n services: empty connect4 program (baseline)"
 		bpftool cgroup attach "$E2E_CGROUP" connect4 pinned "$EMPTY_PIN/prog"
