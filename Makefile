@@ -15,6 +15,8 @@ all: build loader
 
 include mk/loader.mk
 include mk/vm.mk
+include mk/http.mk
+include mk/bench.mk
 
 deps:
 	@scripts/install-deps.sh
@@ -30,9 +32,10 @@ run: deps build loader
 	@if [ "$$(id -u)" = 0 ]; then XDS2BPF=$(XDS2BPF) Tests/e2e/demo.sh $(OUT)/bookinfo $(EXAMPLE); \
 	else echo "(not root: skipping the in-kernel demo)"; fi
 
-test: deps build loader check-templates
+test: deps build loader testrun check-templates
 	$(SWIFT) build --build-tests
 	XDS2BPF_BIN=$(abspath $(XDS2BPF)) $(SWIFT) test --skip-build --parallel --num-workers 2
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/http/run-route-check.sh
 	$(MAKE) e2e-test
 	$(MAKE) vmtest
 

@@ -12,7 +12,7 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 	if (ctx->type != SOCK_STREAM)
 		return 1;
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(x2b_match4(ip, (__u16)ctx->user_port));
+	slot = x2b_route(ctx, x2b_match4(ip, (__u16)ctx->user_port));
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 {{DISPATCH}}

@@ -12,7 +12,7 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(x2b_match6(ip, (__u16)ctx->user_port));
+	slot = x2b_route(ctx, x2b_match6(ip, (__u16)ctx->user_port));
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 {{DISPATCH}}

@@ -115,37 +115,26 @@ extension Pipeline {
             return CompileResult(bundle: bundle, plan: plan, emitted: emitted, manifest: manifest, diagnostics: diags,
                                  timings: t, objectFromCache: false)
         }
-        let headers = ["x2b_prelude.h", "x2b_runtime.h", "x2b_abi.h", "x2b_abi_asserts.h"]
+        var headers = ["x2b_prelude.h", "x2b_runtime.h", "x2b_abi.h", "x2b_abi_asserts.h"]
+        if emitted.routesHeader != nil { headers += ["x2b_http.h", "x2b_defer.h"] }
         var sources: [(String, String)] = [("x2b.bpf.c", emitted.source)]
         for h in headers { sources.append((h, Templates.text(h))) }
+        if let routes = emitted.routesHeader { sources.append((HTTPEmitter.headerName, routes)) }
         let cc = try clang ?? Clang.locate()
         var fromCache = false
+        var httpObject: [UInt8]?
         let object: [UInt8] = try t.measure("clang") {
-            let key = cc.objectKey(files: sources)
-            if let dir = options.cacheDirectory, let cached = FileManager.default.contents(atPath: "\(dir)/\(key).o") {
-                fromCache = true
-                return Array(cached)
+            if emitted.routesHeader != nil {
+                httpObject = try buildObject(cc, sources: sources, defines: ["X2B_WITH_MODULE"], cacheDirectory: options.cacheDirectory,
+                                             source: emitted.source, fromCache: &fromCache)
             }
-            let work = FileManager.default.temporaryDirectory.appendingPathComponent("xds2bpf-\(getpid())-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: work) }
-            for (name, text) in sources {
-                try Data(text.utf8).write(to: work.appendingPathComponent(name))
-            }
-            try cc.compile(in: work.path, source: emitted.source)
-            let obj = try Data(contentsOf: work.appendingPathComponent("x2b.bpf.o"))
-            if let dir = options.cacheDirectory {
-                try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                let tmp = "\(dir)/.\(key).\(getpid())"
-                if FileManager.default.createFile(atPath: tmp, contents: obj) {
-                    _ = rename(tmp, "\(dir)/\(key).o")
-                }
-            }
-            return Array(obj)
+            return try buildObject(cc, sources: sources, defines: [], cacheDirectory: options.cacheDirectory,
+                                   source: emitted.source, fromCache: &fromCache)
         }
         t.measure("bundle") {
             for (name, text) in sources { bundle.files[name] = Array(text.utf8) }
             bundle.files["x2b.bpf.o"] = object
+            if let httpObject { bundle.files["x2b_http.bpf.o"] = httpObject }
             for m in emitted.maps {
                 if let img = m.image, img.entries > 0 { bundle.files["maps/\(m.name).bin"] = img.bytes }
             }
@@ -157,6 +146,33 @@ extension Pipeline {
                              timings: t, objectFromCache: fromCache)
     }
 
+    /// One clang run (or a cache hit: the key covers sources, defines, compiler and flags).
+    static func buildObject(_ cc: Clang, sources: [(String, String)], defines: [String], cacheDirectory: String?,
+                            source: String, fromCache: inout Bool) throws -> [UInt8] {
+        let key = cc.objectKey(files: sources + defines.map { ("-D", $0) })
+        if let dir = cacheDirectory, let cached = FileManager.default.contents(atPath: "\(dir)/\(key).o") {
+            fromCache = true
+            return Array(cached)
+        }
+        fromCache = false
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("xds2bpf-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        for (name, text) in sources {
+            try Data(text.utf8).write(to: work.appendingPathComponent(name))
+        }
+        try cc.compile(in: work.path, source: source, defines: defines)
+        let obj = try Data(contentsOf: work.appendingPathComponent("x2b.bpf.o"))
+        if let dir = cacheDirectory {
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let tmp = "\(dir)/.\(key).\(getpid())"
+            if FileManager.default.createFile(atPath: tmp, contents: obj) {
+                _ = rename(tmp, "\(dir)/\(key).o")
+            }
+        }
+        return Array(obj)
+    }
+
     static func buildManifest(fe: FrontEndResult, plan: BundlePlan, emitted: EmittedSource, bundle: BundleFiles,
                               clang: Clang, codeDigest: String) -> Xds2bpf_Bundle_V1_Manifest {
         var m = Xds2bpf_Bundle_V1_Manifest()
@@ -166,6 +182,7 @@ extension Pipeline {
         m.clangVersion = clang.version
         m.snapshotSha256 = fe.snapshotDigest
         m.object = "x2b.bpf.o"
+        if bundle.files["x2b_http.bpf.o"] != nil { m.httpObject = "x2b_http.bpf.o" }
         m.codeSha256 = codeDigest
         m.needsHTTP = plan.needsHTTP
         for p in bundle.sortedPaths {

@@ -44,7 +44,8 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(Planner.plan(ir(16)).0.inlineMatch[.inet4], true)
         let (big, _) = Planner.plan(ir(17))
         XCTAssertEqual(big.inlineMatch[.inet4], false)
-        XCTAssertEqual(MapImageEncoder.listeners(big).entries, 17)
+        XCTAssertEqual(MapImageEncoder.exactListeners(big).entries, 17, "exact addresses go to the hash map")
+        XCTAssertEqual(MapImageEncoder.listeners(big).entries, 0, "nothing needs the LPM trie")
         // The generated C does not grow with the table once it is a map.
         let c17 = CEmitter.emit(big).source
         let c1000 = CEmitter.emit(Planner.plan(ir(1000)).0).source

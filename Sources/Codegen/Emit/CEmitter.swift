@@ -42,6 +42,8 @@ public struct TailCallSpec: Sendable, Hashable {
 /// The emitted C source and everything the manifest says about it.
 public struct EmittedSource: Sendable {
     public var source: String
+    /// `x2b_routes.h` (HTTP route tables and matchers), nil without HTTP listeners.
+    public var routesHeader: String?
     public var maps: [MapSpec]
     public var programs: [ProgramSpec]
     public var tailCalls: [TailCallSpec]
@@ -112,6 +114,14 @@ public enum CEmitter {
         p.print("#define X2B_LPM_ROWS \(MapImageEncoder.listeners(plan).entries)", "")
         for m in maps {
             emitMap(m, into: &p)
+        }
+        var routesHeader: String?
+        if plan.needsHTTP {
+            let routes = HTTPEmitter.emit(plan.http)
+            maps += routes.maps
+            routesHeader = routes.header
+            p.comment("HTTP route tables and matchers; used per request only in the defer-connect build (X2B_WITH_MODULE).")
+            p.print("#include \"\(HTTPEmitter.headerName)\"", "#ifdef X2B_WITH_MODULE", "#include \"x2b_defer.h\"", "#endif")
         }
         p.print("#include \"x2b_runtime.h\"", "")
 
@@ -187,7 +197,7 @@ public enum CEmitter {
                                         serves: "active connection counts for least request"))
         }
         p.print("", "char LICENSE[] SEC(\"license\") = \"Dual BSD/GPL\";")
-        return EmittedSource(source: p.content, maps: maps, programs: programs, tailCalls: tailCalls)
+        return EmittedSource(source: p.content, routesHeader: routesHeader, maps: maps, programs: programs, tailCalls: tailCalls)
     }
 
     static func emitMap(_ m: MapSpec, into p: inout CPrinter) {

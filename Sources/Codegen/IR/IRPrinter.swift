@@ -9,11 +9,15 @@ public enum IRPrinter {
             if let d = l.defaultChain { out += "  default " + action(d.action) + "\n" }
         }
         for t in ir.routeTables {
-            out += "route_table \(q(t.name))\(t.ignorePortInHostMatching ? " ignore_port" : "")\n"
+            out += "route_table \(q(t.name))\(t.ignorePortInHostMatching ? " ignore_port" : "")\(table(t))\n"
             for vh in t.virtualHosts {
-                out += "  virtual_host \(q(vh.name)) domains [\(vh.domains.map(q).joined(separator: ", "))]\n"
+                out += "  virtual_host \(q(vh.name)) domains [\(vh.domains.map(q).joined(separator: ", "))]"
+                    + (vh.requireTLS == .none ? "" : " require_tls \(vh.requireTLS.rawValue)")
+                    + (vh.virtualClusters.isEmpty ? "" : " virtual_clusters [\(vh.virtualClusters.map { q($0.name) }.joined(separator: ", "))]")
+                    + mutations(vh.requestHeaders, vh.responseHeaders) + "\n"
                 for (i, r) in vh.routes.enumerated() {
                     out += "    route[\(i)]\(r.name.isEmpty ? "" : " " + q(r.name)) \(match(r.match)) -> \(action(r.action))"
+                    out += mutations(r.requestHeaders, r.responseHeaders)
                     if !r.notes.isEmpty { out += "  ; " + notes(r.notes) }
                     out += "\n"
                 }
@@ -41,6 +45,34 @@ public enum IRPrinter {
     }
 
     static func q(_ s: String) -> String { ResourcePath.quoted(s) }
+
+    /// Table options beyond the defaults (nothing for a plain table).
+    static func table(_ t: IRRouteTable) -> String {
+        var parts: [String] = []
+        if let h = t.vhostHeader { parts.append("vhost_header \(q(h))") }
+        if t.ignorePathParameters { parts.append("ignore_path_parameters") }
+        if t.hostNormalization.stripTrailingDot { parts.append("strip_trailing_host_dot") }
+        switch t.hostNormalization.stripPort {
+        case .none: break
+        case .any: parts.append("strip_any_host_port")
+        case .matching(let p): parts.append("strip_host_port \(p)")
+        }
+        if t.mostSpecificHeaderMutationsWins { parts.append("most_specific_header_mutations_wins") }
+        if !t.internalOnlyHeaders.isEmpty { parts.append("internal_only [\(t.internalOnlyHeaders.map(q).joined(separator: ", "))]") }
+        let m = mutations(t.requestHeaders, t.responseHeaders)
+        return (parts.isEmpty ? "" : " " + parts.joined(separator: " ")) + m
+    }
+
+    static func mutations(_ req: IRHeaderMutation, _ resp: IRHeaderMutation) -> String {
+        func one(_ m: IRHeaderMutation) -> String {
+            (m.add.map { "+\(q($0.key))=\(q($0.value))\($0.action == .appendIfExistsOrAdd ? "" : " " + $0.action.rawValue)" }
+                + m.remove.map { "-\(q($0))" }).joined(separator: " ")
+        }
+        var out = ""
+        if !req.isEmpty { out += " request_headers {\(one(req))}" }
+        if !resp.isEmpty { out += " response_headers {\(one(resp))}" }
+        return out
+    }
 
     static func chain(_ c: IRFilterChain) -> String {
         var parts: [String] = []
@@ -85,6 +117,7 @@ public enum IRPrinter {
             case .string(let s, let ic): t += string(s) + (ic ? " ignore_case" : "")
             case .present(let p): t += p ? "present" : "absent"
             case .range(let lo, let hi): t += "range [\(lo), \(hi))"
+            case .anyValue: t += "any_value"
             }
             if h.invert { t += " invert" }
             if h.treatMissingAsEmpty { t += " missing_as_empty" }
@@ -94,8 +127,26 @@ public enum IRPrinter {
             parts.append("query \(q(qp.name)) " + (qp.value.map(string) ?? "present") + (qp.ignoreCase ? " ignore_case" : ""))
         }
         if m.grpcOnly { parts.append("grpc") }
-        if let f = m.runtimeFraction { parts.append("runtime_fraction \(f.numerator)/\(f.denominator)") }
+        if let f = m.runtimeFraction {
+            parts.append("runtime_fraction \(f.numerator)/\(f.denominator)" + (f.runtimeKey.isEmpty ? "" : " key \(q(f.runtimeKey))"))
+        }
+        for d in m.dynamicMetadata {
+            parts.append("metadata \(q(d.filter))\(d.path.map { "." + $0 }.joined()) \(value(d.value))" + (d.invert ? " invert" : ""))
+        }
         return parts.joined(separator: " ")
+    }
+
+    static func value(_ v: IRValueMatch) -> String {
+        switch v {
+        case .null: "null"
+        case .bool(let b): "bool \(b)"
+        case .present(let p): p ? "present" : "present false"
+        case .string(let s, let ic): string(s) + (ic ? " ignore_case" : "")
+        case .doubleExact(let d): "double \(d)"
+        case .doubleRange(let lo, let hi): "double [\(lo), \(hi))"
+        case .list(let one): "list one_of (\(value(one)))"
+        case .or(let vs): "or (\(vs.map(value).joined(separator: " | ")))"
+        }
     }
 
     static func action(_ a: IRRouteAction) -> String {
@@ -106,7 +157,8 @@ public enum IRPrinter {
         case .redirect(let r):
             "redirect \(r.responseCode)" + [r.scheme.map { " scheme \($0)" }, r.host.map { " host \(q($0))" },
                                            r.port.map { " port \($0)" }, r.path.map { " path \(q($0))" },
-                                           r.prefixRewrite.map { " prefix_rewrite \(q($0))" }].compactMap { $0 }.joined()
+                                           r.prefixRewrite.map { " prefix_rewrite \(q($0))" },
+                                           r.regexRewrite.map { " regex_rewrite \(q($0.pattern)) \(q($0.substitution))" }].compactMap { $0 }.joined()
                 + (r.stripQuery ? " strip_query" : "")
         case .directResponse(let s, let body): "direct_response \(s)" + (body.map { " body \(q(String($0.prefix(40))))" } ?? "")
         case .nonForwarding: "non_forwarding"
@@ -119,6 +171,8 @@ public enum IRPrinter {
         if let r = n.retries { parts.append("retries \(r)") }
         if let p = n.prefixRewrite { parts.append("prefix_rewrite \(q(p))") }
         if let h = n.hostRewrite { parts.append("host_rewrite \(q(h))") }
+        if let h = n.hostRewriteHeader { parts.append("host_rewrite_header \(q(h))") }
+        if let r = n.regexRewrite { parts.append("regex_rewrite \(q(r.pattern)) \(q(r.substitution))") }
         parts += n.other
         return "not enforced: " + parts.joined(separator: ", ")
     }

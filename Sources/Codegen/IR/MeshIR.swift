@@ -414,6 +414,7 @@ public struct IRRedirect: Sendable, Hashable {
     public var port: UInt32?
     public var path: String?
     public var prefixRewrite: String?
+    public var regexRewrite: IRRegexRewrite?
     public var responseCode: UInt32
     public var stripQuery: Bool
 

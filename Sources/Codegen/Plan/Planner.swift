@@ -72,6 +72,8 @@ public struct BundlePlan: Sendable {
     /// LB policies some cluster uses: one tail-call stage each per family.
     public var policies: [IRLBPolicy] = []
     public var needsHTTP = false
+    /// Route tables, virtual hosts, routes and matchers for per-request HTTP routing.
+    public var http = HTTPPlan()
 
     public func entries(for family: IRFamily) -> [ListenerEntry] {
         listenerEntries.filter { $0.prefix.address.family == family }
@@ -112,6 +114,11 @@ public struct Planner {
             plan.inlineMatch[family] = plan.entries(for: family).count <= options.inlineListenerLimit
         }
         plan.policies = IRLBPolicy.allCases.filter { p in plan.clusters.contains { $0.lb == p && !$0.passthrough } }
+        if plan.needsHTTP {
+            let (h, d) = HTTPPlanner.plan(ir, clusterIndex: clusterIndex)
+            plan.http = h
+            diagnostics += d
+        }
         if plan.slots.count > options.maxTableSlots {
             diagnostics.append(Diagnostic(.limitExceeded, path: "clusters",
                                           "load-balancing tables need \(plan.slots.count) slots, over the limit of \(options.maxTableSlots); lower maglev table_size or ring sizes"))

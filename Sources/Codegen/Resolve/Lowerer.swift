@@ -126,11 +126,11 @@ public struct Lowerer {
         }
         var chains: [IRFilterChain] = []
         for (i, fc) in l.filterChains.enumerated() {
-            if let c = lowerChain(fc, listener: r.name, path: "\(path).filter_chains[\(i)]") { chains.append(c) }
+            if let c = lowerChain(fc, listener: r.name, port: port, path: "\(path).filter_chains[\(i)]") { chains.append(c) }
         }
         var defaultChain: IRFilterChain?
         if l.hasDefaultFilterChain {
-            defaultChain = lowerChain(l.defaultFilterChain, listener: r.name, path: "\(path).default_filter_chain")
+            defaultChain = lowerChain(l.defaultFilterChain, listener: r.name, port: port, path: "\(path).default_filter_chain")
             defaultChain?.match = IRChainMatch()
         }
         checkChainConflicts(chains, path: path)
@@ -231,7 +231,8 @@ public struct Lowerer {
         return IRCidr(address: a, prefixLength: len)
     }
 
-    private mutating func lowerChain(_ fc: Envoy_Config_Listener_V3_FilterChain, listener: String, path: String) -> IRFilterChain? {
+    private mutating func lowerChain(_ fc: Envoy_Config_Listener_V3_FilterChain, listener: String, port: UInt16,
+                                     path: String) -> IRFilterChain? {
         var match = IRChainMatch()
         if fc.hasFilterChainMatch {
             guard let m = lowerChainMatch(fc.filterChainMatch, path: "\(path).filter_chain_match") else { return nil }
@@ -266,7 +267,7 @@ public struct Lowerer {
                 }
                 do {
                     let hcm = try Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager(unpackingAny: f.typedConfig)
-                    guard let table = lowerHCM(hcm, listener: listener, path: fpath) else { return nil }
+                    guard let table = lowerHCM(hcm, listener: listener, port: port, path: fpath) else { return nil }
                     action = .http(routeTable: table)
                 } catch {
                     diagnostics.append(Diagnostic(.invalidResource, path: fpath, "http_connection_manager typed_config does not decode: \(error)"))
@@ -329,7 +330,7 @@ public struct Lowerer {
     }
 
     private mutating func lowerHCM(_ hcm: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager,
-                                   listener: String, path: String) -> String? {
+                                   listener: String, port: UInt16, path: String) -> String? {
         var filters: [String] = []
         for f in hcm.httpFilters {
             let type = TypeURL.messageName(f.typedConfig.typeURL)
@@ -340,21 +341,48 @@ public struct Lowerer {
             diagnostics.append(Diagnostic(.notEnforced, path: "\(path).http_filters",
                                           "HTTP filters \(filters.joined(separator: ", ")) are not enforced in the kernel"))
         }
+        // The manager normalises the Host header before routing; it belongs to the route
+        // table the kernel evaluates, so an RDS table shared by managers that normalise
+        // differently is lowered once per variant.
+        var norm = IRHostNormalization(stripTrailingDot: hcm.stripTrailingHostDot)
+        if case .stripAnyHostPort(true)? = hcm.stripPortMode {
+            norm.stripPort = .any
+        } else if hcm.stripMatchingHostPort {
+            norm.stripPort = .matching(port)
+        }
+        var pathOptions: [String] = []
+        if hcm.hasNormalizePath, hcm.normalizePath.value { pathOptions.append("normalize_path") }
+        if hcm.mergeSlashes { pathOptions.append("merge_slashes") }
+        if hcm.pathWithEscapedSlashesAction.rawValue > 1 { pathOptions.append("path_with_escaped_slashes_action") }
+        if !pathOptions.isEmpty {
+            diagnostics.append(Diagnostic(.notEnforced, path: path,
+                                          "\(pathOptions.joined(separator: ", ")) not applied in the kernel: routes match the path as the client sent it"))
+        }
         switch hcm.routeSpecifier {
         case .rds(let rds)?:
-            let name = rds.routeConfigName
-            guard let rc = snapshot.routeConfigurations[name] else {
+            let base = rds.routeConfigName
+            guard let rc = snapshot.routeConfigurations[base] else {
                 diagnostics.append(Diagnostic(.danglingRoute, path: "\(path).rds",
-                                              "references unknown route configuration \(ResourcePath.quoted(name))"))
+                                              "references unknown route configuration \(ResourcePath.quoted(base))"))
                 return nil
             }
+            let name = norm.isIdentity ? base : "\(base)@\(Self.variantSuffix(norm))"
             if routeTables[name] == nil {
-                routeTables[name] = lowerRouteConfiguration(rc.message, path: ResourcePath.routeConfiguration(name))
+                var t = lowerRouteConfiguration(rc.message, path: ResourcePath.routeConfiguration(base))
+                t.name = name
+                t.hostNormalization = norm
+                routeTables[name] = t
             }
             return name
         case .routeConfig(let rc)?:
-            let name = "\(listener)/\(path.split(separator: ".").dropFirst().joined(separator: "."))"
-            routeTables[name] = lowerRouteConfiguration(rc, path: "\(path).route_config")
+            // Inline tables are named after their place: `listener/filter_chains[i].filters[j]`
+            // (their own name is usually empty, and must not make two tables one).
+            let prefix = ResourcePath.listener(listener) + "."
+            let name = "\(listener)/\(path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path)"
+            var t = lowerRouteConfiguration(rc, path: "\(path).route_config")
+            t.name = name
+            t.hostNormalization = norm
+            routeTables[name] = t
             return name
         case .scopedRoutes?:
             diagnostics.append(Diagnostic(.unsupportedRouting, path: "\(path).scoped_routes", "scoped routes (SRDS) are not supported"))
@@ -365,7 +393,40 @@ public struct Lowerer {
         }
     }
 
+    static func variantSuffix(_ n: IRHostNormalization) -> String {
+        var parts: [String] = []
+        if n.stripTrailingDot { parts.append("strip_dot") }
+        switch n.stripPort {
+        case .none: break
+        case .any: parts.append("strip_port")
+        case .matching(let p): parts.append("strip_port_\(p)")
+        }
+        return parts.joined(separator: "+")
+    }
+
     // MARK: Routes
+
+    /// Envoy's LowerCaseString: ASCII letters only.
+    static func asciiLower(_ s: String) -> String {
+        String(decoding: s.utf8.map { ($0 >= 0x41 && $0 <= 0x5A) ? $0 + 32 : $0 }, as: UTF8.self)
+    }
+
+    private mutating func lowerHeaderMutation(_ add: [Envoy_Config_Core_V3_HeaderValueOption], _ remove: [String]) -> IRHeaderMutation {
+        var m = IRHeaderMutation(remove: remove.map(Self.asciiLower))
+        for o in add {
+            var action: IRHeaderMutation.Action = switch o.appendAction {
+            case .addIfAbsent: .addIfAbsent
+            case .overwriteIfExistsOrAdd: .overwriteIfExistsOrAdd
+            case .overwriteIfExists: .overwriteIfExists
+            default: .appendIfExistsOrAdd
+            }
+            // The deprecated `append` flag, when set, decides (HeaderParser::configure).
+            if o.hasAppend { action = o.append.value ? .appendIfExistsOrAdd : .overwriteIfExistsOrAdd }
+            m.add.append(IRHeaderMutation.Add(key: Self.asciiLower(o.header.key), value: o.header.value, action: action,
+                                              keepEmptyValue: o.keepEmptyValue))
+        }
+        return m
+    }
 
     private mutating func lowerRouteConfiguration(_ rc: Envoy_Config_Route_V3_RouteConfiguration, path: String) -> IRRouteTable {
         if rc.hasVhds {
@@ -376,13 +437,13 @@ public struct Lowerer {
         for (i, vh) in rc.virtualHosts.enumerated() {
             let vpath = "\(path).virtual_hosts[\(i)]"
             var notEnforced: [String] = []
-            if vh.requireTls != .none { notEnforced.append("require_tls") }
+            if vh.requireTls != .none { notEnforced.append("require_tls (the redirect to https is Envoy's answer)") }
             if vh.hasRetryPolicy { notEnforced.append("retry_policy") }
             if !vh.rateLimits.isEmpty { notEnforced.append("rate_limits") }
             if !notEnforced.isEmpty {
                 diagnostics.append(Diagnostic(.notEnforced, path: vpath, "virtual host \(notEnforced.joined(separator: ", ")) not enforced in the kernel"))
             }
-            let domains = vh.domains.map { $0.lowercased() }
+            let domains = vh.domains.map(Self.asciiLower)
             for d in domains {
                 if let other = seenDomains[d] {
                     diagnostics.append(Diagnostic(.duplicateName, path: vpath, "domain \(ResourcePath.quoted(d)) is also in \(other); Envoy rejects such a route configuration"))
@@ -394,10 +455,43 @@ public struct Lowerer {
             for (j, r) in vh.routes.enumerated() {
                 if let lowered = lowerRoute(r, path: "\(vpath).routes[\(j)]") { routes.append(lowered) }
             }
-            vhosts.append(IRVirtualHost(name: vh.name, path: vpath, domains: domains, routes: routes))
+            var out = IRVirtualHost(name: vh.name, path: vpath, domains: domains, routes: routes)
+            out.requireTLS = switch vh.requireTls {
+            case .all: .all
+            case .externalOnly: .externalOnly
+            default: .none
+            }
+            out.requestHeaders = lowerHeaderMutation(vh.requestHeadersToAdd, vh.requestHeadersToRemove)
+            out.responseHeaders = lowerHeaderMutation(vh.responseHeadersToAdd, vh.responseHeadersToRemove)
+            for (j, vc) in vh.virtualClusters.enumerated() {
+                var headers: [IRHeaderMatch] = []
+                for (k, h) in vc.headers.enumerated() {
+                    if let hm = lowerHeaderMatcher(h, path: "\(vpath).virtual_clusters[\(j)].headers[\(k)]") { headers.append(hm) }
+                }
+                out.virtualClusters.append(IRVirtualCluster(name: vc.name, headers: headers))
+            }
+            vhosts.append(out)
         }
-        return IRRouteTable(name: rc.name, path: path, virtualHosts: vhosts,
-                            ignorePortInHostMatching: rc.ignorePortInHostMatching)
+        var table = IRRouteTable(name: rc.name, path: path, virtualHosts: vhosts,
+                                 ignorePortInHostMatching: rc.ignorePortInHostMatching)
+        if !rc.vhostHeader.isEmpty { table.vhostHeader = Self.asciiLower(rc.vhostHeader) }
+        table.ignorePathParameters = rc.ignorePathParametersInPathMatching
+        table.requestHeaders = lowerHeaderMutation(rc.requestHeadersToAdd, rc.requestHeadersToRemove)
+        table.responseHeaders = lowerHeaderMutation(rc.responseHeadersToAdd, rc.responseHeadersToRemove)
+        table.mostSpecificHeaderMutationsWins = rc.mostSpecificHeaderMutationsWins
+        table.internalOnlyHeaders = rc.internalOnlyHeaders.map(Self.asciiLower)
+        return table
+    }
+
+    /// A `safe_regex` is checked against the RE2 subset the compiler turns into
+    /// automata; the diagnostic names the construct it cannot compile.
+    private mutating func checkRegex(_ pattern: String, path: String) -> Bool {
+        if case .failure(let e) = RegexCache.compile(pattern) {
+            diagnostics.append(Diagnostic(e.unsupported ? .unsupportedMatcher : .invalidResource, path: path,
+                                          "regex \(ResourcePath.quoted(pattern)): \(e.description)"))
+            return false
+        }
+        return true
     }
 
     private mutating func lowerStringMatch(_ m: Envoy_Type_Matcher_V3_StringMatcher, path: String) -> IRStringMatch? {
@@ -406,7 +500,13 @@ public struct Lowerer {
         case .prefix(let s)?: return .prefix(s)
         case .suffix(let s)?: return .suffix(s)
         case .contains(let s)?: return .contains(s)
-        case .safeRegex(let r)?: return .regex(r.regex)
+        case .safeRegex(let r)?:
+            if m.ignoreCase {
+                diagnostics.append(Diagnostic(.invalidResource, path: path, "ignore_case has no effect for safe_regex; Envoy rejects it"))
+                return nil
+            }
+            guard checkRegex(r.regex, path: "\(path).safe_regex") else { return nil }
+            return .regex(r.regex)
         default:
             diagnostics.append(Diagnostic(.unsupportedMatcher, path: path, "string matcher without a supported pattern (custom matchers are not supported)"))
             return nil
@@ -420,7 +520,9 @@ public struct Lowerer {
         switch m.pathSpecifier {
         case .prefix(let p)?: match = IRRouteMatch(path: .prefix(p))
         case .path(let p)?: match = IRRouteMatch(path: .exact(p))
-        case .safeRegex(let re)?: match = IRRouteMatch(path: .regex(re.regex))
+        case .safeRegex(let re)?:
+            guard checkRegex(re.regex, path: "\(mpath).safe_regex") else { return nil }
+            match = IRRouteMatch(path: .regex(re.regex))
         case .pathSeparatedPrefix(let p)?: match = IRRouteMatch(path: .separatedPrefix(p))
         case .connectMatcher?:
             diagnostics.append(Diagnostic(.unsupportedMatcher, path: mpath, "connect_matcher (HTTP CONNECT) is not supported"))
@@ -462,15 +564,28 @@ public struct Lowerer {
             case .million: 1_000_000
             default: 100
             }
-            match.runtimeFraction = IRFraction(numerator: d.numerator, denominator: denominator)
+            match.runtimeFraction = IRFraction(numerator: d.numerator, denominator: denominator,
+                                               runtimeKey: m.runtimeFraction.runtimeKey)
+        }
+        if !m.cookies.isEmpty {
+            diagnostics.append(Diagnostic(.unsupportedMatcher, path: "\(mpath).cookies", "cookie matchers are not supported"))
+            return nil
+        }
+        if !m.filterState.isEmpty {
+            diagnostics.append(Diagnostic(.unsupportedMatcher, path: "\(mpath).filter_state", "filter_state matchers are not supported"))
+            return nil
         }
         if m.hasTlsContext {
             diagnostics.append(Diagnostic(.unsupportedMatcher, path: "\(mpath).tls_context", "tls_context match is not supported"))
             return nil
         }
-        if !m.dynamicMetadata.isEmpty {
-            diagnostics.append(Diagnostic(.unsupportedMatcher, path: "\(mpath).dynamic_metadata", "dynamic_metadata match is not supported"))
-            return nil
+        for (i, dm) in m.dynamicMetadata.enumerated() {
+            guard let v = lowerValueMatch(dm.value, path: "\(mpath).dynamic_metadata[\(i)].value") else { return nil }
+            var keys: [String] = []
+            for seg in dm.path {
+                if case .key(let k)? = seg.segment { keys.append(k) }
+            }
+            match.dynamicMetadata.append(IRMetadataMatch(filter: dm.filter, path: keys, value: v, invert: dm.invert))
         }
         var notes = IRRouteNotes()
         let action: IRRouteAction
@@ -490,8 +605,9 @@ public struct Lowerer {
             switch rd.pathRewriteSpecifier {
             case .pathRedirect(let p)?: out.path = p
             case .prefixRewrite(let p)?: out.prefixRewrite = p
-            case .regexRewrite?:
-                diagnostics.append(Diagnostic(.notEnforced, path: "\(path).redirect.regex_rewrite", "redirect regex_rewrite is recorded but not applied"))
+            case .regexRewrite(let rr)?:
+                guard checkRegex(rr.pattern.regex, path: "\(path).redirect.regex_rewrite.pattern") else { return nil }
+                out.regexRewrite = IRRegexRewrite(pattern: rr.pattern.regex, substitution: rr.substitution)
             default: break
             }
             out.responseCode = switch rd.responseCode {
@@ -520,15 +636,65 @@ public struct Lowerer {
             diagnostics.append(Diagnostic(.unsupportedRouting, path: path, "route without route, redirect or direct_response action is not supported"))
             return nil
         }
-        return IRRoute(name: r.name, path: path, match: match, action: action, notes: notes)
+        var route = IRRoute(name: r.name, path: path, match: match, action: action, notes: notes)
+        route.requestHeaders = lowerHeaderMutation(r.requestHeadersToAdd, r.requestHeadersToRemove)
+        route.responseHeaders = lowerHeaderMutation(r.responseHeadersToAdd, r.responseHeadersToRemove)
+        return route
+    }
+
+    private mutating func lowerValueMatch(_ v: Envoy_Type_Matcher_V3_ValueMatcher, path: String) -> IRValueMatch? {
+        switch v.matchPattern {
+        case .nullMatch?: return .null
+        case .boolMatch(let b)?: return .bool(b)
+        case .presentMatch(let p)?: return .present(p)
+        case .stringMatch(let sm)?:
+            guard let s = lowerStringMatch(sm, path: "\(path).string_match") else { return nil }
+            return .string(s, ignoreCase: sm.ignoreCase)
+        case .doubleMatch(let d)?:
+            switch d.matchPattern {
+            case .exact(let x)?: return .doubleExact(x)
+            case .range(let r)?: return .doubleRange(start: r.start, end: r.end)
+            default: break
+            }
+        case .listMatch(let l)?:
+            if case .oneOf(let inner)? = l.matchPattern, let one = lowerValueMatch(inner, path: "\(path).list_match.one_of") {
+                return .list(oneOf: one)
+            }
+            return nil
+        case .orMatch(let o)?:
+            var out: [IRValueMatch] = []
+            for (i, m) in o.valueMatchers.enumerated() {
+                guard let x = lowerValueMatch(m, path: "\(path).or_match.value_matchers[\(i)]") else { return nil }
+                out.append(x)
+            }
+            return .or(out)
+        default:
+            break
+        }
+        diagnostics.append(Diagnostic(.invalidResource, path: path, "value matcher has no supported pattern"))
+        return nil
+    }
+
+    /// Header matchers outside a route (route-check's expectations), lowered the same way.
+    static func lowerHeaderMatchers(_ hs: [Envoy_Config_Route_V3_HeaderMatcher], path: String) -> ([IRHeaderMatch], [Diagnostic]) {
+        var l = Lowerer(ResolvedSnapshot())
+        var out: [IRHeaderMatch] = []
+        for (i, h) in hs.enumerated() {
+            if let m = l.lowerHeaderMatcher(h, path: "\(path)[\(i)]") { out.append(m) }
+        }
+        return (out, l.diagnostics)
     }
 
     private mutating func lowerHeaderMatcher(_ h: Envoy_Config_Route_V3_HeaderMatcher, path: String) -> IRHeaderMatch? {
-        let name = h.name.lowercased()
+        let name = Self.asciiLower(h.name)
         let kind: IRHeaderMatch.Kind
         switch h.headerMatchSpecifier {
-        case .exactMatch(let s)?: kind = .string(.exact(s), ignoreCase: false)
-        case .safeRegexMatch(let r)?: kind = .string(.regex(r.regex), ignoreCase: false)
+        case .exactMatch(let s)?:
+            // An empty deprecated exact_match accepts any value (HeaderDataExactMatch).
+            kind = s.isEmpty ? .anyValue : .string(.exact(s), ignoreCase: false)
+        case .safeRegexMatch(let r)?:
+            guard checkRegex(r.regex, path: "\(path).safe_regex_match") else { return nil }
+            kind = .string(.regex(r.regex), ignoreCase: false)
         case .rangeMatch(let r)?: kind = .range(start: r.start, end: r.end)
         case .presentMatch(let p)?: kind = .present(p)
         case .prefixMatch(let s)?: kind = .string(.prefix(s), ignoreCase: false)
@@ -553,11 +719,16 @@ public struct Lowerer {
             notEnforced.append("retry_policy")
         }
         if !ra.prefixRewrite.isEmpty { notes.prefixRewrite = ra.prefixRewrite; notEnforced.append("prefix_rewrite") }
-        if ra.hasRegexRewrite { notes.other.append("regex_rewrite"); notEnforced.append("regex_rewrite") }
+        if ra.hasRegexRewrite {
+            guard checkRegex(ra.regexRewrite.pattern.regex, path: "\(path).regex_rewrite.pattern") else { return nil }
+            notes.regexRewrite = IRRegexRewrite(pattern: ra.regexRewrite.pattern.regex, substitution: ra.regexRewrite.substitution)
+            notEnforced.append("regex_rewrite")
+        }
+        if ra.hasPathRewritePolicy { notes.other.append("path_rewrite_policy"); notEnforced.append("path_rewrite_policy") }
         switch ra.hostRewriteSpecifier {
         case .hostRewriteLiteral(let h)?: notes.hostRewrite = h; notEnforced.append("host_rewrite_literal")
         case .autoHostRewrite?: notes.other.append("auto_host_rewrite"); notEnforced.append("auto_host_rewrite")
-        case .hostRewriteHeader(let h)?: notes.other.append("host_rewrite_header \(h)"); notEnforced.append("host_rewrite_header")
+        case .hostRewriteHeader(let h)?: notes.hostRewriteHeader = Self.asciiLower(h); notEnforced.append("host_rewrite_header")
         case .hostRewritePathRegex?: notes.other.append("host_rewrite_path_regex"); notEnforced.append("host_rewrite_path_regex")
         default: break
         }
@@ -571,8 +742,19 @@ public struct Lowerer {
             _ = referenceCluster(name, path: "\(path).cluster")
             return .cluster(name)
         case .clusterHeader(let h)?:
-            return .clusterHeader(h.lowercased())
+            return .clusterHeader(Self.asciiLower(h))
         case .weightedClusters(let wc)?:
+            var chosenBy = false
+            switch wc.randomValueSpecifier {
+            case .headerName(let h)?: chosenBy = !h.isEmpty
+            case .useHashPolicy(let b)?: chosenBy = b.value
+            default: break
+            }
+            if chosenBy {
+                diagnostics.append(Diagnostic(.unsupportedRouting, path: "\(path).weighted_clusters",
+                                              "weighted clusters chosen by a header or a hash policy are not supported"))
+                return nil
+            }
             var entries: [IRWeightedCluster] = []
             for (i, c) in wc.clusters.enumerated() {
                 let cpath = "\(path).weighted_clusters.clusters[\(i)]"

@@ -145,6 +145,12 @@ public enum Interpreter {
                 return e
             }
             e.steps.append(.init(stage: "virtual_host", decision: ResourcePath.quoted(vh.name), path: vh.path))
+            if d.outcome == .tlsRedirect {
+                let fin = RouteSemantics.finalize(table, d, req)
+                e.steps.append(.init(stage: "route", decision: "require_tls \(vh.requireTLS.rawValue): Envoy redirects to \(fin.newURI ?? "https") (301; answered by the proxy)"))
+                e.outcome = .httpResponse
+                return e
+            }
             guard let r = d.route else {
                 e.steps.append(.init(stage: "route", decision: "no route matches (Envoy answers 404)"))
                 e.outcome = .httpResponse
@@ -154,7 +160,9 @@ public enum Interpreter {
             if !r.notes.isEmpty { e.steps.append(.init(stage: "note", decision: IRPrinter.notes(r.notes))) }
             switch r.action {
             case .redirect, .directResponse, .nonForwarding:
-                e.steps.append(.init(stage: "action", decision: IRPrinter.action(r.action) + " (answered by the proxy; not enforceable at connect time)"))
+                let fin = RouteSemantics.finalize(table, d, req)
+                let uri = fin.newURI.map { " -> \($0)" } ?? ""
+                e.steps.append(.init(stage: "action", decision: IRPrinter.action(r.action) + "\(uri) (answered by the proxy; not enforceable at connect time)"))
                 e.outcome = .httpResponse
                 return e
             default:

@@ -80,8 +80,8 @@ public struct Clang: Sendable {
 
     /// Compiles `x2b.bpf.c` in `dir` (headers beside it) into `x2b.bpf.o`.
     /// `source` is the generated text, used to point errors at xDS resources.
-    public func compile(in dir: String, source: String) throws {
-        let args = Self.pinnedFlags + ["-fdebug-prefix-map=\(dir)=."] + extraIncludes.flatMap { ["-idirafter", $0] }
+    public func compile(in dir: String, source: String, defines: [String] = []) throws {
+        let args = Self.pinnedFlags + ["-fdebug-prefix-map=\(dir)=."] + defines.map { "-D\($0)" } + extraIncludes.flatMap { ["-idirafter", $0] }
             + ["-I", ".", "-c", "x2b.bpf.c", "-o", "x2b.bpf.o"]
         let r = try Self.run(path, args, cwd: dir)
         guard r.status == 0 else {

@@ -3,7 +3,18 @@
 /* Source: 1 listeners, 1 clusters, 1 match rows */
 #include "x2b_prelude.h"
 
-/* Listener and filter chain match (longest prefix). */
+/* Listener rows kept in the LPM trie (prefixes, wildcard listeners); 0: exact listeners only. */
+#define X2B_LPM_ROWS 0
+
+/* Listener match: exact listener addresses. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct x2b_lsn_key);
+	__type(value, __u32);
+	__uint(max_entries, 8);
+} x2b_lsnx SEC(".maps");
+
+/* Listener match: destination prefixes and wildcard listeners (longest prefix). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -60,21 +71,21 @@ struct {
 	__uint(max_entries, 8);
 } x2b_rr SEC(".maps");
 
-/* Active connections per endpoint (least request). */
+/* Active connections per least-request endpoint address. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct x2b_epkey);
 	__type(value, __u32);
 	__uint(max_entries, 8);
 } x2b_active SEC(".maps");
 
-/* Per-socket original destination and endpoint. */
+/* Dialled service address per socket cookie (getpeername). */
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u64);
 	__type(value, struct x2b_sock);
-} x2b_sk SEC(".maps");
+	__uint(max_entries, 65536);
+} x2b_orig SEC(".maps");
 
 /* State passed between tail-call stages. */
 struct {
@@ -152,7 +163,7 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 	if (ctx->type != SOCK_STREAM)
 		return 1;
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(x2b_match4(ip, (__u16)ctx->user_port));
+	slot = x2b_route(ctx, x2b_match4(ip, (__u16)ctx->user_port));
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	switch (slot) {
@@ -204,7 +215,7 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(x2b_match6(ip, (__u16)ctx->user_port));
+	slot = x2b_route(ctx, x2b_match6(ip, (__u16)ctx->user_port));
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	switch (slot) {
@@ -219,12 +230,10 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 SEC("cgroup/getpeername4")
 int x2b_peer4(struct bpf_sock_addr *ctx)
 {
-	struct x2b_sock *st;
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct x2b_sock *st = bpf_map_lookup_elem(&x2b_orig, &cookie);
 
-	if (!ctx->sk)
-		return 1;
-	st = bpf_sk_storage_get(&x2b_sk, ctx->sk, 0, 0);
-	if (st && (st->flags & X2B_SK_REDIRECTED) && st->family == X2B_FAM_INET4) {
+	if (st && st->family == X2B_FAM_INET4) {
 		ctx->user_ip4 = *(__u32 *)st->orig_addr;
 		ctx->user_port = st->orig_port;
 	}
@@ -234,59 +243,15 @@ int x2b_peer4(struct bpf_sock_addr *ctx)
 SEC("cgroup/getpeername6")
 int x2b_peer6(struct bpf_sock_addr *ctx)
 {
-	struct x2b_sock *st;
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct x2b_sock *st = bpf_map_lookup_elem(&x2b_orig, &cookie);
 
-	if (!ctx->sk)
-		return 1;
-	st = bpf_sk_storage_get(&x2b_sk, ctx->sk, 0, 0);
-	if (st && (st->flags & X2B_SK_REDIRECTED) && st->family == X2B_FAM_INET6) {
+	if (st && st->family == X2B_FAM_INET6) {
 		ctx->user_ip6[0] = *(__u32 *)&st->orig_addr[0];
 		ctx->user_ip6[1] = *(__u32 *)&st->orig_addr[4];
 		ctx->user_ip6[2] = *(__u32 *)&st->orig_addr[8];
 		ctx->user_ip6[3] = *(__u32 *)&st->orig_addr[12];
 		ctx->user_port = st->orig_port;
-	}
-	return 1;
-}
-
-/*
- * Active connections per endpoint for least-request clusters: counted when the
- * redirected socket starts its handshake, released when it closes.
- */
-SEC("sockops")
-int x2b_sockops(struct bpf_sock_ops *skops)
-{
-	struct x2b_sock *st;
-	__u32 *active;
-	__u32 ep;
-
-	if (!skops->sk)
-		return 1;
-	switch (skops->op) {
-	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		st = bpf_sk_storage_get(&x2b_sk, skops->sk, 0, 0);
-		if (!st || !(st->flags & X2B_SK_REDIRECTED) || (st->flags & X2B_SK_COUNTED))
-			return 1;
-		ep = st->endpoint;
-		active = bpf_map_lookup_elem(&x2b_active, &ep);
-		if (!active)
-			return 1;
-		__sync_fetch_and_add(active, 1);
-		st->flags |= X2B_SK_COUNTED;
-		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
-		break;
-	case BPF_SOCK_OPS_STATE_CB:
-		if (skops->args[1] != BPF_TCP_CLOSE)
-			return 1;
-		st = bpf_sk_storage_get(&x2b_sk, skops->sk, 0, 0);
-		if (!st || !(st->flags & X2B_SK_COUNTED))
-			return 1;
-		ep = st->endpoint;
-		active = bpf_map_lookup_elem(&x2b_active, &ep);
-		if (active)
-			__sync_fetch_and_sub(active, 1);
-		st->flags &= ~X2B_SK_COUNTED;
-		break;
 	}
 	return 1;
 }

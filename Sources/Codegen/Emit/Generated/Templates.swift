@@ -19,7 +19,7 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 	if (ctx->type != SOCK_STREAM)
 		return 1;
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(x2b_match4(ip, (__u16)ctx->user_port));
+	slot = x2b_route(ctx, x2b_match4(ip, (__u16)ctx->user_port));
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 {{DISPATCH}}
@@ -41,7 +41,7 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(x2b_match6(ip, (__u16)ctx->user_port));
+	slot = x2b_route(ctx, x2b_match6(ip, (__u16)ctx->user_port));
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 {{DISPATCH}}
@@ -1841,8 +1841,45 @@ static __always_inline __u32 x2b_pick_weighted(const struct x2b_action *act)
 	return last;
 }
 
-/* Resolve a listener action to a cluster id, or X2B_NO_ACTION. */
-static __always_inline __u32 x2b_action_cluster(__u32 action, __u32 *listener)
+#ifdef X2B_WITH_MODULE
+#define X2B_HTTP_FALLBACK 0xfffffffdu
+
+/*
+ * HTTP with the defer-connect module (kernel/). At connect() there is no
+ * request yet: ask the module to defer the connect to the first send, and
+ * leave the address alone. The module then runs this program again with the
+ * request head, which the generated route table decides on. What Envoy would
+ * answer itself (404, redirects, direct responses) cannot be answered here:
+ * such requests are refused (the send fails with EPERM); a head the matcher
+ * cannot use (malformed, too long) takes the listener's L4 fallback.
+ */
+static __always_inline __u32 x2b_http_action(struct bpf_sock_addr *ctx, const struct x2b_action *act)
+{
+	struct x2b_req *req = x2b_http_req();
+	struct x2b_hresult *res;
+	__u32 zero = 0, c;
+	int n;
+
+	if (!req)
+		return X2B_HTTP_FALLBACK;
+	n = bpf_x2b_head(ctx, req->head, X2B_HEAD_MAX);
+	if (n < 0)
+		return bpf_x2b_defer(ctx) == 0 ? X2B_NO_ACTION : X2B_HTTP_FALLBACK;
+	/* a full buffer may have cut the head short: the matcher then reports X2B_HK_ERROR */
+	req->len = n > X2B_HEAD_MAX ? X2B_HEAD_MAX : n;
+	req->flags = n >= X2B_HEAD_MAX ? X2B_REQ_TRUNCATED : 0;
+	c = x2b_http_route(req, act->target);
+	if (c != X2B_NO_ACTION)
+		return c;
+	res = bpf_map_lookup_elem(&x2b_hres, &zero);
+	if (!res || res->kind == X2B_HK_ERROR)
+		return X2B_HTTP_FALLBACK;
+	return X2B_REFUSE;
+}
+#endif
+
+/* Resolve a listener action to a cluster id, X2B_NO_ACTION or X2B_REFUSE. */
+static __always_inline __u32 x2b_action_cluster(struct bpf_sock_addr *ctx, __u32 action, __u32 *listener)
 {
 	struct x2b_action *act = bpf_map_lookup_elem(&x2b_act, &action);
 
@@ -1850,8 +1887,15 @@ static __always_inline __u32 x2b_action_cluster(__u32 action, __u32 *listener)
 		return X2B_NO_ACTION;
 	*listener = act->listener;
 	if (act->kind == X2B_ACT_HTTP) {
-		/* Without the defer-connect module HTTP listeners use their L4 fallback. */
 		__u32 fb = act->fallback;
+
+#ifdef X2B_WITH_MODULE
+		__u32 c = x2b_http_action(ctx, act);
+
+		if (c != X2B_HTTP_FALLBACK)
+			return c;
+#endif
+		/* Without the module (or an unusable head) the listener's L4 fallback. */
 
 		act = bpf_map_lookup_elem(&x2b_act, &fb);
 		if (!act)
@@ -2085,7 +2129,7 @@ static __always_inline int x2b_balance(struct bpf_sock_addr *ctx, const __u32 lb
  * Returns the cluster's LB policy (the tail-call slot), X2B_SLOT_PASS to leave
  * the connect untouched or X2B_SLOT_REFUSE to refuse it.
  */
-static __always_inline int x2b_route(__u32 action)
+static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action)
 {
 	struct x2b_scratch *scr;
 	struct x2b_cluster *c;
@@ -2095,7 +2139,7 @@ static __always_inline int x2b_route(__u32 action)
 		x2b_count(&x2b_gstat, X2B_G_UNMATCHED);
 		return X2B_SLOT_PASS;
 	}
-	cluster = x2b_action_cluster(action, &listener);
+	cluster = x2b_action_cluster(ctx, action, &listener);
 	x2b_count(&x2b_lstat, listener);
 	if (cluster == X2B_REFUSE) {
 		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);

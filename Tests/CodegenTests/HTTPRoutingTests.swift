@@ -1,0 +1,361 @@
+import Foundation
+import XCTest
+
+@testable import Codegen
+
+/// HTTP routing: the RE2 subset and its automata, Envoy's matcher semantics in
+/// the interpreter, router-check (IR and BPF engines), the generated C, and the
+/// differential test of the kernel against the interpreter.
+final class HTTPRoutingTests: XCTestCase {
+    static var routerCheckFixtures: URL { TestPaths.fixtures.appendingPathComponent("router-check") }
+    static var routerCheckCorpus: URL { TestPaths.corpus.appendingPathComponent("envoy-router-check") }
+
+    // MARK: Regexes
+
+    static let patterns = [
+        "abc", "a|b|c", "a*", "a+b?", "(ab)+", "[a-z]+[0-9]{2,3}", "[^/]+/x", ".*", ".+\\.json", "\\d+", "\\w+-\\s",
+        "(?i)hello", "(?i:ab)c", "x{3}", "x{2,}", "(a|ab)(c|bcd)(d*)", "^/api/v[0-9]+/.*$", "\\Q.*\\E", "[[:alpha:]]+",
+        "[a\\-z]", "a.c", "(?s)a.c", "[\\d\\s]+", "\\.", "(?:foo|bar)baz", "a{0,2}b", "[]a]", "[^]a]", "\\x41\\x{42}",
+        "/users/\\d+", "(?P<n>x)y", "", "(|a)b",
+    ]
+
+    /// Printable ASCII and tab: where RE2 and ICU agree (ICU's `$` before a final
+    /// newline, `.` and line separators, `\s` and `\v` differ from RE2).
+    func randomASCII(_ rng: inout SplitMix, alphabet: [UInt8]) -> [UInt8] {
+        (0..<Int.random(in: 0...8, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }
+    }
+
+    func testRegexAgreesWithICUOnASCII() throws {
+        var rng = SplitMix(7)
+        let alphabet = Array("abcxyzABC0129-_./ \t[]{}:".utf8)
+        for p in Self.patterns {
+            let nfa = try XCTUnwrap(try? ByteNFA(ByteRE.re2(p)), p)
+            // ICU spells named groups (?<n>...) only.
+            let icu = try NSRegularExpression(pattern: "^(?:\(p.replacingOccurrences(of: "(?P<", with: "(?<")))$")
+            var inputs = (0..<400).map { _ in randomASCII(&rng, alphabet: alphabet) }
+            inputs += HTTPDifferentialProbe.samples(p).map { Array($0.utf8) }
+            for input in inputs {
+                let s = String(decoding: input, as: UTF8.self)
+                let expected = icu.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+                XCTAssertEqual(nfa.fullMatch(input), expected, "regex \(p) on \(s.debugDescription)")
+            }
+        }
+    }
+
+    func testDFAAgreesWithNFAOnBytes() throws {
+        var rng = SplitMix(11)
+        var languages: [(String, ByteRE)] = try Self.patterns.map { ($0, try ByteRE.re2($0)) }
+        for ic in [false, true] {
+            let lit = Array("AbC/x".utf8)
+            languages += [("exact \(ic)", .exact(lit, ignoreCase: ic)), ("prefix \(ic)", .prefix(lit, ignoreCase: ic)),
+                          ("suffix \(ic)", .suffix(lit, ignoreCase: ic)), ("contains \(ic)", .contains(lit, ignoreCase: ic))]
+        }
+        languages.append(("non-ascii dot", try ByteRE.re2("é.[^a]")))
+        for (name, re) in languages {
+            let nfa = try ByteNFA(re)
+            let dfa = try ByteDFA.build(re)
+            XCTAssertEqual(dfa.acceptAtEnd[0], false, name)
+            for _ in 0..<600 {
+                var input = (0..<Int.random(in: 0...7, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                if Bool.random(using: &rng) { input = Array("abcAbC/xé".utf8).shuffled(using: &rng).prefix(Int.random(in: 0...9, using: &rng)).map { $0 } }
+                XCTAssertEqual(dfa.fullMatch(input), nfa.fullMatch(input), "\(name) on \(input)")
+            }
+        }
+    }
+
+    func testRE2SyntaxEdges() throws {
+        // RE2's `.` stops at '\n'; its negated classes do not.
+        XCTAssertFalse(RegexCache.fullMatch("a.b", Array("a\nb".utf8)))
+        XCTAssertTrue(RegexCache.fullMatch("a[^x]b", Array("a\nb".utf8)))
+        XCTAssertTrue(RegexCache.fullMatch("(?s)a.b", Array("a\nb".utf8)))
+        // `$` is the end of the text only.
+        XCTAssertFalse(RegexCache.fullMatch("a$", Array("a\n".utf8)))
+        // `.` is a UTF-8 character, and RE2's loose encoding takes surrogates (ED A0 80).
+        XCTAssertTrue(RegexCache.fullMatch(".", Array("é".utf8)))
+        XCTAssertTrue(RegexCache.fullMatch(".", [0xED, 0xA0, 0x80]))
+        XCTAssertFalse(RegexCache.fullMatch(".", [0x80]))
+        // (?i) folds k with KELVIN SIGN.
+        XCTAssertTrue(RegexCache.fullMatch("(?i)k", Array("\u{212A}".utf8)))
+        // \s is [\t\n\f\r ]: no vertical tab.
+        XCTAssertFalse(RegexCache.fullMatch("\\s", [0x0B]))
+    }
+
+    func testUnsupportedRegexConstructsAreNamed() {
+        let cases: [(String, String, Bool)] = [
+            ("\\bword", "\\b (word boundary)", true), ("\\pL", "\\p (Unicode class)", true),
+            ("(?m)^a", "(?m) multi-line mode", true), ("\\C", "\\C (any byte)", true),
+            ("(?i)é", "(?i) with a non-ASCII character", true),
+            ("a\\1", "backreference", false), ("a**", "bad repetition operator", false), ("(a", "missing )", false),
+            ("(?=a)", "(?=", false), ("x{1001}", "count over 1000", false),
+        ]
+        for (p, construct, unsupported) in cases {
+            do {
+                _ = try RE2Parser.parse(p)
+                XCTFail("\(p) parsed")
+            } catch {
+                XCTAssertTrue(error.construct.contains(construct), "\(p): \(error.construct)")
+                XCTAssertEqual(error.unsupported, unsupported, p)
+            }
+        }
+    }
+
+    func testLoweringNamesTheRegexConstruct() throws {
+        let yaml = """
+        virtual_hosts:
+        - name: v
+          domains: ["*"]
+          routes:
+          - match: {safe_regex: {regex: "\\\\bx"}}
+            route: {cluster: c}
+        """
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-re-\(UUID().uuidString).yaml")
+        try yaml.write(to: url, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let cfg = try RouterCheck.loadConfig(url.path)
+        let d = try XCTUnwrap(cfg.diagnostics.first { $0.id == DiagnosticID.unsupportedMatcher.code })
+        XCTAssertTrue(d.message.contains("\\b (word boundary)"), d.message)
+        XCTAssertTrue(d.path.hasSuffix("routes[0].match.safe_regex"), d.path)
+    }
+
+    // MARK: Semantics
+
+    func testFNVConstantsOfTheRuntime() throws {
+        let text = try String(contentsOf: TestPaths.root.appendingPathComponent("bpf-runtime/include/x2b_http.h"), encoding: .utf8)
+        for (macro, name) in [("X2B_H_HOST", "host"), ("X2B_H_XFP", "x-forwarded-proto"), ("X2B_H_INTERNAL", "x-envoy-internal")] {
+            let hex = String(FNV.name(name), radix: 16)
+            XCTAssertTrue(text.contains("#define \(macro) 0x\(String(repeating: "0", count: 16 - hex.count))\(hex)ULL"), macro)
+        }
+        XCTAssertTrue(text.contains("sizeof(struct x2b_hparse) == \(HTTPEmitter.parseScratchSize)"))
+    }
+
+    func testHeaderMatcherMissingAndInverted() {
+        let absent = HTTPHeaderMap([(":path", "/")])
+        let present = HTTPHeaderMap([("x", "v")])
+        func m(_ k: IRHeaderMatch.Kind, invert: Bool = false, empty: Bool = false) -> IRHeaderMatch {
+            IRHeaderMatch(name: "x", kind: k, invert: invert, treatMissingAsEmpty: empty)
+        }
+        // (matcher, on absent, on present "v")
+        let table: [(IRHeaderMatch, Bool, Bool)] = [
+            (m(.present(true)), false, true), (m(.present(false)), true, false),
+            (m(.present(true), invert: true), true, false), (m(.present(false), invert: true), false, true),
+            (m(.string(.exact("v"), ignoreCase: false)), false, true),
+            (m(.string(.exact("v"), ignoreCase: false), invert: true), false, false),
+            (m(.string(.exact(""), ignoreCase: false), empty: true), true, false),
+            (m(.string(.exact(""), ignoreCase: false), invert: true, empty: true), false, true),
+            (m(.anyValue), false, true), (m(.anyValue, invert: true), false, false),
+            (m(.range(start: 0, end: 10)), false, false), (m(.present(true), empty: true), true, true),
+        ]
+        for (i, (matcher, onAbsent, onPresent)) in table.enumerated() {
+            XCTAssertEqual(RouteSemantics.matches(matcher, absent), onAbsent, "row \(i) absent")
+            XCTAssertEqual(RouteSemantics.matches(matcher, present), onPresent, "row \(i) present")
+        }
+        // Repeated values join with ","; the first is what cluster_header reads.
+        let twice = HTTPHeaderMap([("x", "a"), ("X", "b")])
+        XCTAssertEqual(twice.joined("x"), "a,b")
+        XCTAssertEqual(twice.first("x"), "a")
+    }
+
+    func testHostNormalisationAndPorts() {
+        let n = IRHostNormalization.self
+        XCTAssertEqual(RouteSemantics.normalizeHost("a.com.", n.init(stripTrailingDot: true)), "a.com")
+        XCTAssertEqual(RouteSemantics.normalizeHost("a.com.:80", n.init(stripTrailingDot: true)), "a.com:80")
+        XCTAssertEqual(RouteSemantics.normalizeHost("a.com:80", n.init(stripPort: .any)), "a.com")
+        XCTAssertEqual(RouteSemantics.normalizeHost("a.com:x", n.init(stripPort: .any)), "a.com:x")
+        XCTAssertEqual(RouteSemantics.normalizeHost("a.com:80", n.init(stripPort: .matching(8080))), "a.com:80")
+        XCTAssertEqual(RouteSemantics.normalizeHost("a.com:8080", n.init(stripPort: .matching(8080))), "a.com")
+        XCTAssertEqual(RouteSemantics.normalizeHost("[::1]:80", n.init(stripPort: .any)), "[::1]")
+        XCTAssertEqual(RouteSemantics.normalizeHost("[::1]", n.init(stripPort: .any)), "[::1]")
+        XCTAssertEqual(RouteSemantics.portStart(Array("[::1]".utf8)), nil)
+        XCTAssertEqual(RouteSemantics.simpleAtoi(Array(" +42 ".utf8)[...]), 42)
+        XCTAssertNil(RouteSemantics.simpleAtoi(Array("9223372036854775808".utf8)[...]))
+        XCTAssertEqual(RouteSemantics.simpleAtoi(Array("-9223372036854775808".utf8)[...]), Int64.min)
+    }
+
+    func testQueryStringParsing() {
+        let q = RouteSemantics.parseQuery("/p?a=1&&b&c=x=y#f")
+        XCTAssertEqual(q.map(\.0), ["a", "", "b", "c"])
+        XCTAssertEqual(q.map(\.1), ["1", "", "", "x=y#f"])
+        XCTAssertEqual(RouteSemantics.removeQueryAndFragment("/a#b?c"), "/a")
+    }
+
+    // MARK: route-check, IR engine
+
+    /// Corpus case → the tests expected to fail (TestRoutesFailures is meant to).
+    static func corpusCases() -> [(config: String, tests: String, failing: Set<String>)] {
+        let dir = routerCheckCorpus
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".golden.proto.json") }.sorted()
+        return files.map { f in
+            let name = String(f.dropLast(".golden.proto.json".count))
+            if name == "TestRoutesFailures" {
+                return (routerCheckFixtures.appendingPathComponent("TestRoutesFailures.yaml").path, dir.appendingPathComponent(f).path,
+                        ["ResponseHeaderMatches Failures"])
+            }
+            return (dir.appendingPathComponent("\(name).yaml").path, dir.appendingPathComponent(f).path, [])
+        }
+    }
+
+    static func fixtureCases() -> [(config: String, tests: String, failing: Set<String>)] {
+        let dir = routerCheckFixtures
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".golden.proto.json") }.sorted()
+        return files.map { f in
+            let name = String(f.dropLast(".golden.proto.json".count))
+            return (dir.appendingPathComponent("\(name).yaml").path, dir.appendingPathComponent(f).path, [])
+        }
+    }
+
+    func testRouterCheckCorpusWithIR() throws {
+        let cases = Self.corpusCases()
+        try XCTSkipIf(cases.isEmpty && ProcessInfo.processInfo.environment["CI"] != "1", "corpus not found")
+        XCTAssertGreaterThanOrEqual(cases.count, 11)
+        for c in cases + Self.fixtureCases() {
+            let cfg = try RouterCheck.loadConfig(c.config)
+            XCTAssertFalse(cfg.diagnostics.hasErrors, "\(c.config): \(cfg.diagnostics.map(\.rendered))")
+            let tests = try RouterCheck.loadTests(c.tests)
+            XCTAssertFalse(tests.isEmpty, c.tests)
+            for t in tests {
+                let r = RouterCheck.check(t, table: cfg.table, decision: RouterCheck.decideIR(t, table: cfg.table))
+                XCTAssertEqual(r.passed, !c.failing.contains(t.name),
+                               "\(c.tests): \(t.name): \(r.failures.map { "\($0.field) expected \($0.expected) actual \($0.actual)" }) \(r.undecidable ?? "")")
+                if c.failing.contains(t.name) {
+                    // It fails for the reason Envoy's suite expects: the response headers.
+                    XCTAssertTrue(r.failures.allSatisfy { $0.field == "response_header_matches" }, "\(r.failures)")
+                    XCTAssertEqual(r.failures.count, 4)
+                }
+            }
+        }
+    }
+
+    // MARK: Generated C
+
+    func testGeneratedRoutesGoldens() throws {
+        for c in Self.fixtureCases() {
+            let cfg = try RouterCheck.loadConfig(c.config)
+            let ir = MeshIR(routeTables: [cfg.table], clusters: cfg.clusterNames.map {
+                IRCluster(name: $0, path: "", lb: .roundRobin, priorities: [])
+            })
+            let (plan, diags) = HTTPPlanner.plan(ir)
+            XCTAssertTrue(diags.isEmpty, "\(diags.map(\.rendered))")
+            let out = HTTPEmitter.emit(plan)
+            let name = URL(fileURLWithPath: c.config).deletingPathExtension().lastPathComponent
+            assertGolden(out.header, "http-\(name)/x2b_routes.h")
+            var images = ""
+            for m in out.maps {
+                guard let img = m.image, img.entries > 0 else { continue }
+                images += "\(m.name): \(img.entries) records, sha256 \(sha256Hex(img.bytes))\n"
+            }
+            assertGolden(images, "http-\(name)/maps.txt")
+        }
+    }
+
+    func testPlannerLimitsBecomeDiagnostics() {
+        var match = IRRouteMatch(path: .prefix("/"))
+        match.headers = (0..<40).map { IRHeaderMatch(name: "x-\($0)", kind: .present(true)) }
+        var regex = IRRouteMatch(path: .regex("(a|b)*a(a|b){14}"))
+        regex.caseSensitive = true
+        let vh = IRVirtualHost(name: "v", path: "vh", domains: ["*"], routes: [
+            IRRoute(name: "many", path: "r0", match: match, action: .cluster("c")),
+            IRRoute(name: "big", path: "r1", match: regex, action: .cluster("c")),
+        ])
+        let ir = MeshIR(routeTables: [IRRouteTable(name: "t", path: "t", virtualHosts: [vh])],
+                        clusters: [IRCluster(name: "c", path: "c", lb: .roundRobin, priorities: [])])
+        var options = HTTPPlanOptions()
+        options.maxDFAStates = 1024
+        let (plan, diags) = HTTPPlanner.plan(ir, options: options)
+        XCTAssertTrue(diags.contains { $0.id == DiagnosticID.limitExceeded.code && $0.message.contains("41 conditions") }, "\(diags)")
+        XCTAssertTrue(diags.contains { $0.id == DiagnosticID.limitExceeded.code && $0.message.contains("automaton states") }, "\(diags)")
+        XCTAssertTrue(plan.routes.allSatisfy(\.never))
+    }
+
+    func testPlannerChoosesMapsForLargeTables() {
+        let routes = (0..<300).map { IRRoute(name: "", path: "r\($0)", match: IRRouteMatch(path: .prefix("/p\($0)")), action: .cluster("c")) }
+        let small = IRVirtualHost(name: "small", path: "v0", domains: ["a"], routes: Array(routes.prefix(3)))
+        let large = IRVirtualHost(name: "large", path: "v1", domains: ["b"], routes: routes)
+        let ir = MeshIR(routeTables: [IRRouteTable(name: "t", path: "t", virtualHosts: [small, large])],
+                        clusters: [IRCluster(name: "c", path: "c", lb: .roundRobin, priorities: [])])
+        let (plan, _) = HTTPPlanner.plan(ir)
+        XCTAssertEqual(plan.vhosts.map(\.inline), [true, false])
+        let header = HTTPEmitter.emit(plan).header
+        XCTAssertTrue(header.contains("case 0:"))
+        XCTAssertFalse(header.contains("case 1:"))
+    }
+
+    // MARK: Kernel (root): BPF_PROG_TEST_RUN through x2b-testrun
+
+    func requireKernel() throws {
+        let ci = ProcessInfo.processInfo.environment["CI"] == "1"
+        if getuid() != 0 {
+            if ci { XCTFail("the HTTP kernel tests need root in CI") }
+            throw XCTSkip("not root: BPF_PROG_TEST_RUN needs CAP_BPF")
+        }
+        do {
+            _ = try HTTPTestRun.locateDriver()
+            _ = try Clang.locate()
+        } catch {
+            if ci { XCTFail("\(error)") }
+            throw XCTSkip("\(error)")
+        }
+    }
+
+    func testRouterCheckWithBPF() throws {
+        try requireKernel()
+        for c in Self.corpusCases() + Self.fixtureCases() {
+            let cfg = try RouterCheck.loadConfig(c.config)
+            let tests = try RouterCheck.loadTests(c.tests)
+            let results = try HTTPTestRun.routeCheck(cfg, tests)
+            for (t, r) in zip(tests, results) {
+                // Dynamic metadata is set by HTTP filters, which do not run before the kernel decides.
+                let undecidable = !t.input.dynamicMetadata.isEmpty
+                if undecidable {
+                    XCTAssertTrue(r.undecidable?.contains("dynamic metadata") == true, "\(t.name): \(r)")
+                    continue
+                }
+                XCTAssertEqual(r.passed, !c.failing.contains(t.name),
+                               "\(c.tests): \(t.name): \(r.failures.map { "\($0.field) expected \($0.expected) actual \($0.actual)" }) \(r.undecidable ?? "")")
+            }
+        }
+    }
+
+    /// Corpus inputs (single files and multi-file snapshots) with HTTP route tables.
+    static func corpusSnapshots() -> [(String, [String])] {
+        CorpusOutcomeTests.cases().filter { name, _ in
+            !name.hasPrefix("envoy-router-check/")
+        }
+    }
+
+    func testDifferentialCorpusSnapshots() throws {
+        try requireKernel()
+        var tables = 0
+        for (name, files) in Self.corpusSnapshots() {
+            // Unsupported features drop their routes from both engines alike.
+            let fe = Pipeline.frontEnd(files: files, options: FrontEndOptions(unsupported: .warn))
+            guard !fe.ir.routeTables.isEmpty else { continue }
+            tables += fe.ir.routeTables.count
+            let report = try HTTPDifferential.run(fe.ir, perTable: 10_000, seed: 1)
+            XCTAssertEqual(report.checked, fe.ir.routeTables.count * 10_000, name)
+            XCTAssertTrue(report.mismatches.isEmpty, "\(name): \(report.mismatches.count) disagreements\n\(report.mismatches.prefix(3).map(\.description).joined(separator: "\n"))")
+        }
+        XCTAssertGreaterThanOrEqual(tables, 15, "corpus route tables")
+    }
+
+    func testDifferentialFixturesBothStrategies() throws {
+        try requireKernel()
+        for c in Self.fixtureCases() {
+            let cfg = try RouterCheck.loadConfig(c.config)
+            let ir = MeshIR(routeTables: [cfg.table], clusters: cfg.clusterNames.map {
+                IRCluster(name: $0, path: "", lb: .roundRobin, priorities: [])
+            })
+            for inline in [HTTPPlanOptions().inlineConditionLimit, 0] {
+                var options = HTTPPlanOptions()
+                options.inlineConditionLimit = inline
+                let report = try HTTPDifferential.run(ir, perTable: 10_000, seed: 2, options: options)
+                XCTAssertEqual(report.checked, 10_000, c.config)
+                XCTAssertTrue(report.mismatches.isEmpty, "\(c.config) inline \(inline): \(report.mismatches.prefix(3).map(\.description).joined(separator: "\n"))")
+            }
+        }
+    }
+}
+
+/// Regex samples for the ICU comparison (strings each pattern accepts).
+enum HTTPDifferentialProbe {
+    static func samples(_ p: String) -> [String] { RequestGenerator.samples(regex: p, count: 6) }
+}

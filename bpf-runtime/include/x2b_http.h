@@ -1,0 +1,1467 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * HTTP routing over a request head (struct x2b_req): parse the head once into
+ * a per-CPU index, pick the virtual host, evaluate route conditions, resolve
+ * the route's action to a cluster id. Envoy's semantics throughout
+ * (docs/semantics.md); the tables come from the generated x2b_routes.h, which
+ * includes this file after its map definitions:
+ *   x2b_hreq, x2b_hscr, x2b_htab, x2b_hdom, x2b_hvh, x2b_hrt, x2b_hcond,
+ *   x2b_hwcl, x2b_hcn, x2b_dfa, x2b_dcls, x2b_dtr, x2b_hres (+ x2b_htst when
+ *   X2B_TEST_RANDOM is defined).
+ *
+ * Verifier cost does not grow with the configuration: every loop over bytes
+ * or routes runs under bpf_loop(), and the matchers are global functions, so
+ * each is verified once per program. Nothing large lives on the stack.
+ */
+#ifndef X2B_HTTP_H
+#define X2B_HTTP_H
+
+#define X2B_HTTP_MAX_HDRS 48  /* header lines indexed per request */
+#define X2B_HOST_MAX 256      /* longest authority / vhost header value routed */
+#define X2B_HTTP_MAX_CONDS 32 /* conditions per route (the planner checks) */
+#define X2B_HTTP_MAX_WEIGHTED 256
+
+/* Test builds: the runtime key id that means "no router-check runtime, defaults". */
+#define X2B_RUNTIME_DEFAULTS 0xffffffffu
+
+/* Returned by the generated x2b_http_scan_inline for virtual hosts kept in maps. */
+#define X2B_HTTP_SCAN_MAPS 0xfffffffeu
+
+/* FNV-1a 64, over lowercased header names, hosts, cluster names. */
+#define X2B_FNV_INIT 0xcbf29ce484222325ULL
+#define X2B_FNV_PRIME 0x100000001b3ULL
+
+/* Name hashes of the headers routing itself looks at (checked by HTTPRoutingTests). */
+#define X2B_H_HOST 0x4077f8cc7eaf4d6fULL     /* "host" */
+#define X2B_H_XFP 0xf86faea5da3d2459ULL      /* "x-forwarded-proto" */
+#define X2B_H_INTERNAL 0x6ee6dd03029494e5ULL /* "x-envoy-internal" */
+
+static __always_inline __u64 x2b_fnv(__u64 h, __u8 c)
+{
+	return (h ^ c) * X2B_FNV_PRIME;
+}
+
+static __always_inline __u8 x2b_lower(__u8 c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+/*
+ * Byte loops run under bpf_loop() (verified once, whatever the length), one
+ * call per X2B_CHUNK bytes: a plain loop inside the callback is several times
+ * cheaper per byte than a callback per byte (~7 ns a call here), while the
+ * verifier's work grows with the chunk (measured: 8 bytes ~80k insns, 32 bytes
+ * ~580k for the whole matcher). The head parser, whose state lives in map
+ * memory, takes X2B_PARSE_CHUNK.
+ */
+#define X2B_CHUNK 8
+#define X2B_PARSE_CHUNK 32
+#define x2b_chunks(n) (((n) + X2B_CHUNK - 1) / X2B_CHUNK)
+
+/* A bpf_loop callback giving `step` the next N indexes below `limit`. */
+#define X2B_CHUNKED(name, step, type, limit) X2B_CHUNKED_N(name, step, type, limit, X2B_CHUNK)
+#define X2B_CHUNKED_N(name, step, type, limit, N)			\
+	static long name(__u64 chunk, void *data)			\
+	{								\
+		type *c = data;						\
+		__u32 base = (__u32)chunk * (N);			\
+									\
+		for (__u32 k = 0; k < (N); k++) {			\
+			if (base + k >= (limit) || step(base + k, c))	\
+				return 1;				\
+		}							\
+		return 0;						\
+	}
+
+/* Parse state and index of the current request (per-CPU scratch, x2b_hscr). */
+struct x2b_hhdr {
+	__u64 hash; /* FNV-1a 64 of the lowercased name */
+	__u16 off;  /* value, without surrounding whitespace */
+	__u16 len;
+	__u32 pad;
+};
+
+#define X2B_HP_DONE 1     /* the blank line ending the head was reached */
+#define X2B_HP_HOST 2     /* an authority is known */
+#define X2B_HP_BAD 4      /* malformed head */
+#define X2B_HP_OVERFLOW 8 /* more header lines than X2B_HTTP_MAX_HDRS */
+#define X2B_HP_ABS 16     /* absolute-form request target */
+
+struct x2b_hparse {
+	__u32 flags;
+	__u32 nhdr;
+	__u16 method_off, method_len;
+	__u16 target_off, target_len;
+	__u16 path_off, path_len; /* :path */
+	__u16 pathonly_len;       /* up to the first '?' or '#' */
+	__u16 query_off;          /* after the first '?' */
+	__u16 query_len;          /* to the end of :path */
+	__u16 scheme_off;         /* absolute form only; else :scheme is "http" */
+	__u16 scheme_len;
+	__u16 auth_len;
+	__u32 random;  /* the request's random value (runtime fractions, weights) */
+	__u32 runtime; /* X2B_TEST_RANDOM: the active runtime key id */
+	/* parser state */
+	__u32 state;
+	__u32 name_start;
+	__u32 value_start;
+	__u32 value_end;
+	__u64 name_hash;
+	struct x2b_hhdr hdr[X2B_HTTP_MAX_HDRS];
+	char auth[X2B_HOST_MAX]; /* :authority, normalised per route table */
+	char sel[X2B_HOST_MAX];  /* the host virtual hosts are selected by, lowercased */
+	__u32 sel_len;
+	/*
+	 * State of the chunked loops that branch on what they saw so far: kept in
+	 * map memory, which the verifier does not track value by value (on the
+	 * stack, every combination would be a state of its own).
+	 */
+	__u32 t_colon, t_slash, t_at, t_query, t_fragment;    /* request target */
+	__u32 q_start, q_eq, q_found, q_voff, q_vlen;         /* query parameters */
+	__u32 a_phase, a_neg, a_digits;                       /* integers */
+	__u64 q_h;
+	__u64 a_mag;
+};
+
+_Static_assert(sizeof(struct x2b_hparse) == 1416, "x2b_hscr value size (HTTPEmitter.parseScratchSize)");
+
+static __always_inline struct x2b_hparse *x2b_hparse(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&x2b_hscr, &zero);
+}
+
+/* The buffer the module (or the test harness) fills. */
+static __always_inline struct x2b_req *x2b_http_req(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&x2b_hreq, &zero);
+}
+
+#ifdef X2B_TEST_RANDOM
+/* Test builds: the harness sets the random value and the active runtime key (x2b_htst). */
+static __always_inline void x2b_http_draw(struct x2b_hparse *p)
+{
+	__u32 zero = 0;
+	struct x2b_htest *t = bpf_map_lookup_elem(&x2b_htst, &zero);
+
+	p->random = t ? t->random : 0;
+	p->runtime = t ? t->runtime : 0;
+}
+#else
+/* One random value per request, used for every choice, as Envoy uses the stream's. */
+static __always_inline void x2b_http_draw(struct x2b_hparse *p)
+{
+	p->random = bpf_get_prandom_u32();
+	p->runtime = 0;
+}
+#endif
+
+/* ---- Parsing the head ------------------------------------------------------ */
+
+enum {
+	X2B_PS_METHOD,
+	X2B_PS_TARGET,
+	X2B_PS_VERSION,
+	X2B_PS_LF1,
+	X2B_PS_LINE,
+	X2B_PS_NAME,
+	X2B_PS_OWS,
+	X2B_PS_VALUE,
+	X2B_PS_LF2,
+	X2B_PS_LF_END,
+};
+
+struct x2b_pctx {
+	struct x2b_req *req;
+	struct x2b_hparse *p;
+	__u32 err;
+};
+
+static __always_inline void x2b_add_header(struct x2b_hparse *p, __u32 off, __u32 len)
+{
+	__u32 n = p->nhdr;
+
+	if (n >= X2B_HTTP_MAX_HDRS) {
+		p->flags |= X2B_HP_OVERFLOW;
+		return;
+	}
+	p->hdr[n].hash = p->name_hash;
+	p->hdr[n].off = off;
+	p->hdr[n].len = len;
+	p->nhdr = n + 1;
+}
+
+/* One byte of the request line and header lines; 1 stops the loop. */
+static __always_inline long x2b_parse_step(__u64 i, void *data)
+{
+	struct x2b_pctx *c = data;
+	struct x2b_hparse *p = c->p;
+	__u8 ch = c->req->head[i & (X2B_HEAD_MAX - 1)];
+
+	switch (p->state) {
+	case X2B_PS_METHOD:
+		if (ch == ' ') {
+			if (i == 0)
+				goto bad;
+			p->method_len = i;
+			p->target_off = i + 1;
+			p->state = X2B_PS_TARGET;
+		} else if (ch == '\r' || ch == '\n') {
+			goto bad;
+		}
+		return 0;
+	case X2B_PS_TARGET:
+		if (ch == ' ') {
+			p->target_len = i - p->target_off;
+			if (!p->target_len)
+				goto bad;
+			p->state = X2B_PS_VERSION;
+		} else if (ch == '\r' || ch == '\n') {
+			goto bad;
+		}
+		return 0;
+	case X2B_PS_VERSION:
+		if (ch == '\r')
+			p->state = X2B_PS_LF1;
+		else if (ch == '\n')
+			p->state = X2B_PS_LINE;
+		return 0;
+	case X2B_PS_LF1:
+	case X2B_PS_LF2:
+		if (ch != '\n')
+			goto bad;
+		p->state = X2B_PS_LINE;
+		return 0;
+	case X2B_PS_LINE:
+		if (ch == '\r') {
+			p->state = X2B_PS_LF_END;
+			return 0;
+		}
+		if (ch == '\n') {
+			p->flags |= X2B_HP_DONE;
+			return 1;
+		}
+		/* Folded lines and names starting with whitespace or ':' are refused by Envoy. */
+		if (ch == ' ' || ch == '\t' || ch == ':')
+			goto bad;
+		p->name_hash = x2b_fnv(X2B_FNV_INIT, x2b_lower(ch));
+		p->state = X2B_PS_NAME;
+		return 0;
+	case X2B_PS_NAME:
+		if (ch == ':') {
+			p->state = X2B_PS_OWS;
+		} else if (ch == '\r' || ch == '\n' || ch == ' ' || ch == '\t') {
+			goto bad;
+		} else {
+			p->name_hash = x2b_fnv(p->name_hash, x2b_lower(ch));
+		}
+		return 0;
+	case X2B_PS_OWS:
+		if (ch == ' ' || ch == '\t')
+			return 0;
+		if (ch == '\r' || ch == '\n') {
+			x2b_add_header(p, i, 0);
+			p->state = ch == '\r' ? X2B_PS_LF2 : X2B_PS_LINE;
+			return 0;
+		}
+		p->value_start = i;
+		p->value_end = i + 1;
+		p->state = X2B_PS_VALUE;
+		return 0;
+	case X2B_PS_VALUE:
+		if (ch == '\r' || ch == '\n') {
+			x2b_add_header(p, p->value_start, p->value_end - p->value_start);
+			p->state = ch == '\r' ? X2B_PS_LF2 : X2B_PS_LINE;
+		} else if (ch != ' ' && ch != '\t') {
+			p->value_end = i + 1;
+		}
+		return 0;
+	case X2B_PS_LF_END:
+		if (ch != '\n')
+			goto bad;
+		p->flags |= X2B_HP_DONE;
+		return 1;
+	}
+bad:
+	p->flags |= X2B_HP_BAD;
+	return 1;
+}
+
+X2B_CHUNKED_N(x2b_parse_cb, x2b_parse_step, struct x2b_pctx, c->req->len, X2B_PARSE_CHUNK)
+
+/* The request target: '?', '#', and the parts of an absolute form. */
+struct x2b_tctx {
+	struct x2b_req *req;
+	struct x2b_hparse *p;
+};
+
+/* Offsets (0: none) of the first ':', '?', '#', an absolute form's path and userinfo. */
+static __always_inline long x2b_target_step(__u64 i, void *data)
+{
+	struct x2b_tctx *c = data;
+	struct x2b_hparse *p = c->p;
+	__u32 off = p->target_off + (__u32)i;
+	__u8 ch = c->req->head[off & (X2B_HEAD_MAX - 1)];
+
+	if (!p->t_colon && ch == ':')
+		p->t_colon = off;
+	if (p->t_colon && !p->t_slash && off > p->t_colon + 2 && (ch == '/' || ch == '?' || ch == '#'))
+		p->t_slash = off;
+	if (p->t_colon && !p->t_slash && ch == '@')
+		p->t_at = off;
+	if (!p->t_query && ch == '?')
+		p->t_query = off;
+	if (!p->t_fragment && ch == '#')
+		p->t_fragment = off;
+	return 0;
+}
+
+X2B_CHUNKED(x2b_target_cb, x2b_target_step, struct x2b_tctx, c->p->target_len)
+
+static __always_inline __u8 x2b_head(const struct x2b_req *req, __u32 off)
+{
+	return req->head[off & (X2B_HEAD_MAX - 1)];
+}
+
+/* The authority: the Host header lines joined with ",", or an absolute form's. */
+struct x2b_actx {
+	struct x2b_req *req;
+	struct x2b_hparse *p;
+	__u32 src;
+	__u32 n;
+};
+
+static __always_inline long x2b_copy_auth_step(__u64 i, void *data)
+{
+	struct x2b_actx *c = data;
+	__u32 dst = c->p->auth_len;
+
+	if (i >= c->n || dst >= X2B_HOST_MAX)
+		return 1;
+	c->p->auth[dst & (X2B_HOST_MAX - 1)] = x2b_head(c->req, c->src + (__u32)i);
+	c->p->auth_len = dst + 1;
+	return 0;
+}
+
+X2B_CHUNKED(x2b_copy_auth_cb, x2b_copy_auth_step, struct x2b_actx, c->n)
+
+/* Appends head[off, off+len) to auth[]; -1 when the authority gets too long to route. */
+static __always_inline int x2b_append_auth(struct x2b_req *req, struct x2b_hparse *p, __u32 off, __u32 len)
+{
+	struct x2b_actx c = { .req = req, .p = p, .src = off, .n = len };
+
+	if (p->auth_len + len >= X2B_HOST_MAX)
+		return -1;
+	bpf_loop(x2b_chunks(len), x2b_copy_auth_cb, &c, 0);
+	return 0;
+}
+
+/* Host lines, joined with "," into auth[] as Envoy's inline :authority joins them. */
+static long x2b_host_cb(__u64 i, void *data)
+{
+	struct x2b_pctx *c = data;
+	struct x2b_hparse *p = c->p;
+
+	if (i >= X2B_HTTP_MAX_HDRS || i >= p->nhdr)
+		return 1;
+	if (p->hdr[i].hash != X2B_H_HOST)
+		return 0;
+	if (p->flags & X2B_HP_HOST) {
+		if (p->auth_len >= X2B_HOST_MAX - 1) {
+			c->err = 1;
+			return 1;
+		}
+		p->auth[p->auth_len & (X2B_HOST_MAX - 1)] = ',';
+		p->auth_len++;
+	}
+	p->flags |= X2B_HP_HOST;
+	if (x2b_append_auth(c->req, p, p->hdr[i].off, p->hdr[i].len) < 0) {
+		c->err = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Index the head: request line, header lines, :path's query, the authority.
+ * Returns 0, or -1 when the head cannot be routed (malformed, truncated, too
+ * many headers, an authority longer than X2B_HOST_MAX): Envoy would see what
+ * the kernel did not.
+ */
+__noinline int x2b_http_parse(struct x2b_req *req, struct x2b_hparse *p)
+{
+	struct x2b_pctx pc = { .req = req, .p = p };
+	struct x2b_tctx tc = {};
+	__u32 colon, slash, query, fragment;
+	__u32 len, end, t0;
+
+	if (!req || !p)
+		return -1;
+	len = req->len;
+	if (len > X2B_HEAD_MAX)
+		return -1;
+	p->flags = 0;
+	p->nhdr = 0;
+	p->state = X2B_PS_METHOD;
+	p->method_off = 0;
+	p->method_len = 0;
+	p->target_off = 0;
+	p->target_len = 0;
+	p->auth_len = 0;
+	p->scheme_off = 0;
+	p->scheme_len = 0;
+	bpf_loop((len + X2B_PARSE_CHUNK - 1) / X2B_PARSE_CHUNK, x2b_parse_cb, &pc, 0);
+	/* A head may also stop right after its last header line. */
+	if (!(p->flags & X2B_HP_DONE) && p->state == X2B_PS_LINE && !(req->flags & X2B_REQ_TRUNCATED))
+		p->flags |= X2B_HP_DONE;
+	if ((p->flags & (X2B_HP_BAD | X2B_HP_OVERFLOW)) || !(p->flags & X2B_HP_DONE))
+		return -1;
+
+	tc.req = req;
+	tc.p = p;
+	p->t_colon = p->t_slash = p->t_at = p->t_query = p->t_fragment = 0;
+	bpf_loop(x2b_chunks(p->target_len), x2b_target_cb, &tc, 0);
+	colon = p->t_colon;
+	slash = p->t_slash;
+	query = p->t_query;
+	fragment = p->t_fragment;
+	t0 = p->target_off;
+	end = t0 + p->target_len;
+	if (x2b_head(req, t0) == '/' || x2b_head(req, t0) == '*') {
+		p->path_off = t0;
+		p->path_len = p->target_len;
+	} else if (colon && colon + 2 < end && x2b_head(req, colon + 1) == '/' &&
+		   x2b_head(req, colon + 2) == '/' && !p->t_at) {
+		/* scheme://host/path: the target's authority replaces Host (RFC 7230 5.4). */
+		__u32 auth = colon + 3, auth_end = slash ? slash : end;
+
+		p->scheme_off = t0;
+		p->scheme_len = colon - t0;
+		p->flags |= X2B_HP_ABS | X2B_HP_HOST;
+		if (x2b_append_auth(req, p, auth, auth_end - auth) < 0)
+			return -1;
+		if (!slash) {
+			p->path_off = 0; /* no path: :path is "/" */
+			p->path_len = 0;
+		} else if (x2b_head(req, slash) == '/') {
+			p->path_off = slash;
+			p->path_len = end - slash;
+		} else {
+			return -1;
+		}
+	} else {
+		return -1;
+	}
+	p->pathonly_len = p->path_len;
+	p->query_off = 0;
+	p->query_len = 0;
+	if (p->path_len) {
+		if (query >= p->path_off && query && (!fragment || query < fragment))
+			p->pathonly_len = query - p->path_off;
+		else if (fragment >= p->path_off && fragment)
+			p->pathonly_len = fragment - p->path_off;
+		if (query >= p->path_off && query) {
+			p->query_off = query + 1;
+			p->query_len = end - p->query_off;
+		}
+	}
+	if (p->flags & X2B_HP_ABS)
+		return 0;
+	bpf_loop(X2B_HTTP_MAX_HDRS, x2b_host_cb, &pc, 0);
+	if (pc.err)
+		return -1;
+	return 0;
+}
+
+/* ---- Byte automata ----------------------------------------------------------- */
+
+struct x2b_drun {
+	struct x2b_req *req;
+	struct x2b_hparse *p;
+	const struct x2b_dcls *cm;
+	__u32 trans;
+	__u32 nclass;
+	__u32 state; /* state | X2B_DS_* flags */
+	__u32 off;
+	__u32 len;
+	__u32 pad;
+};
+
+static __always_inline int x2b_dfa_done(__u32 st)
+{
+	return !(st & X2B_DS_STATE) || (st & X2B_DS_SURE);
+}
+
+static __always_inline void x2b_dfa_step(struct x2b_drun *r, __u8 b)
+{
+	__u32 key = r->trans + (r->state & X2B_DS_STATE) * r->nclass + r->cm->cls[b];
+	__u32 *e = bpf_map_lookup_elem(&x2b_dtr, &key);
+
+	r->state = e ? *e : 0;
+}
+
+static __always_inline long x2b_dfa_head_step(__u64 i, void *data)
+{
+	struct x2b_drun *r = data;
+
+	if (x2b_dfa_done(r->state))
+		return 1;
+	x2b_dfa_step(r, x2b_head(r->req, r->off + (__u32)i));
+	return 0;
+}
+
+X2B_CHUNKED(x2b_dfa_head_cb, x2b_dfa_head_step, struct x2b_drun, c->len)
+
+static __always_inline long x2b_dfa_auth_step(__u64 i, void *data)
+{
+	struct x2b_drun *r = data;
+
+	if (x2b_dfa_done(r->state))
+		return 1;
+	x2b_dfa_step(r, r->p->auth[(r->off + (__u32)i) & (X2B_HOST_MAX - 1)]);
+	return 0;
+}
+
+X2B_CHUNKED(x2b_dfa_auth_cb, x2b_dfa_auth_step, struct x2b_drun, c->len)
+
+static __always_inline int x2b_dfa_start(struct x2b_drun *r, __u32 dfa)
+{
+	const struct x2b_dfa *d = bpf_map_lookup_elem(&x2b_dfa, &dfa);
+
+	if (!d)
+		return -1;
+	r->cm = bpf_map_lookup_elem(&x2b_dcls, &d->cmap);
+	if (!r->cm)
+		return -1;
+	r->trans = d->trans;
+	r->nclass = d->nclass;
+	r->state = 1 | ((__u32)d->start << 16);
+	return 0;
+}
+
+static __always_inline int x2b_dfa_accepts(const struct x2b_drun *r)
+{
+	return (r->state & X2B_DS_STATE) && (r->state & X2B_DS_ACCEPT);
+}
+
+static __always_inline int x2b_dfa_ok(__u32 st)
+{
+	return (st & X2B_DS_STATE) && (st & X2B_DS_ACCEPT);
+}
+
+/* x2b_dfa_feed's `arg`: the span (offset, length), where it is, how to begin. */
+#define x2b_span(off, len) ((((__u64)(off) & 0xffff) << 16) | ((len) & 0xffff))
+#define X2B_FEED_AUTH (1ULL << 32)  /* the span is in auth[] (else in the head) */
+#define X2B_FEED_SEP (1ULL << 33)   /* a ',' first: the next value of a joined header */
+#define X2B_FEED_FRESH (1ULL << 34) /* start the automaton (ignore `state`) */
+
+/*
+ * Feeds a span to automaton `dfa`, from `state` (a previous return value, or
+ * X2B_FEED_FRESH); returns the new state and its X2B_DS_* flags. A global
+ * function: its chunked loop is verified once, not at every matcher.
+ */
+__noinline __u32 x2b_dfa_feed(struct x2b_req *req, struct x2b_hparse *p, __u32 dfa, __u32 state, __u64 arg)
+{
+	struct x2b_drun r = { .req = req, .p = p };
+
+	if (!req || !p || x2b_dfa_start(&r, dfa) < 0)
+		return 0;
+	if (!(arg & X2B_FEED_FRESH))
+		r.state = state;
+	if ((arg & X2B_FEED_SEP) && !x2b_dfa_done(r.state))
+		x2b_dfa_step(&r, ',');
+	r.off = (arg >> 16) & 0xffff;
+	r.len = arg & 0xffff;
+	if (arg & X2B_FEED_AUTH)
+		bpf_loop(x2b_chunks(r.len), x2b_dfa_auth_cb, &r, 0);
+	else
+		bpf_loop(x2b_chunks(r.len), x2b_dfa_head_cb, &r, 0);
+	return r.state;
+}
+
+/* ---- Conditions -------------------------------------------------------------- */
+
+/* absl::SimpleAtoi into int64: whitespace, a sign, digits, whitespace. */
+struct x2b_atoi {
+	struct x2b_req *req;
+	struct x2b_hparse *p;
+	__u32 off;
+	__u32 len;
+};
+
+static __always_inline int x2b_isspace(__u8 c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* Phases: 0 leading space, 1 sign, 2 digits, 3 trailing space, 4 not a number. */
+static __always_inline long x2b_atoi_step(__u64 i, void *data)
+{
+	struct x2b_atoi *a = data;
+	struct x2b_hparse *p = a->p;
+	__u8 c = x2b_head(a->req, a->off + (__u32)i);
+
+	if (c >= '0' && c <= '9' && p->a_phase <= 2) {
+		p->a_phase = 2;
+		if (p->a_mag || c != '0')
+			p->a_digits++;
+		if (p->a_digits > 19) {
+			p->a_phase = 4;
+			return 1;
+		}
+		p->a_mag = p->a_mag * 10 + (c - '0');
+		return 0;
+	}
+	if (x2b_isspace(c) && (p->a_phase == 0 || p->a_phase >= 2)) {
+		if (p->a_phase == 2)
+			p->a_phase = 3;
+		return 0;
+	}
+	if ((c == '+' || c == '-') && p->a_phase == 0) {
+		p->a_phase = 1;
+		p->a_neg = c == '-';
+		return 0;
+	}
+	p->a_phase = 4;
+	return 1;
+}
+
+X2B_CHUNKED(x2b_atoi_cb, x2b_atoi_step, struct x2b_atoi, c->len)
+
+/*
+ * absl::SimpleAtoi into int64 (whitespace, a sign, digits, whitespace): 0 and
+ * the value in p->a_mag (two's complement), or -1. Global: verified once.
+ */
+__noinline int x2b_atoi(struct x2b_req *req, struct x2b_hparse *p, __u32 off, __u32 len)
+{
+	struct x2b_atoi a = { .req = req, .p = p, .off = off, .len = len };
+	__u64 mag;
+
+	if (!req || !p)
+		return -1;
+	p->a_phase = 0;
+	p->a_neg = 0;
+	p->a_digits = 0;
+	p->a_mag = 0;
+	bpf_loop(x2b_chunks(len), x2b_atoi_cb, &a, 0);
+	if (p->a_phase != 2 && p->a_phase != 3)
+		return -1;
+	mag = p->a_mag;
+	if (p->a_neg) {
+		if (mag > 0x8000000000000000ULL)
+			return -1;
+		p->a_mag = 0 - mag;
+	} else if (mag > 0x7fffffffffffffffULL) {
+		return -1;
+	}
+	return 0;
+}
+
+static __always_inline int x2b_span_int(struct x2b_req *req, struct x2b_hparse *p, __u32 off, __u32 len, __s64 *out)
+{
+	if (x2b_atoi(req, p, off, len) < 0)
+		return -1;
+	*out = (__s64)p->a_mag;
+	return 0;
+}
+
+/* The first value of query parameter `hash` (raw name bytes, first match wins). */
+struct x2b_qctx {
+	struct x2b_req *req;
+	struct x2b_hparse *p;
+	__u64 want;
+	__u32 off; /* query start */
+	__u32 len;
+};
+
+static __always_inline void x2b_query_end(struct x2b_qctx *q, __u32 end)
+{
+	struct x2b_hparse *p = q->p;
+
+	if (p->q_h != q->want)
+		return;
+	p->q_found = 1;
+	if (p->q_eq) {
+		p->q_voff = p->q_eq + 1;
+		p->q_vlen = end - p->q_voff;
+	} else {
+		p->q_voff = end;
+		p->q_vlen = 0;
+	}
+}
+
+static __always_inline long x2b_query_step(__u64 i, void *data)
+{
+	struct x2b_qctx *q = data;
+	struct x2b_hparse *p = q->p;
+	__u32 pos = q->off + (__u32)i;
+	__u8 c;
+
+	if ((__u32)i >= q->len) {
+		x2b_query_end(q, pos);
+		return 1;
+	}
+	c = x2b_head(q->req, pos);
+	if (c == '&') {
+		x2b_query_end(q, pos);
+		if (p->q_found)
+			return 1;
+		p->q_start = pos + 1;
+		p->q_eq = 0;
+		p->q_h = X2B_FNV_INIT;
+		return 0;
+	}
+	if (c == '=' && !p->q_eq) {
+		p->q_eq = pos;
+		return 0;
+	}
+	if (!p->q_eq)
+		p->q_h = x2b_fnv(p->q_h, c);
+	return 0;
+}
+
+X2B_CHUNKED(x2b_query_cb, x2b_query_step, struct x2b_qctx, c->len + 1)
+
+static __always_inline int x2b_query_find(struct x2b_req *req, struct x2b_hparse *p, __u64 name, __u32 *off, __u32 *len)
+{
+	struct x2b_qctx q = { .req = req, .p = p, .want = name };
+
+	if (!p->query_off)
+		return 0;
+	q.off = p->query_off;
+	q.len = p->query_len;
+	p->q_start = q.off;
+	p->q_eq = 0;
+	p->q_found = 0;
+	p->q_voff = 0;
+	p->q_vlen = 0;
+	p->q_h = X2B_FNV_INIT;
+	/* One extra step closes the last parameter. */
+	bpf_loop(x2b_chunks(q.len + 1), x2b_query_cb, &q, 0);
+	*off = p->q_voff;
+	*len = p->q_vlen;
+	return p->q_found;
+}
+
+/*
+ * The lines of header `hash`, in order, under bpf_loop (a plain loop over the
+ * index would make the verifier walk every count of matches at every line).
+ */
+struct x2b_hiter {
+	struct x2b_req *req;
+	struct x2b_hparse *p;
+	__u64 hash;
+	__u32 dfa;   /* with `feed`: run the values, joined with ",", through this DFA */
+	__u32 feed;
+	__u32 state;
+	__u32 count;
+	__u32 first;
+	__u32 pad;
+};
+
+static long x2b_hiter_cb(__u64 i, void *data)
+{
+	struct x2b_hiter *it = data;
+	struct x2b_hparse *p = it->p;
+	const struct x2b_hhdr *h;
+
+	if (i >= X2B_HTTP_MAX_HDRS || i >= p->nhdr)
+		return 1;
+	h = &p->hdr[i];
+	if (h->hash != it->hash)
+		return 0;
+	if (!it->count)
+		it->first = i;
+	it->count++;
+	if (it->feed)
+		it->state = x2b_dfa_feed(it->req, p, it->dfa, it->state,
+					 x2b_span(h->off, h->len) | (it->count > 1 ? X2B_FEED_SEP : X2B_FEED_FRESH));
+	return 0;
+}
+
+static __always_inline int x2b_header_count(struct x2b_hparse *p, __u64 hash, __u32 *first)
+{
+	struct x2b_hiter it = { .p = p, .hash = hash };
+
+	bpf_loop(X2B_HTTP_MAX_HDRS, x2b_hiter_cb, &it, 0);
+	*first = it.first;
+	return it.count;
+}
+
+/* Runs a DFA over every value of header `hash`, joined with ","; -1 if absent. */
+static __always_inline int x2b_header_dfa(struct x2b_req *req, struct x2b_hparse *p, __u64 hash, __u32 dfa)
+{
+	struct x2b_hiter it = { .req = req, .p = p, .hash = hash, .dfa = dfa, .feed = 1 };
+
+	bpf_loop(X2B_HTTP_MAX_HDRS, x2b_hiter_cb, &it, 0);
+	if (!it.count)
+		return -1;
+	return x2b_dfa_ok(it.state);
+}
+
+/* Envoy's HeaderMatcher on a header (pseudo-headers are sources of their own). */
+static __always_inline int x2b_cond_header(struct x2b_req *req, struct x2b_hparse *p, const struct x2b_hcond *c)
+{
+	int invert = !!(c->flags & X2B_CF_INVERT), match;
+	__u32 first = 0;
+	int n = x2b_header_count(p, c->hash, &first);
+
+	if (!n && !(c->flags & X2B_CF_MISSING_EMPTY)) {
+		/* A missing header matches only a presence test (absent, or inverted present). */
+		if (c->op == X2B_C_PRESENT)
+			return invert ? !!(c->flags & X2B_CF_WANT) : !(c->flags & X2B_CF_WANT);
+		return 0;
+	}
+	switch (c->op) {
+	case X2B_C_PRESENT:
+		match = !!(c->flags & X2B_CF_WANT);
+		break;
+	case X2B_C_ANY:
+		match = 1;
+		break;
+	case X2B_C_RANGE: {
+		__s64 v;
+
+		/* Several values join with ',', which is never an integer. */
+		match = 0;
+		if (n == 1 && first < X2B_HTTP_MAX_HDRS &&
+		    x2b_span_int(req, p, p->hdr[first].off, p->hdr[first].len, &v) == 0)
+			match = v >= c->lo && v < c->hi;
+		if (!n && x2b_span_int(req, p, 0, 0, &v) == 0) /* missing, treated as empty */
+			match = v >= c->lo && v < c->hi;
+		break;
+	}
+	default:
+		if (n)
+			match = x2b_header_dfa(req, p, c->hash, c->dfa) == 1;
+		else
+			match = x2b_dfa_ok(x2b_dfa_feed(req, p, c->dfa, 0, X2B_FEED_FRESH));
+	}
+	return match != invert;
+}
+
+/* A span of the head against a DFA (sources that are never missing). */
+static __always_inline int x2b_span_dfa(struct x2b_req *req, struct x2b_hparse *p, __u32 off, __u32 len, __u32 dfa)
+{
+	return x2b_dfa_ok(x2b_dfa_feed(req, p, dfa, 0, X2B_FEED_FRESH | x2b_span(off, len)));
+}
+
+static __always_inline int x2b_const_dfa(struct x2b_req *req, struct x2b_hparse *p, const char *s, __u32 n, __u32 dfa)
+{
+	struct x2b_drun r = { .req = req, .p = p };
+
+	if (x2b_dfa_start(&r, dfa) < 0)
+		return 0;
+	for (__u32 i = 0; i < 8; i++) {
+		if (i >= n || x2b_dfa_done(r.state))
+			break;
+		x2b_dfa_step(&r, s[i]);
+	}
+	return x2b_dfa_accepts(&r);
+}
+
+/* A pseudo-header source as a header matcher sees it (never missing but :authority). */
+static __always_inline int x2b_cond_pseudo(struct x2b_req *req, struct x2b_hparse *p, const struct x2b_hcond *c)
+{
+	int invert = !!(c->flags & X2B_CF_INVERT), match;
+
+	if (c->src == X2B_S_AUTHORITY && !(p->flags & X2B_HP_HOST) && !(c->flags & X2B_CF_MISSING_EMPTY)) {
+		if (c->op == X2B_C_PRESENT)
+			return invert ? !!(c->flags & X2B_CF_WANT) : !(c->flags & X2B_CF_WANT);
+		return 0;
+	}
+	switch (c->op) {
+	case X2B_C_PRESENT:
+		match = !!(c->flags & X2B_CF_WANT);
+		break;
+	case X2B_C_ANY:
+		match = 1;
+		break;
+	case X2B_C_RANGE: {
+		__s64 v = 0;
+
+		match = 0;
+		if (c->src == X2B_S_FULLPATH && x2b_span_int(req, p, p->path_off, p->path_len, &v) == 0)
+			match = v >= c->lo && v < c->hi;
+		else if (c->src == X2B_S_METHOD && x2b_span_int(req, p, p->method_off, p->method_len, &v) == 0)
+			match = v >= c->lo && v < c->hi;
+		break;
+	}
+	default:
+		switch (c->src) {
+		case X2B_S_FULLPATH:
+			match = p->path_len ? x2b_span_dfa(req, p, p->path_off, p->path_len, c->dfa)
+					    : x2b_const_dfa(req, p, "/", 1, c->dfa);
+			break;
+		case X2B_S_METHOD:
+			match = x2b_span_dfa(req, p, p->method_off, p->method_len, c->dfa);
+			break;
+		case X2B_S_SCHEME:
+			match = p->scheme_len ? x2b_span_dfa(req, p, p->scheme_off, p->scheme_len, c->dfa)
+					      : x2b_const_dfa(req, p, "http", 4, c->dfa);
+			break;
+		default:
+			match = x2b_dfa_ok(x2b_dfa_feed(req, p, c->dfa, 0,
+							X2B_FEED_FRESH | X2B_FEED_AUTH | x2b_span(0, p->auth_len)));
+		}
+	}
+	return match != invert;
+}
+
+/* Condition `ci` of the compiled tables: 1 when it holds for the request. */
+__noinline int x2b_http_cond(struct x2b_req *req, __u32 ci)
+{
+	const struct x2b_hcond *c = bpf_map_lookup_elem(&x2b_hcond, &ci);
+	struct x2b_hparse *p = x2b_hparse();
+	__u32 off = 0, len = 0;
+	int found;
+
+	if (!req || !c || !p)
+		return 0;
+	switch (c->op) {
+	case X2B_C_FRACTION:
+		if (c->hi <= 0)
+			return 0;
+#ifdef X2B_TEST_RANDOM
+		/*
+		 * Envoy's router-check tool enables only the test's runtime key;
+		 * X2B_RUNTIME_DEFAULTS asks for the bundle's behaviour (default fractions).
+		 */
+		if (p->runtime != X2B_RUNTIME_DEFAULTS && (!p->runtime || p->runtime != c->dfa))
+			return 0;
+#endif
+		return (__s64)(p->random % (__u64)c->hi) < c->lo;
+	}
+	switch (c->src) {
+	case X2B_S_PATH: {
+		__u32 n = p->pathonly_len;
+
+		if (!p->path_len)
+			return x2b_const_dfa(req, p, "/", 1, c->dfa);
+		return x2b_span_dfa(req, p, p->path_off, n, c->dfa);
+	}
+	case X2B_S_HEADER:
+		return x2b_cond_header(req, p, c);
+	case X2B_S_QUERY:
+		found = x2b_query_find(req, p, c->hash, &off, &len);
+		if (!found)
+			return 0;
+		if (c->op == X2B_C_PRESENT)
+			return 1;
+		return x2b_span_dfa(req, p, off, len, c->dfa);
+	default:
+		return x2b_cond_pseudo(req, p, c);
+	}
+}
+
+/* All conditions of route `ri` hold. */
+__noinline int x2b_http_route_matches(struct x2b_req *req, __u32 ri)
+{
+	const struct x2b_hroute *r = bpf_map_lookup_elem(&x2b_hrt, &ri);
+	__u32 first, n;
+
+	if (!req || !r)
+		return 0;
+	first = r->first_cond;
+	n = r->ncond;
+	for (__u32 i = 0; i < X2B_HTTP_MAX_CONDS; i++) {
+		if (i >= n)
+			break;
+		if (!x2b_http_cond(req, first + i))
+			return 0;
+	}
+	return 1;
+}
+
+/* The routes of a virtual host kept in maps: first match wins. */
+struct x2b_sctx {
+	struct x2b_req *req;
+	__u32 first;
+	__u32 hit;
+};
+
+static long x2b_scan_cb(__u64 i, void *data)
+{
+	struct x2b_sctx *s = data;
+
+	if (x2b_http_route_matches(s->req, s->first + (__u32)i)) {
+		s->hit = s->first + (__u32)i;
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- Virtual hosts ------------------------------------------------------------- */
+
+/* Envoy's getPortStart over auth[] or sel[]: the last ':' not inside an IPv6 literal. */
+struct x2b_portctx {
+	struct x2b_hparse *p;
+	__u32 len;
+	__u32 sel;     /* scan sel[] instead of auth[] */
+	__u32 colon;   /* 1 + offset of the last ':', 0: none */
+	__u32 bracket; /* 1 + offset of the last ']' */
+};
+
+static __always_inline long x2b_port_step(__u64 i, void *data)
+{
+	struct x2b_portctx *c = data;
+	__u8 ch = c->sel ? c->p->sel[i & (X2B_HOST_MAX - 1)] : c->p->auth[i & (X2B_HOST_MAX - 1)];
+
+	if (ch == ':')
+		c->colon = i + 1;
+	else if (ch == ']')
+		c->bracket = i + 1;
+	return 0;
+}
+
+X2B_CHUNKED(x2b_port_cb, x2b_port_step, struct x2b_portctx, c->len)
+
+static __always_inline int x2b_port_start(struct x2b_hparse *p, __u32 sel, __u32 len)
+{
+	struct x2b_portctx c = { .p = p, .sel = sel, .len = len };
+
+	bpf_loop(x2b_chunks(len), x2b_port_cb, &c, 0);
+	if (!c.colon || (c.bracket && c.bracket > c.colon))
+		return -1;
+	return c.colon - 1;
+}
+
+/* absl::SimpleAtoi<uint32> of auth[from..auth_len): the port Host stripping checks. */
+struct x2b_portnum {
+	struct x2b_hparse *p;
+	__u32 from;
+	__u32 phase; /* 0 leading space, 1 sign, 2 digits, 3 trailing space, 4 bad */
+	__u64 v;
+};
+
+static __always_inline long x2b_portnum_step(__u64 i, void *data)
+{
+	struct x2b_portnum *n = data;
+	__u32 pos = n->from + (__u32)i;
+	__u8 c;
+
+	if (pos >= n->p->auth_len)
+		return 1;
+	c = n->p->auth[pos & (X2B_HOST_MAX - 1)];
+	if (c >= '0' && c <= '9' && n->phase <= 2) {
+		n->phase = 2;
+		n->v = n->v * 10 + (c - '0');
+		if (n->v > 0xffffffffULL) {
+			n->phase = 4;
+			return 1;
+		}
+		return 0;
+	}
+	if (x2b_isspace(c) && (n->phase == 0 || n->phase >= 2)) {
+		if (n->phase == 2)
+			n->phase = 3;
+		return 0;
+	}
+	if (c == '+' && n->phase == 0) {
+		n->phase = 1;
+		return 0;
+	}
+	n->phase = 4;
+	return 1;
+}
+
+/* A port is a few bytes: one per callback, so the stack state stays simple. */
+static long x2b_portnum_byte(__u64 i, void *data)
+{
+	return x2b_portnum_step(i, data);
+}
+
+struct x2b_shift {
+	struct x2b_hparse *p;
+	__u32 at;
+};
+
+static __always_inline long x2b_shift_step(__u64 i, void *data)
+{
+	struct x2b_shift *s = data;
+	__u32 pos = s->at + (__u32)i;
+
+	if (pos + 1 >= s->p->auth_len)
+		return 1;
+	s->p->auth[pos & (X2B_HOST_MAX - 1)] = s->p->auth[(pos + 1) & (X2B_HOST_MAX - 1)];
+	return 0;
+}
+
+static long x2b_shift_byte(__u64 i, void *data)
+{
+	return x2b_shift_step(i, data);
+}
+
+struct x2b_lastdot {
+	struct x2b_hparse *p;
+	__u32 len;
+	__u32 dot; /* 1 + offset of the last '.' */
+};
+
+static __always_inline long x2b_lastdot_step(__u64 i, void *data)
+{
+	struct x2b_lastdot *d = data;
+
+	if (d->p->auth[i & (X2B_HOST_MAX - 1)] == '.')
+		d->dot = i + 1;
+	return 0;
+}
+
+static long x2b_lastdot_byte(__u64 i, void *data)
+{
+	return x2b_lastdot_step(i, data);
+}
+
+/* The connection manager's Host normalisation: strip_trailing_host_dot, then ports. */
+static __always_inline void x2b_normalize_host(struct x2b_hparse *p, const struct x2b_htable *t)
+{
+	if (!(p->flags & X2B_HP_HOST))
+		return;
+	if (t->flags & X2B_HT_STRIP_DOT) {
+		struct x2b_lastdot d = { .p = p, .len = p->auth_len };
+
+		bpf_loop(p->auth_len, x2b_lastdot_byte, &d, 0);
+		if (d.dot && d.dot == p->auth_len) {
+			p->auth_len--;
+		} else if (d.dot && p->auth[d.dot & (X2B_HOST_MAX - 1)] == ':') {
+			/* "host.:80": the dot goes, the port stays. */
+			struct x2b_shift s = { .p = p, .at = d.dot - 1 };
+
+			bpf_loop(X2B_HOST_MAX, x2b_shift_byte, &s, 0);
+			p->auth_len--;
+		}
+	}
+	if (t->flags & (X2B_HT_STRIP_ANY_PORT | X2B_HT_STRIP_PORT)) {
+		int at = x2b_port_start(p, 0, p->auth_len);
+		struct x2b_portnum n = { .p = p };
+
+		if (at < 0)
+			return;
+		n.from = at + 1;
+		bpf_loop(X2B_HOST_MAX, x2b_portnum_byte, &n, 0);
+		if (n.phase != 2 && n.phase != 3)
+			return;
+		if ((t->flags & X2B_HT_STRIP_PORT) && n.v != t->strip_port)
+			return;
+		p->auth_len = at;
+	}
+}
+
+/* The host virtual hosts are selected by, lowercased into sel[]. */
+struct x2b_selctx {
+	struct x2b_req *req;
+	struct x2b_hparse *p;
+	__u32 len;
+	__u32 src; /* head offset; X2B_HTTP_NONE: auth[] */
+};
+
+static __always_inline long x2b_sel_step(__u64 i, void *data)
+{
+	struct x2b_selctx *s = data;
+	__u8 c;
+
+	if (s->src == X2B_HTTP_NONE)
+		c = s->p->auth[i & (X2B_HOST_MAX - 1)];
+	else
+		c = x2b_head(s->req, s->src + (__u32)i);
+	s->p->sel[i & (X2B_HOST_MAX - 1)] = x2b_lower(c);
+	return 0;
+}
+
+X2B_CHUNKED(x2b_sel_cb, x2b_sel_step, struct x2b_selctx, c->len)
+
+struct x2b_vctx {
+	struct x2b_hparse *p;
+	__u32 table;
+	__u32 kind;
+	__u64 h;
+	__u64 lens[4];
+	__u32 hit;
+	__u32 pad;
+};
+
+static __always_inline int x2b_len_bit(const __u64 *lens, __u32 l)
+{
+	return (lens[(l >> 6) & 3] >> (l & 63)) & 1;
+}
+
+static __always_inline void x2b_dom_probe(struct x2b_vctx *v, __u32 len)
+{
+	struct x2b_hdom_key k = { .table = v->table, .kind = v->kind, .len = len, .hash = v->h };
+	__u32 *vh = bpf_map_lookup_elem(&x2b_hdom, &k);
+
+	if (vh)
+		v->hit = *vh; /* lengths grow: the last hit is the longest */
+}
+
+/* Forward over sel[]: "prefix*" domains at lengths 1..n-1; v->h ends as the whole host's hash. */
+static __always_inline long x2b_fwd_step(__u64 i, void *data)
+{
+	struct x2b_vctx *v = data;
+	__u32 l = (__u32)i;
+
+	if (l && x2b_len_bit(v->lens, l))
+		x2b_dom_probe(v, l);
+	v->h = x2b_fnv(v->h, v->p->sel[l & (X2B_HOST_MAX - 1)]);
+	return 0;
+}
+
+X2B_CHUNKED(x2b_fwd_cb, x2b_fwd_step, struct x2b_vctx, c->p->sel_len)
+
+/* Backward over sel[]: "*suffix" domains at lengths 1..n-1, hashed from the last byte. */
+static __always_inline long x2b_bwd_step(__u64 i, void *data)
+{
+	struct x2b_vctx *v = data;
+	__u32 l = (__u32)i;
+
+	if (l && x2b_len_bit(v->lens, l))
+		x2b_dom_probe(v, l);
+	v->h = x2b_fnv(v->h, v->p->sel[(v->p->sel_len - 1 - l) & (X2B_HOST_MAX - 1)]);
+	return 0;
+}
+
+X2B_CHUNKED(x2b_bwd_cb, x2b_bwd_step, struct x2b_vctx, c->p->sel_len)
+
+#define X2B_HTTP_ERR 0xfffffffdu
+
+/* Envoy's findVirtualHost: exact, longest "*suffix", longest "prefix*", then "*". */
+static __always_inline __u32 x2b_select_vhost(struct x2b_req *req, struct x2b_hparse *p,
+					      const struct x2b_htable *t, __u32 table)
+{
+	struct x2b_selctx s = { .req = req, .p = p, .src = X2B_HTTP_NONE };
+	struct x2b_vctx v = { .p = p, .table = table, .kind = X2B_DOM_PREFIX, .h = X2B_FNV_INIT, .hit = X2B_HTTP_NONE };
+	struct x2b_hdom_key k = { .table = table, .kind = X2B_DOM_EXACT };
+	__u32 len, prefix, *vh;
+
+	/* Envoy's fast path: only "*" (or nothing) is chosen even without a Host. */
+	if (!(t->flags & X2B_HT_DOMAINS))
+		return t->default_vhost;
+	if (t->flags & X2B_HT_VHOST_HEADER) {
+		__u32 first = 0;
+
+		if (!x2b_header_count(p, t->vhost_header, &first) || first >= X2B_HTTP_MAX_HDRS)
+			return X2B_HTTP_NONE;
+		s.src = p->hdr[first].off;
+		len = p->hdr[first].len;
+	} else {
+		if (!(p->flags & X2B_HP_HOST))
+			return X2B_HTTP_NONE;
+		len = p->auth_len;
+	}
+	if (len >= X2B_HOST_MAX)
+		return X2B_HTTP_ERR;
+	s.len = len;
+	bpf_loop(x2b_chunks(len), x2b_sel_cb, &s, 0);
+	p->sel_len = len;
+	if (t->flags & X2B_HT_IGNORE_PORT) {
+		int at = x2b_port_start(p, 1, len);
+
+		if (at >= 0)
+			p->sel_len = at;
+	}
+	__builtin_memcpy(v.lens, t->pfx_lens, sizeof(v.lens));
+	bpf_loop(x2b_chunks(p->sel_len), x2b_fwd_cb, &v, 0);
+	prefix = v.hit;
+	k.len = p->sel_len;
+	k.hash = v.h;
+	vh = bpf_map_lookup_elem(&x2b_hdom, &k);
+	if (vh)
+		return *vh;
+	v.h = X2B_FNV_INIT;
+	v.kind = X2B_DOM_SUFFIX;
+	v.hit = X2B_HTTP_NONE;
+	__builtin_memcpy(v.lens, t->sfx_lens, sizeof(v.lens));
+	bpf_loop(x2b_chunks(p->sel_len), x2b_bwd_cb, &v, 0);
+	if (v.hit != X2B_HTTP_NONE)
+		return v.hit;
+	if (prefix != X2B_HTTP_NONE)
+		return prefix;
+	return t->default_vhost;
+}
+
+/* ---- Actions ---------------------------------------------------------------------- */
+
+static __always_inline int x2b_span_is(struct x2b_req *req, __u32 off, __u32 len, const char *s, __u32 n)
+{
+	if (len != n)
+		return 0;
+	for (__u32 i = 0; i < 8; i++) {
+		if (i >= n)
+			break;
+		if (x2b_head(req, off + i) != s[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* Envoy's weighted pick: random % total against cumulative weights in config order. */
+static __always_inline __u32 x2b_http_weighted(const struct x2b_hroute *r, __u32 random)
+{
+	__u32 pick, last = X2B_HTTP_NONE;
+
+	if (!r->total)
+		return X2B_HTTP_NONE;
+	pick = random % r->total;
+	for (__u32 i = 0; i < X2B_HTTP_MAX_WEIGHTED; i++) {
+		__u32 idx = r->arg + i;
+		struct x2b_hwcluster *w;
+
+		if (i >= r->count)
+			break;
+		w = bpf_map_lookup_elem(&x2b_hwcl, &idx);
+		if (!w)
+			break;
+		last = w->cluster;
+		if (pick < w->cum_weight)
+			return w->cluster;
+	}
+	return last;
+}
+
+struct x2b_hashctx {
+	struct x2b_req *req;
+	__u32 off;
+	__u32 len;
+	__u64 h;
+};
+
+static __always_inline long x2b_hash_step(__u64 i, void *data)
+{
+	struct x2b_hashctx *c = data;
+
+	c->h = x2b_fnv(c->h, x2b_head(c->req, c->off + (__u32)i));
+	return 0;
+}
+
+X2B_CHUNKED(x2b_hash_cb, x2b_hash_step, struct x2b_hashctx, c->len)
+
+/* cluster_header: the header's first value names the cluster. */
+static __always_inline __u32 x2b_http_named_cluster(struct x2b_req *req, struct x2b_hparse *p, __u64 name)
+{
+	struct x2b_hashctx c = { .req = req, .h = X2B_FNV_INIT };
+	struct x2b_hcn_key k = {};
+	__u32 first = 0, *id;
+
+	if (!x2b_header_count(p, name, &first) || first >= X2B_HTTP_MAX_HDRS)
+		return X2B_HTTP_NONE;
+	c.off = p->hdr[first].off;
+	c.len = p->hdr[first].len;
+	bpf_loop(x2b_chunks(c.len), x2b_hash_cb, &c, 0);
+	k.hash = c.h;
+	k.len = p->hdr[first].len;
+	id = bpf_map_lookup_elem(&x2b_hcn, &k);
+	return id ? *id : X2B_HTTP_NONE;
+}
+
+/* x-forwarded-proto: 0 not https, 1 https, -1 empty (Envoy routes nothing). */
+static __always_inline int x2b_http_proto(struct x2b_req *req, struct x2b_hparse *p)
+{
+	__u32 first = 0;
+	int n = x2b_header_count(p, X2B_H_XFP, &first);
+
+	/* Absent: the connection manager sets it from the (plaintext) connection. */
+	if (!n || first >= X2B_HTTP_MAX_HDRS)
+		return 0;
+	if (n > 1)
+		return 0;
+	if (!p->hdr[first].len)
+		return -1;
+	return x2b_span_is(req, p->hdr[first].off, p->hdr[first].len, "https", 5);
+}
+
+static __always_inline int x2b_http_internal(struct x2b_req *req, struct x2b_hparse *p)
+{
+	__u32 first = 0;
+
+	if (x2b_header_count(p, X2B_H_INTERNAL, &first) != 1 || first >= X2B_HTTP_MAX_HDRS)
+		return 0;
+	return x2b_span_is(req, p->hdr[first].off, p->hdr[first].len, "true", 4);
+}
+
+/* The generated route scan of virtual hosts compiled to straight-line code. */
+static __always_inline __u32 x2b_http_scan_inline(struct x2b_req *req, __u32 vhost);
+
+static __always_inline __u32 x2b_http_set(struct x2b_hresult *res, __u32 kind, __u32 cluster)
+{
+	res->kind = kind;
+	res->cluster = cluster;
+	return kind == X2B_HK_CLUSTER ? cluster : X2B_NO_ACTION;
+}
+
+/*
+ * The decision for route table `table`: the cluster id, or X2B_NO_ACTION when
+ * Envoy would not forward (x2b_hres says why and which virtual host and route).
+ */
+__noinline __u32 x2b_http_decide(struct x2b_req *req, __u32 table)
+{
+	__u32 zero = 0, vh, ri;
+	struct x2b_hresult *res = bpf_map_lookup_elem(&x2b_hres, &zero);
+	struct x2b_hparse *p = x2b_hparse();
+	const struct x2b_htable *t = bpf_map_lookup_elem(&x2b_htab, &table);
+	const struct x2b_hvhost *v;
+	const struct x2b_hroute *r;
+	int proto;
+
+	if (!res)
+		return X2B_NO_ACTION;
+	res->vhost = X2B_HTTP_NONE;
+	res->route = X2B_HTTP_NONE;
+	if (!req || !p || !t || x2b_http_parse(req, p) < 0)
+		return x2b_http_set(res, X2B_HK_ERROR, X2B_HTTP_NONE);
+	x2b_http_draw(p);
+	x2b_normalize_host(p, t);
+	vh = x2b_select_vhost(req, p, t, table);
+	if (vh == X2B_HTTP_ERR)
+		return x2b_http_set(res, X2B_HK_ERROR, X2B_HTTP_NONE);
+	v = bpf_map_lookup_elem(&x2b_hvh, &vh);
+	if (!v)
+		return x2b_http_set(res, X2B_HK_NO_VHOST, X2B_HTTP_NONE);
+	res->vhost = v->index;
+	proto = x2b_http_proto(req, p);
+	if (proto < 0)
+		return x2b_http_set(res, X2B_HK_NO_ROUTE, X2B_HTTP_NONE);
+	if ((v->tls == X2B_TLS_ALL && !proto) || (v->tls == X2B_TLS_EXTERNAL && !proto && !x2b_http_internal(req, p)))
+		return x2b_http_set(res, X2B_HK_TLS_REDIRECT, X2B_HTTP_NONE);
+	ri = x2b_http_scan_inline(req, vh);
+	if (ri == X2B_HTTP_SCAN_MAPS) {
+		struct x2b_sctx s = { .req = req, .first = v->first_route, .hit = X2B_HTTP_NONE };
+
+		bpf_loop(v->nroutes, x2b_scan_cb, &s, 0);
+		ri = s.hit;
+	}
+	r = bpf_map_lookup_elem(&x2b_hrt, &ri);
+	if (!r)
+		return x2b_http_set(res, X2B_HK_NO_ROUTE, X2B_HTTP_NONE);
+	res->route = r->index;
+	switch (r->action) {
+	case X2B_RA_CLUSTER:
+		ri = r->arg;
+		break;
+	case X2B_RA_WEIGHTED:
+		ri = x2b_http_weighted(r, p->random);
+		break;
+	case X2B_RA_HEADER:
+		ri = x2b_http_named_cluster(req, p, r->hash);
+		break;
+	default:
+		return x2b_http_set(res, X2B_HK_LOCAL, X2B_HTTP_NONE);
+	}
+	if (ri == X2B_HTTP_NONE)
+		return x2b_http_set(res, X2B_HK_NO_CLUSTER, X2B_HTTP_NONE);
+	return x2b_http_set(res, X2B_HK_CLUSTER, ri);
+}
+
+/*
+ * The hook for the connect path: the cluster id route table `table` chooses
+ * for the request head, or X2B_NO_ACTION (no route, a redirect or direct
+ * response, an unusable head; x2b_hres holds the details).
+ */
+static __always_inline __u32 x2b_http_route(struct x2b_req *req, __u32 table)
+{
+	return x2b_http_decide(req, table);
+}
+
+#endif /* X2B_HTTP_H */

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * x2b-testrun: runs HTTP requests through the compiled route matcher in the
+ * kernel with BPF_PROG_TEST_RUN (tc programs run there; cgroup sock_addr
+ * programs do not). Used by `xds2bpf route-check --engine bpf` and the
+ * differential tests.
+ *
+ *   x2b-testrun OBJECT MAPDIR [--repeat N]
+ *
+ * OBJECT is the test object built from templates/http_testrun.c and the
+ * generated x2b_routes.h; MAPDIR holds <map>.bin images (key || value
+ * records, docs/bundle-format.md), loaded before the first request.
+ * Requests come on stdin, one per record:
+ *
+ *   "<table> <random> <runtime-key-id> <length>\n" then <length> bytes
+ *
+ * and each gets one line on stdout: "<kind> <vhost> <route> <cluster>", the
+ * fields of struct x2b_hresult (X2B_HTTP_NONE printed as -1). With --repeat,
+ * the line ends with the average run time in nanoseconds.
+ */
+#include <errno.h>
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include "../abi/x2b_abi.h"
+
+#define PAD 32
+
+static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_WARN)
+		return vfprintf(stderr, fmt, args);
+	return 0;
+}
+
+static int load_image(struct bpf_object *obj, const char *dir, const char *file)
+{
+	char path[4096], name[256];
+	struct bpf_map *map;
+	size_t klen, vlen, rec, n;
+	unsigned char *buf = NULL;
+	long size;
+	FILE *f;
+	int fd, err = 0;
+
+	snprintf(name, sizeof(name), "%.*s", (int)(strlen(file) - 4), file);
+	map = bpf_object__find_map_by_name(obj, name);
+	if (!map) {
+		fprintf(stderr, "x2b-testrun: image %s names no map of the object\n", file);
+		return -ENOENT;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "x2b-testrun: cannot open %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	klen = bpf_map__key_size(map);
+	vlen = bpf_map__value_size(map);
+	rec = klen + vlen;
+	if (size < 0 || size % rec) {
+		fprintf(stderr, "x2b-testrun: %s: %ld bytes is not a whole number of %zu-byte records\n", path, size, rec);
+		fclose(f);
+		return -EINVAL;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf || fread(buf, 1, size, f) != (size_t)size) {
+		fprintf(stderr, "x2b-testrun: cannot read %s\n", path);
+		err = -EIO;
+		goto out;
+	}
+	fd = bpf_map__fd(map);
+	for (n = 0; n < (size_t)size / rec; n++) {
+		if (bpf_map_update_elem(fd, buf + n * rec, buf + n * rec + klen, BPF_ANY)) {
+			err = -errno;
+			fprintf(stderr, "x2b-testrun: %s record %zu: %s\n", name, n, strerror(errno));
+			goto out;
+		}
+	}
+out:
+	free(buf);
+	fclose(f);
+	return err;
+}
+
+static int load_images(struct bpf_object *obj, const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int err = 0;
+
+	if (!d) {
+		fprintf(stderr, "x2b-testrun: cannot open %s: %s\n", dir, strerror(errno));
+		return -errno;
+	}
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+
+		if (l > 4 && !strcmp(e->d_name + l - 4, ".bin")) {
+			err = load_image(obj, dir, e->d_name);
+			if (err)
+				break;
+		}
+	}
+	closedir(d);
+	return err;
+}
+
+static long field(unsigned int v)
+{
+	return v == X2B_HTTP_NONE ? -1 : (long)v;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned char data[PAD + X2B_HEAD_MAX + 64], out[PAD + X2B_HEAD_MAX + 64];
+	struct bpf_object *obj = NULL;
+	struct bpf_program *prog;
+	struct __sk_buff skb;
+	unsigned int table, random, runtime, len;
+	int repeat = 1, fd, err;
+
+	if (argc != 3 && !(argc == 5 && !strcmp(argv[3], "--repeat"))) {
+		fprintf(stderr, "usage: x2b-testrun OBJECT MAPDIR [--repeat N] < requests\n");
+		return 2;
+	}
+	if (argc == 5)
+		repeat = atoi(argv[4]) > 0 ? atoi(argv[4]) : 1;
+	libbpf_set_print(quiet_print);
+	obj = bpf_object__open_file(argv[1], NULL);
+	if (!obj) {
+		fprintf(stderr, "x2b-testrun: cannot open %s: %s\n", argv[1], strerror(errno));
+		return 3;
+	}
+	err = bpf_object__load(obj);
+	if (err) {
+		fprintf(stderr, "x2b-testrun: loading %s failed: %s\n", argv[1], strerror(-err));
+		goto cleanup;
+	}
+	err = load_images(obj, argv[2]);
+	if (err)
+		goto cleanup;
+	prog = bpf_object__find_program_by_name(obj, "x2b_http_test");
+	if (!prog) {
+		fprintf(stderr, "x2b-testrun: no program x2b_http_test in %s\n", argv[1]);
+		err = -ENOENT;
+		goto cleanup;
+	}
+	fd = bpf_program__fd(prog);
+	while (scanf("%u %u %u %u", &table, &random, &runtime, &len) == 4) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts);
+		struct x2b_hresult res;
+
+		if (getchar() != '\n' || len > X2B_HEAD_MAX + 64) {
+			fprintf(stderr, "x2b-testrun: bad request record\n");
+			err = -EINVAL;
+			goto cleanup;
+		}
+		memset(data, 0, PAD);
+		if (fread(data + PAD, 1, len, stdin) != len) {
+			fprintf(stderr, "x2b-testrun: short request\n");
+			err = -EINVAL;
+			goto cleanup;
+		}
+		memset(&skb, 0, sizeof(skb));
+		skb.cb[0] = table;
+		skb.cb[1] = random;
+		skb.cb[2] = runtime;
+		opts.data_in = data;
+		opts.data_size_in = PAD + len;
+		opts.data_out = out;
+		opts.data_size_out = sizeof(out);
+		opts.ctx_in = &skb;
+		opts.ctx_size_in = sizeof(skb);
+		opts.repeat = repeat;
+		err = bpf_prog_test_run_opts(fd, &opts);
+		if (err || opts.retval != 0) {
+			fprintf(stderr, "x2b-testrun: test run failed: %s (retval %u)\n", strerror(errno), opts.retval);
+			err = err ? -errno : -EINVAL;
+			goto cleanup;
+		}
+		memcpy(&res, out, sizeof(res));
+		if (argc == 5)
+			printf("%u %ld %ld %ld %u\n", res.kind, field(res.vhost), field(res.route), field(res.cluster), opts.duration);
+		else
+			printf("%u %ld %ld %ld\n", res.kind, field(res.vhost), field(res.route), field(res.cluster));
+		fflush(stdout);
+	}
+	err = 0;
+cleanup:
+	bpf_object__close(obj);
+	return err ? 1 : 0;
+}
