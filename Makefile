@@ -7,6 +7,9 @@ CONFIG ?= release
 XDS2BPF := .build/$(CONFIG)/xds2bpf
 EXAMPLE ?= examples/bookinfo/bookinfo.json
 OUT ?= out
+# The shared xDS corpus the tests read: beside the checkout, or the workplace's copy.
+XDS2BPF_CORPUS ?= $(firstword $(wildcard $(CURDIR)/../shared/corpus /work/shared/corpus))
+export XDS2BPF_CORPUS
 
 .PHONY: all deps build run test unit-test e2e-test protos check-protos templates check-templates bench clean
 .DELETE_ON_ERROR:
