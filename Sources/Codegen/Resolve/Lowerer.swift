@@ -6,12 +6,12 @@ enum TypeURL {
     static let hcm = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
     static let tcpProxy = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
     static let router = "envoy.extensions.filters.http.router.v3.Router"
+}
 
-    /// The message name of an `Any` type URL (`type.googleapis.com/x.y.Z` → `x.y.Z`).
-    static func messageName(_ url: String) -> String {
-        guard let slash = url.lastIndex(of: "/") else { return url }
-        return String(url[url.index(after: slash)...])
-    }
+/// A filter config packed in a TypedStruct (JSON inside an Any): the compiler
+/// decodes only the typed messages of its schema.
+struct TypedStructConfig: Error, CustomStringConvertible {
+    var description: String { "the config is wrapped in a TypedStruct, which is not decoded" }
 }
 
 /// Names of listener filters that only inspect traffic and do not change where
@@ -114,7 +114,7 @@ public struct Lowerer {
                                           "filter_chain_matcher (xDS matcher API) is not supported; use filter_chain_match"))
         }
         for (i, lf) in l.listenerFilters.enumerated() {
-            let type = TypeURL.messageName(lf.typedConfig.typeURL)
+            let type = lf.typedConfig.xdsTypeName
             if !inspectingListenerFilters.contains(type) {
                 diagnostics.append(Diagnostic(.notEnforced, path: "\(path).listener_filters[\(i)]",
                                               "listener filter \(lf.name.isEmpty ? type : lf.name) is not enforced at connect time"))
@@ -246,14 +246,16 @@ public struct Lowerer {
         var ignored: [String] = []
         for (i, f) in fc.filters.enumerated() {
             let fpath = "\(path).filters[\(i)]"
-            let type = TypeURL.messageName(f.typedConfig.typeURL)
+            let type = f.typedConfig.xdsTypeName
             if type == TypeURL.tcpProxy || (type.isEmpty && (f.name == "envoy.filters.network.tcp_proxy" || f.name == "envoy.tcp_proxy")) {
                 guard !type.isEmpty else {
                     diagnostics.append(Diagnostic(.invalidResource, path: fpath, "tcp_proxy filter has no typed_config"))
                     return nil
                 }
                 do {
-                    let tp = try Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy(unpackingAny: f.typedConfig)
+                    guard let tp = try f.typedConfig.unpackIfXDS(Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.self) else {
+                        throw TypedStructConfig()
+                    }
                     action = lowerTcpProxy(tp, path: fpath)
                 } catch {
                     diagnostics.append(Diagnostic(.invalidResource, path: fpath, "tcp_proxy typed_config does not decode: \(error)"))
@@ -266,7 +268,9 @@ public struct Lowerer {
                     return nil
                 }
                 do {
-                    let hcm = try Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager(unpackingAny: f.typedConfig)
+                    guard let hcm = try f.typedConfig.unpackIfXDS(Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.self) else {
+                        throw TypedStructConfig()
+                    }
                     guard let table = lowerHCM(hcm, listener: listener, port: port, path: fpath) else { return nil }
                     action = .http(routeTable: table)
                 } catch {
@@ -333,7 +337,7 @@ public struct Lowerer {
                                    listener: String, port: UInt16, path: String) -> String? {
         var filters: [String] = []
         for f in hcm.httpFilters {
-            let type = TypeURL.messageName(f.typedConfig.typeURL)
+            let type = f.typedConfig.xdsTypeName
             if type == TypeURL.router || f.name == "envoy.filters.http.router" || f.name == "envoy.router" { continue }
             filters.append(f.name.isEmpty ? type : f.name)
         }
@@ -886,7 +890,7 @@ public struct Lowerer {
     private mutating func typedLBPolicy(_ p: Envoy_Config_Cluster_V3_LoadBalancingPolicy, path: String) -> (IRLBPolicy, Bool)? {
         // Envoy uses the first policy in the list it supports.
         for pol in p.policies {
-            let type = TypeURL.messageName(pol.typedExtensionConfig.typedConfig.typeURL)
+            let type = pol.typedExtensionConfig.typedConfig.xdsTypeName
             switch type {
             case "envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin": return (.roundRobin, false)
             case "envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest": return (.leastRequest, false)
