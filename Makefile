@@ -1,15 +1,17 @@
 # xds2bpf — top-level build. `make run` and `make test` are the two commands a
 # newcomer needs (README). Swift comes from /opt/swift or PATH.
 SHELL := /bin/bash
-export PATH := /opt/swift/usr/bin:$(PATH)
+# The project's Python venv (.venv, made by `make deps`) first: `python3` in every recipe
+# and script is the venv's, never the system's.
+export PATH := $(CURDIR)/.venv/bin:/opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 CONFIG ?= release
 XDS2BPF := .build/$(CONFIG)/xds2bpf
 EXAMPLE ?= examples/bookinfo/bookinfo.json
 OUT ?= out
-# The shared xDS corpus the tests read: beside the checkout, or the workplace's copy.
-XDS2BPF_CORPUS ?= $(firstword $(wildcard $(CURDIR)/../shared/corpus /work/shared/corpus))
-export XDS2BPF_CORPUS
+# The shared xDS corpus the tests read (README): XDS2BPF_CORPUS, else ../shared/corpus
+# beside the checkout when it exists (scripts/env.sh and the Swift tests apply the same
+# rule); without one, the corpus tests print a SKIP line each.
 
 .PHONY: all deps build run test unit-test e2e-test protos check-protos templates check-templates bench clean
 .DELETE_ON_ERROR:

@@ -7,9 +7,10 @@
 X2B_TESTRUN_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 X2B_TESTRUN_DIR := $(X2B_TESTRUN_TOP)/bpf-runtime/testrun
 X2B_TESTRUN := $(X2B_TESTRUN_DIR)/x2b-testrun
-X2B_TESTRUN_CFLAGS := -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
+# `=`, not `:=`: pkg-config runs when the recipe does, after `make deps` installed libbpf-dev.
+X2B_TESTRUN_CFLAGS = -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
 	$(shell pkg-config --cflags libbpf)
-X2B_TESTRUN_LDLIBS := $(shell pkg-config --libs libbpf)
+X2B_TESTRUN_LDLIBS = $(shell pkg-config --libs libbpf)
 
 .PHONY: testrun testrun-clean
 

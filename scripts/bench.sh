@@ -28,6 +28,7 @@
 # its own .gitignore).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/scripts/env.sh"
 MODE=full
 OUT=
 ONLY=compile,verify,decision,latency

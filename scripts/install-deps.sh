@@ -9,9 +9,9 @@ missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "install-deps: installing ${missing[*]}"
-	if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -19,7 +19,28 @@ if ! command -v swift >/dev/null 2>&1 && [ ! -x /opt/swift/usr/bin/swift ]; then
 	echo "install-deps: Swift 6 not found (expected /opt/swift/usr/bin/swift)" >&2
 	exit 1
 fi
-# Python packages for the fixture scripts (tests use committed fixtures; these regenerate them).
-if [ "${XDS2BPF_PY_DEPS:-0}" = 1 ]; then
-	python3 -m pip install -q -r "$(dirname "$0")/requirements.txt"
+# Python: a project-local venv (.venv) from the pinned scripts/requirements.txt. Every
+# script runs through it (the Makefile and scripts/env.sh put .venv/bin first on PATH),
+# never through the system's or the user's site-packages. Reinstalled when the
+# requirements change (a hash of the file is kept in the venv).
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv=$root/.venv
+req=$root/scripts/requirements.txt
+if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c 'import sys' 2>/dev/null; then
+	rm -rf "$venv"
+	py=$(command -v python3 || true)
+	if [ -z "$py" ] || ! "$py" -m venv --help >/dev/null 2>&1; then
+		echo "install-deps: installing python3-venv"
+		$SUDO apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3 python3-venv python3-pip >/dev/null
+		py=/usr/bin/python3
+	fi
+	echo "install-deps: creating $venv"
+	"$py" -m venv "$venv"
+fi
+want=$(sha256sum "$req" | cut -d' ' -f1)
+if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+	echo "install-deps: installing scripts/requirements.txt into .venv"
+	"$venv/bin/python3" -m pip install -q --disable-pip-version-check -r "$req"
+	echo "$want" >"$venv/.requirements.sha256"
 fi

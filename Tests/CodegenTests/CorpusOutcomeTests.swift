@@ -8,8 +8,7 @@ import XCTest
 /// feature. The outcome of each case is kept in a golden, so a regression shows.
 final class CorpusOutcomeTests: XCTestCase {
     /// Corpus cases: a single file, or a directory whose files form one snapshot.
-    static func cases() -> [(String, [String])] {
-        let root = TestPaths.corpus
+    static func cases(_ root: URL) -> [(String, [String])] {
         let fm = FileManager.default
         var out: [(String, [String])] = []
         let multiFileParents = ["envoy-gateway/xds-ir", "kuma/per-type"]
@@ -36,15 +35,15 @@ final class CorpusOutcomeTests: XCTestCase {
     }
 
     func testCorpusOutcomes() throws {
-        let cases = Self.cases()
-        try XCTSkipIf(cases.isEmpty && ProcessInfo.processInfo.environment["CI"] != "1", "corpus not found at \(TestPaths.corpus.path)")
+        let corpus = try TestPaths.requireCorpus()
+        let cases = Self.cases(corpus)
         XCTAssertGreaterThan(cases.count, 40, "corpus cases missing")
         var report = ""
         for (name, files) in cases {
             let fe = Pipeline.frontEnd(files: files)
             let errors = fe.diagnostics.filter { $0.severity == .error }
             let warnings = fe.diagnostics.filter { $0.severity == .warning }.count
-            let base = TestPaths.corpus.path + "/"
+            let base = corpus.path + "/"
             if errors.isEmpty {
                 report += "ok       \(name): \(fe.ir.listeners.count) listeners, \(fe.ir.routeTables.count) route tables, \(fe.ir.clusters.count) clusters, \(warnings) warnings\n"
             } else {

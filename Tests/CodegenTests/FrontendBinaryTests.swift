@@ -278,7 +278,7 @@ final class FrontendBinaryTests: XCTestCase {
         XCTAssertEqual(bin.diagnostics.map(\.rendered), [])
         XCTAssertEqual(
             [bin.listeners.count, bin.routeConfigurations.count, bin.clusters.count, bin.loadAssignments.count], [1, 1, 3, 3])
-        guard let root = FrontendCorpusTests.corpusRoot else { throw XCTSkip("corpus not found") }
+        let root = try TestPaths.requireCorpus().path
         let dir = root + "/envoy-gateway/xds-ir/http-route-weighted-zones/http-route-weighted-zones."
         let json = SnapshotParser().parse(files: ["listeners", "routes", "clusters", "endpoints"].map { dir + $0 + ".yaml" })
         XCTAssertEqual(bin.routeConfigurations.map(\.message), json.routeConfigurations.map(\.message))

@@ -167,13 +167,7 @@ final class FrontendCorpusTests: XCTestCase {
         .init("kuma/per-type/meshtcproute__split-traffic/", l: 1, r: 0, c: 4, e: 4, errors: false, ids: []),
     ]
 
-    static var corpusRoot: String? {
-        if let env = ProcessInfo.processInfo.environment["XDS2BPF_CORPUS"], !env.isEmpty { return env }
-        let here = URL(fileURLWithPath: #filePath)
-        let root = here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/corpus").path
-        return FileManager.default.fileExists(atPath: root) ? root : nil
-    }
+    static var corpusRoot: String? { TestPaths.corpus?.path }
 
     static func corpusFiles(_ root: String) -> [String] {
         let e = FileManager.default.enumerator(atPath: root)
@@ -183,14 +177,14 @@ final class FrontendCorpusTests: XCTestCase {
     }
 
     func testEveryCorpusFileIsInTheTable() throws {
-        guard let root = Self.corpusRoot else { throw XCTSkip("corpus not found (set XDS2BPF_CORPUS)") }
+        let root = try TestPaths.requireCorpus().path
         let listed = Set(Self.table.map(\.path))
         let missing = Self.corpusFiles(root).filter { !listed.contains($0) }
         XCTAssertEqual(missing, [], "corpus files without an expectation row")
     }
 
     func testCorpus() throws {
-        guard let root = Self.corpusRoot else { throw XCTSkip("corpus not found (set XDS2BPF_CORPUS)") }
+        let root = try TestPaths.requireCorpus().path
         let all = Self.corpusFiles(root)
         for row in Self.table {
             let files: [String]
@@ -245,7 +239,7 @@ final class FrontendCorpusTests: XCTestCase {
 
     /// Spot checks of decoded content across shapes and key spellings.
     func testCorpusContent() throws {
-        guard let root = Self.corpusRoot else { throw XCTSkip("corpus not found (set XDS2BPF_CORPUS)") }
+        let root = try TestPaths.requireCorpus().path
         // Istio: unknown filters keep their type name; HCM unpacks with its RDS name.
         let istio = SnapshotParser().parse(files: [root + "/istio/authz__configdump.yaml"])
         let names = Set(istio.listeners.flatMap { $0.message.filterChains.flatMap { $0.filters.map(\.typedConfig.xdsTypeName) } })

@@ -8,7 +8,7 @@ import XCTest
 /// differential test of the kernel against the interpreter.
 final class HTTPRoutingTests: XCTestCase {
     static var routerCheckFixtures: URL { TestPaths.fixtures.appendingPathComponent("router-check") }
-    static var routerCheckCorpus: URL { TestPaths.corpus.appendingPathComponent("envoy-router-check") }
+    static var routerCheckCorpus: URL? { TestPaths.corpus?.appendingPathComponent("envoy-router-check") }
 
     // MARK: Regexes
 
@@ -182,7 +182,7 @@ final class HTTPRoutingTests: XCTestCase {
 
     /// Corpus case → the tests expected to fail (TestRoutesFailures is meant to).
     static func corpusCases() -> [(config: String, tests: String, failing: Set<String>)] {
-        let dir = routerCheckCorpus
+        guard let dir = routerCheckCorpus else { return [] }
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".golden.proto.json") }.sorted()
         return files.map { f in
             let name = String(f.dropLast(".golden.proto.json".count))
@@ -204,8 +204,8 @@ final class HTTPRoutingTests: XCTestCase {
     }
 
     func testRouterCheckCorpusWithIR() throws {
+        _ = try TestPaths.requireCorpus()
         let cases = Self.corpusCases()
-        try XCTSkipIf(cases.isEmpty && ProcessInfo.processInfo.environment["CI"] != "1", "corpus not found")
         XCTAssertGreaterThanOrEqual(cases.count, 11)
         for c in cases + Self.fixtureCases() {
             let cfg = try RouterCheck.loadConfig(c.config)
@@ -316,8 +316,8 @@ final class HTTPRoutingTests: XCTestCase {
     }
 
     /// Corpus inputs (single files and multi-file snapshots) with HTTP route tables.
-    static func corpusSnapshots() -> [(String, [String])] {
-        CorpusOutcomeTests.cases().filter { name, _ in
+    static func corpusSnapshots() throws -> [(String, [String])] {
+        CorpusOutcomeTests.cases(try TestPaths.requireCorpus()).filter { name, _ in
             !name.hasPrefix("envoy-router-check/")
         }
     }
@@ -325,7 +325,7 @@ final class HTTPRoutingTests: XCTestCase {
     func testDifferentialCorpusSnapshots() throws {
         try requireKernel()
         var tables = 0
-        for (name, files) in Self.corpusSnapshots() {
+        for (name, files) in try Self.corpusSnapshots() {
             // Unsupported features drop their routes from both engines alike.
             let fe = Pipeline.frontEnd(files: files, options: FrontEndOptions(unsupported: .warn))
             guard !fe.ir.routeTables.isEmpty else { continue }

@@ -8,12 +8,26 @@ enum TestPaths {
     static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static var fixtures: URL { root.appendingPathComponent("Tests/Fixtures") }
     static var goldens: URL { root.appendingPathComponent("Tests/Goldens") }
-    static var corpus: URL {
-        if let c = ProcessInfo.processInfo.environment["XDS2BPF_CORPUS"] { return URL(fileURLWithPath: c) }
-        // Beside the checkout (../shared/corpus), or the workplace's shared folder for clones elsewhere.
+    /// The shared xDS corpus: `$XDS2BPF_CORPUS` (the one documented variable), or
+    /// `../shared/corpus` beside the checkout; nil when neither exists. A set
+    /// variable that names no directory is a setup error, not a skip.
+    static let corpus: URL? = {
+        if let c = ProcessInfo.processInfo.environment["XDS2BPF_CORPUS"], !c.isEmpty {
+            var isDir: ObjCBool = false
+            precondition(FileManager.default.fileExists(atPath: c, isDirectory: &isDir) && isDir.boolValue,
+                         "XDS2BPF_CORPUS=\(c) is not a directory")
+            return URL(fileURLWithPath: c)
+        }
         let beside = root.deletingLastPathComponent().appendingPathComponent("shared/corpus")
-        if FileManager.default.fileExists(atPath: beside.path) { return beside }
-        return URL(fileURLWithPath: "/work/shared/corpus")
+        return FileManager.default.fileExists(atPath: beside.path) ? beside : nil
+    }()
+
+    /// The corpus, or a skip that says in one line why the test did not run.
+    static func requireCorpus() throws -> URL {
+        guard let c = corpus else {
+            throw XCTSkip("shared corpus not found: set XDS2BPF_CORPUS to a copy of shared/corpus")
+        }
+        return c
     }
 
     /// The built CLI for tests that run the binary.

@@ -27,6 +27,8 @@
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_ROOT=$(cd "$E2E_DIR/../.." && pwd)
+# shellcheck source=../../scripts/env.sh
+source "$E2E_ROOT/scripts/env.sh"
 : "${E2E_LOADER:=$E2E_ROOT/bpf-runtime/loader/xds2bpf-loader}"
 # the interpreter itself, not a wrapper (pyenv shims fork): $! must be the python process
 : "${E2E_PYTHON:=$(python3 -c 'import sys; print(sys.executable)')}"

@@ -14,8 +14,6 @@ source "$HERE/lib.sh"
 : "${XDS2BPF:=$ROOT/.build/release/xds2bpf}"
 N=${E2E_CONNECTS:-400}
 FILTER=${1:-}
-CORPUS=${XDS2BPF_CORPUS:-$ROOT/../shared/corpus}
-[ -d "$CORPUS" ] || CORPUS=/work/shared/corpus
 
 if ! why=$(e2e_can_run 2>&1); then
 	[ "${CI:-}" = 1 ] && { echo "FAIL: e2e cannot run: $why"; exit 1; }
@@ -88,7 +86,9 @@ run_case multi-file "10.96.1.1:5000" "$F/multi-file/"*.yaml
 run_case bookinfo "10.96.0.20:27017 10.96.0.21:3306 10.96.0.10:53 10.96.0.12:9080 10.96.0.11:9080 10.96.99.1:9080" "$ROOT/examples/bookinfo/bookinfo.json"
 # L4 cases of the shared corpus (not edited; endpoint addresses live on lo in the netns)
 EG=$CORPUS/envoy-gateway/xds-ir
-if [ -d "$EG" ]; then
+if [ -z "$CORPUS" ]; then
+	x2b_no_corpus "corpus L4 cases" >&2
+else
 	run_case eg-tcp-route-simple "$(e2e_listener_dsts "$EG"/tcp-route-simple/*.yaml)" "$EG"/tcp-route-simple/*.yaml
 	# envoy-examples/mysql: tcp_proxy behind mysql_proxy, a DNS cluster given an address with --resolve
 	run_case envoy-mysql "$(e2e_listener_dsts --resolve mysql=10.30.0.7 "$CORPUS"/envoy-examples/mysql/envoy.yaml)" \

@@ -10,8 +10,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 : "${XDS2BPF:=$ROOT/.build/release/xds2bpf}"
 LOADER=${E2E_LOADER:-$ROOT/bpf-runtime/loader/xds2bpf-loader}
-CORPUS=${XDS2BPF_CORPUS:-$ROOT/../shared/corpus}
-[ -d "$CORPUS" ] || CORPUS=/work/shared/corpus
+source "$ROOT/scripts/env.sh"
 if [ "$(id -u)" != 0 ]; then
 	[ "${CI:-}" = 1 ] && { echo "FAIL: verify-all needs root"; exit 1; }
 	echo "SKIP: verify-all needs root"; exit 0
@@ -41,7 +40,9 @@ done
 verify bookinfo "$ROOT/examples/bookinfo/bookinfo.json"
 verify bookinfo-xds "$ROOT/examples/bookinfo/bookinfo.xds.pb"
 # corpus cases the front end accepts (see Tests/Goldens/corpus-outcomes.txt)
-if [ -f "$ROOT/Tests/Goldens/corpus-outcomes.txt" ] && [ -d "$CORPUS" ]; then
+if [ -z "$CORPUS" ]; then
+	x2b_no_corpus "verify-all corpus cases"
+else
 	while read -r _ rel _; do
 		rel=${rel%:}
 		if [[ "$rel" == */ ]]; then

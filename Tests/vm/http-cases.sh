@@ -30,4 +30,6 @@ if [ -d "$EG" ]; then
 	http_req origin-exact "[fd00:123::5]:10080" GET gateway.envoyproxy.io:10080 /origin
 	http_req not-separated "[fd00:123::5]:10080" GET gateway.envoyproxy.io /originx
 	http_req other-host "[fd00:123::5]:10080" GET other.example /origin
+else
+	x2b_no_corpus "VM HTTP corpus cases" >&2
 fi

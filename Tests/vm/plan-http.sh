@@ -11,7 +11,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=$1
 : "${XDS2BPF:=$ROOT/.build/release/xds2bpf}"
-export CORPUS=${XDS2BPF_CORPUS:-$ROOT/../shared/corpus}  # used by the sourced/eval-ed case lists
+source "$ROOT/scripts/env.sh"  # CORPUS: used by the sourced/eval-ed case lists
 rm -rf "$OUT"
 mkdir -p "$OUT"
 : >"$OUT/cases"

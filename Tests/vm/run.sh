@@ -19,6 +19,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+source "$ROOT/scripts/env.sh"
 VM=${X2B_VM_DIR:-$ROOT/.vm}
 export X2B_VM_DIR=$VM
 B=$VM/build
