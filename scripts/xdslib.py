@@ -694,8 +694,9 @@ def discovery_responses(collected: Collected, *, include_static: bool = False,
                         report: Report | None = None) -> list:
     """One ``DiscoveryResponse`` per resource type (Listener, RouteConfiguration, Cluster,
     ClusterLoadAssignment, in that order; types without resources are left out). Each carries
-    ``version_info`` (from the input, else a content hash), ``type_url``, ``resources`` as Any
-    and a ``nonce`` derived from the content. With ``eds_only``, CLAs of clusters that are in
+    ``version_info`` (from the input, else a content hash), ``type_url`` and ``resources`` as
+    Any, sorted by name; no ``nonce`` (a nonce belongs to one stream; ``xds2bpf fetch`` writes none either, so
+    a snapshot fetched from a server serving this file is byte-identical to it). With ``eds_only``, CLAs of clusters that are in
     the snapshot but not EDS (synthesised by Envoy's config dump) are left out."""
     out = []
     versions = dict(collected.versions, **(versions or {}))
@@ -710,6 +711,8 @@ def discovery_responses(collected: Collected, *, include_static: bool = False,
             res = kept
         if not res:
             continue
+        # Sorted by name, as `xds2bpf fetch` writes them (xDS resource sets are unordered).
+        res = sorted(res, key=lambda r: r.message.cluster_name if kind == "endpoint" else r.message.name)
         dr = new_message(DISCOVERY_RESPONSE)
         dr.type_url = TYPE_PREFIX + KIND_MESSAGE[kind]
         h = hashlib.sha256(dr.type_url.encode())
@@ -719,7 +722,6 @@ def discovery_responses(collected: Collected, *, include_static: bool = False,
             dr.resources.append(a)
         digest = h.hexdigest()
         dr.version_info = versions.get(kind) or digest[:16]
-        dr.nonce = digest[16:32]
         out.append(dr)
     return out
 

@@ -199,8 +199,7 @@ extension XDS2BPF {
         var arguments: [String] = []
 
         func run() throws {
-            let loader = findLoader()
-            guard let loader else {
+            guard let loader = Self.findLoaderPath() else {
                 printErr("error: xds2bpf-loader not found (build it with `make loader`, or set XDS2BPF_LOADER)")
                 throw Exit.internalError
             }
@@ -212,7 +211,7 @@ extension XDS2BPF {
             if p.terminationStatus != 0 { throw ExitCode(p.terminationStatus) }
         }
 
-        func findLoader() -> String? {
+        static func findLoaderPath() -> String? {
             let env = ProcessInfo.processInfo.environment
             if let l = env["XDS2BPF_LOADER"] { return l }
             let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()

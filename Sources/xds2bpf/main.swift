@@ -22,7 +22,7 @@ struct XDS2BPF: ParsableCommand {
         that `load` runs; XDS2BPF_CACHE_DIR the object cache.
         """,
         version: XDS2BPFVersion.string,
-        subcommands: [Compile.self, Check.self, DumpIR.self, Explain.self, Inspect.self, Load.self, RouteCheck.self, HTTPDiff.self, HTTPBench.self],
+        subcommands: [Compile.self, Check.self, DumpIR.self, Explain.self, Inspect.self, Load.self, Fetch.self, Watch.self, RouteCheck.self, HTTPDiff.self, HTTPBench.self],
         defaultSubcommand: Compile.self
     )
 }

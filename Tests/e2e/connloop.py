@@ -3,12 +3,14 @@
 """Connect loop: connects to DST back to back and records every outcome.
 
   connloop.py DST --stop-file F [--marker-file M] [--log CSV] [--summary JSON]
-              [--max-seconds 60] [--timeout 1]
+              [--max-seconds 60] [--timeout 1] [--wallclock]
 
 Each connection reads the backend's identity. A connection started after
 MARKER exists is counted in "after_marker" (the harness creates the marker
 once a replace has returned), so "new connections after the swap reach B"
-needs no clock shared between processes. Stops when STOP-FILE exists.
+needs no clock shared between processes (--wallclock logs time.time() instead of
+seconds since the start, for tests that compare with another process's log).
+Stops when STOP-FILE exists.
 The summary (JSON, also printed) has: total, ok, failed, rate (connects/s),
 idents, after_marker, transitions (ident changes along the sequence), errors.
 """
@@ -31,6 +33,7 @@ def main():
     ap.add_argument("--summary")
     ap.add_argument("--max-seconds", type=float, default=60.0)
     ap.add_argument("--timeout", type=float, default=1.0)
+    ap.add_argument("--wallclock", action="store_true")
     a = ap.parse_args()
 
     log = open(a.log, "w") if a.log else None
@@ -44,7 +47,7 @@ def main():
     while not os.path.exists(a.stop_file) and time.monotonic() - t0 < a.max_seconds:
         if a.marker_file and not marked:
             marked = os.path.exists(a.marker_file)
-        t = time.monotonic() - t0
+        t = time.time() if a.wallclock else time.monotonic() - t0
         try:
             outcome = fetch(a.dst, a.timeout)
             ok = True

@@ -160,3 +160,11 @@ enum XDSTypes {
         "envoy.config.bootstrap.v3.Bootstrap": "bootstrap",
     ]
 }
+
+/// Registers every message type an xDS `Any` may hold with swift-protobuf, so
+/// that `Any` fields encode to and decode from JSON (idempotent). The parse
+/// stage does this itself; other users of the messages (the xDS client writing
+/// a config dump as JSON) call it first.
+public func registerXDSMessageTypes() {
+    _ = XDSTypes.registered
+}

@@ -477,6 +477,63 @@ public nonisolated struct Envoy_Config_Core_V3_ControlPlane: Sendable {
   public init() {}
 }
 
+/// The identity an xDS client presents to its control plane (xds2bpf fetch/watch).
+/// user_agent_build_version (8), extensions (9), listening_addresses (11) and
+/// dynamic_parameters (12) are left out.
+public nonisolated struct Envoy_Config_Core_V3_Node: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var cluster: String = String()
+
+  public var metadata: SwiftProtobuf.Google_Protobuf_Struct {
+    get {_metadata ?? SwiftProtobuf.Google_Protobuf_Struct()}
+    set {_metadata = newValue}
+  }
+  /// Returns true if `metadata` has been explicitly set.
+  public var hasMetadata: Bool {self._metadata != nil}
+  /// Clears the value of `metadata`. Subsequent reads from it will return its default value.
+  public mutating func clearMetadata() {self._metadata = nil}
+
+  public var locality: Envoy_Config_Core_V3_Locality {
+    get {_locality ?? Envoy_Config_Core_V3_Locality()}
+    set {_locality = newValue}
+  }
+  /// Returns true if `locality` has been explicitly set.
+  public var hasLocality: Bool {self._locality != nil}
+  /// Clears the value of `locality`. Subsequent reads from it will return its default value.
+  public mutating func clearLocality() {self._locality = nil}
+
+  public var userAgentName: String = String()
+
+  public var userAgentVersionType: Envoy_Config_Core_V3_Node.OneOf_UserAgentVersionType? = nil
+
+  public var userAgentVersion: String {
+    get {
+      if case .userAgentVersion(let v)? = userAgentVersionType {return v}
+      return String()
+    }
+    set {userAgentVersionType = .userAgentVersion(newValue)}
+  }
+
+  public var clientFeatures: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_UserAgentVersionType: Equatable, Sendable {
+    case userAgentVersion(String)
+
+  }
+
+  public init() {}
+
+  fileprivate var _metadata: SwiftProtobuf.Google_Protobuf_Struct? = nil
+  fileprivate var _locality: Envoy_Config_Core_V3_Locality? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "envoy.config.core.v3"
@@ -1005,6 +1062,77 @@ nonisolated extension Envoy_Config_Core_V3_ControlPlane: SwiftProtobuf.Message, 
 
   public static func ==(lhs: Envoy_Config_Core_V3_ControlPlane, rhs: Envoy_Config_Core_V3_ControlPlane) -> Bool {
     if lhs.identifier != rhs.identifier {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Envoy_Config_Core_V3_Node: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Node"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}cluster\0\u{1}metadata\0\u{1}locality\0\u{4}\u{2}user_agent_name\0\u{3}user_agent_version\0\u{4}\u{3}client_features\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.cluster) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._metadata) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._locality) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.userAgentName) }()
+      case 7: try {
+        var v: String?
+        try decoder.decodeSingularStringField(value: &v)
+        if let v = v {
+          if self.userAgentVersionType != nil {try decoder.handleConflictingOneOf()}
+          self.userAgentVersionType = .userAgentVersion(v)
+        }
+      }()
+      case 10: try { try decoder.decodeRepeatedStringField(value: &self.clientFeatures) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.cluster.isEmpty {
+      try visitor.visitSingularStringField(value: self.cluster, fieldNumber: 2)
+    }
+    try { if let v = self._metadata {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._locality {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if !self.userAgentName.isEmpty {
+      try visitor.visitSingularStringField(value: self.userAgentName, fieldNumber: 6)
+    }
+    try { if case .userAgentVersion(let v)? = self.userAgentVersionType {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 7)
+    } }()
+    if !self.clientFeatures.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.clientFeatures, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Envoy_Config_Core_V3_Node, rhs: Envoy_Config_Core_V3_Node) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.cluster != rhs.cluster {return false}
+    if lhs._metadata != rhs._metadata {return false}
+    if lhs._locality != rhs._locality {return false}
+    if lhs.userAgentName != rhs.userAgentName {return false}
+    if lhs.userAgentVersionType != rhs.userAgentVersionType {return false}
+    if lhs.clientFeatures != rhs.clientFeatures {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

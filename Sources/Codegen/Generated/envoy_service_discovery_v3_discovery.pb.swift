@@ -22,6 +22,46 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// State of the world (SotW) request. resource_locators (7) is left out.
+public nonisolated struct Envoy_Service_Discovery_V3_DiscoveryRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var versionInfo: String = String()
+
+  public var node: Envoy_Config_Core_V3_Node {
+    get {_node ?? Envoy_Config_Core_V3_Node()}
+    set {_node = newValue}
+  }
+  /// Returns true if `node` has been explicitly set.
+  public var hasNode: Bool {self._node != nil}
+  /// Clears the value of `node`. Subsequent reads from it will return its default value.
+  public mutating func clearNode() {self._node = nil}
+
+  public var resourceNames: [String] = []
+
+  public var typeURL: String = String()
+
+  public var responseNonce: String = String()
+
+  public var errorDetail: Google_Rpc_Status {
+    get {_errorDetail ?? Google_Rpc_Status()}
+    set {_errorDetail = newValue}
+  }
+  /// Returns true if `errorDetail` has been explicitly set.
+  public var hasErrorDetail: Bool {self._errorDetail != nil}
+  /// Clears the value of `errorDetail`. Subsequent reads from it will return its default value.
+  public mutating func clearErrorDetail() {self._errorDetail = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _node: Envoy_Config_Core_V3_Node? = nil
+  fileprivate var _errorDetail: Google_Rpc_Status? = nil
+}
+
 public nonisolated struct Envoy_Service_Discovery_V3_DiscoveryResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -100,9 +140,156 @@ public nonisolated struct Envoy_Service_Discovery_V3_Resource: Sendable {
   fileprivate var _metadata: Envoy_Config_Core_V3_Metadata? = nil
 }
 
+/// Incremental (delta) xDS. resource_locators_* (8, 9) are left out.
+public nonisolated struct Envoy_Service_Discovery_V3_DeltaDiscoveryRequest: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var node: Envoy_Config_Core_V3_Node {
+    get {_storage._node ?? Envoy_Config_Core_V3_Node()}
+    set {_uniqueStorage()._node = newValue}
+  }
+  /// Returns true if `node` has been explicitly set.
+  public var hasNode: Bool {_storage._node != nil}
+  /// Clears the value of `node`. Subsequent reads from it will return its default value.
+  public mutating func clearNode() {_uniqueStorage()._node = nil}
+
+  public var typeURL: String {
+    get {_storage._typeURL}
+    set {_uniqueStorage()._typeURL = newValue}
+  }
+
+  public var resourceNamesSubscribe: [String] {
+    get {_storage._resourceNamesSubscribe}
+    set {_uniqueStorage()._resourceNamesSubscribe = newValue}
+  }
+
+  public var resourceNamesUnsubscribe: [String] {
+    get {_storage._resourceNamesUnsubscribe}
+    set {_uniqueStorage()._resourceNamesUnsubscribe = newValue}
+  }
+
+  public var initialResourceVersions: Dictionary<String,String> {
+    get {_storage._initialResourceVersions}
+    set {_uniqueStorage()._initialResourceVersions = newValue}
+  }
+
+  public var responseNonce: String {
+    get {_storage._responseNonce}
+    set {_uniqueStorage()._responseNonce = newValue}
+  }
+
+  public var errorDetail: Google_Rpc_Status {
+    get {_storage._errorDetail ?? Google_Rpc_Status()}
+    set {_uniqueStorage()._errorDetail = newValue}
+  }
+  /// Returns true if `errorDetail` has been explicitly set.
+  public var hasErrorDetail: Bool {_storage._errorDetail != nil}
+  /// Clears the value of `errorDetail`. Subsequent reads from it will return its default value.
+  public mutating func clearErrorDetail() {_uniqueStorage()._errorDetail = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// removed_resource_names (8) and resource_errors (9) are left out.
+public nonisolated struct Envoy_Service_Discovery_V3_DeltaDiscoveryResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var systemVersionInfo: String = String()
+
+  public var resources: [Envoy_Service_Discovery_V3_Resource] = []
+
+  public var typeURL: String = String()
+
+  public var removedResources: [String] = []
+
+  public var nonce: String = String()
+
+  public var controlPlane: Envoy_Config_Core_V3_ControlPlane {
+    get {_controlPlane ?? Envoy_Config_Core_V3_ControlPlane()}
+    set {_controlPlane = newValue}
+  }
+  /// Returns true if `controlPlane` has been explicitly set.
+  public var hasControlPlane: Bool {self._controlPlane != nil}
+  /// Clears the value of `controlPlane`. Subsequent reads from it will return its default value.
+  public mutating func clearControlPlane() {self._controlPlane = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _controlPlane: Envoy_Config_Core_V3_ControlPlane? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "envoy.service.discovery.v3"
+
+nonisolated extension Envoy_Service_Discovery_V3_DiscoveryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DiscoveryRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}version_info\0\u{1}node\0\u{3}resource_names\0\u{3}type_url\0\u{3}response_nonce\0\u{3}error_detail\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.versionInfo) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._node) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.resourceNames) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.typeURL) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.responseNonce) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._errorDetail) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.versionInfo.isEmpty {
+      try visitor.visitSingularStringField(value: self.versionInfo, fieldNumber: 1)
+    }
+    try { if let v = self._node {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.resourceNames.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.resourceNames, fieldNumber: 3)
+    }
+    if !self.typeURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.typeURL, fieldNumber: 4)
+    }
+    if !self.responseNonce.isEmpty {
+      try visitor.visitSingularStringField(value: self.responseNonce, fieldNumber: 5)
+    }
+    try { if let v = self._errorDetail {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Envoy_Service_Discovery_V3_DiscoveryRequest, rhs: Envoy_Service_Discovery_V3_DiscoveryRequest) -> Bool {
+    if lhs.versionInfo != rhs.versionInfo {return false}
+    if lhs._node != rhs._node {return false}
+    if lhs.resourceNames != rhs.resourceNames {return false}
+    if lhs.typeURL != rhs.typeURL {return false}
+    if lhs.responseNonce != rhs.responseNonce {return false}
+    if lhs._errorDetail != rhs._errorDetail {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
 
 nonisolated extension Envoy_Service_Discovery_V3_DiscoveryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DiscoveryResponse"
@@ -217,6 +404,177 @@ nonisolated extension Envoy_Service_Discovery_V3_Resource: SwiftProtobuf.Message
     if lhs._resource != rhs._resource {return false}
     if lhs._ttl != rhs._ttl {return false}
     if lhs._metadata != rhs._metadata {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Envoy_Service_Discovery_V3_DeltaDiscoveryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeltaDiscoveryRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{3}type_url\0\u{3}resource_names_subscribe\0\u{3}resource_names_unsubscribe\0\u{3}initial_resource_versions\0\u{3}response_nonce\0\u{3}error_detail\0")
+
+  fileprivate class _StorageClass {
+    var _node: Envoy_Config_Core_V3_Node? = nil
+    var _typeURL: String = String()
+    var _resourceNamesSubscribe: [String] = []
+    var _resourceNamesUnsubscribe: [String] = []
+    var _initialResourceVersions: Dictionary<String,String> = [:]
+    var _responseNonce: String = String()
+    var _errorDetail: Google_Rpc_Status? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _node = source._node
+      _typeURL = source._typeURL
+      _resourceNamesSubscribe = source._resourceNamesSubscribe
+      _resourceNamesUnsubscribe = source._resourceNamesUnsubscribe
+      _initialResourceVersions = source._initialResourceVersions
+      _responseNonce = source._responseNonce
+      _errorDetail = source._errorDetail
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._node) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._typeURL) }()
+        case 3: try { try decoder.decodeRepeatedStringField(value: &_storage._resourceNamesSubscribe) }()
+        case 4: try { try decoder.decodeRepeatedStringField(value: &_storage._resourceNamesUnsubscribe) }()
+        case 5: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._initialResourceVersions) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._responseNonce) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._errorDetail) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._node {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if !_storage._typeURL.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._typeURL, fieldNumber: 2)
+      }
+      if !_storage._resourceNamesSubscribe.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._resourceNamesSubscribe, fieldNumber: 3)
+      }
+      if !_storage._resourceNamesUnsubscribe.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._resourceNamesUnsubscribe, fieldNumber: 4)
+      }
+      if !_storage._initialResourceVersions.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: _storage._initialResourceVersions, fieldNumber: 5)
+      }
+      if !_storage._responseNonce.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._responseNonce, fieldNumber: 6)
+      }
+      try { if let v = _storage._errorDetail {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Envoy_Service_Discovery_V3_DeltaDiscoveryRequest, rhs: Envoy_Service_Discovery_V3_DeltaDiscoveryRequest) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._node != rhs_storage._node {return false}
+        if _storage._typeURL != rhs_storage._typeURL {return false}
+        if _storage._resourceNamesSubscribe != rhs_storage._resourceNamesSubscribe {return false}
+        if _storage._resourceNamesUnsubscribe != rhs_storage._resourceNamesUnsubscribe {return false}
+        if _storage._initialResourceVersions != rhs_storage._initialResourceVersions {return false}
+        if _storage._responseNonce != rhs_storage._responseNonce {return false}
+        if _storage._errorDetail != rhs_storage._errorDetail {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Envoy_Service_Discovery_V3_DeltaDiscoveryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeltaDiscoveryResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}system_version_info\0\u{1}resources\0\u{4}\u{2}type_url\0\u{1}nonce\0\u{3}removed_resources\0\u{3}control_plane\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.systemVersionInfo) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.resources) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.typeURL) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.nonce) }()
+      case 6: try { try decoder.decodeRepeatedStringField(value: &self.removedResources) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._controlPlane) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.systemVersionInfo.isEmpty {
+      try visitor.visitSingularStringField(value: self.systemVersionInfo, fieldNumber: 1)
+    }
+    if !self.resources.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.resources, fieldNumber: 2)
+    }
+    if !self.typeURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.typeURL, fieldNumber: 4)
+    }
+    if !self.nonce.isEmpty {
+      try visitor.visitSingularStringField(value: self.nonce, fieldNumber: 5)
+    }
+    if !self.removedResources.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.removedResources, fieldNumber: 6)
+    }
+    try { if let v = self._controlPlane {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Envoy_Service_Discovery_V3_DeltaDiscoveryResponse, rhs: Envoy_Service_Discovery_V3_DeltaDiscoveryResponse) -> Bool {
+    if lhs.systemVersionInfo != rhs.systemVersionInfo {return false}
+    if lhs.resources != rhs.resources {return false}
+    if lhs.typeURL != rhs.typeURL {return false}
+    if lhs.removedResources != rhs.removedResources {return false}
+    if lhs.nonce != rhs.nonce {return false}
+    if lhs._controlPlane != rhs._controlPlane {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,282 @@
+import Codegen
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import GRPCProtobuf
+import SwiftProtobuf
+import Synchronization
+
+/// Where the control plane is: `grpc://HOST:PORT` (plaintext) or `grpcs://HOST:PORT`
+/// (TLS, with a CA to trust and, for mutual TLS, a client certificate and key).
+public struct ADSServer: Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var tls: TLS?
+
+    public struct TLS: Sendable {
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        public init(caFile: String?, certFile: String?, keyFile: String?) {
+            self.caFile = caFile
+            self.certFile = certFile
+            self.keyFile = keyFile
+        }
+    }
+
+    public init(url: String, tls: TLS? = nil) throws(XDSClientError) {
+        let secure: Bool
+        var rest: Substring
+        if url.hasPrefix("grpc://") {
+            secure = false
+            rest = url.dropFirst("grpc://".count)
+        } else if url.hasPrefix("grpcs://") {
+            secure = true
+            rest = url.dropFirst("grpcs://".count)
+        } else {
+            throw .usage("--server takes grpc://HOST:PORT or grpcs://HOST:PORT, got \(url)")
+        }
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        var hostPart: Substring
+        var portPart: Substring
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
+            hostPart = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            guard after.hasPrefix(":") else { throw .usage("--server \(url): no port") }
+            portPart = after.dropFirst()
+        } else if let colon = rest.lastIndex(of: ":") {
+            hostPart = rest[..<colon]
+            portPart = rest[rest.index(after: colon)...]
+        } else {
+            throw .usage("--server \(url): no port")
+        }
+        guard !hostPart.isEmpty, let p = Int(portPart), (1...65535).contains(p) else {
+            throw .usage("--server \(url): expected HOST:PORT with a port in 1-65535")
+        }
+        host = String(hostPart)
+        port = p
+        if secure {
+            self.tls = tls ?? TLS(caFile: nil, certFile: nil, keyFile: nil)
+        } else {
+            guard tls == nil else { throw .usage("--ca/--cert/--key need a grpcs:// server") }
+            self.tls = nil
+        }
+    }
+
+    public var description: String {
+        let h = host.contains(":") ? "[\(host)]" : host
+        return "\(tls == nil ? "grpc" : "grpcs")://\(h):\(port)"
+    }
+
+    func transport() throws -> HTTP2ClientTransport.Posix {
+        let target: any ResolvableTarget
+        if host.contains(":") {
+            target = .ipv6(address: host, port: port)
+        } else if host.split(separator: ".").count == 4, host.allSatisfy({ $0.isNumber || $0 == "." }) {
+            target = .ipv4(address: host, port: port)
+        } else {
+            target = .dns(host: host, port: port)
+        }
+        let security: HTTP2ClientTransport.Posix.TransportSecurity
+        if let tls {
+            var config = HTTP2ClientTransport.Posix.TransportSecurity.TLS.defaults()
+            if let ca = tls.caFile { config.trustRoots = .certificates([.file(path: ca, format: .pem)]) }
+            if let cert = tls.certFile, let key = tls.keyFile {
+                config.certificateChain = [.file(path: cert, format: .pem)]
+                config.privateKey = .file(path: key, format: .pem)
+            }
+            security = .tls(config)
+        } else {
+            security = .plaintext
+        }
+        var config = HTTP2ClientTransport.Posix.Config.defaults
+        // xDS responses of large meshes exceed gRPC's 4 MiB default.
+        config.http2.maxFrameSize = 1 << 20
+        return try HTTP2ClientTransport.Posix(
+            target: target, transportSecurity: security, config: config,
+            serviceConfig: ServiceConfig())
+    }
+}
+
+public enum XDSClientError: Error, Sendable, CustomStringConvertible {
+    case usage(String)
+    case timeout(String)
+    case stream(String)
+
+    public var description: String {
+        switch self {
+        case .usage(let s), .timeout(let s), .stream(let s): s
+        }
+    }
+}
+
+/// The identity the client presents (Envoy's `node`).
+public func makeNode(id: String, cluster: String, metadata: [(String, String)]) -> Envoy_Config_Core_V3_Node {
+    var n = Envoy_Config_Core_V3_Node()
+    n.id = id
+    n.cluster = cluster
+    n.userAgentName = "xds2bpf"
+    n.userAgentVersion = XDS2BPFVersion.string
+    n.clientFeatures = ["envoy.lb.does_not_support_overprovisioning"]
+    if !metadata.isEmpty {
+        var s = Google_Protobuf_Struct()
+        for (k, v) in metadata { s.fields[k] = Google_Protobuf_Value(stringValue: v) }
+        n.metadata = s
+    }
+    return n
+}
+
+/// Runs ADS streams with grpc-swift: one stream per call of `run`, driving an
+/// `ADSSession`. The consumer judges each complete candidate; `run` returns when
+/// the consumer says so (`fetch`: after the first accepted configuration) or
+/// throws when the stream ends.
+public struct ADSClient: Sendable {
+    public let server: ADSServer
+    /// The largest message accepted from the server.
+    public var maxMessageBytes = 64 << 20
+
+    public init(server: ADSServer) { self.server = server }
+
+    static let sotwMethod = MethodDescriptor(
+        fullyQualifiedService: "envoy.service.discovery.v3.AggregatedDiscoveryService", method: "StreamAggregatedResources")
+    static let deltaMethod = MethodDescriptor(
+        fullyQualifiedService: "envoy.service.discovery.v3.AggregatedDiscoveryService", method: "DeltaAggregatedResources")
+
+    /// What the consumer wants after a verdict.
+    public enum Next: Sendable { case keepGoing, stop }
+
+    /// One stream: sends the session's requests, feeds it the responses, asks the
+    /// consumer for a verdict whenever the candidate is complete. Returns the
+    /// session as it stood when the consumer said stop (or the stream ended).
+    public func run(
+        session initial: ADSSession,
+        onEvent: @escaping @Sendable (ADSEvent) -> Void,
+        judge: @escaping @Sendable (XDSResourceSet) async -> (ADSVerdict, Next),
+        onCandidate: @escaping @Sendable (XDSResourceSet) -> Void = { _ in }
+    ) async throws -> ADSSession {
+        let transport = try server.transport()
+        var session = initial
+        let first = session.initialRequests()
+        let mode = session.mode
+        let (sotwOut, sotwIn) = AsyncStream.makeStream(of: DiscoveryRequest.self)
+        let (deltaOut, deltaIn) = AsyncStream.makeStream(of: DeltaDiscoveryRequest.self)
+        @Sendable func send(_ msgs: [ADSOutgoing]) {
+            for m in msgs {
+                switch m {
+                case .sotw(let r): sotwIn.yield(r)
+                case .delta(let r): deltaIn.yield(r)
+                }
+            }
+        }
+        send(first)
+        for e in session.drainEvents() { onEvent(e) }
+        let start = session
+        var options = CallOptions.defaults
+        options.maxResponseMessageBytes = maxMessageBytes
+        let callOptions = options
+        return try await withGRPCClient(transport: transport) { client in
+            // Each response is handled to the end (verdict, requests) before the next.
+            @Sendable func handle(_ s: inout ADSSession, _ out: [ADSOutgoing]) async -> Next {
+                send(out)
+                for e in s.drainEvents() { onEvent(e) }
+                onCandidate(s.candidate)
+                guard s.needsVerdict else { return .keepGoing }
+                let (verdict, next) = await judge(s.candidate)
+                send(s.apply(verdict))
+                for e in s.drainEvents() { onEvent(e) }
+                return next
+            }
+            switch mode {
+            case .stateOfTheWorld:
+                let request = StreamingClientRequest<DiscoveryRequest>(producer: { writer in
+                    for await r in sotwOut { try await writer.write(r) }
+                })
+                return try await client.bidirectionalStreaming(
+                    request: request, descriptor: Self.sotwMethod,
+                    serializer: ProtobufSerializer<DiscoveryRequest>(),
+                    deserializer: ProtobufDeserializer<DiscoveryResponse>(), options: callOptions
+                ) { response in
+                    try await Self.consume(response.messages, from: start, finish: { sotwIn.finish() }) { s, msg in
+                        await handle(&s, s.receive(msg))
+                    }
+                }
+            case .delta:
+                let request = StreamingClientRequest<DeltaDiscoveryRequest>(producer: { writer in
+                    for await r in deltaOut { try await writer.write(r) }
+                })
+                return try await client.bidirectionalStreaming(
+                    request: request, descriptor: Self.deltaMethod,
+                    serializer: ProtobufSerializer<DeltaDiscoveryRequest>(),
+                    deserializer: ProtobufDeserializer<DeltaDiscoveryResponse>(), options: callOptions
+                ) { response in
+                    try await Self.consume(response.messages, from: start, finish: { deltaIn.finish() }) { s, msg in
+                        await handle(&s, s.receive(msg))
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension ADSClient {
+    /// Feeds the responses to the session until the consumer says stop; then
+    /// half-closes the request stream (`finish`) and keeps reading until the
+    /// server ends the stream, at most `drainSeconds`, so that the last ACKs
+    /// reach the server before the call ends (ending it at once cancels the
+    /// RPC, and with it requests still queued).
+    static func consume<Messages: AsyncSequence & Sendable>(
+        _ messages: Messages, from start: ADSSession, finish: @escaping @Sendable () -> Void,
+        drainSeconds: Double = 2,
+        _ step: @escaping @Sendable (inout ADSSession, Messages.Element) async -> Next
+    ) async throws -> ADSSession {
+        let result = SessionBox()
+        let (stopped, stop) = AsyncStream.makeStream(of: Void.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var s = start
+                var stopping = false
+                for try await msg in messages {
+                    if stopping { continue }
+                    if await step(&s, msg) == .stop {
+                        stopping = true
+                        result.value.withLock { $0 = s }
+                        finish()
+                        stop.yield()
+                    }
+                }
+                if !stopping { throw XDSClientError.stream("the server closed the stream") }
+            }
+            group.addTask {
+                for await _ in stopped { break }
+                try await Task.sleep(nanoseconds: UInt64(drainSeconds * 1e9))
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+        guard let s = result.value.withLock({ $0 }) else { throw XDSClientError.stream("the stream ended") }
+        return s
+    }
+}
+
+/// The session a stream ended with, handed from the reading task.
+final class SessionBox: Sendable {
+    let value = Mutex<ADSSession?>(nil)
+}
+
+/// Runs `body` with a deadline: its result, or `XDSClientError.timeout(what())`.
+public func withDeadline<T: Sendable>(
+    _ seconds: Double, what: @escaping @Sendable () -> String, _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            throw XDSClientError.timeout(what())
+        }
+        return value
+    }
+}

@@ -1,0 +1,175 @@
+import Codegen
+import Foundation
+import Synchronization
+
+/// The node agent behind `xds2bpf watch`: judges each complete configuration a
+/// control plane sends (the same front end and compiler as `compile`), makes
+/// the accepted ones live in the kernel through xds2bpf-loader, and keeps what
+/// it needs to resume in a state directory:
+///
+///     STATE/snapshot.pb            the live configuration (DiscoveryResponse stream)
+///     STATE/resource-versions.json per-resource versions (delta resumes)
+///     STATE/live.json              versions per type, bundle, time of the last change
+///     STATE/bundles/NNNNNN/        the live bundle (and the one before it)
+///     STATE/cache/                 the object cache (an endpoint-only change recompiles nothing)
+public final class NodeAgent: Sendable {
+    public struct Config: Sendable {
+        public var name: String
+        public var cgroup: String
+        public var stateDir: String
+        public var loader: String
+        public var frontEnd: FrontEndOptions
+        public init(name: String, cgroup: String, stateDir: String, loader: String, frontEnd: FrontEndOptions) {
+            self.name = name
+            self.cgroup = cgroup
+            self.stateDir = stateDir
+            self.loader = loader
+            self.frontEnd = frontEnd
+        }
+    }
+
+    public let config: Config
+    private let state = Mutex<State>(State())
+    private let log: @Sendable (String) -> Void
+
+    struct State {
+        var generation = 0
+        var loaded = false
+        var lastDigest: String?
+    }
+
+    public init(config: Config, log: @escaping @Sendable (String) -> Void) {
+        self.config = config
+        self.log = log
+    }
+
+    var snapshotPath: String { config.stateDir + "/snapshot.pb" }
+    var versionsPath: String { config.stateDir + "/resource-versions.json" }
+    var livePath: String { config.stateDir + "/live.json" }
+    var bundlesDir: String { config.stateDir + "/bundles" }
+
+    /// The configuration a previous run made live, to resume from (nil: none).
+    public func savedConfiguration() -> XDSResourceSet? {
+        guard let data = FileManager.default.contents(atPath: snapshotPath) else { return nil }
+        var versions: [String: [String: String]] = [:]
+        if let v = FileManager.default.contents(atPath: versionsPath),
+            let decoded = try? JSONDecoder().decode([String: [String: String]].self, from: v)
+        {
+            versions = decoded
+        }
+        return try? XDSResourceSet(discoveryStream: Array(data), resourceVersions: versions)
+    }
+
+    /// Prepares the state directory and finds out whether NAME is loaded already.
+    public func start() throws {
+        try FileManager.default.createDirectory(atPath: bundlesDir, withIntermediateDirectories: true)
+        let loaded = (try? runLoader(["status", "--name", config.name]))?.status == 0
+        let generation = ((try? FileManager.default.contentsOfDirectory(atPath: bundlesDir)) ?? [])
+            .compactMap { Int($0) }.max() ?? 0
+        state.withLock {
+            $0.loaded = loaded
+            $0.generation = generation
+        }
+        log("state \(config.stateDir); \(config.name) is \(loaded ? "loaded: updates replace it" : "not loaded: the first configuration loads it")")
+    }
+
+    /// Judges one complete configuration: compile, make it live, save it. An
+    /// error here is a NACK with the message; the live configuration stays.
+    public func apply(_ set: XDSResourceSet) async -> ADSVerdict {
+        let started = Date()
+        let bytes: [UInt8]
+        do { bytes = try set.discoveryStream() } catch { return .reject("cannot encode the configuration: \(error)") }
+        let snapshot = SnapshotParser().parse(bytes, sourceName: "ads")
+        let fe = Pipeline.frontEnd(snapshot: snapshot, options: config.frontEnd)
+        if fe.rejected {
+            return .reject(Self.render(fe.diagnostics.filter { $0.severity == .error }))
+        }
+        if state.withLock({ $0.lastDigest }) == fe.snapshotDigest {
+            log("configuration unchanged (same snapshot digest): nothing to load")
+            return .accept
+        }
+        let result: CompileResult
+        do {
+            result = try Pipeline.compile(fe, options: CompileOptions(cacheDirectory: config.stateDir + "/cache"))
+        } catch let e as ToolchainError {
+            return .reject(Self.render(e.diagnostics))
+        } catch {
+            return .reject("compile: \(error)")
+        }
+        if result.diagnostics.hasErrors {
+            return .reject(Self.render(result.diagnostics.filter { $0.severity == .error }))
+        }
+        let compiled = Date()
+        let (generation, loaded) = state.withLock { s -> (Int, Bool) in
+            s.generation += 1
+            return (s.generation, s.loaded)
+        }
+        let dir = bundlesDir + "/" + String(format: "%06d", generation)
+        do {
+            try? FileManager.default.removeItem(atPath: dir)
+            try result.bundle.writeDirectory(to: dir)
+        } catch {
+            return .reject("cannot write the bundle: \(error)")
+        }
+        let args = loaded ? ["replace", dir, "--name", config.name] : ["load", dir, "--cgroup", config.cgroup, "--name", config.name]
+        let run: (status: Int32, output: String)
+        do { run = try runLoader(args) } catch { return .reject("xds2bpf-loader: \(error)") }
+        guard run.status == 0 else {
+            try? FileManager.default.removeItem(atPath: dir)
+            return .reject("the kernel did not take the configuration (xds2bpf-loader \(args[0]) exit \(run.status)): \(run.output.suffix(2000))")
+        }
+        state.withLock {
+            $0.loaded = true
+            $0.lastDigest = fe.snapshotDigest
+        }
+        saveState(set, bytes: bytes, bundle: dir, digest: fe.snapshotDigest)
+        pruneBundles(keep: generation)
+        let ms = { (d: Date) in Int((d.timeIntervalSince(started) * 1000).rounded()) }
+        log("live: \(loaded ? "replaced" : "loaded") \(config.name) with \(fe.ir.listeners.count) listeners, \(fe.ir.clusters.count) clusters "
+            + "(compile \(ms(compiled)) ms\(result.objectFromCache ? ", object from cache" : ""), live after \(ms(Date())) ms)")
+        return .accept
+    }
+
+    static func render(_ diags: [Diagnostic]) -> String {
+        diags.map(\.rendered).joined(separator: "\n")
+    }
+
+    private func saveState(_ set: XDSResourceSet, bytes: [UInt8], bundle: String, digest: String) {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        var live: [String: String] = ["bundle": bundle, "snapshot_sha256": digest,
+                                      "updated": ISO8601DateFormatter().string(from: Date())]
+        for t in XDSResourceType.allCases where set.received.contains(t) {
+            live["version_" + t.shortName.lowercased()] = set.versions[t] ?? ""
+        }
+        try? Self.atomicWrite(bytes, snapshotPath)
+        if let v = try? enc.encode(set.resourceVersions) { try? Self.atomicWrite(Array(v), versionsPath) }
+        if let l = try? enc.encode(live) { try? Self.atomicWrite(Array(l), livePath) }
+    }
+
+    private func pruneBundles(keep generation: Int) {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: bundlesDir)) ?? [] {
+            if let g = Int(entry), g < generation - 1 { try? FileManager.default.removeItem(atPath: bundlesDir + "/" + entry) }
+        }
+    }
+
+    static func atomicWrite(_ bytes: [UInt8], _ path: String) throws {
+        let tmp = path + ".tmp"
+        try Data(bytes).write(to: URL(fileURLWithPath: tmp))
+        guard rename(tmp, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+    }
+
+    /// Runs xds2bpf-loader, stdout and stderr together (read to the end before waiting).
+    func runLoader(_ args: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: config.loader)
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}

@@ -1,0 +1,357 @@
+import Codegen
+import Foundation
+import SwiftProtobuf
+
+/// The four xDS resource types a node subscribes to, in the order Envoy's client
+/// brings them up (clusters and their endpoints before listeners and their routes)
+/// and, for writing a snapshot, in the order `compile` lists them.
+public enum XDSResourceType: String, CaseIterable, Sendable, Comparable {
+    case listener, route, cluster, endpoint
+
+    public var typeURL: String {
+        switch self {
+        case .listener: "type.googleapis.com/envoy.config.listener.v3.Listener"
+        case .route: "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+        case .cluster: "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+        case .endpoint: "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+        }
+    }
+
+    /// The short name a person reads in status lines: LDS, RDS, CDS, EDS.
+    public var shortName: String {
+        switch self {
+        case .listener: "LDS"
+        case .route: "RDS"
+        case .cluster: "CDS"
+        case .endpoint: "EDS"
+        }
+    }
+
+    /// LDS and CDS are subscribed by wildcard; RDS and EDS by the names that
+    /// listeners and clusters reference.
+    public var isWildcard: Bool { self == .listener || self == .cluster }
+
+    public init?(typeURL: String) {
+        guard let t = Self.allCases.first(where: { $0.typeURL == typeURL }) else { return nil }
+        self = t
+    }
+
+    /// Order of a written snapshot: listeners, routes, clusters, endpoints.
+    public static func < (a: Self, b: Self) -> Bool { a.ordinal < b.ordinal }
+    private var ordinal: Int { Self.allCases.firstIndex(of: self)! }
+}
+
+/// One resource as the control plane sent it: its name, its version (delta xDS
+/// gives one per resource) and its bytes, kept exactly as received so that a
+/// written snapshot is what the server served.
+public struct XDSReceivedResource: Sendable, Equatable {
+    public var name: String
+    public var version: String
+    public var any: Google_Protobuf_Any
+}
+
+/// What a resource references: the route configurations an HTTP connection
+/// manager names (RDS) and the endpoint sets an EDS cluster names.
+enum XDSReferences {
+    static let hcmName = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.protoMessageName
+
+    static func routeNames(of listener: Envoy_Config_Listener_V3_Listener) -> [String] {
+        var out: [String] = []
+        var chains = listener.filterChains
+        if listener.hasDefaultFilterChain { chains.append(listener.defaultFilterChain) }
+        for chain in chains {
+            for f in chain.filters where f.typedConfig.xdsTypeName == hcmName {
+                guard let hcm = try? f.typedConfig.unpackIfXDS(
+                    Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.self),
+                    case .rds(let rds)? = hcm.routeSpecifier, !rds.routeConfigName.isEmpty
+                else { continue }
+                out.append(rds.routeConfigName)
+            }
+        }
+        return out
+    }
+
+    static func endpointName(of cluster: Envoy_Config_Cluster_V3_Cluster) -> String? {
+        guard case .type(.eds)? = cluster.clusterDiscoveryType else { return nil }
+        return cluster.edsClusterConfig.serviceName.isEmpty ? cluster.name : cluster.edsClusterConfig.serviceName
+    }
+}
+
+/// A resource that cannot be taken: the reason goes into a NACK's error_detail.
+public struct XDSResourceError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Everything a node holds of one control plane's configuration: per type, the
+/// resources in the order they arrived, the type's version and the last nonce.
+/// A value type: the client builds a candidate from the accepted set, and keeps
+/// the accepted set when the candidate is rejected.
+public struct XDSResourceSet: Sendable, Equatable {
+    public private(set) var resources: [XDSResourceType: [XDSReceivedResource]] = [:]
+    /// SotW `version_info`, or delta `system_version_info`, per type.
+    public internal(set) var versions: [XDSResourceType: String] = [:]
+    /// The nonce of the last response of each type.
+    public internal(set) var nonces: [XDSResourceType: String] = [:]
+    /// Types from which at least one response arrived (an empty response counts).
+    public private(set) var received: Set<XDSResourceType> = []
+
+    public init() {}
+
+    /// Decodes one resource of `type` from an `Any` (a bare resource, or an
+    /// `envoy.service.discovery.v3.Resource` wrapper as some servers send in
+    /// state of the world). Throws when the type URL or the bytes are wrong.
+    public static func decode(_ any: Google_Protobuf_Any, as type: XDSResourceType, version: String = "")
+        throws(XDSResourceError) -> XDSReceivedResource
+    {
+        var payload = any
+        var version = version
+        if any.typeURL == "type.googleapis.com/" + Envoy_Service_Discovery_V3_Resource.protoMessageName {
+            guard let wrapped = try? Envoy_Service_Discovery_V3_Resource(serializedBytes: any.value) else {
+                throw XDSResourceError(message: "a Resource wrapper that does not decode")
+            }
+            payload = wrapped.resource
+            if version.isEmpty { version = wrapped.version }
+        }
+        guard payload.typeURL == type.typeURL else {
+            throw XDSResourceError(message: "type URL \(payload.typeURL.isEmpty ? "(empty)" : payload.typeURL) embedded in a resource does not match the response's type URL \(type.typeURL)")
+        }
+        let name: String
+        do {
+            switch type {
+            case .listener: name = try Envoy_Config_Listener_V3_Listener(serializedBytes: payload.value).name
+            case .route: name = try Envoy_Config_Route_V3_RouteConfiguration(serializedBytes: payload.value).name
+            case .cluster: name = try Envoy_Config_Cluster_V3_Cluster(serializedBytes: payload.value).name
+            case .endpoint: name = try Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: payload.value).clusterName
+            }
+        } catch {
+            throw XDSResourceError(message: "a \(type.typeURL.split(separator: "/").last!) that does not decode (\(error))")
+        }
+        guard !name.isEmpty else { throw XDSResourceError(message: "a \(type.shortName) resource without a name") }
+        return XDSReceivedResource(name: name, version: version, any: payload)
+    }
+
+    public func names(_ type: XDSResourceType) -> [String] { (resources[type] ?? []).map(\.name) }
+
+    /// State of the world: the response is the whole set for LDS and CDS; for
+    /// RDS and EDS it updates the resources it carries and keeps the others
+    /// (Envoy's behaviour for non-wildcard types).
+    mutating func applyStateOfTheWorld(_ type: XDSResourceType, _ list: [XDSReceivedResource], version: String, nonce: String) {
+        if type.isWildcard {
+            resources[type] = list
+        } else {
+            for r in list { upsert(type, r) }
+        }
+        versions[type] = version
+        nonces[type] = nonce
+        received.insert(type)
+    }
+
+    /// Delta: add or replace what came, drop what was removed.
+    mutating func applyDelta(_ type: XDSResourceType, _ list: [XDSReceivedResource], removed: [String], version: String, nonce: String) {
+        for r in list { upsert(type, r) }
+        if !removed.isEmpty {
+            let gone = Set(removed)
+            resources[type] = (resources[type] ?? []).filter { !gone.contains($0.name) }
+        }
+        versions[type] = version
+        nonces[type] = nonce
+        received.insert(type)
+    }
+
+    /// Keeps only the RDS/EDS resources still referenced (an unsubscribed name is
+    /// forgotten, as Envoy forgets it).
+    mutating func retain(_ type: XDSResourceType, names keep: Set<String>) {
+        resources[type] = (resources[type] ?? []).filter { keep.contains($0.name) }
+    }
+
+    private mutating func upsert(_ type: XDSResourceType, _ r: XDSReceivedResource) {
+        var list = resources[type] ?? []
+        if let i = list.firstIndex(where: { $0.name == r.name }) { list[i] = r } else { list.append(r) }
+        resources[type] = list
+    }
+
+    /// Route configuration names the listeners reference, in first-seen order.
+    public var referencedRoutes: [String] {
+        var seen = Set<String>(), out: [String] = []
+        for r in resources[.listener] ?? [] {
+            guard let l = try? Envoy_Config_Listener_V3_Listener(serializedBytes: r.any.value) else { continue }
+            for n in XDSReferences.routeNames(of: l) where seen.insert(n).inserted { out.append(n) }
+        }
+        return out
+    }
+
+    /// Endpoint set names the EDS clusters reference, in first-seen order.
+    public var referencedEndpoints: [String] {
+        var seen = Set<String>(), out: [String] = []
+        for r in resources[.cluster] ?? [] {
+            guard let c = try? Envoy_Config_Cluster_V3_Cluster(serializedBytes: r.any.value),
+                let n = XDSReferences.endpointName(of: c) else { continue }
+            if seen.insert(n).inserted { out.append(n) }
+        }
+        return out
+    }
+
+    public func referenced(_ type: XDSResourceType) -> [String] {
+        switch type {
+        case .route: referencedRoutes
+        case .endpoint: referencedEndpoints
+        case .listener, .cluster: []
+        }
+    }
+
+    /// What is still missing before the set is a whole configuration: wildcard
+    /// types never answered, and referenced RDS/EDS names not (yet) received.
+    public var missing: [String] {
+        var out: [String] = []
+        for t in [XDSResourceType.listener, .cluster] where !received.contains(t) {
+            out.append("\(t.shortName) (no response yet)")
+        }
+        for t in [XDSResourceType.route, .endpoint] {
+            let have = Set(names(t))
+            for n in referenced(t) where !have.contains(n) { out.append("\(t.shortName) \(ResourcePath.quoted(n))") }
+        }
+        return out
+    }
+
+    public var isComplete: Bool { missing.isEmpty }
+
+    /// The snapshot `compile` reads: one DiscoveryResponse per type that answered
+    /// (listeners, routes, clusters, endpoints), each length-delimited, with the
+    /// resources (sorted by name: xDS sets are unordered, and servers order them
+    /// as they like) and version as the server sent them. No nonce: a nonce
+    /// belongs to one stream. The same configuration fetched twice, over state
+    /// of the world or delta, gives the same bytes, and so the same bundle.
+    public func discoveryStream() throws -> [UInt8] {
+        var out: [UInt8] = []
+        for t in XDSResourceType.allCases.sorted() where received.contains(t) {
+            var r = Envoy_Service_Discovery_V3_DiscoveryResponse()
+            r.versionInfo = versions[t] ?? ""
+            r.typeURL = t.typeURL
+            r.resources = (resources[t] ?? []).sorted { $0.name < $1.name }.map(\.any)
+            let bytes: [UInt8] = try r.serializedBytes()
+            var n = UInt64(bytes.count)
+            repeat {
+                var b = UInt8(n & 0x7f)
+                n >>= 7
+                if n != 0 { b |= 0x80 }
+                out.append(b)
+            } while n != 0
+            out += bytes
+        }
+        return out
+    }
+
+    /// The same resources as an admin config dump (JSON), for `--format json`.
+    public func configDumpJSON() throws -> String {
+        var dump = Envoy_Admin_V3_ConfigDump()
+        for t in XDSResourceType.allCases.sorted() where received.contains(t) {
+            dump.configs.append(try configDumpSection(t))
+        }
+        var opts = JSONEncodingOptions()
+        opts.preserveProtoFieldNames = true
+        do {
+            return try dump.jsonString(options: opts)
+        } catch {
+            // proto3 JSON needs the schema of every typed config; name the first
+            // resource that holds one this build does not model.
+            for t in XDSResourceType.allCases.sorted() {
+                for r in resources[t] ?? [] where (try? r.any.jsonString(options: opts)) == nil {
+                    throw XDSResourceError(message: "\(t.shortName) \(ResourcePath.quoted(r.name)) holds a typed config whose schema xds2bpf does not carry, so it has no JSON form; write the binary snapshot (--format pb) instead")
+                }
+            }
+            throw error
+        }
+    }
+
+    private func configDumpSection(_ t: XDSResourceType) throws -> Google_Protobuf_Any {
+        let list = resources[t] ?? []
+        let version = versions[t] ?? ""
+        switch t {
+        case .listener:
+            var d = Envoy_Admin_V3_ListenersConfigDump()
+            d.versionInfo = version
+            d.dynamicListeners = list.map { r in
+                var dl = Envoy_Admin_V3_ListenersConfigDump.DynamicListener()
+                dl.name = r.name
+                var st = Envoy_Admin_V3_ListenersConfigDump.DynamicListenerState()
+                st.versionInfo = r.version.isEmpty ? version : r.version
+                st.listener = r.any
+                dl.activeState = st
+                return dl
+            }
+            return try Google_Protobuf_Any(message: d)
+        case .route:
+            var d = Envoy_Admin_V3_RoutesConfigDump()
+            d.dynamicRouteConfigs = list.map { r in
+                var x = Envoy_Admin_V3_RoutesConfigDump.DynamicRouteConfig()
+                x.versionInfo = r.version.isEmpty ? version : r.version
+                x.routeConfig = r.any
+                return x
+            }
+            return try Google_Protobuf_Any(message: d)
+        case .cluster:
+            var d = Envoy_Admin_V3_ClustersConfigDump()
+            d.versionInfo = version
+            d.dynamicActiveClusters = list.map { r in
+                var x = Envoy_Admin_V3_ClustersConfigDump.DynamicCluster()
+                x.versionInfo = r.version.isEmpty ? version : r.version
+                x.cluster = r.any
+                return x
+            }
+            return try Google_Protobuf_Any(message: d)
+        case .endpoint:
+            var d = Envoy_Admin_V3_EndpointsConfigDump()
+            d.dynamicEndpointConfigs = list.map { r in
+                var x = Envoy_Admin_V3_EndpointsConfigDump.DynamicEndpointConfig()
+                x.versionInfo = r.version.isEmpty ? version : r.version
+                x.endpointConfig = r.any
+                return x
+            }
+            return try Google_Protobuf_Any(message: d)
+        }
+    }
+}
+
+extension XDSResourceSet {
+    /// Reads back a stream written by `discoveryStream()` (the agent's saved
+    /// state), with the per-resource versions saved beside it (delta resumes).
+    public init(discoveryStream bytes: [UInt8], resourceVersions: [String: [String: String]] = [:]) throws(XDSResourceError) {
+        self.init()
+        var i = 0
+        while i < bytes.count {
+            var len: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                guard i < bytes.count, shift < 64 else { throw XDSResourceError(message: "truncated length prefix") }
+                let b = bytes[i]
+                i += 1
+                len |= UInt64(b & 0x7f) << shift
+                shift += 7
+                if b & 0x80 == 0 { break }
+            }
+            guard len <= UInt64(bytes.count - i) else { throw XDSResourceError(message: "truncated message") }
+            let msg = Array(bytes[i..<(i + Int(len))])
+            i += Int(len)
+            guard let r = try? DiscoveryResponse(serializedBytes: msg), let t = XDSResourceType(typeURL: r.typeURL) else {
+                throw XDSResourceError(message: "not a DiscoveryResponse of a routing type")
+            }
+            var list: [XDSReceivedResource] = []
+            for any in r.resources {
+                var res = try Self.decode(any, as: t)
+                res.version = resourceVersions[t.rawValue]?[res.name] ?? ""
+                list.append(res)
+            }
+            applyStateOfTheWorld(t, list, version: r.versionInfo, nonce: r.nonce)
+        }
+    }
+
+    /// type → name → version, for the resources that carry one (delta).
+    public var resourceVersions: [String: [String: String]] {
+        var out: [String: [String: String]] = [:]
+        for (t, list) in resources {
+            for r in list where !r.version.isEmpty { out[t.rawValue, default: [:]][r.name] = r.version }
+        }
+        return out
+    }
+}

@@ -1,0 +1,188 @@
+import Codegen
+import Foundation
+import SwiftProtobuf
+import XCTest
+
+@testable import XDSClient
+
+/// The ADS client's protocol logic without a network: subscriptions, ACK only
+/// after an accepting verdict, NACK with the reason, fall back on rejection.
+final class ADSSessionTests: XCTestCase {
+    func listener(_ name: String, rds: String) throws -> Google_Protobuf_Any {
+        var hcm = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager()
+        var r = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_Rds()
+        r.routeConfigName = rds
+        hcm.rds = r
+        var f = Envoy_Config_Listener_V3_Filter()
+        f.name = "envoy.filters.network.http_connection_manager"
+        f.typedConfig = try Google_Protobuf_Any(message: hcm)
+        var fc = Envoy_Config_Listener_V3_FilterChain()
+        fc.filters = [f]
+        var l = Envoy_Config_Listener_V3_Listener()
+        l.name = name
+        l.filterChains = [fc]
+        return try Google_Protobuf_Any(message: l)
+    }
+
+    func edsCluster(_ name: String, service: String = "") throws -> Google_Protobuf_Any {
+        var c = Envoy_Config_Cluster_V3_Cluster()
+        c.name = name
+        c.type = .eds
+        c.edsClusterConfig.serviceName = service
+        return try Google_Protobuf_Any(message: c)
+    }
+
+    func assignment(_ name: String) throws -> Google_Protobuf_Any {
+        var a = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
+        a.clusterName = name
+        return try Google_Protobuf_Any(message: a)
+    }
+
+    func route(_ name: String) throws -> Google_Protobuf_Any {
+        var r = Envoy_Config_Route_V3_RouteConfiguration()
+        r.name = name
+        return try Google_Protobuf_Any(message: r)
+    }
+
+    func response(_ t: XDSResourceType, _ version: String, _ nonce: String, _ res: [Google_Protobuf_Any]) -> DiscoveryResponse {
+        var r = DiscoveryResponse()
+        r.typeURL = t.typeURL
+        r.versionInfo = version
+        r.nonce = nonce
+        r.resources = res
+        return r
+    }
+
+    func sotw(_ out: [ADSOutgoing]) -> [DiscoveryRequest] {
+        out.compactMap { if case .sotw(let r) = $0 { r } else { nil } }
+    }
+
+    func delta(_ out: [ADSOutgoing]) -> [DeltaDiscoveryRequest] {
+        out.compactMap { if case .delta(let r) = $0 { r } else { nil } }
+    }
+
+    func testSubscribesAsEnvoyAndAcksOnlyAfterTheVerdict() throws {
+        var s = ADSSession(mode: .stateOfTheWorld, node: makeNode(id: "n1", cluster: "c", metadata: []))
+        let first = sotw(s.initialRequests())
+        XCTAssertEqual(first.map(\.typeURL), [XDSResourceType.cluster.typeURL, XDSResourceType.listener.typeURL])
+        XCTAssertTrue(first.allSatisfy { $0.resourceNames.isEmpty }, "LDS and CDS by wildcard")
+        XCTAssertEqual(first.filter(\.hasNode).count, 1, "the node goes in the first request only")
+
+        var out = sotw(s.receive(response(.cluster, "c1", "n-c1", [try edsCluster("a"), try edsCluster("b", service: "svc-b")])))
+        XCTAssertEqual(out.count, 1)
+        XCTAssertEqual(out[0].typeURL, XDSResourceType.endpoint.typeURL)
+        XCTAssertEqual(out[0].resourceNames, ["a", "svc-b"], "EDS names from the EDS clusters")
+        XCTAssertFalse(s.needsVerdict, "no listeners yet")
+
+        out = sotw(s.receive(response(.listener, "l1", "n-l1", [try listener("l", rds: "r1")])))
+        XCTAssertEqual(out.map(\.resourceNames), [["r1"]])
+        _ = s.receive(response(.endpoint, "e1", "n-e1", [try assignment("a"), try assignment("svc-b"), try assignment("nobody")]))
+        XCTAssertFalse(s.needsVerdict, "RDS r1 is still missing")
+        XCTAssertEqual(s.candidate.missing, [#"RDS "r1""#])
+        XCTAssertEqual(s.candidate.names(.endpoint), ["a", "svc-b"], "an unrequested resource is ignored")
+        _ = s.receive(response(.route, "r1v", "n-r1", [try route("r1")]))
+        XCTAssertTrue(s.needsVerdict)
+        XCTAssertTrue(s.accepted.received.isEmpty, "nothing accepted before the verdict")
+
+        let acks = sotw(s.apply(.accept))
+        XCTAssertEqual(Set(acks.map(\.responseNonce)), ["n-c1", "n-l1", "n-e1", "n-r1"])
+        XCTAssertTrue(acks.allSatisfy { !$0.hasErrorDetail })
+        XCTAssertEqual(acks.first { $0.typeURL == XDSResourceType.cluster.typeURL }?.versionInfo, "c1")
+        XCTAssertEqual(s.accepted.versions[.cluster], "c1")
+        XCTAssertFalse(s.hasPending)
+    }
+
+    func testRejectionNacksAndKeepsTheLastGood() throws {
+        var s = ADSSession(mode: .stateOfTheWorld, node: makeNode(id: "n", cluster: "", metadata: []))
+        _ = s.initialRequests()
+        _ = s.receive(response(.cluster, "c1", "1", [try edsCluster("a")]))
+        _ = s.receive(response(.listener, "l1", "2", []))
+        _ = s.receive(response(.endpoint, "e1", "3", [try assignment("a")]))
+        _ = s.apply(.accept)
+        _ = s.receive(response(.cluster, "c2", "4", [try edsCluster("a"), try edsCluster("b")]))
+        _ = s.receive(response(.endpoint, "e2", "5", [try assignment("a"), try assignment("b")]))
+        XCTAssertTrue(s.needsVerdict)
+        let nacks = sotw(s.apply(.reject("XDS205 clusters[\"b\"]: unsupported")))
+        let cds = try XCTUnwrap(nacks.first { $0.typeURL == XDSResourceType.cluster.typeURL && $0.hasErrorDetail })
+        XCTAssertEqual(cds.versionInfo, "c1", "a NACK names the last accepted version")
+        XCTAssertEqual(cds.responseNonce, "4")
+        XCTAssertTrue(cds.errorDetail.message.contains("XDS205"))
+        XCTAssertEqual(s.candidate.names(.cluster), ["a"], "back to the last good configuration")
+        XCTAssertEqual(s.accepted.versions[.cluster], "c1")
+        XCTAssertEqual(sotw(s.apply(.accept)).count, 0, "nothing pending")
+    }
+
+    func testUndecodableResponseIsNackedAtOnce() throws {
+        var s = ADSSession(mode: .stateOfTheWorld, node: makeNode(id: "n", cluster: "", metadata: []))
+        _ = s.initialRequests()
+        var garbage = Google_Protobuf_Any()
+        garbage.typeURL = XDSResourceType.cluster.typeURL
+        garbage.value = Data([0xff, 0xff, 0xff])
+        var out = sotw(s.receive(response(.cluster, "c1", "9", [garbage])))
+        XCTAssertEqual(out.count, 1)
+        XCTAssertTrue(out[0].errorDetail.message.contains("does not decode"), out[0].errorDetail.message)
+        out = sotw(s.receive(response(.cluster, "c1", "10", [try listener("x", rds: "y")])))
+        XCTAssertTrue(out[0].errorDetail.message.contains("does not match the response's type URL"))
+        XCTAssertFalse(s.candidate.received.contains(.cluster))
+    }
+
+    func testDeltaAcksEveryNonceAndResumesWithVersions() throws {
+        var s = ADSSession(mode: .delta, node: makeNode(id: "n", cluster: "", metadata: []))
+        _ = s.initialRequests()
+        var r = DeltaDiscoveryResponse()
+        r.typeURL = XDSResourceType.cluster.typeURL
+        r.nonce = "d1"
+        var res = Envoy_Service_Discovery_V3_Resource()
+        res.name = "a"
+        res.version = "ver-a"
+        res.resource = try edsCluster("a")
+        r.resources = [res]
+        let eds = try XCTUnwrap(delta(s.receive(r)).first)
+        XCTAssertEqual(eds.resourceNamesSubscribe, ["a"])
+        var l = DeltaDiscoveryResponse()
+        l.typeURL = XDSResourceType.listener.typeURL
+        l.nonce = "d2"
+        _ = s.receive(l)
+        var e = DeltaDiscoveryResponse()
+        e.typeURL = XDSResourceType.endpoint.typeURL
+        e.nonce = "d3"
+        var ea = Envoy_Service_Discovery_V3_Resource()
+        ea.name = "a"
+        ea.version = "ver-ea"
+        ea.resource = try assignment("a")
+        e.resources = [ea]
+        _ = s.receive(e)
+        let acks = delta(s.apply(.accept))
+        XCTAssertEqual(Set(acks.map(\.responseNonce)), ["d1", "d2", "d3"])
+        // A new stream resumes: everything asked for again with the versions held.
+        var resumed = ADSSession(mode: .delta, node: makeNode(id: "n", cluster: "", metadata: []), resume: s.accepted)
+        let again = delta(resumed.initialRequests())
+        let cds = try XCTUnwrap(again.first { $0.typeURL == XDSResourceType.cluster.typeURL })
+        XCTAssertEqual(cds.initialResourceVersions, ["a": "ver-a"])
+        let edsAgain = try XCTUnwrap(again.first { $0.typeURL == XDSResourceType.endpoint.typeURL })
+        XCTAssertEqual(edsAgain.resourceNamesSubscribe, ["a"])
+        XCTAssertEqual(edsAgain.initialResourceVersions, ["a": "ver-ea"])
+    }
+
+    func testSnapshotStreamRoundTripsAndIsCanonical() throws {
+        var a = XDSResourceSet()
+        a.applyStateOfTheWorld(.cluster, [try XDSResourceSet.decode(try edsCluster("z"), as: .cluster),
+                                          try XDSResourceSet.decode(try edsCluster("a"), as: .cluster)], version: "7", nonce: "x")
+        var b = XDSResourceSet()
+        b.applyStateOfTheWorld(.cluster, [try XDSResourceSet.decode(try edsCluster("a"), as: .cluster),
+                                          try XDSResourceSet.decode(try edsCluster("z"), as: .cluster)], version: "7", nonce: "y")
+        XCTAssertEqual(try a.discoveryStream(), try b.discoveryStream(), "order and nonce do not change the bytes")
+        let back = try XDSResourceSet(discoveryStream: try a.discoveryStream())
+        XCTAssertEqual(back.names(.cluster).sorted(), ["a", "z"])
+        XCTAssertEqual(back.versions[.cluster], "7")
+        XCTAssertThrowsError(try XDSResourceSet(discoveryStream: [0x05, 0x01]))
+    }
+
+    func testServerURLs() throws {
+        XCTAssertEqual(try ADSServer(url: "grpc://127.0.0.1:18000").description, "grpc://127.0.0.1:18000")
+        XCTAssertEqual(try ADSServer(url: "grpcs://[::1]:443").description, "grpcs://[::1]:443")
+        for bad in ["http://x:1", "grpc://x", "grpc://x:0", "grpc://:80", "grpc://x:70000"] {
+            XCTAssertThrowsError(try ADSServer(url: bad), bad)
+        }
+    }
+}

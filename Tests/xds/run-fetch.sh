@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# `xds2bpf fetch` against a real gRPC ADS server (Tests/xds/ads_server.py: grpcio and
+# Envoy's own Python classes), on 127.0.0.1 only:
+#   - state of the world and delta: the fetched snapshot is byte-identical to the file the
+#     server serves, and compiles to the same bundle bytes; --format json gives the same IR;
+#   - grpcs with the server's CA; a wrong CA fails the handshake (exit 3);
+#   - a referenced EDS name the server never sends: exit 3 naming it after --timeout;
+#   - a resource that does not decode is NACKed with the reason (the server's log shows it);
+#   - no server: exit 3.
+# Every process is bounded by `timeout` and ended by PID.
+#   Tests/xds/run-fetch.sh        (XDS2BPF names the compiler)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+source "$ROOT/scripts/env.sh"
+: "${XDS2BPF:=$ROOT/.build/release/xds2bpf}"
+PY=$ROOT/.venv/bin/python3
+[ -x "$PY" ] || { echo "FAIL: $PY missing: run scripts/install-deps.sh" >&2; exit 1; }
+source "$HERE/lib.sh"
+
+EX=$ROOT/examples/bookinfo
+passed=0
+ok() { echo "ok   $*"; passed=$((passed + 1)); }
+
+xds_start plain "$EX/bookinfo.xds.pb"
+for mode in sotw delta; do
+	flag=""; [ $mode = delta ] && flag=--delta
+	timeout 60 "$XDS2BPF" fetch --server "grpc://127.0.0.1:$XDS_PORT" --node-id test-$mode $flag \
+		--metadata ISTIO_VERSION=1.22 --timeout 20s -o "$XDS_TMP/$mode.pb" 2>"$XDS_TMP/$mode.err" ||
+		xds_fail "fetch $mode: $(cat "$XDS_TMP/$mode.err")"
+	cmp -s "$XDS_TMP/$mode.pb" "$EX/bookinfo.xds.pb" || xds_fail "fetch $mode: the snapshot differs from the served file"
+	"$XDS2BPF" compile --quiet --cache-dir none "$XDS_TMP/$mode.pb" -o "$XDS_TMP/b-$mode" 2>/dev/null
+	[ -d "$XDS_TMP/b-file" ] || "$XDS2BPF" compile --quiet --cache-dir none "$EX/bookinfo.xds.pb" -o "$XDS_TMP/b-file" 2>/dev/null
+	diff -r "$XDS_TMP/b-$mode" "$XDS_TMP/b-file" >/dev/null || xds_fail "fetch $mode: the bundle differs from compiling the file"
+	# every response was ACKed, nothing NACKed, the node identified itself
+	"$PY" - "$XDS_LOG" "test-$mode" <<'PY' || xds_fail "fetch $mode: ACK/NACK log"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+mine = {r["stream"] for r in recs if r.get("dir") == "request" and r.get("node") == sys.argv[2]}
+assert mine, "no stream identified itself as " + sys.argv[2]
+reqs = [r for r in recs if r.get("dir") == "request" and r.get("stream") in mine]
+assert not [r for r in reqs if r.get("kind") == "nack"], "unexpected NACK"
+acked = {r["type_url"].rsplit(".", 1)[1] for r in reqs if r.get("kind") == "ack"}
+assert acked == {"Listener", "RouteConfiguration", "Cluster", "ClusterLoadAssignment"}, acked
+PY
+	ok "fetch $mode: same bytes as the served file, same bundle, every type ACKed"
+done
+# --format json: Istio's typed configs that the schema does not carry have no JSON form
+set +e
+timeout 60 "$XDS2BPF" fetch --server "grpc://127.0.0.1:$XDS_PORT" --node-id json --format json --timeout 20s \
+	-o "$XDS_TMP/dump.json" 2>"$XDS_TMP/json.err"
+rc=$?
+set -e
+[ $rc = 3 ] && grep -q 'has no JSON form; write the binary snapshot' "$XDS_TMP/json.err" && [ ! -e "$XDS_TMP/dump.json" ] ||
+	xds_fail "fetch --format json of bookinfo: exit $rc, $(cat "$XDS_TMP/json.err")"
+ok "fetch --format json: a typed config without schema is named, exit 3, no file"
+
+# A resource that does not decode: NACKed with the reason; the fetch waits, then times out.
+xds_ctl "invalid listener mode=bytes" >/dev/null
+set +e
+timeout 60 "$XDS2BPF" fetch --server "grpc://127.0.0.1:$XDS_PORT" --node-id nacker --timeout 3s -o "$XDS_TMP/n.pb" 2>"$XDS_TMP/n.err"
+rc=$?
+set -e
+[ $rc = 3 ] || xds_fail "fetch of an undecodable listener: exit $rc, expected 3"
+[ ! -e "$XDS_TMP/n.pb" ] || xds_fail "fetch wrote a snapshot after failing"
+"$PY" - "$XDS_LOG" <<'PY' || xds_fail "the undecodable listener was not NACKed with a reason"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+nodes = {r["stream"] for r in recs if r.get("node") == "nacker"}
+n = [r for r in recs if r.get("kind") == "nack" and r.get("stream") in nodes]
+assert n and "does not decode" in n[0]["error_detail"]["message"], n
+PY
+ok "undecodable listener: NACK with the reason, exit 3 after --timeout, no file written"
+xds_stop
+
+# An EDS cluster whose assignment the server does not have: the timeout names it.
+"$PY" - "$EX/bookinfo.xds.pb" "$XDS_TMP/no-eds.xds.pb" <<'PY'
+import sys
+from google.protobuf.internal.decoder import _DecodeVarint
+from google.protobuf.internal.encoder import _VarintBytes
+from envoy.service.discovery.v3 import discovery_pb2 as d
+from envoy.config.endpoint.v3 import endpoint_pb2
+b = open(sys.argv[1], "rb").read()
+out, i = b"", 0
+while i < len(b):
+    n, i = _DecodeVarint(b, i)
+    r = d.DiscoveryResponse(); r.ParseFromString(b[i:i + n]); i += n
+    if r.type_url.endswith("ClusterLoadAssignment"):
+        keep = []
+        for a in r.resources:
+            cla = endpoint_pb2.ClusterLoadAssignment(); cla.ParseFromString(a.value)
+            if "reviews" not in cla.cluster_name:
+                keep.append(a)
+        del r.resources[:]
+        r.resources.extend(keep)
+    s = r.SerializeToString()
+    out += _VarintBytes(len(s)) + s
+open(sys.argv[2], "wb").write(out)
+PY
+xds_start no-eds "$XDS_TMP/no-eds.xds.pb"
+set +e
+timeout 60 "$XDS2BPF" fetch --server "grpc://127.0.0.1:$XDS_PORT" --node-id t --timeout 2s -o "$XDS_TMP/m.pb" 2>"$XDS_TMP/m.err"
+rc=$?
+set -e
+[ $rc = 3 ] && grep -q 'timed out after 2.0 s waiting for EDS' "$XDS_TMP/m.err" &&
+	[ "$(grep -o 'EDS "outbound|9080|[v123]*|reviews.default.svc.cluster.local"' "$XDS_TMP/m.err" | wc -l)" = 4 ] ||
+	xds_fail "missing EDS: exit $rc, $(cat "$XDS_TMP/m.err")"
+ok "missing EDS resource: exit 3, the timeout names it"
+xds_stop
+
+# --format json of a snapshot whose typed configs all have a schema: the same IR
+F=$ROOT/Tests/Fixtures/l4
+xds_start json "$F/tcp-weighted.json"
+timeout 60 "$XDS2BPF" fetch --server "grpc://127.0.0.1:$XDS_PORT" --node-id json --format json --timeout 20s \
+	-o "$XDS_TMP/dump.json" 2>"$XDS_TMP/json.err" || xds_fail "fetch --format json: $(cat "$XDS_TMP/json.err")"
+diff <("$XDS2BPF" dump-ir "$XDS_TMP/dump.json") <("$XDS2BPF" dump-ir "$F/tcp-weighted.json") >"$XDS_TMP/ir.diff" ||
+	xds_fail "fetch --format json: the config dump lowers to another IR: $(head -20 "$XDS_TMP/ir.diff")"
+ok "fetch --format json: a config dump with the same IR as the served file"
+xds_stop
+
+# grpcs: the server's CA verifies; another CA does not.
+xds_start tls "$EX/bookinfo.xds.pb" --tls "$XDS_TMP/certs"
+timeout 60 "$XDS2BPF" fetch --server "grpcs://localhost:$XDS_PORT" --ca "$XDS_TMP/certs/ca.pem" --node-id tls \
+	--timeout 20s -o "$XDS_TMP/tls.pb" 2>"$XDS_TMP/tls.err" || xds_fail "fetch over grpcs: $(cat "$XDS_TMP/tls.err")"
+cmp -s "$XDS_TMP/tls.pb" "$EX/bookinfo.xds.pb" || xds_fail "fetch over grpcs: another snapshot"
+mkdir -p "$XDS_TMP/other"
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=other-ca -days 1 -keyout "$XDS_TMP/other/k.pem" \
+	-out "$XDS_TMP/other/ca.pem" 2>/dev/null
+set +e
+timeout 60 "$XDS2BPF" fetch --server "grpcs://localhost:$XDS_PORT" --ca "$XDS_TMP/other/ca.pem" --node-id tls \
+	--timeout 5s -o "$XDS_TMP/bad.pb" 2>"$XDS_TMP/bad.err"
+rc=$?
+set -e
+[ $rc = 3 ] && [ ! -e "$XDS_TMP/bad.pb" ] || xds_fail "grpcs with a wrong CA: exit $rc"
+ok "grpcs: verified with the server's CA; a wrong CA fails (exit 3, no file)"
+xds_stop
+
+set +e
+timeout 30 "$XDS2BPF" fetch --server "grpc://127.0.0.1:1" --node-id t --timeout 2s -o "$XDS_TMP/x.pb" 2>/dev/null
+rc=$?
+set -e
+[ $rc = 3 ] || xds_fail "no server: exit $rc"
+ok "no server: exit 3"
+echo "fetch: $passed passed, 0 failed"
