@@ -13,7 +13,7 @@ OUT ?= out
 # beside the checkout when it exists (scripts/env.sh and the Swift tests apply the same
 # rule); without one, the corpus tests print a SKIP line each.
 
-.PHONY: all deps build run test unit-test e2e-test protos check-protos templates check-templates bench clean
+.PHONY: all deps build run test unit-test e2e-test xds-test protos check-protos templates check-templates bench clean
 .DELETE_ON_ERROR:
 
 all: build loader
@@ -39,15 +39,23 @@ run: deps build loader
 
 test: deps build loader testrun check-templates
 	$(SWIFT) build --build-tests
-	XDS2BPF_BIN=$(abspath $(XDS2BPF)) $(SWIFT) test --skip-build --parallel --num-workers 2
+	XDS2BPF_BIN=$(abspath $(XDS2BPF)) scripts/swift-test.sh --num-workers 2
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/http/run-route-check.sh
+	$(MAKE) xds-test
 	$(MAKE) e2e-test
 	$(MAKE) vmtest
+
+# The xDS client against a real gRPC ADS server, and Envoy's own validation as the oracle.
+xds-test: build
+	Tests/xds/selftest.sh
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/xds/run-fetch.sh
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/envoy/run-agreement.sh
 
 e2e-test: build loader
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/verify-all.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/run-l4.sh
 	Tests/loader/run.sh
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/xds/run-watch.sh
 
 protos:
 	scripts/gen-protos.sh
