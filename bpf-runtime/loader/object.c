@@ -387,8 +387,10 @@ int x2b_object_check_static(const struct x2b_bundle *b, const char *object)
 	if (!obj) {
 		err = -errno;
 		capture_end(true);
-		x2b_err("cannot open BPF object '%s': %s (not a valid BPF ELF object)", object,
-			strerror(-err));
+		char why[128];
+
+		libbpf_strerror(err, why, sizeof(why));
+		x2b_err("cannot open BPF object '%s': %s (not a valid BPF ELF object)", object, why);
 		return X2B_EXIT_REJECT;
 	}
 	err = check_object(b, obj);
