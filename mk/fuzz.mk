@@ -3,6 +3,7 @@
 #   make fuzz-loader [FUZZ_SECONDS=60] [FUZZ_JOBS=1]   build, then fuzz from the seeds (+ earlier finds)
 #   make fuzz-loader-replay                             run every seed and regression once (a test)
 #   make fuzz-loader-seeds BUNDLE=dir                   rewrite the seeds from a real bundle
+#   make loader-test-sanitized                          (root) the kernel tests with an ASan+UBSan loader
 # Crashes land in .build-fuzz/loader/crashes/; minimise one with
 #   .build-fuzz/loader/fuzz_bundle -minimize_crash=1 -runs=10000 CRASH
 # and add it to Tests/fuzz/loader/regressions/ with the fix.
@@ -48,3 +49,23 @@ fuzz-loader-replay: $(X2B_FUZZ_BIN)
 fuzz-loader-seeds:
 	@test -n "$(BUNDLE)" || { echo "usage: make fuzz-loader-seeds BUNDLE=path/to/bundle" >&2; exit 2; }
 	python3 $(X2B_FUZZ_SRC)/make-seeds.py $(BUNDLE) $(X2B_FUZZ_SRC)/seeds
+
+# The whole loader under ASan + UBSan (any report aborts), driven by the kernel tests (root):
+#   make loader-test-sanitized [LOADER_TESTS="basic rejects bundle_checks tar"]
+X2B_SAN_BIN := $(X2B_FUZZ_TOP)/.build-fuzz/loader-san/xds2bpf-loader
+LOADER_TESTS ?= basic rejects bundle_checks tar attach_kinds
+.PHONY: loader-sanitized loader-test-sanitized
+
+$(X2B_SAN_BIN): $(wildcard $(X2B_FUZZ_LOADER)/*.c $(X2B_FUZZ_LOADER)/*.h) $(X2B_FUZZ_PB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer -I$(X2B_FUZZ_LOADER)/gen -I$(X2B_FUZZ_LOADER) -I$(X2B_FUZZ_TOP)/bpf-runtime/abi \
+		$(shell pkg-config --cflags libbpf libprotobuf-c libcrypto) $(filter %.c,$^) \
+		$(shell pkg-config --libs libbpf libprotobuf-c libcrypto) \
+		$(if $(wildcard $(dir $(FUZZ_CLANG))ld.lld),-fuse-ld=lld) -o $@
+
+loader-sanitized: $(X2B_SAN_BIN)
+
+loader-test-sanitized: $(X2B_SAN_BIN)
+	E2E_LOADER=$(X2B_SAN_BIN) ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		$(X2B_FUZZ_TOP)/Tests/loader/run.sh $(LOADER_TESTS)

@@ -8,7 +8,9 @@
  * Input: one flags byte, then a bundle archive (what `xds2bpf compile -o
  * bundle.tar` writes). Flag bit 0 skips the manifest digest and bit 1 the
  * files' sha256, so that mutations of manifest.pb and of map images reach
- * the checks behind the digests.
+ * the checks behind the digests; bit 2 rewrites the checksum of every block
+ * that looks like a ustar header first, so that mutated header fields (sizes,
+ * types, names) reach the reader's checks behind the checksum.
  *
  *   make fuzz-loader FUZZ_SECONDS=600      (mk/fuzz.mk)
  *   make fuzz-loader-replay                seeds and regressions once each
@@ -17,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "loader.h"
 
@@ -63,13 +66,39 @@ void x2b_note(const char *fmt, ...)
 	va_end(ap);
 }
 
+static void fix_checksums(unsigned char *p, size_t len)
+{
+	for (size_t off = 0; off + 512 <= len; off += 512) {
+		unsigned char *h = p + off;
+		unsigned int sum = 0;
+
+		if (memcmp(h + 257, "ustar", 6))
+			continue;
+		memset(h + 148, ' ', 8);
+		for (size_t i = 0; i < 512; i++)
+			sum += h[i];
+		snprintf((char *)h + 148, 8, "%06o", sum & 0777777);
+		h[155] = ' ';
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct x2b_bundle b;
+	unsigned char *copy = NULL;
+	const void *tar = data + 1;
 
 	if (size < 1)
 		return 0;
-	x2b_bundle_open_mem(data + 1, size - 1, "fuzz.tar", data[0] & 3U, &b);
+	if (data[0] & 4U) {
+		copy = malloc(size - 1 ? size - 1 : 1);
+		if (!copy)
+			return 0;
+		memcpy(copy, data + 1, size - 1);
+		fix_checksums(copy, size - 1);
+		tar = copy;
+	}
+	x2b_bundle_open_mem(tar, size - 1, "fuzz.tar", data[0] & 3U, &b);
 	/* whatever was accepted must be usable: every listed file present and in range */
 	if (b.m) {
 		for (size_t i = 0; i < b.m->n_maps; i++) {
@@ -84,5 +113,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	x2b_bundle_close(&b);
+	free(copy);
 	return 0;
 }
