@@ -39,7 +39,7 @@ fuzz-loader-build: $(X2B_FUZZ_BIN)
 fuzz-loader: $(X2B_FUZZ_BIN)
 	@mkdir -p $(X2B_FUZZ_OUT)/corpus $(X2B_FUZZ_OUT)/crashes
 	cd $(X2B_FUZZ_OUT) && ASAN_OPTIONS=detect_leaks=1 ./fuzz_bundle -max_total_time=$(FUZZ_SECONDS) \
-		-max_len=262144 -rss_limit_mb=2048 -timeout=10 -jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS) \
+		-max_len=262144 -rss_limit_mb=2048 -timeout=10 $(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) \
 		-print_final_stats=1 -artifact_prefix=$(X2B_FUZZ_OUT)/crashes/ \
 		corpus $(X2B_FUZZ_SRC)/seeds $(X2B_FUZZ_SRC)/regressions
 

@@ -443,9 +443,17 @@ static int bundle_read(const struct x2b_bundle *b, const char *rel, unsigned lon
 			return -ENOENT;
 		if (mb->size > max)
 			return -EFBIG;
-		*data = mb->data;
 		*len = mb->size;
 		*owned = false;
+		*data = mb->data;
+		if (b->flags & X2B_COPY_MEMBERS) {
+			d = malloc(mb->size ? mb->size : 1);
+			if (!d)
+				return -ENOMEM;
+			memcpy(d, mb->data, mb->size);
+			*data = d;
+			*owned = true;
+		}
 		return 0;
 	}
 	err = x2b_read_file_at(b->dirfd, rel, O_NOFOLLOW, max, &d, len);
@@ -587,14 +595,17 @@ static int check_map_spec(const x2b_mmap *mm)
 static int check_image(const x2b_mmap *mm, const struct x2b_file *f)
 {
 	size_t rec = (size_t)mm->key_size + mm->value_size;
+	bool array = mm->kind == X2B_MAPKIND(ARRAY) || mm->kind == X2B_MAPKIND(PERCPU_ARRAY);
 
+	/* only these kinds have a u32 in front of the key (key_size checked by check_map_spec) */
+	if (!array && mm->kind != X2B_MAPKIND(LPM_TRIE))
+		return 0;
 	for (uint32_t i = 0; i < mm->entries; i++) {
 		const unsigned char *key = (const unsigned char *)f->data + (size_t)i * rec;
 		uint32_t k;
 
-		memcpy(&k, key, sizeof(k)); /* key_size >= 4 for both kinds checked */
-		if ((mm->kind == X2B_MAPKIND(ARRAY) || mm->kind == X2B_MAPKIND(PERCPU_ARRAY)) &&
-		    k >= mm->max_entries) {
+		memcpy(&k, key, sizeof(k)); /* key_size == 4 (arrays) or > 4 (LPM) */
+		if (array && k >= mm->max_entries) {
 			x2b_err("map '%s': image '%s' record %u has index %u, max_entries is %u", mm->name,
 				mm->image, i, k, mm->max_entries);
 			return 1;

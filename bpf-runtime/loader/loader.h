@@ -104,6 +104,8 @@ struct x2b_tar {
 /* Flags of x2b_bundle_open_mem: the fuzzer skips the digests to reach the checks behind them. */
 #define X2B_NO_MANIFEST_DIGEST (1U << 0)
 #define X2B_NO_FILE_DIGESTS (1U << 1)
+/* Each archive member in its own exact-size buffer (so that ASan sees a read past a member). */
+#define X2B_COPY_MEMBERS (1U << 2)
 
 struct x2b_bundle {
 	char *dir;  /* the path given: a directory or a .tar */

@@ -10,7 +10,9 @@
  * files' sha256, so that mutations of manifest.pb and of map images reach
  * the checks behind the digests; bit 2 rewrites the checksum of every block
  * that looks like a ustar header first, so that mutated header fields (sizes,
- * types, names) reach the reader's checks behind the checksum.
+ * types, names) reach the reader's checks behind the checksum. Members are
+ * copied into buffers of their own size, as a directory bundle reads them,
+ * so that a read past the end of one is caught.
  *
  *   make fuzz-loader FUZZ_SECONDS=600      (mk/fuzz.mk)
  *   make fuzz-loader-replay                seeds and regressions once each
@@ -98,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fix_checksums(copy, size - 1);
 		tar = copy;
 	}
-	x2b_bundle_open_mem(tar, size - 1, "fuzz.tar", data[0] & 3U, &b);
+	x2b_bundle_open_mem(tar, size - 1, "fuzz.tar", (data[0] & 3U) | X2B_COPY_MEMBERS, &b);
 	/* whatever was accepted must be usable: every listed file present and in range */
 	if (b.m) {
 		for (size_t i = 0; i < b.m->n_maps; i++) {
