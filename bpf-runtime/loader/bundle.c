@@ -405,7 +405,7 @@ int x2b_manifest_check_strings(const x2b_manifest *m)
 		const Xds2bpf__Bundle__V1__Listener *l = m->listeners[i];
 
 		CHECK_STR(is_text(l->name, X2B_MAX_XDS_NAME, true), "listener name", shown(l->name, q));
-		CHECK_STR(!*l->address || is_token(l->address, ".:[]%_-", 128), "listener address",
+		CHECK_STR(!*l->address || is_token(l->address, ".:[]%_/-", 128), "listener address",
 			  shown(l->address, q));
 		CHECK_STR(!*l->kind || is_ident(l->kind, 32), "listener kind", shown(l->kind, q));
 	}
