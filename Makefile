@@ -22,6 +22,7 @@ include mk/loader.mk
 include mk/vm.mk
 include mk/http.mk
 include mk/bench.mk
+include mk/fuzz.mk
 
 deps:
 	@scripts/install-deps.sh

@@ -140,7 +140,7 @@ extension Pipeline {
             }
             manifest = buildManifest(fe: fe, plan: plan, emitted: emitted, bundle: bundle, clang: cc,
                                      codeDigest: sha256Hex(Array(emitted.source.utf8)))
-            bundle.files["manifest.pb"] = (try? manifest.serializedBytes()) ?? []
+            bundle.setManifest((try? manifest.serializedBytes()) ?? [])
         }
         return CompileResult(bundle: bundle, plan: plan, emitted: emitted, manifest: manifest, diagnostics: diags,
                              timings: t, objectFromCache: fromCache)

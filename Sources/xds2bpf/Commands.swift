@@ -136,6 +136,18 @@ extension XDS2BPF {
             guard let (addr, port) = parseEndpoint(dst) else {
                 throw ValidationError("--dst must be IP:PORT, got \(dst)")
             }
+            for path in input.snapshot where path != "-" {
+                var isDir: ObjCBool = false
+                let bundleLike = FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+                    || (path.hasSuffix(".tar") && (try? BundleFiles.readManifest(bundle: path)) != nil)
+                if bundleLike {
+                    let what = FileManager.default.fileExists(atPath: "\(path)/manifest.pb") || !isDir.boolValue
+                        ? "a bundle" : "a directory"
+                    printErr("error: \(path) is \(what); explain takes an xDS snapshot (JSON, YAML or protobuf), "
+                        + "not a bundle: pass the snapshot the bundle was compiled from")
+                    throw Exit.usage
+                }
+            }
             let fe = Pipeline.frontEnd(files: input.snapshot, options: input.options)
             input.report(fe.diagnostics)
             if fe.rejected { throw Exit.rejected }
@@ -162,20 +174,23 @@ extension XDS2BPF {
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a bundle's programs, maps, sizes and what they serve.")
 
-        @Argument(help: "Bundle directory.")
+        @Argument(help: "Bundle directory, or a bundle archive (.tar) written by compile.")
         var bundle: String
 
         @Flag(help: "Print the manifest as JSON.")
         var json = false
 
         func run() throws {
-            guard let data = FileManager.default.contents(atPath: "\(bundle)/manifest.pb") else {
-                printErr("error: \(bundle)/manifest.pb not found: not a bundle")
+            let data: [UInt8]
+            do {
+                data = try BundleFiles.readManifest(bundle: bundle)
+            } catch {
+                printErr("error: \(error)")
                 throw Exit.rejected
             }
             let m: Xds2bpf_Bundle_V1_Manifest
             do {
-                m = try Xds2bpf_Bundle_V1_Manifest(serializedBytes: Array(data))
+                m = try Xds2bpf_Bundle_V1_Manifest(serializedBytes: data)
             } catch {
                 printErr("error: \(bundle)/manifest.pb does not decode: \(error)")
                 throw Exit.rejected

@@ -146,4 +146,29 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(ex.contains("10.20.3.1:8080"), ex)
         XCTAssertEqual(try runProcess(bin, ["inspect", d.path]).0, 1)
     }
+
+    /// `compile -o bundle.tar` output is accepted by inspect; explain given a bundle says what it takes.
+    func testInspectTarAndExplainOfABundle() throws {
+        let d = try tmpDir()
+        let tar = d.appendingPathComponent("bundle.tar").path, dir = d.appendingPathComponent("bundle").path
+        let snapshot = fixture("Tests/Fixtures/l4/tcp-weighted.json")
+        XCTAssertEqual(try runProcess(bin, ["compile", "--quiet", snapshot, "-o", tar]).0, 0)
+        XCTAssertEqual(try runProcess(bin, ["compile", "--quiet", snapshot, "-o", dir]).0, 0)
+        let (rc, text, err) = try runProcess(bin, ["inspect", tar])
+        XCTAssertEqual(rc, 0, err)
+        XCTAssertEqual(text, try runProcess(bin, ["inspect", dir]).1)
+        XCTAssertTrue(text.contains("x2b_connect4"), text)
+        // a flipped byte inside manifest.pb of the archive is caught by manifest.sha256
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/manifest.pb"))
+        bytes[bytes.count / 2] ^= 0x20
+        try bytes.write(to: URL(fileURLWithPath: dir + "/manifest.pb"))
+        let (rc2, _, err2) = try runProcess(bin, ["inspect", dir])
+        XCTAssertEqual(rc2, 1)
+        XCTAssertTrue(err2.contains("manifest.sha256"), err2)
+        for bundle in [dir, tar] {
+            let (rc3, _, err3) = try runProcess(bin, ["explain", bundle, "--dst", "10.96.1.2:5000"])
+            XCTAssertEqual(rc3, 2, err3)
+            XCTAssertTrue(err3.contains("explain takes an xDS snapshot"), err3)
+        }
+    }
 }

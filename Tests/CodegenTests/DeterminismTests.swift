@@ -16,6 +16,22 @@ final class DeterminismTests: XCTestCase {
         XCTAssertEqual(a.bundle.files, b.bundle.files)
     }
 
+    /// The archive reads back to the same files; manifest.sha256 is the digest of manifest.pb;
+    /// the reader refuses broken archives.
+    func testTarRoundTripAndManifestDigest() throws {
+        var b = BundleFiles()
+        b.files["x2b.bpf.c"] = Array("int x;\n".utf8)
+        b.files["maps/x2b_ep.bin"] = [1, 2, 3]
+        b.setManifest([8, 1, 16, 7])
+        XCTAssertEqual(b.files["manifest.sha256"], Array("\(sha256Hex([8, 1, 16, 7]))  manifest.pb\n".utf8))
+        let tar = b.tarBytes()
+        XCTAssertEqual(try BundleFiles.untar(tar).files, b.files)
+        var bad = tar
+        bad[512 + 10] ^= 1 // the second header's checksum no longer matches
+        XCTAssertThrowsError(try BundleFiles.untar(bad))
+        XCTAssertThrowsError(try BundleFiles.untar(Array(tar.prefix(1000))))
+    }
+
     func testInputOrderDoesNotMatter() throws {
         let clang = try Clang.locate()
         let dir = "Tests/Fixtures/l4/multi-file"

@@ -8,10 +8,13 @@ docs/bundle-format.md exactly (manifest.pb, x2b.bpf.o, maps/*.bin, sha256).
 
   make-fixture-bundle.py OUT --port 8080 [--backend-ip 127.0.0.1]
       [--service 10.96.0.1:80] [--abi-version N] [--broken] [--peer] [--run-id N]
-      [--clang PATH]
+      [--clang PATH] [--http-object same|peer|garbage]
 
 --peer adds x2b_peer4 (cgroup/getpeername4) so getpeername() shows the service.
 --run-id makes the program tags unique to one test run.
+--http-object adds x2b_http.bpf.o as the manifest's http_object: the same
+object (same), one with an extra program (peer) or bytes that are no ELF
+(garbage), for the checks of the variant that is not loaded.
 
 Needs clang (XDS2BPF_CLANG or /opt/swift/usr/bin/clang), protoc and the
 python protobuf package.
@@ -74,6 +77,7 @@ def main():
     ap.add_argument("--peer", action="store_true", help="add a getpeername4 program")
     ap.add_argument("--run-id", type=int, default=0, help="unique program tags per test run")
     ap.add_argument("--clang", default=os.environ.get("XDS2BPF_CLANG", "/opt/swift/usr/bin/clang"))
+    ap.add_argument("--http-object", choices=["same", "peer", "garbage"], default=None)
     a = ap.parse_args()
 
     out = os.path.abspath(a.out)
@@ -93,6 +97,14 @@ def main():
     cflags.append(f"-DFX_RUN_ID={a.run_id}U")
     subprocess.run([a.clang] + cflags + ["-c", os.path.join(out, "x2b.bpf.c"),
                     "-o", os.path.join(out, "x2b.bpf.o")], check=True)
+    if a.http_object == "same":
+        shutil.copy(os.path.join(out, "x2b.bpf.o"), os.path.join(out, "x2b_http.bpf.o"))
+    elif a.http_object == "peer":
+        subprocess.run([a.clang] + cflags + ["-DFX_PEER", "-c", os.path.join(out, "x2b.bpf.c"),
+                        "-o", os.path.join(out, "x2b_http.bpf.o")], check=True)
+    elif a.http_object == "garbage":
+        with open(os.path.join(out, "x2b_http.bpf.o"), "wb") as f:
+            f.write(b"\x7fELF" + bytes(range(256)) * 4)
     clang_version = subprocess.run([a.clang, "--version"], check=True, capture_output=True,
                                    text=True).stdout.splitlines()[0]
 
@@ -120,6 +132,8 @@ def main():
         m.snapshot_sha256 = hashlib.sha256(
             f"fixture {a.service} -> {a.backend_ip}:{a.port}".encode()).hexdigest()
         m.object = "x2b.bpf.o"
+        if a.http_object:
+            m.http_object = "x2b_http.bpf.o"
         m.code_sha256 = sha256(os.path.join(out, "x2b.bpf.c"))
         m.needs_http = False
 
@@ -157,8 +171,12 @@ def main():
         m.clusters.add(index=0, name=f"fixture_backend_{a.port}", lb_policy="ROUND_ROBIN",
                        endpoints=1)
 
+        raw = m.SerializeToString()
         with open(os.path.join(out, "manifest.pb"), "wb") as f:
-            f.write(m.SerializeToString())
+            f.write(raw)
+        # the manifest's own digest, in sha256sum -c format (docs/bundle-format.md)
+        with open(os.path.join(out, "manifest.sha256"), "w") as f:
+            f.write(f"{hashlib.sha256(raw).hexdigest()}  manifest.pb\n")
     print(out)
 
 

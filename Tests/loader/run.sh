@@ -6,7 +6,8 @@
 # Everything runs in a private netns and a test cgroup (Tests/e2e/lib.sh) and is
 # removed on exit, also on failure.
 #
-#   Tests/loader/run.sh [TEST...]     tests: basic rejects replace attach_kinds
+#   Tests/loader/run.sh [TEST...]     tests: basic rejects bundle_checks tar replace
+#                                     attach_kinds fuzz_replay
 #
 # Skips (exit 0) without root/BTF/cgroup2 unless CI=1. Needs the loader built
 # (make -C bpf-runtime/loader; built here if missing), clang, protoc, python3
@@ -227,6 +228,106 @@ test_rejects() {
 	assert_nothing_left nope "$before"
 }
 
+# --- bundle checks: files that are no regular files, both objects, tail calls, manifest integrity
+edit_bundle() { # edit_bundle NAME FROM EDIT-ARGS...: copy of bundle FROM as $B/NAME, edited
+	local name=$1 from=$2
+	shift 2
+	rm -rf "${B:?}/$name"
+	cp -r "$B/$from" "$B/$name"
+	[ $# -eq 0 ] || "$E2E_PYTHON" "$HERE/edit-bundle.py" "$B/$name" "$@" || e2e_fail "edit-bundle.py $*"
+}
+
+hexof() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+
+test_bundle_checks() {
+	local before f
+	before=$(fixture_prog_ids)
+
+	# 1. a FIFO (or a symlink) in place of a bundle file: refused at once, never blocks
+	for f in manifest.pb x2b.bpf.o maps/x2b_svc.bin; do
+		edit_bundle fifo a
+		rm "$B/fifo/$f" && mkfifo "$B/fifo/$f"
+		expect_rc 1 "not a regular file" "reject: $f is a FIFO (no hang)" timeout 20 "$E2E_LOADER" verify "$B/fifo"
+	done
+	mkfifo "$E2E_TMP/bundle.fifo"
+	expect_rc 1 "neither a directory nor a bundle archive" "reject: the bundle path is a FIFO" \
+		timeout 20 "$E2E_LOADER" verify "$E2E_TMP/bundle.fifo"
+	edit_bundle symlink a
+	ln -sf /etc/hostname "$B/symlink/x2b.bpf.c"
+	expect_rc 1 "'x2b.bpf.c' .*symbolic link" "reject: a bundle file is a symlink" e2e_loader verify "$B/symlink"
+	edit_bundle symdir a
+	mv "$B/symdir/maps" "$B/symdir/maps.real" && ln -s maps.real "$B/symdir/maps"
+	expect_rc 1 "symbolic link" "reject: a bundle directory is a symlink" e2e_loader verify "$B/symdir"
+	assert_nothing_left rej "$before"
+
+	# 2. the HTTP object is checked even when the L4 object loads
+	expect_rc 0 "ok: 2 programs.*\(l4 object\)" "verify: bundle with a valid HTTP object (L4 loads)" \
+		env XDS2BPF_VARIANT=l4 "$E2E_LOADER" verify "$B/http_same"
+	expect_rc 1 "program 'x2b_peer4' is in the object but not in the manifest" \
+		"reject: HTTP object with other programs" env XDS2BPF_VARIANT=l4 "$E2E_LOADER" verify "$B/http_peer"
+	expect_rc 1 "cannot open BPF object 'x2b_http.bpf.o'" "reject: HTTP object that is no BPF ELF" \
+		env XDS2BPF_VARIANT=l4 "$E2E_LOADER" verify "$B/http_garbage"
+	edit_bundle http_unlisted http_same --drop-file x2b_http.bpf.o
+	expect_rc 1 "HTTP object 'x2b_http.bpf.o' is not listed in manifest.files" \
+		"reject: HTTP object missing from manifest.files" env XDS2BPF_VARIANT=l4 "$E2E_LOADER" verify "$B/http_unlisted"
+
+	# 3. the tail-call table must match the object
+	edit_bundle notail a --drop-tail-call 0
+	expect_rc 1 "program 'x2b_rewrite4' is neither an entry program nor in the tail-call table" \
+		"reject: tail_calls entry deleted" e2e_loader verify "$B/notail"
+	expect_rc 1 "tail-call table" "reject: load with a tail_calls entry deleted" e2e_load "$B/notail" rej
+	assert_nothing_left rej "$before"
+	edit_bundle badslot a --tail-call-slot 0 3
+	expect_rc 1 "slot out of range" "reject: tail call slot beyond the prog array" e2e_loader verify "$B/badslot"
+
+	# 4. manifest integrity: its own digest, strings
+	edit_bundle flipped a --flip-bit 1000 --keep-digest
+	expect_rc 1 "manifest.pb does not match manifest.sha256" "reject: a bit flipped in manifest.pb" \
+		e2e_loader verify "$B/flipped"
+	edit_bundle nodigest a
+	rm "$B/nodigest/manifest.sha256"
+	expect_rc 1 "has no manifest.sha256" "reject: bundle without manifest.sha256" e2e_loader verify "$B/nodigest"
+	edit_bundle badutf8 a --replace-bytes "$(hexof "fixture_backend_$PORT_A")" "$(hexof "fixture_backend_${PORT_A%?}")ff"
+	expect_rc 1 "invalid cluster name" "reject: invalid UTF-8 in a cluster name" e2e_loader verify "$B/badutf8"
+	edit_bundle ctrl a --replace-bytes "$(hexof loader-fixture)" "$(hexof loader)07$(hexof fixture)"
+	expect_rc 1 "invalid xds2bpf_version" "reject: control character in xds2bpf_version" e2e_loader verify "$B/ctrl"
+	edit_bundle badname a --replace-bytes "$(hexof x2b_rewrite4)" "$(hexof 'x2b rewrite4')"
+	expect_rc 1 "invalid program name 'x2b rewrite4'" "reject: program name outside the charset" \
+		e2e_loader verify "$B/badname"
+	edit_bundle badserves a --replace-bytes "$(hexof 'service lookup')" "$(hexof 'service')c0$(hexof 'lookup')"
+	expect_rc 1 "invalid program description" "reject: invalid UTF-8 in 'serves'" e2e_loader verify "$B/badserves"
+	assert_nothing_left rej "$before"
+}
+
+# --- bundle archives: compile -o bundle.tar loads as it is; anything but plain members is refused
+test_tar() {
+	local before evil
+	before=$(fixture_prog_ids)
+	"$E2E_PYTHON" "$HERE/edit-bundle.py" "$B/a" --tar "$B/a.tar" || e2e_fail "tar"
+	expect_rc 0 "ok: 2 programs" "verify a bundle archive" e2e_loader verify "$B/a.tar"
+	expect_rc 0 "loaded 'tarball'" "load a bundle archive" e2e_load "$B/a.tar" tarball
+	connect_is backend-a "the bundle loaded from the archive routes"
+	expect_rc 0 "unloaded" "unload 'tarball'" e2e_loader unload --name tarball
+	assert_nothing_left tarball "$before"
+	for evil in symlink hardlink fifo dotdot absolute extra; do
+		"$E2E_PYTHON" "$HERE/edit-bundle.py" "$B/a" --tar "$B/evil-$evil.tar" --evil "$evil" || e2e_fail "tar $evil"
+		expect_rc 1 "only regular files and directories|unsafe member name|not listed in the manifest" \
+			"reject: archive with a $evil member" e2e_loader verify "$B/evil-$evil.tar"
+	done
+	cp "$B/a.tar" "$B/flip.tar"
+	printf 'X' | dd of="$B/flip.tar" bs=1 seek=$(($(stat -c %s "$B/flip.tar") - 1024 - 600)) conv=notrunc status=none
+	expect_rc 1 "sha256 mismatch|checksum mismatch|manifest.sha256|not a valid bundle archive" "reject: archive with a changed byte" \
+		e2e_loader verify "$B/flip.tar"
+	head -c 5000 "$B/a.tar" >"$B/short.tar"
+	expect_rc 1 "not a valid bundle archive" "reject: truncated archive" e2e_loader verify "$B/short.tar"
+	assert_nothing_left rej "$before"
+}
+
+# --- the fuzz harness over its seeds and every regression input ---------------------
+test_fuzz_replay() {
+	expect_rc 0 "ran clean" "fuzz regressions replay" "$ROOT/Tests/fuzz/loader/replay.sh"
+}
+
 # --- replace under load -----------------------------------------------------------
 start_loop() { # start_loop TAG: connloop in the cgroup, marker/stop files $E2E_TMP/TAG.*
 	local tag=$1
@@ -342,6 +443,9 @@ make_bundle "$B/c" --port "$PORT_C"
 make_bundle "$B/apeer" --port "$PORT_A" --peer
 make_bundle "$B/badabi" --port "$PORT_A" --abi-version 999
 make_bundle "$B/broken" --port "$PORT_A" --broken
+make_bundle "$B/http_same" --port "$PORT_A" --http-object same
+make_bundle "$B/http_peer" --port "$PORT_A" --http-object peer
+make_bundle "$B/http_garbage" --port "$PORT_A" --http-object garbage
 cp -r "$B/a" "$B/missing" && rm "$B/missing/maps/x2b_svc.bin"
 cp -r "$B/a" "$B/tampered" && printf 'X' | dd of="$B/tampered/x2b.bpf.c" bs=1 seek=10 conv=notrunc status=none
 cp -r "$B/a" "$B/truncated" && truncate -s 100 "$B/truncated/x2b.bpf.o"
@@ -350,7 +454,7 @@ e2e_backend 127.0.0.1 "$PORT_B" backend-b
 e2e_backend 127.0.0.1 "$PORT_C" backend-c
 
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(basic rejects replace attach_kinds)
+[ ${#tests[@]} -gt 0 ] || tests=(basic rejects bundle_checks tar replace attach_kinds fuzz_replay)
 for t in "${tests[@]}"; do
 	e2e_log "=== $t"
 	"test_$t"

@@ -4,7 +4,9 @@
  *
  * Files:
  *   main.c    command table, option parsing, exit codes
- *   bundle.c  manifest.pb, sha256 of every file, path and image checks
+ *   bundle.c  manifest.pb and its digest, sha256 of every file, strings, paths,
+ *             images, tail-call table (no kernel: also built into the fuzzer)
+ *   tar.c     the strict ustar reader for bundle.tar
  *   object.c  bpf_object open/load, manifest <-> object consistency, map
  *             images, prog-array checks, verifier-log summary, verify
  *   pin.c     bpffs and state directories, load / replace / unload
@@ -69,15 +71,50 @@ const struct x2b_attach_desc *x2b_attach_by_type(enum bpf_attach_type type);
 extern const struct x2b_attach_desc x2b_attach_descs[];
 extern const size_t x2b_nattach;
 
-/* bundle.c */
+/* bundle.c: everything here runs without the kernel (and under the fuzzer). */
+
+/* Limits on what a bundle may contain (checked before anything is allocated). */
+#define X2B_MAX_MANIFEST_SIZE (16ULL << 20)
+#define X2B_MAX_FILE_SIZE (512ULL << 20)
+#define X2B_MAX_TAR_SIZE (1ULL << 30)
+#define X2B_MAX_FILES 4096
+#define X2B_MAX_ENTRIES_LIMIT (1U << 26) /* max_entries of any map */
+#define X2B_MAX_KEY_SIZE 512U            /* the BPF stack */
+#define X2B_MAX_VALUE_SIZE (1U << 20)
+#define X2B_MAX_PROG_ARRAY 4096U         /* slots checked one by one */
+
 struct x2b_file {
 	const char *path; /* points into the manifest */
-	void *data;
+	const void *data;
+	size_t size;
+	bool owned;       /* data was malloc'ed (directory bundle); else it points into the archive */
+};
+
+struct x2b_tar_member {
+	char *name;       /* relative to the archive's top-level directory */
+	const void *data; /* into the archive buffer */
 	size_t size;
 };
 
+struct x2b_tar {
+	struct x2b_tar_member *members; /* regular files only */
+	size_t n;
+};
+
+/* Flags of x2b_bundle_open_mem: the fuzzer skips the digests to reach the checks behind them. */
+#define X2B_NO_MANIFEST_DIGEST (1U << 0)
+#define X2B_NO_FILE_DIGESTS (1U << 1)
+/* Each archive member in its own exact-size buffer (so that ASan sees a read past a member). */
+#define X2B_COPY_MEMBERS (1U << 2)
+
 struct x2b_bundle {
-	char *dir;
+	char *dir;  /* the path given: a directory or a .tar */
+	int dirfd;  /* directory bundles, -1 otherwise */
+	void *tar_buf;
+	size_t tar_len;
+	struct x2b_tar tar;
+	bool is_tar;
+	unsigned int flags;
 	void *raw; /* manifest.pb bytes */
 	size_t raw_len;
 	x2b_manifest *m;
@@ -85,13 +122,29 @@ struct x2b_bundle {
 	size_t nfiles;
 };
 
-int x2b_bundle_open(const char *dir, struct x2b_bundle *b);
+/* A directory or a ustar archive (xds2bpf compile -o bundle.tar). */
+int x2b_bundle_open(const char *path, struct x2b_bundle *b);
+/* An archive in memory (borrowed until x2b_bundle_close); `what` names it in messages. */
+int x2b_bundle_open_mem(const void *tar, size_t len, const char *what, unsigned int flags,
+			struct x2b_bundle *b);
 void x2b_bundle_close(struct x2b_bundle *b);
 const struct x2b_file *x2b_bundle_file(const struct x2b_bundle *b, const char *path);
-/* Reads and decodes a manifest.pb (for the state dir); no version checks. */
+/* Reads and decodes a manifest.pb (for the state dir) and checks its strings; no version checks. */
 int x2b_manifest_read(const char *path, void **raw, size_t *len, x2b_manifest **m);
+/* Reads a regular file (never blocks on a FIFO or device), at most X2B_MAX_FILE_SIZE bytes. */
 int x2b_read_file(const char *path, void **data, size_t *len);
+int x2b_read_file_at(int dirfd, const char *path, int oflags, unsigned long long max, void **data,
+		     size_t *len);
 const x2b_mprog *x2b_manifest_prog_for_attach(const x2b_manifest *m, int kind);
+/* Every string of the manifest: UTF-8, length, charset of names and paths. Prints each problem. */
+int x2b_manifest_check_strings(const x2b_manifest *m);
+bool x2b_path_is_safe(const char *p);
+bool x2b_utf8_valid(const char *s, size_t len);
+
+/* tar.c */
+int x2b_tar_parse(const void *buf, size_t len, const char *what, struct x2b_tar *t);
+const struct x2b_tar_member *x2b_tar_find(const struct x2b_tar *t, const char *name);
+void x2b_tar_free(struct x2b_tar *t);
 
 /* object.c */
 struct x2b_object {
@@ -115,6 +168,8 @@ const char *x2b_object_variant(const x2b_manifest *m);
  */
 int x2b_object_load(const struct x2b_bundle *b, struct x2b_object *o);
 void x2b_object_close(struct x2b_object *o);
+/* Opens one object of the bundle without the kernel and checks it against the manifest. */
+int x2b_object_check_static(const struct x2b_bundle *b, const char *object);
 int x2b_cmd_verify(const char *bundle);
 struct bpf_program *x2b_object_prog(const struct x2b_object *o, const char *name);
 /* The libbpf print callback (installed by main). */

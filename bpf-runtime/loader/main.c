@@ -62,41 +62,6 @@ bool x2b_fail_point(const char *name)
 	return true;
 }
 
-const struct x2b_attach_desc x2b_attach_descs[] = {
-	{ X2B_ATTACH(CGROUP_INET4_CONNECT), BPF_CGROUP_INET4_CONNECT, "connect4", "connect4" },
-	{ X2B_ATTACH(CGROUP_INET6_CONNECT), BPF_CGROUP_INET6_CONNECT, "connect6", "connect6" },
-	{ X2B_ATTACH(CGROUP_INET4_GETPEERNAME), BPF_CGROUP_INET4_GETPEERNAME, "getpeername4",
-	  "getpeername4" },
-	{ X2B_ATTACH(CGROUP_INET6_GETPEERNAME), BPF_CGROUP_INET6_GETPEERNAME, "getpeername6",
-	  "getpeername6" },
-	{ X2B_ATTACH(CGROUP_SOCK_OPS), BPF_CGROUP_SOCK_OPS, "sock_ops", "sock_ops" },
-};
-const size_t x2b_nattach = sizeof(x2b_attach_descs) / sizeof(x2b_attach_descs[0]);
-
-const struct x2b_attach_desc *x2b_attach_by_kind(int kind)
-{
-	for (size_t i = 0; i < x2b_nattach; i++)
-		if (x2b_attach_descs[i].kind == kind)
-			return &x2b_attach_descs[i];
-	return NULL;
-}
-
-const struct x2b_attach_desc *x2b_attach_by_pin(const char *pin)
-{
-	for (size_t i = 0; i < x2b_nattach; i++)
-		if (!strcmp(x2b_attach_descs[i].pin, pin))
-			return &x2b_attach_descs[i];
-	return NULL;
-}
-
-const struct x2b_attach_desc *x2b_attach_by_type(enum bpf_attach_type type)
-{
-	for (size_t i = 0; i < x2b_nattach; i++)
-		if (x2b_attach_descs[i].type == type)
-			return &x2b_attach_descs[i];
-	return NULL;
-}
-
 static const char usage_text[] =
 	"Usage: xds2bpf-loader COMMAND [OPTIONS]\n"
 	"\n"

@@ -197,7 +197,7 @@ static int fill_map(const struct x2b_bundle *b, struct bpf_map *map, const x2b_m
 	const struct x2b_file *f = x2b_bundle_file(b, mm->image);
 	size_t rec = (size_t)mm->key_size + mm->value_size;
 	bool percpu = mm->kind == X2B_MAPKIND(PERCPU_ARRAY);
-	size_t stride = (mm->value_size + 7) & ~7U;
+	size_t stride = ((size_t)mm->value_size + 7) & ~(size_t)7; /* value_size <= X2B_MAX_VALUE_SIZE */
 	char *vbuf = NULL;
 	int ncpus = 1, fd = bpf_map__fd(map), err = 0;
 
@@ -212,12 +212,12 @@ static int fill_map(const struct x2b_bundle *b, struct bpf_map *map, const x2b_m
 			return X2B_EXIT_INTERNAL;
 	}
 	for (uint32_t i = 0; i < mm->entries; i++) {
-		const char *key = (const char *)f->data + i * rec;
+		const char *key = (const char *)f->data + (size_t)i * rec; /* size = entries * rec */
 		const void *val = key + mm->key_size;
 
 		if (percpu) {
 			for (int c = 0; c < ncpus; c++)
-				memcpy(vbuf + c * stride, val, mm->value_size);
+				memcpy(vbuf + (size_t)c * stride, val, mm->value_size);
 			val = vbuf;
 		}
 		if (bpf_map_update_elem(fd, key, val, BPF_ANY)) {
@@ -246,6 +246,7 @@ static int prog_id(int fd, __u32 *id)
 static int check_tail_calls(const struct x2b_bundle *b, struct bpf_object *obj)
 {
 	const x2b_manifest *m = b->m;
+	struct bpf_map *map;
 	int bad = 0;
 
 	for (size_t i = 0; i < m->n_tail_calls; i++) {
@@ -278,6 +279,33 @@ static int check_tail_calls(const struct x2b_bundle *b, struct bpf_object *obj)
 			x2b_err("tail call %s[%u]: holds program id %u, expected '%s' (id %u)",
 				t->prog_array, t->slot, got, t->program, want);
 			bad++;
+		}
+	}
+	/* the other direction: every slot the object fills is in the manifest's table */
+	bpf_object__for_each_map(map, obj) {
+		if (bpf_map__type(map) != BPF_MAP_TYPE_PROG_ARRAY)
+			continue;
+		if (bpf_map__max_entries(map) > X2B_MAX_PROG_ARRAY) {
+			x2b_err("prog array '%s': %u slots, at most %u", bpf_map__name(map),
+				bpf_map__max_entries(map), X2B_MAX_PROG_ARRAY);
+			bad++;
+			continue;
+		}
+		for (__u32 slot = 0; slot < bpf_map__max_entries(map); slot++) {
+			__u32 got = 0;
+			bool listed = false;
+
+			if (bpf_map_lookup_elem(bpf_map__fd(map), &slot, &got))
+				continue; /* empty */
+			for (size_t i = 0; i < m->n_tail_calls && !listed; i++)
+				listed = m->tail_calls[i]->slot == slot &&
+					 !strcmp(m->tail_calls[i]->prog_array, bpf_map__name(map));
+			if (!listed) {
+				x2b_err("prog array '%s': slot %u holds program id %u but the manifest's "
+					"tail_calls does not list it (tampered or corrupt manifest)",
+					bpf_map__name(map), slot, got);
+				bad++;
+			}
 		}
 	}
 	return bad ? X2B_EXIT_REJECT : 0;
@@ -338,6 +366,41 @@ static void report_load_failure(struct x2b_object *o, int err)
 	fprintf(stderr, "  (use --verbose for the whole log)\n");
 }
 
+/*
+ * Opens an object of the bundle without loading it (no kernel) and checks it
+ * against the manifest: a valid BPF ELF with exactly the manifest's programs
+ * (sections, attach types) and maps. Used for the variant that is not loaded.
+ */
+int x2b_object_check_static(const struct x2b_bundle *b, const char *object)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "x2b");
+	const struct x2b_file *f = x2b_bundle_file(b, object);
+	struct bpf_object *obj;
+	int err;
+
+	if (!f) {
+		x2b_err("object '%s' is not in the bundle", object);
+		return X2B_EXIT_REJECT;
+	}
+	capture_begin();
+	obj = bpf_object__open_mem(f->data, f->size, &opts);
+	if (!obj) {
+		err = -errno;
+		capture_end(true);
+		char why[128];
+
+		libbpf_strerror(err, why, sizeof(why));
+		x2b_err("cannot open BPF object '%s': %s (not a valid BPF ELF object)", object, why);
+		return X2B_EXIT_REJECT;
+	}
+	err = check_object(b, obj);
+	capture_end(err != 0);
+	bpf_object__close(obj);
+	if (err)
+		x2b_err("BPF object '%s' does not match the manifest", object);
+	return err;
+}
+
 const char *x2b_object_variant(const x2b_manifest *m)
 {
 	const char *force = getenv("XDS2BPF_VARIANT");
@@ -368,6 +431,18 @@ int x2b_object_load(const struct x2b_bundle *b, struct x2b_object *o)
 	opts.kernel_log_buf = o->log_buf;
 	opts.kernel_log_size = o->log_size;
 
+	/* both objects are checked, whichever variant loads */
+	if (*b->m->http_object) {
+		const char *other = object == b->m->object ? b->m->http_object : b->m->object;
+
+		err = x2b_object_check_static(b, other);
+		if (err)
+			return err;
+	}
+	if (!f) {
+		x2b_err("object '%s' is not in the bundle", object);
+		return X2B_EXIT_REJECT;
+	}
 	capture_begin();
 	o->obj = bpf_object__open_mem(f->data, f->size, &opts);
 	if (!o->obj) {
@@ -379,6 +454,7 @@ int x2b_object_load(const struct x2b_bundle *b, struct x2b_object *o)
 	err = check_object(b, o->obj);
 	if (err) {
 		capture_end(true);
+		x2b_err("BPF object '%s' does not match the manifest", object);
 		return err;
 	}
 	err = bpf_object__load(o->obj);

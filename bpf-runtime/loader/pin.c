@@ -50,21 +50,6 @@ const char *x2b_state_base(void)
 	return e && *e ? e : X2B_DEFAULT_STATE;
 }
 
-int x2b_path(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= len) {
-		x2b_err("path too long: %s...", buf);
-		return -ENAMETOOLONG;
-	}
-	return 0;
-}
-
 bool x2b_name_valid(const char *name)
 {
 	size_t n = strlen(name);

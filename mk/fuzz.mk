@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# libFuzzer harness for the loader's bundle reading (Tests/fuzz/loader); included by the top Makefile.
+#   make fuzz-loader [FUZZ_SECONDS=60] [FUZZ_JOBS=1]   build, then fuzz from the seeds (+ earlier finds)
+#   make fuzz-loader-replay                             run every seed and regression once (a test)
+#   make fuzz-loader-seeds BUNDLE=dir                   rewrite the seeds from a real bundle
+#   make loader-test-sanitized                          (root) the kernel tests with an ASan+UBSan loader
+# Crashes land in .build-fuzz/loader/crashes/; minimise one with
+#   .build-fuzz/loader/fuzz_bundle -minimize_crash=1 -runs=10000 CRASH
+# and add it to Tests/fuzz/loader/regressions/ with the fix.
+
+X2B_FUZZ_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+X2B_FUZZ_SRC := $(X2B_FUZZ_TOP)/Tests/fuzz/loader
+X2B_FUZZ_OUT := $(X2B_FUZZ_TOP)/.build-fuzz/loader
+X2B_FUZZ_LOADER := $(X2B_FUZZ_TOP)/bpf-runtime/loader
+FUZZ_CLANG ?= $(firstword $(wildcard /opt/swift/usr/bin/clang) clang)
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
+X2B_FUZZ_BIN := $(X2B_FUZZ_OUT)/fuzz_bundle
+X2B_FUZZ_PB := $(X2B_FUZZ_LOADER)/gen/xds2bpf/manifest.pb-c.c
+X2B_FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+	-I$(X2B_FUZZ_LOADER)/gen -I$(X2B_FUZZ_LOADER) -I$(X2B_FUZZ_TOP)/bpf-runtime/abi \
+	$(shell pkg-config --cflags libprotobuf-c libcrypto libbpf)
+X2B_FUZZ_LIBS := $(shell pkg-config --libs libprotobuf-c libcrypto) $(if $(wildcard $(dir $(FUZZ_CLANG))ld.lld),-fuse-ld=lld)
+X2B_FUZZ_SRCS := $(X2B_FUZZ_SRC)/fuzz_bundle.c $(X2B_FUZZ_LOADER)/bundle.c $(X2B_FUZZ_LOADER)/tar.c $(X2B_FUZZ_PB)
+
+.PHONY: fuzz-loader fuzz-loader-build fuzz-loader-replay fuzz-loader-seeds
+
+$(X2B_FUZZ_PB):
+	$(MAKE) -C $(X2B_FUZZ_LOADER) $(X2B_FUZZ_PB)
+
+$(X2B_FUZZ_BIN): $(X2B_FUZZ_SRCS) $(X2B_FUZZ_LOADER)/loader.h
+	@mkdir -p $(X2B_FUZZ_OUT)
+	$(FUZZ_CLANG) $(X2B_FUZZ_CFLAGS) $(X2B_FUZZ_SRCS) $(X2B_FUZZ_LIBS) -o $@
+
+fuzz-loader-build: $(X2B_FUZZ_BIN)
+
+# The working corpus starts from the committed seeds and regressions and keeps what it finds.
+fuzz-loader: $(X2B_FUZZ_BIN)
+	@mkdir -p $(X2B_FUZZ_OUT)/corpus $(X2B_FUZZ_OUT)/crashes
+	cd $(X2B_FUZZ_OUT) && ASAN_OPTIONS=detect_leaks=1 ./fuzz_bundle -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=262144 -rss_limit_mb=2048 -timeout=10 $(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) \
+		-print_final_stats=1 -artifact_prefix=$(X2B_FUZZ_OUT)/crashes/ \
+		corpus $(X2B_FUZZ_SRC)/seeds $(X2B_FUZZ_SRC)/regressions
+
+fuzz-loader-replay: $(X2B_FUZZ_BIN)
+	$(X2B_FUZZ_SRC)/replay.sh $(X2B_FUZZ_BIN)
+
+fuzz-loader-seeds:
+	@test -n "$(BUNDLE)" || { echo "usage: make fuzz-loader-seeds BUNDLE=path/to/bundle" >&2; exit 2; }
+	python3 $(X2B_FUZZ_SRC)/make-seeds.py $(BUNDLE) $(X2B_FUZZ_SRC)/seeds
+
+# The whole loader under ASan + UBSan (any report aborts), driven by the kernel tests (root):
+#   make loader-test-sanitized [LOADER_TESTS="basic rejects bundle_checks tar"]
+X2B_SAN_BIN := $(X2B_FUZZ_TOP)/.build-fuzz/loader-san/xds2bpf-loader
+LOADER_TESTS ?= basic rejects bundle_checks tar attach_kinds
+.PHONY: loader-sanitized loader-test-sanitized
+
+$(X2B_SAN_BIN): $(wildcard $(X2B_FUZZ_LOADER)/*.c $(X2B_FUZZ_LOADER)/*.h) $(X2B_FUZZ_PB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer -I$(X2B_FUZZ_LOADER)/gen -I$(X2B_FUZZ_LOADER) -I$(X2B_FUZZ_TOP)/bpf-runtime/abi \
+		$(shell pkg-config --cflags libbpf libprotobuf-c libcrypto) $(filter %.c,$^) \
+		$(shell pkg-config --libs libbpf libprotobuf-c libcrypto) \
+		$(if $(wildcard $(dir $(FUZZ_CLANG))ld.lld),-fuse-ld=lld) -o $@
+
+loader-sanitized: $(X2B_SAN_BIN)
+
+loader-test-sanitized: $(X2B_SAN_BIN)
+	E2E_LOADER=$(X2B_SAN_BIN) ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		$(X2B_FUZZ_TOP)/Tests/loader/run.sh $(LOADER_TESTS)
