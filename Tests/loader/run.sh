@@ -7,7 +7,7 @@
 # removed on exit, also on failure.
 #
 #   Tests/loader/run.sh [TEST...]     tests: basic rejects bundle_checks tar replace
-#                                     attach_kinds fuzz_replay
+#                                     attach_kinds update fuzz_replay
 #
 # Skips (exit 0) without root/BTF/cgroup2 unless CI=1. Needs the loader built
 # (make -C bpf-runtime/loader; built here if missing), clang, protoc, python3
@@ -434,6 +434,148 @@ test_attach_kinds() {
 	assert_nothing_left "$name"
 }
 
+# --- update: an endpoint-only delta written into the pinned maps in place --------
+delta() { # delta OUT BUNDLE ARGS...: an EndpointDelta (make-delta.py)
+	local out=$1 bundle=$2
+	shift 2
+	"$E2E_PYTHON" "$HERE/make-delta.py" "$bundle" "$out" "$@" >/dev/null || e2e_fail "make-delta.py $*"
+}
+
+maps_digest() { # maps_digest NAME: sha256 of the contents of the update's maps
+	local m
+	for m in x2b_clu x2b_cluv x2b_ep x2b_lbtab; do
+		bpftool map dump pinned "$XDS2BPF_BPFFS/$1/maps/$m" -j
+	done | sha256sum | cut -d' ' -f1
+}
+
+summary_field() { # summary_field REGEX: the first group of the update summary in $OUT
+	sed -nE "s/.*$1.*/\1/p" <<<"$OUT" | head -1
+}
+
+test_update() {
+	local name=upd D=$E2E_TMP/deltas s before i frees t1 t100 f
+	mkdir -p "$D"
+	expect_rc 0 "loaded 'upd'" "load the double-buffered bundle" e2e_load "$B/lb" "$name"
+	connect_is backend-a "before update: cluster 0 -> backend-a"
+	expect_rc 2 "update needs DELTA" "usage: update without a delta" e2e_loader update --name "$name"
+	expect_rc 2 "update needs --name" "usage: update without --name" e2e_loader update "$D/none.pb"
+	delta "$D/b.pb" "$B/lb" --set 0=$PORT_B --snapshot upd-b
+	expect_rc 1 "no bundle named 'nope'" "update of an unknown name" e2e_loader update --name nope "$D/b.pb"
+
+	# 1. under load: every connect after update returns reaches the new endpoint, none fails
+	start_loop upd1
+	sleep 1
+	expect_rc 0 "updated 'upd': 1 clusters, 1 endpoints, 1 slots written in [0-9]+ us" \
+		"update cluster 0 -> backend-b under load" e2e_loader update --name "$name" "$D/b.pb"
+	touch "$E2E_TMP/upd1.marker"
+	sleep 1
+	stop_loop upd1
+	s=$LOOP_SUMMARY
+	e2e_log "connloop: $s"
+	e2e_expect_eq 0 "$(json "d['failed']" <<<"$s")" "update under load: zero failed connects"
+	e2e_expect_eq "backend-a backend-b" "$(json "sorted(d['idents'])" <<<"$s")" "both endpoints were reached"
+	e2e_expect_eq "backend-b" "$(json "list(d['after_marker'])" <<<"$s")" "every connect after the update reached backend-b"
+	e2e_expect_eq 1 "$(json "d['transitions']" <<<"$s")" "one switch a -> b, never back"
+
+	# 2. status: the live snapshot and the agent's versions
+	printf '{"cds": "v7", "eds":"v12", "lds": 3}\n' >"$XDS2BPF_STATE_DIR/$name/versions.json"
+	run e2e_loader status --name "$name" --json
+	e2e_expect_eq "$(printf %s upd-b | sha256sum | cut -d' ' -f1)" "$(json "d[0]['snapshot_sha256']" <<<"$OUT")" \
+		"status: the live snapshot is the delta's"
+	e2e_expect_eq "v7 v12 3" "$(json "[d[0]['versions'][k] for k in ('cds','eds','lds')]" <<<"$OUT")" \
+		"status --json: versions.json"
+	expect_rc 0 "version +eds = v12" "status text shows the versions" e2e_loader status --name "$name"
+	grep -q "updated .*in place" <<<"$OUT" || e2e_fail "status text does not show the update: $OUT"
+
+	# 3. rejected deltas: exit 1, nothing changed
+	before=$(maps_digest "$name")
+	delta "$D/other.pb" "$B/lb" --set 0=$PORT_C --code-sha256 "$(printf %064d 7)"
+	expect_rc 1 "applies to another bundle" "reject: delta for another code_sha256" e2e_loader update --name "$name" "$D/other.pb"
+	delta "$D/rec.pb" "$B/lb" --set 0=$PORT_C --bad-record-size
+	expect_rc 1 "not a multiple of struct x2b_endpoint" "reject: wrong endpoint record size" e2e_loader update --name "$name" "$D/rec.pb"
+	delta "$D/slot.pb" "$B/lb" --set 0=$PORT_C,$PORT_A --bad-slot
+	expect_rc 1 "slot 1: endpoint 2 out of range" "reject: slot ep out of range" e2e_loader update --name "$name" "$D/slot.pb"
+	delta "$D/unknown.pb" "$B/lb" --set 0=$PORT_C --id-offset 0=5
+	expect_rc 1 "unknown cluster 5" "reject: unknown cluster" e2e_loader update --name "$name" "$D/unknown.pb"
+	delta "$D/wname.pb" "$B/lb" --set 0=$PORT_C --name 0=fx_cluster_1
+	expect_rc 1 "cluster 0 is named 'fx_cluster_1' in the delta and 'fx_cluster_0'" "reject: wrong cluster name" \
+		e2e_loader update --name "$name" "$D/wname.pb"
+	delta "$D/dup.pb" "$B/lb" --set 0=$PORT_C --dup
+	expect_rc 1 "listed twice" "reject: a cluster twice" e2e_loader update --name "$name" "$D/dup.pb"
+	delta "$D/fam.pb" "$B/lb" --set 0=$PORT_C --family 5
+	expect_rc 1 "family 5" "reject: endpoint family" e2e_loader update --name "$name" "$D/fam.pb"
+	delta "$D/load.pb" "$B/lb" --set 0=$PORT_C --bad-load
+	expect_rc 1 "last level's cumulative load is 99" "reject: last cumulative load not 100" e2e_loader update --name "$name" "$D/load.pb"
+	delta "$D/abi.pb" "$B/lb" --set 0=$PORT_C --abi-version 1
+	expect_rc 1 "delta ABI version 1" "reject: delta ABI version" e2e_loader update --name "$name" "$D/abi.pb"
+	delta "$D/fmt.pb" "$B/lb" --set 0=$PORT_C --format-version 2
+	expect_rc 1 "delta format version 2" "reject: delta format version" e2e_loader update --name "$name" "$D/fmt.pb"
+	head -c 100 /dev/urandom >"$D/garbage.pb"
+	printf '\xff\xff\xff' >>"$D/garbage.pb"
+	expect_rc 1 "not a valid xds2bpf.bundle.v1.EndpointDelta|delta" "reject: garbage" e2e_loader update --name "$name" "$D/garbage.pb"
+	mkfifo "$D/fifo.pb"
+	expect_rc 1 "not a regular file" "reject: a FIFO as DELTA (no hang)" timeout 20 "$E2E_LOADER" update --name "$name" "$D/fifo.pb"
+	expect_rc 1 "No such file" "reject: missing delta" e2e_loader update --name "$name" "$D/missing.pb"
+	e2e_expect_eq "$before" "$(maps_digest "$name")" "rejected deltas changed nothing"
+
+	# 4. does not fit: exit 4, nothing written, connects unchanged
+	delta "$D/big.pb" "$B/lb" --set "0=$(seq -s, 20001 20040)"
+	expect_rc 4 "does not fit: x2b_ep has [0-9]+ endpoints free .*40 needed; a full replace is needed" \
+		"a delta that does not fit" e2e_loader update --name "$name" "$D/big.pb"
+	e2e_expect_eq "$before" "$(maps_digest "$name")" "the delta that did not fit changed nothing"
+	connect_is backend-b "after the refused delta: still backend-b"
+
+	# 5. a failure before the switches: exit 3, the kernel state that is read is unchanged
+	delta "$D/c.pb" "$B/lb" --set 0=$PORT_C --snapshot upd-c
+	expect_rc 3 "injected failure at 'update-before-switch'" "update failing before the switch" \
+		env XDS2BPF_TEST_FAIL=update-before-switch "$E2E_LOADER" update --name "$name" "$D/c.pb"
+	for i in 1 2 3; do connect_is backend-b "after the failed update: still backend-b"; done
+
+	# 6. no levels: connects refused; then two levels
+	delta "$D/none.pb" "$B/lb" --set 0=
+	expect_rc 0 "1 clusters, 0 endpoints, 0 slots" "update to no endpoints" e2e_loader update --name "$name" "$D/none.pb"
+	connect_is "error: EPERM Operation not permitted" "a cluster without endpoints refuses connects"
+	delta "$D/ab.pb" "$B/lb" --set "0=$PORT_A/$PORT_B"
+	expect_rc 0 "1 clusters, 2 endpoints, 2 slots" "update to two priority levels" e2e_loader update --name "$name" "$D/ab.pb"
+
+	# 7. 200 updates of the same cluster: ranges are reused, the free space stays constant
+	frees=""
+	for i in $(seq 200); do
+		f=$D/b.pb
+		[ $((i % 2)) = 1 ] && f=$D/c.pb
+		run e2e_loader update --name "$name" "$f"
+		[ "$RC" = 0 ] || e2e_fail "update $i: exit $RC: $OUT"
+		frees="$frees
+$(summary_field 'free: (x2b_ep [0-9]+ of [0-9]+, x2b_lbtab [0-9]+ of [0-9]+)')"
+	done
+	e2e_expect_eq 1 "$(sort -u <<<"${frees#?}" | wc -l)" "200 updates: the free space stays constant ($(sort -u <<<"${frees#?}"))"
+	connect_is backend-b "after 200 updates: the last one (backend-b) serves"
+	e2e_expect_eq 201 "$("$E2E_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["updates"])' "$XDS2BPF_STATE_DIR/$name/update.json")" \
+		"update.json counts the updates"
+
+	# 8. replace brings the bundle's own snapshot back
+	expect_rc 0 "replaced 'upd'" "replace after updates" e2e_loader replace "$B/lb" --name "$name"
+	connect_is backend-a "after replace: the bundle's endpoints"
+	[ ! -e "$XDS2BPF_STATE_DIR/$name/update.json" ] || e2e_fail "update.json left after replace"
+	expect_rc 0 "unloaded" "unload 'upd'" e2e_loader unload --name "$name"
+	assert_nothing_left "$name"
+
+	# 9. timing: 1 and 100 clusters of a 100-cluster bundle
+	expect_rc 0 "loaded 'upd100'" "load a bundle of 100 clusters" e2e_load "$B/lb100" upd100
+	delta "$D/one.pb" "$B/lb100" --set 0=$PORT_C
+	delta "$D/all.pb" "$B/lb100" --all 100=$PORT_B
+	expect_rc 0 "updated 'upd100': 1 clusters" "update 1 of 100 clusters" e2e_loader update --name upd100 "$D/one.pb"
+	t1=$(summary_field 'written in ([0-9]+) us')
+	connect_is backend-c "cluster 0 updated"
+	expect_rc 0 "updated 'upd100': 100 clusters, 100 endpoints, 100 slots" "update 100 clusters" \
+		e2e_loader update --name upd100 "$D/all.pb"
+	t100=$(summary_field 'written in ([0-9]+) us')
+	connect_is backend-b "all clusters updated"
+	e2e_log "update timing: 1 cluster $t1 us, 100 clusters $t100 us ($(summary_field '(\(maps.*grace period [0-9]+ us\))'))"
+	expect_rc 0 "unloaded" "unload 'upd100'" e2e_loader unload --name upd100
+	assert_nothing_left upd100
+}
+
 e2e_netns_begin
 B=$E2E_TMP/bundles
 mkdir -p "$B"
@@ -446,6 +588,8 @@ make_bundle "$B/broken" --port "$PORT_A" --broken
 make_bundle "$B/http_same" --port "$PORT_A" --http-object same
 make_bundle "$B/http_peer" --port "$PORT_A" --http-object peer
 make_bundle "$B/http_garbage" --port "$PORT_A" --http-object garbage
+make_bundle "$B/lb" --port "$PORT_A" --lb-clusters 2
+make_bundle "$B/lb100" --port "$PORT_A" --lb-clusters 100
 cp -r "$B/a" "$B/missing" && rm "$B/missing/maps/x2b_svc.bin"
 cp -r "$B/a" "$B/tampered" && printf 'X' | dd of="$B/tampered/x2b.bpf.c" bs=1 seek=10 conv=notrunc status=none
 cp -r "$B/a" "$B/truncated" && truncate -s 100 "$B/truncated/x2b.bpf.o"
@@ -454,7 +598,7 @@ e2e_backend 127.0.0.1 "$PORT_B" backend-b
 e2e_backend 127.0.0.1 "$PORT_C" backend-c
 
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(basic rejects bundle_checks tar replace attach_kinds fuzz_replay)
+[ ${#tests[@]} -gt 0 ] || tests=(basic rejects bundle_checks tar replace attach_kinds update fuzz_replay)
 for t in "${tests[@]}"; do
 	e2e_log "=== $t"
 	"test_$t"
