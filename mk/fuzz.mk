@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-# libFuzzer harness for the loader's bundle reading (Tests/fuzz/loader); included by the top Makefile.
+# libFuzzer harness for the loader's bundle reading and update deltas (Tests/fuzz/loader); included by the top Makefile.
 #   make fuzz-loader [FUZZ_SECONDS=60] [FUZZ_JOBS=1]   build, then fuzz from the seeds (+ earlier finds)
 #   make fuzz-loader-replay                             run every seed and regression once (a test)
 #   make fuzz-loader-seeds BUNDLE=dir                   rewrite the seeds from a real bundle
@@ -22,7 +22,8 @@ X2B_FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,und
 	-I$(X2B_FUZZ_LOADER)/gen -I$(X2B_FUZZ_LOADER) -I$(X2B_FUZZ_TOP)/bpf-runtime/abi \
 	$(shell pkg-config --cflags libprotobuf-c libcrypto libbpf)
 X2B_FUZZ_LIBS := $(shell pkg-config --libs libprotobuf-c libcrypto) $(if $(wildcard $(dir $(FUZZ_CLANG))ld.lld),-fuse-ld=lld)
-X2B_FUZZ_SRCS := $(X2B_FUZZ_SRC)/fuzz_bundle.c $(X2B_FUZZ_LOADER)/bundle.c $(X2B_FUZZ_LOADER)/tar.c $(X2B_FUZZ_PB)
+X2B_FUZZ_SRCS := $(X2B_FUZZ_SRC)/fuzz_bundle.c $(X2B_FUZZ_LOADER)/bundle.c $(X2B_FUZZ_LOADER)/tar.c \
+	$(X2B_FUZZ_LOADER)/delta.c $(X2B_FUZZ_PB)
 
 .PHONY: fuzz-loader fuzz-loader-build fuzz-loader-replay fuzz-loader-seeds
 
