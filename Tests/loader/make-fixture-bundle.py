@@ -86,9 +86,9 @@ def endpoint(ip, port):
         + socket.inet_aton(ip) + bytes(12)
 
 
-def cluster_row(cid, levels):
+def cluster_row(cid, levels, lb=0):
     """struct x2b_cluster: lb, nlevels, counter, flags, 4 x (cum_load, first, count, table_first, table_len)."""
-    b = struct.pack("<IIII", 0, len(levels), cid, 0)
+    b = struct.pack("<IIII", lb, len(levels), cid, 0)
     for lv in levels + [(0, 0, 0, 0, 0)] * (4 - len(levels)):
         b += struct.pack("<IIIII", *lv)
     return b
@@ -96,15 +96,22 @@ def cluster_row(cid, levels):
 
 def write_lb_images(out, lb, ip):
     """Rows 2*cid (rows 2*cid+1 and x2b_cluv start zeroed); one table slot per endpoint."""
-    clu, ep, tab = b"", b"", b""
+    clu, ep, tab, active = b"", b"", b"", {}
     first = 0
     for cid, ports in enumerate(lb["eps"]):
-        clu += struct.pack("<I", 2 * cid) + cluster_row(cid, [(100, first, len(ports), first, len(ports))])
+        clu += struct.pack("<I", 2 * cid) + cluster_row(cid, [(100, first, len(ports), first, len(ports))], lb["lb"])
         for i, port in enumerate(ports):
             ep += struct.pack("<I", first + i) + endpoint(ip, port)
+            if lb["lb"] == 2:  # struct x2b_epkey: family, pad, port, addr[16]
+                e = endpoint(ip, port)
+                active[e[:4] + e[8:]] = struct.pack("<I", 0)
             tab += struct.pack("<I", first + i) + struct.pack("<II", 0, i)
         first += len(ports)
-    for nm, data in (("x2b_clu", clu), ("x2b_ep", ep), ("x2b_lbtab", tab)):
+    lb["nactive"] = len(active)
+    for nm, data in (("x2b_clu", clu), ("x2b_ep", ep), ("x2b_lbtab", tab),
+                     ("x2b_active", b"".join(k + v for k, v in sorted(active.items())))):
+        if not data:
+            continue
         with open(os.path.join(out, "maps", f"{nm}.bin"), "wb") as f:
             f.write(data)
 
@@ -125,6 +132,8 @@ def main():
     ap.add_argument("--lb-ports", default=None)
     ap.add_argument("--ep-max", type=int, default=None)
     ap.add_argument("--tab-max", type=int, default=None)
+    ap.add_argument("--lb-policy", type=int, default=0, help="x2b_cluster.lb of every cluster (2: least request)")
+    ap.add_argument("--active-max", type=int, default=64, help="max_entries of x2b_active")
     a = ap.parse_args()
 
     out = os.path.abspath(a.out)
@@ -153,9 +162,12 @@ def main():
             "rows": pow2(max(2 * a.lb_clusters, 8)),
             "ep_max": a.ep_max or pow2(2 * used + 16),
             "tab_max": a.tab_max or pow2(2 * used + 16),
+            "lb": a.lb_policy,
+            "active_max": a.active_max,
         }
         cflags += ["-DFX_LB", f"-DFX_NCLU={lb['ncl']}", f"-DFX_CLU_ROWS={lb['rows']}",
-                   f"-DFX_EP_MAX={lb['ep_max']}", f"-DFX_TAB_MAX={lb['tab_max']}"]
+                   f"-DFX_EP_MAX={lb['ep_max']}", f"-DFX_TAB_MAX={lb['tab_max']}",
+                   f"-DFX_ACTIVE_MAX={lb['active_max']}"]
     subprocess.run([a.clang] + cflags + ["-c", os.path.join(out, "x2b.bpf.c"),
                     "-o", os.path.join(out, "x2b.bpf.o")], check=True)
     if a.http_object == "same":
@@ -235,6 +247,9 @@ def main():
                     ("x2b_rr", lb["ncl"], 4, 0, "round-robin positions")):
                 m.maps.add(name=nm, kind=pb.ARRAY, key_size=4, value_size=vs, max_entries=rows,
                            image=f"maps/{nm}.bin" if n else "", entries=n, serves=serves)
+            m.maps.add(name="x2b_active", kind=pb.HASH, key_size=20, value_size=4,
+                       max_entries=lb["active_max"], image="maps/x2b_active.bin" if lb["nactive"] else "",
+                       entries=lb["nactive"], serves="active connections per address")
         if a.peer:
             m.programs.add(name="x2b_peer4", section="cgroup/getpeername4",
                            attach=pb.CGROUP_INET4_GETPEERNAME, serves="show the service address")

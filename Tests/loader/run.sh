@@ -560,7 +560,19 @@ $(summary_field 'free: (x2b_ep [0-9]+ of [0-9]+, x2b_lbtab [0-9]+ of [0-9]+)')"
 	expect_rc 0 "unloaded" "unload 'upd'" e2e_loader unload --name "$name"
 	assert_nothing_left "$name"
 
-	# 9. timing: 1 and 100 clusters of a 100-cluster bundle
+	# 9. least request: new endpoint addresses get their x2b_active entry before the switch
+	expect_rc 0 "loaded 'updlr'" "load a least-request bundle" e2e_load "$B/lblr" updlr
+	e2e_expect_eq 1 "$(bpftool map dump pinned "$XDS2BPF_BPFFS/updlr/maps/x2b_active" -j | json "len(d)")" "x2b_active: the image's one address"
+	delta "$D/lr.pb" "$B/lblr" --set "0=$PORT_B,$PORT_C"
+	expect_rc 0 "updated 'updlr': 1 clusters, 2 endpoints" "update a least-request cluster" e2e_loader update --name updlr "$D/lr.pb"
+	e2e_expect_eq 3 "$(bpftool map dump pinned "$XDS2BPF_BPFFS/updlr/maps/x2b_active" -j | json "len(d)")" "x2b_active: the new addresses added"
+	delta "$D/lrfull.pb" "$B/lblr" --set "0=20001,20002,20003"
+	expect_rc 0 "x2b_active is full: least request does not count the connections of 2 new" \
+		"x2b_active full: a warning, the update applies" e2e_loader update --name updlr "$D/lrfull.pb"
+	expect_rc 0 "unloaded" "unload 'updlr'" e2e_loader unload --name updlr
+	assert_nothing_left updlr
+
+	# 10. timing: 1 and 100 clusters of a 100-cluster bundle
 	expect_rc 0 "loaded 'upd100'" "load a bundle of 100 clusters" e2e_load "$B/lb100" upd100
 	delta "$D/one.pb" "$B/lb100" --set 0=$PORT_C
 	delta "$D/all.pb" "$B/lb100" --all 100=$PORT_B
@@ -590,6 +602,7 @@ make_bundle "$B/http_peer" --port "$PORT_A" --http-object peer
 make_bundle "$B/http_garbage" --port "$PORT_A" --http-object garbage
 make_bundle "$B/lb" --port "$PORT_A" --lb-clusters 2
 make_bundle "$B/lb100" --port "$PORT_A" --lb-clusters 100
+make_bundle "$B/lblr" --port "$PORT_A" --lb-clusters 2 --lb-policy 2 --active-max 4
 cp -r "$B/a" "$B/missing" && rm "$B/missing/maps/x2b_svc.bin"
 cp -r "$B/a" "$B/tampered" && printf 'X' | dd of="$B/tampered/x2b.bpf.c" bs=1 seek=10 conv=notrunc status=none
 cp -r "$B/a" "$B/truncated" && truncate -s 100 "$B/truncated/x2b.bpf.o"

@@ -121,6 +121,56 @@ out:
 	return err;
 }
 
+/*
+ * Least request counts active connections per endpoint address in x2b_active,
+ * only for the addresses it has an entry for (the compiler's image: every
+ * endpoint of a least-request cluster). New addresses of such clusters get
+ * their zero entry before the switch, so their connections are counted from the
+ * first one. Entries of addresses no longer used stay (their connections still
+ * close and count down). Returns how many addresses could not be added.
+ */
+static size_t add_active(const char *root, const x2b_delta *d, const struct x2b_update_plan *p)
+{
+	char path[PATH_MAX];
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), zero = 0;
+	size_t missed = 0;
+	int fd;
+
+	if (x2b_path(path, sizeof(path), "%s/maps/x2b_active", root))
+		return 0;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0; /* no least-request cluster in this bundle */
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_MAP_TYPE_HASH ||
+	    info.key_size != sizeof(struct x2b_epkey) || info.value_size != sizeof(__u32)) {
+		x2b_warn("x2b_active is not a hash of struct x2b_epkey -> u32; not updated");
+		close(fd);
+		return 0;
+	}
+	for (size_t k = 0; k < d->n_clusters; k++) {
+		if (p->rows[k].lb != X2B_LB_LEAST_REQUEST || (p->rows[k].flags & X2B_CLU_PASSTHROUGH))
+			continue;
+		for (size_t li = 0; li < d->clusters[k]->n_levels; li++) {
+			const x2b_dlevel *l = d->clusters[k]->levels[li];
+
+			for (size_t i = 0; i < l->endpoints.len / sizeof(struct x2b_endpoint); i++) {
+				struct x2b_endpoint ep;
+				struct x2b_epkey key = {};
+
+				memcpy(&ep, l->endpoints.data + i * sizeof(ep), sizeof(ep));
+				key.family = ep.family;
+				key.port = ep.port;
+				memcpy(key.addr, ep.addr, sizeof(key.addr));
+				if (bpf_map_update_elem(fd, &key, &zero, BPF_NOEXIST) && errno != EEXIST)
+					missed++;
+			}
+		}
+	}
+	close(fd);
+	return missed;
+}
+
 /* The count of earlier updates (update.json "updates"), 0 without one. */
 static unsigned long long previous_updates(const char *state)
 {
@@ -185,7 +235,7 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 	x2b_delta *d = NULL;
 	__u32 *ids = NULL, *ver = NULL;
 	void *mraw = NULL, *draw = NULL;
-	size_t mlen = 0, dlen = 0, nswitched = 0;
+	size_t mlen = 0, dlen = 0, nswitched = 0, nmissed;
 	uint64_t t0 = now_us(), t1, t2, t3;
 	int lockfd = -1, err;
 	struct stat st;
@@ -316,6 +366,10 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 			goto out;
 		}
 	}
+	nmissed = add_active(root, d, &plan);
+	if (nmissed)
+		x2b_warn("x2b_active is full: least request does not count the connections of %zu new "
+			 "endpoint addresses (a replace resizes it)", nmissed);
 	if (x2b_fail_point("update-before-switch")) {
 		err = X2B_EXIT_INTERNAL;
 		goto out;
