@@ -54,7 +54,7 @@ fuzz-loader-seeds:
 # The whole loader under ASan + UBSan (any report aborts), driven by the kernel tests (root):
 #   make loader-test-sanitized [LOADER_TESTS="basic rejects bundle_checks tar"]
 X2B_SAN_BIN := $(X2B_FUZZ_TOP)/.build-fuzz/loader-san/xds2bpf-loader
-LOADER_TESTS ?= basic rejects bundle_checks tar attach_kinds
+LOADER_TESTS ?= basic rejects bundle_checks tar attach_kinds update
 .PHONY: loader-sanitized loader-test-sanitized
 
 $(X2B_SAN_BIN): $(wildcard $(X2B_FUZZ_LOADER)/*.c $(X2B_FUZZ_LOADER)/*.h) $(X2B_FUZZ_PB)
