@@ -11,7 +11,7 @@
 
 #include <linux/types.h>
 
-#define X2B_ABI_VERSION 1
+#define X2B_ABI_VERSION 2
 
 /* Address families as stored in keys and endpoints. */
 #define X2B_FAM_INET4 4
