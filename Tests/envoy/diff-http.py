@@ -147,7 +147,7 @@ def build(files: list[str], backends: Backends) -> tuple[dict, list[dict], list[
     listener names, they sit on synthetic listeners (validate-agreement.py) and xds2bpf is asked
     about that converted snapshot, the only one where those listeners exist."""
     boot, notes = va.synthesize(files)
-    converted = copy.deepcopy(boot) if any(l["name"].startswith("xds2bpf-synthetic-")
+    converted = copy.deepcopy(boot) if any(l.get("name", "").startswith("xds2bpf-synthetic-")
                                            for l in boot["static_resources"]["listeners"]) else None
     res = boot["static_resources"]
     targets, listeners = [], []
@@ -374,10 +374,25 @@ def generate(targets: list[dict]) -> list[dict]:
                     dict(t=t, authority=main_auth, target=p0s.replace("/", "%2F", 2) if p0s.count("/") > 1 else p0s + "%2Fx",
                          headers=list(base_headers), cls="percent-encoded slash"),
                 ]
+    # pseudo-headers (":method", ":authority", ":path") are parts of the request line / Host in
+    # HTTP/1; others (":scheme") cannot be sent and are dropped
+    for r in reqs:
+        r.setdefault("method", "GET")
+        keep = []
+        for n, v in r["headers"]:
+            if n == ":method":
+                r["method"] = v
+            elif n == ":authority":
+                r["authority"] = v
+            elif n == ":path":
+                r["target"] = v
+            elif not n.startswith(":"):
+                keep.append((n, v))
+        r["headers"] = keep
     # dedupe
     seen, out = set(), []
     for r in reqs:
-        key = (r["t"]["name"], r["authority"], r["target"], tuple(r["headers"]))
+        key = (r["t"]["name"], r["method"], r["authority"], r["target"], tuple(r["headers"]))
         if key not in seen:
             seen.add(key)
             out.append(r)
@@ -390,7 +405,7 @@ def generate(targets: list[dict]) -> list[dict]:
 
 
 def ask_envoy(port: int, req: dict, timeout: float = 5.0) -> str:
-    head = f"GET {req['target']} HTTP/1.1\r\nHost: {req['authority']}\r\n"
+    head = f"{req['method']} {req['target']} HTTP/1.1\r\nHost: {req['authority']}\r\n"
     for n, v in req["headers"]:
         head += f"{n}: {v}\r\n"
     head += "Connection: close\r\n\r\n"
@@ -421,10 +436,10 @@ def ask_envoy(port: int, req: dict, timeout: float = 5.0) -> str:
     return f"status {m.group(1)}"
 
 
-def ask_xds2bpf(xds2bpf: str, files: list[str], req: dict) -> tuple[set[str], str]:
+def ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str) -> tuple[set[str], str]:
     """(acceptable answers, raw summary)."""
     cmd = [xds2bpf, "explain", *files, "--dst", req["t"]["dst"], "--authority", req["authority"],
-           "--path", req["target"], "--json"]
+           "--path", req["target"], "--method", req["method"], "--unsupported", unsupported, "--json"]
     for n, v in req["headers"]:
         cmd += ["--header", f"{n}:{v}"]
     try:
@@ -510,6 +525,17 @@ def main() -> int:
             print(f"diff-http: Envoy did not open its listeners (see {tmp}/envoy.log)", file=sys.stderr)
             return 2
         time.sleep(0.5)  # clusters initialised
+        unsupported = "default"
+        chk = subprocess.run([xds2bpf, "check", "--diagnostics", "json", *files], capture_output=True, text=True,
+                             timeout=300)
+        if chk.returncode == 1:
+            try:
+                ids = sorted({d["id"] for d in json.loads(chk.stdout)["diagnostics"] if d["severity"] == "error"})
+            except (ValueError, KeyError):
+                ids = []
+            unsupported = "warn"
+            notes.append(f"xds2bpf rejects the snapshot ({', '.join(ids)}); explain runs with --unsupported=warn, "
+                         "so what it does not support is ignored there")
         reqs = generate(targets)
         total = len(reqs)
         if len(reqs) > args.max:
@@ -519,11 +545,12 @@ def main() -> int:
         disagreements = []
         for r in reqs:
             e = ask_envoy(r["t"]["port"], r)
-            want, summary = ask_xds2bpf(xds2bpf, files, r)
+            want, summary = ask_xds2bpf(xds2bpf, files, r, unsupported)
             agree = e in want
             s = stats.setdefault(r["cls"], [0, 0])
             s[0 if agree else 1] += 1
-            rec = {"listener": r["t"]["name"], "dst": r["t"]["dst"], "authority": r["authority"], "target": r["target"],
+            rec = {"listener": r["t"]["name"], "dst": r["t"]["dst"], "method": r["method"], "authority": r["authority"],
+                   "target": r["target"],
                    "headers": r["headers"], "class": r["cls"], "envoy": e, "xds2bpf": sorted(want), "agree": agree}
             if out:
                 out.write(json.dumps(rec) + "\n")
@@ -531,7 +558,7 @@ def main() -> int:
                 disagreements.append((rec, summary))
         for rec, summary in disagreements:
             hs = "".join(f" -H '{n}: {v}'" for n, v in rec["headers"])
-            print(f"DIFF [{rec['class']}] {rec['listener']} Host: {rec['authority']!r} {rec['target']!r}{hs}: "
+            print(f"DIFF [{rec['class']}] {rec['listener']} {rec['method']} {rec['target']!r} Host: {rec['authority']!r}{hs}: "
                   f"Envoy {rec['envoy']}, xds2bpf {' | '.join(rec['xds2bpf'])}  ({summary[:200]})")
         print("\nclass                                   agree  disagree")
         for cls in sorted(stats):
