@@ -141,12 +141,12 @@ def chain_dst(listener: dict, chain: dict) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
-def build(files: list[str], backends: Backends) -> tuple[dict, list[dict], list[str], dict | None]:
+def build(files: list[str], backends: Backends, kind: str | None = None) -> tuple[dict, list[dict], list[str], dict | None]:
     """(bootstrap, targets, notes, snapshot for xds2bpf or None = the input files); a target:
     {name, port, dst, route_config, listener_port}. When the input has route configurations no
     listener names, they sit on synthetic listeners (validate-agreement.py) and xds2bpf is asked
     about that converted snapshot, the only one where those listeners exist."""
-    boot, notes = va.synthesize(files)
+    boot, notes = va.synthesize(files, kind)
     converted = copy.deepcopy(boot) if any(l.get("name", "").startswith("xds2bpf-synthetic-")
                                            for l in boot["static_resources"]["listeners"]) else None
     res = boot["static_resources"]
@@ -179,7 +179,7 @@ def build(files: list[str], backends: Backends) -> tuple[dict, list[dict], list[
                                                               "typed_config": hcm}]}]})
             targets.append({"name": name, "port": port, "dst": chain_dst(l, fc), "route_config": hcm["route_config"],
                             "listener_port": sock_addr(l.get("address"))[1]})
-    names = [c["name"] for c in res["clusters"]]
+    names = [c["name"] for c in res["clusters"] if c.get("name")]
     named = sorted({n for t in targets for n in route_clusters(t["route_config"])} - set(names))
     if named:
         # Envoy would answer 503 and the kernel refuse (XDS103); a backend shows which route won.
@@ -264,6 +264,9 @@ def header_variants(h: dict) -> list[tuple[str, str | None, str]]:
         good, bad = str(int(h["range_match"].get("start", 0))), str(int(h["range_match"].get("end", 0)) + 1)
     else:
         good, bad = "1", None
+    if name == ":method":  # another real method, not a token Envoy's codec refuses
+        out = [(name, "GET", "absent")] if good != "GET" else []
+        bad = "POST" if good != "POST" else "PUT"
     if good is not None:
         out.append((name, good, "match"))
     if bad is not None:
@@ -371,6 +374,8 @@ def generate(targets: list[dict]) -> list[dict]:
                     dict(t=t, authority=main_auth, target=p0s, headers=list(base_headers) + [("bad name", "x")], cls="malformed: header name with space"),
                     dict(t=t, authority=main_auth + " x", target=p0s, headers=list(base_headers), cls="malformed: host with space"),
                     dict(t=t, authority=main_auth, target="/x/.." + p0s, headers=list(base_headers), cls="dot-dot segment"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=[(n, v) for n, v in base_headers if n != ":method"]
+                         + [(":method", "FOO-BAR")], cls="malformed: unknown method"),
                     dict(t=t, authority=main_auth, target=p0s.replace("/", "%2F", 2) if p0s.count("/") > 1 else p0s + "%2Fx",
                          headers=list(base_headers), cls="percent-encoded slash"),
                 ]
@@ -437,9 +442,18 @@ def ask_envoy(port: int, req: dict, timeout: float = 5.0) -> str:
 
 
 def ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str) -> tuple[set[str], str]:
-    """(acceptable answers, raw summary)."""
+    """(acceptable answers, raw summary). A route chosen by a runtime fraction depends on the
+    random value, as in Envoy: the answers for several random values are all acceptable."""
+    want, summary = _ask_xds2bpf(xds2bpf, files, req, unsupported, 0)
+    if "runtime_fraction" in summary:
+        for rv in (29, 30, 50, 99, 12345):
+            want |= _ask_xds2bpf(xds2bpf, files, req, unsupported, rv)[0]
+    return want, summary
+
+
+def _ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, rv: int) -> tuple[set[str], str]:
     cmd = [xds2bpf, "explain", *files, "--dst", req["t"]["dst"], "--authority", req["authority"],
-           "--path", req["target"], "--method", req["method"], "--unsupported", unsupported, "--json"]
+           "--path", req["target"], "--method", req["method"], "--unsupported", unsupported, "--random", str(rv), "--json"]
     for n, v in req["headers"]:
         cmd += ["--header", f"{n}:{v}"]
     try:
@@ -474,6 +488,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--max", type=int, default=400, help="at most this many requests (a seeded sample)")
     ap.add_argument("--out", help="JSON lines: every request with both answers")
+    ap.add_argument("--kind", choices=["listener", "route", "cluster", "endpoint"],
+                    help="type of untyped resources (a bare route configuration: --kind route)")
     ap.add_argument("--keep", help="keep the bootstrap and Envoy's log in this directory")
     args = ap.parse_args()
     xds2bpf = os.environ.get("XDS2BPF")
@@ -489,9 +505,9 @@ def main() -> int:
     backends = Backends()
     proc = None
     try:
-        boot, targets, notes, converted = build(args.snapshot, backends)
+        boot, targets, notes, converted = build(args.snapshot, backends, args.kind)
         files = args.snapshot
-        if converted is not None:
+        if converted is not None or args.kind:
             files = [os.path.join(tmp, "snapshot-for-xds2bpf.json")]
             with open(files[0], "w") as fh:
                 json.dump(converted, fh, indent=1)

@@ -161,14 +161,15 @@ def strict_problem(files: list[str]) -> str:
     return ""
 
 
-def synthesize(files: list[str]) -> tuple[dict, list[str]]:
-    """(bootstrap dict, notes)"""
+def synthesize(files: list[str], kind: str | None = None) -> tuple[dict, list[str]]:
+    """(bootstrap dict, notes); ``kind`` (listener, route, cluster, endpoint) types untyped items
+    instead of the file name (a bare route configuration such as Envoy's router-check inputs)."""
     report = x.Report()
     col = x.Collected()
     san = x.Sanitizer("keep-type", report)
     for f in files:
         x.collect(listify(x.read_document(f)), os.path.basename(f), col, report=report, sanitizer=san,
-                  hint=os.path.basename(f))
+                  hint=kind or os.path.basename(f))
     notes = []
     lossy = strict_problem(files)
     if lossy:
@@ -214,7 +215,7 @@ def synthesize(files: list[str]) -> tuple[dict, list[str]]:
         })
     if set(routes) - used_routes:
         notes.append(f"{len(set(routes) - used_routes)} route configuration(s) on synthetic listeners")
-    cluster_names = {c["name"] for c in clusters}
+    cluster_names = {c.get("name", "") for c in clusters}
     orphans = sorted(set(clas) - used_clas - cluster_names)
     for name in orphans:
         clusters.append({"name": name, "type": "STATIC", "connect_timeout": "1s", "load_assignment": clas[name]})
