@@ -14,6 +14,7 @@ import argparse
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -100,6 +101,7 @@ def main() -> int:
     md += ["", f"Total: {tot_a + tot_d} requests, {tot_a} agree, {tot_d} disagree (seed {args.seed}).", ""]
     with open(args.out, "w") as fh:
         fh.write("\n".join(md))
+    shutil.rmtree(tmp, ignore_errors=True)
     print(f"diff-http-corpus: {tot_a} agree, {tot_d} disagree; wrote {os.path.relpath(args.out, ROOT)}")
     return 0
 

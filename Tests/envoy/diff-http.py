@@ -43,6 +43,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -593,6 +594,8 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         backends.stop()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
