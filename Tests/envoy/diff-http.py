@@ -377,7 +377,7 @@ def generate(targets: list[dict]) -> list[dict]:
                     dict(t=t, authority=main_auth, target="/x/.." + p0s, headers=list(base_headers), cls="dot-dot segment"),
                     dict(t=t, authority=main_auth, target=p0s, headers=[(n, v) for n, v in base_headers if n != ":method"]
                          + [(":method", "FOO-BAR")], cls="malformed: unknown method"),
-                    dict(t=t, authority=main_auth, target=p0s.replace("/", "%2F", 2) if p0s.count("/") > 1 else p0s + "%2Fx",
+                    dict(t=t, authority=main_auth, target="/" + p0s[1:].replace("/", "%2F", 1) if "/" in p0s[1:] else p0s + "%2Fx",
                          headers=list(base_headers), cls="percent-encoded slash"),
                 ]
     # pseudo-headers (":method", ":authority", ":path") are parts of the request line / Host in
@@ -442,18 +442,19 @@ def ask_envoy(port: int, req: dict, timeout: float = 5.0) -> str:
     return f"status {m.group(1)}"
 
 
-def ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str) -> tuple[set[str], str]:
+def ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, extra: list[str]) -> tuple[set[str], str]:
     """(acceptable answers, raw summary). A route chosen by a runtime fraction depends on the
     random value, as in Envoy: the answers for several random values are all acceptable."""
-    want, summary = _ask_xds2bpf(xds2bpf, files, req, unsupported, 0)
+    want, summary = _ask_xds2bpf(xds2bpf, files, req, unsupported, 0, extra)
     if "runtime_fraction" in summary:
         for rv in (29, 30, 50, 99, 12345):
-            want |= _ask_xds2bpf(xds2bpf, files, req, unsupported, rv)[0]
+            want |= _ask_xds2bpf(xds2bpf, files, req, unsupported, rv, extra)[0]
     return want, summary
 
 
-def _ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, rv: int) -> tuple[set[str], str]:
-    cmd = [xds2bpf, "explain", *files, "--dst", req["t"]["dst"], "--authority", req["authority"],
+def _ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, rv: int,
+                 extra: list[str]) -> tuple[set[str], str]:
+    cmd = [xds2bpf, "explain", *extra, *files, "--dst", req["t"]["dst"], "--authority", req["authority"],
            "--path", req["target"], "--method", req["method"], "--unsupported", unsupported, "--random", str(rv), "--json"]
     for n, v in req["headers"]:
         cmd += ["--header", f"{n}:{v}"]
@@ -545,6 +546,15 @@ def main() -> int:
         unsupported = "default"
         chk = subprocess.run([xds2bpf, "check", "--diagnostics", "json", *files], capture_output=True, text=True,
                              timeout=300)
+        resolve = sorted(set(re.findall(r"--resolve (\S+)=IP", chk.stdout)))
+        if resolve:
+            # host names of DNS clusters: any address does, the backends stand in for them
+            extra = [a for h in resolve for a in ("--resolve", f"{h}=192.0.2.10")]
+            notes.append(f"host names given to xds2bpf: {', '.join(resolve)} (--resolve NAME=192.0.2.10)")
+            chk = subprocess.run([xds2bpf, "check", "--diagnostics", "json", *extra, *files], capture_output=True,
+                                 text=True, timeout=300)
+        else:
+            extra = []
         if chk.returncode == 1:
             try:
                 ids = sorted({d["id"] for d in json.loads(chk.stdout)["diagnostics"] if d["severity"] == "error"})
@@ -562,7 +572,7 @@ def main() -> int:
         disagreements = []
         for r in reqs:
             e = ask_envoy(r["t"]["port"], r)
-            want, summary = ask_xds2bpf(xds2bpf, files, r, unsupported)
+            want, summary = ask_xds2bpf(xds2bpf, files, r, unsupported, extra)
             agree = e in want
             s = stats.setdefault(r["cls"], [0, 0])
             s[0 if agree else 1] += 1
