@@ -98,7 +98,21 @@ def main() -> int:
         md.append(f"| {cls} | {classes[cls][0]} | {classes[cls][1]} | {ex} |")
     tot_a = sum(c[0] for c in classes.values())
     tot_d = sum(c[1] for c in classes.values())
-    md += ["", f"Total: {tot_a + tot_d} requests, {tot_a} agree, {tot_d} disagree (seed {args.seed}).", ""]
+    md += ["", f"Total: {tot_a + tot_d} requests, {tot_a} agree, {tot_d} disagree (seed {args.seed}).", "",
+           "## Reading the classes", "",
+           "- *malformed: ...* — a fragment in the target, a target not starting with `/`, a header name "
+           "with a space, a Host with a space, a method that is not a known token: Envoy's HTTP/1 codec "
+           "answers 400 before routing; `xds2bpf explain` (and the kernel matcher it specifies) routes the "
+           "request as if it were well formed (or answers the route table's 404).",
+           "- *absolute-form target* (`GET http://host/path`): Envoy takes path and host from the URL "
+           "(`allow_absolute_url` defaults to true) and routes; xds2bpf matches the raw target and finds no "
+           "route (or routes by the Host header).",
+           "- *dot-dot segment*, *percent-encoded slash*: the connection manager sets `normalize_path`, "
+           "`merge_slashes` or `path_with_escaped_slashes_action` (Envoy Gateway: UNESCAPE_AND_REDIRECT "
+           "answers 307; Istio: normalize_path). xds2bpf reports them as not applied in the kernel "
+           "(XDS202 warning) and matches the path as sent.",
+           "- Every other class (domains with case and port variants, path matchers and near misses, "
+           "header and query matchers, runtime fractions) is expected to agree.", ""]
     with open(args.out, "w") as fh:
         fh.write("\n".join(md))
     shutil.rmtree(tmp, ignore_errors=True)
