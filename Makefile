@@ -57,6 +57,7 @@ e2e-test: build loader
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/run-l4.sh
 	Tests/loader/run.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/xds/run-watch.sh
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/run-getting-started.sh
 
 protos:
 	scripts/gen-protos.sh
