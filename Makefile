@@ -39,7 +39,7 @@ run: deps build loader
 	else echo "(not root: skipping the in-kernel demo)"; fi
 
 test: deps build loader testrun check-templates
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --product xds2bpfPackageTests  # not --build-tests: that also builds protoc from C++ for a plugin we do not use
 	XDS2BPF_BIN=$(abspath $(XDS2BPF)) scripts/swift-test.sh --num-workers 2
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/http/run-route-check.sh
 	$(MAKE) xds-test
@@ -57,6 +57,7 @@ e2e-test: build loader
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/run-l4.sh
 	Tests/loader/run.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/xds/run-watch.sh
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/run-getting-started.sh
 
 protos:
 	scripts/gen-protos.sh

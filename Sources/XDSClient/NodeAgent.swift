@@ -36,6 +36,9 @@ public final class NodeAgent: Sendable {
         var generation = 0
         var loaded = false
         var lastDigest: String?
+        /// The bundle whose routing the kernel holds now (loaded, or reached by
+        /// in-place updates): the base of the next endpoint delta.
+        var live: BundleFiles?
     }
 
     public init(config: Config, log: @escaping @Sendable (String) -> Void) {
@@ -100,9 +103,24 @@ public final class NodeAgent: Sendable {
             return .reject(Self.render(result.diagnostics.filter { $0.severity == .error }))
         }
         let compiled = Date()
-        let (generation, loaded) = state.withLock { s -> (Int, Bool) in
+        let (loaded, live) = state.withLock { ($0.loaded, $0.live) }
+        // Endpoint-only change: rewrite the changed clusters' rows in the loaded
+        // maps (no program swap). Anything else, or a delta that does not fit,
+        // is a full replace.
+        if loaded, let live {
+            switch EndpointDelta.make(base: live, new: result.bundle) {
+            case .success(let delta):
+                if let verdict = applyInPlace(delta, set, bytes: bytes, fe: fe, bundle: result.bundle,
+                                              started: started, compiled: compiled) {
+                    return verdict
+                }
+            case .failure(let why):
+                log("full replace: \(why)")
+            }
+        }
+        let generation = state.withLock { s -> Int in
             s.generation += 1
-            return (s.generation, s.loaded)
+            return s.generation
         }
         let dir = bundlesDir + "/" + String(format: "%06d", generation)
         do {
@@ -121,6 +139,7 @@ public final class NodeAgent: Sendable {
         state.withLock {
             $0.loaded = true
             $0.lastDigest = fe.snapshotDigest
+            $0.live = result.bundle
         }
         saveState(set, bytes: bytes, bundle: dir, digest: fe.snapshotDigest)
         pruneBundles(keep: generation)
@@ -130,21 +149,67 @@ public final class NodeAgent: Sendable {
         return .accept
     }
 
+    /// Applies an endpoint delta with `xds2bpf-loader update`. Returns the
+    /// verdict when done (accept: live), nil when a full replace must follow
+    /// (the delta does not fit the maps' headroom, or the update failed: the
+    /// loader leaves the maps as they were).
+    private func applyInPlace(_ delta: EndpointDelta.Message, _ set: XDSResourceSet, bytes: [UInt8], fe: FrontEndResult,
+                              bundle: BundleFiles, started: Date, compiled: Date) -> ADSVerdict? {
+        let ms = { (d: Date) in Int((d.timeIntervalSince(started) * 1000).rounded()) }
+        if delta.clusters.isEmpty {
+            state.withLock {
+                $0.lastDigest = fe.snapshotDigest
+                $0.live = bundle
+            }
+            saveState(set, bytes: bytes, bundle: nil, digest: fe.snapshotDigest)
+            log("routing unchanged (\(ms(Date())) ms): nothing to write")
+            return .accept
+        }
+        let path = config.stateDir + "/delta.pb"
+        do { try Self.atomicWrite(try delta.serializedBytes(), path) } catch {
+            log("cannot write the delta (\(error)): full replace")
+            return nil
+        }
+        let run: (status: Int32, output: String)
+        do { run = try runLoader(["update", "--name", config.name, path]) } catch {
+            log("xds2bpf-loader update: \(error): full replace")
+            return nil
+        }
+        guard run.status == 0 else {
+            log("in-place update refused (exit \(run.status): \(run.output.split(separator: "\n").last ?? "")): full replace")
+            return nil
+        }
+        state.withLock {
+            $0.lastDigest = fe.snapshotDigest
+            $0.live = bundle
+        }
+        saveState(set, bytes: bytes, bundle: nil, digest: fe.snapshotDigest)
+        let endpoints = delta.clusters.reduce(0) { $0 + $1.levels.reduce(0) { $0 + $1.endpoints.count / ABILayout.size("x2b_endpoint") } }
+        log("live: updated \(delta.clusters.count) cluster\(delta.clusters.count == 1 ? "" : "s") in place (\(endpoints) endpoints; "
+            + "compile \(ms(compiled)) ms, live after \(ms(Date())) ms)")
+        return .accept
+    }
+
     static func render(_ diags: [Diagnostic]) -> String {
         diags.map(\.rendered).joined(separator: "\n")
     }
 
-    private func saveState(_ set: XDSResourceSet, bytes: [UInt8], bundle: String, digest: String) {
+    private func saveState(_ set: XDSResourceSet, bytes: [UInt8], bundle: String?, digest: String) {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        var live: [String: String] = ["bundle": bundle, "snapshot_sha256": digest,
-                                      "updated": ISO8601DateFormatter().string(from: Date())]
+        var live: [String: String] = ["snapshot_sha256": digest, "updated": ISO8601DateFormatter().string(from: Date())]
+        if let bundle { live["bundle"] = bundle }
         for t in XDSResourceType.allCases where set.received.contains(t) {
             live["version_" + t.shortName.lowercased()] = set.versions[t] ?? ""
         }
         try? Self.atomicWrite(bytes, snapshotPath)
         if let v = try? enc.encode(set.resourceVersions) { try? Self.atomicWrite(Array(v), versionsPath) }
         if let l = try? enc.encode(live) { try? Self.atomicWrite(Array(l), livePath) }
+        // The control-plane versions beside the loader's state, for `xds2bpf-loader status`.
+        var versions: [String: String] = [:]
+        for t in XDSResourceType.allCases where set.received.contains(t) { versions[t.shortName] = set.versions[t] ?? "" }
+        let loaderState = ProcessInfo.processInfo.environment["XDS2BPF_STATE_DIR"] ?? "/run/xds2bpf"
+        if let v = try? enc.encode(versions) { try? Self.atomicWrite(Array(v), "\(loaderState)/\(config.name)/versions.json") }
     }
 
     private func pruneBundles(keep generation: Int) {

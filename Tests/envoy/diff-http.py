@@ -1,0 +1,612 @@
+#!/usr/bin/env python3
+"""Envoy as the HTTP routing oracle of `xds2bpf explain` (project issue #16 item 2).
+
+Given a snapshot with HTTP listeners (any shape the compiler reads; several files form one):
+
+1. every HTTP connection manager filter chain becomes an Envoy listener on 127.0.0.1:<free port>
+   with that chain alone (filter_chain_match, listener filters and original-dst flags dropped;
+   RDS inlined as in validate-agreement.py; HTTP filters reduced to the router, tracing and
+   access logs removed: they do not choose routes); every cluster becomes STATIC with one
+   endpoint, a local backend on 127.0.0.1 that answers 200 with ``x-xds2bpf-cluster: <name>``;
+   clusters named by routes but absent from the snapshot stay absent (Envoy answers 503);
+   extensions Envoy does not know are removed until ``envoy --mode validate`` accepts it;
+2. requests are generated from the route tables: for each virtual host its domains (exact,
+   upper-cased, with and without the listener port, a name for each wildcard), for each route its
+   path matcher and near misses (prefix + suffix, prefix minus its last byte, case variants, exact
+   path + "/", a separated-prefix boundary), header matchers with the value / another value /
+   absent, query parameters with and without, and malformed heads: a fragment in the path
+   (``/b#frag``), a target not starting with ``/``, an absolute-form target, a header name with
+   a space, a Host with a space, ``..`` segments and percent-encoded slashes;
+3. each request is sent through Envoy on a raw socket (HTTP/1.1, ``Connection: close``) and
+   the answer normalised to ``cluster <name>`` (the backend's header) or ``status <code>``;
+4. the same question goes to ``$XDS2BPF explain SNAPSHOT --dst IP:PORT --authority H --path P
+   --header K:V --json`` (dst: the chain's destination prefix or the listener's address, a
+   TEST-NET address for wildcard listeners), normalised the same way (weighted clusters: the set
+   of clusters with non-zero weight; Envoy's pick must be one of them);
+5. prints one line per disagreement, the counts of agreements / disagreements per request class,
+   and the seed (``--seed``; the request sample of ``--max`` requests is drawn with it).
+
+  XDS2BPF=.build/release/xds2bpf .venv/bin/python Tests/envoy/diff-http.py examples/bookinfo/bookinfo.json
+  XDS2BPF=... .venv/bin/python Tests/envoy/diff-http.py $XDS2BPF_CORPUS/envoy-gateway/xds-ir/http-route/*.yaml --seed 7
+
+Exit status: 0 when every request agrees, 1 on disagreements, 2 on usage / setup errors. Every
+process it starts (Envoy, the backends) is bounded in time and stopped on exit; traffic stays on
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+_spec = importlib.util.spec_from_file_location("validate_agreement", os.path.join(HERE, "validate-agreement.py"))
+va = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(va)
+x = va.x
+
+HEADER = "x-xds2bpf-cluster"
+ROUTER = {"name": "envoy.filters.http.router",
+          "typed_config": {"@type": x.TYPE_PREFIX + "envoy.extensions.filters.http.router.v3.Router"}}
+
+
+# ----------------------------------------------------------------------------------------------
+# backends
+# ----------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Backends:
+    """One HTTP server per cluster on 127.0.0.1, answering 200 with the cluster's name."""
+
+    def __init__(self):
+        self.servers = []
+
+    def add(self, cluster: str) -> int:
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self):
+                n = int(self.headers.get("content-length") or 0)
+                if n:
+                    self.rfile.read(n)
+                body = cluster.encode()
+                self.send_response(200)
+                self.send_header(HEADER, cluster)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = _answer  # noqa: N815
+
+            def log_message(self, *a):
+                pass
+
+        class S(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # Envoy resets pooled connections at exit
+
+        srv = S(("127.0.0.1", 0), H)
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.servers.append(srv)
+        return srv.server_address[1]
+
+    def stop(self):
+        for s in self.servers:
+            s.shutdown()
+            s.server_close()
+
+
+# ----------------------------------------------------------------------------------------------
+# bootstrap
+# ----------------------------------------------------------------------------------------------
+
+
+def sock_addr(a: dict) -> tuple[str, int]:
+    sa = (a or {}).get("socket_address") or {}
+    return sa.get("address", ""), int(sa.get("port_value", 0) or 0)
+
+
+def chain_dst(listener: dict, chain: dict) -> str:
+    ip, port = sock_addr(listener.get("address"))
+    m = chain.get("filter_chain_match") or {}
+    if m.get("destination_port"):
+        port = int(m["destination_port"])
+    ranges = m.get("prefix_ranges") or []
+    if ranges:
+        ip = ranges[0]["address_prefix"]
+    if ip in ("0.0.0.0", ""):
+        ip = "192.0.2.1"
+    elif ip == "::":
+        ip = "2001:db8::1"
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def build(files: list[str], backends: Backends, kind: str | None = None) -> tuple[dict, list[dict], list[str], dict | None]:
+    """(bootstrap, targets, notes, snapshot for xds2bpf or None = the input files); a target:
+    {name, port, dst, route_config, listener_port}. When the input has route configurations no
+    listener names, they sit on synthetic listeners (validate-agreement.py) and xds2bpf is asked
+    about that converted snapshot, the only one where those listeners exist."""
+    boot, notes = va.synthesize(files, kind)
+    converted = copy.deepcopy(boot) if any(l.get("name", "").startswith("xds2bpf-synthetic-")
+                                           for l in boot["static_resources"]["listeners"]) else None
+    res = boot["static_resources"]
+    targets, listeners = [], []
+    for li, l in enumerate(res["listeners"]):
+        if l.get("traffic_direction") == "INBOUND" or l.get("use_original_dst"):
+            # xds2bpf routes outbound connections only (XDS203): nothing to compare
+            notes.append(f"{l.get('name')}: inbound / original-dst listener, skipped")
+            continue
+        chains = list(l.get("filter_chains") or [])
+        if l.get("default_filter_chain"):
+            chains.append(l["default_filter_chain"])
+        for ci, fc in enumerate(chains):
+            hcm_i = next((i for i, f in enumerate(fc.get("filters") or [])
+                          if (f.get("typed_config") or {}).get("@type") == va.T_HCM), None)
+            if hcm_i is None:
+                continue
+            hcm = copy.deepcopy(fc["filters"][hcm_i]["typed_config"])
+            if "route_config" not in hcm:
+                notes.append(f"{l.get('name')}: chain {ci} has no route configuration here (RDS name missing), skipped")
+                continue
+            for k in ("access_log", "tracing", "http_filters"):
+                hcm.pop(k, None)
+            hcm["http_filters"] = [ROUTER]
+            hcm.setdefault("stat_prefix", "diff")
+            port = free_port()
+            name = f"{l.get('name') or f'listener{li}'}#{ci}"
+            listeners.append({"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+                              "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                                              "typed_config": hcm}]}]})
+            targets.append({"name": name, "port": port, "dst": chain_dst(l, fc), "route_config": hcm["route_config"],
+                            "listener_port": sock_addr(l.get("address"))[1]})
+    names = [c["name"] for c in res["clusters"] if c.get("name")]
+    named = sorted({n for t in targets for n in route_clusters(t["route_config"])} - set(names))
+    if named:
+        # Envoy would answer 503 and the kernel refuse (XDS103); a backend shows which route won.
+        notes.append(f"{len(named)} cluster(s) named by routes but not in the snapshot got a backend too: "
+                     + ", ".join(named[:5]) + (" ..." if len(named) > 5 else ""))
+    clusters = []
+    for name in names + named:
+        c = {"name": name}
+        p = backends.add(c["name"])
+        clusters.append({"name": c["name"], "type": "STATIC", "connect_timeout": "2s",
+                         "load_assignment": {"cluster_name": c["name"], "endpoints": [{"lb_endpoints": [
+                             {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": p}}}}]}]}})
+    out = {"node": {"id": "xds2bpf-diff-http", "cluster": "xds2bpf"},
+           "static_resources": {"listeners": listeners, "clusters": clusters}}
+    return out, targets, notes, converted
+
+
+def route_clusters(rc: dict) -> set[str]:
+    out = set()
+    for vh in rc.get("virtual_hosts") or []:
+        for r in vh.get("routes") or []:
+            a = r.get("route") or {}
+            if a.get("cluster"):
+                out.add(a["cluster"])
+            for w in (a.get("weighted_clusters") or {}).get("clusters") or []:
+                out.add(w.get("name", ""))
+    out.discard("")
+    return out
+
+
+def make_valid(envoy: str, boot: dict, path: str) -> tuple[bool, str, list[str]]:
+    with open(path, "w") as fh:
+        json.dump(boot, fh, indent=1)
+    ok, msg = va.run_envoy(envoy, path)
+    if ok:
+        return True, "", []
+    ok2, msg2, removed = va.envoy_without_unknown(envoy, boot, path, msg)
+    if ok2:
+        with open(path) as fh:
+            boot.clear()
+            boot.update(json.load(fh))
+        return True, "", removed
+    return False, msg2 or msg, removed
+
+
+# ----------------------------------------------------------------------------------------------
+# requests
+# ----------------------------------------------------------------------------------------------
+
+
+def sm_value(sm: dict) -> tuple[str | None, str | None]:
+    """(a value the StringMatcher matches, one it does not)."""
+    for k in ("exact", "prefix", "suffix", "contains"):
+        if k in sm:
+            v = sm[k]
+            other = "zz-" + v + "-zz" if k == "exact" else ("zz" if k != "contains" else "zz")
+            if k == "prefix":
+                return v + "1", "zz" + v
+            if k == "suffix":
+                return "1" + v, v + "zz"
+            return v, other
+    if "safe_regex" in sm:
+        return None, "zz-no-regex-match"
+    return None, None
+
+
+def header_variants(h: dict) -> list[tuple[str, str | None, str]]:
+    """(name, value or None = absent, label)"""
+    name = h["name"]
+    out = [(name, None, "absent")]
+    if "string_match" in h:
+        good, bad = sm_value(h["string_match"])
+    elif "exact_match" in h:
+        good, bad = h["exact_match"], "zz-" + h["exact_match"]
+    elif "prefix_match" in h:
+        good, bad = h["prefix_match"] + "1", "zz"
+    elif "suffix_match" in h:
+        good, bad = "1" + h["suffix_match"], "zz-nope"
+    elif "present_match" in h:
+        good, bad = "1", None
+    elif "range_match" in h:
+        good, bad = str(int(h["range_match"].get("start", 0))), str(int(h["range_match"].get("end", 0)) + 1)
+    else:
+        good, bad = "1", None
+    if name == ":method":  # another real method, not a token Envoy's codec refuses
+        out = [(name, "GET", "absent")] if good != "GET" else []
+        bad = "POST" if good != "POST" else "PUT"
+    if good is not None:
+        out.append((name, good, "match"))
+    if bad is not None:
+        out.append((name, bad, "mismatch"))
+    return out
+
+
+def authorities(domains: list[str], port: int) -> list[tuple[str, str]]:
+    out = []
+    for d in domains[:6]:
+        if d == "*":
+            out.append(("any-host.example", "domain *"))
+            continue
+        if d.startswith("*"):
+            base = "x" + d[1:]
+        elif d.endswith("*"):
+            base = d[:-1] + "x"
+        else:
+            base = d
+        out.append((base, "domain"))
+        if base.upper() != base:
+            out.append((base.upper(), "domain upper-case"))
+        if re.search(r":\d+$", base):
+            out.append((re.sub(r":\d+$", "", base), "domain port removed"))
+        elif port:
+            out.append((f"{base}:{port}", "domain port added"))
+            out.append((f"{base}:{port + 1}", "domain other port"))
+    return out
+
+
+def path_variants(match: dict) -> list[tuple[str, str]]:
+    out = []
+    if "prefix" in match:
+        p = match["prefix"]
+        out += [(p or "/", "prefix"), ((p or "/") + "x", "prefix + suffix")]
+        if len(p) > 1:
+            out.append((p[:-1], "prefix minus last byte"))
+        if p.upper() != p:
+            out.append((p.upper(), "prefix upper-case"))
+    elif "path" in match:
+        p = match["path"]
+        out += [(p, "exact path"), (p + "/", "exact path + /")]
+        if p.upper() != p:
+            out.append((p.upper(), "exact path upper-case"))
+    elif "path_separated_prefix" in match:
+        p = match["path_separated_prefix"]
+        out += [(p, "separated prefix"), (p + "/x", "separated prefix + /x"), (p + "x", "separated prefix + x"),
+                (p + "?q=1", "separated prefix + query")]
+    elif "safe_regex" in match:
+        out.append(("/", "regex route, /"))
+    else:
+        out.append(("/", "other matcher, /"))
+    return out
+
+
+def query_variants(match: dict) -> list[tuple[str, str]]:
+    out = []
+    for q in (match.get("query_parameters") or [])[:2]:
+        name = q["name"]
+        sm = q.get("string_match") or {}
+        good, bad = sm_value(sm) if sm else ("1", None)
+        if q.get("present_match"):
+            good = "1"
+        if good is not None:
+            out.append((f"?{name}={good}", "query match"))
+        if bad is not None:
+            out.append((f"?{name}={bad}", "query mismatch"))
+        out.append(("", "query absent"))
+    return out
+
+
+def generate(targets: list[dict]) -> list[dict]:
+    reqs = []
+    for t in targets:
+        rc = t["route_config"]
+        for vh in (rc.get("virtual_hosts") or [])[:12]:
+            auths = authorities(vh.get("domains") or [], t["listener_port"])
+            main_auth = auths[0][0] if auths else "any-host.example"
+            for a, label in auths:
+                reqs.append(dict(t=t, authority=a, target="/", headers=[], cls=label))
+            for r in (vh.get("routes") or [])[:20]:
+                m = r.get("match") or {}
+                base_headers = []
+                for h in m.get("headers") or []:
+                    for hn, hv, hl in header_variants(h):
+                        if hl == "match":
+                            base_headers.append((hn, hv))
+                for p, pl in path_variants(m):
+                    reqs.append(dict(t=t, authority=main_auth, target=p, headers=list(base_headers), cls=pl))
+                    for q, ql in query_variants(m):
+                        reqs.append(dict(t=t, authority=main_auth, target=p + q, headers=list(base_headers), cls=ql))
+                p0 = path_variants(m)[0][0]
+                for h in m.get("headers") or []:
+                    for hn, hv, hl in header_variants(h):
+                        hs = [(n, v) for n, v in base_headers if n != hn]
+                        if hv is not None:
+                            hs.append((hn, hv))
+                        reqs.append(dict(t=t, authority=main_auth, target=p0, headers=hs, cls=f"header {hl}"))
+                # malformed heads, against this route's first path
+                p0s = p0 if p0.startswith("/") else "/" + p0
+                reqs += [
+                    dict(t=t, authority=main_auth, target=p0s.rstrip("/") + "/b#frag", headers=list(base_headers), cls="malformed: fragment in path"),
+                    dict(t=t, authority=main_auth, target=p0s.lstrip("/") or "b", headers=list(base_headers), cls="malformed: target without /"),
+                    dict(t=t, authority=main_auth, target=f"http://{main_auth}{p0s}", headers=list(base_headers), cls="absolute-form target"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=list(base_headers) + [("bad name", "x")], cls="malformed: header name with space"),
+                    dict(t=t, authority=main_auth + " x", target=p0s, headers=list(base_headers), cls="malformed: host with space"),
+                    dict(t=t, authority=main_auth, target="/x/.." + p0s, headers=list(base_headers), cls="dot-dot segment"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=[(n, v) for n, v in base_headers if n != ":method"]
+                         + [(":method", "FOO-BAR")], cls="malformed: unknown method"),
+                    dict(t=t, authority=main_auth, target="/" + p0s[1:].replace("/", "%2F", 1) if "/" in p0s[1:] else p0s + "%2Fx",
+                         headers=list(base_headers), cls="percent-encoded slash"),
+                ]
+    # pseudo-headers (":method", ":authority", ":path") are parts of the request line / Host in
+    # HTTP/1; others (":scheme") cannot be sent and are dropped
+    for r in reqs:
+        r.setdefault("method", "GET")
+        keep = []
+        for n, v in r["headers"]:
+            if n == ":method":
+                r["method"] = v
+            elif n == ":authority":
+                r["authority"] = v
+            elif n == ":path":
+                r["target"] = v
+            elif not n.startswith(":"):
+                keep.append((n, v))
+        r["headers"] = keep
+    # dedupe
+    seen, out = set(), []
+    for r in reqs:
+        key = (r["t"]["name"], r["method"], r["authority"], r["target"], tuple(r["headers"]))
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# asking
+# ----------------------------------------------------------------------------------------------
+
+
+def ask_envoy(port: int, req: dict, timeout: float = 5.0) -> str:
+    head = f"{req['method']} {req['target']} HTTP/1.1\r\nHost: {req['authority']}\r\n"
+    for n, v in req["headers"]:
+        head += f"{n}: {v}\r\n"
+    head += "Connection: close\r\n\r\n"
+    data = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(head.encode("latin-1"))
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+                if b"\r\n\r\n" in data:
+                    break
+    except OSError as err:
+        return f"error {type(err).__name__}"
+    if not data:
+        return "closed"
+    text = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    lines = text.split("\r\n")
+    m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
+    if not m:
+        return "garbage"
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        if k.strip().lower() == HEADER:
+            return f"cluster {v.strip()}"
+    return f"status {m.group(1)}"
+
+
+def ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, extra: list[str]) -> tuple[set[str], str]:
+    """(acceptable answers, raw summary). A route chosen by a runtime fraction depends on the
+    random value, as in Envoy: the answers for several random values are all acceptable."""
+    want, summary = _ask_xds2bpf(xds2bpf, files, req, unsupported, 0, extra)
+    if "runtime_fraction" in summary:
+        for rv in (29, 30, 50, 99, 12345):
+            want |= _ask_xds2bpf(xds2bpf, files, req, unsupported, rv, extra)[0]
+    return want, summary
+
+
+def _ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, rv: int,
+                 extra: list[str]) -> tuple[set[str], str]:
+    cmd = [xds2bpf, "explain", *extra, *files, "--dst", req["t"]["dst"], "--authority", req["authority"],
+           "--path", req["target"], "--method", req["method"], "--unsupported", unsupported, "--random", str(rv), "--json"]
+    for n, v in req["headers"]:
+        cmd += ["--header", f"{n}:{v}"]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return {"timeout"}, "timeout"
+    try:
+        j = json.loads(p.stdout)
+    except ValueError:
+        return {f"exit {p.returncode}"}, (p.stderr.strip().splitlines() or [""])[-1][:200]
+    steps = j.get("steps") or []
+    summary = " / ".join(f"{s.get('stage')}: {s.get('decision')}" for s in steps if s.get("stage") != "note")
+    out = j.get("outcome")
+    action = next((s["decision"] for s in steps if s.get("stage") == "action"), "")
+    if out == "http_response":
+        codes = [m for s in steps for m in re.findall(r"\b([1-5]\d\d)\b", s.get("decision", ""))]
+        return ({f"status {codes[-1]}"} if codes else {"status ?"}), summary
+    if action.startswith("weighted"):
+        names = re.findall(r'"([^"]+)" (\d+)', action)
+        return {f"cluster {n}" for n, w in names if int(w) > 0}, summary
+    if j.get("cluster"):
+        return {f"cluster {j['cluster']}"}, summary
+    m = re.match(r'cluster "([^"]+)"', action)
+    if m:
+        return {f"cluster {m.group(1)}"}, summary
+    return {f"{out}"}, summary
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("snapshot", nargs="+")
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--max", type=int, default=400, help="at most this many requests (a seeded sample)")
+    ap.add_argument("--out", help="JSON lines: every request with both answers")
+    ap.add_argument("--kind", choices=["listener", "route", "cluster", "endpoint"],
+                    help="type of untyped resources (a bare route configuration: --kind route)")
+    ap.add_argument("--keep", help="keep the bootstrap and Envoy's log in this directory")
+    args = ap.parse_args()
+    xds2bpf = os.environ.get("XDS2BPF")
+    envoy = os.environ.get("ENVOY") or os.path.join(ROOT, ".venv/bin/envoy")
+    if not xds2bpf or not os.access(xds2bpf, os.X_OK):
+        print("diff-http: set XDS2BPF to the compiler binary", file=sys.stderr)
+        return 2
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+    rng = random.Random(seed)
+    x.load_protos()
+    tmp = args.keep or tempfile.mkdtemp(prefix="xds2bpf-diff-http-")
+    os.makedirs(tmp, exist_ok=True)
+    backends = Backends()
+    proc = None
+    try:
+        boot, targets, notes, converted = build(args.snapshot, backends, args.kind)
+        files = args.snapshot
+        if converted is not None or args.kind:
+            files = [os.path.join(tmp, "snapshot-for-xds2bpf.json")]
+            with open(files[0], "w") as fh:
+                json.dump(converted, fh, indent=1)
+            notes.append("xds2bpf is asked about the converted snapshot (synthetic listeners)")
+        if not targets:
+            print("diff-http: no HTTP listener with a route configuration in the snapshot", file=sys.stderr)
+            return 2
+        bpath = os.path.join(tmp, "bootstrap.json")
+        ok, msg, removed = make_valid(envoy, boot, bpath)
+        if removed:
+            notes.append("removed for Envoy: " + ", ".join(removed))
+        if not ok:
+            print(f"diff-http: Envoy rejects the generated bootstrap: {msg}", file=sys.stderr)
+            return 2
+        log = open(os.path.join(tmp, "envoy.log"), "w")
+        proc = subprocess.Popen(["timeout", "900", envoy, "-c", bpath, "--disable-hot-restart", "--concurrency", "1",
+                                 "-l", "warning"], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        pending = {t["port"] for t in targets}
+        while pending and time.time() < deadline:
+            for p in list(pending):
+                try:
+                    socket.create_connection(("127.0.0.1", p), timeout=0.5).close()
+                    pending.discard(p)
+                except OSError:
+                    pass
+            if proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        if pending:
+            print(f"diff-http: Envoy did not open its listeners (see {tmp}/envoy.log)", file=sys.stderr)
+            return 2
+        time.sleep(0.5)  # clusters initialised
+        unsupported = "default"
+        chk = subprocess.run([xds2bpf, "check", "--diagnostics", "json", *files], capture_output=True, text=True,
+                             timeout=300)
+        resolve = sorted(set(re.findall(r"--resolve (\S+)=IP", chk.stdout)))
+        if resolve:
+            # host names of DNS clusters: any address does, the backends stand in for them
+            extra = [a for h in resolve for a in ("--resolve", f"{h}=192.0.2.10")]
+            notes.append(f"host names given to xds2bpf: {', '.join(resolve)} (--resolve NAME=192.0.2.10)")
+            chk = subprocess.run([xds2bpf, "check", "--diagnostics", "json", *extra, *files], capture_output=True,
+                                 text=True, timeout=300)
+        else:
+            extra = []
+        if chk.returncode == 1:
+            try:
+                ids = sorted({d["id"] for d in json.loads(chk.stdout)["diagnostics"] if d["severity"] == "error"})
+            except (ValueError, KeyError):
+                ids = []
+            unsupported = "warn"
+            notes.append(f"xds2bpf rejects the snapshot ({', '.join(ids)}); explain runs with --unsupported=warn, "
+                         "so what it does not support is ignored there")
+        reqs = generate(targets)
+        total = len(reqs)
+        if len(reqs) > args.max:
+            reqs = rng.sample(reqs, args.max)
+        out = open(args.out, "w") if args.out else None
+        stats: dict[str, list[int]] = {}
+        disagreements = []
+        for r in reqs:
+            e = ask_envoy(r["t"]["port"], r)
+            want, summary = ask_xds2bpf(xds2bpf, files, r, unsupported, extra)
+            agree = e in want
+            s = stats.setdefault(r["cls"], [0, 0])
+            s[0 if agree else 1] += 1
+            rec = {"listener": r["t"]["name"], "dst": r["t"]["dst"], "method": r["method"], "authority": r["authority"],
+                   "target": r["target"],
+                   "headers": r["headers"], "class": r["cls"], "envoy": e, "xds2bpf": sorted(want), "agree": agree}
+            if out:
+                out.write(json.dumps(rec) + "\n")
+            if not agree:
+                disagreements.append((rec, summary))
+        for rec, summary in disagreements:
+            hs = "".join(f" -H '{n}: {v}'" for n, v in rec["headers"])
+            print(f"DIFF [{rec['class']}] {rec['listener']} {rec['method']} {rec['target']!r} Host: {rec['authority']!r}{hs}: "
+                  f"Envoy {rec['envoy']}, xds2bpf {' | '.join(rec['xds2bpf'])}  ({summary[:200]})")
+        print("\nclass                                   agree  disagree")
+        for cls in sorted(stats):
+            print(f"{cls:40} {stats[cls][0]:5}  {stats[cls][1]:8}")
+        n_ag = sum(v[0] for v in stats.values())
+        n_dis = sum(v[1] for v in stats.values())
+        for n in notes:
+            print(f"note: {n}")
+        print(f"diff-http: {len(reqs)} requests (of {total} generated), {n_ag} agree, {n_dis} disagree; seed {seed}")
+        return 1 if n_dis else 0
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        backends.stop()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
