@@ -484,6 +484,10 @@ test_update() {
 		"status: the live snapshot is the delta's"
 	e2e_expect_eq "v7 v12 3" "$(json "[d[0]['versions'][k] for k in ('cds','eds','lds')]" <<<"$OUT")" \
 		"status --json: versions.json"
+	e2e_expect_eq "$(printf %s upd-b | sha256sum | cut -d' ' -f1)" "$(e2e_loader stats --name "$name" --json | json "d['snapshot_sha256']")" \
+		"stats: the live snapshot"
+	e2e_expect_eq "0 1 1 1" "$(e2e_loader update --name "$name" "$D/b.pb" --json 2>/dev/null | json "[d['clusters'] - 1, d['endpoints'], d['slots'], int(d['micros'] > 0)]")" \
+		"update --json: the summary as JSON"
 	expect_rc 0 "version +eds = v12" "status text shows the versions" e2e_loader status --name "$name"
 	grep -q "updated .*in place" <<<"$OUT" || e2e_fail "status text does not show the update: $OUT"
 
@@ -550,8 +554,8 @@ $(summary_field 'free: (x2b_ep [0-9]+ of [0-9]+, x2b_lbtab [0-9]+ of [0-9]+)')"
 	done
 	e2e_expect_eq 1 "$(sort -u <<<"${frees#?}" | wc -l)" "200 updates: the free space stays constant ($(sort -u <<<"${frees#?}"))"
 	connect_is backend-b "after 200 updates: the last one (backend-b) serves"
-	e2e_expect_eq 203 "$("$E2E_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["updates"])' "$XDS2BPF_STATE_DIR/$name/update.json")" \
-		"update.json counts the updates (1 + 2 + 200)"
+	e2e_expect_eq 204 "$("$E2E_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["updates"])' "$XDS2BPF_STATE_DIR/$name/update.json")" \
+		"update.json counts the updates (2 + 2 + 200)"
 
 	# 8. replace brings the bundle's own snapshot back
 	expect_rc 0 "replaced 'upd'" "replace after updates" e2e_loader replace "$B/lb" --name "$name"

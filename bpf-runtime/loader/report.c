@@ -152,6 +152,21 @@ static void print_clean(const char *s)
 		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
 }
 
+/* The snapshot the maps hold: the last in-place update's (update.json), else the bundle's. */
+static void live_snapshot(const struct loaded *l, char out[65])
+{
+	struct x2b_kv *upd;
+	size_t n;
+	const char *s;
+
+	read_kv(l->state, "update.json", &upd, &n);
+	s = kv_get(upd, n, "snapshot_sha256");
+	if (!s || strlen(s) != 64 || strspn(s, "0123456789abcdef") != 64)
+		s = l->m->snapshot_sha256;
+	snprintf(out, 65, "%s", s);
+	x2b_json_flat_free(upd, n);
+}
+
 static void status_one(const struct loaded *l, bool first)
 {
 	struct x2b_kv *upd, *vers;
@@ -396,12 +411,14 @@ static const char *cluster_name(const x2b_manifest *m, __u32 idx)
 int x2b_cmd_stats(const char *name)
 {
 	struct counters g = {}, ls = {}, cs = {};
+	char snap[65];
 	struct loaded l;
 	int err;
 
 	err = open_loaded(name, &l);
 	if (err)
 		return err;
+	live_snapshot(&l, snap);
 	err = read_counters(&l, "x2b_gstat", &g) ?: read_counters(&l, "x2b_lstat", &ls) ?:
 	      read_counters(&l, "x2b_cstat", &cs);
 	if (err)
@@ -411,7 +428,7 @@ int x2b_cmd_stats(const char *name)
 		printf("{\"name\":");
 		x2b_json_str(stdout, name);
 		printf(",\"snapshot_sha256\":");
-		x2b_json_str(stdout, l.m->snapshot_sha256);
+		x2b_json_str(stdout, snap);
 		printf(",\"global\":");
 		if (g.present) {
 			printf("{");
@@ -427,7 +444,7 @@ int x2b_cmd_stats(const char *name)
 			printf("null");
 		}
 	} else {
-		printf("%s (snapshot %s)\n", name, *l.m->snapshot_sha256 ? l.m->snapshot_sha256 : "-");
+		printf("%s (snapshot %s)\n", name, *snap ? snap : "-");
 		if (g.present) {
 			printf("global:\n");
 			for (__u32 i = 0; i < g.n; i++)
