@@ -7,7 +7,7 @@
 # removed on exit, also on failure.
 #
 #   Tests/loader/run.sh [TEST...]     tests: basic rejects bundle_checks tar replace
-#                                     attach_kinds update fuzz_replay
+#                                     attach_kinds update update_compiled fuzz_replay
 #
 # Skips (exit 0) without root/BTF/cgroup2 unless CI=1. Needs the loader built
 # (make -C bpf-runtime/loader; built here if missing), clang, protoc, python3
@@ -592,6 +592,67 @@ $(summary_field 'free: (x2b_ep [0-9]+ of [0-9]+, x2b_lbtab [0-9]+ of [0-9]+)')"
 	assert_nothing_left upd100
 }
 
+# --- update with bundles and a delta of the compiler (skipped without .build/release/xds2bpf)
+snapshot_yaml() { # snapshot_yaml PORT...: the minimal example with these endpoints on 127.0.0.1
+	local p
+	cat <<-EOF
+	static_resources:
+	  listeners:
+	  - name: web
+	    address: {socket_address: {address: 10.96.0.1, port_value: 80}}
+	    filter_chains:
+	    - filters:
+	      - name: envoy.filters.network.tcp_proxy
+	        typed_config:
+	          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+	          stat_prefix: web
+	          cluster: backend
+	  clusters:
+	  - name: backend
+	    type: STATIC
+	    load_assignment:
+	      cluster_name: backend
+	      endpoints:
+	      - lb_endpoints:
+	EOF
+	for p in "$@"; do
+		echo "        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $p}}}"
+	done
+}
+
+test_update_compiled() {
+	local xds2bpf=${XDS2BPF:-$ROOT/.build/release/xds2bpf} C=$E2E_TMP/compiled s
+	if [ ! -x "$xds2bpf" ]; then
+		e2e_log "SKIP update_compiled: no compiler at $xds2bpf (swift build -c release --product xds2bpf)"
+		return 0
+	fi
+	mkdir -p "$C"
+	snapshot_yaml "$PORT_A" >"$C/a.yaml"
+	snapshot_yaml "$PORT_B" "$PORT_C" >"$C/bc.yaml"
+	"$xds2bpf" compile "$C/a.yaml" -o "$C/a" --cache-dir none --quiet || e2e_fail "compile a"
+	"$xds2bpf" compile "$C/bc.yaml" -o "$C/bc" --cache-dir none --quiet --base "$C/a" --delta "$C/bc.pb" ||
+		e2e_fail "compile bc --base a --delta"
+	[ -s "$C/bc.pb" ] || e2e_fail "the compiler wrote no delta"
+	expect_rc 0 "loaded 'real'" "load a compiled bundle" e2e_load "$C/a" real
+	connect_is backend-a "compiled bundle: backend-a"
+	start_loop real1
+	sleep 1
+	expect_rc 0 "updated 'real': 1 clusters, 2 endpoints" "update with the compiler's delta under load" \
+		e2e_loader update --name real "$C/bc.pb"
+	touch "$E2E_TMP/real1.marker"
+	sleep 1
+	stop_loop real1
+	s=$LOOP_SUMMARY
+	e2e_log "connloop: $s"
+	e2e_expect_eq 0 "$(json "d['failed']" <<<"$s")" "compiled delta under load: zero failed connects"
+	e2e_expect_eq "backend-b backend-c" "$(json "sorted(d['after_marker'])" <<<"$s")" \
+		"every connect after the update reached the new endpoints (both)"
+	e2e_expect_eq True "$(e2e_loader status --name real --json | json "d[0]['snapshot_sha256'] != d[0]['bundle_snapshot_sha256']")" \
+		"status: the live snapshot is the delta's, not the loaded bundle's"
+	expect_rc 0 "unloaded" "unload 'real'" e2e_loader unload --name real
+	assert_nothing_left real
+}
+
 e2e_netns_begin
 B=$E2E_TMP/bundles
 mkdir -p "$B"
@@ -615,7 +676,7 @@ e2e_backend 127.0.0.1 "$PORT_B" backend-b
 e2e_backend 127.0.0.1 "$PORT_C" backend-c
 
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(basic rejects bundle_checks tar replace attach_kinds update fuzz_replay)
+[ ${#tests[@]} -gt 0 ] || tests=(basic rejects bundle_checks tar replace attach_kinds update update_compiled fuzz_replay)
 for t in "${tests[@]}"; do
 	e2e_log "=== $t"
 	"test_$t"
