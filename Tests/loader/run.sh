@@ -529,8 +529,23 @@ test_update() {
 	e2e_expect_eq "$before" "$(maps_digest "$name")" "the delta that did not fit changed nothing"
 	connect_is backend-b "after the refused delta: still backend-b"
 
-	# 5. a failure before the switches: exit 3, the kernel state that is read is unchanged
+	# corrupt kernel state is never written over: exit 4, a reload is needed
 	delta "$D/c.pb" "$B/lb" --set 0=$PORT_C --snapshot upd-c
+	bpftool map update pinned "$XDS2BPF_BPFFS/$name/maps/x2b_cluv" key 1 0 0 0 value 5 0 0 0 || e2e_fail "bpftool map update"
+	expect_rc 4 "x2b_cluv\[1\] is 5 \(0 or 1\); cannot update in place: reload" "a corrupt live-row switch" \
+		e2e_loader update --name "$name" "$D/c.pb"
+	bpftool map update pinned "$XDS2BPF_BPFFS/$name/maps/x2b_cluv" key 1 0 0 0 value 0 0 0 0 || e2e_fail "bpftool map update"
+	bpftool map update pinned "$XDS2BPF_BPFFS/$name/maps/x2b_clu" key 2 0 0 0 value \
+		0 0 0 0 1 0 0 0 1 0 0 0 0 0 0 0 100 0 0 0 255 255 0 0 1 0 0 0 0 0 0 0 1 0 0 0 $(printf '0 %.0s' $(seq 60)) ||
+		e2e_fail "bpftool map update"
+	expect_rc 4 "live row of cluster 1 level 0: endpoints \[65535, \+1\) .* beyond x2b_ep \(32\)" \
+		"a live row pointing beyond x2b_ep" e2e_loader update --name "$name" "$D/c.pb"
+	bpftool map update pinned "$XDS2BPF_BPFFS/$name/maps/x2b_clu" key 2 0 0 0 value \
+		0 0 0 0 1 0 0 0 1 0 0 0 0 0 0 0 100 0 0 0 1 0 0 0 1 0 0 0 1 0 0 0 1 0 0 0 $(printf '0 %.0s' $(seq 60)) ||
+		e2e_fail "bpftool map update"
+	e2e_expect_eq "$before" "$(maps_digest "$name")" "the corrupt rows restored"
+
+	# 5. a failure before the switches: exit 3, the kernel state that is read is unchanged
 	expect_rc 3 "injected failure at 'update-before-switch'" "update failing before the switch" \
 		env XDS2BPF_TEST_FAIL=update-before-switch "$E2E_LOADER" update --name "$name" "$D/c.pb"
 	for i in 1 2 3; do connect_is backend-b "after the failed update: still backend-b"; done
@@ -563,6 +578,15 @@ $(summary_field 'free: (x2b_ep [0-9]+ of [0-9]+, x2b_lbtab [0-9]+ of [0-9]+)')"
 	[ ! -e "$XDS2BPF_STATE_DIR/$name/update.json" ] || e2e_fail "update.json left after replace"
 	expect_rc 0 "unloaded" "unload 'upd'" e2e_loader unload --name "$name"
 	assert_nothing_left "$name"
+
+	# a bundle whose cluster rows are not double-buffered (no x2b_cluv)
+	expect_rc 0 "loaded 'upd1'" "load a bundle without x2b_cluv" e2e_load "$B/a" upd1
+	delta "$D/a.pb" "$B/a" --set 0=$PORT_B
+	expect_rc 4 "has no map x2b_cluv .*cannot update in place: reload" "update of a bundle without x2b_cluv" \
+		e2e_loader update --name upd1 "$D/a.pb"
+	connect_is backend-a "the bundle without x2b_cluv still serves"
+	expect_rc 0 "unloaded" "unload 'upd1'" e2e_loader unload --name upd1
+	assert_nothing_left upd1
 
 	# 9. least request: new endpoint addresses get their x2b_active entry before the switch
 	expect_rc 0 "loaded 'updlr'" "load a least-request bundle" e2e_load "$B/lblr" updlr
