@@ -550,6 +550,12 @@ test_update() {
 		env XDS2BPF_TEST_FAIL=update-before-switch "$E2E_LOADER" update --name "$name" "$D/c.pb"
 	for i in 1 2 3; do connect_is backend-b "after the failed update: still backend-b"; done
 
+	# an update that died between its switches and its grace period: the next one waits first
+	[ ! -e "$XDS2BPF_STATE_DIR/$name/update.pending" ] || e2e_fail "update.pending left by a finished update"
+	touch "$XDS2BPF_STATE_DIR/$name/update.pending"
+	expect_rc 0 "updated 'upd'" "update after an interrupted one" e2e_loader update --name "$name" "$D/b.pb"
+	[ ! -e "$XDS2BPF_STATE_DIR/$name/update.pending" ] || e2e_fail "update.pending not removed"
+
 	# 6. no levels: connects refused; then two levels
 	delta "$D/none.pb" "$B/lb" --set 0=
 	expect_rc 0 "1 clusters, 0 endpoints, 0 slots" "update to no endpoints" e2e_loader update --name "$name" "$D/none.pb"
@@ -569,8 +575,8 @@ $(summary_field 'free: (x2b_ep [0-9]+ of [0-9]+, x2b_lbtab [0-9]+ of [0-9]+)')"
 	done
 	e2e_expect_eq 1 "$(sort -u <<<"${frees#?}" | wc -l)" "200 updates: the free space stays constant ($(sort -u <<<"${frees#?}"))"
 	connect_is backend-b "after 200 updates: the last one (backend-b) serves"
-	e2e_expect_eq 204 "$("$E2E_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["updates"])' "$XDS2BPF_STATE_DIR/$name/update.json")" \
-		"update.json counts the updates (2 + 2 + 200)"
+	e2e_expect_eq 205 "$("$E2E_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["updates"])' "$XDS2BPF_STATE_DIR/$name/update.json")" \
+		"update.json counts the updates (3 + 2 + 200)"
 
 	# 8. replace brings the bundle's own snapshot back
 	expect_rc 0 "replaced 'upd'" "replace after updates" e2e_loader replace "$B/lb" --name "$name"

@@ -12,7 +12,9 @@
  *   3. per cluster the switch x2b_cluv[cid] = 1 - live: one u32 write, so a
  *      connect sees the old row or the new one, never a mix;
  *   4. an RCU grace period: the programs that read an old row are done, so the
- *      old row and its ranges are free for the next update.
+ *      old row and its ranges are free for the next update. NAME/update.pending
+ *      exists from before the switches until then: an update that finds it (the
+ *      last one died in between) waits for a grace period first.
  * Switches are atomic per cluster, not across clusters (as Envoy applies EDS
  * per cluster). A failure before step 3 leaves what the programs see unchanged.
  */
@@ -31,6 +33,7 @@
 #include "loader.h"
 
 #define X2B_UPDATE_FILE "update.json"
+#define X2B_PENDING_FILE "update.pending" /* switched, grace period not yet over */
 
 /* Where cluster `id` is in the manifest (x2b_delta_decode checked that it is). */
 static size_t position(const __u32 *ids, size_t n, __u32 id)
@@ -226,7 +229,7 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 	struct umap ep = { .name = "x2b_ep", .value_size = sizeof(struct x2b_endpoint), .fd = -1 };
 	struct umap tab = { .name = "x2b_lbtab", .value_size = sizeof(struct x2b_slot), .fd = -1 };
 	struct umap *maps[] = { &cluv, &clu, &ep, &tab };
-	char root[PATH_MAX], state[PATH_MAX], path[PATH_MAX];
+	char root[PATH_MAX], state[PATH_MAX], path[PATH_MAX], pending[PATH_MAX];
 	struct x2b_space eps, tabs;
 	struct x2b_update_plan plan = {};
 	struct summary sum = {};
@@ -256,6 +259,19 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 	err = x2b_lock_state(state, &lockfd);
 	if (err)
 		return err;
+
+	/*
+	 * An update that switched but died before its grace period: the rows it left
+	 * inactive may still be read by a program that started before; wait first.
+	 */
+	if (x2b_path(pending, sizeof(pending), "%s/%s", state, X2B_PENDING_FILE)) {
+		err = X2B_EXIT_USAGE;
+		goto out;
+	}
+	if (lstat(pending, &st) == 0) {
+		x2b_settle();
+		unlink(pending);
+	}
 
 	/* 1. the loaded manifest and the delta, checked against each other */
 	err = x2b_manifest_read(path, &mraw, &mlen, &m);
@@ -376,6 +392,9 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 	}
 
 	/* 5. the switches: one u32 per cluster */
+	err = x2b_write_state_file(state, X2B_PENDING_FILE, "", 0);
+	if (err)
+		goto out;
 	t2 = now_us();
 	for (size_t k = 0; k < d->n_clusters; k++) {
 		__u32 id = d->clusters[k]->cluster, v;
@@ -395,6 +414,7 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 
 	/* 6. a grace period: the old rows and ranges are unreferenced from now on */
 	x2b_settle();
+	unlink(pending);
 	sum.settle_us = now_us() - t3;
 	sum.write_us = t2 - t1;
 	sum.switch_us = t3 - t2;
