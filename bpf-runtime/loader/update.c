@@ -95,33 +95,61 @@ static int open_map(const char *root, struct umap *m)
 	return 0;
 }
 
-/* Writes count records of the map's value size at [first, first+count), one batch if it can. */
-static int write_range(const struct umap *m, __u32 first, const void *data, __u32 count)
+/* Records for one map, written with one batch call (one element at a time without batch support). */
+struct batch {
+	const struct umap *m;
+	__u32 *keys;
+	unsigned char *vals;
+	size_t n, cap;
+};
+
+static int batch_add(struct batch *b, __u32 first, const void *data, size_t count)
+{
+	size_t vs = b->m->value_size;
+
+	if (b->n + count > b->cap) {
+		size_t cap = (b->n + count) * 2;
+		__u32 *k = realloc(b->keys, cap * sizeof(*k));
+		unsigned char *v;
+
+		if (!k)
+			return -ENOMEM;
+		b->keys = k;
+		v = realloc(b->vals, cap * vs);
+		if (!v)
+			return -ENOMEM;
+		b->vals = v;
+		b->cap = cap;
+	}
+	for (size_t i = 0; i < count; i++)
+		b->keys[b->n + i] = first + (__u32)i;
+	memcpy(b->vals + b->n * vs, data, count * vs);
+	b->n += count;
+	return 0;
+}
+
+static int batch_write(struct batch *b)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
-	__u32 *keys, n = count;
-	int err = 0;
+	__u32 n = (__u32)b->n;
 
-	if (!count)
+	if (!b->n)
 		return 0;
-	keys = malloc((size_t)count * sizeof(*keys));
-	if (!keys)
-		return -ENOMEM;
-	for (__u32 i = 0; i < count; i++)
-		keys[i] = first + i;
-	if (bpf_map_update_batch(m->fd, keys, data, &n, &opts) == 0 && n == count)
-		goto out;
-	/* no batch support: one element at a time */
-	for (__u32 i = 0; i < count; i++) {
-		if (bpf_map_update_elem(m->fd, &keys[i], (const char *)data + (size_t)i * m->value_size,
-					BPF_ANY)) {
-			err = -errno;
-			break;
-		}
-	}
-out:
-	free(keys);
-	return err;
+	if (bpf_map_update_batch(b->m->fd, b->keys, b->vals, &n, &opts) == 0 && n == b->n)
+		return 0;
+	for (size_t i = 0; i < b->n; i++)
+		if (bpf_map_update_elem(b->m->fd, &b->keys[i], b->vals + i * b->m->value_size, BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+static void batch_free(struct batch *b)
+{
+	free(b->keys);
+	free(b->vals);
+	b->keys = NULL;
+	b->vals = NULL;
+	b->n = b->cap = 0;
 }
 
 /*
@@ -232,6 +260,7 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 	char root[PATH_MAX], state[PATH_MAX], path[PATH_MAX], pending[PATH_MAX];
 	struct x2b_space eps, tabs;
 	struct x2b_update_plan plan = {};
+	struct batch bep = { .m = &ep }, btab = { .m = &tab }, bclu = { .m = &clu };
 	struct summary sum = {};
 	struct x2b_cluster *live = NULL;
 	x2b_manifest *m = NULL;
@@ -351,36 +380,36 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 
 	/* 4. records into the allocated (unreferenced) ranges, rows into the inactive rows */
 	t1 = now_us();
-	for (size_t k = 0; k < d->n_clusters; k++) {
+	for (size_t k = 0; k < d->n_clusters && !err; k++) {
 		const x2b_dcluster *c = d->clusters[k];
-		const struct x2b_cluster *row = &plan.rows[k];
+		__u32 id = c->cluster;
 
-		for (size_t li = 0; li < c->n_levels; li++) {
-			const struct x2b_level *l = &row->levels[li];
+		for (size_t li = 0; li < c->n_levels && !err; li++) {
+			const struct x2b_level *l = &plan.rows[k].levels[li];
 
-			err = write_range(&ep, l->first, c->levels[li]->endpoints.data, l->count);
+			err = batch_add(&bep, l->first, c->levels[li]->endpoints.data, l->count);
 			if (!err)
-				err = write_range(&tab, l->table_first, c->levels[li]->table.data,
-						  l->table_len);
-			if (err) {
-				x2b_err("cannot write the endpoints of cluster %u: %s (nothing switched: "
-					"the loaded maps serve as before)", c->cluster, strerror(-err));
-				err = X2B_EXIT_INTERNAL;
-				goto out;
-			}
+				err = batch_add(&btab, l->table_first, c->levels[li]->table.data, l->table_len);
 		}
+		if (!err)
+			err = batch_add(&bclu, 2 * id + (1 - ver[position(ids, m->n_clusters, id)]),
+					&plan.rows[k], 1);
 	}
-	for (size_t k = 0; k < d->n_clusters; k++) {
-		__u32 id = d->clusters[k]->cluster, idx;
-		size_t i = position(ids, m->n_clusters, id);
-
-		idx = 2 * id + (1 - ver[i]);
-		if (bpf_map_update_elem(clu.fd, &idx, &plan.rows[k], BPF_ANY)) {
-			x2b_err("cannot write %s[%u]: %s (nothing switched: the loaded maps serve as "
-				"before)", clu.name, idx, strerror(errno));
-			err = X2B_EXIT_INTERNAL;
-			goto out;
-		}
+	if (err) {
+		err = X2B_EXIT_INTERNAL;
+		goto out;
+	}
+	/* rows last: each one refers to ranges written before it */
+	err = batch_write(&bep);
+	if (!err)
+		err = batch_write(&btab);
+	if (!err)
+		err = batch_write(&bclu);
+	if (err) {
+		x2b_err("cannot write the new rows: %s (nothing switched: the loaded maps serve as "
+			"before)", strerror(-err));
+		err = X2B_EXIT_INTERNAL;
+		goto out;
 	}
 	nmissed = add_active(root, d, &plan);
 	if (nmissed)
@@ -463,6 +492,9 @@ out:
 	for (size_t i = 0; i < 4; i++)
 		if (maps[i]->fd >= 0)
 			close(maps[i]->fd);
+	batch_free(&bep);
+	batch_free(&btab);
+	batch_free(&bclu);
 	x2b_update_plan_free(&plan);
 	x2b_space_free(&eps);
 	x2b_space_free(&tabs);
