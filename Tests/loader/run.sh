@@ -618,6 +618,13 @@ $(summary_field 'free: (x2b_ep [0-9]+ of [0-9]+, x2b_lbtab [0-9]+ of [0-9]+)')"
 	t100=$(summary_field 'written in ([0-9]+) us')
 	connect_is backend-b "all clusters updated"
 	e2e_log "update timing: 1 cluster $t1 us, 100 clusters $t100 us ($(summary_field '(\(maps.*grace period [0-9]+ us\))'))"
+	delta "$D/one-b.pb" "$B/lb100" --set 0=$PORT_B
+	delta "$D/all-c.pb" "$B/lb100" --all 100=$PORT_C
+	for f in one-b one all-c all one-b one all-c all; do
+		run e2e_loader update --name upd100 "$D/$f.pb"
+		[ "$RC" = 0 ] || e2e_fail "update $f: $OUT"
+		e2e_log "timing $f: $(summary_field '(written in .*grace period [0-9]+ us\))')"
+	done
 	expect_rc 0 "unloaded" "unload 'upd100'" e2e_loader unload --name upd100
 	assert_nothing_left upd100
 }

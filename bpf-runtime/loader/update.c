@@ -268,7 +268,7 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 	__u32 *ids = NULL, *ver = NULL;
 	void *mraw = NULL, *draw = NULL;
 	size_t mlen = 0, dlen = 0, nswitched = 0, nmissed;
-	uint64_t t0 = now_us(), t1, t2, t3;
+	uint64_t t0 = now_us(), t1, tw, t2, t3;
 	int lockfd = -1, err;
 	struct stat st;
 
@@ -405,6 +405,7 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 		err = batch_write(&btab);
 	if (!err)
 		err = batch_write(&bclu);
+	tw = now_us();
 	if (err) {
 		x2b_err("cannot write the new rows: %s (nothing switched: the loaded maps serve as "
 			"before)", strerror(-err));
@@ -445,7 +446,7 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 	x2b_settle();
 	unlink(pending);
 	sum.settle_us = now_us() - t3;
-	sum.write_us = t2 - t1;
+	sum.write_us = tw - t1;
 	sum.switch_us = t3 - t2;
 	sum.clusters = d->n_clusters;
 	sum.endpoints = plan.endpoints;
