@@ -373,6 +373,7 @@ public struct Lowerer {
             let name = norm.isIdentity ? base : "\(base)@\(Self.variantSuffix(norm))"
             if routeTables[name] == nil {
                 var t = lowerRouteConfiguration(rc.message, path: ResourcePath.routeConfiguration(base))
+                validateClusters(t, enabled: rc.message.hasValidateClusters && rc.message.validateClusters.value)
                 t.name = name
                 t.hostNormalization = norm
                 routeTables[name] = t
@@ -384,6 +385,9 @@ public struct Lowerer {
             let prefix = ResourcePath.listener(listener) + "."
             let name = "\(listener)/\(path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path)"
             var t = lowerRouteConfiguration(rc, path: "\(path).route_config")
+            // Envoy validates an inline table's clusters unless told not to
+            // (validate_clusters defaults to true for route_config, false for RDS).
+            validateClusters(t, enabled: rc.hasValidateClusters ? rc.validateClusters.value : true)
             t.name = name
             t.hostNormalization = norm
             routeTables[name] = t
@@ -430,6 +434,25 @@ public struct Lowerer {
                                               keepEmptyValue: o.keepEmptyValue))
         }
         return m
+    }
+
+    /// With validate_clusters in effect, Envoy refuses a route table (and so the
+    /// listener that carries it) whose routes name a cluster it does not have.
+    private mutating func validateClusters(_ t: IRRouteTable, enabled: Bool) {
+        guard enabled else { return }
+        for vh in t.virtualHosts {
+            for r in vh.routes {
+                let names: [String] = switch r.action {
+                case .cluster(let c): [c]
+                case .weighted(let w, _): w.map(\.cluster)
+                default: []
+                }
+                for n in names where snapshot.clusters[n] == nil {
+                    diagnostics.append(Diagnostic(.danglingCluster, .error, path: r.path,
+                                                  "references unknown cluster \(ResourcePath.quoted(n)) and the route table validates its clusters (validate_clusters, true by default for an inline route_config): Envoy rejects it"))
+                }
+            }
+        }
     }
 
     private mutating func lowerRouteConfiguration(_ rc: Envoy_Config_Route_V3_RouteConfiguration, path: String) -> IRRouteTable {
