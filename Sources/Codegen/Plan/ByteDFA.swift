@@ -67,11 +67,20 @@ public struct ByteDFA: Sendable, Hashable {
         index[startKey] = 1
         sets.append(startKey)
         trans += [Int](repeating: 0, count: k)
+        var stepper = ByteNFA.ClassStepper(nfa, classOf: classOf, classCount: k)
+        let none = ([[Int]](repeating: [], count: k), Array(0..<k))
         var work = [1]
         while let s = work.popLast() {
             let key = sets[s]
+            // All successors at once (the same sets `nfa.step(key.set, reps[c])` gives, class by class);
+            // a class that moves like an earlier one goes where it went.
+            let (successors, same) = key.set.isEmpty ? none : stepper.successors(key.set)
             for c in 0..<k {
-                let next = key.set.isEmpty ? [] : nfa.step(key.set, reps[c])
+                if same[c] != c {
+                    trans[s * k + c] = trans[s * k + same[c]]
+                    continue
+                }
+                let next = successors[c]
                 let nk = Key(set: next, start: false)
                 var t = index[nk]
                 if t == nil {
