@@ -59,6 +59,20 @@ public struct ByteDFA: Sendable, Hashable {
         struct Key: Hashable {
             var set: [Int]
             var start: Bool
+            /// A cheap hash of the set, computed once (hashing ~100 ints through SipHash
+            /// for every lookup dominated the construction).
+            let digest: UInt64
+
+            init(set: [Int], start: Bool) {
+                self.set = set
+                self.start = start
+                var h: UInt64 = start ? 0x9E37_79B9_7F4A_7C15 : 0xC2B2_AE3D_27D4_EB4F
+                for x in set { h = (h ^ UInt64(bitPattern: Int64(x))) &* 0x0000_0100_0000_01B3 }
+                digest = h
+            }
+
+            func hash(into hasher: inout Hasher) { hasher.combine(digest) }
+            static func == (a: Key, b: Key) -> Bool { a.digest == b.digest && a.start == b.start && a.set == b.set }
         }
         var index: [Key: Int] = [Key(set: [], start: false): 0]
         var sets: [Key] = [Key(set: [], start: false)]
@@ -94,7 +108,9 @@ public struct ByteDFA: Sendable, Hashable {
                 trans[s * k + c] = t!
             }
         }
-        let accept = sets.map { !$0.set.isEmpty && nfa.acceptsAtEnd($0.set, atStart: $0.start) }
+        let accept = sets.map { key in
+            !key.set.isEmpty && (key.start ? nfa.acceptsAtEnd(key.set, atStart: true) : stepper.acceptsAtEnd(key.set))
+        }
         var dfa = ByteDFA(classOf: classOf, classCount: k, transitions: trans, acceptAtEnd: accept, sure: [])
         dfa = dfa.minimized().mergedClasses()
         dfa.computeSure()
@@ -107,21 +123,45 @@ public struct ByteDFA: Sendable, Hashable {
         let k = classCount
         var block = acceptAtEnd.map { $0 ? 1 : 0 }
         var blocks = Set(block).count
+        // Each round splits blocks by the block every class leads to, one class at a
+        // time (pairs of block numbers as keys, no per-state arrays); stable when a
+        // round splits nothing. The result is the coarsest stable partition, the same
+        // whatever the order of splitting, and only the partition is used below.
+        // An open-addressing table of the pairs seen in one split (stamped, so it is
+        // never cleared): far cheaper than a Dictionary's hashing for these Int keys.
+        var capacity = 4
+        while capacity < 2 * n { capacity <<= 1 }
+        let mask = capacity - 1
+        var slotKey = [Int](repeating: 0, count: capacity)
+        var slotValue = [Int](repeating: 0, count: capacity)
+        var slotStamp = [Int](repeating: 0, count: capacity)
+        var stamp = 0
         while true {
-            var sig: [[Int]: Int] = [:]
-            var next = [Int](repeating: 0, count: n)
-            for s in 0..<n {
-                var key = [block[s]]
-                key.reserveCapacity(k + 1)
-                for c in 0..<k { key.append(block[transitions[s * k + c]]) }
-                if let b = sig[key] { next[s] = b } else {
-                    next[s] = sig.count
-                    sig[key] = sig.count
+            let start = block
+            var current = block
+            var count = blocks
+            for c in 0..<k {
+                stamp += 1
+                var found = 0
+                for s in 0..<n {
+                    let key = current[s] &* (n &+ 1) &+ start[transitions[s * k + c]]
+                    var i = Int(truncatingIfNeeded: (UInt64(bitPattern: Int64(key)) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+                    while slotStamp[i] == stamp && slotKey[i] != key { i = (i + 1) & mask }
+                    if slotStamp[i] == stamp {
+                        current[s] = slotValue[i]
+                    } else {
+                        slotStamp[i] = stamp
+                        slotKey[i] = key
+                        slotValue[i] = found
+                        current[s] = found
+                        found += 1
+                    }
                 }
+                count = found
             }
-            block = next
-            if sig.count == blocks { break }
-            blocks = sig.count
+            block = current
+            if count == blocks { break }
+            blocks = count
         }
         // Renumber: dead block → 0, start block → 1, the rest in order of first appearance.
         var renum: [Int: Int] = [block[0]: 0]

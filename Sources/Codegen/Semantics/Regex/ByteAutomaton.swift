@@ -322,6 +322,25 @@ public struct ByteNFA: Sendable {
             return out
         }
 
+        /// `ByteNFA.acceptsAtEnd(set, atStart: false)`, with the marks instead of a Set.
+        mutating func acceptsAtEnd(_ set: [Int]) -> Bool {
+            generation += 1
+            let g = generation
+            var stack = set
+            while let q = stack.popLast() {
+                if q == nfa.accept { return true }
+                if mark[q] == g { continue }
+                mark[q] = g
+                for e in nfa.edges[q] {
+                    switch e {
+                    case .epsilon(let t), .end(let t): stack.append(t)
+                    default: break
+                    }
+                }
+            }
+            return false
+        }
+
         /// For each byte class, the closure of the states the set moves to, and for
         /// each class the first class with the same moves (`same[c] <= c`; its
         /// successor is the same set, so callers may reuse what they found for it).
@@ -334,14 +353,12 @@ public struct ByteNFA: Sendable {
             }
             var out = [[Int]](repeating: [], count: classCount)
             var same = Array(0..<classCount)
-            var firstWith: [[Int]: Int] = [:]
-            for c in 0..<classCount {
-                if let earlier = firstWith[targets[c]] {
-                    same[c] = earlier
-                    out[c] = out[earlier]
-                    continue
+            classes: for c in 0..<classCount {
+                for e in 0..<c where same[e] == e && targets[e] == targets[c] {
+                    same[c] = e
+                    out[c] = out[e]
+                    continue classes
                 }
-                firstWith[targets[c]] = c
                 guard !targets[c].isEmpty else { continue }
                 for t in targets[c] where closures[t] == nil { _ = closure(of: t) }
                 generation += 1
