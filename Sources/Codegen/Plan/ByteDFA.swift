@@ -121,48 +121,7 @@ public struct ByteDFA: Sendable, Hashable {
     func minimized() -> ByteDFA {
         let n = stateCount
         let k = classCount
-        var block = acceptAtEnd.map { $0 ? 1 : 0 }
-        var blocks = Set(block).count
-        // Each round splits blocks by the block every class leads to, one class at a
-        // time (pairs of block numbers as keys, no per-state arrays); stable when a
-        // round splits nothing. The result is the coarsest stable partition, the same
-        // whatever the order of splitting, and only the partition is used below.
-        // An open-addressing table of the pairs seen in one split (stamped, so it is
-        // never cleared): far cheaper than a Dictionary's hashing for these Int keys.
-        var capacity = 4
-        while capacity < 2 * n { capacity <<= 1 }
-        let mask = capacity - 1
-        var slotKey = [Int](repeating: 0, count: capacity)
-        var slotValue = [Int](repeating: 0, count: capacity)
-        var slotStamp = [Int](repeating: 0, count: capacity)
-        var stamp = 0
-        while true {
-            let start = block
-            var current = block
-            var count = blocks
-            for c in 0..<k {
-                stamp += 1
-                var found = 0
-                for s in 0..<n {
-                    let key = current[s] &* (n &+ 1) &+ start[transitions[s * k + c]]
-                    var i = Int(truncatingIfNeeded: (UInt64(bitPattern: Int64(key)) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
-                    while slotStamp[i] == stamp && slotKey[i] != key { i = (i + 1) & mask }
-                    if slotStamp[i] == stamp {
-                        current[s] = slotValue[i]
-                    } else {
-                        slotStamp[i] = stamp
-                        slotKey[i] = key
-                        slotValue[i] = found
-                        current[s] = found
-                        found += 1
-                    }
-                }
-                count = found
-            }
-            block = current
-            if count == blocks { break }
-            blocks = count
-        }
+        let block = equivalenceBlocks()
         // Renumber: dead block → 0, start block → 1, the rest in order of first appearance.
         var renum: [Int: Int] = [block[0]: 0]
         if renum[block[1]] == nil { renum[block[1]] = 1 }
@@ -187,6 +146,97 @@ public struct ByteDFA: Sendable, Hashable {
             for c in 0..<k { t[k + c] = 0 }
         }
         return ByteDFA(classOf: classOf, classCount: k, transitions: t, acceptAtEnd: acc, sure: [])
+    }
+
+    /// The states' blocks of the coarsest partition that separates accepting from
+    /// other states and is stable under every class (Hopcroft's algorithm: the
+    /// partition Moore's refinement reaches, in O(k n log n)). Only the partition
+    /// matters to the caller, not the block numbers.
+    func equivalenceBlocks() -> [Int] {
+        let n = stateCount
+        let k = classCount
+        // Predecessors by (class, target), as offsets into one array.
+        var offset = [Int](repeating: 0, count: k * n + 1)
+        for s in 0..<n { for c in 0..<k { offset[c * n + transitions[s * k + c] + 1] += 1 } }
+        for i in 0..<(k * n) { offset[i + 1] += offset[i] }
+        var preds = [Int](repeating: 0, count: n * k)
+        var fill = offset
+        for s in 0..<n {
+            for c in 0..<k {
+                let key = c * n + transitions[s * k + c]
+                preds[fill[key]] = s
+                fill[key] += 1
+            }
+        }
+        // Blocks are ranges of `elems`; a block's marked states sit at its front.
+        let rejecting = (0..<n).filter { !acceptAtEnd[$0] }
+        let accepting = (0..<n).filter { acceptAtEnd[$0] }
+        var elems = rejecting + accepting
+        var loc = [Int](repeating: 0, count: n)
+        for (i, s) in elems.enumerated() { loc[s] = i }
+        var blockStart: [Int] = []
+        var blockEnd: [Int] = []
+        if !rejecting.isEmpty { blockStart.append(0); blockEnd.append(rejecting.count) }
+        if !accepting.isEmpty { blockStart.append(rejecting.count); blockEnd.append(n) }
+        var blockOf = [Int](repeating: 0, count: n)
+        for b in 0..<blockStart.count { for i in blockStart[b]..<blockEnd[b] { blockOf[elems[i]] = b } }
+        var marked = [Int](repeating: 0, count: blockStart.count)
+        var inWork = [Bool](repeating: false, count: max(n, 2) * k)
+        var work: [(Int, Int)] = []
+        for b in 0..<blockStart.count {
+            for c in 0..<k {
+                work.append((b, c))
+                inWork[b * k + c] = true
+            }
+        }
+        var touched: [Int] = []
+        var members: [Int] = []
+        while let (a, c) = work.popLast() {
+            inWork[a * k + c] = false
+            members.removeAll(keepingCapacity: true)
+            members.append(contentsOf: elems[blockStart[a]..<blockEnd[a]])
+            touched.removeAll(keepingCapacity: true)
+            for t in members {
+                for i in offset[c * n + t]..<offset[c * n + t + 1] {
+                    let s = preds[i]
+                    let b = blockOf[s]
+                    let m = blockStart[b] + marked[b]
+                    let pos = loc[s]
+                    if pos < m { continue }
+                    let other = elems[m]
+                    elems[m] = s
+                    loc[s] = m
+                    elems[pos] = other
+                    loc[other] = pos
+                    if marked[b] == 0 { touched.append(b) }
+                    marked[b] += 1
+                }
+            }
+            for b in touched {
+                let size = blockEnd[b] - blockStart[b]
+                let m = marked[b]
+                marked[b] = 0
+                if m == size { continue }
+                // The marked front becomes a new block.
+                let nb = blockStart.count
+                blockStart.append(blockStart[b])
+                blockEnd.append(blockStart[b] + m)
+                marked.append(0)
+                blockStart[b] += m
+                for i in blockStart[nb]..<blockEnd[nb] { blockOf[elems[i]] = nb }
+                for c2 in 0..<k {
+                    if inWork[b * k + c2] {
+                        inWork[nb * k + c2] = true
+                        work.append((nb, c2))
+                    } else {
+                        let smaller = m <= size - m ? nb : b
+                        inWork[smaller * k + c2] = true
+                        work.append((smaller, c2))
+                    }
+                }
+            }
+        }
+        return blockOf
     }
 
     /// Classes whose columns agree in every state become one class.
