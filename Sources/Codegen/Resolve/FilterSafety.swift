@@ -25,10 +25,15 @@ enum FilterSafety {
         "envoy.extensions.filters.http.header_to_metadata.v3.Config",
         "envoy.extensions.filters.http.set_filter_state.v3.Config",
         "envoy.extensions.filters.http.set_metadata.v3.Config",
+        // Protocol translation (gRPC-Web to gRPC), no policy.
+        "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb",
         // Istio's telemetry and peer metadata filters, and its upstream ALPN override.
         "stats.PluginConfig",
         "io.istio.http.peer_metadata.Config",
         "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig",
+        // Istio's HBONE metadata propagation (filter state from :authority and baggage).
+        "io.istio.http.connect_authority.Config",
+        "io.istio.http.connect_baggage.Config",
     ]
 
     /// Filters by name (when the typed config does not say more: Istio's stats and
@@ -46,6 +51,13 @@ enum FilterSafety {
         "envoy.tcp.metadataexchange.config.MetadataExchange",
         "stats.PluginConfig",
         "envoy.extensions.filters.network.set_filter_state.v3.Config",
+        // Istio's peer identity from the mTLS handshake, kept as filter state (no decision).
+        "io.istio.network.authn.Config",
+        // Passive protocol decoders: statistics and dynamic metadata (which an RBAC filter may use).
+        "envoy.extensions.filters.network.mysql_proxy.v3.MySQLProxy",
+        "envoy.extensions.filters.network.postgres_proxy.v3alpha.PostgresProxy",
+        "envoy.extensions.filters.network.zookeeper_proxy.v3.ZooKeeperProxy",
+        "envoy.extensions.filters.network.kafka_broker.v3.KafkaBroker",
     ]
 
     static let observingNetworkNames: Set<String> = [
