@@ -191,6 +191,9 @@ extension Pipeline {
         if bundle.files["x2b_http.bpf.o"] != nil { m.httpObject = "x2b_http.bpf.o" }
         m.codeSha256 = codeDigest
         m.needsHTTP = plan.needsHTTP
+        // What the bundle lets through that the snapshot would deny (only with --unsupported=warn:
+        // otherwise XDS209 is an error and no bundle is built).
+        m.bypassedFilters = fe.diagnostics.filter { $0.id == DiagnosticID.bypassedFilter.code }.map { "\($0.path): \($0.message)" }
         for p in bundle.sortedPaths {
             var f = Xds2bpf_Bundle_V1_File()
             f.path = p
