@@ -163,6 +163,44 @@ final class HostileInputTests: XCTestCase {
         XCTAssertLessThan(seconds, Self.bound, "planning \(count) regex routes took \(seconds) s")
     }
 
+    func testRedirectPortAndDirectResponseStatusAreRangeChecked() throws {
+        let yaml = """
+        static_resources:
+          listeners:
+          - name: h
+            address: {socket_address: {address: 10.0.0.1, port_value: 80}}
+            filter_chains:
+            - filters:
+              - name: envoy.filters.network.http_connection_manager
+                typed_config:
+                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                  stat_prefix: h
+                  route_config:
+                    name: r
+                    virtual_hosts:
+                    - name: v
+                      domains: ["*"]
+                      routes:
+                      - match: {prefix: /a}
+                        redirect: {port_redirect: 4294967295}
+                      - match: {prefix: /b}
+                        direct_response: {status: 4294967295}
+        """
+        let diags = try frontEnd(yaml)
+        let routes = "listeners[\"h\"].filter_chains[0].filters[0].route_config.virtual_hosts[0].routes"
+        XCTAssertTrue(diags.contains { $0.id == "XDS106" && $0.path == "\(routes)[0].redirect.port_redirect" }, "\(diags.map(\.rendered))")
+        XCTAssertTrue(diags.contains { $0.id == "XDS006" && $0.path == "\(routes)[1].direct_response.status" }, "\(diags.map(\.rendered))")
+    }
+
+    /// Clang.run reads stdout to its end while a thread drains stderr: a tool writing
+    /// more than a pipe buffer to stderr must not dead-lock it.
+    func testToolWithLargeStderrDoesNotDeadlock() throws {
+        let r = try Clang.run("/bin/sh", ["-c", "head -c 300000 /dev/zero | tr '\\0' x >&2; echo done"])
+        XCTAssertEqual(r.status, 0)
+        XCTAssertEqual(r.stdout, "done\n")
+        XCTAssertEqual(r.stderr.utf8.count, 300_000)
+    }
+
     func testUnsupportedErrorAppliesToSkippedListeners() throws {
         let yaml = """
         static_resources:

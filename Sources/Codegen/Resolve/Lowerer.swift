@@ -648,6 +648,10 @@ public struct Lowerer {
             default: break
             }
             if !rd.hostRedirect.isEmpty { out.host = rd.hostRedirect }
+            guard rd.portRedirect <= 65535 else {
+                diagnostics.append(Diagnostic(.invalidPort, path: "\(path).redirect.port_redirect", "port_redirect \(rd.portRedirect) is out of range 0-65535"))
+                return nil
+            }
             if rd.portRedirect != 0 { out.port = rd.portRedirect }
             switch rd.pathRewriteSpecifier {
             case .pathRedirect(let p)?: out.path = p
@@ -668,6 +672,11 @@ public struct Lowerer {
             out.stripQuery = rd.stripQuery
             action = .redirect(out)
         case .directResponse(let dr)?:
+            guard dr.status >= 200, dr.status < 600 else {
+                diagnostics.append(Diagnostic(.invalidResource, path: "\(path).direct_response.status",
+                                              "direct_response status \(dr.status) is outside 200-599; Envoy rejects it"))
+                return nil
+            }
             var body: String?
             if dr.hasBody {
                 switch dr.body.specifier {
