@@ -251,6 +251,7 @@ final class HostileInputTests: XCTestCase {
         let diags = try frontEnd(yaml)
         let d = diags.first { $0.id == "XDS206" }
         XCTAssertNotNil(d, "\(diags.map(\.rendered))")
+        XCTAssertEqual(d?.path, "listeners[\"l\"].filter_chains[0].filters[0].typed_config")
         XCTAssertTrue(d?.message.contains("tcp_proxy.v3.TcpPro\"") ?? false, d?.message ?? "")
         XCTAssertFalse(d?.message.contains("no tcp_proxy or http_connection_manager filter") ?? true, d?.message ?? "")
     }

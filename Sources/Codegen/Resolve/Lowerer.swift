@@ -245,7 +245,7 @@ public struct Lowerer {
         var action: IRChainAction?
         var ignored: [String] = []
         var denying: [(index: Int, name: String, type: String)] = []
-        var unknownTypes: [String] = []
+        var unknownTypes: [(path: String, message: String)] = []
         for (i, f) in fc.filters.enumerated() {
             let fpath = "\(path).filters[\(i)]"
             let type = f.typedConfig.xdsTypeName
@@ -286,7 +286,10 @@ public struct Lowerer {
                 if knownName, !type.isEmpty {
                     // Named as a tcp_proxy or connection manager, but its typed_config is some other
                     // (often a truncated or misspelt) type: say so rather than "not found".
-                    unknownTypes.append("\(fpath).typed_config type \(ResourcePath.quoted(f.typedConfig.typeURL)) of filter \(f.name)")
+                    let url = f.typedConfig.isTypedStruct ? type : f.typedConfig.typeURL
+                    let wanted = f.name.contains("tcp_proxy") ? TypeURL.tcpProxy : TypeURL.hcm
+                    unknownTypes.append(("\(fpath).typed_config",
+                                         "typed_config type \(ResourcePath.quoted(url)) is not a type this filter has (truncated or misspelt?): \(f.name) needs \(wanted); the chain cannot be routed"))
                 } else if FilterSafety.networkFilterCanDeny(type: type, name: f.name) {
                     denying.append((i, f.name.isEmpty ? type : f.name, type))
                 } else {
@@ -295,8 +298,7 @@ public struct Lowerer {
             }
         }
         if !unknownTypes.isEmpty {
-            diagnostics.append(Diagnostic(.unsupportedFilter, path: path,
-                                          "unknown typed_config type (truncated or misspelt?): \(unknownTypes.joined(separator: "; ")) is not \(TypeURL.tcpProxy) or \(TypeURL.hcm); the chain cannot be routed"))
+            for u in unknownTypes { diagnostics.append(Diagnostic(.unsupportedFilter, path: u.path, u.message)) }
             return nil
         }
         if action == nil, !(ignored.isEmpty && denying.isEmpty) {
