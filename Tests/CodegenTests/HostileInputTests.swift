@@ -97,6 +97,14 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
+    /// F8's faster subset construction (bit vectors) gives the automata of the array one.
+    func testBitsetAndArraySubsetConstructionsAgree() throws {
+        for pattern in ["/[a-z]+/7/.*x.{8}", "(?i)[a-z]+/v[0-9]{1,3}", "^/api/(users|groups)/[^/]+$", "a|b|\\w+é", ".*", "(ab)*c?", "[^x]{2,4}"] {
+            let nfa = try ByteNFA(try ByteRE.re2(pattern))
+            XCTAssertEqual(try ByteDFA.build(nfa, bitsetLimit: 0), try ByteDFA.build(nfa), pattern)
+        }
+    }
+
     func testF5MaglevTableSizeNotPrime() {
         assertRejected("F5-maglev-nonprime-hang.yaml", id: "XDS006", path: "clusters[\"c\"].maglev_lb_config.table_size")
         XCTAssertEqual(LBTables.maglev(endpoints: [], weights: [], size: 6), [])

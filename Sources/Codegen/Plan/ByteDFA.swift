@@ -29,7 +29,9 @@ public struct ByteDFA: Sendable, Hashable {
         return try build(nfa, maxStates: maxStates)
     }
 
-    public static func build(_ nfa: ByteNFA, maxStates: Int = 4096) throws(BuildError) -> ByteDFA {
+    /// `bitsetLimit`: the largest NFA (states × classes × 64-bit words) whose sets are
+    /// bit vectors; larger ones use sorted arrays (tests set 0 to compare the two).
+    public static func build(_ nfa: ByteNFA, maxStates: Int = 4096, bitsetLimit: Int = 4_000_000) throws(BuildError) -> ByteDFA {
         // Byte classes: bytes no edge tells apart behave the same everywhere.
         var boundary = [Bool](repeating: false, count: 257)
         boundary[0] = true
@@ -53,6 +55,16 @@ public struct ByteDFA: Sendable, Hashable {
             classOf[b] = UInt8(cls)
         }
         let k = reps.count
+
+        // Small NFAs (the usual case): sets as bit vectors, same construction.
+        let words = (nfa.stateCount + 63) / 64
+        if nfa.stateCount * k * words <= bitsetLimit {
+            let (trans, accept) = try subsetsAsBits(nfa, classOf: classOf, classCount: k, maxStates: maxStates)
+            var dfa = ByteDFA(classOf: classOf, classCount: k, transitions: trans, acceptAtEnd: accept, sure: [])
+            dfa = dfa.minimized().mergedClasses()
+            dfa.computeSure()
+            return dfa
+        }
 
         // Subset construction. Key: NFA state set + whether it is the start
         // (only the start may take `^`); state 0 = the empty set.
@@ -115,6 +127,90 @@ public struct ByteDFA: Sendable, Hashable {
         dfa = dfa.minimized().mergedClasses()
         dfa.computeSure()
         return dfa
+    }
+
+    /// The subset construction of `build` with NFA state sets as bit vectors: a
+    /// state's successor for a class is the union of precomputed per-NFA-state
+    /// moves (closures included), found and numbered in the same order as `build`
+    /// numbers its sorted-array sets, so the automaton is the same.
+    static func subsetsAsBits(_ nfa: ByteNFA, classOf: [UInt8], classCount k: Int,
+                              maxStates: Int) throws(BuildError) -> (transitions: [Int], accept: [Bool]) {
+        let n = nfa.stateCount
+        let w = (n + 63) / 64
+        var stepper = ByteNFA.ClassStepper(nfa, classOf: classOf, classCount: k)
+        // moves[(s * k + c) * w ..< +w]: closure of the states s reaches on class c.
+        var moves = [UInt64](repeating: 0, count: n * k * w)
+        for s in 0..<n {
+            for (lo, hi, t) in stepper.byteEdges(of: s) {
+                let cl = stepper.closureOf(t)
+                for c in lo...hi {
+                    let base = (s * k + c) * w
+                    for q in cl { moves[base + q >> 6] |= 1 << UInt64(q & 63) }
+                }
+            }
+        }
+        struct Key: Hashable {
+            var bits: [UInt64]
+            var start: Bool
+            let digest: UInt64
+
+            init(bits: [UInt64], start: Bool) {
+                self.bits = bits
+                self.start = start
+                var h: UInt64 = start ? 0x9E37_79B9_7F4A_7C15 : 0xC2B2_AE3D_27D4_EB4F
+                for x in bits { h = (h ^ x) &* 0x0000_0100_0000_01B3 }
+                digest = h
+            }
+
+            func hash(into hasher: inout Hasher) { hasher.combine(digest) }
+            static func == (a: Key, b: Key) -> Bool { a.digest == b.digest && a.start == b.start && a.bits == b.bits }
+        }
+        func members(_ bits: [UInt64]) -> [Int] {
+            var out: [Int] = []
+            for (i, word) in bits.enumerated() {
+                var x = word
+                while x != 0 {
+                    out.append(i * 64 + x.trailingZeroBitCount)
+                    x &= x - 1
+                }
+            }
+            return out
+        }
+        let empty = [UInt64](repeating: 0, count: w)
+        var startBits = empty
+        for q in nfa.closure([nfa.start], atStart: true) { startBits[q >> 6] |= 1 << UInt64(q & 63) }
+        var index: [Key: Int] = [Key(bits: empty, start: false): 0]
+        var sets: [Key] = [Key(bits: empty, start: false), Key(bits: startBits, start: true)]
+        index[sets[1]] = 1
+        var trans = [Int](repeating: 0, count: 2 * k)
+        var next = [UInt64](repeating: 0, count: k * w)
+        var work = [1]
+        while let s = work.popLast() {
+            let key = sets[s]
+            for i in 0..<next.count { next[i] = 0 }
+            for q in members(key.bits) {
+                let base = q * k * w
+                for i in 0..<(k * w) { next[i] |= moves[base + i] }
+            }
+            for c in 0..<k {
+                let nk = Key(bits: Array(next[(c * w)..<(c * w + w)]), start: false)
+                var t = index[nk]
+                if t == nil {
+                    t = sets.count
+                    if sets.count >= maxStates { throw .tooManyStates(maxStates) }
+                    index[nk] = t
+                    sets.append(nk)
+                    trans += [Int](repeating: 0, count: k)
+                    work.append(t!)
+                }
+                trans[s * k + c] = t!
+            }
+        }
+        let accept = sets.map { key -> Bool in
+            let m = members(key.bits)
+            return !m.isEmpty && (key.start ? nfa.acceptsAtEnd(m, atStart: true) : stepper.acceptsAtEnd(m))
+        }
+        return (trans, accept)
     }
 
     /// Moore's partition refinement; the dead state stays 0 and the start 1.

@@ -303,6 +303,12 @@ public struct ByteNFA: Sendable {
             mark = [Int](repeating: 0, count: nfa.edges.count)
         }
 
+        /// A state's byte edges as (first class, last class, target).
+        func byteEdges(of s: Int) -> [(Int, Int, Int)] { classEdges[s] }
+
+        /// `closure(of:)` for callers outside.
+        mutating func closureOf(_ s: Int) -> [Int] { closure(of: s) }
+
         /// Epsilon closure of one state (no `^`: only the start set may take it).
         private mutating func closure(of s: Int) -> [Int] {
             if let c = closures[s] { return c }
