@@ -6,7 +6,8 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:/opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 CONFIG ?= release
-XDS2BPF := .build/$(CONFIG)/xds2bpf
+export CONFIG
+XDS2BPF = .build/$(CONFIG)/xds2bpf
 EXAMPLE ?= examples/bookinfo/bookinfo.json
 OUT ?= out
 # The shared xDS corpus the tests read (README): XDS2BPF_CORPUS, else ../shared/corpus
@@ -38,6 +39,9 @@ run: deps build loader
 	@if [ "$$(id -u)" = 0 ]; then XDS2BPF=$(XDS2BPF) Tests/e2e/demo.sh $(OUT)/bookinfo $(EXAMPLE); \
 	else echo "(not root: skipping the in-kernel demo)"; fi
 
+# The tests build once, in debug: the CLI and the test bundle share one set of modules
+# (a release build of the gRPC stack alone takes longer than the whole suite).
+test: CONFIG = debug
 test: deps build loader testrun check-templates
 	$(SWIFT) build --product xds2bpfPackageTests  # not --build-tests: that also builds protoc from C++ for a plugin we do not use
 	XDS2BPF_BIN=$(abspath $(XDS2BPF)) scripts/swift-test.sh --num-workers 2

@@ -17,11 +17,11 @@ FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 1
 X2B_FUZZ_BIN := $(X2B_FUZZ_OUT)/fuzz_bundle
 X2B_FUZZ_PB := $(X2B_FUZZ_LOADER)/gen/xds2bpf/manifest.pb-c.c
-X2B_FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+X2B_FUZZ_CFLAGS = -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer \
 	-I$(X2B_FUZZ_LOADER)/gen -I$(X2B_FUZZ_LOADER) -I$(X2B_FUZZ_TOP)/bpf-runtime/abi \
 	$(shell pkg-config --cflags libprotobuf-c libcrypto libbpf)
-X2B_FUZZ_LIBS := $(shell pkg-config --libs libprotobuf-c libcrypto) $(if $(wildcard $(dir $(FUZZ_CLANG))ld.lld),-fuse-ld=lld)
+X2B_FUZZ_LIBS = $(shell pkg-config --libs libprotobuf-c libcrypto) $(if $(wildcard $(dir $(FUZZ_CLANG))ld.lld),-fuse-ld=lld)
 X2B_FUZZ_SRCS := $(X2B_FUZZ_SRC)/fuzz_bundle.c $(X2B_FUZZ_LOADER)/bundle.c $(X2B_FUZZ_LOADER)/tar.c \
 	$(X2B_FUZZ_LOADER)/delta.c $(X2B_FUZZ_PB)
 

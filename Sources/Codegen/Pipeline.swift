@@ -131,7 +131,7 @@ extension Pipeline {
             return try buildObject(cc, sources: sources, defines: [], cacheDirectory: options.cacheDirectory,
                                    source: emitted.source, fromCache: &fromCache)
         }
-        t.measure("bundle") {
+        try t.measure("bundle") {
             for (name, text) in sources { bundle.files[name] = Array(text.utf8) }
             bundle.files["x2b.bpf.o"] = object
             if let httpObject { bundle.files["x2b_http.bpf.o"] = httpObject }
@@ -140,7 +140,13 @@ extension Pipeline {
             }
             manifest = buildManifest(fe: fe, plan: plan, emitted: emitted, bundle: bundle, clang: cc,
                                      codeDigest: sha256Hex(Array(emitted.source.utf8)))
-            bundle.setManifest((try? manifest.serializedBytes()) ?? [])
+            // A manifest that does not serialise is an internal error, never an empty file.
+            do {
+                bundle.setManifest(try manifest.serializedBytes())
+            } catch {
+                throw ToolchainError(diagnostics: [Diagnostic(.internalError, path: "manifest.pb",
+                                                              "the bundle manifest cannot be serialised: \(error)")])
+            }
         }
         return CompileResult(bundle: bundle, plan: plan, emitted: emitted, manifest: manifest, diagnostics: diags,
                              timings: t, objectFromCache: fromCache)
@@ -185,6 +191,9 @@ extension Pipeline {
         if bundle.files["x2b_http.bpf.o"] != nil { m.httpObject = "x2b_http.bpf.o" }
         m.codeSha256 = codeDigest
         m.needsHTTP = plan.needsHTTP
+        // What the bundle lets through that the snapshot would deny (only with --unsupported=warn:
+        // otherwise XDS209 is an error and no bundle is built).
+        m.bypassedFilters = fe.diagnostics.filter { $0.id == DiagnosticID.bypassedFilter.code }.map { "\($0.path): \($0.message)" }
         for p in bundle.sortedPaths {
             var f = Xds2bpf_Bundle_V1_File()
             f.path = p

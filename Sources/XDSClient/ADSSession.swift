@@ -192,7 +192,19 @@ public struct ADSSession: Sendable {
         candidate.applyStateOfTheWorld(t, list, version: response.versionInfo, nonce: response.nonce)
         pending[t] = [response.nonce]
         events.append(ADSEvent(description: "\(t.shortName) \(response.versionInfo): \(list.count) resource\(list.count == 1 ? "" : "s") received"))
-        return resubscribe()
+        var out = resubscribe()
+        // A push can cross a subscription change: the server then dropped the change
+        // as stale (old nonce) and answered for the old names. Envoy repeats its names
+        // in the ACK it sends at once; this client ACKs only when the whole
+        // configuration is live, so it repeats the names now, with the fresh nonce
+        // (no ACK meaning: the version named is the accepted one).
+        if !t.isWildcard, out.isEmpty {
+            let have = Set(candidate.names(t))
+            if (subscribed[t] ?? []).contains(where: { !have.contains($0) }) {
+                out.append(subscription(t, initial: false))
+            }
+        }
+        return out
     }
 
     /// A delta response.

@@ -112,6 +112,29 @@ final class ADSSessionTests: XCTestCase {
         XCTAssertEqual(sotw(s.apply(.accept)).count, 0, "nothing pending")
     }
 
+    /// A push that crosses a subscription change answers the old names (the server
+    /// dropped the change as stale): the client repeats its names with the new nonce.
+    func testCrossedPushRepeatsTheSubscription() throws {
+        var s = ADSSession(mode: .stateOfTheWorld, node: makeNode(id: "n", cluster: "", metadata: []))
+        _ = s.initialRequests()
+        _ = s.receive(response(.cluster, "c1", "1", [try edsCluster("a")]))
+        _ = s.receive(response(.listener, "l1", "2", []))
+        _ = s.receive(response(.endpoint, "e1", "3", [try assignment("a")]))
+        _ = s.apply(.accept)
+        let sub = sotw(s.receive(response(.cluster, "c2", "4", [try edsCluster("b")])))
+        XCTAssertEqual(sub.map(\.resourceNames), [["b"]])
+        // the server's push for the old names crosses that request
+        let again = sotw(s.receive(response(.endpoint, "e2", "5", [])))
+        XCTAssertEqual(again.count, 1)
+        XCTAssertEqual(again[0].resourceNames, ["b"])
+        XCTAssertEqual(again[0].responseNonce, "5")
+        XCTAssertEqual(again[0].versionInfo, "e1", "no ACK of e2: the accepted version")
+        XCTAssertFalse(again[0].hasErrorDetail)
+        XCTAssertFalse(s.needsVerdict, "EDS b still missing")
+        _ = s.receive(response(.endpoint, "e2", "6", [try assignment("b")]))
+        XCTAssertTrue(s.needsVerdict)
+    }
+
     func testUndecodableResponseIsNackedAtOnce() throws {
         var s = ADSSession(mode: .stateOfTheWorld, node: makeNode(id: "n", cluster: "", metadata: []))
         _ = s.initialRequests()

@@ -34,6 +34,8 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=60.0)
     ap.add_argument("--timeout", type=float, default=1.0)
     ap.add_argument("--wallclock", action="store_true")
+    ap.add_argument("--pause-on-error", type=float, default=0.0,
+                    help="sleep this long after a failed connect (a destination that may be unrouted)")
     a = ap.parse_args()
 
     log = open(a.log, "w") if a.log else None
@@ -64,6 +66,8 @@ def main():
             last = outcome
         else:
             failed += 1
+            if a.pause_on_error:
+                time.sleep(a.pause_on_error)
             if len(errors) < 20:
                 errors.append({"seq": total, "t": round(t, 6), "error": outcome})
         if log:

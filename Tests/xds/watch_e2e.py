@@ -240,7 +240,8 @@ class Harness:
                 self.client_logs.append((dst, lg))
                 self.procs.start(self.in_cgroup([self.py, os.path.join(ROOT, "Tests/e2e/connloop.py"), dst,
                                                  "--stop-file", self.stop_file, "--log", lg, "--wallclock",
-                                                 "--max-seconds", "1200", "--timeout", "1"]),
+                                                 "--max-seconds", "1200", "--timeout", "1",
+                                                 "--pause-on-error", "0.002"]),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     # --- control and log

@@ -8,6 +8,10 @@ public enum ManifestText {
         if !stable { out += "clang: \(m.clangVersion)\n" }
         out += "snapshot sha256: \(m.snapshotSha256)\ncode sha256: \(m.codeSha256)\n"
         out += "needs defer-connect module for HTTP: \(m.needsHTTP ? "yes (L4 fallback without it)" : "no")\n"
+        if !m.bypassedFilters.isEmpty {
+            out += "NOT ENFORCED, filters that can deny traffic (--unsupported=warn):\n"
+            for f in m.bypassedFilters { out += "  \(f)\n" }
+        }
         out += "programs:\n"
         for p in m.programs {
             out += "  \(pad(p.name, 16))\(pad(p.section, 22))\(pad(attachName(p.attach), 14))\(p.serves)\n"

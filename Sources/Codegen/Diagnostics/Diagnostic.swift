@@ -71,12 +71,14 @@ public enum DiagnosticID: String, Sendable, CaseIterable {
     case unsupportedFilter = "XDS206"
     case unsupportedMatcher = "XDS207"
     case httpNeedsModule = "XDS208"
+    case bypassedFilter = "XDS209"       // a filter that can deny traffic would be bypassed (fail closed)
     // Planning limits: XDS3xx
     case limitExceeded = "XDS301"
     case nameTooLong = "XDS302"
     // Toolchain: XDS4xx
     case clangFailed = "XDS401"
     case toolMissing = "XDS402"
+    case internalError = "XDS403"
 
     public var code: String { rawValue }
 

@@ -185,6 +185,10 @@ public nonisolated struct Xds2bpf_Bundle_V1_Manifest: Sendable {
   /// The loader uses it when the module is loaded, `object` otherwise (L4 fallback).
   public var httpObject: String = String()
 
+  /// Filters that can deny traffic which this bundle does not enforce (compiled with
+  /// --unsupported=warn): "<resource path>: <diagnostic message>", one per filter.
+  public var bypassedFilters: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -389,7 +393,7 @@ nonisolated extension Xds2bpf_Bundle_V1_MapKind: SwiftProtobuf._ProtoNameProvidi
 
 nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Manifest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{3}abi_version\0\u{3}xds2bpf_version\0\u{3}clang_version\0\u{3}snapshot_sha256\0\u{1}object\0\u{1}files\0\u{1}programs\0\u{1}maps\0\u{3}tail_calls\0\u{1}listeners\0\u{1}clusters\0\u{3}code_sha256\0\u{3}needs_http\0\u{3}http_object\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{3}abi_version\0\u{3}xds2bpf_version\0\u{3}clang_version\0\u{3}snapshot_sha256\0\u{1}object\0\u{1}files\0\u{1}programs\0\u{1}maps\0\u{3}tail_calls\0\u{1}listeners\0\u{1}clusters\0\u{3}code_sha256\0\u{3}needs_http\0\u{3}http_object\0\u{3}bypassed_filters\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -412,6 +416,7 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
       case 13: try { try decoder.decodeSingularStringField(value: &self.codeSha256) }()
       case 14: try { try decoder.decodeSingularBoolField(value: &self.needsHTTP) }()
       case 15: try { try decoder.decodeSingularStringField(value: &self.httpObject) }()
+      case 16: try { try decoder.decodeRepeatedStringField(value: &self.bypassedFilters) }()
       default: break
       }
     }
@@ -463,6 +468,9 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
     if !self.httpObject.isEmpty {
       try visitor.visitSingularStringField(value: self.httpObject, fieldNumber: 15)
     }
+    if !self.bypassedFilters.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.bypassedFilters, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -482,6 +490,7 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
     if lhs.codeSha256 != rhs.codeSha256 {return false}
     if lhs.needsHTTP != rhs.needsHTTP {return false}
     if lhs.httpObject != rhs.httpObject {return false}
+    if lhs.bypassedFilters != rhs.bypassedFilters {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,3 +1,4 @@
+import Foundation
 /// HTTP plan: the route tables of MeshIR as the kernel evaluates them.
 ///
 /// Every route matcher becomes a condition record; every string matcher and
@@ -151,6 +152,9 @@ public struct HTTPPlanner {
     private let clusterIndex: [String: UInt32]
     private let options: HTTPPlanOptions
     private var dfaIndex: [ByteRE: UInt32] = [:]
+    /// Automata of path regexes, built ahead on all cores (they are independent and
+    /// the costliest part of planning); `dfa` takes them from here in its own order.
+    private var prebuilt: [ByteRE: Result<ByteDFA, ByteDFA.BuildError>] = [:]
     private var classMapIndex: [[UInt8]: UInt32] = [:]
     private var inlineBudget: Int
 
@@ -177,6 +181,7 @@ public struct HTTPPlanner {
     }
 
     mutating func run() {
+        prebuildRegexAutomata()
         for (ti, t) in ir.routeTables.enumerated() { planTable(t, id: UInt32(ti)) }
         if ir.routeTables.contains(where: { $0.virtualHosts.contains { $0.routes.contains { if case .clusterHeader = $0.action { true } else { false } } } }) {
             for (name, id) in clusterIndex.sorted(by: { $0.value < $1.value }) {
@@ -416,12 +421,43 @@ public struct HTTPPlanner {
 
     // MARK: Automata
 
+    private mutating func prebuildRegexAutomata() {
+        var seen = Set<ByteRE>()
+        var res: [ByteRE] = []
+        for t in ir.routeTables {
+            for vh in t.virtualHosts {
+                for r in vh.routes {
+                    if case .regex(let pattern) = r.match.path, let re = try? ByteRE.re2(pattern), seen.insert(re).inserted {
+                        res.append(re)
+                    }
+                }
+            }
+        }
+        guard res.count > 1 else { return }
+        final class Results: @unchecked Sendable {
+            var items: [Result<ByteDFA, ByteDFA.BuildError>?]
+            init(_ n: Int) { items = Array(repeating: nil, count: n) }
+        }
+        let results = Results(res.count)
+        let lock = NSLock()
+        let maxStates = options.maxDFAStates
+        let inputs = res
+        DispatchQueue.concurrentPerform(iterations: inputs.count) { i in
+            let r: Result<ByteDFA, ByteDFA.BuildError>
+            do throws(ByteDFA.BuildError) { r = .success(try ByteDFA.build(inputs[i], maxStates: maxStates)) } catch { r = .failure(error) }
+            lock.lock()
+            results.items[i] = r
+            lock.unlock()
+        }
+        for (i, re) in res.enumerated() { prebuilt[re] = results.items[i] }
+    }
+
     /// The DFA of a byte language, shared between identical matchers.
     private mutating func dfa(_ re: ByteRE, path: String) -> UInt32? {
         if let i = dfaIndex[re] { return i }
         let d: ByteDFA
         do {
-            d = try ByteDFA.build(re, maxStates: options.maxDFAStates)
+            if let pre = prebuilt[re] { d = try pre.get() } else { d = try ByteDFA.build(re, maxStates: options.maxDFAStates) }
         } catch .tooManyStates(let n) {
             diagnostics.append(Diagnostic(.limitExceeded, path: path, "matcher needs more than \(n) automaton states"))
             return nil

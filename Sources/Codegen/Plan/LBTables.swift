@@ -8,6 +8,24 @@ public enum LBTables {
         public var endpoint: UInt32
     }
 
+    /// Envoy's limits: `MaglevLbConfig.table_size` lte 5000011 (and a prime),
+    /// `RingHashLbConfig.{minimum,maximum}_ring_size` lte 8388608.
+    public static let maxMaglevTableSize: UInt64 = 5_000_011
+    public static let maxRingSize: UInt64 = 8_388_608
+
+    /// Trial division; sizes are bounded by `maxMaglevTableSize` before this is asked.
+    public static func isPrime(_ n: UInt64) -> Bool {
+        if n < 2 { return false }
+        if n < 4 { return true }
+        if n % 2 == 0 { return false }
+        var d: UInt64 = 3
+        while d <= n / d {
+            if n % d == 0 { return false }
+            d += 2
+        }
+        return true
+    }
+
     /// Longest round-robin schedule; larger weight sums are scaled down.
     static let maxScheduleLength: UInt64 = 4096
 
@@ -43,7 +61,8 @@ public enum LBTables {
     /// Weighted Maglev lookup table of `size` entries (a prime, as Envoy requires).
     public static func maglev(endpoints: [IREndpoint], weights: [UInt32], size: UInt64) -> [Slot] {
         let n = endpoints.count
-        guard n > 0, size > 1 else { return [] }
+        // A size that is not a prime never fills the table (the lowering rejects it, as Envoy does).
+        guard n > 0, size > 1, size <= maxMaglevTableSize, isPrime(size) else { return [] }
         let m = size
         var offset = [UInt64](repeating: 0, count: n)
         var skip = [UInt64](repeating: 0, count: n)
@@ -80,7 +99,8 @@ public enum LBTables {
     /// points proportional to its weight, the ring size scaled between the
     /// configured minimum and maximum; points sorted by hash.
     public static func ring(endpoints: [IREndpoint], weights: [UInt32], minimum: UInt64, maximum: UInt64) -> [Slot] {
-        guard !endpoints.isEmpty else { return [] }
+        guard !endpoints.isEmpty, minimum <= maxRingSize else { return [] }
+        let maximum = min(maximum, maxRingSize)
         let total = Double(weights.reduce(UInt64(0)) { $0 + UInt64($1) })
         let normalized = weights.map { Double($0) / total }
         let minNorm = normalized.min() ?? 1

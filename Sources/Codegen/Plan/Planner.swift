@@ -151,7 +151,11 @@ public struct Planner {
                 for e in lv.endpoints {
                     plan.endpoints.append(.init(address: e.address, port: e.port, weight: e.weight))
                 }
+                // Past the slot budget no more tables are built (the limit is diagnosed below):
+                // a snapshot of many huge rings must not exhaust memory first.
+                let overBudget = plan.slots.count > options.maxTableSlots
                 let table: [LBTables.Slot] = switch c.lb {
+                case _ where overBudget: []
                 case .roundRobin: LBTables.roundRobinSchedule(weights: lv.weights)
                 case .random, .leastRequest: []
                 case .maglev: LBTables.maglev(endpoints: lv.endpoints, weights: lv.weights, size: c.maglevTableSize)
@@ -185,6 +189,12 @@ public struct Planner {
             if entries.count > Int(ABI.maxWeighted) {
                 diagnostics.append(Diagnostic(.limitExceeded, path: chain.path,
                                               "\(entries.count) weighted clusters; the data plane supports \(ABI.maxWeighted)"))
+                return nil
+            }
+            // The lowering rejects totals over 32 bits; checked again here, never trapped on.
+            guard entries.reduce(UInt64(0), { $0 + UInt64($1.weight) }) <= UInt64(UInt32.max) else {
+                diagnostics.append(Diagnostic(.limitExceeded, path: chain.path,
+                                              "weighted cluster weights sum to more than \(UInt32.max)"))
                 return nil
             }
             let first = UInt32(plan.weightedClusters.count)

@@ -244,6 +244,8 @@ public struct Lowerer {
         }
         var action: IRChainAction?
         var ignored: [String] = []
+        var denying: [(index: Int, name: String, type: String)] = []
+        var unknownTypes: [(path: String, message: String)] = []
         for (i, f) in fc.filters.enumerated() {
             let fpath = "\(path).filters[\(i)]"
             let type = f.typedConfig.xdsTypeName
@@ -279,14 +281,39 @@ public struct Lowerer {
                 }
                 break
             } else {
-                ignored.append(f.name.isEmpty ? type : f.name)
+                let knownName = ["envoy.filters.network.tcp_proxy", "envoy.tcp_proxy",
+                                 "envoy.filters.network.http_connection_manager", "envoy.http_connection_manager"].contains(f.name)
+                if knownName, !type.isEmpty {
+                    // Named as a tcp_proxy or connection manager, but its typed_config is some other
+                    // (often a truncated or misspelt) type: say so rather than "not found".
+                    let url = f.typedConfig.isTypedStruct ? type : f.typedConfig.typeURL
+                    let wanted = f.name.contains("tcp_proxy") ? TypeURL.tcpProxy : TypeURL.hcm
+                    unknownTypes.append(("\(fpath).typed_config",
+                                         "typed_config type \(ResourcePath.quoted(url)) is not a type this filter has (truncated or misspelt?): \(f.name) needs \(wanted); the chain cannot be routed"))
+                } else if FilterSafety.networkFilterCanDeny(type: type, name: f.name) {
+                    denying.append((i, f.name.isEmpty ? type : f.name, type))
+                } else {
+                    ignored.append(f.name.isEmpty ? type : f.name)
+                }
             }
         }
-        if !ignored.isEmpty {
-            diagnostics.append(Diagnostic(action == nil ? .unsupportedFilter : .notEnforced, path: path,
-                                          action == nil
-                                            ? "no tcp_proxy or http_connection_manager filter (found \(ignored.joined(separator: ", "))); the chain cannot be routed"
-                                            : "network filters \(ignored.joined(separator: ", ")) are not enforced in the kernel"))
+        if !unknownTypes.isEmpty {
+            for u in unknownTypes { diagnostics.append(Diagnostic(.unsupportedFilter, path: u.path, u.message)) }
+            return nil
+        }
+        if action == nil, !(ignored.isEmpty && denying.isEmpty) {
+            let found = (denying.map(\.name) + ignored).joined(separator: ", ")
+            diagnostics.append(Diagnostic(.unsupportedFilter, path: path,
+                                          "no tcp_proxy or http_connection_manager filter (found \(found)); the chain cannot be routed"))
+        } else if action != nil {
+            for d in denying {
+                diagnostics.append(Diagnostic(.bypassedFilter, path: "\(path).filters[\(d.index)]",
+                                              "network filter \(d.name)\(d.type.isEmpty || d.type == d.name ? "" : " (\(d.type))") can refuse connections and is not enforced in the kernel: connections to listener \(ResourcePath.quoted(listener)) would bypass it (--unsupported=warn compiles anyway)"))
+            }
+            if !ignored.isEmpty {
+                diagnostics.append(Diagnostic(.notEnforced, path: path,
+                                              "network filters \(ignored.joined(separator: ", ")) are not enforced in the kernel"))
+            }
         }
         guard let action else {
             if fc.filters.isEmpty {
@@ -321,6 +348,13 @@ public struct Lowerer {
                 diagnostics.append(Diagnostic(.invalidResource, path: "\(path).weighted_clusters", "weighted clusters have no positive weight"))
                 return nil
             }
+            // As for a route's weighted clusters: the total must fit the 32-bit weights the data plane draws from.
+            let sum = entries.reduce(UInt64(0)) { $0 + UInt64($1.weight) }
+            guard sum <= UInt64(UInt32.max) else {
+                diagnostics.append(Diagnostic(.invalidResource, path: "\(path).weighted_clusters",
+                                              "weighted cluster weights sum to \(sum), over the maximum total weight of \(UInt32.max)"))
+                return nil
+            }
             return .weighted(entries)
         default:
             diagnostics.append(Diagnostic(.invalidResource, path: path, "tcp_proxy has no cluster"))
@@ -336,10 +370,21 @@ public struct Lowerer {
     private mutating func lowerHCM(_ hcm: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager,
                                    listener: String, port: UInt16, path: String) -> String? {
         var filters: [String] = []
-        for f in hcm.httpFilters {
+        let routes: String = switch hcm.routeSpecifier {
+        case .rds(let rds)?: "route configuration \(ResourcePath.quoted(rds.routeConfigName))"
+        case .routeConfig(let rc)?: rc.name.isEmpty ? "its inline routes" : "inline route configuration \(ResourcePath.quoted(rc.name))"
+        default: "its routes"
+        }
+        for (i, f) in hcm.httpFilters.enumerated() {
             let type = f.typedConfig.xdsTypeName
             if type == TypeURL.router || f.name == "envoy.filters.http.router" || f.name == "envoy.router" { continue }
-            filters.append(f.name.isEmpty ? type : f.name)
+            let name = f.name.isEmpty ? type : f.name
+            if FilterSafety.httpFilterCanDeny(type: type, name: f.name) {
+                diagnostics.append(Diagnostic(.bypassedFilter, path: "\(path).http_filters[\(i)]",
+                                              "HTTP filter \(name)\(type.isEmpty || type == name ? "" : " (\(type))") can deny requests and is not enforced in the kernel: requests to listener \(ResourcePath.quoted(listener)) (\(routes)) would bypass it (--unsupported=warn compiles anyway)"))
+            } else {
+                filters.append(name)
+            }
         }
         if !filters.isEmpty {
             diagnostics.append(Diagnostic(.notEnforced, path: "\(path).http_filters",
@@ -373,6 +418,7 @@ public struct Lowerer {
             let name = norm.isIdentity ? base : "\(base)@\(Self.variantSuffix(norm))"
             if routeTables[name] == nil {
                 var t = lowerRouteConfiguration(rc.message, path: ResourcePath.routeConfiguration(base))
+                validateClusters(t, enabled: rc.message.hasValidateClusters && rc.message.validateClusters.value)
                 t.name = name
                 t.hostNormalization = norm
                 routeTables[name] = t
@@ -384,6 +430,9 @@ public struct Lowerer {
             let prefix = ResourcePath.listener(listener) + "."
             let name = "\(listener)/\(path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path)"
             var t = lowerRouteConfiguration(rc, path: "\(path).route_config")
+            // Envoy validates an inline table's clusters unless told not to
+            // (validate_clusters defaults to true for route_config, false for RDS).
+            validateClusters(t, enabled: rc.hasValidateClusters ? rc.validateClusters.value : true)
             t.name = name
             t.hostNormalization = norm
             routeTables[name] = t
@@ -430,6 +479,25 @@ public struct Lowerer {
                                               keepEmptyValue: o.keepEmptyValue))
         }
         return m
+    }
+
+    /// With validate_clusters in effect, Envoy refuses a route table (and so the
+    /// listener that carries it) whose routes name a cluster it does not have.
+    private mutating func validateClusters(_ t: IRRouteTable, enabled: Bool) {
+        guard enabled else { return }
+        for vh in t.virtualHosts {
+            for r in vh.routes {
+                let names: [String] = switch r.action {
+                case .cluster(let c): [c]
+                case .weighted(let w, _): w.map(\.cluster)
+                default: []
+                }
+                for n in names where snapshot.clusters[n] == nil {
+                    diagnostics.append(Diagnostic(.danglingCluster, .error, path: r.path,
+                                                  "references unknown cluster \(ResourcePath.quoted(n)) and the route table validates its clusters (validate_clusters, true by default for an inline route_config): Envoy rejects it"))
+                }
+            }
+        }
     }
 
     private mutating func lowerRouteConfiguration(_ rc: Envoy_Config_Route_V3_RouteConfiguration, path: String) -> IRRouteTable {
@@ -605,6 +673,10 @@ public struct Lowerer {
             default: break
             }
             if !rd.hostRedirect.isEmpty { out.host = rd.hostRedirect }
+            guard rd.portRedirect <= 65535 else {
+                diagnostics.append(Diagnostic(.invalidPort, path: "\(path).redirect.port_redirect", "port_redirect \(rd.portRedirect) is out of range 0-65535"))
+                return nil
+            }
             if rd.portRedirect != 0 { out.port = rd.portRedirect }
             switch rd.pathRewriteSpecifier {
             case .pathRedirect(let p)?: out.path = p
@@ -625,6 +697,11 @@ public struct Lowerer {
             out.stripQuery = rd.stripQuery
             action = .redirect(out)
         case .directResponse(let dr)?:
+            guard dr.status >= 200, dr.status < 600 else {
+                diagnostics.append(Diagnostic(.invalidResource, path: "\(path).direct_response.status",
+                                              "direct_response status \(dr.status) is outside 200-599; Envoy rejects it"))
+                return nil
+            }
             var body: String?
             if dr.hasBody {
                 switch dr.body.specifier {
@@ -871,18 +948,52 @@ public struct Lowerer {
         var out = IRCluster(name: r.name, path: path, lb: lb, localityWeighted: localityWeighted, priorities: [])
         switch c.lbConfig {
         case .ringHashLbConfig(let rh)?:
+            let rpath = "\(path).ring_hash_lb_config"
             if rh.hasMinimumRingSize { out.ringMinimumSize = rh.minimumRingSize.value }
             if rh.hasMaximumRingSize { out.ringMaximumSize = rh.maximumRingSize.value }
+            // Envoy's validation: both sizes at most 8M entries, the minimum not above the maximum.
+            for (field, v) in [("minimum_ring_size", out.ringMinimumSize), ("maximum_ring_size", out.ringMaximumSize)]
+            where v > LBTables.maxRingSize {
+                diagnostics.append(Diagnostic(.invalidResource, path: "\(rpath).\(field)",
+                                              "\(field) \(v) exceeds Envoy's limit of \(LBTables.maxRingSize)"))
+                return nil
+            }
+            guard out.ringMinimumSize <= out.ringMaximumSize else {
+                diagnostics.append(Diagnostic(.invalidResource, path: rpath,
+                                              "minimum_ring_size \(out.ringMinimumSize) is greater than maximum_ring_size \(out.ringMaximumSize); Envoy rejects this"))
+                return nil
+            }
         case .maglevLbConfig(let m)?:
-            if m.hasTableSize { out.maglevTableSize = m.tableSize.value }
+            if m.hasTableSize {
+                let size = m.tableSize.value
+                let mpath = "\(path).maglev_lb_config.table_size"
+                guard size <= LBTables.maxMaglevTableSize else {
+                    diagnostics.append(Diagnostic(.invalidResource, path: mpath,
+                                                  "maglev table_size \(size) exceeds Envoy's limit of \(LBTables.maxMaglevTableSize)"))
+                    return nil
+                }
+                guard LBTables.isPrime(size) else {
+                    diagnostics.append(Diagnostic(.invalidResource, path: mpath,
+                                                  "maglev table_size \(size) is not a prime number; Envoy requires a prime"))
+                    return nil
+                }
+                out.maglevTableSize = size
+            }
         default:
             break
         }
         if let cla {
             if cla.hasPolicy, cla.policy.hasOverprovisioningFactor {
-                out.overprovisioningFactor = cla.policy.overprovisioningFactor.value
+                let factor = cla.policy.overprovisioningFactor.value
+                guard factor > 0 else {
+                    diagnostics.append(Diagnostic(.invalidResource, path: "\(claPath).policy.overprovisioning_factor",
+                                                  "overprovisioning_factor must be greater than 0"))
+                    return nil
+                }
+                out.overprovisioningFactor = factor
             }
-            out.priorities = lowerEndpoints(cla, path: claPath)
+            guard let priorities = lowerEndpoints(cla, path: claPath) else { return nil }
+            out.priorities = priorities
         }
         return out
     }
@@ -909,10 +1020,32 @@ public struct Lowerer {
         return (.roundRobin, false)
     }
 
-    private mutating func lowerEndpoints(_ cla: Envoy_Config_Endpoint_V3_ClusterLoadAssignment, path: String) -> [IRPriority] {
+    /// Envoy's limit on endpoint priorities (`LocalityLbEndpoints.priority`, lte 128).
+    static let maxPriority: UInt32 = 128
+
+    /// The endpoints by priority, or nil when a value is out of its domain (diagnosed).
+    private mutating func lowerEndpoints(_ cla: Envoy_Config_Endpoint_V3_ClusterLoadAssignment, path: String) -> [IRPriority]? {
         var byLevel: [UInt32: [IRLocality]] = [:]
+        var localityWeightSums: [UInt32: UInt64] = [:]
+        var valid = true
         for (i, lle) in cla.endpoints.enumerated() {
             let lpath = "\(path).endpoints[\(i)]"
+            guard lle.priority <= Self.maxPriority else {
+                diagnostics.append(Diagnostic(.invalidResource, path: "\(lpath).priority",
+                                              "priority \(lle.priority) exceeds Envoy's maximum of \(Self.maxPriority)"))
+                valid = false
+                continue
+            }
+            if lle.hasLoadBalancingWeight {
+                let sum = localityWeightSums[lle.priority, default: 0] + UInt64(lle.loadBalancingWeight.value)
+                localityWeightSums[lle.priority] = sum
+                if sum > UInt64(UInt32.max) {
+                    diagnostics.append(Diagnostic(.invalidResource, path: "\(lpath).load_balancing_weight",
+                                                  "the locality weights of priority \(lle.priority) sum to more than \(UInt32.max); Envoy rejects this"))
+                    valid = false
+                    continue
+                }
+            }
             var eps: [IREndpoint] = []
             for (j, le) in lle.lbEndpoints.enumerated() {
                 let epath = "\(lpath).lb_endpoints[\(j)]"
@@ -936,6 +1069,12 @@ public struct Lowerer {
                 }
                 eps.append(IREndpoint(address: ip, port: port, weight: weight, health: health))
             }
+            if eps.reduce(UInt64(0), { $0 + UInt64($1.weight) }) > UInt64(UInt32.max) {
+                diagnostics.append(Diagnostic(.invalidResource, path: "\(lpath).lb_endpoints",
+                                              "the endpoint weights of this locality sum to more than \(UInt32.max); Envoy rejects this"))
+                valid = false
+                continue
+            }
             let loc = IRLocality(region: lle.locality.region, zone: lle.locality.zone, subZone: lle.locality.subZone,
                                  weight: lle.hasLoadBalancingWeight ? lle.loadBalancingWeight.value : nil, endpoints: eps)
             byLevel[lle.priority, default: []].append(loc)
@@ -944,6 +1083,7 @@ public struct Lowerer {
         if let last = levels.last, last + 1 != UInt32(levels.count) {
             diagnostics.append(Diagnostic(.invalidResource, path: path, "endpoint priorities must be contiguous from 0 (found \(levels.map(String.init).joined(separator: ", ")))"))
         }
+        guard valid else { return nil }
         return levels.map { IRPriority(level: $0, localities: byLevel[$0]!) }
     }
 

@@ -14,7 +14,7 @@ public enum UnsupportedPolicy: String, Sendable, CaseIterable {
     static let routingIDs: Set<String> = [
         DiagnosticID.unsupportedRouting.code, DiagnosticID.unsupportedListener.code,
         DiagnosticID.unsupportedCluster.code, DiagnosticID.unsupportedFilter.code,
-        DiagnosticID.unsupportedMatcher.code,
+        DiagnosticID.unsupportedMatcher.code, DiagnosticID.bypassedFilter.code,
     ]
 
     public func apply(to diagnostics: [Diagnostic]) -> [Diagnostic] {
@@ -24,7 +24,9 @@ public enum UnsupportedPolicy: String, Sendable, CaseIterable {
             case .default:
                 break
             case .error:
-                if d.id == DiagnosticID.notEnforced.code { d.severity = .error }
+                // Every feature diagnostic becomes an error, also those that are warnings by
+                // default (skipped pipe, internal, UDP and api listeners).
+                if d.id == DiagnosticID.notEnforced.code || Self.routingIDs.contains(d.id) { d.severity = .error }
             case .warn:
                 if Self.routingIDs.contains(d.id), d.severity == .error { d.severity = .warning }
             }

@@ -50,7 +50,9 @@ public enum ClusterSemantics {
                     let sum = usable.reduce(UInt64(0)) { $0 + UInt64($1.weight) }
                     for e in usable {
                         // locality weight × locality health × endpoint share, in 1/1000ths
-                        let w = UInt64(lw) * locHealth * UInt64(e.weight) * 10 / sum
+                        // (exact: 128-bit product; the quotient is at most lw × locHealth × 10 since e.weight ≤ sum)
+                        let (hi, lo) = (UInt64(lw) * locHealth * 10).multipliedFullWidth(by: UInt64(e.weight))
+                        let w = sum.dividingFullWidth((hi, lo)).quotient
                         eps.append(e)
                         weights.append(UInt32(clamping: max(1, w)))
                     }

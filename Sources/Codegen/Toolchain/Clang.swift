@@ -58,12 +58,27 @@ public struct Clang: Sendable {
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        // Read both pipes concurrently enough: clang output is small.
+        // Drain stderr on its own thread while stdout is read here: a child that
+        // fills one pipe while the other is being read to its end would block forever.
+        let errBox = DataBox()
+        let errDone = DispatchSemaphore(value: 0)
+        let errHandle = err.fileHandleForReading
+        Thread.detachNewThread {
+            errBox.data = errHandle.readDataToEndOfFile()
+            errDone.signal()
+        }
         let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
+        errDone.wait()
+        let e = errBox.data
         p.waitUntilExit()
         return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
                       stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    /// The stderr bytes handed from the reader thread to `run` (written before
+    /// the semaphore is signalled, read after it is waited on).
+    private final class DataBox: @unchecked Sendable {
+        var data = Data()
     }
 
     /// The cache key of an object: source, headers, compiler and flags.

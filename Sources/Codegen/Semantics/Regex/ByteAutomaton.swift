@@ -277,6 +277,112 @@ public struct ByteNFA: Sendable {
         return closure(next, atStart: false)
     }
 
+    /// The subset construction's inner loop, made cheap: epsilon closures of single
+    /// states are computed once, sets are merged with a generation mark instead of
+    /// hashing, and one pass over a set's byte edges yields its successors for every
+    /// byte class. Gives exactly the sets of `step` (sorted), so DFAs are unchanged.
+    struct ClassStepper {
+        let nfa: ByteNFA
+        let classCount: Int
+        /// Per NFA state: its byte edges as (first class, last class, target).
+        private var classEdges: [[(Int, Int, Int)]]
+        private var closures: [[Int]?]
+        private var mark: [Int]
+        private var generation = 0
+
+        init(_ nfa: ByteNFA, classOf: [UInt8], classCount: Int) {
+            self.nfa = nfa
+            self.classCount = classCount
+            classEdges = nfa.edges.map { list in
+                list.compactMap { e in
+                    if case .bytes(let r, let t) = e { return (Int(classOf[Int(r.lowerBound)]), Int(classOf[Int(r.upperBound)]), t) }
+                    return nil
+                }
+            }
+            closures = [[Int]?](repeating: nil, count: nfa.edges.count)
+            mark = [Int](repeating: 0, count: nfa.edges.count)
+        }
+
+        /// A state's byte edges as (first class, last class, target).
+        func byteEdges(of s: Int) -> [(Int, Int, Int)] { classEdges[s] }
+
+        /// `closure(of:)` for callers outside.
+        mutating func closureOf(_ s: Int) -> [Int] { closure(of: s) }
+
+        /// Epsilon closure of one state (no `^`: only the start set may take it).
+        private mutating func closure(of s: Int) -> [Int] {
+            if let c = closures[s] { return c }
+            generation += 1
+            let g = generation
+            var out: [Int] = []
+            var stack = [s]
+            while let q = stack.popLast() {
+                if mark[q] == g { continue }
+                mark[q] = g
+                out.append(q)
+                for e in nfa.edges[q] {
+                    if case .epsilon(let t) = e, mark[t] != g { stack.append(t) }
+                }
+            }
+            closures[s] = out
+            return out
+        }
+
+        /// `ByteNFA.acceptsAtEnd(set, atStart: false)`, with the marks instead of a Set.
+        mutating func acceptsAtEnd(_ set: [Int]) -> Bool {
+            generation += 1
+            let g = generation
+            var stack = set
+            while let q = stack.popLast() {
+                if q == nfa.accept { return true }
+                if mark[q] == g { continue }
+                mark[q] = g
+                for e in nfa.edges[q] {
+                    switch e {
+                    case .epsilon(let t), .end(let t): stack.append(t)
+                    default: break
+                    }
+                }
+            }
+            return false
+        }
+
+        /// For each byte class, the closure of the states the set moves to, and for
+        /// each class the first class with the same moves (`same[c] <= c`; its
+        /// successor is the same set, so callers may reuse what they found for it).
+        mutating func successors(_ set: [Int]) -> (sets: [[Int]], same: [Int]) {
+            var targets = [[Int]](repeating: [], count: classCount)
+            for s in set {
+                for (lo, hi, t) in classEdges[s] {
+                    for c in lo...hi { targets[c].append(t) }
+                }
+            }
+            var out = [[Int]](repeating: [], count: classCount)
+            var same = Array(0..<classCount)
+            classes: for c in 0..<classCount {
+                for e in 0..<c where same[e] == e && targets[e] == targets[c] {
+                    same[c] = e
+                    out[c] = out[e]
+                    continue classes
+                }
+                guard !targets[c].isEmpty else { continue }
+                for t in targets[c] where closures[t] == nil { _ = closure(of: t) }
+                generation += 1
+                let g = generation
+                var unique: [Int] = []
+                for t in targets[c] {
+                    for q in closures[t]! where mark[q] != g {
+                        mark[q] = g
+                        unique.append(q)
+                    }
+                }
+                unique.sort()
+                out[c] = unique
+            }
+            return (out, same)
+        }
+    }
+
     /// RE2::FullMatch semantics on bytes, by simulating the NFA: the reference the
     /// compiled DFA tables are tested against.
     public func fullMatch<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {

@@ -547,10 +547,12 @@ enum CaseFold {
 
     static func orbit(range: ClosedRange<UInt32>) -> [ClosedRange<UInt32>] {
         var out: [ClosedRange<UInt32>] = [range]
-        let upper = max(range.lowerBound, 0x41)...min(range.upperBound, 0x5A)
-        if upper.lowerBound <= upper.upperBound { out.append((upper.lowerBound + 32)...(upper.upperBound + 32)) }
-        let lower = max(range.lowerBound, 0x61)...min(range.upperBound, 0x7A)
-        if lower.lowerBound <= lower.upperBound { out.append((lower.lowerBound - 32)...(lower.upperBound - 32)) }
+        // The intersections with A-Z and a-z, as bounds first: a range that misses
+        // one of them would make an empty (invalid) ClosedRange.
+        let upperLo = max(range.lowerBound, 0x41), upperHi = min(range.upperBound, 0x5A)
+        if upperLo <= upperHi { out.append((upperLo + 32)...(upperHi + 32)) }
+        let lowerLo = max(range.lowerBound, 0x61), lowerHi = min(range.upperBound, 0x7A)
+        if lowerLo <= lowerHi { out.append((lowerLo - 32)...(lowerHi - 32)) }
         for special: UInt32 in [0x4B, 0x6B, 0x212A] where range.contains(special) { out += [0x4B...0x4B, 0x6B...0x6B, 0x212A...0x212A] }
         for special: UInt32 in [0x53, 0x73, 0x17F] where range.contains(special) { out += [0x53...0x53, 0x73...0x73, 0x17F...0x17F] }
         return CharSets.normalize(out)
