@@ -660,6 +660,7 @@ snapshot_yaml() { # snapshot_yaml PORT...: the minimal example with these endpoi
 test_update_compiled() {
 	local xds2bpf=${XDS2BPF:-$ROOT/.build/release/xds2bpf} C=$E2E_TMP/compiled s
 	if [ ! -x "$xds2bpf" ]; then
+		[ "${CI:-}" = 1 ] && e2e_fail "update_compiled: no compiler at $xds2bpf"
 		e2e_log "SKIP update_compiled: no compiler at $xds2bpf (swift build -c release --product xds2bpf)"
 		return 0
 	fi
