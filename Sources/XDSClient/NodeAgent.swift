@@ -39,6 +39,10 @@ public final class NodeAgent: Sendable {
         /// The bundle whose routing the kernel holds now (loaded, or reached by
         /// in-place updates): the base of the next endpoint delta.
         var live: BundleFiles?
+        /// The configuration the kernel holds, and how to turn an EDS-only change of
+        /// it into rows without compiling the whole mesh.
+        var liveSet: XDSResourceSet?
+        var fast: EndpointFastPath?
     }
 
     public init(config: Config, log: @escaping @Sendable (String) -> Void) {
@@ -82,6 +86,16 @@ public final class NodeAgent: Sendable {
         let started = Date()
         let bytes: [UInt8]
         do { bytes = try set.discoveryStream() } catch { return .reject("cannot encode the configuration: \(error)") }
+        // EDS only: the changed clusters' rows straight from their assignments.
+        let (loadedNow, fast, liveSet) = state.withLock { ($0.loaded, $0.fast, $0.liveSet) }
+        if loadedNow, let fast, let liveSet, let changed = EndpointFastPath.changedAssignments(from: liveSet, to: set) {
+            let digest = Self.snapshotDigest(bytes)
+            if let delta = fast.delta(changed: changed, in: set, snapshotSha256: digest),
+                let verdict = applyInPlace(delta, set, bytes: bytes, digest: digest, bundle: nil, started: started, compiled: Date())
+            {
+                return verdict
+            }
+        }
         let snapshot = SnapshotParser().parse(bytes, sourceName: "ads")
         let fe = Pipeline.frontEnd(snapshot: snapshot, options: config.frontEnd)
         if fe.rejected {
@@ -110,8 +124,9 @@ public final class NodeAgent: Sendable {
         if loaded, let live {
             switch EndpointDelta.make(base: live, new: result.bundle) {
             case .success(let delta):
-                if let verdict = applyInPlace(delta, set, bytes: bytes, fe: fe, bundle: result.bundle,
+                if let verdict = applyInPlace(delta, set, bytes: bytes, digest: fe.snapshotDigest, bundle: result.bundle,
                                               started: started, compiled: compiled) {
+                    state.withLock { $0.fast = EndpointFastPath(frontEnd: fe, bundle: result.bundle, options: config.frontEnd) }
                     return verdict
                 }
             case .failure(let why):
@@ -140,6 +155,8 @@ public final class NodeAgent: Sendable {
             $0.loaded = true
             $0.lastDigest = fe.snapshotDigest
             $0.live = result.bundle
+            $0.liveSet = set
+            $0.fast = EndpointFastPath(frontEnd: fe, bundle: result.bundle, options: config.frontEnd)
         }
         saveState(set, bytes: bytes, bundle: dir, digest: fe.snapshotDigest)
         pruneBundles(keep: generation)
@@ -153,15 +170,16 @@ public final class NodeAgent: Sendable {
     /// verdict when done (accept: live), nil when a full replace must follow
     /// (the delta does not fit the maps' headroom, or the update failed: the
     /// loader leaves the maps as they were).
-    private func applyInPlace(_ delta: EndpointDelta.Message, _ set: XDSResourceSet, bytes: [UInt8], fe: FrontEndResult,
-                              bundle: BundleFiles, started: Date, compiled: Date) -> ADSVerdict? {
+    private func applyInPlace(_ delta: EndpointDelta.Message, _ set: XDSResourceSet, bytes: [UInt8], digest: String,
+                              bundle: BundleFiles?, started: Date, compiled: Date) -> ADSVerdict? {
         let ms = { (d: Date) in Int((d.timeIntervalSince(started) * 1000).rounded()) }
         if delta.clusters.isEmpty {
             state.withLock {
-                $0.lastDigest = fe.snapshotDigest
-                $0.live = bundle
+                $0.lastDigest = digest
+                if let bundle { $0.live = bundle }
+                $0.liveSet = set
             }
-            saveState(set, bytes: bytes, bundle: nil, digest: fe.snapshotDigest)
+            saveState(set, bytes: bytes, bundle: nil, digest: digest)
             log("routing unchanged (\(ms(Date())) ms): nothing to write")
             return .accept
         }
@@ -180,14 +198,20 @@ public final class NodeAgent: Sendable {
             return nil
         }
         state.withLock {
-            $0.lastDigest = fe.snapshotDigest
-            $0.live = bundle
+            $0.lastDigest = digest
+            if let bundle { $0.live = bundle }
+            $0.liveSet = set
         }
-        saveState(set, bytes: bytes, bundle: nil, digest: fe.snapshotDigest)
+        saveState(set, bytes: bytes, bundle: nil, digest: digest)
         let endpoints = delta.clusters.reduce(0) { $0 + $1.levels.reduce(0) { $0 + $1.endpoints.count / ABILayout.size("x2b_endpoint") } }
         log("live: updated \(delta.clusters.count) cluster\(delta.clusters.count == 1 ? "" : "s") in place (\(endpoints) endpoints; "
-            + "compile \(ms(compiled)) ms, live after \(ms(Date())) ms)")
+            + "\(bundle == nil ? "rows from the changed assignments" : "compile") \(ms(compiled)) ms, live after \(ms(Date())) ms)")
         return .accept
+    }
+
+    /// What the front end calls the snapshot digest of a single input of these bytes.
+    static func snapshotDigest(_ bytes: [UInt8]) -> String {
+        sha256Hex(Array(sha256Hex(bytes).utf8))
     }
 
     static func render(_ diags: [Diagnostic]) -> String {

@@ -427,6 +427,10 @@ def run(h, a, rnd):
     in_place = open(h.watch_log).read().count("cluster in place") + open(h.watch_log).read().count("clusters in place")
     if in_place < a.changes:
         fail(f"only {in_place} of {a.changes} endpoint changes were applied in place")
+    # ... with rows computed from the changed assignments alone (no compile of the mesh)
+    fast = open(h.watch_log).read().count("rows from the changed assignments")
+    if fast < a.changes:
+        fail(f"only {fast} of {a.changes} endpoint changes took the fast path (rows from the changed assignments)")
     if lat:
         lat.sort()
         log(f"{len(lat)} endpoint changes ACKed, {in_place} written in place; push -> ACK median "

@@ -14,8 +14,10 @@ public enum EndpointDelta {
         public var description: String { reason }
     }
 
-    /// The images an in-place update rewrites; every other file must be identical.
-    static let rowImages: Set<String> = ["maps/x2b_clu.bin", "maps/x2b_ep.bin", "maps/x2b_lbtab.bin"]
+    /// The images an in-place update rewrites (x2b_active: the connection counts of
+    /// least-request endpoints, keyed by address; the loader adds a zero entry for a
+    /// new address); every other file must be identical.
+    static let rowImages: Set<String> = ["maps/x2b_clu.bin", "maps/x2b_ep.bin", "maps/x2b_lbtab.bin", "maps/x2b_active.bin"]
     /// Files that describe the bundle rather than route: the manifest (cluster
     /// endpoint counts, snapshot digest) and its digest.
     static let descriptive: Set<String> = ["manifest.pb", "manifest.sha256"]

@@ -135,42 +135,59 @@ public struct Planner {
                 plan.clusters.append(.init(name: c.name, lb: c.lb, counter: id, passthrough: true, levels: [], endpointCount: 0))
                 continue
             }
-            let eff = ClusterSemantics.effective(c)
-            if eff.levels.count > Int(ABI.maxPriorities) {
-                diagnostics.append(Diagnostic(.limitExceeded, path: c.path,
-                                              "\(eff.levels.count) priority levels carry load; the data plane supports \(ABI.maxPriorities)"))
-            }
-            if eff.isEmpty {
-                diagnostics.append(Diagnostic(.noEndpoints, path: c.path, "cluster has no healthy endpoint; connects routed to it are refused"))
-            }
             var levels: [BundlePlan.Level] = []
-            var cum: UInt32 = 0
-            for lv in eff.levels.prefix(Int(ABI.maxPriorities)) {
-                cum += lv.load
+            // Past the slot budget no more tables are built (the limit is diagnosed below):
+            // a snapshot of many huge rings must not exhaust memory first.
+            for lv in Self.clusterLevels(c, buildTables: plan.slots.count <= options.maxTableSlots, diagnostics: &diagnostics) {
                 let first = UInt32(plan.endpoints.count)
-                for e in lv.endpoints {
-                    plan.endpoints.append(.init(address: e.address, port: e.port, weight: e.weight))
-                }
-                // Past the slot budget no more tables are built (the limit is diagnosed below):
-                // a snapshot of many huge rings must not exhaust memory first.
-                let overBudget = plan.slots.count > options.maxTableSlots
-                let table: [LBTables.Slot] = switch c.lb {
-                case _ where overBudget: []
-                case .roundRobin: LBTables.roundRobinSchedule(weights: lv.weights)
-                case .random, .leastRequest: []
-                case .maglev: LBTables.maglev(endpoints: lv.endpoints, weights: lv.weights, size: c.maglevTableSize)
-                case .ringHash: LBTables.ring(endpoints: lv.endpoints, weights: lv.weights,
-                                              minimum: c.ringMinimumSize, maximum: c.ringMaximumSize)
-                }
+                plan.endpoints += lv.endpoints
                 let tableFirst = UInt32(plan.slots.count)
-                plan.slots += table
-                levels.append(.init(cumLoad: cum, first: first, count: UInt32(lv.endpoints.count),
-                                    tableFirst: tableFirst, tableLength: UInt32(table.count)))
+                plan.slots += lv.table
+                levels.append(.init(cumLoad: lv.cumLoad, first: first, count: UInt32(lv.endpoints.count),
+                                    tableFirst: tableFirst, tableLength: UInt32(lv.table.count)))
             }
-            if !levels.isEmpty { levels[levels.count - 1].cumLoad = 100 }
             plan.clusters.append(.init(name: c.name, lb: c.lb, counter: id, passthrough: false, levels: levels,
                                        endpointCount: levels.reduce(0) { $0 + Int($1.count) }))
         }
+    }
+
+    /// One priority level of a cluster as the data plane holds it: cumulative load
+    /// (out of 100; the last level 100), endpoints, and the LB table (endpoint
+    /// indexes relative to the level's first endpoint).
+    public struct LevelRows: Sendable, Equatable {
+        public var cumLoad: UInt32
+        public var endpoints: [BundlePlan.Endpoint]
+        public var table: [LBTables.Slot]
+    }
+
+    /// The rows of one (non-passthrough) cluster: what planning a whole bundle lays
+    /// out, and what an in-place endpoint update writes for that cluster alone.
+    public static func clusterLevels(_ c: IRCluster, buildTables: Bool = true, diagnostics: inout [Diagnostic]) -> [LevelRows] {
+        let eff = ClusterSemantics.effective(c)
+        if eff.levels.count > Int(ABI.maxPriorities) {
+            diagnostics.append(Diagnostic(.limitExceeded, path: c.path,
+                                          "\(eff.levels.count) priority levels carry load; the data plane supports \(ABI.maxPriorities)"))
+        }
+        if eff.isEmpty {
+            diagnostics.append(Diagnostic(.noEndpoints, path: c.path, "cluster has no healthy endpoint; connects routed to it are refused"))
+        }
+        var out: [LevelRows] = []
+        var cum: UInt32 = 0
+        for lv in eff.levels.prefix(Int(ABI.maxPriorities)) {
+            cum += lv.load
+            let table: [LBTables.Slot] = switch c.lb {
+            case _ where !buildTables: []
+            case .roundRobin: LBTables.roundRobinSchedule(weights: lv.weights)
+            case .random, .leastRequest: []
+            case .maglev: LBTables.maglev(endpoints: lv.endpoints, weights: lv.weights, size: c.maglevTableSize)
+            case .ringHash: LBTables.ring(endpoints: lv.endpoints, weights: lv.weights,
+                                          minimum: c.ringMinimumSize, maximum: c.ringMaximumSize)
+            }
+            out.append(LevelRows(cumLoad: cum, endpoints: lv.endpoints.map { .init(address: $0.address, port: $0.port, weight: $0.weight) },
+                                 table: table))
+        }
+        if !out.isEmpty { out[out.count - 1].cumLoad = 100 }
+        return out
     }
 
     // MARK: Listeners and actions

@@ -1,0 +1,98 @@
+import Codegen
+import Foundation
+import SwiftProtobuf
+
+/// The endpoint-only change, computed from the changed ClusterLoadAssignments
+/// alone: no front end over the whole mesh, no planning, no C, no clang.
+///
+/// When a candidate differs from the live configuration only in EDS resources,
+/// each cluster that uses a changed assignment is lowered by itself (the same
+/// Lowerer, with the cluster resource the live configuration has) and its rows
+/// computed by the planner's own per-cluster function; the rows become an
+/// EndpointDelta for `xds2bpf-loader update`. Anything unusual — a diagnostic
+/// of any kind, a cluster the live bundle does not have, an assignment no
+/// cluster uses — answers nil, and the caller takes the full path, which
+/// decides (and diagnoses) everything the usual way. Tests check that both
+/// paths give the same rows.
+public struct EndpointFastPath: Sendable {
+    /// EDS service name → the clusters (as the live configuration has them) that use it.
+    let clustersByService: [String: [XDSResource<Envoy_Config_Cluster_V3_Cluster>]]
+    /// Cluster name → its index in the live bundle's manifest (the map row id).
+    let clusterIndex: [String: UInt32]
+    let codeSha256: String
+    let options: FrontEndOptions
+
+    /// From the live configuration's front end and bundle.
+    public init?(frontEnd fe: FrontEndResult, bundle: BundleFiles, options: FrontEndOptions) {
+        guard let m = bundle.files["manifest.pb"].flatMap({ try? Xds2bpf_Bundle_V1_Manifest(serializedBytes: $0) }) else { return nil }
+        var byService: [String: [XDSResource<Envoy_Config_Cluster_V3_Cluster>]] = [:]
+        for c in fe.snapshot.clusters {
+            guard case .type(.eds)? = c.message.clusterDiscoveryType else { continue }
+            let service = c.message.edsClusterConfig.serviceName.isEmpty ? c.name : c.message.edsClusterConfig.serviceName
+            byService[service, default: []].append(c)
+        }
+        clustersByService = byService
+        var index: [String: UInt32] = [:]
+        for c in m.clusters { index[c.name] = c.index }
+        clusterIndex = index
+        codeSha256 = m.codeSha256
+        self.options = options
+    }
+
+    /// The names of the assignments that differ, if nothing but assignments differs.
+    public static func changedAssignments(from old: XDSResourceSet, to new: XDSResourceSet) -> [String]? {
+        for t in [XDSResourceType.listener, .route, .cluster] {
+            guard old.received.contains(t) == new.received.contains(t) else { return nil }
+            let a = (old.resources[t] ?? []).sorted { $0.name < $1.name }.map { [$0.name: $0.any.value] }
+            let b = (new.resources[t] ?? []).sorted { $0.name < $1.name }.map { [$0.name: $0.any.value] }
+            guard a == b else { return nil }
+        }
+        var before: [String: Data] = [:]
+        for r in old.resources[.endpoint] ?? [] { before[r.name] = r.any.value }
+        var after: [String: Data] = [:]
+        for r in new.resources[.endpoint] ?? [] { after[r.name] = r.any.value }
+        return Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
+    }
+
+    /// The delta for `changed` assignments of `new`, or nil when the full path must decide.
+    public func delta(changed: [String], in new: XDSResourceSet, snapshotSha256: String) -> EndpointDelta.Message? {
+        var assignments: [String: Envoy_Config_Endpoint_V3_ClusterLoadAssignment] = [:]
+        for r in new.resources[.endpoint] ?? [] where changed.contains(r.name) {
+            guard let cla = try? Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: r.any.value) else { return nil }
+            assignments[r.name] = cla
+        }
+        var snapshot = XDSSnapshot()
+        for name in changed {
+            guard let clusters = clustersByService[name], !clusters.isEmpty else { return nil }
+            snapshot.clusters += clusters
+            if let cla = assignments[name] {
+                snapshot.loadAssignments.append(XDSResource(name: name, message: cla, origin: "ads"))
+            }
+        }
+        let fe = Pipeline.frontEnd(snapshot: snapshot, options: options)
+        guard fe.diagnostics.isEmpty else { return nil }
+        var delta = EndpointDelta.Message()
+        delta.formatVersion = 1
+        delta.abiVersion = ABI.version
+        delta.baseCodeSha256 = codeSha256
+        delta.snapshotSha256 = snapshotSha256
+        for c in fe.ir.clusters.sorted(by: { (clusterIndex[$0.name] ?? 0) < (clusterIndex[$1.name] ?? 0) }) {
+            guard let id = clusterIndex[c.name], !c.originalDestination else { return nil }
+            var diags: [Diagnostic] = []
+            let levels = Planner.clusterLevels(c, diagnostics: &diags)
+            guard diags.allSatisfy({ $0.severity != .error }) else { return nil }
+            var rows = Xds2bpf_Bundle_V1_ClusterRows()
+            rows.cluster = id
+            rows.name = c.name
+            rows.levels = levels.map { lv in
+                var l = Xds2bpf_Bundle_V1_LevelRows()
+                l.cumLoad = lv.cumLoad
+                l.endpoints = Data(lv.endpoints.flatMap(MapImageEncoder.endpointRecord))
+                l.table = Data(lv.table.flatMap(MapImageEncoder.slotRecord))
+                return l
+            }
+            delta.clusters.append(rows)
+        }
+        return delta
+    }
+}
