@@ -173,6 +173,10 @@ public struct ADSClient: Sendable {
         let start = session
         var options = CallOptions.defaults
         options.maxResponseMessageBytes = maxMessageBytes
+        // grpc-swift-nio-transport 2.9 sizes the client stream's inbound message
+        // decoder from maxRequestMessageBytes (4 MiB by default): a 10k-service CDS
+        // response is larger.
+        options.maxRequestMessageBytes = maxMessageBytes
         let callOptions = options
         return try await withGRPCClient(transport: transport) { client in
             // Each response is handled to the end (verdict, requests) before the next.

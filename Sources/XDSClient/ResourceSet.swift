@@ -95,6 +95,11 @@ public struct XDSResourceSet: Sendable, Equatable {
     public internal(set) var nonces: [XDSResourceType: String] = [:]
     /// Types from which at least one response arrived (an empty response counts).
     public private(set) var received: Set<XDSResourceType> = []
+    /// RDS names the listeners reference and EDS names the clusters reference, kept
+    /// up to date when listeners or clusters change (decoding 10k listeners for
+    /// every response would cost more than the response).
+    private var routeRefs: [String] = []
+    private var endpointRefs: [String] = []
 
     public init() {}
 
@@ -145,6 +150,7 @@ public struct XDSResourceSet: Sendable, Equatable {
         versions[type] = version
         nonces[type] = nonce
         received.insert(type)
+        refreshReferences(type)
     }
 
     /// Delta: add or replace what came, drop what was removed.
@@ -157,6 +163,15 @@ public struct XDSResourceSet: Sendable, Equatable {
         versions[type] = version
         nonces[type] = nonce
         received.insert(type)
+        refreshReferences(type)
+    }
+
+    private mutating func refreshReferences(_ type: XDSResourceType) {
+        switch type {
+        case .listener: routeRefs = Self.routeReferences(resources[.listener] ?? [])
+        case .cluster: endpointRefs = Self.endpointReferences(resources[.cluster] ?? [])
+        case .route, .endpoint: break
+        }
     }
 
     /// Keeps only the RDS/EDS resources still referenced (an unsubscribed name is
@@ -172,19 +187,23 @@ public struct XDSResourceSet: Sendable, Equatable {
     }
 
     /// Route configuration names the listeners reference, in first-seen order.
-    public var referencedRoutes: [String] {
+    public var referencedRoutes: [String] { routeRefs }
+
+    /// Endpoint set names the EDS clusters reference, in first-seen order.
+    public var referencedEndpoints: [String] { endpointRefs }
+
+    static func routeReferences(_ listeners: [XDSReceivedResource]) -> [String] {
         var seen = Set<String>(), out: [String] = []
-        for r in resources[.listener] ?? [] {
+        for r in listeners {
             guard let l = try? Envoy_Config_Listener_V3_Listener(serializedBytes: r.any.value) else { continue }
             for n in XDSReferences.routeNames(of: l) where seen.insert(n).inserted { out.append(n) }
         }
         return out
     }
 
-    /// Endpoint set names the EDS clusters reference, in first-seen order.
-    public var referencedEndpoints: [String] {
+    static func endpointReferences(_ clusters: [XDSReceivedResource]) -> [String] {
         var seen = Set<String>(), out: [String] = []
-        for r in resources[.cluster] ?? [] {
+        for r in clusters {
             guard let c = try? Envoy_Config_Cluster_V3_Cluster(serializedBytes: r.any.value),
                 let n = XDSReferences.endpointName(of: c) else { continue }
             if seen.insert(n).inserted { out.append(n) }
@@ -212,6 +231,12 @@ public struct XDSResourceSet: Sendable, Equatable {
             for n in referenced(t) where !have.contains(n) { out.append("\(t.shortName) \(ResourcePath.quoted(n))") }
         }
         return out
+    }
+
+    /// `missing`, for a person: the first few, then how many more.
+    public var missingSummary: String {
+        let m = missing
+        return m.count <= 8 ? m.joined(separator: ", ") : m.prefix(8).joined(separator: ", ") + " and \(m.count - 8) more"
     }
 
     public var isComplete: Bool { missing.isEmpty }

@@ -138,8 +138,8 @@ extension XDS2BPF {
             do {
                 set = try runBlocking {
                     try await withDeadline(timeout.value, what: {
-                        let missing = latest.withLock { $0.missing }
-                        return "timed out after \(timeout.value) s waiting for \(missing.isEmpty ? "a response" : missing.joined(separator: ", "))"
+                        let missing = latest.withLock { $0.missingSummary }
+                        return "timed out after \(timeout.value) s waiting for \(missing.isEmpty ? "a response" : missing)"
                     }) {
                         let end = try await client.run(session: session, onEvent: { e in
                             if !quiet { printErr("xds2bpf fetch: \(e)") }
