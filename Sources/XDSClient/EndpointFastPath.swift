@@ -9,8 +9,8 @@ import SwiftProtobuf
 /// each cluster that uses a changed assignment is lowered by itself (the same
 /// Lowerer, with the cluster resource the live configuration has) and its rows
 /// computed by the planner's own per-cluster function; the rows become an
-/// EndpointDelta for `xds2bpf-loader update`. Anything unusual — a diagnostic
-/// of any kind, a cluster the live bundle does not have, an assignment no
+/// EndpointDelta for `xds2bpf-loader update`. Anything unusual — an error, a
+/// host name, a cluster the live bundle does not have, an assignment no
 /// cluster uses — answers nil, and the caller takes the full path, which
 /// decides (and diagnoses) everything the usual way. Tests check that both
 /// paths give the same rows.
@@ -70,7 +70,12 @@ public struct EndpointFastPath: Sendable {
             }
         }
         let fe = Pipeline.frontEnd(snapshot: snapshot, options: options)
-        guard fe.diagnostics.isEmpty else { return nil }
+        // Warnings (what the kernel does not enforce) are the live configuration's
+        // too; an error is for the full path to report. So is a host name: alone,
+        // the cluster looks unreferenced, which makes that error a note.
+        guard !fe.diagnostics.contains(where: { $0.severity == .error || $0.id == DiagnosticID.invalidAddress.code }) else {
+            return nil
+        }
         var delta = EndpointDelta.Message()
         delta.formatVersion = 1
         delta.abiVersion = ABI.version

@@ -36,6 +36,8 @@ final class EndpointFastPathTests: XCTestCase {
         c.type = .eds
         c.edsClusterConfig.edsConfig.ads = Envoy_Config_Core_V3_AggregatedConfigSource()
         c.lbPolicy = lb
+        // a warning (not enforced in the kernel), as real clusters have: the fast path still applies
+        c.outlierDetection = Envoy_Config_Cluster_V3_OutlierDetection()
         return try Google_Protobuf_Any(message: c)
     }
 
