@@ -121,19 +121,54 @@ public struct XDSResourceSet: Sendable, Equatable {
         guard payload.typeURL == type.typeURL else {
             throw XDSResourceError(message: "type URL \(payload.typeURL.isEmpty ? "(empty)" : payload.typeURL) embedded in a resource does not match the response's type URL \(type.typeURL)")
         }
-        let name: String
-        do {
-            switch type {
-            case .listener: name = try Envoy_Config_Listener_V3_Listener(serializedBytes: payload.value).name
-            case .route: name = try Envoy_Config_Route_V3_RouteConfiguration(serializedBytes: payload.value).name
-            case .cluster: name = try Envoy_Config_Cluster_V3_Cluster(serializedBytes: payload.value).name
-            case .endpoint: name = try Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: payload.value).clusterName
-            }
-        } catch {
-            throw XDSResourceError(message: "a \(type.typeURL.split(separator: "/").last!) that does not decode (\(error))")
+        // The name is field 1 of all four messages. Reading it (and checking the
+        // top level of the wire format) is enough here: the whole message is
+        // decoded by the front end when the configuration is judged, and a
+        // 10k-service response would otherwise be decoded twice.
+        guard let name = Self.fieldOneString(payload.value) else {
+            throw XDSResourceError(message: "a \(type.typeURL.split(separator: "/").last!) that does not decode (malformed wire format)")
         }
         guard !name.isEmpty else { throw XDSResourceError(message: "a \(type.shortName) resource without a name") }
         return XDSReceivedResource(name: name, version: version, any: payload)
+    }
+
+    /// Field 1 (a string) of a protobuf message, walking the top-level fields and
+    /// checking their framing; nil if the bytes are not a well-formed message.
+    static func fieldOneString(_ data: Data) -> String? {
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> String? in
+            let b = raw.bindMemory(to: UInt8.self)
+            var i = 0
+            var name = ""
+            func varint() -> UInt64? {
+                var v: UInt64 = 0
+                var shift: UInt64 = 0
+                while i < b.count, shift < 64 {
+                    let x = b[i]
+                    i += 1
+                    v |= UInt64(x & 0x7f) << shift
+                    if x & 0x80 == 0 { return v }
+                    shift += 7
+                }
+                return nil
+            }
+            while i < b.count {
+                guard let key = varint(), key >> 3 != 0 else { return nil }
+                switch key & 7 {
+                case 0: guard varint() != nil else { return nil }
+                case 1: guard i + 8 <= b.count else { return nil }; i += 8
+                case 5: guard i + 4 <= b.count else { return nil }; i += 4
+                case 2:
+                    guard let len = varint(), len <= UInt64(b.count - i) else { return nil }
+                    if key >> 3 == 1 {
+                        guard let s = String(bytes: b[i..<(i + Int(len))], encoding: .utf8) else { return nil }
+                        name = s
+                    }
+                    i += Int(len)
+                default: return nil
+                }
+            }
+            return name
+        }
     }
 
     public func names(_ type: XDSResourceType) -> [String] { (resources[type] ?? []).map(\.name) }
