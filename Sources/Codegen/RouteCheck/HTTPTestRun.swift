@@ -122,8 +122,9 @@ public enum HTTPTestRun {
         let inURL = dir.appendingPathComponent("requests"), outURL = dir.appendingPathComponent("decisions"),
             errURL = dir.appendingPathComponent("stderr")
         try Data(input).write(to: inURL)
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        // Empty files for the driver's output (FileHandle(forWritingTo:) needs them to exist).
+        try Data().write(to: outURL)
+        try Data().write(to: errURL)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: driver)
         p.arguments = [build.object, build.mapDirectory] + (count > 1 ? ["--repeat", String(count)] : [])
