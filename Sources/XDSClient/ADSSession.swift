@@ -147,8 +147,9 @@ public struct ADSSession: Sendable {
             case .delta:
                 var r = DeltaDiscoveryRequest()
                 r.typeURL = t.typeURL
-                r.resourceNamesSubscribe = want.filter { !Set(have).contains($0) }
-                r.resourceNamesUnsubscribe = have.filter { !Set(want).contains($0) }
+                let (haveSet, wantSet) = (Set(have), Set(want))
+                r.resourceNamesSubscribe = want.filter { !haveSet.contains($0) }
+                r.resourceNamesUnsubscribe = have.filter { !wantSet.contains($0) }
                 withNode { if let n = $0 { r.node = n } }
                 out.append(.delta(r))
             }

@@ -57,7 +57,8 @@ public struct EndpointFastPath: Sendable {
     /// The delta for `changed` assignments of `new`, or nil when the full path must decide.
     public func delta(changed: [String], in new: XDSResourceSet, snapshotSha256: String) -> EndpointDelta.Message? {
         var assignments: [String: Envoy_Config_Endpoint_V3_ClusterLoadAssignment] = [:]
-        for r in new.resources[.endpoint] ?? [] where changed.contains(r.name) {
+        let wanted = Set(changed)
+        for r in new.resources[.endpoint] ?? [] where wanted.contains(r.name) {
             guard let cla = try? Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: r.any.value) else { return nil }
             assignments[r.name] = cla
         }

@@ -180,7 +180,7 @@ public struct XDSResourceSet: Sendable, Equatable {
         if type.isWildcard {
             resources[type] = list
         } else {
-            for r in list { upsert(type, r) }
+            upsert(type, list)
         }
         versions[type] = version
         nonces[type] = nonce
@@ -190,7 +190,7 @@ public struct XDSResourceSet: Sendable, Equatable {
 
     /// Delta: add or replace what came, drop what was removed.
     mutating func applyDelta(_ type: XDSResourceType, _ list: [XDSReceivedResource], removed: [String], version: String, nonce: String) {
-        for r in list { upsert(type, r) }
+        upsert(type, list)
         if !removed.isEmpty {
             let gone = Set(removed)
             resources[type] = (resources[type] ?? []).filter { !gone.contains($0.name) }
@@ -215,9 +215,21 @@ public struct XDSResourceSet: Sendable, Equatable {
         resources[type] = (resources[type] ?? []).filter { keep.contains($0.name) }
     }
 
-    private mutating func upsert(_ type: XDSResourceType, _ r: XDSReceivedResource) {
+    /// Replaces the resources of the same name, appends the new ones (one pass:
+    /// a state-of-the-world EDS response at 10k services carries 10k assignments).
+    private mutating func upsert(_ type: XDSResourceType, _ updates: [XDSReceivedResource]) {
         var list = resources[type] ?? []
-        if let i = list.firstIndex(where: { $0.name == r.name }) { list[i] = r } else { list.append(r) }
+        var index: [String: Int] = [:]
+        index.reserveCapacity(list.count + updates.count)
+        for (i, r) in list.enumerated() { index[r.name] = i }
+        for r in updates {
+            if let i = index[r.name] {
+                list[i] = r
+            } else {
+                index[r.name] = list.count
+                list.append(r)
+            }
+        }
         resources[type] = list
     }
 
