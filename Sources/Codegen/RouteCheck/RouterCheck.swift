@@ -342,6 +342,16 @@ public enum RouterCheck {
         return result
     }
 
+    /// The IR engine for one test: the head validation of Envoy's HTTP/1 codec, then routing.
+    /// A request the codec refuses is reported as not decided, with Envoy's status.
+    public static func runIR(_ test: Test, table: IRRouteTable) -> Result {
+        if case .refuse(let status, let reason) = HeadValidation.validate(request(test.input)) {
+            return Result(name: test.name, failures: [],
+                          undecidable: "refused before routing: \(reason) (Envoy's HTTP/1 codec answers \(status); the kernel refuses the connection)")
+        }
+        return check(test, table: table, decision: decideIR(test, table: table))
+    }
+
     /// The IR engine: Envoy's routing as the interpreter computes it.
     public static func decideIR(_ test: Test, table: IRRouteTable) -> Decision {
         RouteSemantics.decide(table, request(test.input), random: random(test.input), runtime: runtime(test.input))
