@@ -255,15 +255,15 @@ struct RequestGenerator {
         case 1: req.path = bare.isEmpty ? "b" : bare
         case 2: req.path = "*"
         case 3: req.method = "OPTIONS"; req.path = "*"
-        case 4: req.path = "http://\(req.authority.isEmpty ? "h.example" : req.authority)\(p)"
+        case 4: req.path = "http://\(req.authority.isEmpty || req.authority.contains("[") ? "h.example" : req.authority)\(p)"
         case 5: req.path = "HTTPS://u:pw@\(["example.com", "a.b.c", "x-y.example:8080"].randomElement(using: &rng)!)\(p)"
         case 6: req.path = ["ftp://example.com/", "http://h_x.example/", "http://a@b@h/", "http://h:x/", "http:/p", "http://", "http://example.com?q=1", "http://example.com"].randomElement(using: &rng)!
-        case 7: req.path = p + ["/a b", "/\u{7f}", "/\u{1}", "/\u{e9}", "\t"].randomElement(using: &rng)!
+        case 7: req.path = p + ["/a b", "/\u{7f}", "/\u{1}", "/\u{0}", "/\u{e9}", "\t"].randomElement(using: &rng)!
         case 8: req.method = ["FOO-BAR", "get", "QUERY", "M-SEARCH", "PURGE", "MKCALENDAR", "", "G\u{1}T"].randomElement(using: &rng)!
         case 9: req.method = "CONNECT"
         case 10: req.version = ["HTTP/1.0", "", "HTTP/2.0", "HTTX/1.1", "http/1.1", "HTTP/1.10", "HTTP/11"].randomElement(using: &rng)!
         case 11: req.hasAuthority = false; req.headers.removeAll { $0.0 == ":authority" }
-        case 12: req.authority += [" x", "/x", "\"x", "\u{e9}", "{", "|", "\\", "\u{7f}"].randomElement(using: &rng)!
+        case 12: req.authority = (req.authority.isEmpty ? "a" : req.authority) + [" x", "/x", "\"x", "\u{e9}", "{", "|", "\\", "\u{7f}"].randomElement(using: &rng)!
         case 13: req.authority = ["a!$&'()*+,;=b", "[::1]:80", "a:b:c", "a@b", "a%41", "a_b", "a~b"].randomElement(using: &rng)!
         case 14: req.headers.append(([("bad name", "x"), ("bad\"n", "x"), ("bad(n", "x"), ("x\u{e9}", "x"), ("", "x"), ("ok!#$%&'*+-.^_`|~", "x")].randomElement(using: &rng)!))
         case 15: req.headers.append(("x-ctl", ["a\u{1}b", "a\u{7f}", "\u{1f}", "a\tb", "caf\u{e9}"].randomElement(using: &rng)!))

@@ -110,8 +110,9 @@ public enum HeadValidation {
         var contentLength = 0
         var transferEncoding: String?
         for (k, v) in r.headers {
-            if k == ":authority" { hostLines += 1 }
-            if k.hasPrefix(":") && k != ":authority" { continue }
+            let canonical = HTTPHeaderMap.canonical(k)
+            if canonical == ":authority" { hostLines += 1 }
+            if canonical.hasPrefix(":") && canonical != ":authority" { continue }
             let name = k == ":authority" ? Array("host".utf8) : Array(k.utf8)
             if name.isEmpty || !name.allSatisfy(isTokenChar) {
                 return .refuse(status: 400, reason: "header name \(ResourcePath.quoted(k)) is not a token")
@@ -119,14 +120,14 @@ public enum HeadValidation {
             if !v.utf8.allSatisfy(isValueChar) {
                 return .refuse(status: 400, reason: "a control character in header \(k)")
             }
-            if k == "content-length" {
+            if canonical == "content-length" {
                 contentLength += 1
                 if contentLength > 1 { return .refuse(status: 400, reason: "more than one content-length") }
                 if v.isEmpty || !v.utf8.allSatisfy(isDigit) {
                     return .refuse(status: 400, reason: "content-length \(ResourcePath.quoted(v)) is not a number")
                 }
             }
-            if k == "transfer-encoding" { transferEncoding = v }
+            if canonical == "transfer-encoding" { transferEncoding = v }
         }
         if let te = transferEncoding {
             if String(decoding: ASCII.lowered(Array(te.utf8)), as: UTF8.self) != "chunked" {
@@ -143,13 +144,13 @@ public enum HeadValidation {
         if !absolute {
             // origin form: the Host header is the authority
             if hostLines == 0 { return .refuse(status: 400, reason: "no Host header (HTTP/1.1)") }
-            let hosts = (r.hasAuthority ? [r.authority] : []) + r.headers.filter { $0.0 == ":authority" }.map(\.1)
+            let hosts = (r.hasAuthority ? [r.authority] : []) + r.headers.filter { HTTPHeaderMap.canonical($0.0) == ":authority" }.map(\.1)
             for h in hosts where !h.utf8.allSatisfy(isAuthorityChar) {
                 return .refuse(status: 400, reason: "Host \(ResourcePath.quoted(h)) has a character an authority cannot have")
             }
         } else {
             // the absolute form's authority replaces every Host line
-            out.headers = out.headers.filter { $0.0 != ":authority" }
+            out.headers = out.headers.filter { HTTPHeaderMap.canonical($0.0) != ":authority" }
         }
         return .accept(out)
     }
