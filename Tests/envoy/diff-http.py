@@ -471,11 +471,23 @@ def ask_envoy(port: int, req: dict, timeout: float = 5.0) -> str:
     m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
     if not m:
         return "garbage"
+    grpc = None
     for l in lines[1:]:
         k, _, v = l.partition(":")
         if k.strip().lower() == HEADER:
             return f"cluster {v.strip()}"
+        if k.strip().lower() == "grpc-status":
+            grpc = v.strip()
+    if grpc is not None and m.group(1) == "200":
+        # a local reply to a gRPC request (content-type application/grpc): HTTP 200 and the
+        # status mapped to a gRPC one (Grpc::Utility::httpToGrpcStatus)
+        return f"grpc-status {grpc}"
     return f"status {m.group(1)}"
+
+
+def grpc_status(http: int) -> int:
+    """Envoy's Grpc::Utility::httpToGrpcStatus."""
+    return {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}.get(http, 2)
 
 
 def ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, extra: list[str]) -> tuple[set[str], str]:
@@ -492,7 +504,7 @@ def _ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, rv
                  extra: list[str]) -> tuple[set[str], str]:
     cmd = [xds2bpf, "explain", *extra, *files, "--dst", req["t"]["dst"], "--authority", req["authority"],
            "--path", req["target"], "--method", req["method"], "--unsupported", unsupported, "--random", str(rv), "--json",
-           f"--http-version={req.get('version', 'HTTP/1.1')}"]
+           "--http-version", req.get("version", "HTTP/1.1")]
     if req.get("nohost"):
         cmd.append("--no-host")
     for n, v in req["headers"]:
@@ -612,6 +624,9 @@ def main() -> int:
         for r in reqs:
             e = ask_envoy(r["t"]["port"], r)
             want, summary = ask_xds2bpf(xds2bpf, files, r, unsupported, extra)
+            if e.startswith("grpc-status "):
+                want = want | {f"grpc-status {grpc_status(int(w.split()[1]))}" for w in want
+                               if w.startswith("status ") and w.split()[1].isdigit()}
             agree = e in want
             s = stats.setdefault(r["cls"], [0, 0])
             s[0 if agree else 1] += 1
