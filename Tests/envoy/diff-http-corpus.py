@@ -107,7 +107,7 @@ def main() -> int:
            "(docs/semantics.md, request-head validation).",
            "- *absolute-form target* (`GET http://[user@]host/path`): Envoy takes path and host from the URL "
            "(`allow_absolute_url` defaults to true) and routes; so do `explain` and the kernel. *asterisk form*: "
-           "`OPTIONS *` is routed with `:path` `*`.",
+           "`OPTIONS *` is answered 404 by the connection manager (a `:path` without `/` is never routed).",
            "- *dot-dot segment*, *percent-encoded slash*: the connection manager sets `normalize_path`, "
            "`merge_slashes` or `path_with_escaped_slashes_action` (Envoy Gateway: UNESCAPE_AND_REDIRECT "
            "answers 307; Istio: normalize_path). xds2bpf reports them as not applied in the kernel "

@@ -663,11 +663,8 @@ __noinline int x2b_http_parse(struct x2b_req *req, struct x2b_hparse *p)
 		p->path_off = t0;
 		p->path_len = p->target_len;
 	} else if (x2b_head(req, t0) == '*') {
-		/* asterisk form: OPTIONS only; routed with :path "*..." */
-		if (p->method_hash != X2B_M_OPTIONS)
-			return x2b_refuse(p, 400);
-		p->path_off = t0;
-		p->path_len = p->target_len;
+		/* asterisk form: OPTIONS only; the connection manager routes no path without '/' */
+		return x2b_refuse(p, p->method_hash == X2B_M_OPTIONS ? 404 : 400);
 	} else if (colon && colon + 2 < end && x2b_head(req, colon + 1) == '/' && x2b_head(req, colon + 2) == '/') {
 		/* scheme://[userinfo@]host[:port][/path]: the target's authority replaces Host. */
 		__u32 auth = colon + 3, auth_end = slash ? slash : end, hend, ulen = 0;
@@ -716,9 +713,11 @@ __noinline int x2b_http_parse(struct x2b_req *req, struct x2b_hparse *p)
 		if (!slash) {
 			p->path_off = 0; /* no path: :path is "/" */
 			p->path_len = 0;
-		} else {
-			p->path_off = slash; /* "/path" or "?query" */
+		} else if (x2b_head(req, slash) == '/') {
+			p->path_off = slash;
 			p->path_len = end - slash;
+		} else {
+			return x2b_refuse(p, 404); /* :path "?query": not routed (Envoy's "absolute_path") */
 		}
 	} else {
 		return x2b_refuse(p, 400);

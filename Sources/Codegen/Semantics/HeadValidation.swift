@@ -141,6 +141,11 @@ public enum HeadValidation {
         if headSize(r) > maxHeadBytes {
             return .refuse(status: 431, reason: "a request head over \(maxHeadBytes / 1024) KiB")
         }
+        if !out.path.hasPrefix("/") {
+            // The connection manager routes relative paths only ("absolute_path"): OPTIONS *,
+            // an absolute URL whose path starts with its query.
+            return .refuse(status: 404, reason: ":path \(ResourcePath.quoted(out.path)) does not start with '/' (the connection manager routes none)")
+        }
         if !absolute {
             // origin form: the Host header is the authority
             if hostLines == 0 { return .refuse(status: 400, reason: "no Host header (HTTP/1.1)") }
