@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # A bounded run of the Envoy HTTP diff (Tests/envoy/diff-http.py): a real Envoy and
 # `xds2bpf explain` answer the same requests (malformed heads of every class included) for
-# the bookinfo example and a few corpus cases, with a fixed seed and at most MAX requests
+# the bookinfo example and six corpus cases, with a fixed seed and at most MAX requests
 # per case. Fails on any disagreement outside the documented, allow-listed classes:
 #   - dot-dot segment, percent-encoded slash: normalize_path / merge_slashes /
 #     path_with_escaped_slashes_action are not applied in the kernel (XDS202 warnings,
@@ -25,7 +25,9 @@ if [ -n "$CORPUS" ]; then
 	cases+=("$CORPUS/envoy-gateway/xds-ir/http-route/"
 		"$CORPUS/kuma/per-type/meshhttproute__headers-match/"
 		"$CORPUS/kgateway/directresponse.yaml"
-		"$CORPUS/envoy-router-check/ContentType.yaml --kind route")
+		"$CORPUS/envoy-gateway/xds-ir/http-route-direct-response/"
+		"$CORPUS/envoy-router-check/ContentType.yaml --kind route"
+		"$CORPUS/envoy-router-check/Redirect.yaml --kind route")
 else
 	x2b_no_corpus "Envoy HTTP diff over corpus cases (bookinfo only)"
 fi
