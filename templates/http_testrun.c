@@ -48,6 +48,8 @@ int x2b_http_test(struct __sk_buff *skb)
 		out.kind = res->kind;
 		out.vhost = res->vhost;
 		out.route = res->route;
+		if (res->kind == X2B_HK_BAD_REQUEST)
+			out.cluster = res->cluster; /* Envoy's status */
 	}
 	bpf_skb_store_bytes(skb, 0, &out, sizeof(out), 0);
 	return 0;

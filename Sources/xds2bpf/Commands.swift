@@ -154,6 +154,12 @@ extension XDS2BPF {
         @Option(name: .customLong("header"), help: "HTTP header NAME:VALUE (repeatable).")
         var headers: [String] = []
 
+        @Option(name: .customLong("http-version"), help: "The request line's version (\"\" for none); Envoy's codec refuses all but HTTP/1.1 by default.")
+        var httpVersion = "HTTP/1.1"
+
+        @Flag(name: .customLong("no-host"), help: "Send no Host header.")
+        var noHost = false
+
         @Option(help: "The random value for weighted and LB choices.")
         var random: UInt64 = 0
 
@@ -180,13 +186,16 @@ extension XDS2BPF {
             input.report(fe.diagnostics)
             if fe.rejected { throw Exit.rejected }
             var request: HTTPRequest?
-            if authority != nil || !headers.isEmpty || path != "/" || method != "GET" {
+            if authority != nil || !headers.isEmpty || path != "/" || method != "GET" || httpVersion != "HTTP/1.1" || noHost {
                 var hs: [(String, String)] = []
                 for h in headers {
                     guard let colon = h.firstIndex(of: ":") else { throw ValidationError("--header must be NAME:VALUE") }
                     hs.append((String(h[..<colon]), String(h[h.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
                 }
-                request = HTTPRequest(authority: authority ?? addr.withPort(port), path: path, method: method, headers: hs)
+                var r = HTTPRequest(authority: authority ?? addr.withPort(port), path: path, method: method, headers: hs)
+                r.version = httpVersion
+                r.hasAuthority = !noHost
+                request = r
             }
             let e = Interpreter.explain(fe.ir, address: addr, port: port, request: request, random: random)
             if json {

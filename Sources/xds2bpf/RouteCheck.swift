@@ -56,7 +56,7 @@ extension XDS2BPF {
             var results: [Codegen.RouterCheck.Result]
             switch engine {
             case .ir:
-                results = cases.map { Codegen.RouterCheck.check($0, table: cfg.table, decision: Codegen.RouterCheck.decideIR($0, table: cfg.table)) }
+                results = cases.map { Codegen.RouterCheck.runIR($0, table: cfg.table) }
             case .bpf:
                 do {
                     results = try HTTPTestRun.routeCheck(cfg, cases)

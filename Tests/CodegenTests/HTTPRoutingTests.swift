@@ -128,6 +128,76 @@ final class HTTPRoutingTests: XCTestCase {
         XCTAssertTrue(text.contains("sizeof(struct x2b_hparse) == \(HTTPEmitter.parseScratchSize)"))
     }
 
+    /// The kernel's head validation uses the interpreter's tables: method hashes, byte classes.
+    func testHeadValidationConstantsOfTheRuntime() throws {
+        let text = try String(contentsOf: TestPaths.root.appendingPathComponent("bpf-runtime/include/x2b_http.h"), encoding: .utf8)
+        func hex(_ v: UInt64) -> String { let h = String(v, radix: 16); return "0x" + String(repeating: "0", count: 16 - h.count) + h + "ULL" }
+        for m in HeadValidation.methods {
+            XCTAssertTrue(text.contains("case \(hex(FNV.hash(Array(m.utf8)))): /* \(m) */"), m)
+        }
+        XCTAssertEqual(text.components(separatedBy: "ULL: /* ").count - 1, HeadValidation.methods.count)
+        func mask(_ pred: (UInt8) -> Bool) -> (UInt64, UInt64) {
+            var lo: UInt64 = 0, hi: UInt64 = 0
+            for c in 0..<128 where pred(UInt8(c)) { if c < 64 { lo |= 1 << UInt64(c) } else { hi |= 1 << UInt64(c - 64) } }
+            return (lo, hi)
+        }
+        for (name, pred) in [("TCHAR", HeadValidation.isTokenChar), ("AUTH", HeadValidation.isAuthorityChar)] as [(String, (UInt8) -> Bool)] {
+            let (lo, hi) = mask(pred)
+            XCTAssertTrue(text.contains("#define X2B_\(name)_LO \(hex(lo))"), name)
+            XCTAssertTrue(text.contains("#define X2B_\(name)_HI \(hex(hi))"), name)
+        }
+        XCTAssertTrue(text.contains("#define X2B_H_CONTENT_LENGTH \(hex(FNV.name("content-length")))"))
+        XCTAssertTrue(text.contains("#define X2B_H_TRANSFER_ENCODING \(hex(FNV.name("transfer-encoding")))"))
+        XCTAssertTrue(text.contains("#define X2B_MAX_HEADER_LINES \(HeadValidation.maxHeaders)"))
+    }
+
+    /// What a real Envoy 1.40 answered for each class (Tests/envoy/diff-http.py, docs/semantics.md).
+    func testHeadValidationAsEnvoyAnswers() {
+        func req(_ method: String = "GET", _ path: String = "/", host: String? = "a.example", version: String = "HTTP/1.1",
+                 h headers: [(String, String)] = []) -> HTTPRequest {
+            var r = HTTPRequest(authority: host ?? "", path: path, method: method, headers: headers)
+            r.hasAuthority = host != nil
+            r.version = version
+            return r
+        }
+        let refused: [(HTTPRequest, Int)] = [
+            (req("GET", "/b#frag"), 400), (req("GET", "/b?q#f"), 400), (req("GET", "b"), 400), (req("GET", "*"), 400),
+            (req("FOO-BAR"), 400), (req("get"), 400), (req("QUERY"), 400), (req("M-SEARCH"), 400), (req("CONNECT", "/p"), 400),
+            (req(version: "HTTP/1.0"), 426), (req(version: ""), 426), (req(version: "HTTP/2.0"), 426), (req(version: "HTTX/1.1"), 400),
+            (req(version: "HTTP/1.10"), 400), (req(host: nil), 400), (req("GET", "/a b"), 400), (req("GET", "/a\u{1}"), 400),
+            (req("GET", "/a\u{7f}"), 400), (req("GET", "/\u{e9}"), 400), (req("GET", "/a\u{0}"), 400),
+            (req(host: "a x"), 400), (req(host: "a/x"), 400), (req(host: "a\"x"), 400), (req(host: "a{x"), 400), (req(host: "a^x"), 400),
+            (req(h: [("bad name", "x")]), 400), (req(h: [("bad(n", "x")]), 400), (req(h: [("x", "a\u{1}b")]), 400),
+            (req(h: [("content-length", "0"), ("content-length", "0")]), 400), (req(h: [("content-length", "+0")]), 400),
+            (req(h: [("transfer-encoding", "gzip")]), 501), (req(h: [("transfer-encoding", "chunked"), ("content-length", "0")]), 400),
+            (req(h: (0..<101).map { ("x\($0)", "y") }), 431), (req(h: [("x", String(repeating: "y", count: 70_000))]), 431),
+            (req("GET", "ftp://h/p"), 400), (req("GET", "http:/p"), 400), (req("GET", "http://h_x/p"), 400),
+            (req("GET", "http://a@b@h/p"), 400), (req("GET", "http://h:x/p"), 400), (req("GET", "http:///p"), 400),
+            (req("OPTIONS", "*"), 404), (req("OPTIONS", "*x"), 404), (req("GET", "http://h.example?q"), 404),
+        ]
+        for (r, status) in refused {
+            XCTAssertEqual(HeadValidation.validate(r).refusal?.status, status, "\(r.method) \(r.path.debugDescription) \(r.version) \(r.authority)")
+        }
+        let accepted: [(HTTPRequest, String, String)] = [
+            (req(), "a.example", "/"), (req("PURGE"), "a.example", "/"), (req("MSEARCH"), "a.example", "/"),
+            (req(host: "a_x-y.z~!$&'()*+;=:@[]%"), "a_x-y.z~!$&'()*+;=:@[]%", "/"),
+            (req(host: ""), "", "/"), (req("GET", "/a\"<>{}|\\^`"), "a.example", "/a\"<>{}|\\^`"),
+            (req("GET", "http://h.example/p?x"), "h.example", "/p?x"), (req("GET", "HTTP://H.example"), "H.example", "/"),
+            (req("GET", "https://u@h.example:81/p", host: nil), "h.example:81", "/p"), (req("GET", "http://[::1]:80/p"), "[::1]:80", "/p"),
+            (req(h: [("x", "caf\u{e9}\tx"), ("transfer-encoding", "Chunked")]), "a.example", "/"),
+            (req(h: [("content-length", "00")]), "a.example", "/"),
+            (req(h: (0..<99).map { ("x\($0)", "y") }), "a.example", "/"),
+        ]
+        for (r, authority, path) in accepted {
+            guard case .accept(let out) = HeadValidation.validate(r) else {
+                XCTFail("refused: \(r.method) \(r.path) \(r.authority): \(HeadValidation.validate(r))")
+                continue
+            }
+            XCTAssertEqual(out.authority, authority, r.path)
+            XCTAssertEqual(out.path, path, r.path)
+        }
+    }
+
     func testHeaderMatcherMissingAndInverted() {
         let absent = HTTPHeaderMap([(":path", "/")])
         let present = HTTPHeaderMap([("x", "v")])
@@ -213,7 +283,7 @@ final class HTTPRoutingTests: XCTestCase {
             let tests = try RouterCheck.loadTests(c.tests)
             XCTAssertFalse(tests.isEmpty, c.tests)
             for t in tests {
-                let r = RouterCheck.check(t, table: cfg.table, decision: RouterCheck.decideIR(t, table: cfg.table))
+                let r = RouterCheck.runIR(t, table: cfg.table)
                 XCTAssertEqual(r.passed, !c.failing.contains(t.name),
                                "\(c.tests): \(t.name): \(r.failures.map { "\($0.field) expected \($0.expected) actual \($0.actual)" }) \(r.undecidable ?? "")")
                 if c.failing.contains(t.name) {

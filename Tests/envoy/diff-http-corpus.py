@@ -92,7 +92,7 @@ def main() -> int:
         ex = ""
         if cls in examples:
             name, r = examples[cls]
-            hs = "".join(f" `{n}: {v}`" for n, v in r["headers"])
+            hs = "".join(f" `{n}: {v[:40]}`" for n, v in r["headers"][:6]) + (" ..." if len(r["headers"]) > 6 else "")
             ex = (f"`{name}`: {r['method']} `{r['target']}` Host `{r['authority']}`{hs} → Envoy {r['envoy']}, "
                   f"xds2bpf {' / '.join(r['xds2bpf'])}").replace("|", "\\|")
         md.append(f"| {cls} | {classes[cls][0]} | {classes[cls][1]} | {ex} |")
@@ -100,13 +100,14 @@ def main() -> int:
     tot_d = sum(c[1] for c in classes.values())
     md += ["", f"Total: {tot_a + tot_d} requests, {tot_a} agree, {tot_d} disagree (seed {args.seed}).", "",
            "## Reading the classes", "",
-           "- *malformed: ...* — a fragment in the target, a target not starting with `/`, a header name "
-           "with a space, a Host with a space, a method that is not a known token: Envoy's HTTP/1 codec "
-           "answers 400 before routing; `xds2bpf explain` (and the kernel matcher it specifies) routes the "
-           "request as if it were well formed (or answers the route table's 404).",
-           "- *absolute-form target* (`GET http://host/path`): Envoy takes path and host from the URL "
-           "(`allow_absolute_url` defaults to true) and routes; xds2bpf matches the raw target and finds no "
-           "route (or routes by the Host header).",
+           "- *malformed: ...*, *oversized: ...* — heads Envoy's HTTP/1 codec refuses before routing (400; "
+           "426 for HTTP/1.0, other versions and none; 431 over 100 headers or 60 KiB; 501 for a "
+           "transfer-encoding other than chunked). `xds2bpf explain` states the same refusal and status "
+           "(`HeadValidation`, issue #16 item 3); the kernel refuses the connection instead of answering "
+           "(docs/semantics.md, request-head validation).",
+           "- *absolute-form target* (`GET http://[user@]host/path`): Envoy takes path and host from the URL "
+           "(`allow_absolute_url` defaults to true) and routes; so do `explain` and the kernel. *asterisk form*: "
+           "`OPTIONS *` is answered 404 by the connection manager (a `:path` without `/` is never routed).",
            "- *dot-dot segment*, *percent-encoded slash*: the connection manager sets `normalize_path`, "
            "`merge_slashes` or `path_with_escaped_slashes_action` (Envoy Gateway: UNESCAPE_AND_REDIRECT "
            "answers 307; Istio: normalize_path). xds2bpf reports them as not applied in the kernel "

@@ -15,8 +15,12 @@ Given a snapshot with HTTP listeners (any shape the compiler reads; several file
    path matcher and near misses (prefix + suffix, prefix minus its last byte, case variants, exact
    path + "/", a separated-prefix boundary), header matchers with the value / another value /
    absent, query parameters with and without, and malformed heads: a fragment in the path
-   (``/b#frag``), a target not starting with ``/``, an absolute-form target, a header name with
-   a space, a Host with a space, ``..`` segments and percent-encoded slashes;
+   (``/b#frag``), a target not starting with ``/``, an absolute-form target (also with userinfo,
+   or a scheme other than http/https), ``OPTIONS *`` and ``GET *``, a header name with a space or
+   a separator, a Host with a space or ``/``, an unknown method, HTTP/1.0, no version, a bad
+   version, no Host, control bytes, a space or DEL in the path, a control byte in a header value,
+   duplicate / non-numeric content-length, a transfer-encoding other than chunked, more than 100
+   headers and a head over 60 KiB, ``..`` segments and percent-encoded slashes;
 3. each request is sent through Envoy on a raw socket (HTTP/1.1, ``Connection: close``) and
    the answer normalised to ``cluster <name>`` (the backend's header) or ``status <code>``;
 4. the same question goes to ``$XDS2BPF explain SNAPSHOT --dst IP:PORT --authority H --path P
@@ -380,10 +384,36 @@ def generate(targets: list[dict]) -> list[dict]:
                     dict(t=t, authority=main_auth, target="/" + p0s[1:].replace("/", "%2F", 1) if "/" in p0s[1:] else p0s + "%2Fx",
                          headers=list(base_headers), cls="percent-encoded slash"),
                 ]
+                bh = list(base_headers)
+                reqs += [
+                    dict(t=t, authority=main_auth, target=p0s, headers=bh, version="HTTP/1.0", cls="malformed: HTTP/1.0 (426)"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=bh, version="", cls="malformed: no version (426)"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=bh, version="HTTX/1.1", cls="malformed: bad version"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=bh, nohost=True, cls="malformed: no Host"),
+                    dict(t=t, authority=main_auth, target=p0s + "\x01", headers=bh, cls="malformed: control byte in path"),
+                    dict(t=t, authority=main_auth, target=p0s.rstrip("/") + "/a b", headers=bh, cls="malformed: space in path"),
+                    dict(t=t, authority=main_auth, target=p0s.rstrip("/") + "/\x7f", headers=bh, cls="malformed: DEL in path"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=bh + [("x-ctl", "a\x01b")], cls="malformed: control byte in header value"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=bh + [("bad(n", "x")], cls="malformed: separator in header name"),
+                    dict(t=t, authority=main_auth + "/x", target=p0s, headers=bh, cls="malformed: host with /"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=bh + [("content-length", "0"), ("content-length", "0")],
+                         cls="malformed: duplicate content-length"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=bh + [("content-length", "+0")], cls="malformed: content-length not a number"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=bh + [("transfer-encoding", "gzip")], cls="malformed: transfer-encoding not chunked (501)"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=bh + [(f"x-h{i}", "v") for i in range(101)], cls="oversized: over 100 headers (431)"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=bh + [("x-big", "y" * 61500)], cls="oversized: head over 60 KiB (431)"),
+                    dict(t=t, authority=main_auth, target=f"ftp://{main_auth}{p0s}", headers=bh, cls="malformed: absolute form, scheme not http(s)"),
+                    dict(t=t, authority="other.example", target=f"http://user@{main_auth}{p0s}", headers=bh, cls="absolute-form target with userinfo"),
+                    dict(t=t, authority=main_auth, target="*", headers=[(n, v) for n, v in bh if n != ":method"] + [(":method", "OPTIONS")],
+                         cls="asterisk form (OPTIONS *)"),
+                    dict(t=t, authority=main_auth, target="*", headers=bh, cls="malformed: * with GET"),
+                ]
     # pseudo-headers (":method", ":authority", ":path") are parts of the request line / Host in
     # HTTP/1; others (":scheme") cannot be sent and are dropped
     for r in reqs:
         r.setdefault("method", "GET")
+        r.setdefault("version", "HTTP/1.1")
+        r.setdefault("nohost", False)
         keep = []
         for n, v in r["headers"]:
             if n == ":method":
@@ -398,7 +428,7 @@ def generate(targets: list[dict]) -> list[dict]:
     # dedupe
     seen, out = set(), []
     for r in reqs:
-        key = (r["t"]["name"], r["method"], r["authority"], r["target"], tuple(r["headers"]))
+        key = (r["t"]["name"], r["method"], r["authority"], r["target"], tuple(r["headers"]), r["version"], r["nohost"])
         if key not in seen:
             seen.add(key)
             out.append(r)
@@ -411,14 +441,20 @@ def generate(targets: list[dict]) -> list[dict]:
 
 
 def ask_envoy(port: int, req: dict, timeout: float = 5.0) -> str:
-    head = f"{req['method']} {req['target']} HTTP/1.1\r\nHost: {req['authority']}\r\n"
+    version = req.get("version", "HTTP/1.1")
+    head = f"{req['method']} {req['target']}{' ' + version if version else ''}\r\n"
+    if not req.get("nohost"):
+        head += f"Host: {req['authority']}\r\n"
     for n, v in req["headers"]:
         head += f"{n}: {v}\r\n"
     head += "Connection: close\r\n\r\n"
     data = b""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(head.encode("latin-1"))
+            try:
+                s.sendall(head.encode("latin-1"))
+            except OSError:
+                pass  # Envoy may answer (431) and close before reading an oversized head
             while True:
                 chunk = s.recv(65536)
                 if not chunk:
@@ -435,11 +471,23 @@ def ask_envoy(port: int, req: dict, timeout: float = 5.0) -> str:
     m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
     if not m:
         return "garbage"
+    grpc = None
     for l in lines[1:]:
         k, _, v = l.partition(":")
         if k.strip().lower() == HEADER:
             return f"cluster {v.strip()}"
+        if k.strip().lower() == "grpc-status":
+            grpc = v.strip()
+    if grpc is not None and m.group(1) == "200":
+        # a local reply to a gRPC request (content-type application/grpc): HTTP 200 and the
+        # status mapped to a gRPC one (Grpc::Utility::httpToGrpcStatus)
+        return f"grpc-status {grpc}"
     return f"status {m.group(1)}"
+
+
+def grpc_status(http: int) -> int:
+    """Envoy's Grpc::Utility::httpToGrpcStatus."""
+    return {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}.get(http, 2)
 
 
 def ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, extra: list[str]) -> tuple[set[str], str]:
@@ -455,7 +503,10 @@ def ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, ext
 def _ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, rv: int,
                  extra: list[str]) -> tuple[set[str], str]:
     cmd = [xds2bpf, "explain", *extra, *files, "--dst", req["t"]["dst"], "--authority", req["authority"],
-           "--path", req["target"], "--method", req["method"], "--unsupported", unsupported, "--random", str(rv), "--json"]
+           "--path", req["target"], "--method", req["method"], "--unsupported", unsupported, "--random", str(rv), "--json",
+           "--http-version", req.get("version", "HTTP/1.1")]
+    if req.get("nohost"):
+        cmd.append("--no-host")
     for n, v in req["headers"]:
         cmd += ["--header", f"{n}:{v}"]
     try:
@@ -573,18 +624,22 @@ def main() -> int:
         for r in reqs:
             e = ask_envoy(r["t"]["port"], r)
             want, summary = ask_xds2bpf(xds2bpf, files, r, unsupported, extra)
+            if e.startswith("grpc-status "):
+                want = want | {f"grpc-status {grpc_status(int(w.split()[1]))}" for w in want
+                               if w.startswith("status ") and w.split()[1].isdigit()}
             agree = e in want
             s = stats.setdefault(r["cls"], [0, 0])
             s[0 if agree else 1] += 1
             rec = {"listener": r["t"]["name"], "dst": r["t"]["dst"], "method": r["method"], "authority": r["authority"],
-                   "target": r["target"],
+                   "target": r["target"], "version": r["version"], "nohost": r["nohost"],
                    "headers": r["headers"], "class": r["cls"], "envoy": e, "xds2bpf": sorted(want), "agree": agree}
             if out:
                 out.write(json.dumps(rec) + "\n")
             if not agree:
                 disagreements.append((rec, summary))
         for rec, summary in disagreements:
-            hs = "".join(f" -H '{n}: {v}'" for n, v in rec["headers"])
+            hs = "".join(f" -H '{n}: {v[:40]}'" for n, v in rec["headers"][:6]) + (" ..." if len(rec["headers"]) > 6 else "")
+            hs += (f" version {rec['version']!r}" if rec["version"] != "HTTP/1.1" else "") + (" no Host" if rec["nohost"] else "")
             print(f"DIFF [{rec['class']}] {rec['listener']} {rec['method']} {rec['target']!r} Host: {rec['authority']!r}{hs}: "
                   f"Envoy {rec['envoy']}, xds2bpf {' | '.join(rec['xds2bpf'])}  ({summary[:200]})")
         print("\nclass                                   agree  disagree")

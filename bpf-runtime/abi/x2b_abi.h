@@ -284,7 +284,8 @@ struct x2b_hcn_key {
 #define X2B_HK_TLS_REDIRECT 3 /* require_tls: Envoy redirects to https */
 #define X2B_HK_LOCAL 4        /* the route's redirect/direct response/non-forwarding */
 #define X2B_HK_NO_CLUSTER 5   /* the route names no cluster of the bundle */
-#define X2B_HK_ERROR 6        /* the head could not be used (truncated, malformed) */
+#define X2B_HK_ERROR 6        /* the head could not be used (truncated, a form the kernel does not parse): L4 fallback */
+#define X2B_HK_BAD_REQUEST 7  /* Envoy's HTTP/1 codec refuses the head (cluster = its status): refused */
 
 #define X2B_HTTP_NONE 0xffffffffu
 

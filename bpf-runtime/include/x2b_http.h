@@ -86,6 +86,36 @@ struct x2b_hhdr {
 #define X2B_HP_BAD 4      /* malformed head */
 #define X2B_HP_OVERFLOW 8 /* more header lines than X2B_HTTP_MAX_HDRS */
 #define X2B_HP_ABS 16     /* absolute-form request target */
+#define X2B_HP_REFUSE 32  /* Envoy's HTTP/1 codec refuses the head (status in `status`) */
+
+/*
+ * Request-head validation, as Envoy's HTTP/1 codec does it (HeadValidation.swift is the
+ * reference): character classes as bitmaps of the bytes 0-63 (LO) and 64-127 (HI).
+ */
+#define X2B_TCHAR_LO 0x03ff6cfa00000000ULL    /* header names: RFC 9110 tchar */
+#define X2B_TCHAR_HI 0x57ffffffc7fffffeULL
+#define X2B_AUTH_LO 0x2fff7ff200000000ULL     /* Host: unreserved, sub-delims, : @ [ ] % */
+#define X2B_AUTH_HI 0x47fffffeafffffffULL
+#define X2B_USERINFO_LO 0x2fff7ff200000000ULL /* absolute form: userinfo */
+#define X2B_USERINFO_HI 0x47fffffe87fffffeULL
+#define X2B_URLHOST_LO 0x03ff600000000000ULL  /* absolute form: host (alnum . -) */
+#define X2B_URLHOST_HI 0x07fffffe07fffffeULL
+#define X2B_DIGIT_LO 0x03ff000000000000ULL
+#define X2B_DIGIT_HI 0ULL
+#define X2B_MAX_HEADER_LINES 100 /* Envoy's max_request_headers_count: 431 above */
+#define X2B_H_CONTENT_LENGTH 0x2d69a1e6ee916e7dULL /* "content-length" */
+#define X2B_H_TRANSFER_ENCODING 0x8640bd735e9d802cULL /* "transfer-encoding" */
+#define X2B_M_OPTIONS 0x87cc05b46a17cf65ULL
+#define X2B_M_CONNECT 0xc09b4a14fc824b19ULL
+
+static __always_inline int x2b_in_class(__u8 c, __u64 lo, __u64 hi)
+{
+	if (c < 64)
+		return (lo >> c) & 1;
+	if (c < 128)
+		return (hi >> (c - 64)) & 1;
+	return 0;
+}
 
 struct x2b_hparse {
 	__u32 flags;
@@ -121,9 +151,17 @@ struct x2b_hparse {
 	__u32 a_phase, a_neg, a_digits;                       /* integers */
 	__u64 q_h;
 	__u64 a_mag;
+	/* request-head validation */
+	__u32 status;       /* Envoy's answer when X2B_HP_REFUSE */
+	__u32 nlines;       /* header lines */
+	__u64 method_hash;  /* FNV-1a of the method as sent */
+	__u16 version_off, version_end;
+	__u16 cl_count, te_idx; /* content-length lines; transfer-encoding line + 1 */
+	__u16 cl_idx, pad16;    /* the first content-length line */
+	__u32 t_pcolon;         /* absolute form: the last ':' of the authority */
 };
 
-_Static_assert(sizeof(struct x2b_hparse) == 1416, "x2b_hscr value size (HTTPEmitter.parseScratchSize)");
+_Static_assert(sizeof(struct x2b_hparse) == 1448, "x2b_hscr value size (HTTPEmitter.parseScratchSize)");
 
 static __always_inline struct x2b_hparse *x2b_hparse(void)
 {
@@ -205,22 +243,32 @@ static __always_inline long x2b_parse_step(__u64 i, void *data)
 	case X2B_PS_METHOD:
 		if (ch == ' ') {
 			if (i == 0)
-				goto bad;
+				goto refuse;
 			p->method_len = i;
 			p->target_off = i + 1;
 			p->state = X2B_PS_TARGET;
 		} else if (ch == '\r' || ch == '\n') {
-			goto bad;
+			if (i == 0)
+				goto bad; /* Envoy skips empty lines before the request line */
+			goto refuse;
+		} else {
+			p->method_hash = x2b_fnv(p->method_hash, ch);
 		}
 		return 0;
 	case X2B_PS_TARGET:
 		if (ch == ' ') {
 			p->target_len = i - p->target_off;
 			if (!p->target_len)
-				goto bad;
+				goto bad; /* several spaces: Envoy tolerates them */
+			p->version_off = i + 1;
+			p->version_end = i + 1;
 			p->state = X2B_PS_VERSION;
 		} else if (ch == '\r' || ch == '\n') {
-			goto bad;
+			p->status = 426; /* no version: HTTP/0.9 */
+			p->flags |= X2B_HP_REFUSE;
+			return 1;
+		} else if (ch <= ' ' || ch >= 0x7f || ch == '#') {
+			goto refuse; /* control bytes, non-ASCII, a fragment */
 		}
 		return 0;
 	case X2B_PS_VERSION:
@@ -228,6 +276,8 @@ static __always_inline long x2b_parse_step(__u64 i, void *data)
 			p->state = X2B_PS_LF1;
 		else if (ch == '\n')
 			p->state = X2B_PS_LINE;
+		else if (ch != ' ')
+			p->version_end = i + 1;
 		return 0;
 	case X2B_PS_LF1:
 	case X2B_PS_LF2:
@@ -244,17 +294,21 @@ static __always_inline long x2b_parse_step(__u64 i, void *data)
 			p->flags |= X2B_HP_DONE;
 			return 1;
 		}
-		/* Folded lines and names starting with whitespace or ':' are refused by Envoy. */
-		if (ch == ' ' || ch == '\t' || ch == ':')
+		/* Folded lines (obs-fold): Envoy joins them, the kernel does not. */
+		if (ch == ' ' || ch == '\t')
 			goto bad;
+		/* A name: tchar only (an empty one, a space, a separator: Envoy answers 400). */
+		if (!x2b_in_class(ch, X2B_TCHAR_LO, X2B_TCHAR_HI))
+			goto refuse;
+		p->nlines++;
 		p->name_hash = x2b_fnv(X2B_FNV_INIT, x2b_lower(ch));
 		p->state = X2B_PS_NAME;
 		return 0;
 	case X2B_PS_NAME:
 		if (ch == ':') {
 			p->state = X2B_PS_OWS;
-		} else if (ch == '\r' || ch == '\n' || ch == ' ' || ch == '\t') {
-			goto bad;
+		} else if (!x2b_in_class(ch, X2B_TCHAR_LO, X2B_TCHAR_HI)) {
+			goto refuse;
 		} else {
 			p->name_hash = x2b_fnv(p->name_hash, x2b_lower(ch));
 		}
@@ -267,6 +321,8 @@ static __always_inline long x2b_parse_step(__u64 i, void *data)
 			p->state = ch == '\r' ? X2B_PS_LF2 : X2B_PS_LINE;
 			return 0;
 		}
+		if (ch < ' ' || ch == 0x7f)
+			goto refuse; /* control bytes in a value */
 		p->value_start = i;
 		p->value_end = i + 1;
 		p->state = X2B_PS_VALUE;
@@ -275,6 +331,8 @@ static __always_inline long x2b_parse_step(__u64 i, void *data)
 		if (ch == '\r' || ch == '\n') {
 			x2b_add_header(p, p->value_start, p->value_end - p->value_start);
 			p->state = ch == '\r' ? X2B_PS_LF2 : X2B_PS_LINE;
+		} else if ((ch < ' ' && ch != '\t') || ch == 0x7f) {
+			goto refuse;
 		} else if (ch != ' ' && ch != '\t') {
 			p->value_end = i + 1;
 		}
@@ -287,6 +345,10 @@ static __always_inline long x2b_parse_step(__u64 i, void *data)
 	}
 bad:
 	p->flags |= X2B_HP_BAD;
+	return 1;
+refuse:
+	p->status = 400;
+	p->flags |= X2B_HP_REFUSE;
 	return 1;
 }
 
@@ -312,6 +374,8 @@ static __always_inline long x2b_target_step(__u64 i, void *data)
 		p->t_slash = off;
 	if (p->t_colon && !p->t_slash && ch == '@')
 		p->t_at = off;
+	if (p->t_colon && !p->t_slash && off > p->t_colon + 2 && ch == ':')
+		p->t_pcolon = off;
 	if (!p->t_query && ch == '?')
 		p->t_query = off;
 	if (!p->t_fragment && ch == '#')
@@ -359,6 +423,67 @@ static __always_inline int x2b_append_auth(struct x2b_req *req, struct x2b_hpars
 	return 0;
 }
 
+/* Whether every byte of head[off, off+len) is in a character class (LO/HI bitmaps). */
+struct x2b_cctx {
+	struct x2b_req *req;
+	__u64 lo, hi;
+	__u32 off, n, bad;
+};
+
+static __always_inline long x2b_class_step(__u64 i, void *data)
+{
+	struct x2b_cctx *c = data;
+
+	if (!x2b_in_class(x2b_head(c->req, c->off + (__u32)i), c->lo, c->hi)) {
+		c->bad = 1;
+		return 1;
+	}
+	return 0;
+}
+
+X2B_CHUNKED(x2b_class_cb, x2b_class_step, struct x2b_cctx, c->n)
+
+static __always_inline int x2b_span_in(struct x2b_req *req, __u32 off, __u32 len, __u64 lo, __u64 hi)
+{
+	struct x2b_cctx c = { .req = req, .lo = lo, .hi = hi, .off = off, .n = len };
+
+	bpf_loop(x2b_chunks(len), x2b_class_cb, &c, 0);
+	return !c.bad;
+}
+
+/* Body framing headers, as the codec checks them. */
+static long x2b_framing_cb(__u64 i, void *data)
+{
+	struct x2b_pctx *c = data;
+	struct x2b_hparse *p = c->p;
+
+	if (i >= X2B_HTTP_MAX_HDRS || i >= p->nhdr)
+		return 1;
+	if (p->hdr[i].hash == X2B_H_CONTENT_LENGTH) {
+		if (!p->cl_count)
+			p->cl_idx = i;
+		p->cl_count++;
+	}
+	else if (p->hdr[i].hash == X2B_H_TRANSFER_ENCODING)
+		p->te_idx = i + 1;
+	return 0;
+}
+
+/* The value of header line i is "chunked", ASCII case-insensitively. */
+static __always_inline int x2b_is_chunked(struct x2b_req *req, struct x2b_hparse *p, __u32 i)
+{
+	const char *w = "chunked";
+	__u32 off;
+
+	if (i >= X2B_HTTP_MAX_HDRS || p->hdr[i].len != 7)
+		return 0;
+	off = p->hdr[i].off;
+	for (int k = 0; k < 7; k++)
+		if (x2b_lower(x2b_head(req, off + k)) != w[k])
+			return 0;
+	return 1;
+}
+
 /* Host lines, joined with "," into auth[] as Envoy's inline :authority joins them. */
 static long x2b_host_cb(__u64 i, void *data)
 {
@@ -369,6 +494,10 @@ static long x2b_host_cb(__u64 i, void *data)
 		return 1;
 	if (p->hdr[i].hash != X2B_H_HOST)
 		return 0;
+	if (!x2b_span_in(c->req, p->hdr[i].off, p->hdr[i].len, X2B_AUTH_LO, X2B_AUTH_HI)) {
+		c->err = 2; /* Envoy answers 400 */
+		return 1;
+	}
 	if (p->flags & X2B_HP_HOST) {
 		if (p->auth_len >= X2B_HOST_MAX - 1) {
 			c->err = 1;
@@ -385,18 +514,86 @@ static long x2b_host_cb(__u64 i, void *data)
 	return 0;
 }
 
+static __always_inline int x2b_refuse(struct x2b_hparse *p, __u32 status)
+{
+	p->status = status;
+	p->flags |= X2B_HP_REFUSE;
+	return -2;
+}
+
+/* Whether the method is one Envoy's HTTP/1 codec knows (HeadValidation.methods). */
+static __always_inline int x2b_known_method(__u64 h)
+{
+	switch (h) {
+	case 0xfa32bd19a07639e3ULL: /* ACL */
+	case 0xf3b50da734cad5eeULL: /* BIND */
+	case 0x5dc4af3b0b8dacd9ULL: /* CHECKOUT */
+	case 0xc09b4a14fc824b19ULL: /* CONNECT */
+	case 0x2011c49c7ce10124ULL: /* COPY */
+	case 0x5cd15819e278608aULL: /* DELETE */
+	case 0xea7e631998067e17ULL: /* GET */
+	case 0x4b9253d8ff1ee183ULL: /* HEAD */
+	case 0x52949cb51d39ec09ULL: /* LINK */
+	case 0x659df6b5287e5da2ULL: /* LOCK */
+	case 0xa4b9973638c506c7ULL: /* MERGE */
+	case 0x9d732bdbdd441658ULL: /* MKACTIVITY */
+	case 0x6560cd79e7981d13ULL: /* MKCALENDAR */
+	case 0xf28c42e29960deddULL: /* MKCOL */
+	case 0x4e1258af637b5d34ULL: /* MOVE */
+	case 0x4c7a7e41f2ea1b44ULL: /* MSEARCH */
+	case 0x126c1cf7c364e87cULL: /* NOTIFY */
+	case 0x87cc05b46a17cf65ULL: /* OPTIONS */
+	case 0xbebf4d0191bc5a49ULL: /* PATCH */
+	case 0xa048aa190bf19f87ULL: /* POST */
+	case 0x3fd8d28ba4156f73ULL: /* PROPFIND */
+	case 0x22737d0ea7244536ULL: /* PROPPATCH */
+	case 0x60f70667f44235c4ULL: /* PURGE */
+	case 0x8d8fb019f3f63eceULL: /* PUT */
+	case 0x25022111c6aa5827ULL: /* REBIND */
+	case 0x1b00ba7bd5b9c68bULL: /* REPORT */
+	case 0xddfcf9978e525329ULL: /* SEARCH */
+	case 0x8a9306c4938a3e38ULL: /* SOURCE */
+	case 0xdcc323aac4f6ce23ULL: /* SUBSCRIBE */
+	case 0x8993c501d2ecea4eULL: /* TRACE */
+	case 0xac303a7443207519ULL: /* UNBIND */
+	case 0xa3d5a76172b2ad32ULL: /* UNLINK */
+	case 0xb4ef59617c5271b5ULL: /* UNLOCK */
+	case 0xd79f6588bf0434d6ULL: /* UNSUBSCRIBE */
+		return 1;
+	}
+	return 0;
+}
+
+/* The version: 0 for HTTP/1.1, else Envoy's answer (426 for other digits, 400). */
+static __always_inline __u32 x2b_version_status(struct x2b_req *req, struct x2b_hparse *p)
+{
+	__u32 o = p->version_off;
+	__u8 d1, d2;
+
+	if (p->version_end - o != 8 || x2b_head(req, o) != 'H' || x2b_head(req, o + 1) != 'T' ||
+	    x2b_head(req, o + 2) != 'T' || x2b_head(req, o + 3) != 'P' || x2b_head(req, o + 4) != '/' ||
+	    x2b_head(req, o + 6) != '.')
+		return 400;
+	d1 = x2b_head(req, o + 5);
+	d2 = x2b_head(req, o + 7);
+	if (d1 < '0' || d1 > '9' || d2 < '0' || d2 > '9')
+		return 400;
+	return d1 == '1' && d2 == '1' ? 0 : 426;
+}
+
 /*
  * Index the head: request line, header lines, :path's query, the authority.
- * Returns 0, or -1 when the head cannot be routed (malformed, truncated, too
- * many headers, an authority longer than X2B_HOST_MAX): Envoy would see what
- * the kernel did not.
+ * Returns 0; -2 when Envoy's codec refuses the head (p->status: 400, 426, 431,
+ * 501; X2B_HK_BAD_REQUEST); -1 when the head cannot be routed (truncated, too
+ * many headers, an authority longer than X2B_HOST_MAX, a form the kernel does
+ * not parse): Envoy would see what the kernel did not.
  */
 __noinline int x2b_http_parse(struct x2b_req *req, struct x2b_hparse *p)
 {
 	struct x2b_pctx pc = { .req = req, .p = p };
 	struct x2b_tctx tc = {};
 	__u32 colon, slash, query, fragment;
-	__u32 len, end, t0;
+	__u32 len, end, t0, status;
 
 	if (!req || !p)
 		return -1;
@@ -413,16 +610,48 @@ __noinline int x2b_http_parse(struct x2b_req *req, struct x2b_hparse *p)
 	p->auth_len = 0;
 	p->scheme_off = 0;
 	p->scheme_len = 0;
+	p->status = 0;
+	p->nlines = 0;
+	p->method_hash = X2B_FNV_INIT;
+	p->version_off = 0;
+	p->version_end = 0;
+	p->cl_count = 0;
+	p->te_idx = 0;
+	p->cl_idx = 0;
 	bpf_loop((len + X2B_PARSE_CHUNK - 1) / X2B_PARSE_CHUNK, x2b_parse_cb, &pc, 0);
 	/* A head may also stop right after its last header line. */
 	if (!(p->flags & X2B_HP_DONE) && p->state == X2B_PS_LINE && !(req->flags & X2B_REQ_TRUNCATED))
 		p->flags |= X2B_HP_DONE;
+	if (p->flags & X2B_HP_REFUSE)
+		return -2;
+	if (p->nlines > X2B_MAX_HEADER_LINES)
+		return x2b_refuse(p, 431);
 	if ((p->flags & (X2B_HP_BAD | X2B_HP_OVERFLOW)) || !(p->flags & X2B_HP_DONE))
 		return -1;
+	/* Request line: method, version. */
+	if (!x2b_known_method(p->method_hash))
+		return x2b_refuse(p, 400);
+	if ((status = x2b_version_status(req, p)))
+		return x2b_refuse(p, status);
+	/* Body framing: one content-length of digits; transfer-encoding chunked only, alone. */
+	bpf_loop(X2B_HTTP_MAX_HDRS, x2b_framing_cb, &pc, 0);
+	if (p->te_idx && !x2b_is_chunked(req, p, p->te_idx - 1))
+		return x2b_refuse(p, 501);
+	if (p->cl_count > 1 || (p->cl_count && p->te_idx))
+		return x2b_refuse(p, 400);
+	if (p->cl_count) {
+		__u32 first = p->cl_idx;
+
+		if (first >= X2B_HTTP_MAX_HDRS || !p->hdr[first].len ||
+		    !x2b_span_in(req, p->hdr[first].off, p->hdr[first].len, X2B_DIGIT_LO, X2B_DIGIT_HI))
+			return x2b_refuse(p, 400);
+	}
+	if (p->method_hash == X2B_M_CONNECT)
+		return x2b_refuse(p, x2b_head(req, p->target_off) == '/' ? 400 : 404);
 
 	tc.req = req;
 	tc.p = p;
-	p->t_colon = p->t_slash = p->t_at = p->t_query = p->t_fragment = 0;
+	p->t_colon = p->t_slash = p->t_at = p->t_query = p->t_fragment = p->t_pcolon = 0;
 	bpf_loop(x2b_chunks(p->target_len), x2b_target_cb, &tc, 0);
 	colon = p->t_colon;
 	slash = p->t_slash;
@@ -430,16 +659,54 @@ __noinline int x2b_http_parse(struct x2b_req *req, struct x2b_hparse *p)
 	fragment = p->t_fragment;
 	t0 = p->target_off;
 	end = t0 + p->target_len;
-	if (x2b_head(req, t0) == '/' || x2b_head(req, t0) == '*') {
+	if (x2b_head(req, t0) == '/') {
 		p->path_off = t0;
 		p->path_len = p->target_len;
-	} else if (colon && colon + 2 < end && x2b_head(req, colon + 1) == '/' &&
-		   x2b_head(req, colon + 2) == '/' && !p->t_at) {
-		/* scheme://host/path: the target's authority replaces Host (RFC 7230 5.4). */
-		__u32 auth = colon + 3, auth_end = slash ? slash : end;
+	} else if (x2b_head(req, t0) == '*') {
+		/* asterisk form: OPTIONS only; the connection manager routes no path without '/' */
+		return x2b_refuse(p, p->method_hash == X2B_M_OPTIONS ? 404 : 400);
+	} else if (colon && colon + 2 < end && x2b_head(req, colon + 1) == '/' && x2b_head(req, colon + 2) == '/') {
+		/* scheme://[userinfo@]host[:port][/path]: the target's authority replaces Host. */
+		__u32 auth = colon + 3, auth_end = slash ? slash : end, hend, ulen = 0;
 
 		p->scheme_off = t0;
 		p->scheme_len = colon - t0;
+		/* http or https, any case */
+		if (!(p->scheme_len == 4 || p->scheme_len == 5) || x2b_lower(x2b_head(req, t0)) != 'h' ||
+		    x2b_lower(x2b_head(req, t0 + 1)) != 't' || x2b_lower(x2b_head(req, t0 + 2)) != 't' ||
+		    x2b_lower(x2b_head(req, t0 + 3)) != 'p' ||
+		    (p->scheme_len == 5 && x2b_lower(x2b_head(req, t0 + 4)) != 's'))
+			return x2b_refuse(p, 400);
+		/* the authority ends at '/' or '?' ('#' was refused above) */
+		if (slash && x2b_head(req, slash) == '#')
+			return x2b_refuse(p, 400);
+		if (p->t_at) {
+			/* userinfo: the bytes before the last '@'; another '@' in it is refused */
+			ulen = p->t_at - auth;
+			if (!x2b_span_in(req, auth, ulen, X2B_USERINFO_LO, X2B_USERINFO_HI))
+				return x2b_refuse(p, 400);
+			auth = p->t_at + 1;
+		}
+		if (auth >= auth_end)
+			return x2b_refuse(p, 400);
+		hend = auth_end;
+		if (x2b_head(req, auth) == '[') {
+			return -1; /* IPv6 literals in absolute form: not parsed by the kernel */
+		} else {
+			/* host: alnum . -; then an optional :port of 1-5 digits */
+			struct x2b_cctx cc = { .req = req, .lo = X2B_URLHOST_LO, .hi = X2B_URLHOST_HI,
+					       .off = auth, .n = auth_end - auth };
+
+			bpf_loop(x2b_chunks(auth_end - auth), x2b_class_cb, &cc, 0);
+			if (cc.bad) {
+				/* the first byte not a host byte must be the port's ':' */
+				hend = p->t_pcolon;
+				if (hend <= auth || hend + 1 >= auth_end || auth_end - hend - 1 > 5 ||
+				    !x2b_span_in(req, auth, hend - auth, X2B_URLHOST_LO, X2B_URLHOST_HI) ||
+				    !x2b_span_in(req, hend + 1, auth_end - hend - 1, X2B_DIGIT_LO, X2B_DIGIT_HI))
+					return x2b_refuse(p, 400);
+			}
+		}
 		p->flags |= X2B_HP_ABS | X2B_HP_HOST;
 		if (x2b_append_auth(req, p, auth, auth_end - auth) < 0)
 			return -1;
@@ -450,10 +717,10 @@ __noinline int x2b_http_parse(struct x2b_req *req, struct x2b_hparse *p)
 			p->path_off = slash;
 			p->path_len = end - slash;
 		} else {
-			return -1;
+			return x2b_refuse(p, 404); /* :path "?query": not routed (Envoy's "absolute_path") */
 		}
 	} else {
-		return -1;
+		return x2b_refuse(p, 400);
 	}
 	p->pathonly_len = p->path_len;
 	p->query_off = 0;
@@ -471,8 +738,12 @@ __noinline int x2b_http_parse(struct x2b_req *req, struct x2b_hparse *p)
 	if (p->flags & X2B_HP_ABS)
 		return 0;
 	bpf_loop(X2B_HTTP_MAX_HDRS, x2b_host_cb, &pc, 0);
+	if (pc.err == 2)
+		return x2b_refuse(p, 400); /* a Host with a byte an authority cannot have */
 	if (pc.err)
 		return -1;
+	if (!(p->flags & X2B_HP_HOST))
+		return x2b_refuse(p, 400); /* HTTP/1.1 without Host */
 	return 0;
 }
 
@@ -1403,13 +1674,18 @@ __noinline __u32 x2b_http_decide(struct x2b_req *req, __u32 table)
 	const struct x2b_htable *t = bpf_map_lookup_elem(&x2b_htab, &table);
 	const struct x2b_hvhost *v;
 	const struct x2b_hroute *r;
-	int proto;
+	int proto, perr;
 
 	if (!res)
 		return X2B_NO_ACTION;
 	res->vhost = X2B_HTTP_NONE;
 	res->route = X2B_HTTP_NONE;
-	if (!req || !p || !t || x2b_http_parse(req, p) < 0)
+	if (!req || !p || !t)
+		return x2b_http_set(res, X2B_HK_ERROR, X2B_HTTP_NONE);
+	perr = x2b_http_parse(req, p);
+	if (perr == -2)
+		return x2b_http_set(res, X2B_HK_BAD_REQUEST, p->status);
+	if (perr < 0)
 		return x2b_http_set(res, X2B_HK_ERROR, X2B_HTTP_NONE);
 	x2b_http_draw(p);
 	x2b_normalize_host(p, t);

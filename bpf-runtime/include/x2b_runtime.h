@@ -58,7 +58,8 @@ static __always_inline __u32 x2b_pick_weighted(const struct x2b_action *act)
  * leave the address alone. The module then runs this program again with the
  * request head, which the generated route table decides on. What Envoy would
  * answer itself (404, redirects, direct responses) cannot be answered here:
- * such requests are refused (the send fails with EPERM); a head the matcher
+ * such requests are refused (the send fails with EPERM), and so are heads
+ * Envoy's HTTP/1 codec refuses (X2B_HK_BAD_REQUEST: 400, 426, 431, 501); a head the matcher
  * cannot use (malformed, too long) takes the listener's L4 fallback.
  */
 static __always_inline __u32 x2b_http_action(struct bpf_sock_addr *ctx, const struct x2b_action *act)

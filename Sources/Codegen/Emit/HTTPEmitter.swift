@@ -13,7 +13,7 @@ public enum HTTPEmitter {
 
     public static let headerName = "x2b_routes.h"
     /// sizeof(struct x2b_hparse) in x2b_http.h (asserted there).
-    public static let parseScratchSize = 1416
+    public static let parseScratchSize = 1448
 
     public static func maps(for plan: HTTPPlan) -> [MapSpec] {
         let lb = ABILayout.size

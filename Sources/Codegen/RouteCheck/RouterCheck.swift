@@ -278,8 +278,8 @@ public enum RouterCheck {
     public typealias Decision = RouteSemantics.Decision
 
     /// Compares a decision with a test's expectations, as the tool's checkers do.
-    public static func check(_ test: Test, table: IRRouteTable, decision d: Decision) -> Result {
-        let req = request(test.input)
+    public static func check(_ test: Test, table: IRRouteTable, decision d: Decision, request validated: HTTPRequest? = nil) -> Result {
+        let req = validated ?? request(test.input)
         let fin = RouteSemantics.finalize(table, d, req, responseHeaders: HTTPHeaderMap(test.input.responseHeaders))
         // A route entry: a forwarding route (not a redirect or direct response).
         var routeEntry = false
@@ -340,6 +340,19 @@ public enum RouterCheck {
             result.undecidable = "not checked: " + unsupported.filter { seen.insert($0).inserted }.joined(separator: ", ")
         }
         return result
+    }
+
+    /// The IR engine for one test: the head validation of Envoy's HTTP/1 codec, then routing.
+    /// A request the codec refuses is reported as not decided, with Envoy's status.
+    public static func runIR(_ test: Test, table: IRRouteTable) -> Result {
+        switch HeadValidation.validate(request(test.input)) {
+        case .refuse(let status, let reason):
+            return Result(name: test.name, failures: [],
+                          undecidable: "refused before routing: \(reason) (Envoy's HTTP/1 codec answers \(status); the kernel refuses the connection)")
+        case .accept(let r):
+            let d = RouteSemantics.decide(table, r, random: random(test.input), runtime: runtime(test.input))
+            return check(test, table: table, decision: d, request: r)
+        }
     }
 
     /// The IR engine: Envoy's routing as the interpreter computes it.

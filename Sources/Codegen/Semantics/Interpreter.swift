@@ -134,9 +134,21 @@ public enum Interpreter {
             return e
         case .http(let name):
             guard let table = ir.routeTable(named: name) else { return e }
-            let req = request ?? HTTPRequest(authority: address.withPort(port))
+            var req = request ?? HTTPRequest(authority: address.withPort(port))
             if request == nil {
                 e.steps.append(.init(stage: "http", decision: "no request given; deciding for authority \(req.authority) path / (the connect-time fallback)"))
+            } else {
+                switch HeadValidation.validate(req) {
+                case .refuse(let status, let reason):
+                    e.steps.append(.init(stage: "request", decision: "refused before routing: \(reason); the kernel refuses the connection, Envoy answers \(status)"))
+                    e.outcome = .httpResponse
+                    return e
+                case .accept(let r):
+                    if r.path != req.path {
+                        e.steps.append(.init(stage: "request", decision: "absolute-form target: authority \(ResourcePath.quoted(r.authority)), path \(ResourcePath.quoted(r.path))"))
+                    }
+                    req = r
+                }
             }
             let d = RouteSemantics.decide(table, req, random: random)
             guard let vh = d.virtualHost else {

@@ -80,6 +80,8 @@ public struct HTTPRequest: Sendable, Hashable {
     /// `:path`, with query and fragment.
     public var path: String
     public var method: String
+    /// The request line's version as sent ("" for none, HTTP/0.9); `HeadValidation` checks it.
+    public var version = "HTTP/1.1"
     /// The scheme of the client's connection; `x-forwarded-proto` overrides it
     /// for routing, as Envoy's connection manager sets that header from it.
     public var scheme = "http"
@@ -97,6 +99,7 @@ public struct HTTPRequest: Sendable, Hashable {
 
     public static func == (a: HTTPRequest, b: HTTPRequest) -> Bool {
         a.authority == b.authority && a.hasAuthority == b.hasAuthority && a.path == b.path && a.method == b.method
+            && a.version == b.version
             && a.scheme == b.scheme && a.dynamicMetadata == b.dynamicMetadata
             && a.headers.map { "\($0.0)\u{0}\($0.1)" } == b.headers.map { "\($0.0)\u{0}\($0.1)" }
     }
