@@ -55,6 +55,7 @@ xds-test: build
 	Tests/xds/selftest.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/xds/run-fetch.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/envoy/run-agreement.sh
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/envoy/run-http-diff.sh
 
 e2e-test: build loader
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/verify-all.sh
