@@ -16,3 +16,8 @@ bench-helpers:
 
 bench-clean:
 	rm -rf $(X2B_BENCH_TOP)/.bench
+
+# Live updates (`xds2bpf watch` at 10k services): the "watch" section of BENCHMARKS.md.
+.PHONY: bench-watch
+bench-watch: build loader
+	XDS2BPF=$(abspath $(XDS2BPF)) $(X2B_BENCH_TOP)/scripts/bench-watch.sh
