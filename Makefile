@@ -59,7 +59,7 @@ xds-test: build
 e2e-test: build loader
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/verify-all.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/run-l4.sh
-	Tests/loader/run.sh
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/loader/run.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/xds/run-watch.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/run-getting-started.sh
 

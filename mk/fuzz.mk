@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-# libFuzzer harness for the loader's bundle reading (Tests/fuzz/loader); included by the top Makefile.
+# libFuzzer harness for the loader's bundle reading and update deltas (Tests/fuzz/loader); included by the top Makefile.
 #   make fuzz-loader [FUZZ_SECONDS=60] [FUZZ_JOBS=1]   build, then fuzz from the seeds (+ earlier finds)
 #   make fuzz-loader-replay                             run every seed and regression once (a test)
 #   make fuzz-loader-seeds BUNDLE=dir                   rewrite the seeds from a real bundle
@@ -17,12 +17,13 @@ FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 1
 X2B_FUZZ_BIN := $(X2B_FUZZ_OUT)/fuzz_bundle
 X2B_FUZZ_PB := $(X2B_FUZZ_LOADER)/gen/xds2bpf/manifest.pb-c.c
-X2B_FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+X2B_FUZZ_CFLAGS = -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer \
 	-I$(X2B_FUZZ_LOADER)/gen -I$(X2B_FUZZ_LOADER) -I$(X2B_FUZZ_TOP)/bpf-runtime/abi \
 	$(shell pkg-config --cflags libprotobuf-c libcrypto libbpf)
-X2B_FUZZ_LIBS := $(shell pkg-config --libs libprotobuf-c libcrypto) $(if $(wildcard $(dir $(FUZZ_CLANG))ld.lld),-fuse-ld=lld)
-X2B_FUZZ_SRCS := $(X2B_FUZZ_SRC)/fuzz_bundle.c $(X2B_FUZZ_LOADER)/bundle.c $(X2B_FUZZ_LOADER)/tar.c $(X2B_FUZZ_PB)
+X2B_FUZZ_LIBS = $(shell pkg-config --libs libprotobuf-c libcrypto) $(if $(wildcard $(dir $(FUZZ_CLANG))ld.lld),-fuse-ld=lld)
+X2B_FUZZ_SRCS := $(X2B_FUZZ_SRC)/fuzz_bundle.c $(X2B_FUZZ_LOADER)/bundle.c $(X2B_FUZZ_LOADER)/tar.c \
+	$(X2B_FUZZ_LOADER)/delta.c $(X2B_FUZZ_PB)
 
 .PHONY: fuzz-loader fuzz-loader-build fuzz-loader-replay fuzz-loader-seeds
 
@@ -53,7 +54,7 @@ fuzz-loader-seeds:
 # The whole loader under ASan + UBSan (any report aborts), driven by the kernel tests (root):
 #   make loader-test-sanitized [LOADER_TESTS="basic rejects bundle_checks tar"]
 X2B_SAN_BIN := $(X2B_FUZZ_TOP)/.build-fuzz/loader-san/xds2bpf-loader
-LOADER_TESTS ?= basic rejects bundle_checks tar attach_kinds
+LOADER_TESTS ?= basic rejects bundle_checks tar attach_kinds update
 .PHONY: loader-sanitized loader-test-sanitized
 
 $(X2B_SAN_BIN): $(wildcard $(X2B_FUZZ_LOADER)/*.c $(X2B_FUZZ_LOADER)/*.h) $(X2B_FUZZ_PB)

@@ -9,12 +9,19 @@ docs/bundle-format.md exactly (manifest.pb, x2b.bpf.o, maps/*.bin, sha256).
   make-fixture-bundle.py OUT --port 8080 [--backend-ip 127.0.0.1]
       [--service 10.96.0.1:80] [--abi-version N] [--broken] [--peer] [--run-id N]
       [--clang PATH] [--http-object same|peer|garbage]
+      [--lb-clusters N [--lb-ports P1,P2,...] [--ep-max N] [--tab-max N]]
 
 --peer adds x2b_peer4 (cgroup/getpeername4) so getpeername() shows the service.
 --run-id makes the program tags unique to one test run.
 --http-object adds x2b_http.bpf.o as the manifest's http_object: the same
 object (same), one with an extra program (peer) or bytes that are no ELF
 (garbage), for the checks of the variant that is not loaded.
+--lb-clusters N builds the ABI 2 data plane that `xds2bpf-loader update`
+writes (x2b_clu with two rows per cluster, x2b_cluv, x2b_ep, x2b_lbtab,
+x2b_rr): the service goes to cluster 0, whose endpoints are BACKEND_IP with
+the --lb-ports (default --port); clusters 1..N-1 have one endpoint each
+(--port). x2b_ep and x2b_lbtab get the planner's headroom (the next power of
+two >= 2*used + 16) unless --ep-max / --tab-max say otherwise.
 
 Needs clang (XDS2BPF_CLANG or /opt/swift/usr/bin/clang), protoc and the
 python protobuf package.
@@ -66,6 +73,49 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def pow2(n):
+    p = 8
+    while p < n:
+        p *= 2
+    return p
+
+
+def endpoint(ip, port):
+    """struct x2b_endpoint: family, pad, port (network order), weight, addr[16]."""
+    return struct.pack("<BB", 4, 0) + struct.pack(">H", port) + struct.pack("<I", 1) \
+        + socket.inet_aton(ip) + bytes(12)
+
+
+def cluster_row(cid, levels, lb=0):
+    """struct x2b_cluster: lb, nlevels, counter, flags, 4 x (cum_load, first, count, table_first, table_len)."""
+    b = struct.pack("<IIII", lb, len(levels), cid, 0)
+    for lv in levels + [(0, 0, 0, 0, 0)] * (4 - len(levels)):
+        b += struct.pack("<IIIII", *lv)
+    return b
+
+
+def write_lb_images(out, lb, ip):
+    """Rows 2*cid (rows 2*cid+1 and x2b_cluv start zeroed); one table slot per endpoint."""
+    clu, ep, tab, active = b"", b"", b"", {}
+    first = 0
+    for cid, ports in enumerate(lb["eps"]):
+        clu += struct.pack("<I", 2 * cid) + cluster_row(cid, [(100, first, len(ports), first, len(ports))], lb["lb"])
+        for i, port in enumerate(ports):
+            ep += struct.pack("<I", first + i) + endpoint(ip, port)
+            if lb["lb"] == 2:  # struct x2b_epkey: family, pad, port, addr[16]
+                e = endpoint(ip, port)
+                active[e[:4] + e[8:]] = struct.pack("<I", 0)
+            tab += struct.pack("<I", first + i) + struct.pack("<II", 0, i)
+        first += len(ports)
+    lb["nactive"] = len(active)
+    for nm, data in (("x2b_clu", clu), ("x2b_ep", ep), ("x2b_lbtab", tab),
+                     ("x2b_active", b"".join(k + v for k, v in sorted(active.items())))):
+        if not data:
+            continue
+        with open(os.path.join(out, "maps", f"{nm}.bin"), "wb") as f:
+            f.write(data)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", help="bundle directory to create (replaced if it exists)")
@@ -78,6 +128,12 @@ def main():
     ap.add_argument("--run-id", type=int, default=0, help="unique program tags per test run")
     ap.add_argument("--clang", default=os.environ.get("XDS2BPF_CLANG", "/opt/swift/usr/bin/clang"))
     ap.add_argument("--http-object", choices=["same", "peer", "garbage"], default=None)
+    ap.add_argument("--lb-clusters", type=int, default=0)
+    ap.add_argument("--lb-ports", default=None)
+    ap.add_argument("--ep-max", type=int, default=None)
+    ap.add_argument("--tab-max", type=int, default=None)
+    ap.add_argument("--lb-policy", type=int, default=0, help="x2b_cluster.lb of every cluster (2: least request)")
+    ap.add_argument("--active-max", type=int, default=64, help="max_entries of x2b_active")
     a = ap.parse_args()
 
     out = os.path.abspath(a.out)
@@ -95,6 +151,23 @@ def main():
     if a.peer:
         cflags.append("-DFX_PEER")
     cflags.append(f"-DFX_RUN_ID={a.run_id}U")
+    lb = None
+    if a.lb_clusters:
+        ports = [int(p) for p in (a.lb_ports or str(a.port)).split(",")]
+        eps = [ports] + [[a.port] for _ in range(1, a.lb_clusters)]
+        used = sum(len(e) for e in eps)
+        lb = {
+            "eps": eps,
+            "ncl": pow2(max(a.lb_clusters, 8)),
+            "rows": pow2(max(2 * a.lb_clusters, 8)),
+            "ep_max": a.ep_max or pow2(2 * used + 16),
+            "tab_max": a.tab_max or pow2(2 * used + 16),
+            "lb": a.lb_policy,
+            "active_max": a.active_max,
+        }
+        cflags += ["-DFX_LB", f"-DFX_NCLU={lb['ncl']}", f"-DFX_CLU_ROWS={lb['rows']}",
+                   f"-DFX_EP_MAX={lb['ep_max']}", f"-DFX_TAB_MAX={lb['tab_max']}",
+                   f"-DFX_ACTIVE_MAX={lb['active_max']}"]
     subprocess.run([a.clang] + cflags + ["-c", os.path.join(out, "x2b.bpf.c"),
                     "-o", os.path.join(out, "x2b.bpf.o")], check=True)
     if a.http_object == "same":
@@ -113,8 +186,12 @@ def main():
     key = socket.inet_aton(svc_ip) + struct.pack(">H", svc_port) + b"\0\0"
     val = (socket.inet_aton(a.backend_ip) + struct.pack(">H", a.port) + b"\0\0"
            + struct.pack("<II", 0, 0))
+    if lb:
+        val = val[:8] + struct.pack("<II", 0, 0)  # listener 0, cluster 0
     with open(os.path.join(out, "maps", "x2b_svc.bin"), "wb") as f:
         f.write(key + val)
+    if lb:
+        write_lb_images(out, lb, a.backend_ip)
     if a.peer:
         with open(os.path.join(out, "maps", "x2b_rev.bin"), "wb") as f:
             f.write(val[:8] + key)
@@ -161,6 +238,18 @@ def main():
                    max_entries=4, serves="per-listener counters")
         m.maps.add(name="x2b_cstat", kind=pb.PERCPU_ARRAY, key_size=4, value_size=8,
                    max_entries=4, serves="per-cluster counters")
+        if lb:
+            for nm, rows, vs, n, serves in (
+                    ("x2b_clu", lb["rows"], 16 + 20 * 4, len(lb["eps"]), "cluster rows, two per cluster"),
+                    ("x2b_cluv", lb["ncl"], 4, 0, "live row per cluster"),
+                    ("x2b_ep", lb["ep_max"], 24, sum(len(e) for e in lb["eps"]), "endpoints"),
+                    ("x2b_lbtab", lb["tab_max"], 8, sum(len(e) for e in lb["eps"]), "LB tables"),
+                    ("x2b_rr", lb["ncl"], 4, 0, "round-robin positions")):
+                m.maps.add(name=nm, kind=pb.ARRAY, key_size=4, value_size=vs, max_entries=rows,
+                           image=f"maps/{nm}.bin" if n else "", entries=n, serves=serves)
+            m.maps.add(name="x2b_active", kind=pb.HASH, key_size=20, value_size=4,
+                       max_entries=lb["active_max"], image="maps/x2b_active.bin" if lb["nactive"] else "",
+                       entries=lb["nactive"], serves="active connections per address")
         if a.peer:
             m.programs.add(name="x2b_peer4", section="cgroup/getpeername4",
                            attach=pb.CGROUP_INET4_GETPEERNAME, serves="show the service address")
@@ -168,8 +257,13 @@ def main():
                        image="maps/x2b_rev.bin", entries=1, serves="backend -> service")
         m.tail_calls.add(prog_array="x2b_jmp4", slot=0, program="x2b_rewrite4")
         m.listeners.add(index=0, name="fixture_listener", address=a.service, kind="tcp")
-        m.clusters.add(index=0, name=f"fixture_backend_{a.port}", lb_policy="ROUND_ROBIN",
-                       endpoints=1)
+        if lb:
+            for i, e in enumerate(lb["eps"]):
+                m.clusters.add(index=i, name=f"fx_cluster_{i}", lb_policy="ROUND_ROBIN",
+                               endpoints=len(e))
+        else:
+            m.clusters.add(index=0, name=f"fixture_backend_{a.port}", lb_policy="ROUND_ROBIN",
+                           endpoints=1)
 
         raw = m.SerializeToString()
         with open(os.path.join(out, "manifest.pb"), "wb") as f:

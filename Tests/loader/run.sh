@@ -7,7 +7,7 @@
 # removed on exit, also on failure.
 #
 #   Tests/loader/run.sh [TEST...]     tests: basic rejects bundle_checks tar replace
-#                                     attach_kinds fuzz_replay
+#                                     attach_kinds update update_compiled fuzz_replay
 #
 # Skips (exit 0) without root/BTF/cgroup2 unless CI=1. Needs the loader built
 # (make -C bpf-runtime/loader; built here if missing), clang, protoc, python3
@@ -434,6 +434,263 @@ test_attach_kinds() {
 	assert_nothing_left "$name"
 }
 
+# --- update: an endpoint-only delta written into the pinned maps in place --------
+delta() { # delta OUT BUNDLE ARGS...: an EndpointDelta (make-delta.py)
+	local out=$1 bundle=$2
+	shift 2
+	"$E2E_PYTHON" "$HERE/make-delta.py" "$bundle" "$out" "$@" >/dev/null || e2e_fail "make-delta.py $*"
+}
+
+maps_digest() { # maps_digest NAME: sha256 of the contents of the update's maps
+	local m
+	for m in x2b_clu x2b_cluv x2b_ep x2b_lbtab; do
+		bpftool map dump pinned "$XDS2BPF_BPFFS/$1/maps/$m" -j
+	done | sha256sum | cut -d' ' -f1
+}
+
+summary_field() { # summary_field REGEX: the first group of the update summary in $OUT
+	sed -nE "s/.*$1.*/\1/p" <<<"$OUT" | head -1
+}
+
+test_update() {
+	local name=upd D=$E2E_TMP/deltas s before i frees t1 t100 f
+	mkdir -p "$D"
+	expect_rc 0 "loaded 'upd'" "load the double-buffered bundle" e2e_load "$B/lb" "$name"
+	connect_is backend-a "before update: cluster 0 -> backend-a"
+	expect_rc 2 "update needs DELTA" "usage: update without a delta" e2e_loader update --name "$name"
+	expect_rc 2 "update needs --name" "usage: update without --name" e2e_loader update "$D/none.pb"
+	delta "$D/b.pb" "$B/lb" --set 0=$PORT_B --snapshot upd-b
+	expect_rc 1 "no bundle named 'nope'" "update of an unknown name" e2e_loader update --name nope "$D/b.pb"
+
+	# 1. under load: every connect after update returns reaches the new endpoint, none fails
+	start_loop upd1
+	sleep 1
+	expect_rc 0 "updated 'upd': 1 clusters, 1 endpoints, 1 slots written in [0-9]+ us" \
+		"update cluster 0 -> backend-b under load" e2e_loader update --name "$name" "$D/b.pb"
+	touch "$E2E_TMP/upd1.marker"
+	sleep 1
+	stop_loop upd1
+	s=$LOOP_SUMMARY
+	e2e_log "connloop: $s"
+	e2e_expect_eq 0 "$(json "d['failed']" <<<"$s")" "update under load: zero failed connects"
+	e2e_expect_eq "backend-a backend-b" "$(json "sorted(d['idents'])" <<<"$s")" "both endpoints were reached"
+	e2e_expect_eq "backend-b" "$(json "list(d['after_marker'])" <<<"$s")" "every connect after the update reached backend-b"
+	e2e_expect_eq 1 "$(json "d['transitions']" <<<"$s")" "one switch a -> b, never back"
+
+	# 2. status: the live snapshot and the agent's versions
+	printf '{"cds": "v7", "eds":"v12", "lds": 3}\n' >"$XDS2BPF_STATE_DIR/$name/versions.json"
+	run e2e_loader status --name "$name" --json
+	e2e_expect_eq "$(printf %s upd-b | sha256sum | cut -d' ' -f1)" "$(json "d[0]['snapshot_sha256']" <<<"$OUT")" \
+		"status: the live snapshot is the delta's"
+	e2e_expect_eq "v7 v12 3" "$(json "[d[0]['versions'][k] for k in ('cds','eds','lds')]" <<<"$OUT")" \
+		"status --json: versions.json"
+	e2e_expect_eq "$(printf %s upd-b | sha256sum | cut -d' ' -f1)" "$(e2e_loader stats --name "$name" --json | json "d['snapshot_sha256']")" \
+		"stats: the live snapshot"
+	e2e_expect_eq "0 1 1 1" "$(e2e_loader update --name "$name" "$D/b.pb" --json 2>/dev/null | json "[d['clusters'] - 1, d['endpoints'], d['slots'], int(d['micros'] > 0)]")" \
+		"update --json: the summary as JSON"
+	expect_rc 0 "version +eds = v12" "status text shows the versions" e2e_loader status --name "$name"
+	grep -q "updated .*in place" <<<"$OUT" || e2e_fail "status text does not show the update: $OUT"
+
+	# 3. rejected deltas: exit 1, nothing changed
+	before=$(maps_digest "$name")
+	delta "$D/other.pb" "$B/lb" --set 0=$PORT_C --code-sha256 "$(printf %064d 7)"
+	expect_rc 1 "applies to another bundle" "reject: delta for another code_sha256" e2e_loader update --name "$name" "$D/other.pb"
+	delta "$D/rec.pb" "$B/lb" --set 0=$PORT_C --bad-record-size
+	expect_rc 1 "not a multiple of struct x2b_endpoint" "reject: wrong endpoint record size" e2e_loader update --name "$name" "$D/rec.pb"
+	delta "$D/slot.pb" "$B/lb" --set 0=$PORT_C,$PORT_A --bad-slot
+	expect_rc 1 "slot 1: endpoint 2 out of range" "reject: slot ep out of range" e2e_loader update --name "$name" "$D/slot.pb"
+	delta "$D/unknown.pb" "$B/lb" --set 0=$PORT_C --id-offset 0=5
+	expect_rc 1 "unknown cluster 5" "reject: unknown cluster" e2e_loader update --name "$name" "$D/unknown.pb"
+	delta "$D/wname.pb" "$B/lb" --set 0=$PORT_C --name 0=fx_cluster_1
+	expect_rc 1 "cluster 0 is named 'fx_cluster_1' in the delta and 'fx_cluster_0'" "reject: wrong cluster name" \
+		e2e_loader update --name "$name" "$D/wname.pb"
+	delta "$D/dup.pb" "$B/lb" --set 0=$PORT_C --dup
+	expect_rc 1 "listed twice" "reject: a cluster twice" e2e_loader update --name "$name" "$D/dup.pb"
+	delta "$D/fam.pb" "$B/lb" --set 0=$PORT_C --family 5
+	expect_rc 1 "family 5" "reject: endpoint family" e2e_loader update --name "$name" "$D/fam.pb"
+	delta "$D/load.pb" "$B/lb" --set 0=$PORT_C --bad-load
+	expect_rc 1 "last level's cumulative load is 99" "reject: last cumulative load not 100" e2e_loader update --name "$name" "$D/load.pb"
+	delta "$D/abi.pb" "$B/lb" --set 0=$PORT_C --abi-version 1
+	expect_rc 1 "delta ABI version 1" "reject: delta ABI version" e2e_loader update --name "$name" "$D/abi.pb"
+	delta "$D/fmt.pb" "$B/lb" --set 0=$PORT_C --format-version 2
+	expect_rc 1 "delta format version 2" "reject: delta format version" e2e_loader update --name "$name" "$D/fmt.pb"
+	head -c 100 /dev/urandom >"$D/garbage.pb"
+	printf '\xff\xff\xff' >>"$D/garbage.pb"
+	expect_rc 1 "not a valid xds2bpf.bundle.v1.EndpointDelta|delta" "reject: garbage" e2e_loader update --name "$name" "$D/garbage.pb"
+	mkfifo "$D/fifo.pb"
+	expect_rc 1 "not a regular file" "reject: a FIFO as DELTA (no hang)" timeout 20 "$E2E_LOADER" update --name "$name" "$D/fifo.pb"
+	expect_rc 1 "No such file" "reject: missing delta" e2e_loader update --name "$name" "$D/missing.pb"
+	e2e_expect_eq "$before" "$(maps_digest "$name")" "rejected deltas changed nothing"
+
+	# 4. does not fit: exit 4, nothing written, connects unchanged
+	delta "$D/big.pb" "$B/lb" --set "0=$(seq -s, 20001 20040)"
+	expect_rc 4 "does not fit: x2b_ep has [0-9]+ endpoints free .*40 needed; a full replace is needed" \
+		"a delta that does not fit" e2e_loader update --name "$name" "$D/big.pb"
+	e2e_expect_eq "$before" "$(maps_digest "$name")" "the delta that did not fit changed nothing"
+	connect_is backend-b "after the refused delta: still backend-b"
+
+	# corrupt kernel state is never written over: exit 4, a reload is needed
+	delta "$D/c.pb" "$B/lb" --set 0=$PORT_C --snapshot upd-c
+	bpftool map update pinned "$XDS2BPF_BPFFS/$name/maps/x2b_cluv" key 1 0 0 0 value 5 0 0 0 || e2e_fail "bpftool map update"
+	expect_rc 4 "x2b_cluv\[1\] is 5 \(0 or 1\); cannot update in place: reload" "a corrupt live-row switch" \
+		e2e_loader update --name "$name" "$D/c.pb"
+	bpftool map update pinned "$XDS2BPF_BPFFS/$name/maps/x2b_cluv" key 1 0 0 0 value 0 0 0 0 || e2e_fail "bpftool map update"
+	bpftool map update pinned "$XDS2BPF_BPFFS/$name/maps/x2b_clu" key 2 0 0 0 value \
+		0 0 0 0 1 0 0 0 1 0 0 0 0 0 0 0 100 0 0 0 255 255 0 0 1 0 0 0 0 0 0 0 1 0 0 0 $(printf '0 %.0s' $(seq 60)) ||
+		e2e_fail "bpftool map update"
+	expect_rc 4 "live row of cluster 1 level 0: endpoints \[65535, \+1\) .* beyond x2b_ep \(32\)" \
+		"a live row pointing beyond x2b_ep" e2e_loader update --name "$name" "$D/c.pb"
+	bpftool map update pinned "$XDS2BPF_BPFFS/$name/maps/x2b_clu" key 2 0 0 0 value \
+		0 0 0 0 1 0 0 0 1 0 0 0 0 0 0 0 100 0 0 0 1 0 0 0 1 0 0 0 1 0 0 0 1 0 0 0 $(printf '0 %.0s' $(seq 60)) ||
+		e2e_fail "bpftool map update"
+	e2e_expect_eq "$before" "$(maps_digest "$name")" "the corrupt rows restored"
+
+	# 5. a failure before the switches: exit 3, the kernel state that is read is unchanged
+	expect_rc 3 "injected failure at 'update-before-switch'" "update failing before the switch" \
+		env XDS2BPF_TEST_FAIL=update-before-switch "$E2E_LOADER" update --name "$name" "$D/c.pb"
+	for i in 1 2 3; do connect_is backend-b "after the failed update: still backend-b"; done
+
+	# an update that died between its switches and its grace period: the next one waits first
+	[ ! -e "$XDS2BPF_STATE_DIR/$name/update.pending" ] || e2e_fail "update.pending left by a finished update"
+	touch "$XDS2BPF_STATE_DIR/$name/update.pending"
+	expect_rc 0 "updated 'upd'" "update after an interrupted one" e2e_loader update --name "$name" "$D/b.pb"
+	[ ! -e "$XDS2BPF_STATE_DIR/$name/update.pending" ] || e2e_fail "update.pending not removed"
+
+	# 6. no levels: connects refused; then two levels
+	delta "$D/none.pb" "$B/lb" --set 0=
+	expect_rc 0 "1 clusters, 0 endpoints, 0 slots" "update to no endpoints" e2e_loader update --name "$name" "$D/none.pb"
+	connect_is "error: EPERM Operation not permitted" "a cluster without endpoints refuses connects"
+	delta "$D/ab.pb" "$B/lb" --set "0=$PORT_A/$PORT_B"
+	expect_rc 0 "1 clusters, 2 endpoints, 2 slots" "update to two priority levels" e2e_loader update --name "$name" "$D/ab.pb"
+
+	# 7. 200 updates of the same cluster: ranges are reused, the free space stays constant
+	frees=""
+	for i in $(seq 200); do
+		f=$D/b.pb
+		[ $((i % 2)) = 1 ] && f=$D/c.pb
+		run e2e_loader update --name "$name" "$f"
+		[ "$RC" = 0 ] || e2e_fail "update $i: exit $RC: $OUT"
+		frees="$frees
+$(summary_field 'free: (x2b_ep [0-9]+ of [0-9]+, x2b_lbtab [0-9]+ of [0-9]+)')"
+	done
+	e2e_expect_eq 1 "$(sort -u <<<"${frees#?}" | wc -l)" "200 updates: the free space stays constant ($(sort -u <<<"${frees#?}"))"
+	connect_is backend-b "after 200 updates: the last one (backend-b) serves"
+	e2e_expect_eq 205 "$("$E2E_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["updates"])' "$XDS2BPF_STATE_DIR/$name/update.json")" \
+		"update.json counts the updates (3 + 2 + 200)"
+
+	# 8. replace brings the bundle's own snapshot back
+	expect_rc 0 "replaced 'upd'" "replace after updates" e2e_loader replace "$B/lb" --name "$name"
+	connect_is backend-a "after replace: the bundle's endpoints"
+	[ ! -e "$XDS2BPF_STATE_DIR/$name/update.json" ] || e2e_fail "update.json left after replace"
+	expect_rc 0 "unloaded" "unload 'upd'" e2e_loader unload --name "$name"
+	assert_nothing_left "$name"
+
+	# a bundle whose cluster rows are not double-buffered (no x2b_cluv)
+	expect_rc 0 "loaded 'upd1'" "load a bundle without x2b_cluv" e2e_load "$B/a" upd1
+	delta "$D/a.pb" "$B/a" --set 0=$PORT_B
+	expect_rc 4 "has no map x2b_cluv .*cannot update in place: reload" "update of a bundle without x2b_cluv" \
+		e2e_loader update --name upd1 "$D/a.pb"
+	connect_is backend-a "the bundle without x2b_cluv still serves"
+	expect_rc 0 "unloaded" "unload 'upd1'" e2e_loader unload --name upd1
+	assert_nothing_left upd1
+
+	# 9. least request: new endpoint addresses get their x2b_active entry before the switch
+	expect_rc 0 "loaded 'updlr'" "load a least-request bundle" e2e_load "$B/lblr" updlr
+	e2e_expect_eq 1 "$(bpftool map dump pinned "$XDS2BPF_BPFFS/updlr/maps/x2b_active" -j | json "len(d)")" "x2b_active: the image's one address"
+	delta "$D/lr.pb" "$B/lblr" --set "0=$PORT_B,$PORT_C"
+	expect_rc 0 "updated 'updlr': 1 clusters, 2 endpoints" "update a least-request cluster" e2e_loader update --name updlr "$D/lr.pb"
+	e2e_expect_eq 3 "$(bpftool map dump pinned "$XDS2BPF_BPFFS/updlr/maps/x2b_active" -j | json "len(d)")" "x2b_active: the new addresses added"
+	delta "$D/lrfull.pb" "$B/lblr" --set "0=20001,20002,20003"
+	expect_rc 0 "x2b_active is full: least request does not count the connections of 2 new" \
+		"x2b_active full: a warning, the update applies" e2e_loader update --name updlr "$D/lrfull.pb"
+	expect_rc 0 "unloaded" "unload 'updlr'" e2e_loader unload --name updlr
+	assert_nothing_left updlr
+
+	# 10. timing: 1 and 100 clusters of a 100-cluster bundle
+	expect_rc 0 "loaded 'upd100'" "load a bundle of 100 clusters" e2e_load "$B/lb100" upd100
+	delta "$D/one.pb" "$B/lb100" --set 0=$PORT_C
+	delta "$D/all.pb" "$B/lb100" --all 100=$PORT_B
+	expect_rc 0 "updated 'upd100': 1 clusters" "update 1 of 100 clusters" e2e_loader update --name upd100 "$D/one.pb"
+	t1=$(summary_field 'written in ([0-9]+) us')
+	connect_is backend-c "cluster 0 updated"
+	expect_rc 0 "updated 'upd100': 100 clusters, 100 endpoints, 100 slots" "update 100 clusters" \
+		e2e_loader update --name upd100 "$D/all.pb"
+	t100=$(summary_field 'written in ([0-9]+) us')
+	connect_is backend-b "all clusters updated"
+	e2e_log "update timing: 1 cluster $t1 us, 100 clusters $t100 us ($(summary_field '(\(maps.*grace period [0-9]+ us\))'))"
+	delta "$D/one-b.pb" "$B/lb100" --set 0=$PORT_B
+	delta "$D/all-c.pb" "$B/lb100" --all 100=$PORT_C
+	for f in one-b one all-c all one-b one all-c all; do
+		run e2e_loader update --name upd100 "$D/$f.pb"
+		[ "$RC" = 0 ] || e2e_fail "update $f: $OUT"
+		e2e_log "timing $f: $(summary_field '(written in .*grace period [0-9]+ us\))')"
+	done
+	expect_rc 0 "unloaded" "unload 'upd100'" e2e_loader unload --name upd100
+	assert_nothing_left upd100
+}
+
+# --- update with bundles and a delta of the compiler (skipped without .build/release/xds2bpf)
+snapshot_yaml() { # snapshot_yaml PORT...: the minimal example with these endpoints on 127.0.0.1
+	local p
+	cat <<-EOF
+	static_resources:
+	  listeners:
+	  - name: web
+	    address: {socket_address: {address: 10.96.0.1, port_value: 80}}
+	    filter_chains:
+	    - filters:
+	      - name: envoy.filters.network.tcp_proxy
+	        typed_config:
+	          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+	          stat_prefix: web
+	          cluster: backend
+	  clusters:
+	  - name: backend
+	    type: STATIC
+	    load_assignment:
+	      cluster_name: backend
+	      endpoints:
+	      - lb_endpoints:
+	EOF
+	for p in "$@"; do
+		echo "        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $p}}}"
+	done
+}
+
+test_update_compiled() {
+	local xds2bpf=${XDS2BPF:-$ROOT/.build/release/xds2bpf} C=$E2E_TMP/compiled s
+	if [ ! -x "$xds2bpf" ]; then
+		[ "${CI:-}" = 1 ] && e2e_fail "update_compiled: no compiler at $xds2bpf"
+		e2e_log "SKIP update_compiled: no compiler at $xds2bpf (swift build -c release --product xds2bpf)"
+		return 0
+	fi
+	mkdir -p "$C"
+	snapshot_yaml "$PORT_A" >"$C/a.yaml"
+	snapshot_yaml "$PORT_B" "$PORT_C" >"$C/bc.yaml"
+	"$xds2bpf" compile "$C/a.yaml" -o "$C/a" --cache-dir none --quiet || e2e_fail "compile a"
+	"$xds2bpf" compile "$C/bc.yaml" -o "$C/bc" --cache-dir none --quiet --base "$C/a" --delta "$C/bc.pb" ||
+		e2e_fail "compile bc --base a --delta"
+	[ -s "$C/bc.pb" ] || e2e_fail "the compiler wrote no delta"
+	expect_rc 0 "loaded 'real'" "load a compiled bundle" e2e_load "$C/a" real
+	connect_is backend-a "compiled bundle: backend-a"
+	start_loop real1
+	sleep 1
+	expect_rc 0 "updated 'real': 1 clusters, 2 endpoints" "update with the compiler's delta under load" \
+		e2e_loader update --name real "$C/bc.pb"
+	touch "$E2E_TMP/real1.marker"
+	sleep 1
+	stop_loop real1
+	s=$LOOP_SUMMARY
+	e2e_log "connloop: $s"
+	e2e_expect_eq 0 "$(json "d['failed']" <<<"$s")" "compiled delta under load: zero failed connects"
+	e2e_expect_eq "backend-b backend-c" "$(json "sorted(d['after_marker'])" <<<"$s")" \
+		"every connect after the update reached the new endpoints (both)"
+	e2e_expect_eq True "$(e2e_loader status --name real --json | json "d[0]['snapshot_sha256'] != d[0]['bundle_snapshot_sha256']")" \
+		"status: the live snapshot is the delta's, not the loaded bundle's"
+	expect_rc 0 "unloaded" "unload 'real'" e2e_loader unload --name real
+	assert_nothing_left real
+}
+
 e2e_netns_begin
 B=$E2E_TMP/bundles
 mkdir -p "$B"
@@ -446,6 +703,9 @@ make_bundle "$B/broken" --port "$PORT_A" --broken
 make_bundle "$B/http_same" --port "$PORT_A" --http-object same
 make_bundle "$B/http_peer" --port "$PORT_A" --http-object peer
 make_bundle "$B/http_garbage" --port "$PORT_A" --http-object garbage
+make_bundle "$B/lb" --port "$PORT_A" --lb-clusters 2
+make_bundle "$B/lb100" --port "$PORT_A" --lb-clusters 100
+make_bundle "$B/lblr" --port "$PORT_A" --lb-clusters 2 --lb-policy 2 --active-max 4
 cp -r "$B/a" "$B/missing" && rm "$B/missing/maps/x2b_svc.bin"
 cp -r "$B/a" "$B/tampered" && printf 'X' | dd of="$B/tampered/x2b.bpf.c" bs=1 seek=10 conv=notrunc status=none
 cp -r "$B/a" "$B/truncated" && truncate -s 100 "$B/truncated/x2b.bpf.o"
@@ -454,7 +714,7 @@ e2e_backend 127.0.0.1 "$PORT_B" backend-b
 e2e_backend 127.0.0.1 "$PORT_C" backend-c
 
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(basic rejects bundle_checks tar replace attach_kinds fuzz_replay)
+[ ${#tests[@]} -gt 0 ] || tests=(basic rejects bundle_checks tar replace attach_kinds update update_compiled fuzz_replay)
 for t in "${tests[@]}"; do
 	e2e_log "=== $t"
 	"test_$t"

@@ -11,6 +11,9 @@
  *             images, prog-array checks, verifier-log summary, verify
  *   pin.c     bpffs and state directories, load / replace / unload
  *   report.c  status, stats (text and JSON)
+ *   delta.c   endpoint deltas: decode, validate against the manifest, plan the
+ *             rows and ranges; flat JSON objects (no kernel: also fuzzed)
+ *   update.c  update: a delta written into the pinned maps in place
  */
 #ifndef X2B_LOADER_H
 #define X2B_LOADER_H
@@ -30,6 +33,7 @@
 #define X2B_EXIT_REJECT 1   /* bundle rejected or kernel refused */
 #define X2B_EXIT_USAGE 2
 #define X2B_EXIT_INTERNAL 3
+#define X2B_EXIT_NO_FIT 4   /* update: cannot be applied in place, a full replace is needed */
 
 #define X2B_FORMAT_VERSION 1
 
@@ -41,6 +45,9 @@ typedef Xds2bpf__Bundle__V1__File x2b_mfile;
 typedef Xds2bpf__Bundle__V1__Program x2b_mprog;
 typedef Xds2bpf__Bundle__V1__Map x2b_mmap;
 typedef Xds2bpf__Bundle__V1__TailCall x2b_mtail;
+typedef Xds2bpf__Bundle__V1__EndpointDelta x2b_delta;
+typedef Xds2bpf__Bundle__V1__ClusterRows x2b_dcluster;
+typedef Xds2bpf__Bundle__V1__LevelRows x2b_dlevel;
 
 #define X2B_ATTACH(k) XDS2BPF__BUNDLE__V1__ATTACH_KIND__##k
 #define X2B_MAPKIND(k) XDS2BPF__BUNDLE__V1__MAP_KIND__##k
@@ -183,6 +190,77 @@ bool x2b_name_valid(const char *name);
 const char *x2b_bpffs_base(void);
 const char *x2b_state_base(void);
 int x2b_path(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The per-name lock (flock on the state directory); the caller closes the fd. */
+int x2b_lock_state(const char *state, int *fd_out);
+int x2b_write_state_file(const char *state, const char *file, const void *data, size_t len);
+/* Waits for every BPF program that started before (an RCU grace period, membarrier). */
+void x2b_settle(void);
+
+/* delta.c: everything here runs without the kernel (and under the fuzzer). */
+
+#define X2B_DELTA_FORMAT_VERSION 1
+#define X2B_MAX_DELTA_SIZE (256ULL << 20)
+
+/* Decodes an EndpointDelta and checks it against the loaded manifest; prints each problem. */
+int x2b_delta_decode(const void *data, size_t len, const x2b_manifest *m, x2b_delta **out);
+void x2b_delta_free(x2b_delta *d);
+
+/* A map's index space [0, max): the ranges in use, sorted by first index. */
+struct x2b_range {
+	uint32_t first;
+	uint32_t len;
+};
+
+struct x2b_space {
+	const char *map; /* for messages */
+	uint32_t max;
+	struct x2b_range *used;
+	size_t n, cap;
+	bool unsorted;
+};
+
+void x2b_space_init(struct x2b_space *s, const char *map, uint32_t max);
+void x2b_space_free(struct x2b_space *s);
+/* Marks [first, first+len) used (overlaps allowed); -ERANGE beyond max, -ENOMEM. */
+int x2b_space_use(struct x2b_space *s, uint32_t first, uint32_t len);
+/* First fit: the lowest free range of len entries, then marked used; -ENOSPC. */
+int x2b_space_alloc(struct x2b_space *s, uint32_t len, uint32_t *first);
+/* Entries not covered by any used range. */
+uint64_t x2b_space_unused(struct x2b_space *s);
+/* The largest free range. */
+uint32_t x2b_space_largest(struct x2b_space *s);
+
+struct x2b_cluster; /* x2b_abi.h */
+
+/*
+ * The plan of an update, without the kernel: `live[i]` is the live row of the
+ * cluster with id `ids[i]`, for every cluster of the manifest (n of them).
+ * Checks the live rows' ranges against ep->max / tab->max (X2B_EXIT_NO_FIT with
+ * a message when they are corrupt), marks them used, then allocates every
+ * level of every delta cluster and fills rows[k] (k: index in d->clusters) from
+ * the live row (lb, counter, flags) and the delta. X2B_EXIT_NO_FIT when it does
+ * not fit; nothing is written anywhere.
+ */
+struct x2b_update_plan {
+	struct x2b_cluster *rows; /* d->n_clusters new rows */
+	uint64_t endpoints, slots; /* records to write */
+	uint64_t ep_free, tab_free; /* unused entries before the update (live rows only) */
+};
+int x2b_delta_plan(const x2b_delta *d, const uint32_t *ids, const struct x2b_cluster *live, size_t n,
+		   struct x2b_space *ep, struct x2b_space *tab, struct x2b_update_plan *p);
+void x2b_update_plan_free(struct x2b_update_plan *p);
+
+/* A flat JSON object: string keys; string, number, true/false/null values (as text). */
+struct x2b_kv {
+	char *key;
+	char *value; /* strings unescaped; other values as written */
+	bool is_string;
+};
+int x2b_json_flat_parse(const char *text, size_t len, struct x2b_kv **kv, size_t *n);
+void x2b_json_flat_free(struct x2b_kv *kv, size_t n);
+
+/* update.c */
+int x2b_cmd_update(const char *delta, const char *name);
 
 /* report.c */
 int x2b_cmd_status(const char *name);

@@ -68,6 +68,8 @@ static const char usage_text[] =
 	"Commands:\n"
 	"  load BUNDLE --cgroup PATH [--name NAME]   check, load, fill maps, attach, pin\n"
 	"  replace BUNDLE --name NAME                swap a loaded bundle for a new one atomically\n"
+	"  update --name NAME DELTA [--json]         apply an endpoint-only change (EndpointDelta)\n"
+	"                                            to a loaded bundle's maps in place\n"
 	"  unload --name NAME                        detach and remove every pin of a bundle\n"
 	"  status [--name NAME] [--json]             list loaded bundles\n"
 	"  stats --name NAME [--json]                per-listener and per-cluster counters\n"
@@ -75,14 +77,15 @@ static const char usage_text[] =
 	"\n"
 	"Options:\n"
 	"  -v, --verbose   libbpf messages and the whole verifier log on a rejection\n"
-	"  -j, --json      JSON output (status, stats, verify)\n"
+	"  -j, --json      JSON output (status, stats, verify, update)\n"
 	"\n"
 	"Environment:\n"
 	"  XDS2BPF_BPFFS      pin directory (default " X2B_DEFAULT_BPFFS ")\n"
 	"  XDS2BPF_STATE_DIR  state directory (default " X2B_DEFAULT_STATE ")\n"
 	"  XDS2BPF_DEBUG      print libbpf debug messages\n"
 	"\n"
-	"Exit codes: 0 ok, 1 bundle rejected or kernel refused, 2 usage error, 3 internal error.\n";
+	"Exit codes: 0 ok, 1 bundle or delta rejected or kernel refused, 2 usage error,\n"
+	"3 internal error, 4 update: the delta cannot be applied in place (a full replace is needed).\n";
 
 static int usage(const char *fmt, ...)
 {
@@ -122,17 +125,18 @@ struct command {
 static const struct command commands[] = {
 	{ "load", ARG_BUNDLE | ARG_CGROUP, ARG_BUNDLE | ARG_CGROUP | ARG_NAME | ARG_VERBOSE },
 	{ "replace", ARG_BUNDLE | ARG_NAME, ARG_BUNDLE | ARG_NAME | ARG_VERBOSE },
+	{ "update", ARG_BUNDLE | ARG_NAME, ARG_BUNDLE | ARG_NAME | ARG_JSON | ARG_VERBOSE },
 	{ "unload", ARG_NAME, ARG_NAME | ARG_VERBOSE },
 	{ "status", 0, ARG_NAME | ARG_JSON | ARG_VERBOSE },
 	{ "stats", ARG_NAME, ARG_NAME | ARG_JSON | ARG_VERBOSE },
 	{ "verify", ARG_BUNDLE, ARG_BUNDLE | ARG_JSON | ARG_VERBOSE },
 };
 
-static const char *arg_text(unsigned int a)
+static const char *arg_text(const struct command *cmd, unsigned int a)
 {
 	switch (a) {
 	case ARG_BUNDLE:
-		return "BUNDLE";
+		return strcmp(cmd->name, "update") ? "BUNDLE" : "DELTA";
 	case ARG_CGROUP:
 		return "--cgroup";
 	case ARG_NAME:
@@ -206,9 +210,9 @@ int main(int argc, char **argv)
 		return usage("unexpected argument '%s'", argv[optind]);
 	for (unsigned int bit = 1; bit <= ARG_VERBOSE; bit <<= 1) {
 		if ((cmd->required & bit) && !(given & bit))
-			return usage("%s needs %s", cmd->name, arg_text(bit));
+			return usage("%s needs %s", cmd->name, arg_text(cmd, bit));
 		if (!(cmd->allowed & bit) && (given & bit))
-			return usage("%s does not take %s", cmd->name, arg_text(bit));
+			return usage("%s does not take %s", cmd->name, arg_text(cmd, bit));
 	}
 	if (a.name && !x2b_name_valid(a.name))
 		return usage("invalid name '%s' (letters, digits, '_', '-'; at most 64 characters)",
@@ -220,6 +224,8 @@ int main(int argc, char **argv)
 		return x2b_cmd_load(a.bundle, a.cgroup, a.name);
 	if (!strcmp(cmd->name, "replace"))
 		return x2b_cmd_replace(a.bundle, a.name);
+	if (!strcmp(cmd->name, "update"))
+		return x2b_cmd_update(a.bundle, a.name);
 	if (!strcmp(cmd->name, "unload"))
 		return x2b_cmd_unload(a.name);
 	if (!strcmp(cmd->name, "status"))

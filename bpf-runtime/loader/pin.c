@@ -170,7 +170,7 @@ static int name_paths(const char *name, char *root, char *state)
 }
 
 /* Takes the per-name lock; the caller closes the returned fd. */
-static int lock_state(const char *state, int *fd_out)
+int x2b_lock_state(const char *state, int *fd_out)
 {
 	int fd = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -187,7 +187,7 @@ static int lock_state(const char *state, int *fd_out)
 	return 0;
 }
 
-static int write_state_file(const char *state, const char *file, const void *data, size_t len)
+int x2b_write_state_file(const char *state, const char *file, const void *data, size_t len)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
 	int fd, err = 0;
@@ -232,18 +232,24 @@ static int write_state(const char *state, const struct x2b_bundle *b, const char
 
 	if (!realpath(b->dir, bundle))
 		snprintf(bundle, sizeof(bundle), "%s", b->dir);
-	err = write_state_file(state, "manifest.pb", b->raw, b->raw_len);
+	err = x2b_write_state_file(state, "manifest.pb", b->raw, b->raw_len);
 	if (!err && cgroup) {
 		snprintf(line, sizeof(line), "%s\n", cgroup);
-		err = write_state_file(state, "cgroup", line, strlen(line));
+		err = x2b_write_state_file(state, "cgroup", line, strlen(line));
 	}
 	if (!err) {
 		snprintf(line, sizeof(line), "%s\n", bundle);
-		err = write_state_file(state, "bundle", line, strlen(line));
+		err = x2b_write_state_file(state, "bundle", line, strlen(line));
 	}
 	if (!err) {
 		snprintf(line, sizeof(line), "%s\n", variant);
-		err = write_state_file(state, "variant", line, strlen(line));
+		err = x2b_write_state_file(state, "variant", line, strlen(line));
+	}
+	/* fresh maps: the manifest's snapshot is live again, not the last in-place update */
+	if (!err && x2b_path(line, sizeof(line), "%s/update.json", state) == 0 && unlink(line) &&
+	    errno != ENOENT) {
+		x2b_err("cannot remove %s: %s", line, strerror(errno));
+		err = X2B_EXIT_INTERNAL;
 	}
 	return err;
 }
@@ -402,7 +408,7 @@ int x2b_cmd_load(const char *bundle, const char *cgroup, const char *name_opt)
 		goto cleanup;
 	}
 	made_state = true;
-	err = lock_state(state, &lockfd);
+	err = x2b_lock_state(state, &lockfd);
 	if (err)
 		goto cleanup;
 	if (exists(root)) {
@@ -530,7 +536,7 @@ static int link_prog_fd(int link_fd)
 }
 
 /* Waits for programs that started before the swap (they run under RCU). */
-static void settle(void)
+void x2b_settle(void)
 {
 	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
 		usleep(50 * 1000);
@@ -624,7 +630,7 @@ int x2b_cmd_replace(const char *bundle, const char *name)
 			exists(state) ? root : state);
 		return X2B_EXIT_REJECT;
 	}
-	err = lock_state(state, &lockfd);
+	err = x2b_lock_state(state, &lockfd);
 	if (err)
 		return err;
 	err = read_cgroup(state, cgpath, sizeof(cgpath));
@@ -731,7 +737,7 @@ int x2b_cmd_replace(const char *bundle, const char *name)
 	}
 	/* the swap happened: nothing below rolls it back */
 	swapped = false;
-	settle();
+	x2b_settle();
 
 	/* 3. commit: detach kinds the new bundle lacks, new pins over old ones */
 	for (size_t i = 0; i < x2b_nattach; i++) {
@@ -812,7 +818,7 @@ int x2b_cmd_unload(const char *name)
 		return X2B_EXIT_REJECT;
 	}
 	if (exists(state)) {
-		err = lock_state(state, &lockfd);
+		err = x2b_lock_state(state, &lockfd);
 		if (err)
 			return err;
 	}

@@ -2,6 +2,7 @@
 /* status and stats: read the state directory and the pins, text or JSON. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,8 +120,58 @@ static bool pinned_link(const struct loaded *l, const char *pin, struct bpf_link
 	return ok;
 }
 
+/* A flat JSON object of the state directory (update.json, versions.json); n = 0 without one. */
+static void read_kv(const char *state, const char *file, struct x2b_kv **kv, size_t *n)
+{
+	char path[PATH_MAX];
+	void *data = NULL;
+	size_t len = 0;
+
+	*kv = NULL;
+	*n = 0;
+	if (x2b_path(path, sizeof(path), "%s/%s", state, file) ||
+	    x2b_read_file_at(AT_FDCWD, path, O_NOFOLLOW, 65536, &data, &len))
+		return;
+	if (x2b_json_flat_parse(data, len, kv, n))
+		x2b_warn("%s is not a flat JSON object; ignored", path);
+	free(data);
+}
+
+static const char *kv_get(const struct x2b_kv *kv, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(kv[i].key, key) && kv[i].is_string)
+			return kv[i].value;
+	return NULL;
+}
+
+/* Text output of a value from a file: control characters shown as '?'. */
+static void print_clean(const char *s)
+{
+	for (; *s; s++)
+		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+/* The snapshot the maps hold: the last in-place update's (update.json), else the bundle's. */
+static void live_snapshot(const struct loaded *l, char out[65])
+{
+	struct x2b_kv *upd;
+	size_t n;
+	const char *s;
+
+	read_kv(l->state, "update.json", &upd, &n);
+	s = kv_get(upd, n, "snapshot_sha256");
+	if (!s || strlen(s) != 64 || strspn(s, "0123456789abcdef") != 64)
+		s = l->m->snapshot_sha256;
+	snprintf(out, 65, "%s", s);
+	x2b_json_flat_free(upd, n);
+}
+
 static void status_one(const struct loaded *l, bool first)
 {
+	struct x2b_kv *upd, *vers;
+	size_t nupd, nvers;
+	const char *live, *when;
 	const x2b_manifest *m = l->m;
 	char cgroup[PATH_MAX], bundle[PATH_MAX], variant[32];
 	struct bpf_link_info li;
@@ -128,11 +179,37 @@ static void status_one(const struct loaded *l, bool first)
 	read_line(l->state, "cgroup", cgroup, sizeof(cgroup));
 	read_line(l->state, "bundle", bundle, sizeof(bundle));
 	read_line(l->state, "variant", variant, sizeof(variant));
+	read_kv(l->state, "update.json", &upd, &nupd);
+	read_kv(l->state, "versions.json", &vers, &nvers);
+	/* the snapshot the maps hold: the last in-place update's, else the bundle's */
+	live = kv_get(upd, nupd, "snapshot_sha256");
+	when = kv_get(upd, nupd, "time");
+	if (!live || strlen(live) != 64 || strspn(live, "0123456789abcdef") != 64)
+		live = m->snapshot_sha256;
 	if (x2b_json) {
 		printf("%s{\"name\":", first ? "" : ",");
 		x2b_json_str(stdout, l->name);
 		printf(",\"snapshot_sha256\":");
+		x2b_json_str(stdout, live);
+		printf(",\"bundle_snapshot_sha256\":");
 		x2b_json_str(stdout, m->snapshot_sha256);
+		printf(",\"updated\":");
+		if (when)
+			x2b_json_str(stdout, when);
+		else
+			printf("null");
+		printf(",\"versions\":{");
+		for (size_t i = 0; i < nvers; i++) {
+			if (i)
+				putchar(',');
+			x2b_json_str(stdout, vers[i].key);
+			putchar(':');
+			if (vers[i].is_string)
+				x2b_json_str(stdout, vers[i].value);
+			else
+				fputs(vers[i].value, stdout); /* a JSON number, true, false or null */
+		}
+		printf("}");
 		printf(",\"code_sha256\":");
 		x2b_json_str(stdout, m->code_sha256);
 		printf(",\"xds2bpf_version\":");
@@ -148,7 +225,17 @@ static void status_one(const struct loaded *l, bool first)
 		printf(",\"programs\":[");
 	} else {
 		printf("%s%s\n", first ? "" : "\n", l->name);
-		printf("  snapshot    %s\n", *m->snapshot_sha256 ? m->snapshot_sha256 : "-");
+		printf("  snapshot    %s\n", *live ? live : "-");
+		if (when) {
+			printf("  updated     %s (in place; bundle snapshot %s)\n", when, m->snapshot_sha256);
+		}
+		for (size_t i = 0; i < nvers; i++) {
+			printf("  version     ");
+			print_clean(vers[i].key);
+			printf(" = ");
+			print_clean(vers[i].value);
+			putchar('\n');
+		}
 		printf("  bundle      %s\n", *bundle ? bundle : "-");
 		printf("  cgroup      %s\n", *cgroup ? cgroup : "-");
 		printf("  pins        %s\n", l->root);
@@ -192,6 +279,8 @@ static void status_one(const struct loaded *l, bool first)
 	}
 	if (x2b_json)
 		printf("]}");
+	x2b_json_flat_free(upd, nupd);
+	x2b_json_flat_free(vers, nvers);
 }
 
 static int name_filter(const struct dirent *de)
@@ -322,12 +411,14 @@ static const char *cluster_name(const x2b_manifest *m, __u32 idx)
 int x2b_cmd_stats(const char *name)
 {
 	struct counters g = {}, ls = {}, cs = {};
+	char snap[65];
 	struct loaded l;
 	int err;
 
 	err = open_loaded(name, &l);
 	if (err)
 		return err;
+	live_snapshot(&l, snap);
 	err = read_counters(&l, "x2b_gstat", &g) ?: read_counters(&l, "x2b_lstat", &ls) ?:
 	      read_counters(&l, "x2b_cstat", &cs);
 	if (err)
@@ -337,7 +428,7 @@ int x2b_cmd_stats(const char *name)
 		printf("{\"name\":");
 		x2b_json_str(stdout, name);
 		printf(",\"snapshot_sha256\":");
-		x2b_json_str(stdout, l.m->snapshot_sha256);
+		x2b_json_str(stdout, snap);
 		printf(",\"global\":");
 		if (g.present) {
 			printf("{");
@@ -353,7 +444,7 @@ int x2b_cmd_stats(const char *name)
 			printf("null");
 		}
 	} else {
-		printf("%s (snapshot %s)\n", name, *l.m->snapshot_sha256 ? l.m->snapshot_sha256 : "-");
+		printf("%s (snapshot %s)\n", name, *snap ? snap : "-");
 		if (g.present) {
 			printf("global:\n");
 			for (__u32 i = 0; i < g.n; i++)

@@ -14,6 +14,16 @@
  * copied into buffers of their own size, as a directory bundle reads them,
  * so that a read past the end of one is caught.
  *
+ *
+ * Flag bit 3 fuzzes `update` instead (bpf-runtime/loader/delta.c): the input
+ * is then u32 manifest length, manifest.pb, u32 max_entries of x2b_ep and of
+ * x2b_lbtab, u32 length of live rows (struct x2b_cluster records, one per
+ * manifest cluster, missing ones zero), the rows, and an EndpointDelta. The
+ * delta is decoded and validated against the manifest and planned against the
+ * live rows; an accepted plan must place every range inside its map and
+ * overlap neither the live ranges nor another new one. Flag bit 4: the rest
+ * is a flat JSON object (versions.json, update.json).
+ *
  *   make fuzz-loader FUZZ_SECONDS=600      (mk/fuzz.mk)
  *   make fuzz-loader-replay                seeds and regressions once each
  */
@@ -23,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "x2b_abi.h"
 #include "loader.h"
 
 bool x2b_verbose;
@@ -84,6 +95,138 @@ static void fix_checksums(unsigned char *p, size_t len)
 	}
 }
 
+static uint32_t take_u32(const uint8_t **p, size_t *n)
+{
+	uint32_t v = 0;
+
+	if (*n < 4) {
+		*n = 0;
+		return 0;
+	}
+	memcpy(&v, *p, 4);
+	*p += 4;
+	*n -= 4;
+	return v;
+}
+
+struct span {
+	uint64_t first, len;
+};
+
+static bool overlaps(struct span a, struct span b)
+{
+	return a.len && b.len && a.first < b.first + b.len && b.first < a.first + a.len;
+}
+
+/* Every range of the plan inside its map, disjoint from the live ranges and from each other. */
+static void check_plan(const x2b_delta *d, const struct x2b_cluster *live, size_t n,
+		       const struct x2b_update_plan *p, uint32_t ep_max, uint32_t tab_max)
+{
+	for (size_t k = 0; k < d->n_clusters; k++) {
+		const struct x2b_cluster *r = &p->rows[k];
+
+		if (r->nlevels != d->clusters[k]->n_levels || r->nlevels > X2B_MAX_PRIORITIES)
+			abort();
+		for (uint32_t li = 0; li < r->nlevels; li++) {
+			const struct x2b_level *l = &r->levels[li];
+			struct span e = { l->first, l->count }, t = { l->table_first, l->table_len };
+
+			if (e.first + e.len > ep_max || t.first + t.len > tab_max)
+				abort();
+			if (l->count * sizeof(struct x2b_endpoint) != d->clusters[k]->levels[li]->endpoints.len)
+				abort();
+			for (size_t i = 0; i < n; i++) {
+				for (uint32_t lj = 0; lj < live[i].nlevels; lj++) {
+					const struct x2b_level *o = &live[i].levels[lj];
+
+					if (overlaps(e, (struct span){ o->first, o->count }) ||
+					    overlaps(t, (struct span){ o->table_first, o->table_len }))
+						abort();
+				}
+			}
+			for (size_t k2 = 0; k2 <= k; k2++) {
+				for (uint32_t lj = 0; lj < p->rows[k2].nlevels; lj++) {
+					const struct x2b_level *o = &p->rows[k2].levels[lj];
+
+					if (k2 == k && lj == li)
+						break;
+					if (overlaps(e, (struct span){ o->first, o->count }) ||
+					    overlaps(t, (struct span){ o->table_first, o->table_len }))
+						abort();
+				}
+			}
+		}
+	}
+}
+
+static void fuzz_delta(const uint8_t *p, size_t n)
+{
+	struct x2b_space eps, tabs;
+	struct x2b_update_plan plan = {};
+	struct x2b_cluster *live = NULL;
+	x2b_manifest *m = NULL;
+	x2b_delta *d = NULL;
+	uint32_t mlen, ep_max, tab_max, live_len, *ids = NULL;
+
+	mlen = take_u32(&p, &n);
+	if (mlen > n)
+		return;
+	m = xds2bpf__bundle__v1__manifest__unpack(NULL, mlen, p);
+	p += mlen;
+	n -= mlen;
+	if (!m || x2b_manifest_check_strings(m))
+		goto out;
+	ep_max = take_u32(&p, &n);
+	tab_max = take_u32(&p, &n);
+	live_len = take_u32(&p, &n);
+	if (live_len > n)
+		goto out;
+	live = calloc(m->n_clusters ? m->n_clusters : 1, sizeof(*live));
+	ids = calloc(m->n_clusters ? m->n_clusters : 1, sizeof(*ids));
+	if (!live || !ids)
+		goto out;
+	for (size_t i = 0; i < m->n_clusters; i++) {
+		ids[i] = m->clusters[i]->index;
+		if ((i + 1) * sizeof(*live) <= live_len)
+			memcpy(&live[i], p + i * sizeof(*live), sizeof(*live));
+	}
+	p += live_len;
+	n -= live_len;
+	if (x2b_delta_decode(p, n, m, &d))
+		goto out;
+	x2b_space_init(&eps, "x2b_ep", ep_max);
+	x2b_space_init(&tabs, "x2b_lbtab", tab_max);
+	if (!x2b_delta_plan(d, ids, live, m->n_clusters, &eps, &tabs, &plan))
+		check_plan(d, live, m->n_clusters, &plan, ep_max, tab_max);
+	x2b_update_plan_free(&plan);
+	x2b_space_free(&eps);
+	x2b_space_free(&tabs);
+out:
+	x2b_delta_free(d);
+	free(live);
+	free(ids);
+	if (m)
+		xds2bpf__bundle__v1__manifest__free_unpacked(m, NULL);
+}
+
+static void fuzz_json(const uint8_t *p, size_t n)
+{
+	struct x2b_kv *kv;
+	size_t nkv;
+	char *copy = malloc(n ? n : 1);
+
+	if (!copy)
+		return;
+	memcpy(copy, p, n); /* exact size: a read past the text is caught */
+	if (!x2b_json_flat_parse(copy, n, &kv, &nkv)) {
+		for (size_t i = 0; i < nkv; i++)
+			if (strlen(kv[i].key) > n || strlen(kv[i].value) > n)
+				abort();
+		x2b_json_flat_free(kv, nkv);
+	}
+	free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct x2b_bundle b;
@@ -92,6 +235,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	if (data[0] & 8U) {
+		fuzz_delta(data + 1, size - 1);
+		return 0;
+	}
+	if (data[0] & 16U) {
+		fuzz_json(data + 1, size - 1);
+		return 0;
+	}
 	if (data[0] & 4U) {
 		copy = malloc(size - 1 ? size - 1 : 1);
 		if (!copy)

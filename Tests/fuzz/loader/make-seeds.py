@@ -2,18 +2,27 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 """Writes the fuzz seeds of the loader harness (Tests/fuzz/loader) from a real bundle.
 
-  make-seeds.py BUNDLE_DIR SEEDS_DIR
+  make-seeds.py BUNDLE_DIR SEEDS_DIR [DELTA...]
 
 A seed is one flags byte (bit 0: skip the manifest digest, bit 1: skip the
 files' sha256, bit 2: the harness rewrites the tar header checksums) and a ustar archive rooted at bundle/ as `xds2bpf compile -o
 bundle.tar` writes it. Large files (the C source, headers, objects) are left
 out of the small seeds: the harness then reports them missing and goes on
 with every other check, so mutations stay cheap.
+
+With DELTA files (EndpointDelta, Tests/loader/make-delta.py) and a bundle of the
+ABI 2 data plane (x2b_clu, x2b_ep, x2b_lbtab), it also writes `update` seeds
+(flags bit 3: u32 manifest length, manifest.pb, u32 max_entries of x2b_ep and
+x2b_lbtab, u32 length of the live rows, the rows (x2b_clu image rows 2*cid),
+the delta) and a flat JSON seed (flags bit 4).
 """
 import io
 import os
+import struct
 import sys
 import tarfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "loader"))  # make-delta.py
 
 
 def tar_bytes(bundle, paths):
@@ -67,6 +76,40 @@ def main():
         with open(os.path.join(out, name), "wb") as f:
             f.write(bytes([flags]) + tar_bytes(bundle, ps))
         print(f"{name}: {os.path.getsize(os.path.join(out, name))} bytes")
+    deltas = sys.argv[3:]
+    if deltas:
+        update_seeds(bundle, out, deltas)
+
+
+def update_seeds(bundle, out, deltas):
+    import tempfile
+    from importlib import import_module
+    with tempfile.TemporaryDirectory() as tmp:
+        pb = import_module("make-delta").pb_module(tmp)
+        with open(os.path.join(bundle, "manifest.pb"), "rb") as f:
+            raw = f.read()
+        m = pb.Manifest()
+        m.ParseFromString(raw)
+    maps = {mm.name: mm for mm in m.maps}
+    rows = {}
+    with open(os.path.join(bundle, maps["x2b_clu"].image), "rb") as f:
+        img = f.read()
+    rec = 4 + maps["x2b_clu"].value_size
+    for i in range(0, len(img), rec):
+        (k,) = struct.unpack_from("<I", img, i)
+        rows[k] = img[i + 4:i + rec]
+    live = b"".join(rows.get(2 * c.index, bytes(rec - 4)) for c in m.clusters)
+    for i, path in enumerate(deltas):
+        with open(path, "rb") as f:
+            delta = f.read()
+        name = f"update-{i}"
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(bytes([8]) + struct.pack("<I", len(raw)) + raw
+                    + struct.pack("<III", maps["x2b_ep"].max_entries, maps["x2b_lbtab"].max_entries, len(live))
+                    + live + delta)
+        print(f"{name}: {os.path.getsize(os.path.join(out, name))} bytes")
+    with open(os.path.join(out, "json-flat"), "wb") as f:
+        f.write(bytes([16]) + b'{"cds": "v7", "eds":"v\\u00e9\\ud83d\\ude00", "lds": -3.5e2, "x": true, "y": null}')
 
 
 if __name__ == "__main__":
