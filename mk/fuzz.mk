@@ -81,18 +81,19 @@ loader-test-sanitized: $(X2B_SAN_BIN)
 # Seeds (Tests/Fixtures, examples/, the shared corpus from XDS2BPF_CORPUS) are written into
 # .build-fuzz/frontend/seeds at build time; crashes land in .build-fuzz/frontend/crashes/.
 # Minimise one with
-#   .build-fuzz/swift/debug/FrontendFuzz -minimize_crash=1 -runs=20000 CRASH
+#   .build-fuzz/swift/release/FrontendFuzz -minimize_crash=1 -runs=20000 CRASH
 # and add it to Tests/fuzz/frontend/regressions/ with the fix.
 X2B_FF_SRC := $(X2B_FUZZ_TOP)/Tests/fuzz/frontend
 X2B_FF_OUT := $(X2B_FUZZ_TOP)/.build-fuzz/frontend
 X2B_FF_SCRATCH := $(X2B_FUZZ_TOP)/.build-fuzz/swift
-X2B_FF_BIN := $(X2B_FF_SCRATCH)/debug/FrontendFuzz
+FUZZ_SWIFT_CONFIG ?= release
+X2B_FF_BIN := $(X2B_FF_SCRATCH)/$(FUZZ_SWIFT_CONFIG)/FrontendFuzz
 X2B_FF_SWIFT ?= $(firstword $(wildcard /opt/swift/usr/bin/swift) swift)
 .PHONY: fuzz fuzz-frontend fuzz-frontend-build fuzz-frontend-replay fuzz-frontend-seeds fuzz-frontend-dict
 
 # SwiftPM decides what to rebuild.
 fuzz-frontend-build:
-	cd $(X2B_FUZZ_TOP) && $(X2B_FF_SWIFT) build -c debug --product FrontendFuzz --scratch-path $(X2B_FF_SCRATCH) \
+	cd $(X2B_FUZZ_TOP) && $(X2B_FF_SWIFT) build -c $(FUZZ_SWIFT_CONFIG) --product FrontendFuzz --scratch-path $(X2B_FF_SCRATCH) \
 		-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 
 fuzz-frontend-seeds:

@@ -6,7 +6,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
-BIN=${1:-$ROOT/.build-fuzz/swift/debug/FrontendFuzz}
+BIN=${1:-$ROOT/.build-fuzz/swift/release/FrontendFuzz}
 SEEDS=${2:-$ROOT/.build-fuzz/frontend/seeds}
 [ -x "$BIN" ] || make -s -C "$ROOT" fuzz-frontend-build >&2
 [ -d "$SEEDS" ] || "$HERE/make-seeds.sh" "$SEEDS" >&2
