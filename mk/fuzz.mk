@@ -87,6 +87,8 @@ X2B_FF_SRC := $(X2B_FUZZ_TOP)/Tests/fuzz/frontend
 X2B_FF_OUT := $(X2B_FUZZ_TOP)/.build-fuzz/frontend
 X2B_FF_SCRATCH := $(X2B_FUZZ_TOP)/.build-fuzz/swift
 FUZZ_SWIFT_CONFIG ?= release
+# Longer inputs are truncated while fuzzing (the replay runs every seed whole): short ones run faster.
+FUZZ_FRONTEND_MAX_LEN ?= 16384
 X2B_FF_BIN := $(X2B_FF_SCRATCH)/$(FUZZ_SWIFT_CONFIG)/FrontendFuzz
 X2B_FF_SWIFT ?= $(firstword $(wildcard /opt/swift/usr/bin/swift) swift)
 .PHONY: fuzz fuzz-frontend fuzz-frontend-build fuzz-frontend-replay fuzz-frontend-seeds fuzz-frontend-dict
@@ -106,7 +108,7 @@ fuzz-frontend: fuzz-frontend-build fuzz-frontend-seeds
 	@mkdir -p $(X2B_FF_OUT)/corpus $(X2B_FF_OUT)/crashes
 	cd $(X2B_FF_OUT) && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(X2B_FF_SRC)/lsan.supp \
 		$(X2B_FF_BIN) -max_total_time=$(FUZZ_SECONDS) -dict=$(X2B_FF_SRC)/xds.dict \
-		-max_len=131072 -rss_limit_mb=3072 -timeout=20 $(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) \
+		-max_len=$(FUZZ_FRONTEND_MAX_LEN) -rss_limit_mb=3072 -timeout=20 $(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) \
 		-print_final_stats=1 -artifact_prefix=$(X2B_FF_OUT)/crashes/ \
 		corpus seeds $(X2B_FF_SRC)/regressions
 
