@@ -81,3 +81,10 @@ bench: build loader
 
 clean: loader-clean
 	rm -rf .build $(OUT)
+
+# Soak (root; not part of `make test`): connections at full rate while bundles are replaced
+# every 2 s and endpoints updated in place every 100 ms; see Tests/soak/run.sh.
+SOAK_MINUTES ?= 5
+.PHONY: soak
+soak: build loader
+	XDS2BPF=$(abspath $(XDS2BPF)) SOAK_MINUTES=$(SOAK_MINUTES) Tests/soak/run.sh

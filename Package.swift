@@ -54,6 +54,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // libFuzzer harness for the front end (parse, resolve, lower, plan, emit; no clang).
+        // Not part of any product: `swift build --product xds2bpf` and the test bundle never
+        // build it; mk/fuzz.mk builds it with -sanitize=fuzzer,address -D FUZZING.
+        .executableTarget(
+            name: "FrontendFuzz",
+            dependencies: ["Codegen"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "CodegenTests",
             dependencies: ["Codegen"],

@@ -70,3 +70,49 @@ loader-sanitized: $(X2B_SAN_BIN)
 loader-test-sanitized: $(X2B_SAN_BIN)
 	E2E_LOADER=$(X2B_SAN_BIN) ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
 		$(X2B_FUZZ_TOP)/Tests/loader/run.sh $(LOADER_TESTS)
+
+# libFuzzer harness for the compiler's front end, in process (Sources/FrontendFuzz: parse,
+# resolve, lower, plan, emit; no clang), built by SwiftPM with -sanitize=fuzzer,address into
+# its own scratch path (never by `swift build --product xds2bpf` or the test bundle).
+#   make fuzz-frontend [FUZZ_SECONDS=60] [FUZZ_JOBS=1]   build, then fuzz from the seeds (+ earlier finds)
+#   make fuzz-frontend-replay                             run every seed and regression once (a test)
+#   make fuzz-frontend-dict                               regenerate Tests/fuzz/frontend/xds.dict from proto/
+#   make fuzz [FUZZ_SECONDS=60]                           the loader's and the front end's fuzzers, one after the other
+# Seeds (Tests/Fixtures, examples/, the shared corpus from XDS2BPF_CORPUS) are written into
+# .build-fuzz/frontend/seeds at build time; crashes land in .build-fuzz/frontend/crashes/.
+# Minimise one with
+#   .build-fuzz/swift/release/FrontendFuzz -minimize_crash=1 -runs=20000 CRASH
+# and add it to Tests/fuzz/frontend/regressions/ with the fix.
+X2B_FF_SRC := $(X2B_FUZZ_TOP)/Tests/fuzz/frontend
+X2B_FF_OUT := $(X2B_FUZZ_TOP)/.build-fuzz/frontend
+X2B_FF_SCRATCH := $(X2B_FUZZ_TOP)/.build-fuzz/swift
+FUZZ_SWIFT_CONFIG ?= release
+# Longer inputs are truncated while fuzzing (the replay runs every seed whole): short ones run faster.
+FUZZ_FRONTEND_MAX_LEN ?= 16384
+X2B_FF_BIN := $(X2B_FF_SCRATCH)/$(FUZZ_SWIFT_CONFIG)/FrontendFuzz
+X2B_FF_SWIFT ?= $(firstword $(wildcard /opt/swift/usr/bin/swift) swift)
+.PHONY: fuzz fuzz-frontend fuzz-frontend-build fuzz-frontend-replay fuzz-frontend-seeds fuzz-frontend-dict
+
+# SwiftPM decides what to rebuild.
+fuzz-frontend-build:
+	cd $(X2B_FUZZ_TOP) && $(X2B_FF_SWIFT) build -c $(FUZZ_SWIFT_CONFIG) --product FrontendFuzz --scratch-path $(X2B_FF_SCRATCH) \
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+
+fuzz-frontend-seeds:
+	$(X2B_FF_SRC)/make-seeds.sh $(X2B_FF_OUT)/seeds
+
+fuzz-frontend-dict:
+	python3 $(X2B_FF_SRC)/make-dict.py $(X2B_FUZZ_TOP)/proto > $(X2B_FF_SRC)/xds.dict
+
+fuzz-frontend: fuzz-frontend-build fuzz-frontend-seeds
+	@mkdir -p $(X2B_FF_OUT)/corpus $(X2B_FF_OUT)/crashes
+	cd $(X2B_FF_OUT) && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(X2B_FF_SRC)/lsan.supp \
+		$(X2B_FF_BIN) -max_total_time=$(FUZZ_SECONDS) -dict=$(X2B_FF_SRC)/xds.dict \
+		-max_len=$(FUZZ_FRONTEND_MAX_LEN) -rss_limit_mb=3072 -timeout=20 $(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) \
+		-print_final_stats=1 -artifact_prefix=$(X2B_FF_OUT)/crashes/ \
+		corpus seeds $(X2B_FF_SRC)/regressions
+
+fuzz-frontend-replay: fuzz-frontend-build fuzz-frontend-seeds
+	$(X2B_FF_SRC)/replay.sh $(X2B_FF_BIN) $(X2B_FF_OUT)/seeds
+
+fuzz: fuzz-loader fuzz-frontend

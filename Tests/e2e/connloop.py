@@ -3,14 +3,15 @@
 """Connect loop: connects to DST back to back and records every outcome.
 
   connloop.py DST --stop-file F [--marker-file M] [--log CSV] [--summary JSON]
-              [--max-seconds 60] [--timeout 1] [--wallclock]
+              [--max-seconds 60] [--timeout 1] [--wallclock] [--progress JSON]
 
 Each connection reads the backend's identity. A connection started after
 MARKER exists is counted in "after_marker" (the harness creates the marker
 once a replace has returned), so "new connections after the swap reach B"
 needs no clock shared between processes (--wallclock logs time.time() instead of
 seconds since the start, for tests that compare with another process's log).
-Stops when STOP-FILE exists.
+Stops when STOP-FILE exists. --progress rewrites a small JSON file
+({"total", "failed", "errors"}) about twice a second, for long runs (Tests/soak).
 The summary (JSON, also printed) has: total, ok, failed, rate (connects/s),
 idents, after_marker, transitions (ident changes along the sequence), errors.
 """
@@ -36,6 +37,7 @@ def main():
     ap.add_argument("--wallclock", action="store_true")
     ap.add_argument("--pause-on-error", type=float, default=0.0,
                     help="sleep this long after a failed connect (a destination that may be unrouted)")
+    ap.add_argument("--progress", help="rewrite running totals into this JSON file every 0.5 s")
     a = ap.parse_args()
 
     log = open(a.log, "w") if a.log else None
@@ -46,6 +48,14 @@ def main():
     last = None
     marked = False
     t0 = time.monotonic()
+    next_progress = 0.0
+
+    def progress():
+        tmp = a.progress + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"total": total, "failed": failed, "errors": errors[:5]}, f)
+        os.replace(tmp, a.progress)
+
     while not os.path.exists(a.stop_file) and time.monotonic() - t0 < a.max_seconds:
         if a.marker_file and not marked:
             marked = os.path.exists(a.marker_file)
@@ -72,7 +82,12 @@ def main():
                 errors.append({"seq": total, "t": round(t, 6), "error": outcome})
         if log:
             log.write(f"{total},{t:.6f},{int(marked)},{outcome}\n")
+        if a.progress and time.monotonic() >= next_progress:
+            progress()
+            next_progress = time.monotonic() + 0.5
     elapsed = time.monotonic() - t0
+    if a.progress:
+        progress()
     if log:
         log.close()
     summary = {
