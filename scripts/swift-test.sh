@@ -30,6 +30,6 @@ for case in root.iter("testcase"):
         print(f"  skipped: {case.get('classname')}.{case.get('name')}")
     else:
         passed += 1
-print(f"swift test: {passed} passed, {failed} failed, {skipped} skipped")
+print(f"swift-test: {passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed or rc else 0)
 PY

@@ -27,4 +27,4 @@ for _ in $(seq 50); do e2e_in_netns "$E2E_PYTHON" -c 'import socket; socket.crea
 got=$(e2e_in_cgroup curl -s -o /dev/null -w '%{http_code} %{remote_ip}:%{remote_port}' http://10.96.0.1/)
 e2e_expect_eq "200 10.96.0.1:80" "$got" "curl http://10.96.0.1/ reaches the backend and sees the service address"
 "$E2E_LOADER" stats --name "$E2E_NAME" | grep -Eq '^  0 +web +10\.96\.0\.1:80 +1$' || e2e_fail "stats: one connect on listener web"
-echo "getting started: 4 passed, 0 failed"
+echo "getting-started: 4 passed, 0 failed"
