@@ -44,7 +44,7 @@ run: deps build loader
 test: CONFIG = debug
 test: deps build loader testrun check-templates
 	$(SWIFT) build --product xds2bpfPackageTests  # not --build-tests: that also builds protoc from C++ for a plugin we do not use
-	XDS2BPF_BIN=$(abspath $(XDS2BPF)) scripts/swift-test.sh --num-workers 2
+	XDS2BPF_BIN=$(abspath $(XDS2BPF)) scripts/swift-test.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/http/run-route-check.sh
 	$(MAKE) xds-test
 	$(MAKE) e2e-test
