@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-# The XCTest suites over the already built test bundle, in one process, so that the log
-# shows every skipped test with its reason (SwiftPM's --parallel runner prints neither
-# skips nor counts) and closes with XCTest's own count ("Executed N tests, with S tests
-# skipped and F failures"), then one line: "swift-test: N passed, F failed, S skipped".
+# The XCTest suites over the already built test bundle, in one process, with XCTest's
+# own output unfiltered (every case started/passed/failed/skipped, with its reason;
+# SwiftPM's --parallel runner prints neither skips nor counts). Closes with XCTest's
+# count ("Executed N tests, with S tests skipped and F failures"), the skipped tests
+# again, and one line: "swift-test: N passed, F failed, S skipped".
 #   scripts/swift-test.sh [swift test options...]
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/env.sh"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-"${SWIFT:-swift}" test --skip-build "$@" 2>&1 | tee "$log" | grep -vE "^Test (Case|Suite) '.*' (started|passed)"
+"${SWIFT:-swift}" test --skip-build "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 grep -E "error: .* : Test skipped|skipped - |Test skipped" "$log" | sed 's/^/  skipped: /' | head -50
 python3 - "$log" "$rc" <<'PY'
