@@ -123,6 +123,9 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1, sort_keys=True)
+        # the agent's own log beside the results: its per-update timings
+        with open(os.path.splitext(a.json)[0] + ".agent.log", "w") as f:
+            f.write(open(watch_log).read())
     if a.markdown:
         with open(a.markdown, "w") as f:
             f.write(md)

@@ -40,18 +40,39 @@ public struct EndpointFastPath: Sendable {
     }
 
     /// The names of the assignments that differ, if nothing but assignments differs.
+    /// Linear in the configuration's resources (compared as bytes, in the order
+    /// the sets keep them; by name only where that order differs).
     public static func changedAssignments(from old: XDSResourceSet, to new: XDSResourceSet) -> [String]? {
         for t in [XDSResourceType.listener, .route, .cluster] {
-            guard old.received.contains(t) == new.received.contains(t) else { return nil }
-            let a = (old.resources[t] ?? []).sorted { $0.name < $1.name }.map { [$0.name: $0.any.value] }
-            let b = (new.resources[t] ?? []).sorted { $0.name < $1.name }.map { [$0.name: $0.any.value] }
-            guard a == b else { return nil }
+            guard old.received.contains(t) == new.received.contains(t),
+                differing(old.resources[t] ?? [], new.resources[t] ?? []).isEmpty
+            else { return nil }
         }
-        var before: [String: Data] = [:]
-        for r in old.resources[.endpoint] ?? [] { before[r.name] = r.any.value }
-        var after: [String: Data] = [:]
-        for r in new.resources[.endpoint] ?? [] { after[r.name] = r.any.value }
-        return Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
+        return differing(old.resources[.endpoint] ?? [], new.resources[.endpoint] ?? []).sorted()
+    }
+
+    /// Names whose resource is in one list and not the other, or differs.
+    static func differing(_ a: [XDSReceivedResource], _ b: [XDSReceivedResource]) -> [String] {
+        var out: [String] = []
+        var i = 0
+        // the common case: both lists in the same order
+        while i < a.count, i < b.count, a[i].name == b[i].name {
+            if a[i].any.value != b[i].any.value { out.append(a[i].name) }
+            i += 1
+        }
+        if i == a.count && i == b.count { return out }
+        var rest: [String: Data] = [:]
+        rest.reserveCapacity(a.count - i)
+        for r in a[i...] { rest[r.name] = r.any.value }
+        for r in b[i...] {
+            if let v = rest.removeValue(forKey: r.name) {
+                if v != r.any.value { out.append(r.name) }
+            } else {
+                out.append(r.name)
+            }
+        }
+        out += rest.keys
+        return out
     }
 
     /// The delta for `changed` assignments of `new`, or nil when the full path must decide.

@@ -31,6 +31,9 @@ public final class NodeAgent: Sendable {
     public let config: Config
     private let state = Mutex<State>(State())
     private let log: @Sendable (String) -> Void
+    private let persistQueue = DispatchQueue(label: "xds2bpf.watch.persist")
+    /// Held while the update session starts: one session at a time.
+    private let opening = Mutex<Void>(())
 
     struct State {
         var generation = 0
@@ -43,6 +46,10 @@ public final class NodeAgent: Sendable {
         /// it into rows without compiling the whole mesh.
         var liveSet: XDSResourceSet?
         var fast: EndpointFastPath?
+        /// The loader's update session (holds the bundle's lock while open).
+        var stream: UpdateStream?
+        /// Accepted changes so far: orders the saves that follow them.
+        var applied = 0
     }
 
     public init(config: Config, log: @escaping @Sendable (String) -> Void) {
@@ -70,6 +77,8 @@ public final class NodeAgent: Sendable {
     /// Prepares the state directory and finds out whether NAME is loaded already.
     public func start() throws {
         try FileManager.default.createDirectory(atPath: bundlesDir, withIntermediateDirectories: true)
+        // A write to the update session's pipe after it ended is an error, not a signal.
+        signal(SIGPIPE, SIG_IGN)
         let loaded = (try? runLoader(["status", "--name", config.name]))?.status == 0
         let generation = ((try? FileManager.default.contentsOfDirectory(atPath: bundlesDir)) ?? [])
             .compactMap { Int($0) }.max() ?? 0
@@ -82,20 +91,26 @@ public final class NodeAgent: Sendable {
 
     /// Judges one complete configuration: compile, make it live, save it. An
     /// error here is a NACK with the message; the live configuration stays.
+    ///
+    /// An endpoint-only change takes the fast path: the changed clusters' rows
+    /// straight from their assignments, written by the loader's update session
+    /// (a co-process that keeps the maps open), ACKed once switched. Saving the
+    /// configuration (encode, digest, files) happens after the ACK, in order.
     public func apply(_ set: XDSResourceSet) async -> ADSVerdict {
         let started = Date()
-        let bytes: [UInt8]
-        do { bytes = try set.discoveryStream() } catch { return .reject("cannot encode the configuration: \(error)") }
-        // EDS only: the changed clusters' rows straight from their assignments.
+        var laps = Laps()
         let (loadedNow, fast, liveSet) = state.withLock { ($0.loaded, $0.fast, $0.liveSet) }
         if loadedNow, let fast, let liveSet, let changed = EndpointFastPath.changedAssignments(from: liveSet, to: set) {
-            let digest = Self.snapshotDigest(bytes)
-            if let delta = fast.delta(changed: changed, in: set, snapshotSha256: digest),
-                let verdict = applyInPlace(delta, set, bytes: bytes, digest: digest, bundle: nil, started: started, compiled: Date())
-            {
-                return verdict
+            laps.lap("diff")
+            if let delta = fast.delta(changed: changed, in: set, snapshotSha256: "") {
+                laps.lap("rows")
+                if let verdict = applyInPlace(delta, set, digest: nil, bundle: nil, started: started, laps: laps) {
+                    return verdict
+                }
             }
         }
+        let bytes: [UInt8]
+        do { bytes = try set.discoveryStream() } catch { return .reject("cannot encode the configuration: \(error)") }
         let snapshot = SnapshotParser().parse(bytes, sourceName: "ads")
         let fe = Pipeline.frontEnd(snapshot: snapshot, options: config.frontEnd)
         if fe.rejected {
@@ -116,16 +131,17 @@ public final class NodeAgent: Sendable {
         if result.diagnostics.hasErrors {
             return .reject(Self.render(result.diagnostics.filter { $0.severity == .error }))
         }
-        let compiled = Date()
+        var compiledLaps = Laps()
+        compiledLaps.lap("compile", since: started)
         let (loaded, live) = state.withLock { ($0.loaded, $0.live) }
-        // Endpoint-only change: rewrite the changed clusters' rows in the loaded
-        // maps (no program swap). Anything else, or a delta that does not fit,
-        // is a full replace.
+        // Endpoint-only change the fast path did not take: the rows that differ
+        // between the live bundle and the new one, in place. Anything else, or a
+        // delta that does not fit, is a full replace.
         if loaded, let live {
             switch EndpointDelta.make(base: live, new: result.bundle) {
             case .success(let delta):
-                if let verdict = applyInPlace(delta, set, bytes: bytes, digest: fe.snapshotDigest, bundle: result.bundle,
-                                              started: started, compiled: compiled) {
+                if let verdict = applyInPlace(delta, set, digest: fe.snapshotDigest, bundle: result.bundle, started: started,
+                                              laps: compiledLaps, bytes: bytes) {
                     state.withLock { $0.fast = EndpointFastPath(frontEnd: fe, bundle: result.bundle, options: config.frontEnd) }
                     return verdict
                 }
@@ -144,6 +160,10 @@ public final class NodeAgent: Sendable {
         } catch {
             return .reject("cannot write the bundle: \(error)")
         }
+        // The update session holds the bundle's lock and its maps: closed first
+        // (after the saves queued before, one of which may start it).
+        flush()
+        closeStream()
         let args = loaded ? ["replace", dir, "--name", config.name] : ["load", dir, "--cgroup", config.cgroup, "--name", config.name]
         let run: (status: Int32, output: String)
         do { run = try runLoader(args) } catch { return .reject("xds2bpf-loader: \(error)") }
@@ -151,62 +171,131 @@ public final class NodeAgent: Sendable {
             try? FileManager.default.removeItem(atPath: dir)
             return .reject("the kernel did not take the configuration (xds2bpf-loader \(args[0]) exit \(run.status)): \(run.output.suffix(2000))")
         }
-        state.withLock {
-            $0.loaded = true
-            $0.lastDigest = fe.snapshotDigest
-            $0.live = result.bundle
-            $0.liveSet = set
-            $0.fast = EndpointFastPath(frontEnd: fe, bundle: result.bundle, options: config.frontEnd)
+        let applied = state.withLock { s -> Int in
+            s.loaded = true
+            s.lastDigest = fe.snapshotDigest
+            s.live = result.bundle
+            s.liveSet = set
+            s.fast = EndpointFastPath(frontEnd: fe, bundle: result.bundle, options: config.frontEnd)
+            s.applied += 1
+            return s.applied
         }
-        saveState(set, bytes: bytes, bundle: dir, digest: fe.snapshotDigest)
-        pruneBundles(keep: generation)
         let ms = { (d: Date) in Int((d.timeIntervalSince(started) * 1000).rounded()) }
         log("live: \(loaded ? "replaced" : "loaded") \(config.name) with \(fe.ir.listeners.count) listeners, \(fe.ir.clusters.count) clusters "
-            + "(compile \(ms(compiled)) ms\(result.objectFromCache ? ", object from cache" : ""), live after \(ms(Date())) ms)")
+            + "(compile \(ms(started.addingTimeInterval(compiledLaps.total))) ms\(result.objectFromCache ? ", object from cache" : ""), live after \(ms(Date())) ms)")
+        persist(set, applied: applied, bytes: bytes, digest: fe.snapshotDigest, bundle: dir, openStream: true)
+        pruneBundles(keep: generation)
         return .accept
     }
 
-    /// Applies an endpoint delta with `xds2bpf-loader update`. Returns the
-    /// verdict when done (accept: live), nil when a full replace must follow
-    /// (the delta does not fit the maps' headroom, or the update failed: the
-    /// loader leaves the maps as they were).
-    private func applyInPlace(_ delta: EndpointDelta.Message, _ set: XDSResourceSet, bytes: [UInt8], digest: String,
-                              bundle: BundleFiles?, started: Date, compiled: Date) -> ADSVerdict? {
+    /// Applies an endpoint delta through the loader's update session. Returns
+    /// the verdict once the change is live (accept), nil when a full replace must
+    /// follow (the delta does not fit the maps' headroom, or the update failed:
+    /// the loader leaves the maps as they were). With `digest` and `bytes` nil
+    /// (the fast path), the configuration is encoded, digested and saved after
+    /// the ACK.
+    private func applyInPlace(_ delta: EndpointDelta.Message, _ set: XDSResourceSet, digest: String?, bundle: BundleFiles?,
+                              started: Date, laps: Laps, bytes: [UInt8]? = nil) -> ADSVerdict? {
+        var laps = laps
         let ms = { (d: Date) in Int((d.timeIntervalSince(started) * 1000).rounded()) }
-        if delta.clusters.isEmpty {
-            state.withLock {
-                $0.lastDigest = digest
-                if let bundle { $0.live = bundle }
-                $0.liveSet = set
+        var live: UpdateStream.Live?
+        if !delta.clusters.isEmpty {
+            let payload: [UInt8]
+            do { payload = try delta.serializedBytes() } catch {
+                log("cannot encode the delta (\(error)): full replace")
+                return nil
             }
-            saveState(set, bytes: bytes, bundle: nil, digest: digest)
+            // One retry with a fresh session when the co-process is gone.
+            for attempt in 0..<2 {
+                guard let stream = openStream() else { return nil }
+                do {
+                    live = try stream.apply(payload)
+                    break
+                } catch {
+                    closeStream()
+                    if case .broken = error, attempt == 0 { continue }
+                    log("in-place update \(error): full replace")
+                    return nil
+                }
+            }
+            laps.lap("kernel")
+        }
+        // The kernel's rows now follow `set`: a bundle compiled before no longer
+        // describes them (nil: the next full path replaces rather than diffing).
+        let applied = state.withLock { s -> Int in
+            s.lastDigest = digest
+            s.live = bundle
+            s.liveSet = set
+            s.applied += 1
+            return s.applied
+        }
+        if let live {
+            let endpoints = delta.clusters.reduce(0) { $0 + $1.levels.reduce(0) { $0 + $1.endpoints.count / ABILayout.size("x2b_endpoint") } }
+            log("live: updated \(delta.clusters.count) cluster\(delta.clusters.count == 1 ? "" : "s") in place (\(endpoints) endpoints; "
+                + "\(bundle == nil ? "rows from the changed assignments" : "compile") \(ms(started.addingTimeInterval(laps.total - laps.last))) ms, "
+                + "live after \(ms(Date())) ms; \(laps.summary), loader \(String(format: "%.1f", Double(live.micros) / 1000)) ms)")
+        } else {
             log("routing unchanged (\(ms(Date())) ms): nothing to write")
-            return .accept
         }
-        let path = config.stateDir + "/delta.pb"
-        do { try Self.atomicWrite(try delta.serializedBytes(), path) } catch {
-            log("cannot write the delta (\(error)): full replace")
-            return nil
-        }
-        let run: (status: Int32, output: String)
-        do { run = try runLoader(["update", "--name", config.name, path]) } catch {
-            log("xds2bpf-loader update: \(error): full replace")
-            return nil
-        }
-        guard run.status == 0 else {
-            log("in-place update refused (exit \(run.status): \(run.output.split(separator: "\n").last ?? "")): full replace")
-            return nil
-        }
-        state.withLock {
-            $0.lastDigest = digest
-            if let bundle { $0.live = bundle }
-            $0.liveSet = set
-        }
-        saveState(set, bytes: bytes, bundle: nil, digest: digest)
-        let endpoints = delta.clusters.reduce(0) { $0 + $1.levels.reduce(0) { $0 + $1.endpoints.count / ABILayout.size("x2b_endpoint") } }
-        log("live: updated \(delta.clusters.count) cluster\(delta.clusters.count == 1 ? "" : "s") in place (\(endpoints) endpoints; "
-            + "\(bundle == nil ? "rows from the changed assignments" : "compile") \(ms(compiled)) ms, live after \(ms(Date())) ms)")
+        persist(set, applied: applied, bytes: bytes, digest: digest, bundle: nil, openStream: false)
         return .accept
+    }
+
+    // MARK: The loader's update session
+
+    /// The update session, started when there is none (nil: it cannot start;
+    /// the caller replaces instead).
+    private func openStream() -> UpdateStream? {
+        opening.withLock { _ in
+            if let s = state.withLock({ $0.stream }) { return s }
+            do {
+                let s = try UpdateStream(loader: config.loader, name: config.name)
+                state.withLock { $0.stream = s }
+                return s
+            } catch {
+                log("cannot start the loader's update session (\(error)): full replace")
+                return nil
+            }
+        }
+    }
+
+    /// Waits until every save queued so far is done (before a replace, and before the agent exits).
+    public func flush() {
+        persistQueue.sync {}
+    }
+
+    private func closeStream() {
+        let s = state.withLock { s -> UpdateStream? in
+            defer { s.stream = nil }
+            return s.stream
+        }
+        s?.close()
+    }
+
+    // MARK: Saving
+
+    /// Saves what is live for a restart, in order, off the path to the ACK:
+    /// encodes and digests the configuration when the caller has not (the fast
+    /// path), names the snapshot for `xds2bpf-loader status`, writes the state
+    /// files. A save overtaken by a newer change is skipped (the newer one saves).
+    private func persist(_ set: XDSResourceSet, applied: Int, bytes: [UInt8]?, digest: String?, bundle: String?, openStream: Bool) {
+        persistQueue.async { [self] in
+            guard state.withLock({ $0.applied == applied }) else { return }
+            guard let bytes = bytes ?? (try? set.discoveryStream()) else { return }
+            let digest = digest ?? Self.snapshotDigest(bytes)
+            let stream = state.withLock { s -> UpdateStream? in
+                guard s.applied == applied else { return nil }
+                s.lastDigest = digest
+                return s.stream
+            }
+            if bundle == nil { try? stream?.nameSnapshot(digest) }
+            saveState(set, bytes: bytes, bundle: bundle, digest: digest)
+            if openStream, state.withLock({ $0.applied == applied }) { _ = self.openStream() }
+            // A full compile leaves freed heap behind; hand it back to the system.
+            #if os(Linux)
+            if bundle != nil { _ = glibcMallocTrim(0) }
+            #endif
+        }
     }
 
     /// What the front end calls the snapshot digest of a single input of these bytes.
@@ -262,3 +351,37 @@ public final class NodeAgent: Sendable {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
+
+/// Named intervals of one update, for the agent's log.
+struct Laps {
+    private var mark = DispatchTime.now().uptimeNanoseconds
+    private var laps: [(String, UInt64)] = []
+
+    mutating func lap(_ name: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        laps.append((name, now - mark))
+        mark = now
+    }
+
+    /// An interval that began at `since` (before the laps were started).
+    mutating func lap(_ name: String, since: Date) {
+        let ns = UInt64(max(0, Date().timeIntervalSince(since)) * 1e9)
+        laps.append((name, ns))
+        mark = DispatchTime.now().uptimeNanoseconds
+    }
+
+    /// Seconds in all laps, and in the last one.
+    var total: TimeInterval { Double(laps.reduce(0) { $0 + $1.1 }) / 1e9 }
+    var last: TimeInterval { Double(laps.last?.1 ?? 0) / 1e9 }
+
+    var summary: String {
+        laps.map { "\($0.0) \(String(format: "%.1f", Double($0.1) / 1e6)) ms" }.joined(separator: ", ")
+    }
+}
+
+#if os(Linux)
+/// glibc's malloc_trim(3) (malloc.h is not in Swift's Glibc module): returns the
+/// free heap a full compile leaves behind to the system.
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif

@@ -79,6 +79,7 @@ extension XDS2BPF {
                 let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
                 s.setEventHandler {
                     printErr("xds2bpf watch: signal \(sig): stopping; the loaded configuration stays in place")
+                    agent.flush()
                     Foundation.exit(0)
                 }
                 s.resume()
@@ -105,7 +106,10 @@ extension XDS2BPF {
                         })
                     }
                     session = end
-                    if once { return }
+                    if once {
+                        agent.flush()
+                        return
+                    }
                 } catch {
                     printErr("xds2bpf watch: stream to \(server) ended: \(error)")
                 }

@@ -103,8 +103,10 @@ static int check_delta(const x2b_delta *d, const x2b_manifest *m)
 			d->abi_version, X2B_ABI_VERSION);
 		return X2B_EXIT_REJECT;
 	}
-	if (!hex64(d->base_code_sha256) || !hex64(d->snapshot_sha256)) {
-		x2b_err("delta: base_code_sha256 and snapshot_sha256 must be 64 lowercase hex digits");
+	/* an empty snapshot_sha256: the agent names the snapshot after the switch */
+	if (!hex64(d->base_code_sha256) || (d->snapshot_sha256[0] && !hex64(d->snapshot_sha256))) {
+		x2b_err("delta: base_code_sha256 and snapshot_sha256 must be 64 lowercase hex digits "
+			"(snapshot_sha256 may be empty)");
 		return X2B_EXIT_REJECT;
 	}
 	if (strcmp(d->base_code_sha256, m->code_sha256)) {

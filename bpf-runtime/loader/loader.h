@@ -261,6 +261,8 @@ void x2b_json_flat_free(struct x2b_kv *kv, size_t n);
 
 /* update.c */
 int x2b_cmd_update(const char *delta, const char *name);
+/* The node agent's co-process: framed deltas on stdin, JSON events on stdout. */
+int x2b_cmd_update_stream(const char *name);
 
 /* report.c */
 int x2b_cmd_status(const char *name);

@@ -70,6 +70,8 @@ static const char usage_text[] =
 	"  replace BUNDLE --name NAME                swap a loaded bundle for a new one atomically\n"
 	"  update --name NAME DELTA [--json]         apply an endpoint-only change (EndpointDelta)\n"
 	"                                            to a loaded bundle's maps in place\n"
+	"  update-stream --name NAME                 the same for every delta framed on stdin, one\n"
+	"                                            session (the node agent's co-process)\n"
 	"  unload --name NAME                        detach and remove every pin of a bundle\n"
 	"  status [--name NAME] [--json]             list loaded bundles\n"
 	"  stats --name NAME [--json]                per-listener and per-cluster counters\n"
@@ -126,6 +128,7 @@ static const struct command commands[] = {
 	{ "load", ARG_BUNDLE | ARG_CGROUP, ARG_BUNDLE | ARG_CGROUP | ARG_NAME | ARG_VERBOSE },
 	{ "replace", ARG_BUNDLE | ARG_NAME, ARG_BUNDLE | ARG_NAME | ARG_VERBOSE },
 	{ "update", ARG_BUNDLE | ARG_NAME, ARG_BUNDLE | ARG_NAME | ARG_JSON | ARG_VERBOSE },
+	{ "update-stream", ARG_NAME, ARG_NAME | ARG_VERBOSE },
 	{ "unload", ARG_NAME, ARG_NAME | ARG_VERBOSE },
 	{ "status", 0, ARG_NAME | ARG_JSON | ARG_VERBOSE },
 	{ "stats", ARG_NAME, ARG_NAME | ARG_JSON | ARG_VERBOSE },
@@ -226,6 +229,8 @@ int main(int argc, char **argv)
 		return x2b_cmd_replace(a.bundle, a.name);
 	if (!strcmp(cmd->name, "update"))
 		return x2b_cmd_update(a.bundle, a.name);
+	if (!strcmp(cmd->name, "update-stream"))
+		return x2b_cmd_update_stream(a.name);
 	if (!strcmp(cmd->name, "unload"))
 		return x2b_cmd_unload(a.name);
 	if (!strcmp(cmd->name, "status"))

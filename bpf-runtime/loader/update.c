@@ -152,6 +152,37 @@ static void batch_free(struct batch *b)
 	b->n = b->cap = 0;
 }
 
+/* A summary of one update, for the report and update.json. */
+struct x2b_update_summary {
+	size_t clusters;
+	uint64_t endpoints, slots;
+	uint64_t total_us, live_us, write_us, switch_us, settle_us;
+	uint64_t ep_free, tab_free; /* after the update */
+	__u32 ep_max, tab_max;
+};
+
+/*
+ * An update session on one loaded bundle: the state lock, the loaded manifest,
+ * the pinned maps and every cluster's live row, read once and kept in step with
+ * each switch. `update` opens one for one delta; `update-stream` (the node
+ * agent's co-process) keeps one for every update, so an update costs what it
+ * writes, not a read of every cluster's row.
+ */
+struct x2b_updater {
+	char root[PATH_MAX], state[PATH_MAX], pending[PATH_MAX];
+	int lockfd;
+	struct umap clu, cluv, ep, tab;
+	int active_fd; /* x2b_active, -1 without least-request clusters */
+	x2b_manifest *m;
+	void *mraw;
+	size_t n; /* clusters of the manifest */
+	__u32 *ids, *ver; /* per manifest cluster: its id, its live row (0 or 1) */
+	struct x2b_cluster *live; /* per manifest cluster: the live row */
+	unsigned long long updates; /* in-place updates since the load */
+	char snapshot_sha256[65]; /* what the last update made live ("" until named) */
+	struct x2b_update_summary last;
+};
+
 /*
  * Least request counts active connections per endpoint address in x2b_active,
  * only for the addresses it has an entry for (the compiler's image: every
@@ -160,25 +191,13 @@ static void batch_free(struct batch *b)
  * first one. Entries of addresses no longer used stay (their connections still
  * close and count down). Returns how many addresses could not be added.
  */
-static size_t add_active(const char *root, const x2b_delta *d, const struct x2b_update_plan *p)
+static size_t add_active(int fd, const x2b_delta *d, const struct x2b_update_plan *p)
 {
-	char path[PATH_MAX];
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info), zero = 0;
+	__u32 zero = 0;
 	size_t missed = 0;
-	int fd;
 
-	if (x2b_path(path, sizeof(path), "%s/maps/x2b_active", root))
-		return 0;
-	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return 0; /* no least-request cluster in this bundle */
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_MAP_TYPE_HASH ||
-	    info.key_size != sizeof(struct x2b_epkey) || info.value_size != sizeof(__u32)) {
-		x2b_warn("x2b_active is not a hash of struct x2b_epkey -> u32; not updated");
-		close(fd);
-		return 0;
-	}
 	for (size_t k = 0; k < d->n_clusters; k++) {
 		if (p->rows[k].lb != X2B_LB_LEAST_REQUEST || (p->rows[k].flags & X2B_CLU_PASSTHROUGH))
 			continue;
@@ -198,8 +217,72 @@ static size_t add_active(const char *root, const x2b_delta *d, const struct x2b_
 			}
 		}
 	}
-	close(fd);
 	return missed;
+}
+
+/* x2b_active, when the bundle has one (-1 without: no least-request cluster). */
+static int open_active(const char *root)
+{
+	char path[PATH_MAX];
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int fd;
+
+	if (x2b_path(path, sizeof(path), "%s/maps/x2b_active", root))
+		return -1;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -1;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_MAP_TYPE_HASH ||
+	    info.key_size != sizeof(struct x2b_epkey) || info.value_size != sizeof(__u32)) {
+		x2b_warn("x2b_active is not a hash of struct x2b_epkey -> u32; not updated");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Every value of an ARRAY map into `out` (max_entries values): batched, or one
+ * lookup at a time on a kernel without batch operations on arrays.
+ */
+static int read_array(const struct umap *m, void *out)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 n = m->info.max_entries, done = 0, token = 0, count;
+	__u32 *keys = calloc(n ? n : 1, sizeof(*keys));
+	bool first = true;
+	int err = 0;
+
+	if (!keys)
+		return -ENOMEM;
+	while (done < n) {
+		count = n - done;
+		err = bpf_map_lookup_batch(m->fd, first ? NULL : &token, &token, keys + done,
+					   (char *)out + (size_t)done * m->value_size, &count, &opts);
+		first = false;
+		done += count;
+		if (err) {
+			err = -errno;
+			break;
+		}
+	}
+	if (err == -ENOENT && done == n)
+		err = 0;
+	if (err) {
+		/* no batch support (or a short read): one element at a time */
+		err = 0;
+		for (__u32 k = 0; k < n && !err; k++)
+			if (bpf_map_lookup_elem(m->fd, &k, (char *)out + (size_t)k * m->value_size))
+				err = -errno;
+	} else {
+		/* a batch returns (key, value) pairs in key order for arrays; make sure */
+		for (__u32 k = 0; k < n && !err; k++)
+			if (keys[k] != k)
+				err = -EIO;
+	}
+	free(keys);
+	return err;
 }
 
 /* The count of earlier updates (update.json "updates"), 0 without one. */
@@ -224,16 +307,9 @@ static unsigned long long previous_updates(const char *state)
 	return n;
 }
 
-struct summary {
-	size_t clusters;
-	uint64_t endpoints, slots;
-	uint64_t total_us, write_us, switch_us, settle_us;
-	uint64_t ep_free, tab_free; /* after the update */
-	__u32 ep_max, tab_max;
-};
-
-static int record_update(const char *state, const x2b_delta *d, const struct summary *s)
+static int record_update(const struct x2b_updater *u)
 {
+	const struct x2b_update_summary *s = &u->last;
 	char buf[1024], when[32];
 	time_t t = time(NULL);
 	struct tm tm;
@@ -244,48 +320,60 @@ static int record_update(const char *state, const x2b_delta *d, const struct sum
 		 "{\"snapshot_sha256\":\"%s\",\"base_code_sha256\":\"%s\",\"time\":\"%s\","
 		 "\"unix_time\":%lld,\"updates\":%llu,\"clusters\":%zu,\"endpoints\":%llu,"
 		 "\"slots\":%llu,\"micros\":%llu}\n",
-		 d->snapshot_sha256, d->base_code_sha256, when, (long long)t,
-		 previous_updates(state) + 1, s->clusters, (unsigned long long)s->endpoints,
-		 (unsigned long long)s->slots, (unsigned long long)s->total_us);
-	return x2b_write_state_file(state, X2B_UPDATE_FILE, buf, strlen(buf));
+		 u->snapshot_sha256, u->m->code_sha256, when, (long long)t, u->updates, s->clusters,
+		 (unsigned long long)s->endpoints, (unsigned long long)s->slots,
+		 (unsigned long long)s->total_us);
+	return x2b_write_state_file(u->state, X2B_UPDATE_FILE, buf, strlen(buf));
 }
 
-int x2b_cmd_update(const char *delta_path, const char *name)
+static void x2b_updater_close(struct x2b_updater *u)
 {
-	struct umap clu = { .name = "x2b_clu", .value_size = sizeof(struct x2b_cluster), .fd = -1 };
-	struct umap cluv = { .name = "x2b_cluv", .value_size = sizeof(__u32), .fd = -1 };
-	struct umap ep = { .name = "x2b_ep", .value_size = sizeof(struct x2b_endpoint), .fd = -1 };
-	struct umap tab = { .name = "x2b_lbtab", .value_size = sizeof(struct x2b_slot), .fd = -1 };
-	struct umap *maps[] = { &cluv, &clu, &ep, &tab };
-	char root[PATH_MAX], state[PATH_MAX], path[PATH_MAX], pending[PATH_MAX];
-	struct x2b_space eps, tabs;
-	struct x2b_update_plan plan = {};
-	struct batch bep = { .m = &ep }, btab = { .m = &tab }, bclu = { .m = &clu };
-	struct summary sum = {};
-	struct x2b_cluster *live = NULL;
-	x2b_manifest *m = NULL;
-	x2b_delta *d = NULL;
-	__u32 *ids = NULL, *ver = NULL;
-	void *mraw = NULL, *draw = NULL;
-	size_t mlen = 0, dlen = 0, nswitched = 0, nmissed;
-	uint64_t t0 = now_us(), t1, tw, t2, t3;
-	int lockfd = -1, err;
-	struct stat st;
+	struct umap *maps[] = { &u->cluv, &u->clu, &u->ep, &u->tab };
 
-	x2b_space_init(&eps, "x2b_ep", 0);
-	x2b_space_init(&tabs, "x2b_lbtab", 0);
 	for (size_t i = 0; i < 4; i++)
-		maps[i]->fd = -1;
-	if (x2b_path(root, sizeof(root), "%s/%s", x2b_bpffs_base(), name) ||
-	    x2b_path(state, sizeof(state), "%s/%s", x2b_state_base(), name) ||
-	    x2b_path(path, sizeof(path), "%s/manifest.pb", state))
+		if (maps[i]->fd >= 0)
+			close(maps[i]->fd);
+	if (u->active_fd >= 0)
+		close(u->active_fd);
+	free(u->live);
+	free(u->ids);
+	free(u->ver);
+	if (u->m)
+		xds2bpf__bundle__v1__manifest__free_unpacked(u->m, NULL);
+	free(u->mraw);
+	if (u->lockfd >= 0)
+		close(u->lockfd);
+	memset(u, 0, sizeof(*u));
+	u->lockfd = u->active_fd = -1;
+}
+
+static int x2b_updater_open(struct x2b_updater *u, const char *name)
+{
+	struct umap *maps[] = { &u->cluv, &u->clu, &u->ep, &u->tab };
+	struct x2b_cluster *rows = NULL;
+	__u32 *cluv = NULL;
+	char path[PATH_MAX];
+	size_t mlen = 0;
+	struct stat st;
+	int err;
+
+	memset(u, 0, sizeof(*u));
+	u->lockfd = u->active_fd = -1;
+	u->cluv = (struct umap){ .name = "x2b_cluv", .value_size = sizeof(__u32), .fd = -1 };
+	u->clu = (struct umap){ .name = "x2b_clu", .value_size = sizeof(struct x2b_cluster), .fd = -1 };
+	u->ep = (struct umap){ .name = "x2b_ep", .value_size = sizeof(struct x2b_endpoint), .fd = -1 };
+	u->tab = (struct umap){ .name = "x2b_lbtab", .value_size = sizeof(struct x2b_slot), .fd = -1 };
+	if (x2b_path(u->root, sizeof(u->root), "%s/%s", x2b_bpffs_base(), name) ||
+	    x2b_path(u->state, sizeof(u->state), "%s/%s", x2b_state_base(), name) ||
+	    x2b_path(u->pending, sizeof(u->pending), "%s/%s", u->state, X2B_PENDING_FILE) ||
+	    x2b_path(path, sizeof(path), "%s/manifest.pb", u->state))
 		return X2B_EXIT_USAGE;
-	if (lstat(state, &st) || lstat(root, &st)) {
+	if (lstat(u->state, &st) || lstat(u->root, &st)) {
 		x2b_err("no bundle named '%s' is loaded (nothing at %s)", name,
-			lstat(state, &st) ? state : root);
+			lstat(u->state, &st) ? u->state : u->root);
 		return X2B_EXIT_REJECT;
 	}
-	err = x2b_lock_state(state, &lockfd);
+	err = x2b_lock_state(u->state, &u->lockfd);
 	if (err)
 		return err;
 
@@ -293,92 +381,104 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 	 * An update that switched but died before its grace period: the rows it left
 	 * inactive may still be read by a program that started before; wait first.
 	 */
-	if (x2b_path(pending, sizeof(pending), "%s/%s", state, X2B_PENDING_FILE)) {
-		err = X2B_EXIT_USAGE;
-		goto out;
-	}
-	if (lstat(pending, &st) == 0) {
+	if (lstat(u->pending, &st) == 0) {
 		x2b_settle();
-		unlink(pending);
+		unlink(u->pending);
 	}
 
-	/* 1. the loaded manifest and the delta, checked against each other */
-	err = x2b_manifest_read(path, &mraw, &mlen, &m);
+	err = x2b_manifest_read(path, &u->mraw, &mlen, &u->m);
 	if (err) {
 		x2b_err("cannot read the loaded manifest %s: %s", path,
 			err == -EBADMSG ? "corrupt" : strerror(-err));
 		err = X2B_EXIT_INTERNAL;
-		goto out;
+		goto fail;
 	}
-	if (m->abi_version != X2B_ABI_VERSION) {
+	if (u->m->abi_version != X2B_ABI_VERSION) {
 		x2b_err("the loaded bundle has ABI version %u, this loader %d; cannot update in place: "
-			"reload", m->abi_version, X2B_ABI_VERSION);
+			"reload", u->m->abi_version, X2B_ABI_VERSION);
 		err = X2B_EXIT_NO_FIT;
-		goto out;
+		goto fail;
 	}
-	err = x2b_read_file_at(AT_FDCWD, delta_path, 0, X2B_MAX_DELTA_SIZE, &draw, &dlen);
-	if (err) {
-		x2b_err("cannot read delta %s: %s", delta_path,
-			err == -EINVAL ? "not a regular file" : err == -EFBIG ? "file too large"
-								: strerror(-err));
-		err = err == -ENOMEM ? X2B_EXIT_INTERNAL : X2B_EXIT_REJECT;
-		goto out;
-	}
-	err = x2b_delta_decode(draw, dlen, m, &d);
-	if (err)
-		goto out;
-
-	/* 2. the pinned maps */
 	for (size_t i = 0; i < 4; i++) {
-		err = open_map(root, maps[i]);
+		err = open_map(u->root, maps[i]);
 		if (err)
-			goto out;
+			goto fail;
 	}
+	u->active_fd = open_active(u->root);
 
-	/* 3. the live row of every cluster of the manifest, then the plan */
-	live = calloc(m->n_clusters ? m->n_clusters : 1, sizeof(*live));
-	ids = calloc(m->n_clusters ? m->n_clusters : 1, sizeof(*ids));
-	ver = calloc(m->n_clusters ? m->n_clusters : 1, sizeof(*ver));
-	if (!live || !ids || !ver) {
+	/* the live row of every cluster of the manifest, kept from now on */
+	u->n = u->m->n_clusters;
+	u->live = calloc(u->n ? u->n : 1, sizeof(*u->live));
+	u->ids = calloc(u->n ? u->n : 1, sizeof(*u->ids));
+	u->ver = calloc(u->n ? u->n : 1, sizeof(*u->ver));
+	cluv = calloc(u->cluv.info.max_entries ? u->cluv.info.max_entries : 1, sizeof(*cluv));
+	rows = calloc(u->clu.info.max_entries ? u->clu.info.max_entries : 1, sizeof(*rows));
+	if (!u->live || !u->ids || !u->ver || !cluv || !rows) {
 		err = X2B_EXIT_INTERNAL;
-		goto out;
+		goto fail;
 	}
-	for (size_t i = 0; i < m->n_clusters; i++) {
-		__u32 id = m->clusters[i]->index, row;
+	err = read_array(&u->cluv, cluv);
+	if (!err)
+		err = read_array(&u->clu, rows);
+	if (err) {
+		x2b_err("cannot read %s / %s: %s", u->cluv.name, u->clu.name, strerror(-err));
+		err = X2B_EXIT_INTERNAL;
+		goto fail;
+	}
+	for (size_t i = 0; i < u->n; i++) {
+		__u32 id = u->m->clusters[i]->index;
 
-		ids[i] = id;
-		if (id >= cluv.info.max_entries || 2ULL * id + 1 >= clu.info.max_entries) {
+		u->ids[i] = id;
+		if (id >= u->cluv.info.max_entries || 2ULL * id + 1 >= u->clu.info.max_entries) {
 			x2b_err("cluster %u is beyond %s (%u entries) or %s (%u rows: two per cluster); "
-				"cannot update in place: reload", id, cluv.name, cluv.info.max_entries,
-				clu.name, clu.info.max_entries);
+				"cannot update in place: reload", id, u->cluv.name,
+				u->cluv.info.max_entries, u->clu.name, u->clu.info.max_entries);
 			err = X2B_EXIT_NO_FIT;
-			goto out;
+			goto fail;
 		}
-		if (bpf_map_lookup_elem(cluv.fd, &id, &ver[i])) {
-			x2b_err("cannot read %s[%u]: %s", cluv.name, id, strerror(errno));
-			err = X2B_EXIT_INTERNAL;
-			goto out;
-		}
-		if (ver[i] > 1) {
-			x2b_err("%s[%u] is %u (0 or 1); cannot update in place: reload", cluv.name, id,
-				ver[i]);
+		u->ver[i] = cluv[id];
+		if (u->ver[i] > 1) {
+			x2b_err("%s[%u] is %u (0 or 1); cannot update in place: reload", u->cluv.name, id,
+				u->ver[i]);
 			err = X2B_EXIT_NO_FIT;
-			goto out;
+			goto fail;
 		}
-		row = 2 * id + ver[i];
-		if (bpf_map_lookup_elem(clu.fd, &row, &live[i])) {
-			x2b_err("cannot read %s[%u]: %s", clu.name, row, strerror(errno));
-			err = X2B_EXIT_INTERNAL;
-			goto out;
-		}
+		u->live[i] = rows[2 * id + u->ver[i]];
 	}
-	eps.max = ep.info.max_entries;
-	tabs.max = tab.info.max_entries;
-	err = x2b_delta_plan(d, ids, live, m->n_clusters, &eps, &tabs, &plan);
+	u->updates = previous_updates(u->state);
+	free(cluv);
+	free(rows);
+	return 0;
+fail:
+	free(cluv);
+	free(rows);
+	x2b_updater_close(u);
+	return err;
+}
+
+static int x2b_updater_apply(struct x2b_updater *u, const void *data, size_t len,
+		      void (*on_live)(const struct x2b_updater *u, void *ctx), void *ctx)
+{
+	struct batch bep = { .m = &u->ep }, btab = { .m = &u->tab }, bclu = { .m = &u->clu };
+	struct x2b_update_summary sum = {};
+	struct x2b_update_plan plan = {};
+	struct x2b_space eps, tabs;
+	uint64_t t0 = now_us(), t1, tw, t2, t3;
+	uint64_t freed_ep = 0, freed_tab = 0;
+	size_t nswitched = 0, nmissed;
+	x2b_delta *d = NULL;
+	int err;
+
+	x2b_space_init(&eps, "x2b_ep", u->ep.info.max_entries);
+	x2b_space_init(&tabs, "x2b_lbtab", u->tab.info.max_entries);
+	err = x2b_delta_decode(data, len, u->m, &d);
+	if (err)
+		goto out;
+	err = x2b_delta_plan(d, u->ids, u->live, u->n, &eps, &tabs, &plan);
 	if (err)
 		goto out;
 
-	/* 4. records into the allocated (unreferenced) ranges, rows into the inactive rows */
+	/* records into the allocated (unreferenced) ranges, rows into the inactive rows */
 	t1 = now_us();
 	for (size_t k = 0; k < d->n_clusters && !err; k++) {
 		const x2b_dcluster *c = d->clusters[k];
@@ -392,7 +492,7 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 				err = batch_add(&btab, l->table_first, c->levels[li]->table.data, l->table_len);
 		}
 		if (!err)
-			err = batch_add(&bclu, 2 * id + (1 - ver[position(ids, m->n_clusters, id)]),
+			err = batch_add(&bclu, 2 * id + (1 - u->ver[position(u->ids, u->n, id)]),
 					&plan.rows[k], 1);
 	}
 	if (err) {
@@ -412,7 +512,7 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 		err = X2B_EXIT_INTERNAL;
 		goto out;
 	}
-	nmissed = add_active(root, d, &plan);
+	nmissed = add_active(u->active_fd, d, &plan);
 	if (nmissed)
 		x2b_warn("x2b_active is full: least request does not count the connections of %zu new "
 			 "endpoint addresses (a replace resizes it)", nmissed);
@@ -421,53 +521,92 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 		goto out;
 	}
 
-	/* 5. the switches: one u32 per cluster */
-	err = x2b_write_state_file(state, X2B_PENDING_FILE, "", 0);
+	/* what the old rows free once the grace period is over */
+	for (size_t k = 0; k < d->n_clusters; k++) {
+		const struct x2b_cluster *old = &u->live[position(u->ids, u->n, d->clusters[k]->cluster)];
+
+		for (__u32 li = 0; li < old->nlevels && li < X2B_MAX_PRIORITIES; li++) {
+			freed_ep += old->levels[li].count;
+			freed_tab += old->levels[li].table_len;
+		}
+	}
+
+	/* the switches: one u32 per cluster; the cache follows each one */
+	err = x2b_write_state_file(u->state, X2B_PENDING_FILE, "", 0);
 	if (err)
 		goto out;
 	t2 = now_us();
 	for (size_t k = 0; k < d->n_clusters; k++) {
 		__u32 id = d->clusters[k]->cluster, v;
-		size_t i = position(ids, m->n_clusters, id);
+		size_t i = position(u->ids, u->n, id);
 
-		v = 1 - ver[i];
-		if (bpf_map_update_elem(cluv.fd, &id, &v, BPF_ANY)) {
+		v = 1 - u->ver[i];
+		if (bpf_map_update_elem(u->cluv.fd, &id, &v, BPF_ANY)) {
 			x2b_err("cannot switch cluster %u (%s[%u]): %s; %zu of %zu clusters switched, each "
-				"consistent; apply the delta again or replace", id, cluv.name, id,
+				"consistent; apply the delta again or replace", id, u->cluv.name, id,
 				strerror(errno), nswitched, d->n_clusters);
 			err = X2B_EXIT_INTERNAL;
 			goto out;
 		}
+		u->ver[i] = v;
+		u->live[i] = plan.rows[k];
 		nswitched++;
 	}
 	t3 = now_us();
-
-	/* 6. a grace period: the old rows and ranges are unreferenced from now on */
-	x2b_settle();
-	unlink(pending);
-	sum.settle_us = now_us() - t3;
-	sum.write_us = tw - t1;
-	sum.switch_us = t3 - t2;
 	sum.clusters = d->n_clusters;
 	sum.endpoints = plan.endpoints;
 	sum.slots = plan.slots;
-	sum.ep_max = eps.max;
-	sum.tab_max = tabs.max;
-	sum.ep_free = plan.ep_free - plan.endpoints;
-	sum.tab_free = plan.tab_free - plan.slots;
-	for (size_t k = 0; k < d->n_clusters; k++) {
-		__u32 id = d->clusters[k]->cluster;
-		size_t i = position(ids, m->n_clusters, id);
+	sum.write_us = tw - t1;
+	sum.switch_us = t3 - t2;
+	sum.live_us = t3 - t0;
+	sum.ep_max = u->ep.info.max_entries;
+	sum.tab_max = u->tab.info.max_entries;
+	u->last = sum;
+	if (on_live)
+		on_live(u, ctx);
 
-		for (__u32 li = 0; li < live[i].nlevels; li++) {
-			sum.ep_free += live[i].levels[li].count;
-			sum.tab_free += live[i].levels[li].table_len;
-		}
-	}
+	/* a grace period: the old rows and ranges are unreferenced from now on */
+	x2b_settle();
+	unlink(u->pending);
+	sum.settle_us = now_us() - t3;
+	sum.ep_free = plan.ep_free - plan.endpoints + freed_ep;
+	sum.tab_free = plan.tab_free - plan.slots + freed_tab;
 	sum.total_us = now_us() - t0;
-	err = record_update(state, d, &sum);
-	if (err)
-		goto out;
+	u->last = sum;
+	u->updates++;
+	snprintf(u->snapshot_sha256, sizeof(u->snapshot_sha256), "%s", d->snapshot_sha256);
+	err = record_update(u);
+out:
+	batch_free(&bep);
+	batch_free(&btab);
+	batch_free(&bclu);
+	x2b_update_plan_free(&plan);
+	x2b_space_free(&eps);
+	x2b_space_free(&tabs);
+	x2b_delta_free(d);
+	return err;
+}
+
+static int x2b_updater_name_snapshot(struct x2b_updater *u, const char *sha256)
+{
+	size_t n = strlen(sha256);
+
+	if (n != 64 || strspn(sha256, "0123456789abcdef") != 64) {
+		x2b_err("snapshot: 64 lowercase hex digits expected");
+		return X2B_EXIT_USAGE;
+	}
+	if (!u->updates) {
+		x2b_err("snapshot: no update to name yet");
+		return X2B_EXIT_USAGE;
+	}
+	memcpy(u->snapshot_sha256, sha256, 65);
+	return record_update(u);
+}
+
+static void print_summary(const char *name, const struct x2b_updater *u)
+{
+	const struct x2b_update_summary *s = &u->last;
+
 	if (x2b_json) {
 		printf("{\"name\":");
 		x2b_json_str(stdout, name);
@@ -475,39 +614,153 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 		       "\"micros\":%llu,\"write_micros\":%llu,\"switch_micros\":%llu,"
 		       "\"grace_micros\":%llu,\"ep_free\":%llu,\"ep_max\":%u,\"lbtab_free\":%llu,"
 		       "\"lbtab_max\":%u}\n",
-		       d->snapshot_sha256, sum.clusters, (unsigned long long)sum.endpoints,
-		       (unsigned long long)sum.slots, (unsigned long long)sum.total_us,
-		       (unsigned long long)sum.write_us, (unsigned long long)sum.switch_us,
-		       (unsigned long long)sum.settle_us, (unsigned long long)sum.ep_free, sum.ep_max,
-		       (unsigned long long)sum.tab_free, sum.tab_max);
+		       u->snapshot_sha256, s->clusters, (unsigned long long)s->endpoints,
+		       (unsigned long long)s->slots, (unsigned long long)s->total_us,
+		       (unsigned long long)s->write_us, (unsigned long long)s->switch_us,
+		       (unsigned long long)s->settle_us, (unsigned long long)s->ep_free, s->ep_max,
+		       (unsigned long long)s->tab_free, s->tab_max);
 	}
 	x2b_note("updated '%s': %zu clusters, %llu endpoints, %llu slots written in %llu us "
 		 "(maps %llu us, switch %llu us, grace period %llu us); free: x2b_ep %llu of %u, "
-		 "x2b_lbtab %llu of %u", name, sum.clusters, (unsigned long long)sum.endpoints,
-		 (unsigned long long)sum.slots, (unsigned long long)sum.total_us,
-		 (unsigned long long)sum.write_us, (unsigned long long)sum.switch_us,
-		 (unsigned long long)sum.settle_us, (unsigned long long)sum.ep_free, sum.ep_max,
-		 (unsigned long long)sum.tab_free, sum.tab_max);
-	err = 0;
+		 "x2b_lbtab %llu of %u", name, s->clusters, (unsigned long long)s->endpoints,
+		 (unsigned long long)s->slots, (unsigned long long)s->total_us,
+		 (unsigned long long)s->write_us, (unsigned long long)s->switch_us,
+		 (unsigned long long)s->settle_us, (unsigned long long)s->ep_free, s->ep_max,
+		 (unsigned long long)s->tab_free, s->tab_max);
+}
+
+int x2b_cmd_update(const char *delta_path, const char *name)
+{
+	struct x2b_updater u;
+	void *draw = NULL;
+	size_t dlen = 0;
+	int err;
+
+	err = x2b_updater_open(&u, name);
+	if (err)
+		return err;
+	err = x2b_read_file_at(AT_FDCWD, delta_path, 0, X2B_MAX_DELTA_SIZE, &draw, &dlen);
+	if (err) {
+		x2b_err("cannot read delta %s: %s", delta_path,
+			err == -EINVAL ? "not a regular file" : err == -EFBIG ? "file too large"
+								: strerror(-err));
+		err = err == -ENOMEM ? X2B_EXIT_INTERNAL : X2B_EXIT_REJECT;
+		goto out;
+	}
+	err = x2b_updater_apply(&u, draw, dlen, NULL, NULL);
+	if (!err)
+		print_summary(name, &u);
 out:
-	for (size_t i = 0; i < 4; i++)
-		if (maps[i]->fd >= 0)
-			close(maps[i]->fd);
-	batch_free(&bep);
-	batch_free(&btab);
-	batch_free(&bclu);
-	x2b_update_plan_free(&plan);
-	x2b_space_free(&eps);
-	x2b_space_free(&tabs);
-	free(live);
-	free(ids);
-	free(ver);
-	x2b_delta_free(d);
 	free(draw);
-	if (m)
-		xds2bpf__bundle__v1__manifest__free_unpacked(m, NULL);
-	free(mraw);
-	if (lockfd >= 0)
-		close(lockfd);
+	x2b_updater_close(&u);
 	return err;
+}
+
+/*
+ * update-stream: the node agent's co-process. One session (lock, manifest, maps,
+ * live rows read once) serves every update until stdin ends. Requests on stdin:
+ *   delta ID LEN\n<LEN bytes of EndpointDelta>
+ *   snapshot ID SHA256\n     names the snapshot the last update made live
+ * Events on stdout, one JSON object a line, with the request's ID:
+ *   {"event":"ready",...}                  the session is open (id 0)
+ *   {"event":"live","id":ID,...}           every switch of the delta is done
+ *   {"event":"done","id":ID,"status":0,...} grace period over, state recorded
+ *   {"event":"error","id":ID,"status":N}   the request failed (messages on stderr);
+ *                                          N as the exit codes of `update`
+ * A request that cannot be read ends the stream (exit 2).
+ */
+static void stream_live(const struct x2b_updater *u, void *ctx)
+{
+	printf("{\"event\":\"live\",\"id\":%llu,\"clusters\":%zu,\"endpoints\":%llu,\"slots\":%llu,"
+	       "\"micros\":%llu}\n",
+	       *(const unsigned long long *)ctx, u->last.clusters,
+	       (unsigned long long)u->last.endpoints, (unsigned long long)u->last.slots,
+	       (unsigned long long)u->last.live_us);
+	fflush(stdout);
+}
+
+static int read_line(char *buf, size_t cap)
+{
+	if (!fgets(buf, (int)cap, stdin))
+		return -1;
+	if (!strchr(buf, '\n'))
+		return -EINVAL;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/* "WORD ID REST": the id, and REST in *rest; -1 when malformed. */
+static int request_id(const char *line, size_t word, unsigned long long *id, const char **rest)
+{
+	char *end;
+
+	errno = 0;
+	*id = strtoull(line + word, &end, 10);
+	if (errno || end == line + word || *end != ' ')
+		return -1;
+	*rest = end + 1;
+	return 0;
+}
+
+int x2b_cmd_update_stream(const char *name)
+{
+	struct x2b_updater u;
+	char line[256];
+	int err, status = 0;
+
+	err = x2b_updater_open(&u, name);
+	if (err) {
+		printf("{\"event\":\"error\",\"id\":0,\"status\":%d}\n", err);
+		return err;
+	}
+	printf("{\"event\":\"ready\",\"id\":0,\"clusters\":%zu,\"updates\":%llu}\n", u.n, u.updates);
+	fflush(stdout);
+	while ((err = read_line(line, sizeof(line))) == 0) {
+		unsigned long long id, len;
+		const char *rest;
+		char *end;
+
+		if (!strncmp(line, "delta ", 6) && !request_id(line, 6, &id, &rest)) {
+			void *data;
+
+			errno = 0;
+			len = strtoull(rest, &end, 10);
+			if (errno || *end || end == rest || len > X2B_MAX_DELTA_SIZE) {
+				x2b_err("update-stream: bad length in '%.40s'", line);
+				status = X2B_EXIT_USAGE;
+				break;
+			}
+			data = malloc(len ? len : 1);
+			if (!data || fread(data, 1, len, stdin) != len) {
+				free(data);
+				x2b_err("update-stream: the delta ends early");
+				status = X2B_EXIT_USAGE;
+				break;
+			}
+			err = x2b_updater_apply(&u, data, len, stream_live, &id);
+			free(data);
+		} else if (!strncmp(line, "snapshot ", 9) && !request_id(line, 9, &id, &rest)) {
+			err = x2b_updater_name_snapshot(&u, rest);
+		} else {
+			x2b_err("update-stream: unknown request '%.40s'", line);
+			status = X2B_EXIT_USAGE;
+			break;
+		}
+		if (err)
+			printf("{\"event\":\"error\",\"id\":%llu,\"status\":%d}\n", id, err);
+		else
+			printf("{\"event\":\"done\",\"id\":%llu,\"status\":0,\"updates\":%llu,"
+			       "\"micros\":%llu,\"grace_micros\":%llu,\"ep_free\":%llu,\"ep_max\":%u,"
+			       "\"lbtab_free\":%llu,\"lbtab_max\":%u}\n",
+			       id, u.updates, (unsigned long long)u.last.total_us,
+			       (unsigned long long)u.last.settle_us, (unsigned long long)u.last.ep_free,
+			       u.last.ep_max, (unsigned long long)u.last.tab_free, u.last.tab_max);
+		fflush(stdout);
+	}
+	if (err == -EINVAL) {
+		x2b_err("update-stream: request line too long");
+		status = X2B_EXIT_USAGE;
+	}
+	x2b_updater_close(&u);
+	return status;
 }
