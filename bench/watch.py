@@ -69,47 +69,68 @@ def main():
         wait(lambda: os.path.getsize(ready) > 0, 60, "the ADS server")
         info = json.load(open(ready))
         ctl = int(info["control"].rsplit(":", 1)[1])
-        name = f"bench-{os.getpid()}"
-        watch_log = os.path.join(a.tmp, "watch.log")
-        t0 = time.time()
-        w = subprocess.Popen([a.xds2bpf, "watch", "--server", f"grpc://127.0.0.1:{info['port']}", "--node-id", "bench",
-                              "--cgroup", a.cgroup, "--name", name, "--state-dir", os.path.join(a.tmp, "state")],
-                             stdout=subprocess.DEVNULL, stderr=open(watch_log, "w"))
-        procs.append(w)
-        first = verdict(log_path, 0, "v0", 600)
-        initial = first["t"] - t0
-        results = {"services": a.services, "endpoints_per_service": a.endpoints, "changed_services": a.changed,
-                   "initial_load_s": round(initial, 3), "endpoint_only_ms": [], "other_ms": [],
-                   "endpoint_only_agent": [], "other_agent": []}
-        n = 0
-        for kind in ("eds", "add"):
-            for i in range(a.repeat):
-                n += 1
-                lines_before = len(open(watch_log).read().splitlines())
-                t = time.time()
-                control(ctl, f"push {snaps[f'{kind}{i}']} version=v{n}")
-                r = verdict(log_path, t, f"v{n}", 600)
-                if r["kind"] != "ack":
-                    raise SystemExit(f"push v{n} ({kind}) was NACKed: {r.get('error_detail')}")
-                key = "endpoint_only" if kind == "eds" else "other"
-                # from the server sending the response (its log record; loading the new
-                # snapshot file into the Python test server is not the client's time)
-                sent_t = TAIL[log_path].sent[r["response_nonce"]][1]
-                results[f"{key}_ms"].append(round((r["t"] - sent_t) * 1000, 1))
-                time.sleep(0.3)
-                agent = [l for l in open(watch_log).read().splitlines()[lines_before:] if "live:" in l]
-                results[f"{key}_agent"].append(agent[-1].split("live: ", 1)[1] if agent else "")
-        time.sleep(2)
-        cpu0 = cpu_ticks(w.pid)
-        time.sleep(10)
-        cpu1 = cpu_ticks(w.pid)
-        hz = os.sysconf("SC_CLK_TCK")
-        results["idle_cpu_percent"] = round((cpu1 - cpu0) / hz / 10 * 100, 2)
-        st = open(f"/proc/{w.pid}/status").read()
-        results["rss_mib"] = round(int(re.search(r"VmRSS:\s+(\d+)", st).group(1)) / 1024, 1)
-        results["peak_rss_mib"] = round(int(re.search(r"VmHWM:\s+(\d+)", st).group(1)) / 1024, 1)
-        subprocess.run([os.environ.get("XDS2BPF_LOADER", "xds2bpf-loader"), "unload", "--name", name],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        loader = os.environ.get("XDS2BPF_LOADER", "xds2bpf-loader")
+        results = {"services": a.services, "endpoints_per_service": a.endpoints, "changed_services": a.changed}
+        state = {"n": 0}
+
+        def push(path, since_kind=None):
+            state["n"] += 1
+            t = time.time()
+            control(ctl, f"push {path} version=v{state['n']}")
+            r = verdict(log_path, t, f"v{state['n']}", 600)
+            if r["kind"] != "ack":
+                raise SystemExit(f"push v{state['n']} was NACKed: {r.get('error_detail')}")
+            # from the server handing the serialized response to gRPC (its log record) to the ACK
+            return round((r["t"] - TAIL[log_path].sent[r["response_nonce"]][1]) * 1000, 1)
+
+        def agent(mode, kinds, reset=False):
+            name = f"bench-{os.getpid()}-{mode}"
+            watch_log = os.path.join(a.tmp, f"watch-{mode}.log")
+            t0 = time.time()
+            w = subprocess.Popen([a.xds2bpf, "watch", "--server", f"grpc://127.0.0.1:{info['port']}", "--node-id", f"bench-{mode}",
+                                  "--cgroup", a.cgroup, "--name", name, "--state-dir", os.path.join(a.tmp, f"state-{mode}")]
+                                 + (["--delta"] if mode == "delta" else []),
+                                 stdout=subprocess.DEVNULL, stderr=open(watch_log, "w"))
+            procs.append(w)
+            try:
+                wait(lambda: "ACK" in open(watch_log).read(), 600, f"the {mode} agent's first configuration")
+                out = {"initial_load_s": round(time.time() - t0, 3)}
+                if reset:
+                    push(snaps["base"])  # back to the base mesh (not measured)
+                for kind in kinds:
+                    key = "endpoint_only" if kind == "eds" else "other"
+                    out[f"{key}_ms"], out[f"{key}_agent"], out[f"{key}_client_ms"] = [], [], []
+                    for i in range(a.repeat):
+                        lines_before = len(open(watch_log).read().splitlines())
+                        out[f"{key}_ms"].append(push(snaps[f"{kind}{i}"]))
+                        time.sleep(0.3)
+                        new = open(watch_log).read().splitlines()[lines_before:]
+                        live = [l for l in new if "live:" in l]
+                        out[f"{key}_agent"].append(live[-1].split("live: ", 1)[1] if live else "")
+                        # the agent's own measure: the response in hand -> the ACK sent
+                        acks = [re.search(r"\(([0-9.]+) ms after the response arrived", l) for l in new if "ACK " in l]
+                        acks = [float(m.group(1)) for m in acks if m]
+                        if acks:
+                            out[f"{key}_client_ms"].append(acks[-1])
+                time.sleep(2)
+                cpu0 = cpu_ticks(w.pid)
+                time.sleep(10)
+                cpu1 = cpu_ticks(w.pid)
+                out["idle_cpu_percent"] = round((cpu1 - cpu0) / os.sysconf("SC_CLK_TCK") / 10 * 100, 2)
+                st = open(f"/proc/{w.pid}/status").read()
+                out["rss_mib"] = round(int(re.search(r"VmRSS:\s+(\d+)", st).group(1)) / 1024, 1)
+                out["peak_rss_mib"] = round(int(re.search(r"VmHWM:\s+(\d+)", st).group(1)) / 1024, 1)
+            finally:
+                w.terminate()
+                w.wait(30)
+                subprocess.run([loader, "unload", "--name", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                if a.json:  # the agent's own log beside the results: its per-update timings
+                    with open(os.path.splitext(a.json)[0] + f".{mode}.log", "w") as f:
+                        f.write(open(watch_log).read())
+            return out
+
+        results["sotw"] = agent("sotw", ["eds", "add"])
+        results["delta"] = agent("delta", ["eds"], reset=True)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -123,9 +144,7 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1, sort_keys=True)
-        # the agent's own log beside the results: its per-update timings
-        with open(os.path.splitext(a.json)[0] + ".agent.log", "w") as f:
-            f.write(open(watch_log).read())
+
     if a.markdown:
         with open(a.markdown, "w") as f:
             f.write(md)
@@ -134,24 +153,30 @@ def main():
 def markdown(r):
     def stat(xs):
         return f"median {statistics.median(xs):.0f} ms (min {min(xs):.0f}, max {max(xs):.0f})" if xs else "-"
+    so, de = r["sotw"], r["delta"]
     return "\n".join([
         f"Synthetic mesh: {r['services']} services × {r['endpoints_per_service']} endpoints (half HTTP), served by "
-        f"Tests/xds/ads_server.py; `xds2bpf watch` loads it into an empty test cgroup. Times are from the server "
-        f"sending the response to the agent's ACK, which it sends only once the change is live in the kernel (both from "
-        f"the server's log; the Python server's own time to load the new snapshot file is left out).",
+        f"Tests/xds/ads_server.py; `xds2bpf watch` loads it into an empty test cgroup, once over state-of-the-world "
+        f"ADS, once over delta ADS (`--delta`). **push → live** is from the server handing the serialized response to "
+        f"gRPC to the agent's ACK, which it sends only once the change is live in the kernel (both times from the "
+        f"server's log). **agent** is the agent's own share: from the decoded response in hand to the ACK sent (its log).",
         "",
-        "| | measured |",
-        "|---|---|",
-        f"| first configuration: connect, fetch, compile, load | {r['initial_load_s']:.1f} s |",
-        f"| endpoint-only change ({r['changed_services']} services re-addressed), push → live | {stat(r['endpoint_only_ms'])} |",
-        f"| other change (one service added), push → live | {stat(r['other_ms'])} |",
-        f"| agent memory after the run | {r['rss_mib']} MiB resident, {r['peak_rss_mib']} MiB peak |",
-        f"| agent CPU while idle (10 s) | {r['idle_cpu_percent']} % of one core |",
+        "| | state of the world | delta |",
+        "|---|---|---|",
+        f"| first configuration: connect, fetch, compile, load | {so['initial_load_s']:.1f} s | {de['initial_load_s']:.1f} s |",
+        f"| endpoint-only change ({r['changed_services']} services re-addressed), push → live | {stat(so['endpoint_only_ms'])} | {stat(de['endpoint_only_ms'])} |",
+        f"| … of which the agent | {stat(so['endpoint_only_client_ms'])} | {stat(de['endpoint_only_client_ms'])} |",
+        f"| other change (one service added), push → live | {stat(so['other_ms'])} | - |",
+        f"| … of which the agent | {stat(so['other_client_ms'])} | - |",
+        f"| agent memory after the run | {so['rss_mib']} MiB resident, {so['peak_rss_mib']} MiB peak | {de['rss_mib']} MiB resident, {de['peak_rss_mib']} MiB peak |",
+        f"| agent CPU while idle (10 s) | {so['idle_cpu_percent']} % of one core | {de['idle_cpu_percent']} % of one core |",
         "",
-        "The agent's own account of the last update of each kind:",
+        "The agent's own account of the last update of each kind (state of the world):",
         "",
-        f"- endpoint-only: `{(r['endpoint_only_agent'] or [''])[-1]}`",
-        f"- other: `{(r['other_agent'] or [''])[-1]}`",
+        f"- endpoint-only: `{(so['endpoint_only_agent'] or [''])[-1]}`",
+        f"- other: `{(so['other_agent'] or [''])[-1]}`",
+        "",
+        "In state of the world the server sends every assignment again (10k); in delta only the changed ones.",
         "",
     ])
 

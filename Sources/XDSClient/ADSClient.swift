@@ -180,14 +180,23 @@ public struct ADSClient: Sendable {
         let callOptions = options
         return try await withGRPCClient(transport: transport) { client in
             // Each response is handled to the end (verdict, requests) before the next.
-            @Sendable func handle(_ s: inout ADSSession, _ out: [ADSOutgoing]) async -> Next {
+            @Sendable func handle(_ s: inout ADSSession, arrived: UInt64, _ out: [ADSOutgoing]) async -> Next {
                 send(out)
                 for e in s.drainEvents() { onEvent(e) }
                 onCandidate(s.candidate)
                 guard s.needsVerdict else { return .keepGoing }
+                let judging = DispatchTime.now().uptimeNanoseconds
                 let (verdict, next) = await judge(s.candidate)
                 send(s.apply(verdict))
-                for e in s.drainEvents() { onEvent(e) }
+                let ms = { (ns: UInt64) in String(format: "%.1f", Double(ns) / 1e6) }
+                let now = DispatchTime.now().uptimeNanoseconds
+                for var e in s.drainEvents() {
+                    // the client's share of an update: the response in hand → the verdict sent
+                    if e.description.hasPrefix("ACK ") || e.description.hasPrefix("NACK ") {
+                        e.description += " (\(ms(now - arrived)) ms after the response arrived; \(ms(judging - arrived)) ms before judging)"
+                    }
+                    onEvent(e)
+                }
                 return next
             }
             switch mode {
@@ -201,7 +210,8 @@ public struct ADSClient: Sendable {
                     deserializer: ProtobufDeserializer<DiscoveryResponse>(), options: callOptions
                 ) { response in
                     try await Self.consume(response.messages, from: start, finish: { sotwIn.finish() }) { s, msg in
-                        await handle(&s, s.receive(msg))
+                        let arrived = DispatchTime.now().uptimeNanoseconds
+                        return await handle(&s, arrived: arrived, s.receive(msg))
                     }
                 }
             case .delta:
@@ -214,7 +224,8 @@ public struct ADSClient: Sendable {
                     deserializer: ProtobufDeserializer<DeltaDiscoveryResponse>(), options: callOptions
                 ) { response in
                     try await Self.consume(response.messages, from: start, finish: { deltaIn.finish() }) { s, msg in
-                        await handle(&s, s.receive(msg))
+                        let arrived = DispatchTime.now().uptimeNanoseconds
+                        return await handle(&s, arrived: arrived, s.receive(msg))
                     }
                 }
             }

@@ -56,7 +56,11 @@ public struct ADSSession: Sendable {
     /// Types with responses waiting for a verdict, with their nonces (delta ACKs each).
     private var pending: [XDSResourceType: [String]] = [:]
     /// Names subscribed for RDS and EDS.
-    public private(set) var subscribed: [XDSResourceType: [String]] = [.route: [], .endpoint: []]
+    public private(set) var subscribed: [XDSResourceType: [String]] = [.route: [], .endpoint: []] {
+        didSet { subscribedSets = subscribed.mapValues(Set.init) }
+    }
+    /// `subscribed` as sets: every response is checked against them (10k names at 10k services).
+    private var subscribedSets: [XDSResourceType: Set<String>] = [:]
     private var nodeSent = false
     /// Status lines for a person (`watch` prints them).
     public private(set) var events: [ADSEvent] = []
@@ -138,7 +142,7 @@ public struct ADSSession: Sendable {
         for t in [XDSResourceType.endpoint, .route] {
             let want = candidate.referenced(t)
             let have = subscribed[t] ?? []
-            guard Set(want) != Set(have) else { continue }
+            guard want != have, Set(want) != Set(have) else { continue }
             subscribed[t] = want
             candidate.retain(t, names: Set(want))
             switch mode {
@@ -171,7 +175,7 @@ public struct ADSSession: Sendable {
         var list: [XDSReceivedResource] = []
         var errors: [String] = []
         var unrequested = 0
-        let wanted = Set(subscribed[t] ?? [])
+        let wanted = subscribedSets[t] ?? []
         for any in response.resources {
             do {
                 let r = try XDSResourceSet.decode(any, as: t)
@@ -181,8 +185,9 @@ public struct ADSSession: Sendable {
                 errors.append(error.message)
             }
         }
-        let dup = Dictionary(grouping: list, by: \.name).filter { $0.value.count > 1 }.keys.sorted()
-        for n in dup { errors.append("duplicate \(t.shortName) resource \(ResourcePath.quoted(n))") }
+        var seen = Set<String>(minimumCapacity: list.count), dup = Set<String>()
+        for r in list where !seen.insert(r.name).inserted { dup.insert(r.name) }
+        for n in dup.sorted() { errors.append("duplicate \(t.shortName) resource \(ResourcePath.quoted(n))") }
         if !errors.isEmpty {
             candidate.nonces[t] = response.nonce
             return [nack(t, nonce: response.nonce, message: errors.joined(separator: "; "))]
@@ -199,7 +204,7 @@ public struct ADSSession: Sendable {
         // in the ACK it sends at once; this client ACKs only when the whole
         // configuration is live, so it repeats the names now, with the fresh nonce
         // (no ACK meaning: the version named is the accepted one).
-        if !t.isWildcard, out.isEmpty {
+        if !t.isWildcard, out.isEmpty, candidate.names(t) != subscribed[t] ?? [] {
             let have = Set(candidate.names(t))
             if (subscribed[t] ?? []).contains(where: { !have.contains($0) }) {
                 out.append(subscription(t, initial: false))
@@ -218,7 +223,7 @@ public struct ADSSession: Sendable {
         var list: [XDSReceivedResource] = []
         var errors: [String] = []
         var unrequested = 0
-        let wanted = Set(subscribed[t] ?? [])
+        let wanted = subscribedSets[t] ?? []
         for res in response.resources {
             do {
                 var any = res.resource

@@ -218,7 +218,13 @@ public struct XDSResourceSet: Sendable, Equatable {
     /// Replaces the resources of the same name, appends the new ones (one pass:
     /// a state-of-the-world EDS response at 10k services carries 10k assignments).
     private mutating func upsert(_ type: XDSResourceType, _ updates: [XDSReceivedResource]) {
-        var list = resources[type] ?? []
+        // taken out of the dictionary: mutated in place, not copied
+        var list = resources.removeValue(forKey: type) ?? []
+        // the common case: the same names in the same order (a state-of-the-world push)
+        if list.count == updates.count, zip(list, updates).allSatisfy({ $0.name == $1.name }) {
+            resources[type] = updates
+            return
+        }
         var index: [String: Int] = [:]
         index.reserveCapacity(list.count + updates.count)
         for (i, r) in list.enumerated() { index[r.name] = i }
@@ -274,7 +280,9 @@ public struct XDSResourceSet: Sendable, Equatable {
             out.append("\(t.shortName) (no response yet)")
         }
         for t in [XDSResourceType.route, .endpoint] {
-            let have = Set(names(t))
+            let names = names(t)
+            if names == referenced(t) { continue }
+            let have = Set(names)
             for n in referenced(t) where !have.contains(n) { out.append("\(t.shortName) \(ResourcePath.quoted(n))") }
         }
         return out

@@ -373,9 +373,11 @@ class Server:
             dr.resources.append(a)
         dr.nonce = self.nonce()
         st["nonce"] = dr.nonce
+        # serialized before the log record: its time is when gRPC gets the bytes to send
+        wire = dr.SerializeToString()
         self.log.write(dir="response", mode="sotw", stream=s.id, type_url=url, version_info=dr.version_info,
                        nonce=dr.nonce, resources=list(res), injected=injected)
-        return dr
+        return wire
 
     def _sotw_request(self, s: Stream, req):
         url = req.type_url
@@ -466,9 +468,10 @@ class Server:
         st["must_answer"] = False
         dr.nonce = self.nonce()
         st["nonce"] = dr.nonce
+        wire = dr.SerializeToString()
         self.log.write(dir="response", mode="delta", stream=s.id, type_url=url, version_info=dr.system_version_info,
                        nonce=dr.nonce, resources=sent, removed=removed, injected=injected)
-        return dr
+        return wire
 
     def _delta_request(self, s: Stream, req):
         url = req.type_url
@@ -761,12 +764,27 @@ def main() -> int:
         def DeltaAggregatedResources(self, it, ctx):  # noqa: N802
             return srv.delta(it, ctx)
 
-    from envoy.service.discovery.v3 import ads_pb2_grpc
-
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=64),
                          options=[("grpc.max_receive_message_length", 64 << 20),
                                   ("grpc.max_send_message_length", 64 << 20)])
-    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(Servicer(), server)
+    # As ads_pb2_grpc registers the service, except that responses arrive here
+    # serialized already (see _sotw_response): the log's time of a response is
+    # when gRPC gets its bytes, not before the test server's own encoding.
+    from envoy.service.discovery.v3 import discovery_pb2
+
+    def wire(m):
+        return m if isinstance(m, bytes) else m.SerializeToString()
+
+    servicer = Servicer()
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "envoy.service.discovery.v3.AggregatedDiscoveryService", {
+            "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                servicer.StreamAggregatedResources, request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
+                response_serializer=wire),
+            "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                servicer.DeltaAggregatedResources, request_deserializer=discovery_pb2.DeltaDiscoveryRequest.FromString,
+                response_serializer=wire),
+        }),))
     addr = f"{args.host}:{args.port}" if ":" not in args.host else f"[{args.host}]:{args.port}"
     ca = None
     if args.tls:
