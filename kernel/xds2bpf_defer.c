@@ -43,22 +43,10 @@
 #include <net/tcp.h>
 #include <net/transp_v6.h>
 
-/* Largest request head collected before routing. */
-#define X2B_HEAD_MAX		1024
-
-/* Flags describing the head, returned by bpf_x2b_head_info(). */
-#define X2B_HEAD_COMPLETE	0x1	/* ends with CRLFCRLF */
-#define X2B_HEAD_TRUNCATED	0x2	/* X2B_HEAD_MAX bytes without CRLFCRLF */
-#define X2B_HEAD_SPLIT		0x4	/* arrived in more than one send */
-#define X2B_HEAD_TIMEOUT	0x8	/* routed after head_wait_ms without more data */
-#define X2B_HEAD_FASTOPEN	0x10	/* first send was sendto(MSG_FASTOPEN) */
+/* X2B_HEAD_MAX, X2B_HEAD_* flags, X2B_FIELD_*: generated from the BPF side's headers. */
+#include "xds2bpf_abi.h"
 
 #define X2B_HCTX_MAGIC		0x78326268	/* "x2bh" */
-
-/* bpf_x2b_field() */
-#define X2B_FIELD_METHOD	0
-#define X2B_FIELD_PATH		1	/* :path, query included */
-#define X2B_FIELD_HOST		2	/* :authority: Host, else an absolute-form target's */
 
 static unsigned int head_wait_ms = 200;
 module_param(head_wait_ms, uint, 0644);
@@ -73,7 +61,11 @@ enum x2b_phase {
 	X2B_DEAD,	/* socket destroyed */
 };
 
-struct x2b_sock {
+/*
+ * What the module keeps per deferred socket (its ULP data). Not the ABI's
+ * struct x2b_sock, which is the x2b_orig map value of the BPF programs.
+ */
+struct x2b_dsock {
 	refcount_t refs;		/* the socket's, plus one per queued work */
 	struct sock *sk;
 	struct proto *orig_prot;
@@ -124,13 +116,13 @@ static struct workqueue_struct *x2b_wq;
 static struct dentry *x2b_debugfs;
 static struct tcp_ulp_ops x2b_ulp_ops;
 
-static struct x2b_sock *x2b_sk(const struct sock *sk)
+static struct x2b_dsock *x2b_sk(const struct sock *sk)
 {
 	const struct inet_connection_sock *icsk = inet_csk(sk);
 
 	if (READ_ONCE(icsk->icsk_ulp_ops) != &x2b_ulp_ops)
 		return NULL;
-	return (__force struct x2b_sock *)icsk->icsk_ulp_data;
+	return (__force struct x2b_dsock *)icsk->icsk_ulp_data;
 }
 
 static struct proto *x2b_prot_for(const struct sock *sk)
@@ -144,7 +136,7 @@ static struct proto *x2b_prot_for(const struct sock *sk)
 	return NULL;
 }
 
-static void x2b_put(struct x2b_sock *st)
+static void x2b_put(struct x2b_dsock *st)
 {
 	if (refcount_dec_and_test(&st->refs)) {
 		kfree(st->head);
@@ -154,7 +146,7 @@ static void x2b_put(struct x2b_sock *st)
 }
 
 /* Drops the references a queued work item held. */
-static void x2b_work_put(struct x2b_sock *st)
+static void x2b_work_put(struct x2b_dsock *st)
 {
 	struct sock *sk = st->sk;
 
@@ -163,7 +155,7 @@ static void x2b_work_put(struct x2b_sock *st)
 }
 
 /* Queues the work after @delay jiffies, or moves an already queued one. */
-static void x2b_queue(struct x2b_sock *st, unsigned long delay)
+static void x2b_queue(struct x2b_dsock *st, unsigned long delay)
 {
 	sock_hold(st->sk);
 	refcount_inc(&st->refs);
@@ -182,7 +174,7 @@ static void x2b_wake(struct sock *sk)
 	rcu_read_unlock();
 }
 
-static void x2b_drop_head(struct x2b_sock *st)
+static void x2b_drop_head(struct x2b_dsock *st)
 {
 	kfree(st->head);
 	st->head = NULL;
@@ -195,7 +187,7 @@ static void x2b_drop_head(struct x2b_sock *st)
  * Gives the socket back to TCP: original proto and state_change callback,
  * no pending work, no buffer.  Idempotent.  Socket locked (or being destroyed).
  */
-static void x2b_finish(struct sock *sk, struct x2b_sock *st)
+static void x2b_finish(struct sock *sk, struct x2b_dsock *st)
 {
 	if (st->phase >= X2B_DONE)
 		return;
@@ -215,7 +207,7 @@ static void x2b_finish(struct sock *sk, struct x2b_sock *st)
 
 static void x2b_state_change(struct sock *sk)
 {
-	struct x2b_sock *st = x2b_sk(sk);
+	struct x2b_dsock *st = x2b_sk(sk);
 
 	if (!st)
 		return;
@@ -225,7 +217,7 @@ static void x2b_state_change(struct sock *sk)
 		x2b_queue(st, 0);
 }
 
-static void x2b_hook(struct sock *sk, struct x2b_sock *st)
+static void x2b_hook(struct sock *sk, struct x2b_dsock *st)
 {
 	if (st->hooked)
 		return;
@@ -250,7 +242,7 @@ static bool x2b_head_end(const char *p, u32 from, u32 to)
  * Copies the start of @msg after the bytes already collected, without
  * consuming it.  Returns the number of bytes copied or -errno.
  */
-static long x2b_head_peek(struct x2b_sock *st, struct msghdr *msg, size_t size, gfp_t gfp)
+static long x2b_head_peek(struct x2b_dsock *st, struct msghdr *msg, size_t size, gfp_t gfp)
 {
 	struct iov_iter it;
 	size_t want, got;
@@ -279,7 +271,7 @@ static long x2b_head_peek(struct x2b_sock *st, struct msghdr *msg, size_t size, 
  * Runs the cgroup connect program again with the head in t_ctx, then connects
  * to the address it left.  Socket locked, DEFER_CONNECT cleared on return.
  */
-static int x2b_route(struct sock *sk, struct x2b_sock *st)
+static int x2b_route(struct sock *sk, struct x2b_dsock *st)
 {
 	struct x2b_hctx hc = {
 		.magic = X2B_HCTX_MAGIC,
@@ -314,7 +306,7 @@ static int x2b_route(struct sock *sk, struct x2b_sock *st)
 }
 
 /* The connect failed outside a system call: report it on the socket. */
-static void x2b_fail(struct sock *sk, struct x2b_sock *st, int err)
+static void x2b_fail(struct sock *sk, struct x2b_dsock *st, int err)
 {
 	if (sk->sk_state != TCP_CLOSE)
 		tcp_set_state(sk, TCP_CLOSE);
@@ -324,7 +316,7 @@ static void x2b_fail(struct sock *sk, struct x2b_sock *st, int err)
 }
 
 /* Another sender is flushing the buffer with the socket lock released. */
-static int x2b_wait_flushing(struct sock *sk, struct x2b_sock *st, int flags)
+static int x2b_wait_flushing(struct sock *sk, struct x2b_dsock *st, int flags)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	long timeo = sock_sndtimeo(sk, flags & MSG_DONTWAIT);
@@ -352,7 +344,7 @@ static int x2b_wait_flushing(struct sock *sk, struct x2b_sock *st, int flags)
  * -ERESTARTSYS) when some remain, or a hard error (the socket is then given
  * back to TCP and the buffer dropped).
  */
-static int x2b_flush(struct sock *sk, struct x2b_sock *st, int flags)
+static int x2b_flush(struct sock *sk, struct x2b_dsock *st, int flags)
 {
 	struct msghdr m = {};
 	struct kvec kv;
@@ -393,7 +385,7 @@ static int x2b_flush(struct sock *sk, struct x2b_sock *st, int flags)
 	return 0;
 }
 
-static int x2b_send_deferred(struct sock *sk, struct x2b_sock *st, struct msghdr *msg,
+static int x2b_send_deferred(struct sock *sk, struct x2b_dsock *st, struct msghdr *msg,
 			     size_t size)
 {
 	long got;
@@ -432,7 +424,7 @@ static int x2b_send_deferred(struct sock *sk, struct x2b_sock *st, struct msghdr
 
 static int x2b_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 {
-	struct x2b_sock *st;
+	struct x2b_dsock *st;
 	int ret;
 
 	lock_sock(sk);
@@ -456,7 +448,7 @@ static int x2b_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 	return ret;
 }
 
-static int x2b_save_dst(struct sock *sk, struct x2b_sock *st, struct sockaddr *uaddr,
+static int x2b_save_dst(struct sock *sk, struct x2b_dsock *st, struct sockaddr *uaddr,
 			int addr_len)
 {
 	memset(&st->dst, 0, sizeof(st->dst));
@@ -479,7 +471,7 @@ static int x2b_save_dst(struct sock *sk, struct x2b_sock *st, struct sockaddr *u
 
 static int x2b_connect(struct sock *sk, struct sockaddr *uaddr, int addr_len)
 {
-	struct x2b_sock *st = x2b_sk(sk);
+	struct x2b_dsock *st = x2b_sk(sk);
 	struct tcp_fastopen_request *fo = tcp_sk(sk)->fastopen_req;
 	struct proto *orig;
 	long got;
@@ -524,7 +516,7 @@ static int x2b_connect(struct sock *sk, struct sockaddr *uaddr, int addr_len)
 
 static int x2b_disconnect(struct sock *sk, int flags)
 {
-	struct x2b_sock *st = x2b_sk(sk);
+	struct x2b_dsock *st = x2b_sk(sk);
 
 	if (st)
 		x2b_finish(sk, st);
@@ -533,7 +525,7 @@ static int x2b_disconnect(struct sock *sk, int flags)
 
 static void x2b_close(struct sock *sk, long timeout)
 {
-	struct x2b_sock *st = x2b_sk(sk);
+	struct x2b_dsock *st = x2b_sk(sk);
 	void (*orig_close)(struct sock *sk, long timeout) = tcp_close;
 
 	if (st) {
@@ -558,7 +550,7 @@ static void x2b_close(struct sock *sk, long timeout)
 
 static void x2b_work_fn(struct work_struct *work)
 {
-	struct x2b_sock *st = container_of(to_delayed_work(work), struct x2b_sock, work);
+	struct x2b_dsock *st = container_of(to_delayed_work(work), struct x2b_dsock, work);
 	struct sock *sk = st->sk;
 	int err;
 
@@ -726,7 +718,7 @@ static int x2b_ulp_init(struct sock *sk)
 
 static void x2b_ulp_release(struct sock *sk)
 {
-	struct x2b_sock *st = x2b_sk(sk);
+	struct x2b_dsock *st = x2b_sk(sk);
 
 	if (!st)
 		return;
@@ -761,7 +753,7 @@ __bpf_kfunc int bpf_x2b_defer(struct bpf_sock_addr *ctx)
 	struct bpf_sock_addr_kern *sa = (struct bpf_sock_addr_kern *)ctx;
 	struct sock *sk = sa->sk;
 	struct inet_connection_sock *icsk;
-	struct x2b_sock *st;
+	struct x2b_dsock *st;
 	struct proto *prot;
 
 	if (sa->t_ctx)
