@@ -78,9 +78,9 @@ public enum CEmitter {
         let tab = MapImageEncoder.slots(plan)
         let lb = ABILayout.size
         return [
-            MapSpec(name: "x2b_lsnx", kind: .hash, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: 24, valueSize: 4,
+            MapSpec(name: "x2b_lsnx", kind: .hash, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: lb("x2b_lsn_key"), valueSize: 4,
                     maxEntries: capacity(lsnx.entries), image: lsnx, serves: "listener match: exact listener addresses"),
-            MapSpec(name: "x2b_lsn", kind: .lpmTrie, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: 24, valueSize: 4,
+            MapSpec(name: "x2b_lsn", kind: .lpmTrie, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: lb("x2b_lsn_key"), valueSize: 4,
                     maxEntries: capacity(lsn.entries), image: lsn, serves: "listener match: destination prefixes and wildcard listeners (longest prefix)"),
             MapSpec(name: "x2b_act", kind: .array, keyType: "__u32", valueType: "struct x2b_action", keySize: 4, valueSize: lb("x2b_action"),
                     maxEntries: capacity(act.entries), image: act, serves: "filter chain actions"),

@@ -109,11 +109,11 @@ public enum CNamer {
 
     public static func lbSlot(_ p: IRLBPolicy) -> UInt32 {
         switch p {
-        case .roundRobin: 0
-        case .random: 1
-        case .leastRequest: 2
-        case .maglev: 3
-        case .ringHash: 4
+        case .roundRobin: ABI.lbRoundRobin
+        case .random: ABI.lbRandom
+        case .leastRequest: ABI.lbLeastRequest
+        case .maglev: ABI.lbMaglev
+        case .ringHash: ABI.lbRingHash
         }
     }
 }

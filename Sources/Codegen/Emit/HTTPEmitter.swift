@@ -37,7 +37,7 @@ public enum HTTPEmitter {
                     valueSize: lb("x2b_hresult"), maxEntries: 1, image: nil, serves: "the last HTTP routing decision and why"),
             MapSpec(name: "x2b_htab", kind: .array, keyType: "__u32", valueType: "struct x2b_htable", keySize: 4,
                     valueSize: lb("x2b_htable"), maxEntries: cap(tab.entries), image: tab, serves: "HTTP route tables: host handling, wildcard lengths"),
-            MapSpec(name: "x2b_hdom", kind: .hash, keyType: "struct x2b_hdom_key", valueType: "__u32", keySize: 16, valueSize: 4,
+            MapSpec(name: "x2b_hdom", kind: .hash, keyType: "struct x2b_hdom_key", valueType: "__u32", keySize: lb("x2b_hdom_key"), valueSize: 4,
                     maxEntries: cap(dom.entries), image: dom, serves: "virtual host domains by hash (exact, *suffix, prefix*)"),
             MapSpec(name: "x2b_hvh", kind: .array, keyType: "__u32", valueType: "struct x2b_hvhost", keySize: 4,
                     valueSize: lb("x2b_hvhost"), maxEntries: cap(vh.entries), image: vh, serves: "virtual hosts: route ranges, require_tls"),
@@ -47,7 +47,7 @@ public enum HTTPEmitter {
                     valueSize: lb("x2b_hcond"), maxEntries: cap(cond.entries), image: cond, serves: "route conditions (path, headers, query, fractions)"),
             MapSpec(name: "x2b_hwcl", kind: .array, keyType: "__u32", valueType: "struct x2b_hwcluster", keySize: 4,
                     valueSize: lb("x2b_hwcluster"), maxEntries: cap(wcl.entries), image: wcl, serves: "weighted clusters of HTTP routes"),
-            MapSpec(name: "x2b_hcn", kind: .hash, keyType: "struct x2b_hcn_key", valueType: "__u32", keySize: 16, valueSize: 4,
+            MapSpec(name: "x2b_hcn", kind: .hash, keyType: "struct x2b_hcn_key", valueType: "__u32", keySize: lb("x2b_hcn_key"), valueSize: 4,
                     maxEntries: cap(cn.entries), image: cn, serves: "cluster ids by name (cluster_header)"),
             MapSpec(name: "x2b_dfa", kind: .array, keyType: "__u32", valueType: "struct x2b_dfa", keySize: 4,
                     valueSize: lb("x2b_dfa"), maxEntries: cap(dfa.entries), image: dfa, serves: "string matchers and regexes as automata"),
@@ -156,7 +156,7 @@ public enum HTTPMapImages {
     }
 
     public static func domains(_ plan: HTTPPlan) -> MapImage {
-        var img = MapImage(keySize: 16, valueSize: 4)
+        var img = MapImage(keySize: ABILayout.size("x2b_hdom_key"), valueSize: 4)
         for d in plan.domains {
             var v = ByteWriter()
             v.u32(d.vhost)
@@ -224,7 +224,7 @@ public enum HTTPMapImages {
     }
 
     public static func clusterNames(_ plan: HTTPPlan) -> MapImage {
-        var img = MapImage(keySize: 16, valueSize: 4)
+        var img = MapImage(keySize: ABILayout.size("x2b_hcn_key"), valueSize: 4)
         for n in plan.clusterNames {
             var k = ByteWriter()
             k.u64(n.hash)
@@ -251,7 +251,7 @@ public enum HTTPMapImages {
     }
 
     public static func classMaps(_ plan: HTTPPlan) -> MapImage {
-        var img = MapImage(keySize: 4, valueSize: 256)
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_dcls"))
         for (i, m) in plan.classMaps.enumerated() { img.append(index: i, value: m) }
         return img
     }

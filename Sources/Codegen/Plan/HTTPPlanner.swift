@@ -120,20 +120,10 @@ public struct HTTPPlanOptions: Sendable {
     public init() {}
 }
 
-extension ABI {
-    /// bpf-runtime/abi/x2b_abi.h X2B_HEAD_MAX.
-    public static let headMax: UInt32 = 1024
-    /// bpf-runtime/include/x2b_http.h limits.
-    public static let httpMaxConds = 32
-    public static let httpMaxWeighted = 256
-    public static let hostMax = 256
-    public static let httpNone: UInt32 = 0xFFFF_FFFF
-}
-
 /// FNV-1a 64, the hash the kernel computes over names and hosts.
 public enum FNV {
-    public static let initial: UInt64 = 0xcbf2_9ce4_8422_2325
-    public static let prime: UInt64 = 0x0000_0100_0000_01b3
+    public static let initial = ABI.fnvInit
+    public static let prime = ABI.fnvPrime
 
     public static func hash<S: Sequence>(_ bytes: S, from h0: UInt64 = initial) -> UInt64 where S.Element == UInt8 {
         var h = h0
@@ -198,20 +188,20 @@ public struct HTTPPlanner {
 
     private mutating func planTable(_ t: IRRouteTable, id: UInt32) {
         var table = HTTPPlan.Table(name: t.name, source: t.path, flags: 0, stripPort: 0, defaultVHost: ABI.httpNone, vhostHeader: 0)
-        if t.ignorePortInHostMatching { table.flags |= 1 }
+        if t.ignorePortInHostMatching { table.flags |= ABI.htIgnorePort }
         if let h = t.vhostHeader, h != "host", h != ":authority" {
-            table.flags |= 2
+            table.flags |= ABI.htVhostHeader
             table.vhostHeader = FNV.name(h)
         }
-        if t.hostNormalization.stripTrailingDot { table.flags |= 4 }
+        if t.hostNormalization.stripTrailingDot { table.flags |= ABI.htStripDot }
         switch t.hostNormalization.stripPort {
         case .none: break
-        case .any: table.flags |= 8
+        case .any: table.flags |= ABI.htStripAnyPort
         case .matching(let p):
-            table.flags |= 16
+            table.flags |= ABI.htStripPort
             table.stripPort = p
         }
-        if t.ignorePathParameters { table.flags |= 32 }
+        if t.ignorePathParameters { table.flags |= ABI.htPathParams }
         var seen: [String: String] = [:]
         var keys: Set<HTTPPlan.Domain> = []
         for (vi, vh) in t.virtualHosts.enumerated() {
@@ -222,7 +212,7 @@ public struct HTTPPlanner {
                 if seen[key] != nil { continue } // diagnosed by the lowering; the first wins, as in Envoy's maps
                 seen[key] = vh.path
                 let bytes = Array(d.utf8)
-                if bytes.count > ABI.hostMax - 1 {
+                if bytes.count > Int(ABI.hostMax) - 1 {
                     diagnostics.append(Diagnostic(.limitExceeded, path: vh.path,
                                                   "domain of \(bytes.count) bytes; the kernel routes hosts up to \(ABI.hostMax - 1) bytes"))
                     continue
@@ -233,17 +223,17 @@ public struct HTTPPlanner {
                     if table.defaultVHost == ABI.httpNone { table.defaultVHost = global }
                     continue
                 case .exact(let e):
-                    dom = HTTPPlan.Domain(table: id, kind: 0, length: UInt16(e.utf8.count), hash: FNV.hash(Array(e.utf8)), vhost: global)
+                    dom = HTTPPlan.Domain(table: id, kind: UInt16(ABI.domExact), length: UInt16(e.utf8.count), hash: FNV.hash(Array(e.utf8)), vhost: global)
                 case .suffix(let s):
                     let b = Array(s.utf8)
-                    dom = HTTPPlan.Domain(table: id, kind: 1, length: UInt16(b.count), hash: FNV.hash(b.reversed()), vhost: global)
+                    dom = HTTPPlan.Domain(table: id, kind: UInt16(ABI.domSuffix), length: UInt16(b.count), hash: FNV.hash(b.reversed()), vhost: global)
                     table.suffixLengths[b.count >> 6] |= 1 << UInt64(b.count & 63)
                 case .prefix(let p):
                     let b = Array(p.utf8)
-                    dom = HTTPPlan.Domain(table: id, kind: 2, length: UInt16(b.count), hash: FNV.hash(b), vhost: global)
+                    dom = HTTPPlan.Domain(table: id, kind: UInt16(ABI.domPrefix), length: UInt16(b.count), hash: FNV.hash(b), vhost: global)
                     table.prefixLengths[b.count >> 6] |= 1 << UInt64(b.count & 63)
                 }
-                table.flags |= 64
+                table.flags |= ABI.htDomains
                 var key2 = dom
                 key2.vhost = 0
                 if keys.contains(key2) {
@@ -261,7 +251,7 @@ public struct HTTPPlanner {
     private mutating func planVHost(_ vh: IRVirtualHost, table: UInt32, index: UInt32) -> HTTPPlan.VHost {
         var out = HTTPPlan.VHost(table: table, index: index, name: vh.name, source: vh.path,
                                  firstRoute: UInt32(plan.routes.count), routeCount: UInt32(vh.routes.count),
-                                 tls: vh.requireTLS == .all ? 2 : (vh.requireTLS == .externalOnly ? 1 : 0))
+                                 tls: vh.requireTLS == .all ? ABI.tlsAll : (vh.requireTLS == .externalOnly ? ABI.tlsExternal : ABI.tlsNone))
         var conds = 0
         for (ri, r) in vh.routes.enumerated() {
             let route = planRoute(r, index: UInt32(ri))
@@ -327,7 +317,7 @@ public struct HTTPPlanner {
                 }
                 conds.append(.init(op: .string, source: .query, flags: 0, dfa: d, hash: hash, lo: 0, hi: 0, summary: "query \(q.name)"))
             } else {
-                conds.append(.init(op: .present, source: .query, flags: 4, dfa: 0, hash: hash, lo: 0, hi: 0, summary: "query \(q.name) present"))
+                conds.append(.init(op: .present, source: .query, flags: UInt8(ABI.cfWant), dfa: 0, hash: hash, lo: 0, hi: 0, summary: "query \(q.name) present"))
             }
         }
         // No HTTP filter runs before the kernel decides: dynamic metadata is always
@@ -338,7 +328,7 @@ public struct HTTPPlanner {
             // Constant false: a 0-in-1 fraction with no runtime key.
             conds = [.init(op: .fraction, source: .none, flags: 0, dfa: 0, hash: 0, lo: 0, hi: 1, summary: "never (constant false)")]
         }
-        if conds.count > ABI.httpMaxConds {
+        if conds.count > Int(ABI.httpMaxConds) {
             diagnostics.append(Diagnostic(.limitExceeded, path: "\(r.path).match",
                                           "route has \(conds.count) conditions; the kernel evaluates at most \(ABI.httpMaxConds)"))
             conds = [.init(op: .fraction, source: .none, flags: 0, dfa: 0, hash: 0, lo: 0, hi: 1, summary: "never (too many conditions)")]
@@ -351,7 +341,7 @@ public struct HTTPPlanner {
             route.action = .cluster
             route.arg = clusterIndex[c] ?? ABI.httpNone
         case .weighted(let entries, let total):
-            if entries.count > ABI.httpMaxWeighted {
+            if entries.count > Int(ABI.httpMaxWeighted) {
                 diagnostics.append(Diagnostic(.limitExceeded, path: "\(r.path).route.weighted_clusters",
                                               "\(entries.count) weighted clusters; the kernel supports \(ABI.httpMaxWeighted)"))
             }
@@ -397,13 +387,13 @@ public struct HTTPPlanner {
         case ":scheme": .scheme
         default: .header
         }
-        var flags: UInt8 = (h.invert ? 1 : 0) | (h.treatMissingAsEmpty ? 2 : 0)
+        var flags = UInt8(h.invert ? ABI.cfInvert : 0) | UInt8(h.treatMissingAsEmpty ? ABI.cfMissingEmpty : 0)
         var c = HTTPPlan.Cond(op: .any, source: source, flags: 0, dfa: 0, hash: source == .header ? FNV.name(name) : 0,
                               lo: 0, hi: 0, summary: "header \(name)")
         switch h.kind {
         case .present(let want):
             c.op = .present
-            if want { flags |= 4 }
+            if want { flags |= UInt8(ABI.cfWant) }
         case .anyValue:
             c.op = .any
         case .range(let lo, let hi):
@@ -465,7 +455,7 @@ public struct HTTPPlanner {
             diagnostics.append(Diagnostic(.limitExceeded, path: path, "matcher is too large to compile"))
             return nil
         }
-        guard d.stateCount <= 0xFFFF else {
+        guard d.stateCount <= Int(ABI.dsState) else {
             diagnostics.append(Diagnostic(.limitExceeded, path: path, "matcher needs \(d.stateCount) automaton states"))
             return nil
         }
@@ -475,17 +465,17 @@ public struct HTTPPlanner {
             classMapIndex[d.classOf] = cmap
             plan.classMaps.append(d.classOf)
         }
-        func flags(_ s: Int) -> UInt32 { (d.acceptAtEnd[s] ? 1 : 0) | (d.sure[s] ? 2 : 0) }
+        func flags(_ s: Int) -> UInt32 { (d.acceptAtEnd[s] ? ABI.dsAccept : 0) | (d.sure[s] ? ABI.dsSure : 0) }
         let base = UInt32(plan.transitions.count)
         for s in 0..<d.stateCount {
             for c in 0..<d.classCount {
                 let next = d.transitions[s * d.classCount + c]
-                plan.transitions.append(UInt32(next) | (next == 0 ? 0 : flags(next) << 16))
+                plan.transitions.append(UInt32(next) | (next == 0 ? 0 : flags(next)))
             }
         }
         let id = UInt32(plan.automata.count)
         plan.automata.append(.init(transitions: base, classMap: cmap, classCount: UInt16(d.classCount),
-                                   startFlags: UInt16(flags(ByteDFA.start))))
+                                   startFlags: UInt16(flags(ByteDFA.start) >> 16)))
         dfaIndex[re] = id
         return id
     }

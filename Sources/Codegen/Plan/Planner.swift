@@ -358,11 +358,3 @@ public struct Planner {
     }
 }
 
-/// Constants mirrored from bpf-runtime/abi/x2b_abi.h (checked by ABILayoutTests).
-public enum ABI {
-    public static let version: UInt32 = 2
-    public static let maxPriorities: UInt32 = 4
-    public static let maxWeighted: UInt32 = 64
-    public static let ringSearchSteps: UInt32 = 24
-    public static let globalCounters: UInt32 = 4
-}
