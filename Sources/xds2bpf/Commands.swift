@@ -255,12 +255,8 @@ extension XDS2BPF {
                 printErr("error: xds2bpf-loader not found (build it with `make loader`, or set XDS2BPF_LOADER)")
                 throw Exit.internalError
             }
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: loader)
-            p.arguments = arguments
-            try p.run()
-            p.waitUntilExit()
-            if p.terminationStatus != 0 { throw ExitCode(p.terminationStatus) }
+            let r = try ProcessRunner(loader, arguments, output: .inherit).run()
+            if !r.succeeded { throw ExitCode(r.status) }
         }
 
         static func findLoaderPath() -> String? {

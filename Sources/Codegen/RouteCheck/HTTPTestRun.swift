@@ -87,9 +87,9 @@ public enum HTTPTestRun {
         let cc = try clang ?? Clang.locate()
         let args = Clang.pinnedFlags + ["-fdebug-prefix-map=\(dir.path)=."] + cc.extraIncludes.flatMap { ["-idirafter", $0] }
             + ["-I", ".", "-c", "x2b_http_test.bpf.c", "-o", "x2b_http_test.bpf.o"]
-        let r = try Clang.run(cc.path, args, cwd: dir.path)
-        guard r.status == 0 else {
-            throw ToolchainError(diagnostics: Clang.mapErrors(r.stderr, source: out.header))
+        let r = try ProcessRunner(cc.path, args, directory: dir.path).run()
+        guard r.succeeded else {
+            throw ToolchainError(diagnostics: Clang.mapErrors(r.stderrText, source: out.header))
         }
         return (build, diags)
     }
@@ -120,26 +120,13 @@ public enum HTTPTestRun {
             input += Array("\(r.table) \(r.random) \(r.runtime) \(r.head.count)\n".utf8)
             input += r.head
         }
-        let dir = build.directory
-        let inURL = dir.appendingPathComponent("requests"), outURL = dir.appendingPathComponent("decisions"),
-            errURL = dir.appendingPathComponent("stderr")
-        try Data(input).write(to: inURL)
-        // Empty files for the driver's output (FileHandle(forWritingTo:) needs them to exist).
-        try Data().write(to: outURL)
-        try Data().write(to: errURL)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: driver)
-        p.arguments = [build.object, build.mapDirectory] + (count > 1 ? ["--repeat", String(count)] : [])
-        p.standardInput = try FileHandle(forReadingFrom: inURL)
-        p.standardOutput = try FileHandle(forWritingTo: outURL)
-        p.standardError = try FileHandle(forWritingTo: errURL)
-        try p.run()
-        p.waitUntilExit()
-        let err = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-        guard p.terminationStatus == 0 else {
-            throw RunError(description: "x2b-testrun failed (exit \(p.terminationStatus)): \(err.prefix(4000))")
+        let r = try ProcessRunner(driver, [build.object, build.mapDirectory] + (count > 1 ? ["--repeat", String(count)] : []),
+                                  input: Data(input)).run()
+        let err = r.stderrText
+        guard r.succeeded else {
+            throw RunError(description: "x2b-testrun failed (exit \(r.status)): \(err.prefix(4000))")
         }
-        let lines = ((try? String(contentsOf: outURL, encoding: .utf8)) ?? "").split(separator: "\n")
+        let lines = r.stdoutText.split(separator: "\n")
         guard lines.count == requests.count else {
             throw RunError(description: "x2b-testrun answered \(lines.count) of \(requests.count) requests: \(err.prefix(2000))")
         }
