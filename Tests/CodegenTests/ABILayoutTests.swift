@@ -45,18 +45,22 @@ final class ABILayoutTests: XCTestCase {
     /// Raw values written into map images and C are the ABI's constants.
     func testPlanValuesAreTheABIConstants() {
         typealias K = BundlePlan.ActionKind
-        XCTAssertEqual([K.pass, .cluster, .weighted, .http, .refuse].map(\.rawValue),
-                       [ABI.actPass, ABI.actCluster, ABI.actWeighted, ABI.actHttp, ABI.actRefuse])
+        XCTAssertEqual(
+            [K.pass, .cluster, .weighted, .http, .refuse].map(\.rawValue),
+            [ABI.actPass, ABI.actCluster, ABI.actWeighted, ABI.actHttp, ABI.actRefuse])
         XCTAssertEqual(IRLBPolicy.allCases.map(CNamer.lbSlot).sorted(), Array(0..<ABI.lbCount))
         typealias A = HTTPPlan.Action
-        XCTAssertEqual([A.cluster, .weighted, .header, .local].map { UInt32($0.rawValue) },
-                       [ABI.raCluster, ABI.raWeighted, ABI.raHeader, ABI.raLocal])
+        XCTAssertEqual(
+            [A.cluster, .weighted, .header, .local].map { UInt32($0.rawValue) },
+            [ABI.raCluster, ABI.raWeighted, ABI.raHeader, ABI.raLocal])
         typealias O = HTTPPlan.Op
-        XCTAssertEqual([O.string, .present, .range, .any, .fraction].map { UInt32($0.rawValue) },
-                       [ABI.cStr, ABI.cPresent, ABI.cRange, ABI.cAny, ABI.cFraction])
+        XCTAssertEqual(
+            [O.string, .present, .range, .any, .fraction].map { UInt32($0.rawValue) },
+            [ABI.cStr, ABI.cPresent, ABI.cRange, ABI.cAny, ABI.cFraction])
         typealias S = HTTPPlan.Source
-        XCTAssertEqual([S.path, .fullPath, .method, .authority, .scheme, .header, .query, .none].map { UInt32($0.rawValue) },
-                       [ABI.sPath, ABI.sFullpath, ABI.sMethod, ABI.sAuthority, ABI.sScheme, ABI.sHeader, ABI.sQuery, ABI.sNone])
+        XCTAssertEqual(
+            [S.path, .fullPath, .method, .authority, .scheme, .header, .query, .none].map { UInt32($0.rawValue) },
+            [ABI.sPath, ABI.sFullpath, ABI.sMethod, ABI.sAuthority, ABI.sScheme, ABI.sHeader, ABI.sQuery, ABI.sNone])
         XCTAssertEqual(FNV.initial, ABI.fnvInit)
         XCTAssertEqual(FNV.prime, ABI.fnvPrime)
     }
@@ -64,8 +68,11 @@ final class ABILayoutTests: XCTestCase {
     func testEncodedRecordsHaveTheLayoutSizes() {
         var plan = BundlePlan()
         plan.actions = [.init(kind: .cluster, target: 1, count: 1, totalWeight: 0, listener: 0, fallback: 0, source: "")]
-        plan.clusters = [.init(name: "c", lb: .roundRobin, counter: 0, passthrough: false,
-                               levels: [.init(cumLoad: 100, first: 0, count: 1, tableFirst: 0, tableLength: 0)], endpointCount: 1)]
+        plan.clusters = [
+            .init(
+                name: "c", lb: .roundRobin, counter: 0, passthrough: false,
+                levels: [.init(cumLoad: 100, first: 0, count: 1, tableFirst: 0, tableLength: 0)], endpointCount: 1)
+        ]
         plan.endpoints = [.init(address: IRAddress(parsing: "10.0.0.1")!, port: 80, weight: 1)]
         XCTAssertEqual(MapImageEncoder.actions(plan).bytes.count, 4 + ABILayout.size("x2b_action"))
         XCTAssertEqual(MapImageEncoder.clusters(plan).bytes.count, 4 + ABILayout.size("x2b_cluster"))

@@ -18,8 +18,10 @@ final class ProcessRunnerTests: XCTestCase {
 
     func testInputDirectoryEnvironmentAndMergedOutput() throws {
         let dir = FileManager.default.temporaryDirectory.path
-        let r = try ProcessRunner("/bin/sh", ["-c", "cat; pwd; echo \"$X2B_T\"; echo err >&2"], directory: dir,
-                                  environment: ["X2B_T": "v"], input: Data("in\n".utf8), output: .merged).run()
+        let r = try ProcessRunner(
+            "/bin/sh", ["-c", "cat; pwd; echo \"$X2B_T\"; echo err >&2"], directory: dir,
+            environment: ["X2B_T": "v"], input: Data("in\n".utf8), output: .merged
+        ).run()
         XCTAssertTrue(r.succeeded)
         let resolved = URL(fileURLWithPath: dir).resolvingSymlinksInPath().path
         XCTAssertEqual(r.stdoutText, "in\n\(resolved)\nv\nerr\n")

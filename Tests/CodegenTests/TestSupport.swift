@@ -14,8 +14,9 @@ enum TestPaths {
     static let corpus: URL? = {
         if let c = ProcessInfo.processInfo.environment["XDS2BPF_CORPUS"], !c.isEmpty {
             var isDir: ObjCBool = false
-            precondition(FileManager.default.fileExists(atPath: c, isDirectory: &isDir) && isDir.boolValue,
-                         "XDS2BPF_CORPUS=\(c) is not a directory")
+            precondition(
+                FileManager.default.fileExists(atPath: c, isDirectory: &isDir) && isDir.boolValue,
+                "XDS2BPF_CORPUS=\(c) is not a directory")
             return URL(fileURLWithPath: c)
         }
         let beside = root.deletingLastPathComponent().appendingPathComponent("shared/corpus")

@@ -66,9 +66,10 @@ public enum CNamer {
 
     /// Any character outside [A-Za-z0-9_] becomes `_`, as bpftool sanitises.
     public static func sanitize(_ s: String) -> String {
-        String(s.unicodeScalars.map { c -> Character in
-            (("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "_") ? Character(c) : "_"
-        })
+        String(
+            s.unicodeScalars.map { c -> Character in
+                (("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "_") ? Character(c) : "_"
+            })
     }
 
     /// Text safe inside a C block comment: no `*/`, no `/*`, no control characters.
@@ -87,13 +88,14 @@ public enum CNamer {
     }
 
     public static func lbStage(_ p: IRLBPolicy, family: IRFamily) -> String {
-        let stem: String = switch p {
-        case .roundRobin: "rr"
-        case .random: "rand"
-        case .leastRequest: "lreq"
-        case .maglev: "mag"
-        case .ringHash: "ring"
-        }
+        let stem: String =
+            switch p {
+            case .roundRobin: "rr"
+            case .random: "rand"
+            case .leastRequest: "lreq"
+            case .maglev: "mag"
+            case .ringHash: "ring"
+            }
         return program("lb_\(stem)\(family == .inet4 ? "4" : "6")")
     }
 
@@ -117,4 +119,3 @@ public enum CNamer {
         }
     }
 }
-

@@ -1,4 +1,5 @@
 import Foundation
+
 /// HTTP plan: the route tables of MeshIR as the kernel evaluates them.
 ///
 /// Every route matcher becomes a condition record; every string matcher and
@@ -163,8 +164,10 @@ public struct HTTPPlanner {
     }
 
     /// Table ids are positions in `ir.routeTables`, as X2B_ACT_HTTP actions name them.
-    public static func plan(_ ir: MeshIR, clusterIndex: [String: UInt32]? = nil,
-                            options: HTTPPlanOptions = HTTPPlanOptions()) -> (HTTPPlan, [Diagnostic]) {
+    public static func plan(
+        _ ir: MeshIR, clusterIndex: [String: UInt32]? = nil,
+        options: HTTPPlanOptions = HTTPPlanOptions()
+    ) -> (HTTPPlan, [Diagnostic]) {
         var p = HTTPPlanner(ir, clusterIndex: clusterIndex ?? Self.clusterIndex(ir), options: options)
         p.run()
         return (p.plan, p.diagnostics)
@@ -179,8 +182,10 @@ public struct HTTPPlanner {
             }
         }
         if plan.transitions.count > options.maxTransitions {
-            diagnostics.append(Diagnostic(.limitExceeded, path: "route_configurations",
-                                          "HTTP matchers need \(plan.transitions.count) automaton transitions, over the limit of \(options.maxTransitions)"))
+            diagnostics.append(
+                Diagnostic(
+                    .limitExceeded, path: "route_configurations",
+                    "HTTP matchers need \(plan.transitions.count) automaton transitions, over the limit of \(options.maxTransitions)"))
         }
     }
 
@@ -209,12 +214,14 @@ public struct HTTPPlanner {
             plan.vhosts.append(planVHost(vh, table: id, index: UInt32(vi)))
             for d in vh.domains {
                 let key = "\(d)"
-                if seen[key] != nil { continue } // diagnosed by the lowering; the first wins, as in Envoy's maps
+                if seen[key] != nil { continue }  // diagnosed by the lowering; the first wins, as in Envoy's maps
                 seen[key] = vh.path
                 let bytes = Array(d.utf8)
                 if bytes.count > Int(ABI.hostMax) - 1 {
-                    diagnostics.append(Diagnostic(.limitExceeded, path: vh.path,
-                                                  "domain of \(bytes.count) bytes; the kernel routes hosts up to \(ABI.hostMax - 1) bytes"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .limitExceeded, path: vh.path,
+                            "domain of \(bytes.count) bytes; the kernel routes hosts up to \(ABI.hostMax - 1) bytes"))
                     continue
                 }
                 var dom: HTTPPlan.Domain
@@ -237,8 +244,10 @@ public struct HTTPPlanner {
                 var key2 = dom
                 key2.vhost = 0
                 if keys.contains(key2) {
-                    diagnostics.append(Diagnostic(.limitExceeded, path: vh.path,
-                                                  "domain \(ResourcePath.quoted(d)) collides with another domain's hash; rename one"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .limitExceeded, path: vh.path,
+                            "domain \(ResourcePath.quoted(d)) collides with another domain's hash; rename one"))
                     continue
                 }
                 keys.insert(key2)
@@ -249,9 +258,10 @@ public struct HTTPPlanner {
     }
 
     private mutating func planVHost(_ vh: IRVirtualHost, table: UInt32, index: UInt32) -> HTTPPlan.VHost {
-        var out = HTTPPlan.VHost(table: table, index: index, name: vh.name, source: vh.path,
-                                 firstRoute: UInt32(plan.routes.count), routeCount: UInt32(vh.routes.count),
-                                 tls: vh.requireTLS == .all ? ABI.tlsAll : (vh.requireTLS == .externalOnly ? ABI.tlsExternal : ABI.tlsNone))
+        var out = HTTPPlan.VHost(
+            table: table, index: index, name: vh.name, source: vh.path,
+            firstRoute: UInt32(plan.routes.count), routeCount: UInt32(vh.routes.count),
+            tls: vh.requireTLS == .all ? ABI.tlsAll : (vh.requireTLS == .externalOnly ? ABI.tlsExternal : ABI.tlsNone))
         var conds = 0
         for (ri, r) in vh.routes.enumerated() {
             let route = planRoute(r, index: UInt32(ri))
@@ -268,8 +278,9 @@ public struct HTTPPlanner {
     // MARK: Routes
 
     private mutating func planRoute(_ r: IRRoute, index: UInt32) -> HTTPPlan.Route {
-        var route = HTTPPlan.Route(index: index, source: r.path, summary: IRPrinter.match(r.match), firstCond: UInt32(plan.conds.count),
-                                   condCount: 0, action: .local, arg: ABI.httpNone, count: 0, total: 0, hash: 0)
+        var route = HTTPPlan.Route(
+            index: index, source: r.path, summary: IRPrinter.match(r.match), firstCond: UInt32(plan.conds.count),
+            condCount: 0, action: .local, arg: ABI.httpNone, count: 0, total: 0, hash: 0)
         var conds: [HTTPPlan.Cond] = []
         let m = r.match
         let ic = !m.caseSensitive
@@ -291,12 +302,18 @@ public struct HTTPPlanner {
         }
         if let f = m.runtimeFraction {
             let id: UInt32
-            if f.runtimeKey.isEmpty { id = 0 } else if let i = plan.runtimeKeys.firstIndex(of: f.runtimeKey) { id = UInt32(i + 1) } else {
+            if f.runtimeKey.isEmpty {
+                id = 0
+            } else if let i = plan.runtimeKeys.firstIndex(of: f.runtimeKey) {
+                id = UInt32(i + 1)
+            } else {
                 plan.runtimeKeys.append(f.runtimeKey)
                 id = UInt32(plan.runtimeKeys.count)
             }
-            conds.append(.init(op: .fraction, source: .none, flags: 0, dfa: id, hash: 0, lo: Int64(f.numerator),
-                               hi: Int64(f.denominator), summary: "runtime_fraction \(f.numerator)/\(f.denominator)"))
+            conds.append(
+                .init(
+                    op: .fraction, source: .none, flags: 0, dfa: id, hash: 0, lo: Int64(f.numerator),
+                    hi: Int64(f.denominator), summary: "runtime_fraction \(f.numerator)/\(f.denominator)"))
         }
         if m.grpcOnly {
             let g = Array("application/grpc".utf8)
@@ -317,7 +334,8 @@ public struct HTTPPlanner {
                 }
                 conds.append(.init(op: .string, source: .query, flags: 0, dfa: d, hash: hash, lo: 0, hi: 0, summary: "query \(q.name)"))
             } else {
-                conds.append(.init(op: .present, source: .query, flags: UInt8(ABI.cfWant), dfa: 0, hash: hash, lo: 0, hi: 0, summary: "query \(q.name) present"))
+                conds.append(
+                    .init(op: .present, source: .query, flags: UInt8(ABI.cfWant), dfa: 0, hash: hash, lo: 0, hi: 0, summary: "query \(q.name) present"))
             }
         }
         // No HTTP filter runs before the kernel decides: dynamic metadata is always
@@ -329,8 +347,10 @@ public struct HTTPPlanner {
             conds = [.init(op: .fraction, source: .none, flags: 0, dfa: 0, hash: 0, lo: 0, hi: 1, summary: "never (constant false)")]
         }
         if conds.count > Int(ABI.httpMaxConds) {
-            diagnostics.append(Diagnostic(.limitExceeded, path: "\(r.path).match",
-                                          "route has \(conds.count) conditions; the kernel evaluates at most \(ABI.httpMaxConds)"))
+            diagnostics.append(
+                Diagnostic(
+                    .limitExceeded, path: "\(r.path).match",
+                    "route has \(conds.count) conditions; the kernel evaluates at most \(ABI.httpMaxConds)"))
             conds = [.init(op: .fraction, source: .none, flags: 0, dfa: 0, hash: 0, lo: 0, hi: 1, summary: "never (too many conditions)")]
             route.never = true
         }
@@ -342,8 +362,10 @@ public struct HTTPPlanner {
             route.arg = clusterIndex[c] ?? ABI.httpNone
         case .weighted(let entries, let total):
             if entries.count > Int(ABI.httpMaxWeighted) {
-                diagnostics.append(Diagnostic(.limitExceeded, path: "\(r.path).route.weighted_clusters",
-                                              "\(entries.count) weighted clusters; the kernel supports \(ABI.httpMaxWeighted)"))
+                diagnostics.append(
+                    Diagnostic(
+                        .limitExceeded, path: "\(r.path).route.weighted_clusters",
+                        "\(entries.count) weighted clusters; the kernel supports \(ABI.httpMaxWeighted)"))
             }
             route.action = .weighted
             route.arg = UInt32(plan.weighted.count)
@@ -358,8 +380,10 @@ public struct HTTPPlanner {
             route.action = .header
             let canonical = HTTPHeaderMap.canonical(h)
             if canonical.hasPrefix(":"), canonical != ":authority" {
-                diagnostics.append(Diagnostic(.unsupportedRouting, path: "\(r.path).route.cluster_header",
-                                              "cluster_header \(ResourcePath.quoted(h)) (a pseudo-header) is not supported"))
+                diagnostics.append(
+                    Diagnostic(
+                        .unsupportedRouting, path: "\(r.path).route.cluster_header",
+                        "cluster_header \(ResourcePath.quoted(h)) (a pseudo-header) is not supported"))
             }
             route.hash = canonical == ":authority" ? FNV.name("host") : FNV.name(canonical)
         case .redirect, .directResponse, .nonForwarding:
@@ -380,16 +404,18 @@ public struct HTTPPlanner {
 
     private mutating func headerCond(_ h: IRHeaderMatch, path: String) -> HTTPPlan.Cond? {
         let name = HTTPHeaderMap.canonical(h.name)
-        let source: HTTPPlan.Source = switch name {
-        case ":authority": .authority
-        case ":path": .fullPath
-        case ":method": .method
-        case ":scheme": .scheme
-        default: .header
-        }
+        let source: HTTPPlan.Source =
+            switch name {
+            case ":authority": .authority
+            case ":path": .fullPath
+            case ":method": .method
+            case ":scheme": .scheme
+            default: .header
+            }
         var flags = UInt8(h.invert ? ABI.cfInvert : 0) | UInt8(h.treatMissingAsEmpty ? ABI.cfMissingEmpty : 0)
-        var c = HTTPPlan.Cond(op: .any, source: source, flags: 0, dfa: 0, hash: source == .header ? FNV.name(name) : 0,
-                              lo: 0, hi: 0, summary: "header \(name)")
+        var c = HTTPPlan.Cond(
+            op: .any, source: source, flags: 0, dfa: 0, hash: source == .header ? FNV.name(name) : 0,
+            lo: 0, hi: 0, summary: "header \(name)")
         switch h.kind {
         case .present(let want):
             c.op = .present
@@ -460,7 +486,9 @@ public struct HTTPPlanner {
             return nil
         }
         let cmap: UInt32
-        if let c = classMapIndex[d.classOf] { cmap = c } else {
+        if let c = classMapIndex[d.classOf] {
+            cmap = c
+        } else {
             cmap = UInt32(plan.classMaps.count)
             classMapIndex[d.classOf] = cmap
             plan.classMaps.append(d.classOf)
@@ -474,8 +502,10 @@ public struct HTTPPlanner {
             }
         }
         let id = UInt32(plan.automata.count)
-        plan.automata.append(.init(transitions: base, classMap: cmap, classCount: UInt16(d.classCount),
-                                   startFlags: UInt16(flags(ByteDFA.start) >> 16)))
+        plan.automata.append(
+            .init(
+                transitions: base, classMap: cmap, classCount: UInt16(d.classCount),
+                startFlags: UInt16(flags(ByteDFA.start) >> 16)))
         dfaIndex[re] = id
         return id
     }

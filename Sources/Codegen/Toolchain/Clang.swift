@@ -22,7 +22,9 @@ public struct Clang: Sendable {
 
     public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Clang {
         var candidates: [String] = []
-        if let env = environment["XDS2BPF_CLANG"], !env.isEmpty { candidates = [env] } else {
+        if let env = environment["XDS2BPF_CLANG"], !env.isEmpty {
+            candidates = [env]
+        } else {
             candidates = ["/opt/swift/usr/bin/clang", "/usr/bin/clang"]
             for dir in (environment["PATH"] ?? "").split(separator: ":") { candidates.append("\(dir)/clang") }
         }
@@ -31,8 +33,11 @@ public struct Clang: Sendable {
             let first = out.split(separator: "\n").first.map(String.init) ?? "unknown"
             return Clang(path: c, version: first, extraIncludes: Self.systemIncludes())
         }
-        throw ToolchainError(diagnostics: [Diagnostic(.toolMissing, path: "clang",
-                                                      "clang not found (set XDS2BPF_CLANG to a clang that targets BPF)")])
+        throw ToolchainError(diagnostics: [
+            Diagnostic(
+                .toolMissing, path: "clang",
+                "clang not found (set XDS2BPF_CLANG to a clang that targets BPF)")
+        ])
     }
 
     static func systemIncludes() -> [String] {
@@ -57,7 +62,8 @@ public struct Clang: Sendable {
     /// Compiles `x2b.bpf.c` in `dir` (headers beside it) into `x2b.bpf.o`.
     /// `source` is the generated text, used to point errors at xDS resources.
     public func compile(in dir: String, source: String, defines: [String] = []) throws {
-        let args = Self.pinnedFlags + ["-fdebug-prefix-map=\(dir)=."] + defines.map { "-D\($0)" } + extraIncludes.flatMap { ["-idirafter", $0] }
+        let args =
+            Self.pinnedFlags + ["-fdebug-prefix-map=\(dir)=."] + defines.map { "-D\($0)" } + extraIncludes.flatMap { ["-idirafter", $0] }
             + ["-I", ".", "-c", "x2b.bpf.c", "-o", "x2b.bpf.o"]
         let r = try ProcessRunner(path, args, directory: dir).run()
         guard r.succeeded else {

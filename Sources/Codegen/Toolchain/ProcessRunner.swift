@@ -35,8 +35,10 @@ public struct ProcessRunner: Sendable {
     public var input: Data?
     public var output: Output
 
-    public init(_ executable: String, _ arguments: [String], directory: String? = nil,
-                environment: [String: String]? = nil, input: Data? = nil, output: Output = .capture) {
+    public init(
+        _ executable: String, _ arguments: [String], directory: String? = nil,
+        environment: [String: String]? = nil, input: Data? = nil, output: Output = .capture
+    ) {
         self.executable = executable
         self.arguments = arguments
         self.directory = directory
