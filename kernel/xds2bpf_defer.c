@@ -46,19 +46,20 @@
 /* X2B_HEAD_MAX, X2B_HEAD_* flags, X2B_FIELD_*: generated from the BPF side's headers. */
 #include "xds2bpf_abi.h"
 
-#define X2B_HCTX_MAGIC		0x78326268	/* "x2bh" */
+#define X2B_HCTX_MAGIC 0x78326268 /* "x2bh" */
 
 static unsigned int head_wait_ms = 200;
 module_param(head_wait_ms, uint, 0644);
-MODULE_PARM_DESC(head_wait_ms,
-		 "Route an incomplete request head after this many ms without more data (default 200)");
+MODULE_PARM_DESC(
+	head_wait_ms,
+	"Route an incomplete request head after this many ms without more data (default 200)");
 
 enum x2b_phase {
-	X2B_ARMED,	/* marked by the program, connect() not seen yet */
-	X2B_DEFERRED,	/* connect() recorded, no SYN, collecting the head */
-	X2B_FLUSH,	/* connecting; buffered head bytes not yet given to TCP */
-	X2B_DONE,	/* plain TCP socket again */
-	X2B_DEAD,	/* socket destroyed */
+	X2B_ARMED,    /* marked by the program, connect() not seen yet */
+	X2B_DEFERRED, /* connect() recorded, no SYN, collecting the head */
+	X2B_FLUSH,    /* connecting; buffered head bytes not yet given to TCP */
+	X2B_DONE,     /* plain TCP socket again */
+	X2B_DEAD,     /* socket destroyed */
 };
 
 /*
@@ -66,18 +67,18 @@ enum x2b_phase {
  * struct x2b_sock, which is the x2b_orig map value of the BPF programs.
  */
 struct x2b_dsock {
-	refcount_t refs;		/* the socket's, plus one per queued work */
+	refcount_t refs; /* the socket's, plus one per queued work */
 	struct sock *sk;
 	struct proto *orig_prot;
 	void (*orig_state_change)(struct sock *sk);
 	struct delayed_work work;
 	u8 phase;
-	u8 flushing;			/* a sender is in tcp_sendmsg_locked() with the buffer */
-	u8 hooked;			/* sk_state_change is x2b_state_change */
-	u32 flags;			/* X2B_HEAD_* */
-	u32 len;			/* bytes in @head */
-	u32 stash;			/* of those, bytes taken from the application */
-	u32 stash_sent;			/* of those, bytes already given to TCP */
+	u8 flushing;	/* a sender is in tcp_sendmsg_locked() with the buffer */
+	u8 hooked;	/* sk_state_change is x2b_state_change */
+	u32 flags;	/* X2B_HEAD_* */
+	u32 len;	/* bytes in @head */
+	u32 stash;	/* of those, bytes taken from the application */
+	u32 stash_sent; /* of those, bytes already given to TCP */
 	int addrlen;
 	union {
 		struct sockaddr sa;
@@ -160,7 +161,7 @@ static void x2b_queue(struct x2b_dsock *st, unsigned long delay)
 	sock_hold(st->sk);
 	refcount_inc(&st->refs);
 	if (mod_delayed_work(x2b_wq, &st->work, delay))
-		x2b_work_put(st);	/* was pending: it holds its own references */
+		x2b_work_put(st); /* was pending: it holds its own references */
 }
 
 static void x2b_wake(struct sock *sk)
@@ -288,14 +289,14 @@ static int x2b_route(struct sock *sk, struct x2b_dsock *st)
 	memcpy(&addr, &st->dst, st->addrlen);
 	inet_clear_bit(DEFER_CONNECT, sk);
 	if (sk->sk_state == TCP_SYN_SENT)
-		inet_sk_set_state(sk, TCP_CLOSE);	/* leave the deferred state */
+		inet_sk_set_state(sk, TCP_CLOSE); /* leave the deferred state */
 	if (hc.flags & X2B_HEAD_TRUNCATED)
 		atomic_long_inc(&x2b_stats.truncated);
 	if (hc.flags & X2B_HEAD_SPLIT)
 		atomic_long_inc(&x2b_stats.split);
 
-	err = __cgroup_bpf_run_filter_sock_addr(sk, (struct sockaddr *)&addr, &addrlen,
-						atype, &hc, NULL);
+	err = __cgroup_bpf_run_filter_sock_addr(sk, (struct sockaddr *)&addr, &addrlen, atype, &hc,
+						NULL);
 	if (!err)
 		err = st->orig_prot->connect(sk, (struct sockaddr *)&addr, addrlen);
 	if (err)
@@ -385,8 +386,7 @@ static int x2b_flush(struct sock *sk, struct x2b_dsock *st, int flags)
 	return 0;
 }
 
-static int x2b_send_deferred(struct sock *sk, struct x2b_dsock *st, struct msghdr *msg,
-			     size_t size)
+static int x2b_send_deferred(struct sock *sk, struct x2b_dsock *st, struct msghdr *msg, size_t size)
 {
 	long got;
 	int err;
@@ -406,7 +406,7 @@ static int x2b_send_deferred(struct sock *sk, struct x2b_dsock *st, struct msghd
 	}
 
 	err = x2b_route(sk, st);
-	st->len = st->stash;	/* the bytes peeked from @msg stay in @msg */
+	st->len = st->stash; /* the bytes peeked from @msg stay in @msg */
 	if (err) {
 		x2b_finish(sk, st);
 		return err;
@@ -448,8 +448,7 @@ static int x2b_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 	return ret;
 }
 
-static int x2b_save_dst(struct sock *sk, struct x2b_dsock *st, struct sockaddr *uaddr,
-			int addr_len)
+static int x2b_save_dst(struct sock *sk, struct x2b_dsock *st, struct sockaddr *uaddr, int addr_len)
 {
 	memset(&st->dst, 0, sizeof(st->dst));
 	if (sk->sk_family == AF_INET6) {
@@ -477,7 +476,7 @@ static int x2b_connect(struct sock *sk, struct sockaddr *uaddr, int addr_len)
 	long got;
 	int err;
 
-	if (!st)	/* cannot happen: our proto implies our ULP */
+	if (!st) /* cannot happen: our proto implies our ULP */
 		return -EINVAL;
 	orig = st->orig_prot;
 	if (st->phase != X2B_ARMED) {
@@ -526,7 +525,9 @@ static int x2b_disconnect(struct sock *sk, int flags)
 static void x2b_close(struct sock *sk, long timeout)
 {
 	struct x2b_dsock *st = x2b_sk(sk);
-	void (*orig_close)(struct sock *sk, long timeout) = tcp_close;
+	/* clang-format off: clang-format 14 reads this declaration as a multiplication */
+	void (*orig_close)(struct sock * sk, long timeout) = tcp_close;
+	/* clang-format on */
 
 	if (st) {
 		orig_close = st->orig_prot->close;
@@ -573,7 +574,7 @@ static void x2b_work_fn(struct work_struct *work)
 			if (!err)
 				x2b_finish(sk, st);
 			else if (st->phase == X2B_FLUSH)
-				x2b_queue(st, msecs_to_jiffies(10));	/* no room yet: retry */
+				x2b_queue(st, msecs_to_jiffies(10)); /* no room yet: retry */
 		} else if (sk->sk_state == TCP_CLOSE) {
 			/* connect failed: TCP reports it; the buffer goes */
 			x2b_finish(sk, st);
@@ -609,13 +610,13 @@ static u32 x2b_trim_end(const char *p, u32 from, u32 to)
 }
 
 /* Request line: method and request-target; *hdrs = start of the header lines. */
-static bool x2b_request_line(const char *p, u32 n, struct x2b_span *method,
-			     struct x2b_span *target, u32 *hdrs)
+static bool x2b_request_line(const char *p, u32 n, struct x2b_span *method, struct x2b_span *target,
+			     u32 *hdrs)
 {
 	u32 i = 0, nl, end, sp1, sp2;
 
 	while (i + 1 < n && p[i] == '\r' && p[i + 1] == '\n')
-		i += 2;	/* RFC 9112 2.2: empty lines before the request line */
+		i += 2; /* RFC 9112 2.2: empty lines before the request line */
 	if (!x2b_eol(p, n, i, &nl))
 		return false;
 	end = x2b_trim_end(p, i, nl);
@@ -646,11 +647,11 @@ static bool x2b_next_header(const char *p, u32 n, u32 *pos, struct x2b_span *nam
 		return false;
 	end = x2b_trim_end(p, i, nl);
 	if (end == i)
-		return false;	/* the empty line */
+		return false; /* the empty line */
 	*pos = nl + 1;
 	for (colon = i; colon < end && p[colon] != ':'; colon++)
 		;
-	if (colon == end) {	/* not a header: skip it */
+	if (colon == end) { /* not a header: skip it */
 		name->len = 0;
 		val->len = 0;
 		return true;
@@ -729,10 +730,10 @@ static void x2b_ulp_release(struct sock *sk)
 }
 
 static struct tcp_ulp_ops x2b_ulp_ops __read_mostly = {
-	.name		= "x2b_defer",
-	.owner		= THIS_MODULE,
-	.init		= x2b_ulp_init,
-	.release	= x2b_ulp_release,
+	.name = "x2b_defer",
+	.owner = THIS_MODULE,
+	.init = x2b_ulp_init,
+	.release = x2b_ulp_release,
 };
 
 /* --- kfuncs for cgroup connect4/connect6 programs --- */
@@ -953,9 +954,9 @@ static int x2b_kfunc_filter(const struct bpf_prog *prog, u32 kfunc_id)
 }
 
 static const struct btf_kfunc_id_set x2b_kfunc_set = {
-	.owner	= THIS_MODULE,
-	.set	= &x2b_kfunc_ids,
-	.filter	= x2b_kfunc_filter,
+	.owner = THIS_MODULE,
+	.set = &x2b_kfunc_ids,
+	.filter = x2b_kfunc_filter,
 };
 
 /* --- setup --- */
@@ -1024,7 +1025,7 @@ static void __exit x2b_exit(void)
 	 */
 	debugfs_remove_recursive(x2b_debugfs);
 	tcp_unregister_ulp(&x2b_ulp_ops);
-	destroy_workqueue(x2b_wq);	/* waits for a work item still returning */
+	destroy_workqueue(x2b_wq); /* waits for a work item still returning */
 	pr_info("unloaded\n");
 }
 
