@@ -14,7 +14,7 @@ OUT ?= out
 # beside the checkout when it exists (scripts/env.sh and the Swift tests apply the same
 # rule); without one, the corpus tests print a SKIP line each.
 
-.PHONY: all deps build run test unit-test e2e-test xds-test protos check-protos templates check-templates bench clean
+.PHONY: all deps build run test unit-test e2e-test xds-test protos check-protos templates check-templates abi check-abi lint bench clean
 .DELETE_ON_ERROR:
 
 all: build loader
@@ -42,7 +42,7 @@ run: deps build loader
 # The tests build once, in debug: the CLI and the test bundle share one set of modules
 # (a release build of the gRPC stack alone takes longer than the whole suite).
 test: CONFIG = debug
-test: deps build loader testrun check-templates
+test: deps build loader testrun check-templates check-abi lint
 	$(SWIFT) build --product xds2bpfPackageTests  # not --build-tests: that also builds protoc from C++ for a plugin we do not use
 	XDS2BPF_BIN=$(abspath $(XDS2BPF)) scripts/swift-test.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/http/run-route-check.sh
@@ -75,6 +75,42 @@ templates:
 
 check-templates:
 	scripts/gen-templates.sh --check
+
+# The ABI contract (docs/architecture.md): bpf-runtime/abi/x2b_abi.h and the constants
+# of x2b_defer.h are the source; scripts/gen-abi.py writes the layout asserts, the
+# module's kernel/xds2bpf_abi.h and Sources/Codegen/Generated/ABI.swift from them.
+abi:
+	python3 scripts/gen-abi.py
+	scripts/gen-templates.sh
+
+# Regenerate in memory and compare with the files (as check-templates does: the same
+# verdict as regenerating and `git diff --exit-code` on a clean tree); then clang
+# asserts every size and offset, for the BPF target and the host.
+check-abi:
+	python3 scripts/gen-abi.py --check
+
+# Formatting (.clang-format, .swift-format) of the C under bpf-runtime/ and kernel/ and of
+# the Swift sources; `make format` rewrites the same files.
+# Not linted for now: files being edited on other branches (shrink this list as they land).
+LINT_LATER := Sources/XDSClient/% Tests/envoy/% bpf-runtime/loader/update.c bpf-runtime/loader/delta.c
+# Never linted: generated files (check-abi, check-templates, check-protos verify them) and
+# the headers shipped in every bundle (their sha256 is in the golden manifests: reformat
+# them together with a golden update).
+LINT_NEVER := Sources/Codegen/Generated/% Sources/Codegen/Emit/Generated/% kernel/xds2bpf_abi.h \
+	bpf-runtime/abi/% bpf-runtime/include/%
+LINT_C = $(filter-out $(LINT_LATER) $(LINT_NEVER),$(shell git ls-files 'bpf-runtime/*.[ch]' 'kernel/*.[ch]'))
+LINT_SWIFT = $(filter-out $(LINT_LATER) $(LINT_NEVER),$(shell git ls-files '*.swift'))
+# The toolchain's clang-format when it has one, else Debian's (scripts/install-deps.sh).
+CLANG_FORMAT ?= $(firstword $(wildcard /opt/swift/usr/bin/clang-format) clang-format)
+
+.PHONY: format
+lint:
+	$(CLANG_FORMAT) --dry-run --Werror $(LINT_C)
+	$(SWIFT) format lint --strict $(LINT_SWIFT)
+
+format:
+	$(CLANG_FORMAT) -i $(LINT_C)
+	$(SWIFT) format --in-place $(LINT_SWIFT)
 
 bench: build loader
 	XDS2BPF=$(abspath $(XDS2BPF)) scripts/bench.sh

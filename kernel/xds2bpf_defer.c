@@ -43,49 +43,42 @@
 #include <net/tcp.h>
 #include <net/transp_v6.h>
 
-/* Largest request head collected before routing. */
-#define X2B_HEAD_MAX		1024
+/* X2B_HEAD_MAX, X2B_HEAD_* flags, X2B_FIELD_*: generated from the BPF side's headers. */
+#include "xds2bpf_abi.h"
 
-/* Flags describing the head, returned by bpf_x2b_head_info(). */
-#define X2B_HEAD_COMPLETE	0x1	/* ends with CRLFCRLF */
-#define X2B_HEAD_TRUNCATED	0x2	/* X2B_HEAD_MAX bytes without CRLFCRLF */
-#define X2B_HEAD_SPLIT		0x4	/* arrived in more than one send */
-#define X2B_HEAD_TIMEOUT	0x8	/* routed after head_wait_ms without more data */
-#define X2B_HEAD_FASTOPEN	0x10	/* first send was sendto(MSG_FASTOPEN) */
-
-#define X2B_HCTX_MAGIC		0x78326268	/* "x2bh" */
-
-/* bpf_x2b_field() */
-#define X2B_FIELD_METHOD	0
-#define X2B_FIELD_PATH		1	/* :path, query included */
-#define X2B_FIELD_HOST		2	/* :authority: Host, else an absolute-form target's */
+#define X2B_HCTX_MAGIC 0x78326268 /* "x2bh" */
 
 static unsigned int head_wait_ms = 200;
 module_param(head_wait_ms, uint, 0644);
-MODULE_PARM_DESC(head_wait_ms,
-		 "Route an incomplete request head after this many ms without more data (default 200)");
+MODULE_PARM_DESC(
+	head_wait_ms,
+	"Route an incomplete request head after this many ms without more data (default 200)");
 
 enum x2b_phase {
-	X2B_ARMED,	/* marked by the program, connect() not seen yet */
-	X2B_DEFERRED,	/* connect() recorded, no SYN, collecting the head */
-	X2B_FLUSH,	/* connecting; buffered head bytes not yet given to TCP */
-	X2B_DONE,	/* plain TCP socket again */
-	X2B_DEAD,	/* socket destroyed */
+	X2B_ARMED,    /* marked by the program, connect() not seen yet */
+	X2B_DEFERRED, /* connect() recorded, no SYN, collecting the head */
+	X2B_FLUSH,    /* connecting; buffered head bytes not yet given to TCP */
+	X2B_DONE,     /* plain TCP socket again */
+	X2B_DEAD,     /* socket destroyed */
 };
 
-struct x2b_sock {
-	refcount_t refs;		/* the socket's, plus one per queued work */
+/*
+ * What the module keeps per deferred socket (its ULP data). Not the ABI's
+ * struct x2b_sock, which is the x2b_orig map value of the BPF programs.
+ */
+struct x2b_dsock {
+	refcount_t refs; /* the socket's, plus one per queued work */
 	struct sock *sk;
 	struct proto *orig_prot;
 	void (*orig_state_change)(struct sock *sk);
 	struct delayed_work work;
 	u8 phase;
-	u8 flushing;			/* a sender is in tcp_sendmsg_locked() with the buffer */
-	u8 hooked;			/* sk_state_change is x2b_state_change */
-	u32 flags;			/* X2B_HEAD_* */
-	u32 len;			/* bytes in @head */
-	u32 stash;			/* of those, bytes taken from the application */
-	u32 stash_sent;			/* of those, bytes already given to TCP */
+	u8 flushing;	/* a sender is in tcp_sendmsg_locked() with the buffer */
+	u8 hooked;	/* sk_state_change is x2b_state_change */
+	u32 flags;	/* X2B_HEAD_* */
+	u32 len;	/* bytes in @head */
+	u32 stash;	/* of those, bytes taken from the application */
+	u32 stash_sent; /* of those, bytes already given to TCP */
 	int addrlen;
 	union {
 		struct sockaddr sa;
@@ -124,13 +117,13 @@ static struct workqueue_struct *x2b_wq;
 static struct dentry *x2b_debugfs;
 static struct tcp_ulp_ops x2b_ulp_ops;
 
-static struct x2b_sock *x2b_sk(const struct sock *sk)
+static struct x2b_dsock *x2b_sk(const struct sock *sk)
 {
 	const struct inet_connection_sock *icsk = inet_csk(sk);
 
 	if (READ_ONCE(icsk->icsk_ulp_ops) != &x2b_ulp_ops)
 		return NULL;
-	return (__force struct x2b_sock *)icsk->icsk_ulp_data;
+	return (__force struct x2b_dsock *)icsk->icsk_ulp_data;
 }
 
 static struct proto *x2b_prot_for(const struct sock *sk)
@@ -144,7 +137,7 @@ static struct proto *x2b_prot_for(const struct sock *sk)
 	return NULL;
 }
 
-static void x2b_put(struct x2b_sock *st)
+static void x2b_put(struct x2b_dsock *st)
 {
 	if (refcount_dec_and_test(&st->refs)) {
 		kfree(st->head);
@@ -154,7 +147,7 @@ static void x2b_put(struct x2b_sock *st)
 }
 
 /* Drops the references a queued work item held. */
-static void x2b_work_put(struct x2b_sock *st)
+static void x2b_work_put(struct x2b_dsock *st)
 {
 	struct sock *sk = st->sk;
 
@@ -163,12 +156,12 @@ static void x2b_work_put(struct x2b_sock *st)
 }
 
 /* Queues the work after @delay jiffies, or moves an already queued one. */
-static void x2b_queue(struct x2b_sock *st, unsigned long delay)
+static void x2b_queue(struct x2b_dsock *st, unsigned long delay)
 {
 	sock_hold(st->sk);
 	refcount_inc(&st->refs);
 	if (mod_delayed_work(x2b_wq, &st->work, delay))
-		x2b_work_put(st);	/* was pending: it holds its own references */
+		x2b_work_put(st); /* was pending: it holds its own references */
 }
 
 static void x2b_wake(struct sock *sk)
@@ -182,7 +175,7 @@ static void x2b_wake(struct sock *sk)
 	rcu_read_unlock();
 }
 
-static void x2b_drop_head(struct x2b_sock *st)
+static void x2b_drop_head(struct x2b_dsock *st)
 {
 	kfree(st->head);
 	st->head = NULL;
@@ -195,7 +188,7 @@ static void x2b_drop_head(struct x2b_sock *st)
  * Gives the socket back to TCP: original proto and state_change callback,
  * no pending work, no buffer.  Idempotent.  Socket locked (or being destroyed).
  */
-static void x2b_finish(struct sock *sk, struct x2b_sock *st)
+static void x2b_finish(struct sock *sk, struct x2b_dsock *st)
 {
 	if (st->phase >= X2B_DONE)
 		return;
@@ -215,7 +208,7 @@ static void x2b_finish(struct sock *sk, struct x2b_sock *st)
 
 static void x2b_state_change(struct sock *sk)
 {
-	struct x2b_sock *st = x2b_sk(sk);
+	struct x2b_dsock *st = x2b_sk(sk);
 
 	if (!st)
 		return;
@@ -225,7 +218,7 @@ static void x2b_state_change(struct sock *sk)
 		x2b_queue(st, 0);
 }
 
-static void x2b_hook(struct sock *sk, struct x2b_sock *st)
+static void x2b_hook(struct sock *sk, struct x2b_dsock *st)
 {
 	if (st->hooked)
 		return;
@@ -250,7 +243,7 @@ static bool x2b_head_end(const char *p, u32 from, u32 to)
  * Copies the start of @msg after the bytes already collected, without
  * consuming it.  Returns the number of bytes copied or -errno.
  */
-static long x2b_head_peek(struct x2b_sock *st, struct msghdr *msg, size_t size, gfp_t gfp)
+static long x2b_head_peek(struct x2b_dsock *st, struct msghdr *msg, size_t size, gfp_t gfp)
 {
 	struct iov_iter it;
 	size_t want, got;
@@ -279,7 +272,7 @@ static long x2b_head_peek(struct x2b_sock *st, struct msghdr *msg, size_t size, 
  * Runs the cgroup connect program again with the head in t_ctx, then connects
  * to the address it left.  Socket locked, DEFER_CONNECT cleared on return.
  */
-static int x2b_route(struct sock *sk, struct x2b_sock *st)
+static int x2b_route(struct sock *sk, struct x2b_dsock *st)
 {
 	struct x2b_hctx hc = {
 		.magic = X2B_HCTX_MAGIC,
@@ -296,14 +289,14 @@ static int x2b_route(struct sock *sk, struct x2b_sock *st)
 	memcpy(&addr, &st->dst, st->addrlen);
 	inet_clear_bit(DEFER_CONNECT, sk);
 	if (sk->sk_state == TCP_SYN_SENT)
-		inet_sk_set_state(sk, TCP_CLOSE);	/* leave the deferred state */
+		inet_sk_set_state(sk, TCP_CLOSE); /* leave the deferred state */
 	if (hc.flags & X2B_HEAD_TRUNCATED)
 		atomic_long_inc(&x2b_stats.truncated);
 	if (hc.flags & X2B_HEAD_SPLIT)
 		atomic_long_inc(&x2b_stats.split);
 
-	err = __cgroup_bpf_run_filter_sock_addr(sk, (struct sockaddr *)&addr, &addrlen,
-						atype, &hc, NULL);
+	err = __cgroup_bpf_run_filter_sock_addr(sk, (struct sockaddr *)&addr, &addrlen, atype, &hc,
+						NULL);
 	if (!err)
 		err = st->orig_prot->connect(sk, (struct sockaddr *)&addr, addrlen);
 	if (err)
@@ -314,7 +307,7 @@ static int x2b_route(struct sock *sk, struct x2b_sock *st)
 }
 
 /* The connect failed outside a system call: report it on the socket. */
-static void x2b_fail(struct sock *sk, struct x2b_sock *st, int err)
+static void x2b_fail(struct sock *sk, struct x2b_dsock *st, int err)
 {
 	if (sk->sk_state != TCP_CLOSE)
 		tcp_set_state(sk, TCP_CLOSE);
@@ -324,7 +317,7 @@ static void x2b_fail(struct sock *sk, struct x2b_sock *st, int err)
 }
 
 /* Another sender is flushing the buffer with the socket lock released. */
-static int x2b_wait_flushing(struct sock *sk, struct x2b_sock *st, int flags)
+static int x2b_wait_flushing(struct sock *sk, struct x2b_dsock *st, int flags)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	long timeo = sock_sndtimeo(sk, flags & MSG_DONTWAIT);
@@ -352,7 +345,7 @@ static int x2b_wait_flushing(struct sock *sk, struct x2b_sock *st, int flags)
  * -ERESTARTSYS) when some remain, or a hard error (the socket is then given
  * back to TCP and the buffer dropped).
  */
-static int x2b_flush(struct sock *sk, struct x2b_sock *st, int flags)
+static int x2b_flush(struct sock *sk, struct x2b_dsock *st, int flags)
 {
 	struct msghdr m = {};
 	struct kvec kv;
@@ -393,8 +386,7 @@ static int x2b_flush(struct sock *sk, struct x2b_sock *st, int flags)
 	return 0;
 }
 
-static int x2b_send_deferred(struct sock *sk, struct x2b_sock *st, struct msghdr *msg,
-			     size_t size)
+static int x2b_send_deferred(struct sock *sk, struct x2b_dsock *st, struct msghdr *msg, size_t size)
 {
 	long got;
 	int err;
@@ -414,7 +406,7 @@ static int x2b_send_deferred(struct sock *sk, struct x2b_sock *st, struct msghdr
 	}
 
 	err = x2b_route(sk, st);
-	st->len = st->stash;	/* the bytes peeked from @msg stay in @msg */
+	st->len = st->stash; /* the bytes peeked from @msg stay in @msg */
 	if (err) {
 		x2b_finish(sk, st);
 		return err;
@@ -432,7 +424,7 @@ static int x2b_send_deferred(struct sock *sk, struct x2b_sock *st, struct msghdr
 
 static int x2b_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 {
-	struct x2b_sock *st;
+	struct x2b_dsock *st;
 	int ret;
 
 	lock_sock(sk);
@@ -456,8 +448,7 @@ static int x2b_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 	return ret;
 }
 
-static int x2b_save_dst(struct sock *sk, struct x2b_sock *st, struct sockaddr *uaddr,
-			int addr_len)
+static int x2b_save_dst(struct sock *sk, struct x2b_dsock *st, struct sockaddr *uaddr, int addr_len)
 {
 	memset(&st->dst, 0, sizeof(st->dst));
 	if (sk->sk_family == AF_INET6) {
@@ -479,13 +470,13 @@ static int x2b_save_dst(struct sock *sk, struct x2b_sock *st, struct sockaddr *u
 
 static int x2b_connect(struct sock *sk, struct sockaddr *uaddr, int addr_len)
 {
-	struct x2b_sock *st = x2b_sk(sk);
+	struct x2b_dsock *st = x2b_sk(sk);
 	struct tcp_fastopen_request *fo = tcp_sk(sk)->fastopen_req;
 	struct proto *orig;
 	long got;
 	int err;
 
-	if (!st)	/* cannot happen: our proto implies our ULP */
+	if (!st) /* cannot happen: our proto implies our ULP */
 		return -EINVAL;
 	orig = st->orig_prot;
 	if (st->phase != X2B_ARMED) {
@@ -524,7 +515,7 @@ static int x2b_connect(struct sock *sk, struct sockaddr *uaddr, int addr_len)
 
 static int x2b_disconnect(struct sock *sk, int flags)
 {
-	struct x2b_sock *st = x2b_sk(sk);
+	struct x2b_dsock *st = x2b_sk(sk);
 
 	if (st)
 		x2b_finish(sk, st);
@@ -533,8 +524,10 @@ static int x2b_disconnect(struct sock *sk, int flags)
 
 static void x2b_close(struct sock *sk, long timeout)
 {
-	struct x2b_sock *st = x2b_sk(sk);
-	void (*orig_close)(struct sock *sk, long timeout) = tcp_close;
+	struct x2b_dsock *st = x2b_sk(sk);
+	/* clang-format off: clang-format 14 reads this declaration as a multiplication */
+	void (*orig_close)(struct sock * sk, long timeout) = tcp_close;
+	/* clang-format on */
 
 	if (st) {
 		orig_close = st->orig_prot->close;
@@ -558,7 +551,7 @@ static void x2b_close(struct sock *sk, long timeout)
 
 static void x2b_work_fn(struct work_struct *work)
 {
-	struct x2b_sock *st = container_of(to_delayed_work(work), struct x2b_sock, work);
+	struct x2b_dsock *st = container_of(to_delayed_work(work), struct x2b_dsock, work);
 	struct sock *sk = st->sk;
 	int err;
 
@@ -581,7 +574,7 @@ static void x2b_work_fn(struct work_struct *work)
 			if (!err)
 				x2b_finish(sk, st);
 			else if (st->phase == X2B_FLUSH)
-				x2b_queue(st, msecs_to_jiffies(10));	/* no room yet: retry */
+				x2b_queue(st, msecs_to_jiffies(10)); /* no room yet: retry */
 		} else if (sk->sk_state == TCP_CLOSE) {
 			/* connect failed: TCP reports it; the buffer goes */
 			x2b_finish(sk, st);
@@ -617,13 +610,13 @@ static u32 x2b_trim_end(const char *p, u32 from, u32 to)
 }
 
 /* Request line: method and request-target; *hdrs = start of the header lines. */
-static bool x2b_request_line(const char *p, u32 n, struct x2b_span *method,
-			     struct x2b_span *target, u32 *hdrs)
+static bool x2b_request_line(const char *p, u32 n, struct x2b_span *method, struct x2b_span *target,
+			     u32 *hdrs)
 {
 	u32 i = 0, nl, end, sp1, sp2;
 
 	while (i + 1 < n && p[i] == '\r' && p[i + 1] == '\n')
-		i += 2;	/* RFC 9112 2.2: empty lines before the request line */
+		i += 2; /* RFC 9112 2.2: empty lines before the request line */
 	if (!x2b_eol(p, n, i, &nl))
 		return false;
 	end = x2b_trim_end(p, i, nl);
@@ -654,11 +647,11 @@ static bool x2b_next_header(const char *p, u32 n, u32 *pos, struct x2b_span *nam
 		return false;
 	end = x2b_trim_end(p, i, nl);
 	if (end == i)
-		return false;	/* the empty line */
+		return false; /* the empty line */
 	*pos = nl + 1;
 	for (colon = i; colon < end && p[colon] != ':'; colon++)
 		;
-	if (colon == end) {	/* not a header: skip it */
+	if (colon == end) { /* not a header: skip it */
 		name->len = 0;
 		val->len = 0;
 		return true;
@@ -726,7 +719,7 @@ static int x2b_ulp_init(struct sock *sk)
 
 static void x2b_ulp_release(struct sock *sk)
 {
-	struct x2b_sock *st = x2b_sk(sk);
+	struct x2b_dsock *st = x2b_sk(sk);
 
 	if (!st)
 		return;
@@ -737,10 +730,10 @@ static void x2b_ulp_release(struct sock *sk)
 }
 
 static struct tcp_ulp_ops x2b_ulp_ops __read_mostly = {
-	.name		= "x2b_defer",
-	.owner		= THIS_MODULE,
-	.init		= x2b_ulp_init,
-	.release	= x2b_ulp_release,
+	.name = "x2b_defer",
+	.owner = THIS_MODULE,
+	.init = x2b_ulp_init,
+	.release = x2b_ulp_release,
 };
 
 /* --- kfuncs for cgroup connect4/connect6 programs --- */
@@ -761,7 +754,7 @@ __bpf_kfunc int bpf_x2b_defer(struct bpf_sock_addr *ctx)
 	struct bpf_sock_addr_kern *sa = (struct bpf_sock_addr_kern *)ctx;
 	struct sock *sk = sa->sk;
 	struct inet_connection_sock *icsk;
-	struct x2b_sock *st;
+	struct x2b_dsock *st;
 	struct proto *prot;
 
 	if (sa->t_ctx)
@@ -961,9 +954,9 @@ static int x2b_kfunc_filter(const struct bpf_prog *prog, u32 kfunc_id)
 }
 
 static const struct btf_kfunc_id_set x2b_kfunc_set = {
-	.owner	= THIS_MODULE,
-	.set	= &x2b_kfunc_ids,
-	.filter	= x2b_kfunc_filter,
+	.owner = THIS_MODULE,
+	.set = &x2b_kfunc_ids,
+	.filter = x2b_kfunc_filter,
 };
 
 /* --- setup --- */
@@ -1032,7 +1025,7 @@ static void __exit x2b_exit(void)
 	 */
 	debugfs_remove_recursive(x2b_debugfs);
 	tcp_unregister_ulp(&x2b_ulp_ops);
-	destroy_workqueue(x2b_wq);	/* waits for a work item still returning */
+	destroy_workqueue(x2b_wq); /* waits for a work item still returning */
 	pr_info("unloaded\n");
 }
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev libbpf-dev bpftool
       libelf-dev zlib1g-dev libssl-dev pkg-config iproute2 util-linux linux-libc-dev make gcc
-      qemu-system-x86 busybox-static dwarves bc cpio xz-utils curl openssl)
+      qemu-system-x86 busybox-static dwarves bc cpio xz-utils curl openssl clang-format)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -63,14 +63,17 @@ public enum Pipeline {
         return frontEnd(snapshot: snapshot, options: options, timings: t)
     }
 
-    public static func frontEnd(snapshot: XDSSnapshot, options: FrontEndOptions = FrontEndOptions(),
-                                timings: PhaseTimings = PhaseTimings()) -> FrontEndResult {
+    public static func frontEnd(
+        snapshot: XDSSnapshot, options: FrontEndOptions = FrontEndOptions(),
+        timings: PhaseTimings = PhaseTimings()
+    ) -> FrontEndResult {
         var t = timings
         let resolved = t.measure("resolve") { Resolver().resolve(snapshot) }
         let (ir, lowerDiags) = t.measure("lower") { Lowerer.lower(resolved, hostAddresses: options.hostAddresses) }
         var diags = snapshot.diagnostics + resolved.diagnostics + lowerDiags
         if snapshot.listeners.isEmpty && snapshot.clusters.isEmpty && snapshot.routeConfigurations.isEmpty
-            && snapshot.loadAssignments.isEmpty && !diags.hasErrors {
+            && snapshot.loadAssignments.isEmpty && !diags.hasErrors
+        {
             diags.append(Diagnostic(.emptyInput, .error, path: "snapshot", "the input holds no listeners, routes, clusters or endpoints"))
         }
         diags = options.unsupported.apply(to: diags)
@@ -103,8 +106,10 @@ public struct CompileResult: Sendable {
 extension Pipeline {
     /// Stages 4-7: plan, emit, clang, bundle. Throws ToolchainError (exit 3) for
     /// toolchain problems; planning limits come back as error diagnostics.
-    public static func compile(_ fe: FrontEndResult, options: CompileOptions = CompileOptions(),
-                               clang: Clang? = nil) throws -> CompileResult {
+    public static func compile(
+        _ fe: FrontEndResult, options: CompileOptions = CompileOptions(),
+        clang: Clang? = nil
+    ) throws -> CompileResult {
         var t = fe.timings
         let (plan, planDiags) = t.measure("plan") { Planner.plan(fe.ir, options: options.plan) }
         let diags = fe.diagnostics + planDiags
@@ -112,8 +117,9 @@ extension Pipeline {
         var bundle = BundleFiles()
         var manifest = Xds2bpf_Bundle_V1_Manifest()
         guard !diags.hasErrors else {
-            return CompileResult(bundle: bundle, plan: plan, emitted: emitted, manifest: manifest, diagnostics: diags,
-                                 timings: t, objectFromCache: false)
+            return CompileResult(
+                bundle: bundle, plan: plan, emitted: emitted, manifest: manifest, diagnostics: diags,
+                timings: t, objectFromCache: false)
         }
         var headers = ["x2b_prelude.h", "x2b_runtime.h", "x2b_abi.h", "x2b_abi_asserts.h"]
         if emitted.routesHeader != nil { headers += ["x2b_http.h", "x2b_defer.h"] }
@@ -125,11 +131,13 @@ extension Pipeline {
         var httpObject: [UInt8]?
         let object: [UInt8] = try t.measure("clang") {
             if emitted.routesHeader != nil {
-                httpObject = try buildObject(cc, sources: sources, defines: ["X2B_WITH_MODULE"], cacheDirectory: options.cacheDirectory,
-                                             source: emitted.source, fromCache: &fromCache)
+                httpObject = try buildObject(
+                    cc, sources: sources, defines: ["X2B_WITH_MODULE"], cacheDirectory: options.cacheDirectory,
+                    source: emitted.source, fromCache: &fromCache)
             }
-            return try buildObject(cc, sources: sources, defines: [], cacheDirectory: options.cacheDirectory,
-                                   source: emitted.source, fromCache: &fromCache)
+            return try buildObject(
+                cc, sources: sources, defines: [], cacheDirectory: options.cacheDirectory,
+                source: emitted.source, fromCache: &fromCache)
         }
         try t.measure("bundle") {
             for (name, text) in sources { bundle.files[name] = Array(text.utf8) }
@@ -138,23 +146,30 @@ extension Pipeline {
             for m in emitted.maps {
                 if let img = m.image, img.entries > 0 { bundle.files["maps/\(m.name).bin"] = img.bytes }
             }
-            manifest = buildManifest(fe: fe, plan: plan, emitted: emitted, bundle: bundle, clang: cc,
-                                     codeDigest: sha256Hex(Array(emitted.source.utf8)))
+            manifest = buildManifest(
+                fe: fe, plan: plan, emitted: emitted, bundle: bundle, clang: cc,
+                codeDigest: sha256Hex(Array(emitted.source.utf8)))
             // A manifest that does not serialise is an internal error, never an empty file.
             do {
                 bundle.setManifest(try manifest.serializedBytes())
             } catch {
-                throw ToolchainError(diagnostics: [Diagnostic(.internalError, path: "manifest.pb",
-                                                              "the bundle manifest cannot be serialised: \(error)")])
+                throw ToolchainError(diagnostics: [
+                    Diagnostic(
+                        .internalError, path: "manifest.pb",
+                        "the bundle manifest cannot be serialised: \(error)")
+                ])
             }
         }
-        return CompileResult(bundle: bundle, plan: plan, emitted: emitted, manifest: manifest, diagnostics: diags,
-                             timings: t, objectFromCache: fromCache)
+        return CompileResult(
+            bundle: bundle, plan: plan, emitted: emitted, manifest: manifest, diagnostics: diags,
+            timings: t, objectFromCache: fromCache)
     }
 
     /// One clang run (or a cache hit: the key covers sources, defines, compiler and flags).
-    static func buildObject(_ cc: Clang, sources: [(String, String)], defines: [String], cacheDirectory: String?,
-                            source: String, fromCache: inout Bool) throws -> [UInt8] {
+    static func buildObject(
+        _ cc: Clang, sources: [(String, String)], defines: [String], cacheDirectory: String?,
+        source: String, fromCache: inout Bool
+    ) throws -> [UInt8] {
         let key = cc.objectKey(files: sources + defines.map { ("-D", $0) })
         if let dir = cacheDirectory, let cached = FileManager.default.contents(atPath: "\(dir)/\(key).o") {
             fromCache = true
@@ -179,8 +194,10 @@ extension Pipeline {
         return Array(obj)
     }
 
-    static func buildManifest(fe: FrontEndResult, plan: BundlePlan, emitted: EmittedSource, bundle: BundleFiles,
-                              clang: Clang, codeDigest: String) -> Xds2bpf_Bundle_V1_Manifest {
+    static func buildManifest(
+        fe: FrontEndResult, plan: BundlePlan, emitted: EmittedSource, bundle: BundleFiles,
+        clang: Clang, codeDigest: String
+    ) -> Xds2bpf_Bundle_V1_Manifest {
         var m = Xds2bpf_Bundle_V1_Manifest()
         m.formatVersion = 1
         m.abiVersion = ABI.version
@@ -205,29 +222,31 @@ extension Pipeline {
             var prog = Xds2bpf_Bundle_V1_Program()
             prog.name = p.name
             prog.section = p.section
-            prog.attach = switch p.attach {
-            case .none: .attachNone
-            case .connect4: .cgroupInet4Connect
-            case .connect6: .cgroupInet6Connect
-            case .getpeername4: .cgroupInet4Getpeername
-            case .getpeername6: .cgroupInet6Getpeername
-            case .sockOps: .cgroupSockOps
-            }
+            prog.attach =
+                switch p.attach {
+                case .none: .attachNone
+                case .connect4: .cgroupInet4Connect
+                case .connect6: .cgroupInet6Connect
+                case .getpeername4: .cgroupInet4Getpeername
+                case .getpeername6: .cgroupInet6Getpeername
+                case .sockOps: .cgroupSockOps
+                }
             prog.serves = p.serves
             m.programs.append(prog)
         }
         for s in emitted.maps {
             var map = Xds2bpf_Bundle_V1_Map()
             map.name = s.name
-            map.kind = switch s.kind {
-            case .hash: .hash
-            case .array: .array
-            case .lpmTrie: .lpmTrie
-            case .percpuArray: .percpuArray
-            case .progArray: .progArray
-            case .skStorage: .skStorage
-            case .lruHash: .lruHash
-            }
+            map.kind =
+                switch s.kind {
+                case .hash: .hash
+                case .array: .array
+                case .lpmTrie: .lpmTrie
+                case .percpuArray: .percpuArray
+                case .progArray: .progArray
+                case .skStorage: .skStorage
+                case .lruHash: .lruHash
+                }
             map.keySize = UInt32(s.keySize)
             map.valueSize = UInt32(s.valueSize)
             map.maxEntries = UInt32(s.maxEntries)

@@ -15,7 +15,9 @@ extension XDS2BPF {
             let errors = fe.diagnostics.filter { $0.severity == .error }.count
             let warnings = fe.diagnostics.filter { $0.severity == .warning }.count
             if input.diagnostics == .text {
-                print("\(fe.ir.listeners.count) listeners, \(fe.ir.routeTables.count) route tables, \(fe.ir.clusters.count) clusters; \(errors) errors, \(warnings) warnings")
+                print(
+                    "\(fe.ir.listeners.count) listeners, \(fe.ir.routeTables.count) route tables, \(fe.ir.clusters.count) clusters; \(errors) errors, \(warnings) warnings"
+                )
             }
             if fe.rejected { throw Exit.rejected }
         }
@@ -135,7 +137,8 @@ extension XDS2BPF {
     }
 
     struct Explain: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Explain where a connection (and HTTP request) goes: listener, chain, virtual host, route, cluster, endpoint.")
+        static let configuration = CommandConfiguration(
+            abstract: "Explain where a connection (and HTTP request) goes: listener, chain, virtual host, route, cluster, endpoint.")
 
         @OptionGroup var input: FrontEndOptionGroup
 
@@ -172,13 +175,16 @@ extension XDS2BPF {
             }
             for path in input.snapshot where path != "-" {
                 var isDir: ObjCBool = false
-                let bundleLike = FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+                let bundleLike =
+                    FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
                     || (path.hasSuffix(".tar") && (try? BundleFiles.readManifest(bundle: path)) != nil)
                 if bundleLike {
-                    let what = FileManager.default.fileExists(atPath: "\(path)/manifest.pb") || !isDir.boolValue
+                    let what =
+                        FileManager.default.fileExists(atPath: "\(path)/manifest.pb") || !isDir.boolValue
                         ? "a bundle" : "a directory"
-                    printErr("error: \(path) is \(what); explain takes an xDS snapshot (JSON, YAML or protobuf), "
-                        + "not a bundle: pass the snapshot the bundle was compiled from")
+                    printErr(
+                        "error: \(path) is \(what); explain takes an xDS snapshot (JSON, YAML or protobuf), "
+                            + "not a bundle: pass the snapshot the bundle was compiled from")
                     throw Exit.usage
                 }
             }
@@ -255,12 +261,8 @@ extension XDS2BPF {
                 printErr("error: xds2bpf-loader not found (build it with `make loader`, or set XDS2BPF_LOADER)")
                 throw Exit.internalError
             }
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: loader)
-            p.arguments = arguments
-            try p.run()
-            p.waitUntilExit()
-            if p.terminationStatus != 0 { throw ExitCode(p.terminationStatus) }
+            let r = try ProcessRunner(loader, arguments, output: .inherit).run()
+            if !r.succeeded { throw ExitCode(r.status) }
         }
 
         static func findLoaderPath() -> String? {

@@ -46,10 +46,12 @@ struct ControlPlaneOptionGroup: ParsableArguments {
     }
 
     var node: Envoy_Config_Core_V3_Node {
-        makeNode(id: nodeId, cluster: cluster, metadata: metadata.map {
-            let kv = $0.split(separator: "=", maxSplits: 1)
-            return (String(kv[0]), kv.count > 1 ? String(kv[1]) : "")
-        })
+        makeNode(
+            id: nodeId, cluster: cluster,
+            metadata: metadata.map {
+                let kv = $0.split(separator: "=", maxSplits: 1)
+                return (String(kv[0]), kv.count > 1 ? String(kv[1]) : "")
+            })
     }
 
     var mode: ADSMode { delta ? .delta : .stateOfTheWorld }
@@ -104,13 +106,13 @@ extension XDS2BPF {
         static let configuration = CommandConfiguration(
             abstract: "Fetch a snapshot from a control plane over ADS and write it as `compile` reads it.",
             discussion: """
-            Subscribes as Envoy does (LDS and CDS by wildcard, then RDS and EDS by the names listeners \
-            and clusters reference), ACKs each response whose resources decode (NACKs the others with \
-            the reason), and waits until every referenced resource has arrived. Writes the \
-            length-delimited DiscoveryResponse stream (one response per type, resources as served), \
-            or with --format json an admin config dump. Exit 3 on a timeout or a stream error, naming \
-            what was missing.
-            """)
+                Subscribes as Envoy does (LDS and CDS by wildcard, then RDS and EDS by the names listeners \
+                and clusters reference), ACKs each response whose resources decode (NACKs the others with \
+                the reason), and waits until every referenced resource has arrived. Writes the \
+                length-delimited DiscoveryResponse stream (one response per type, resources as served), \
+                or with --format json an admin config dump. Exit 3 on a timeout or a stream error, naming \
+                what was missing.
+                """)
 
         @OptionGroup var controlPlane: ControlPlaneOptionGroup
 
@@ -137,18 +139,25 @@ extension XDS2BPF {
             let set: XDSResourceSet
             do {
                 set = try runBlocking {
-                    try await withDeadline(timeout.value, what: {
-                        let missing = latest.withLock { $0.missingSummary }
-                        return "timed out after \(timeout.value) s waiting for \(missing.isEmpty ? "a response" : missing)"
-                    }) {
-                        let end = try await client.run(session: session, onEvent: { e in
-                            if !quiet { printErr("xds2bpf fetch: \(e)") }
-                        }, judge: { candidate in
-                            latest.withLock { $0 = candidate }
-                            return (.accept, .stop)
-                        }, onCandidate: { candidate in
-                            latest.withLock { $0 = candidate }
-                        })
+                    try await withDeadline(
+                        timeout.value,
+                        what: {
+                            let missing = latest.withLock { $0.missingSummary }
+                            return "timed out after \(timeout.value) s waiting for \(missing.isEmpty ? "a response" : missing)"
+                        }
+                    ) {
+                        let end = try await client.run(
+                            session: session,
+                            onEvent: { e in
+                                if !quiet { printErr("xds2bpf fetch: \(e)") }
+                            },
+                            judge: { candidate in
+                                latest.withLock { $0 = candidate }
+                                return (.accept, .stop)
+                            },
+                            onCandidate: { candidate in
+                                latest.withLock { $0 = candidate }
+                            })
                         return end.accepted
                     }
                 }

@@ -8,16 +8,16 @@ extension XDS2BPF {
             commandName: "route-check",
             abstract: "Run Envoy router-check tests against a RouteConfiguration, decided by the IR interpreter or the compiled BPF.",
             discussion: """
-            --config is a bare RouteConfiguration (YAML or JSON), as Envoy's router_check_tool reads; \
-            --tests is the tool's test file (X.golden.proto.json). Checked fields: cluster_name, \
-            virtual_host_name, virtual_cluster_name, path_rewrite, host_rewrite, path_redirect, \
-            code_redirect, request_header_matches, response_header_matches. A test that uses anything \
-            else is reported as failed with the reason.
-            --engine bpf compiles the routes into the same BPF matcher the bundle uses and decides every \
-            request in the kernel through BPF_PROG_TEST_RUN (root; needs `make testrun`, or \
-            XDS2BPF_TESTRUN naming the x2b-testrun driver; XDS2BPF_CLANG the clang).
-            Exit codes: 0 all tests passed, 1 a test failed, 2 usage error, 3 internal or toolchain error.
-            """)
+                --config is a bare RouteConfiguration (YAML or JSON), as Envoy's router_check_tool reads; \
+                --tests is the tool's test file (X.golden.proto.json). Checked fields: cluster_name, \
+                virtual_host_name, virtual_cluster_name, path_rewrite, host_rewrite, path_redirect, \
+                code_redirect, request_header_matches, response_header_matches. A test that uses anything \
+                else is reported as failed with the reason.
+                --engine bpf compiles the routes into the same BPF matcher the bundle uses and decides every \
+                request in the kernel through BPF_PROG_TEST_RUN (root; needs `make testrun`, or \
+                XDS2BPF_TESTRUN naming the x2b-testrun driver; XDS2BPF_CLANG the clang).
+                Exit codes: 0 all tests passed, 1 a test failed, 2 usage error, 3 internal or toolchain error.
+                """)
 
         enum Engine: String, ExpressibleByArgument, CaseIterable {
             case ir, bpf
@@ -161,19 +161,25 @@ extension XDS2BPF {
                 let (build, _) = try HTTPTestRun.build(ir)
                 let target = vhosts / 2
                 func head(_ path: String, host: String) -> [UInt8] {
-                    HTTPTestRun.render(HTTPRequest(authority: host, path: path, method: "GET",
-                                                   headers: [("user-agent", "bench/1.0"), ("accept", "*/*"), ("x-version", "v\(per - 1)")]))
+                    HTTPTestRun.render(
+                        HTTPRequest(
+                            authority: host, path: path, method: "GET",
+                            headers: [("user-agent", "bench/1.0"), ("accept", "*/*"), ("x-version", "v\(per - 1)")]))
                 }
-                let reqs = [head("/api/v0/items", host: "svc\(target).example.com"),
-                            head("/api/v\(per - 1)/items", host: "svc\(target).example.com"),
-                            head("/", host: "unknown.example.org")].map {
+                let reqs = [
+                    head("/api/v0/items", host: "svc\(target).example.com"),
+                    head("/api/v\(per - 1)/items", host: "svc\(target).example.com"),
+                    head("/", host: "unknown.example.org"),
+                ].map {
                     HTTPTestRun.Request(table: 0, random: 1, runtime: HTTPTestRun.defaultsRuntime, head: $0)
                 }
                 let out = try HTTPTestRun.run(build, reqs, repeat: runs)
                 let inline = build.plan.vhosts.filter(\.inline).count
                 let strategy = inline == vhosts ? "inline" : (inline == 0 ? "maps" : "mixed")
-                print(String(format: "%6d  %6d  %12d  %-8@  %@", n, vhosts, per, strategy as NSString,
-                             out.map { "\($0.nanoseconds ?? 0)" }.joined(separator: ", ") as NSString))
+                print(
+                    String(
+                        format: "%6d  %6d  %12d  %-8@  %@", n, vhosts, per, strategy as NSString,
+                        out.map { "\($0.nanoseconds ?? 0)" }.joined(separator: ", ") as NSString))
             }
         }
     }

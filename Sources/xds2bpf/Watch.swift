@@ -9,14 +9,14 @@ extension XDS2BPF {
         static let configuration = CommandConfiguration(
             abstract: "Follow a control plane: keep the kernel in sync with what it sends (node agent, root).",
             discussion: """
-            Stays subscribed over ADS. Every complete configuration goes through the same front end and \
-            compiler as `compile`; one the compiler rejects is NACKed with its diagnostics (id, resource \
-            path, message) and the last good configuration keeps serving. An accepted configuration is \
-            loaded (first time) or swapped in atomically with xds2bpf-loader, and ACKed only once live. \
-            Reconnects with backoff when the server goes away and resumes from the state directory \
-            (also after a restart). SIGTERM stops the agent and leaves the loaded configuration in place; \
-            `xds2bpf-loader unload --name NAME` removes it.
-            """)
+                Stays subscribed over ADS. Every complete configuration goes through the same front end and \
+                compiler as `compile`; one the compiler rejects is NACKed with its diagnostics (id, resource \
+                path, message) and the last good configuration keeps serving. An accepted configuration is \
+                loaded (first time) or swapped in atomically with xds2bpf-loader, and ACKed only once live. \
+                Reconnects with backoff when the server goes away and resumes from the state directory \
+                (also after a restart). SIGTERM stops the agent and leaves the loaded configuration in place; \
+                `xds2bpf-loader unload --name NAME` removes it.
+                """)
 
         @OptionGroup var controlPlane: ControlPlaneOptionGroup
 
@@ -65,8 +65,9 @@ extension XDS2BPF {
             }
             let server = try controlPlane.resolvedServer()
             let agent = NodeAgent(
-                config: .init(name: name, cgroup: cgroup, stateDir: stateDir ?? "/var/lib/xds2bpf/\(name)", loader: loader,
-                              frontEnd: FrontEndOptions(unsupported: unsupported, hostAddresses: hosts)),
+                config: .init(
+                    name: name, cgroup: cgroup, stateDir: stateDir ?? "/var/lib/xds2bpf/\(name)", loader: loader,
+                    frontEnd: FrontEndOptions(unsupported: unsupported, hostAddresses: hosts)),
                 log: { printErr("xds2bpf watch: \($0)") })
             do { try agent.start() } catch {
                 printErr("error: state directory: \(error)")
@@ -89,7 +90,9 @@ extension XDS2BPF {
 
             var session = ADSSession(mode: controlPlane.mode, node: controlPlane.node, resume: agent.savedConfiguration())
             if session.accepted.isComplete && !session.accepted.received.isEmpty {
-                printErr("xds2bpf watch: resuming from the saved configuration (\(XDSResourceType.allCases.sorted().map { "\($0.shortName) \(session.accepted.versions[$0] ?? "-")" }.joined(separator: ", ")))")
+                printErr(
+                    "xds2bpf watch: resuming from the saved configuration (\(XDSResourceType.allCases.sorted().map { "\($0.shortName) \(session.accepted.versions[$0] ?? "-")" }.joined(separator: ", ")))"
+                )
             }
             let client = ADSClient(server: server)
             let once = self.once
@@ -100,10 +103,12 @@ extension XDS2BPF {
                 let began = Date()
                 do {
                     let end = try runBlocking {
-                        try await client.run(session: start, onEvent: { printErr("xds2bpf watch: \($0)") }, judge: { candidate in
-                            let verdict = await agent.apply(candidate)
-                            return (verdict, once && verdict == .accept ? .stop : .keepGoing)
-                        })
+                        try await client.run(
+                            session: start, onEvent: { printErr("xds2bpf watch: \($0)") },
+                            judge: { candidate in
+                                let verdict = await agent.apply(candidate)
+                                return (verdict, once && verdict == .accept ? .stop : .keepGoing)
+                            })
                     }
                     session = end
                     if once {

@@ -16,13 +16,16 @@ struct XDS2BPF: ParsableCommand {
         commandName: "xds2bpf",
         abstract: "Compile an Envoy xDS snapshot into a BPF bundle that routes connections in the kernel.",
         discussion: """
-        Exit codes: 0 success (warnings allowed), 1 input rejected with diagnostics, \
-        2 usage error, 3 internal or toolchain error.
-        Environment: XDS2BPF_CLANG overrides the clang used for BPF; XDS2BPF_LOADER the loader \
-        that `load` runs; XDS2BPF_CACHE_DIR the object cache.
-        """,
+            Exit codes: 0 success (warnings allowed), 1 input rejected with diagnostics, \
+            2 usage error, 3 internal or toolchain error.
+            Environment: XDS2BPF_CLANG overrides the clang used for BPF; XDS2BPF_LOADER the loader \
+            that `load` runs; XDS2BPF_CACHE_DIR the object cache.
+            """,
         version: XDS2BPFVersion.string,
-        subcommands: [Compile.self, Check.self, DumpIR.self, Explain.self, Inspect.self, Load.self, Fetch.self, Watch.self, RouteCheck.self, HTTPDiff.self, HTTPBench.self],
+        subcommands: [
+            Compile.self, Check.self, DumpIR.self, Explain.self, Inspect.self, Load.self, Fetch.self, Watch.self, RouteCheck.self, HTTPDiff.self,
+            HTTPBench.self,
+        ],
         defaultSubcommand: Compile.self
     )
 }
@@ -50,7 +53,10 @@ struct FrontEndOptionGroup: ParsableArguments {
     @Option(help: "Input format: auto, pb, json or yaml.")
     var format: InputFormat = .auto
 
-    @Option(help: "Unsupported features: error (all are errors), warn (all are warnings); by default routing-changing ones are errors and unenforceable ones warnings.")
+    @Option(
+        help:
+            "Unsupported features: error (all are errors), warn (all are warnings); by default routing-changing ones are errors and unenforceable ones warnings."
+    )
     var unsupported: UnsupportedPolicy = .default
 
     @Option(help: "Diagnostics output: text or json.")

@@ -47,12 +47,16 @@ final class CLITests: XCTestCase {
             ("truncated.pb", try Data(contentsOf: URL(fileURLWithPath: fixture("examples/bookinfo/bookinfo.pb"))).prefix(777)),
             ("wrongtype.json", Data("{\"static_resources\": {\"listeners\": 42}}".utf8)),
             ("deep.json", Data((String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)).utf8)),
-            ("dangling.json", Data("""
-                {"static_resources": {"listeners": [{"name": "l", "address": {"socket_address": {"address": "10.0.0.1", "port_value": 80}},
-                 "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
-                 "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                 "stat_prefix": "s", "rds": {"route_config_name": "missing"}}}]}]}]}}
-                """.utf8)),
+            (
+                "dangling.json",
+                Data(
+                    """
+                    {"static_resources": {"listeners": [{"name": "l", "address": {"socket_address": {"address": "10.0.0.1", "port_value": 80}},
+                     "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                     "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                     "stat_prefix": "s", "rds": {"route_config_name": "missing"}}}]}]}]}}
+                    """.utf8)
+            ),
         ]
         for (name, data) in cases {
             let url = d.appendingPathComponent(name)
@@ -113,8 +117,12 @@ final class CLITests: XCTestCase {
         let d = try tmpDir()
         var env = ProcessInfo.processInfo.environment
         env["XDS2BPF_CLANG"] = "/nonexistent/clang"
-        let (rc, _, err) = try runProcess(bin, ["compile", "--cache-dir", "none", fixture("Tests/Fixtures/l4/tcp-single.json"),
-                                                "-o", d.appendingPathComponent("b").path], environment: env)
+        let (rc, _, err) = try runProcess(
+            bin,
+            [
+                "compile", "--cache-dir", "none", fixture("Tests/Fixtures/l4/tcp-single.json"),
+                "-o", d.appendingPathComponent("b").path,
+            ], environment: env)
         XCTAssertEqual(rc, 3, err)
         XCTAssertTrue(err.contains("XDS402"), err)
     }

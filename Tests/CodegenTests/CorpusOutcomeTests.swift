@@ -45,7 +45,8 @@ final class CorpusOutcomeTests: XCTestCase {
             let warnings = fe.diagnostics.filter { $0.severity == .warning }.count
             let base = corpus.path + "/"
             if errors.isEmpty {
-                report += "ok       \(name): \(fe.ir.listeners.count) listeners, \(fe.ir.routeTables.count) route tables, \(fe.ir.clusters.count) clusters, \(warnings) warnings\n"
+                report +=
+                    "ok       \(name): \(fe.ir.listeners.count) listeners, \(fe.ir.routeTables.count) route tables, \(fe.ir.clusters.count) clusters, \(warnings) warnings\n"
             } else {
                 report += "rejected \(name): \(errors.count) errors\n"
                 for e in errors.prefix(6) {

@@ -27,7 +27,7 @@ final class DeterminismTests: XCTestCase {
         let tar = b.tarBytes()
         XCTAssertEqual(try BundleFiles.untar(tar).files, b.files)
         var bad = tar
-        bad[512 + 10] ^= 1 // the second header's checksum no longer matches
+        bad[512 + 10] ^= 1  // the second header's checksum no longer matches
         XCTAssertThrowsError(try BundleFiles.untar(bad))
         XCTAssertThrowsError(try BundleFiles.untar(Array(tar.prefix(1000))))
     }
@@ -74,10 +74,12 @@ final class DeterminismTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: tmp) }
         try changed.write(to: tmp.appendingPathComponent("changed.json"), atomically: true, encoding: .utf8)
         let cache = tmp.appendingPathComponent("cache").path
-        let a = try Pipeline.compile(Pipeline.frontEnd(files: [path("Tests/Fixtures/l4/tcp-single.json")]),
-                                     options: CompileOptions(cacheDirectory: cache), clang: clang)
-        let b = try Pipeline.compile(Pipeline.frontEnd(files: [tmp.appendingPathComponent("changed.json").path]),
-                                     options: CompileOptions(cacheDirectory: cache), clang: clang)
+        let a = try Pipeline.compile(
+            Pipeline.frontEnd(files: [path("Tests/Fixtures/l4/tcp-single.json")]),
+            options: CompileOptions(cacheDirectory: cache), clang: clang)
+        let b = try Pipeline.compile(
+            Pipeline.frontEnd(files: [tmp.appendingPathComponent("changed.json").path]),
+            options: CompileOptions(cacheDirectory: cache), clang: clang)
         XCTAssertEqual(a.emitted.source, b.emitted.source)
         XCTAssertFalse(a.objectFromCache)
         XCTAssertTrue(b.objectFromCache)

@@ -116,7 +116,9 @@ final class FrontendBadInputTests: XCTestCase {
     func testMutatedJSONFuzz() throws {
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/frontend")
         let base = [UInt8](try Data(contentsOf: fixtures.appendingPathComponent("case.listeners.yaml")))
-        let json = Array(#"{"resources":[{"@type":"type.googleapis.com/envoy.config.cluster.v3.Cluster","name":"c","connect_timeout":"1s","load_assignment":{"cluster_name":"c","endpoints":[{"lb_endpoints":[{"endpoint":{"address":{"socket_address":{"address":"1.2.3.4","port_value":80}}}}]}]}}]}"#.utf8)
+        let json = Array(
+            #"{"resources":[{"@type":"type.googleapis.com/envoy.config.cluster.v3.Cluster","name":"c","connect_timeout":"1s","load_assignment":{"cluster_name":"c","endpoints":[{"lb_endpoints":[{"endpoint":{"address":{"socket_address":{"address":"1.2.3.4","port_value":80}}}}]}]}}]}"#
+                .utf8)
         var rng = SplitMix64(seed: 99)
         let junk = Array("{}[]\":,0x-. \n@".utf8)
         for input in [base, json] {

@@ -204,10 +204,12 @@ final class FrontendBinaryTests: XCTestCase {
         let s = SnapshotParser().parse(try dump.serializedBytes() as [UInt8], sourceName: "dump.pb")
         XCTAssertFalse(s.diagnostics.hasErrors, "\(s.diagnostics.map(\.rendered))")
         XCTAssertEqual(s.listeners.map(\.name), ["static", "dyn", "warm"])
-        XCTAssertEqual(s.listeners.map(\.origin), [
-            "dump.pb: configs[1].static_listeners[0]", "dump.pb: configs[1].dynamic_listeners[0]",
-            "dump.pb: configs[1].dynamic_listeners[1].warming_state",
-        ])
+        XCTAssertEqual(
+            s.listeners.map(\.origin),
+            [
+                "dump.pb: configs[1].static_listeners[0]", "dump.pb: configs[1].dynamic_listeners[0]",
+                "dump.pb: configs[1].dynamic_listeners[1].warming_state",
+            ])
         XCTAssertEqual(s.clusters.map(\.name), ["c"])
         XCTAssertEqual(s.routeConfigurations.map(\.name), ["r"])
         XCTAssertEqual(s.loadAssignments.map(\.name), ["c"])

@@ -67,8 +67,10 @@ final class FrontendCorpusTests: XCTestCase {
         .init("envoy-gateway/xds-ir/http-route-rewrite-url-host/http-route-rewrite-url-host.listeners.yaml", l: 1, r: 0, c: 0, e: 0, errors: false, ids: []),
         .init("envoy-gateway/xds-ir/http-route-rewrite-url-host/http-route-rewrite-url-host.routes.yaml", l: 0, r: 1, c: 0, e: 0, errors: false, ids: []),
         .init("envoy-gateway/xds-ir/http-route-rewrite-url-prefix/http-route-rewrite-url-prefix.clusters.yaml", l: 0, r: 0, c: 1, e: 0, errors: false, ids: []),
-        .init("envoy-gateway/xds-ir/http-route-rewrite-url-prefix/http-route-rewrite-url-prefix.endpoints.yaml", l: 0, r: 0, c: 0, e: 1, errors: false, ids: []),
-        .init("envoy-gateway/xds-ir/http-route-rewrite-url-prefix/http-route-rewrite-url-prefix.listeners.yaml", l: 1, r: 0, c: 0, e: 0, errors: false, ids: []),
+        .init(
+            "envoy-gateway/xds-ir/http-route-rewrite-url-prefix/http-route-rewrite-url-prefix.endpoints.yaml", l: 0, r: 0, c: 0, e: 1, errors: false, ids: []),
+        .init(
+            "envoy-gateway/xds-ir/http-route-rewrite-url-prefix/http-route-rewrite-url-prefix.listeners.yaml", l: 1, r: 0, c: 0, e: 0, errors: false, ids: []),
         .init("envoy-gateway/xds-ir/http-route-rewrite-url-prefix/http-route-rewrite-url-prefix.routes.yaml", l: 0, r: 1, c: 0, e: 0, errors: false, ids: []),
         .init("envoy-gateway/xds-ir/http-route-timeout/http-route-timeout.clusters.yaml", l: 0, r: 0, c: 7, e: 0, errors: false, ids: []),
         .init("envoy-gateway/xds-ir/http-route-timeout/http-route-timeout.endpoints.yaml", l: 0, r: 0, c: 0, e: 7, errors: false, ids: []),

@@ -263,10 +263,12 @@ final class FrontendShapeTests: XCTestCase {
             """, name: "l.json")
         assertNoErrors(s)
         let filters = try XCTUnwrap(s.listeners.first?.message.filterChains.first?.filters)
-        XCTAssertEqual(filters.map(\.typedConfig.xdsTypeName), [
-            "stats.PluginConfig", "envoy.extensions.filters.network.wasm.v3.Wasm",
-            "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-        ])
+        XCTAssertEqual(
+            filters.map(\.typedConfig.xdsTypeName),
+            [
+                "stats.PluginConfig", "envoy.extensions.filters.network.wasm.v3.Wasm",
+                "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            ])
         // Not modelled: type URL kept, content dropped (as the binary path keeps the URL).
         XCTAssertEqual(filters[0].typedConfig.typeURL, "type.googleapis.com/stats.PluginConfig")
         XCTAssertTrue(filters[0].typedConfig.value.isEmpty)

@@ -53,8 +53,9 @@ final class GoldenTests: XCTestCase {
             assertGolden(ManifestText.render(r.manifest, stable: true), "\(name)/manifest.txt")
             for m in r.emitted.maps {
                 guard let img = m.image, img.entries > 0 else { continue }
-                assertGolden(img.entries > 2000 ? "\(img.entries) records, sha256 \(sha256Hex(img.bytes))\n" : img.hexText,
-                             "\(name)/maps/\(m.name).hex.txt")
+                assertGolden(
+                    img.entries > 2000 ? "\(img.entries) records, sha256 \(sha256Hex(img.bytes))\n" : img.hexText,
+                    "\(name)/maps/\(m.name).hex.txt")
             }
             XCTAssertNotNil(r.bundle.files["x2b.bpf.o"], "\(name): no object")
         }

@@ -47,8 +47,10 @@ final class HTTPRoutingTests: XCTestCase {
         var languages: [(String, ByteRE)] = try Self.patterns.map { ($0, try ByteRE.re2($0)) }
         for ic in [false, true] {
             let lit = Array("AbC/x".utf8)
-            languages += [("exact \(ic)", .exact(lit, ignoreCase: ic)), ("prefix \(ic)", .prefix(lit, ignoreCase: ic)),
-                          ("suffix \(ic)", .suffix(lit, ignoreCase: ic)), ("contains \(ic)", .contains(lit, ignoreCase: ic))]
+            languages += [
+                ("exact \(ic)", .exact(lit, ignoreCase: ic)), ("prefix \(ic)", .prefix(lit, ignoreCase: ic)),
+                ("suffix \(ic)", .suffix(lit, ignoreCase: ic)), ("contains \(ic)", .contains(lit, ignoreCase: ic)),
+            ]
         }
         languages.append(("non-ascii dot", try ByteRE.re2("é.[^a]")))
         for (name, re) in languages {
@@ -101,13 +103,13 @@ final class HTTPRoutingTests: XCTestCase {
 
     func testLoweringNamesTheRegexConstruct() throws {
         let yaml = """
-        virtual_hosts:
-        - name: v
-          domains: ["*"]
-          routes:
-          - match: {safe_regex: {regex: "\\\\bx"}}
-            route: {cluster: c}
-        """
+            virtual_hosts:
+            - name: v
+              domains: ["*"]
+              routes:
+              - match: {safe_regex: {regex: "\\\\bx"}}
+                route: {cluster: c}
+            """
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-re-\(UUID().uuidString).yaml")
         try yaml.write(to: url, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: url) }
@@ -153,8 +155,10 @@ final class HTTPRoutingTests: XCTestCase {
 
     /// What a real Envoy 1.40 answered for each class (Tests/envoy/diff-http.py, docs/semantics.md).
     func testHeadValidationAsEnvoyAnswers() {
-        func req(_ method: String = "GET", _ path: String = "/", host: String? = "a.example", version: String = "HTTP/1.1",
-                 h headers: [(String, String)] = []) -> HTTPRequest {
+        func req(
+            _ method: String = "GET", _ path: String = "/", host: String? = "a.example", version: String = "HTTP/1.1",
+            h headers: [(String, String)] = []
+        ) -> HTTPRequest {
             var r = HTTPRequest(authority: host ?? "", path: path, method: method, headers: headers)
             r.hasAuthority = host != nil
             r.version = version
@@ -257,8 +261,10 @@ final class HTTPRoutingTests: XCTestCase {
         return files.map { f in
             let name = String(f.dropLast(".golden.proto.json".count))
             if name == "TestRoutesFailures" {
-                return (routerCheckFixtures.appendingPathComponent("TestRoutesFailures.yaml").path, dir.appendingPathComponent(f).path,
-                        ["ResponseHeaderMatches Failures"])
+                return (
+                    routerCheckFixtures.appendingPathComponent("TestRoutesFailures.yaml").path, dir.appendingPathComponent(f).path,
+                    ["ResponseHeaderMatches Failures"]
+                )
             }
             return (dir.appendingPathComponent("\(name).yaml").path, dir.appendingPathComponent(f).path, [])
         }
@@ -284,8 +290,9 @@ final class HTTPRoutingTests: XCTestCase {
             XCTAssertFalse(tests.isEmpty, c.tests)
             for t in tests {
                 let r = RouterCheck.runIR(t, table: cfg.table)
-                XCTAssertEqual(r.passed, !c.failing.contains(t.name),
-                               "\(c.tests): \(t.name): \(r.failures.map { "\($0.field) expected \($0.expected) actual \($0.actual)" }) \(r.undecidable ?? "")")
+                XCTAssertEqual(
+                    r.passed, !c.failing.contains(t.name),
+                    "\(c.tests): \(t.name): \(r.failures.map { "\($0.field) expected \($0.expected) actual \($0.actual)" }) \(r.undecidable ?? "")")
                 if c.failing.contains(t.name) {
                     // It fails for the reason Envoy's suite expects: the response headers.
                     XCTAssertTrue(r.failures.allSatisfy { $0.field == "response_header_matches" }, "\(r.failures)")
@@ -300,9 +307,11 @@ final class HTTPRoutingTests: XCTestCase {
     func testGeneratedRoutesGoldens() throws {
         for c in Self.fixtureCases() {
             let cfg = try RouterCheck.loadConfig(c.config)
-            let ir = MeshIR(routeTables: [cfg.table], clusters: cfg.clusterNames.map {
-                IRCluster(name: $0, path: "", lb: .roundRobin, priorities: [])
-            })
+            let ir = MeshIR(
+                routeTables: [cfg.table],
+                clusters: cfg.clusterNames.map {
+                    IRCluster(name: $0, path: "", lb: .roundRobin, priorities: [])
+                })
             let (plan, diags) = HTTPPlanner.plan(ir)
             XCTAssertTrue(diags.isEmpty, "\(diags.map(\.rendered))")
             let out = HTTPEmitter.emit(plan)
@@ -322,12 +331,15 @@ final class HTTPRoutingTests: XCTestCase {
         match.headers = (0..<40).map { IRHeaderMatch(name: "x-\($0)", kind: .present(true)) }
         var regex = IRRouteMatch(path: .regex("(a|b)*a(a|b){14}"))
         regex.caseSensitive = true
-        let vh = IRVirtualHost(name: "v", path: "vh", domains: ["*"], routes: [
-            IRRoute(name: "many", path: "r0", match: match, action: .cluster("c")),
-            IRRoute(name: "big", path: "r1", match: regex, action: .cluster("c")),
-        ])
-        let ir = MeshIR(routeTables: [IRRouteTable(name: "t", path: "t", virtualHosts: [vh])],
-                        clusters: [IRCluster(name: "c", path: "c", lb: .roundRobin, priorities: [])])
+        let vh = IRVirtualHost(
+            name: "v", path: "vh", domains: ["*"],
+            routes: [
+                IRRoute(name: "many", path: "r0", match: match, action: .cluster("c")),
+                IRRoute(name: "big", path: "r1", match: regex, action: .cluster("c")),
+            ])
+        let ir = MeshIR(
+            routeTables: [IRRouteTable(name: "t", path: "t", virtualHosts: [vh])],
+            clusters: [IRCluster(name: "c", path: "c", lb: .roundRobin, priorities: [])])
         var options = HTTPPlanOptions()
         options.maxDFAStates = 1024
         let (plan, diags) = HTTPPlanner.plan(ir, options: options)
@@ -340,8 +352,9 @@ final class HTTPRoutingTests: XCTestCase {
         let routes = (0..<300).map { IRRoute(name: "", path: "r\($0)", match: IRRouteMatch(path: .prefix("/p\($0)")), action: .cluster("c")) }
         let small = IRVirtualHost(name: "small", path: "v0", domains: ["a"], routes: Array(routes.prefix(3)))
         let large = IRVirtualHost(name: "large", path: "v1", domains: ["b"], routes: routes)
-        let ir = MeshIR(routeTables: [IRRouteTable(name: "t", path: "t", virtualHosts: [small, large])],
-                        clusters: [IRCluster(name: "c", path: "c", lb: .roundRobin, priorities: [])])
+        let ir = MeshIR(
+            routeTables: [IRRouteTable(name: "t", path: "t", virtualHosts: [small, large])],
+            clusters: [IRCluster(name: "c", path: "c", lb: .roundRobin, priorities: [])])
         let (plan, _) = HTTPPlanner.plan(ir)
         XCTAssertEqual(plan.vhosts.map(\.inline), [true, false])
         let header = HTTPEmitter.emit(plan).header
@@ -379,8 +392,9 @@ final class HTTPRoutingTests: XCTestCase {
                     XCTAssertTrue(r.undecidable?.contains("dynamic metadata") == true, "\(t.name): \(r)")
                     continue
                 }
-                XCTAssertEqual(r.passed, !c.failing.contains(t.name),
-                               "\(c.tests): \(t.name): \(r.failures.map { "\($0.field) expected \($0.expected) actual \($0.actual)" }) \(r.undecidable ?? "")")
+                XCTAssertEqual(
+                    r.passed, !c.failing.contains(t.name),
+                    "\(c.tests): \(t.name): \(r.failures.map { "\($0.field) expected \($0.expected) actual \($0.actual)" }) \(r.undecidable ?? "")")
             }
         }
     }
@@ -402,7 +416,9 @@ final class HTTPRoutingTests: XCTestCase {
             tables += fe.ir.routeTables.count
             let report = try HTTPDifferential.run(fe.ir, perTable: 10_000, seed: 1)
             XCTAssertEqual(report.checked, fe.ir.routeTables.count * 10_000, name)
-            XCTAssertTrue(report.mismatches.isEmpty, "\(name): \(report.mismatches.count) disagreements\n\(report.mismatches.prefix(3).map(\.description).joined(separator: "\n"))")
+            XCTAssertTrue(
+                report.mismatches.isEmpty,
+                "\(name): \(report.mismatches.count) disagreements\n\(report.mismatches.prefix(3).map(\.description).joined(separator: "\n"))")
         }
         XCTAssertGreaterThanOrEqual(tables, 15, "corpus route tables")
     }
@@ -411,15 +427,18 @@ final class HTTPRoutingTests: XCTestCase {
         try requireKernel()
         for c in Self.fixtureCases() {
             let cfg = try RouterCheck.loadConfig(c.config)
-            let ir = MeshIR(routeTables: [cfg.table], clusters: cfg.clusterNames.map {
-                IRCluster(name: $0, path: "", lb: .roundRobin, priorities: [])
-            })
+            let ir = MeshIR(
+                routeTables: [cfg.table],
+                clusters: cfg.clusterNames.map {
+                    IRCluster(name: $0, path: "", lb: .roundRobin, priorities: [])
+                })
             for inline in [HTTPPlanOptions().inlineConditionLimit, 0] {
                 var options = HTTPPlanOptions()
                 options.inlineConditionLimit = inline
                 let report = try HTTPDifferential.run(ir, perTable: 10_000, seed: 2, options: options)
                 XCTAssertEqual(report.checked, 10_000, c.config)
-                XCTAssertTrue(report.mismatches.isEmpty, "\(c.config) inline \(inline): \(report.mismatches.prefix(3).map(\.description).joined(separator: "\n"))")
+                XCTAssertTrue(
+                    report.mismatches.isEmpty, "\(c.config) inline \(inline): \(report.mismatches.prefix(3).map(\.description).joined(separator: "\n"))")
             }
         }
     }

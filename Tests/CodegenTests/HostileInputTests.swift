@@ -19,8 +19,9 @@ final class HostileInputTests: XCTestCase {
 
     func assertRejected(_ name: String, id: String, path: String, file: StaticString = #filePath, line: UInt = #line) {
         let diags = check(name)
-        XCTAssertTrue(diags.contains { $0.id == id && $0.severity == .error && $0.path.hasPrefix(path) },
-                      "\(name): expected error[\(id)] at \(path), got \(diags.map(\.rendered))", file: file, line: line)
+        XCTAssertTrue(
+            diags.contains { $0.id == id && $0.severity == .error && $0.path.hasPrefix(path) },
+            "\(name): expected error[\(id)] at \(path), got \(diags.map(\.rendered))", file: file, line: line)
     }
 
     func testF1PriorityOutOfRange() {
@@ -28,8 +29,9 @@ final class HostileInputTests: XCTestCase {
     }
 
     func testF2TcpProxyWeightedClustersOverflow() {
-        assertRejected("F2-tcp-weighted-overflow.yaml", id: "XDS006",
-                       path: "listeners[\"l\"].filter_chains[0].filters[0].weighted_clusters")
+        assertRejected(
+            "F2-tcp-weighted-overflow.yaml", id: "XDS006",
+            path: "listeners[\"l\"].filter_chains[0].filters[0].weighted_clusters")
     }
 
     func testF3LocalityAndEndpointWeightsOverflow() {
@@ -44,36 +46,39 @@ final class HostileInputTests: XCTestCase {
 
     func testLocalityEndpointWeightSumOverflowIsRejected() throws {
         let yaml = """
-        static_resources:
-          clusters:
-          - name: c
-            load_assignment:
-              cluster_name: c
-              endpoints:
-              - lb_endpoints:
-                - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}
-                  load_balancing_weight: 4294967295
-                - endpoint: {address: {socket_address: {address: 10.0.0.2, port_value: 80}}}
-                  load_balancing_weight: 4294967295
-              - load_balancing_weight: 4294967295
-                lb_endpoints:
-                - endpoint: {address: {socket_address: {address: 10.0.0.3, port_value: 80}}}
-              - load_balancing_weight: 1
-                lb_endpoints:
-                - endpoint: {address: {socket_address: {address: 10.0.0.4, port_value: 80}}}
-            common_lb_config: {locality_weighted_lb_config: {}}
-          - name: d
-            load_assignment:
-              cluster_name: d
-              policy: {overprovisioning_factor: 0}
-              endpoints:
-              - lb_endpoints:
-                - endpoint: {address: {socket_address: {address: 10.0.0.5, port_value: 80}}}
-        """
+            static_resources:
+              clusters:
+              - name: c
+                load_assignment:
+                  cluster_name: c
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}
+                      load_balancing_weight: 4294967295
+                    - endpoint: {address: {socket_address: {address: 10.0.0.2, port_value: 80}}}
+                      load_balancing_weight: 4294967295
+                  - load_balancing_weight: 4294967295
+                    lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 10.0.0.3, port_value: 80}}}
+                  - load_balancing_weight: 1
+                    lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 10.0.0.4, port_value: 80}}}
+                common_lb_config: {locality_weighted_lb_config: {}}
+              - name: d
+                load_assignment:
+                  cluster_name: d
+                  policy: {overprovisioning_factor: 0}
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 10.0.0.5, port_value: 80}}}
+            """
         let diags = try frontEnd(yaml)
-        XCTAssertTrue(diags.contains { $0.id == "XDS006" && $0.path == "clusters[\"c\"].load_assignment.endpoints[0].lb_endpoints" }, "\(diags.map(\.rendered))")
-        XCTAssertTrue(diags.contains { $0.id == "XDS006" && $0.path == "clusters[\"c\"].load_assignment.endpoints[2].load_balancing_weight" }, "\(diags.map(\.rendered))")
-        XCTAssertTrue(diags.contains { $0.id == "XDS006" && $0.path == "clusters[\"d\"].load_assignment.policy.overprovisioning_factor" }, "\(diags.map(\.rendered))")
+        XCTAssertTrue(
+            diags.contains { $0.id == "XDS006" && $0.path == "clusters[\"c\"].load_assignment.endpoints[0].lb_endpoints" }, "\(diags.map(\.rendered))")
+        XCTAssertTrue(
+            diags.contains { $0.id == "XDS006" && $0.path == "clusters[\"c\"].load_assignment.endpoints[2].load_balancing_weight" }, "\(diags.map(\.rendered))")
+        XCTAssertTrue(
+            diags.contains { $0.id == "XDS006" && $0.path == "clusters[\"d\"].load_assignment.policy.overprovisioning_factor" }, "\(diags.map(\.rendered))")
     }
 
     func testF4CaseInsensitiveClassesAreSupported() throws {
@@ -121,17 +126,17 @@ final class HostileInputTests: XCTestCase {
 
     func testRingMinimumAboveMaximumIsRejected() throws {
         let yaml = """
-        static_resources:
-          clusters:
-          - name: c
-            lb_policy: RING_HASH
-            ring_hash_lb_config: {minimum_ring_size: 2048, maximum_ring_size: 1024}
-            load_assignment:
-              cluster_name: c
-              endpoints:
-              - lb_endpoints:
-                - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}
-        """
+            static_resources:
+              clusters:
+              - name: c
+                lb_policy: RING_HASH
+                ring_hash_lb_config: {minimum_ring_size: 2048, maximum_ring_size: 1024}
+                load_assignment:
+                  cluster_name: c
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}
+            """
         let diags = try frontEnd(yaml)
         XCTAssertTrue(diags.contains { $0.id == "XDS006" && $0.path == "clusters[\"c\"].ring_hash_lb_config" }, "\(diags.map(\.rendered))")
     }
@@ -139,11 +144,11 @@ final class HostileInputTests: XCTestCase {
     /// F8: 250 regex routes used to take ~22 s to plan (release). Debug builds run
     /// a tenth of them, the bound scaled for their speed.
     #if DEBUG
-    static let routeCount = 25
-    static let bound = 30.0
+        static let routeCount = 25
+        static let bound = 30.0
     #else
-    static let routeCount = 250
-    static let bound = 10.0
+        static let routeCount = 250
+        static let bound = 10.0
     #endif
 
     func testF8ManyRegexRoutesPlanQuickly() throws {
@@ -152,13 +157,13 @@ final class HostileInputTests: XCTestCase {
             "{\"match\":{\"safe_regex\":{\"regex\":\"/[a-z]+/\(i)/.*x.{8}\"}},\"route\":{\"cluster\":\"c\"}}"
         }.joined(separator: ",")
         let json = """
-        {"static_resources":{"listeners":[{"name":"h","address":{"socket_address":{"address":"10.0.0.1","port_value":80}},
-         "filter_chains":[{"filters":[{"name":"envoy.filters.network.http_connection_manager","typed_config":{
-         "@type":"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-         "stat_prefix":"h","route_config":{"name":"r","virtual_hosts":[{"name":"v","domains":["*"],"routes":[\(routes)]}]}}}]}]}],
-         "clusters":[{"name":"c","type":"STATIC","load_assignment":{"cluster_name":"c","endpoints":[{"lb_endpoints":[
-         {"endpoint":{"address":{"socket_address":{"address":"10.0.0.2","port_value":80}}}}]}]}}]}}
-        """
+            {"static_resources":{"listeners":[{"name":"h","address":{"socket_address":{"address":"10.0.0.1","port_value":80}},
+             "filter_chains":[{"filters":[{"name":"envoy.filters.network.http_connection_manager","typed_config":{
+             "@type":"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+             "stat_prefix":"h","route_config":{"name":"r","virtual_hosts":[{"name":"v","domains":["*"],"routes":[\(routes)]}]}}}]}]}],
+             "clusters":[{"name":"c","type":"STATIC","load_assignment":{"cluster_name":"c","endpoints":[{"lb_endpoints":[
+             {"endpoint":{"address":{"socket_address":{"address":"10.0.0.2","port_value":80}}}}]}]}}]}}
+            """
         let url = try temporaryFile("f8.json", json)
         let fe = Pipeline.frontEnd(files: [url.path])
         XCTAssertFalse(fe.rejected, "\(fe.diagnostics.map(\.rendered))")
@@ -173,59 +178,50 @@ final class HostileInputTests: XCTestCase {
 
     func testRedirectPortAndDirectResponseStatusAreRangeChecked() throws {
         let yaml = """
-        static_resources:
-          listeners:
-          - name: h
-            address: {socket_address: {address: 10.0.0.1, port_value: 80}}
-            filter_chains:
-            - filters:
-              - name: envoy.filters.network.http_connection_manager
-                typed_config:
-                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                  stat_prefix: h
-                  route_config:
-                    name: r
-                    virtual_hosts:
-                    - name: v
-                      domains: ["*"]
-                      routes:
-                      - match: {prefix: /a}
-                        redirect: {port_redirect: 4294967295}
-                      - match: {prefix: /b}
-                        direct_response: {status: 4294967295}
-        """
+            static_resources:
+              listeners:
+              - name: h
+                address: {socket_address: {address: 10.0.0.1, port_value: 80}}
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: h
+                      route_config:
+                        name: r
+                        virtual_hosts:
+                        - name: v
+                          domains: ["*"]
+                          routes:
+                          - match: {prefix: /a}
+                            redirect: {port_redirect: 4294967295}
+                          - match: {prefix: /b}
+                            direct_response: {status: 4294967295}
+            """
         let diags = try frontEnd(yaml)
         let routes = "listeners[\"h\"].filter_chains[0].filters[0].route_config.virtual_hosts[0].routes"
         XCTAssertTrue(diags.contains { $0.id == "XDS106" && $0.path == "\(routes)[0].redirect.port_redirect" }, "\(diags.map(\.rendered))")
         XCTAssertTrue(diags.contains { $0.id == "XDS006" && $0.path == "\(routes)[1].direct_response.status" }, "\(diags.map(\.rendered))")
     }
 
-    /// Clang.run reads stdout to its end while a thread drains stderr: a tool writing
-    /// more than a pipe buffer to stderr must not dead-lock it.
-    func testToolWithLargeStderrDoesNotDeadlock() throws {
-        let r = try Clang.run("/bin/sh", ["-c", "head -c 300000 /dev/zero | tr '\\0' x >&2; echo done"])
-        XCTAssertEqual(r.status, 0)
-        XCTAssertEqual(r.stdout, "done\n")
-        XCTAssertEqual(r.stderr.utf8.count, 300_000)
-    }
-
     func testUnsupportedErrorAppliesToSkippedListeners() throws {
         let yaml = """
-        static_resources:
-          listeners:
-          - name: p
-            address: {pipe: {path: /tmp/x.sock}}
-            filter_chains: [{filters: []}]
-          - name: u
-            address: {socket_address: {address: 10.0.0.1, port_value: 53, protocol: UDP}}
-          clusters:
-          - name: c
-            load_assignment:
-              cluster_name: c
-              endpoints:
-              - lb_endpoints:
-                - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}
-        """
+            static_resources:
+              listeners:
+              - name: p
+                address: {pipe: {path: /tmp/x.sock}}
+                filter_chains: [{filters: []}]
+              - name: u
+                address: {socket_address: {address: 10.0.0.1, port_value: 53, protocol: UDP}}
+              clusters:
+              - name: c
+                load_assignment:
+                  cluster_name: c
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}
+            """
         let url = try temporaryFile("skipped.yaml", yaml)
         let def = Pipeline.frontEnd(files: [url.path]).diagnostics.filter { $0.id == "XDS204" }
         XCTAssertEqual(def.count, 2, "\(def.map(\.rendered))")
@@ -237,25 +233,25 @@ final class HostileInputTests: XCTestCase {
 
     func testTruncatedTypedConfigTypeIsNamed() throws {
         let yaml = """
-        static_resources:
-          listeners:
-          - name: l
-            address: {socket_address: {address: 10.0.0.1, port_value: 80}}
-            filter_chains:
-            - filters:
-              - name: envoy.filters.network.tcp_proxy
-                typed_config:
-                  "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpPro
-                  stat_prefix: t
-                  cluster: c
-          clusters:
-          - name: c
-            load_assignment:
-              cluster_name: c
-              endpoints:
-              - lb_endpoints:
-                - endpoint: {address: {socket_address: {address: 10.0.0.2, port_value: 80}}}
-        """
+            static_resources:
+              listeners:
+              - name: l
+                address: {socket_address: {address: 10.0.0.1, port_value: 80}}
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpPro
+                      stat_prefix: t
+                      cluster: c
+              clusters:
+              - name: c
+                load_assignment:
+                  cluster_name: c
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 10.0.0.2, port_value: 80}}}
+            """
         let diags = try frontEnd(yaml)
         let d = diags.first { $0.id == "XDS206" }
         XCTAssertNotNil(d, "\(diags.map(\.rendered))")
@@ -266,64 +262,67 @@ final class HostileInputTests: XCTestCase {
 
     func testDenyingFiltersFailClosed() throws {
         let yaml = """
-        static_resources:
-          listeners:
-          - name: h
-            address: {socket_address: {address: 10.0.0.1, port_value: 80}}
-            filter_chains:
-            - filters:
-              - name: envoy.filters.network.rbac
-                typed_config:
-                  "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
-                  stat_prefix: r
-              - name: envoy.filters.network.http_connection_manager
-                typed_config:
-                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                  stat_prefix: h
-                  http_filters:
-                  - name: envoy.filters.http.cors
-                    typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
-                  - name: envoy.filters.http.ext_authz
-                    typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz}
-                  - name: my.custom.filter
-                    typed_config: {"@type": type.googleapis.com/acme.Custom}
-                  - name: envoy.filters.http.router
-                    typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-                  route_config:
-                    name: r
-                    virtual_hosts:
-                    - name: v
-                      domains: ["*"]
-                      routes:
-                      - match: {prefix: /}
-                        route: {cluster: c}
-          clusters:
-          - name: c
-            load_assignment:
-              cluster_name: c
-              endpoints:
-              - lb_endpoints:
-                - endpoint: {address: {socket_address: {address: 10.0.0.2, port_value: 80}}}
-        """
+            static_resources:
+              listeners:
+              - name: h
+                address: {socket_address: {address: 10.0.0.1, port_value: 80}}
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.rbac
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+                      stat_prefix: r
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: h
+                      http_filters:
+                      - name: envoy.filters.http.cors
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                      - name: envoy.filters.http.ext_authz
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz}
+                      - name: my.custom.filter
+                        typed_config: {"@type": type.googleapis.com/acme.Custom}
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                      route_config:
+                        name: r
+                        virtual_hosts:
+                        - name: v
+                          domains: ["*"]
+                          routes:
+                          - match: {prefix: /}
+                            route: {cluster: c}
+              clusters:
+              - name: c
+                load_assignment:
+                  cluster_name: c
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 10.0.0.2, port_value: 80}}}
+            """
         let url = try temporaryFile("deny.yaml", yaml)
         let hcm = "listeners[\"h\"].filter_chains[0].filters[1]"
         let def = Pipeline.frontEnd(files: [url.path])
         XCTAssertTrue(def.rejected)
         let bypass = def.diagnostics.filter { $0.id == "XDS209" }
-        XCTAssertEqual(Set(bypass.map(\.path)), ["\(hcm).http_filters[1]", "\(hcm).http_filters[2]", "listeners[\"h\"].filter_chains[0].filters[0]"],
-                       "\(def.diagnostics.map(\.rendered))")
+        XCTAssertEqual(
+            Set(bypass.map(\.path)), ["\(hcm).http_filters[1]", "\(hcm).http_filters[2]", "listeners[\"h\"].filter_chains[0].filters[0]"],
+            "\(def.diagnostics.map(\.rendered))")
         XCTAssertTrue(bypass.allSatisfy { $0.severity == .error })
         XCTAssertTrue(bypass.contains { $0.message.contains("envoy.filters.http.ext_authz") && $0.message.contains("listener \"h\"") })
-        XCTAssertTrue(def.diagnostics.contains { $0.id == "XDS202" && $0.message.contains("envoy.filters.http.cors") },
-                      "cors only observes: a warning")
+        XCTAssertTrue(
+            def.diagnostics.contains { $0.id == "XDS202" && $0.message.contains("envoy.filters.http.cors") },
+            "cors only observes: a warning")
         // The explicit opt-out keeps warnings, and the manifest records what is bypassed.
         let warn = Pipeline.frontEnd(files: [url.path], options: FrontEndOptions(unsupported: .warn))
         XCTAssertFalse(warn.rejected, "\(warn.diagnostics.map(\.rendered))")
         XCTAssertEqual(warn.diagnostics.filter { $0.id == "XDS209" }.count, 3)
         XCTAssertTrue(warn.diagnostics.filter { $0.id == "XDS209" }.allSatisfy { $0.severity == .warning })
         let (plan, _) = Planner.plan(warn.ir)
-        let manifest = Pipeline.buildManifest(fe: warn, plan: plan, emitted: CEmitter.emit(plan), bundle: BundleFiles(),
-                                              clang: Clang(path: "clang", version: "test", extraIncludes: []), codeDigest: "")
+        let manifest = Pipeline.buildManifest(
+            fe: warn, plan: plan, emitted: CEmitter.emit(plan), bundle: BundleFiles(),
+            clang: Clang(path: "clang", version: "test", extraIncludes: []), codeDigest: "")
         XCTAssertEqual(manifest.bypassedFilters.count, 3)
         XCTAssertTrue(manifest.bypassedFilters.contains { $0.hasPrefix("\(hcm).http_filters[1]: ") && $0.contains("ext_authz") })
         let decoded = try Xds2bpf_Bundle_V1_Manifest(serializedBytes: try manifest.serializedBytes() as [UInt8])

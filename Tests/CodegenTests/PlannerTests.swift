@@ -6,21 +6,30 @@ final class PlannerTests: XCTestCase {
     func ip(_ s: String) -> IRAddress { IRAddress(parsing: s)! }
 
     func cluster(_ name: String, _ eps: [(String, IRHealth, UInt32)], priority: UInt32 = 0, lb: IRLBPolicy = .roundRobin) -> IRCluster {
-        IRCluster(name: name, path: "clusters[\"\(name)\"]", lb: lb, priorities: [
-            IRPriority(level: priority, localities: [IRLocality(region: "", zone: "", subZone: "", weight: nil,
-                                                                endpoints: eps.map { IREndpoint(address: ip($0.0), port: 80, weight: $0.2, health: $0.1) })]),
-        ])
+        IRCluster(
+            name: name, path: "clusters[\"\(name)\"]", lb: lb,
+            priorities: [
+                IRPriority(
+                    level: priority,
+                    localities: [
+                        IRLocality(
+                            region: "", zone: "", subZone: "", weight: nil,
+                            endpoints: eps.map { IREndpoint(address: ip($0.0), port: 80, weight: $0.2, health: $0.1) })
+                    ])
+            ])
     }
 
     func listener(_ addr: String, _ port: UInt16, _ action: IRChainAction, match: IRChainMatch = IRChainMatch()) -> IRListener {
-        IRListener(name: "\(addr)_\(port)", path: "listeners[\"\(addr)_\(port)\"]", address: ip(addr), port: port,
-                   direction: .outbound, chains: [IRFilterChain(name: "", path: "c", match: match, action: action)], defaultChain: nil)
+        IRListener(
+            name: "\(addr)_\(port)", path: "listeners[\"\(addr)_\(port)\"]", address: ip(addr), port: port,
+            direction: .outbound, chains: [IRFilterChain(name: "", path: "c", match: match, action: action)], defaultChain: nil)
     }
 
     func testTooManyWeightedClustersIsADiagnostic() {
         let names = (0..<65).map { "c\($0)" }
-        let ir = MeshIR(listeners: [listener("10.0.0.1", 80, .weighted(names.map { IRWeightedCluster(cluster: $0, weight: 1) }))],
-                        clusters: names.map { cluster($0, [("10.1.0.1", .healthy, 1)]) })
+        let ir = MeshIR(
+            listeners: [listener("10.0.0.1", 80, .weighted(names.map { IRWeightedCluster(cluster: $0, weight: 1) }))],
+            clusters: names.map { cluster($0, [("10.1.0.1", .healthy, 1)]) })
         let (_, diags) = Planner.plan(ir)
         XCTAssertTrue(diags.contains { $0.id == "XDS301" && $0.severity == .error }, "\(diags)")
     }
@@ -29,8 +38,15 @@ final class PlannerTests: XCTestCase {
         // Each level 10% healthy: health 14% each, all five levels carry load.
         var c = cluster("c", [])
         c.priorities = (0..<5).map { lvl in
-            IRPriority(level: UInt32(lvl), localities: [IRLocality(region: "", zone: "", subZone: "", weight: nil, endpoints:
-                (0..<10).map { i in IREndpoint(address: ip("10.\(lvl).0.\(i + 1)"), port: 80, weight: 1, health: i == 0 ? .healthy : .unhealthy) })])
+            IRPriority(
+                level: UInt32(lvl),
+                localities: [
+                    IRLocality(
+                        region: "", zone: "", subZone: "", weight: nil,
+                        endpoints: (0..<10).map { i in
+                            IREndpoint(address: ip("10.\(lvl).0.\(i + 1)"), port: 80, weight: 1, health: i == 0 ? .healthy : .unhealthy)
+                        })
+                ])
         }
         let (_, diags) = Planner.plan(MeshIR(listeners: [listener("10.0.0.1", 80, .cluster("c"))], clusters: [c]))
         XCTAssertTrue(diags.contains { $0.id == "XDS301" }, "\(diags)")
@@ -38,8 +54,9 @@ final class PlannerTests: XCTestCase {
 
     func testSmallListenerTablesAreInlineLargeOnesAMap() {
         func ir(_ n: Int) -> MeshIR {
-            MeshIR(listeners: (0..<n).map { listener("10.0.\($0 / 250).\($0 % 250 + 1)", 80, .cluster("c")) },
-                   clusters: [cluster("c", [("10.1.0.1", .healthy, 1)])])
+            MeshIR(
+                listeners: (0..<n).map { listener("10.0.\($0 / 250).\($0 % 250 + 1)", 80, .cluster("c")) },
+                clusters: [cluster("c", [("10.1.0.1", .healthy, 1)])])
         }
         XCTAssertEqual(Planner.plan(ir(16)).0.inlineMatch[.inet4], true)
         let (big, _) = Planner.plan(ir(17))
@@ -55,8 +72,9 @@ final class PlannerTests: XCTestCase {
     func testExactListenerBeatsWildcardPrefixRow() {
         var wildcard = listener("0.0.0.0", 80, .cluster("b"), match: IRChainMatch(prefixRanges: [IRCidr(address: ip("10.0.0.1"), prefixLength: 32)]))
         wildcard.name = "wild"
-        let ir = MeshIR(listeners: [listener("10.0.0.1", 80, .cluster("a")), wildcard],
-                        clusters: [cluster("a", [("10.1.0.1", .healthy, 1)]), cluster("b", [("10.2.0.1", .healthy, 1)])])
+        let ir = MeshIR(
+            listeners: [listener("10.0.0.1", 80, .cluster("a")), wildcard],
+            clusters: [cluster("a", [("10.1.0.1", .healthy, 1)]), cluster("b", [("10.2.0.1", .healthy, 1)])])
         let (plan, _) = Planner.plan(ir)
         let rows = plan.listenerEntries.filter { $0.prefix.prefixLength == 32 }
         XCTAssertEqual(rows.count, 1)
@@ -65,8 +83,16 @@ final class PlannerTests: XCTestCase {
 
     func testPriorityLoadFollowsEnvoy() {
         var c = cluster("c", [("10.0.0.1", .healthy, 1), ("10.0.0.2", .healthy, 1), ("10.0.0.3", .unhealthy, 1), ("10.0.0.4", .unhealthy, 1)])
-        c.priorities.append(IRPriority(level: 1, localities: [IRLocality(region: "", zone: "", subZone: "", weight: nil, endpoints: [
-            IREndpoint(address: ip("10.0.1.1"), port: 80, weight: 1, health: .healthy)])]))
+        c.priorities.append(
+            IRPriority(
+                level: 1,
+                localities: [
+                    IRLocality(
+                        region: "", zone: "", subZone: "", weight: nil,
+                        endpoints: [
+                            IREndpoint(address: ip("10.0.1.1"), port: 80, weight: 1, health: .healthy)
+                        ])
+                ]))
         let eff = ClusterSemantics.effective(c)
         XCTAssertEqual(eff.levels.map(\.load), [70, 30])
         XCTAssertEqual(eff.levels[0].endpoints.map(\.text), ["10.0.0.1:80", "10.0.0.2:80"])
@@ -97,8 +123,11 @@ final class PlannerTests: XCTestCase {
 
     func testDestinationPortChainsDoNotFallBack() {
         // Envoy narrows by destination port first: with a chain naming the port, port-less chains never match.
-        let a = IRFilterChain(name: "a", path: "a", match: IRChainMatch(destinationPort: 80, prefixRanges: [IRCidr(address: ip("10.1.0.0"), prefixLength: 16)]), action: .cluster("a"))
-        let b = IRFilterChain(name: "b", path: "b", match: IRChainMatch(prefixRanges: [IRCidr(address: ip("10.2.0.0"), prefixLength: 16)]), action: .cluster("b"))
+        let a = IRFilterChain(
+            name: "a", path: "a", match: IRChainMatch(destinationPort: 80, prefixRanges: [IRCidr(address: ip("10.1.0.0"), prefixLength: 16)]),
+            action: .cluster("a"))
+        let b = IRFilterChain(
+            name: "b", path: "b", match: IRChainMatch(prefixRanges: [IRCidr(address: ip("10.2.0.0"), prefixLength: 16)]), action: .cluster("b"))
         let l = IRListener(name: "l", path: "l", address: .anyV4, port: 80, direction: .outbound, chains: [a, b], defaultChain: nil)
         XCTAssertEqual(ChainSelection.chain(l, destination: ip("10.1.2.3"))?.name, "a")
         XCTAssertNil(ChainSelection.chain(l, destination: ip("10.2.2.3")))

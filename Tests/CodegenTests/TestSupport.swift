@@ -14,8 +14,9 @@ enum TestPaths {
     static let corpus: URL? = {
         if let c = ProcessInfo.processInfo.environment["XDS2BPF_CORPUS"], !c.isEmpty {
             var isDir: ObjCBool = false
-            precondition(FileManager.default.fileExists(atPath: c, isDirectory: &isDir) && isDir.boolValue,
-                         "XDS2BPF_CORPUS=\(c) is not a directory")
+            precondition(
+                FileManager.default.fileExists(atPath: c, isDirectory: &isDir) && isDir.boolValue,
+                "XDS2BPF_CORPUS=\(c) is not a directory")
             return URL(fileURLWithPath: c)
         }
         let beside = root.deletingLastPathComponent().appendingPathComponent("shared/corpus")
@@ -72,25 +73,9 @@ func assertGolden(_ actual: String, _ relativePath: String, file: StaticString =
     }
 }
 
-/// Runs a process and returns (exit status, stdout, stderr); output goes
-/// through temporary files so large outputs cannot dead-lock on a pipe.
+/// Runs a process (Codegen's ProcessRunner) and returns (exit status, stdout, stderr);
+/// stdin is empty unless given.
 func runProcess(_ exe: String, _ args: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws -> (Int32, String, String) {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-run-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: dir) }
-    let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err"), inURL = dir.appendingPathComponent("in")
-    FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    FileManager.default.createFile(atPath: inURL.path, contents: stdin ?? Data())
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    if let environment { p.environment = environment }
-    p.standardOutput = try FileHandle(forWritingTo: outURL)
-    p.standardError = try FileHandle(forWritingTo: errURL)
-    p.standardInput = try FileHandle(forReadingFrom: inURL)
-    try p.run()
-    p.waitUntilExit()
-    return (p.terminationStatus, (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
-            (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+    let r = try ProcessRunner(exe, args, environment: environment, input: stdin ?? Data()).run()
+    return (r.status, r.stdoutText, r.stderrText)
 }

@@ -189,11 +189,19 @@ final class ADSSessionTests: XCTestCase {
 
     func testSnapshotStreamRoundTripsAndIsCanonical() throws {
         var a = XDSResourceSet()
-        a.applyStateOfTheWorld(.cluster, [try XDSResourceSet.decode(try edsCluster("z"), as: .cluster),
-                                          try XDSResourceSet.decode(try edsCluster("a"), as: .cluster)], version: "7", nonce: "x")
+        a.applyStateOfTheWorld(
+            .cluster,
+            [
+                try XDSResourceSet.decode(try edsCluster("z"), as: .cluster),
+                try XDSResourceSet.decode(try edsCluster("a"), as: .cluster),
+            ], version: "7", nonce: "x")
         var b = XDSResourceSet()
-        b.applyStateOfTheWorld(.cluster, [try XDSResourceSet.decode(try edsCluster("a"), as: .cluster),
-                                          try XDSResourceSet.decode(try edsCluster("z"), as: .cluster)], version: "7", nonce: "y")
+        b.applyStateOfTheWorld(
+            .cluster,
+            [
+                try XDSResourceSet.decode(try edsCluster("a"), as: .cluster),
+                try XDSResourceSet.decode(try edsCluster("z"), as: .cluster),
+            ], version: "7", nonce: "y")
         XCTAssertEqual(try a.discoveryStream(), try b.discoveryStream(), "order and nonce do not change the bytes")
         let back = try XDSResourceSet(discoveryStream: try a.discoveryStream())
         XCTAssertEqual(back.names(.cluster).sorted(), ["a", "z"])

@@ -62,14 +62,19 @@ final class EndpointFastPathTests: XCTestCase {
 
     func set(_ eps: [String: [[(Int, UInt32)]]]) throws -> XDSResourceSet {
         var s = XDSResourceSet()
-        s.applyStateOfTheWorld(.listener, try policies.enumerated().map {
-            try XDSResourceSet.decode(try listener($0.offset, cluster: $0.element.0), as: .listener)
-        }, version: "1", nonce: "")
-        s.applyStateOfTheWorld(.cluster, try policies.map { try XDSResourceSet.decode(try cluster($0.0, $0.1), as: .cluster) },
-                               version: "1", nonce: "")
-        s.applyStateOfTheWorld(.endpoint, try policies.map { p in
-            try XDSResourceSet.decode(try assignment(p.0, eps[p.0] ?? [[(1, 1), (2, 1)]]), as: .endpoint)
-        }, version: "1", nonce: "")
+        s.applyStateOfTheWorld(
+            .listener,
+            try policies.enumerated().map {
+                try XDSResourceSet.decode(try listener($0.offset, cluster: $0.element.0), as: .listener)
+            }, version: "1", nonce: "")
+        s.applyStateOfTheWorld(
+            .cluster, try policies.map { try XDSResourceSet.decode(try cluster($0.0, $0.1), as: .cluster) },
+            version: "1", nonce: "")
+        s.applyStateOfTheWorld(
+            .endpoint,
+            try policies.map { p in
+                try XDSResourceSet.decode(try assignment(p.0, eps[p.0] ?? [[(1, 1), (2, 1)]]), as: .endpoint)
+            }, version: "1", nonce: "")
         return s
     }
 
@@ -131,8 +136,9 @@ final class EndpointFastPathTests: XCTestCase {
         loc.lbEndpoints = [e]
         bad.endpoints = [loc]
         var new = old
-        new.applyStateOfTheWorld(.endpoint, [try XDSResourceSet.decode(try Google_Protobuf_Any(message: bad), as: .endpoint)],
-                                 version: "2", nonce: "")
+        new.applyStateOfTheWorld(
+            .endpoint, [try XDSResourceSet.decode(try Google_Protobuf_Any(message: bad), as: .endpoint)],
+            version: "2", nonce: "")
         XCTAssertNil(fast.delta(changed: ["rr"], in: new, snapshotSha256: "x"))
     }
 }

@@ -288,14 +288,16 @@ static bool is_ident(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 
-	if (!n || n > max || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+	if (!n || n > max ||
+	    !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
 		return false;
 	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
 static bool is_token(const char *s, const char *extra, size_t max)
 {
-	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	static const char alnum[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 	size_t n = strlen(s);
 
 	if (!n || n > max)
@@ -344,13 +346,13 @@ static const char *shown(const char *s, char buf[80])
 	return buf;
 }
 
-#define CHECK_STR(ok, what, ...)                                                             \
-	do {                                                                                 \
-		if (!(ok)) {                                                                 \
-			x2b_err("manifest: invalid " what " '%s' (corrupt manifest?)",        \
-				__VA_ARGS__);                                                \
-			bad++;                                                               \
-		}                                                                            \
+#define CHECK_STR(ok, what, ...)                                                       \
+	do {                                                                           \
+		if (!(ok)) {                                                           \
+			x2b_err("manifest: invalid " what " '%s' (corrupt manifest?)", \
+				__VA_ARGS__);                                          \
+			bad++;                                                         \
+		}                                                                      \
 	} while (0)
 
 int x2b_manifest_check_strings(const x2b_manifest *m)
@@ -362,22 +364,28 @@ int x2b_manifest_check_strings(const x2b_manifest *m)
 	    m->n_maps > X2B_MAX_MAPS || m->n_tail_calls > X2B_MAX_TAIL_CALLS ||
 	    m->n_listeners > X2B_MAX_TABLE || m->n_clusters > X2B_MAX_TABLE) {
 		x2b_err("manifest: too many entries (%zu files, %zu programs, %zu maps, %zu tail calls, "
-			"%zu listeners, %zu clusters)", m->n_files, m->n_programs, m->n_maps,
-			m->n_tail_calls, m->n_listeners, m->n_clusters);
+			"%zu listeners, %zu clusters)",
+			m->n_files, m->n_programs, m->n_maps, m->n_tail_calls, m->n_listeners,
+			m->n_clusters);
 		return X2B_EXIT_REJECT;
 	}
-	CHECK_STR(is_text(m->xds2bpf_version, X2B_MAX_SHORT, false), "xds2bpf_version", shown(m->xds2bpf_version, q));
-	CHECK_STR(is_text(m->clang_version, X2B_MAX_TEXT, false), "clang_version", shown(m->clang_version, q));
+	CHECK_STR(is_text(m->xds2bpf_version, X2B_MAX_SHORT, false), "xds2bpf_version",
+		  shown(m->xds2bpf_version, q));
+	CHECK_STR(is_text(m->clang_version, X2B_MAX_TEXT, false), "clang_version",
+		  shown(m->clang_version, q));
 	CHECK_STR(is_hex64(m->snapshot_sha256), "snapshot_sha256", shown(m->snapshot_sha256, q));
 	CHECK_STR(is_hex64(m->code_sha256), "code_sha256", shown(m->code_sha256, q));
 	CHECK_STR(is_bundle_path(m->object), "object path", shown(m->object, q));
-	CHECK_STR(!*m->http_object || is_bundle_path(m->http_object), "http_object path", shown(m->http_object, q));
+	CHECK_STR(!*m->http_object || is_bundle_path(m->http_object), "http_object path",
+		  shown(m->http_object, q));
 	for (size_t i = 0; i < m->n_files; i++) {
-		CHECK_STR(is_bundle_path(m->files[i]->path), "file path", shown(m->files[i]->path, q));
-		CHECK_STR(is_hex64(m->files[i]->sha256), "sha256 of a file", shown(m->files[i]->sha256, q));
+		CHECK_STR(is_bundle_path(m->files[i]->path), "file path",
+			  shown(m->files[i]->path, q));
+		CHECK_STR(is_hex64(m->files[i]->sha256), "sha256 of a file",
+			  shown(m->files[i]->sha256, q));
 		if (m->files[i]->size > X2B_MAX_FILE_SIZE) {
-			x2b_err("manifest: file '%s' is too large (%llu bytes)", shown(m->files[i]->path, q),
-				(unsigned long long)m->files[i]->size);
+			x2b_err("manifest: file '%s' is too large (%llu bytes)",
+				shown(m->files[i]->path, q), (unsigned long long)m->files[i]->size);
 			bad++;
 		}
 	}
@@ -385,15 +393,19 @@ int x2b_manifest_check_strings(const x2b_manifest *m)
 		const x2b_mprog *p = m->programs[i];
 
 		CHECK_STR(is_ident(p->name, 15), "program name", shown(p->name, q));
-		CHECK_STR(is_token(p->section, "_/.+-", 64), "program section", shown(p->section, q));
-		CHECK_STR(is_text(p->serves, X2B_MAX_TEXT, true), "program description", shown(p->serves, q));
+		CHECK_STR(is_token(p->section, "_/.+-", 64), "program section",
+			  shown(p->section, q));
+		CHECK_STR(is_text(p->serves, X2B_MAX_TEXT, true), "program description",
+			  shown(p->serves, q));
 	}
 	for (size_t i = 0; i < m->n_maps; i++) {
 		const x2b_mmap *mm = m->maps[i];
 
 		CHECK_STR(is_ident(mm->name, 15), "map name", shown(mm->name, q));
-		CHECK_STR(!*mm->image || is_bundle_path(mm->image), "map image path", shown(mm->image, q));
-		CHECK_STR(is_text(mm->serves, X2B_MAX_TEXT, true), "map description", shown(mm->serves, q));
+		CHECK_STR(!*mm->image || is_bundle_path(mm->image), "map image path",
+			  shown(mm->image, q));
+		CHECK_STR(is_text(mm->serves, X2B_MAX_TEXT, true), "map description",
+			  shown(mm->serves, q));
 	}
 	for (size_t i = 0; i < m->n_tail_calls; i++) {
 		CHECK_STR(is_ident(m->tail_calls[i]->prog_array, 15), "tail-call prog array",
@@ -404,7 +416,8 @@ int x2b_manifest_check_strings(const x2b_manifest *m)
 	for (size_t i = 0; i < m->n_listeners; i++) {
 		const Xds2bpf__Bundle__V1__Listener *l = m->listeners[i];
 
-		CHECK_STR(is_text(l->name, X2B_MAX_XDS_NAME, true), "listener name", shown(l->name, q));
+		CHECK_STR(is_text(l->name, X2B_MAX_XDS_NAME, true), "listener name",
+			  shown(l->name, q));
 		CHECK_STR(!*l->address || is_token(l->address, ".:[]%_/-", 128), "listener address",
 			  shown(l->address, q));
 		CHECK_STR(!*l->kind || is_ident(l->kind, 32), "listener kind", shown(l->kind, q));
@@ -412,7 +425,8 @@ int x2b_manifest_check_strings(const x2b_manifest *m)
 	for (size_t i = 0; i < m->n_clusters; i++) {
 		const Xds2bpf__Bundle__V1__Cluster *c = m->clusters[i];
 
-		CHECK_STR(is_text(c->name, X2B_MAX_XDS_NAME, true), "cluster name", shown(c->name, q));
+		CHECK_STR(is_text(c->name, X2B_MAX_XDS_NAME, true), "cluster name",
+			  shown(c->name, q));
 		CHECK_STR(!*c->lb_policy || is_ident(c->lb_policy, 64), "cluster LB policy",
 			  shown(c->lb_policy, q));
 	}
@@ -480,23 +494,27 @@ static int check_files(struct x2b_bundle *b)
 
 		if (!x2b_path_is_safe(mf->path) || !strcmp(mf->path, "manifest.pb") ||
 		    !strcmp(mf->path, "manifest.sha256")) {
-			x2b_err("manifest lists an unsafe path '%s' (must be relative, without '..')", mf->path);
+			x2b_err("manifest lists an unsafe path '%s' (must be relative, without '..')",
+				mf->path);
 			bad++;
 			continue;
 		}
-		if (x2b_bundle_file(b, mf->path) || (i && !strcmp(m->files[i - 1]->path, mf->path))) {
+		if (x2b_bundle_file(b, mf->path) ||
+		    (i && !strcmp(m->files[i - 1]->path, mf->path))) {
 			x2b_err("manifest lists '%s' twice", mf->path);
 			bad++;
 			continue;
 		}
 		err = bundle_read(b, mf->path, X2B_MAX_FILE_SIZE, &f->data, &f->size, &f->owned);
 		if (err == -ENOENT) {
-			x2b_err("bundle is incomplete: '%s' is listed in the manifest but missing", mf->path);
+			x2b_err("bundle is incomplete: '%s' is listed in the manifest but missing",
+				mf->path);
 			bad++;
 			continue;
 		}
 		if (err) {
-			x2b_err("cannot read '%s' of bundle %s: %s", mf->path, b->dir, read_error(err));
+			x2b_err("cannot read '%s' of bundle %s: %s", mf->path, b->dir,
+				read_error(err));
 			if (err == -ENOMEM)
 				return X2B_EXIT_INTERNAL;
 			bad++;
@@ -524,7 +542,8 @@ static int check_files(struct x2b_bundle *b)
 	for (size_t i = 0; b->is_tar && i < b->tar.n; i++) {
 		const char *n = b->tar.members[i].name;
 
-		if (strcmp(n, "manifest.pb") && strcmp(n, "manifest.sha256") && !manifest_lists(m, n)) {
+		if (strcmp(n, "manifest.pb") && strcmp(n, "manifest.sha256") &&
+		    !manifest_lists(m, n)) {
 			x2b_err("%s: member '%s' is not listed in the manifest", b->dir, n);
 			bad++;
 		}
@@ -573,13 +592,15 @@ static int check_map_spec(const x2b_mmap *mm)
 	    mm->value_size > X2B_MAX_VALUE_SIZE || (array && mm->key_size != 4) ||
 	    (mm->kind == X2B_MAPKIND(PROG_ARRAY) && mm->value_size != 4) ||
 	    (mm->kind == X2B_MAPKIND(LPM_TRIE) && mm->key_size <= 4)) {
-		x2b_err("map '%s': key size %u / value size %u are not valid for its kind", mm->name,
-			mm->key_size, mm->value_size);
+		x2b_err("map '%s': key size %u / value size %u are not valid for its kind",
+			mm->name, mm->key_size, mm->value_size);
 		return 1;
 	}
-	if (mm->kind == X2B_MAPKIND(SK_STORAGE) ? mm->max_entries != 0
-	    : !mm->max_entries || mm->max_entries > X2B_MAX_ENTRIES_LIMIT ||
-	      (mm->kind == X2B_MAPKIND(PROG_ARRAY) && mm->max_entries > X2B_MAX_PROG_ARRAY)) {
+	if (mm->kind == X2B_MAPKIND(SK_STORAGE)
+		    ? mm->max_entries != 0
+		    : !mm->max_entries || mm->max_entries > X2B_MAX_ENTRIES_LIMIT ||
+			      (mm->kind == X2B_MAPKIND(PROG_ARRAY) &&
+			       mm->max_entries > X2B_MAX_PROG_ARRAY)) {
 		x2b_err("map '%s': max_entries %u is out of range", mm->name, mm->max_entries);
 		return 1;
 	}
@@ -606,13 +627,13 @@ static int check_image(const x2b_mmap *mm, const struct x2b_file *f)
 
 		memcpy(&k, key, sizeof(k)); /* key_size == 4 (arrays) or > 4 (LPM) */
 		if (array && k >= mm->max_entries) {
-			x2b_err("map '%s': image '%s' record %u has index %u, max_entries is %u", mm->name,
-				mm->image, i, k, mm->max_entries);
+			x2b_err("map '%s': image '%s' record %u has index %u, max_entries is %u",
+				mm->name, mm->image, i, k, mm->max_entries);
 			return 1;
 		}
 		if (mm->kind == X2B_MAPKIND(LPM_TRIE) && k > (mm->key_size - 4) * 8) {
-			x2b_err("map '%s': image '%s' record %u has prefix length %u, at most %u", mm->name,
-				mm->image, i, k, (mm->key_size - 4) * 8);
+			x2b_err("map '%s': image '%s' record %u has prefix length %u, at most %u",
+				mm->name, mm->image, i, k, (mm->key_size - 4) * 8);
 			return 1;
 		}
 	}
@@ -685,17 +706,20 @@ static int check_references(struct x2b_bundle *b)
 			continue;
 		}
 		if (!manifest_lists(m, mm->image)) {
-			x2b_err("map '%s': image '%s' is not listed in manifest.files", mm->name, mm->image);
+			x2b_err("map '%s': image '%s' is not listed in manifest.files", mm->name,
+				mm->image);
 			bad++;
 			continue;
 		}
 		f = x2b_bundle_file(b, mm->image);
 		if (!f)
 			continue; /* missing or unreadable: check_files reported it */
-		want = (unsigned long long)mm->entries * ((unsigned long long)mm->key_size + mm->value_size);
+		want = (unsigned long long)mm->entries *
+		       ((unsigned long long)mm->key_size + mm->value_size);
 		if (f->size != want) {
 			x2b_err("map '%s': image '%s' has %zu bytes, expected %u entries x (%u + %u) = %llu",
-				mm->name, mm->image, f->size, mm->entries, mm->key_size, mm->value_size, want);
+				mm->name, mm->image, f->size, mm->entries, mm->key_size,
+				mm->value_size, want);
 			bad++;
 			continue;
 		}
@@ -709,19 +733,21 @@ static int check_references(struct x2b_bundle *b)
 		const x2b_mprog *p = find_prog(m, t->program);
 
 		if (!pa || pa->kind != X2B_MAPKIND(PROG_ARRAY) || !p) {
-			x2b_err("tail call %s[%u] -> %s: %s is not in the manifest", t->prog_array, t->slot,
-				t->program, !pa || pa->kind != X2B_MAPKIND(PROG_ARRAY) ? "prog array" : "program");
+			x2b_err("tail call %s[%u] -> %s: %s is not in the manifest", t->prog_array,
+				t->slot, t->program,
+				!pa || pa->kind != X2B_MAPKIND(PROG_ARRAY) ? "prog array"
+									   : "program");
 			bad++;
 			continue;
 		}
 		if (t->slot >= pa->max_entries) {
-			x2b_err("tail call %s[%u] -> %s: slot out of range (max_entries %u)", t->prog_array,
-				t->slot, t->program, pa->max_entries);
+			x2b_err("tail call %s[%u] -> %s: slot out of range (max_entries %u)",
+				t->prog_array, t->slot, t->program, pa->max_entries);
 			bad++;
 		}
 		if (p->attach != X2B_ATTACH(ATTACH_NONE)) {
-			x2b_err("tail call %s[%u] -> %s: the target is an entry program", t->prog_array,
-				t->slot, t->program);
+			x2b_err("tail call %s[%u] -> %s: the target is an entry program",
+				t->prog_array, t->slot, t->program);
 			bad++;
 		}
 		for (size_t j = 0; j < i; j++) {
@@ -742,7 +768,8 @@ static int check_references(struct x2b_bundle *b)
 			slot = !strcmp(m->tail_calls[j]->program, p->name);
 		if (!slot) {
 			x2b_err("program '%s' is neither an entry program nor in the tail-call table "
-				"(tail_calls entry missing?)", p->name);
+				"(tail_calls entry missing?)",
+				p->name);
 			bad++;
 		}
 	}
@@ -762,15 +789,18 @@ static int check_manifest_digest(struct x2b_bundle *b)
 	err = bundle_read(b, "manifest.sha256", 1024, &data, &len, &owned);
 	if (err == -ENOENT) {
 		x2b_err("%s: bundle has no manifest.sha256 (the digest of manifest.pb); "
-			"recompile it with this release of xds2bpf", b->dir);
+			"recompile it with this release of xds2bpf",
+			b->dir);
 		return X2B_EXIT_REJECT;
 	}
 	if (err) {
 		x2b_err("cannot read manifest.sha256 of bundle %s: %s", b->dir, read_error(err));
 		return err == -ENOMEM ? X2B_EXIT_INTERNAL : X2B_EXIT_REJECT;
 	}
-	if (len != 64 + sizeof(suffix) - 1 || memcmp((const char *)data + 64, suffix, sizeof(suffix) - 1)) {
-		x2b_err("%s: manifest.sha256 is malformed (expected '<sha256>  manifest.pb')", b->dir);
+	if (len != 64 + sizeof(suffix) - 1 ||
+	    memcmp((const char *)data + 64, suffix, sizeof(suffix) - 1)) {
+		x2b_err("%s: manifest.sha256 is malformed (expected '<sha256>  manifest.pb')",
+			b->dir);
 		goto out;
 	}
 	if (sha256_hex(b->raw, b->raw_len, hex)) {
@@ -779,7 +809,8 @@ static int check_manifest_digest(struct x2b_bundle *b)
 	}
 	if (memcmp(hex, data, 64)) {
 		x2b_err("%s: manifest.pb does not match manifest.sha256 (tampered or corrupt bundle): "
-			"manifest.pb has sha256 %s", b->dir, hex);
+			"manifest.pb has sha256 %s",
+			b->dir, hex);
 		goto out;
 	}
 	ret = 0;
@@ -886,7 +917,8 @@ int x2b_bundle_open(const char *path, struct x2b_bundle *b)
 		return bundle_check(b);
 	}
 	if (!S_ISREG(st.st_mode)) {
-		x2b_err("not a bundle: %s is neither a directory nor a bundle archive (.tar)", path);
+		x2b_err("not a bundle: %s is neither a directory nor a bundle archive (.tar)",
+			path);
 		return X2B_EXIT_REJECT;
 	}
 	err = x2b_read_file_at(AT_FDCWD, path, 0, X2B_MAX_TAR_SIZE, &b->tar_buf, &b->tar_len);

@@ -30,10 +30,10 @@
 
 /* Exit codes (also the return value of every command function). */
 #define X2B_EXIT_OK 0
-#define X2B_EXIT_REJECT 1   /* bundle rejected or kernel refused */
+#define X2B_EXIT_REJECT 1 /* bundle rejected or kernel refused */
 #define X2B_EXIT_USAGE 2
 #define X2B_EXIT_INTERNAL 3
-#define X2B_EXIT_NO_FIT 4   /* update: cannot be applied in place, a full replace is needed */
+#define X2B_EXIT_NO_FIT 4 /* update: cannot be applied in place, a full replace is needed */
 
 #define X2B_FORMAT_VERSION 1
 
@@ -86,19 +86,19 @@ extern const size_t x2b_nattach;
 #define X2B_MAX_TAR_SIZE (1ULL << 30)
 #define X2B_MAX_FILES 4096
 #define X2B_MAX_ENTRIES_LIMIT (1U << 26) /* max_entries of any map */
-#define X2B_MAX_KEY_SIZE 512U            /* the BPF stack */
+#define X2B_MAX_KEY_SIZE 512U		 /* the BPF stack */
 #define X2B_MAX_VALUE_SIZE (1U << 20)
-#define X2B_MAX_PROG_ARRAY 4096U         /* slots checked one by one */
+#define X2B_MAX_PROG_ARRAY 4096U /* slots checked one by one */
 
 struct x2b_file {
 	const char *path; /* points into the manifest */
 	const void *data;
 	size_t size;
-	bool owned;       /* data was malloc'ed (directory bundle); else it points into the archive */
+	bool owned; /* data was malloc'ed (directory bundle); else it points into the archive */
 };
 
 struct x2b_tar_member {
-	char *name;       /* relative to the archive's top-level directory */
+	char *name;	  /* relative to the archive's top-level directory */
 	const void *data; /* into the archive buffer */
 	size_t size;
 };
@@ -115,8 +115,8 @@ struct x2b_tar {
 #define X2B_COPY_MEMBERS (1U << 2)
 
 struct x2b_bundle {
-	char *dir;  /* the path given: a directory or a .tar */
-	int dirfd;  /* directory bundles, -1 otherwise */
+	char *dir; /* the path given: a directory or a .tar */
+	int dirfd; /* directory bundles, -1 otherwise */
 	void *tar_buf;
 	size_t tar_len;
 	struct x2b_tar tar;
@@ -242,12 +242,13 @@ struct x2b_cluster; /* x2b_abi.h */
  * not fit; nothing is written anywhere.
  */
 struct x2b_update_plan {
-	struct x2b_cluster *rows; /* d->n_clusters new rows */
-	uint64_t endpoints, slots; /* records to write */
+	struct x2b_cluster *rows;   /* d->n_clusters new rows */
+	uint64_t endpoints, slots;  /* records to write */
 	uint64_t ep_free, tab_free; /* unused entries before the update (live rows only) */
 };
-int x2b_delta_plan(const x2b_delta *d, const uint32_t *ids, const struct x2b_cluster *live, size_t n,
-		   struct x2b_space *ep, struct x2b_space *tab, struct x2b_update_plan *p);
+int x2b_delta_plan(const x2b_delta *d, const uint32_t *ids, const struct x2b_cluster *live,
+		   size_t n, struct x2b_space *ep, struct x2b_space *tab,
+		   struct x2b_update_plan *p);
 void x2b_update_plan_free(struct x2b_update_plan *p);
 
 /* A flat JSON object: string keys; string, number, true/false/null values (as text). */

@@ -134,8 +134,8 @@ static int check_object(const struct x2b_bundle *b, struct bpf_object *obj)
 			continue;
 		}
 		if (*mp->section && strcmp(mp->section, bpf_program__section_name(prog))) {
-			x2b_err("program '%s': section '%s' in the object, '%s' in the manifest", mp->name,
-				bpf_program__section_name(prog), mp->section);
+			x2b_err("program '%s': section '%s' in the object, '%s' in the manifest",
+				mp->name, bpf_program__section_name(prog), mp->section);
 			bad++;
 		}
 		if (ad && bpf_program__expected_attach_type(prog) != ad->type) {
@@ -146,7 +146,8 @@ static int check_object(const struct x2b_bundle *b, struct bpf_object *obj)
 	}
 	bpf_object__for_each_program(prog, obj) {
 		if (!manifest_prog(m, bpf_program__name(prog))) {
-			x2b_err("program '%s' is in the object but not in the manifest", bpf_program__name(prog));
+			x2b_err("program '%s' is in the object but not in the manifest",
+				bpf_program__name(prog));
 			bad++;
 		}
 	}
@@ -172,7 +173,8 @@ static int check_object(const struct x2b_bundle *b, struct bpf_object *obj)
 		}
 		if (bpf_map__pin_path(map)) {
 			x2b_err("map '%s' is declared with LIBBPF_PIN_BY_NAME; bundles must not pin "
-				"(the loader pins under its own directory)", mm->name);
+				"(the loader pins under its own directory)",
+				mm->name);
 			bad++;
 		}
 		if (mm->entries > mm->max_entries && mm->kind != X2B_MAPKIND(SK_STORAGE)) {
@@ -185,7 +187,8 @@ static int check_object(const struct x2b_bundle *b, struct bpf_object *obj)
 		if (bpf_map__is_internal(map))
 			continue;
 		if (!manifest_map(m, bpf_map__name(map))) {
-			x2b_err("map '%s' is in the object but not in the manifest", bpf_map__name(map));
+			x2b_err("map '%s' is in the object but not in the manifest",
+				bpf_map__name(map));
 			bad++;
 		}
 	}
@@ -197,7 +200,8 @@ static int fill_map(const struct x2b_bundle *b, struct bpf_map *map, const x2b_m
 	const struct x2b_file *f = x2b_bundle_file(b, mm->image);
 	size_t rec = (size_t)mm->key_size + mm->value_size;
 	bool percpu = mm->kind == X2B_MAPKIND(PERCPU_ARRAY);
-	size_t stride = ((size_t)mm->value_size + 7) & ~(size_t)7; /* value_size <= X2B_MAX_VALUE_SIZE */
+	size_t stride =
+		((size_t)mm->value_size + 7) & ~(size_t)7; /* value_size <= X2B_MAX_VALUE_SIZE */
 	char *vbuf = NULL;
 	int ncpus = 1, fd = bpf_map__fd(map), err = 0;
 
@@ -212,7 +216,8 @@ static int fill_map(const struct x2b_bundle *b, struct bpf_map *map, const x2b_m
 			return X2B_EXIT_INTERNAL;
 	}
 	for (uint32_t i = 0; i < mm->entries; i++) {
-		const char *key = (const char *)f->data + (size_t)i * rec; /* size = entries * rec */
+		const char *key =
+			(const char *)f->data + (size_t)i * rec; /* size = entries * rec */
 		const void *val = key + mm->key_size;
 
 		if (percpu) {
@@ -222,8 +227,8 @@ static int fill_map(const struct x2b_bundle *b, struct bpf_map *map, const x2b_m
 		}
 		if (bpf_map_update_elem(fd, key, val, BPF_ANY)) {
 			err = -errno;
-			x2b_err("map '%s': the kernel refused entry %u of image '%s': %s", mm->name, i,
-				mm->image, strerror(-err));
+			x2b_err("map '%s': the kernel refused entry %u of image '%s': %s", mm->name,
+				i, mm->image, strerror(-err));
 			break;
 		}
 	}
@@ -259,8 +264,8 @@ static int check_tail_calls(const struct x2b_bundle *b, struct bpf_object *obj)
 		if (!map || !prog)
 			return X2B_EXIT_REJECT; /* check_object reported it */
 		if (t->slot >= bpf_map__max_entries(map)) {
-			x2b_err("tail call %s[%u] -> %s: slot out of range (max_entries %u)", t->prog_array,
-				t->slot, t->program, bpf_map__max_entries(map));
+			x2b_err("tail call %s[%u] -> %s: slot out of range (max_entries %u)",
+				t->prog_array, t->slot, t->program, bpf_map__max_entries(map));
 			bad++;
 			continue;
 		}
@@ -271,7 +276,8 @@ static int check_tail_calls(const struct x2b_bundle *b, struct bpf_object *obj)
 		}
 		if (bpf_map_lookup_elem(bpf_map__fd(map), &t->slot, &got)) {
 			x2b_err("tail call %s[%u] -> %s: the slot is empty (missing __array(values) "
-				"initialiser in the object?)", t->prog_array, t->slot, t->program);
+				"initialiser in the object?)",
+				t->prog_array, t->slot, t->program);
 			bad++;
 			continue;
 		}
@@ -327,7 +333,8 @@ static void report_load_failure(struct x2b_object *o, int err)
 	if (!failed || !log || !*log) {
 		capture_end(true);
 		x2b_err("the kernel refused the BPF object: %s%s", strerror(-err),
-			err == -EPERM ? " (loading needs root: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN)" : "");
+			err == -EPERM ? " (loading needs root: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN)"
+				      : "");
 		return;
 	}
 	capture_end(x2b_verbose);
@@ -390,7 +397,8 @@ int x2b_object_check_static(const struct x2b_bundle *b, const char *object)
 		char why[128];
 
 		libbpf_strerror(err, why, sizeof(why));
-		x2b_err("cannot open BPF object '%s': %s (not a valid BPF ELF object)", object, why);
+		x2b_err("cannot open BPF object '%s': %s (not a valid BPF ELF object)", object,
+			why);
 		return X2B_EXIT_REJECT;
 	}
 	err = check_object(b, obj);
@@ -528,8 +536,8 @@ int x2b_cmd_verify(const char *bundle)
 			printf(",\"section\":");
 			x2b_json_str(stdout, bpf_program__section_name(prog));
 			printf(",\"attach\":\"%s\",\"insns\":%u,\"jited_bytes\":%u,\"verified_insns\":%u}",
-			       attach_label(mp->attach), info.xlated_prog_len / 8, info.jited_prog_len,
-			       info.verified_insns);
+			       attach_label(mp->attach), info.xlated_prog_len / 8,
+			       info.jited_prog_len, info.verified_insns);
 		} else {
 			printf("%-16s %-22s %-13s %8u %10u %9u\n", mp->name,
 			       bpf_program__section_name(prog), attach_label(mp->attach),

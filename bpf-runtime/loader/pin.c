@@ -58,8 +58,8 @@ bool x2b_name_valid(const char *name)
 	if (n == 0 || n > X2B_NAME_MAX)
 		return false;
 	for (const char *c = name; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-		      *c == '_' || *c == '-'))
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
 			return false;
 	return true;
 }
@@ -179,7 +179,8 @@ int x2b_lock_state(const char *state, int *fd_out)
 		return X2B_EXIT_REJECT;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		x2b_err("%s is locked: another xds2bpf-loader command is working on this name", state);
+		x2b_err("%s is locked: another xds2bpf-loader command is working on this name",
+			state);
 		close(fd);
 		return X2B_EXIT_REJECT;
 	}
@@ -264,7 +265,8 @@ static int check_cgroup(const char *cgroup, char *out)
 	}
 	if (statfs(out, &sf) || sf.f_type != CGROUP2_SUPER_MAGIC) {
 		x2b_err("%s is not a cgroup v2 directory (cgroup2 is mounted at /sys/fs/cgroup or "
-			"/sys/fs/cgroup/unified)", cgroup);
+			"/sys/fs/cgroup/unified)",
+			cgroup);
 		return X2B_EXIT_REJECT;
 	}
 	return 0;
@@ -295,7 +297,8 @@ static int pin_objects(const struct x2b_object *o, const char *base)
 			return X2B_EXIT_USAGE;
 		err = bpf_map__pin(map, path);
 		if (err) {
-			x2b_err("cannot pin map '%s' at %s: %s", bpf_map__name(map), path, strerror(-err));
+			x2b_err("cannot pin map '%s' at %s: %s", bpf_map__name(map), path,
+				strerror(-err));
 			return x2b_exit_for_errno(err);
 		}
 	}
@@ -375,7 +378,8 @@ int x2b_cmd_load(const char *bundle, const char *cgroup, const char *name_opt)
 	if (!name) {
 		name = default_name(bundle, name_buf, sizeof(name_buf));
 		if (!x2b_name_valid(name)) {
-			x2b_err("cannot use the bundle directory name '%s' as a name; pass --name", name);
+			x2b_err("cannot use the bundle directory name '%s' as a name; pass --name",
+				name);
 			return X2B_EXIT_USAGE;
 		}
 	}
@@ -412,8 +416,8 @@ int x2b_cmd_load(const char *bundle, const char *cgroup, const char *name_opt)
 	if (err)
 		goto cleanup;
 	if (exists(root)) {
-		x2b_err("name '%s' is already in use: %s exists (stale pins? run 'unload --name %s')", name,
-			root, name);
+		x2b_err("name '%s' is already in use: %s exists (stale pins? run 'unload --name %s')",
+			name, root, name);
 		err = X2B_EXIT_REJECT;
 		goto cleanup;
 	}
@@ -686,14 +690,16 @@ int x2b_cmd_replace(const char *bundle, const char *name)
 			}
 			err = link_prog_fd(bpf_link__fd(s->link));
 			if (err < 0) {
-				x2b_err("cannot find the program of link %s: %s", path, strerror(-err));
+				x2b_err("cannot find the program of link %s: %s", path,
+					strerror(-err));
 				err = X2B_EXIT_REJECT;
 				goto cleanup;
 			}
 			s->old_prog_fd = err;
 			err = bpf_link__update_program(s->link, prog);
 			if (err) {
-				x2b_err("cannot update link %s to '%s': %s", path, mp->name, strerror(-err));
+				x2b_err("cannot update link %s to '%s': %s", path, mp->name,
+					strerror(-err));
 				close(s->old_prog_fd);
 				s->old_prog_fd = -1;
 				err = x2b_exit_for_errno(err);
@@ -774,8 +780,9 @@ int x2b_cmd_replace(const char *bundle, const char *name)
 		remove_tree(staging);
 	err = write_state(state, &b, NULL, o.variant) ?: err;
 	if (!err)
-		x2b_note("replaced '%s': %d links updated, %d attached, %d detached; %zu programs, %zu maps",
-			 name, nupdated, nadded, ndetached, b.m->n_programs, b.m->n_maps);
+		x2b_note(
+			"replaced '%s': %d links updated, %d attached, %d detached; %zu programs, %zu maps",
+			name, nupdated, nadded, ndetached, b.m->n_programs, b.m->n_maps);
 cleanup:
 	if (swapped) {
 		/* roll back: old programs on updated links; new links go with staging */
@@ -814,7 +821,8 @@ int x2b_cmd_unload(const char *name)
 	if (err)
 		return err;
 	if (!exists(root) && !exists(state)) {
-		x2b_err("no bundle named '%s' is loaded (neither %s nor %s exists)", name, root, state);
+		x2b_err("no bundle named '%s' is loaded (neither %s nor %s exists)", name, root,
+			state);
 		return X2B_EXIT_REJECT;
 	}
 	if (exists(state)) {

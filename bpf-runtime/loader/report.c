@@ -207,7 +207,8 @@ static void status_one(const struct loaded *l, bool first)
 			if (vers[i].is_string)
 				x2b_json_str(stdout, vers[i].value);
 			else
-				fputs(vers[i].value, stdout); /* a JSON number, true, false or null */
+				fputs(vers[i].value,
+				      stdout); /* a JSON number, true, false or null */
 		}
 		printf("}");
 		printf(",\"code_sha256\":");
@@ -227,7 +228,8 @@ static void status_one(const struct loaded *l, bool first)
 		printf("%s%s\n", first ? "" : "\n", l->name);
 		printf("  snapshot    %s\n", *live ? live : "-");
 		if (when) {
-			printf("  updated     %s (in place; bundle snapshot %s)\n", when, m->snapshot_sha256);
+			printf("  updated     %s (in place; bundle snapshot %s)\n", when,
+			       m->snapshot_sha256);
 		}
 		for (size_t i = 0; i < nvers; i++) {
 			printf("  version     ");
@@ -240,8 +242,11 @@ static void status_one(const struct loaded *l, bool first)
 		printf("  cgroup      %s\n", *cgroup ? cgroup : "-");
 		printf("  pins        %s\n", l->root);
 		printf("  needs_http  %s\n", m->needs_http ? "yes" : "no");
-		printf("  variant     %s\n", !strcmp(variant, "http") ? "http (routed per request by the defer-connect module)"
-				: m->needs_http ? "l4 (HTTP listeners use their connect-time fallback)" : "l4");
+		printf("  variant     %s\n",
+		       !strcmp(variant, "http")
+			       ? "http (routed per request by the defer-connect module)"
+		       : m->needs_http ? "l4 (HTTP listeners use their connect-time fallback)"
+				       : "l4");
 		printf("  programs:\n");
 	}
 	for (size_t i = 0; i < m->n_programs; i++) {
@@ -254,8 +259,8 @@ static void status_one(const struct loaded *l, bool first)
 			x2b_json_str(stdout, p->name);
 			printf(",\"id\":%u,\"attach\":\"%s\"}", id, ad ? ad->label : "tail_call");
 		} else {
-			printf("    %-16s id %-6u %s%s\n", p->name, id, ad ? ad->label : "tail call",
-			       id ? "" : "  (pin missing!)");
+			printf("    %-16s id %-6u %s%s\n", p->name, id,
+			       ad ? ad->label : "tail call", id ? "" : "  (pin missing!)");
 		}
 	}
 	if (x2b_json)
@@ -270,10 +275,11 @@ static void status_one(const struct loaded *l, bool first)
 		if (x2b_json) {
 			printf("%s{\"kind\":\"%s\",\"cgroup\":", n ? "," : "", ad->label);
 			x2b_json_str(stdout, cgroup);
-			printf(",\"link_id\":%u,\"prog_id\":%u,\"cgroup_id\":%llu}", li.id, li.prog_id,
-			       (unsigned long long)li.cgroup.cgroup_id);
+			printf(",\"link_id\":%u,\"prog_id\":%u,\"cgroup_id\":%llu}", li.id,
+			       li.prog_id, (unsigned long long)li.cgroup.cgroup_id);
 		} else {
-			printf("    %-13s link %-6u prog %-6u %s\n", ad->label, li.id, li.prog_id, cgroup);
+			printf("    %-13s link %-6u prog %-6u %s\n", ad->label, li.id, li.prog_id,
+			       cgroup);
 		}
 		n++;
 	}
@@ -464,7 +470,8 @@ int x2b_cmd_stats(const char *name)
 			printf("%s:\n", kind);
 		for (__u32 i = 0; i < c->n; i++) {
 			const char *addr = "";
-			const char *nm = which ? cluster_name(l.m, i) : listener_name(l.m, i, &addr);
+			const char *nm =
+				which ? cluster_name(l.m, i) : listener_name(l.m, i, &addr);
 
 			if (!nm && !c->v[i])
 				continue; /* unnamed, unused slot */

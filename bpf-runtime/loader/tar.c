@@ -126,8 +126,8 @@ int x2b_tar_parse(const void *buf, size_t len, const char *what, struct x2b_tar 
 		type = h[156];
 		if (type != '0' && type != '\0' && type != '5') {
 			x2b_err("%s: member at offset %zu has type '%c': only regular files and "
-				"directories are allowed in a bundle archive", what, off,
-				type >= 0x20 && type < 0x7f ? type : '?');
+				"directories are allowed in a bundle archive",
+				what, off, type >= 0x20 && type < 0x7f ? type : '?');
 			goto fail;
 		}
 		nlen = strnlen((const char *)h, 100);
@@ -153,7 +153,8 @@ int x2b_tar_parse(const void *buf, size_t len, const char *what, struct x2b_tar 
 		}
 		/* one top-level directory, named by the first member */
 		if (!*name || name[0] == '/' || !x2b_path_is_safe(name)) {
-			x2b_err("%s: unsafe member name '%s' (absolute, empty or with '..')", what, name);
+			x2b_err("%s: unsafe member name '%s' (absolute, empty or with '..')", what,
+				name);
 			goto fail;
 		}
 		if (!rootlen) {
@@ -166,7 +167,8 @@ int x2b_tar_parse(const void *buf, size_t len, const char *what, struct x2b_tar 
 			memcpy(root, name, rootlen);
 			root[rootlen] = '\0';
 		}
-		if (strncmp(name, root, rootlen) || (name[rootlen] != '/' && name[rootlen] != '\0')) {
+		if (strncmp(name, root, rootlen) ||
+		    (name[rootlen] != '/' && name[rootlen] != '\0')) {
 			x2b_err("%s: member '%s' is not under the archive's top-level directory '%s'",
 				what, name, root);
 			goto fail;
@@ -178,7 +180,8 @@ int x2b_tar_parse(const void *buf, size_t len, const char *what, struct x2b_tar 
 		}
 		off += BLOCK;
 		if (size > X2B_MAX_FILE_SIZE || size > len - off) {
-			tar_fail(what, off - BLOCK, "member larger than the archive or the size limit");
+			tar_fail(what, off - BLOCK,
+				 "member larger than the archive or the size limit");
 			goto fail;
 		}
 		used = (size_t)size;

@@ -70,7 +70,9 @@ static int load_image(struct bpf_object *obj, const char *dir, const char *file)
 	vlen = bpf_map__value_size(map);
 	rec = klen + vlen;
 	if (size < 0 || size % rec) {
-		fprintf(stderr, "x2b-testrun: %s: %ld bytes is not a whole number of %zu-byte records\n", path, size, rec);
+		fprintf(stderr,
+			"x2b-testrun: %s: %ld bytes is not a whole number of %zu-byte records\n",
+			path, size, rec);
 		fclose(f);
 		return -EINVAL;
 	}
@@ -84,7 +86,8 @@ static int load_image(struct bpf_object *obj, const char *dir, const char *file)
 	for (n = 0; n < (size_t)size / rec; n++) {
 		if (bpf_map_update_elem(fd, buf + n * rec, buf + n * rec + klen, BPF_ANY)) {
 			err = -errno;
-			fprintf(stderr, "x2b-testrun: %s record %zu: %s\n", name, n, strerror(errno));
+			fprintf(stderr, "x2b-testrun: %s record %zu: %s\n", name, n,
+				strerror(errno));
 			goto out;
 		}
 	}
@@ -186,15 +189,18 @@ int main(int argc, char **argv)
 		opts.repeat = repeat;
 		err = bpf_prog_test_run_opts(fd, &opts);
 		if (err || opts.retval != 0) {
-			fprintf(stderr, "x2b-testrun: test run failed: %s (retval %u)\n", strerror(errno), opts.retval);
+			fprintf(stderr, "x2b-testrun: test run failed: %s (retval %u)\n",
+				strerror(errno), opts.retval);
 			err = err ? -errno : -EINVAL;
 			goto cleanup;
 		}
 		memcpy(&res, out, sizeof(res));
 		if (argc == 5)
-			printf("%u %ld %ld %ld %u\n", res.kind, field(res.vhost), field(res.route), field(res.cluster), opts.duration);
+			printf("%u %ld %ld %ld %u\n", res.kind, field(res.vhost), field(res.route),
+			       field(res.cluster), opts.duration);
 		else
-			printf("%u %ld %ld %ld\n", res.kind, field(res.vhost), field(res.route), field(res.cluster));
+			printf("%u %ld %ld %ld\n", res.kind, field(res.vhost), field(res.route),
+			       field(res.cluster));
 		fflush(stdout);
 	}
 	err = 0;

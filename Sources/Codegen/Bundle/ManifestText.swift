@@ -21,7 +21,8 @@ public enum ManifestText {
         out += "maps:\n"
         for mp in m.maps {
             let bytes = Int(mp.entries) * Int(mp.keySize + mp.valueSize)
-            out += "  \(pad(mp.name, 11))\(pad(kindName(mp.kind), 13))key \(pad(String(mp.keySize), 3))value \(pad(String(mp.valueSize), 4))max \(pad(String(mp.maxEntries), 8))"
+            out +=
+                "  \(pad(mp.name, 11))\(pad(kindName(mp.kind), 13))key \(pad(String(mp.keySize), 3))value \(pad(String(mp.valueSize), 4))max \(pad(String(mp.maxEntries), 8))"
             out += mp.image.isEmpty ? "no image     " : "\(pad(String(mp.entries), 6))entries \(bytes) bytes "
             out += " \(mp.serves)\n"
         }

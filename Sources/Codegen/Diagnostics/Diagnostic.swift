@@ -51,7 +51,7 @@ public enum DiagnosticID: String, Sendable, CaseIterable {
     case skippedContent = "XDS007"
     case emptyInput = "XDS008"
     case legacyTypeURL = "XDS009"
-    case normalizedInput = "XDS010"      // input repaired (e.g. a mapping read as a one-element list)
+    case normalizedInput = "XDS010"  // input repaired (e.g. a mapping read as a one-element list)
     // Linking problems: XDS1xx
     case duplicateName = "XDS101"
     case danglingRoute = "XDS102"
@@ -63,15 +63,15 @@ public enum DiagnosticID: String, Sendable, CaseIterable {
     case noEndpoints = "XDS108"
     case unnamedResource = "XDS109"
     // Features: XDS2xx
-    case unsupportedRouting = "XDS201"   // would change routing if ignored
-    case notEnforced = "XDS202"          // recorded, cannot be enforced in the kernel
+    case unsupportedRouting = "XDS201"  // would change routing if ignored
+    case notEnforced = "XDS202"  // recorded, cannot be enforced in the kernel
     case inboundSkipped = "XDS203"
     case unsupportedListener = "XDS204"
     case unsupportedCluster = "XDS205"
     case unsupportedFilter = "XDS206"
     case unsupportedMatcher = "XDS207"
     case httpNeedsModule = "XDS208"
-    case bypassedFilter = "XDS209"       // a filter that can deny traffic would be bypassed (fail closed)
+    case bypassedFilter = "XDS209"  // a filter that can deny traffic would be bypassed (fail closed)
     // Planning limits: XDS3xx
     case limitExceeded = "XDS301"
     case nameTooLong = "XDS302"

@@ -78,36 +78,51 @@ public enum CEmitter {
         let tab = MapImageEncoder.slots(plan)
         let lb = ABILayout.size
         return [
-            MapSpec(name: "x2b_lsnx", kind: .hash, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: 24, valueSize: 4,
-                    maxEntries: capacity(lsnx.entries), image: lsnx, serves: "listener match: exact listener addresses"),
-            MapSpec(name: "x2b_lsn", kind: .lpmTrie, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: 24, valueSize: 4,
-                    maxEntries: capacity(lsn.entries), image: lsn, serves: "listener match: destination prefixes and wildcard listeners (longest prefix)"),
-            MapSpec(name: "x2b_act", kind: .array, keyType: "__u32", valueType: "struct x2b_action", keySize: 4, valueSize: lb("x2b_action"),
-                    maxEntries: capacity(act.entries), image: act, serves: "filter chain actions"),
-            MapSpec(name: "x2b_wcl", kind: .array, keyType: "__u32", valueType: "struct x2b_wcluster", keySize: 4, valueSize: lb("x2b_wcluster"),
-                    maxEntries: capacity(wcl.entries), image: wcl, serves: "weighted clusters, cumulative weights"),
-            MapSpec(name: "x2b_clu", kind: .array, keyType: "__u32", valueType: "struct x2b_cluster", keySize: 4, valueSize: lb("x2b_cluster"),
-                    maxEntries: capacity(2 * plan.clusters.count), image: clu, serves: "clusters: LB policy and priority levels, two rows each"),
-            MapSpec(name: "x2b_cluv", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
-                    maxEntries: capacity(plan.clusters.count), image: nil, serves: "live row of each cluster (0 or 1; flipped by in-place updates)"),
-            MapSpec(name: "x2b_ep", kind: .array, keyType: "__u32", valueType: "struct x2b_endpoint", keySize: 4, valueSize: lb("x2b_endpoint"),
-                    maxEntries: headroomCapacity(ep.entries), image: ep, serves: "routable endpoints"),
-            MapSpec(name: "x2b_lbtab", kind: .array, keyType: "__u32", valueType: "struct x2b_slot", keySize: 4, valueSize: lb("x2b_slot"),
-                    maxEntries: headroomCapacity(tab.entries), image: tab, serves: "round-robin schedules, maglev tables, hash rings"),
-            MapSpec(name: "x2b_rr", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
-                    maxEntries: capacity(plan.clusters.count), image: nil, serves: "round-robin counters per cluster"),
-            MapSpec(name: "x2b_active", kind: .hash, keyType: "struct x2b_epkey", valueType: "__u32", keySize: lb("x2b_epkey"), valueSize: 4,
-                    maxEntries: capacity(active.entries), image: active, serves: "active connections per least-request endpoint address"),
-            MapSpec(name: "x2b_orig", kind: .lruHash, keyType: "__u64", valueType: "struct x2b_sock", keySize: 8, valueSize: lb("x2b_sock"),
-                    maxEntries: 65536, image: nil, serves: "dialled service address per socket cookie (getpeername)"),
-            MapSpec(name: "x2b_scr", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_scratch", keySize: 4, valueSize: lb("x2b_scratch"),
-                    maxEntries: 1, image: nil, serves: "state passed between tail-call stages"),
-            MapSpec(name: "x2b_gstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
-                    maxEntries: Int(ABI.globalCounters), image: nil, serves: "counters: seen, unmatched, no endpoint, family mismatch"),
-            MapSpec(name: "x2b_lstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
-                    maxEntries: capacity(plan.listeners.count), image: nil, serves: "connects per listener"),
-            MapSpec(name: "x2b_cstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
-                    maxEntries: capacity(plan.clusters.count), image: nil, serves: "connects per cluster"),
+            MapSpec(
+                name: "x2b_lsnx", kind: .hash, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: lb("x2b_lsn_key"), valueSize: 4,
+                maxEntries: capacity(lsnx.entries), image: lsnx, serves: "listener match: exact listener addresses"),
+            MapSpec(
+                name: "x2b_lsn", kind: .lpmTrie, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: lb("x2b_lsn_key"), valueSize: 4,
+                maxEntries: capacity(lsn.entries), image: lsn, serves: "listener match: destination prefixes and wildcard listeners (longest prefix)"),
+            MapSpec(
+                name: "x2b_act", kind: .array, keyType: "__u32", valueType: "struct x2b_action", keySize: 4, valueSize: lb("x2b_action"),
+                maxEntries: capacity(act.entries), image: act, serves: "filter chain actions"),
+            MapSpec(
+                name: "x2b_wcl", kind: .array, keyType: "__u32", valueType: "struct x2b_wcluster", keySize: 4, valueSize: lb("x2b_wcluster"),
+                maxEntries: capacity(wcl.entries), image: wcl, serves: "weighted clusters, cumulative weights"),
+            MapSpec(
+                name: "x2b_clu", kind: .array, keyType: "__u32", valueType: "struct x2b_cluster", keySize: 4, valueSize: lb("x2b_cluster"),
+                maxEntries: capacity(2 * plan.clusters.count), image: clu, serves: "clusters: LB policy and priority levels, two rows each"),
+            MapSpec(
+                name: "x2b_cluv", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
+                maxEntries: capacity(plan.clusters.count), image: nil, serves: "live row of each cluster (0 or 1; flipped by in-place updates)"),
+            MapSpec(
+                name: "x2b_ep", kind: .array, keyType: "__u32", valueType: "struct x2b_endpoint", keySize: 4, valueSize: lb("x2b_endpoint"),
+                maxEntries: headroomCapacity(ep.entries), image: ep, serves: "routable endpoints"),
+            MapSpec(
+                name: "x2b_lbtab", kind: .array, keyType: "__u32", valueType: "struct x2b_slot", keySize: 4, valueSize: lb("x2b_slot"),
+                maxEntries: headroomCapacity(tab.entries), image: tab, serves: "round-robin schedules, maglev tables, hash rings"),
+            MapSpec(
+                name: "x2b_rr", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
+                maxEntries: capacity(plan.clusters.count), image: nil, serves: "round-robin counters per cluster"),
+            MapSpec(
+                name: "x2b_active", kind: .hash, keyType: "struct x2b_epkey", valueType: "__u32", keySize: lb("x2b_epkey"), valueSize: 4,
+                maxEntries: capacity(active.entries), image: active, serves: "active connections per least-request endpoint address"),
+            MapSpec(
+                name: "x2b_orig", kind: .lruHash, keyType: "__u64", valueType: "struct x2b_sock", keySize: 8, valueSize: lb("x2b_sock"),
+                maxEntries: 65536, image: nil, serves: "dialled service address per socket cookie (getpeername)"),
+            MapSpec(
+                name: "x2b_scr", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_scratch", keySize: 4, valueSize: lb("x2b_scratch"),
+                maxEntries: 1, image: nil, serves: "state passed between tail-call stages"),
+            MapSpec(
+                name: "x2b_gstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
+                maxEntries: Int(ABI.globalCounters), image: nil, serves: "counters: seen, unmatched, no endpoint, family mismatch"),
+            MapSpec(
+                name: "x2b_lstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
+                maxEntries: capacity(plan.listeners.count), image: nil, serves: "connects per listener"),
+            MapSpec(
+                name: "x2b_cstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
+                maxEntries: capacity(plan.clusters.count), image: nil, serves: "connects per cluster"),
         ]
     }
 
@@ -139,22 +154,28 @@ public enum CEmitter {
             let f = family == .inet4 ? "4" : "6"
             for policy in plan.policies {
                 let name = CNamer.lbStage(policy, family: family)
-                p.append(fragment: render(Templates.text("lb_stage.c"), [
-                    "POLICY": policy.rawValue, "FAMILY": f, "FAMILY_NAME": family == .inet4 ? "IPv4" : "IPv6",
-                    "PROG": name, "LB_CONST": CNamer.lbConstant(policy),
-                ]))
+                p.append(
+                    fragment: render(
+                        Templates.text("lb_stage.c"),
+                        [
+                            "POLICY": policy.rawValue, "FAMILY": f, "FAMILY_NAME": family == .inet4 ? "IPv4" : "IPv6",
+                            "PROG": name, "LB_CONST": CNamer.lbConstant(policy),
+                        ]))
                 p.print("")
-                programs.append(ProgramSpec(name: name, section: "cgroup/connect\(f)", attach: .none,
-                                            serves: "\(policy.rawValue) load balancing, \(family == .inet4 ? "IPv4" : "IPv6")"))
+                programs.append(
+                    ProgramSpec(
+                        name: name, section: "cgroup/connect\(f)", attach: .none,
+                        serves: "\(policy.rawValue) load balancing, \(family == .inet4 ? "IPv4" : "IPv6")"))
                 tailCalls.append(TailCallSpec(progArray: "x2b_jmp\(f)", slot: CNamer.lbSlot(policy), program: name))
             }
             p.comment("Tail-call targets of x2b_connect\(f), one slot per LB policy (X2B_LB_*).")
             p.print("struct {")
             p.withIndentation { p in
-                p.print("__uint(type, BPF_MAP_TYPE_PROG_ARRAY);",
-                        "__uint(max_entries, X2B_LB_COUNT);",
-                        "__uint(key_size, sizeof(__u32));",
-                        "__array(values, int(struct bpf_sock_addr *));")
+                p.print(
+                    "__uint(type, BPF_MAP_TYPE_PROG_ARRAY);",
+                    "__uint(max_entries, X2B_LB_COUNT);",
+                    "__uint(key_size, sizeof(__u32));",
+                    "__array(values, int(struct bpf_sock_addr *));")
             }
             if plan.policies.isEmpty {
                 p.print("} x2b_jmp\(f) SEC(\".maps\");", "")
@@ -171,8 +192,10 @@ public enum CEmitter {
                 }
                 p.print("};", "")
             }
-            maps.append(MapSpec(name: "x2b_jmp\(f)", kind: .progArray, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
-                                maxEntries: 5, image: nil, serves: "LB stages for x2b_connect\(f) (filled from the object)"))
+            maps.append(
+                MapSpec(
+                    name: "x2b_jmp\(f)", kind: .progArray, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
+                    maxEntries: 5, image: nil, serves: "LB stages for x2b_connect\(f) (filled from the object)"))
             emitMatch(plan, family: family, into: &p)
             var dispatch = CPrinter()
             dispatch.indent()
@@ -190,9 +213,11 @@ public enum CEmitter {
             }
             p.append(fragment: render(Templates.text("entry\(f).c"), ["DISPATCH": String(dispatch.content.dropLast())]))
             p.print("")
-            programs.append(ProgramSpec(name: "x2b_connect\(f)", section: "cgroup/connect\(f)",
-                                        attach: family == .inet4 ? .connect4 : .connect6,
-                                        serves: "entry: listener match and routing, \(family == .inet4 ? "IPv4" : "IPv6")"))
+            programs.append(
+                ProgramSpec(
+                    name: "x2b_connect\(f)", section: "cgroup/connect\(f)",
+                    attach: family == .inet4 ? .connect4 : .connect6,
+                    serves: "entry: listener match and routing, \(family == .inet4 ? "IPv4" : "IPv6")"))
         }
         p.append(fragment: Templates.text("peer.c"))
         programs += [
@@ -203,23 +228,26 @@ public enum CEmitter {
             // Only least request needs connection counts: other bundles keep sockops off every connection.
             p.print("")
             p.append(fragment: Templates.text("sockops.c"))
-            programs.append(ProgramSpec(name: "x2b_sockops", section: "sockops", attach: .sockOps,
-                                        serves: "active connection counts for least request"))
+            programs.append(
+                ProgramSpec(
+                    name: "x2b_sockops", section: "sockops", attach: .sockOps,
+                    serves: "active connection counts for least request"))
         }
         p.print("", "char LICENSE[] SEC(\"license\") = \"Dual BSD/GPL\";")
         return EmittedSource(source: p.content, routesHeader: routesHeader, maps: maps, programs: programs, tailCalls: tailCalls)
     }
 
     static func emitMap(_ m: MapSpec, into p: inout CPrinter) {
-        let type: String = switch m.kind {
-        case .hash: "BPF_MAP_TYPE_HASH"
-        case .array: "BPF_MAP_TYPE_ARRAY"
-        case .lpmTrie: "BPF_MAP_TYPE_LPM_TRIE"
-        case .percpuArray: "BPF_MAP_TYPE_PERCPU_ARRAY"
-        case .progArray: "BPF_MAP_TYPE_PROG_ARRAY"
-        case .skStorage: "BPF_MAP_TYPE_SK_STORAGE"
-        case .lruHash: "BPF_MAP_TYPE_LRU_HASH"
-        }
+        let type: String =
+            switch m.kind {
+            case .hash: "BPF_MAP_TYPE_HASH"
+            case .array: "BPF_MAP_TYPE_ARRAY"
+            case .lpmTrie: "BPF_MAP_TYPE_LPM_TRIE"
+            case .percpuArray: "BPF_MAP_TYPE_PERCPU_ARRAY"
+            case .progArray: "BPF_MAP_TYPE_PROG_ARRAY"
+            case .skStorage: "BPF_MAP_TYPE_SK_STORAGE"
+            case .lruHash: "BPF_MAP_TYPE_LRU_HASH"
+            }
         p.comment(m.serves.prefix(1).uppercased() + m.serves.dropFirst() + ".")
         p.print("struct {")
         p.withIndentation { p in
@@ -278,8 +306,10 @@ public enum CEmitter {
                         let bits = min(32, max(0, len - 32 * w))
                         if bits == 0 { continue }
                         let value = hex32(bytes[(4 * w)..<(4 * w + 4)])
-                        conds.append(bits == 32 ? "ip[\(w)] == bpf_htonl(\(value))"
-                                                : "(ip[\(w)] & bpf_htonl(\(mask32(bits)))) == bpf_htonl(\(value))")
+                        conds.append(
+                            bits == 32
+                                ? "ip[\(w)] == bpf_htonl(\(value))"
+                                : "(ip[\(w)] & bpf_htonl(\(mask32(bits)))) == bpf_htonl(\(value))")
                     }
                 }
                 p.comment("\(e.prefix) port \(e.port): \(e.source)")

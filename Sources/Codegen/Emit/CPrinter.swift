@@ -66,9 +66,10 @@ public enum CNamer {
 
     /// Any character outside [A-Za-z0-9_] becomes `_`, as bpftool sanitises.
     public static func sanitize(_ s: String) -> String {
-        String(s.unicodeScalars.map { c -> Character in
-            (("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "_") ? Character(c) : "_"
-        })
+        String(
+            s.unicodeScalars.map { c -> Character in
+                (("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "_") ? Character(c) : "_"
+            })
     }
 
     /// Text safe inside a C block comment: no `*/`, no `/*`, no control characters.
@@ -87,13 +88,14 @@ public enum CNamer {
     }
 
     public static func lbStage(_ p: IRLBPolicy, family: IRFamily) -> String {
-        let stem: String = switch p {
-        case .roundRobin: "rr"
-        case .random: "rand"
-        case .leastRequest: "lreq"
-        case .maglev: "mag"
-        case .ringHash: "ring"
-        }
+        let stem: String =
+            switch p {
+            case .roundRobin: "rr"
+            case .random: "rand"
+            case .leastRequest: "lreq"
+            case .maglev: "mag"
+            case .ringHash: "ring"
+            }
         return program("lb_\(stem)\(family == .inet4 ? "4" : "6")")
     }
 
@@ -109,12 +111,11 @@ public enum CNamer {
 
     public static func lbSlot(_ p: IRLBPolicy) -> UInt32 {
         switch p {
-        case .roundRobin: 0
-        case .random: 1
-        case .leastRequest: 2
-        case .maglev: 3
-        case .ringHash: 4
+        case .roundRobin: ABI.lbRoundRobin
+        case .random: ABI.lbRandom
+        case .leastRequest: ABI.lbLeastRequest
+        case .maglev: ABI.lbMaglev
+        case .ringHash: ABI.lbRingHash
         }
     }
 }
-

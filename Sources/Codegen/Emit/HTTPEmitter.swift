@@ -29,32 +29,45 @@ public enum HTTPEmitter {
         let tr = HTTPMapImages.transitions(plan)
         func cap(_ n: Int) -> Int { CEmitter.capacity(n) }
         return [
-            MapSpec(name: "x2b_hreq", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_req", keySize: 4,
-                    valueSize: lb("x2b_req"), maxEntries: 1, image: nil, serves: "HTTP request head of the current connect (filled by the module)"),
-            MapSpec(name: "x2b_hscr", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_hparse", keySize: 4,
-                    valueSize: parseScratchSize, maxEntries: 1, image: nil, serves: "HTTP request head index (parse scratch)"),
-            MapSpec(name: "x2b_hres", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_hresult", keySize: 4,
-                    valueSize: lb("x2b_hresult"), maxEntries: 1, image: nil, serves: "the last HTTP routing decision and why"),
-            MapSpec(name: "x2b_htab", kind: .array, keyType: "__u32", valueType: "struct x2b_htable", keySize: 4,
-                    valueSize: lb("x2b_htable"), maxEntries: cap(tab.entries), image: tab, serves: "HTTP route tables: host handling, wildcard lengths"),
-            MapSpec(name: "x2b_hdom", kind: .hash, keyType: "struct x2b_hdom_key", valueType: "__u32", keySize: 16, valueSize: 4,
-                    maxEntries: cap(dom.entries), image: dom, serves: "virtual host domains by hash (exact, *suffix, prefix*)"),
-            MapSpec(name: "x2b_hvh", kind: .array, keyType: "__u32", valueType: "struct x2b_hvhost", keySize: 4,
-                    valueSize: lb("x2b_hvhost"), maxEntries: cap(vh.entries), image: vh, serves: "virtual hosts: route ranges, require_tls"),
-            MapSpec(name: "x2b_hrt", kind: .array, keyType: "__u32", valueType: "struct x2b_hroute", keySize: 4,
-                    valueSize: lb("x2b_hroute"), maxEntries: cap(rt.entries), image: rt, serves: "routes: condition ranges and actions"),
-            MapSpec(name: "x2b_hcond", kind: .array, keyType: "__u32", valueType: "struct x2b_hcond", keySize: 4,
-                    valueSize: lb("x2b_hcond"), maxEntries: cap(cond.entries), image: cond, serves: "route conditions (path, headers, query, fractions)"),
-            MapSpec(name: "x2b_hwcl", kind: .array, keyType: "__u32", valueType: "struct x2b_hwcluster", keySize: 4,
-                    valueSize: lb("x2b_hwcluster"), maxEntries: cap(wcl.entries), image: wcl, serves: "weighted clusters of HTTP routes"),
-            MapSpec(name: "x2b_hcn", kind: .hash, keyType: "struct x2b_hcn_key", valueType: "__u32", keySize: 16, valueSize: 4,
-                    maxEntries: cap(cn.entries), image: cn, serves: "cluster ids by name (cluster_header)"),
-            MapSpec(name: "x2b_dfa", kind: .array, keyType: "__u32", valueType: "struct x2b_dfa", keySize: 4,
-                    valueSize: lb("x2b_dfa"), maxEntries: cap(dfa.entries), image: dfa, serves: "string matchers and regexes as automata"),
-            MapSpec(name: "x2b_dcls", kind: .array, keyType: "__u32", valueType: "struct x2b_dcls", keySize: 4,
-                    valueSize: lb("x2b_dcls"), maxEntries: cap(cls.entries), image: cls, serves: "automaton byte classes"),
-            MapSpec(name: "x2b_dtr", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
-                    maxEntries: cap(tr.entries), image: tr, serves: "automaton transitions"),
+            MapSpec(
+                name: "x2b_hreq", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_req", keySize: 4,
+                valueSize: lb("x2b_req"), maxEntries: 1, image: nil, serves: "HTTP request head of the current connect (filled by the module)"),
+            MapSpec(
+                name: "x2b_hscr", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_hparse", keySize: 4,
+                valueSize: parseScratchSize, maxEntries: 1, image: nil, serves: "HTTP request head index (parse scratch)"),
+            MapSpec(
+                name: "x2b_hres", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_hresult", keySize: 4,
+                valueSize: lb("x2b_hresult"), maxEntries: 1, image: nil, serves: "the last HTTP routing decision and why"),
+            MapSpec(
+                name: "x2b_htab", kind: .array, keyType: "__u32", valueType: "struct x2b_htable", keySize: 4,
+                valueSize: lb("x2b_htable"), maxEntries: cap(tab.entries), image: tab, serves: "HTTP route tables: host handling, wildcard lengths"),
+            MapSpec(
+                name: "x2b_hdom", kind: .hash, keyType: "struct x2b_hdom_key", valueType: "__u32", keySize: lb("x2b_hdom_key"), valueSize: 4,
+                maxEntries: cap(dom.entries), image: dom, serves: "virtual host domains by hash (exact, *suffix, prefix*)"),
+            MapSpec(
+                name: "x2b_hvh", kind: .array, keyType: "__u32", valueType: "struct x2b_hvhost", keySize: 4,
+                valueSize: lb("x2b_hvhost"), maxEntries: cap(vh.entries), image: vh, serves: "virtual hosts: route ranges, require_tls"),
+            MapSpec(
+                name: "x2b_hrt", kind: .array, keyType: "__u32", valueType: "struct x2b_hroute", keySize: 4,
+                valueSize: lb("x2b_hroute"), maxEntries: cap(rt.entries), image: rt, serves: "routes: condition ranges and actions"),
+            MapSpec(
+                name: "x2b_hcond", kind: .array, keyType: "__u32", valueType: "struct x2b_hcond", keySize: 4,
+                valueSize: lb("x2b_hcond"), maxEntries: cap(cond.entries), image: cond, serves: "route conditions (path, headers, query, fractions)"),
+            MapSpec(
+                name: "x2b_hwcl", kind: .array, keyType: "__u32", valueType: "struct x2b_hwcluster", keySize: 4,
+                valueSize: lb("x2b_hwcluster"), maxEntries: cap(wcl.entries), image: wcl, serves: "weighted clusters of HTTP routes"),
+            MapSpec(
+                name: "x2b_hcn", kind: .hash, keyType: "struct x2b_hcn_key", valueType: "__u32", keySize: lb("x2b_hcn_key"), valueSize: 4,
+                maxEntries: cap(cn.entries), image: cn, serves: "cluster ids by name (cluster_header)"),
+            MapSpec(
+                name: "x2b_dfa", kind: .array, keyType: "__u32", valueType: "struct x2b_dfa", keySize: 4,
+                valueSize: lb("x2b_dfa"), maxEntries: cap(dfa.entries), image: dfa, serves: "string matchers and regexes as automata"),
+            MapSpec(
+                name: "x2b_dcls", kind: .array, keyType: "__u32", valueType: "struct x2b_dcls", keySize: 4,
+                valueSize: lb("x2b_dcls"), maxEntries: cap(cls.entries), image: cls, serves: "automaton byte classes"),
+            MapSpec(
+                name: "x2b_dtr", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
+                maxEntries: cap(tr.entries), image: tr, serves: "automaton transitions"),
         ]
     }
 
@@ -63,8 +76,9 @@ public enum HTTPEmitter {
         var p = CPrinter()
         p.print("/* generated by xds2bpf; do not edit. */")
         p.print("/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */")
-        p.comment("Source: \(plan.tables.count) route tables, \(plan.vhosts.count) virtual hosts, \(plan.routes.count) routes, "
-                  + "\(plan.conds.count) conditions, \(plan.automata.count) automata")
+        p.comment(
+            "Source: \(plan.tables.count) route tables, \(plan.vhosts.count) virtual hosts, \(plan.routes.count) routes, "
+                + "\(plan.conds.count) conditions, \(plan.automata.count) automata")
         p.comment("HTTP routing: include after x2b_prelude.h; call x2b_http_route(req, table).")
         p.print("#ifndef X2B_ROUTES_H", "#define X2B_ROUTES_H", "")
         for m in maps { CEmitter.emitMap(m, into: &p) }
@@ -75,8 +89,9 @@ public enum HTTPEmitter {
         p.print("};", "")
         p.print("struct {")
         p.withIndentation { p in
-            p.print("__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);", "__type(key, __u32);", "__type(value, struct x2b_htest);",
-                    "__uint(max_entries, 1);")
+            p.print(
+                "__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);", "__type(key, __u32);", "__type(value, struct x2b_htest);",
+                "__uint(max_entries, 1);")
         }
         p.print("} x2b_htst SEC(\".maps\");", "#endif", "")
         p.print("#include \"x2b_http.h\"", "")
@@ -156,7 +171,7 @@ public enum HTTPMapImages {
     }
 
     public static func domains(_ plan: HTTPPlan) -> MapImage {
-        var img = MapImage(keySize: 16, valueSize: 4)
+        var img = MapImage(keySize: ABILayout.size("x2b_hdom_key"), valueSize: 4)
         for d in plan.domains {
             var v = ByteWriter()
             v.u32(d.vhost)
@@ -224,7 +239,7 @@ public enum HTTPMapImages {
     }
 
     public static func clusterNames(_ plan: HTTPPlan) -> MapImage {
-        var img = MapImage(keySize: 16, valueSize: 4)
+        var img = MapImage(keySize: ABILayout.size("x2b_hcn_key"), valueSize: 4)
         for n in plan.clusterNames {
             var k = ByteWriter()
             k.u64(n.hash)
@@ -251,7 +266,7 @@ public enum HTTPMapImages {
     }
 
     public static func classMaps(_ plan: HTTPPlan) -> MapImage {
-        var img = MapImage(keySize: 4, valueSize: 256)
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_dcls"))
         for (i, m) in plan.classMaps.enumerated() { img.append(index: i, value: m) }
         return img
     }

@@ -1,42 +1,3 @@
-/// The byte layout of the ABI structs, one table for the encoder below and for
-/// ABILayoutTests, which checks it against bpf-runtime/abi/x2b_abi_asserts.h.
-public enum ABILayout {
-    public struct Struct: Sendable {
-        public var name: String
-        public var size: Int
-        public var offsets: [String: Int]
-    }
-
-    public static let structs: [Struct] = [
-        Struct(name: "x2b_lsn_key", size: 24, offsets: ["family": 4, "port": 6, "addr": 8]),
-        Struct(name: "x2b_action", size: 24, offsets: [:]),
-        Struct(name: "x2b_wcluster", size: 8, offsets: [:]),
-        Struct(name: "x2b_level", size: 20, offsets: [:]),
-        Struct(name: "x2b_cluster", size: 16 + 20 * Int(ABI.maxPriorities), offsets: ["levels": 16]),
-        Struct(name: "x2b_endpoint", size: 24, offsets: ["weight": 4, "addr": 8]),
-        Struct(name: "x2b_slot", size: 8, offsets: [:]),
-        Struct(name: "x2b_sock", size: 24, offsets: [:]),
-        Struct(name: "x2b_epkey", size: 20, offsets: ["port": 2, "addr": 4]),
-        Struct(name: "x2b_scratch", size: 16, offsets: [:]),
-        // HTTP routing (HTTPEmitter)
-        Struct(name: "x2b_req", size: 8 + Int(ABI.headMax), offsets: ["head": 8]),
-        Struct(name: "x2b_htable", size: 88, offsets: ["vhost_header": 16, "sfx_lens": 24, "pfx_lens": 56]),
-        Struct(name: "x2b_hdom_key", size: 16, offsets: ["hash": 8]),
-        Struct(name: "x2b_hvhost", size: 16, offsets: [:]),
-        Struct(name: "x2b_hroute", size: 32, offsets: ["hash": 24]),
-        Struct(name: "x2b_hcond", size: 32, offsets: ["hash": 8]),
-        Struct(name: "x2b_dfa", size: 12, offsets: [:]),
-        Struct(name: "x2b_dcls", size: 256, offsets: [:]),
-        Struct(name: "x2b_hwcluster", size: 8, offsets: [:]),
-        Struct(name: "x2b_hcn_key", size: 16, offsets: [:]),
-        Struct(name: "x2b_hresult", size: 16, offsets: [:]),
-    ]
-
-    public static func size(_ name: String) -> Int {
-        structs.first { $0.name == name }!.size
-    }
-}
-
 /// Little-endian byte writer for map image records.
 struct ByteWriter {
     var bytes: [UInt8] = []
@@ -112,7 +73,7 @@ public enum MapImageEncoder {
     /// Rows matched by exact address (a listener's own address, or a VIP row):
     /// the hash map, one lookup.
     public static func exactListeners(_ plan: BundlePlan) -> MapImage {
-        var img = MapImage(keySize: 24, valueSize: 4)
+        var img = MapImage(keySize: ABILayout.size("x2b_lsn_key"), valueSize: 4)
         for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) && e.isExact {
             var v = ByteWriter()
             v.u32(e.action)
@@ -144,7 +105,7 @@ public enum MapImageEncoder {
 
     /// Rows that need longest-prefix matching: the LPM trie.
     public static func listeners(_ plan: BundlePlan) -> MapImage {
-        var img = MapImage(keySize: 24, valueSize: 4)
+        var img = MapImage(keySize: ABILayout.size("x2b_lsn_key"), valueSize: 4)
         for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) && !e.isExact {
             var v = ByteWriter()
             v.u32(e.action)
@@ -195,7 +156,7 @@ public enum MapImageEncoder {
         v.u32(CNamer.lbSlot(c.lb))
         v.u32(UInt32(c.levels.count))
         v.u32(c.counter)
-        v.u32(c.passthrough ? 1 : 0)
+        v.u32(c.passthrough ? ABI.cluPassthrough : 0)
         for l in 0..<Int(ABI.maxPriorities) {
             if l < c.levels.count {
                 let lv = c.levels[l]

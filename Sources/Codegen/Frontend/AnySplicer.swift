@@ -75,7 +75,8 @@ struct AnySplicer {
         let name = XDSTypes.name(fromURL: url)
         var original = o
         original["@type"] = nil
-        let leaf = name.hasPrefix("google.protobuf.") || url == XDSTypes.typedStructURL
+        let leaf =
+            name.hasPrefix("google.protobuf.") || url == XDSTypes.typedStructURL
             || url == XDSTypes.udpaTypedStructURL
         let content = leaf ? original : encodeFields(original, comps: &comps, base: base)
         guard let type = Google_Protobuf_Any.messageType(forTypeURL: url) else {

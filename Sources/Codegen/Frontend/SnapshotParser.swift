@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// How to read an input. `auto` tells binary protobuf from text, and JSON from
@@ -35,7 +34,7 @@ public struct SnapshotParser: Sendable {
     /// Parses one input; `sourceName` prefixes origins and diagnostic paths.
     public func parse(_ data: [UInt8], sourceName: String) -> XDSSnapshot {
         let session = ParseSession(source: sourceName)
-        session.snapshot.inputDigests = [SnapshotParser.sha256Hex(data)]
+        session.snapshot.inputDigests = [sha256Hex(data)]
         run(data, session: session)
         return session.finish()
     }
@@ -88,10 +87,6 @@ public struct SnapshotParser: Sendable {
         } catch {
             return .failure("cannot read input: \(error.localizedDescription)")
         }
-    }
-
-    static func sha256Hex(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
     }
 
     private func run(_ data: [UInt8], session: ParseSession) {

@@ -11,7 +11,8 @@ public enum IRPrinter {
         for t in ir.routeTables {
             out += "route_table \(q(t.name))\(t.ignorePortInHostMatching ? " ignore_port" : "")\(table(t))\n"
             for vh in t.virtualHosts {
-                out += "  virtual_host \(q(vh.name)) domains [\(vh.domains.map(q).joined(separator: ", "))]"
+                out +=
+                    "  virtual_host \(q(vh.name)) domains [\(vh.domains.map(q).joined(separator: ", "))]"
                     + (vh.requireTLS == .none ? "" : " require_tls \(vh.requireTLS.rawValue)")
                     + (vh.virtualClusters.isEmpty ? "" : " virtual_clusters [\(vh.virtualClusters.map { q($0.name) }.joined(separator: ", "))]")
                     + mutations(vh.requestHeaders, vh.responseHeaders) + "\n"
@@ -155,10 +156,13 @@ public enum IRPrinter {
         case .clusterHeader(let h): "cluster_header \(q(h))"
         case .weighted(let w, let total): "weighted/\(total) [\(w.map { "\(q($0.cluster)) \($0.weight)" }.joined(separator: ", "))]"
         case .redirect(let r):
-            "redirect \(r.responseCode)" + [r.scheme.map { " scheme \($0)" }, r.host.map { " host \(q($0))" },
-                                           r.port.map { " port \($0)" }, r.path.map { " path \(q($0))" },
-                                           r.prefixRewrite.map { " prefix_rewrite \(q($0))" },
-                                           r.regexRewrite.map { " regex_rewrite \(q($0.pattern)) \(q($0.substitution))" }].compactMap { $0 }.joined()
+            "redirect \(r.responseCode)"
+                + [
+                    r.scheme.map { " scheme \($0)" }, r.host.map { " host \(q($0))" },
+                    r.port.map { " port \($0)" }, r.path.map { " path \(q($0))" },
+                    r.prefixRewrite.map { " prefix_rewrite \(q($0))" },
+                    r.regexRewrite.map { " regex_rewrite \(q($0.pattern)) \(q($0.substitution))" },
+                ].compactMap { $0 }.joined()
                 + (r.stripQuery ? " strip_query" : "")
         case .directResponse(let s, let body): "direct_response \(s)" + (body.map { " body \(q(String($0.prefix(40))))" } ?? "")
         case .nonForwarding: "non_forwarding"

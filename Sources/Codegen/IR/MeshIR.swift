@@ -102,8 +102,10 @@ public struct IRListener: Sendable, Hashable {
     public var chains: [IRFilterChain]
     public var defaultChain: IRFilterChain?
 
-    public init(name: String, path: String, address: IRAddress, port: UInt16, direction: IRDirection,
-                chains: [IRFilterChain], defaultChain: IRFilterChain?) {
+    public init(
+        name: String, path: String, address: IRAddress, port: UInt16, direction: IRDirection,
+        chains: [IRFilterChain], defaultChain: IRFilterChain?
+    ) {
         self.name = name
         self.path = path
         self.address = address
@@ -125,8 +127,10 @@ public struct IRChainMatch: Sendable, Hashable {
     public var serverNames: [String] = []
     public var applicationProtocols: [String] = []
 
-    public init(destinationPort: UInt16? = nil, prefixRanges: [IRCidr] = [], transportProtocol: String = "",
-                serverNames: [String] = [], applicationProtocols: [String] = []) {
+    public init(
+        destinationPort: UInt16? = nil, prefixRanges: [IRCidr] = [], transportProtocol: String = "",
+        serverNames: [String] = [], applicationProtocols: [String] = []
+    ) {
         self.destinationPort = destinationPort
         self.prefixRanges = prefixRanges
         self.transportProtocol = transportProtocol
@@ -418,8 +422,10 @@ public struct IRRedirect: Sendable, Hashable {
     public var responseCode: UInt32
     public var stripQuery: Bool
 
-    public init(scheme: String? = nil, host: String? = nil, port: UInt32? = nil, path: String? = nil,
-                prefixRewrite: String? = nil, responseCode: UInt32 = 301, stripQuery: Bool = false) {
+    public init(
+        scheme: String? = nil, host: String? = nil, port: UInt32? = nil, path: String? = nil,
+        prefixRewrite: String? = nil, responseCode: UInt32 = 301, stripQuery: Bool = false
+    ) {
         self.scheme = scheme
         self.host = host
         self.port = port
@@ -572,10 +578,12 @@ public struct IRCluster: Sendable, Hashable {
     /// ORIGINAL_DST: connections keep their destination (Istio's PassthroughCluster).
     public var originalDestination: Bool = false
 
-    public init(name: String, path: String, lb: IRLBPolicy, localityWeighted: Bool = false,
-                overprovisioningFactor: UInt32 = 140, ringMinimumSize: UInt64 = 1024,
-                ringMaximumSize: UInt64 = 8 * 1024 * 1024, maglevTableSize: UInt64 = 65537,
-                priorities: [IRPriority]) {
+    public init(
+        name: String, path: String, lb: IRLBPolicy, localityWeighted: Bool = false,
+        overprovisioningFactor: UInt32 = 140, ringMinimumSize: UInt64 = 1024,
+        ringMaximumSize: UInt64 = 8 * 1024 * 1024, maglevTableSize: UInt64 = 65537,
+        priorities: [IRPriority]
+    ) {
         self.name = name
         self.path = path
         self.lb = lb

@@ -133,8 +133,10 @@ public struct ByteDFA: Sendable, Hashable {
     /// state's successor for a class is the union of precomputed per-NFA-state
     /// moves (closures included), found and numbered in the same order as `build`
     /// numbers its sorted-array sets, so the automaton is the same.
-    static func subsetsAsBits(_ nfa: ByteNFA, classOf: [UInt8], classCount k: Int,
-                              maxStates: Int) throws(BuildError) -> (transitions: [Int], accept: [Bool]) {
+    static func subsetsAsBits(
+        _ nfa: ByteNFA, classOf: [UInt8], classCount k: Int,
+        maxStates: Int
+    ) throws(BuildError) -> (transitions: [Int], accept: [Bool]) {
         let n = nfa.stateCount
         let w = (n + 63) / 64
         var stepper = ByteNFA.ClassStepper(nfa, classOf: classOf, classCount: k)
@@ -344,7 +346,9 @@ public struct ByteDFA: Sendable, Hashable {
         var columns: [[Int]] = []
         for c in 0..<k {
             let col = (0..<n).map { transitions[$0 * k + c] }
-            if let i = columnIndex[col] { map[c] = i } else {
+            if let i = columnIndex[col] {
+                map[c] = i
+            } else {
                 map[c] = columns.count
                 columnIndex[col] = columns.count
                 columns.append(col)
@@ -353,8 +357,9 @@ public struct ByteDFA: Sendable, Hashable {
         let k2 = columns.count
         var t = [Int](repeating: 0, count: n * k2)
         for s in 0..<n { for c in 0..<k2 { t[s * k2 + c] = columns[c][s] } }
-        return ByteDFA(classOf: classOf.map { UInt8(map[Int($0)]) }, classCount: k2, transitions: t,
-                       acceptAtEnd: acceptAtEnd, sure: [])
+        return ByteDFA(
+            classOf: classOf.map { UInt8(map[Int($0)]) }, classCount: k2, transitions: t,
+            acceptAtEnd: acceptAtEnd, sure: [])
     }
 
     /// `sure[s]`: the text is accepted however it continues from s.

@@ -1,4 +1,5 @@
 import Foundation
+
 /// HTTP plan: the route tables of MeshIR as the kernel evaluates them.
 ///
 /// Every route matcher becomes a condition record; every string matcher and
@@ -120,20 +121,10 @@ public struct HTTPPlanOptions: Sendable {
     public init() {}
 }
 
-extension ABI {
-    /// bpf-runtime/abi/x2b_abi.h X2B_HEAD_MAX.
-    public static let headMax: UInt32 = 1024
-    /// bpf-runtime/include/x2b_http.h limits.
-    public static let httpMaxConds = 32
-    public static let httpMaxWeighted = 256
-    public static let hostMax = 256
-    public static let httpNone: UInt32 = 0xFFFF_FFFF
-}
-
 /// FNV-1a 64, the hash the kernel computes over names and hosts.
 public enum FNV {
-    public static let initial: UInt64 = 0xcbf2_9ce4_8422_2325
-    public static let prime: UInt64 = 0x0000_0100_0000_01b3
+    public static let initial = ABI.fnvInit
+    public static let prime = ABI.fnvPrime
 
     public static func hash<S: Sequence>(_ bytes: S, from h0: UInt64 = initial) -> UInt64 where S.Element == UInt8 {
         var h = h0
@@ -173,8 +164,10 @@ public struct HTTPPlanner {
     }
 
     /// Table ids are positions in `ir.routeTables`, as X2B_ACT_HTTP actions name them.
-    public static func plan(_ ir: MeshIR, clusterIndex: [String: UInt32]? = nil,
-                            options: HTTPPlanOptions = HTTPPlanOptions()) -> (HTTPPlan, [Diagnostic]) {
+    public static func plan(
+        _ ir: MeshIR, clusterIndex: [String: UInt32]? = nil,
+        options: HTTPPlanOptions = HTTPPlanOptions()
+    ) -> (HTTPPlan, [Diagnostic]) {
         var p = HTTPPlanner(ir, clusterIndex: clusterIndex ?? Self.clusterIndex(ir), options: options)
         p.run()
         return (p.plan, p.diagnostics)
@@ -189,8 +182,10 @@ public struct HTTPPlanner {
             }
         }
         if plan.transitions.count > options.maxTransitions {
-            diagnostics.append(Diagnostic(.limitExceeded, path: "route_configurations",
-                                          "HTTP matchers need \(plan.transitions.count) automaton transitions, over the limit of \(options.maxTransitions)"))
+            diagnostics.append(
+                Diagnostic(
+                    .limitExceeded, path: "route_configurations",
+                    "HTTP matchers need \(plan.transitions.count) automaton transitions, over the limit of \(options.maxTransitions)"))
         }
     }
 
@@ -198,20 +193,20 @@ public struct HTTPPlanner {
 
     private mutating func planTable(_ t: IRRouteTable, id: UInt32) {
         var table = HTTPPlan.Table(name: t.name, source: t.path, flags: 0, stripPort: 0, defaultVHost: ABI.httpNone, vhostHeader: 0)
-        if t.ignorePortInHostMatching { table.flags |= 1 }
+        if t.ignorePortInHostMatching { table.flags |= ABI.htIgnorePort }
         if let h = t.vhostHeader, h != "host", h != ":authority" {
-            table.flags |= 2
+            table.flags |= ABI.htVhostHeader
             table.vhostHeader = FNV.name(h)
         }
-        if t.hostNormalization.stripTrailingDot { table.flags |= 4 }
+        if t.hostNormalization.stripTrailingDot { table.flags |= ABI.htStripDot }
         switch t.hostNormalization.stripPort {
         case .none: break
-        case .any: table.flags |= 8
+        case .any: table.flags |= ABI.htStripAnyPort
         case .matching(let p):
-            table.flags |= 16
+            table.flags |= ABI.htStripPort
             table.stripPort = p
         }
-        if t.ignorePathParameters { table.flags |= 32 }
+        if t.ignorePathParameters { table.flags |= ABI.htPathParams }
         var seen: [String: String] = [:]
         var keys: Set<HTTPPlan.Domain> = []
         for (vi, vh) in t.virtualHosts.enumerated() {
@@ -219,12 +214,14 @@ public struct HTTPPlanner {
             plan.vhosts.append(planVHost(vh, table: id, index: UInt32(vi)))
             for d in vh.domains {
                 let key = "\(d)"
-                if seen[key] != nil { continue } // diagnosed by the lowering; the first wins, as in Envoy's maps
+                if seen[key] != nil { continue }  // diagnosed by the lowering; the first wins, as in Envoy's maps
                 seen[key] = vh.path
                 let bytes = Array(d.utf8)
-                if bytes.count > ABI.hostMax - 1 {
-                    diagnostics.append(Diagnostic(.limitExceeded, path: vh.path,
-                                                  "domain of \(bytes.count) bytes; the kernel routes hosts up to \(ABI.hostMax - 1) bytes"))
+                if bytes.count > Int(ABI.hostMax) - 1 {
+                    diagnostics.append(
+                        Diagnostic(
+                            .limitExceeded, path: vh.path,
+                            "domain of \(bytes.count) bytes; the kernel routes hosts up to \(ABI.hostMax - 1) bytes"))
                     continue
                 }
                 var dom: HTTPPlan.Domain
@@ -233,22 +230,24 @@ public struct HTTPPlanner {
                     if table.defaultVHost == ABI.httpNone { table.defaultVHost = global }
                     continue
                 case .exact(let e):
-                    dom = HTTPPlan.Domain(table: id, kind: 0, length: UInt16(e.utf8.count), hash: FNV.hash(Array(e.utf8)), vhost: global)
+                    dom = HTTPPlan.Domain(table: id, kind: UInt16(ABI.domExact), length: UInt16(e.utf8.count), hash: FNV.hash(Array(e.utf8)), vhost: global)
                 case .suffix(let s):
                     let b = Array(s.utf8)
-                    dom = HTTPPlan.Domain(table: id, kind: 1, length: UInt16(b.count), hash: FNV.hash(b.reversed()), vhost: global)
+                    dom = HTTPPlan.Domain(table: id, kind: UInt16(ABI.domSuffix), length: UInt16(b.count), hash: FNV.hash(b.reversed()), vhost: global)
                     table.suffixLengths[b.count >> 6] |= 1 << UInt64(b.count & 63)
                 case .prefix(let p):
                     let b = Array(p.utf8)
-                    dom = HTTPPlan.Domain(table: id, kind: 2, length: UInt16(b.count), hash: FNV.hash(b), vhost: global)
+                    dom = HTTPPlan.Domain(table: id, kind: UInt16(ABI.domPrefix), length: UInt16(b.count), hash: FNV.hash(b), vhost: global)
                     table.prefixLengths[b.count >> 6] |= 1 << UInt64(b.count & 63)
                 }
-                table.flags |= 64
+                table.flags |= ABI.htDomains
                 var key2 = dom
                 key2.vhost = 0
                 if keys.contains(key2) {
-                    diagnostics.append(Diagnostic(.limitExceeded, path: vh.path,
-                                                  "domain \(ResourcePath.quoted(d)) collides with another domain's hash; rename one"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .limitExceeded, path: vh.path,
+                            "domain \(ResourcePath.quoted(d)) collides with another domain's hash; rename one"))
                     continue
                 }
                 keys.insert(key2)
@@ -259,9 +258,10 @@ public struct HTTPPlanner {
     }
 
     private mutating func planVHost(_ vh: IRVirtualHost, table: UInt32, index: UInt32) -> HTTPPlan.VHost {
-        var out = HTTPPlan.VHost(table: table, index: index, name: vh.name, source: vh.path,
-                                 firstRoute: UInt32(plan.routes.count), routeCount: UInt32(vh.routes.count),
-                                 tls: vh.requireTLS == .all ? 2 : (vh.requireTLS == .externalOnly ? 1 : 0))
+        var out = HTTPPlan.VHost(
+            table: table, index: index, name: vh.name, source: vh.path,
+            firstRoute: UInt32(plan.routes.count), routeCount: UInt32(vh.routes.count),
+            tls: vh.requireTLS == .all ? ABI.tlsAll : (vh.requireTLS == .externalOnly ? ABI.tlsExternal : ABI.tlsNone))
         var conds = 0
         for (ri, r) in vh.routes.enumerated() {
             let route = planRoute(r, index: UInt32(ri))
@@ -278,8 +278,9 @@ public struct HTTPPlanner {
     // MARK: Routes
 
     private mutating func planRoute(_ r: IRRoute, index: UInt32) -> HTTPPlan.Route {
-        var route = HTTPPlan.Route(index: index, source: r.path, summary: IRPrinter.match(r.match), firstCond: UInt32(plan.conds.count),
-                                   condCount: 0, action: .local, arg: ABI.httpNone, count: 0, total: 0, hash: 0)
+        var route = HTTPPlan.Route(
+            index: index, source: r.path, summary: IRPrinter.match(r.match), firstCond: UInt32(plan.conds.count),
+            condCount: 0, action: .local, arg: ABI.httpNone, count: 0, total: 0, hash: 0)
         var conds: [HTTPPlan.Cond] = []
         let m = r.match
         let ic = !m.caseSensitive
@@ -301,12 +302,18 @@ public struct HTTPPlanner {
         }
         if let f = m.runtimeFraction {
             let id: UInt32
-            if f.runtimeKey.isEmpty { id = 0 } else if let i = plan.runtimeKeys.firstIndex(of: f.runtimeKey) { id = UInt32(i + 1) } else {
+            if f.runtimeKey.isEmpty {
+                id = 0
+            } else if let i = plan.runtimeKeys.firstIndex(of: f.runtimeKey) {
+                id = UInt32(i + 1)
+            } else {
                 plan.runtimeKeys.append(f.runtimeKey)
                 id = UInt32(plan.runtimeKeys.count)
             }
-            conds.append(.init(op: .fraction, source: .none, flags: 0, dfa: id, hash: 0, lo: Int64(f.numerator),
-                               hi: Int64(f.denominator), summary: "runtime_fraction \(f.numerator)/\(f.denominator)"))
+            conds.append(
+                .init(
+                    op: .fraction, source: .none, flags: 0, dfa: id, hash: 0, lo: Int64(f.numerator),
+                    hi: Int64(f.denominator), summary: "runtime_fraction \(f.numerator)/\(f.denominator)"))
         }
         if m.grpcOnly {
             let g = Array("application/grpc".utf8)
@@ -327,7 +334,8 @@ public struct HTTPPlanner {
                 }
                 conds.append(.init(op: .string, source: .query, flags: 0, dfa: d, hash: hash, lo: 0, hi: 0, summary: "query \(q.name)"))
             } else {
-                conds.append(.init(op: .present, source: .query, flags: 4, dfa: 0, hash: hash, lo: 0, hi: 0, summary: "query \(q.name) present"))
+                conds.append(
+                    .init(op: .present, source: .query, flags: UInt8(ABI.cfWant), dfa: 0, hash: hash, lo: 0, hi: 0, summary: "query \(q.name) present"))
             }
         }
         // No HTTP filter runs before the kernel decides: dynamic metadata is always
@@ -338,9 +346,11 @@ public struct HTTPPlanner {
             // Constant false: a 0-in-1 fraction with no runtime key.
             conds = [.init(op: .fraction, source: .none, flags: 0, dfa: 0, hash: 0, lo: 0, hi: 1, summary: "never (constant false)")]
         }
-        if conds.count > ABI.httpMaxConds {
-            diagnostics.append(Diagnostic(.limitExceeded, path: "\(r.path).match",
-                                          "route has \(conds.count) conditions; the kernel evaluates at most \(ABI.httpMaxConds)"))
+        if conds.count > Int(ABI.httpMaxConds) {
+            diagnostics.append(
+                Diagnostic(
+                    .limitExceeded, path: "\(r.path).match",
+                    "route has \(conds.count) conditions; the kernel evaluates at most \(ABI.httpMaxConds)"))
             conds = [.init(op: .fraction, source: .none, flags: 0, dfa: 0, hash: 0, lo: 0, hi: 1, summary: "never (too many conditions)")]
             route.never = true
         }
@@ -351,9 +361,11 @@ public struct HTTPPlanner {
             route.action = .cluster
             route.arg = clusterIndex[c] ?? ABI.httpNone
         case .weighted(let entries, let total):
-            if entries.count > ABI.httpMaxWeighted {
-                diagnostics.append(Diagnostic(.limitExceeded, path: "\(r.path).route.weighted_clusters",
-                                              "\(entries.count) weighted clusters; the kernel supports \(ABI.httpMaxWeighted)"))
+            if entries.count > Int(ABI.httpMaxWeighted) {
+                diagnostics.append(
+                    Diagnostic(
+                        .limitExceeded, path: "\(r.path).route.weighted_clusters",
+                        "\(entries.count) weighted clusters; the kernel supports \(ABI.httpMaxWeighted)"))
             }
             route.action = .weighted
             route.arg = UInt32(plan.weighted.count)
@@ -368,8 +380,10 @@ public struct HTTPPlanner {
             route.action = .header
             let canonical = HTTPHeaderMap.canonical(h)
             if canonical.hasPrefix(":"), canonical != ":authority" {
-                diagnostics.append(Diagnostic(.unsupportedRouting, path: "\(r.path).route.cluster_header",
-                                              "cluster_header \(ResourcePath.quoted(h)) (a pseudo-header) is not supported"))
+                diagnostics.append(
+                    Diagnostic(
+                        .unsupportedRouting, path: "\(r.path).route.cluster_header",
+                        "cluster_header \(ResourcePath.quoted(h)) (a pseudo-header) is not supported"))
             }
             route.hash = canonical == ":authority" ? FNV.name("host") : FNV.name(canonical)
         case .redirect, .directResponse, .nonForwarding:
@@ -390,20 +404,22 @@ public struct HTTPPlanner {
 
     private mutating func headerCond(_ h: IRHeaderMatch, path: String) -> HTTPPlan.Cond? {
         let name = HTTPHeaderMap.canonical(h.name)
-        let source: HTTPPlan.Source = switch name {
-        case ":authority": .authority
-        case ":path": .fullPath
-        case ":method": .method
-        case ":scheme": .scheme
-        default: .header
-        }
-        var flags: UInt8 = (h.invert ? 1 : 0) | (h.treatMissingAsEmpty ? 2 : 0)
-        var c = HTTPPlan.Cond(op: .any, source: source, flags: 0, dfa: 0, hash: source == .header ? FNV.name(name) : 0,
-                              lo: 0, hi: 0, summary: "header \(name)")
+        let source: HTTPPlan.Source =
+            switch name {
+            case ":authority": .authority
+            case ":path": .fullPath
+            case ":method": .method
+            case ":scheme": .scheme
+            default: .header
+            }
+        var flags = UInt8(h.invert ? ABI.cfInvert : 0) | UInt8(h.treatMissingAsEmpty ? ABI.cfMissingEmpty : 0)
+        var c = HTTPPlan.Cond(
+            op: .any, source: source, flags: 0, dfa: 0, hash: source == .header ? FNV.name(name) : 0,
+            lo: 0, hi: 0, summary: "header \(name)")
         switch h.kind {
         case .present(let want):
             c.op = .present
-            if want { flags |= 4 }
+            if want { flags |= UInt8(ABI.cfWant) }
         case .anyValue:
             c.op = .any
         case .range(let lo, let hi):
@@ -465,27 +481,31 @@ public struct HTTPPlanner {
             diagnostics.append(Diagnostic(.limitExceeded, path: path, "matcher is too large to compile"))
             return nil
         }
-        guard d.stateCount <= 0xFFFF else {
+        guard d.stateCount <= Int(ABI.dsState) else {
             diagnostics.append(Diagnostic(.limitExceeded, path: path, "matcher needs \(d.stateCount) automaton states"))
             return nil
         }
         let cmap: UInt32
-        if let c = classMapIndex[d.classOf] { cmap = c } else {
+        if let c = classMapIndex[d.classOf] {
+            cmap = c
+        } else {
             cmap = UInt32(plan.classMaps.count)
             classMapIndex[d.classOf] = cmap
             plan.classMaps.append(d.classOf)
         }
-        func flags(_ s: Int) -> UInt32 { (d.acceptAtEnd[s] ? 1 : 0) | (d.sure[s] ? 2 : 0) }
+        func flags(_ s: Int) -> UInt32 { (d.acceptAtEnd[s] ? ABI.dsAccept : 0) | (d.sure[s] ? ABI.dsSure : 0) }
         let base = UInt32(plan.transitions.count)
         for s in 0..<d.stateCount {
             for c in 0..<d.classCount {
                 let next = d.transitions[s * d.classCount + c]
-                plan.transitions.append(UInt32(next) | (next == 0 ? 0 : flags(next) << 16))
+                plan.transitions.append(UInt32(next) | (next == 0 ? 0 : flags(next)))
             }
         }
         let id = UInt32(plan.automata.count)
-        plan.automata.append(.init(transitions: base, classMap: cmap, classCount: UInt16(d.classCount),
-                                   startFlags: UInt16(flags(ByteDFA.start))))
+        plan.automata.append(
+            .init(
+                transitions: base, classMap: cmap, classCount: UInt16(d.classCount),
+                startFlags: UInt16(flags(ByteDFA.start) >> 16)))
         dfaIndex[re] = id
         return id
     }

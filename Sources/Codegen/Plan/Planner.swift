@@ -120,8 +120,10 @@ public struct Planner {
             diagnostics += d
         }
         if plan.slots.count > options.maxTableSlots {
-            diagnostics.append(Diagnostic(.limitExceeded, path: "clusters",
-                                          "load-balancing tables need \(plan.slots.count) slots, over the limit of \(options.maxTableSlots); lower maglev table_size or ring sizes"))
+            diagnostics.append(
+                Diagnostic(
+                    .limitExceeded, path: "clusters",
+                    "load-balancing tables need \(plan.slots.count) slots, over the limit of \(options.maxTableSlots); lower maglev table_size or ring sizes"))
         }
     }
 
@@ -143,11 +145,15 @@ public struct Planner {
                 plan.endpoints += lv.endpoints
                 let tableFirst = UInt32(plan.slots.count)
                 plan.slots += lv.table
-                levels.append(.init(cumLoad: lv.cumLoad, first: first, count: UInt32(lv.endpoints.count),
-                                    tableFirst: tableFirst, tableLength: UInt32(lv.table.count)))
+                levels.append(
+                    .init(
+                        cumLoad: lv.cumLoad, first: first, count: UInt32(lv.endpoints.count),
+                        tableFirst: tableFirst, tableLength: UInt32(lv.table.count)))
             }
-            plan.clusters.append(.init(name: c.name, lb: c.lb, counter: id, passthrough: false, levels: levels,
-                                       endpointCount: levels.reduce(0) { $0 + Int($1.count) }))
+            plan.clusters.append(
+                .init(
+                    name: c.name, lb: c.lb, counter: id, passthrough: false, levels: levels,
+                    endpointCount: levels.reduce(0) { $0 + Int($1.count) }))
         }
     }
 
@@ -165,8 +171,10 @@ public struct Planner {
     public static func clusterLevels(_ c: IRCluster, buildTables: Bool = true, diagnostics: inout [Diagnostic]) -> [LevelRows] {
         let eff = ClusterSemantics.effective(c)
         if eff.levels.count > Int(ABI.maxPriorities) {
-            diagnostics.append(Diagnostic(.limitExceeded, path: c.path,
-                                          "\(eff.levels.count) priority levels carry load; the data plane supports \(ABI.maxPriorities)"))
+            diagnostics.append(
+                Diagnostic(
+                    .limitExceeded, path: c.path,
+                    "\(eff.levels.count) priority levels carry load; the data plane supports \(ABI.maxPriorities)"))
         }
         if eff.isEmpty {
             diagnostics.append(Diagnostic(.noEndpoints, path: c.path, "cluster has no healthy endpoint; connects routed to it are refused"))
@@ -175,16 +183,21 @@ public struct Planner {
         var cum: UInt32 = 0
         for lv in eff.levels.prefix(Int(ABI.maxPriorities)) {
             cum += lv.load
-            let table: [LBTables.Slot] = switch c.lb {
-            case _ where !buildTables: []
-            case .roundRobin: LBTables.roundRobinSchedule(weights: lv.weights)
-            case .random, .leastRequest: []
-            case .maglev: LBTables.maglev(endpoints: lv.endpoints, weights: lv.weights, size: c.maglevTableSize)
-            case .ringHash: LBTables.ring(endpoints: lv.endpoints, weights: lv.weights,
-                                          minimum: c.ringMinimumSize, maximum: c.ringMaximumSize)
-            }
-            out.append(LevelRows(cumLoad: cum, endpoints: lv.endpoints.map { .init(address: $0.address, port: $0.port, weight: $0.weight) },
-                                 table: table))
+            let table: [LBTables.Slot] =
+                switch c.lb {
+                case _ where !buildTables: []
+                case .roundRobin: LBTables.roundRobinSchedule(weights: lv.weights)
+                case .random, .leastRequest: []
+                case .maglev: LBTables.maglev(endpoints: lv.endpoints, weights: lv.weights, size: c.maglevTableSize)
+                case .ringHash:
+                    LBTables.ring(
+                        endpoints: lv.endpoints, weights: lv.weights,
+                        minimum: c.ringMinimumSize, maximum: c.ringMaximumSize)
+                }
+            out.append(
+                LevelRows(
+                    cumLoad: cum, endpoints: lv.endpoints.map { .init(address: $0.address, port: $0.port, weight: $0.weight) },
+                    table: table))
         }
         if !out.isEmpty { out[out.count - 1].cumLoad = 100 }
         return out
@@ -204,14 +217,18 @@ public struct Planner {
             plan.actions.append(.init(kind: .cluster, target: cid, count: 1, totalWeight: 0, listener: listener, fallback: 0, source: chain.path))
         case .weighted(let entries):
             if entries.count > Int(ABI.maxWeighted) {
-                diagnostics.append(Diagnostic(.limitExceeded, path: chain.path,
-                                              "\(entries.count) weighted clusters; the data plane supports \(ABI.maxWeighted)"))
+                diagnostics.append(
+                    Diagnostic(
+                        .limitExceeded, path: chain.path,
+                        "\(entries.count) weighted clusters; the data plane supports \(ABI.maxWeighted)"))
                 return nil
             }
             // The lowering rejects totals over 32 bits; checked again here, never trapped on.
             guard entries.reduce(UInt64(0), { $0 + UInt64($1.weight) }) <= UInt64(UInt32.max) else {
-                diagnostics.append(Diagnostic(.limitExceeded, path: chain.path,
-                                              "weighted cluster weights sum to more than \(UInt32.max)"))
+                diagnostics.append(
+                    Diagnostic(
+                        .limitExceeded, path: chain.path,
+                        "weighted cluster weights sum to more than \(UInt32.max)"))
                 return nil
             }
             let first = UInt32(plan.weightedClusters.count)
@@ -222,10 +239,12 @@ public struct Planner {
                 cum += e.weight
                 plan.weightedClusters.append((cum, cid))
             }
-            plan.actions.append(.init(kind: .weighted, target: first, count: UInt32(entries.count), totalWeight: cum,
-                                      listener: listener, fallback: 0, source: chain.path))
+            plan.actions.append(
+                .init(
+                    kind: .weighted, target: first, count: UInt32(entries.count), totalWeight: cum,
+                    listener: listener, fallback: 0, source: chain.path))
         case .http:
-            return nil // HTTP chains are planned per destination by httpAction
+            return nil  // HTTP chains are planned per destination by httpAction
         case .pass:
             plan.actions.append(.init(kind: .pass, target: 0, count: 0, totalWeight: 0, listener: listener, fallback: 0, source: chain.path))
         }
@@ -234,8 +253,10 @@ public struct Planner {
 
     /// An HTTP chain at connect time, without the request: the decision for a
     /// request to `authority` with path `/` (documented in docs/semantics.md).
-    private mutating func httpAction(_ chain: IRFilterChain, table name: String, authority: String, listener: UInt32,
-                                     virtualHost: IRVirtualHost? = nil) -> UInt32? {
+    private mutating func httpAction(
+        _ chain: IRFilterChain, table name: String, authority: String, listener: UInt32,
+        virtualHost: IRVirtualHost? = nil
+    ) -> UInt32? {
         guard let table = ir.routeTable(named: name) else { return nil }
         let request = HTTPRequest(authority: authority, path: "/", method: "GET")
         let route: IRRoute?
@@ -257,13 +278,17 @@ public struct Planner {
         guard let fallback else { return nil }
         plan.needsHTTP = true
         let id = UInt32(plan.actions.count)
-        plan.actions.append(.init(kind: .http, target: UInt32(ir.routeTables.firstIndex { $0.name == name } ?? 0),
-                                  count: 0, totalWeight: 0, listener: listener, fallback: fallback, source: chain.path))
+        plan.actions.append(
+            .init(
+                kind: .http, target: UInt32(ir.routeTables.firstIndex { $0.name == name } ?? 0),
+                count: 0, totalWeight: 0, listener: listener, fallback: fallback, source: chain.path))
         return id
     }
 
-    private mutating func addEntry(_ prefix: IRCidr, port: UInt16, chain: IRFilterChain, listener: UInt32,
-                                   authority: String, virtualHost: IRVirtualHost? = nil, taken: inout Set<RowKey>) {
+    private mutating func addEntry(
+        _ prefix: IRCidr, port: UInt16, chain: IRFilterChain, listener: UInt32,
+        authority: String, virtualHost: IRVirtualHost? = nil, taken: inout Set<RowKey>
+    ) {
         let key = RowKey(prefix: prefix, port: port)
         guard !taken.contains(key) else { return }
         let id: UInt32?
@@ -289,21 +314,27 @@ public struct Planner {
             (a.element.address.isUnspecified ? 1 : 0, a.offset) < (b.element.address.isUnspecified ? 1 : 0, b.offset)
         }
         for (_, l) in ordered {
-            plan.listeners.append(.init(name: l.name, address: l.endpointText,
-                                        kind: l.chains.contains { if case .http = $0.action { true } else { false } } ? "http" : "tcp"))
+            plan.listeners.append(
+                .init(
+                    name: l.name, address: l.endpointText,
+                    kind: l.chains.contains { if case .http = $0.action { true } else { false } } ? "http" : "tcp"))
         }
         for (i, (_, l)) in ordered.enumerated() {
             let li = UInt32(i)
             if l.chains.contains(where: { if case .http = $0.action { true } else { false } }) {
-                diagnostics.append(Diagnostic(.httpNeedsModule, path: l.path,
-                                              "HTTP routes are decided per request only with the defer-connect module; without it a connect follows the route for path \"/\" of the virtual host of the dialled address"))
+                diagnostics.append(
+                    Diagnostic(
+                        .httpNeedsModule, path: l.path,
+                        "HTTP routes are decided per request only with the defer-connect module; without it a connect follows the route for path \"/\" of the virtual host of the dialled address"
+                    ))
             }
             let full = l.address.family == .inet4 ? 32 : 128
             let candidates = ChainSelection.portCandidates(l)
             if !l.address.isUnspecified {
                 if let chain = ChainSelection.chain(l, destination: l.address) {
-                    addEntry(IRCidr(address: l.address, prefixLength: full), port: l.port, chain: chain, listener: li,
-                             authority: l.endpointText, taken: &taken)
+                    addEntry(
+                        IRCidr(address: l.address, prefixLength: full), port: l.port, chain: chain, listener: li,
+                        authority: l.endpointText, taken: &taken)
                 }
                 continue
             }
@@ -323,13 +354,15 @@ public struct Planner {
                     for d in vh.domains {
                         guard let ip = Self.addressDomain(d, port: l.port), ip.family == l.address.family else { continue }
                         if prefixes.contains(where: { $0.contains(ip) }) { continue }
-                        addEntry(IRCidr(address: ip, prefixLength: full), port: l.port, chain: chain, listener: li,
-                                 authority: d, virtualHost: vh, taken: &taken)
+                        addEntry(
+                            IRCidr(address: ip, prefixLength: full), port: l.port, chain: chain, listener: li,
+                            authority: d, virtualHost: vh, taken: &taken)
                     }
                 }
             }
-            addEntry(IRCidr(address: l.address, prefixLength: 0), port: l.port, chain: chain, listener: li,
-                     authority: "", taken: &taken)
+            addEntry(
+                IRCidr(address: l.address, prefixLength: 0), port: l.port, chain: chain, listener: li,
+                authority: "", taken: &taken)
         }
         // Canonical order: family, port, address, then longest prefix first (the inline matcher's order).
         plan.listenerEntries.sort {
@@ -356,13 +389,4 @@ public struct Planner {
         }
         return nil
     }
-}
-
-/// Constants mirrored from bpf-runtime/abi/x2b_abi.h (checked by ABILayoutTests).
-public enum ABI {
-    public static let version: UInt32 = 2
-    public static let maxPriorities: UInt32 = 4
-    public static let maxWeighted: UInt32 = 64
-    public static let ringSearchSteps: UInt32 = 24
-    public static let globalCounters: UInt32 = 4
 }

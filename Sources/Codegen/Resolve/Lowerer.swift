@@ -29,7 +29,7 @@ public struct Lowerer {
     public private(set) var diagnostics: [Diagnostic] = []
     private let snapshot: ResolvedSnapshot
     private var routeTables: [String: IRRouteTable] = [:]
-    private var referencedClusters: [String: String] = [:] // name → first referencing path
+    private var referencedClusters: [String: String] = [:]  // name → first referencing path
 
     /// `--resolve NAME=IP`: addresses for host names in DNS clusters, which an
     /// offline compiler cannot look up itself.
@@ -68,15 +68,18 @@ public struct Lowerer {
         let known = Set(clusters.map(\.name))
         for (name, path) in referencedClusters.sorted(by: { $0.key < $1.key }) where !known.contains(name) {
             if snapshot.clusters[name] == nil {
-                diagnostics.append(Diagnostic(.danglingCluster, .warning, path: path,
-                                              "references unknown cluster \(ResourcePath.quoted(name)); connections routed there are refused (Envoy closes them or answers 503)"))
+                diagnostics.append(
+                    Diagnostic(
+                        .danglingCluster, .warning, path: path,
+                        "references unknown cluster \(ResourcePath.quoted(name)); connections routed there are refused (Envoy closes them or answers 503)"))
             }
         }
         listeners.sort { ($0.address, $0.port, $0.name) < ($1.address, $1.port, $1.name) }
         checkListenerConflicts(listeners)
-        return MeshIR(listeners: listeners,
-                      routeTables: routeTables.keys.sorted().map { routeTables[$0]! },
-                      clusters: clusters)
+        return MeshIR(
+            listeners: listeners,
+            routeTables: routeTables.keys.sorted().map { routeTables[$0]! },
+            clusters: clusters)
     }
 
     // MARK: Listeners
@@ -85,18 +88,24 @@ public struct Lowerer {
         let l = r.message
         let path = ResourcePath.listener(r.name)
         if l.trafficDirection == .inbound {
-            diagnostics.append(Diagnostic(.inboundSkipped, path: path,
-                                          "inbound listener skipped: connect-time routing applies to outbound connections"))
+            diagnostics.append(
+                Diagnostic(
+                    .inboundSkipped, path: path,
+                    "inbound listener skipped: connect-time routing applies to outbound connections"))
             return nil
         }
         if l.hasUseOriginalDst, l.useOriginalDst.value {
-            diagnostics.append(Diagnostic(.inboundSkipped, path: path,
-                                          "use_original_dst listener skipped: connect-time routing already matches the original destination"))
+            diagnostics.append(
+                Diagnostic(
+                    .inboundSkipped, path: path,
+                    "use_original_dst listener skipped: connect-time routing already matches the original destination"))
             return nil
         }
         if case .internalListener? = l.listenerSpecifier {
-            diagnostics.append(Diagnostic(.unsupportedListener, .warning, path: path,
-                                          "internal listener skipped: it has no socket address to match at connect time"))
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedListener, .warning, path: path,
+                    "internal listener skipped: it has no socket address to match at connect time"))
             return nil
         }
         if l.hasApiListener {
@@ -105,19 +114,25 @@ public struct Lowerer {
         }
         guard let (address, port) = socketAddress(l.address, path: "\(path).address", what: "listener") else { return nil }
         if l.address.socketAddress.protocol == .udp {
-            diagnostics.append(Diagnostic(.unsupportedListener, .warning, path: "\(path).address",
-                                          "UDP listener skipped: only TCP connects are routed"))
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedListener, .warning, path: "\(path).address",
+                    "UDP listener skipped: only TCP connects are routed"))
             return nil
         }
         if l.hasFilterChainMatcher {
-            diagnostics.append(Diagnostic(.unsupportedRouting, path: "\(path).filter_chain_matcher",
-                                          "filter_chain_matcher (xDS matcher API) is not supported; use filter_chain_match"))
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedRouting, path: "\(path).filter_chain_matcher",
+                    "filter_chain_matcher (xDS matcher API) is not supported; use filter_chain_match"))
         }
         for (i, lf) in l.listenerFilters.enumerated() {
             let type = lf.typedConfig.xdsTypeName
             if !inspectingListenerFilters.contains(type) {
-                diagnostics.append(Diagnostic(.notEnforced, path: "\(path).listener_filters[\(i)]",
-                                              "listener filter \(lf.name.isEmpty ? type : lf.name) is not enforced at connect time"))
+                diagnostics.append(
+                    Diagnostic(
+                        .notEnforced, path: "\(path).listener_filters[\(i)]",
+                        "listener filter \(lf.name.isEmpty ? type : lf.name) is not enforced at connect time"))
             }
         }
         if l.hasUdpListenerConfig {
@@ -134,9 +149,10 @@ public struct Lowerer {
             defaultChain?.match = IRChainMatch()
         }
         checkChainConflicts(chains, path: path)
-        return IRListener(name: r.name, path: path, address: address, port: port,
-                          direction: l.trafficDirection == .outbound ? .outbound : .unspecified,
-                          chains: chains, defaultChain: defaultChain)
+        return IRListener(
+            name: r.name, path: path, address: address, port: port,
+            direction: l.trafficDirection == .outbound ? .outbound : .unspecified,
+            chains: chains, defaultChain: defaultChain)
     }
 
     private mutating func socketAddress(_ a: Envoy_Config_Core_V3_Address, path: String, what: String) -> (IRAddress, UInt16)? {
@@ -144,11 +160,17 @@ public struct Lowerer {
         case .socketAddress(let sa):
             guard let ip = IRAddress(parsing: sa.address) ?? hostAddresses[sa.address].flatMap(IRAddress.init(parsing:)) else {
                 if loweringUnreferenced {
-                    diagnostics.append(Diagnostic(.invalidAddress, .note, path: path,
-                                                  "\(what) address \(ResourcePath.quoted(sa.address)) is a host name; the cluster is not routed to by any listener, so it is left out"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .invalidAddress, .note, path: path,
+                            "\(what) address \(ResourcePath.quoted(sa.address)) is a host name; the cluster is not routed to by any listener, so it is left out"
+                        ))
                 } else {
-                    diagnostics.append(Diagnostic(.invalidAddress, path: path,
-                                                  "\(what) address \(ResourcePath.quoted(sa.address)) is a host name, resolved only at run time; give its address with --resolve \(sa.address)=IP"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .invalidAddress, path: path,
+                            "\(what) address \(ResourcePath.quoted(sa.address)) is a host name, resolved only at run time; give its address with --resolve \(sa.address)=IP"
+                        ))
                 }
                 return nil
             }
@@ -210,8 +232,10 @@ public struct Lowerer {
         if !m.sourcePorts.isEmpty { undecidable.append("source_ports") }
         if m.sourceType != .any { undecidable.append("source_type") }
         if !undecidable.isEmpty {
-            diagnostics.append(Diagnostic(.unsupportedRouting, path: path,
-                                          "filter chain match on \(undecidable.joined(separator: ", ")) cannot be decided at connect time; the chain never matches"))
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedRouting, path: path,
+                    "filter chain match on \(undecidable.joined(separator: ", ")) cannot be decided at connect time; the chain never matches"))
             return nil
         }
         return out
@@ -231,16 +255,20 @@ public struct Lowerer {
         return IRCidr(address: a, prefixLength: len)
     }
 
-    private mutating func lowerChain(_ fc: Envoy_Config_Listener_V3_FilterChain, listener: String, port: UInt16,
-                                     path: String) -> IRFilterChain? {
+    private mutating func lowerChain(
+        _ fc: Envoy_Config_Listener_V3_FilterChain, listener: String, port: UInt16,
+        path: String
+    ) -> IRFilterChain? {
         var match = IRChainMatch()
         if fc.hasFilterChainMatch {
             guard let m = lowerChainMatch(fc.filterChainMatch, path: "\(path).filter_chain_match") else { return nil }
             match = m
         }
         if fc.hasTransportSocket {
-            diagnostics.append(Diagnostic(.notEnforced, path: "\(path).transport_socket",
-                                          "downstream transport socket (TLS termination) is not enforced: the kernel redirects the connection unchanged"))
+            diagnostics.append(
+                Diagnostic(
+                    .notEnforced, path: "\(path).transport_socket",
+                    "downstream transport socket (TLS termination) is not enforced: the kernel redirects the connection unchanged"))
         }
         var action: IRChainAction?
         var ignored: [String] = []
@@ -264,7 +292,9 @@ public struct Lowerer {
                     return nil
                 }
                 break
-            } else if type == TypeURL.hcm || (type.isEmpty && (f.name == "envoy.filters.network.http_connection_manager" || f.name == "envoy.http_connection_manager")) {
+            } else if type == TypeURL.hcm
+                || (type.isEmpty && (f.name == "envoy.filters.network.http_connection_manager" || f.name == "envoy.http_connection_manager"))
+            {
                 guard !type.isEmpty else {
                     diagnostics.append(Diagnostic(.invalidResource, path: fpath, "http_connection_manager filter has no typed_config"))
                     return nil
@@ -281,15 +311,20 @@ public struct Lowerer {
                 }
                 break
             } else {
-                let knownName = ["envoy.filters.network.tcp_proxy", "envoy.tcp_proxy",
-                                 "envoy.filters.network.http_connection_manager", "envoy.http_connection_manager"].contains(f.name)
+                let knownName = [
+                    "envoy.filters.network.tcp_proxy", "envoy.tcp_proxy",
+                    "envoy.filters.network.http_connection_manager", "envoy.http_connection_manager",
+                ].contains(f.name)
                 if knownName, !type.isEmpty {
                     // Named as a tcp_proxy or connection manager, but its typed_config is some other
                     // (often a truncated or misspelt) type: say so rather than "not found".
                     let url = f.typedConfig.isTypedStruct ? type : f.typedConfig.typeURL
                     let wanted = f.name.contains("tcp_proxy") ? TypeURL.tcpProxy : TypeURL.hcm
-                    unknownTypes.append(("\(fpath).typed_config",
-                                         "typed_config type \(ResourcePath.quoted(url)) is not a type this filter has (truncated or misspelt?): \(f.name) needs \(wanted); the chain cannot be routed"))
+                    unknownTypes.append(
+                        (
+                            "\(fpath).typed_config",
+                            "typed_config type \(ResourcePath.quoted(url)) is not a type this filter has (truncated or misspelt?): \(f.name) needs \(wanted); the chain cannot be routed"
+                        ))
                 } else if FilterSafety.networkFilterCanDeny(type: type, name: f.name) {
                     denying.append((i, f.name.isEmpty ? type : f.name, type))
                 } else {
@@ -303,16 +338,23 @@ public struct Lowerer {
         }
         if action == nil, !(ignored.isEmpty && denying.isEmpty) {
             let found = (denying.map(\.name) + ignored).joined(separator: ", ")
-            diagnostics.append(Diagnostic(.unsupportedFilter, path: path,
-                                          "no tcp_proxy or http_connection_manager filter (found \(found)); the chain cannot be routed"))
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedFilter, path: path,
+                    "no tcp_proxy or http_connection_manager filter (found \(found)); the chain cannot be routed"))
         } else if action != nil {
             for d in denying {
-                diagnostics.append(Diagnostic(.bypassedFilter, path: "\(path).filters[\(d.index)]",
-                                              "network filter \(d.name)\(d.type.isEmpty || d.type == d.name ? "" : " (\(d.type))") can refuse connections and is not enforced in the kernel: connections to listener \(ResourcePath.quoted(listener)) would bypass it (--unsupported=warn compiles anyway)"))
+                diagnostics.append(
+                    Diagnostic(
+                        .bypassedFilter, path: "\(path).filters[\(d.index)]",
+                        "network filter \(d.name)\(d.type.isEmpty || d.type == d.name ? "" : " (\(d.type))") can refuse connections and is not enforced in the kernel: connections to listener \(ResourcePath.quoted(listener)) would bypass it (--unsupported=warn compiles anyway)"
+                    ))
             }
             if !ignored.isEmpty {
-                diagnostics.append(Diagnostic(.notEnforced, path: path,
-                                              "network filters \(ignored.joined(separator: ", ")) are not enforced in the kernel"))
+                diagnostics.append(
+                    Diagnostic(
+                        .notEnforced, path: path,
+                        "network filters \(ignored.joined(separator: ", ")) are not enforced in the kernel"))
             }
         }
         guard let action else {
@@ -351,8 +393,10 @@ public struct Lowerer {
             // As for a route's weighted clusters: the total must fit the 32-bit weights the data plane draws from.
             let sum = entries.reduce(UInt64(0)) { $0 + UInt64($1.weight) }
             guard sum <= UInt64(UInt32.max) else {
-                diagnostics.append(Diagnostic(.invalidResource, path: "\(path).weighted_clusters",
-                                              "weighted cluster weights sum to \(sum), over the maximum total weight of \(UInt32.max)"))
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: "\(path).weighted_clusters",
+                        "weighted cluster weights sum to \(sum), over the maximum total weight of \(UInt32.max)"))
                 return nil
             }
             return .weighted(entries)
@@ -367,28 +411,36 @@ public struct Lowerer {
         return .cluster(name)
     }
 
-    private mutating func lowerHCM(_ hcm: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager,
-                                   listener: String, port: UInt16, path: String) -> String? {
+    private mutating func lowerHCM(
+        _ hcm: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager,
+        listener: String, port: UInt16, path: String
+    ) -> String? {
         var filters: [String] = []
-        let routes: String = switch hcm.routeSpecifier {
-        case .rds(let rds)?: "route configuration \(ResourcePath.quoted(rds.routeConfigName))"
-        case .routeConfig(let rc)?: rc.name.isEmpty ? "its inline routes" : "inline route configuration \(ResourcePath.quoted(rc.name))"
-        default: "its routes"
-        }
+        let routes: String =
+            switch hcm.routeSpecifier {
+            case .rds(let rds)?: "route configuration \(ResourcePath.quoted(rds.routeConfigName))"
+            case .routeConfig(let rc)?: rc.name.isEmpty ? "its inline routes" : "inline route configuration \(ResourcePath.quoted(rc.name))"
+            default: "its routes"
+            }
         for (i, f) in hcm.httpFilters.enumerated() {
             let type = f.typedConfig.xdsTypeName
             if type == TypeURL.router || f.name == "envoy.filters.http.router" || f.name == "envoy.router" { continue }
             let name = f.name.isEmpty ? type : f.name
             if FilterSafety.httpFilterCanDeny(type: type, name: f.name) {
-                diagnostics.append(Diagnostic(.bypassedFilter, path: "\(path).http_filters[\(i)]",
-                                              "HTTP filter \(name)\(type.isEmpty || type == name ? "" : " (\(type))") can deny requests and is not enforced in the kernel: requests to listener \(ResourcePath.quoted(listener)) (\(routes)) would bypass it (--unsupported=warn compiles anyway)"))
+                diagnostics.append(
+                    Diagnostic(
+                        .bypassedFilter, path: "\(path).http_filters[\(i)]",
+                        "HTTP filter \(name)\(type.isEmpty || type == name ? "" : " (\(type))") can deny requests and is not enforced in the kernel: requests to listener \(ResourcePath.quoted(listener)) (\(routes)) would bypass it (--unsupported=warn compiles anyway)"
+                    ))
             } else {
                 filters.append(name)
             }
         }
         if !filters.isEmpty {
-            diagnostics.append(Diagnostic(.notEnforced, path: "\(path).http_filters",
-                                          "HTTP filters \(filters.joined(separator: ", ")) are not enforced in the kernel"))
+            diagnostics.append(
+                Diagnostic(
+                    .notEnforced, path: "\(path).http_filters",
+                    "HTTP filters \(filters.joined(separator: ", ")) are not enforced in the kernel"))
         }
         // The manager normalises the Host header before routing; it belongs to the route
         // table the kernel evaluates, so an RDS table shared by managers that normalise
@@ -404,15 +456,19 @@ public struct Lowerer {
         if hcm.mergeSlashes { pathOptions.append("merge_slashes") }
         if hcm.pathWithEscapedSlashesAction.rawValue > 1 { pathOptions.append("path_with_escaped_slashes_action") }
         if !pathOptions.isEmpty {
-            diagnostics.append(Diagnostic(.notEnforced, path: path,
-                                          "\(pathOptions.joined(separator: ", ")) not applied in the kernel: routes match the path as the client sent it"))
+            diagnostics.append(
+                Diagnostic(
+                    .notEnforced, path: path,
+                    "\(pathOptions.joined(separator: ", ")) not applied in the kernel: routes match the path as the client sent it"))
         }
         switch hcm.routeSpecifier {
         case .rds(let rds)?:
             let base = rds.routeConfigName
             guard let rc = snapshot.routeConfigurations[base] else {
-                diagnostics.append(Diagnostic(.danglingRoute, path: "\(path).rds",
-                                              "references unknown route configuration \(ResourcePath.quoted(base))"))
+                diagnostics.append(
+                    Diagnostic(
+                        .danglingRoute, path: "\(path).rds",
+                        "references unknown route configuration \(ResourcePath.quoted(base))"))
                 return nil
             }
             let name = norm.isIdentity ? base : "\(base)@\(Self.variantSuffix(norm))"
@@ -467,16 +523,19 @@ public struct Lowerer {
     private mutating func lowerHeaderMutation(_ add: [Envoy_Config_Core_V3_HeaderValueOption], _ remove: [String]) -> IRHeaderMutation {
         var m = IRHeaderMutation(remove: remove.map(Self.asciiLower))
         for o in add {
-            var action: IRHeaderMutation.Action = switch o.appendAction {
-            case .addIfAbsent: .addIfAbsent
-            case .overwriteIfExistsOrAdd: .overwriteIfExistsOrAdd
-            case .overwriteIfExists: .overwriteIfExists
-            default: .appendIfExistsOrAdd
-            }
+            var action: IRHeaderMutation.Action =
+                switch o.appendAction {
+                case .addIfAbsent: .addIfAbsent
+                case .overwriteIfExistsOrAdd: .overwriteIfExistsOrAdd
+                case .overwriteIfExists: .overwriteIfExists
+                default: .appendIfExistsOrAdd
+                }
             // The deprecated `append` flag, when set, decides (HeaderParser::configure).
             if o.hasAppend { action = o.append.value ? .appendIfExistsOrAdd : .overwriteIfExistsOrAdd }
-            m.add.append(IRHeaderMutation.Add(key: Self.asciiLower(o.header.key), value: o.header.value, action: action,
-                                              keepEmptyValue: o.keepEmptyValue))
+            m.add.append(
+                IRHeaderMutation.Add(
+                    key: Self.asciiLower(o.header.key), value: o.header.value, action: action,
+                    keepEmptyValue: o.keepEmptyValue))
         }
         return m
     }
@@ -487,14 +546,18 @@ public struct Lowerer {
         guard enabled else { return }
         for vh in t.virtualHosts {
             for r in vh.routes {
-                let names: [String] = switch r.action {
-                case .cluster(let c): [c]
-                case .weighted(let w, _): w.map(\.cluster)
-                default: []
-                }
+                let names: [String] =
+                    switch r.action {
+                    case .cluster(let c): [c]
+                    case .weighted(let w, _): w.map(\.cluster)
+                    default: []
+                    }
                 for n in names where snapshot.clusters[n] == nil {
-                    diagnostics.append(Diagnostic(.danglingCluster, .error, path: r.path,
-                                                  "references unknown cluster \(ResourcePath.quoted(n)) and the route table validates its clusters (validate_clusters, true by default for an inline route_config): Envoy rejects it"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .danglingCluster, .error, path: r.path,
+                            "references unknown cluster \(ResourcePath.quoted(n)) and the route table validates its clusters (validate_clusters, true by default for an inline route_config): Envoy rejects it"
+                        ))
                 }
             }
         }
@@ -518,7 +581,9 @@ public struct Lowerer {
             let domains = vh.domains.map(Self.asciiLower)
             for d in domains {
                 if let other = seenDomains[d] {
-                    diagnostics.append(Diagnostic(.duplicateName, path: vpath, "domain \(ResourcePath.quoted(d)) is also in \(other); Envoy rejects such a route configuration"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .duplicateName, path: vpath, "domain \(ResourcePath.quoted(d)) is also in \(other); Envoy rejects such a route configuration"))
                 } else {
                     seenDomains[d] = vpath
                 }
@@ -528,11 +593,12 @@ public struct Lowerer {
                 if let lowered = lowerRoute(r, path: "\(vpath).routes[\(j)]") { routes.append(lowered) }
             }
             var out = IRVirtualHost(name: vh.name, path: vpath, domains: domains, routes: routes)
-            out.requireTLS = switch vh.requireTls {
-            case .all: .all
-            case .externalOnly: .externalOnly
-            default: .none
-            }
+            out.requireTLS =
+                switch vh.requireTls {
+                case .all: .all
+                case .externalOnly: .externalOnly
+                default: .none
+                }
             out.requestHeaders = lowerHeaderMutation(vh.requestHeadersToAdd, vh.requestHeadersToRemove)
             out.responseHeaders = lowerHeaderMutation(vh.responseHeadersToAdd, vh.responseHeadersToRemove)
             for (j, vc) in vh.virtualClusters.enumerated() {
@@ -544,8 +610,9 @@ public struct Lowerer {
             }
             vhosts.append(out)
         }
-        var table = IRRouteTable(name: rc.name, path: path, virtualHosts: vhosts,
-                                 ignorePortInHostMatching: rc.ignorePortInHostMatching)
+        var table = IRRouteTable(
+            name: rc.name, path: path, virtualHosts: vhosts,
+            ignorePortInHostMatching: rc.ignorePortInHostMatching)
         if !rc.vhostHeader.isEmpty { table.vhostHeader = Self.asciiLower(rc.vhostHeader) }
         table.ignorePathParameters = rc.ignorePathParametersInPathMatching
         table.requestHeaders = lowerHeaderMutation(rc.requestHeadersToAdd, rc.requestHeadersToRemove)
@@ -559,8 +626,10 @@ public struct Lowerer {
     /// automata; the diagnostic names the construct it cannot compile.
     private mutating func checkRegex(_ pattern: String, path: String) -> Bool {
         if case .failure(let e) = RegexCache.compile(pattern) {
-            diagnostics.append(Diagnostic(e.unsupported ? .unsupportedMatcher : .invalidResource, path: path,
-                                          "regex \(ResourcePath.quoted(pattern)): \(e.description)"))
+            diagnostics.append(
+                Diagnostic(
+                    e.unsupported ? .unsupportedMatcher : .invalidResource, path: path,
+                    "regex \(ResourcePath.quoted(pattern)): \(e.description)"))
             return false
         }
         return true
@@ -630,14 +699,16 @@ public struct Lowerer {
         if m.hasGrpc { match.grpcOnly = true }
         if m.hasRuntimeFraction {
             let d = m.runtimeFraction.defaultValue
-            let denominator: UInt32 = switch d.denominator {
-            case .hundred: 100
-            case .tenThousand: 10_000
-            case .million: 1_000_000
-            default: 100
-            }
-            match.runtimeFraction = IRFraction(numerator: d.numerator, denominator: denominator,
-                                               runtimeKey: m.runtimeFraction.runtimeKey)
+            let denominator: UInt32 =
+                switch d.denominator {
+                case .hundred: 100
+                case .tenThousand: 10_000
+                case .million: 1_000_000
+                default: 100
+                }
+            match.runtimeFraction = IRFraction(
+                numerator: d.numerator, denominator: denominator,
+                runtimeKey: m.runtimeFraction.runtimeKey)
         }
         if !m.cookies.isEmpty {
             diagnostics.append(Diagnostic(.unsupportedMatcher, path: "\(mpath).cookies", "cookie matchers are not supported"))
@@ -686,20 +757,23 @@ public struct Lowerer {
                 out.regexRewrite = IRRegexRewrite(pattern: rr.pattern.regex, substitution: rr.substitution)
             default: break
             }
-            out.responseCode = switch rd.responseCode {
-            case .movedPermanently: 301
-            case .found: 302
-            case .seeOther: 303
-            case .temporaryRedirect: 307
-            case .permanentRedirect: 308
-            default: 301
-            }
+            out.responseCode =
+                switch rd.responseCode {
+                case .movedPermanently: 301
+                case .found: 302
+                case .seeOther: 303
+                case .temporaryRedirect: 307
+                case .permanentRedirect: 308
+                default: 301
+                }
             out.stripQuery = rd.stripQuery
             action = .redirect(out)
         case .directResponse(let dr)?:
             guard dr.status >= 200, dr.status < 600 else {
-                diagnostics.append(Diagnostic(.invalidResource, path: "\(path).direct_response.status",
-                                              "direct_response status \(dr.status) is outside 200-599; Envoy rejects it"))
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: "\(path).direct_response.status",
+                        "direct_response status \(dr.status) is outside 200-599; Envoy rejects it"))
                 return nil
             }
             var body: String?
@@ -832,8 +906,10 @@ public struct Lowerer {
             default: break
             }
             if chosenBy {
-                diagnostics.append(Diagnostic(.unsupportedRouting, path: "\(path).weighted_clusters",
-                                              "weighted clusters chosen by a header or a hash policy are not supported"))
+                diagnostics.append(
+                    Diagnostic(
+                        .unsupportedRouting, path: "\(path).weighted_clusters",
+                        "weighted clusters chosen by a header or a hash policy are not supported"))
                 return nil
             }
             var entries: [IRWeightedCluster] = []
@@ -853,13 +929,18 @@ public struct Lowerer {
                 return nil
             }
             if wc.hasTotalWeight, total != sum {
-                diagnostics.append(Diagnostic(.invalidResource, path: "\(path).weighted_clusters.total_weight",
-                                              "total_weight \(total) differs from the sum of weights \(sum); Envoy rejects this"))
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: "\(path).weighted_clusters.total_weight",
+                        "total_weight \(total) differs from the sum of weights \(sum); Envoy rejects this"))
                 return nil
             }
             return .weighted(entries, total: UInt32(sum))
         default:
-            diagnostics.append(Diagnostic(.unsupportedRouting, path: path, "route action without cluster, cluster_header or weighted_clusters (cluster specifier plugins are not supported)"))
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedRouting, path: path,
+                    "route action without cluster, cluster_header or weighted_clusters (cluster specifier plugins are not supported)"))
             return nil
         }
     }
@@ -884,8 +965,10 @@ public struct Lowerer {
         case .maglev: lb = .maglev
         case .clusterProvided:
             if c.type != .originalDst {
-                diagnostics.append(Diagnostic(.unsupportedCluster, path: "\(path).lb_policy",
-                                              "CLUSTER_PROVIDED load balancing is not supported; with --unsupported=warn the cluster uses round robin"))
+                diagnostics.append(
+                    Diagnostic(
+                        .unsupportedCluster, path: "\(path).lb_policy",
+                        "CLUSTER_PROVIDED load balancing is not supported; with --unsupported=warn the cluster uses round robin"))
             }
         case .loadBalancingPolicyConfig:
             break
@@ -926,8 +1009,10 @@ public struct Lowerer {
                 } else if c.hasLoadAssignment {
                     cla = c.loadAssignment
                 } else {
-                    diagnostics.append(Diagnostic(.missingEndpoints, .warning, path: path,
-                                                  "EDS cluster has no ClusterLoadAssignment \(ResourcePath.quoted(service)) in the snapshot; it has no endpoints"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .missingEndpoints, .warning, path: path,
+                            "EDS cluster has no ClusterLoadAssignment \(ResourcePath.quoted(service)) in the snapshot; it has no endpoints"))
                 }
             case .originalDst:
                 return IRCluster(name: r.name, path: path, lb: lb, priorities: [])
@@ -954,13 +1039,17 @@ public struct Lowerer {
             // Envoy's validation: both sizes at most 8M entries, the minimum not above the maximum.
             for (field, v) in [("minimum_ring_size", out.ringMinimumSize), ("maximum_ring_size", out.ringMaximumSize)]
             where v > LBTables.maxRingSize {
-                diagnostics.append(Diagnostic(.invalidResource, path: "\(rpath).\(field)",
-                                              "\(field) \(v) exceeds Envoy's limit of \(LBTables.maxRingSize)"))
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: "\(rpath).\(field)",
+                        "\(field) \(v) exceeds Envoy's limit of \(LBTables.maxRingSize)"))
                 return nil
             }
             guard out.ringMinimumSize <= out.ringMaximumSize else {
-                diagnostics.append(Diagnostic(.invalidResource, path: rpath,
-                                              "minimum_ring_size \(out.ringMinimumSize) is greater than maximum_ring_size \(out.ringMaximumSize); Envoy rejects this"))
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: rpath,
+                        "minimum_ring_size \(out.ringMinimumSize) is greater than maximum_ring_size \(out.ringMaximumSize); Envoy rejects this"))
                 return nil
             }
         case .maglevLbConfig(let m)?:
@@ -968,13 +1057,17 @@ public struct Lowerer {
                 let size = m.tableSize.value
                 let mpath = "\(path).maglev_lb_config.table_size"
                 guard size <= LBTables.maxMaglevTableSize else {
-                    diagnostics.append(Diagnostic(.invalidResource, path: mpath,
-                                                  "maglev table_size \(size) exceeds Envoy's limit of \(LBTables.maxMaglevTableSize)"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .invalidResource, path: mpath,
+                            "maglev table_size \(size) exceeds Envoy's limit of \(LBTables.maxMaglevTableSize)"))
                     return nil
                 }
                 guard LBTables.isPrime(size) else {
-                    diagnostics.append(Diagnostic(.invalidResource, path: mpath,
-                                                  "maglev table_size \(size) is not a prime number; Envoy requires a prime"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .invalidResource, path: mpath,
+                            "maglev table_size \(size) is not a prime number; Envoy requires a prime"))
                     return nil
                 }
                 out.maglevTableSize = size
@@ -986,8 +1079,10 @@ public struct Lowerer {
             if cla.hasPolicy, cla.policy.hasOverprovisioningFactor {
                 let factor = cla.policy.overprovisioningFactor.value
                 guard factor > 0 else {
-                    diagnostics.append(Diagnostic(.invalidResource, path: "\(claPath).policy.overprovisioning_factor",
-                                                  "overprovisioning_factor must be greater than 0"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .invalidResource, path: "\(claPath).policy.overprovisioning_factor",
+                            "overprovisioning_factor must be greater than 0"))
                     return nil
                 }
                 out.overprovisioningFactor = factor
@@ -1015,8 +1110,11 @@ public struct Lowerer {
                 continue
             }
         }
-        diagnostics.append(Diagnostic(.unsupportedCluster, path: path,
-                                      "no supported policy in load_balancing_policy (\(p.policies.map { $0.typedExtensionConfig.name }.joined(separator: ", "))); with --unsupported=warn the cluster uses round robin"))
+        diagnostics.append(
+            Diagnostic(
+                .unsupportedCluster, path: path,
+                "no supported policy in load_balancing_policy (\(p.policies.map { $0.typedExtensionConfig.name }.joined(separator: ", "))); with --unsupported=warn the cluster uses round robin"
+            ))
         return (.roundRobin, false)
     }
 
@@ -1031,8 +1129,10 @@ public struct Lowerer {
         for (i, lle) in cla.endpoints.enumerated() {
             let lpath = "\(path).endpoints[\(i)]"
             guard lle.priority <= Self.maxPriority else {
-                diagnostics.append(Diagnostic(.invalidResource, path: "\(lpath).priority",
-                                              "priority \(lle.priority) exceeds Envoy's maximum of \(Self.maxPriority)"))
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: "\(lpath).priority",
+                        "priority \(lle.priority) exceeds Envoy's maximum of \(Self.maxPriority)"))
                 valid = false
                 continue
             }
@@ -1040,8 +1140,10 @@ public struct Lowerer {
                 let sum = localityWeightSums[lle.priority, default: 0] + UInt64(lle.loadBalancingWeight.value)
                 localityWeightSums[lle.priority] = sum
                 if sum > UInt64(UInt32.max) {
-                    diagnostics.append(Diagnostic(.invalidResource, path: "\(lpath).load_balancing_weight",
-                                                  "the locality weights of priority \(lle.priority) sum to more than \(UInt32.max); Envoy rejects this"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .invalidResource, path: "\(lpath).load_balancing_weight",
+                            "the locality weights of priority \(lle.priority) sum to more than \(UInt32.max); Envoy rejects this"))
                     valid = false
                     continue
                 }
@@ -1059,29 +1161,35 @@ public struct Lowerer {
                     diagnostics.append(Diagnostic(.invalidResource, path: "\(epath).load_balancing_weight", "endpoint weight must be at least 1"))
                     continue
                 }
-                let health: IRHealth = switch le.healthStatus {
-                case .healthy: .healthy
-                case .unhealthy: .unhealthy
-                case .draining: .draining
-                case .timeout: .timeout
-                case .degraded: .degraded
-                default: .unknown
-                }
+                let health: IRHealth =
+                    switch le.healthStatus {
+                    case .healthy: .healthy
+                    case .unhealthy: .unhealthy
+                    case .draining: .draining
+                    case .timeout: .timeout
+                    case .degraded: .degraded
+                    default: .unknown
+                    }
                 eps.append(IREndpoint(address: ip, port: port, weight: weight, health: health))
             }
             if eps.reduce(UInt64(0), { $0 + UInt64($1.weight) }) > UInt64(UInt32.max) {
-                diagnostics.append(Diagnostic(.invalidResource, path: "\(lpath).lb_endpoints",
-                                              "the endpoint weights of this locality sum to more than \(UInt32.max); Envoy rejects this"))
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: "\(lpath).lb_endpoints",
+                        "the endpoint weights of this locality sum to more than \(UInt32.max); Envoy rejects this"))
                 valid = false
                 continue
             }
-            let loc = IRLocality(region: lle.locality.region, zone: lle.locality.zone, subZone: lle.locality.subZone,
-                                 weight: lle.hasLoadBalancingWeight ? lle.loadBalancingWeight.value : nil, endpoints: eps)
+            let loc = IRLocality(
+                region: lle.locality.region, zone: lle.locality.zone, subZone: lle.locality.subZone,
+                weight: lle.hasLoadBalancingWeight ? lle.loadBalancingWeight.value : nil, endpoints: eps)
             byLevel[lle.priority, default: []].append(loc)
         }
         let levels = byLevel.keys.sorted()
         if let last = levels.last, last + 1 != UInt32(levels.count) {
-            diagnostics.append(Diagnostic(.invalidResource, path: path, "endpoint priorities must be contiguous from 0 (found \(levels.map(String.init).joined(separator: ", ")))"))
+            diagnostics.append(
+                Diagnostic(
+                    .invalidResource, path: path, "endpoint priorities must be contiguous from 0 (found \(levels.map(String.init).joined(separator: ", ")))"))
         }
         guard valid else { return nil }
         return levels.map { IRPriority(level: $0, localities: byLevel[$0]!) }

@@ -51,39 +51,52 @@ public struct Resolver: Sendable {
                 // Envoy names an unnamed listener itself; use its address, as Istio names listeners.
                 let sa = l.message.address.socketAddress
                 l.name = sa.address.isEmpty ? "listener-\(i)" : "\(sa.address)_\(sa.portValue)"
-                out.diagnostics.append(Diagnostic(.unnamedResource, .note, path: "listeners[\(i)]",
-                                                  "listener has no name (\(l.origin)); called \(ResourcePath.quoted(l.name))"))
+                out.diagnostics.append(
+                    Diagnostic(
+                        .unnamedResource, .note, path: "listeners[\(i)]",
+                        "listener has no name (\(l.origin)); called \(ResourcePath.quoted(l.name))"))
             }
             if !listenerNames.insert(l.name).inserted {
-                out.diagnostics.append(Diagnostic(.duplicateName, path: ResourcePath.listener(l.name),
-                                                  "duplicate listener name; the later definition (\(l.origin)) is ignored"))
+                out.diagnostics.append(
+                    Diagnostic(
+                        .duplicateName, path: ResourcePath.listener(l.name),
+                        "duplicate listener name; the later definition (\(l.origin)) is ignored"))
                 continue
             }
             out.listeners.append(l)
         }
-        index(snapshot.routeConfigurations, into: &out.routeConfigurations, kind: "route configuration",
-              path: ResourcePath.routeConfiguration, diagnostics: &out.diagnostics)
-        index(snapshot.clusters, into: &out.clusters, kind: "cluster",
-              path: ResourcePath.cluster, diagnostics: &out.diagnostics)
-        index(snapshot.loadAssignments, into: &out.loadAssignments, kind: "cluster load assignment",
-              path: ResourcePath.loadAssignment, diagnostics: &out.diagnostics)
+        index(
+            snapshot.routeConfigurations, into: &out.routeConfigurations, kind: "route configuration",
+            path: ResourcePath.routeConfiguration, diagnostics: &out.diagnostics)
+        index(
+            snapshot.clusters, into: &out.clusters, kind: "cluster",
+            path: ResourcePath.cluster, diagnostics: &out.diagnostics)
+        index(
+            snapshot.loadAssignments, into: &out.loadAssignments, kind: "cluster load assignment",
+            path: ResourcePath.loadAssignment, diagnostics: &out.diagnostics)
         return out
     }
 
-    private func index<M>(_ resources: [XDSResource<M>], into table: inout [String: XDSResource<M>], kind: String,
-                          path: (String) -> String, diagnostics: inout [Diagnostic]) {
+    private func index<M>(
+        _ resources: [XDSResource<M>], into table: inout [String: XDSResource<M>], kind: String,
+        path: (String) -> String, diagnostics: inout [Diagnostic]
+    ) {
         for (i, r) in resources.enumerated() {
             if r.name.isEmpty {
                 // Nothing can reference it by name; inline copies are lowered where they are used.
-                diagnostics.append(Diagnostic(.unnamedResource, .note, path: "\(path("").dropLast(4))[\(i)]",
-                                              "\(kind) has no name (\(r.origin)); nothing can reference it, skipped"))
+                diagnostics.append(
+                    Diagnostic(
+                        .unnamedResource, .note, path: "\(path("").dropLast(4))[\(i)]",
+                        "\(kind) has no name (\(r.origin)); nothing can reference it, skipped"))
                 continue
             }
             if let first = table[r.name] {
                 // Identical duplicates (the same resource in two dumps) are harmless.
                 if first.message.isEqualTo(message: r.message) { continue }
-                diagnostics.append(Diagnostic(.duplicateName, path: path(r.name),
-                                              "duplicate \(kind) name with different content; the later definition (\(r.origin)) is ignored"))
+                diagnostics.append(
+                    Diagnostic(
+                        .duplicateName, path: path(r.name),
+                        "duplicate \(kind) name with different content; the later definition (\(r.origin)) is ignored"))
                 continue
             }
             table[r.name] = r

@@ -28,8 +28,10 @@ public enum HTTPDifferential {
 
     /// Decides `perTable` generated requests for every route table of `ir` with
     /// both engines (one kernel build, one driver run).
-    public static func run(_ ir: MeshIR, perTable: Int = 10_000, seed: UInt64 = 1,
-                           options: HTTPPlanOptions = HTTPPlanOptions()) throws -> Report {
+    public static func run(
+        _ ir: MeshIR, perTable: Int = 10_000, seed: UInt64 = 1,
+        options: HTTPPlanOptions = HTTPPlanOptions()
+    ) throws -> Report {
         var report = Report()
         guard !ir.routeTables.isEmpty else { return report }
         let index = HTTPPlanner.clusterIndex(ir)
@@ -52,8 +54,9 @@ public enum HTTPDifferential {
             }
         }
         let requests = cases.map {
-            HTTPTestRun.Request(table: UInt32($0.0), random: $0.2, runtime: HTTPTestRun.defaultsRuntime,
-                                head: HTTPTestRun.render($0.1))
+            HTTPTestRun.Request(
+                table: UInt32($0.0), random: $0.2, runtime: HTTPTestRun.defaultsRuntime,
+                head: HTTPTestRun.render($0.1))
         }
         let kernel = try HTTPTestRun.run(build, requests)
         for (i, (ti, req, random)) in cases.enumerated() {
@@ -66,10 +69,15 @@ public enum HTTPDifferential {
             let actual = summary(kernel[i])
             report.checked += 1
             let kind = actual.split(separator: " ").first.map(String.init) ?? actual
-            report.outcomes[kind == "vhost" ? (actual.contains("cluster") && !actual.contains("no_cluster") ? "cluster" : String(actual.split(separator: " ").last!)) : kind, default: 0] += 1
+            report.outcomes[
+                kind == "vhost"
+                    ? (actual.contains("cluster") && !actual.contains("no_cluster") ? "cluster" : String(actual.split(separator: " ").last!)) : kind, default: 0
+            ] += 1
             if expected != actual, report.mismatches.count < 50 {
-                report.mismatches.append(Mismatch(table: table.name, request: String(decoding: HTTPTestRun.render(req), as: UTF8.self),
-                                                  random: random, interpreter: expected, kernel: actual))
+                report.mismatches.append(
+                    Mismatch(
+                        table: table.name, request: String(decoding: HTTPTestRun.render(req), as: UTF8.self),
+                        random: random, interpreter: expected, kernel: actual))
             } else if expected != actual {
                 report.mismatches.append(Mismatch(table: table.name, request: "", random: random, interpreter: expected, kernel: actual))
             }
@@ -144,9 +152,11 @@ struct RequestGenerator {
         self.clusters = clusters
         var hs = Set<String>(["example.com", "EXAMPLE.com", "[::1]:80", "10.0.0.1:8080", "a.b.c", "", "host.", "host.:80", "host:abc"])
         var ps = Set<String>(["/", "/a", "/index.html", "/x?y=1", "/x#frag", "/;p=1", "/%2F", "/a/b/c"])
-        var hd: [String: Set<String>] = ["x-forwarded-proto": ["http", "https", "", "https,http"],
-                                         "x-envoy-internal": ["true", "false"],
-                                         "content-type": ["application/grpc", "application/grpc+proto", "application/grpc-web", "text/plain"]]
+        var hd: [String: Set<String>] = [
+            "x-forwarded-proto": ["http", "https", "", "https,http"],
+            "x-envoy-internal": ["true", "false"],
+            "content-type": ["application/grpc", "application/grpc+proto", "application/grpc-web", "text/plain"],
+        ]
         var qs: [String: Set<String>] = [:]
         var rs = Set<UInt32>([0, 1, 99, 100, 4_294_967_295])
         var ms = Set<String>(["GET", "POST", "PUT", "PATCH"])
@@ -260,15 +270,22 @@ struct RequestGenerator {
         case 3: req.method = "OPTIONS"; req.path = "*"
         case 4: req.path = "http://\(req.authority.isEmpty || req.authority.contains("[") ? "h.example" : req.authority)\(p)"
         case 5: req.path = "HTTPS://u:pw@\(["example.com", "a.b.c", "x-y.example:8080"].randomElement(using: &rng)!)\(p)"
-        case 6: req.path = ["ftp://example.com/", "http://h_x.example/", "http://a@b@h/", "http://h:x/", "http:/p", "http://", "http://example.com?q=1", "http://example.com"].randomElement(using: &rng)!
+        case 6:
+            req.path = [
+                "ftp://example.com/", "http://h_x.example/", "http://a@b@h/", "http://h:x/", "http:/p", "http://", "http://example.com?q=1",
+                "http://example.com",
+            ].randomElement(using: &rng)!
         case 7: req.path = p + ["/a b", "/\u{7f}", "/\u{1}", "/\u{0}", "/\u{e9}", "\t"].randomElement(using: &rng)!
         case 8: req.method = ["FOO-BAR", "get", "QUERY", "M-SEARCH", "PURGE", "MKCALENDAR", "", "G\u{1}T"].randomElement(using: &rng)!
         case 9: req.method = "CONNECT"
         case 10: req.version = ["HTTP/1.0", "", "HTTP/2.0", "HTTX/1.1", "http/1.1", "HTTP/1.10", "HTTP/11"].randomElement(using: &rng)!
         case 11: req.hasAuthority = false; req.headers.removeAll { $0.0 == ":authority" }
-        case 12: req.authority = (req.authority.isEmpty ? "a" : req.authority) + [" x", "/x", "\"x", "\u{e9}", "{", "|", "\\", "\u{7f}"].randomElement(using: &rng)!
+        case 12:
+            req.authority = (req.authority.isEmpty ? "a" : req.authority) + [" x", "/x", "\"x", "\u{e9}", "{", "|", "\\", "\u{7f}"].randomElement(using: &rng)!
         case 13: req.authority = ["a!$&'()*+,;=b", "[::1]:80", "a:b:c", "a@b", "a%41", "a_b", "a~b"].randomElement(using: &rng)!
-        case 14: req.headers.append(([("bad name", "x"), ("bad\"n", "x"), ("bad(n", "x"), ("x\u{e9}", "x"), ("", "x"), ("ok!#$%&'*+-.^_`|~", "x")].randomElement(using: &rng)!))
+        case 14:
+            req.headers.append(
+                ([("bad name", "x"), ("bad\"n", "x"), ("bad(n", "x"), ("x\u{e9}", "x"), ("", "x"), ("ok!#$%&'*+-.^_`|~", "x")].randomElement(using: &rng)!))
         case 15: req.headers.append(("x-ctl", ["a\u{1}b", "a\u{7f}", "\u{1f}", "a\tb", "caf\u{e9}"].randomElement(using: &rng)!))
         case 16: req.headers += [("content-length", "1"), ("content-length", "1")]
         case 17: req.headers.append(("content-length", ["x", "+1", "1, 1", "", "00", "12"].randomElement(using: &rng)!))
@@ -322,8 +339,9 @@ struct RequestGenerator {
                 hs.append((display, values.randomElement(using: &rng) ?? ""))
             }
         }
-        var req = HTTPRequest(authority: host, path: path,
-                              method: Int.random(in: 0..<3, using: &rng) == 0 ? "GET" : (methods.randomElement(using: &rng) ?? "GET"), headers: hs)
+        var req = HTTPRequest(
+            authority: host, path: path,
+            method: Int.random(in: 0..<3, using: &rng) == 0 ? "GET" : (methods.randomElement(using: &rng) ?? "GET"), headers: hs)
         if Int.random(in: 0..<40, using: &rng) == 0 { req.hasAuthority = false }
         if Int.random(in: 0..<8, using: &rng) == 0 { Self.malform(&req, &rng) }
         let random = Int.random(in: 0..<2, using: &rng) == 0 ? (randoms.randomElement(using: &rng) ?? 0) : UInt32.random(in: 0...UInt32.max, using: &rng)

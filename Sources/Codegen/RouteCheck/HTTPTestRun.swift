@@ -70,8 +70,10 @@ public enum HTTPTestRun {
     }
 
     /// Plans the route tables of `ir` exactly as a bundle does and compiles the test object.
-    public static func build(_ ir: MeshIR, clusterIndex: [String: UInt32]? = nil, options: HTTPPlanOptions = HTTPPlanOptions(),
-                             clang: Clang? = nil) throws -> (Build, [Diagnostic]) {
+    public static func build(
+        _ ir: MeshIR, clusterIndex: [String: UInt32]? = nil, options: HTTPPlanOptions = HTTPPlanOptions(),
+        clang: Clang? = nil
+    ) throws -> (Build, [Diagnostic]) {
         let (plan, diags) = HTTPPlanner.plan(ir, clusterIndex: clusterIndex, options: options)
         let out = HTTPEmitter.emit(plan)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-http-\(getpid())-\(UUID().uuidString)")
@@ -85,11 +87,12 @@ public enum HTTPTestRun {
             try Data(img.bytes).write(to: dir.appendingPathComponent("maps/\(m.name).bin"))
         }
         let cc = try clang ?? Clang.locate()
-        let args = Clang.pinnedFlags + ["-fdebug-prefix-map=\(dir.path)=."] + cc.extraIncludes.flatMap { ["-idirafter", $0] }
+        let args =
+            Clang.pinnedFlags + ["-fdebug-prefix-map=\(dir.path)=."] + cc.extraIncludes.flatMap { ["-idirafter", $0] }
             + ["-I", ".", "-c", "x2b_http_test.bpf.c", "-o", "x2b_http_test.bpf.o"]
-        let r = try Clang.run(cc.path, args, cwd: dir.path)
-        guard r.status == 0 else {
-            throw ToolchainError(diagnostics: Clang.mapErrors(r.stderr, source: out.header))
+        let r = try ProcessRunner(cc.path, args, directory: dir.path).run()
+        guard r.succeeded else {
+            throw ToolchainError(diagnostics: Clang.mapErrors(r.stderrText, source: out.header))
         }
         return (build, diags)
     }
@@ -105,8 +108,9 @@ public enum HTTPTestRun {
             dir = dir.deletingLastPathComponent()
         }
         candidates.append(FileManager.default.currentDirectoryPath + "/bpf-runtime/testrun/x2b-testrun")
-        candidates.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("bpf-runtime/testrun/x2b-testrun").path)
+        candidates.append(
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("bpf-runtime/testrun/x2b-testrun").path)
         for p in (env["PATH"] ?? "").split(separator: ":") { candidates.append("\(p)/x2b-testrun") }
         if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
         throw RunError(description: "x2b-testrun not found (build it with `make testrun`, or set XDS2BPF_TESTRUN)")
@@ -120,37 +124,28 @@ public enum HTTPTestRun {
             input += Array("\(r.table) \(r.random) \(r.runtime) \(r.head.count)\n".utf8)
             input += r.head
         }
-        let dir = build.directory
-        let inURL = dir.appendingPathComponent("requests"), outURL = dir.appendingPathComponent("decisions"),
-            errURL = dir.appendingPathComponent("stderr")
-        try Data(input).write(to: inURL)
-        // Empty files for the driver's output (FileHandle(forWritingTo:) needs them to exist).
-        try Data().write(to: outURL)
-        try Data().write(to: errURL)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: driver)
-        p.arguments = [build.object, build.mapDirectory] + (count > 1 ? ["--repeat", String(count)] : [])
-        p.standardInput = try FileHandle(forReadingFrom: inURL)
-        p.standardOutput = try FileHandle(forWritingTo: outURL)
-        p.standardError = try FileHandle(forWritingTo: errURL)
-        try p.run()
-        p.waitUntilExit()
-        let err = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-        guard p.terminationStatus == 0 else {
-            throw RunError(description: "x2b-testrun failed (exit \(p.terminationStatus)): \(err.prefix(4000))")
+        let r = try ProcessRunner(
+            driver, [build.object, build.mapDirectory] + (count > 1 ? ["--repeat", String(count)] : []),
+            input: Data(input)
+        ).run()
+        let err = r.stderrText
+        guard r.succeeded else {
+            throw RunError(description: "x2b-testrun failed (exit \(r.status)): \(err.prefix(4000))")
         }
-        let lines = ((try? String(contentsOf: outURL, encoding: .utf8)) ?? "").split(separator: "\n")
+        let lines = r.stdoutText.split(separator: "\n")
         guard lines.count == requests.count else {
             throw RunError(description: "x2b-testrun answered \(lines.count) of \(requests.count) requests: \(err.prefix(2000))")
         }
         return try lines.map { line in
             let f = line.split(separator: " ").map(String.init)
             guard f.count >= 4, let k = UInt32(f[0]), let kind = KernelDecision.Kind(rawValue: k),
-                  let v = Int(f[1]), let r = Int(f[2]), let c = Int(f[3]) else {
+                let v = Int(f[1]), let r = Int(f[2]), let c = Int(f[3])
+            else {
                 throw RunError(description: "x2b-testrun: bad output line \(line)")
             }
-            return KernelDecision(kind: kind, vhost: v < 0 ? nil : v, route: r < 0 ? nil : r, cluster: c < 0 ? nil : c,
-                                  nanoseconds: f.count > 4 ? UInt64(f[4]) : nil)
+            return KernelDecision(
+                kind: kind, vhost: v < 0 ? nil : v, route: r < 0 ? nil : r, cluster: c < 0 ? nil : c,
+                nanoseconds: f.count > 4 ? UInt64(f[4]) : nil)
         }
     }
 
@@ -164,7 +159,8 @@ public enum HTTPTestRun {
             // A head Envoy's codec refuses: sent as is, the kernel must refuse it too; only
             // line breaks would make it another head.
             if lineBreak(r.method) || lineBreak(r.path) || lineBreak(r.version) || (r.hasAuthority && lineBreak(r.authority))
-                || r.headers.contains(where: { lineBreak($0.0) || lineBreak($0.1) }) {
+                || r.headers.contains(where: { lineBreak($0.0) || lineBreak($0.1) })
+            {
                 return "line breaks in a head the codec refuses"
             }
             if render(r).count > Int(ABI.headMax) { return "request head longer than \(ABI.headMax) bytes" }
@@ -244,8 +240,10 @@ public enum HTTPTestRun {
                 why[i] = problem
                 continue
             }
-            requests.append(Request(table: 0, random: UInt32(random), runtime: build.plan.runtimeKeyID(t.input.runtime),
-                                    head: render(kernelView(req))))
+            requests.append(
+                Request(
+                    table: 0, random: UInt32(random), runtime: build.plan.runtimeKeyID(t.input.runtime),
+                    head: render(kernelView(req))))
         }
         let decisions = try run(build, requests)
         var results: [RouterCheck.Result] = []
@@ -258,10 +256,12 @@ public enum HTTPTestRun {
             let k = decisions[next]
             next += 1
             guard let d = decision(k, table: table, clusters: names) else {
-                results.append(RouterCheck.Result(name: t.name, failures: [],
-                                                  undecidable: k.kind == .badRequest
-                                                      ? "the kernel refuses the head as Envoy's HTTP/1 codec does (status \(k.cluster ?? 0))"
-                                                      : "the kernel could not use the request head (\(k.kind))"))
+                results.append(
+                    RouterCheck.Result(
+                        name: t.name, failures: [],
+                        undecidable: k.kind == .badRequest
+                            ? "the kernel refuses the head as Envoy's HTTP/1 codec does (status \(k.cluster ?? 0))"
+                            : "the kernel could not use the request head (\(k.kind))"))
                 continue
             }
             results.append(RouterCheck.check(t, table: table, decision: d))

@@ -167,8 +167,11 @@ public enum RouterCheck {
         t.input.responseHeaders = headerValues(input.field("additional_response_headers"))
         for m in input.field("dynamic_metadata")?.array ?? [] {
             guard let mo = m.object else { continue }
-            t.input.dynamicMetadata.append((str(mo.field("metadata_namespace")) ?? "", metadata(mo.field("value") ?? .null),
-                                            bool(mo.field("allow_overwrite"))))
+            t.input.dynamicMetadata.append(
+                (
+                    str(mo.field("metadata_namespace")) ?? "", metadata(mo.field("value") ?? .null),
+                    bool(mo.field("allow_overwrite"))
+                ))
         }
         let validate = o.field("validate")?.object ?? JSONObject()
         for (key, value) in validate.entries {
@@ -289,11 +292,13 @@ public enum RouterCheck {
             default: routeEntry = true
             }
         }
-        let directResponse = d.outcome == .tlsRedirect || (d.route.map { r in
-            if case .redirect = r.action { return true }
-            if case .directResponse = r.action { return true }
-            return false
-        } ?? false)
+        let directResponse =
+            d.outcome == .tlsRedirect
+            || (d.route.map { r in
+                if case .redirect = r.action { return true }
+                if case .directResponse = r.action { return true }
+                return false
+            } ?? false)
         var failures: [Failure] = []
         func expect(_ field: String, _ expected: String, _ actual: String) {
             if expected != actual { failures.append(Failure(field: field, expected: expected, actual: actual)) }
@@ -320,14 +325,18 @@ public enum RouterCheck {
                 expect("code_redirect", String(c), String(directResponse ? (fin.responseCode ?? 0) : 0))
             case .requestHeaders(let ms):
                 for (m, text) in ms where !RouteSemantics.matches(m, fin.requestHeaders) {
-                    failures.append(Failure(field: "request_header_matches", expected: text,
-                                            actual: (m.invert ? "NOT " : "") + "\(m.name): \(fin.requestHeaders.first(m.name) ?? "NULL")"))
+                    failures.append(
+                        Failure(
+                            field: "request_header_matches", expected: text,
+                            actual: (m.invert ? "NOT " : "") + "\(m.name): \(fin.requestHeaders.first(m.name) ?? "NULL")"))
                 }
                 if !fin.unsupported.isEmpty { unsupported += fin.unsupported }
             case .responseHeaders(let ms):
                 for (m, text) in ms where !RouteSemantics.matches(m, fin.responseHeaders) {
-                    failures.append(Failure(field: "response_header_matches", expected: text,
-                                            actual: (m.invert ? "NOT " : "") + "\(m.name): \(fin.responseHeaders.first(m.name) ?? "NULL")"))
+                    failures.append(
+                        Failure(
+                            field: "response_header_matches", expected: text,
+                            actual: (m.invert ? "NOT " : "") + "\(m.name): \(fin.responseHeaders.first(m.name) ?? "NULL")"))
                 }
                 if !fin.unsupported.isEmpty { unsupported += fin.unsupported }
             case .unsupported(let what):
@@ -347,8 +356,9 @@ public enum RouterCheck {
     public static func runIR(_ test: Test, table: IRRouteTable) -> Result {
         switch HeadValidation.validate(request(test.input)) {
         case .refuse(let status, let reason):
-            return Result(name: test.name, failures: [],
-                          undecidable: "refused before routing: \(reason) (Envoy's HTTP/1 codec answers \(status); the kernel refuses the connection)")
+            return Result(
+                name: test.name, failures: [],
+                undecidable: "refused before routing: \(reason) (Envoy's HTTP/1 codec answers \(status); the kernel refuses the connection)")
         case .accept(let r):
             let d = RouteSemantics.decide(table, r, random: random(test.input), runtime: runtime(test.input))
             return check(test, table: table, decision: d, request: r)

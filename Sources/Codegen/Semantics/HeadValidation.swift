@@ -68,18 +68,22 @@ public enum HeadValidation {
         // none at all (HTTP/0.9) are answered 426 Upgrade Required; anything else is 400.
         if r.version != "HTTP/1.1" {
             let v = Array(r.version.utf8)
-            let digits = v.count == 8 && r.version.hasPrefix("HTTP/") && v[6] == UInt8(ascii: ".")
+            let digits =
+                v.count == 8 && r.version.hasPrefix("HTTP/") && v[6] == UInt8(ascii: ".")
                 && isDigit(v[5]) && isDigit(v[7])
             if r.version.isEmpty || digits {
-                return .refuse(status: 426, reason: "HTTP version \(r.version.isEmpty ? "0.9 (no version)" : ResourcePath.quoted(r.version)) (accept_http_10 off)")
+                return .refuse(
+                    status: 426, reason: "HTTP version \(r.version.isEmpty ? "0.9 (no version)" : ResourcePath.quoted(r.version)) (accept_http_10 off)")
             }
             return .refuse(status: 400, reason: "HTTP version \(ResourcePath.quoted(r.version)) is malformed")
         }
         let target = Array(r.path.utf8)
         if target.isEmpty { return .refuse(status: 400, reason: "empty request target") }
         if let bad = target.first(where: { !isTargetChar($0) }) {
-            return .refuse(status: 400, reason: bad == UInt8(ascii: "#")
-                ? "a fragment ('#') in the request target" : "a byte 0x\(String(bad, radix: 16)) in the request target")
+            return .refuse(
+                status: 400,
+                reason: bad == UInt8(ascii: "#")
+                    ? "a fragment ('#') in the request target" : "a byte 0x\(String(bad, radix: 16)) in the request target")
         }
         var out = r
         var absolute = false

@@ -65,8 +65,9 @@ public enum Interpreter {
             for s in t { counts[Int(s.endpoint)] += 1 }
             return counts.map { $0 / Double(t.count) }
         case .ringHash:
-            let ring = LBTables.ring(endpoints: lv.endpoints, weights: lv.weights,
-                                     minimum: c.ringMinimumSize, maximum: c.ringMaximumSize)
+            let ring = LBTables.ring(
+                endpoints: lv.endpoints, weights: lv.weights,
+                minimum: c.ringMinimumSize, maximum: c.ringMaximumSize)
             guard let last = ring.last else { return counts }
             // Point i takes the keys in (hash[i-1], hash[i]]; the first also those above the last point.
             var prev = Double(last.hash) - 4_294_967_296
@@ -128,7 +129,10 @@ public enum Interpreter {
             let total = entries.reduce(UInt32(0)) { $0 + $1.weight }
             clusterName = RouteSemantics.pickWeighted(entries, total: total, random: random)
             options = weightedOptions(entries)
-            e.steps.append(.init(stage: "tcp_proxy", decision: "weighted: \(random) % \(total) = \(total > 0 ? random % UInt64(total) : 0) -> \(ResourcePath.quoted(clusterName ?? "-"))"))
+            e.steps.append(
+                .init(
+                    stage: "tcp_proxy",
+                    decision: "weighted: \(random) % \(total) = \(total > 0 ? random % UInt64(total) : 0) -> \(ResourcePath.quoted(clusterName ?? "-"))"))
         case .pass(let why):
             e.steps.append(.init(stage: "action", decision: "pass: \(why)"))
             return e
@@ -140,26 +144,34 @@ public enum Interpreter {
             } else {
                 switch HeadValidation.validate(req) {
                 case .refuse(let status, let reason):
-                    e.steps.append(.init(stage: "request", decision: "refused before routing: \(reason); the kernel refuses the connection, Envoy answers \(status)"))
+                    e.steps.append(
+                        .init(stage: "request", decision: "refused before routing: \(reason); the kernel refuses the connection, Envoy answers \(status)"))
                     e.outcome = .httpResponse
                     return e
                 case .accept(let r):
                     if r.path != req.path {
-                        e.steps.append(.init(stage: "request", decision: "absolute-form target: authority \(ResourcePath.quoted(r.authority)), path \(ResourcePath.quoted(r.path))"))
+                        e.steps.append(
+                            .init(
+                                stage: "request",
+                                decision: "absolute-form target: authority \(ResourcePath.quoted(r.authority)), path \(ResourcePath.quoted(r.path))"))
                     }
                     req = r
                 }
             }
             let d = RouteSemantics.decide(table, req, random: random)
             guard let vh = d.virtualHost else {
-                e.steps.append(.init(stage: "virtual_host", decision: "no virtual host for \(ResourcePath.quoted(req.authority)) (Envoy answers 404)", path: table.path))
+                e.steps.append(
+                    .init(stage: "virtual_host", decision: "no virtual host for \(ResourcePath.quoted(req.authority)) (Envoy answers 404)", path: table.path))
                 e.outcome = .httpResponse
                 return e
             }
             e.steps.append(.init(stage: "virtual_host", decision: ResourcePath.quoted(vh.name), path: vh.path))
             if d.outcome == .tlsRedirect {
                 let fin = RouteSemantics.finalize(table, d, req)
-                e.steps.append(.init(stage: "route", decision: "require_tls \(vh.requireTLS.rawValue): Envoy redirects to \(fin.newURI ?? "https") (301; answered by the proxy)"))
+                e.steps.append(
+                    .init(
+                        stage: "route",
+                        decision: "require_tls \(vh.requireTLS.rawValue): Envoy redirects to \(fin.newURI ?? "https") (301; answered by the proxy)"))
                 e.outcome = .httpResponse
                 return e
             }

@@ -24,8 +24,10 @@ public struct FinalizedExchange: Sendable {
 
 extension RouteSemantics {
     /// The rewrite and reply side of a decision (router_check's `finalizeHeaders`).
-    public static func finalize(_ table: IRRouteTable, _ decision: Decision, _ request: HTTPRequest,
-                                responseHeaders: HTTPHeaderMap = HTTPHeaderMap()) -> FinalizedExchange {
+    public static func finalize(
+        _ table: IRRouteTable, _ decision: Decision, _ request: HTTPRequest,
+        responseHeaders: HTTPHeaderMap = HTTPHeaderMap()
+    ) -> FinalizedExchange {
         let request = normalized(request, table)
         var req = request.headerMap
         if !req.contains("x-forwarded-proto") { req.add("x-forwarded-proto", request.scheme) }
@@ -48,8 +50,10 @@ extension RouteSemantics {
             if case .redirect(let r) = route.action {
                 redirect = r
                 status = r.responseCode
-                if let p = rewrittenPath(route, req, prefixRewrite: r.prefixRewrite, regexRewrite: r.regexRewrite,
-                                         unsupported: &out.unsupported) {
+                if let p = rewrittenPath(
+                    route, req, prefixRewrite: r.prefixRewrite, regexRewrite: r.regexRewrite,
+                    unsupported: &out.unsupported)
+                {
                     req.set("x-envoy-original-path", req.first(":path") ?? "")
                     req.set(":path", p)
                 }
@@ -87,8 +91,10 @@ extension RouteSemantics {
                 req.set(":authority", hostname)
             }
             // Path rewrite.
-            if let p = rewrittenPath(route, req, prefixRewrite: route.notes.prefixRewrite, regexRewrite: route.notes.regexRewrite,
-                                     unsupported: &out.unsupported) {
+            if let p = rewrittenPath(
+                route, req, prefixRewrite: route.notes.prefixRewrite, regexRewrite: route.notes.regexRewrite,
+                unsupported: &out.unsupported)
+            {
                 req.set("x-envoy-original-path", req.first(":path") ?? "")
                 req.set(":path", p)
             }
@@ -109,9 +115,11 @@ extension RouteSemantics {
     /// Envoy's `getHeaderParsers`: by default the route's mutations apply first and
     /// the route configuration's last (so the most general wins).
     static func headerLevels(_ t: IRRouteTable, _ vh: IRVirtualHost, _ r: IRRoute, specificityAscend: Bool) -> [MutationLevel] {
-        let levels = [MutationLevel(request: t.requestHeaders, response: t.responseHeaders),
-                      MutationLevel(request: vh.requestHeaders, response: vh.responseHeaders),
-                      MutationLevel(request: r.requestHeaders, response: r.responseHeaders)]
+        let levels = [
+            MutationLevel(request: t.requestHeaders, response: t.responseHeaders),
+            MutationLevel(request: vh.requestHeaders, response: vh.responseHeaders),
+            MutationLevel(request: r.requestHeaders, response: r.responseHeaders),
+        ]
         return specificityAscend ? levels : levels.reversed()
     }
 
@@ -161,8 +169,10 @@ extension RouteSemantics {
     }
 
     /// `rewritePathByPrefixOrRegex`: nil when there is nothing to rewrite.
-    static func rewrittenPath(_ route: IRRoute, _ headers: HTTPHeaderMap, prefixRewrite: String?, regexRewrite: IRRegexRewrite?,
-                              unsupported: inout [String]) -> String? {
+    static func rewrittenPath(
+        _ route: IRRoute, _ headers: HTTPHeaderMap, prefixRewrite: String?, regexRewrite: IRRegexRewrite?,
+        unsupported: inout [String]
+    ) -> String? {
         let path = Array((headers.first(":path") ?? "").utf8)
         if let pr = prefixRewrite, !pr.isEmpty {
             let matched = matchedPath(route, String(decoding: path, as: UTF8.self))
@@ -185,7 +195,8 @@ extension RouteSemantics {
     /// nil when the pattern is not one the interpreter supports.
     static func regexReplaceAll(_ r: IRRegexRewrite, _ s: String) -> String? {
         guard case .success = RegexCache.compile(r.pattern),
-              let re = try? NSRegularExpression(pattern: r.pattern) else { return nil }
+            let re = try? NSRegularExpression(pattern: r.pattern)
+        else { return nil }
         var template = ""
         var it = r.substitution.makeIterator()
         while let c = it.next() {

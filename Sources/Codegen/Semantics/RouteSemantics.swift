@@ -446,8 +446,10 @@ public enum RouteSemantics {
 
     /// Whether a route's match applies (`RouteEntryImplBase::matchRoute` and the
     /// path matcher). `random` drives runtime_fraction.
-    public static func matches(_ m: IRRouteMatch, _ request: HTTPRequest, random: UInt64,
-                               runtime: RuntimeMode = .defaults, table: IRRouteTable? = nil) -> Bool {
+    public static func matches(
+        _ m: IRRouteMatch, _ request: HTTPRequest, random: UInt64,
+        runtime: RuntimeMode = .defaults, table: IRRouteTable? = nil
+    ) -> Bool {
         if let f = m.runtimeFraction, !runtime.enabled(f, random: random) { return false }
         let headers = request.headerMap
         if m.grpcOnly, !isGRPC(headers) { return false }
@@ -499,8 +501,10 @@ public enum RouteSemantics {
         request.header("x-forwarded-proto") ?? request.scheme
     }
 
-    public static func decide(_ table: IRRouteTable, _ request: HTTPRequest, random: UInt64,
-                              runtime: RuntimeMode = .defaults) -> Decision {
+    public static func decide(
+        _ table: IRRouteTable, _ request: HTTPRequest, random: UInt64,
+        runtime: RuntimeMode = .defaults
+    ) -> Decision {
         let request = normalized(request, table)
         guard let vi = virtualHostIndex(in: table, request: request) else {
             return Decision(outcome: .noVirtualHost)

@@ -22,17 +22,22 @@ public struct Clang: Sendable {
 
     public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Clang {
         var candidates: [String] = []
-        if let env = environment["XDS2BPF_CLANG"], !env.isEmpty { candidates = [env] } else {
+        if let env = environment["XDS2BPF_CLANG"], !env.isEmpty {
+            candidates = [env]
+        } else {
             candidates = ["/opt/swift/usr/bin/clang", "/usr/bin/clang"]
             for dir in (environment["PATH"] ?? "").split(separator: ":") { candidates.append("\(dir)/clang") }
         }
         for c in candidates where FileManager.default.isExecutableFile(atPath: c) {
-            let out = (try? Self.run(c, ["--version"]))?.stdout ?? ""
+            let out = (try? ProcessRunner(c, ["--version"]).run())?.stdoutText ?? ""
             let first = out.split(separator: "\n").first.map(String.init) ?? "unknown"
             return Clang(path: c, version: first, extraIncludes: Self.systemIncludes())
         }
-        throw ToolchainError(diagnostics: [Diagnostic(.toolMissing, path: "clang",
-                                                      "clang not found (set XDS2BPF_CLANG to a clang that targets BPF)")])
+        throw ToolchainError(diagnostics: [
+            Diagnostic(
+                .toolMissing, path: "clang",
+                "clang not found (set XDS2BPF_CLANG to a clang that targets BPF)")
+        ])
     }
 
     static func systemIncludes() -> [String] {
@@ -40,45 +45,6 @@ public struct Clang: Sendable {
         ["/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu"].filter {
             FileManager.default.fileExists(atPath: $0)
         }
-    }
-
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static func run(_ exe: String, _ args: [String], cwd: String? = nil) throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Drain stderr on its own thread while stdout is read here: a child that
-        // fills one pipe while the other is being read to its end would block forever.
-        let errBox = DataBox()
-        let errDone = DispatchSemaphore(value: 0)
-        let errHandle = err.fileHandleForReading
-        Thread.detachNewThread {
-            errBox.data = errHandle.readDataToEndOfFile()
-            errDone.signal()
-        }
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        errDone.wait()
-        let e = errBox.data
-        p.waitUntilExit()
-        return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self))
-    }
-
-    /// The stderr bytes handed from the reader thread to `run` (written before
-    /// the semaphore is signalled, read after it is waited on).
-    private final class DataBox: @unchecked Sendable {
-        var data = Data()
     }
 
     /// The cache key of an object: source, headers, compiler and flags.
@@ -90,23 +56,24 @@ public struct Clang: Sendable {
             h.update(data: Array("\(name)\u{0}\(text.utf8.count)\u{0}".utf8))
             h.update(data: Array(text.utf8))
         }
-        return h.finalize().map { String(format: "%02x", $0) }.joined()
+        return hexString(h.finalize())
     }
 
     /// Compiles `x2b.bpf.c` in `dir` (headers beside it) into `x2b.bpf.o`.
     /// `source` is the generated text, used to point errors at xDS resources.
     public func compile(in dir: String, source: String, defines: [String] = []) throws {
-        let args = Self.pinnedFlags + ["-fdebug-prefix-map=\(dir)=."] + defines.map { "-D\($0)" } + extraIncludes.flatMap { ["-idirafter", $0] }
+        let args =
+            Self.pinnedFlags + ["-fdebug-prefix-map=\(dir)=."] + defines.map { "-D\($0)" } + extraIncludes.flatMap { ["-idirafter", $0] }
             + ["-I", ".", "-c", "x2b.bpf.c", "-o", "x2b.bpf.o"]
-        let r = try Self.run(path, args, cwd: dir)
-        guard r.status == 0 else {
-            throw ToolchainError(diagnostics: Self.mapErrors(r.stderr, source: source))
+        let r = try ProcessRunner(path, args, directory: dir).run()
+        guard r.succeeded else {
+            throw ToolchainError(diagnostics: Self.mapErrors(r.stderrText, source: source))
         }
         let objcopy = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("llvm-objcopy").path
         if FileManager.default.isExecutableFile(atPath: objcopy) {
-            let s = try Self.run(objcopy, ["--strip-debug", "x2b.bpf.o"], cwd: dir)
-            if s.status != 0 {
-                throw ToolchainError(diagnostics: [Diagnostic(.clangFailed, path: "x2b.bpf.o", "llvm-objcopy failed: \(s.stderr)")])
+            let s = try ProcessRunner(objcopy, ["--strip-debug", "x2b.bpf.o"], directory: dir).run()
+            if !s.succeeded {
+                throw ToolchainError(diagnostics: [Diagnostic(.clangFailed, path: "x2b.bpf.o", "llvm-objcopy failed: \(s.stderrText)")])
             }
         }
     }

@@ -24,10 +24,11 @@ public indirect enum ByteRE: Sendable, Hashable {
     /// as Envoy's StringMatcher does).
     public static func literal(_ s: [UInt8], ignoreCase: Bool) -> ByteRE {
         if s.isEmpty { return .empty }
-        return .concat(s.map { b in
-            if ignoreCase, let o = ASCII.otherCase(b) { return .bytes(b < o ? [b...b, o...o] : [o...o, b...b]) }
-            return .bytes([b...b])
-        })
+        return .concat(
+            s.map { b in
+                if ignoreCase, let o = ASCII.otherCase(b) { return .bytes(b < o ? [b...b, o...o] : [o...o, b...b]) }
+                return .bytes([b...b])
+            })
     }
 
     /// Envoy's StringMatcher kinds as byte languages (full match of the whole value).

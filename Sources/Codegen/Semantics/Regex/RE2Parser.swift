@@ -94,7 +94,7 @@ public enum RE2Parser {
 
         /// A group, or nil for a flag-only group `(?i)` that changes the flags in place.
         mutating func parseGroup(depth: Int) throws(RE2Error) -> RENode? {
-            pos += 1 // (
+            pos += 1  // (
             let saved = flags
             if isChar("?") {
                 pos += 1
@@ -120,9 +120,11 @@ public enum RE2Parser {
                         switch c {
                         case 0x69 /* i */: next.foldCase = !negate; sawFlag = true
                         case 0x73 /* s */: next.dotNL = !negate; sawFlag = true
-                        case 0x55 /* U */: sawFlag = true // non-greedy by default: same language for a full match
+                        case 0x55 /* U */: sawFlag = true  // non-greedy by default: same language for a full match
                         case 0x6D /* m */:
-                            if negate { sawFlag = true } else {
+                            if negate {
+                                sawFlag = true
+                            } else {
                                 throw RE2Error(construct: "(?m) multi-line mode", unsupported: true)
                             }
                         case 0x2D /* - */:
@@ -207,7 +209,7 @@ public enum RE2Parser {
             if i < chars.count, chars[i] == 0x2C /* , */ {
                 i += 1
                 hi = number()
-                if hi == nil { hi = nil } // {n,} unbounded
+                if hi == nil { hi = nil }  // {n,} unbounded
             }
             guard i < chars.count, chars[i] == 0x7D /* } */ else { return nil }
             return (lo, hi, i + 1 - pos)
@@ -216,7 +218,7 @@ public enum RE2Parser {
         mutating func parseAtom() throws(RE2Error) -> RENode {
             let c = chars[pos]
             switch c {
-            case 0x2A, 0x2B, 0x3F: // * + ?
+            case 0x2A, 0x2B, 0x3F:  // * + ?
                 throw RE2Error(construct: "missing argument to repetition operator", unsupported: false)
             case 0x7B where parseCount() != nil:
                 throw RE2Error(construct: "missing argument to repetition operator", unsupported: false)
@@ -288,7 +290,7 @@ public enum RE2Parser {
 
         /// An escape that denotes a set of characters (also a single literal); pos at `\`.
         mutating func parseClassEscape(inClass: Bool) throws(RE2Error) -> [ClosedRange<UInt32>] {
-            pos += 1 // backslash
+            pos += 1  // backslash
             guard let c = peek() else { throw RE2Error(construct: "trailing \\", unsupported: false) }
             pos += 1
             let flags = self.flags
@@ -396,7 +398,7 @@ public enum RE2Parser {
                 let lo: UInt32
                 if c == 0x5C /* \ */ {
                     let saved = flags
-                    flags.foldCase = false // fold once, below
+                    flags.foldCase = false  // fold once, below
                     let s: [ClosedRange<UInt32>]
                     do { s = try parseClassEscape(inClass: true) } catch { flags = saved; throw error }
                     flags = saved
