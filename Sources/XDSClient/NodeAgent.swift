@@ -315,14 +315,14 @@ public final class NodeAgent: Sendable {
         for t in XDSResourceType.allCases where set.received.contains(t) {
             live["version_" + t.shortName.lowercased()] = set.versions[t] ?? ""
         }
-        try? Self.atomicWrite(bytes, snapshotPath)
-        if let v = try? enc.encode(set.resourceVersions) { try? Self.atomicWrite(Array(v), versionsPath) }
-        if let l = try? enc.encode(live) { try? Self.atomicWrite(Array(l), livePath) }
+        try? writeAtomically(bytes, to: snapshotPath)
+        if let v = try? enc.encode(set.resourceVersions) { try? writeAtomically(Array(v), to: versionsPath) }
+        if let l = try? enc.encode(live) { try? writeAtomically(Array(l), to: livePath) }
         // The control-plane versions beside the loader's state, for `xds2bpf-loader status`.
         var versions: [String: String] = [:]
         for t in XDSResourceType.allCases where set.received.contains(t) { versions[t.shortName] = set.versions[t] ?? "" }
         let loaderState = ProcessInfo.processInfo.environment["XDS2BPF_STATE_DIR"] ?? "/run/xds2bpf"
-        if let v = try? enc.encode(versions) { try? Self.atomicWrite(Array(v), "\(loaderState)/\(config.name)/versions.json") }
+        if let v = try? enc.encode(versions) { try? writeAtomically(Array(v), to: "\(loaderState)/\(config.name)/versions.json") }
     }
 
     private func pruneBundles(keep generation: Int) {
@@ -331,24 +331,10 @@ public final class NodeAgent: Sendable {
         }
     }
 
-    static func atomicWrite(_ bytes: [UInt8], _ path: String) throws {
-        let tmp = path + ".tmp"
-        try Data(bytes).write(to: URL(fileURLWithPath: tmp))
-        guard rename(tmp, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
-    }
-
     /// Runs xds2bpf-loader, stdout and stderr together (read to the end before waiting).
     func runLoader(_ args: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: config.loader)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let r = try ProcessRunner(config.loader, args, output: .merged).run()
+        return (r.status, r.stdoutText)
     }
 }
 

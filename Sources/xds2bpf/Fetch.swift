@@ -88,19 +88,6 @@ func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) 
     return try result.withLock { $0! }.get()
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and
-/// a rename, so a reader never sees half a file.
-func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    try Data(bytes).write(to: tmp)
-    if rename(tmp.path, url.path) != 0 {
-        let e = errno
-        try? FileManager.default.removeItem(at: tmp)
-        throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "rename to \(path): \(String(cString: strerror(e)))"])
-    }
-}
-
 extension XDS2BPF {
     struct Fetch: ParsableCommand {
         static let configuration = CommandConfiguration(
