@@ -159,6 +159,9 @@ struct x2b_req {
 #define X2B_HT_STRIP_PORT 16       /* strip_matching_host_port (strip_port) */
 #define X2B_HT_PATH_PARAMS 32      /* ignore_path_parameters_in_path_matching */
 #define X2B_HT_DOMAINS 64          /* some domain is not "*" (else: default only) */
+#define X2B_HT_NORMALIZE_PATH 128  /* normalize_path: refuse a path it would change */
+#define X2B_HT_MERGE_SLASHES 256   /* merge_slashes: refuse a path with "//" */
+#define X2B_HT_ESCAPED_SLASHES 512 /* path_with_escaped_slashes_action not KEEP: refuse %2F %5C */
 
 /* One route table (x2b_htab, index = table id of the X2B_ACT_HTTP action). */
 struct x2b_htable {

@@ -212,6 +212,10 @@ public struct HTTPPlanner {
             table.stripPort = p
         }
         if t.ignorePathParameters { table.flags |= 32 }
+        // X2B_HT_NORMALIZE_PATH, X2B_HT_MERGE_SLASHES, X2B_HT_ESCAPED_SLASHES: refuse a path they would change
+        if t.pathNormalization.normalizePath { table.flags |= 128 }
+        if t.pathNormalization.mergeSlashes { table.flags |= 256 }
+        if t.pathNormalization.escapedSlashes != .keep { table.flags |= 512 }
         var seen: [String: String] = [:]
         var keys: Set<HTTPPlan.Domain> = []
         for (vi, vh) in t.virtualHosts.enumerated() {

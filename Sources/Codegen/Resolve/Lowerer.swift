@@ -399,13 +399,15 @@ public struct Lowerer {
         } else if hcm.stripMatchingHostPort {
             norm.stripPort = .matching(port)
         }
-        var pathOptions: [String] = []
-        if hcm.hasNormalizePath, hcm.normalizePath.value { pathOptions.append("normalize_path") }
-        if hcm.mergeSlashes { pathOptions.append("merge_slashes") }
-        if hcm.pathWithEscapedSlashesAction.rawValue > 1 { pathOptions.append("path_with_escaped_slashes_action") }
-        if !pathOptions.isEmpty {
-            diagnostics.append(Diagnostic(.notEnforced, path: path,
-                                          "\(pathOptions.joined(separator: ", ")) not applied in the kernel: routes match the path as the client sent it"))
+        // The path normalisation (PathNormalization): the kernel routes a path no enabled
+        // option changes and refuses the others.
+        var pathNorm = IRPathNormalization(normalizePath: hcm.hasNormalizePath && hcm.normalizePath.value,
+                                           mergeSlashes: hcm.mergeSlashes)
+        switch hcm.pathWithEscapedSlashesAction {
+        case .rejectRequest: pathNorm.escapedSlashes = .reject
+        case .unescapeAndRedirect: pathNorm.escapedSlashes = .redirect
+        case .unescapeAndForward: pathNorm.escapedSlashes = .forward
+        default: break
         }
         switch hcm.routeSpecifier {
         case .rds(let rds)?:
@@ -415,12 +417,14 @@ public struct Lowerer {
                                               "references unknown route configuration \(ResourcePath.quoted(base))"))
                 return nil
             }
-            let name = norm.isIdentity ? base : "\(base)@\(Self.variantSuffix(norm))"
+            let suffix = Self.variantSuffix(norm, pathNorm)
+            let name = suffix.isEmpty ? base : "\(base)@\(suffix)"
             if routeTables[name] == nil {
                 var t = lowerRouteConfiguration(rc.message, path: ResourcePath.routeConfiguration(base))
                 validateClusters(t, enabled: rc.message.hasValidateClusters && rc.message.validateClusters.value)
                 t.name = name
                 t.hostNormalization = norm
+                t.pathNormalization = pathNorm
                 routeTables[name] = t
             }
             return name
@@ -435,6 +439,7 @@ public struct Lowerer {
             validateClusters(t, enabled: rc.hasValidateClusters ? rc.validateClusters.value : true)
             t.name = name
             t.hostNormalization = norm
+            t.pathNormalization = pathNorm
             routeTables[name] = t
             return name
         case .scopedRoutes?:
@@ -446,8 +451,11 @@ public struct Lowerer {
         }
     }
 
-    static func variantSuffix(_ n: IRHostNormalization) -> String {
+    static func variantSuffix(_ n: IRHostNormalization, _ path: IRPathNormalization = IRPathNormalization()) -> String {
         var parts: [String] = []
+        if path.normalizePath { parts.append("normalize_path") }
+        if path.mergeSlashes { parts.append("merge_slashes") }
+        if path.escapedSlashes != .keep { parts.append(path.escapedSlashes.rawValue) }
         if n.stripTrailingDot { parts.append("strip_dot") }
         switch n.stripPort {
         case .none: break
