@@ -402,6 +402,8 @@ public struct HTTPPlanner {
         default: .header
         }
         var flags: UInt8 = (h.invert ? 1 : 0) | (h.treatMissingAsEmpty ? 2 : 0)
+        // X2B_CF_EACH: a header Envoy keeps an entry per line of (RouteSemantics.matches)
+        if source == .header && !HTTPHeaderMap.isInline(name) { flags |= 8 }
         var c = HTTPPlan.Cond(op: .any, source: source, flags: 0, dfa: 0, hash: source == .header ? FNV.name(name) : 0,
                               lo: 0, hi: 0, summary: "header \(name)")
         switch h.kind {

@@ -1320,11 +1320,12 @@ struct x2b_hiter {
 	struct x2b_hparse *p;
 	__u64 hash;
 	__u32 dfa;   /* with `feed`: run the values, joined with ",", through this DFA */
-	__u32 feed;
+	__u32 feed;  /* 1: joined; 2: each value on its own (`any`: one accepted); 3: each as an integer in [lo, hi) */
 	__u32 state;
 	__u32 count;
 	__u32 first;
-	__u32 pad;
+	__u32 any;
+	__s64 lo, hi;
 };
 
 static long x2b_hiter_cb(__u64 i, void *data)
@@ -1341,10 +1342,32 @@ static long x2b_hiter_cb(__u64 i, void *data)
 	if (!it->count)
 		it->first = i;
 	it->count++;
-	if (it->feed)
+	if (it->feed == 1) {
 		it->state = x2b_dfa_feed(it->req, p, it->dfa, it->state,
 					 x2b_span(h->off, h->len) | (it->count > 1 ? X2B_FEED_SEP : X2B_FEED_FRESH));
+	} else if (it->feed == 2) {
+		if (x2b_dfa_ok(x2b_dfa_feed(it->req, p, it->dfa, 0, x2b_span(h->off, h->len) | X2B_FEED_FRESH)) == 1) {
+			it->any = 1;
+			return 1;
+		}
+	} else if (it->feed == 3) {
+		__s64 v;
+
+		if (x2b_span_int(it->req, p, h->off, h->len, &v) == 0 && v >= it->lo && v < it->hi) {
+			it->any = 1;
+			return 1;
+		}
+	}
 	return 0;
+}
+
+/* Whether one value of header `hash` is accepted by DFA `dfa` (feed 2) or an integer in [lo, hi) (feed 3). */
+static __always_inline int x2b_header_any(struct x2b_req *req, struct x2b_hparse *p, const struct x2b_hcond *c, __u32 feed)
+{
+	struct x2b_hiter it = { .req = req, .p = p, .hash = c->hash, .dfa = c->dfa, .feed = feed, .lo = c->lo, .hi = c->hi };
+
+	bpf_loop(X2B_HTTP_MAX_HDRS, x2b_hiter_cb, &it, 0);
+	return it.any;
 }
 
 static __always_inline int x2b_header_count(struct x2b_hparse *p, __u64 hash, __u32 *first)
@@ -1392,7 +1415,9 @@ static __always_inline int x2b_cond_header(struct x2b_req *req, struct x2b_hpars
 
 		/* Several values join with ',', which is never an integer. */
 		match = 0;
-		if (n == 1 && first < X2B_HTTP_MAX_HDRS &&
+		if (n && (c->flags & X2B_CF_EACH))
+			match = x2b_header_any(req, p, c, 3);
+		else if (n == 1 && first < X2B_HTTP_MAX_HDRS &&
 		    x2b_span_int(req, p, p->hdr[first].off, p->hdr[first].len, &v) == 0)
 			match = v >= c->lo && v < c->hi;
 		if (!n && x2b_span_int(req, p, 0, 0, &v) == 0) /* missing, treated as empty */
@@ -1400,7 +1425,9 @@ static __always_inline int x2b_cond_header(struct x2b_req *req, struct x2b_hpars
 		break;
 	}
 	default:
-		if (n)
+		if (n && (c->flags & X2B_CF_EACH))
+			match = x2b_header_any(req, p, c, 2);
+		else if (n)
 			match = x2b_header_dfa(req, p, c->hash, c->dfa) == 1;
 		else
 			match = x2b_dfa_ok(x2b_dfa_feed(req, p, c->dfa, 0, X2B_FEED_FRESH));
@@ -2789,7 +2816,7 @@ struct x2b_hroute {
 #define X2B_S_METHOD 2    /* :method */
 #define X2B_S_AUTHORITY 3 /* :authority, after the table's normalisation */
 #define X2B_S_SCHEME 4    /* :scheme */
-#define X2B_S_HEADER 5    /* header `hash`, all values joined with "," */
+#define X2B_S_HEADER 5    /* header `hash`: each value (X2B_CF_EACH), or all joined with "," */
 #define X2B_S_QUERY 6     /* first value of query parameter `hash` */
 #define X2B_S_NONE 7      /* no source (X2B_C_FRACTION) */
 
@@ -2797,6 +2824,7 @@ struct x2b_hroute {
 #define X2B_CF_INVERT 1
 #define X2B_CF_MISSING_EMPTY 2 /* treat_missing_header_as_empty */
 #define X2B_CF_WANT 4          /* X2B_C_PRESENT: the header should be present */
+#define X2B_CF_EACH 8          /* X2B_S_HEADER: matched line by line (else joined with ",") */
 
 struct x2b_hcond {
 	__u8 op;
