@@ -27,6 +27,8 @@ private let inspectingListenerFilters: Set<String> = [
 /// resolve and every feature that cannot be honoured, with its resource path.
 public struct Lowerer {
     public private(set) var diagnostics: [Diagnostic] = []
+    /// RDS configurations lowered under a variant name only (`base@normalisation`): not lowered again bare.
+    private var loweredVariants: Set<String> = []
     private let snapshot: ResolvedSnapshot
     private var routeTables: [String: IRRouteTable] = [:]
     private var referencedClusters: [String: String] = [:] // name → first referencing path
@@ -55,7 +57,7 @@ public struct Lowerer {
         }
         // Route configurations only reached by name still get checked and lowered,
         // so `route-check` and `explain` work on RDS-only inputs.
-        for name in snapshot.routeConfigurations.keys.sorted() where routeTables[name] == nil {
+        for name in snapshot.routeConfigurations.keys.sorted() where routeTables[name] == nil && !loweredVariants.contains(name) {
             let r = snapshot.routeConfigurations[name]!
             routeTables[name] = lowerRouteConfiguration(r.message, path: ResourcePath.routeConfiguration(name))
         }
@@ -417,9 +419,15 @@ public struct Lowerer {
                                               "references unknown route configuration \(ResourcePath.quoted(base))"))
                 return nil
             }
-            let suffix = Self.variantSuffix(norm, pathNorm)
-            let name = suffix.isEmpty ? base : "\(base)@\(suffix)"
+            // Named after the Host normalisation as before; the path normalisation joins the
+            // name only when managers sharing the table differ in it.
+            var name = norm.isIdentity ? base : "\(base)@\(Self.variantSuffix(norm))"
+            if let other = routeTables[name], other.pathNormalization != pathNorm {
+                let suffix = Self.variantSuffix(norm, pathNorm)
+                name = "\(base)@\(suffix.isEmpty ? "path_as_sent" : suffix)"
+            }
             if routeTables[name] == nil {
+                if name != base { loweredVariants.insert(base) }
                 var t = lowerRouteConfiguration(rc.message, path: ResourcePath.routeConfiguration(base))
                 validateClusters(t, enabled: rc.message.hasValidateClusters && rc.message.validateClusters.value)
                 t.name = name
