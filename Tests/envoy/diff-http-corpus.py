@@ -37,11 +37,23 @@ def cases(corpus: str) -> list[tuple[str, list[str], list[str]]]:
     return out
 
 
+def tally(records: list[dict], classes: dict[str, list[int]]) -> tuple[int, int]:
+    """(agree, disagree) of one case's records, added to the per-class counts."""
+    ag = dis = 0
+    for r in records:
+        c = classes.setdefault(r["class"], [0, 0])
+        c[0 if r["agree"] else 1] += 1
+        ag += r["agree"]
+        dis += not r["agree"]
+    return ag, dis
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--max", type=int, default=400)
     ap.add_argument("--out", default=os.path.join(ROOT, "docs/envoy-http-diff.md"))
+    ap.add_argument("--scale", help="a markdown summary of Tests/envoy/diff-http-gen.py (--summary) to include")
     args = ap.parse_args()
     corpus = os.environ.get("XDS2BPF_CORPUS")
     if not corpus or not os.environ.get("XDS2BPF"):
@@ -63,16 +75,10 @@ def main() -> int:
             per_case.append((name, None, None, (err or last)[:160]))
             print(f"skip {name}: {(err or last)[:160]}", flush=True)
             continue
-        ag = dis = 0
-        for line in open(jl):
-            r = json.loads(line)
-            c = classes.setdefault(r["class"], [0, 0])
-            if r["agree"]:
-                ag += 1
-                c[0] += 1
-            else:
-                dis += 1
-                c[1] += 1
+        records = [json.loads(line) for line in open(jl)]
+        ag, dis = tally(records, classes)
+        for r in records:
+            if not r["agree"]:
                 examples.setdefault(r["class"], (name, r))
         per_case.append((name, ag, dis, ""))
         print(f"{name}: {ag} agree, {dis} disagree", flush=True)
@@ -108,12 +114,22 @@ def main() -> int:
            "- *absolute-form target* (`GET http://[user@]host/path`): Envoy takes path and host from the URL "
            "(`allow_absolute_url` defaults to true) and routes; so do `explain` and the kernel. *asterisk form*: "
            "`OPTIONS *` is answered 404 by the connection manager (a `:path` without `/` is never routed).",
-           "- *dot-dot segment*, *percent-encoded slash*: the connection manager sets `normalize_path`, "
-           "`merge_slashes` or `path_with_escaped_slashes_action` (Envoy Gateway: UNESCAPE_AND_REDIRECT "
-           "answers 307; Istio: normalize_path). xds2bpf reports them as not applied in the kernel "
-           "(XDS202 warning) and matches the path as sent.",
+           "- *dot-dot segment*, *percent-encoded slash*, *double slash*, *backslash*, *percent-encoded letter*, "
+           "*nested escape*, ... (the path classes): the connection manager's `normalize_path`, `merge_slashes` and "
+           "`path_with_escaped_slashes_action` (Envoy Gateway: UNESCAPE_AND_REDIRECT answers 307; Istio: "
+           "normalize_path). `explain` applies them as Envoy does (docs/semantics.md, path normalisation); the "
+           "kernel refuses a request whose path they would change.",
            "- Every other class (domains with case and port variants, path matchers and near misses, "
            "header and query matchers, runtime fractions) is expected to agree.", ""]
+    if args.scale:
+        md += ["## At scale: random route tables and the corpus (`make envoy-diff`)", "",
+               "`Tests/envoy/diff-http-gen.py` builds random snapshots (prefix / path / safe_regex / "
+               "path_separated_prefix matchers, case_sensitive, header and query matchers, exact / wildcard / "
+               "ported domains, cluster / weighted / redirect / direct-response actions, random path and host "
+               "options of the connection manager) and runs them and every corpus case above with all their "
+               "requests (no sample), one Envoy per snapshot, requests sent concurrently, one "
+               "`xds2bpf explain --requests` per snapshot.", ""]
+        md += open(args.scale).read().splitlines() + [""]
     with open(args.out, "w") as fh:
         fh.write("\n".join(md))
     shutil.rmtree(tmp, ignore_errors=True)
