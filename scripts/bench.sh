@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift ;;
 	--only) ONLY=$2; shift ;;
 	--no-report) REPORT=0 ;;
-	-h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
