@@ -2032,6 +2032,7 @@ static __always_inline long x2b_norm_step(__u64 i, void *data)
 	return c->bad;
 }
 
+/* one byte per call: eight per call (X2B_CHUNK) take the verifier over its limit */
 X2B_CHUNKED_N(x2b_norm_cb, x2b_norm_step, struct x2b_nctx, c->n, 1)
 
 static __noinline int x2b_path_needs_norm(struct x2b_req *req, const struct x2b_hparse *p,
