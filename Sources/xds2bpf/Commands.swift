@@ -143,7 +143,13 @@ extension XDS2BPF {
         @OptionGroup var input: FrontEndOptionGroup
 
         @Option(help: "Destination IP:PORT (IPv6 as [addr]:port).")
-        var dst: String
+        var dst: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Answer many requests in one run: a file of JSON lines (\"-\": standard input), each {\"dst\", \"authority\", \"path\", \"method\", \"headers\": [[NAME, VALUE], ...], \"version\", \"no_host\", \"random\"} (all but dst optional; no authority: the destination); prints one JSON explanation per line, in order.",
+                valueName: "FILE"))
+        var requests: String?
 
         @Option(help: "HTTP :authority / Host.")
         var authority: String?
@@ -170,9 +176,7 @@ extension XDS2BPF {
         var json = false
 
         func run() throws {
-            guard let (addr, port) = parseEndpoint(dst) else {
-                throw ValidationError("--dst must be IP:PORT, got \(dst)")
-            }
+            if requests == nil && dst == nil { throw ValidationError("--dst IP:PORT is required (or --requests FILE)") }
             for path in input.snapshot where path != "-" {
                 var isDir: ObjCBool = false
                 let bundleLike =
@@ -191,6 +195,13 @@ extension XDS2BPF {
             let fe = Pipeline.frontEnd(files: input.snapshot, options: input.options)
             input.report(fe.diagnostics)
             if fe.rejected { throw Exit.rejected }
+            if let file = requests {
+                try runBatch(fe.ir, file: file)
+                return
+            }
+            guard let dst, let (addr, port) = parseEndpoint(dst) else {
+                throw ValidationError("--dst must be IP:PORT, got \(dst ?? "")")
+            }
             var request: HTTPRequest?
             if authority != nil || !headers.isEmpty || path != "/" || method != "GET" || httpVersion != "HTTP/1.1" || noHost {
                 var hs: [(String, String)] = []
@@ -211,6 +222,46 @@ extension XDS2BPF {
             } else {
                 print(e.text, terminator: "")
             }
+        }
+
+        /// `--requests FILE`: one request per JSON line, one compact JSON explanation per line.
+        func runBatch(_ ir: MeshIR, file: String) throws {
+            let text: String
+            if file == "-" {
+                text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            } else {
+                guard let d = FileManager.default.contents(atPath: file) else {
+                    printErr("error: cannot read \(file)")
+                    throw Exit.usage
+                }
+                text = String(decoding: d, as: UTF8.self)
+            }
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            var out = ""
+            for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+                guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    let d = obj["dst"] as? String, let (addr, port) = parseEndpoint(d)
+                else {
+                    printErr("error: \(file) line \(n + 1): not a JSON object with \"dst\": \"IP:PORT\"")
+                    throw Exit.usage
+                }
+                var hs: [(String, String)] = []
+                for h in obj["headers"] as? [[String]] ?? [] where h.count == 2 { hs.append((h[0], h[1])) }
+                var r = HTTPRequest(
+                    authority: obj["authority"] as? String ?? addr.withPort(port), path: obj["path"] as? String ?? "/",
+                    method: obj["method"] as? String ?? "GET", headers: hs)
+                r.version = obj["version"] as? String ?? "HTTP/1.1"
+                r.hasAuthority = !(obj["no_host"] as? Bool ?? false)
+                let rv = (obj["random"] as? NSNumber)?.uint64Value ?? random
+                let e = Interpreter.explain(ir, address: addr, port: port, request: r, random: rv)
+                out += String(decoding: try enc.encode(e), as: UTF8.self) + "\n"
+                if out.utf8.count > 1 << 16 {
+                    FileHandle.standardOutput.write(Data(out.utf8))
+                    out = ""
+                }
+            }
+            FileHandle.standardOutput.write(Data(out.utf8))
         }
     }
 

@@ -202,6 +202,107 @@ final class HTTPRoutingTests: XCTestCase {
         }
     }
 
+    /// What a real Envoy 1.40 did to each path (Tests/envoy/diff-http.py path classes; a backend
+    /// echoing the path it received).
+    func testPathNormalizationAsEnvoyAnswers() {
+        let norm = IRPathNormalization(normalizePath: true)
+        let merge = IRPathNormalization(mergeSlashes: true)
+        let rej = IRPathNormalization(escapedSlashes: .reject)
+        let redir = IRPathNormalization(escapedSlashes: .redirect)
+        let fwd = IRPathNormalization(escapedSlashes: .forward)
+        let all = IRPathNormalization(normalizePath: true, mergeSlashes: true, escapedSlashes: .forward)
+        typealias R = PathNormalization.Result
+        let cases: [(IRPathNormalization, String, R)] = [
+            (norm, "/a/../b", .forward("/b")), (norm, "/a/./b", .forward("/a/b")), (norm, "/a/%2e%2e/b", .forward("/b")),
+            (norm, "/a/%2E/b", .forward("/a/b")), (norm, "/a/.%2e/b", .forward("/b")), (norm, "/..", .forward("/")),
+            (norm, "/../a", .forward("/a")), (norm, "/a/..", .forward("/")), (norm, "/a/.", .forward("/a/")),
+            (norm, "/a//b", .forward("/a//b")), (norm, "/a\\b", .forward("/a/b")), (norm, "/%41%42", .forward("/AB")),
+            (norm, "/%7e%7E", .forward("/~~")), (norm, "/%2d%5f", .forward("/-_")), (norm, "/%20", .forward("/%20")),
+            (norm, "/%25", .forward("/%25")), (norm, "/%zz", .forward("/%zz")), (norm, "/%", .forward("/%")), (norm, "/%4", .forward("/%4")),
+            (norm, "/a?x=/../b", .forward("/a?x=/../b")), (norm, "/a/../b?x=1", .forward("/b?x=1")), (norm, "/a%2fb", .forward("/a%2fb")),
+            (norm, "/a%3fb", .forward("/a%3fb")), (norm, "/\"<>`{}|^", .forward("/%22%3C%3E%60%7B%7D%7C%5E")),
+            (norm, "/a;b/../c", .forward("/c")), (norm, "/%2e", .forward("/")), (norm, "/a/b/../../..", .forward("/")),
+            (norm, "/.a", .forward("/.a")), (norm, "/..a/b", .forward("/..a/b")), (norm, "/a/.../b", .forward("/a/.../b")),
+            (norm, "/%%30%30", .forward("/%2500")),
+            (merge, "/a//b", .forward("/a/b")), (merge, "//a", .forward("/a")), (merge, "/a/b//", .forward("/a/b/")),
+            (merge, "/a/../b", .forward("/a/../b")),
+            (rej, "/a%2fb", .reject("")), (rej, "/A%2f", .reject("")), (rej, "/a%5Cb", .reject("")), (rej, "/a/../b", .forward("/a/../b")),
+            (redir, "/a%2Fb", .redirect("/a/b")), (redir, "/a%5cb", .redirect("/a\\b")), (redir, "/a%2f..%2fb", .redirect("/a/../b")),
+            (fwd, "/a%2fb", .forward("/a/b")), (fwd, "/a%5Cb", .forward("/a\\b")),
+            (all, "/a%5cb", .forward("/a/b")), (all, "/a%2f..%2fb", .forward("/b")), (all, "/a//b/./c", .forward("/a/b/c")),
+            (norm, "/a%00b", .reject("")), (all, "/a%00b", .reject("")),
+        ]
+        for (n, path, want) in cases {
+            let got = PathNormalization.apply(n, path)
+            switch (got, want) {
+            case (.reject, .reject): break
+            default: XCTAssertEqual(got, want, "\(n) \(path)")
+            }
+        }
+    }
+
+    /// The kernel's test (refuse what normalisation would change) is exact on the paths the codec
+    /// accepts, for every combination of options.
+    func testKernelPathCheckIsExact() {
+        let alphabet = Array("/.%2fF5cCeE0a\\\"?x;~41".utf8)
+        var rng = SplitMix(16)
+        var refused = 0
+        for normalize in [false, true] {
+            for merge in [false, true] {
+                for esc in [IRPathNormalization.EscapedSlashes.keep, .reject, .redirect, .forward] {
+                    let n = IRPathNormalization(normalizePath: normalize, mergeSlashes: merge, escapedSlashes: esc)
+                    for _ in 0..<3000 {
+                        let body = (0..<Int.random(in: 0...9, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }
+                        let path = "/" + String(decoding: body, as: UTF8.self)
+                        let changes = PathNormalization.apply(n, path) != .forward(path)
+                        XCTAssertEqual(PathNormalization.kernelRefuses(n, path), changes, "\(n) \(path)")
+                        if changes { refused += 1 }
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(refused, 5_000)
+    }
+
+    func testPathNormalizationConstantsOfTheRuntime() throws {
+        let text = try String(contentsOf: TestPaths.root.appendingPathComponent("bpf-runtime/include/x2b_http.h"), encoding: .utf8)
+        func hex(_ v: UInt64) -> String { let h = String(v, radix: 16); return "0x" + String(repeating: "0", count: 16 - h.count) + h + "ULL" }
+        func mask(_ pred: (UInt8) -> Bool) -> (UInt64, UInt64) {
+            var lo: UInt64 = 0, hi: UInt64 = 0
+            for c in 0..<128 where pred(UInt8(c)) { if c < 64 { lo |= 1 << UInt64(c) } else { hi |= 1 << UInt64(c - 64) } }
+            return (lo, hi)
+        }
+        let esc = mask { PathNormalization.escapedInPath.contains($0) }
+        let unesc = mask { $0 == 0 || $0 == PathNormalization.dot || PathNormalization.flags[Int($0)] & PathNormalization.unescapeFlag != 0 }
+        for (name, (lo, hi)) in [("PESC", esc), ("PUNESC", unesc)] {
+            XCTAssertTrue(text.contains("#define X2B_\(name)_LO \(hex(lo))"), name)
+            XCTAssertTrue(text.contains("#define X2B_\(name)_HI \(hex(hi))"), name)
+        }
+    }
+
+    func testDifferentialPathNormalization() throws {
+        try requireKernel()
+        for c in Self.fixtureCases().prefix(3) {
+            let cfg = try RouterCheck.loadConfig(c.config)
+            for n in [
+                IRPathNormalization(normalizePath: true), IRPathNormalization(mergeSlashes: true, escapedSlashes: .reject),
+                IRPathNormalization(normalizePath: true, mergeSlashes: true, escapedSlashes: .forward),
+            ] {
+                var table = cfg.table
+                table.pathNormalization = n
+                let ir = MeshIR(
+                    routeTables: [table],
+                    clusters: cfg.clusterNames.map {
+                        IRCluster(name: $0, path: "", lb: .roundRobin, priorities: [])
+                    })
+                let report = try HTTPDifferential.run(ir, perTable: 5_000, seed: 3)
+                XCTAssertEqual(report.checked, 5_000, c.config)
+                XCTAssertGreaterThan(report.outcomes["bad_request", default: 0], 100, "\(c.config) \(n): \(report.outcomes)")
+                XCTAssertTrue(report.mismatches.isEmpty, "\(c.config) \(n): \(report.mismatches.prefix(3).map(\.description).joined(separator: "\n"))")
+            }
+        }
+    }
+
     func testHeaderMatcherMissingAndInverted() {
         let absent = HTTPHeaderMap([(":path", "/")])
         let present = HTTPHeaderMap([("x", "v")])

@@ -41,6 +41,7 @@ process it starts (Envoy, the backends) is bounded in time and stopped on exit; 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import importlib.util
 import json
@@ -52,9 +53,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -80,45 +79,37 @@ def free_port() -> int:
 
 
 class Backends:
-    """One HTTP server per cluster on 127.0.0.1, answering 200 with the cluster's name."""
+    """Names clusters; ``start`` runs Tests/envoy/backends.py (one asyncio process, a socket per
+    cluster on 127.0.0.1 answering 200 with the cluster's name) and gives each its port."""
 
     def __init__(self):
-        self.servers = []
+        self.names: list[str] = []
+        self.proc = None
 
-    def add(self, cluster: str) -> int:
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def add(self, cluster: str) -> str:
+        self.names.append(cluster)
+        return f"@backend:{cluster}"
 
-            def _answer(self):
-                n = int(self.headers.get("content-length") or 0)
-                if n:
-                    self.rfile.read(n)
-                body = cluster.encode()
-                self.send_response(200)
-                self.send_header(HEADER, cluster)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = _answer  # noqa: N815
-
-            def log_message(self, *a):
-                pass
-
-        class S(ThreadingHTTPServer):
-            def handle_error(self, request, client_address):
-                pass  # Envoy resets pooled connections at exit
-
-        srv = S(("127.0.0.1", 0), H)
-        srv.daemon_threads = True
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        self.servers.append(srv)
-        return srv.server_address[1]
+    def start(self) -> dict[str, int]:
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "backends.py"), *self.names],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        return json.loads(line) if line else {}
 
     def stop(self):
-        for s in self.servers:
-            s.shutdown()
-            s.server_close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def set_backend_ports(boot: dict, ports: dict[str, int]):
+    for c in boot["static_resources"]["clusters"]:
+        sa = c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+        sa["port_value"] = ports[c["name"]]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -193,7 +184,8 @@ def build(files: list[str], backends: Backends, kind: str | None = None) -> tupl
     clusters = []
     for name in names + named:
         c = {"name": name}
-        p = backends.add(c["name"])
+        backends.add(c["name"])
+        p = 1  # set_backend_ports, once the backends listen
         clusters.append({"name": c["name"], "type": "STATIC", "connect_timeout": "2s",
                          "load_assignment": {"cluster_name": c["name"], "endpoints": [{"lb_endpoints": [
                              {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": p}}}}]}]}})
@@ -343,6 +335,39 @@ def query_variants(match: dict) -> list[tuple[str, str]]:
     return out
 
 
+def path_forms(p: str) -> list[tuple[str, str]]:
+    """Paths the connection manager's normalisation options (normalize_path, merge_slashes,
+    path_with_escaped_slashes_action) change, built on a route's path ``p``."""
+    base = p.rstrip("/") or ""
+    head, _, tail = p[1:].partition("/")
+    letters = [i for i, c in enumerate(p) if c.isalpha()]
+    out = [
+        ("/" + p.lstrip("/") if p.startswith("//") else "/" + p, "double slash"),
+        (base + "//x", "double slash inside"),
+        (base + "/./x", "dot segment"),
+        ("/." + p, "dot segment at start"),
+        (base + "/x/%2e%2e/y", "escaped dot-dot segment"),
+        (base + "/x/..", "dot-dot at end"),
+        (base + "%2fx", "percent-encoded slash, lower case"),
+        (base + "%5Cx", "percent-encoded backslash"),
+        (base + "\\x", "backslash"),
+        (base + '"x', "byte normalize_path escapes"),
+        (base + "/%00", "percent-encoded NUL"),
+        (base + "/%zz%", "invalid percent escape"),
+        (base + "/%20%25", "percent escape kept"),
+        (base + "/x/../..%2F..", "dot-dot with escaped slash"),
+        (base + "/a?b=/../c", "dot-dot in query"),
+        ("/%%30%30" + p, "nested escape"),
+    ]
+    if letters:
+        i = letters[0]
+        out.append((p[:i] + "%%%02X" % ord(p[i]) + p[i + 1:], "percent-encoded letter"))
+        out.append((p[:i] + "%%%02x" % ord(p[i]) + p[i + 1:], "percent-encoded letter, lower-case hex"))
+    if head and tail:
+        out.append(("/" + head + "/x/../" + tail, "dot-dot inside the route's path"))
+    return out
+
+
 def generate(targets: list[dict]) -> list[dict]:
     reqs = []
     for t in targets:
@@ -370,6 +395,14 @@ def generate(targets: list[dict]) -> list[dict]:
                         if hv is not None:
                             hs.append((hn, hv))
                         reqs.append(dict(t=t, authority=main_auth, target=p0, headers=hs, cls=f"header {hl}"))
+                        if hv is not None and not hn.startswith(":"):
+                            # the header twice: Envoy matches each line, or their join for an inline header
+                            other = "zz-other" if hl == "match" else "7"
+                            hs2 = [(n, v) for n, v in base_headers if n != hn]
+                            reqs.append(dict(t=t, authority=main_auth, target=p0, headers=hs2 + [(hn, other), (hn, hv)],
+                                             cls=f"header {hl}, repeated"))
+                            reqs.append(dict(t=t, authority=main_auth, target=p0, headers=hs2 + [(hn, hv), (hn, hv)],
+                                             cls=f"header {hl}, twice"))
                 # malformed heads, against this route's first path
                 p0s = p0 if p0.startswith("/") else "/" + p0
                 reqs += [
@@ -383,7 +416,7 @@ def generate(targets: list[dict]) -> list[dict]:
                          + [(":method", "FOO-BAR")], cls="malformed: unknown method"),
                     dict(t=t, authority=main_auth, target="/" + p0s[1:].replace("/", "%2F", 1) if "/" in p0s[1:] else p0s + "%2Fx",
                          headers=list(base_headers), cls="percent-encoded slash"),
-                ]
+                ] + [dict(t=t, authority=main_auth, target=tgt, headers=list(base_headers), cls=c) for tgt, c in path_forms(p0s)]
                 bh = list(base_headers)
                 reqs += [
                     dict(t=t, authority=main_auth, target=p0s, headers=bh, version="HTTP/1.0", cls="malformed: HTTP/1.0 (426)"),
@@ -440,7 +473,7 @@ def generate(targets: list[dict]) -> list[dict]:
 # ----------------------------------------------------------------------------------------------
 
 
-def ask_envoy(port: int, req: dict, timeout: float = 5.0) -> str:
+def render_head(req: dict) -> bytes:
     version = req.get("version", "HTTP/1.1")
     head = f"{req['method']} {req['target']}{' ' + version if version else ''}\r\n"
     if not req.get("nohost"):
@@ -448,22 +481,12 @@ def ask_envoy(port: int, req: dict, timeout: float = 5.0) -> str:
     for n, v in req["headers"]:
         head += f"{n}: {v}\r\n"
     head += "Connection: close\r\n\r\n"
-    data = b""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            try:
-                s.sendall(head.encode("latin-1"))
-            except OSError:
-                pass  # Envoy may answer (431) and close before reading an oversized head
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-                if b"\r\n\r\n" in data:
-                    break
-    except OSError as err:
-        return f"error {type(err).__name__}"
+    return head.encode("latin-1")
+
+
+def classify(data: bytes, err: str | None) -> str:
+    if err:
+        return err
     if not data:
         return "closed"
     text = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
@@ -485,38 +508,55 @@ def ask_envoy(port: int, req: dict, timeout: float = 5.0) -> str:
     return f"status {m.group(1)}"
 
 
+async def _ask_one(port: int, head: bytes, timeout: float) -> str:
+    data = b""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    except (OSError, asyncio.TimeoutError) as err:
+        return f"error {type(err).__name__}"
+    try:
+        try:
+            writer.write(head)
+            await writer.drain()
+        except OSError:
+            pass  # Envoy may answer (431) and close before reading an oversized head
+        while b"\r\n\r\n" not in data:
+            chunk = await asyncio.wait_for(reader.read(65536), timeout)
+            if not chunk:
+                break
+            data += chunk
+    except (OSError, asyncio.TimeoutError) as err:
+        if not data:
+            return f"error {type(err).__name__}"
+    finally:
+        writer.close()
+    return classify(data, None)
+
+
+def ask_envoy_all(reqs: list[dict], concurrency: int = 32, timeout: float = 10.0) -> list[str]:
+    """Every request through Envoy, ``concurrency`` connections at a time, answers in order."""
+    async def run():
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(r):
+            async with sem:
+                return await _ask_one(r["t"]["port"], render_head(r), timeout)
+        return await asyncio.gather(*(one(r) for r in reqs))
+    return list(asyncio.run(run()))
+
+
+def ask_envoy(port: int, req: dict, timeout: float = 5.0) -> str:
+    return asyncio.run(_ask_one(port, render_head(req), timeout))
+
+
 def grpc_status(http: int) -> int:
     """Envoy's Grpc::Utility::httpToGrpcStatus."""
     return {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}.get(http, 2)
 
 
-def ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, extra: list[str]) -> tuple[set[str], str]:
-    """(acceptable answers, raw summary). A route chosen by a runtime fraction depends on the
-    random value, as in Envoy: the answers for several random values are all acceptable."""
-    want, summary = _ask_xds2bpf(xds2bpf, files, req, unsupported, 0, extra)
-    if "runtime_fraction" in summary:
-        for rv in (29, 30, 50, 99, 12345):
-            want |= _ask_xds2bpf(xds2bpf, files, req, unsupported, rv, extra)[0]
-    return want, summary
-
-
-def _ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, rv: int,
-                 extra: list[str]) -> tuple[set[str], str]:
-    cmd = [xds2bpf, "explain", *extra, *files, "--dst", req["t"]["dst"], "--authority", req["authority"],
-           "--path", req["target"], "--method", req["method"], "--unsupported", unsupported, "--random", str(rv), "--json",
-           "--http-version", req.get("version", "HTTP/1.1")]
-    if req.get("nohost"):
-        cmd.append("--no-host")
-    for n, v in req["headers"]:
-        cmd += ["--header", f"{n}:{v}"]
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    except subprocess.TimeoutExpired:
-        return {"timeout"}, "timeout"
-    try:
-        j = json.loads(p.stdout)
-    except ValueError:
-        return {f"exit {p.returncode}"}, (p.stderr.strip().splitlines() or [""])[-1][:200]
+def explain_answer(j: dict) -> tuple[set[str], str]:
+    """(acceptable answers, summary) of one explanation (weighted clusters: every cluster with a
+    non-zero weight)."""
     steps = j.get("steps") or []
     summary = " / ".join(f"{s.get('stage')}: {s.get('decision')}" for s in steps if s.get("stage") != "note")
     out = j.get("outcome")
@@ -535,49 +575,90 @@ def _ask_xds2bpf(xds2bpf: str, files: list[str], req: dict, unsupported: str, rv
     return {f"{out}"}, summary
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("snapshot", nargs="+")
-    ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--max", type=int, default=400, help="at most this many requests (a seeded sample)")
-    ap.add_argument("--out", help="JSON lines: every request with both answers")
-    ap.add_argument("--kind", choices=["listener", "route", "cluster", "endpoint"],
-                    help="type of untyped resources (a bare route configuration: --kind route)")
-    ap.add_argument("--keep", help="keep the bootstrap and Envoy's log in this directory")
-    args = ap.parse_args()
-    xds2bpf = os.environ.get("XDS2BPF")
-    envoy = os.environ.get("ENVOY") or os.path.join(ROOT, ".venv/bin/envoy")
-    if not xds2bpf or not os.access(xds2bpf, os.X_OK):
-        print("diff-http: set XDS2BPF to the compiler binary", file=sys.stderr)
-        return 2
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+def explain_batch(xds2bpf: str, files: list[str], lines: list[dict], unsupported: str, extra: list[str]) -> list[dict | None]:
+    """`xds2bpf explain --requests`: one process for many requests."""
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as fh:
+        for l in lines:
+            fh.write(json.dumps(l) + "\n")
+        path = fh.name
+    try:
+        p = subprocess.run([xds2bpf, "explain", *extra, *files, "--unsupported", unsupported, "--requests", path],
+                           capture_output=True, text=True, timeout=1800)
+    finally:
+        os.unlink(path)
+    out = []
+    for line in p.stdout.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            out.append(None)
+    if len(out) != len(lines):
+        raise RuntimeError(f"explain --requests answered {len(out)} of {len(lines)} (exit {p.returncode}): "
+                           + (p.stderr.strip().splitlines() or [""])[-1][:300])
+    return out
+
+
+def explain_line(req: dict, random_value: int) -> dict:
+    return {"dst": req["t"]["dst"], "authority": req["authority"], "path": req["target"], "method": req["method"],
+            "headers": [list(h) for h in req["headers"]], "version": req.get("version", "HTTP/1.1"),
+            "no_host": bool(req.get("nohost")), "random": random_value}
+
+
+def ask_xds2bpf_all(xds2bpf: str, files: list[str], reqs: list[dict], unsupported: str,
+                    extra: list[str]) -> list[tuple[set[str], str]]:
+    """(acceptable answers, summary) per request. A route chosen by a runtime fraction depends on
+    the random value, as in Envoy: the answers for several random values are all acceptable."""
+    first = explain_batch(xds2bpf, files, [explain_line(r, 0) for r in reqs], unsupported, extra)
+    answers = [explain_answer(j) if j is not None else ({"explain: no answer"}, "") for j in first]
+    again = [i for i, (_, summary) in enumerate(answers) if "runtime_fraction" in summary]
+    if again:
+        rvs = (29, 30, 50, 99, 12345)
+        more = explain_batch(xds2bpf, files, [explain_line(reqs[i], rv) for i in again for rv in rvs], unsupported, extra)
+        for k, i in enumerate(again):
+            for j in more[k * len(rvs):(k + 1) * len(rvs)]:
+                if j is not None:
+                    answers[i][0].update(explain_answer(j)[0])
+    return answers
+
+
+class Setup(Exception):
+    pass
+
+
+def run(files: list[str], xds2bpf: str, envoy: str, seed: int, max_requests: int | None = None,
+        kind: str | None = None, keep: str | None = None, concurrency: int = 32,
+        extra_requests=None, while_running=None) -> dict:
+    """One snapshot: Envoy serves it, requests are generated (a seeded sample of ``max_requests``
+    when given) and asked of both. ``extra_requests(targets)`` adds requests of its own;
+    ``while_running(result)`` runs before Envoy stops (more questions to the same Envoy).
+    Returns {records, notes, total, targets}; raises Setup on setup errors."""
     rng = random.Random(seed)
     x.load_protos()
-    tmp = args.keep or tempfile.mkdtemp(prefix="xds2bpf-diff-http-")
+    tmp = keep or tempfile.mkdtemp(prefix="xds2bpf-diff-http-")
     os.makedirs(tmp, exist_ok=True)
     backends = Backends()
     proc = None
     try:
-        boot, targets, notes, converted = build(args.snapshot, backends, args.kind)
-        files = args.snapshot
-        if converted is not None or args.kind:
+        boot, targets, notes, converted = build(files, backends, kind)
+        if converted is not None or kind:
             files = [os.path.join(tmp, "snapshot-for-xds2bpf.json")]
             with open(files[0], "w") as fh:
                 json.dump(converted, fh, indent=1)
             notes.append("xds2bpf is asked about the converted snapshot (synthetic listeners)")
         if not targets:
-            print("diff-http: no HTTP listener with a route configuration in the snapshot", file=sys.stderr)
-            return 2
+            raise Setup("diff-http: no HTTP listener with a route configuration in the snapshot")
         bpath = os.path.join(tmp, "bootstrap.json")
         ok, msg, removed = make_valid(envoy, boot, bpath)
         if removed:
             notes.append("removed for Envoy: " + ", ".join(removed))
         if not ok:
-            print(f"diff-http: Envoy rejects the generated bootstrap: {msg}", file=sys.stderr)
-            return 2
+            raise Setup(f"diff-http: Envoy rejects the generated bootstrap: {msg}")
+        set_backend_ports(boot, backends.start())
+        with open(bpath, "w") as fh:
+            json.dump(boot, fh, indent=1)
         log = open(os.path.join(tmp, "envoy.log"), "w")
-        proc = subprocess.Popen(["timeout", "900", envoy, "-c", bpath, "--disable-hot-restart", "--concurrency", "1",
-                                 "-l", "warning"], stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(["timeout", "1800", envoy, "-c", bpath, "--disable-hot-restart", "--concurrency", "2",
+                                 "-l", "warning", "--use-dynamic-base-id"], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         pending = {t["port"] for t in targets}
         while pending and time.time() < deadline:
@@ -589,11 +670,10 @@ def main() -> int:
                     pass
             if proc.poll() is not None:
                 break
-            time.sleep(0.2)
+            time.sleep(0.1)
         if pending:
-            print(f"diff-http: Envoy did not open its listeners (see {tmp}/envoy.log)", file=sys.stderr)
-            return 2
-        time.sleep(0.5)  # clusters initialised
+            raise Setup(f"diff-http: Envoy did not open its listeners (see {tmp}/envoy.log)")
+        time.sleep(0.3)  # clusters initialised
         unsupported = "default"
         chk = subprocess.run([xds2bpf, "check", "--diagnostics", "json", *files], capture_output=True, text=True,
                              timeout=300)
@@ -616,41 +696,26 @@ def main() -> int:
                          "so what it does not support is ignored there")
         reqs = generate(targets)
         total = len(reqs)
-        if len(reqs) > args.max:
-            reqs = rng.sample(reqs, args.max)
-        out = open(args.out, "w") if args.out else None
-        stats: dict[str, list[int]] = {}
-        disagreements = []
-        for r in reqs:
-            e = ask_envoy(r["t"]["port"], r)
-            want, summary = ask_xds2bpf(xds2bpf, files, r, unsupported, extra)
+        if max_requests is not None and len(reqs) > max_requests:
+            reqs = rng.sample(reqs, max_requests)
+        if extra_requests is not None:
+            reqs += extra_requests(targets)
+        envoy_answers = ask_envoy_all(reqs, concurrency)
+        ours = ask_xds2bpf_all(xds2bpf, files, reqs, unsupported, extra)
+        records = []
+        for r, e, (want, summary) in zip(reqs, envoy_answers, ours):
             if e.startswith("grpc-status "):
                 want = want | {f"grpc-status {grpc_status(int(w.split()[1]))}" for w in want
                                if w.startswith("status ") and w.split()[1].isdigit()}
-            agree = e in want
-            s = stats.setdefault(r["cls"], [0, 0])
-            s[0 if agree else 1] += 1
-            rec = {"listener": r["t"]["name"], "dst": r["t"]["dst"], "method": r["method"], "authority": r["authority"],
-                   "target": r["target"], "version": r["version"], "nohost": r["nohost"],
-                   "headers": r["headers"], "class": r["cls"], "envoy": e, "xds2bpf": sorted(want), "agree": agree}
-            if out:
-                out.write(json.dumps(rec) + "\n")
-            if not agree:
-                disagreements.append((rec, summary))
-        for rec, summary in disagreements:
-            hs = "".join(f" -H '{n}: {v[:40]}'" for n, v in rec["headers"][:6]) + (" ..." if len(rec["headers"]) > 6 else "")
-            hs += (f" version {rec['version']!r}" if rec["version"] != "HTTP/1.1" else "") + (" no Host" if rec["nohost"] else "")
-            print(f"DIFF [{rec['class']}] {rec['listener']} {rec['method']} {rec['target']!r} Host: {rec['authority']!r}{hs}: "
-                  f"Envoy {rec['envoy']}, xds2bpf {' | '.join(rec['xds2bpf'])}  ({summary[:200]})")
-        print("\nclass                                   agree  disagree")
-        for cls in sorted(stats):
-            print(f"{cls:40} {stats[cls][0]:5}  {stats[cls][1]:8}")
-        n_ag = sum(v[0] for v in stats.values())
-        n_dis = sum(v[1] for v in stats.values())
-        for n in notes:
-            print(f"note: {n}")
-        print(f"diff-http: {len(reqs)} requests (of {total} generated), {n_ag} agree, {n_dis} disagree; seed {seed}")
-        return 1 if n_dis else 0
+            records.append({"listener": r["t"]["name"], "dst": r["t"]["dst"], "method": r["method"],
+                            "authority": r["authority"], "target": r["target"], "version": r["version"],
+                            "nohost": r["nohost"], "headers": r["headers"], "class": r["cls"], "envoy": e,
+                            "xds2bpf": sorted(want), "agree": e in want, "summary": summary[:300]})
+        res = {"records": records, "notes": notes, "total": total, "targets": targets, "files": files,
+               "unsupported": unsupported, "extra": extra}
+        if while_running is not None:
+            res["while_running"] = while_running(res)
+        return res
     finally:
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -659,8 +724,58 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         backends.stop()
-        if not args.keep:
+        if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(res: dict, seed: int, out=sys.stdout) -> int:
+    stats: dict[str, list[int]] = {}
+    for rec in res["records"]:
+        s = stats.setdefault(rec["class"], [0, 0])
+        s[0 if rec["agree"] else 1] += 1
+        if not rec["agree"]:
+            hs = "".join(f" -H '{n}: {v[:40]}'" for n, v in rec["headers"][:6]) + (" ..." if len(rec["headers"]) > 6 else "")
+            hs += (f" version {rec['version']!r}" if rec["version"] != "HTTP/1.1" else "") + (" no Host" if rec["nohost"] else "")
+            print(f"DIFF [{rec['class']}] {rec['listener']} {rec['method']} {rec['target']!r} Host: {rec['authority']!r}{hs}: "
+                  f"Envoy {rec['envoy']}, xds2bpf {' | '.join(rec['xds2bpf'])}  ({rec['summary'][:200]})", file=out)
+    print("\nclass                                   agree  disagree", file=out)
+    for cls in sorted(stats):
+        print(f"{cls:40} {stats[cls][0]:5}  {stats[cls][1]:8}", file=out)
+    n_ag = sum(v[0] for v in stats.values())
+    n_dis = sum(v[1] for v in stats.values())
+    for n in res["notes"]:
+        print(f"note: {n}", file=out)
+    print(f"diff-http: {len(res['records'])} requests (of {res['total']} generated), {n_ag} agree, {n_dis} disagree; "
+          f"seed {seed}", file=out)
+    return n_dis
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("snapshot", nargs="+")
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--max", type=int, default=400, help="at most this many requests (a seeded sample; 0: all)")
+    ap.add_argument("--out", help="JSON lines: every request with both answers")
+    ap.add_argument("--kind", choices=["listener", "route", "cluster", "endpoint"],
+                    help="type of untyped resources (a bare route configuration: --kind route)")
+    ap.add_argument("--keep", help="keep the bootstrap and Envoy's log in this directory")
+    args = ap.parse_args()
+    xds2bpf = os.environ.get("XDS2BPF")
+    envoy = os.environ.get("ENVOY") or os.path.join(ROOT, ".venv/bin/envoy")
+    if not xds2bpf or not os.access(xds2bpf, os.X_OK):
+        print("diff-http: set XDS2BPF to the compiler binary", file=sys.stderr)
+        return 2
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+    try:
+        res = run(args.snapshot, xds2bpf, envoy, seed, args.max or None, args.kind, args.keep)
+    except Setup as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    if args.out:
+        with open(args.out, "w") as out:
+            for rec in res["records"]:
+                out.write(json.dumps(rec) + "\n")
+    return 1 if report(res, seed) else 0
 
 
 if __name__ == "__main__":

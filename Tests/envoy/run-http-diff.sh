@@ -3,18 +3,19 @@
 # A bounded run of the Envoy HTTP diff (Tests/envoy/diff-http.py): a real Envoy and
 # `xds2bpf explain` answer the same requests (malformed heads of every class included) for
 # the bookinfo example and six corpus cases, with a fixed seed and at most MAX requests
-# per case. Fails on any disagreement outside the documented, allow-listed classes:
-#   - dot-dot segment, percent-encoded slash: normalize_path / merge_slashes /
-#     path_with_escaped_slashes_action are not applied in the kernel (XDS202 warnings,
-#     docs/semantics.md "not enforced").
-#   Tests/envoy/run-http-diff.sh   (XDS2BPF names the compiler; SEED, MAX override)
+# per case, then GEN random snapshots (Tests/envoy/diff-http-gen.py, at most MAX requests
+# each) with the weighted-cluster share test (WEIGHTED requests per route, chi-square at
+# 99.9%). Fails on any disagreement (`make envoy-diff` is the full run).
+#   Tests/envoy/run-http-diff.sh   (XDS2BPF names the compiler; SEED, MAX, GEN, WEIGHTED override)
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/scripts/env.sh"
 : "${XDS2BPF:=$ROOT/.build/release/xds2bpf}"
 SEED=${SEED:-16}
 MAX=${MAX:-120}
-ALLOW='^(dot-dot segment|percent-encoded slash)$'
+GEN=${GEN:-4}
+WEIGHTED=${WEIGHTED:-1000}
+ALLOW='^$'
 if ! command -v python3 >/dev/null || [ ! -x "${ENVOY:-$ROOT/.venv/bin/envoy}" ]; then
 	echo "SKIP: Envoy HTTP diff: no Envoy (run scripts/install-deps.sh)"
 	exit 0
@@ -80,4 +81,13 @@ PY
 	fi
 done
 echo "seed $SEED, at most $MAX requests per case"
+timeout 600 env XDS2BPF="$XDS2BPF" python3 "$ROOT/Tests/envoy/diff-http-gen.py" --seed "$SEED" --snapshots "$GEN" \
+	--max "$MAX" --weighted "$WEIGHTED" --weighted-routes 2 >"$tmp/gen.txt" 2>&1
+rc=$?
+grep -E '^(ok|FAIL) +weighted|^DIFF|^diff-http-gen:|^command:' "$tmp/gen.txt" | head -40
+if [ $rc != 0 ]; then
+	echo "FAIL generated snapshots: diff-http-gen exit $rc"
+	tail -5 "$tmp/gen.txt" | sed 's/^/    /'
+	fail=1
+fi
 exit $fail

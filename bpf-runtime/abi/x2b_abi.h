@@ -159,6 +159,9 @@ struct x2b_req {
 #define X2B_HT_STRIP_PORT 16       /* strip_matching_host_port (strip_port) */
 #define X2B_HT_PATH_PARAMS 32      /* ignore_path_parameters_in_path_matching */
 #define X2B_HT_DOMAINS 64          /* some domain is not "*" (else: default only) */
+#define X2B_HT_NORMALIZE_PATH 128  /* normalize_path: refuse a path it would change */
+#define X2B_HT_MERGE_SLASHES 256   /* merge_slashes: refuse a path with "//" */
+#define X2B_HT_ESCAPED_SLASHES 512 /* path_with_escaped_slashes_action not KEEP: refuse %2F %5C */
 
 /* One route table (x2b_htab, index = table id of the X2B_ACT_HTTP action). */
 struct x2b_htable {
@@ -227,7 +230,7 @@ struct x2b_hroute {
 #define X2B_S_METHOD 2    /* :method */
 #define X2B_S_AUTHORITY 3 /* :authority, after the table's normalisation */
 #define X2B_S_SCHEME 4    /* :scheme */
-#define X2B_S_HEADER 5    /* header `hash`, all values joined with "," */
+#define X2B_S_HEADER 5    /* header `hash`: each value (X2B_CF_EACH), or all joined with "," */
 #define X2B_S_QUERY 6     /* first value of query parameter `hash` */
 #define X2B_S_NONE 7      /* no source (X2B_C_FRACTION) */
 
@@ -235,6 +238,7 @@ struct x2b_hroute {
 #define X2B_CF_INVERT 1
 #define X2B_CF_MISSING_EMPTY 2 /* treat_missing_header_as_empty */
 #define X2B_CF_WANT 4          /* X2B_C_PRESENT: the header should be present */
+#define X2B_CF_EACH 8          /* X2B_S_HEADER: matched line by line (else joined with ",") */
 
 struct x2b_hcond {
 	__u8 op;

@@ -70,6 +70,12 @@ public enum ABI {
     public static let htPathParams: UInt32 = 32
     /// X2B_HT_DOMAINS some domain is not "*" (else: default only)
     public static let htDomains: UInt32 = 64
+    /// X2B_HT_NORMALIZE_PATH normalize_path: refuse a path it would change
+    public static let htNormalizePath: UInt32 = 128
+    /// X2B_HT_MERGE_SLASHES merge_slashes: refuse a path with "//"
+    public static let htMergeSlashes: UInt32 = 256
+    /// X2B_HT_ESCAPED_SLASHES path_with_escaped_slashes_action not KEEP: refuse %2F %5C
+    public static let htEscapedSlashes: UInt32 = 512
     /// X2B_DOM_EXACT
     public static let domExact: UInt32 = 0
     /// X2B_DOM_SUFFIX
@@ -110,7 +116,7 @@ public enum ABI {
     public static let sAuthority: UInt32 = 3
     /// X2B_S_SCHEME :scheme
     public static let sScheme: UInt32 = 4
-    /// X2B_S_HEADER header `hash`, all values joined with ","
+    /// X2B_S_HEADER header `hash`: each value (X2B_CF_EACH), or all joined with ","
     public static let sHeader: UInt32 = 5
     /// X2B_S_QUERY first value of query parameter `hash`
     public static let sQuery: UInt32 = 6
@@ -122,6 +128,8 @@ public enum ABI {
     public static let cfMissingEmpty: UInt32 = 2
     /// X2B_CF_WANT X2B_C_PRESENT: the header should be present
     public static let cfWant: UInt32 = 4
+    /// X2B_CF_EACH X2B_S_HEADER: matched line by line (else joined with ",")
+    public static let cfEach: UInt32 = 8
     /// X2B_DS_ACCEPT the text may end here
     public static let dsAccept: UInt32 = 0x1_0000
     /// X2B_DS_SURE accepted whatever follows

@@ -58,6 +58,9 @@ public enum IRPrinter {
         case .any: parts.append("strip_any_host_port")
         case .matching(let p): parts.append("strip_host_port \(p)")
         }
+        if t.pathNormalization.normalizePath { parts.append("normalize_path") }
+        if t.pathNormalization.mergeSlashes { parts.append("merge_slashes") }
+        if t.pathNormalization.escapedSlashes != .keep { parts.append("escaped_slashes \(t.pathNormalization.escapedSlashes.rawValue)") }
         if t.mostSpecificHeaderMutationsWins { parts.append("most_specific_header_mutations_wins") }
         if !t.internalOnlyHeaders.isEmpty { parts.append("internal_only [\(t.internalOnlyHeaders.map(q).joined(separator: ", "))]") }
         let m = mutations(t.requestHeaders, t.responseHeaders)

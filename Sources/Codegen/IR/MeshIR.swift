@@ -203,6 +203,30 @@ public struct IRHostNormalization: Sendable, Hashable {
     public var isIdentity: Bool { !stripTrailingDot && stripPort == .none }
 }
 
+/// What the HTTP connection manager does to `:path` before routing (`normalize_path`,
+/// `merge_slashes`, `path_with_escaped_slashes_action`; `PathNormalization`).
+public struct IRPathNormalization: Sendable, Hashable {
+    public enum EscapedSlashes: String, Sendable, Hashable {
+        /// KEEP_UNCHANGED (also IMPLEMENTATION_SPECIFIC_DEFAULT: Envoy's default).
+        case keep = "keep_unchanged"
+        case reject = "reject_request"
+        case redirect = "unescape_and_redirect"
+        case forward = "unescape_and_forward"
+    }
+
+    public var normalizePath = false
+    public var mergeSlashes = false
+    public var escapedSlashes = EscapedSlashes.keep
+
+    public init(normalizePath: Bool = false, mergeSlashes: Bool = false, escapedSlashes: EscapedSlashes = .keep) {
+        self.normalizePath = normalizePath
+        self.mergeSlashes = mergeSlashes
+        self.escapedSlashes = escapedSlashes
+    }
+
+    public var isIdentity: Bool { !normalizePath && !mergeSlashes && escapedSlashes == .keep }
+}
+
 /// `request_headers_to_add`/`_remove` or `response_headers_to_add`/`_remove` of one
 /// level (route configuration, virtual host or route). Not applied in the kernel;
 /// kept for `route-check` and `explain`.
@@ -254,6 +278,8 @@ public struct IRRouteTable: Sendable, Hashable {
     /// The connection manager's Host normalisation (per listener: an RDS table used by
     /// managers that normalise differently is lowered once per variant).
     public var hostNormalization = IRHostNormalization()
+    /// The connection manager's path normalisation (per listener, as the Host's).
+    public var pathNormalization = IRPathNormalization()
     public var requestHeaders = IRHeaderMutation()
     public var responseHeaders = IRHeaderMutation()
     /// `most_specific_header_mutations_wins`.

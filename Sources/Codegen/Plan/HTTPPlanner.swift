@@ -207,6 +207,10 @@ public struct HTTPPlanner {
             table.stripPort = p
         }
         if t.ignorePathParameters { table.flags |= ABI.htPathParams }
+        // refuse a path these options would change
+        if t.pathNormalization.normalizePath { table.flags |= ABI.htNormalizePath }
+        if t.pathNormalization.mergeSlashes { table.flags |= ABI.htMergeSlashes }
+        if t.pathNormalization.escapedSlashes != .keep { table.flags |= ABI.htEscapedSlashes }
         var seen: [String: String] = [:]
         var keys: Set<HTTPPlan.Domain> = []
         for (vi, vh) in t.virtualHosts.enumerated() {
@@ -413,6 +417,8 @@ public struct HTTPPlanner {
             default: .header
             }
         var flags = UInt8(h.invert ? ABI.cfInvert : 0) | UInt8(h.treatMissingAsEmpty ? ABI.cfMissingEmpty : 0)
+        // a header Envoy keeps an entry per line of is matched line by line (RouteSemantics.matches)
+        if source == .header && !HTTPHeaderMap.isInline(name) { flags |= UInt8(ABI.cfEach) }
         var c = HTTPPlan.Cond(
             op: .any, source: source, flags: 0, dfa: 0, hash: source == .header ? FNV.name(name) : 0,
             lo: 0, hi: 0, summary: "header \(name)")

@@ -27,6 +27,8 @@ private let inspectingListenerFilters: Set<String> = [
 /// resolve and every feature that cannot be honoured, with its resource path.
 public struct Lowerer {
     public private(set) var diagnostics: [Diagnostic] = []
+    /// RDS configurations lowered under a variant name only (`base@normalisation`): not lowered again bare.
+    private var loweredVariants: Set<String> = []
     private let snapshot: ResolvedSnapshot
     private var routeTables: [String: IRRouteTable] = [:]
     private var referencedClusters: [String: String] = [:]  // name → first referencing path
@@ -55,7 +57,7 @@ public struct Lowerer {
         }
         // Route configurations only reached by name still get checked and lowered,
         // so `route-check` and `explain` work on RDS-only inputs.
-        for name in snapshot.routeConfigurations.keys.sorted() where routeTables[name] == nil {
+        for name in snapshot.routeConfigurations.keys.sorted() where routeTables[name] == nil && !loweredVariants.contains(name) {
             let r = snapshot.routeConfigurations[name]!
             routeTables[name] = lowerRouteConfiguration(r.message, path: ResourcePath.routeConfiguration(name))
         }
@@ -451,15 +453,16 @@ public struct Lowerer {
         } else if hcm.stripMatchingHostPort {
             norm.stripPort = .matching(port)
         }
-        var pathOptions: [String] = []
-        if hcm.hasNormalizePath, hcm.normalizePath.value { pathOptions.append("normalize_path") }
-        if hcm.mergeSlashes { pathOptions.append("merge_slashes") }
-        if hcm.pathWithEscapedSlashesAction.rawValue > 1 { pathOptions.append("path_with_escaped_slashes_action") }
-        if !pathOptions.isEmpty {
-            diagnostics.append(
-                Diagnostic(
-                    .notEnforced, path: path,
-                    "\(pathOptions.joined(separator: ", ")) not applied in the kernel: routes match the path as the client sent it"))
+        // The path normalisation (PathNormalization): the kernel routes a path no enabled
+        // option changes and refuses the others.
+        var pathNorm = IRPathNormalization(
+            normalizePath: hcm.hasNormalizePath && hcm.normalizePath.value,
+            mergeSlashes: hcm.mergeSlashes)
+        switch hcm.pathWithEscapedSlashesAction {
+        case .rejectRequest: pathNorm.escapedSlashes = .reject
+        case .unescapeAndRedirect: pathNorm.escapedSlashes = .redirect
+        case .unescapeAndForward: pathNorm.escapedSlashes = .forward
+        default: break
         }
         switch hcm.routeSpecifier {
         case .rds(let rds)?:
@@ -471,12 +474,20 @@ public struct Lowerer {
                         "references unknown route configuration \(ResourcePath.quoted(base))"))
                 return nil
             }
-            let name = norm.isIdentity ? base : "\(base)@\(Self.variantSuffix(norm))"
+            // Named after the Host normalisation as before; the path normalisation joins the
+            // name only when managers sharing the table differ in it.
+            var name = norm.isIdentity ? base : "\(base)@\(Self.variantSuffix(norm))"
+            if let other = routeTables[name], other.pathNormalization != pathNorm {
+                let suffix = Self.variantSuffix(norm, pathNorm)
+                name = "\(base)@\(suffix.isEmpty ? "path_as_sent" : suffix)"
+            }
             if routeTables[name] == nil {
+                if name != base { loweredVariants.insert(base) }
                 var t = lowerRouteConfiguration(rc.message, path: ResourcePath.routeConfiguration(base))
                 validateClusters(t, enabled: rc.message.hasValidateClusters && rc.message.validateClusters.value)
                 t.name = name
                 t.hostNormalization = norm
+                t.pathNormalization = pathNorm
                 routeTables[name] = t
             }
             return name
@@ -491,6 +502,7 @@ public struct Lowerer {
             validateClusters(t, enabled: rc.hasValidateClusters ? rc.validateClusters.value : true)
             t.name = name
             t.hostNormalization = norm
+            t.pathNormalization = pathNorm
             routeTables[name] = t
             return name
         case .scopedRoutes?:
@@ -502,8 +514,11 @@ public struct Lowerer {
         }
     }
 
-    static func variantSuffix(_ n: IRHostNormalization) -> String {
+    static func variantSuffix(_ n: IRHostNormalization, _ path: IRPathNormalization = IRPathNormalization()) -> String {
         var parts: [String] = []
+        if path.normalizePath { parts.append("normalize_path") }
+        if path.mergeSlashes { parts.append("merge_slashes") }
+        if path.escapedSlashes != .keep { parts.append(path.escapedSlashes.rawValue) }
         if n.stripTrailingDot { parts.append("strip_dot") }
         switch n.stripPort {
         case .none: break

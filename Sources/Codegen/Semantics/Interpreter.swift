@@ -114,6 +114,8 @@ public enum Interpreter {
         }
         e.steps.append(.init(stage: "filter_chain", decision: chain.name.isEmpty ? "matched" : ResourcePath.quoted(chain.name), path: chain.path))
         var clusterName: String?
+        // The kernel refuses the request (a path Envoy normalises); the steps tell Envoy's decision.
+        var kernelRefuses = false
         // Every cluster the decision may take, with its probability (weighted choices).
         var options: [(String, Double)] = []
         func weightedOptions(_ entries: [IRWeightedCluster]) -> [(String, Double)] {
@@ -156,6 +158,36 @@ public enum Interpreter {
                                 decision: "absolute-form target: authority \(ResourcePath.quoted(r.authority)), path \(ResourcePath.quoted(r.path))"))
                     }
                     req = r
+                }
+            }
+            // The connection manager's path normalisation, before routing; the kernel
+            // refuses a path it would change (PathNormalization).
+            if request != nil, !table.pathNormalization.isIdentity {
+                kernelRefuses = PathNormalization.kernelRefuses(table.pathNormalization, req.path)
+                switch PathNormalization.apply(table.pathNormalization, req.path) {
+                case .reject(let why):
+                    e.steps.append(.init(stage: "request", decision: "refused before routing: \(why); the kernel refuses the connection, Envoy answers 400"))
+                    e.outcome = .httpResponse
+                    return e
+                case .redirect(let location):
+                    e.steps.append(
+                        .init(
+                            stage: "request",
+                            decision:
+                                "escaped slashes unescaped: Envoy redirects to \(ResourcePath.quoted(location)) (307; answered by the proxy); the kernel refuses the connection"
+                        ))
+                    e.outcome = .httpResponse
+                    return e
+                case .forward(let p):
+                    if p != req.path {
+                        e.steps.append(
+                            .init(
+                                stage: "request",
+                                decision:
+                                    "path normalised to \(ResourcePath.quoted(p)) (Envoy routes on it); the kernel does not rewrite paths: it refuses the connection"
+                            ))
+                        req.path = p
+                    }
                 }
             }
             let d = RouteSemantics.decide(table, req, random: random)
@@ -206,6 +238,7 @@ public enum Interpreter {
         e.cluster = name
         if c.originalDestination {
             e.steps.append(.init(stage: "cluster", decision: "ORIGINAL_DST: the connect keeps its destination", path: c.path))
+            if kernelRefuses { e.outcome = .refused }
             return e
         }
         let eff = ClusterSemantics.effective(c)
@@ -240,6 +273,11 @@ public enum Interpreter {
         }
         let chosen = level.endpoints[idx]
         e.steps.append(.init(stage: "endpoint", decision: "\(chosen.text) (priority \(level.priority))"))
+        if kernelRefuses {
+            e.steps.append(.init(stage: "kernel", decision: "refused: the path needs normalising, which the kernel does not do"))
+            e.outcome = .refused
+            return e
+        }
         e.outcome = .redirect
         e.endpoint = chosen.text
         return e

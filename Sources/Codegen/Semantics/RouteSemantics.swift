@@ -1,11 +1,33 @@
 import Foundation
 
 /// Headers the way Envoy's header map keeps them: lowercased names, entries in
-/// the order they arrived, several entries per name possible. Matchers see all
-/// values of a name joined with "," (`getAllOfHeaderAsString`); `cluster_header`
-/// and `host_rewrite_header` take the first.
+/// the order they arrived, several entries per name possible (one for an inline
+/// header, below). Route header matchers see each value of a name (`RouteSemantics.matches`);
+/// `cluster_header` and `host_rewrite_header` take the first.
 public struct HTTPHeaderMap: Sendable, Hashable {
     public private(set) var entries: [HTTPHeaderEntry] = []
+
+    /// Headers Envoy 1.40's header map keeps inline (its INLINE_REQ_*_HEADERS and those its
+    /// extensions register): a repeated line is appended to the one entry with ",". Measured
+    /// against the pinned Envoy (a matcher `exact: b` against the lines `a` and `b`).
+    public static let inlineHeaders: Set<String> = [
+        ":authority", ":method", ":path", ":scheme", ":protocol", "accept", "accept-encoding",
+        "access-control-request-headers", "access-control-request-method", "access-control-request-private-network",
+        "authorization", "cache-control", "connection", "content-encoding", "content-length", "content-type", "expect",
+        "grpc-accept-encoding", "grpc-timeout", "if-match", "if-modified-since", "if-none-match", "if-range",
+        "if-unmodified-since", "keep-alive", "origin", "pragma", "proxy-connection", "proxy-status", "referer", "te",
+        "transfer-encoding", "upgrade", "user-agent", "via", "x-client-trace-id", "x-envoy-attempt-count",
+        "x-envoy-decorator-operation", "x-envoy-downstream-service-cluster", "x-envoy-downstream-service-node",
+        "x-envoy-expected-rq-timeout-ms", "x-envoy-external-address", "x-envoy-force-trace",
+        "x-envoy-hedge-on-per-try-timeout", "x-envoy-internal", "x-envoy-ip-tags", "x-envoy-is-timeout-retry",
+        "x-envoy-max-retries", "x-envoy-original-path", "x-envoy-original-url", "x-envoy-retriable-header-names",
+        "x-envoy-retriable-status-codes", "x-envoy-retry-grpc-on", "x-envoy-retry-on", "x-envoy-upstream-alt-stat-name",
+        "x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-upstream-rq-timeout-alt-response",
+        "x-envoy-upstream-rq-timeout-ms", "x-envoy-upstream-stream-duration-ms", "x-forwarded-client-cert",
+        "x-forwarded-for", "x-forwarded-host", "x-forwarded-port", "x-forwarded-proto", "x-request-id",
+    ]
+
+    public static func isInline(_ name: String) -> Bool { inlineHeaders.contains(canonical(name)) }
 
     public init(_ entries: [(String, String)] = []) {
         for (k, v) in entries { add(k, v) }
@@ -380,23 +402,28 @@ public enum RouteSemantics {
 
     // MARK: Header matchers
 
-    /// `HeaderUtility::matchHeaders` for one matcher.
+    /// `HeaderUtility::matchHeaders` for one matcher. A header Envoy's header map keeps inline
+    /// (`HTTPHeaderMap.inlineHeaders`) holds its repeated lines as one value joined with ","; any
+    /// other header has an entry per line, and the matcher matches when one of them does
+    /// (inverted: when none does), as a real Envoy 1.40 answers.
     public static func matches(_ h: IRHeaderMatch, _ headers: HTTPHeaderMap) -> Bool {
-        let value = headers.joined(h.name)
-        if value == nil && !h.treatMissingAsEmpty {
+        let values = HTTPHeaderMap.isInline(h.name) ? (headers.joined(h.name).map { [$0] } ?? []) : headers.values(h.name)
+        if values.isEmpty && !h.treatMissingAsEmpty {
             // A missing header matches only a presence test that asks for absence
             // (or, inverted, for presence); every value matcher fails, inverted or not.
             if case .present(let p) = h.kind { return h.invert ? p : !p }
             return false
         }
-        let v = Array((value ?? "").utf8)
-        let result: Bool
-        switch h.kind {
-        case .present(let p): result = p
-        case .anyValue: result = true
-        case .string(let s, let ignoreCase): result = matches(s, v, ignoreCase: ignoreCase)
-        case .range(let lo, let hi):
-            if let n = simpleAtoi(v[...]) { result = n >= lo && n < hi } else { result = false }
+        let result = (values.isEmpty ? [""] : values).contains { value in
+            let v = Array(value.utf8)
+            switch h.kind {
+            case .present(let p): return p
+            case .anyValue: return true
+            case .string(let s, let ignoreCase): return matches(s, v, ignoreCase: ignoreCase)
+            case .range(let lo, let hi):
+                if let n = simpleAtoi(v[...]) { return n >= lo && n < hi }
+                return false
+            }
         }
         return result != h.invert
     }

@@ -391,6 +391,10 @@ struct x2b_hhdr {
 #define X2B_URLHOST_LO 0x03ff600000000000ULL  /* absolute form: host (alnum . -) */
 #define X2B_URLHOST_HI 0x07fffffe07fffffeULL
 #define X2B_DIGIT_LO 0x03ff000000000000ULL
+#define X2B_PESC_LO 0x5000000400000000ULL     /* normalize_path escapes or rewrites: " < > backslash ^ ` { | } */
+#define X2B_PESC_HI 0x3800000150000000ULL
+#define X2B_PUNESC_LO 0x03ff600000000001ULL   /* %XX it decodes (alnum - . _ ~) or refuses (%00) */
+#define X2B_PUNESC_HI 0x47fffffe87fffffeULL
 #define X2B_DIGIT_HI 0ULL
 #define X2B_MAX_HEADER_LINES 100 /* Envoy's max_request_headers_count: 431 above */
 #define X2B_H_CONTENT_LENGTH 0x2d69a1e6ee916e7dULL /* "content-length" */
@@ -1316,11 +1320,12 @@ struct x2b_hiter {
 	struct x2b_hparse *p;
 	__u64 hash;
 	__u32 dfa;   /* with `feed`: run the values, joined with ",", through this DFA */
-	__u32 feed;
+	__u32 feed;  /* 1: joined; 2: each value on its own (`any`: one accepted); 3: each as an integer in [lo, hi) */
 	__u32 state;
 	__u32 count;
 	__u32 first;
-	__u32 pad;
+	__u32 any;
+	__s64 lo, hi;
 };
 
 static long x2b_hiter_cb(__u64 i, void *data)
@@ -1337,10 +1342,32 @@ static long x2b_hiter_cb(__u64 i, void *data)
 	if (!it->count)
 		it->first = i;
 	it->count++;
-	if (it->feed)
+	if (it->feed == 1) {
 		it->state = x2b_dfa_feed(it->req, p, it->dfa, it->state,
 					 x2b_span(h->off, h->len) | (it->count > 1 ? X2B_FEED_SEP : X2B_FEED_FRESH));
+	} else if (it->feed == 2) {
+		if (x2b_dfa_ok(x2b_dfa_feed(it->req, p, it->dfa, 0, x2b_span(h->off, h->len) | X2B_FEED_FRESH)) == 1) {
+			it->any = 1;
+			return 1;
+		}
+	} else if (it->feed == 3) {
+		__s64 v;
+
+		if (x2b_span_int(it->req, p, h->off, h->len, &v) == 0 && v >= it->lo && v < it->hi) {
+			it->any = 1;
+			return 1;
+		}
+	}
 	return 0;
+}
+
+/* Whether one value of header `hash` is accepted by DFA `dfa` (feed 2) or an integer in [lo, hi) (feed 3). */
+static __always_inline int x2b_header_any(struct x2b_req *req, struct x2b_hparse *p, const struct x2b_hcond *c, __u32 feed)
+{
+	struct x2b_hiter it = { .req = req, .p = p, .hash = c->hash, .dfa = c->dfa, .feed = feed, .lo = c->lo, .hi = c->hi };
+
+	bpf_loop(X2B_HTTP_MAX_HDRS, x2b_hiter_cb, &it, 0);
+	return it.any;
 }
 
 static __always_inline int x2b_header_count(struct x2b_hparse *p, __u64 hash, __u32 *first)
@@ -1388,7 +1415,9 @@ static __always_inline int x2b_cond_header(struct x2b_req *req, struct x2b_hpars
 
 		/* Several values join with ',', which is never an integer. */
 		match = 0;
-		if (n == 1 && first < X2B_HTTP_MAX_HDRS &&
+		if (n && (c->flags & X2B_CF_EACH))
+			match = x2b_header_any(req, p, c, 3);
+		else if (n == 1 && first < X2B_HTTP_MAX_HDRS &&
 		    x2b_span_int(req, p, p->hdr[first].off, p->hdr[first].len, &v) == 0)
 			match = v >= c->lo && v < c->hi;
 		if (!n && x2b_span_int(req, p, 0, 0, &v) == 0) /* missing, treated as empty */
@@ -1396,7 +1425,9 @@ static __always_inline int x2b_cond_header(struct x2b_req *req, struct x2b_hpars
 		break;
 	}
 	default:
-		if (n)
+		if (n && (c->flags & X2B_CF_EACH))
+			match = x2b_header_any(req, p, c, 2);
+		else if (n)
 			match = x2b_header_dfa(req, p, c->hash, c->dfa) == 1;
 		else
 			match = x2b_dfa_ok(x2b_dfa_feed(req, p, c->dfa, 0, X2B_FEED_FRESH));
@@ -1953,6 +1984,74 @@ static __always_inline __u32 x2b_http_set(struct x2b_hresult *res, __u32 kind, _
 }
 
 /*
+ * The connection manager's path normalisation (normalize_path, merge_slashes,
+ * path_with_escaped_slashes_action) is not applied in the kernel: a request
+ * whose path (before '?') an enabled option would change is refused instead
+ * (PathNormalization.kernelRefuses states the same test). Each position is
+ * judged by the bytes from it on, so the scan keeps no state.
+ */
+struct x2b_nctx {
+	struct x2b_req *req;
+	__u32 off, n, flags, bad;
+};
+
+static __always_inline __u8 x2b_hexval(__u8 c)
+{
+	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+static __always_inline int x2b_is_hex(__u8 c)
+{
+	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+static __always_inline long x2b_norm_step(__u64 i, void *data)
+{
+	struct x2b_nctx *c = data;
+	__u32 k = (__u32)i, o = c->off + k;
+	__u8 b0 = x2b_head(c->req, o);
+	__u8 b1 = k + 1 < c->n ? x2b_head(c->req, o + 1) : 0;
+	__u8 b2 = k + 2 < c->n ? x2b_head(c->req, o + 2) : 0;
+	__u8 b3 = k + 3 < c->n ? x2b_head(c->req, o + 3) : 0;
+
+	if ((c->flags & X2B_HT_ESCAPED_SLASHES) && b0 == '%' &&
+	    ((b1 == '2' && (b2 | 0x20) == 'f') || (b1 == '5' && (b2 | 0x20) == 'c')))
+		c->bad = 1;
+	else if ((c->flags & X2B_HT_MERGE_SLASHES) && b0 == '/' && b1 == '/')
+		c->bad = 1;
+	else if (c->flags & X2B_HT_NORMALIZE_PATH) {
+		if (x2b_in_class(b0, X2B_PESC_LO, X2B_PESC_HI))
+			c->bad = 1;
+		else if (b0 == '%' && x2b_is_hex(b1) && x2b_is_hex(b2) &&
+			 x2b_in_class((x2b_hexval(b1) << 4) | x2b_hexval(b2), X2B_PUNESC_LO, X2B_PUNESC_HI))
+			c->bad = 1;
+		else if (b0 == '/' && b1 == '.' &&
+			 (k + 2 == c->n || b2 == '/' || (b2 == '.' && (k + 3 == c->n || b3 == '/'))))
+			c->bad = 1; /* a "." or ".." segment */
+	}
+	return c->bad;
+}
+
+/* one byte per call: eight per call (X2B_CHUNK) take the verifier over its limit */
+X2B_CHUNKED_N(x2b_norm_cb, x2b_norm_step, struct x2b_nctx, c->n, 1)
+
+static __noinline int x2b_path_needs_norm(struct x2b_req *req, const struct x2b_hparse *p,
+					   const struct x2b_htable *t)
+{
+	struct x2b_nctx c = { .req = req };
+
+	if (!req || !p || !t)
+		return 0;
+	c.flags = t->flags & (X2B_HT_NORMALIZE_PATH | X2B_HT_MERGE_SLASHES | X2B_HT_ESCAPED_SLASHES);
+	if (!c.flags)
+		return 0;
+	c.off = p->path_off;
+	c.n = p->pathonly_len;
+	bpf_loop(c.n, x2b_norm_cb, &c, 0);
+	return c.bad;
+}
+
+/*
  * The decision for route table `table`: the cluster id, or X2B_NO_ACTION when
  * Envoy would not forward (x2b_hres says why and which virtual host and route).
  */
@@ -1977,6 +2076,9 @@ __noinline __u32 x2b_http_decide(struct x2b_req *req, __u32 table)
 		return x2b_http_set(res, X2B_HK_BAD_REQUEST, p->status);
 	if (perr < 0)
 		return x2b_http_set(res, X2B_HK_ERROR, X2B_HTTP_NONE);
+	/* Envoy rewrites (or answers 400 / 307 for) such a path before routing */
+	if (x2b_path_needs_norm(req, p, t))
+		return x2b_http_set(res, X2B_HK_BAD_REQUEST, 400);
 	x2b_http_draw(p);
 	x2b_normalize_host(p, t);
 	vh = x2b_select_vhost(req, p, t, table);
@@ -2644,6 +2746,9 @@ struct x2b_req {
 #define X2B_HT_STRIP_PORT 16       /* strip_matching_host_port (strip_port) */
 #define X2B_HT_PATH_PARAMS 32      /* ignore_path_parameters_in_path_matching */
 #define X2B_HT_DOMAINS 64          /* some domain is not "*" (else: default only) */
+#define X2B_HT_NORMALIZE_PATH 128  /* normalize_path: refuse a path it would change */
+#define X2B_HT_MERGE_SLASHES 256   /* merge_slashes: refuse a path with "//" */
+#define X2B_HT_ESCAPED_SLASHES 512 /* path_with_escaped_slashes_action not KEEP: refuse %2F %5C */
 
 /* One route table (x2b_htab, index = table id of the X2B_ACT_HTTP action). */
 struct x2b_htable {
@@ -2712,7 +2817,7 @@ struct x2b_hroute {
 #define X2B_S_METHOD 2    /* :method */
 #define X2B_S_AUTHORITY 3 /* :authority, after the table's normalisation */
 #define X2B_S_SCHEME 4    /* :scheme */
-#define X2B_S_HEADER 5    /* header `hash`, all values joined with "," */
+#define X2B_S_HEADER 5    /* header `hash`: each value (X2B_CF_EACH), or all joined with "," */
 #define X2B_S_QUERY 6     /* first value of query parameter `hash` */
 #define X2B_S_NONE 7      /* no source (X2B_C_FRACTION) */
 
@@ -2720,6 +2825,7 @@ struct x2b_hroute {
 #define X2B_CF_INVERT 1
 #define X2B_CF_MISSING_EMPTY 2 /* treat_missing_header_as_empty */
 #define X2B_CF_WANT 4          /* X2B_C_PRESENT: the header should be present */
+#define X2B_CF_EACH 8          /* X2B_S_HEADER: matched line by line (else joined with ",") */
 
 struct x2b_hcond {
 	__u8 op;
