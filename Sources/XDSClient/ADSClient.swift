@@ -133,9 +133,12 @@ public func makeNode(id: String, cluster: String, metadata: [(String, String)]) 
 public struct ADSClient: Sendable {
     public let server: ADSServer
     /// The largest message accepted from the server.
-    public var maxMessageBytes = 64 << 20
+    public var maxMessageBytes: Int
 
-    public init(server: ADSServer) { self.server = server }
+    public init(server: ADSServer, maxMessageBytes: Int = 64 << 20) {
+        self.server = server
+        self.maxMessageBytes = maxMessageBytes
+    }
 
     static let sotwMethod = MethodDescriptor(
         fullyQualifiedService: "envoy.service.discovery.v3.AggregatedDiscoveryService", method: "StreamAggregatedResources")
@@ -178,7 +181,9 @@ public struct ADSClient: Sendable {
         // response is larger.
         options.maxRequestMessageBytes = maxMessageBytes
         let callOptions = options
-        return try await withGRPCClient(transport: transport) { client in
+        let limit = maxMessageBytes
+        do {
+            return try await withGRPCClient(transport: transport) { client in
             // Each response is handled to the end (verdict, requests) before the next.
             @Sendable func handle(_ s: inout ADSSession, arrived: UInt64, _ out: [ADSOutgoing]) async -> Next {
                 send(out)
@@ -230,6 +235,12 @@ public struct ADSClient: Sendable {
                 }
             }
         }
+        } catch let e as RPCError where e.code == .internalError && e.message.hasPrefix("Failed to decode message") {
+            // grpc-swift's words for a response over the size limit (or not a DiscoveryResponse)
+            throw XDSClientError.stream(
+                "a response from the server could not be decoded: larger than the limit of \(limit) bytes "
+                    + "(--max-message-bytes), or not a DiscoveryResponse (\(e.message))")
+        }
     }
 }
 
@@ -250,16 +261,26 @@ extension ADSClient {
             group.addTask {
                 var s = start
                 var stopping = false
-                for try await msg in messages {
-                    if stopping { continue }
-                    if await step(&s, msg) == .stop {
-                        stopping = true
-                        result.value.withLock { $0 = s }
-                        finish()
-                        stop.yield()
+                do {
+                    for try await msg in messages {
+                        if stopping { continue }
+                        if await step(&s, msg) == .stop {
+                            stopping = true
+                            result.value.withLock { $0 = s }
+                            finish()
+                            stop.yield()
+                        }
                     }
+                } catch {
+                    // The call failed (a response over the size limit, a reset stream):
+                    // the request side ends too, or the call waits for it forever.
+                    finish()
+                    throw error
                 }
-                if !stopping { throw XDSClientError.stream("the server closed the stream") }
+                if !stopping {
+                    finish()
+                    throw XDSClientError.stream("the server closed the stream")
+                }
             }
             group.addTask {
                 for await _ in stopped { break }

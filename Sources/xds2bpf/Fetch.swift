@@ -30,8 +30,12 @@ struct ControlPlaneOptionGroup: ParsableArguments {
     @Option(help: "grpcs: PEM private key of --cert.")
     var key: String?
 
+    @Option(help: "The largest response accepted from the control plane, in bytes (a larger one ends the stream, as in Envoy).")
+    var maxMessageBytes: Int = 64 << 20
+
     func validate() throws {
         for m in metadata where !m.contains("=") { throw ValidationError("--metadata takes KEY=VALUE, got \(m)") }
+        guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes: at least 1024") }
         if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together") }
         _ = try resolvedServer()
     }
@@ -122,7 +126,7 @@ extension XDS2BPF {
             let session = ADSSession(mode: controlPlane.mode, node: controlPlane.node)
             let quiet = self.quiet
             let latest = Mutex<XDSResourceSet>(XDSResourceSet())
-            let client = ADSClient(server: server)
+            let client = ADSClient(server: server, maxMessageBytes: controlPlane.maxMessageBytes)
             let set: XDSResourceSet
             do {
                 set = try runBlocking {

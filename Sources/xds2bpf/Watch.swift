@@ -94,7 +94,7 @@ extension XDS2BPF {
                     "xds2bpf watch: resuming from the saved configuration (\(XDSResourceType.allCases.sorted().map { "\($0.shortName) \(session.accepted.versions[$0] ?? "-")" }.joined(separator: ", ")))"
                 )
             }
-            let client = ADSClient(server: server)
+            let client = ADSClient(server: server, maxMessageBytes: controlPlane.maxMessageBytes)
             let once = self.once
             var backoff = 0.5
             let deadline = Date().addingTimeInterval(timeout.value)

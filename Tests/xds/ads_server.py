@@ -62,6 +62,8 @@ Control channel (``--control tcp:PORT`` on 127.0.0.1, ``tcp:0`` picks a port, or
                                     cluster, a Listener) Any: resource type URL != response's
   unrequested KIND                  one-shot: a response of KIND (route/endpoint) with a resource
                                     nobody asked for (``unrequested-<n>``)
+  oversized KIND                    one-shot: a response of KIND with a 2 MiB resource (for a
+                                    client whose message limit is below that)
   disconnect [all|STREAM_ID]        end streams with gRPC status UNAVAILABLE
   status                            ok {json: version, types, streams}
   quit                              stop the server (exit 0)
@@ -548,6 +550,10 @@ def injection(what: str, url: str) -> dict:
         a.type_url = url
         a.value = b"\xff\xff\xff\xff\x0f garbage"
         return {f"garbage-{n}": a}
+    if what == "oversized":
+        a.type_url = url
+        a.value = b"\x0a\x0aoversized\x12\x80\x80\x80\x01" + b"x" * (2 << 20)
+        return {f"oversized-{n}": a}
     if what == "wrong-type":
         if url == T_CLUSTER:
             m = xdslib.new_message(xdslib.LISTENER)
@@ -651,7 +657,7 @@ def handle_command(srv: Server, line: str, stop: threading.Event) -> str:
             types.setdefault(url, {})[name] = invalid_resource(url, cur.get(name), mode, name)
             v = srv.install(types, opts.get("version"))
             return f"ok version={v} name={name}"
-        if cmd in ("garbage", "wrong-type", "unrequested"):
+        if cmd in ("garbage", "wrong-type", "unrequested", "oversized"):
             if not args:
                 return f"err {cmd} KIND"
             n = srv.inject(cmd, type_url_of(args[0]))

@@ -134,6 +134,27 @@ rc=$?
 set -e
 [ $rc = 3 ] && [ ! -e "$XDS_TMP/bad.pb" ] || xds_fail "grpcs with a wrong CA: exit $rc"
 ok "grpcs: verified with the server's CA; a wrong CA fails (exit 3, no file)"
+# the agent on a failed handshake: reconnects with backoff until its --once deadline, loads nothing
+set +e
+timeout 60 "$XDS2BPF" watch --server "grpcs://localhost:$XDS_PORT" --ca "$XDS_TMP/other/ca.pem" --node-id tls \
+	--cgroup /nonexistent --name "x2b-tlsfail-$$" --state-dir "$XDS_TMP/tlsfail" --once --timeout 3s 2>"$XDS_TMP/tlsw.err"
+rc=$?
+set -e
+[ $rc = 3 ] && grep -q "reconnecting" "$XDS_TMP/tlsw.err" && grep -q "no configuration became live" "$XDS_TMP/tlsw.err" ||
+	xds_fail "watch with a wrong CA: exit $rc: $(tail -3 "$XDS_TMP/tlsw.err")"
+ok "watch: a failed TLS handshake is retried with backoff, nothing loaded (exit 3 at the --once deadline)"
+xds_stop
+
+xds_start big "$EX/bookinfo.xds.pb"
+# a response above --max-message-bytes ends the stream with a clear error
+set +e
+timeout 60 "$XDS2BPF" fetch --server "grpc://127.0.0.1:$XDS_PORT" --node-id tls \
+	--max-message-bytes 2048 --timeout 5s -o "$XDS_TMP/big.pb" 2>"$XDS_TMP/big.err"
+rc=$?
+set -e
+[ $rc = 3 ] && [ ! -e "$XDS_TMP/big.pb" ] && grep -q "larger than the limit of 2048 bytes" "$XDS_TMP/big.err" ||
+	xds_fail "fetch with --max-message-bytes 2048: exit $rc: $(tail -3 "$XDS_TMP/big.err")"
+ok "a response above --max-message-bytes fails the fetch with the reason (exit 3, no file)"
 xds_stop
 
 set +e

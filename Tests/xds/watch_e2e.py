@@ -227,7 +227,8 @@ class Harness:
     def start_watch(self):
         self.watch = self.procs.start(
             [self.a.xds2bpf, "watch", "--server", f"grpc://127.0.0.1:{self.port}", "--node-id", "watch-e2e",
-             "--cgroup", self.a.cgroup, "--name", self.name, "--state-dir", self.state],
+             "--cgroup", self.a.cgroup, "--name", self.name, "--state-dir", self.state,
+             "--max-message-bytes", str(1 << 20)],
             stdout=subprocess.DEVNULL, stderr=open(self.watch_log, "a"))
         return self.watch
 
@@ -499,7 +500,20 @@ def run(h, a, rnd):
         else:
             if not [x for x in recs if x.get("t", 0) >= t and x.get("kind") == "nack"]:
                 fail(f"'{inj}' was not NACKed")
-    log("dropped stream resumed; garbage and a wrong type URL NACKed; an unrequested resource ignored")
+    # a response above the agent's message limit (1 MiB here) ends the stream, as in Envoy: the
+    # agent reconnects, keeps serving what is loaded meanwhile, and takes the next push
+    before = open(h.watch_log).read().count("reconnecting")
+    h.ctl("oversized endpoint")
+    h.wait_for(lambda: open(h.watch_log).read().count("reconnecting") > before, 20,
+               "the agent to drop the stream with the oversized response")
+    new = cfg.copy()
+    new.endpoints["svc-a"] = POOL[43:46]
+    r = h.push(new, "after-oversized", ["endpoint"])
+    if r["kind"] != "ack":
+        fail(f"push after an oversized response: {r}")
+    cfg = new
+    log("dropped stream resumed; garbage and a wrong type URL NACKed; an unrequested resource ignored; "
+        "an oversized response ended the stream and the agent resumed")
 
     # 5. SIGKILL in the middle of an update: one version or the other; a restart resumes
     new = cfg.copy()
@@ -542,7 +556,7 @@ def run(h, a, rnd):
     acked = sum(1 for p in h.phases if p[1] is not None)
     print(f"watch e2e: {acked} configurations live and ACKed ({a.changes} endpoint changes, {h.in_place} in place; 10 listener/cluster "
           f"changes), 3 invalid updates NACKed with id and path, {total} routed connects at {rate:.0f}/s, 0 failed "
-          f"or misrouted ({h.unrouted} to an address with no listener at the time, unreachable as expected); faults: dropped stream, garbage, wrong type URL, unrequested resource, SIGKILL, SIGTERM")
+          f"or misrouted ({h.unrouted} to an address with no listener at the time, unreachable as expected); faults: dropped stream, garbage, wrong type URL, unrequested resource, oversized response, SIGKILL, SIGTERM")
 
 
 if __name__ == "__main__":
