@@ -85,10 +85,46 @@ extension ParseSession {
     }
 
     func walkDiscoveryResponse(_ r: DiscoveryResponse, path: String) {
+        let base = ParseSession.join(path, "resources")
+        // The common case, a response of resources themselves (no wrappers): decoded
+        // on every core, then added in order, so the result does not depend on it.
+        if r.resources.count >= Self.concurrentDecodeMinimum {
+            var kinds: [ResourceKind] = []
+            kinds.reserveCapacity(r.resources.count)
+            for (i, any) in r.resources.enumerated() {
+                let url = any.typeURL.isEmpty ? r.typeURL : any.typeURL
+                guard let kind = XDSTypes.kind(ofTypeName: canonicalTypeName(url, path: ParseSession.join(base, index: i))) else { break }
+                kinds.append(kind)
+            }
+            if kinds.count == r.resources.count {
+                let decoded = Self.decodeConcurrently(kinds, r.resources.map(\.value))
+                for (i, d) in decoded.enumerated() { add(d, path: ParseSession.join(base, index: i)) }
+                return
+            }
+        }
         for (i, any) in r.resources.enumerated() {
             let url = any.typeURL.isEmpty ? r.typeURL : any.typeURL
-            handleBinaryAny(url, any.value, path: ParseSession.join(ParseSession.join(path, "resources"), index: i))
+            handleBinaryAny(url, any.value, path: ParseSession.join(base, index: i))
         }
+    }
+
+    /// Below this many resources a response is decoded on one core.
+    static let concurrentDecodeMinimum = 256
+
+    /// Decodes resources on every core; the results in input order.
+    static func decodeConcurrently(_ kinds: [ResourceKind], _ values: [Data]) -> [DecodedResource] {
+        let n = values.count
+        let chunks = min(n, max(1, ProcessInfo.processInfo.activeProcessorCount) * 4)
+        let out = UnsafeMutableBufferPointer<DecodedResource>.allocate(capacity: n)
+        defer { out.deallocate() }
+        // Each chunk writes its own slots (initialized exactly once), then all are moved out.
+        nonisolated(unsafe) let slots = out
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            for i in stride(from: c, to: n, by: chunks) {
+                (slots.baseAddress! + i).initialize(to: DecodedResource(kinds[i], values[i]))
+            }
+        }
+        return (0..<n).map { (out.baseAddress! + $0).move() }
     }
 
     /// Decodes one binary `Any` payload by its type URL.
@@ -239,31 +275,46 @@ extension ParseSession {
     }
 
     func addBinaryResource(_ kind: ResourceKind, _ value: Data, path: String) {
-        func decode<M: Message>(_ t: M.Type) -> M? {
+        add(DecodedResource(kind, value), path: path)
+    }
+
+    /// Adds a decoded resource to the snapshot, or says why it did not decode.
+    func add(_ d: DecodedResource, path: String) {
+        switch d {
+        case .listener(let m): snapshot.listeners.append(XDSResource(name: m.name, message: m, origin: location(path)))
+        case .routeConfiguration(let m):
+            snapshot.routeConfigurations.append(XDSResource(name: m.name, message: m, origin: location(path)))
+        case .cluster(let m): snapshot.clusters.append(XDSResource(name: m.name, message: m, origin: location(path)))
+        case .loadAssignment(let m):
+            snapshot.loadAssignments.append(XDSResource(name: m.clusterName, message: m, origin: location(path)))
+        case .failed(let message, let error): diag(.invalidProtobuf, path: path, "cannot decode \(message): \(error)")
+        }
+    }
+}
+
+/// One resource decoded from its wire bytes (a pure function of kind and bytes:
+/// safe to run on any thread).
+enum DecodedResource: Sendable {
+    case listener(Envoy_Config_Listener_V3_Listener)
+    case routeConfiguration(Envoy_Config_Route_V3_RouteConfiguration)
+    case cluster(Envoy_Config_Cluster_V3_Cluster)
+    case loadAssignment(Envoy_Config_Endpoint_V3_ClusterLoadAssignment)
+    /// The message's name and why it did not decode.
+    case failed(String, String)
+
+    init(_ kind: ResourceKind, _ value: Data) {
+        func decode<M: Message>(_ t: M.Type, _ wrap: (M) -> DecodedResource) -> DecodedResource {
             do {
-                return try M(serializedBytes: value, options: ParseSession.binaryOptions)
+                return wrap(try M(serializedBytes: value, options: ParseSession.binaryOptions))
             } catch {
-                diag(.invalidProtobuf, path: path, "cannot decode \(M.protoMessageName): \(ParseSession.describe(error))")
-                return nil
+                return .failed(M.protoMessageName, ParseSession.describe(error))
             }
         }
         switch kind {
-        case .listener:
-            if let m = decode(Envoy_Config_Listener_V3_Listener.self) {
-                snapshot.listeners.append(XDSResource(name: m.name, message: m, origin: location(path)))
-            }
-        case .routeConfiguration:
-            if let m = decode(Envoy_Config_Route_V3_RouteConfiguration.self) {
-                snapshot.routeConfigurations.append(XDSResource(name: m.name, message: m, origin: location(path)))
-            }
-        case .cluster:
-            if let m = decode(Envoy_Config_Cluster_V3_Cluster.self) {
-                snapshot.clusters.append(XDSResource(name: m.name, message: m, origin: location(path)))
-            }
-        case .loadAssignment:
-            if let m = decode(Envoy_Config_Endpoint_V3_ClusterLoadAssignment.self) {
-                snapshot.loadAssignments.append(XDSResource(name: m.clusterName, message: m, origin: location(path)))
-            }
+        case .listener: self = decode(Envoy_Config_Listener_V3_Listener.self, DecodedResource.listener)
+        case .routeConfiguration: self = decode(Envoy_Config_Route_V3_RouteConfiguration.self, DecodedResource.routeConfiguration)
+        case .cluster: self = decode(Envoy_Config_Cluster_V3_Cluster.self, DecodedResource.cluster)
+        case .loadAssignment: self = decode(Envoy_Config_Endpoint_V3_ClusterLoadAssignment.self, DecodedResource.loadAssignment)
         }
     }
 }
