@@ -516,23 +516,26 @@ static void prom_cluster_endpoints(FILE *f, const struct loaded *l)
 		if (bpf_map_lookup_elem(vfd, &cid, &live))
 			continue;
 		row = cid * 2 + (live & 1);
-		if (bpf_map_lookup_elem(cfd, &row, &c) || c.nlevels > X2B_MAX_PRIORITIES)
+		if (bpf_map_lookup_elem(cfd, &row, &c) || c.nlevels > X2B_MAX_PRIORITIES ||
+		    (c.flags & X2B_CLU_PASSTHROUGH))
 			continue;
 		if (!head)
 			prom_family(
 				f, metric, "gauge",
 				"Endpoints the data plane picks from now, per level of the cluster's "
 				"live row (in-place updates included): level 0 is the first priority "
-				"that carries load, then the next ones in priority order");
+				"that carries load, then the next ones in priority order; 0 when the "
+				"cluster has none (ORIGINAL_DST clusters are not listed)");
 		head = true;
-		for (__u32 lv = 0; lv < c.nlevels; lv++) {
+		/* a cluster without endpoints: level 0 with none (its connects are refused) */
+		for (__u32 lv = 0; lv < (c.nlevels ? c.nlevels : 1); lv++) {
 			char level[16];
 
 			snprintf(level, sizeof(level), "%u", lv);
 			prom_start(f, metric, l->name);
 			prom_label(f, "cluster", cname);
 			prom_label(f, "level", level);
-			prom_value(f, c.levels[lv].count);
+			prom_value(f, c.nlevels ? c.levels[lv].count : 0);
 		}
 	}
 out:
