@@ -46,6 +46,7 @@ test: deps build loader testrun check-templates check-abi lint
 	$(SWIFT) build --product xds2bpfPackageTests  # not --build-tests: that also builds protoc from C++ for a plugin we do not use
 	XDS2BPF_BIN=$(abspath $(XDS2BPF)) scripts/swift-test.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/http/run-route-check.sh
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/ci/run-pipeline.sh
 	$(MAKE) xds-test
 	$(MAKE) e2e-test
 	$(MAKE) vmtest

@@ -10,6 +10,7 @@ docs/bundle-format.md exactly (manifest.pb, x2b.bpf.o, maps/*.bin, sha256).
       [--service 10.96.0.1:80] [--abi-version N] [--broken] [--peer] [--run-id N]
       [--clang PATH] [--http-object same|peer|garbage]
       [--lb-clusters N [--lb-ports P1,P2,...] [--ep-max N] [--tab-max N]]
+      [--listener-name NAME]
 
 --peer adds x2b_peer4 (cgroup/getpeername4) so getpeername() shows the service.
 --run-id makes the program tags unique to one test run.
@@ -134,6 +135,8 @@ def main():
     ap.add_argument("--tab-max", type=int, default=None)
     ap.add_argument("--lb-policy", type=int, default=0, help="x2b_cluster.lb of every cluster (2: least request)")
     ap.add_argument("--active-max", type=int, default=64, help="max_entries of x2b_active")
+    ap.add_argument("--listener-name", default="fixture_listener",
+                    help="the manifest's listener name (metrics test: characters to escape)")
     a = ap.parse_args()
 
     out = os.path.abspath(a.out)
@@ -256,7 +259,7 @@ def main():
             m.maps.add(name="x2b_rev", kind=pb.HASH, key_size=8, value_size=8, max_entries=16,
                        image="maps/x2b_rev.bin", entries=1, serves="backend -> service")
         m.tail_calls.add(prog_array="x2b_jmp4", slot=0, program="x2b_rewrite4")
-        m.listeners.add(index=0, name="fixture_listener", address=a.service, kind="tcp")
+        m.listeners.add(index=0, name=a.listener_name, address=a.service, kind="tcp")
         if lb:
             for i, e in enumerate(lb["eps"]):
                 m.clusters.add(index=i, name=f"fx_cluster_{i}", lb_policy="ROUND_ROBIN",

@@ -7,7 +7,7 @@
 # removed on exit, also on failure.
 #
 #   Tests/loader/run.sh [TEST...]     tests: basic rejects bundle_checks tar replace
-#                                     attach_kinds update update_compiled fuzz_replay
+#                                     attach_kinds update update_compiled metrics fuzz_replay
 #
 # Skips (exit 0) without root/BTF/cgroup2 unless CI=1. Needs the loader built
 # (make -C bpf-runtime/loader; built here if missing), clang, protoc, python3
@@ -691,6 +691,167 @@ test_update_compiled() {
 	assert_nothing_left real
 }
 
+# --- metrics: stats in Prometheus' text format, promtool, node_exporter's textfile collector
+prom_value() { # prom_value METRIC{LABELS}: the sample's value in $OUT (Prometheus text), or "none"
+	# (the sample through the environment: awk -v would undo the format's backslash escapes)
+	S="$1" awk 'index($0, ENVIRON["S"] " ") == 1 { print substr($0, length(ENVIRON["S"]) + 2); f = 1 }
+		END { if (!f) print "none" }' <<<"$OUT"
+}
+
+need_tool() { # need_tool CMD PACKAGE: 0 when present; else fail under CI=1, skip otherwise
+	command -v "$1" >/dev/null && return 0
+	[ "${CI:-}" = 1 ] && e2e_fail "metrics: needs $1 (Debian package $2; scripts/install-deps.sh)"
+	e2e_log "SKIP metrics: needs $1 (Debian package $2; scripts/install-deps.sh)"
+	return 1
+}
+
+test_metrics() {
+	local name=metrics D=$E2E_TMP/metrics lsn l c i got ready stats_pid ne_pid port scrape
+	need_tool promtool prometheus || return 0
+	need_tool prometheus-node-exporter prometheus-node-exporter || return 0
+	mkdir -p "$D/textfile"
+	# a listener name with every character the format escapes
+	lsn='fixture "web" \ listener'
+	make_bundle "$B/metrics" --port "$PORT_A" --lb-clusters 2 --lb-policy 2 --listener-name "$lsn"
+	expect_rc 0 "loaded 'metrics'" "load a bundle for the metrics" e2e_load "$B/metrics" "$name"
+
+	# the kernel's run-time statistics on while bpf-stats.py holds its descriptor
+	ready=$D/bpf-stats.ready
+	"$E2E_PYTHON" "$HERE/bpf-stats.py" "$ready" 2>"$D/bpf-stats.err" &
+	stats_pid=$!
+	e2e_track "$stats_pid"
+	for i in $(seq 100); do
+		[ -s "$ready" ] && break
+		kill -0 "$stats_pid" 2>/dev/null || e2e_fail "bpf-stats.py: $(cat "$D/bpf-stats.err")"
+		sleep 0.05
+	done
+	[ -s "$ready" ] || e2e_fail "bpf-stats.py did not start"
+
+	for i in $(seq 12); do
+		connect_is backend-a "metrics: connect $i"
+	done
+	got=$(e2e_in_cgroup "$E2E_PYTHON" "$E2E_DIR/client.py" 10.96.0.2:80)
+	e2e_expect_eq "error: ENETUNREACH Network is unreachable" "$got" "metrics: an unmatched connect"
+
+	expect_rc 0 "^# TYPE xds2bpf_listener_connects_total counter" "stats --format prometheus" \
+		e2e_loader stats --name "$name" --format prometheus
+	printf '%s\n' "$OUT" >"$D/stats.prom"
+	run promtool check metrics <"$D/stats.prom"
+	[ "$RC" = 0 ] || e2e_fail "promtool check metrics: $OUT
+$(cat "$D/stats.prom")"
+	e2e_log "ok: promtool check metrics accepts the output${OUT:+ ($OUT)}"
+	OUT=$(cat "$D/stats.prom")
+	l='bundle="metrics"'
+	e2e_expect_eq 12 "$(prom_value "xds2bpf_listener_connects_total{$l,listener=\"fixture \\\"web\\\" \\\\ listener\",address=\"10.96.0.1:80\"}")" \
+		"prometheus: connects of the listener, its name escaped"
+	e2e_expect_eq 12 "$(prom_value "xds2bpf_cluster_connects_total{$l,cluster=\"fx_cluster_0\"}")" "prometheus: connects of the cluster"
+	e2e_expect_eq 0 "$(prom_value "xds2bpf_cluster_connects_total{$l,cluster=\"fx_cluster_1\"}")" "prometheus: the other cluster"
+	e2e_expect_eq 13 "$(prom_value "xds2bpf_connects_total{$l}")" "prometheus: every connect seen"
+	e2e_expect_eq 1 "$(prom_value "xds2bpf_connects_unmatched_total{$l}")" "prometheus: the unmatched connect"
+	e2e_expect_eq 0 "$(prom_value "xds2bpf_connects_refused_total{$l}")" "prometheus: nothing refused yet"
+	e2e_expect_eq 1 "$(prom_value "xds2bpf_cluster_endpoints{$l,cluster=\"fx_cluster_0\",level=\"0\"}")" "prometheus: endpoints of the live row"
+	e2e_expect_eq 0 "$(prom_value "xds2bpf_endpoint_active_connections{$l,endpoint=\"127.0.0.1:$PORT_A\"}")" \
+		"prometheus: x2b_active per endpoint address"
+	e2e_expect_eq 0 "$(prom_value "xds2bpf_in_place_updates_total{$l}")" "prometheus: no in-place update yet"
+	grep -qE "^xds2bpf_bundle_info\{$l,snapshot_sha256=\"[0-9a-f]{64}\",bundle_snapshot_sha256=\"[0-9a-f]{64}\",code_sha256=\"[0-9a-f]{64}\",xds2bpf_version=\"[^\"]+\",variant=\"l4\",cgroup=\"$E2E_CGROUP\"\} 1$" <<<"$OUT" ||
+		e2e_fail "prometheus: no xds2bpf_bundle_info line: $(grep bundle_info <<<"$OUT")"
+	c=$(prom_value "xds2bpf_program_runs_total{$l,program=\"x2b_connect4\",attach=\"connect4\"}")
+	[ "$c" != none ] && [ "$c" -ge 13 ] || e2e_fail "prometheus: x2b_connect4 ran $c times with bpf_stats on (>= 13 expected)"
+	grep -qE "^xds2bpf_program_run_seconds_total\{$l,program=\"x2b_connect4\",attach=\"connect4\"\} 0\.[0-9]{9}$" <<<"$OUT" ||
+		e2e_fail "prometheus: no run time of x2b_connect4: $(grep run_seconds <<<"$OUT")"
+	e2e_log "ok: prometheus: x2b_connect4 ran $c times ($(prom_value "xds2bpf_program_run_seconds_total{$l,program=\"x2b_connect4\",attach=\"connect4\"}") s)"
+	kill "$stats_pid" && wait "$stats_pid"
+
+	# an in-place update: two endpoints, then none (connects refused)
+	delta "$D/two.pb" "$B/metrics" --set "0=$PORT_A,$PORT_B"
+	expect_rc 0 "updated 'metrics'" "update to two endpoints" e2e_loader update --name "$name" "$D/two.pb"
+	delta "$D/none.pb" "$B/metrics" --set 0=
+	expect_rc 0 "updated 'metrics'" "update to no endpoints" e2e_loader update --name "$name" "$D/none.pb"
+	connect_is "error: EPERM Operation not permitted" "metrics: a refused connect"
+	run e2e_loader stats --name "$name" --format prometheus
+	e2e_expect_eq 2 "$(prom_value "xds2bpf_in_place_updates_total{$l}")" "prometheus: two in-place updates"
+	e2e_expect_eq 1 "$(prom_value "xds2bpf_connects_refused_total{$l}")" "prometheus: the refused connect"
+	e2e_expect_eq 0 "$(prom_value "xds2bpf_cluster_endpoints{$l,cluster=\"fx_cluster_0\",level=\"0\"}")" \
+		"prometheus: a cluster without endpoints"
+	grep -qE "^xds2bpf_last_in_place_update_timestamp_seconds\{$l\} [0-9]{10}$" <<<"$OUT" ||
+		e2e_fail "prometheus: no time of the last update"
+	expect_rc 0 "updated 'metrics'" "update back to two endpoints" e2e_loader update --name "$name" "$D/two.pb"
+
+	# the text and JSON forms still work; contradicting options are usage errors
+	expect_rc 0 "fx_cluster_0" "stats text" e2e_loader stats --name "$name"
+	e2e_expect_eq 12 "$(e2e_loader stats --name "$name" --format json | json "d['listeners'][0]['connects']")" "stats --format json"
+	expect_rc 2 "contradict" "usage: --json --format prometheus" e2e_loader stats --name "$name" --json --format prometheus
+	expect_rc 2 "unknown format" "usage: --format xml" e2e_loader stats --name "$name" --format xml
+	expect_rc 2 "not text" "usage: --textfile with --format text" e2e_loader stats --name "$name" --format text --textfile "$D"
+	expect_rc 2 "does not take --textfile" "usage: status --textfile" e2e_loader status --textfile "$D"
+
+	# --textfile: written atomically, read by a real node_exporter (textfile collector only)
+	expect_rc 0 "" "stats --textfile" e2e_loader stats --name "$name" --textfile "$D/textfile"
+	[ -z "$OUT" ] || e2e_fail "--textfile printed: $OUT"
+	e2e_expect_eq "xds2bpf_metrics.prom" "$(ls -A "$D/textfile")" "--textfile: one file, no temporary left"
+	e2e_expect_eq 644 "$(stat -c %a "$D/textfile/xds2bpf_metrics.prom")" "--textfile: readable by node_exporter"
+	promtool check metrics <"$D/textfile/xds2bpf_metrics.prom" || e2e_fail "promtool: the textfile"
+	expect_rc 3 "cannot create a file in" "--textfile into a missing directory" \
+		e2e_loader stats --name "$name" --textfile "$D/missing"
+
+	port=19100
+	nsenter --net="/run/netns/$E2E_NETNS" -- prometheus-node-exporter --web.listen-address="127.0.0.1:$port" \
+		--collector.disable-defaults --collector.textfile --collector.textfile.directory="$D/textfile" \
+		>"$D/node-exporter.log" 2>&1 &
+	ne_pid=$!
+	e2e_track "$ne_pid"
+	for i in $(seq 100); do
+		scrape=$(e2e_in_netns curl -sf "http://127.0.0.1:$port/metrics") && break
+		kill -0 "$ne_pid" 2>/dev/null || e2e_fail "node_exporter exited: $(cat "$D/node-exporter.log")"
+		sleep 0.1
+	done
+	[ -n "$scrape" ] || e2e_fail "node_exporter did not answer on 127.0.0.1:$port: $(cat "$D/node-exporter.log")"
+	e2e_log "node_exporter (pid $ne_pid) on 127.0.0.1:$port in the netns"
+	OUT=$scrape
+	e2e_expect_eq 0 "$(prom_value node_textfile_scrape_error)" "node_exporter: the textfile parsed"
+	e2e_expect_eq 12 "$(prom_value "xds2bpf_listener_connects_total{address=\"10.96.0.1:80\",$l,listener=\"fixture \\\"web\\\" \\\\ listener\"}")" \
+		"node_exporter: connects of the listener"
+	e2e_expect_eq 12 "$(prom_value "xds2bpf_cluster_connects_total{$l,cluster=\"fx_cluster_0\"}")" "node_exporter: connects of the cluster"
+	e2e_expect_eq 2 "$(prom_value "xds2bpf_cluster_endpoints{$l,cluster=\"fx_cluster_0\",level=\"0\"}")" "node_exporter: endpoints after the update"
+	e2e_expect_eq 3 "$(prom_value "xds2bpf_in_place_updates_total{$l}")" "node_exporter: in-place updates"
+
+	# a rewrite while node_exporter reads: new values, never a half-written file
+	for i in 1 2 3; do
+		got=$(e2e_connect "$SVC")
+		[[ "$got" == backend-[ab] ]] || e2e_fail "metrics: connect after the scrape: $got"
+	done
+	expect_rc 0 "" "stats --textfile again" e2e_loader stats --name "$name" --textfile "$D/textfile"
+	OUT=$(e2e_in_netns curl -sf "http://127.0.0.1:$port/metrics")
+	e2e_expect_eq 15 "$(prom_value "xds2bpf_cluster_connects_total{$l,cluster=\"fx_cluster_0\"}")" "node_exporter: the rewritten file"
+	kill "$ne_pid" && wait "$ne_pid"
+	e2e_log "ok: node_exporter $ne_pid stopped"
+
+	expect_rc 0 "unloaded" "unload 'metrics'" e2e_loader unload --name "$name"
+	assert_nothing_left "$name"
+
+	# a bundle of the compiler: the real data plane's counters (skipped without the compiler)
+	local xds2bpf=${XDS2BPF:-$ROOT/.build/release/xds2bpf}
+	if [ ! -x "$xds2bpf" ]; then
+		[ "${CI:-}" = 1 ] && e2e_fail "metrics: no compiler at $xds2bpf"
+		e2e_log "SKIP metrics of a compiled bundle: no compiler at $xds2bpf"
+		return 0
+	fi
+	snapshot_yaml "$PORT_A" >"$D/web.yaml"
+	"$xds2bpf" compile "$D/web.yaml" -o "$D/web" --cache-dir none --quiet || e2e_fail "compile web"
+	expect_rc 0 "loaded 'metrics2'" "load a compiled bundle" e2e_load "$D/web" metrics2
+	for i in 1 2 3; do connect_is backend-a "compiled bundle: connect $i"; done
+	run e2e_loader stats --name metrics2 --format prometheus
+	[ "$RC" = 0 ] || e2e_fail "stats: $OUT"
+	promtool check metrics <<<"$OUT" || e2e_fail "promtool: the compiled bundle's metrics"
+	l='bundle="metrics2"'
+	e2e_expect_eq 3 "$(prom_value "xds2bpf_listener_connects_total{$l,listener=\"web\",address=\"10.96.0.1:80\"}")" \
+		"compiled bundle: connects of listener web"
+	e2e_expect_eq 3 "$(prom_value "xds2bpf_cluster_connects_total{$l,cluster=\"backend\"}")" "compiled bundle: connects of cluster backend"
+	e2e_expect_eq 1 "$(prom_value "xds2bpf_cluster_endpoints{$l,cluster=\"backend\",level=\"0\"}")" "compiled bundle: one endpoint"
+	expect_rc 0 "unloaded" "unload 'metrics2'" e2e_loader unload --name metrics2
+	assert_nothing_left metrics2
+}
+
 e2e_netns_begin
 B=$E2E_TMP/bundles
 mkdir -p "$B"
@@ -714,7 +875,7 @@ e2e_backend 127.0.0.1 "$PORT_B" backend-b
 e2e_backend 127.0.0.1 "$PORT_C" backend-c
 
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(basic rejects bundle_checks tar replace attach_kinds update update_compiled fuzz_replay)
+[ ${#tests[@]} -gt 0 ] || tests=(basic rejects bundle_checks tar replace attach_kinds update update_compiled metrics fuzz_replay)
 for t in "${tests[@]}"; do
 	e2e_log "=== $t"
 	"test_$t"

@@ -10,7 +10,7 @@
  *   object.c  bpf_object open/load, manifest <-> object consistency, map
  *             images, prog-array checks, verifier-log summary, verify
  *   pin.c     bpffs and state directories, load / replace / unload
- *   report.c  status, stats (text and JSON)
+ *   report.c  status, stats (text, JSON, Prometheus)
  *   delta.c   endpoint deltas: decode, validate against the manifest, plan the
  *             rows and ranges; flat JSON objects (no kernel: also fuzzed)
  *   update.c  update: a delta written into the pinned maps in place
@@ -267,7 +267,13 @@ int x2b_cmd_update_stream(const char *name);
 
 /* report.c */
 int x2b_cmd_status(const char *name);
-int x2b_cmd_stats(const char *name);
+enum x2b_stats_format {
+	X2B_STATS_TEXT,
+	X2B_STATS_JSON,
+	X2B_STATS_PROMETHEUS, /* Prometheus' text exposition format */
+};
+/* textfile: a directory; the Prometheus text goes to DIR/xds2bpf_NAME.prom (atomic rename). */
+int x2b_cmd_stats(const char *name, enum x2b_stats_format format, const char *textfile);
 void x2b_json_str(FILE *f, const char *s);
 
 #endif /* X2B_LOADER_H */

@@ -74,12 +74,17 @@ static const char usage_text[] =
 	"                                            session (the node agent's co-process)\n"
 	"  unload --name NAME                        detach and remove every pin of a bundle\n"
 	"  status [--name NAME] [--json]             list loaded bundles\n"
-	"  stats --name NAME [--json]                per-listener and per-cluster counters\n"
+	"  stats --name NAME [--json | --format text|json|prometheus] [--textfile DIR]\n"
+	"                                            counters per listener and cluster; Prometheus'\n"
+	"                                            text format, or written to DIR/xds2bpf_NAME.prom\n"
+	"                                            atomically (node_exporter's textfile collector)\n"
 	"  verify BUNDLE [--verbose] [--json]        check and load into the kernel only\n"
 	"\n"
 	"Options:\n"
 	"  -v, --verbose   libbpf messages and the whole verifier log on a rejection\n"
 	"  -j, --json      JSON output (status, stats, verify, update)\n"
+	"  -f, --format F  stats: text (default), json or prometheus\n"
+	"  -t, --textfile DIR  stats: write the Prometheus text to DIR/xds2bpf_NAME.prom\n"
 	"\n"
 	"Environment:\n"
 	"  XDS2BPF_BPFFS      pin directory (default " X2B_DEFAULT_BPFFS ")\n"
@@ -108,6 +113,8 @@ struct args {
 	const char *bundle;
 	const char *cgroup;
 	const char *name;
+	const char *format;
+	const char *textfile;
 };
 
 enum {
@@ -116,6 +123,9 @@ enum {
 	ARG_NAME = 4,
 	ARG_JSON = 8,
 	ARG_VERBOSE = 16,
+	ARG_FORMAT = 32,
+	ARG_TEXTFILE = 64,
+	ARG_LAST = ARG_TEXTFILE,
 };
 
 struct command {
@@ -131,7 +141,7 @@ static const struct command commands[] = {
 	{ "update-stream", ARG_NAME, ARG_NAME | ARG_VERBOSE },
 	{ "unload", ARG_NAME, ARG_NAME | ARG_VERBOSE },
 	{ "status", 0, ARG_NAME | ARG_JSON | ARG_VERBOSE },
-	{ "stats", ARG_NAME, ARG_NAME | ARG_JSON | ARG_VERBOSE },
+	{ "stats", ARG_NAME, ARG_NAME | ARG_JSON | ARG_VERBOSE | ARG_FORMAT | ARG_TEXTFILE },
 	{ "verify", ARG_BUNDLE, ARG_BUNDLE | ARG_JSON | ARG_VERBOSE },
 };
 
@@ -146,9 +156,39 @@ static const char *arg_text(const struct command *cmd, unsigned int a)
 		return "--name";
 	case ARG_JSON:
 		return "--json";
+	case ARG_FORMAT:
+		return "--format";
+	case ARG_TEXTFILE:
+		return "--textfile";
 	default:
 		return "--verbose";
 	}
+}
+
+static int stats(const struct args *a)
+{
+	enum x2b_stats_format f = x2b_json ? X2B_STATS_JSON : X2B_STATS_TEXT;
+
+	if (a->format) {
+		if (!strcmp(a->format, "prometheus"))
+			f = X2B_STATS_PROMETHEUS;
+		else if (!strcmp(a->format, "json"))
+			f = X2B_STATS_JSON;
+		else if (!strcmp(a->format, "text"))
+			f = X2B_STATS_TEXT;
+		else
+			return usage("unknown format '%s' (text, json or prometheus)", a->format);
+		if (x2b_json && f != X2B_STATS_JSON)
+			return usage("--json and --format %s contradict each other", a->format);
+	}
+	if (a->textfile) {
+		if (a->format && f != X2B_STATS_PROMETHEUS)
+			return usage("--textfile writes the Prometheus format, not %s", a->format);
+		if (x2b_json)
+			return usage("--textfile writes the Prometheus format, not JSON");
+		f = X2B_STATS_PROMETHEUS;
+	}
+	return x2b_cmd_stats(a->name, f, a->textfile);
 }
 
 int main(int argc, char **argv)
@@ -158,6 +198,8 @@ int main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "textfile", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -178,7 +220,7 @@ int main(int argc, char **argv)
 
 	opterr = 0;
 	optind = 2;
-	while ((c = getopt_long(argc, argv, ":c:n:jvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:n:jvf:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			a.cgroup = optarg;
@@ -196,6 +238,14 @@ int main(int argc, char **argv)
 			x2b_verbose = true;
 			given |= ARG_VERBOSE;
 			break;
+		case 'f':
+			a.format = optarg;
+			given |= ARG_FORMAT;
+			break;
+		case 't':
+			a.textfile = optarg;
+			given |= ARG_TEXTFILE;
+			break;
 		case 'h':
 			return usage(NULL);
 		case ':':
@@ -211,7 +261,7 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage("unexpected argument '%s'", argv[optind]);
-	for (unsigned int bit = 1; bit <= ARG_VERBOSE; bit <<= 1) {
+	for (unsigned int bit = 1; bit <= ARG_LAST; bit <<= 1) {
 		if ((cmd->required & bit) && !(given & bit))
 			return usage("%s needs %s", cmd->name, arg_text(cmd, bit));
 		if (!(cmd->allowed & bit) && (given & bit))
@@ -236,6 +286,6 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd->name, "status"))
 		return x2b_cmd_status(a.name);
 	if (!strcmp(cmd->name, "stats"))
-		return x2b_cmd_stats(a.name);
+		return stats(&a);
 	return x2b_cmd_verify(a.bundle);
 }

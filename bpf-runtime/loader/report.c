@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* status and stats: read the state directory and the pins, text or JSON. */
+/* status and stats: read the state directory and the pins; text, JSON or Prometheus. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include <bpf/bpf.h>
 
@@ -414,53 +416,390 @@ static const char *cluster_name(const x2b_manifest *m, __u32 idx)
 	return NULL;
 }
 
-int x2b_cmd_stats(const char *name)
+/* Prometheus' text exposition format (0.0.4), see docs/deploy.md "Metrics". */
+
+/* A label value (or HELP text: no '"' escaping) in the format's escaping. */
+static void prom_escape(FILE *f, const char *s, bool label)
 {
-	struct counters g = {}, ls = {}, cs = {};
-	char snap[65];
-	struct loaded l;
-	int err;
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\\\", f);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else if (*s == '"' && label)
+			fputs("\\\"", f);
+		else
+			fputc(*s, f);
+	}
+}
 
-	err = open_loaded(name, &l);
-	if (err)
-		return err;
-	live_snapshot(&l, snap);
-	err = read_counters(&l, "x2b_gstat", &g) ?: read_counters(&l, "x2b_lstat", &ls) ?:
-	      read_counters(&l, "x2b_cstat", &cs);
-	if (err)
-		goto cleanup;
+static void prom_family(FILE *f, const char *metric, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s ", metric);
+	prom_escape(f, help, false);
+	fprintf(f, "\n# TYPE %s %s\n", metric, type);
+}
 
+/* metric{bundle="NAME" ... then prom_label() for each label, then prom_value(). */
+static void prom_start(FILE *f, const char *metric, const char *bundle)
+{
+	fprintf(f, "%s{bundle=\"", metric);
+	prom_escape(f, bundle, true);
+	fputc('"', f);
+}
+
+static void prom_label(FILE *f, const char *key, const char *value)
+{
+	fprintf(f, ",%s=\"", key);
+	prom_escape(f, value, true);
+	fputc('"', f);
+}
+
+static void prom_value(FILE *f, unsigned long long v)
+{
+	fprintf(f, "} %llu\n", v);
+}
+
+/* One sample with the bundle label only. */
+static void prom_one(FILE *f, const char *metric, const char *type, const char *help,
+		     const char *bundle, unsigned long long v)
+{
+	prom_family(f, metric, type, help);
+	prom_start(f, metric, bundle);
+	prom_value(f, v);
+}
+
+/* "ip:port" of an ABI endpoint address (network-order port), IPv6 in brackets. */
+static void endpoint_text(__u8 family, const __u8 *addr, __u16 port_be, char *out, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(family == X2B_FAM_INET4 ? AF_INET : AF_INET6, addr, ip, sizeof(ip));
+	snprintf(out, len, family == X2B_FAM_INET4 ? "%s:%u" : "[%s]:%u", ip, ntohs(port_be));
+}
+
+/* A pinned map of this bundle with the expected type and sizes; -1 when absent or different. */
+static int pinned_map(const struct loaded *l, const char *map, __u32 type, __u32 key_size,
+		      __u32 value_size, struct bpf_map_info *info)
+{
+	__u32 len = sizeof(*info);
+	int fd = pinned_fd(l, "maps", map);
+
+	memset(info, 0, sizeof(*info));
+	if (fd < 0)
+		return -1;
+	if (bpf_obj_get_info_by_fd(fd, info, &len) || info->type != type ||
+	    info->key_size != key_size || info->value_size != value_size) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Endpoints per level of every cluster's live row (x2b_cluv -> x2b_clu). */
+static void prom_cluster_endpoints(FILE *f, const struct loaded *l)
+{
+	static const char metric[] = "xds2bpf_cluster_endpoints";
+	struct bpf_map_info vi, ci;
+	int vfd, cfd;
+	bool head = false;
+
+	vfd = pinned_map(l, "x2b_cluv", BPF_MAP_TYPE_ARRAY, 4, 4, &vi);
+	cfd = pinned_map(l, "x2b_clu", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct x2b_cluster), &ci);
+	if (vfd < 0 || cfd < 0)
+		goto out;
+	for (size_t i = 0; i < l->m->n_clusters; i++) {
+		const char *cname = l->m->clusters[i]->name;
+		__u32 cid = l->m->clusters[i]->index, live, row;
+		struct x2b_cluster c;
+
+		if (bpf_map_lookup_elem(vfd, &cid, &live))
+			continue;
+		row = cid * 2 + (live & 1);
+		if (bpf_map_lookup_elem(cfd, &row, &c) || c.nlevels > X2B_MAX_PRIORITIES ||
+		    (c.flags & X2B_CLU_PASSTHROUGH))
+			continue;
+		if (!head)
+			prom_family(
+				f, metric, "gauge",
+				"Endpoints the data plane picks from now, per level of the cluster's "
+				"live row (in-place updates included): level 0 is the first priority "
+				"that carries load, then the next ones in priority order; 0 when the "
+				"cluster has none (ORIGINAL_DST clusters are not listed)");
+		head = true;
+		/* a cluster without endpoints: level 0 with none (its connects are refused) */
+		for (__u32 lv = 0; lv < (c.nlevels ? c.nlevels : 1); lv++) {
+			char level[16];
+
+			snprintf(level, sizeof(level), "%u", lv);
+			prom_start(f, metric, l->name);
+			prom_label(f, "cluster", cname);
+			prom_label(f, "level", level);
+			prom_value(f, c.nlevels ? c.levels[lv].count : 0);
+		}
+	}
+out:
+	if (vfd >= 0)
+		close(vfd);
+	if (cfd >= 0)
+		close(cfd);
+}
+
+/* Active connections per endpoint address (x2b_active: least-request clusters). */
+static void prom_active(FILE *f, const struct loaded *l)
+{
+	static const char metric[] = "xds2bpf_endpoint_active_connections";
+	struct bpf_map_info info;
+	struct x2b_epkey key, next;
+	bool head = false, first = true;
+	int fd = pinned_map(l, "x2b_active", BPF_MAP_TYPE_HASH, sizeof(struct x2b_epkey), 4, &info);
+
+	if (fd < 0)
+		return;
+	/* at most max_entries keys: a map that keeps changing cannot loop us forever */
+	for (__u32 n = 0; n < info.max_entries; n++) {
+		char ep[INET6_ADDRSTRLEN + 16];
+		__u32 v;
+
+		if (bpf_map_get_next_key(fd, first ? NULL : &key, &next))
+			break;
+		first = false;
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		if (key.family != X2B_FAM_INET4 && key.family != X2B_FAM_INET6)
+			continue;
+		if (!head)
+			prom_family(
+				f, metric, "gauge",
+				"TCP connections open to the endpoint address, counted by the "
+				"sock_ops program for least-request clusters only (per address: an "
+				"address in several clusters has one count)");
+		head = true;
+		endpoint_text(key.family, key.addr, key.port, ep, sizeof(ep));
+		prom_start(f, metric, l->name);
+		prom_label(f, "endpoint", ep);
+		prom_value(f, v);
+	}
+	close(fd);
+}
+
+/* Per-program run counts and run time (kernel.bpf_stats_enabled) and verified instructions. */
+static void prom_programs(FILE *f, const struct loaded *l)
+{
+	static const char *const metric[] = {
+		"xds2bpf_program_runs_total",
+		"xds2bpf_program_run_seconds_total",
+		"xds2bpf_program_verified_instructions",
+	};
+	static const char *const type[] = { "counter", "counter", "gauge" };
+	static const char *const help[] = {
+		"Runs of the BPF program (bpf_prog_info.run_cnt); counted only while "
+		"kernel.bpf_stats_enabled is 1; a tail-called program's runs are counted in the "
+		"program that called it",
+		"Time spent in the BPF program (bpf_prog_info.run_time_ns); counted only while "
+		"kernel.bpf_stats_enabled is 1; includes the programs it tail-calls",
+		"Instructions the verifier processed when the program was loaded",
+	};
+
+	for (int k = 0; k < 3; k++) {
+		prom_family(f, metric[k], type[k], help[k]);
+		for (size_t i = 0; i < l->m->n_programs; i++) {
+			const x2b_mprog *p = l->m->programs[i];
+			const struct x2b_attach_desc *ad = x2b_attach_by_kind(p->attach);
+			struct bpf_prog_info info = {};
+			__u32 len = sizeof(info);
+			int fd = pinned_fd(l, "progs", p->name);
+
+			if (fd < 0)
+				continue;
+			if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+				close(fd);
+				continue;
+			}
+			close(fd);
+			prom_start(f, metric[k], l->name);
+			prom_label(f, "program", p->name);
+			prom_label(f, "attach", ad ? ad->label : "tail_call");
+			if (k == 1)
+				fprintf(f, "} %llu.%09llu\n",
+					(unsigned long long)(info.run_time_ns / 1000000000ULL),
+					(unsigned long long)(info.run_time_ns % 1000000000ULL));
+			else
+				prom_value(f, k ? info.verified_insns : info.run_cnt);
+		}
+	}
+}
+
+static void stats_prometheus(FILE *f, const struct loaded *l, const char *snap,
+			     const struct counters *g, const struct counters *ls,
+			     const struct counters *cs)
+{
+	static const struct {
+		__u32 idx;
+		const char *metric, *help;
+	} global[] = {
+		{ X2B_G_SEEN, "xds2bpf_connects_total",
+		  "connect() calls of IPv4 and IPv6 sockets in the cgroup that the entry programs saw" },
+		{ X2B_G_UNMATCHED, "xds2bpf_connects_unmatched_total",
+		  "Connects that matched no listener: passed through unchanged" },
+		{ X2B_G_NO_ENDPOINT, "xds2bpf_connects_refused_total",
+		  "Connects refused (EPERM): the cluster had no usable endpoint, or the route "
+		  "refuses (unknown cluster; with the defer-connect module a request Envoy would "
+		  "answer itself or a head its codec refuses); the data plane keeps one counter for "
+		  "all of these" },
+		{ X2B_G_FAMILY, "xds2bpf_connects_family_mismatch_total",
+		  "Connects of an IPv4 socket whose chosen endpoint is IPv6: passed through "
+		  "unchanged" },
+	};
+	struct x2b_kv *upd;
+	size_t nupd;
+	const char *s;
+	char cgroup[PATH_MAX], variant[32];
+
+	read_line(l->state, "cgroup", cgroup, sizeof(cgroup));
+	read_line(l->state, "variant", variant, sizeof(variant));
+	read_kv(l->state, "update.json", &upd, &nupd);
+
+	prom_family(f, "xds2bpf_bundle_info", "gauge",
+		    "The loaded bundle: live snapshot (after in-place updates), the bundle's own "
+		    "snapshot, generated code, compiler version, object variant and cgroup");
+	prom_start(f, "xds2bpf_bundle_info", l->name);
+	prom_label(f, "snapshot_sha256", snap);
+	prom_label(f, "bundle_snapshot_sha256", l->m->snapshot_sha256);
+	prom_label(f, "code_sha256", l->m->code_sha256);
+	prom_label(f, "xds2bpf_version", l->m->xds2bpf_version);
+	prom_label(f, "variant", *variant ? variant : "l4");
+	prom_label(f, "cgroup", x2b_utf8_valid(cgroup, strlen(cgroup)) ? cgroup : "?");
+	prom_value(f, 1);
+
+	s = NULL;
+	for (size_t i = 0; i < nupd; i++)
+		if (!strcmp(upd[i].key, "updates") && !upd[i].is_string)
+			s = upd[i].value;
+	prom_one(f, "xds2bpf_in_place_updates_total", "counter",
+		 "In-place endpoint updates (xds2bpf-loader update) since the bundle was loaded or "
+		 "replaced",
+		 l->name, s ? strtoull(s, NULL, 10) : 0);
+	for (size_t i = 0; i < nupd; i++)
+		if (!strcmp(upd[i].key, "unix_time") && !upd[i].is_string)
+			prom_one(f, "xds2bpf_last_in_place_update_timestamp_seconds", "gauge",
+				 "Unix time of the last in-place update", l->name,
+				 strtoull(upd[i].value, NULL, 10));
+	x2b_json_flat_free(upd, nupd);
+
+	for (size_t k = 0; g->present && k < sizeof(global) / sizeof(global[0]); k++)
+		if (global[k].idx < g->n)
+			prom_one(f, global[k].metric, "counter", global[k].help, l->name,
+				 g->v[global[k].idx]);
+
+	if (ls->present)
+		prom_family(f, "xds2bpf_listener_connects_total", "counter",
+			    "Connects that matched the listener (a filter chain of it), whatever "
+			    "happened next: sent to a cluster, passed through or refused");
+	for (__u32 i = 0; ls->present && i < ls->n; i++) {
+		const char *addr = "", *nm = listener_name(l->m, i, &addr);
+
+		if (!nm)
+			continue;
+		prom_start(f, "xds2bpf_listener_connects_total", l->name);
+		prom_label(f, "listener", nm);
+		prom_label(f, "address", addr);
+		prom_value(f, ls->v[i]);
+	}
+	if (cs->present)
+		prom_family(
+			f, "xds2bpf_cluster_connects_total", "counter",
+			"Connects sent to an endpoint of the cluster (ORIGINAL_DST clusters pass "
+			"connects through and count none)");
+	for (__u32 i = 0; cs->present && i < cs->n; i++) {
+		const char *nm = cluster_name(l->m, i);
+
+		if (!nm)
+			continue;
+		prom_start(f, "xds2bpf_cluster_connects_total", l->name);
+		prom_label(f, "cluster", nm);
+		prom_value(f, cs->v[i]);
+	}
+	prom_cluster_endpoints(f, l);
+	prom_active(f, l);
+	prom_programs(f, l);
+}
+
+/* DIR/xds2bpf_NAME.prom through a temporary file in DIR and rename (node_exporter reads *.prom). */
+static int write_textfile(const char *dir, const char *name, const char *data, size_t len)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX];
+	int fd, err = 0;
+
+	if (x2b_path(tmp, sizeof(tmp), "%s/.xds2bpf_%s.prom.XXXXXX", dir, name) ||
+	    x2b_path(dst, sizeof(dst), "%s/xds2bpf_%s.prom", dir, name))
+		return X2B_EXIT_USAGE;
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		x2b_err("cannot create a file in %s: %s", dir, strerror(errno));
+		return X2B_EXIT_INTERNAL;
+	}
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, data + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno;
+			break;
+		}
+		off += n;
+	}
+	if (!err && (fchmod(fd, 0644) || fsync(fd)))
+		err = errno;
+	if (close(fd) && !err)
+		err = errno;
+	if (!err && rename(tmp, dst))
+		err = errno;
+	if (err) {
+		unlink(tmp);
+		x2b_err("cannot write %s: %s", dst, strerror(err));
+		return X2B_EXIT_INTERNAL;
+	}
+	return 0;
+}
+
+/* The text and JSON forms (x2b_json). */
+static void stats_text_json(const struct loaded *l, const char *snap, const struct counters *g,
+			    const struct counters *ls, const struct counters *cs)
+{
 	if (x2b_json) {
 		printf("{\"name\":");
-		x2b_json_str(stdout, name);
+		x2b_json_str(stdout, l->name);
 		printf(",\"snapshot_sha256\":");
 		x2b_json_str(stdout, snap);
 		printf(",\"global\":");
-		if (g.present) {
+		if (g->present) {
 			printf("{");
-			for (__u32 i = 0; i < g.n; i++) {
+			for (__u32 i = 0; i < g->n; i++) {
 				if (i < X2B_G_COUNT)
 					printf("%s\"%s\":%llu", i ? "," : "", gstat_names[i],
-					       (unsigned long long)g.v[i]);
+					       (unsigned long long)g->v[i]);
 				else
-					printf(",\"g%u\":%llu", i, (unsigned long long)g.v[i]);
+					printf(",\"g%u\":%llu", i, (unsigned long long)g->v[i]);
 			}
 			printf("}");
 		} else {
 			printf("null");
 		}
 	} else {
-		printf("%s (snapshot %s)\n", name, *snap ? snap : "-");
-		if (g.present) {
+		printf("%s (snapshot %s)\n", l->name, *snap ? snap : "-");
+		if (g->present) {
 			printf("global:\n");
-			for (__u32 i = 0; i < g.n; i++)
+			for (__u32 i = 0; i < g->n; i++)
 				printf("  %-18s %llu\n", i < X2B_G_COUNT ? gstat_names[i] : "?",
-				       (unsigned long long)g.v[i]);
+				       (unsigned long long)g->v[i]);
 		}
 	}
 
 	for (int which = 0; which < 2; which++) {
-		const struct counters *c = which ? &cs : &ls;
+		const struct counters *c = which ? cs : ls;
 		const char *kind = which ? "clusters" : "listeners";
 		bool any = false;
 
@@ -471,7 +810,7 @@ int x2b_cmd_stats(const char *name)
 		for (__u32 i = 0; i < c->n; i++) {
 			const char *addr = "";
 			const char *nm =
-				which ? cluster_name(l.m, i) : listener_name(l.m, i, &addr);
+				which ? cluster_name(l->m, i) : listener_name(l->m, i, &addr);
 
 			if (!nm && !c->v[i])
 				continue; /* unnamed, unused slot */
@@ -494,7 +833,51 @@ int x2b_cmd_stats(const char *name)
 	}
 	if (x2b_json)
 		printf("}\n");
+}
+
+int x2b_cmd_stats(const char *name, enum x2b_stats_format format, const char *textfile)
+{
+	struct counters g = {}, ls = {}, cs = {};
+	char snap[65], *buf = NULL;
+	size_t len = 0;
+	struct loaded l;
+	FILE *f;
+	int err;
+
+	err = open_loaded(name, &l);
+	if (err)
+		return err;
+	live_snapshot(&l, snap);
+	err = read_counters(&l, "x2b_gstat", &g) ?: read_counters(&l, "x2b_lstat", &ls) ?:
+	      read_counters(&l, "x2b_cstat", &cs);
+	if (err)
+		goto cleanup;
+
+	switch (format) {
+	case X2B_STATS_JSON:
+	case X2B_STATS_TEXT:
+		x2b_json = format == X2B_STATS_JSON;
+		stats_text_json(&l, snap, &g, &ls, &cs);
+		break;
+	case X2B_STATS_PROMETHEUS:
+		f = open_memstream(&buf, &len);
+		if (!f) {
+			err = X2B_EXIT_INTERNAL;
+			break;
+		}
+		stats_prometheus(f, &l, snap, &g, &ls, &cs);
+		if (fclose(f)) {
+			err = X2B_EXIT_INTERNAL;
+			break;
+		}
+		if (textfile)
+			err = write_textfile(textfile, name, buf, len);
+		else
+			fwrite(buf, 1, len, stdout);
+		break;
+	}
 cleanup:
+	free(buf);
 	free(g.v);
 	free(ls.v);
 	free(cs.v);
