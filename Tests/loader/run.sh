@@ -491,6 +491,35 @@ test_update() {
 	expect_rc 0 "version +eds = v12" "status text shows the versions" e2e_loader status --name "$name"
 	grep -q "updated .*in place" <<<"$OUT" || e2e_fail "status text does not show the update: $OUT"
 
+	# 2b. update-stream: one session, several requests (the node agent's co-process)
+	delta "$D/s1.pb" "$B/lb" --set 0=$PORT_C --snapshot upd-s1
+	delta "$D/s2.pb" "$B/lb" --set 0=$PORT_B --snapshot upd-s2
+	delta "$D/sbad.pb" "$B/lb" --set 0=$PORT_C --code-sha256 "$(printf %064d 7)"
+	"$E2E_PYTHON" - "$D" "$(printf %s upd-named | sha256sum | cut -d' ' -f1)" >"$D/stream.in" <<'PY'
+import sys
+d, sha = sys.argv[1], sys.argv[2]
+out = sys.stdout.buffer
+for i, f in ((1, "s1.pb"), (2, "sbad.pb"), (3, "s2.pb")):
+    b = open(f"{d}/{f}", "rb").read()
+    out.write(f"delta {i} {len(b)}\n".encode() + b)
+out.write(f"snapshot 4 {sha}\n".encode())
+PY
+	e2e_loader update-stream --name "$name" <"$D/stream.in" >"$D/stream.out" 2>"$D/stream.err"
+	e2e_expect_eq 0 "$?" "update-stream: exit 0 at the end of its input"
+	e2e_expect_eq "ready:0 live:1 done:1 error:2 live:3 done:3 done:4" \
+		"$(json "' '.join(f\"{e['event']}:{e['id']}\" for e in d)" <<<"[$(paste -sd, "$D/stream.out")]")" \
+		"update-stream: ready, then live/done per delta, error for the refused one, done for the naming"
+	e2e_expect_eq 1 "$(json "[e for e in d if e['event'] == 'error'][0]['status']" <<<"[$(paste -sd, "$D/stream.out")]")" \
+		"update-stream: the refused delta's status is update's exit code (1)"
+	grep -q "applies to another bundle" "$D/stream.err" || e2e_fail "update-stream: no reason for the refused delta on stderr"
+	connect_is backend-b "after update-stream: the last delta's endpoint"
+	run e2e_loader status --name "$name" --json
+	e2e_expect_eq "$(printf %s upd-named | sha256sum | cut -d' ' -f1)" "$(json "d[0]['snapshot_sha256']" <<<"$OUT")" \
+		"update-stream: the snapshot named after the delta is the live snapshot"
+	printf 'bogus 1\n' >"$D/bogus.in"
+	expect_rc 2 "unknown request" "update-stream: an unknown request ends it (exit 2)" \
+		e2e_loader update-stream --name "$name" <"$D/bogus.in"
+
 	# 3. rejected deltas: exit 1, nothing changed
 	before=$(maps_digest "$name")
 	delta "$D/other.pb" "$B/lb" --set 0=$PORT_C --code-sha256 "$(printf %064d 7)"
@@ -575,8 +604,8 @@ $(summary_field 'free: (x2b_ep [0-9]+ of [0-9]+, x2b_lbtab [0-9]+ of [0-9]+)')"
 	done
 	e2e_expect_eq 1 "$(sort -u <<<"${frees#?}" | wc -l)" "200 updates: the free space stays constant ($(sort -u <<<"${frees#?}"))"
 	connect_is backend-b "after 200 updates: the last one (backend-b) serves"
-	e2e_expect_eq 205 "$("$E2E_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["updates"])' "$XDS2BPF_STATE_DIR/$name/update.json")" \
-		"update.json counts the updates (3 + 2 + 200)"
+	e2e_expect_eq 207 "$("$E2E_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["updates"])' "$XDS2BPF_STATE_DIR/$name/update.json")" \
+		"update.json counts the updates (3 + 2 through update-stream + 2 + 200)"
 
 	# 8. replace brings the bundle's own snapshot back
 	expect_rc 0 "replaced 'upd'" "replace after updates" e2e_loader replace "$B/lb" --name "$name"
