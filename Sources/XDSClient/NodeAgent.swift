@@ -291,9 +291,9 @@ public final class NodeAgent: Sendable {
             if bundle == nil { try? stream?.nameSnapshot(digest) }
             saveState(set, bytes: bytes, bundle: bundle, digest: digest)
             if openStream, state.withLock({ $0.applied == applied }) { _ = self.openStream() }
-            // A full compile leaves freed heap behind; hand it back to the system.
+            // A compile, and the encoding just done, leave freed heap behind: back to the system.
             #if os(Linux)
-            if bundle != nil { _ = glibcMallocTrim(0) }
+            _ = glibcMallocTrim(0)
             #endif
         }
     }
