@@ -184,57 +184,57 @@ public struct ADSClient: Sendable {
         let limit = maxMessageBytes
         do {
             return try await withGRPCClient(transport: transport) { client in
-            // Each response is handled to the end (verdict, requests) before the next.
-            @Sendable func handle(_ s: inout ADSSession, arrived: UInt64, _ out: [ADSOutgoing]) async -> Next {
-                send(out)
-                for e in s.drainEvents() { onEvent(e) }
-                onCandidate(s.candidate)
-                guard s.needsVerdict else { return .keepGoing }
-                let judging = DispatchTime.now().uptimeNanoseconds
-                let (verdict, next) = await judge(s.candidate)
-                send(s.apply(verdict))
-                let ms = { (ns: UInt64) in String(format: "%.1f", Double(ns) / 1e6) }
-                let now = DispatchTime.now().uptimeNanoseconds
-                for var e in s.drainEvents() {
-                    // the client's share of an update: the response in hand → the verdict sent
-                    if e.description.hasPrefix("ACK ") || e.description.hasPrefix("NACK ") {
-                        e.description += " (\(ms(now - arrived)) ms after the response arrived; \(ms(judging - arrived)) ms before judging)"
+                // Each response is handled to the end (verdict, requests) before the next.
+                @Sendable func handle(_ s: inout ADSSession, arrived: UInt64, _ out: [ADSOutgoing]) async -> Next {
+                    send(out)
+                    for e in s.drainEvents() { onEvent(e) }
+                    onCandidate(s.candidate)
+                    guard s.needsVerdict else { return .keepGoing }
+                    let judging = DispatchTime.now().uptimeNanoseconds
+                    let (verdict, next) = await judge(s.candidate)
+                    send(s.apply(verdict))
+                    let ms = { (ns: UInt64) in String(format: "%.1f", Double(ns) / 1e6) }
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    for var e in s.drainEvents() {
+                        // the client's share of an update: the response in hand → the verdict sent
+                        if e.description.hasPrefix("ACK ") || e.description.hasPrefix("NACK ") {
+                            e.description += " (\(ms(now - arrived)) ms after the response arrived; \(ms(judging - arrived)) ms before judging)"
+                        }
+                        onEvent(e)
                     }
-                    onEvent(e)
+                    return next
                 }
-                return next
+                switch mode {
+                case .stateOfTheWorld:
+                    let request = StreamingClientRequest<DiscoveryRequest>(producer: { writer in
+                        for await r in sotwOut { try await writer.write(r) }
+                    })
+                    return try await client.bidirectionalStreaming(
+                        request: request, descriptor: Self.sotwMethod,
+                        serializer: ProtobufSerializer<DiscoveryRequest>(),
+                        deserializer: ProtobufDeserializer<DiscoveryResponse>(), options: callOptions
+                    ) { response in
+                        try await Self.consume(response.messages, from: start, finish: { sotwIn.finish() }) { s, msg in
+                            let arrived = DispatchTime.now().uptimeNanoseconds
+                            return await handle(&s, arrived: arrived, s.receive(msg))
+                        }
+                    }
+                case .delta:
+                    let request = StreamingClientRequest<DeltaDiscoveryRequest>(producer: { writer in
+                        for await r in deltaOut { try await writer.write(r) }
+                    })
+                    return try await client.bidirectionalStreaming(
+                        request: request, descriptor: Self.deltaMethod,
+                        serializer: ProtobufSerializer<DeltaDiscoveryRequest>(),
+                        deserializer: ProtobufDeserializer<DeltaDiscoveryResponse>(), options: callOptions
+                    ) { response in
+                        try await Self.consume(response.messages, from: start, finish: { deltaIn.finish() }) { s, msg in
+                            let arrived = DispatchTime.now().uptimeNanoseconds
+                            return await handle(&s, arrived: arrived, s.receive(msg))
+                        }
+                    }
+                }
             }
-            switch mode {
-            case .stateOfTheWorld:
-                let request = StreamingClientRequest<DiscoveryRequest>(producer: { writer in
-                    for await r in sotwOut { try await writer.write(r) }
-                })
-                return try await client.bidirectionalStreaming(
-                    request: request, descriptor: Self.sotwMethod,
-                    serializer: ProtobufSerializer<DiscoveryRequest>(),
-                    deserializer: ProtobufDeserializer<DiscoveryResponse>(), options: callOptions
-                ) { response in
-                    try await Self.consume(response.messages, from: start, finish: { sotwIn.finish() }) { s, msg in
-                        let arrived = DispatchTime.now().uptimeNanoseconds
-                        return await handle(&s, arrived: arrived, s.receive(msg))
-                    }
-                }
-            case .delta:
-                let request = StreamingClientRequest<DeltaDiscoveryRequest>(producer: { writer in
-                    for await r in deltaOut { try await writer.write(r) }
-                })
-                return try await client.bidirectionalStreaming(
-                    request: request, descriptor: Self.deltaMethod,
-                    serializer: ProtobufSerializer<DeltaDiscoveryRequest>(),
-                    deserializer: ProtobufDeserializer<DeltaDiscoveryResponse>(), options: callOptions
-                ) { response in
-                    try await Self.consume(response.messages, from: start, finish: { deltaIn.finish() }) { s, msg in
-                        let arrived = DispatchTime.now().uptimeNanoseconds
-                        return await handle(&s, arrived: arrived, s.receive(msg))
-                    }
-                }
-            }
-        }
         } catch let e as RPCError where e.code == .internalError && e.message.hasPrefix("Failed to decode message") {
             // grpc-swift's words for a response over the size limit (or not a DiscoveryResponse)
             throw XDSClientError.stream(

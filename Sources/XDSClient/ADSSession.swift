@@ -193,7 +193,8 @@ public struct ADSSession: Sendable {
             return [nack(t, nonce: response.nonce, message: errors.joined(separator: "; "))]
         }
         if unrequested > 0 {
-            events.append(ADSEvent(description: "\(t.shortName) \(response.versionInfo): ignored \(unrequested) resource\(unrequested == 1 ? "" : "s") not subscribed"))
+            events.append(
+                ADSEvent(description: "\(t.shortName) \(response.versionInfo): ignored \(unrequested) resource\(unrequested == 1 ? "" : "s") not subscribed"))
         }
         candidate.applyStateOfTheWorld(t, list, version: response.versionInfo, nonce: response.nonce)
         pending[t] = [response.nonce]
@@ -249,7 +250,11 @@ public struct ADSSession: Sendable {
         }
         candidate.applyDelta(t, list, removed: response.removedResources, version: response.systemVersionInfo, nonce: response.nonce)
         pending[t, default: []].append(response.nonce)
-        events.append(ADSEvent(description: "\(t.shortName) \(response.systemVersionInfo.isEmpty ? "" : response.systemVersionInfo + ": ")\(list.count) updated, \(response.removedResources.count) removed"))
+        events.append(
+            ADSEvent(
+                description:
+                    "\(t.shortName) \(response.systemVersionInfo.isEmpty ? "" : response.systemVersionInfo + ": ")\(list.count) updated, \(response.removedResources.count) removed"
+            ))
         return resubscribe()
     }
 

@@ -80,7 +80,8 @@ public final class NodeAgent: Sendable {
         // A write to the update session's pipe after it ended is an error, not a signal.
         signal(SIGPIPE, SIG_IGN)
         let loaded = (try? runLoader(["status", "--name", config.name]))?.status == 0
-        let generation = ((try? FileManager.default.contentsOfDirectory(atPath: bundlesDir)) ?? [])
+        let generation =
+            ((try? FileManager.default.contentsOfDirectory(atPath: bundlesDir)) ?? [])
             .compactMap { Int($0) }.max() ?? 0
         state.withLock {
             $0.loaded = loaded
@@ -140,8 +141,10 @@ public final class NodeAgent: Sendable {
         if loaded, let live {
             switch EndpointDelta.make(base: live, new: result.bundle) {
             case .success(let delta):
-                if let verdict = applyInPlace(delta, set, digest: fe.snapshotDigest, bundle: result.bundle, started: started,
-                                              laps: compiledLaps, bytes: bytes) {
+                if let verdict = applyInPlace(
+                    delta, set, digest: fe.snapshotDigest, bundle: result.bundle, started: started,
+                    laps: compiledLaps, bytes: bytes)
+                {
                     state.withLock { $0.fast = EndpointFastPath(frontEnd: fe, bundle: result.bundle, options: config.frontEnd) }
                     return verdict
                 }
@@ -181,8 +184,10 @@ public final class NodeAgent: Sendable {
             return s.applied
         }
         let ms = { (d: Date) in Int((d.timeIntervalSince(started) * 1000).rounded()) }
-        log("live: \(loaded ? "replaced" : "loaded") \(config.name) with \(fe.ir.listeners.count) listeners, \(fe.ir.clusters.count) clusters "
-            + "(compile \(ms(started.addingTimeInterval(compiledLaps.total))) ms\(result.objectFromCache ? ", object from cache" : ""), live after \(ms(Date())) ms)")
+        log(
+            "live: \(loaded ? "replaced" : "loaded") \(config.name) with \(fe.ir.listeners.count) listeners, \(fe.ir.clusters.count) clusters "
+                + "(compile \(ms(started.addingTimeInterval(compiledLaps.total))) ms\(result.objectFromCache ? ", object from cache" : ""), live after \(ms(Date())) ms)"
+        )
         persist(set, applied: applied, bytes: bytes, digest: fe.snapshotDigest, bundle: dir, openStream: true)
         pruneBundles(keep: generation)
         return .accept
@@ -194,8 +199,10 @@ public final class NodeAgent: Sendable {
     /// the loader leaves the maps as they were). With `digest` and `bytes` nil
     /// (the fast path), the configuration is encoded, digested and saved after
     /// the ACK.
-    private func applyInPlace(_ delta: EndpointDelta.Message, _ set: XDSResourceSet, digest: String?, bundle: BundleFiles?,
-                              started: Date, laps: Laps, bytes: [UInt8]? = nil) -> ADSVerdict? {
+    private func applyInPlace(
+        _ delta: EndpointDelta.Message, _ set: XDSResourceSet, digest: String?, bundle: BundleFiles?,
+        started: Date, laps: Laps, bytes: [UInt8]? = nil
+    ) -> ADSVerdict? {
         var laps = laps
         let ms = { (d: Date) in Int((d.timeIntervalSince(started) * 1000).rounded()) }
         var live: UpdateStream.Live?
@@ -231,9 +238,10 @@ public final class NodeAgent: Sendable {
         }
         if let live {
             let endpoints = delta.clusters.reduce(0) { $0 + $1.levels.reduce(0) { $0 + $1.endpoints.count / ABILayout.size("x2b_endpoint") } }
-            log("live: updated \(delta.clusters.count) cluster\(delta.clusters.count == 1 ? "" : "s") in place (\(endpoints) endpoints; "
-                + "\(bundle == nil ? "rows from the changed assignments" : "compile") \(ms(started.addingTimeInterval(laps.total - laps.last))) ms, "
-                + "live after \(ms(Date())) ms; \(laps.summary), loader \(String(format: "%.1f", Double(live.micros) / 1000)) ms)")
+            log(
+                "live: updated \(delta.clusters.count) cluster\(delta.clusters.count == 1 ? "" : "s") in place (\(endpoints) endpoints; "
+                    + "\(bundle == nil ? "rows from the changed assignments" : "compile") \(ms(started.addingTimeInterval(laps.total - laps.last))) ms, "
+                    + "live after \(ms(Date())) ms; \(laps.summary), loader \(String(format: "%.1f", Double(live.micros) / 1000)) ms)")
         } else {
             log("routing unchanged (\(ms(Date())) ms): nothing to write")
         }
@@ -293,7 +301,7 @@ public final class NodeAgent: Sendable {
             if openStream, state.withLock({ $0.applied == applied }) { _ = self.openStream() }
             // A compile, and the encoding just done, leave freed heap behind: back to the system.
             #if os(Linux)
-            _ = glibcMallocTrim(0)
+                _ = glibcMallocTrim(0)
             #endif
         }
     }
@@ -366,8 +374,8 @@ struct Laps {
 }
 
 #if os(Linux)
-/// glibc's malloc_trim(3) (malloc.h is not in Swift's Glibc module): returns the
-/// free heap a full compile leaves behind to the system.
-@_silgen_name("malloc_trim")
-private func glibcMallocTrim(_ pad: Int) -> Int32
+    /// glibc's malloc_trim(3) (malloc.h is not in Swift's Glibc module): returns the
+    /// free heap a full compile leaves behind to the system.
+    @_silgen_name("malloc_trim")
+    private func glibcMallocTrim(_ pad: Int) -> Int32
 #endif

@@ -61,8 +61,9 @@ enum XDSReferences {
         if listener.hasDefaultFilterChain { chains.append(listener.defaultFilterChain) }
         for chain in chains {
             for f in chain.filters where f.typedConfig.xdsTypeName == hcmName {
-                guard let hcm = try? f.typedConfig.unpackIfXDS(
-                    Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.self),
+                guard
+                    let hcm = try? f.typedConfig.unpackIfXDS(
+                        Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.self),
                     case .rds(let rds)? = hcm.routeSpecifier, !rds.routeConfigName.isEmpty
                 else { continue }
                 out.append(rds.routeConfigName)
@@ -119,7 +120,10 @@ public struct XDSResourceSet: Sendable, Equatable {
             if version.isEmpty { version = wrapped.version }
         }
         guard payload.typeURL == type.typeURL else {
-            throw XDSResourceError(message: "type URL \(payload.typeURL.isEmpty ? "(empty)" : payload.typeURL) embedded in a resource does not match the response's type URL \(type.typeURL)")
+            throw XDSResourceError(
+                message:
+                    "type URL \(payload.typeURL.isEmpty ? "(empty)" : payload.typeURL) embedded in a resource does not match the response's type URL \(type.typeURL)"
+            )
         }
         // The name is field 1 of all four messages. Reading it (and checking the
         // top level of the wire format) is enough here: the whole message is
@@ -258,7 +262,8 @@ public struct XDSResourceSet: Sendable, Equatable {
         var seen = Set<String>(), out: [String] = []
         for r in clusters {
             guard let c = try? Envoy_Config_Cluster_V3_Cluster(serializedBytes: r.any.value),
-                let n = XDSReferences.endpointName(of: c) else { continue }
+                let n = XDSReferences.endpointName(of: c)
+            else { continue }
             if seen.insert(n).inserted { out.append(n) }
         }
         return out
@@ -337,7 +342,10 @@ public struct XDSResourceSet: Sendable, Equatable {
             // resource that holds one this build does not model.
             for t in XDSResourceType.allCases.sorted() {
                 for r in resources[t] ?? [] where (try? r.any.jsonString(options: opts)) == nil {
-                    throw XDSResourceError(message: "\(t.shortName) \(ResourcePath.quoted(r.name)) holds a typed config whose schema xds2bpf does not carry, so it has no JSON form; write the binary snapshot (--format pb) instead")
+                    throw XDSResourceError(
+                        message:
+                            "\(t.shortName) \(ResourcePath.quoted(r.name)) holds a typed config whose schema xds2bpf does not carry, so it has no JSON form; write the binary snapshot (--format pb) instead"
+                    )
                 }
             }
             throw error

@@ -47,22 +47,25 @@ static int check_level(const x2b_dcluster *c, size_t li, uint32_t prev_load)
 
 	if (l->endpoints.len % X2B_EP_SIZE) {
 		x2b_err("delta: cluster %u level %zu: endpoints are %zu bytes, not a multiple of "
-			"struct x2b_endpoint (%zu bytes)", c->cluster, li, l->endpoints.len, X2B_EP_SIZE);
+			"struct x2b_endpoint (%zu bytes)",
+			c->cluster, li, l->endpoints.len, X2B_EP_SIZE);
 		return 1;
 	}
 	if (l->table.len % X2B_SLOT_SIZE) {
 		x2b_err("delta: cluster %u level %zu: table is %zu bytes, not a multiple of "
-			"struct x2b_slot (%zu bytes)", c->cluster, li, l->table.len, X2B_SLOT_SIZE);
+			"struct x2b_slot (%zu bytes)",
+			c->cluster, li, l->table.len, X2B_SLOT_SIZE);
 		return 1;
 	}
 	if (neps > X2B_MAX_ENTRIES_LIMIT || nslots > X2B_MAX_ENTRIES_LIMIT) {
-		x2b_err("delta: cluster %u level %zu: %zu endpoints, %zu slots: too many", c->cluster, li,
-			neps, nslots);
+		x2b_err("delta: cluster %u level %zu: %zu endpoints, %zu slots: too many",
+			c->cluster, li, neps, nslots);
 		return 1;
 	}
 	if (l->cum_load > 100 || l->cum_load < prev_load) {
 		x2b_err("delta: cluster %u level %zu: cumulative load %u after %u (must not decrease, "
-			"at most 100)", c->cluster, li, l->cum_load, prev_load);
+			"at most 100)",
+			c->cluster, li, l->cum_load, prev_load);
 		bad++;
 	}
 	for (size_t i = 0; i < neps; i++) {
@@ -70,8 +73,8 @@ static int check_level(const x2b_dcluster *c, size_t li, uint32_t prev_load)
 
 		memcpy(&ep, l->endpoints.data + i * X2B_EP_SIZE, sizeof(ep));
 		if (ep.family != X2B_FAM_INET4 && ep.family != X2B_FAM_INET6) {
-			x2b_err("delta: cluster %u level %zu endpoint %zu: family %u (4 or 6)", c->cluster,
-				li, i, ep.family);
+			x2b_err("delta: cluster %u level %zu endpoint %zu: family %u (4 or 6)",
+				c->cluster, li, i, ep.family);
 			return 1;
 		}
 	}
@@ -81,7 +84,8 @@ static int check_level(const x2b_dcluster *c, size_t li, uint32_t prev_load)
 		memcpy(&s, l->table.data + i * X2B_SLOT_SIZE, sizeof(s));
 		if (s.ep >= neps) {
 			x2b_err("delta: cluster %u level %zu slot %zu: endpoint %u out of range (the level "
-				"has %zu endpoints)", c->cluster, li, i, s.ep, neps);
+				"has %zu endpoints)",
+				c->cluster, li, i, s.ep, neps);
 			return 1;
 		}
 	}
@@ -128,8 +132,8 @@ static int check_delta(const x2b_delta *d, const x2b_manifest *m)
 		uint32_t prev = 0;
 
 		if (c->cluster >= m->n_clusters || !(mc = manifest_cluster(m, c->cluster))) {
-			x2b_err("delta: unknown cluster %u (the bundle has %zu clusters)", c->cluster,
-				m->n_clusters);
+			x2b_err("delta: unknown cluster %u (the bundle has %zu clusters)",
+				c->cluster, m->n_clusters);
 			bad++;
 			continue;
 		}
@@ -139,8 +143,10 @@ static int check_delta(const x2b_delta *d, const x2b_manifest *m)
 
 			/* the delta's name is unchecked text: shown printable and short */
 			for (; c->name[i] && i < 64; i++)
-				q[i] = (unsigned char)c->name[i] >= 0x20 && (unsigned char)c->name[i] < 0x7f
-					       ? c->name[i] : '?';
+				q[i] = (unsigned char)c->name[i] >= 0x20 &&
+						       (unsigned char)c->name[i] < 0x7f
+					       ? c->name[i]
+					       : '?';
 			q[i] = '\0';
 			x2b_err("delta: cluster %u is named '%s' in the delta and '%s' in the bundle",
 				c->cluster, q, mc->name);
@@ -153,8 +159,8 @@ static int check_delta(const x2b_delta *d, const x2b_manifest *m)
 			continue;
 		}
 		if (c->n_levels > X2B_MAX_PRIORITIES) {
-			x2b_err("delta: cluster %u ('%s') has %zu priority levels, at most %d", c->cluster,
-				mc->name, c->n_levels, X2B_MAX_PRIORITIES);
+			x2b_err("delta: cluster %u ('%s') has %zu priority levels, at most %d",
+				c->cluster, mc->name, c->n_levels, X2B_MAX_PRIORITIES);
 			bad++;
 			continue;
 		}
@@ -375,13 +381,14 @@ static const struct x2b_cluster *live_row(const uint32_t *ids, const struct x2b_
 static int no_fit(struct x2b_space *s, const char *what, uint64_t free_before, uint64_t need)
 {
 	x2b_err("does not fit: %s has %llu %s free (largest free range %u), %llu needed; a full "
-		"replace is needed", s->map, (unsigned long long)free_before, what,
-		x2b_space_largest(s), (unsigned long long)need);
+		"replace is needed",
+		s->map, (unsigned long long)free_before, what, x2b_space_largest(s),
+		(unsigned long long)need);
 	return X2B_EXIT_NO_FIT;
 }
 
-int x2b_delta_plan(const x2b_delta *d, const uint32_t *ids, const struct x2b_cluster *live, size_t n,
-		   struct x2b_space *ep, struct x2b_space *tab, struct x2b_update_plan *p)
+int x2b_delta_plan(const x2b_delta *d, const uint32_t *ids, const struct x2b_cluster *live,
+		   size_t n, struct x2b_space *ep, struct x2b_space *tab, struct x2b_update_plan *p)
 {
 	uint64_t need_ep = 0, need_tab = 0;
 	int err;
@@ -393,7 +400,8 @@ int x2b_delta_plan(const x2b_delta *d, const uint32_t *ids, const struct x2b_clu
 
 		if (c->nlevels > X2B_MAX_PRIORITIES) {
 			x2b_err("live row of cluster %u has %u priority levels (corrupt maps?); cannot "
-				"update in place: reload", ids[i], c->nlevels);
+				"update in place: reload",
+				ids[i], c->nlevels);
 			return X2B_EXIT_NO_FIT;
 		}
 		for (uint32_t li = 0; li < c->nlevels; li++) {
@@ -407,8 +415,8 @@ int x2b_delta_plan(const x2b_delta *d, const uint32_t *ids, const struct x2b_clu
 			if (err) {
 				x2b_err("live row of cluster %u level %u: endpoints [%u, +%u) or table [%u, "
 					"+%u) beyond %s (%u) / %s (%u); cannot update in place: reload",
-					ids[i], li, l->first, l->count, l->table_first, l->table_len,
-					ep->map, ep->max, tab->map, tab->max);
+					ids[i], li, l->first, l->count, l->table_first,
+					l->table_len, ep->map, ep->max, tab->map, tab->max);
 				return X2B_EXIT_NO_FIT;
 			}
 		}
@@ -457,7 +465,8 @@ int x2b_delta_plan(const x2b_delta *d, const uint32_t *ids, const struct x2b_clu
 				memcpy(&b, l->table.data + i * X2B_SLOT_SIZE, sizeof(b));
 				if (b.hash < a.hash) {
 					x2b_err("delta: cluster %u level %zu: ring hash points are not "
-						"sorted (slot %zu)", c->cluster, li, i);
+						"sorted (slot %zu)",
+						c->cluster, li, i);
 					return X2B_EXIT_REJECT;
 				}
 			}
@@ -585,14 +594,26 @@ static char *jp_string(struct jp *p)
 			break;
 		c = (unsigned char)p->s[p->i++];
 		switch (c) {
-		case '"': case '\\': case '/':
+		case '"':
+		case '\\':
+		case '/':
 			out[o++] = (char)c;
 			continue;
-		case 'b': out[o++] = '\b'; continue;
-		case 'f': out[o++] = '\f'; continue;
-		case 'n': out[o++] = '\n'; continue;
-		case 'r': out[o++] = '\r'; continue;
-		case 't': out[o++] = '\t'; continue;
+		case 'b':
+			out[o++] = '\b';
+			continue;
+		case 'f':
+			out[o++] = '\f';
+			continue;
+		case 'n':
+			out[o++] = '\n';
+			continue;
+		case 'r':
+			out[o++] = '\r';
+			continue;
+		case 't':
+			out[o++] = '\t';
+			continue;
 		case 'u':
 			if (!jp_u4(p, &cp))
 				goto bad;

@@ -74,7 +74,8 @@ static int open_map(const char *root, struct umap *m)
 	if (m->fd < 0) {
 		if (errno == ENOENT) {
 			x2b_err("the loaded bundle has no map %s (not double-buffered: an older layout); "
-				"cannot update in place: reload", m->name);
+				"cannot update in place: reload",
+				m->name);
 			return X2B_EXIT_NO_FIT;
 		}
 		x2b_err("cannot open %s: %s", path, strerror(errno));
@@ -88,8 +89,9 @@ static int open_map(const char *root, struct umap *m)
 	if (m->info.type != BPF_MAP_TYPE_ARRAY || m->info.key_size != sizeof(__u32) ||
 	    m->info.value_size != m->value_size) {
 		x2b_err("map %s: type %u, key size %u, value size %u; expected an ARRAY of %u-byte "
-			"values (ABI %d); cannot update in place: reload", m->name, m->info.type,
-			m->info.key_size, m->info.value_size, m->value_size, X2B_ABI_VERSION);
+			"values (ABI %d); cannot update in place: reload",
+			m->name, m->info.type, m->info.key_size, m->info.value_size, m->value_size,
+			X2B_ABI_VERSION);
 		return X2B_EXIT_NO_FIT;
 	}
 	return 0;
@@ -138,7 +140,8 @@ static int batch_write(struct batch *b)
 	if (bpf_map_update_batch(b->m->fd, b->keys, b->vals, &n, &opts) == 0 && n == b->n)
 		return 0;
 	for (size_t i = 0; i < b->n; i++)
-		if (bpf_map_update_elem(b->m->fd, &b->keys[i], b->vals + i * b->m->value_size, BPF_ANY))
+		if (bpf_map_update_elem(b->m->fd, &b->keys[i], b->vals + i * b->m->value_size,
+					BPF_ANY))
 			return -errno;
 	return 0;
 }
@@ -175,11 +178,11 @@ struct x2b_updater {
 	int active_fd; /* x2b_active, -1 without least-request clusters */
 	x2b_manifest *m;
 	void *mraw;
-	size_t n; /* clusters of the manifest */
-	__u32 *ids, *ver; /* per manifest cluster: its id, its live row (0 or 1) */
-	struct x2b_cluster *live; /* per manifest cluster: the live row */
+	size_t n;		    /* clusters of the manifest */
+	__u32 *ids, *ver;	    /* per manifest cluster: its id, its live row (0 or 1) */
+	struct x2b_cluster *live;   /* per manifest cluster: the live row */
 	unsigned long long updates; /* in-place updates since the load */
-	char snapshot_sha256[65]; /* what the last update made live ("" until named) */
+	char snapshot_sha256[65];   /* what the last update made live ("" until named) */
 	struct x2b_update_summary last;
 };
 
@@ -199,12 +202,14 @@ static size_t add_active(int fd, const x2b_delta *d, const struct x2b_update_pla
 	if (fd < 0)
 		return 0; /* no least-request cluster in this bundle */
 	for (size_t k = 0; k < d->n_clusters; k++) {
-		if (p->rows[k].lb != X2B_LB_LEAST_REQUEST || (p->rows[k].flags & X2B_CLU_PASSTHROUGH))
+		if (p->rows[k].lb != X2B_LB_LEAST_REQUEST ||
+		    (p->rows[k].flags & X2B_CLU_PASSTHROUGH))
 			continue;
 		for (size_t li = 0; li < d->clusters[k]->n_levels; li++) {
 			const x2b_dlevel *l = d->clusters[k]->levels[li];
 
-			for (size_t i = 0; i < l->endpoints.len / sizeof(struct x2b_endpoint); i++) {
+			for (size_t i = 0; i < l->endpoints.len / sizeof(struct x2b_endpoint);
+			     i++) {
 				struct x2b_endpoint ep;
 				struct x2b_epkey key = {};
 
@@ -212,7 +217,8 @@ static size_t add_active(int fd, const x2b_delta *d, const struct x2b_update_pla
 				key.family = ep.family;
 				key.port = ep.port;
 				memcpy(key.addr, ep.addr, sizeof(key.addr));
-				if (bpf_map_update_elem(fd, &key, &zero, BPF_NOEXIST) && errno != EEXIST)
+				if (bpf_map_update_elem(fd, &key, &zero, BPF_NOEXIST) &&
+				    errno != EEXIST)
 					missed++;
 			}
 		}
@@ -259,7 +265,8 @@ static int read_array(const struct umap *m, void *out)
 	while (done < n) {
 		count = n - done;
 		err = bpf_map_lookup_batch(m->fd, first ? NULL : &token, &token, keys + done,
-					   (char *)out + (size_t)done * m->value_size, &count, &opts);
+					   (char *)out + (size_t)done * m->value_size, &count,
+					   &opts);
 		first = false;
 		done += count;
 		if (err) {
@@ -360,9 +367,15 @@ static int x2b_updater_open(struct x2b_updater *u, const char *name)
 	memset(u, 0, sizeof(*u));
 	u->lockfd = u->active_fd = -1;
 	u->cluv = (struct umap){ .name = "x2b_cluv", .value_size = sizeof(__u32), .fd = -1 };
-	u->clu = (struct umap){ .name = "x2b_clu", .value_size = sizeof(struct x2b_cluster), .fd = -1 };
-	u->ep = (struct umap){ .name = "x2b_ep", .value_size = sizeof(struct x2b_endpoint), .fd = -1 };
-	u->tab = (struct umap){ .name = "x2b_lbtab", .value_size = sizeof(struct x2b_slot), .fd = -1 };
+	u->clu = (struct umap){ .name = "x2b_clu",
+				.value_size = sizeof(struct x2b_cluster),
+				.fd = -1 };
+	u->ep = (struct umap){ .name = "x2b_ep",
+			       .value_size = sizeof(struct x2b_endpoint),
+			       .fd = -1 };
+	u->tab = (struct umap){ .name = "x2b_lbtab",
+				.value_size = sizeof(struct x2b_slot),
+				.fd = -1 };
 	if (x2b_path(u->root, sizeof(u->root), "%s/%s", x2b_bpffs_base(), name) ||
 	    x2b_path(u->state, sizeof(u->state), "%s/%s", x2b_state_base(), name) ||
 	    x2b_path(u->pending, sizeof(u->pending), "%s/%s", u->state, X2B_PENDING_FILE) ||
@@ -395,7 +408,8 @@ static int x2b_updater_open(struct x2b_updater *u, const char *name)
 	}
 	if (u->m->abi_version != X2B_ABI_VERSION) {
 		x2b_err("the loaded bundle has ABI version %u, this loader %d; cannot update in place: "
-			"reload", u->m->abi_version, X2B_ABI_VERSION);
+			"reload",
+			u->m->abi_version, X2B_ABI_VERSION);
 		err = X2B_EXIT_NO_FIT;
 		goto fail;
 	}
@@ -431,15 +445,16 @@ static int x2b_updater_open(struct x2b_updater *u, const char *name)
 		u->ids[i] = id;
 		if (id >= u->cluv.info.max_entries || 2ULL * id + 1 >= u->clu.info.max_entries) {
 			x2b_err("cluster %u is beyond %s (%u entries) or %s (%u rows: two per cluster); "
-				"cannot update in place: reload", id, u->cluv.name,
-				u->cluv.info.max_entries, u->clu.name, u->clu.info.max_entries);
+				"cannot update in place: reload",
+				id, u->cluv.name, u->cluv.info.max_entries, u->clu.name,
+				u->clu.info.max_entries);
 			err = X2B_EXIT_NO_FIT;
 			goto fail;
 		}
 		u->ver[i] = cluv[id];
 		if (u->ver[i] > 1) {
-			x2b_err("%s[%u] is %u (0 or 1); cannot update in place: reload", u->cluv.name, id,
-				u->ver[i]);
+			x2b_err("%s[%u] is %u (0 or 1); cannot update in place: reload",
+				u->cluv.name, id, u->ver[i]);
 			err = X2B_EXIT_NO_FIT;
 			goto fail;
 		}
@@ -457,7 +472,7 @@ fail:
 }
 
 static int x2b_updater_apply(struct x2b_updater *u, const void *data, size_t len,
-		      void (*on_live)(const struct x2b_updater *u, void *ctx), void *ctx)
+			     void (*on_live)(const struct x2b_updater *u, void *ctx), void *ctx)
 {
 	struct batch bep = { .m = &u->ep }, btab = { .m = &u->tab }, bclu = { .m = &u->clu };
 	struct x2b_update_summary sum = {};
@@ -489,7 +504,8 @@ static int x2b_updater_apply(struct x2b_updater *u, const void *data, size_t len
 
 			err = batch_add(&bep, l->first, c->levels[li]->endpoints.data, l->count);
 			if (!err)
-				err = batch_add(&btab, l->table_first, c->levels[li]->table.data, l->table_len);
+				err = batch_add(&btab, l->table_first, c->levels[li]->table.data,
+						l->table_len);
 		}
 		if (!err)
 			err = batch_add(&bclu, 2 * id + (1 - u->ver[position(u->ids, u->n, id)]),
@@ -508,14 +524,17 @@ static int x2b_updater_apply(struct x2b_updater *u, const void *data, size_t len
 	tw = now_us();
 	if (err) {
 		x2b_err("cannot write the new rows: %s (nothing switched: the loaded maps serve as "
-			"before)", strerror(-err));
+			"before)",
+			strerror(-err));
 		err = X2B_EXIT_INTERNAL;
 		goto out;
 	}
 	nmissed = add_active(u->active_fd, d, &plan);
 	if (nmissed)
-		x2b_warn("x2b_active is full: least request does not count the connections of %zu new "
-			 "endpoint addresses (a replace resizes it)", nmissed);
+		x2b_warn(
+			"x2b_active is full: least request does not count the connections of %zu new "
+			"endpoint addresses (a replace resizes it)",
+			nmissed);
 	if (x2b_fail_point("update-before-switch")) {
 		err = X2B_EXIT_INTERNAL;
 		goto out;
@@ -523,7 +542,8 @@ static int x2b_updater_apply(struct x2b_updater *u, const void *data, size_t len
 
 	/* what the old rows free once the grace period is over */
 	for (size_t k = 0; k < d->n_clusters; k++) {
-		const struct x2b_cluster *old = &u->live[position(u->ids, u->n, d->clusters[k]->cluster)];
+		const struct x2b_cluster *old =
+			&u->live[position(u->ids, u->n, d->clusters[k]->cluster)];
 
 		for (__u32 li = 0; li < old->nlevels && li < X2B_MAX_PRIORITIES; li++) {
 			freed_ep += old->levels[li].count;
@@ -543,8 +563,8 @@ static int x2b_updater_apply(struct x2b_updater *u, const void *data, size_t len
 		v = 1 - u->ver[i];
 		if (bpf_map_update_elem(u->cluv.fd, &id, &v, BPF_ANY)) {
 			x2b_err("cannot switch cluster %u (%s[%u]): %s; %zu of %zu clusters switched, each "
-				"consistent; apply the delta again or replace", id, u->cluv.name, id,
-				strerror(errno), nswitched, d->n_clusters);
+				"consistent; apply the delta again or replace",
+				id, u->cluv.name, id, strerror(errno), nswitched, d->n_clusters);
 			err = X2B_EXIT_INTERNAL;
 			goto out;
 		}
@@ -622,11 +642,12 @@ static void print_summary(const char *name, const struct x2b_updater *u)
 	}
 	x2b_note("updated '%s': %zu clusters, %llu endpoints, %llu slots written in %llu us "
 		 "(maps %llu us, switch %llu us, grace period %llu us); free: x2b_ep %llu of %u, "
-		 "x2b_lbtab %llu of %u", name, s->clusters, (unsigned long long)s->endpoints,
-		 (unsigned long long)s->slots, (unsigned long long)s->total_us,
-		 (unsigned long long)s->write_us, (unsigned long long)s->switch_us,
-		 (unsigned long long)s->settle_us, (unsigned long long)s->ep_free, s->ep_max,
-		 (unsigned long long)s->tab_free, s->tab_max);
+		 "x2b_lbtab %llu of %u",
+		 name, s->clusters, (unsigned long long)s->endpoints, (unsigned long long)s->slots,
+		 (unsigned long long)s->total_us, (unsigned long long)s->write_us,
+		 (unsigned long long)s->switch_us, (unsigned long long)s->settle_us,
+		 (unsigned long long)s->ep_free, s->ep_max, (unsigned long long)s->tab_free,
+		 s->tab_max);
 }
 
 int x2b_cmd_update(const char *delta_path, const char *name)
@@ -642,8 +663,9 @@ int x2b_cmd_update(const char *delta_path, const char *name)
 	err = x2b_read_file_at(AT_FDCWD, delta_path, 0, X2B_MAX_DELTA_SIZE, &draw, &dlen);
 	if (err) {
 		x2b_err("cannot read delta %s: %s", delta_path,
-			err == -EINVAL ? "not a regular file" : err == -EFBIG ? "file too large"
-								: strerror(-err));
+			err == -EINVAL	? "not a regular file"
+			: err == -EFBIG ? "file too large"
+					: strerror(-err));
 		err = err == -ENOMEM ? X2B_EXIT_INTERNAL : X2B_EXIT_REJECT;
 		goto out;
 	}
@@ -713,7 +735,8 @@ int x2b_cmd_update_stream(const char *name)
 		printf("{\"event\":\"error\",\"id\":0,\"status\":%d}\n", err);
 		return err;
 	}
-	printf("{\"event\":\"ready\",\"id\":0,\"clusters\":%zu,\"updates\":%llu}\n", u.n, u.updates);
+	printf("{\"event\":\"ready\",\"id\":0,\"clusters\":%zu,\"updates\":%llu}\n", u.n,
+	       u.updates);
 	fflush(stdout);
 	while ((err = read_line(line, sizeof(line))) == 0) {
 		unsigned long long id, len;
@@ -753,8 +776,9 @@ int x2b_cmd_update_stream(const char *name)
 			       "\"micros\":%llu,\"grace_micros\":%llu,\"ep_free\":%llu,\"ep_max\":%u,"
 			       "\"lbtab_free\":%llu,\"lbtab_max\":%u}\n",
 			       id, u.updates, (unsigned long long)u.last.total_us,
-			       (unsigned long long)u.last.settle_us, (unsigned long long)u.last.ep_free,
-			       u.last.ep_max, (unsigned long long)u.last.tab_free, u.last.tab_max);
+			       (unsigned long long)u.last.settle_us,
+			       (unsigned long long)u.last.ep_free, u.last.ep_max,
+			       (unsigned long long)u.last.tab_free, u.last.tab_max);
 		fflush(stdout);
 	}
 	if (err == -EINVAL) {
