@@ -88,7 +88,7 @@ check-templates:
 
 # The ABI contract (docs/architecture.md): bpf-runtime/abi/x2b_abi.h and the constants
 # of x2b_defer.h are the source; scripts/gen-abi.py writes the layout asserts, the
-# module's kernel/xds2bpf_abi.h and Sources/Codegen/Generated/ABI.swift from them.
+# module's kernel/xds2bpf_abi.h and Sources/X2BABI/ABI.swift from them.
 abi:
 	python3 scripts/gen-abi.py
 	scripts/gen-templates.sh
@@ -106,7 +106,7 @@ LINT_LATER := Tests/envoy/%
 # Never linted: generated files (check-abi, check-templates, check-protos verify them) and
 # the headers shipped in every bundle (their sha256 is in the golden manifests: reformat
 # them together with a golden update).
-LINT_NEVER := Sources/Codegen/Generated/% Sources/Codegen/Emit/Generated/% kernel/xds2bpf_abi.h \
+LINT_NEVER := Sources/X2BProtos/% Sources/X2BABI/% Sources/X2BEmit/Generated/% kernel/xds2bpf_abi.h \
 	bpf-runtime/abi/% bpf-runtime/include/%
 LINT_C = $(filter-out $(LINT_LATER) $(LINT_NEVER),$(shell git ls-files 'bpf-runtime/*.[ch]' 'kernel/*.[ch]'))
 LINT_SWIFT = $(filter-out $(LINT_LATER) $(LINT_NEVER),$(shell git ls-files '*.swift'))

@@ -2,6 +2,16 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+let protobuf: Target.Dependency = .product(name: "SwiftProtobuf", package: "swift-protobuf")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let compilerStages = [
+    "X2BProtos", "X2BABI", "X2BDiagnostics", "X2BFrontend", "X2BIR", "X2BSemantics", "X2BResolve", "X2BPlan", "X2BEmit",
+    "X2BToolchain", "X2BBundle",
+]
+
+func stage(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
+    .target(name: name, dependencies: dependencies, swiftSettings: strict)
+}
 
 let package = Package(
     name: "xds2bpf",
@@ -21,16 +31,24 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
     ],
     targets: [
-        // The offline compiler: parse, resolve, lower, plan, emit, clang, bundle.
-        .target(
-            name: "Codegen",
-            dependencies: [
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "Yams", package: "Yams"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: strict
-        ),
+        // The offline compiler, one target per stage (docs/architecture.md). A stage imports
+        // only what it lists here, so an arrow that goes the wrong way does not build.
+        stage("X2BProtos", [protobuf]),
+        stage("X2BABI", []),
+        stage("X2BDiagnostics", [crypto]),
+        stage("X2BFrontend", ["X2BDiagnostics", "X2BProtos", protobuf, .product(name: "Yams", package: "Yams")]),
+        stage("X2BIR", ["X2BDiagnostics"]),
+        stage("X2BSemantics", ["X2BDiagnostics", "X2BIR", crypto]),
+        stage("X2BResolve", ["X2BDiagnostics", "X2BProtos", "X2BFrontend", "X2BIR", "X2BSemantics", protobuf]),
+        stage("X2BPlan", ["X2BABI", "X2BDiagnostics", "X2BIR", "X2BSemantics"]),
+        stage("X2BEmit", ["X2BABI", "X2BDiagnostics", "X2BIR", "X2BSemantics", "X2BPlan"]),
+        stage("X2BToolchain", ["X2BDiagnostics", crypto]),
+        stage("X2BBundle", ["X2BABI", "X2BDiagnostics", "X2BProtos", protobuf, crypto]),
+        // The router-check and HTTP test tools: they drive the stages; no stage depends on them.
+        stage("X2BRouteCheck", compilerStages.filter { $0 != "X2BBundle" }.map { .target(name: $0) } + [protobuf]),
+        // `Pipeline.swift` strings the stages together; the one import of the CLI, the live
+        // side and the tests, re-exporting every stage (`Exports.swift`).
+        stage("Codegen", (compilerStages + ["X2BRouteCheck"]).map { .target(name: $0) } + [protobuf]),
         // The live side: an ADS client (state of the world and delta) on grpc-swift 2,
         // and the node agent that keeps the kernel in sync with a control plane.
         // Codegen never depends on it: `compile` stays a pure offline function.

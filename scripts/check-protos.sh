@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Check that Sources/Codegen/Generated/ is what scripts/gen-protos.sh produces from proto/.
+# Check that Sources/X2BProtos/ is what scripts/gen-protos.sh produces from proto/.
 # Same environment as gen-protos.sh (PROTOC_GEN_SWIFT, PROTOC, PROTOC_INCLUDE).
 set -euo pipefail
 
@@ -10,10 +10,10 @@ trap 'rm -rf "$TMP"' EXIT
 
 OUT_DIR="$TMP/Generated" "$ROOT/scripts/gen-protos.sh"
 
-if ! diff -ru --exclude='*.md' "$ROOT/Sources/Codegen/Generated" "$TMP/Generated" >"$TMP/diff"; then
+if ! diff -ru --exclude='*.md' "$ROOT/Sources/X2BProtos" "$TMP/Generated" >"$TMP/diff"; then
     head -n 200 "$TMP/diff" >&2
     echo >&2
-    echo "check-protos: Sources/Codegen/Generated is out of date with proto/." >&2
+    echo "check-protos: Sources/X2BProtos is out of date with proto/." >&2
     echo "check-protos: run: scripts/gen-protos.sh   (PROTOC_GEN_SWIFT=... to use a prebuilt plugin)" >&2
     exit 1
 fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate the Swift code of every proto/**/*.proto into Sources/Codegen/Generated/.
+# Regenerate the Swift code of every proto/**/*.proto into Sources/X2BProtos/.
 #
 #   scripts/gen-protos.sh            # uses $PROTOC_GEN_SWIFT, or builds protoc-gen-swift 1.39.0
 #   PROTOC_GEN_SWIFT=/path/to/protoc-gen-swift scripts/gen-protos.sh
@@ -9,7 +9,7 @@
 #   PROTOC_INCLUDE    directory holding google/protobuf/*.proto (default: /usr/include)
 #   PROTOC_GEN_SWIFT  protoc-gen-swift binary; when unset it is built from the swift-protobuf
 #                     package at tag $SWIFT_PROTOBUF_VERSION in .build-protoc-gen-swift/
-#   OUT_DIR           output directory (default: Sources/Codegen/Generated; check-protos.sh
+#   OUT_DIR           output directory (default: Sources/X2BProtos; check-protos.sh
 #                     points it at a temporary directory)
 set -euo pipefail
 
@@ -19,7 +19,7 @@ cd "$ROOT"
 SWIFT_PROTOBUF_VERSION="1.39.0"
 PROTOC="${PROTOC:-protoc}"
 PROTOC_INCLUDE="${PROTOC_INCLUDE:-/usr/include}"
-OUT_DIR="${OUT_DIR:-$ROOT/Sources/Codegen/Generated}"
+OUT_DIR="${OUT_DIR:-$ROOT/Sources/X2BProtos}"
 
 die() { echo "gen-protos: $*" >&2; exit 1; }
 

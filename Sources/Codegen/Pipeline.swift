@@ -1,5 +1,15 @@
 import Foundation
 import SwiftProtobuf
+import X2BABI
+import X2BBundle
+import X2BDiagnostics
+import X2BEmit
+import X2BFrontend
+import X2BIR
+import X2BPlan
+import X2BProtos
+import X2BResolve
+import X2BToolchain
 
 public enum XDS2BPFVersion {
     public static let string = "0.1.0"

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import Codegen
+@testable import X2BPlan
 
 /// The Swift side of the ABI contract. `ABI` and `ABILayout` are generated from
 /// the C headers by scripts/gen-abi.py (`make check-abi` keeps them current and

@@ -7,7 +7,7 @@ final class DeterminismTests: XCTestCase {
     func path(_ rel: String) -> String { TestPaths.root.appendingPathComponent(rel).path }
 
     func testSameSnapshotSameBundleBytes() throws {
-        let clang = try Clang.locate()
+        let clang = try TestPaths.requireClang()
         let input = [path("examples/bookinfo/bookinfo.json")]
         let a = try Pipeline.compile(Pipeline.frontEnd(files: input), clang: clang)
         let b = try Pipeline.compile(Pipeline.frontEnd(files: input), clang: clang)
@@ -33,7 +33,7 @@ final class DeterminismTests: XCTestCase {
     }
 
     func testInputOrderDoesNotMatter() throws {
-        let clang = try Clang.locate()
+        let clang = try TestPaths.requireClang()
         let dir = "Tests/Fixtures/l4/multi-file"
         let files = try FileManager.default.contentsOfDirectory(atPath: path(dir)).filter { $0.hasSuffix(".yaml") }.sorted()
         XCTAssertGreaterThan(files.count, 1)
@@ -65,7 +65,7 @@ final class DeterminismTests: XCTestCase {
 
     func testEndpointOnlyChangeKeepsTheCode() throws {
         // Changing endpoints must not change the C source: the object is reused from the cache.
-        let clang = try Clang.locate()
+        let clang = try TestPaths.requireClang()
         let src = try String(contentsOfFile: path("Tests/Fixtures/l4/tcp-single.json"), encoding: .utf8)
         let changed = src.replacingOccurrences(of: "10.20.0.2", with: "10.20.0.9")
         XCTAssertNotEqual(src, changed)

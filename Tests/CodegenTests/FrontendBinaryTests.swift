@@ -3,6 +3,7 @@ import SwiftProtobuf
 import XCTest
 
 @testable import Codegen
+@testable import X2BFrontend
 
 /// Binary inputs: DiscoveryResponse, length-delimited streams, ConfigDump.
 final class FrontendBinaryTests: XCTestCase {

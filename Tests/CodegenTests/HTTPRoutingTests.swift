@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import Codegen
+@testable import X2BRouteCheck
+@testable import X2BSemantics
 
 /// HTTP routing: the RE2 subset and its automata, Envoy's matcher semantics in
 /// the interpreter, router-check (IR and BPF engines), the generated C, and the

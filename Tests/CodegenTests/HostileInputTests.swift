@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import Codegen
+@testable import X2BToolchain
 
 /// Issue #10: hostile inputs never crash, hang or exhaust memory; they are
 /// rejected with a diagnostic naming the resource. Fixtures: Tests/Fixtures/hostile.

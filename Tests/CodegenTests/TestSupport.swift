@@ -31,6 +31,16 @@ enum TestPaths {
         return c
     }
 
+    /// clang, or a skip that names what is missing; under `CI=1` a missing clang fails.
+    static func requireClang() throws -> Clang {
+        do {
+            return try Clang.locate()
+        } catch {
+            if ProcessInfo.processInfo.environment["CI"] == "1" { XCTFail("clang is required in CI: \(error)") }
+            throw XCTSkip("clang not found (\(error)); set XDS2BPF_CLANG")
+        }
+    }
+
     /// The built CLI for tests that run the binary.
     static var binary: String {
         if let b = ProcessInfo.processInfo.environment["XDS2BPF_BIN"] { return b }

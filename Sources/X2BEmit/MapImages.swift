@@ -1,0 +1,214 @@
+import X2BABI
+import X2BPlan
+import X2BSemantics
+
+/// Little-endian byte writer for map image records.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u16le(_ v: UInt16) { bytes += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+    /// Network order, as ports are stored in sockaddr.
+    mutating func u16be(_ v: UInt16) { bytes += [UInt8(v >> 8), UInt8(v & 0xFF)] }
+    mutating func u32(_ v: UInt32) {
+        for i in 0..<4 { bytes.append(UInt8((v >> (8 * UInt32(i))) & 0xFF)) }
+    }
+    mutating func u64(_ v: UInt64) {
+        for i in 0..<8 { bytes.append(UInt8((v >> (8 * UInt64(i))) & 0xFF)) }
+    }
+    mutating func raw(_ b: [UInt8], padTo n: Int) {
+        bytes += b
+        bytes += [UInt8](repeating: 0, count: n - b.count)
+    }
+}
+
+/// A map image: `key || value` records, the format docs/bundle-format.md describes.
+public struct MapImage: Sendable, Hashable {
+    public var keySize: Int
+    public var valueSize: Int
+    public var bytes: [UInt8] = []
+    public var entries: Int = 0
+
+    mutating func append(key: [UInt8], value: [UInt8]) {
+        precondition(key.count == keySize && value.count == valueSize, "record does not match the map layout")
+        bytes += key
+        bytes += value
+        entries += 1
+    }
+
+    mutating func append(index: Int, value: [UInt8]) {
+        var k = ByteWriter()
+        k.u32(UInt32(index))
+        append(key: k.bytes, value: value)
+    }
+
+    /// One record per line: `key | value` in hex, for goldens and `inspect`.
+    public var hexText: String {
+        var out = ""
+        var off = 0
+        let rec = keySize + valueSize
+        while off + rec <= bytes.count {
+            let k = bytes[off..<off + keySize].map { hex($0) }.joined(separator: " ")
+            let v = bytes[off + keySize..<off + rec].map { hex($0) }.joined(separator: " ")
+            out += "\(k) | \(v)\n"
+            off += rec
+        }
+        return out
+    }
+
+    private func hex(_ b: UInt8) -> String {
+        let d = Array("0123456789abcdef")
+        return String([d[Int(b >> 4)], d[Int(b & 0xF)]])
+    }
+}
+
+/// Encodes a plan's tables as map images.
+public enum MapImageEncoder {
+    public static func listenerKey(_ e: BundlePlan.ListenerEntry) -> [UInt8] {
+        var w = ByteWriter()
+        w.u32(e.prefixLength)
+        w.u8(UInt8(e.prefix.address.family.rawValue))
+        w.u8(0)
+        w.u16be(e.port)
+        w.raw(e.prefix.address.bytes, padTo: 16)
+        return w.bytes
+    }
+
+    /// Rows matched by exact address (a listener's own address, or a VIP row):
+    /// the hash map, one lookup.
+    public static func exactListeners(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: ABILayout.size("x2b_lsn_key"), valueSize: 4)
+        for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) && e.isExact {
+            var v = ByteWriter()
+            v.u32(e.action)
+            img.append(key: listenerKey(e), value: v.bytes)
+        }
+        return img
+    }
+
+    /// Zero counters for every endpoint address of a least-request cluster, so
+    /// sockops counts exactly those.
+    public static func activeCounts(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: ABILayout.size("x2b_epkey"), valueSize: 4)
+        var seen = Set<[UInt8]>()
+        for c in plan.clusters where c.lb == .leastRequest && !c.passthrough {
+            for lv in c.levels {
+                for e in plan.endpoints[Int(lv.first)..<Int(lv.first + lv.count)] {
+                    var k = ByteWriter()
+                    k.u8(UInt8(e.address.family.rawValue))
+                    k.u8(0)
+                    k.u16be(e.port)
+                    k.raw(e.address.bytes, padTo: 16)
+                    guard seen.insert(k.bytes).inserted else { continue }
+                    img.append(key: k.bytes, value: [0, 0, 0, 0])
+                }
+            }
+        }
+        return img
+    }
+
+    /// Rows that need longest-prefix matching: the LPM trie.
+    public static func listeners(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: ABILayout.size("x2b_lsn_key"), valueSize: 4)
+        for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) && !e.isExact {
+            var v = ByteWriter()
+            v.u32(e.action)
+            img.append(key: listenerKey(e), value: v.bytes)
+        }
+        return img
+    }
+
+    public static func actions(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_action"))
+        for (i, a) in plan.actions.enumerated() {
+            var v = ByteWriter()
+            v.u32(a.kind.rawValue)
+            v.u32(a.target)
+            v.u32(a.count)
+            v.u32(a.totalWeight)
+            v.u32(a.listener)
+            v.u32(a.fallback)
+            img.append(index: i, value: v.bytes)
+        }
+        return img
+    }
+
+    public static func weightedClusters(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_wcluster"))
+        for (i, w) in plan.weightedClusters.enumerated() {
+            var v = ByteWriter()
+            v.u32(w.cumWeight)
+            v.u32(w.cluster)
+            img.append(index: i, value: v.bytes)
+        }
+        return img
+    }
+
+    /// Two rows per cluster (ABI 2): the image fills row 2*id; row 2*id+1 is the
+    /// spare that `xds2bpf-loader update` writes before it flips `x2b_cluv[id]`.
+    public static func clusters(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_cluster"))
+        for (i, c) in plan.clusters.enumerated() {
+            img.append(index: 2 * i, value: clusterRow(c))
+        }
+        return img
+    }
+
+    /// One `struct x2b_cluster`.
+    public static func clusterRow(_ c: BundlePlan.Cluster) -> [UInt8] {
+        var v = ByteWriter()
+        v.u32(CNamer.lbSlot(c.lb))
+        v.u32(UInt32(c.levels.count))
+        v.u32(c.counter)
+        v.u32(c.passthrough ? ABI.cluPassthrough : 0)
+        for l in 0..<Int(ABI.maxPriorities) {
+            if l < c.levels.count {
+                let lv = c.levels[l]
+                v.u32(lv.cumLoad)
+                v.u32(lv.first)
+                v.u32(lv.count)
+                v.u32(lv.tableFirst)
+                v.u32(lv.tableLength)
+            } else {
+                for _ in 0..<5 { v.u32(0) }
+            }
+        }
+        return v.bytes
+    }
+
+    public static func endpoints(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_endpoint"))
+        for (i, e) in plan.endpoints.enumerated() {
+            img.append(index: i, value: endpointRecord(e))
+        }
+        return img
+    }
+
+    public static func slots(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_slot"))
+        img.bytes.reserveCapacity(plan.slots.count * 12)
+        for (i, s) in plan.slots.enumerated() {
+            img.append(index: i, value: slotRecord(s))
+        }
+        return img
+    }
+
+    /// One `struct x2b_endpoint`.
+    public static func endpointRecord(_ e: BundlePlan.Endpoint) -> [UInt8] {
+        var v = ByteWriter()
+        v.u8(UInt8(e.address.family.rawValue))
+        v.u8(0)
+        v.u16be(e.port)
+        v.u32(e.weight)
+        v.raw(e.address.bytes, padTo: 16)
+        return v.bytes
+    }
+
+    /// One `struct x2b_slot` (`ep` relative to its level's first endpoint).
+    public static func slotRecord(_ s: LBTables.Slot) -> [UInt8] {
+        var v = ByteWriter()
+        v.u32(s.hash)
+        v.u32(s.endpoint)
+        return v.bytes
+    }
+}

@@ -1,0 +1,17 @@
+import X2BABI
+import X2BSemantics
+
+/// FNV-1a 64, the hash the kernel computes over names and hosts.
+public enum FNV {
+    public static let initial = ABI.fnvInit
+    public static let prime = ABI.fnvPrime
+
+    public static func hash<S: Sequence>(_ bytes: S, from h0: UInt64 = initial) -> UInt64 where S.Element == UInt8 {
+        var h = h0
+        for b in bytes { h = (h ^ UInt64(b)) &* prime }
+        return h
+    }
+
+    /// A header name as the kernel hashes it: ASCII-lowercased.
+    public static func name(_ s: String) -> UInt64 { hash(ASCII.lowered(Array(s.utf8))) }
+}

@@ -1,0 +1,397 @@
+import X2BABI
+import X2BDiagnostics
+import X2BIR
+import X2BSemantics
+
+/// Plan: MeshIR → the tables and code layout of one bundle.
+///
+/// Decides, per table, straight-line code or a map; assigns action, cluster and
+/// endpoint indexes; computes LB tables; sizes maps; checks kernel limits.
+/// Everything here is data: the emitter turns it into C and map images.
+public struct BundlePlan: Sendable {
+    /// One row of the listener match: `family, port, prefix → action`.
+    public struct ListenerEntry: Sendable, Hashable {
+        public var prefix: IRCidr
+        public var port: UInt16
+        public var action: UInt32
+        /// Resource path of the filter chain, for comments.
+        public var source: String
+        /// LPM prefix length over (family, pad, port, addr).
+        public var prefixLength: UInt32 { 32 + UInt32(prefix.prefixLength) }
+        /// A full-length address: matched by the exact hash map.
+        public var isExact: Bool { prefix.prefixLength == (prefix.address.family == .inet4 ? 32 : 128) }
+    }
+
+    public enum ActionKind: UInt32, Sendable {
+        case pass = 0, cluster = 1, weighted = 2, http = 3, refuse = 4
+    }
+
+    public struct Action: Sendable, Hashable {
+        public var kind: ActionKind
+        public var target: UInt32
+        public var count: UInt32
+        public var totalWeight: UInt32
+        public var listener: UInt32
+        public var fallback: UInt32
+        public var source: String
+    }
+
+    public struct Level: Sendable, Hashable {
+        public var cumLoad: UInt32
+        public var first: UInt32
+        public var count: UInt32
+        public var tableFirst: UInt32
+        public var tableLength: UInt32
+    }
+
+    public struct Cluster: Sendable, Hashable {
+        public var name: String
+        public var lb: IRLBPolicy
+        public var counter: UInt32
+        public var passthrough: Bool
+        public var levels: [Level]
+        public var endpointCount: Int
+    }
+
+    public struct Endpoint: Sendable, Hashable {
+        public var address: IRAddress
+        public var port: UInt16
+        public var weight: UInt32
+    }
+
+    public struct ListenerInfo: Sendable, Hashable {
+        public var name: String
+        public var address: String
+        public var kind: String
+    }
+
+    public var listenerEntries: [ListenerEntry] = []
+    public var actions: [Action] = []
+    public var weightedClusters: [(cumWeight: UInt32, cluster: UInt32)] = []
+    public var clusters: [Cluster] = []
+    public var endpoints: [Endpoint] = []
+    public var slots: [LBTables.Slot] = []
+    public var listeners: [ListenerInfo] = []
+    /// Listener match as straight-line code (small tables) or an LPM map lookup, per family.
+    public var inlineMatch: [IRFamily: Bool] = [.inet4: true, .inet6: true]
+    /// LB policies some cluster uses: one tail-call stage each per family.
+    public var policies: [IRLBPolicy] = []
+    public var needsHTTP = false
+    /// Route tables, virtual hosts, routes and matchers for per-request HTTP routing.
+    public var http = HTTPPlan()
+
+    public func entries(for family: IRFamily) -> [ListenerEntry] {
+        listenerEntries.filter { $0.prefix.address.family == family }
+    }
+}
+
+public struct PlanOptions: Sendable {
+    /// At most this many listener-match rows per family become straight-line code.
+    public var inlineListenerLimit = 16
+    /// Upper bound on all LB table slots in one bundle (8 bytes each).
+    public var maxTableSlots = 32 * 1024 * 1024
+
+    public init() {}
+}
+
+public struct Planner {
+    public private(set) var diagnostics: [Diagnostic] = []
+    private var plan = BundlePlan()
+    private let ir: MeshIR
+    private let options: PlanOptions
+    private var clusterIndex: [String: UInt32] = [:]
+
+    public init(_ ir: MeshIR, options: PlanOptions = PlanOptions()) {
+        self.ir = ir
+        self.options = options
+    }
+
+    public static func plan(_ ir: MeshIR, options: PlanOptions = PlanOptions()) -> (BundlePlan, [Diagnostic]) {
+        var p = Planner(ir, options: options)
+        p.run()
+        return (p.plan, p.diagnostics)
+    }
+
+    mutating func run() {
+        planClusters()
+        planListeners()
+        for family in [IRFamily.inet4, .inet6] {
+            plan.inlineMatch[family] = plan.entries(for: family).count <= options.inlineListenerLimit
+        }
+        plan.policies = IRLBPolicy.allCases.filter { p in plan.clusters.contains { $0.lb == p && !$0.passthrough } }
+        if plan.needsHTTP {
+            let (h, d) = HTTPPlanner.plan(ir, clusterIndex: clusterIndex)
+            plan.http = h
+            diagnostics += d
+        }
+        if plan.slots.count > options.maxTableSlots {
+            diagnostics.append(
+                Diagnostic(
+                    .limitExceeded, path: "clusters",
+                    "load-balancing tables need \(plan.slots.count) slots, over the limit of \(options.maxTableSlots); lower maglev table_size or ring sizes"))
+        }
+    }
+
+    // MARK: Clusters
+
+    private mutating func planClusters() {
+        for c in ir.clusters {
+            let id = UInt32(plan.clusters.count)
+            clusterIndex[c.name] = id
+            if c.originalDestination {
+                plan.clusters.append(.init(name: c.name, lb: c.lb, counter: id, passthrough: true, levels: [], endpointCount: 0))
+                continue
+            }
+            var levels: [BundlePlan.Level] = []
+            // Past the slot budget no more tables are built (the limit is diagnosed below):
+            // a snapshot of many huge rings must not exhaust memory first.
+            for lv in Self.clusterLevels(c, buildTables: plan.slots.count <= options.maxTableSlots, diagnostics: &diagnostics) {
+                let first = UInt32(plan.endpoints.count)
+                plan.endpoints += lv.endpoints
+                let tableFirst = UInt32(plan.slots.count)
+                plan.slots += lv.table
+                levels.append(
+                    .init(
+                        cumLoad: lv.cumLoad, first: first, count: UInt32(lv.endpoints.count),
+                        tableFirst: tableFirst, tableLength: UInt32(lv.table.count)))
+            }
+            plan.clusters.append(
+                .init(
+                    name: c.name, lb: c.lb, counter: id, passthrough: false, levels: levels,
+                    endpointCount: levels.reduce(0) { $0 + Int($1.count) }))
+        }
+    }
+
+    /// One priority level of a cluster as the data plane holds it: cumulative load
+    /// (out of 100; the last level 100), endpoints, and the LB table (endpoint
+    /// indexes relative to the level's first endpoint).
+    public struct LevelRows: Sendable, Equatable {
+        public var cumLoad: UInt32
+        public var endpoints: [BundlePlan.Endpoint]
+        public var table: [LBTables.Slot]
+    }
+
+    /// The rows of one (non-passthrough) cluster: what planning a whole bundle lays
+    /// out, and what an in-place endpoint update writes for that cluster alone.
+    public static func clusterLevels(_ c: IRCluster, buildTables: Bool = true, diagnostics: inout [Diagnostic]) -> [LevelRows] {
+        let eff = ClusterSemantics.effective(c)
+        if eff.levels.count > Int(ABI.maxPriorities) {
+            diagnostics.append(
+                Diagnostic(
+                    .limitExceeded, path: c.path,
+                    "\(eff.levels.count) priority levels carry load; the data plane supports \(ABI.maxPriorities)"))
+        }
+        if eff.isEmpty {
+            diagnostics.append(Diagnostic(.noEndpoints, path: c.path, "cluster has no healthy endpoint; connects routed to it are refused"))
+        }
+        var out: [LevelRows] = []
+        var cum: UInt32 = 0
+        for lv in eff.levels.prefix(Int(ABI.maxPriorities)) {
+            cum += lv.load
+            let table: [LBTables.Slot] =
+                switch c.lb {
+                case _ where !buildTables: []
+                case .roundRobin: LBTables.roundRobinSchedule(weights: lv.weights)
+                case .random, .leastRequest: []
+                case .maglev: LBTables.maglev(endpoints: lv.endpoints, weights: lv.weights, size: c.maglevTableSize)
+                case .ringHash:
+                    LBTables.ring(
+                        endpoints: lv.endpoints, weights: lv.weights,
+                        minimum: c.ringMinimumSize, maximum: c.ringMaximumSize)
+                }
+            out.append(
+                LevelRows(
+                    cumLoad: cum, endpoints: lv.endpoints.map { .init(address: $0.address, port: $0.port, weight: $0.weight) },
+                    table: table))
+        }
+        if !out.isEmpty { out[out.count - 1].cumLoad = 100 }
+        return out
+    }
+
+    // MARK: Listeners and actions
+
+    private mutating func action(for chain: IRFilterChain, listener: UInt32) -> UInt32? {
+        let id = UInt32(plan.actions.count)
+        switch chain.action {
+        case .cluster(let name):
+            guard let cid = clusterIndex[name] else {
+                // Unknown cluster (diagnosed by the lowering): Envoy closes such connections.
+                plan.actions.append(.init(kind: .refuse, target: 0, count: 0, totalWeight: 0, listener: listener, fallback: 0, source: chain.path))
+                return id
+            }
+            plan.actions.append(.init(kind: .cluster, target: cid, count: 1, totalWeight: 0, listener: listener, fallback: 0, source: chain.path))
+        case .weighted(let entries):
+            if entries.count > Int(ABI.maxWeighted) {
+                diagnostics.append(
+                    Diagnostic(
+                        .limitExceeded, path: chain.path,
+                        "\(entries.count) weighted clusters; the data plane supports \(ABI.maxWeighted)"))
+                return nil
+            }
+            // The lowering rejects totals over 32 bits; checked again here, never trapped on.
+            guard entries.reduce(UInt64(0), { $0 + UInt64($1.weight) }) <= UInt64(UInt32.max) else {
+                diagnostics.append(
+                    Diagnostic(
+                        .limitExceeded, path: chain.path,
+                        "weighted cluster weights sum to more than \(UInt32.max)"))
+                return nil
+            }
+            let first = UInt32(plan.weightedClusters.count)
+            var cum: UInt32 = 0
+            for e in entries {
+                // An unknown cluster keeps its share of the weight and refuses, as in Envoy.
+                let cid = clusterIndex[e.cluster] ?? Self.refusingCluster
+                cum += e.weight
+                plan.weightedClusters.append((cum, cid))
+            }
+            plan.actions.append(
+                .init(
+                    kind: .weighted, target: first, count: UInt32(entries.count), totalWeight: cum,
+                    listener: listener, fallback: 0, source: chain.path))
+        case .http:
+            return nil  // HTTP chains are planned per destination by httpAction
+        case .pass:
+            plan.actions.append(.init(kind: .pass, target: 0, count: 0, totalWeight: 0, listener: listener, fallback: 0, source: chain.path))
+        }
+        return id
+    }
+
+    /// An HTTP chain at connect time, without the request: the decision for a
+    /// request to `authority` with path `/` (documented in docs/semantics.md).
+    private mutating func httpAction(
+        _ chain: IRFilterChain, table name: String, authority: String, listener: UInt32,
+        virtualHost: IRVirtualHost? = nil
+    ) -> UInt32? {
+        guard let table = ir.routeTable(named: name) else { return nil }
+        let request = HTTPRequest(authority: authority, path: "/", method: "GET")
+        let route: IRRoute?
+        if let vh = virtualHost {
+            // The caller found the domain in this virtual host: an exact domain match wins,
+            // so only its routes are evaluated (no search over thousands of hosts per domain).
+            route = vh.routes.first { RouteSemantics.matches($0.match, request, random: 0) }
+        } else {
+            route = RouteSemantics.decide(table, request, random: 0).route
+        }
+        let source = route?.path ?? chain.path
+        let l4: IRChainAction
+        switch route?.action {
+        case .cluster(let c)?: l4 = .cluster(c)
+        case .weighted(let entries, _)?: l4 = .weighted(entries)
+        default: l4 = .pass(reason: "no forwarding route for \(authority)/")
+        }
+        let fallback = action(for: IRFilterChain(name: chain.name, path: source, match: chain.match, action: l4), listener: listener)
+        guard let fallback else { return nil }
+        plan.needsHTTP = true
+        let id = UInt32(plan.actions.count)
+        plan.actions.append(
+            .init(
+                kind: .http, target: UInt32(ir.routeTables.firstIndex { $0.name == name } ?? 0),
+                count: 0, totalWeight: 0, listener: listener, fallback: fallback, source: chain.path))
+        return id
+    }
+
+    private mutating func addEntry(
+        _ prefix: IRCidr, port: UInt16, chain: IRFilterChain, listener: UInt32,
+        authority: String, virtualHost: IRVirtualHost? = nil, taken: inout Set<RowKey>
+    ) {
+        let key = RowKey(prefix: prefix, port: port)
+        guard !taken.contains(key) else { return }
+        let id: UInt32?
+        if case .http(let table) = chain.action {
+            id = httpAction(chain, table: table, authority: authority, listener: listener, virtualHost: virtualHost)
+        } else {
+            id = action(for: chain, listener: listener)
+        }
+        guard let id else { return }
+        taken.insert(key)
+        plan.listenerEntries.append(.init(prefix: prefix, port: port, action: id, source: chain.path))
+    }
+
+    struct RowKey: Hashable {
+        var prefix: IRCidr
+        var port: UInt16
+    }
+
+    private mutating func planListeners() {
+        var taken: Set<RowKey> = []
+        // Exact listeners first: they win over wildcard listeners' prefix rows for the same address.
+        let ordered = ir.listeners.enumerated().sorted { a, b in
+            (a.element.address.isUnspecified ? 1 : 0, a.offset) < (b.element.address.isUnspecified ? 1 : 0, b.offset)
+        }
+        for (_, l) in ordered {
+            plan.listeners.append(
+                .init(
+                    name: l.name, address: l.endpointText,
+                    kind: l.chains.contains { if case .http = $0.action { true } else { false } } ? "http" : "tcp"))
+        }
+        for (i, (_, l)) in ordered.enumerated() {
+            let li = UInt32(i)
+            if l.chains.contains(where: { if case .http = $0.action { true } else { false } }) {
+                diagnostics.append(
+                    Diagnostic(
+                        .httpNeedsModule, path: l.path,
+                        "HTTP routes are decided per request only with the defer-connect module; without it a connect follows the route for path \"/\" of the virtual host of the dialled address"
+                    ))
+            }
+            let full = l.address.family == .inet4 ? 32 : 128
+            let candidates = ChainSelection.portCandidates(l)
+            if !l.address.isUnspecified {
+                if let chain = ChainSelection.chain(l, destination: l.address) {
+                    addEntry(
+                        IRCidr(address: l.address, prefixLength: full), port: l.port, chain: chain, listener: li,
+                        authority: l.endpointText, taken: &taken)
+                }
+                continue
+            }
+            // Wildcard listener: one row per distinct destination prefix, longest prefix wins.
+            var prefixes = Set<IRCidr>()
+            for c in candidates { for p in c.match.prefixRanges where p.address.family == l.address.family { prefixes.insert(p) } }
+            for p in prefixes.sorted() {
+                if let chain = ChainSelection.chain(l, candidates: candidates, prefix: p) {
+                    addEntry(p, port: l.port, chain: chain, listener: li, authority: p.address.withPort(l.port), taken: &taken)
+                }
+            }
+            guard let chain = ChainSelection.chain(l, candidates: candidates, prefix: nil) else { continue }
+            if case .http(let name) = chain.action, let table = ir.routeTable(named: name) {
+                // Service addresses written as domains (Istio lists each VIP) get their own row,
+                // so a connect to a VIP follows that service's virtual host.
+                for vh in table.virtualHosts {
+                    for d in vh.domains {
+                        guard let ip = Self.addressDomain(d, port: l.port), ip.family == l.address.family else { continue }
+                        if prefixes.contains(where: { $0.contains(ip) }) { continue }
+                        addEntry(
+                            IRCidr(address: ip, prefixLength: full), port: l.port, chain: chain, listener: li,
+                            authority: d, virtualHost: vh, taken: &taken)
+                    }
+                }
+            }
+            addEntry(
+                IRCidr(address: l.address, prefixLength: 0), port: l.port, chain: chain, listener: li,
+                authority: "", taken: &taken)
+        }
+        // Canonical order: family, port, address, then longest prefix first (the inline matcher's order).
+        plan.listenerEntries.sort {
+            ($0.prefix.address.family, $0.port, -$0.prefix.prefixLength, $0.prefix.address)
+                < ($1.prefix.address.family, $1.port, -$1.prefix.prefixLength, $1.prefix.address)
+        }
+    }
+
+    /// The weighted-cluster entry of a cluster missing from the snapshot: the
+    /// value X2B_REFUSE, which the entry stage turns into a refused connect.
+    static let refusingCluster: UInt32 = 0xFFFF_FFFE
+
+    /// `10.96.0.12` or `10.96.0.12:9080` (with the listener's port) as an address.
+    static func addressDomain(_ d: String, port: UInt16) -> IRAddress? {
+        if let a = IRAddress(parsing: d) { return a }
+        if d.hasPrefix("["), let close = d.firstIndex(of: "]") {
+            let host = String(d[d.index(after: d.startIndex)..<close])
+            guard d[d.index(after: close)...] == ":\(port)" else { return nil }
+            return IRAddress(parsing: host)
+        }
+        if let colon = d.lastIndex(of: ":"), d[d.index(after: colon)...] == "\(port)" {
+            let host = String(d[..<colon])
+            if let a = IRAddress(parsing: host), a.family == .inet4 { return a }
+        }
+        return nil
+    }
+}

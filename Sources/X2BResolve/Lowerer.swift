@@ -1,0 +1,1252 @@
+import SwiftProtobuf
+import X2BDiagnostics
+import X2BFrontend
+import X2BIR
+import X2BProtos
+import X2BSemantics
+
+/// Type URLs the lowering dispatches on (current Envoy selects an extension by
+/// its `typed_config` type, not by filter name).
+enum TypeURL {
+    static let hcm = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+    static let tcpProxy = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+    static let router = "envoy.extensions.filters.http.router.v3.Router"
+}
+
+/// A filter config packed in a TypedStruct (JSON inside an Any): the compiler
+/// decodes only the typed messages of its schema.
+struct TypedStructConfig: Error, CustomStringConvertible {
+    var description: String { "the config is wrapped in a TypedStruct, which is not decoded" }
+}
+
+/// Names of listener filters that only inspect traffic and do not change where
+/// a connection is sent (safe to ignore at connect time).
+private let inspectingListenerFilters: Set<String> = [
+    "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+    "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
+    "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
+    "envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol",
+]
+
+/// Lower: the resolved snapshot → MeshIR, reporting every reference that does not
+/// resolve and every feature that cannot be honoured, with its resource path.
+public struct Lowerer {
+    public private(set) var diagnostics: [Diagnostic] = []
+    /// RDS configurations lowered under a variant name only (`base@normalisation`): not lowered again bare.
+    private var loweredVariants: Set<String> = []
+    private let snapshot: ResolvedSnapshot
+    private var routeTables: [String: IRRouteTable] = [:]
+    private var referencedClusters: [String: String] = [:]  // name → first referencing path
+
+    /// `--resolve NAME=IP`: addresses for host names in DNS clusters, which an
+    /// offline compiler cannot look up itself.
+    private let hostAddresses: [String: String]
+    /// Set while lowering a cluster no listener or route uses.
+    private var loweringUnreferenced = false
+
+    public init(_ snapshot: ResolvedSnapshot, hostAddresses: [String: String] = [:]) {
+        self.snapshot = snapshot
+        self.hostAddresses = hostAddresses
+    }
+
+    public static func lower(_ snapshot: ResolvedSnapshot, hostAddresses: [String: String] = [:]) -> (MeshIR, [Diagnostic]) {
+        var l = Lowerer(snapshot, hostAddresses: hostAddresses)
+        let ir = l.run()
+        return (ir, l.diagnostics)
+    }
+
+    mutating func run() -> MeshIR {
+        var listeners: [IRListener] = []
+        for l in snapshot.listeners {
+            if let lowered = lowerListener(l) { listeners.append(lowered) }
+        }
+        // Route configurations only reached by name still get checked and lowered,
+        // so `route-check` and `explain` work on RDS-only inputs.
+        for name in snapshot.routeConfigurations.keys.sorted() where routeTables[name] == nil && !loweredVariants.contains(name) {
+            let r = snapshot.routeConfigurations[name]!
+            routeTables[name] = lowerRouteConfiguration(r.message, path: ResourcePath.routeConfiguration(name))
+        }
+        var clusters: [IRCluster] = []
+        for name in snapshot.clusters.keys.sorted() {
+            loweringUnreferenced = referencedClusters[name] == nil
+            if let c = lowerCluster(snapshot.clusters[name]!) { clusters.append(c) }
+        }
+        loweringUnreferenced = false
+        let known = Set(clusters.map(\.name))
+        for (name, path) in referencedClusters.sorted(by: { $0.key < $1.key }) where !known.contains(name) {
+            if snapshot.clusters[name] == nil {
+                diagnostics.append(
+                    Diagnostic(
+                        .danglingCluster, .warning, path: path,
+                        "references unknown cluster \(ResourcePath.quoted(name)); connections routed there are refused (Envoy closes them or answers 503)"))
+            }
+        }
+        listeners.sort { ($0.address, $0.port, $0.name) < ($1.address, $1.port, $1.name) }
+        checkListenerConflicts(listeners)
+        return MeshIR(
+            listeners: listeners,
+            routeTables: routeTables.keys.sorted().map { routeTables[$0]! },
+            clusters: clusters)
+    }
+
+    // MARK: Listeners
+
+    private mutating func lowerListener(_ r: XDSResource<Envoy_Config_Listener_V3_Listener>) -> IRListener? {
+        let l = r.message
+        let path = ResourcePath.listener(r.name)
+        if l.trafficDirection == .inbound {
+            diagnostics.append(
+                Diagnostic(
+                    .inboundSkipped, path: path,
+                    "inbound listener skipped: connect-time routing applies to outbound connections"))
+            return nil
+        }
+        if l.hasUseOriginalDst, l.useOriginalDst.value {
+            diagnostics.append(
+                Diagnostic(
+                    .inboundSkipped, path: path,
+                    "use_original_dst listener skipped: connect-time routing already matches the original destination"))
+            return nil
+        }
+        if case .internalListener? = l.listenerSpecifier {
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedListener, .warning, path: path,
+                    "internal listener skipped: it has no socket address to match at connect time"))
+            return nil
+        }
+        if l.hasApiListener {
+            diagnostics.append(Diagnostic(.unsupportedListener, .warning, path: path, "api_listener skipped: not a socket listener"))
+            return nil
+        }
+        guard let (address, port) = socketAddress(l.address, path: "\(path).address", what: "listener") else { return nil }
+        if l.address.socketAddress.protocol == .udp {
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedListener, .warning, path: "\(path).address",
+                    "UDP listener skipped: only TCP connects are routed"))
+            return nil
+        }
+        if l.hasFilterChainMatcher {
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedRouting, path: "\(path).filter_chain_matcher",
+                    "filter_chain_matcher (xDS matcher API) is not supported; use filter_chain_match"))
+        }
+        for (i, lf) in l.listenerFilters.enumerated() {
+            let type = lf.typedConfig.xdsTypeName
+            if !inspectingListenerFilters.contains(type) {
+                diagnostics.append(
+                    Diagnostic(
+                        .notEnforced, path: "\(path).listener_filters[\(i)]",
+                        "listener filter \(lf.name.isEmpty ? type : lf.name) is not enforced at connect time"))
+            }
+        }
+        if l.hasUdpListenerConfig {
+            diagnostics.append(Diagnostic(.unsupportedListener, .warning, path: path, "UDP listener skipped"))
+            return nil
+        }
+        var chains: [IRFilterChain] = []
+        for (i, fc) in l.filterChains.enumerated() {
+            if let c = lowerChain(fc, listener: r.name, port: port, path: "\(path).filter_chains[\(i)]") { chains.append(c) }
+        }
+        var defaultChain: IRFilterChain?
+        if l.hasDefaultFilterChain {
+            defaultChain = lowerChain(l.defaultFilterChain, listener: r.name, port: port, path: "\(path).default_filter_chain")
+            defaultChain?.match = IRChainMatch()
+        }
+        checkChainConflicts(chains, path: path)
+        return IRListener(
+            name: r.name, path: path, address: address, port: port,
+            direction: l.trafficDirection == .outbound ? .outbound : .unspecified,
+            chains: chains, defaultChain: defaultChain)
+    }
+
+    private mutating func socketAddress(_ a: Envoy_Config_Core_V3_Address, path: String, what: String) -> (IRAddress, UInt16)? {
+        switch a.address {
+        case .socketAddress(let sa):
+            guard let ip = IRAddress(parsing: sa.address) ?? hostAddresses[sa.address].flatMap(IRAddress.init(parsing:)) else {
+                if loweringUnreferenced {
+                    diagnostics.append(
+                        Diagnostic(
+                            .invalidAddress, .note, path: path,
+                            "\(what) address \(ResourcePath.quoted(sa.address)) is a host name; the cluster is not routed to by any listener, so it is left out"
+                        ))
+                } else {
+                    diagnostics.append(
+                        Diagnostic(
+                            .invalidAddress, path: path,
+                            "\(what) address \(ResourcePath.quoted(sa.address)) is a host name, resolved only at run time; give its address with --resolve \(sa.address)=IP"
+                        ))
+                }
+                return nil
+            }
+            switch sa.portSpecifier {
+            case .portValue(let p)?:
+                guard p > 0, p <= 65535 else {
+                    diagnostics.append(Diagnostic(.invalidPort, path: path, "\(what) port \(p) is out of range 1-65535"))
+                    return nil
+                }
+                return (ip, UInt16(p))
+            case .namedPort(let n)?:
+                diagnostics.append(Diagnostic(.invalidPort, path: path, "named port \(ResourcePath.quoted(n)) is not supported"))
+                return nil
+            case nil:
+                diagnostics.append(Diagnostic(.invalidPort, path: path, "\(what) address has no port"))
+                return nil
+            }
+        case .pipe?:
+            diagnostics.append(Diagnostic(.unsupportedListener, .warning, path: path, "\(what) on a unix socket (pipe) skipped: not routed at TCP connect"))
+            return nil
+        case .envoyInternalAddress?:
+            diagnostics.append(Diagnostic(.unsupportedListener, .warning, path: path, "\(what) on an envoy internal address skipped"))
+            return nil
+        default:
+            diagnostics.append(Diagnostic(.invalidAddress, path: path, "\(what) has no address"))
+            return nil
+        }
+    }
+
+    private mutating func lowerChainMatch(_ m: Envoy_Config_Listener_V3_FilterChainMatch, path: String) -> IRChainMatch? {
+        var out = IRChainMatch()
+        if m.hasDestinationPort {
+            let p = m.destinationPort.value
+            guard p > 0, p <= 65535 else {
+                diagnostics.append(Diagnostic(.invalidPort, path: "\(path).destination_port", "destination_port \(p) is out of range"))
+                return nil
+            }
+            out.destinationPort = UInt16(p)
+        }
+        for (i, cidr) in m.prefixRanges.enumerated() {
+            guard let c = lowerCidr(cidr, path: "\(path).prefix_ranges[\(i)]") else { return nil }
+            out.prefixRanges.append(c)
+        }
+        out.transportProtocol = m.transportProtocol
+        out.serverNames = m.serverNames
+        out.applicationProtocols = m.applicationProtocols
+        var undecidable: [String] = []
+        if !m.serverNames.isEmpty { undecidable.append("server_names (SNI)") }
+        if m.transportProtocol == "tls" { undecidable.append("transport_protocol \"tls\"") }
+        // Chains for plaintext HTTP detected by http_inspector (Istio's HTTP chains) are taken
+        // to match: a client connecting to an HTTP listener speaks HTTP. Other ALPN values
+        // (istio-peer-exchange, h2 over TLS) need the bytes.
+        let httpProtocols: Set<String> = ["http/1.0", "http/1.1", "h2c"]
+        if !m.applicationProtocols.isEmpty, !m.applicationProtocols.contains(where: httpProtocols.contains) {
+            undecidable.append("application_protocols")
+        }
+        if !m.sourcePrefixRanges.isEmpty { undecidable.append("source_prefix_ranges") }
+        if !m.directSourcePrefixRanges.isEmpty { undecidable.append("direct_source_prefix_ranges") }
+        if !m.sourcePorts.isEmpty { undecidable.append("source_ports") }
+        if m.sourceType != .any { undecidable.append("source_type") }
+        if !undecidable.isEmpty {
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedRouting, path: path,
+                    "filter chain match on \(undecidable.joined(separator: ", ")) cannot be decided at connect time; the chain never matches"))
+            return nil
+        }
+        return out
+    }
+
+    private mutating func lowerCidr(_ c: Envoy_Config_Core_V3_CidrRange, path: String) -> IRCidr? {
+        guard let a = IRAddress(parsing: c.addressPrefix) else {
+            diagnostics.append(Diagnostic(.invalidAddress, path: path, "address_prefix \(ResourcePath.quoted(c.addressPrefix)) is not an IP address"))
+            return nil
+        }
+        let maxLen = a.family == .inet4 ? 32 : 128
+        let len = c.hasPrefixLen ? Int(c.prefixLen.value) : 0
+        guard len <= maxLen else {
+            diagnostics.append(Diagnostic(.invalidAddress, path: path, "prefix_len \(len) exceeds \(maxLen)"))
+            return nil
+        }
+        return IRCidr(address: a, prefixLength: len)
+    }
+
+    private mutating func lowerChain(
+        _ fc: Envoy_Config_Listener_V3_FilterChain, listener: String, port: UInt16,
+        path: String
+    ) -> IRFilterChain? {
+        var match = IRChainMatch()
+        if fc.hasFilterChainMatch {
+            guard let m = lowerChainMatch(fc.filterChainMatch, path: "\(path).filter_chain_match") else { return nil }
+            match = m
+        }
+        if fc.hasTransportSocket {
+            diagnostics.append(
+                Diagnostic(
+                    .notEnforced, path: "\(path).transport_socket",
+                    "downstream transport socket (TLS termination) is not enforced: the kernel redirects the connection unchanged"))
+        }
+        var action: IRChainAction?
+        var ignored: [String] = []
+        var denying: [(index: Int, name: String, type: String)] = []
+        var unknownTypes: [(path: String, message: String)] = []
+        for (i, f) in fc.filters.enumerated() {
+            let fpath = "\(path).filters[\(i)]"
+            let type = f.typedConfig.xdsTypeName
+            if type == TypeURL.tcpProxy || (type.isEmpty && (f.name == "envoy.filters.network.tcp_proxy" || f.name == "envoy.tcp_proxy")) {
+                guard !type.isEmpty else {
+                    diagnostics.append(Diagnostic(.invalidResource, path: fpath, "tcp_proxy filter has no typed_config"))
+                    return nil
+                }
+                do {
+                    guard let tp = try f.typedConfig.unpackIfXDS(Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.self) else {
+                        throw TypedStructConfig()
+                    }
+                    action = lowerTcpProxy(tp, path: fpath)
+                } catch {
+                    diagnostics.append(Diagnostic(.invalidResource, path: fpath, "tcp_proxy typed_config does not decode: \(error)"))
+                    return nil
+                }
+                break
+            } else if type == TypeURL.hcm
+                || (type.isEmpty && (f.name == "envoy.filters.network.http_connection_manager" || f.name == "envoy.http_connection_manager"))
+            {
+                guard !type.isEmpty else {
+                    diagnostics.append(Diagnostic(.invalidResource, path: fpath, "http_connection_manager filter has no typed_config"))
+                    return nil
+                }
+                do {
+                    guard let hcm = try f.typedConfig.unpackIfXDS(Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.self) else {
+                        throw TypedStructConfig()
+                    }
+                    guard let table = lowerHCM(hcm, listener: listener, port: port, path: fpath) else { return nil }
+                    action = .http(routeTable: table)
+                } catch {
+                    diagnostics.append(Diagnostic(.invalidResource, path: fpath, "http_connection_manager typed_config does not decode: \(error)"))
+                    return nil
+                }
+                break
+            } else {
+                let knownName = [
+                    "envoy.filters.network.tcp_proxy", "envoy.tcp_proxy",
+                    "envoy.filters.network.http_connection_manager", "envoy.http_connection_manager",
+                ].contains(f.name)
+                if knownName, !type.isEmpty {
+                    // Named as a tcp_proxy or connection manager, but its typed_config is some other
+                    // (often a truncated or misspelt) type: say so rather than "not found".
+                    let url = f.typedConfig.isTypedStruct ? type : f.typedConfig.typeURL
+                    let wanted = f.name.contains("tcp_proxy") ? TypeURL.tcpProxy : TypeURL.hcm
+                    unknownTypes.append(
+                        (
+                            "\(fpath).typed_config",
+                            "typed_config type \(ResourcePath.quoted(url)) is not a type this filter has (truncated or misspelt?): \(f.name) needs \(wanted); the chain cannot be routed"
+                        ))
+                } else if FilterSafety.networkFilterCanDeny(type: type, name: f.name) {
+                    denying.append((i, f.name.isEmpty ? type : f.name, type))
+                } else {
+                    ignored.append(f.name.isEmpty ? type : f.name)
+                }
+            }
+        }
+        if !unknownTypes.isEmpty {
+            for u in unknownTypes { diagnostics.append(Diagnostic(.unsupportedFilter, path: u.path, u.message)) }
+            return nil
+        }
+        if action == nil, !(ignored.isEmpty && denying.isEmpty) {
+            let found = (denying.map(\.name) + ignored).joined(separator: ", ")
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedFilter, path: path,
+                    "no tcp_proxy or http_connection_manager filter (found \(found)); the chain cannot be routed"))
+        } else if action != nil {
+            for d in denying {
+                diagnostics.append(
+                    Diagnostic(
+                        .bypassedFilter, path: "\(path).filters[\(d.index)]",
+                        "network filter \(d.name)\(d.type.isEmpty || d.type == d.name ? "" : " (\(d.type))") can refuse connections and is not enforced in the kernel: connections to listener \(ResourcePath.quoted(listener)) would bypass it (--unsupported=warn compiles anyway)"
+                    ))
+            }
+            if !ignored.isEmpty {
+                diagnostics.append(
+                    Diagnostic(
+                        .notEnforced, path: path,
+                        "network filters \(ignored.joined(separator: ", ")) are not enforced in the kernel"))
+            }
+        }
+        guard let action else {
+            if fc.filters.isEmpty {
+                diagnostics.append(Diagnostic(.unsupportedFilter, path: path, "filter chain has no filters"))
+            }
+            return nil
+        }
+        return IRFilterChain(name: fc.name, path: path, match: match, action: action)
+    }
+
+    private mutating func lowerTcpProxy(_ tp: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy, path: String) -> IRChainAction? {
+        var notEnforced: [String] = []
+        if tp.hasIdleTimeout { notEnforced.append("idle_timeout") }
+        if tp.hasMaxConnectAttempts { notEnforced.append("max_connect_attempts") }
+        if !tp.hashPolicy.isEmpty { notEnforced.append("hash_policy (ring hash and maglev hash a random key at connect time)") }
+        if tp.hasTunnelingConfig {
+            diagnostics.append(Diagnostic(.unsupportedRouting, path: path, "tcp_proxy tunneling_config (CONNECT tunnelling) is not supported"))
+        }
+        if !notEnforced.isEmpty {
+            diagnostics.append(Diagnostic(.notEnforced, path: path, "tcp_proxy \(notEnforced.joined(separator: ", ")) not enforced in the kernel"))
+        }
+        switch tp.clusterSpecifier {
+        case .cluster(let name)?:
+            return referenceCluster(name, path: "\(path).cluster")
+        case .weightedClusters(let wc)?:
+            var entries: [IRWeightedCluster] = []
+            for (i, c) in wc.clusters.enumerated() {
+                guard case .cluster = referenceCluster(c.name, path: "\(path).weighted_clusters.clusters[\(i)]") else { continue }
+                entries.append(IRWeightedCluster(cluster: c.name, weight: c.weight))
+            }
+            guard entries.contains(where: { $0.weight > 0 }) else {
+                diagnostics.append(Diagnostic(.invalidResource, path: "\(path).weighted_clusters", "weighted clusters have no positive weight"))
+                return nil
+            }
+            // As for a route's weighted clusters: the total must fit the 32-bit weights the data plane draws from.
+            let sum = entries.reduce(UInt64(0)) { $0 + UInt64($1.weight) }
+            guard sum <= UInt64(UInt32.max) else {
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: "\(path).weighted_clusters",
+                        "weighted cluster weights sum to \(sum), over the maximum total weight of \(UInt32.max)"))
+                return nil
+            }
+            return .weighted(entries)
+        default:
+            diagnostics.append(Diagnostic(.invalidResource, path: path, "tcp_proxy has no cluster"))
+            return nil
+        }
+    }
+
+    private mutating func referenceCluster(_ name: String, path: String) -> IRChainAction {
+        if referencedClusters[name] == nil { referencedClusters[name] = path }
+        return .cluster(name)
+    }
+
+    private mutating func lowerHCM(
+        _ hcm: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager,
+        listener: String, port: UInt16, path: String
+    ) -> String? {
+        var filters: [String] = []
+        let routes: String =
+            switch hcm.routeSpecifier {
+            case .rds(let rds)?: "route configuration \(ResourcePath.quoted(rds.routeConfigName))"
+            case .routeConfig(let rc)?: rc.name.isEmpty ? "its inline routes" : "inline route configuration \(ResourcePath.quoted(rc.name))"
+            default: "its routes"
+            }
+        for (i, f) in hcm.httpFilters.enumerated() {
+            let type = f.typedConfig.xdsTypeName
+            if type == TypeURL.router || f.name == "envoy.filters.http.router" || f.name == "envoy.router" { continue }
+            let name = f.name.isEmpty ? type : f.name
+            if FilterSafety.httpFilterCanDeny(type: type, name: f.name) {
+                diagnostics.append(
+                    Diagnostic(
+                        .bypassedFilter, path: "\(path).http_filters[\(i)]",
+                        "HTTP filter \(name)\(type.isEmpty || type == name ? "" : " (\(type))") can deny requests and is not enforced in the kernel: requests to listener \(ResourcePath.quoted(listener)) (\(routes)) would bypass it (--unsupported=warn compiles anyway)"
+                    ))
+            } else {
+                filters.append(name)
+            }
+        }
+        if !filters.isEmpty {
+            diagnostics.append(
+                Diagnostic(
+                    .notEnforced, path: "\(path).http_filters",
+                    "HTTP filters \(filters.joined(separator: ", ")) are not enforced in the kernel"))
+        }
+        // The manager normalises the Host header before routing; it belongs to the route
+        // table the kernel evaluates, so an RDS table shared by managers that normalise
+        // differently is lowered once per variant.
+        var norm = IRHostNormalization(stripTrailingDot: hcm.stripTrailingHostDot)
+        if case .stripAnyHostPort(true)? = hcm.stripPortMode {
+            norm.stripPort = .any
+        } else if hcm.stripMatchingHostPort {
+            norm.stripPort = .matching(port)
+        }
+        // The path normalisation (PathNormalization): the kernel routes a path no enabled
+        // option changes and refuses the others.
+        var pathNorm = IRPathNormalization(
+            normalizePath: hcm.hasNormalizePath && hcm.normalizePath.value,
+            mergeSlashes: hcm.mergeSlashes)
+        switch hcm.pathWithEscapedSlashesAction {
+        case .rejectRequest: pathNorm.escapedSlashes = .reject
+        case .unescapeAndRedirect: pathNorm.escapedSlashes = .redirect
+        case .unescapeAndForward: pathNorm.escapedSlashes = .forward
+        default: break
+        }
+        switch hcm.routeSpecifier {
+        case .rds(let rds)?:
+            let base = rds.routeConfigName
+            guard let rc = snapshot.routeConfigurations[base] else {
+                diagnostics.append(
+                    Diagnostic(
+                        .danglingRoute, path: "\(path).rds",
+                        "references unknown route configuration \(ResourcePath.quoted(base))"))
+                return nil
+            }
+            // Named after the Host normalisation as before; the path normalisation joins the
+            // name only when managers sharing the table differ in it.
+            var name = norm.isIdentity ? base : "\(base)@\(Self.variantSuffix(norm))"
+            if let other = routeTables[name], other.pathNormalization != pathNorm {
+                let suffix = Self.variantSuffix(norm, pathNorm)
+                name = "\(base)@\(suffix.isEmpty ? "path_as_sent" : suffix)"
+            }
+            if routeTables[name] == nil {
+                if name != base { loweredVariants.insert(base) }
+                var t = lowerRouteConfiguration(rc.message, path: ResourcePath.routeConfiguration(base))
+                validateClusters(t, enabled: rc.message.hasValidateClusters && rc.message.validateClusters.value)
+                t.name = name
+                t.hostNormalization = norm
+                t.pathNormalization = pathNorm
+                routeTables[name] = t
+            }
+            return name
+        case .routeConfig(let rc)?:
+            // Inline tables are named after their place: `listener/filter_chains[i].filters[j]`
+            // (their own name is usually empty, and must not make two tables one).
+            let prefix = ResourcePath.listener(listener) + "."
+            let name = "\(listener)/\(path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path)"
+            var t = lowerRouteConfiguration(rc, path: "\(path).route_config")
+            // Envoy validates an inline table's clusters unless told not to
+            // (validate_clusters defaults to true for route_config, false for RDS).
+            validateClusters(t, enabled: rc.hasValidateClusters ? rc.validateClusters.value : true)
+            t.name = name
+            t.hostNormalization = norm
+            t.pathNormalization = pathNorm
+            routeTables[name] = t
+            return name
+        case .scopedRoutes?:
+            diagnostics.append(Diagnostic(.unsupportedRouting, path: "\(path).scoped_routes", "scoped routes (SRDS) are not supported"))
+            return nil
+        default:
+            diagnostics.append(Diagnostic(.invalidResource, path: path, "http_connection_manager has neither rds nor route_config"))
+            return nil
+        }
+    }
+
+    static func variantSuffix(_ n: IRHostNormalization, _ path: IRPathNormalization = IRPathNormalization()) -> String {
+        var parts: [String] = []
+        if path.normalizePath { parts.append("normalize_path") }
+        if path.mergeSlashes { parts.append("merge_slashes") }
+        if path.escapedSlashes != .keep { parts.append(path.escapedSlashes.rawValue) }
+        if n.stripTrailingDot { parts.append("strip_dot") }
+        switch n.stripPort {
+        case .none: break
+        case .any: parts.append("strip_port")
+        case .matching(let p): parts.append("strip_port_\(p)")
+        }
+        return parts.joined(separator: "+")
+    }
+
+    // MARK: Routes
+
+    /// Envoy's LowerCaseString: ASCII letters only.
+    static func asciiLower(_ s: String) -> String {
+        String(decoding: s.utf8.map { ($0 >= 0x41 && $0 <= 0x5A) ? $0 + 32 : $0 }, as: UTF8.self)
+    }
+
+    private mutating func lowerHeaderMutation(_ add: [Envoy_Config_Core_V3_HeaderValueOption], _ remove: [String]) -> IRHeaderMutation {
+        var m = IRHeaderMutation(remove: remove.map(Self.asciiLower))
+        for o in add {
+            var action: IRHeaderMutation.Action =
+                switch o.appendAction {
+                case .addIfAbsent: .addIfAbsent
+                case .overwriteIfExistsOrAdd: .overwriteIfExistsOrAdd
+                case .overwriteIfExists: .overwriteIfExists
+                default: .appendIfExistsOrAdd
+                }
+            // The deprecated `append` flag, when set, decides (HeaderParser::configure).
+            if o.hasAppend { action = o.append.value ? .appendIfExistsOrAdd : .overwriteIfExistsOrAdd }
+            m.add.append(
+                IRHeaderMutation.Add(
+                    key: Self.asciiLower(o.header.key), value: o.header.value, action: action,
+                    keepEmptyValue: o.keepEmptyValue))
+        }
+        return m
+    }
+
+    /// With validate_clusters in effect, Envoy refuses a route table (and so the
+    /// listener that carries it) whose routes name a cluster it does not have.
+    private mutating func validateClusters(_ t: IRRouteTable, enabled: Bool) {
+        guard enabled else { return }
+        for vh in t.virtualHosts {
+            for r in vh.routes {
+                let names: [String] =
+                    switch r.action {
+                    case .cluster(let c): [c]
+                    case .weighted(let w, _): w.map(\.cluster)
+                    default: []
+                    }
+                for n in names where snapshot.clusters[n] == nil {
+                    diagnostics.append(
+                        Diagnostic(
+                            .danglingCluster, .error, path: r.path,
+                            "references unknown cluster \(ResourcePath.quoted(n)) and the route table validates its clusters (validate_clusters, true by default for an inline route_config): Envoy rejects it"
+                        ))
+                }
+            }
+        }
+    }
+
+    private mutating func lowerRouteConfiguration(_ rc: Envoy_Config_Route_V3_RouteConfiguration, path: String) -> IRRouteTable {
+        if rc.hasVhds {
+            diagnostics.append(Diagnostic(.unsupportedRouting, path: "\(path).vhds", "virtual host discovery (VHDS) is not supported"))
+        }
+        var vhosts: [IRVirtualHost] = []
+        var seenDomains: [String: String] = [:]
+        for (i, vh) in rc.virtualHosts.enumerated() {
+            let vpath = "\(path).virtual_hosts[\(i)]"
+            var notEnforced: [String] = []
+            if vh.requireTls != .none { notEnforced.append("require_tls (the redirect to https is Envoy's answer)") }
+            if vh.hasRetryPolicy { notEnforced.append("retry_policy") }
+            if !vh.rateLimits.isEmpty { notEnforced.append("rate_limits") }
+            if !notEnforced.isEmpty {
+                diagnostics.append(Diagnostic(.notEnforced, path: vpath, "virtual host \(notEnforced.joined(separator: ", ")) not enforced in the kernel"))
+            }
+            let domains = vh.domains.map(Self.asciiLower)
+            for d in domains {
+                if let other = seenDomains[d] {
+                    diagnostics.append(
+                        Diagnostic(
+                            .duplicateName, path: vpath, "domain \(ResourcePath.quoted(d)) is also in \(other); Envoy rejects such a route configuration"))
+                } else {
+                    seenDomains[d] = vpath
+                }
+            }
+            var routes: [IRRoute] = []
+            for (j, r) in vh.routes.enumerated() {
+                if let lowered = lowerRoute(r, path: "\(vpath).routes[\(j)]") { routes.append(lowered) }
+            }
+            var out = IRVirtualHost(name: vh.name, path: vpath, domains: domains, routes: routes)
+            out.requireTLS =
+                switch vh.requireTls {
+                case .all: .all
+                case .externalOnly: .externalOnly
+                default: .none
+                }
+            out.requestHeaders = lowerHeaderMutation(vh.requestHeadersToAdd, vh.requestHeadersToRemove)
+            out.responseHeaders = lowerHeaderMutation(vh.responseHeadersToAdd, vh.responseHeadersToRemove)
+            for (j, vc) in vh.virtualClusters.enumerated() {
+                var headers: [IRHeaderMatch] = []
+                for (k, h) in vc.headers.enumerated() {
+                    if let hm = lowerHeaderMatcher(h, path: "\(vpath).virtual_clusters[\(j)].headers[\(k)]") { headers.append(hm) }
+                }
+                out.virtualClusters.append(IRVirtualCluster(name: vc.name, headers: headers))
+            }
+            vhosts.append(out)
+        }
+        var table = IRRouteTable(
+            name: rc.name, path: path, virtualHosts: vhosts,
+            ignorePortInHostMatching: rc.ignorePortInHostMatching)
+        if !rc.vhostHeader.isEmpty { table.vhostHeader = Self.asciiLower(rc.vhostHeader) }
+        table.ignorePathParameters = rc.ignorePathParametersInPathMatching
+        table.requestHeaders = lowerHeaderMutation(rc.requestHeadersToAdd, rc.requestHeadersToRemove)
+        table.responseHeaders = lowerHeaderMutation(rc.responseHeadersToAdd, rc.responseHeadersToRemove)
+        table.mostSpecificHeaderMutationsWins = rc.mostSpecificHeaderMutationsWins
+        table.internalOnlyHeaders = rc.internalOnlyHeaders.map(Self.asciiLower)
+        return table
+    }
+
+    /// A `safe_regex` is checked against the RE2 subset the compiler turns into
+    /// automata; the diagnostic names the construct it cannot compile.
+    private mutating func checkRegex(_ pattern: String, path: String) -> Bool {
+        if case .failure(let e) = RegexCache.compile(pattern) {
+            diagnostics.append(
+                Diagnostic(
+                    e.unsupported ? .unsupportedMatcher : .invalidResource, path: path,
+                    "regex \(ResourcePath.quoted(pattern)): \(e.description)"))
+            return false
+        }
+        return true
+    }
+
+    private mutating func lowerStringMatch(_ m: Envoy_Type_Matcher_V3_StringMatcher, path: String) -> IRStringMatch? {
+        switch m.matchPattern {
+        case .exact(let s)?: return .exact(s)
+        case .prefix(let s)?: return .prefix(s)
+        case .suffix(let s)?: return .suffix(s)
+        case .contains(let s)?: return .contains(s)
+        case .safeRegex(let r)?:
+            if m.ignoreCase {
+                diagnostics.append(Diagnostic(.invalidResource, path: path, "ignore_case has no effect for safe_regex; Envoy rejects it"))
+                return nil
+            }
+            guard checkRegex(r.regex, path: "\(path).safe_regex") else { return nil }
+            return .regex(r.regex)
+        default:
+            diagnostics.append(Diagnostic(.unsupportedMatcher, path: path, "string matcher without a supported pattern (custom matchers are not supported)"))
+            return nil
+        }
+    }
+
+    private mutating func lowerRoute(_ r: Envoy_Config_Route_V3_Route, path: String) -> IRRoute? {
+        let m = r.match
+        let mpath = "\(path).match"
+        var match: IRRouteMatch
+        switch m.pathSpecifier {
+        case .prefix(let p)?: match = IRRouteMatch(path: .prefix(p))
+        case .path(let p)?: match = IRRouteMatch(path: .exact(p))
+        case .safeRegex(let re)?:
+            guard checkRegex(re.regex, path: "\(mpath).safe_regex") else { return nil }
+            match = IRRouteMatch(path: .regex(re.regex))
+        case .pathSeparatedPrefix(let p)?: match = IRRouteMatch(path: .separatedPrefix(p))
+        case .connectMatcher?:
+            diagnostics.append(Diagnostic(.unsupportedMatcher, path: mpath, "connect_matcher (HTTP CONNECT) is not supported"))
+            return nil
+        case .pathMatchPolicy?:
+            diagnostics.append(Diagnostic(.unsupportedMatcher, path: mpath, "path_match_policy (URI template) is not supported"))
+            return nil
+        default:
+            diagnostics.append(Diagnostic(.invalidResource, path: mpath, "route match has no path specifier"))
+            return nil
+        }
+        if m.hasCaseSensitive { match.caseSensitive = m.caseSensitive.value }
+        for (i, h) in m.headers.enumerated() {
+            guard let hm = lowerHeaderMatcher(h, path: "\(mpath).headers[\(i)]") else { return nil }
+            match.headers.append(hm)
+        }
+        for (i, q) in m.queryParameters.enumerated() {
+            let qpath = "\(mpath).query_parameters[\(i)]"
+            switch q.queryParameterMatchSpecifier {
+            case .stringMatch(let sm)?:
+                guard let s = lowerStringMatch(sm, path: qpath) else { return nil }
+                match.queryParameters.append(IRQueryMatch(name: q.name, value: s, ignoreCase: sm.ignoreCase))
+            case .presentMatch(let present)?:
+                if !present {
+                    diagnostics.append(Diagnostic(.unsupportedMatcher, path: qpath, "present_match: false is not supported"))
+                    return nil
+                }
+                match.queryParameters.append(IRQueryMatch(name: q.name, value: nil, ignoreCase: false))
+            default:
+                match.queryParameters.append(IRQueryMatch(name: q.name, value: nil, ignoreCase: false))
+            }
+        }
+        if m.hasGrpc { match.grpcOnly = true }
+        if m.hasRuntimeFraction {
+            let d = m.runtimeFraction.defaultValue
+            let denominator: UInt32 =
+                switch d.denominator {
+                case .hundred: 100
+                case .tenThousand: 10_000
+                case .million: 1_000_000
+                default: 100
+                }
+            match.runtimeFraction = IRFraction(
+                numerator: d.numerator, denominator: denominator,
+                runtimeKey: m.runtimeFraction.runtimeKey)
+        }
+        if !m.cookies.isEmpty {
+            diagnostics.append(Diagnostic(.unsupportedMatcher, path: "\(mpath).cookies", "cookie matchers are not supported"))
+            return nil
+        }
+        if !m.filterState.isEmpty {
+            diagnostics.append(Diagnostic(.unsupportedMatcher, path: "\(mpath).filter_state", "filter_state matchers are not supported"))
+            return nil
+        }
+        if m.hasTlsContext {
+            diagnostics.append(Diagnostic(.unsupportedMatcher, path: "\(mpath).tls_context", "tls_context match is not supported"))
+            return nil
+        }
+        for (i, dm) in m.dynamicMetadata.enumerated() {
+            guard let v = lowerValueMatch(dm.value, path: "\(mpath).dynamic_metadata[\(i)].value") else { return nil }
+            var keys: [String] = []
+            for seg in dm.path {
+                if case .key(let k)? = seg.segment { keys.append(k) }
+            }
+            match.dynamicMetadata.append(IRMetadataMatch(filter: dm.filter, path: keys, value: v, invert: dm.invert))
+        }
+        var notes = IRRouteNotes()
+        let action: IRRouteAction
+        switch r.action {
+        case .route(let ra)?:
+            guard let a = lowerRouteAction(ra, path: "\(path).route", notes: &notes) else { return nil }
+            action = a
+        case .redirect(let rd)?:
+            var out = IRRedirect()
+            switch rd.schemeRewriteSpecifier {
+            case .httpsRedirect(let https)?: if https { out.scheme = "https" }
+            case .schemeRedirect(let s)?: out.scheme = s
+            default: break
+            }
+            if !rd.hostRedirect.isEmpty { out.host = rd.hostRedirect }
+            guard rd.portRedirect <= 65535 else {
+                diagnostics.append(Diagnostic(.invalidPort, path: "\(path).redirect.port_redirect", "port_redirect \(rd.portRedirect) is out of range 0-65535"))
+                return nil
+            }
+            if rd.portRedirect != 0 { out.port = rd.portRedirect }
+            switch rd.pathRewriteSpecifier {
+            case .pathRedirect(let p)?: out.path = p
+            case .prefixRewrite(let p)?: out.prefixRewrite = p
+            case .regexRewrite(let rr)?:
+                guard checkRegex(rr.pattern.regex, path: "\(path).redirect.regex_rewrite.pattern") else { return nil }
+                out.regexRewrite = IRRegexRewrite(pattern: rr.pattern.regex, substitution: rr.substitution)
+            default: break
+            }
+            out.responseCode =
+                switch rd.responseCode {
+                case .movedPermanently: 301
+                case .found: 302
+                case .seeOther: 303
+                case .temporaryRedirect: 307
+                case .permanentRedirect: 308
+                default: 301
+                }
+            out.stripQuery = rd.stripQuery
+            action = .redirect(out)
+        case .directResponse(let dr)?:
+            guard dr.status >= 200, dr.status < 600 else {
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: "\(path).direct_response.status",
+                        "direct_response status \(dr.status) is outside 200-599; Envoy rejects it"))
+                return nil
+            }
+            var body: String?
+            if dr.hasBody {
+                switch dr.body.specifier {
+                case .inlineString(let s)?: body = s
+                case .inlineBytes(let b)?: body = String(decoding: b, as: UTF8.self)
+                default: body = nil
+                }
+            }
+            action = .directResponse(status: dr.status, body: body)
+        case .nonForwardingAction?:
+            action = .nonForwarding
+        default:
+            diagnostics.append(Diagnostic(.unsupportedRouting, path: path, "route without route, redirect or direct_response action is not supported"))
+            return nil
+        }
+        var route = IRRoute(name: r.name, path: path, match: match, action: action, notes: notes)
+        route.requestHeaders = lowerHeaderMutation(r.requestHeadersToAdd, r.requestHeadersToRemove)
+        route.responseHeaders = lowerHeaderMutation(r.responseHeadersToAdd, r.responseHeadersToRemove)
+        return route
+    }
+
+    private mutating func lowerValueMatch(_ v: Envoy_Type_Matcher_V3_ValueMatcher, path: String) -> IRValueMatch? {
+        switch v.matchPattern {
+        case .nullMatch?: return .null
+        case .boolMatch(let b)?: return .bool(b)
+        case .presentMatch(let p)?: return .present(p)
+        case .stringMatch(let sm)?:
+            guard let s = lowerStringMatch(sm, path: "\(path).string_match") else { return nil }
+            return .string(s, ignoreCase: sm.ignoreCase)
+        case .doubleMatch(let d)?:
+            switch d.matchPattern {
+            case .exact(let x)?: return .doubleExact(x)
+            case .range(let r)?: return .doubleRange(start: r.start, end: r.end)
+            default: break
+            }
+        case .listMatch(let l)?:
+            if case .oneOf(let inner)? = l.matchPattern, let one = lowerValueMatch(inner, path: "\(path).list_match.one_of") {
+                return .list(oneOf: one)
+            }
+            return nil
+        case .orMatch(let o)?:
+            var out: [IRValueMatch] = []
+            for (i, m) in o.valueMatchers.enumerated() {
+                guard let x = lowerValueMatch(m, path: "\(path).or_match.value_matchers[\(i)]") else { return nil }
+                out.append(x)
+            }
+            return .or(out)
+        default:
+            break
+        }
+        diagnostics.append(Diagnostic(.invalidResource, path: path, "value matcher has no supported pattern"))
+        return nil
+    }
+
+    /// Header matchers outside a route (route-check's expectations), lowered the same way.
+    public static func lowerHeaderMatchers(_ hs: [Envoy_Config_Route_V3_HeaderMatcher], path: String) -> ([IRHeaderMatch], [Diagnostic]) {
+        var l = Lowerer(ResolvedSnapshot())
+        var out: [IRHeaderMatch] = []
+        for (i, h) in hs.enumerated() {
+            if let m = l.lowerHeaderMatcher(h, path: "\(path)[\(i)]") { out.append(m) }
+        }
+        return (out, l.diagnostics)
+    }
+
+    private mutating func lowerHeaderMatcher(_ h: Envoy_Config_Route_V3_HeaderMatcher, path: String) -> IRHeaderMatch? {
+        let name = Self.asciiLower(h.name)
+        let kind: IRHeaderMatch.Kind
+        switch h.headerMatchSpecifier {
+        case .exactMatch(let s)?:
+            // An empty deprecated exact_match accepts any value (HeaderDataExactMatch).
+            kind = s.isEmpty ? .anyValue : .string(.exact(s), ignoreCase: false)
+        case .safeRegexMatch(let r)?:
+            guard checkRegex(r.regex, path: "\(path).safe_regex_match") else { return nil }
+            kind = .string(.regex(r.regex), ignoreCase: false)
+        case .rangeMatch(let r)?: kind = .range(start: r.start, end: r.end)
+        case .presentMatch(let p)?: kind = .present(p)
+        case .prefixMatch(let s)?: kind = .string(.prefix(s), ignoreCase: false)
+        case .suffixMatch(let s)?: kind = .string(.suffix(s), ignoreCase: false)
+        case .containsMatch(let s)?: kind = .string(.contains(s), ignoreCase: false)
+        case .stringMatch(let sm)?:
+            guard let s = lowerStringMatch(sm, path: "\(path).string_match") else { return nil }
+            kind = .string(s, ignoreCase: sm.ignoreCase)
+        default:
+            // No specifier: Envoy treats it as a presence match.
+            kind = .present(true)
+        }
+        return IRHeaderMatch(name: name, kind: kind, invert: h.invertMatch, treatMissingAsEmpty: h.treatMissingHeaderAsEmpty)
+    }
+
+    private mutating func lowerRouteAction(_ ra: Envoy_Config_Route_V3_RouteAction, path: String, notes: inout IRRouteNotes) -> IRRouteAction? {
+        var notEnforced: [String] = []
+        if ra.hasTimeout { notes.timeout = Self.durationText(ra.timeout); notEnforced.append("timeout") }
+        if ra.hasIdleTimeout { notEnforced.append("idle_timeout") }
+        if ra.hasRetryPolicy {
+            notes.retries = "\(ra.retryPolicy.retryOn) x\(ra.retryPolicy.hasNumRetries ? ra.retryPolicy.numRetries.value : 1)"
+            notEnforced.append("retry_policy")
+        }
+        if !ra.prefixRewrite.isEmpty { notes.prefixRewrite = ra.prefixRewrite; notEnforced.append("prefix_rewrite") }
+        if ra.hasRegexRewrite {
+            guard checkRegex(ra.regexRewrite.pattern.regex, path: "\(path).regex_rewrite.pattern") else { return nil }
+            notes.regexRewrite = IRRegexRewrite(pattern: ra.regexRewrite.pattern.regex, substitution: ra.regexRewrite.substitution)
+            notEnforced.append("regex_rewrite")
+        }
+        if ra.hasPathRewritePolicy { notes.other.append("path_rewrite_policy"); notEnforced.append("path_rewrite_policy") }
+        switch ra.hostRewriteSpecifier {
+        case .hostRewriteLiteral(let h)?: notes.hostRewrite = h; notEnforced.append("host_rewrite_literal")
+        case .autoHostRewrite?: notes.other.append("auto_host_rewrite"); notEnforced.append("auto_host_rewrite")
+        case .hostRewriteHeader(let h)?: notes.hostRewriteHeader = Self.asciiLower(h); notEnforced.append("host_rewrite_header")
+        case .hostRewritePathRegex?: notes.other.append("host_rewrite_path_regex"); notEnforced.append("host_rewrite_path_regex")
+        default: break
+        }
+        if !ra.requestMirrorPolicies.isEmpty { notes.other.append("request_mirror_policies"); notEnforced.append("request_mirror_policies") }
+        if !ra.hashPolicy.isEmpty { notes.other.append("hash_policy"); notEnforced.append("hash_policy") }
+        if !notEnforced.isEmpty {
+            diagnostics.append(Diagnostic(.notEnforced, path: path, "route \(notEnforced.joined(separator: ", ")) not enforced in the kernel"))
+        }
+        switch ra.clusterSpecifier {
+        case .cluster(let name)?:
+            _ = referenceCluster(name, path: "\(path).cluster")
+            return .cluster(name)
+        case .clusterHeader(let h)?:
+            return .clusterHeader(Self.asciiLower(h))
+        case .weightedClusters(let wc)?:
+            var chosenBy = false
+            switch wc.randomValueSpecifier {
+            case .headerName(let h)?: chosenBy = !h.isEmpty
+            case .useHashPolicy(let b)?: chosenBy = b.value
+            default: break
+            }
+            if chosenBy {
+                diagnostics.append(
+                    Diagnostic(
+                        .unsupportedRouting, path: "\(path).weighted_clusters",
+                        "weighted clusters chosen by a header or a hash policy are not supported"))
+                return nil
+            }
+            var entries: [IRWeightedCluster] = []
+            for (i, c) in wc.clusters.enumerated() {
+                let cpath = "\(path).weighted_clusters.clusters[\(i)]"
+                if !c.clusterHeader.isEmpty {
+                    diagnostics.append(Diagnostic(.unsupportedRouting, path: cpath, "weighted cluster_header is not supported"))
+                    return nil
+                }
+                _ = referenceCluster(c.name, path: cpath)
+                entries.append(IRWeightedCluster(cluster: c.name, weight: c.hasWeight ? c.weight.value : 0))
+            }
+            let sum = entries.reduce(UInt64(0)) { $0 + UInt64($1.weight) }
+            let total = wc.hasTotalWeight ? UInt64(wc.totalWeight.value) : sum
+            guard sum > 0, sum <= UInt64(UInt32.max) else {
+                diagnostics.append(Diagnostic(.invalidResource, path: "\(path).weighted_clusters", "weighted clusters must have a positive total weight"))
+                return nil
+            }
+            if wc.hasTotalWeight, total != sum {
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: "\(path).weighted_clusters.total_weight",
+                        "total_weight \(total) differs from the sum of weights \(sum); Envoy rejects this"))
+                return nil
+            }
+            return .weighted(entries, total: UInt32(sum))
+        default:
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedRouting, path: path,
+                    "route action without cluster, cluster_header or weighted_clusters (cluster specifier plugins are not supported)"))
+            return nil
+        }
+    }
+
+    static func durationText(_ d: Google_Protobuf_Duration) -> String {
+        if d.nanos == 0 { return "\(d.seconds)s" }
+        let ms = d.seconds * 1000 + Int64(d.nanos / 1_000_000)
+        return "\(ms)ms"
+    }
+
+    // MARK: Clusters
+
+    private mutating func lowerCluster(_ r: XDSResource<Envoy_Config_Cluster_V3_Cluster>) -> IRCluster? {
+        let c = r.message
+        let path = ResourcePath.cluster(r.name)
+        var lb: IRLBPolicy = .roundRobin
+        switch c.lbPolicy {
+        case .roundRobin: lb = .roundRobin
+        case .leastRequest: lb = .leastRequest
+        case .ringHash: lb = .ringHash
+        case .random: lb = .random
+        case .maglev: lb = .maglev
+        case .clusterProvided:
+            if c.type != .originalDst {
+                diagnostics.append(
+                    Diagnostic(
+                        .unsupportedCluster, path: "\(path).lb_policy",
+                        "CLUSTER_PROVIDED load balancing is not supported; with --unsupported=warn the cluster uses round robin"))
+            }
+        case .loadBalancingPolicyConfig:
+            break
+        default:
+            diagnostics.append(Diagnostic(.unsupportedCluster, path: "\(path).lb_policy", "unknown lb_policy \(c.lbPolicy.rawValue)"))
+            return nil
+        }
+        var localityWeighted = false
+        if case .localityWeightedLbConfig? = c.commonLbConfig.localityConfigSpecifier { localityWeighted = true }
+        if c.hasLoadBalancingPolicy {
+            guard let (policy, locality) = typedLBPolicy(c.loadBalancingPolicy, path: "\(path).load_balancing_policy") else { return nil }
+            lb = policy
+            localityWeighted = localityWeighted || locality
+        }
+        if case .zoneAwareLbConfig? = c.commonLbConfig.localityConfigSpecifier {
+            diagnostics.append(Diagnostic(.notEnforced, path: "\(path).common_lb_config", "zone aware routing is not enforced"))
+        }
+        var notEnforced: [String] = []
+        if c.hasCircuitBreakers { notEnforced.append("circuit_breakers") }
+        if c.hasOutlierDetection { notEnforced.append("outlier_detection") }
+        if !c.healthChecks.isEmpty { notEnforced.append("active health_checks (the snapshot's health_status is used)") }
+        if c.hasTransportSocket || !c.transportSocketMatches.isEmpty { notEnforced.append("upstream transport socket (TLS origination)") }
+        if !notEnforced.isEmpty {
+            diagnostics.append(Diagnostic(.notEnforced, path: path, "cluster \(notEnforced.joined(separator: ", ")) not enforced in the kernel"))
+        }
+        var cla: Envoy_Config_Endpoint_V3_ClusterLoadAssignment?
+        var claPath = "\(path).load_assignment"
+        switch c.clusterDiscoveryType {
+        case .type(let t)?:
+            switch t {
+            case .static, .strictDns, .logicalDns:
+                if c.hasLoadAssignment { cla = c.loadAssignment }
+            case .eds:
+                let service = c.edsClusterConfig.serviceName.isEmpty ? r.name : c.edsClusterConfig.serviceName
+                if let found = snapshot.loadAssignments[service] {
+                    cla = found.message
+                    claPath = ResourcePath.loadAssignment(service)
+                } else if c.hasLoadAssignment {
+                    cla = c.loadAssignment
+                } else {
+                    diagnostics.append(
+                        Diagnostic(
+                            .missingEndpoints, .warning, path: path,
+                            "EDS cluster has no ClusterLoadAssignment \(ResourcePath.quoted(service)) in the snapshot; it has no endpoints"))
+                }
+            case .originalDst:
+                return IRCluster(name: r.name, path: path, lb: lb, priorities: [])
+                    .withOriginalDestination()
+            default:
+                diagnostics.append(Diagnostic(.unsupportedCluster, path: "\(path).type", "cluster discovery type \(t.rawValue) is not supported"))
+                return nil
+            }
+        case .clusterType(let ct)? where ct.name == "envoy.cluster.dns" || ct.name == "envoy.cluster.strict_dns" || ct.name == "envoy.cluster.logical_dns":
+            // The DNS cluster extension: endpoints are names (see --resolve) or addresses.
+            if c.hasLoadAssignment { cla = c.loadAssignment }
+        case .clusterType(let ct)?:
+            diagnostics.append(Diagnostic(.unsupportedCluster, path: "\(path).cluster_type", "custom cluster type \(ct.name) is not supported"))
+            return nil
+        case nil:
+            if c.hasLoadAssignment { cla = c.loadAssignment }
+        }
+        var out = IRCluster(name: r.name, path: path, lb: lb, localityWeighted: localityWeighted, priorities: [])
+        switch c.lbConfig {
+        case .ringHashLbConfig(let rh)?:
+            let rpath = "\(path).ring_hash_lb_config"
+            if rh.hasMinimumRingSize { out.ringMinimumSize = rh.minimumRingSize.value }
+            if rh.hasMaximumRingSize { out.ringMaximumSize = rh.maximumRingSize.value }
+            // Envoy's validation: both sizes at most 8M entries, the minimum not above the maximum.
+            for (field, v) in [("minimum_ring_size", out.ringMinimumSize), ("maximum_ring_size", out.ringMaximumSize)]
+            where v > LBTables.maxRingSize {
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: "\(rpath).\(field)",
+                        "\(field) \(v) exceeds Envoy's limit of \(LBTables.maxRingSize)"))
+                return nil
+            }
+            guard out.ringMinimumSize <= out.ringMaximumSize else {
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: rpath,
+                        "minimum_ring_size \(out.ringMinimumSize) is greater than maximum_ring_size \(out.ringMaximumSize); Envoy rejects this"))
+                return nil
+            }
+        case .maglevLbConfig(let m)?:
+            if m.hasTableSize {
+                let size = m.tableSize.value
+                let mpath = "\(path).maglev_lb_config.table_size"
+                guard size <= LBTables.maxMaglevTableSize else {
+                    diagnostics.append(
+                        Diagnostic(
+                            .invalidResource, path: mpath,
+                            "maglev table_size \(size) exceeds Envoy's limit of \(LBTables.maxMaglevTableSize)"))
+                    return nil
+                }
+                guard LBTables.isPrime(size) else {
+                    diagnostics.append(
+                        Diagnostic(
+                            .invalidResource, path: mpath,
+                            "maglev table_size \(size) is not a prime number; Envoy requires a prime"))
+                    return nil
+                }
+                out.maglevTableSize = size
+            }
+        default:
+            break
+        }
+        if let cla {
+            if cla.hasPolicy, cla.policy.hasOverprovisioningFactor {
+                let factor = cla.policy.overprovisioningFactor.value
+                guard factor > 0 else {
+                    diagnostics.append(
+                        Diagnostic(
+                            .invalidResource, path: "\(claPath).policy.overprovisioning_factor",
+                            "overprovisioning_factor must be greater than 0"))
+                    return nil
+                }
+                out.overprovisioningFactor = factor
+            }
+            guard let priorities = lowerEndpoints(cla, path: claPath) else { return nil }
+            out.priorities = priorities
+        }
+        return out
+    }
+
+    private mutating func typedLBPolicy(_ p: Envoy_Config_Cluster_V3_LoadBalancingPolicy, path: String) -> (IRLBPolicy, Bool)? {
+        // Envoy uses the first policy in the list it supports.
+        for pol in p.policies {
+            let type = pol.typedExtensionConfig.typedConfig.xdsTypeName
+            switch type {
+            case "envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin": return (.roundRobin, false)
+            case "envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest": return (.leastRequest, false)
+            case "envoy.extensions.load_balancing_policies.random.v3.Random": return (.random, false)
+            case "envoy.extensions.load_balancing_policies.maglev.v3.Maglev": return (.maglev, false)
+            case "envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash": return (.ringHash, false)
+            case "envoy.extensions.load_balancing_policies.wrr_locality.v3.WrrLocality":
+                // Locality-weighted round robin: locality weights apply, endpoints picked by the inner policy (RR here).
+                return (.roundRobin, true)
+            default:
+                continue
+            }
+        }
+        diagnostics.append(
+            Diagnostic(
+                .unsupportedCluster, path: path,
+                "no supported policy in load_balancing_policy (\(p.policies.map { $0.typedExtensionConfig.name }.joined(separator: ", "))); with --unsupported=warn the cluster uses round robin"
+            ))
+        return (.roundRobin, false)
+    }
+
+    /// Envoy's limit on endpoint priorities (`LocalityLbEndpoints.priority`, lte 128).
+    static let maxPriority: UInt32 = 128
+
+    /// The endpoints by priority, or nil when a value is out of its domain (diagnosed).
+    private mutating func lowerEndpoints(_ cla: Envoy_Config_Endpoint_V3_ClusterLoadAssignment, path: String) -> [IRPriority]? {
+        var byLevel: [UInt32: [IRLocality]] = [:]
+        var localityWeightSums: [UInt32: UInt64] = [:]
+        var valid = true
+        for (i, lle) in cla.endpoints.enumerated() {
+            let lpath = "\(path).endpoints[\(i)]"
+            guard lle.priority <= Self.maxPriority else {
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: "\(lpath).priority",
+                        "priority \(lle.priority) exceeds Envoy's maximum of \(Self.maxPriority)"))
+                valid = false
+                continue
+            }
+            if lle.hasLoadBalancingWeight {
+                let sum = localityWeightSums[lle.priority, default: 0] + UInt64(lle.loadBalancingWeight.value)
+                localityWeightSums[lle.priority] = sum
+                if sum > UInt64(UInt32.max) {
+                    diagnostics.append(
+                        Diagnostic(
+                            .invalidResource, path: "\(lpath).load_balancing_weight",
+                            "the locality weights of priority \(lle.priority) sum to more than \(UInt32.max); Envoy rejects this"))
+                    valid = false
+                    continue
+                }
+            }
+            var eps: [IREndpoint] = []
+            for (j, le) in lle.lbEndpoints.enumerated() {
+                let epath = "\(lpath).lb_endpoints[\(j)]"
+                guard case .endpoint(let e)? = le.hostIdentifier else {
+                    diagnostics.append(Diagnostic(.unsupportedCluster, path: epath, "endpoint by endpoint_name (named endpoints) is not supported"))
+                    continue
+                }
+                guard let (ip, port) = socketAddress(e.address, path: "\(epath).endpoint.address", what: "endpoint") else { continue }
+                let weight = le.hasLoadBalancingWeight ? le.loadBalancingWeight.value : 1
+                if weight == 0 {
+                    diagnostics.append(Diagnostic(.invalidResource, path: "\(epath).load_balancing_weight", "endpoint weight must be at least 1"))
+                    continue
+                }
+                let health: IRHealth =
+                    switch le.healthStatus {
+                    case .healthy: .healthy
+                    case .unhealthy: .unhealthy
+                    case .draining: .draining
+                    case .timeout: .timeout
+                    case .degraded: .degraded
+                    default: .unknown
+                    }
+                eps.append(IREndpoint(address: ip, port: port, weight: weight, health: health))
+            }
+            if eps.reduce(UInt64(0), { $0 + UInt64($1.weight) }) > UInt64(UInt32.max) {
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: "\(lpath).lb_endpoints",
+                        "the endpoint weights of this locality sum to more than \(UInt32.max); Envoy rejects this"))
+                valid = false
+                continue
+            }
+            let loc = IRLocality(
+                region: lle.locality.region, zone: lle.locality.zone, subZone: lle.locality.subZone,
+                weight: lle.hasLoadBalancingWeight ? lle.loadBalancingWeight.value : nil, endpoints: eps)
+            byLevel[lle.priority, default: []].append(loc)
+        }
+        let levels = byLevel.keys.sorted()
+        if let last = levels.last, last + 1 != UInt32(levels.count) {
+            diagnostics.append(
+                Diagnostic(
+                    .invalidResource, path: path, "endpoint priorities must be contiguous from 0 (found \(levels.map(String.init).joined(separator: ", ")))"))
+        }
+        guard valid else { return nil }
+        return levels.map { IRPriority(level: $0, localities: byLevel[$0]!) }
+    }
+
+    // MARK: Conflicts
+
+    private mutating func checkChainConflicts(_ chains: [IRFilterChain], path: String) {
+        var seen: [IRChainMatch: String] = [:]
+        for c in chains {
+            var key = c.match
+            key.prefixRanges.sort()
+            if let other = seen[key] {
+                diagnostics.append(Diagnostic(.conflictingChains, path: c.path, "filter chain has the same match as \(other); Envoy rejects such a listener"))
+            } else {
+                seen[key] = c.path
+            }
+        }
+    }
+
+    private mutating func checkListenerConflicts(_ listeners: [IRListener]) {
+        var seen: [String: String] = [:]
+        for l in listeners {
+            let key = l.endpointText
+            if let other = seen[key] {
+                diagnostics.append(Diagnostic(.conflictingChains, path: l.path, "listener address \(key) is also used by \(other)"))
+            } else {
+                seen[key] = l.path
+            }
+        }
+    }
+}
+
+extension IRCluster {
+    func withOriginalDestination() -> IRCluster {
+        var c = self
+        c.originalDestination = true
+        return c
+    }
+}
