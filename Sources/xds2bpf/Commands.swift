@@ -175,8 +175,15 @@ extension XDS2BPF {
         @Flag(help: "JSON output.")
         var json = false
 
+        @Option(
+            help: ArgumentHelp(
+                "Who answers --requests: ir (the interpreter) or bpf (the compiled HTTP matcher in the kernel through BPF_PROG_TEST_RUN, as route-check --engine bpf; root; one JSON decision per line).",
+                valueName: "ENGINE"))
+        var engine: XDS2BPF.RouteCheck.Engine = .ir
+
         func run() throws {
             if requests == nil && dst == nil { throw ValidationError("--dst IP:PORT is required (or --requests FILE)") }
+            if engine == .bpf && requests == nil { throw ValidationError("--engine bpf needs --requests FILE") }
             for path in input.snapshot where path != "-" {
                 var isDir: ObjCBool = false
                 let bundleLike =
@@ -236,9 +243,7 @@ extension XDS2BPF {
                 }
                 text = String(decoding: d, as: UTF8.self)
             }
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            var out = ""
+            var batch: [BatchRequest] = []
             for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
                 guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                     let d = obj["dst"] as? String, let (addr, port) = parseEndpoint(d)
@@ -254,7 +259,17 @@ extension XDS2BPF {
                 r.version = obj["version"] as? String ?? "HTTP/1.1"
                 r.hasAuthority = !(obj["no_host"] as? Bool ?? false)
                 let rv = (obj["random"] as? NSNumber)?.uint64Value ?? random
-                let e = Interpreter.explain(ir, address: addr, port: port, request: r, random: rv)
+                batch.append(BatchRequest(address: addr, port: port, request: r, random: rv))
+            }
+            if engine == .bpf {
+                try BPFBatch.run(ir, batch)
+                return
+            }
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            var out = ""
+            for b in batch {
+                let e = Interpreter.explain(ir, address: b.address, port: b.port, request: b.request, random: b.random)
                 out += String(decoding: try enc.encode(e), as: UTF8.self) + "\n"
                 if out.utf8.count > 1 << 16 {
                     FileHandle.standardOutput.write(Data(out.utf8))

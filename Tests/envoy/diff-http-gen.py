@@ -307,12 +307,17 @@ def main() -> int:
     ap.add_argument("--min-total", type=int, default=0, help="fail unless at least this many requests were compared")
     ap.add_argument("--out", help="JSON lines: every disagreement")
     ap.add_argument("--summary", help="write the per-class table (markdown) here")
+    ap.add_argument("--no-bpf", action="store_true", help="do not ask the BPF engine (asked when root)")
     args = ap.parse_args()
     xds2bpf = os.environ.get("XDS2BPF")
     envoy = os.environ.get("ENVOY") or os.path.join(ROOT, ".venv/bin/envoy")
     if not xds2bpf or not os.access(xds2bpf, os.X_OK) or not os.access(envoy, os.X_OK):
         print("diff-http-gen: set XDS2BPF (and ENVOY, default .venv/bin/envoy)", file=sys.stderr)
         return 2
+    skip = dh.bpf_skip_reason(xds2bpf) if not args.no_bpf else "--no-bpf"
+    if skip:
+        print(f"diff-http-gen: bpf engine skipped: {skip}", flush=True)
+    bpf_counts: dict[str, dict[str, int]] = {"bpf_envoy": {}, "bpf_explain": {}}
     start = time.time()
     tmp = tempfile.mkdtemp(prefix="xds2bpf-diff-gen-")
     cases = []
@@ -334,7 +339,8 @@ def main() -> int:
         t0 = time.time()
         weighted = (lambda res: check_weighted(res, args.weighted, args.weighted_routes, sys.stdout)) if args.weighted else None
         try:
-            res = dh.run(files, xds2bpf, envoy, args.seed, args.max or None, kind, while_running=weighted)
+            res = dh.run(files, xds2bpf, envoy, args.seed, args.max or None, kind, while_running=weighted,
+                         bpf=skip is None)
         except dh.Setup as err:
             per_case.append((name, None, None, str(err)[:120]))
             print(f"skip {name}: {str(err)[:160]}", flush=True)
@@ -347,12 +353,17 @@ def main() -> int:
             w_checked += res["while_running"][0]
             w_failed += res["while_running"][1]
         ag, dis = dc.tally(res["records"], classes)
-        bad += [(name, r) for r in res["records"] if not r["agree"]]
+        bad += [(name, r) for r in res["records"] if not r["agree"] or "disagree" in (r.get("bpf_envoy"), r.get("bpf_explain"))]
+        for key, c in bpf_counts.items():
+            for r in res["records"]:
+                if key in r:
+                    c[r[key]] = c.get(r[key], 0) + 1
         per_case.append((name, ag, dis, ""))
         print(f"{name}: {ag} agree, {dis} disagree ({time.time() - t0:.1f}s)", flush=True)
     for name, r in bad:
         print(f"DIFF {name} [{r['class']}] {r['method']} {r['target']!r} Host {r['authority']!r}: Envoy {r['envoy']}, "
-              f"xds2bpf {' | '.join(r['xds2bpf'])}  ({r['summary'][:200]})")
+              f"xds2bpf {' | '.join(r['xds2bpf'])}" + (f", bpf {' | '.join(r['bpf'])}" if "bpf" in r else "")
+              + f"  ({r['summary'][:200]})")
     if args.out:
         with open(args.out, "w") as fh:
             for name, r in bad:
@@ -367,11 +378,22 @@ def main() -> int:
            + (" --corpus" if args.corpus else "") + (f" --max {args.max}" if args.max else "")
            + (f" --weighted {args.weighted}" if args.weighted else ""))
     elapsed = time.time() - start
+    bpf_lines = []
+    for key, other in (("bpf_envoy", "Envoy"), ("bpf_explain", "explain")):
+        c = bpf_counts[key]
+        if c:
+            bpf_lines.append(f"bpf vs {other}: {sum(c.values())} requests, {c.get('agree', 0)} agree, "
+                             f"{c.get('disagree', 0)} disagree, {c.get('refused', 0)} refused in the kernel (a path "
+                             f"Envoy normalises), {c.get('fallback', 0)} L4 fallback (head over {dh.HEAD_MAX} bytes)")
+    if skip:
+        bpf_lines.append(f"bpf engine skipped: {skip}")
+    bpf_bad = sum(c.get("disagree", 0) for c in bpf_counts.values())
     if args.summary:
         md = ["| class | agree | disagree |", "|---|---|---|"]
         md += [f"| {cls} | {classes[cls][0]} | {classes[cls][1]} |" for cls in sorted(classes)]
         md += ["", f"Total: {tot_a + tot_d} requests, {tot_a} agree, {tot_d} disagree (seed {args.seed}, "
-               f"{sum(1 for c in per_case if c[1] is not None)} snapshots, {elapsed:.0f} s).", "", f"`{cmd}`", ""]
+               f"{sum(1 for c in per_case if c[1] is not None)} snapshots, {elapsed:.0f} s).", ""]
+        md += [f"The BPF engine (`explain --requests --engine bpf`): {b}." for b in bpf_lines] + ["", f"`{cmd}`", ""]
         if args.weighted:
             md += [f"Weighted clusters: {w_checked} routes, {w_failed} failed. Each: {args.weighted} requests through "
                    "Envoy; Envoy answers only clusters of positive weight, and the counts pass Pearson's chi-square "
@@ -384,13 +406,15 @@ def main() -> int:
             fh.write("\n".join(md))
     print(f"diff-http-gen: {tot_a + tot_d} requests, {tot_a} agree, {tot_d} disagree; seed {args.seed}; "
           f"{len(per_case)} snapshots ({sum(1 for c in per_case if c[1] is None)} skipped); {elapsed:.0f} s")
+    for b in bpf_lines:
+        print(f"diff-http-gen: {b}")
     if args.weighted:
         print(f"diff-http-gen: weighted clusters: {w_checked} routes, {w_failed} failed")
     print(f"command: {cmd}")
     if tot_a + tot_d < args.min_total:
         print(f"diff-http-gen: fewer than {args.min_total} requests compared", file=sys.stderr)
         return 1
-    return 1 if tot_d or w_failed else 0
+    return 1 if tot_d or w_failed or bpf_bad else 0
 
 
 if __name__ == "__main__":

@@ -604,15 +604,22 @@ def explain_line(req: dict, random_value: int) -> dict:
             "no_host": bool(req.get("nohost")), "random": random_value}
 
 
+RVS = (29, 30, 50, 99, 12345)
+
+
 def ask_xds2bpf_all(xds2bpf: str, files: list[str], reqs: list[dict], unsupported: str,
-                    extra: list[str]) -> list[tuple[set[str], str]]:
+                    extra: list[str], info: dict | None = None) -> list[tuple[set[str], str]]:
     """(acceptable answers, summary) per request. A route chosen by a runtime fraction depends on
-    the random value, as in Envoy: the answers for several random values are all acceptable."""
+    the random value, as in Envoy: the answers for several random values are all acceptable.
+    ``info`` gets ``again`` (the requests asked with RVS too) and ``outcomes`` (explain's)."""
     first = explain_batch(xds2bpf, files, [explain_line(r, 0) for r in reqs], unsupported, extra)
     answers = [explain_answer(j) if j is not None else ({"explain: no answer"}, "") for j in first]
     again = [i for i, (_, summary) in enumerate(answers) if "runtime_fraction" in summary]
+    if info is not None:
+        info["again"] = again
+        info["outcomes"] = [(j or {}).get("outcome") for j in first]
     if again:
-        rvs = (29, 30, 50, 99, 12345)
+        rvs = RVS
         more = explain_batch(xds2bpf, files, [explain_line(reqs[i], rv) for i in again for rv in rvs], unsupported, extra)
         for k, i in enumerate(again):
             for j in more[k * len(rvs):(k + 1) * len(rvs)]:
@@ -621,15 +628,179 @@ def ask_xds2bpf_all(xds2bpf: str, files: list[str], reqs: list[dict], unsupporte
     return answers
 
 
+def bpf_skip_reason(xds2bpf: str) -> str | None:
+    """Why the BPF engine cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "not root (BPF_PROG_TEST_RUN needs CAP_BPF and CAP_NET_ADMIN)"
+    drv = os.environ.get("XDS2BPF_TESTRUN") or os.path.join(ROOT, "bpf-runtime/testrun/x2b-testrun")
+    if not os.access(drv, os.X_OK):
+        return f"no x2b-testrun driver ({drv}; `make testrun`)"
+    return None
+
+
+def ask_bpf_all(xds2bpf: str, files: list[str], reqs: list[dict], unsupported: str, extra: list[str],
+                again: list[int]) -> list[dict]:
+    """`xds2bpf explain --requests FILE --engine bpf`: the compiled matcher decides every request in
+    the kernel (BPF_PROG_TEST_RUN), at random value 0 and, for the requests explain was asked
+    again (runtime fractions), at RVS too. Per request: {answers (weighted: every cluster with a
+    non-zero weight), kinds, refused, fallback, note}."""
+    lines = [explain_line(r, 0) for r in reqs] + [explain_line(reqs[i], rv) for i in again for rv in RVS]
+    got = explain_batch(xds2bpf, files, lines, unsupported, ["--engine", "bpf", *extra])
+    out = []
+    for j in got[:len(reqs)]:
+        j = j or {"answer": "bpf: no answer", "kind": "none"}
+        out.append({"answers": set(j.get("choices") or [j.get("answer", "?")]), "kinds": {j.get("kind", "?")},
+                    "refused": bool(j.get("refused")), "fallback": j.get("answer") == "l4-fallback",
+                    "note": j.get("note", "")})
+    for k, i in enumerate(again):
+        for j in got[len(reqs) + k * len(RVS):len(reqs) + (k + 1) * len(RVS)]:
+            if j is not None:
+                out[i]["answers"].update(j.get("choices") or [j.get("answer", "?")])
+                out[i]["kinds"].add(j.get("kind", "?"))
+    return out
+
+
+def bpf_verdicts(b: dict, envoy: str, want: set[str], explain_outcome: str | None, truncated: bool,
+                 summary: str = "") -> tuple[str, str]:
+    """(BPF vs Envoy, BPF vs explain): agree, refused (the kernel refuses the connection where
+    explain says it does: a path Envoy normalises, which the kernel does not rewrite), fallback (a
+    head over X2B_HEAD_MAX: the kernel takes the listener's L4 fallback, docs/semantics.md) or
+    disagree."""
+    answers = set(b["answers"])
+    if envoy.startswith("grpc-status "):
+        answers |= {f"grpc-status {grpc_status(int(w.split()[1]))}" for w in answers
+                    if w.startswith("status ") and w.split()[1].isdigit()}
+    if b["fallback"] and truncated:
+        return "fallback", "fallback"
+    vs_envoy = "agree" if envoy in answers else "disagree"
+    if b["kinds"] == {"bad_request"} and (explain_outcome == "refused" or "refuses the connection" in summary):
+        return ("agree" if vs_envoy == "agree" else "refused"), "agree"
+    base = {w for w in want if not w.startswith("grpc-status ")}
+    vs_explain = "agree" if set(b["answers"]) == base else "disagree"
+    return vs_envoy, vs_explain
+
+
 class Setup(Exception):
     pass
 
 
+# X2B_HEAD_MAX (bpf-runtime/abi/x2b_abi.h): the request head bytes the kernel sees
+HEAD_MAX = 1024
+
+
+def stop(procs: list[subprocess.Popen]):
+    for p in reversed(procs):
+        if p.poll() is None:
+            if p.stdin is not None:
+                try:
+                    p.stdin.close()
+                except OSError:
+                    pass
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def ads_bootstrap(node: dict, port: int) -> dict:
+    """Envoy's bootstrap with only the ADS cluster (Tests/xds/selftest.sh's shape): listeners and
+    clusters come over ADS (state of the world)."""
+    return {"node": node,
+            "dynamic_resources": {"ads_config": {"api_type": "GRPC", "transport_api_version": "V3",
+                                                 "grpc_services": [{"envoy_grpc": {"cluster_name": "xds2bpf-ads"}}]},
+                                  "lds_config": {"ads": {}, "resource_api_version": "V3"},
+                                  "cds_config": {"ads": {}, "resource_api_version": "V3"}},
+            "static_resources": {"clusters": [{
+                "name": "xds2bpf-ads", "type": "STATIC", "connect_timeout": "1s",
+                "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                    "@type": x.TYPE_PREFIX + "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                    "explicit_http_config": {"http2_protocol_options": {}}}},
+                "load_assignment": {"cluster_name": "xds2bpf-ads", "endpoints": [{"lb_endpoints": [{"endpoint": {
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}]}}
+
+
+def wait_acks(log: str, types: list[str], deadline: float, procs: list[subprocess.Popen]) -> set[str]:
+    """Waits until Envoy ACKed every type in the ADS server's log; returns the types not ACKed."""
+    pending = set(types)
+    while pending and time.time() < deadline and all(p.poll() is None for p in procs):
+        try:
+            with open(log) as fh:
+                for line in fh:
+                    try:
+                        j = json.loads(line)
+                    except ValueError:
+                        continue
+                    if j.get("dir") == "request" and j.get("kind") == "ack":
+                        pending = {t for t in pending if not j.get("type_url", "").endswith("." + t)}
+        except FileNotFoundError:
+            pass
+        time.sleep(0.2)
+    return pending
+
+
+def start_envoy(envoy: str, boot: dict, bpath: str, tmp: str, via: str, targets: list[dict]) -> list[subprocess.Popen]:
+    """Envoy serving ``boot``: as its bootstrap, or (``via`` ads) over ADS from
+    Tests/xds/ads_server.py, which serves the same listeners and clusters; returns the processes
+    once every listener accepts connections (ADS: once Envoy ACKed listeners and clusters)."""
+    procs: list[subprocess.Popen] = []
+    cfg = bpath
+    try:
+        if via == "ads":
+            snap = os.path.join(tmp, "ads-snapshot.json")
+            with open(snap, "w") as fh:
+                json.dump({"static_resources": boot["static_resources"]}, fh, indent=1)
+            alog = os.path.join(tmp, "ads.jsonl")
+            if os.path.exists(alog):
+                os.unlink(alog)
+            ads = subprocess.Popen(["timeout", "1800", sys.executable, os.path.join(ROOT, "Tests/xds/ads_server.py"), snap,
+                                    "--port", "0", "--log", alog], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                   text=True)
+            procs.append(ads)
+            line = ads.stdout.readline()
+            try:
+                port = json.loads(line)["port"]
+            except (ValueError, KeyError):
+                raise Setup(f"diff-http: the ADS server did not start ({line.strip()[:200]})")
+            cfg = os.path.join(tmp, "bootstrap-ads.json")
+            with open(cfg, "w") as fh:
+                json.dump(ads_bootstrap(boot["node"], port), fh, indent=1)
+        log = open(os.path.join(tmp, f"envoy-{via}.log"), "w")
+        procs.append(subprocess.Popen(["timeout", "1800", envoy, "-c", cfg, "--disable-hot-restart", "--concurrency", "2",
+                                       "-l", "warning", "--use-dynamic-base-id"], stdout=log, stderr=subprocess.STDOUT))
+        deadline = time.time() + 60
+        if via == "ads":
+            missing = wait_acks(alog, ["Listener", "Cluster"], deadline, procs)
+            if missing:
+                raise Setup(f"diff-http: Envoy did not ACK {', '.join(sorted(missing))} over ADS (see {tmp})")
+        pending = {t["port"] for t in targets}
+        while pending and time.time() < deadline:
+            for p in list(pending):
+                try:
+                    socket.create_connection(("127.0.0.1", p), timeout=0.5).close()
+                    pending.discard(p)
+                except OSError:
+                    pass
+            if procs[-1].poll() is not None:
+                break
+            time.sleep(0.1)
+        if pending:
+            raise Setup(f"diff-http: Envoy did not open its listeners (see {tmp}/envoy-{via}.log)")
+        time.sleep(0.3)  # clusters initialised
+        return procs
+    except BaseException:
+        stop(procs)
+        raise
+
+
 def run(files: list[str], xds2bpf: str, envoy: str, seed: int, max_requests: int | None = None,
         kind: str | None = None, keep: str | None = None, concurrency: int = 32,
-        extra_requests=None, while_running=None) -> dict:
+        extra_requests=None, while_running=None, bpf: bool = False, via: str = "bootstrap") -> dict:
     """One snapshot: Envoy serves it, requests are generated (a seeded sample of ``max_requests``
-    when given) and asked of both. ``extra_requests(targets)`` adds requests of its own;
+    when given) and asked of both (``bpf``: and of the compiled matcher in the kernel; ``via``:
+    Envoy gets the snapshot as its bootstrap, over ADS from Tests/xds/ads_server.py, or both, one
+    after the other, whose answers must be the same). ``extra_requests(targets)`` adds requests of its own;
     ``while_running(result)`` runs before Envoy stops (more questions to the same Envoy).
     Returns {records, notes, total, targets}; raises Setup on setup errors."""
     rng = random.Random(seed)
@@ -637,7 +808,7 @@ def run(files: list[str], xds2bpf: str, envoy: str, seed: int, max_requests: int
     tmp = keep or tempfile.mkdtemp(prefix="xds2bpf-diff-http-")
     os.makedirs(tmp, exist_ok=True)
     backends = Backends()
-    proc = None
+    procs: list[subprocess.Popen] = []
     try:
         boot, targets, notes, converted = build(files, backends, kind)
         if converted is not None or kind:
@@ -656,24 +827,7 @@ def run(files: list[str], xds2bpf: str, envoy: str, seed: int, max_requests: int
         set_backend_ports(boot, backends.start())
         with open(bpath, "w") as fh:
             json.dump(boot, fh, indent=1)
-        log = open(os.path.join(tmp, "envoy.log"), "w")
-        proc = subprocess.Popen(["timeout", "1800", envoy, "-c", bpath, "--disable-hot-restart", "--concurrency", "2",
-                                 "-l", "warning", "--use-dynamic-base-id"], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        pending = {t["port"] for t in targets}
-        while pending and time.time() < deadline:
-            for p in list(pending):
-                try:
-                    socket.create_connection(("127.0.0.1", p), timeout=0.5).close()
-                    pending.discard(p)
-                except OSError:
-                    pass
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        if pending:
-            raise Setup(f"diff-http: Envoy did not open its listeners (see {tmp}/envoy.log)")
-        time.sleep(0.3)  # clusters initialised
+        procs += start_envoy(envoy, boot, bpath, tmp, "ads" if via == "ads" else "bootstrap", targets)
         unsupported = "default"
         chk = subprocess.run([xds2bpf, "check", "--diagnostics", "json", *files], capture_output=True, text=True,
                              timeout=300)
@@ -701,53 +855,102 @@ def run(files: list[str], xds2bpf: str, envoy: str, seed: int, max_requests: int
         if extra_requests is not None:
             reqs += extra_requests(targets)
         envoy_answers = ask_envoy_all(reqs, concurrency)
-        ours = ask_xds2bpf_all(xds2bpf, files, reqs, unsupported, extra)
+        ads_answers = None
+        if via == "both":
+            # the same snapshot again, over ADS, on the same ports
+            stop(procs)
+            procs.clear()
+            procs += start_envoy(envoy, boot, bpath, tmp, "ads", targets)
+            ads_answers = ask_envoy_all(reqs, concurrency)
+        info: dict = {}
+        ours = ask_xds2bpf_all(xds2bpf, files, reqs, unsupported, extra, info)
+        kernel = ask_bpf_all(xds2bpf, files, reqs, unsupported, extra, info["again"]) if bpf else None
         records = []
-        for r, e, (want, summary) in zip(reqs, envoy_answers, ours):
+        for i, (r, e, (want, summary)) in enumerate(zip(reqs, envoy_answers, ours)):
+            base = set(want)
             if e.startswith("grpc-status "):
                 want = want | {f"grpc-status {grpc_status(int(w.split()[1]))}" for w in want
                                if w.startswith("status ") and w.split()[1].isdigit()}
-            records.append({"listener": r["t"]["name"], "dst": r["t"]["dst"], "method": r["method"],
-                            "authority": r["authority"], "target": r["target"], "version": r["version"],
-                            "nohost": r["nohost"], "headers": r["headers"], "class": r["cls"], "envoy": e,
-                            "xds2bpf": sorted(want), "agree": e in want, "summary": summary[:300]})
+            rec = {"listener": r["t"]["name"], "dst": r["t"]["dst"], "method": r["method"],
+                   "authority": r["authority"], "target": r["target"], "version": r["version"],
+                   "nohost": r["nohost"], "headers": r["headers"], "class": r["cls"], "envoy": e,
+                   "xds2bpf": sorted(want), "agree": e in want, "summary": summary[:300]}
+            if ads_answers is not None:
+                a = ads_answers[i]
+                # a weighted pick is Envoy's random choice: both must be acceptable answers
+                rec["envoy_ads"] = a
+                rec["ads_agree"] = a == e or (a in want and e in want)
+            if kernel is not None:
+                b = kernel[i]
+                truncated = len(render_head(r)) > HEAD_MAX
+                rec["bpf"] = sorted(b["answers"])
+                rec["bpf_kind"] = "|".join(sorted(b["kinds"]))
+                rec["bpf_envoy"], rec["bpf_explain"] = bpf_verdicts(b, e, base, info["outcomes"][i], truncated,
+                                                                  summary)
+            records.append(rec)
         res = {"records": records, "notes": notes, "total": total, "targets": targets, "files": files,
-               "unsupported": unsupported, "extra": extra}
+               "unsupported": unsupported, "extra": extra, "via": via}
         if while_running is not None:
             res["while_running"] = while_running(res)
         return res
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
         backends.stop()
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def describe(rec: dict) -> str:
+    hs = "".join(f" -H '{n}: {v[:40]}'" for n, v in rec["headers"][:6]) + (" ..." if len(rec["headers"]) > 6 else "")
+    hs += (f" version {rec['version']!r}" if rec["version"] != "HTTP/1.1" else "") + (" no Host" if rec["nohost"] else "")
+    return f"[{rec['class']}] {rec['listener']} {rec['method']} {rec['target'][:120]!r} Host: {rec['authority'][:80]!r}{hs}"
+
+
 def report(res: dict, seed: int, out=sys.stdout) -> int:
+    """Prints the disagreements and the counts per class and per engine; returns the number of
+    disagreements (Envoy vs explain, BPF vs Envoy or explain, bootstrap vs ADS)."""
     stats: dict[str, list[int]] = {}
+    bpf_on = any("bpf" in r for r in res["records"])
     for rec in res["records"]:
-        s = stats.setdefault(rec["class"], [0, 0])
+        s = stats.setdefault(rec["class"], [0, 0, 0])
         s[0 if rec["agree"] else 1] += 1
         if not rec["agree"]:
-            hs = "".join(f" -H '{n}: {v[:40]}'" for n, v in rec["headers"][:6]) + (" ..." if len(rec["headers"]) > 6 else "")
-            hs += (f" version {rec['version']!r}" if rec["version"] != "HTTP/1.1" else "") + (" no Host" if rec["nohost"] else "")
-            print(f"DIFF [{rec['class']}] {rec['listener']} {rec['method']} {rec['target']!r} Host: {rec['authority']!r}{hs}: "
-                  f"Envoy {rec['envoy']}, xds2bpf {' | '.join(rec['xds2bpf'])}  ({rec['summary'][:200]})", file=out)
-    print("\nclass                                   agree  disagree", file=out)
+            print(f"DIFF {describe(rec)}: Envoy {rec['envoy']}, xds2bpf {' | '.join(rec['xds2bpf'])}  ({rec['summary'][:200]})",
+                  file=out)
+        if rec.get("bpf_envoy") == "disagree" or rec.get("bpf_explain") == "disagree":
+            s[2] += 1
+            print(f"DIFF-BPF {describe(rec)}: Envoy {rec['envoy']}, explain {' | '.join(rec['xds2bpf'])}, "
+                  f"bpf {' | '.join(rec['bpf'])} ({rec['bpf_kind']})", file=out)
+        if rec.get("ads_agree") is False:
+            print(f"DIFF-ADS {describe(rec)}: Envoy (bootstrap) {rec['envoy']}, Envoy (ADS) {rec['envoy_ads']}", file=out)
+    print("\nclass                                   agree  disagree" + ("  bpf-disagree" if bpf_on else ""), file=out)
     for cls in sorted(stats):
-        print(f"{cls:40} {stats[cls][0]:5}  {stats[cls][1]:8}", file=out)
+        print(f"{cls:40} {stats[cls][0]:5}  {stats[cls][1]:8}" + (f"  {stats[cls][2]:12}" if bpf_on else ""), file=out)
     n_ag = sum(v[0] for v in stats.values())
     n_dis = sum(v[1] for v in stats.values())
     for n in res["notes"]:
         print(f"note: {n}", file=out)
-    print(f"diff-http: {len(res['records'])} requests (of {res['total']} generated), {n_ag} agree, {n_dis} disagree; "
-          f"seed {seed}", file=out)
-    return n_dis
+    bad = n_dis
+    via = res.get("via", "bootstrap")
+    print(f"diff-http: {len(res['records'])} requests (of {res['total']} generated), Envoy ({via}) vs explain: "
+          f"{n_ag} agree, {n_dis} disagree; seed {seed}", file=out)
+    if bpf_on:
+        for key, name in (("bpf_envoy", "Envoy"), ("bpf_explain", "explain")):
+            c: dict[str, int] = {}
+            for r in res["records"]:
+                c[r[key]] = c.get(r[key], 0) + 1
+            bad += c.get("disagree", 0)
+            print(f"diff-http: bpf vs {name}: {c.get('agree', 0)} agree, {c.get('disagree', 0)} disagree, "
+                  f"{c.get('refused', 0)} refused in the kernel (a path Envoy normalises), "
+                  f"{c.get('fallback', 0)} L4 fallback (head over {HEAD_MAX} bytes)", file=out)
+    elif res.get("bpf_skipped"):
+        print(f"diff-http: bpf engine skipped: {res['bpf_skipped']}", file=out)
+    if via == "both":
+        n_ads = sum(1 for r in res["records"] if r.get("ads_agree"))
+        bad += len(res["records"]) - n_ads
+        print(f"diff-http: Envoy over ADS vs Envoy from the bootstrap: {n_ads} agree, {len(res['records']) - n_ads} disagree",
+              file=out)
+    return bad
 
 
 def main() -> int:
@@ -759,6 +962,12 @@ def main() -> int:
     ap.add_argument("--kind", choices=["listener", "route", "cluster", "endpoint"],
                     help="type of untyped resources (a bare route configuration: --kind route)")
     ap.add_argument("--keep", help="keep the bootstrap and Envoy's log in this directory")
+    ap.add_argument("--via", choices=["bootstrap", "ads", "both"], default="bootstrap",
+                    help="how Envoy gets the snapshot: its bootstrap, over ADS from Tests/xds/ads_server.py, "
+                         "or both (one after the other; their answers must agree)")
+    ap.add_argument("--engines", default="explain,bpf",
+                    help="xds2bpf engines asked: explain, bpf (the compiled matcher in the kernel; root, "
+                         "skipped with the reason otherwise)")
     args = ap.parse_args()
     xds2bpf = os.environ.get("XDS2BPF")
     envoy = os.environ.get("ENVOY") or os.path.join(ROOT, ".venv/bin/envoy")
@@ -766,8 +975,14 @@ def main() -> int:
         print("diff-http: set XDS2BPF to the compiler binary", file=sys.stderr)
         return 2
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+    engines = set(args.engines.split(","))
+    skip = bpf_skip_reason(xds2bpf) if "bpf" in engines else "not asked (--engines)"
+    if skip and "bpf" in engines:
+        print(f"diff-http: bpf engine skipped: {skip}", file=sys.stderr)
     try:
-        res = run(args.snapshot, xds2bpf, envoy, seed, args.max or None, args.kind, args.keep)
+        res = run(args.snapshot, xds2bpf, envoy, seed, args.max or None, args.kind, args.keep, bpf=skip is None,
+                  via=args.via)
+        res["bpf_skipped"] = skip
     except Setup as err:
         print(str(err), file=sys.stderr)
         return 2
