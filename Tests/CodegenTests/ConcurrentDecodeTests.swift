@@ -3,6 +3,7 @@ import SwiftProtobuf
 import XCTest
 
 @testable import Codegen
+@testable import X2BFrontend
 
 /// A response of many resources is decoded on every core (BinaryInput
 /// `decodeConcurrently`); the snapshot and its diagnostics must be exactly
