@@ -79,6 +79,12 @@ public final class NodeAgent: Sendable {
         try FileManager.default.createDirectory(atPath: bundlesDir, withIntermediateDirectories: true)
         // A write to the update session's pipe after it ended is an error, not a signal.
         signal(SIGPIPE, SIG_IGN)
+        // A long-lived process with short bursts on many threads (decode, compile): two
+        // malloc arenas instead of glibc's eight per core keep the heap from fragmenting
+        // into one copy per thread.
+        #if os(Linux)
+            _ = glibcMallopt(-8 /* M_ARENA_MAX */, 2)
+        #endif
         let loaded = (try? runLoader(["status", "--name", config.name]))?.status == 0
         let generation =
             ((try? FileManager.default.contentsOfDirectory(atPath: bundlesDir)) ?? [])
@@ -378,4 +384,8 @@ struct Laps {
     /// free heap a full compile leaves behind to the system.
     @_silgen_name("malloc_trim")
     private func glibcMallocTrim(_ pad: Int) -> Int32
+
+    /// glibc's mallopt(3).
+    @_silgen_name("mallopt")
+    private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
 #endif
