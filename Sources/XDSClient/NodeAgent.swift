@@ -138,8 +138,7 @@ public final class NodeAgent: Sendable {
         if result.diagnostics.hasErrors {
             return .reject(Self.render(result.diagnostics.filter { $0.severity == .error }))
         }
-        var compiledLaps = Laps()
-        compiledLaps.lap("compile", since: started)
+        let compiled = Date()
         let (loaded, live) = state.withLock { ($0.loaded, $0.live) }
         // Endpoint-only change the fast path did not take: the rows that differ
         // between the live bundle and the new one, in place. Anything else, or a
@@ -149,7 +148,7 @@ public final class NodeAgent: Sendable {
             case .success(let delta):
                 if let verdict = applyInPlace(
                     delta, set, digest: fe.snapshotDigest, bundle: result.bundle, started: started,
-                    laps: compiledLaps, bytes: bytes)
+                    laps: Laps(), bytes: bytes)
                 {
                     state.withLock { $0.fast = EndpointFastPath(frontEnd: fe, bundle: result.bundle, options: config.frontEnd) }
                     return verdict
@@ -192,7 +191,7 @@ public final class NodeAgent: Sendable {
         let ms = { (d: Date) in Int((d.timeIntervalSince(started) * 1000).rounded()) }
         log(
             "live: \(loaded ? "replaced" : "loaded") \(config.name) with \(fe.ir.listeners.count) listeners, \(fe.ir.clusters.count) clusters "
-                + "(compile \(ms(started.addingTimeInterval(compiledLaps.total))) ms\(result.objectFromCache ? ", object from cache" : ""), live after \(ms(Date())) ms)"
+                + "(compile \(ms(compiled)) ms\(result.objectFromCache ? ", object from cache" : ""), live after \(ms(Date())) ms)"
         )
         persist(set, applied: applied, bytes: bytes, digest: fe.snapshotDigest, bundle: dir, openStream: true)
         pruneBundles(keep: generation)
@@ -211,6 +210,7 @@ public final class NodeAgent: Sendable {
     ) -> ADSVerdict? {
         var laps = laps
         let ms = { (d: Date) in Int((d.timeIntervalSince(started) * 1000).rounded()) }
+        let prepared = Date()  // rows from the assignments, or the compile: done
         var live: UpdateStream.Live?
         if !delta.clusters.isEmpty {
             let payload: [UInt8]
@@ -246,7 +246,7 @@ public final class NodeAgent: Sendable {
             let endpoints = delta.clusters.reduce(0) { $0 + $1.levels.reduce(0) { $0 + $1.endpoints.count / ABILayout.size("x2b_endpoint") } }
             log(
                 "live: updated \(delta.clusters.count) cluster\(delta.clusters.count == 1 ? "" : "s") in place (\(endpoints) endpoints; "
-                    + "\(bundle == nil ? "rows from the changed assignments" : "compile") \(ms(started.addingTimeInterval(laps.total - laps.last))) ms, "
+                    + "\(bundle == nil ? "rows from the changed assignments" : "compile") \(ms(prepared)) ms, "
                     + "live after \(ms(Date())) ms; \(laps.summary), loader \(String(format: "%.1f", Double(live.micros) / 1000)) ms)")
         } else {
             log("routing unchanged (\(ms(Date())) ms): nothing to write")
@@ -362,17 +362,6 @@ struct Laps {
         laps.append((name, now - mark))
         mark = now
     }
-
-    /// An interval that began at `since` (before the laps were started).
-    mutating func lap(_ name: String, since: Date) {
-        let ns = UInt64(max(0, Date().timeIntervalSince(since)) * 1e9)
-        laps.append((name, ns))
-        mark = DispatchTime.now().uptimeNanoseconds
-    }
-
-    /// Seconds in all laps, and in the last one.
-    var total: TimeInterval { Double(laps.reduce(0) { $0 + $1.1 }) / 1e9 }
-    var last: TimeInterval { Double(laps.last?.1 ?? 0) / 1e9 }
 
     var summary: String {
         laps.map { "\($0.0) \(String(format: "%.1f", Double($0.1) / 1e6)) ms" }.joined(separator: ", ")
