@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -97,13 +98,16 @@ def main():
                 out = {"initial_load_s": round(time.time() - t0, 3)}
                 if reset:
                     push(snaps["base"])  # back to the base mesh (not measured)
+                    # push() returns at the first ACK of the version; in delta each type is ACKed
+                    # on its own, so the agent may still be replacing: measure from a quiet agent
+                    quiet(watch_log)
                 for kind in kinds:
                     key = "endpoint_only" if kind == "eds" else "other"
                     out[f"{key}_ms"], out[f"{key}_agent"], out[f"{key}_client_ms"] = [], [], []
                     for i in range(a.repeat):
                         lines_before = len(open(watch_log).read().splitlines())
                         out[f"{key}_ms"].append(push(snaps[f"{kind}{i}"]))
-                        time.sleep(0.3)
+                        quiet(watch_log)
                         new = open(watch_log).read().splitlines()[lines_before:]
                         live = [l for l in new if "live:" in l]
                         out[f"{key}_agent"].append(live[-1].split("live: ", 1)[1] if live else "")
@@ -129,8 +133,34 @@ def main():
                         f.write(open(watch_log).read())
             return out
 
+        def baseline(mode):
+            """The same endpoint-only pushes to Tests/xds/ads_client.py (grpcio's C core, Envoy's Python
+            classes): it decodes every resource and ACKs at once, no judging, nothing in the kernel. Its
+            push -> ACK is the floor that this server, gRPC on loopback and decoding set on this machine."""
+            synced = os.path.join(a.tmp, f"baseline-{mode}.synced")
+            c = subprocess.Popen([py, os.path.join(ROOT, "Tests/xds/ads_client.py"), "--port", str(info["port"]),
+                                  "--node", f"bench-baseline-{mode}", "--updates", str(a.repeat + 1), "--timeout", "600",
+                                  "--synced-file", synced] + (["--delta"] if mode == "delta" else []),
+                                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(a.tmp, f"baseline-{mode}.err"), "w"))
+            procs.append(c)
+            try:
+                wait(lambda: os.path.exists(synced), 600, f"the {mode} baseline client's first configuration")
+                push(snaps["base"])  # back to the base mesh (not measured)
+                time.sleep(0.5)  # the other types of that push, ACKed at once
+                out = []
+                for i in range(a.repeat):
+                    out.append(push(snaps[f"eds{i}"]))
+                    time.sleep(0.3)
+                return out
+            finally:
+                if c.poll() is None:
+                    c.terminate()
+                    c.wait(30)
+
         results["sotw"] = agent("sotw", ["eds", "add"])
         results["delta"] = agent("delta", ["eds"], reset=True)
+        results["sotw"]["baseline_ms"] = baseline("sotw")
+        results["delta"]["baseline_ms"] = baseline("delta")
     finally:
         for p in procs:
             if p.poll() is None:
@@ -139,6 +169,8 @@ def main():
                     p.wait(5)
                 except subprocess.TimeoutExpired:
                     p.kill()
+    if a.json:  # the server's log beside the results: when each response was handed to gRPC, each ACK read
+        shutil.copyfile(log_path, os.path.splitext(a.json)[0] + ".ads.jsonl")
     md = markdown(results)
     print(md)
     if a.json:
@@ -154,6 +186,10 @@ def markdown(r):
     def stat(xs):
         return f"median {statistics.median(xs):.0f} ms (min {min(xs):.0f}, max {max(xs):.0f})" if xs else "-"
     so, de = r["sotw"], r["delta"]
+
+    def ratio(m):
+        b = m.get("baseline_ms")
+        return f"{statistics.median(m['endpoint_only_ms']) / statistics.median(b):.2f}×" if b and m["endpoint_only_ms"] else "-"
     return "\n".join([
         f"Synthetic mesh: {r['services']} services × {r['endpoints_per_service']} endpoints (half HTTP), served by "
         f"Tests/xds/ads_server.py; `xds2bpf watch` loads it into an empty test cgroup, once over state-of-the-world "
@@ -166,6 +202,8 @@ def markdown(r):
         f"| first configuration: connect, fetch, compile, load | {so['initial_load_s']:.1f} s | {de['initial_load_s']:.1f} s |",
         f"| endpoint-only change ({r['changed_services']} services re-addressed), push → live | {stat(so['endpoint_only_ms'])} | {stat(de['endpoint_only_ms'])} |",
         f"| … of which the agent | {stat(so['endpoint_only_client_ms'])} | {stat(de['endpoint_only_client_ms'])} |",
+        f"| baseline: the same pushes to a client that decodes and ACKs at once (Tests/xds/ads_client.py, grpcio), push → ACK | {stat(so.get('baseline_ms', []))} | {stat(de.get('baseline_ms', []))} |",
+        f"| endpoint-only push → live ÷ baseline (medians) | {ratio(so)} | {ratio(de)} |",
         f"| other change (one service added), push → live | {stat(so['other_ms'])} | - |",
         f"| … of which the agent | {stat(so['other_client_ms'])} | - |",
         f"| agent memory after the run | {so['rss_mib']} MiB resident, {so['peak_rss_mib']} MiB peak | {de['rss_mib']} MiB resident, {de['peak_rss_mib']} MiB peak |",
@@ -179,6 +217,20 @@ def markdown(r):
         "In state of the world the server sends every assignment again (10k); in delta only the changed ones.",
         "",
     ])
+
+
+def quiet(path, seconds=0.5, limit=600):
+    """Waits until the agent's log has not grown for `seconds` (every type of a push handled)."""
+    end = time.time() + limit
+    size, since = -1, time.time()
+    while time.time() < end:
+        now = os.path.getsize(path)
+        if now != size:
+            size, since = now, time.time()
+        elif time.time() - since >= seconds:
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"the agent's log {path} did not settle within {limit} s")
 
 
 def wait(cond, seconds, what):

@@ -50,6 +50,9 @@ public final class NodeAgent: Sendable {
         var stream: UpdateStream?
         /// Accepted changes so far: orders the saves that follow them.
         var applied = 0
+        /// An in-place update has been written since the last load or replace: the
+        /// loader's record of updates exists, and can name the snapshot now live.
+        var updatedInPlace = false
     }
 
     public init(config: Config, log: @escaping @Sendable (String) -> Void) {
@@ -186,6 +189,7 @@ public final class NodeAgent: Sendable {
             s.liveSet = set
             s.fast = EndpointFastPath(frontEnd: fe, bundle: result.bundle, options: config.frontEnd)
             s.applied += 1
+            s.updatedInPlace = false
             return s.applied
         }
         let ms = { (d: Date) in Int((d.timeIntervalSince(started) * 1000).rounded()) }
@@ -240,6 +244,7 @@ public final class NodeAgent: Sendable {
             s.live = bundle
             s.liveSet = set
             s.applied += 1
+            if live != nil { s.updatedInPlace = true }
             return s.applied
         }
         if let live {
@@ -300,7 +305,9 @@ public final class NodeAgent: Sendable {
             let stream = state.withLock { s -> UpdateStream? in
                 guard s.applied == applied else { return nil }
                 s.lastDigest = digest
-                return s.stream
+                // Routing unchanged right after a load or replace: no update to name
+                // (`status` keeps the loaded bundle's snapshot; the agent's state has this one).
+                return s.updatedInPlace ? s.stream : nil
             }
             if bundle == nil { try? stream?.nameSnapshot(digest) }
             saveState(set, bytes: bytes, bundle: bundle, digest: digest)

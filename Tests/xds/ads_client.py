@@ -74,10 +74,12 @@ def main() -> int:
     from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2 as d
 
     target = f"localhost:{args.port}" if args.tls_ca else f"127.0.0.1:{args.port}"
+    # no cap on a response's size: a state-of-the-world push at 10k services is ~12 MB (gRPC's default is 4 MB)
+    opts = [("grpc.max_receive_message_length", -1)]
     if args.tls_ca:
-        ch = grpc.secure_channel(target, grpc.ssl_channel_credentials(open(args.tls_ca, "rb").read()))
+        ch = grpc.secure_channel(target, grpc.ssl_channel_credentials(open(args.tls_ca, "rb").read()), options=opts)
     else:
-        ch = grpc.insecure_channel(target)
+        ch = grpc.insecure_channel(target, options=opts)
     stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(ch)
     out: queue.Queue = queue.Queue()
     sent_node = [False]

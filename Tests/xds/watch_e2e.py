@@ -435,6 +435,11 @@ def run(h, a, rnd):
         fail(f"{in_place - fast} in-place endpoint changes did not take the fast path (rows from the changed assignments)")
     if in_place < a.changes * 0.8 or in_place + no_fit < a.changes:
         fail(f"only {in_place} of {a.changes} endpoint changes were applied in place ({no_fit} refused as not fitting)")
+    # The update session answers every request of an accepted change; its only expected
+    # error is a delta that does not fit (exit 4, then a replace).
+    loader_errors = [l for l in wlog.splitlines() if l.startswith("xds2bpf-loader: error") and "does not fit" not in l]
+    if loader_errors:
+        fail(f"the loader's update session reported errors during endpoint changes: {loader_errors[:3]}")
     h.in_place = in_place
     if lat:
         lat.sort()
