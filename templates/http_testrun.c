@@ -50,6 +50,8 @@ int x2b_http_test(struct __sk_buff *skb)
 		out.route = res->route;
 		if (res->kind == X2B_HK_BAD_REQUEST)
 			out.cluster = res->cluster; /* Envoy's status */
+		else if (res->kind == X2B_HK_ERROR) /* 1: the L4 fallback, 0: refused */
+			out.cluster = x2b_http_error_falls_back(skb->cb[0]);
 	}
 	bpf_skb_store_bytes(skb, 0, &out, sizeof(out), 0);
 	return 0;

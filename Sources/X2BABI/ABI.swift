@@ -76,6 +76,8 @@ public enum ABI {
     public static let htMergeSlashes: UInt32 = 256
     /// X2B_HT_ESCAPED_SLASHES path_with_escaped_slashes_action not KEEP: refuse %2F %5C
     public static let htEscapedSlashes: UInt32 = 512
+    /// X2B_HT_UNIFORM
+    public static let htUniform: UInt32 = 1024
     /// X2B_DOM_EXACT
     public static let domExact: UInt32 = 0
     /// X2B_DOM_SUFFIX

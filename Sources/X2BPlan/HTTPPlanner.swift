@@ -200,6 +200,7 @@ public struct HTTPPlanner {
         if t.pathNormalization.normalizePath { table.flags |= ABI.htNormalizePath }
         if t.pathNormalization.mergeSlashes { table.flags |= ABI.htMergeSlashes }
         if t.pathNormalization.escapedSlashes != .keep { table.flags |= ABI.htEscapedSlashes }
+        if RouteSemantics.routesEveryRequestAlike(t) { table.flags |= ABI.htUniform }
         var seen: [String: String] = [:]
         var keys: Set<HTTPPlan.Domain> = []
         for (vi, vh) in t.virtualHosts.enumerated() {

@@ -384,6 +384,26 @@ public enum RouteSemantics {
         request.header("x-forwarded-proto") ?? request.scheme
     }
 
+    /// Whether `table` gives every request it routes the same decision: one
+    /// virtual host that takes every host (`*`), no `require_tls`, and a first
+    /// route that matches every path with no other condition and forwards. Only
+    /// then may a request head the kernel cannot read whole take the listener's
+    /// L4 fallback (X2B_HT_UNIFORM); otherwise the part it cannot see might lead
+    /// to a route that denies the request, so the kernel refuses it.
+    public static func routesEveryRequestAlike(_ table: IRRouteTable) -> Bool {
+        guard table.virtualHosts.count == 1, let vh = table.virtualHosts.first, vh.domains.contains("*"),
+            vh.requireTLS == .none, let first = vh.routes.first
+        else { return false }
+        let m = first.match
+        guard case .prefix(let p) = m.path, p.isEmpty || p == "/",
+            m.headers.isEmpty, m.queryParameters.isEmpty, !m.grpcOnly, m.runtimeFraction == nil, m.dynamicMetadata.isEmpty
+        else { return false }
+        switch first.action {
+        case .cluster, .weighted: return true
+        default: return false
+        }
+    }
+
     public static func decide(
         _ table: IRRouteTable, _ request: HTTPRequest, random: UInt64,
         runtime: RuntimeMode = .defaults

@@ -131,13 +131,17 @@ enum BPFBatch {
             o["answer"] = "status \(k.cluster ?? 0)"
             o["note"] = "the kernel refuses the head (Envoy's codec status)"
         case .error:
+            // The harness reports what the connect path does next: 1 = the L4 fallback
+            // (X2B_HT_UNIFORM: every request is routed alike), 0 = refused (fail closed).
+            let fallsBack = k.cluster == 1
             o["kind"] = "error"
-            o["refused"] = false
-            o["answer"] = "l4-fallback"
+            o["refused"] = !fallsBack
+            o["answer"] = fallsBack ? "l4-fallback" : "refused"
+            let why = truncated ? "head over X2B_HEAD_MAX (\(ABI.headMax) bytes), truncated" : "head unusable by the matcher"
             o["note"] =
-                truncated
-                ? "head over X2B_HEAD_MAX (\(ABI.headMax) bytes): truncated, the listener's L4 fallback"
-                : "head unusable by the matcher: the listener's L4 fallback"
+                fallsBack
+                ? "\(why): the listener's L4 fallback (the table routes every request alike)"
+                : "\(why): refused, since the part the kernel cannot read might select a route that denies it"
         }
         return o
     }

@@ -502,6 +502,52 @@ final class HTTPRoutingTests: XCTestCase {
         }
     }
 
+    /// A head the kernel cannot read whole (over X2B_HEAD_MAX) takes the L4 fallback only
+    /// where the table routes every request alike; elsewhere it is refused, since the unseen
+    /// part might select a route that denies it (fail closed).
+    func testUnusableHeadFallsBackOnlyWhereEveryRequestIsRoutedAlike() throws {
+        func table(_ name: String, vhosts: [IRVirtualHost]) -> IRRouteTable {
+            IRRouteTable(name: name, path: "route_configurations[\"\(name)\"]", virtualHosts: vhosts)
+        }
+        func route(_ path: IRPathMatch, _ action: IRRouteAction) -> IRRoute {
+            IRRoute(name: "", path: "r", match: IRRouteMatch(path: path), action: action)
+        }
+        let everything = route(.prefix("/"), .cluster("c1"))
+        let uniform = table("uniform", vhosts: [IRVirtualHost(name: "all", path: "v", domains: ["*"], routes: [everything])])
+        var denyAdmin = uniform
+        denyAdmin.name = "deny-admin"
+        denyAdmin.virtualHosts[0].routes.insert(route(.prefix("/admin"), .directResponse(status: 403, body: nil)), at: 0)
+        var byHost = uniform
+        byHost.name = "by-host"
+        byHost.virtualHosts[0].domains = ["a.example"]
+        var direct = uniform
+        direct.name = "direct"
+        direct.virtualHosts[0].routes = [route(.prefix(""), .directResponse(status: 200, body: nil))]
+        XCTAssertTrue(RouteSemantics.routesEveryRequestAlike(uniform))
+        for t in [denyAdmin, byHost, direct] { XCTAssertFalse(RouteSemantics.routesEveryRequestAlike(t), t.name) }
+
+        try requireKernel()
+        var ir = MeshIR()
+        ir.routeTables = [uniform, denyAdmin]
+        ir.clusters = [IRCluster(name: "c1", path: "clusters[\"c1\"]", lb: .roundRobin, priorities: [])]
+        let (build, _) = try HTTPTestRun.build(ir)
+        defer { try? FileManager.default.removeItem(at: build.directory) }
+        let big = HTTPRequest(authority: "svc", path: "/admin", headers: [("cookie", String(repeating: "x", count: 1500))])
+        let small = HTTPRequest(authority: "svc", path: "/admin")
+        // the driver takes at most X2B_HEAD_MAX + 1 bytes: one more than the module keeps marks the head cut
+        let heads = [big, small].map { r in Array(HTTPTestRun.render(r).prefix(Int(ABI.headMax) + 1)) }
+        let reqs = (0..<2).flatMap { t in heads.map { HTTPTestRun.Request(table: UInt32(t), random: 0, runtime: HTTPTestRun.defaultsRuntime, head: $0) } }
+        let d = try HTTPTestRun.run(build, reqs)
+        // uniform: the big head is unusable, and falls back (1); the small one is routed
+        XCTAssertEqual(d[0].kind, .error)
+        XCTAssertEqual(d[0].cluster, 1)
+        XCTAssertEqual(d[1].kind, .cluster)
+        // deny /admin: the big head is refused (0), the small one gets the local answer
+        XCTAssertEqual(d[2].kind, .error)
+        XCTAssertEqual(d[2].cluster, 0)
+        XCTAssertEqual(d[3].kind, .local)
+    }
+
     /// Corpus inputs (single files and multi-file snapshots) with HTTP route tables.
     static func corpusSnapshots() throws -> [(String, [String])] {
         CorpusOutcomeTests.cases(try TestPaths.requireCorpus()).filter { name, _ in

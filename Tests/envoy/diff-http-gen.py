@@ -384,7 +384,9 @@ def main() -> int:
         if c:
             bpf_lines.append(f"bpf vs {other}: {sum(c.values())} requests, {c.get('agree', 0)} agree, "
                              f"{c.get('disagree', 0)} disagree, {c.get('refused', 0)} refused in the kernel (a path "
-                             f"Envoy normalises), {c.get('fallback', 0)} L4 fallback (head over {dh.HEAD_MAX} bytes)")
+                             f"Envoy normalises), {c.get('fallback', 0)} L4 fallback (head over {dh.HEAD_MAX} bytes, a table "
+                             f"routing every request alike), {c.get('truncated', 0)} refused by the kernel where the "
+                             f"other forwards (head over {dh.HEAD_MAX} bytes)")
     if skip:
         bpf_lines.append(f"bpf engine skipped: {skip}")
     bpf_bad = sum(c.get("disagree", 0) for c in bpf_counts.values())

@@ -664,14 +664,19 @@ def bpf_verdicts(b: dict, envoy: str, want: set[str], explain_outcome: str | Non
                  summary: str = "") -> tuple[str, str]:
     """(BPF vs Envoy, BPF vs explain): agree, refused (the kernel refuses the connection where
     explain says it does: a path Envoy normalises, which the kernel does not rewrite), fallback (a
-    head over X2B_HEAD_MAX: the kernel takes the listener's L4 fallback, docs/semantics.md) or
-    disagree."""
+    head over X2B_HEAD_MAX on a table that routes every request alike: the kernel takes the
+    listener's L4 fallback, docs/semantics.md), truncated (a head over X2B_HEAD_MAX elsewhere: the
+    kernel refuses it where Envoy routes it, never the other way round) or disagree."""
     answers = set(b["answers"])
     if envoy.startswith("grpc-status "):
         answers |= {f"grpc-status {grpc_status(int(w.split()[1]))}" for w in answers
                     if w.startswith("status ") and w.split()[1].isdigit()}
     if b["fallback"] and truncated:
         return "fallback", "fallback"
+    if truncated and b["kinds"] == {"error"} and b["refused"]:
+        # fail closed: refused whatever Envoy answers; only a request Envoy forwards counts apart
+        forwarded = envoy.startswith("cluster ")
+        return ("truncated" if forwarded else "agree"), ("truncated" if any(w.startswith("cluster ") for w in want) else "agree")
     vs_envoy = "agree" if envoy in answers else "disagree"
     if b["kinds"] == {"bad_request"} and (explain_outcome == "refused" or "refuses the connection" in summary):
         return ("agree" if vs_envoy == "agree" else "refused"), "agree"
@@ -942,7 +947,9 @@ def report(res: dict, seed: int, out=sys.stdout) -> int:
             bad += c.get("disagree", 0)
             print(f"diff-http: bpf vs {name}: {c.get('agree', 0)} agree, {c.get('disagree', 0)} disagree, "
                   f"{c.get('refused', 0)} refused in the kernel (a path Envoy normalises), "
-                  f"{c.get('fallback', 0)} L4 fallback (head over {HEAD_MAX} bytes)", file=out)
+                  f"{c.get('fallback', 0)} L4 fallback (head over {HEAD_MAX} bytes, a table routing every request alike), "
+                  f"{c.get('truncated', 0)} refused by the kernel where the other forwards (head over {HEAD_MAX} bytes)",
+                  file=out)
     elif res.get("bpf_skipped"):
         print(f"diff-http: bpf engine skipped: {res['bpf_skipped']}", file=out)
     if via == "both":

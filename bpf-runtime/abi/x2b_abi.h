@@ -162,6 +162,14 @@ struct x2b_req {
 #define X2B_HT_NORMALIZE_PATH 128  /* normalize_path: refuse a path it would change */
 #define X2B_HT_MERGE_SLASHES 256   /* merge_slashes: refuse a path with "//" */
 #define X2B_HT_ESCAPED_SLASHES 512 /* path_with_escaped_slashes_action not KEEP: refuse %2F %5C */
+/*
+ * Every request gets the same decision (one virtual host taking every host, whose
+ * first route matches every request and forwards): a head the kernel cannot use
+ * (cut at X2B_HEAD_MAX, a form it does not parse) takes the listener's L4 fallback.
+ * Without the flag such a head is refused: the route the kernel cannot see might
+ * be one that denies it (fail closed).
+ */
+#define X2B_HT_UNIFORM 1024
 
 /* One route table (x2b_htab, index = table id of the X2B_ACT_HTTP action). */
 struct x2b_htable {

@@ -1842,4 +1842,17 @@ static __always_inline __u32 x2b_http_route(struct x2b_req *req, __u32 table)
 	return x2b_http_decide(req, table);
 }
 
+/*
+ * After X2B_HK_ERROR (a head cut at X2B_HEAD_MAX, or a form the matcher does not
+ * parse): whether the connection takes the listener's L4 fallback. Only where
+ * the table routes every request alike (X2B_HT_UNIFORM); elsewhere the unseen
+ * part of the head might select a route that denies it, so it is refused.
+ */
+static __always_inline int x2b_http_error_falls_back(__u32 table)
+{
+	const struct x2b_htable *t = bpf_map_lookup_elem(&x2b_htab, &table);
+
+	return t && (t->flags & X2B_HT_UNIFORM) ? 1 : 0;
+}
+
 #endif /* X2B_HTTP_H */

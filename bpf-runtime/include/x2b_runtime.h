@@ -60,7 +60,8 @@ static __always_inline __u32 x2b_pick_weighted(const struct x2b_action *act)
  * answer itself (404, redirects, direct responses) cannot be answered here:
  * such requests are refused (the send fails with EPERM), and so are heads
  * Envoy's HTTP/1 codec refuses (X2B_HK_BAD_REQUEST: 400, 426, 431, 501); a head the matcher
- * cannot use (malformed, too long) takes the listener's L4 fallback.
+ * cannot use (too long, a form it does not parse) takes the listener's L4 fallback
+ * where every request is routed alike, and is refused elsewhere (fail closed).
  */
 static __always_inline __u32 x2b_http_action(struct bpf_sock_addr *ctx, const struct x2b_action *act)
 {
@@ -81,7 +82,9 @@ static __always_inline __u32 x2b_http_action(struct bpf_sock_addr *ctx, const st
 	if (c != X2B_NO_ACTION)
 		return c;
 	res = bpf_map_lookup_elem(&x2b_hres, &zero);
-	if (!res || res->kind == X2B_HK_ERROR)
+	if (!res)
+		return X2B_HTTP_FALLBACK;
+	if (res->kind == X2B_HK_ERROR && x2b_http_error_falls_back(act->target))
 		return X2B_HTTP_FALLBACK;
 	return X2B_REFUSE;
 }

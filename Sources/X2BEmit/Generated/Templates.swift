@@ -101,6 +101,8 @@ int x2b_http_test(struct __sk_buff *skb)
 		out.route = res->route;
 		if (res->kind == X2B_HK_BAD_REQUEST)
 			out.cluster = res->cluster; /* Envoy's status */
+		else if (res->kind == X2B_HK_ERROR) /* 1: the L4 fallback, 0: refused */
+			out.cluster = x2b_http_error_falls_back(skb->cb[0]);
 	}
 	bpf_skb_store_bytes(skb, 0, &out, sizeof(out), 0);
 	return 0;
@@ -2132,6 +2134,19 @@ static __always_inline __u32 x2b_http_route(struct x2b_req *req, __u32 table)
 	return x2b_http_decide(req, table);
 }
 
+/*
+ * After X2B_HK_ERROR (a head cut at X2B_HEAD_MAX, or a form the matcher does not
+ * parse): whether the connection takes the listener's L4 fallback. Only where
+ * the table routes every request alike (X2B_HT_UNIFORM); elsewhere the unseen
+ * part of the head might select a route that denies it, so it is refused.
+ */
+static __always_inline int x2b_http_error_falls_back(__u32 table)
+{
+	const struct x2b_htable *t = bpf_map_lookup_elem(&x2b_htab, &table);
+
+	return t && (t->flags & X2B_HT_UNIFORM) ? 1 : 0;
+}
+
 #endif /* X2B_HTTP_H */
 """#),
         ("x2b_prelude.h", #"""
@@ -2232,7 +2247,8 @@ static __always_inline __u32 x2b_pick_weighted(const struct x2b_action *act)
  * answer itself (404, redirects, direct responses) cannot be answered here:
  * such requests are refused (the send fails with EPERM), and so are heads
  * Envoy's HTTP/1 codec refuses (X2B_HK_BAD_REQUEST: 400, 426, 431, 501); a head the matcher
- * cannot use (malformed, too long) takes the listener's L4 fallback.
+ * cannot use (too long, a form it does not parse) takes the listener's L4 fallback
+ * where every request is routed alike, and is refused elsewhere (fail closed).
  */
 static __always_inline __u32 x2b_http_action(struct bpf_sock_addr *ctx, const struct x2b_action *act)
 {
@@ -2253,7 +2269,9 @@ static __always_inline __u32 x2b_http_action(struct bpf_sock_addr *ctx, const st
 	if (c != X2B_NO_ACTION)
 		return c;
 	res = bpf_map_lookup_elem(&x2b_hres, &zero);
-	if (!res || res->kind == X2B_HK_ERROR)
+	if (!res)
+		return X2B_HTTP_FALLBACK;
+	if (res->kind == X2B_HK_ERROR && x2b_http_error_falls_back(act->target))
 		return X2B_HTTP_FALLBACK;
 	return X2B_REFUSE;
 }
@@ -2749,6 +2767,14 @@ struct x2b_req {
 #define X2B_HT_NORMALIZE_PATH 128  /* normalize_path: refuse a path it would change */
 #define X2B_HT_MERGE_SLASHES 256   /* merge_slashes: refuse a path with "//" */
 #define X2B_HT_ESCAPED_SLASHES 512 /* path_with_escaped_slashes_action not KEEP: refuse %2F %5C */
+/*
+ * Every request gets the same decision (one virtual host taking every host, whose
+ * first route matches every request and forwards): a head the kernel cannot use
+ * (cut at X2B_HEAD_MAX, a form it does not parse) takes the listener's L4 fallback.
+ * Without the flag such a head is refused: the route the kernel cannot see might
+ * be one that denies it (fail closed).
+ */
+#define X2B_HT_UNIFORM 1024
 
 /* One route table (x2b_htab, index = table id of the X2B_ACT_HTTP action). */
 struct x2b_htable {
