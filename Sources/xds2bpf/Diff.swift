@@ -27,6 +27,9 @@ extension XDS2BPF {
         @Flag(help: "Exit 1 when routing changed (for CI gating).")
         var failOnChange = false
 
+        @Option(help: "Write the wall time of the front ends and of the comparison as JSON to this file (benchmarks).")
+        var timingsJson: String?
+
         func validate() throws {
             if newFiles.isEmpty && input.snapshot.count != 2 {
                 throw ValidationError("diff takes OLD NEW (or OLD... --new NEW...), got \(input.snapshot.count) file(s)")
@@ -37,9 +40,12 @@ extension XDS2BPF {
             let sides = newFiles.isEmpty ? [[input.snapshot[0]], [input.snapshot[1]]] : [input.snapshot, newFiles]
             let results = FrontEnds(count: 2)
             let options = input.options
+            var timings = PhaseTimings()
             // The two front ends are independent: run them side by side.
-            DispatchQueue.concurrentPerform(iterations: 2) { i in
-                results.set(i, Pipeline.frontEnd(files: sides[i], options: options))
+            timings.measure("front_ends") {
+                DispatchQueue.concurrentPerform(iterations: 2) { i in
+                    results.set(i, Pipeline.frontEnd(files: sides[i], options: options))
+                }
             }
             var rejected = false
             for (i, label) in ["old", "new"].enumerated() {
@@ -52,7 +58,10 @@ extension XDS2BPF {
                 }
             }
             if rejected { throw Exit.rejected }
-            let diff = RoutingDiff.compare(old: results.get(0).ir, new: results.get(1).ir)
+            let diff = timings.measure("diff") { RoutingDiff.compare(old: results.get(0).ir, new: results.get(1).ir) }
+            if let path = timingsJson {
+                try Data(timings.json.utf8).write(to: URL(fileURLWithPath: path))
+            }
             if json {
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
