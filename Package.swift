@@ -44,11 +44,13 @@ let package = Package(
         stage("X2BEmit", ["X2BABI", "X2BDiagnostics", "X2BIR", "X2BSemantics", "X2BPlan"]),
         stage("X2BToolchain", ["X2BDiagnostics", crypto]),
         stage("X2BBundle", ["X2BABI", "X2BDiagnostics", "X2BProtos", protobuf, crypto]),
+        // `xds2bpf diff`: the semantic routing diff of two lowered snapshots, on the interpreter.
+        stage("X2BDiff", ["X2BDiagnostics", "X2BIR", "X2BSemantics"]),
         // The router-check and HTTP test tools: they drive the stages; no stage depends on them.
         stage("X2BRouteCheck", compilerStages.filter { $0 != "X2BBundle" }.map { .target(name: $0) } + [protobuf]),
         // `Pipeline.swift` strings the stages together; the one import of the CLI, the live
         // side and the tests, re-exporting every stage (`Exports.swift`).
-        stage("Codegen", (compilerStages + ["X2BRouteCheck"]).map { .target(name: $0) } + [protobuf]),
+        stage("Codegen", (compilerStages + ["X2BRouteCheck", "X2BDiff"]).map { .target(name: $0) } + [protobuf]),
         // The live side: an ADS client (state of the world and delta) on grpc-swift 2,
         // and the node agent that keeps the kernel in sync with a control plane.
         // Codegen never depends on it: `compile` stays a pure offline function.

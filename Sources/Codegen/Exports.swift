@@ -4,6 +4,7 @@
 @_exported import X2BABI
 @_exported import X2BBundle
 @_exported import X2BDiagnostics
+@_exported import X2BDiff
 @_exported import X2BEmit
 @_exported import X2BFrontend
 @_exported import X2BIR

@@ -82,7 +82,7 @@ public enum Interpreter {
     }
 
     /// Endpoint shares over all clusters a decision may take (percent of connections).
-    static func candidates(_ ir: MeshIR, _ options: [(String, Double)]) -> [Explanation.Candidate] {
+    public static func candidates(_ ir: MeshIR, _ options: [(String, Double)]) -> [Explanation.Candidate] {
         var out: [Explanation.Candidate] = []
         for (name, p) in options {
             guard let c = ir.cluster(named: name), !c.originalDestination else { continue }

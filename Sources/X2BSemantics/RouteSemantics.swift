@@ -143,33 +143,52 @@ public enum RouteSemantics {
     }
 
     public static func virtualHostIndex(in table: IRRouteTable, request: HTTPRequest) -> Int? {
+        DomainIndex(table).virtualHostIndex(in: table, request: request)
+    }
+
+    /// A table's domains by kind, built once: virtual host selection for many requests
+    /// against one table (`xds2bpf diff` on tables of thousands of virtual hosts) costs
+    /// a few hash lookups each instead of a pass over every domain.
+    public struct DomainIndex: Sendable {
         var exact: [[UInt8]: Int] = [:]
         var suffixes: [[UInt8]: Int] = [:]
         var prefixes: [[UInt8]: Int] = [:]
+        /// Distinct key lengths, longest first (Envoy tries the longest wildcard first).
+        var suffixLengths: [Int] = []
+        var prefixLengths: [Int] = []
         var fallback: Int?
-        for (i, vh) in table.virtualHosts.enumerated() {
-            for d in vh.domains {
-                // The first definition wins; duplicates were diagnosed by the lowering.
-                switch domainKind(d) {
-                case .any: if fallback == nil { fallback = i }
-                case .exact(let e): if exact[Array(e.utf8)] == nil { exact[Array(e.utf8)] = i }
-                case .suffix(let s): if suffixes[Array(s.utf8)] == nil { suffixes[Array(s.utf8)] = i }
-                case .prefix(let p): if prefixes[Array(p.utf8)] == nil { prefixes[Array(p.utf8)] = i }
+
+        public init(_ table: IRRouteTable) {
+            for (i, vh) in table.virtualHosts.enumerated() {
+                for d in vh.domains {
+                    // The first definition wins; duplicates were diagnosed by the lowering.
+                    switch RouteSemantics.domainKind(d) {
+                    case .any: if fallback == nil { fallback = i }
+                    case .exact(let e): if exact[Array(e.utf8)] == nil { exact[Array(e.utf8)] = i }
+                    case .suffix(let s): if suffixes[Array(s.utf8)] == nil { suffixes[Array(s.utf8)] = i }
+                    case .prefix(let p): if prefixes[Array(p.utf8)] == nil { prefixes[Array(p.utf8)] = i }
+                    }
                 }
             }
+            suffixLengths = Set(suffixes.keys.map(\.count)).sorted(by: >)
+            prefixLengths = Set(prefixes.keys.map(\.count)).sorted(by: >)
         }
-        // Fast path of Envoy: only a default virtual host, chosen even without a Host.
-        if exact.isEmpty && suffixes.isEmpty && prefixes.isEmpty { return fallback }
-        guard let host = selectionHost(table, request) else { return nil }
-        if let i = exact[host] { return i }
-        // `>=`: "*.foo.com" does not match ".foo.com".
-        for len in Set(suffixes.keys.map(\.count)).sorted(by: >) where len < host.count {
-            if let i = suffixes[Array(host[(host.count - len)...])] { return i }
+
+        /// The index of the virtual host `request` selects in `table` (the table this index was built from).
+        public func virtualHostIndex(in table: IRRouteTable, request: HTTPRequest) -> Int? {
+            // Fast path of Envoy: only a default virtual host, chosen even without a Host.
+            if exact.isEmpty && suffixes.isEmpty && prefixes.isEmpty { return fallback }
+            guard let host = RouteSemantics.selectionHost(table, request) else { return nil }
+            if let i = exact[host] { return i }
+            // `>=`: "*.foo.com" does not match ".foo.com".
+            for len in suffixLengths where len < host.count {
+                if let i = suffixes[Array(host[(host.count - len)...])] { return i }
+            }
+            for len in prefixLengths where len < host.count {
+                if let i = prefixes[Array(host[..<len])] { return i }
+            }
+            return fallback
         }
-        for len in Set(prefixes.keys.map(\.count)).sorted(by: >) where len < host.count {
-            if let i = prefixes[Array(host[..<len])] { return i }
-        }
-        return fallback
     }
 
     /// Kept for callers that have only an authority.
@@ -404,12 +423,13 @@ public enum RouteSemantics {
         }
     }
 
+    /// `domains`: the table's `DomainIndex`, when the caller decides many requests against one table.
     public static func decide(
         _ table: IRRouteTable, _ request: HTTPRequest, random: UInt64,
-        runtime: RuntimeMode = .defaults
+        runtime: RuntimeMode = .defaults, domains: DomainIndex? = nil
     ) -> Decision {
         let request = normalized(request, table)
-        guard let vi = virtualHostIndex(in: table, request: request) else {
+        guard let vi = (domains ?? DomainIndex(table)).virtualHostIndex(in: table, request: request) else {
             return Decision(outcome: .noVirtualHost)
         }
         let vh = table.virtualHosts[vi]

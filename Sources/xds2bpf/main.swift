@@ -23,7 +23,7 @@ struct XDS2BPF: ParsableCommand {
             """,
         version: XDS2BPFVersion.string,
         subcommands: [
-            Compile.self, Check.self, DumpIR.self, Explain.self, Inspect.self, Load.self, Fetch.self, Watch.self, RouteCheck.self, HTTPDiff.self,
+            Compile.self, Check.self, DumpIR.self, Explain.self, Diff.self, Inspect.self, Load.self, Fetch.self, Watch.self, RouteCheck.self, HTTPDiff.self,
             HTTPBench.self,
         ],
         defaultSubcommand: Compile.self

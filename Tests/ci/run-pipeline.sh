@@ -5,6 +5,8 @@
 #   - examples/ci/pipeline.sh on examples/bookinfo (check, route-check, compile, reproducible,
 #     inspect, SHA256SUMS), its failures (a rejected snapshot, a failing route-check test), and
 #     --base on examples/minimal (an endpoint-only change gives a delta; a listener change none);
+#   - xds2bpf diff on examples/minimal edits (renames, an endpoint, a listener port), every example
+#     confirmed by explain on both sides (confirm-diff.py), and the pipeline's --previous step;
 #   - examples/k8s/*.yaml against the Kubernetes schemas (kubernetes-validate --strict, .venv).
 # Usage: Tests/ci/run-pipeline.sh   (XDS2BPF names the compiler)
 set -uo pipefail
@@ -70,7 +72,38 @@ expect 0 "pipeline --base: the listener changed" "$PIPELINE" -o "$TMP/m3" --base
 [ ! -e "$TMP/m3/delta.pb" ] && grep -q "nodes replace the bundle" "$TMP/log" && ok "a listener change gives no delta" ||
 	bad "a listener change gave a delta"
 
-# 4. the Kubernetes manifests against the schemas
+# 4. xds2bpf diff: routing changes, each example confirmed by explain on both sides (docs/diff.md)
+MIN=$ROOT/examples/minimal/snapshot.yaml
+expect 0 "diff: the same snapshot" "$XDS2BPF" diff --fail-on-change "$MIN" "$MIN"
+grep -qx "routing unchanged" "$TMP/log" && ok "diff: routing unchanged" || bad "diff of a snapshot with itself"
+sed 's/backend/renamed-backend/g; s/name: web/name: renamed-web/' "$MIN" >"$TMP/renamed.yaml"
+expect 0 "diff --fail-on-change: every resource renamed" "$XDS2BPF" diff --fail-on-change "$MIN" "$TMP/renamed.yaml"
+expect 0 "diff without --fail-on-change: an endpoint moved" "$XDS2BPF" diff "$MIN" "$TMP/ep.yaml"
+grep -q "127.0.0.1:8081 100.0%" "$TMP/log" && ok "diff names the new endpoint" || bad "diff text lacks the new endpoint"
+BOOKINFO=$ROOT/examples/bookinfo/bookinfo.json
+sed 's/"weight": 50/"weight": 60/; s/"weight": 30/"weight": 20/' "$BOOKINFO" >"$TMP/weights.json"
+for pair in "$MIN $TMP/ep.yaml" "$MIN $TMP/lsn.yaml" "$BOOKINFO $TMP/weights.json"; do
+	set -- $pair
+	rc=0 name=$(basename "$2")
+	"$XDS2BPF" diff --json --fail-on-change "$1" "$2" >"$TMP/diff-$name.json" 2>"$TMP/log" || rc=$?
+	[ "$rc" = 1 ] && ok "diff --fail-on-change: $name changed routing (exit 1)" || bad "diff $name: exit $rc"
+	expect 0 "diff $name: every example confirmed by explain" python3 "$ROOT/Tests/ci/confirm-diff.py" "$XDS2BPF" \
+		"$TMP/diff-$name.json" "$1" "$2"
+done
+grep -q "confirmed 0.0.0.0:9080 GET reviews.default.svc.cluster.local/" "$TMP/log" && ok "diff: bookinfo's reviews split, per request" ||
+	bad "diff of the reviews weights: no request-level change confirmed"
+python3 -c 'import json,sys; sys.exit(0 if [c["service"] for c in json.load(open(sys.argv[1]))["changes"]] == ["10.96.0.1:80", "10.96.0.1:81"] else 1)' \
+	"$TMP/diff-lsn.yaml.json" && ok "diff: the listener's new port" || bad "diff-lsn.json lacks 10.96.0.1:81"
+expect 1 "diff: a rejected snapshot" "$XDS2BPF" diff "$MIN" "$TMP/broken.yaml"
+expect 2 "diff: one snapshot only" "$XDS2BPF" diff "$MIN"
+expect 0 "pipeline --previous: the routing diff published" "$PIPELINE" -o "$TMP/m5" --previous "$MIN" "$TMP/lsn.yaml"
+[ -s "$TMP/m5/routing-diff.json" ] && [ -s "$TMP/m5/routing-diff.txt" ] && ok "published routing-diff.json and .txt" ||
+	bad "no routing-diff in the pipeline's output"
+expect 1 "pipeline --previous --fail-on-change stops on a routing change" "$PIPELINE" -o "$TMP/m6" --previous "$MIN" \
+	--fail-on-change "$TMP/lsn.yaml"
+[ ! -e "$TMP/m6/bundle.tar" ] && ok "nothing compiled after the routing change" || bad "compiled despite --fail-on-change"
+
+# 5. the Kubernetes manifests against the schemas
 if command -v kubernetes-validate >/dev/null; then
 	for f in "$ROOT"/examples/k8s/*.yaml; do
 		expect 0 "kubernetes-validate --strict $(basename "$f")" kubernetes-validate --strict --quiet "$f"

@@ -6,12 +6,15 @@
 # (except --verify); `make test` runs it on examples/bookinfo (Tests/e2e/run-ci-example.sh).
 #
 #   examples/ci/pipeline.sh -o OUT [--route-check NAME=TESTS]... [--base BUNDLE] [--verify]
-#                           [--unsupported error|warn] SNAPSHOT...
+#                           [--previous SNAPSHOT [--fail-on-change]] [--unsupported error|warn] SNAPSHOT...
 #
 # Steps (each stops the pipeline with its exit code on failure):
 #   1. check         xds2bpf check: parse, link, validate, lower; diagnostics in OUT/diagnostics.json
 #   2. route-check   for every --route-check NAME=TESTS: the RouteConfiguration NAME, taken from the
 #                    snapshot (JSON or YAML), against Envoy router-check tests (the IR interpreter)
+#   2b. diff         with --previous (the snapshot published before): xds2bpf diff, what routes
+#                    differently (OUT/routing-diff.txt for review, OUT/routing-diff.json); with
+#                    --fail-on-change a routing change stops the pipeline (exit 1)
 #   3. compile       OUT/bundle.tar; with --base (the bundle published before): OUT/delta.pb as
 #                    well when only endpoints changed (nodes apply it in place)
 #   4. reproducible  compile again without the object cache (clang runs); the archives must be
@@ -27,8 +30,8 @@ set -euo pipefail
 
 XDS2BPF=${XDS2BPF:-xds2bpf}
 LOADER=${XDS2BPF_LOADER:-xds2bpf-loader}
-out="" base="" verify=0 unsupported=default
-checks=() snapshots=()
+out="" base="" verify=0 unsupported=default fail_on_change=0
+checks=() snapshots=() previous=()
 
 usage() {
 	sed -n 's/^#   examples/examples/p; s/^#                           \[/                            [/p' "$0" >&2
@@ -39,6 +42,8 @@ while [ $# -gt 0 ]; do
 	-o | --output) out=${2:?}; shift 2 ;;
 	--route-check) checks+=("${2:?}"); shift 2 ;;
 	--base) base=${2:?}; shift 2 ;;
+	--previous) previous+=("${2:?}"); shift 2 ;;
+	--fail-on-change) fail_on_change=1; shift ;;
 	--verify) verify=1; shift ;;
 	--unsupported) unsupported=${2:?}; shift 2 ;;
 	-h | --help) usage ;;
@@ -108,6 +113,20 @@ for c in ${checks[@]+"${checks[@]}"}; do
 	EOF
 	run_step "$XDS2BPF" route-check --config "$out/routes/$name.json" --tests "$tests"
 done
+
+if [ ${#previous[@]} -gt 0 ]; then
+	step "2b. diff (routing since the previous snapshot)"
+	run_step "$XDS2BPF" diff "${previous[@]}" --new "${snapshots[@]}" --unsupported "$unsupported" --json \
+		>"$out/routing-diff.json"
+	run_step "$XDS2BPF" diff "${previous[@]}" --new "${snapshots[@]}" --unsupported "$unsupported" \
+		>"$out/routing-diff.txt"
+	cat "$out/routing-diff.txt" >&2
+	if [ "$fail_on_change" = 1 ] &&
+		python3 -c 'import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))["changed"] else 1)' "$out/routing-diff.json"; then
+		echo "pipeline: routing changed since the previous snapshot (--fail-on-change); see $out/routing-diff.txt" >&2
+		exit 1
+	fi
+fi
 
 step "3. compile"
 delta_args=()
