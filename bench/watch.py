@@ -97,9 +97,11 @@ def main():
                 wait(lambda: "ACK" in open(watch_log).read(), 600, f"the {mode} agent's first configuration")
                 out = {"initial_load_s": round(time.time() - t0, 3)}
                 if reset:
+                    t = time.time()
                     push(snaps["base"])  # back to the base mesh (not measured)
                     # push() returns at the first ACK of the version; in delta each type is ACKed
-                    # on its own, so the agent may still be replacing: measure from a quiet agent
+                    # on its own, so the agent may still be replacing: measure from an idle agent
+                    answered(log_path, t)
                     quiet(watch_log)
                 for kind in kinds:
                     key = "endpoint_only" if kind == "eds" else "other"
@@ -133,14 +135,15 @@ def main():
                         f.write(open(watch_log).read())
             return out
 
-        def baseline(mode):
+        def baseline(mode, ack_only=False):
             """The same endpoint-only pushes to Tests/xds/ads_client.py (grpcio's C core, Envoy's Python
             classes): it decodes every resource and ACKs at once, no judging, nothing in the kernel. Its
             push -> ACK is the floor that this server, gRPC on loopback and decoding set on this machine."""
-            synced = os.path.join(a.tmp, f"baseline-{mode}.synced")
+            synced = os.path.join(a.tmp, f"baseline-{mode}{'-ack' if ack_only else ''}.synced")
             c = subprocess.Popen([py, os.path.join(ROOT, "Tests/xds/ads_client.py"), "--port", str(info["port"]),
                                   "--node", f"bench-baseline-{mode}", "--updates", str(a.repeat + 1), "--timeout", "600",
-                                  "--synced-file", synced] + (["--delta"] if mode == "delta" else []),
+                                  "--synced-file", synced] + (["--delta"] if mode == "delta" else [])
+                                 + (["--ack-only"] if ack_only else []),
                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(a.tmp, f"baseline-{mode}.err"), "w"))
             procs.append(c)
             try:
@@ -161,6 +164,8 @@ def main():
         results["delta"] = agent("delta", ["eds"], reset=True)
         results["sotw"]["baseline_ms"] = baseline("sotw")
         results["delta"]["baseline_ms"] = baseline("delta")
+        results["sotw"]["floor_ms"] = baseline("sotw", ack_only=True)
+        results["delta"]["floor_ms"] = baseline("delta", ack_only=True)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -204,6 +209,7 @@ def markdown(r):
         f"| … of which the agent | {stat(so['endpoint_only_client_ms'])} | {stat(de['endpoint_only_client_ms'])} |",
         f"| baseline: the same pushes to a client that decodes and ACKs at once (Tests/xds/ads_client.py, grpcio), push → ACK | {stat(so.get('baseline_ms', []))} | {stat(de.get('baseline_ms', []))} |",
         f"| endpoint-only push → live ÷ baseline (medians) | {ratio(so)} | {ratio(de)} |",
+        f"| floor: the same client ACKing endpoint responses without decoding them (`--ack-only`), push → ACK | {stat(so.get('floor_ms', []))} | {stat(de.get('floor_ms', []))} |",
         f"| other change (one service added), push → live | {stat(so['other_ms'])} | - |",
         f"| … of which the agent | {stat(so['other_client_ms'])} | - |",
         f"| agent memory after the run | {so['rss_mib']} MiB resident, {so['peak_rss_mib']} MiB peak | {de['rss_mib']} MiB resident, {de['peak_rss_mib']} MiB peak |",
@@ -217,6 +223,25 @@ def markdown(r):
         "In state of the world the server sends every assignment again (10k); in delta only the changed ones.",
         "",
     ])
+
+
+def answered(log_path, since, limit=600):
+    """Waits until the last response of each type and stream sent since `since` has its ACK/NACK."""
+    tail = TAIL.setdefault(log_path, LogTail(log_path))
+    end = time.time() + limit
+    while time.time() < end:
+        tail.poll()
+        last = {}
+        for nonce, (_, t, url, stream) in tail.sent.items():
+            if t < since:
+                continue
+            if (url, stream) not in last or t >= last[(url, stream)][1]:
+                last[(url, stream)] = (nonce, t)
+        done = {r.get("response_nonce") for r in tail.verdicts}
+        if all(n in done for n, _ in last.values()):
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"responses not answered within {limit} s")
 
 
 def quiet(path, seconds=0.5, limit=600):
@@ -260,7 +285,7 @@ class LogTail:
         for line in data[:cut].splitlines():
             r = json.loads(line)
             if r.get("dir") == "response":
-                self.sent[r["nonce"]] = (r.get("version_info"), r["t"])
+                self.sent[r["nonce"]] = (r.get("version_info"), r["t"], r.get("type_url"), r.get("stream"))
             elif r.get("dir") == "request" and r.get("kind") in ("ack", "nack"):
                 self.verdicts.append(r)
 

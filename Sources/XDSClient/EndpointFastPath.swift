@@ -57,7 +57,7 @@ public struct EndpointFastPath: Sendable {
         var i = 0
         // the common case: both lists in the same order
         while i < a.count, i < b.count, a[i].name == b[i].name {
-            if a[i].any.value != b[i].any.value { out.append(a[i].name) }
+            if !same(a[i].any.value, b[i].any.value) { out.append(a[i].name) }
             i += 1
         }
         if i == a.count && i == b.count { return out }
@@ -66,13 +66,24 @@ public struct EndpointFastPath: Sendable {
         for r in a[i...] { rest[r.name] = r.any.value }
         for r in b[i...] {
             if let v = rest.removeValue(forKey: r.name) {
-                if v != r.any.value { out.append(r.name) }
+                if !same(v, r.any.value) { out.append(r.name) }
             } else {
                 out.append(r.name)
             }
         }
         out += rest.keys
         return out
+    }
+
+    /// Byte equality, answered at once for the same buffer: in delta ADS every
+    /// resource the response did not update is the very bytes the live set holds.
+    static func same(_ a: Data, _ b: Data) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBytes { pa in
+            b.withUnsafeBytes { pb in
+                pa.baseAddress == pb.baseAddress || pa.count == 0 || memcmp(pa.baseAddress!, pb.baseAddress!, pa.count) == 0
+            }
+        }
     }
 
     /// The delta for `changed` assignments of `new`, or nil when the full path must decide.

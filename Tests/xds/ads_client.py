@@ -69,6 +69,8 @@ def main() -> int:
     ap.add_argument("--updates", type=int, default=0, help="responses to wait for after the initial fetch")
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--synced-file", help="created when the initial fetch is complete (before --updates)")
+    ap.add_argument("--ack-only", action="store_true",
+                    help="ACK endpoint responses without decoding them (a transport baseline for benchmarks)")
     args = ap.parse_args()
     xdslib.load_protos()
     from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2 as d
@@ -136,6 +138,8 @@ def main() -> int:
             decoded = {}
             items = ([(r.name, r.resource) for r in resp.resources] if args.delta
                      else [(None, a) for a in resp.resources])
+            if args.ack_only and url == EDS and url in versions:
+                items = []  # after the first: the response in hand is enough to ACK
             for name, a in items:
                 m, e = decode(url, a)
                 if e:
@@ -162,7 +166,8 @@ def main() -> int:
                     versions[url] = resp.system_version_info
                     out.put(d.DeltaDiscoveryRequest(type_url=url, response_nonce=resp.nonce))
                 else:
-                    held[url] = decoded
+                    if decoded or not args.ack_only:
+                        held[url] = decoded
                     versions[url] = resp.version_info
                     nonces[url] = resp.nonce
                     out.put(d.DiscoveryRequest(type_url=url, response_nonce=resp.nonce,
