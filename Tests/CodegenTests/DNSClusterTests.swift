@@ -96,6 +96,38 @@ final class DNSClusterTests: XCTestCase {
         XCTAssertEqual(d.hosts.map { $0.weight }, [1, 1, 1])
     }
 
+    func testChangedHostNamesAreNotAnEndpointDelta() throws {
+        // Same code and images, another name: the loader resolves from the loaded
+        // manifest, so only a replace can bring the new name.
+        func bundle(_ host: String) throws -> BundleFiles {
+            var m = Xds2bpf_Bundle_V1_Manifest()
+            m.abiVersion = ABI.version
+            m.codeSha256 = String(repeating: "a", count: 64)
+            var c = Xds2bpf_Bundle_V1_Cluster()
+            c.name = "dns"
+            m.clusters = [c]
+            var d = Xds2bpf_Bundle_V1_DnsCluster()
+            d.name = "dns"
+            var h = Xds2bpf_Bundle_V1_DnsHost()
+            h.host = host
+            h.port = 80
+            h.weight = 1
+            d.hosts = [h]
+            m.dnsClusters = [d]
+            var b = BundleFiles()
+            b.files["manifest.pb"] = try m.serializedBytes()
+            return b
+        }
+        guard case .failure(let why) = EndpointDelta.make(base: try bundle("a.example"), new: try bundle("b.example")) else {
+            return XCTFail("a changed DNS host name must need a replace")
+        }
+        XCTAssertTrue(why.reason.contains("DNS"), why.reason)
+        // The same names pass that check (these bundles have no map images: the next check stops them).
+        if case .failure(let other) = EndpointDelta.make(base: try bundle("a.example"), new: try bundle("a.example")) {
+            XCTAssertFalse(other.reason.contains("DNS"), other.reason)
+        }
+    }
+
     func testLogicalDNSTakesOneAddressAndEnvoysDefaults() throws {
         let fe = try frontEnd(snapshot(clusters: cluster("dns", type: "LOGICAL_DNS", endpoints: [endpoint("backend.example", 443)])))
         XCTAssertFalse(fe.rejected, "\(fe.diagnostics.map(\.rendered))")
