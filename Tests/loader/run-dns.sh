@@ -8,7 +8,8 @@
 # takes one, a name that does not exist leaves its cluster without endpoints
 # (connects refused and counted, `status` says why) and nothing else; after a
 # record changes, `refresh` moves connects; a failed lookup keeps the rows;
-# `refresh --watch` follows a change on the cluster's dns_refresh_rate.
+# `refresh --watch` follows a change on the cluster's dns_refresh_rate (or, with
+# respect_dns_ttl, the TTL of its answers, read with res_query).
 #   Tests/loader/run-dns.sh      (root; SKIP without root/BTF/cgroup2/dnsmasq unless CI=1)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -111,6 +112,8 @@ if "bundles" in s:
 dns = {d["host"]: d for d in s["dns"]}
 assert dns["strict.test"]["state"] == "ok", dns
 assert sorted(dns["strict.test"]["addresses"].split(",")) == ["127.0.10.1", "127.0.10.2"], dns
+assert dns["strict.test"]["ttl"] == 1, dns  # respect_dns_ttl: the answer's TTL (dnsmasq --local-ttl=1)
+assert dns["logical.test"]["ttl"] == 0, dns  # not asked for
 assert len(dns["logical.test"]["addresses"].split(",")) == 1, dns
 assert dns["gone.test"]["state"] == "none" and dns["gone.test"]["error"], dns
 EOF
@@ -148,7 +151,7 @@ loader status --name "$E2E_NAME" | grep -q "strict.test:18080  failed (rows kept
 	e2e_fail "status does not show the failed lookup"
 e2e_log "ok: status shows the failed lookup"
 
-# --- refresh --watch follows a change on dns_refresh_rate (0.5 s for 'strict')
+# --- refresh --watch follows a change: 'strict' respects the TTL (1 s), 'logical' refreshes every 5 s
 start_dns
 set_records "127.0.10.2 strict.test" "127.0.10.1 logical.test" "127.0.10.2 gone.test"
 loader refresh --name "$E2E_NAME" --watch >"$E2E_TMP/watch.log" 2>&1 &
