@@ -559,7 +559,7 @@ public struct IREndpoint: Sendable, Hashable {
 
 /// How the loader resolves a DNS cluster's host names on the node (Envoy's
 /// STRICT_DNS and LOGICAL_DNS clusters): every endpoint of the cluster in
-/// config order, names and addresses, all in priority 0 with one weight.
+/// config order, names and addresses, all in priority 0, no LB table (round robin: one weight).
 public struct IRDNSResolution: Sendable, Hashable {
     /// Envoy's `dns_lookup_family`.
     public enum LookupFamily: String, Sendable, Hashable {

@@ -252,7 +252,7 @@ public nonisolated struct Xds2bpf_Bundle_V1_Manifest: @unchecked Sendable {
 }
 
 /// A cluster resolved on the node: its endpoints in config order, host names and
-/// addresses, all in priority 0 with one weight (so no LB table is needed).
+/// addresses, all in priority 0, rebuilt without an LB table (round robin: one weight).
 public nonisolated struct Xds2bpf_Bundle_V1_DnsCluster: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

@@ -1176,7 +1176,10 @@ public struct Lowerer {
         if lb == .maglev || lb == .ringHash { why.append("its LB policy is \(lb.rawValue) (tables computed at compile time)") }
         if found.entries.contains(where: { $0.priority != 0 }) { why.append("it has endpoints at priorities other than 0") }
         if localityWeighted { why.append("it uses locality-weighted load balancing") }
-        if Set(found.entries.map(\.host.weight)).count > 1 { why.append("its endpoints have different weights") }
+        // Random and least request pick uniformly (no table); round robin's schedule follows the weights.
+        if lb == .roundRobin, Set(found.entries.map(\.host.weight)).count > 1 {
+            why.append("its endpoints have different weights under round robin (a schedule computed at compile time)")
+        }
         if found.entries.contains(where: { $0.health != .unknown && $0.health != .healthy }) {
             why.append("an endpoint has a health status other than HEALTHY or UNKNOWN")
         }
@@ -1185,7 +1188,7 @@ public struct Lowerer {
             diagnostics.append(
                 Diagnostic(
                     .invalidAddress, path: path,
-                    "host names (\(names.map(ResourcePath.quoted).joined(separator: ", "))) are resolved on the node only for clusters with one priority and one endpoint weight, round robin, random or least request; here \(why.joined(separator: ", ")): give their addresses with --resolve NAME=IP"
+                    "host names (\(names.map(ResourcePath.quoted).joined(separator: ", "))) are resolved on the node only for clusters with one priority, round robin (with one endpoint weight), random or least request; here \(why.joined(separator: ", ")): give their addresses with --resolve NAME=IP"
                 ))
             return nil
         }

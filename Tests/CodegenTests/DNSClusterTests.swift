@@ -155,6 +155,14 @@ final class DNSClusterTests: XCTestCase {
             snapshot(
                 clusters: cluster("dns", type: "STRICT_DNS", endpoints: [endpoint("a.example", 80, weight: 1), endpoint("b.example", 80, weight: 3)])))
         XCTAssertTrue(weights.diagnostics.contains { $0.id == "XDS105" && $0.message.contains("different weights") }, "\(weights.diagnostics.map(\.rendered))")
+        // Random ignores weights (as Envoy's RANDOM does): no table, the loader can rebuild it.
+        let random = try frontEnd(
+            snapshot(
+                clusters: cluster(
+                    "dns", type: "STRICT_DNS", extra: "    lb_policy: RANDOM",
+                    endpoints: [endpoint("a.example", 80, weight: 1), endpoint("b.example", 80, weight: 3)])))
+        XCTAssertFalse(random.rejected, "\(random.diagnostics.map(\.rendered))")
+        XCTAssertEqual(random.ir.clusters.first?.dns?.hosts.map(\.weight), [1, 3])
         // With --resolve the same cluster is static again.
         let resolved = try frontEnd(
             snapshot(clusters: cluster("dns", type: "STRICT_DNS", extra: "    lb_policy: MAGLEV", endpoints: [endpoint("a.example", 80)])),

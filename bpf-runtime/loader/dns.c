@@ -4,8 +4,8 @@
  * STRICT_DNS and LOGICAL_DNS clusters are looked up with the system resolver
  * (getaddrinfo: /etc/hosts, /etc/resolv.conf, as nsswitch says) and each
  * cluster's rows are rebuilt from every host in config order, as one priority
- * level of equally weighted endpoints (the compiler accepts only such clusters
- * for node resolution, so no LB table is needed). The rows are written by the
+ * level without an LB table (the compiler accepts for node resolution only
+ * clusters that need none: random, least request, round robin of one weight). The rows are written by the
  * in-place update session of `update` (update.c): free ranges, inactive row,
  * one switch per cluster, grace period.
  *
@@ -541,7 +541,7 @@ static int dns_apply(const char *name, struct x2b_dns *s, bool changed_only)
 		crow[i].cluster = c->dc->cluster;
 		crow[i].name = (char *)c->dc->name;
 		if (nrec[i]) {
-			/* one level, all the load, equal weights: no LB table */
+			/* one level, all the load, no LB table (see the top of the file) */
 			xds2bpf__bundle__v1__level_rows__init(&lv[i]);
 			lv[i].cum_load = 100;
 			lv[i].endpoints.data = (uint8_t *)recs[i];
