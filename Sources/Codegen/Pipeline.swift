@@ -303,6 +303,7 @@ extension Pipeline {
                     host.host = h.host
                     host.port = UInt32(h.port)
                     host.weight = h.weight
+                    host.priority = h.priority
                     return host
                 }
                 m.dnsClusters.append(d)

@@ -37,7 +37,7 @@ public enum ManifestText {
             for d in m.dnsClusters {
                 out += "  [\(d.cluster)] \(d.name) \(d.logical ? "logical" : "strict") \(d.lookupFamily) refresh \(d.refreshRateMs)ms"
                 out += "\(d.respectDnsTtl ? " respect_dns_ttl" : "") up to \(d.maxAddresses) addresses a name\n"
-                for h in d.hosts { out += "    \(h.host):\(h.port) weight \(h.weight)\n" }
+                for h in d.hosts { out += "    \(h.host):\(h.port) weight \(h.weight) priority \(h.priority)\n" }
             }
         }
         out += "files:\n"

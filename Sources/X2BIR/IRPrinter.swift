@@ -38,7 +38,7 @@ public enum IRPrinter {
                 let ttl = d.respectDNSTTL ? " respect_ttl" : ""
                 out += "  dns \(d.logical ? "logical" : "strict") \(d.lookupFamily.rawValue) refresh \(d.refreshRateMs)ms\(ttl)\n"
                 for h in d.hosts {
-                    out += "    host \(q(h.host)):\(h.port) weight \(h.weight)\n"
+                    out += "    host \(q(h.host)):\(h.port) weight \(h.weight) priority \(h.priority)\n"
                 }
             }
             for p in c.priorities {

@@ -559,7 +559,8 @@ public struct IREndpoint: Sendable, Hashable {
 
 /// How the loader resolves a DNS cluster's host names on the node (Envoy's
 /// STRICT_DNS and LOGICAL_DNS clusters): every endpoint of the cluster in
-/// config order, names and addresses, all in priority 0, no LB table (round robin: one weight).
+/// config order, names and addresses, no LB table (round robin: one weight), every
+/// endpoint routable.
 public struct IRDNSResolution: Sendable, Hashable {
     /// Envoy's `dns_lookup_family`.
     public enum LookupFamily: String, Sendable, Hashable {
@@ -571,11 +572,15 @@ public struct IRDNSResolution: Sendable, Hashable {
         public var host: String
         public var port: UInt16
         public var weight: UInt32
+        /// `LocalityLbEndpoints.priority`: every endpoint is routable, so the first
+        /// priority with an address takes all the load (Envoy's priority load).
+        public var priority: UInt32
 
-        public init(host: String, port: UInt16, weight: UInt32) {
+        public init(host: String, port: UInt16, weight: UInt32, priority: UInt32 = 0) {
             self.host = host
             self.port = port
             self.weight = weight
+            self.priority = priority
         }
     }
 

@@ -252,7 +252,9 @@ public nonisolated struct Xds2bpf_Bundle_V1_Manifest: @unchecked Sendable {
 }
 
 /// A cluster resolved on the node: its endpoints in config order, host names and
-/// addresses, all in priority 0, rebuilt without an LB table (round robin: one weight).
+/// addresses, rebuilt without an LB table (round robin: one weight). Every endpoint
+/// is HEALTHY or UNKNOWN, so Envoy's priority load gives all of it to the first
+/// priority that has an address.
 public nonisolated struct Xds2bpf_Bundle_V1_DnsCluster: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -297,6 +299,9 @@ public nonisolated struct Xds2bpf_Bundle_V1_DnsHost: Sendable {
   public var port: UInt32 = 0
 
   public var weight: UInt32 = 0
+
+  /// LocalityLbEndpoints.priority
+  public var priority: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -745,7 +750,7 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsCluster: SwiftProtobuf.Message, Swift
 
 nonisolated extension Xds2bpf_Bundle_V1_DnsHost: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DnsHost"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}host\0\u{1}port\0\u{1}weight\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}host\0\u{1}port\0\u{1}weight\0\u{1}priority\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -756,6 +761,7 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsHost: SwiftProtobuf.Message, SwiftPro
       case 1: try { try decoder.decodeSingularStringField(value: &self.host) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.port) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.weight) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.priority) }()
       default: break
       }
     }
@@ -771,6 +777,9 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsHost: SwiftProtobuf.Message, SwiftPro
     if self.weight != 0 {
       try visitor.visitSingularUInt32Field(value: self.weight, fieldNumber: 3)
     }
+    if self.priority != 0 {
+      try visitor.visitSingularUInt32Field(value: self.priority, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -778,6 +787,7 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsHost: SwiftProtobuf.Message, SwiftPro
     if lhs.host != rhs.host {return false}
     if lhs.port != rhs.port {return false}
     if lhs.weight != rhs.weight {return false}
+    if lhs.priority != rhs.priority {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1152,9 +1152,7 @@ public struct Lowerer {
             guard let priorities = lowerEndpoints(cla, path: claPath) else { return nil }
             out.priorities = priorities
             if let found = dnsEndpoints, found.hasNames {
-                guard let dns = dnsResolution(c, found, lb: out.lb, localityWeighted: out.localityWeighted, clusterPath: path, path: claPath) else {
-                    return nil
-                }
+                guard let dns = dnsResolution(c, found, lowered: out, path: claPath) else { return nil }
                 out.dns = dns
             }
         }
@@ -1170,12 +1168,15 @@ public struct Lowerer {
     /// priorities, locality or endpoint weights and health statuses need the
     /// addresses at compile time (`--resolve`).
     private mutating func dnsResolution(
-        _ c: Envoy_Config_Cluster_V3_Cluster, _ found: DNSEndpoints, lb: IRLBPolicy, localityWeighted: Bool, clusterPath: String, path: String
+        _ c: Envoy_Config_Cluster_V3_Cluster, _ found: DNSEndpoints, lowered: IRCluster, path: String
     ) -> IRDNSResolution? {
         var why: [String] = []
+        let lb = lowered.lb
         if lb == .maglev || lb == .ringHash { why.append("its LB policy is \(lb.rawValue) (tables computed at compile time)") }
-        if found.entries.contains(where: { $0.priority != 0 }) { why.append("it has endpoints at priorities other than 0") }
-        if localityWeighted { why.append("it uses locality-weighted load balancing") }
+        if lowered.localityWeighted { why.append("it uses locality-weighted load balancing") }
+        if lowered.overprovisioningFactor < 100, Set(found.entries.map(\.priority)).count > 1 {
+            why.append("its overprovisioning_factor below 100 spreads load over priorities")
+        }
         // Random and least request pick uniformly (no table); round robin's schedule follows the weights.
         if lb == .roundRobin, Set(found.entries.map(\.host.weight)).count > 1 {
             why.append("its endpoints have different weights under round robin (a schedule computed at compile time)")
@@ -1188,7 +1189,7 @@ public struct Lowerer {
             diagnostics.append(
                 Diagnostic(
                     .invalidAddress, path: path,
-                    "host names (\(names.map(ResourcePath.quoted).joined(separator: ", "))) are resolved on the node only for clusters with one priority, round robin (with one endpoint weight), random or least request; here \(why.joined(separator: ", ")): give their addresses with --resolve NAME=IP"
+                    "host names (\(names.map(ResourcePath.quoted).joined(separator: ", "))) are resolved on the node only for clusters the loader can fill without an LB table (random, least request or round robin of one weight; no locality weights; HEALTHY or UNKNOWN endpoints); here \(why.joined(separator: ", ")): give their addresses with --resolve NAME=IP"
                 ))
             return nil
         }
@@ -1206,7 +1207,7 @@ public struct Lowerer {
             // Envoy requires more than 1 ms; the loader counts whole milliseconds, within a u32.
             guard rate.seconds > 0 || (rate.seconds == 0 && rate.nanos > 1_000_000) else {
                 diagnostics.append(
-                    Diagnostic(.invalidResource, path: "\(clusterPath).dns_refresh_rate", "dns_refresh_rate must be greater than 1ms; Envoy rejects this"))
+                    Diagnostic(.invalidResource, path: "\(lowered.path).dns_refresh_rate", "dns_refresh_rate must be greater than 1ms; Envoy rejects this"))
                 return nil
             }
             refresh = UInt32(clamping: rate.seconds * 1000 + Int64(rate.nanos / 1_000_000))
@@ -1297,7 +1298,9 @@ public struct Lowerer {
                     continue
                 }
                 dnsEndpoints?.entries.append(
-                    .init(host: .init(host: ip.description, port: port, weight: weight), isName: false, priority: lle.priority, health: health))
+                    .init(
+                        host: .init(host: ip.description, port: port, weight: weight, priority: lle.priority), isName: false,
+                        priority: lle.priority, health: health))
                 eps.append(IREndpoint(address: ip, port: port, weight: weight, health: health))
             }
             if eps.reduce(UInt64(0), { $0 + UInt64($1.weight) }) > UInt64(UInt32.max) {
@@ -1336,7 +1339,7 @@ public struct Lowerer {
                 return
             }
             dnsEndpoints?.entries.append(
-                .init(host: .init(host: sa.address, port: UInt16(p), weight: weight), isName: true, priority: priority, health: health))
+                .init(host: .init(host: sa.address, port: UInt16(p), weight: weight, priority: priority), isName: true, priority: priority, health: health))
         case .portValue(let p)? where p == 0:
             diagnostics.append(Diagnostic(.invalidPort, .warning, path: path, "endpoint port 0: connects to it would fail, so it is never chosen"))
         case .portValue(let p)?:

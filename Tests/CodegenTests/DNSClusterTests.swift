@@ -139,6 +139,31 @@ final class DNSClusterTests: XCTestCase {
         XCTAssertFalse(dns.respectDNSTTL)
     }
 
+    func testPrioritiesFailOverOnTheNode() throws {
+        let yaml = snapshot(
+            clusters: """
+                  - name: dns
+                    type: STRICT_DNS
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: dns
+                      endpoints:
+                      - lb_endpoints:
+                        - {endpoint: {address: {socket_address: {address: primary.example, port_value: 80}}}}
+                      - priority: 1
+                        lb_endpoints:
+                        - {endpoint: {address: {socket_address: {address: backup.example, port_value: 80}}}}
+                """)
+        let fe = try frontEnd(yaml)
+        XCTAssertFalse(fe.rejected, "\(fe.diagnostics.map(\.rendered))")
+        let dns = try XCTUnwrap(fe.ir.clusters.first?.dns)
+        XCTAssertEqual(dns.hosts.map(\.priority), [0, 1])
+        // Below 100 the overprovisioning factor spreads load over priorities: a table the loader does not compute.
+        let spread = try frontEnd(
+            yaml.replacingOccurrences(of: "      cluster_name: dns", with: "      cluster_name: dns\n      policy: {overprovisioning_factor: 50}"))
+        XCTAssertTrue(spread.diagnostics.contains { $0.id == "XDS105" && $0.message.contains("overprovisioning") }, "\(spread.diagnostics.map(\.rendered))")
+    }
+
     func testLogicalDNSWithTwoEndpointsIsRejectedAsEnvoyDoes() throws {
         let fe = try frontEnd(
             snapshot(clusters: cluster("dns", type: "LOGICAL_DNS", endpoints: [endpoint("a.example", 80), endpoint("b.example", 80)])))

@@ -5,7 +5,7 @@
 # the loader runs in that namespace with a private mount namespace whose
 # /etc/resolv.conf names it (and whose /etc/hosts is empty), so getaddrinfo asks
 # it. Checks: STRICT_DNS spreads over every address of its name, LOGICAL_DNS
-# takes one, a name that does not exist leaves its cluster without endpoints
+# takes one, a priority without addresses hands its load to the next, a name that does not exist leaves its cluster without endpoints
 # (connects refused and counted, `status` says why) and nothing else; after a
 # record changes, `refresh` moves connects; a failed lookup keeps the rows;
 # `refresh --watch` follows a change on the cluster's dns_refresh_rate (or, with
@@ -31,8 +31,8 @@ e2e_netns_begin
 
 # --- the DNS server: answers *.test from a hosts file, NXDOMAIN for other *.test names
 HOSTS=$E2E_TMP/dns-hosts
-set_records() { # LINES...: "IP NAME" lines of the server's hosts file, then reload it
-	printf '%s\n' "$@" >"$HOSTS.new"
+set_records() { # LINES...: "IP NAME" lines of the server's hosts file (and backup.test), then reload it
+	printf '%s\n' "$@" "127.0.10.3 backup.test" >"$HOSTS.new"
 	mv "$HOSTS.new" "$HOSTS"
 	[ -n "${DNS_PID:-}" ] && kill -HUP "$DNS_PID"
 	sleep 0.2
@@ -102,6 +102,7 @@ logical=$(spread 10.96.0.2:80)
 e2e_log "ok: LOGICAL_DNS takes one address ($logical)"
 e2e_expect_eq "error" "$(spread 10.96.0.3:80)" "a name that does not resolve: connects refused"
 e2e_expect_eq "c" "$(spread 10.96.0.4:80)" "the STATIC cluster beside them is unaffected"
+e2e_expect_eq "c" "$(spread 10.96.0.5:80)" "priority 0 has no address: priority 1 takes the load"
 
 status=$(loader status --name "$E2E_NAME" --json)
 "$E2E_PYTHON" - "$status" <<'EOF' || e2e_fail "status --json does not report the lookups"
@@ -127,7 +128,8 @@ print(s["global"]["no_endpoint"])')
 e2e_log "ok: $noep connects counted as no_endpoint"
 
 # --- a record changes: refresh moves the connects
-set_records "127.0.10.3 strict.test" "127.0.10.1 logical.test" "127.0.10.2 gone.test"
+set_records "127.0.10.3 strict.test" "127.0.10.1 logical.test" "127.0.10.2 gone.test" \
+	"127.0.10.1 primary.test"
 e2e_expect_eq "a b" "$(spread 10.96.0.1:80)" "before refresh, connects use the addresses looked up at load"
 loader refresh --name "$E2E_NAME" 2>"$E2E_TMP/refresh.log" || {
 	cat "$E2E_TMP/refresh.log" >&2
@@ -137,6 +139,7 @@ e2e_expect_eq "c" "$(spread 10.96.0.1:80)" "after refresh, STRICT_DNS follows th
 e2e_expect_eq "a" "$(spread 10.96.0.2:80)" "after refresh, LOGICAL_DNS follows the new record"
 e2e_expect_eq "b" "$(spread 10.96.0.3:80)" "a name that appeared gets its endpoints"
 e2e_expect_eq "c" "$(spread 10.96.0.4:80)" "the STATIC cluster is unaffected"
+e2e_expect_eq "a" "$(spread 10.96.0.5:80)" "priority 0 got an address: it takes all the load back"
 
 # --- the server fails: lookups fail, rows are kept (as Envoy keeps its hosts)
 kill "$DNS_PID"

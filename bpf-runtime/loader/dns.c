@@ -255,20 +255,30 @@ static void resolve_cluster(struct dns_cluster *c)
 	}
 }
 
-/* The cluster's endpoint records, every host in config order. */
+/*
+ * The cluster's endpoint records: the hosts of its first priority that has an
+ * address, in config order. Every endpoint is routable (the compiler checked),
+ * so Envoy's priority load gives that priority all of it.
+ */
 static int cluster_records(const struct dns_cluster *c, struct x2b_endpoint **out, size_t *n)
 {
 	size_t cap = 0, k = 0;
 	struct x2b_endpoint *eps;
+	uint32_t prio = UINT32_MAX;
 
-	for (size_t i = 0; i < c->dc->n_hosts; i++)
+	for (size_t i = 0; i < c->dc->n_hosts; i++) {
 		cap += c->hosts[i].n;
+		if (c->hosts[i].n && c->hosts[i].h->priority < prio)
+			prio = c->hosts[i].h->priority;
+	}
 	eps = calloc(cap ? cap : 1, sizeof(*eps));
 	if (!eps)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->dc->n_hosts; i++) {
 		const struct dns_host *d = &c->hosts[i];
 
+		if (d->h->priority != prio)
+			continue;
 		for (size_t j = 0; j < d->n; j++, k++) {
 			eps[k].family = d->addrs[j].family;
 			eps[k].port = htons((uint16_t)d->h->port);
