@@ -87,6 +87,30 @@ bundle=$E2E_TMP/bundle
 }
 e2e_log "ok: compiled without --resolve"
 
+# --- the loader checks a manifest's DNS clusters before it loads anything
+reject() { # WHAT EXPECTED-MESSAGE EDIT...
+	local what=$1 msg=$2 bad=$E2E_TMP/bad rc=0
+	shift 2
+	rm -rf "$bad"
+	cp -r "$bundle" "$bad"
+	"$E2E_PYTHON" "$HERE/edit-bundle.py" "$bad" "$@"
+	loader load "$bad" --cgroup "$E2E_CGROUP" --name bad 2>"$E2E_TMP/bad.log" || rc=$?
+	[ "$rc" = 1 ] && grep -q "$msg" "$E2E_TMP/bad.log" || {
+		cat "$E2E_TMP/bad.log" >&2
+		e2e_fail "$what: expected exit 1 and '$msg', got exit $rc"
+	}
+	[ ! -e "$XDS2BPF_STATE_DIR/bad" ] || e2e_fail "$what: a refused bundle left state behind"
+	e2e_log "ok: refused: $what"
+}
+"$E2E_PYTHON" - "$bundle/manifest.pb" <<'EOF' || e2e_fail "the bundle is not format version 2"
+import sys
+raw = open(sys.argv[1], "rb").read()
+assert raw[:2] == b"\x08\x02", raw[:2]  # field 1 (format_version) = 2
+EOF
+reject "format version 1 with DNS clusters (an older loader's format)" "has no DNS clusters" --format-version 1
+reject "a DNS cluster naming another cluster" "does not name cluster" --dns-cluster-index 3
+reject "a DNS host with a control character" "dns host" --dns-host $'evil\x01.test'
+
 loader load "$bundle" --cgroup "$E2E_CGROUP" --name "$E2E_NAME" 2>"$E2E_TMP/load.log" || {
 	cat "$E2E_TMP/load.log" >&2
 	e2e_fail "load failed"

@@ -622,17 +622,20 @@ static void report(const char *name, const struct x2b_dns *s)
 
 /*
  * After load or replace (`err`: how that went): the rows of every DNS cluster
- * from the lookups made before it; frees `s`.
+ * from the lookups made before it; frees `s`. Rows that cannot be written are
+ * like lookups that failed: the bundle is live (a replace cannot be undone here),
+ * the DNS clusters keep the snapshot's addresses, `status` says so, and `refresh`
+ * tries again; the command still succeeds.
  */
 int x2b_dns_finish(const char *name, const char *done, int err, struct x2b_dns *s)
 {
 	if (!err && s) {
-		err = dns_apply(name, s, false);
-		report(name, s);
-		if (err)
-			x2b_err("'%s' is %s, but the rows of its DNS clusters could not be written "
-				"(connects to them are refused): run 'refresh --name %s'",
+		if (dns_apply(name, s, false))
+			x2b_warn(
+				"'%s' is %s, but the rows of its DNS clusters could not be written "
+				"(they route to the snapshot's addresses only): run 'refresh --name %s'",
 				name, done, name);
+		report(name, s);
 	}
 	x2b_dns_free(s);
 	return err;
