@@ -62,7 +62,7 @@ $(X2B_SAN_BIN): $(wildcard $(X2B_FUZZ_LOADER)/*.c $(X2B_FUZZ_LOADER)/*.h) $(X2B_
 	$(FUZZ_CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=address,undefined -fno-sanitize-recover=all \
 		-fno-omit-frame-pointer -I$(X2B_FUZZ_LOADER)/gen -I$(X2B_FUZZ_LOADER) -I$(X2B_FUZZ_TOP)/bpf-runtime/abi \
 		$(shell pkg-config --cflags libbpf libprotobuf-c libcrypto) $(filter %.c,$^) \
-		$(shell pkg-config --libs libbpf libprotobuf-c libcrypto) \
+		$(shell pkg-config --libs libbpf libprotobuf-c libcrypto) -lresolv \
 		$(if $(wildcard $(dir $(FUZZ_CLANG))ld.lld),-fuse-ld=lld) -o $@
 
 loader-sanitized: $(X2B_SAN_BIN)

@@ -289,7 +289,29 @@ extension Pipeline {
             ci.lbPolicy = c.passthrough ? "original_dst" : c.lb.rawValue
             ci.endpoints = UInt32(c.endpointCount)
             m.clusters.append(ci)
+            if let dns = c.dns {
+                var d = Xds2bpf_Bundle_V1_DnsCluster()
+                d.cluster = UInt32(i)
+                d.name = c.name
+                d.logical = dns.logical
+                d.lookupFamily = dns.lookupFamily.rawValue
+                d.refreshRateMs = dns.refreshRateMs
+                d.respectDnsTtl = dns.respectDNSTTL
+                d.maxAddresses = dns.maxAddresses
+                d.hosts = dns.hosts.map { h in
+                    var host = Xds2bpf_Bundle_V1_DnsHost()
+                    host.host = h.host
+                    host.port = UInt32(h.port)
+                    host.weight = h.weight
+                    host.priority = h.priority
+                    return host
+                }
+                m.dnsClusters.append(d)
+            }
         }
+        // Version 2 only for bundles that need a loader that resolves DNS clusters:
+        // an older loader refuses them instead of loading clusters it would never fill.
+        if !m.dnsClusters.isEmpty { m.formatVersion = 2 }
         return m
     }
 }

@@ -41,6 +41,8 @@ public enum EndpointDelta {
             return no("\(p) differs")
         }
         guard bm.clusters.map(\.name) == nm.clusters.map(\.name) else { return no("the cluster list differs") }
+        // The loader resolves DNS clusters from the loaded manifest, which a delta does not replace.
+        guard bm.dnsClusters == nm.dnsClusters else { return no("the host names of a DNS cluster or their settings changed") }
         let baseRows = Rows(base)
         let newRows = Rows(new)
         var delta = Message()

@@ -32,6 +32,14 @@ public enum ManifestText {
         for l in m.listeners { out += "  [\(l.index)] \(l.name) \(l.address) \(l.kind)\n" }
         out += "clusters:\n"
         for c in m.clusters { out += "  [\(c.index)] \(c.name) \(c.lbPolicy) \(c.endpoints) endpoints\n" }
+        if !m.dnsClusters.isEmpty {
+            out += "dns clusters (resolved by the loader on the node):\n"
+            for d in m.dnsClusters {
+                out += "  [\(d.cluster)] \(d.name) \(d.logical ? "logical" : "strict") \(d.lookupFamily) refresh \(d.refreshRateMs)ms"
+                out += "\(d.respectDnsTtl ? " respect_dns_ttl" : "") up to \(d.maxAddresses) addresses a name\n"
+                for h in d.hosts { out += "    \(h.host):\(h.port) weight \(h.weight) priority \(h.priority)\n" }
+            }
+        }
         out += "files:\n"
         for f in m.files {
             if stable, f.path.hasSuffix(".o") {

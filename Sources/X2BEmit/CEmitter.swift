@@ -101,7 +101,7 @@ public enum CEmitter {
                 maxEntries: capacity(plan.clusters.count), image: nil, serves: "live row of each cluster (0 or 1; flipped by in-place updates)"),
             MapSpec(
                 name: "x2b_ep", kind: .array, keyType: "__u32", valueType: "struct x2b_endpoint", keySize: 4, valueSize: lb("x2b_endpoint"),
-                maxEntries: headroomCapacity(ep.entries), image: ep, serves: "routable endpoints"),
+                maxEntries: headroomCapacity(ep.entries + plan.dnsEndpointReserve), image: ep, serves: "routable endpoints"),
             MapSpec(
                 name: "x2b_lbtab", kind: .array, keyType: "__u32", valueType: "struct x2b_slot", keySize: 4, valueSize: lb("x2b_slot"),
                 maxEntries: headroomCapacity(tab.entries), image: tab, serves: "round-robin schedules, maglev tables, hash rings"),
@@ -110,7 +110,7 @@ public enum CEmitter {
                 maxEntries: capacity(plan.clusters.count), image: nil, serves: "round-robin counters per cluster"),
             MapSpec(
                 name: "x2b_active", kind: .hash, keyType: "struct x2b_epkey", valueType: "__u32", keySize: lb("x2b_epkey"), valueSize: 4,
-                maxEntries: capacity(active.entries), image: active, serves: "active connections per least-request endpoint address"),
+                maxEntries: capacity(active.entries + plan.dnsActiveReserve), image: active, serves: "active connections per least-request endpoint address"),
             MapSpec(
                 name: "x2b_orig", kind: .lruHash, keyType: "__u64", valueType: "struct x2b_sock", keySize: 8, valueSize: lb("x2b_sock"),
                 maxEntries: 65536, image: nil, serves: "dialled service address per socket cookie (getpeername)"),

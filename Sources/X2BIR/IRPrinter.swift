@@ -34,6 +34,13 @@ public enum IRPrinter {
             if c.lb == .maglev { flags.append("table_size \(c.maglevTableSize)") }
             if c.lb == .ringHash { flags.append("ring \(c.ringMinimumSize)..\(c.ringMaximumSize)") }
             out += "cluster \(q(c.name)) \(c.lb.rawValue)\(flags.isEmpty ? "" : " " + flags.joined(separator: " "))\n"
+            if let d = c.dns {
+                let ttl = d.respectDNSTTL ? " respect_ttl" : ""
+                out += "  dns \(d.logical ? "logical" : "strict") \(d.lookupFamily.rawValue) refresh \(d.refreshRateMs)ms\(ttl)\n"
+                for h in d.hosts {
+                    out += "    host \(q(h.host)):\(h.port) weight \(h.weight) priority \(h.priority)\n"
+                }
+            }
             for p in c.priorities {
                 out += "  priority \(p.level)\n"
                 for loc in p.localities {

@@ -557,6 +557,62 @@ public struct IREndpoint: Sendable, Hashable {
     public var text: String { address.withPort(port) }
 }
 
+/// How the loader resolves a DNS cluster's host names on the node (Envoy's
+/// STRICT_DNS and LOGICAL_DNS clusters): every endpoint of the cluster in
+/// config order, names and addresses, no LB table (round robin: one weight), every
+/// endpoint routable.
+public struct IRDNSResolution: Sendable, Hashable {
+    /// Envoy's `dns_lookup_family`.
+    public enum LookupFamily: String, Sendable, Hashable {
+        case auto, v4Only = "v4_only", v6Only = "v6_only", v4Preferred = "v4_preferred", all
+    }
+
+    public struct Host: Sendable, Hashable {
+        /// A host name, or an address given as text.
+        public var host: String
+        public var port: UInt16
+        public var weight: UInt32
+        /// `LocalityLbEndpoints.priority`: every endpoint is routable, so the first
+        /// priority with an address takes all the load (Envoy's priority load).
+        public var priority: UInt32
+
+        public init(host: String, port: UInt16, weight: UInt32, priority: UInt32 = 0) {
+            self.host = host
+            self.port = port
+            self.weight = weight
+            self.priority = priority
+        }
+    }
+
+    /// LOGICAL_DNS: only the first address of a name is used; STRICT_DNS: every address.
+    public var logical: Bool
+    public var lookupFamily: LookupFamily
+    /// `dns_refresh_rate`, Envoy's default 5 s.
+    public var refreshRateMs: UInt32
+    public var respectDNSTTL: Bool
+    public var hosts: [Host]
+
+    /// Addresses kept per host name of a STRICT_DNS cluster: its endpoint slots
+    /// are planned for this many (more are dropped with a warning in `status`).
+    public static let strictMaxAddresses: UInt32 = 16
+
+    public var maxAddresses: UInt32 { logical ? 1 : Self.strictMaxAddresses }
+
+    /// Host names (not addresses) among the hosts.
+    public var names: [Host] { hosts.filter { IRAddress(parsing: $0.host) == nil } }
+
+    /// Endpoint records the cluster can need at most once every name resolved.
+    public var maxEndpoints: Int { hosts.reduce(0) { $0 + (IRAddress(parsing: $1.host) == nil ? Int(maxAddresses) : 1) } }
+
+    public init(logical: Bool, lookupFamily: LookupFamily, refreshRateMs: UInt32, respectDNSTTL: Bool, hosts: [Host]) {
+        self.logical = logical
+        self.lookupFamily = lookupFamily
+        self.refreshRateMs = refreshRateMs
+        self.respectDNSTTL = respectDNSTTL
+        self.hosts = hosts
+    }
+}
+
 public struct IRLocality: Sendable, Hashable {
     public var region: String
     public var zone: String
@@ -603,6 +659,10 @@ public struct IRCluster: Sendable, Hashable {
     public var priorities: [IRPriority]
     /// ORIGINAL_DST: connections keep their destination (Istio's PassthroughCluster).
     public var originalDestination: Bool = false
+    /// STRICT_DNS / LOGICAL_DNS with host names: resolved on the node by the loader.
+    /// `priorities` then hold only the endpoints given as addresses (what routes
+    /// until the first resolution).
+    public var dns: IRDNSResolution?
 
     public init(
         name: String, path: String, lb: IRLBPolicy, localityWeighted: Bool = false,

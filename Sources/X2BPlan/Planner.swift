@@ -51,6 +51,8 @@ public struct BundlePlan: Sendable {
         public var passthrough: Bool
         public var levels: [Level]
         public var endpointCount: Int
+        /// Host names the loader resolves on the node (STRICT_DNS / LOGICAL_DNS).
+        public var dns: IRDNSResolution? = nil
     }
 
     public struct Endpoint: Sendable, Hashable {
@@ -71,6 +73,11 @@ public struct BundlePlan: Sendable {
     public var clusters: [Cluster] = []
     public var endpoints: [Endpoint] = []
     public var slots: [LBTables.Slot] = []
+    /// Endpoint records DNS clusters can need beyond the image once the loader has
+    /// resolved every name: `x2b_ep` (and `x2b_active`) are sized for them.
+    public var dnsEndpointReserve = 0
+    /// The same for least-request DNS clusters: `x2b_active` gets an entry per address.
+    public var dnsActiveReserve = 0
     public var listeners: [ListenerInfo] = []
     /// Listener match as straight-line code (small tables) or an LPM map lookup, per family.
     public var inlineMatch: [IRFamily: Bool] = [.inet4: true, .inet6: true]
@@ -158,7 +165,11 @@ public struct Planner {
             plan.clusters.append(
                 .init(
                     name: c.name, lb: c.lb, counter: id, passthrough: false, levels: levels,
-                    endpointCount: levels.reduce(0) { $0 + Int($1.count) }))
+                    endpointCount: levels.reduce(0) { $0 + Int($1.count) }, dns: c.dns))
+            if let dns = c.dns {
+                plan.dnsEndpointReserve += dns.maxEndpoints
+                if c.lb == .leastRequest { plan.dnsActiveReserve += dns.maxEndpoints }
+            }
         }
     }
 
@@ -181,7 +192,7 @@ public struct Planner {
                     .limitExceeded, path: c.path,
                     "\(eff.levels.count) priority levels carry load; the data plane supports \(ABI.maxPriorities)"))
         }
-        if eff.isEmpty {
+        if eff.isEmpty && c.dns == nil {
             diagnostics.append(Diagnostic(.noEndpoints, path: c.path, "cluster has no healthy endpoint; connects routed to it are refused"))
         }
         var out: [LevelRows] = []

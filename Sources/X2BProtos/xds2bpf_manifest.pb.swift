@@ -139,55 +139,169 @@ public nonisolated enum Xds2bpf_Bundle_V1_MapKind: SwiftProtobuf.Enum, Swift.Cas
 
 }
 
-public nonisolated struct Xds2bpf_Bundle_V1_Manifest: Sendable {
+public nonisolated struct Xds2bpf_Bundle_V1_Manifest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Version of the bundle layout described in docs/bundle-format.md.
-  public var formatVersion: UInt32 = 0
+  public var formatVersion: UInt32 {
+    get {_storage._formatVersion}
+    set {_uniqueStorage()._formatVersion = newValue}
+  }
 
   /// Version of the shared C structs in bpf-runtime/abi/x2b_abi.h (X2B_ABI_VERSION).
-  public var abiVersion: UInt32 = 0
+  public var abiVersion: UInt32 {
+    get {_storage._abiVersion}
+    set {_uniqueStorage()._abiVersion = newValue}
+  }
 
-  public var xds2BpfVersion: String = String()
+  public var xds2BpfVersion: String {
+    get {_storage._xds2BpfVersion}
+    set {_uniqueStorage()._xds2BpfVersion = newValue}
+  }
 
-  public var clangVersion: String = String()
+  public var clangVersion: String {
+    get {_storage._clangVersion}
+    set {_uniqueStorage()._clangVersion = newValue}
+  }
 
   /// sha256 (hex) of the canonical snapshot bytes the bundle was compiled from.
-  public var snapshotSha256: String = String()
+  public var snapshotSha256: String {
+    get {_storage._snapshotSha256}
+    set {_uniqueStorage()._snapshotSha256 = newValue}
+  }
 
   /// The BPF object, relative to the bundle root.
-  public var object: String = String()
+  public var object: String {
+    get {_storage._object}
+    set {_uniqueStorage()._object = newValue}
+  }
 
   /// Every file of the bundle except manifest.pb itself, sorted by path.
-  public var files: [Xds2bpf_Bundle_V1_File] = []
+  public var files: [Xds2bpf_Bundle_V1_File] {
+    get {_storage._files}
+    set {_uniqueStorage()._files = newValue}
+  }
 
-  public var programs: [Xds2bpf_Bundle_V1_Program] = []
+  public var programs: [Xds2bpf_Bundle_V1_Program] {
+    get {_storage._programs}
+    set {_uniqueStorage()._programs = newValue}
+  }
 
-  public var maps: [Xds2bpf_Bundle_V1_Map] = []
+  public var maps: [Xds2bpf_Bundle_V1_Map] {
+    get {_storage._maps}
+    set {_uniqueStorage()._maps = newValue}
+  }
 
-  public var tailCalls: [Xds2bpf_Bundle_V1_TailCall] = []
+  public var tailCalls: [Xds2bpf_Bundle_V1_TailCall] {
+    get {_storage._tailCalls}
+    set {_uniqueStorage()._tailCalls = newValue}
+  }
 
   /// Index -> xDS name tables for counters (x2b_lstat / x2b_cstat) and tools.
-  public var listeners: [Xds2bpf_Bundle_V1_Listener] = []
+  public var listeners: [Xds2bpf_Bundle_V1_Listener] {
+    get {_storage._listeners}
+    set {_uniqueStorage()._listeners = newValue}
+  }
 
-  public var clusters: [Xds2bpf_Bundle_V1_Cluster] = []
+  public var clusters: [Xds2bpf_Bundle_V1_Cluster] {
+    get {_storage._clusters}
+    set {_uniqueStorage()._clusters = newValue}
+  }
 
   /// sha256 of the generated C alone: equal code hash means the object can be reused.
-  public var codeSha256: String = String()
+  public var codeSha256: String {
+    get {_storage._codeSha256}
+    set {_uniqueStorage()._codeSha256 = newValue}
+  }
 
   /// Whether the bundle contains HTTP listeners that need the defer-connect module.
-  public var needsHTTP: Bool = false
+  public var needsHTTP: Bool {
+    get {_storage._needsHTTP}
+    set {_uniqueStorage()._needsHTTP = newValue}
+  }
 
   /// The same programs and maps built to route HTTP per request through the
   /// defer-connect module's kfuncs (kernel/); empty without HTTP listeners.
   /// The loader uses it when the module is loaded, `object` otherwise (L4 fallback).
-  public var httpObject: String = String()
+  public var httpObject: String {
+    get {_storage._httpObject}
+    set {_uniqueStorage()._httpObject = newValue}
+  }
 
   /// Filters that can deny traffic which this bundle does not enforce (compiled with
   /// --unsupported=warn): "<resource path>: <diagnostic message>", one per filter.
-  public var bypassedFilters: [String] = []
+  public var bypassedFilters: [String] {
+    get {_storage._bypassedFilters}
+    set {_uniqueStorage()._bypassedFilters = newValue}
+  }
+
+  /// STRICT_DNS / LOGICAL_DNS clusters whose host names the loader resolves on
+  /// the node (at load and on `refresh`); their rows are rebuilt from these hosts.
+  public var dnsClusters: [Xds2bpf_Bundle_V1_DnsCluster] {
+    get {_storage._dnsClusters}
+    set {_uniqueStorage()._dnsClusters = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A cluster resolved on the node: its endpoints in config order, host names and
+/// addresses, rebuilt without an LB table (round robin: one weight). Every endpoint
+/// is HEALTHY or UNKNOWN, so Envoy's priority load gives all of it to the first
+/// priority that has an address.
+public nonisolated struct Xds2bpf_Bundle_V1_DnsCluster: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// cluster id: index into Manifest.clusters
+  public var cluster: UInt32 = 0
+
+  /// must equal that cluster's name
+  public var name: String = String()
+
+  /// LOGICAL_DNS: the first address only; STRICT_DNS: every address
+  public var logical: Bool = false
+
+  /// Envoy's dns_lookup_family: "auto" (v6, else v4), "v4_only", "v6_only",
+  /// "v4_preferred" (v4, else v6), "all" (both).
+  public var lookupFamily: String = String()
+
+  /// dns_refresh_rate (Envoy's default 5000)
+  public var refreshRateMs: UInt32 = 0
+
+  public var respectDnsTtl: Bool = false
+
+  /// addresses kept per host name (more are dropped, with a warning)
+  public var maxAddresses: UInt32 = 0
+
+  public var hosts: [Xds2bpf_Bundle_V1_DnsHost] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Xds2bpf_Bundle_V1_DnsHost: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// a host name, or an IP address (kept as is)
+  public var host: String = String()
+
+  public var port: UInt32 = 0
+
+  public var weight: UInt32 = 0
+
+  /// LocalityLbEndpoints.priority
+  public var priority: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -393,7 +507,185 @@ nonisolated extension Xds2bpf_Bundle_V1_MapKind: SwiftProtobuf._ProtoNameProvidi
 
 nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Manifest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{3}abi_version\0\u{3}xds2bpf_version\0\u{3}clang_version\0\u{3}snapshot_sha256\0\u{1}object\0\u{1}files\0\u{1}programs\0\u{1}maps\0\u{3}tail_calls\0\u{1}listeners\0\u{1}clusters\0\u{3}code_sha256\0\u{3}needs_http\0\u{3}http_object\0\u{3}bypassed_filters\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{3}abi_version\0\u{3}xds2bpf_version\0\u{3}clang_version\0\u{3}snapshot_sha256\0\u{1}object\0\u{1}files\0\u{1}programs\0\u{1}maps\0\u{3}tail_calls\0\u{1}listeners\0\u{1}clusters\0\u{3}code_sha256\0\u{3}needs_http\0\u{3}http_object\0\u{3}bypassed_filters\0\u{3}dns_clusters\0")
+
+  fileprivate class _StorageClass {
+    var _formatVersion: UInt32 = 0
+    var _abiVersion: UInt32 = 0
+    var _xds2BpfVersion: String = String()
+    var _clangVersion: String = String()
+    var _snapshotSha256: String = String()
+    var _object: String = String()
+    var _files: [Xds2bpf_Bundle_V1_File] = []
+    var _programs: [Xds2bpf_Bundle_V1_Program] = []
+    var _maps: [Xds2bpf_Bundle_V1_Map] = []
+    var _tailCalls: [Xds2bpf_Bundle_V1_TailCall] = []
+    var _listeners: [Xds2bpf_Bundle_V1_Listener] = []
+    var _clusters: [Xds2bpf_Bundle_V1_Cluster] = []
+    var _codeSha256: String = String()
+    var _needsHTTP: Bool = false
+    var _httpObject: String = String()
+    var _bypassedFilters: [String] = []
+    var _dnsClusters: [Xds2bpf_Bundle_V1_DnsCluster] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _formatVersion = source._formatVersion
+      _abiVersion = source._abiVersion
+      _xds2BpfVersion = source._xds2BpfVersion
+      _clangVersion = source._clangVersion
+      _snapshotSha256 = source._snapshotSha256
+      _object = source._object
+      _files = source._files
+      _programs = source._programs
+      _maps = source._maps
+      _tailCalls = source._tailCalls
+      _listeners = source._listeners
+      _clusters = source._clusters
+      _codeSha256 = source._codeSha256
+      _needsHTTP = source._needsHTTP
+      _httpObject = source._httpObject
+      _bypassedFilters = source._bypassedFilters
+      _dnsClusters = source._dnsClusters
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._formatVersion) }()
+        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._abiVersion) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._xds2BpfVersion) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._clangVersion) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._snapshotSha256) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._object) }()
+        case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._files) }()
+        case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._programs) }()
+        case 9: try { try decoder.decodeRepeatedMessageField(value: &_storage._maps) }()
+        case 10: try { try decoder.decodeRepeatedMessageField(value: &_storage._tailCalls) }()
+        case 11: try { try decoder.decodeRepeatedMessageField(value: &_storage._listeners) }()
+        case 12: try { try decoder.decodeRepeatedMessageField(value: &_storage._clusters) }()
+        case 13: try { try decoder.decodeSingularStringField(value: &_storage._codeSha256) }()
+        case 14: try { try decoder.decodeSingularBoolField(value: &_storage._needsHTTP) }()
+        case 15: try { try decoder.decodeSingularStringField(value: &_storage._httpObject) }()
+        case 16: try { try decoder.decodeRepeatedStringField(value: &_storage._bypassedFilters) }()
+        case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._dnsClusters) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if _storage._formatVersion != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._formatVersion, fieldNumber: 1)
+      }
+      if _storage._abiVersion != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._abiVersion, fieldNumber: 2)
+      }
+      if !_storage._xds2BpfVersion.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._xds2BpfVersion, fieldNumber: 3)
+      }
+      if !_storage._clangVersion.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._clangVersion, fieldNumber: 4)
+      }
+      if !_storage._snapshotSha256.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._snapshotSha256, fieldNumber: 5)
+      }
+      if !_storage._object.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._object, fieldNumber: 6)
+      }
+      if !_storage._files.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._files, fieldNumber: 7)
+      }
+      if !_storage._programs.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._programs, fieldNumber: 8)
+      }
+      if !_storage._maps.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._maps, fieldNumber: 9)
+      }
+      if !_storage._tailCalls.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._tailCalls, fieldNumber: 10)
+      }
+      if !_storage._listeners.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._listeners, fieldNumber: 11)
+      }
+      if !_storage._clusters.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._clusters, fieldNumber: 12)
+      }
+      if !_storage._codeSha256.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._codeSha256, fieldNumber: 13)
+      }
+      if _storage._needsHTTP != false {
+        try visitor.visitSingularBoolField(value: _storage._needsHTTP, fieldNumber: 14)
+      }
+      if !_storage._httpObject.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._httpObject, fieldNumber: 15)
+      }
+      if !_storage._bypassedFilters.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._bypassedFilters, fieldNumber: 16)
+      }
+      if !_storage._dnsClusters.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._dnsClusters, fieldNumber: 17)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Xds2bpf_Bundle_V1_Manifest, rhs: Xds2bpf_Bundle_V1_Manifest) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._formatVersion != rhs_storage._formatVersion {return false}
+        if _storage._abiVersion != rhs_storage._abiVersion {return false}
+        if _storage._xds2BpfVersion != rhs_storage._xds2BpfVersion {return false}
+        if _storage._clangVersion != rhs_storage._clangVersion {return false}
+        if _storage._snapshotSha256 != rhs_storage._snapshotSha256 {return false}
+        if _storage._object != rhs_storage._object {return false}
+        if _storage._files != rhs_storage._files {return false}
+        if _storage._programs != rhs_storage._programs {return false}
+        if _storage._maps != rhs_storage._maps {return false}
+        if _storage._tailCalls != rhs_storage._tailCalls {return false}
+        if _storage._listeners != rhs_storage._listeners {return false}
+        if _storage._clusters != rhs_storage._clusters {return false}
+        if _storage._codeSha256 != rhs_storage._codeSha256 {return false}
+        if _storage._needsHTTP != rhs_storage._needsHTTP {return false}
+        if _storage._httpObject != rhs_storage._httpObject {return false}
+        if _storage._bypassedFilters != rhs_storage._bypassedFilters {return false}
+        if _storage._dnsClusters != rhs_storage._dnsClusters {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Xds2bpf_Bundle_V1_DnsCluster: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DnsCluster"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cluster\0\u{1}name\0\u{1}logical\0\u{3}lookup_family\0\u{3}refresh_rate_ms\0\u{3}respect_dns_ttl\0\u{3}max_addresses\0\u{1}hosts\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -401,96 +693,101 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.formatVersion) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.abiVersion) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.xds2BpfVersion) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.clangVersion) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.snapshotSha256) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.object) }()
-      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.files) }()
-      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.programs) }()
-      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.maps) }()
-      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.tailCalls) }()
-      case 11: try { try decoder.decodeRepeatedMessageField(value: &self.listeners) }()
-      case 12: try { try decoder.decodeRepeatedMessageField(value: &self.clusters) }()
-      case 13: try { try decoder.decodeSingularStringField(value: &self.codeSha256) }()
-      case 14: try { try decoder.decodeSingularBoolField(value: &self.needsHTTP) }()
-      case 15: try { try decoder.decodeSingularStringField(value: &self.httpObject) }()
-      case 16: try { try decoder.decodeRepeatedStringField(value: &self.bypassedFilters) }()
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.cluster) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.logical) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.lookupFamily) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.refreshRateMs) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.respectDnsTtl) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.maxAddresses) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.hosts) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.formatVersion != 0 {
-      try visitor.visitSingularUInt32Field(value: self.formatVersion, fieldNumber: 1)
+    if self.cluster != 0 {
+      try visitor.visitSingularUInt32Field(value: self.cluster, fieldNumber: 1)
     }
-    if self.abiVersion != 0 {
-      try visitor.visitSingularUInt32Field(value: self.abiVersion, fieldNumber: 2)
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
     }
-    if !self.xds2BpfVersion.isEmpty {
-      try visitor.visitSingularStringField(value: self.xds2BpfVersion, fieldNumber: 3)
+    if self.logical != false {
+      try visitor.visitSingularBoolField(value: self.logical, fieldNumber: 3)
     }
-    if !self.clangVersion.isEmpty {
-      try visitor.visitSingularStringField(value: self.clangVersion, fieldNumber: 4)
+    if !self.lookupFamily.isEmpty {
+      try visitor.visitSingularStringField(value: self.lookupFamily, fieldNumber: 4)
     }
-    if !self.snapshotSha256.isEmpty {
-      try visitor.visitSingularStringField(value: self.snapshotSha256, fieldNumber: 5)
+    if self.refreshRateMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.refreshRateMs, fieldNumber: 5)
     }
-    if !self.object.isEmpty {
-      try visitor.visitSingularStringField(value: self.object, fieldNumber: 6)
+    if self.respectDnsTtl != false {
+      try visitor.visitSingularBoolField(value: self.respectDnsTtl, fieldNumber: 6)
     }
-    if !self.files.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.files, fieldNumber: 7)
+    if self.maxAddresses != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxAddresses, fieldNumber: 7)
     }
-    if !self.programs.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.programs, fieldNumber: 8)
-    }
-    if !self.maps.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.maps, fieldNumber: 9)
-    }
-    if !self.tailCalls.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.tailCalls, fieldNumber: 10)
-    }
-    if !self.listeners.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.listeners, fieldNumber: 11)
-    }
-    if !self.clusters.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.clusters, fieldNumber: 12)
-    }
-    if !self.codeSha256.isEmpty {
-      try visitor.visitSingularStringField(value: self.codeSha256, fieldNumber: 13)
-    }
-    if self.needsHTTP != false {
-      try visitor.visitSingularBoolField(value: self.needsHTTP, fieldNumber: 14)
-    }
-    if !self.httpObject.isEmpty {
-      try visitor.visitSingularStringField(value: self.httpObject, fieldNumber: 15)
-    }
-    if !self.bypassedFilters.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.bypassedFilters, fieldNumber: 16)
+    if !self.hosts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.hosts, fieldNumber: 8)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Xds2bpf_Bundle_V1_Manifest, rhs: Xds2bpf_Bundle_V1_Manifest) -> Bool {
-    if lhs.formatVersion != rhs.formatVersion {return false}
-    if lhs.abiVersion != rhs.abiVersion {return false}
-    if lhs.xds2BpfVersion != rhs.xds2BpfVersion {return false}
-    if lhs.clangVersion != rhs.clangVersion {return false}
-    if lhs.snapshotSha256 != rhs.snapshotSha256 {return false}
-    if lhs.object != rhs.object {return false}
-    if lhs.files != rhs.files {return false}
-    if lhs.programs != rhs.programs {return false}
-    if lhs.maps != rhs.maps {return false}
-    if lhs.tailCalls != rhs.tailCalls {return false}
-    if lhs.listeners != rhs.listeners {return false}
-    if lhs.clusters != rhs.clusters {return false}
-    if lhs.codeSha256 != rhs.codeSha256 {return false}
-    if lhs.needsHTTP != rhs.needsHTTP {return false}
-    if lhs.httpObject != rhs.httpObject {return false}
-    if lhs.bypassedFilters != rhs.bypassedFilters {return false}
+  public static func ==(lhs: Xds2bpf_Bundle_V1_DnsCluster, rhs: Xds2bpf_Bundle_V1_DnsCluster) -> Bool {
+    if lhs.cluster != rhs.cluster {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.logical != rhs.logical {return false}
+    if lhs.lookupFamily != rhs.lookupFamily {return false}
+    if lhs.refreshRateMs != rhs.refreshRateMs {return false}
+    if lhs.respectDnsTtl != rhs.respectDnsTtl {return false}
+    if lhs.maxAddresses != rhs.maxAddresses {return false}
+    if lhs.hosts != rhs.hosts {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Xds2bpf_Bundle_V1_DnsHost: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DnsHost"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}host\0\u{1}port\0\u{1}weight\0\u{1}priority\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.host) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.port) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.weight) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.priority) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.host.isEmpty {
+      try visitor.visitSingularStringField(value: self.host, fieldNumber: 1)
+    }
+    if self.port != 0 {
+      try visitor.visitSingularUInt32Field(value: self.port, fieldNumber: 2)
+    }
+    if self.weight != 0 {
+      try visitor.visitSingularUInt32Field(value: self.weight, fieldNumber: 3)
+    }
+    if self.priority != 0 {
+      try visitor.visitSingularUInt32Field(value: self.priority, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Xds2bpf_Bundle_V1_DnsHost, rhs: Xds2bpf_Bundle_V1_DnsHost) -> Bool {
+    if lhs.host != rhs.host {return false}
+    if lhs.port != rhs.port {return false}
+    if lhs.weight != rhs.weight {return false}
+    if lhs.priority != rhs.priority {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

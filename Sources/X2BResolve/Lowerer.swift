@@ -43,6 +43,22 @@ public struct Lowerer {
     private let hostAddresses: [String: String]
     /// Set while lowering a cluster no listener or route uses.
     private var loweringUnreferenced = false
+    /// Set while lowering the endpoints of a STRICT_DNS / LOGICAL_DNS cluster:
+    /// host names are collected for the loader instead of rejected.
+    private var dnsEndpoints: DNSEndpoints?
+
+    /// The endpoints of a DNS cluster as the loader needs them, with what decides
+    /// whether the node can resolve them (see `dnsResolution`).
+    private struct DNSEndpoints {
+        struct Entry {
+            var host: IRDNSResolution.Host
+            var isName: Bool
+            var priority: UInt32
+            var health: IRHealth
+        }
+        var entries: [Entry] = []
+        var hasNames: Bool { entries.contains(where: \.isName) }
+    }
 
     public init(_ snapshot: ResolvedSnapshot, hostAddresses: [String: String] = [:]) {
         self.snapshot = snapshot
@@ -166,6 +182,10 @@ public struct Lowerer {
         switch a.address {
         case .socketAddress(let sa):
             guard let ip = IRAddress(parsing: sa.address) ?? hostAddresses[sa.address].flatMap(IRAddress.init(parsing:)) else {
+                if what == "endpoint", dnsEndpoints != nil {
+                    // A host name of a DNS cluster: resolved on the node (the caller records it).
+                    return nil
+                }
                 if loweringUnreferenced {
                     diagnostics.append(
                         Diagnostic(
@@ -183,8 +203,19 @@ public struct Lowerer {
             }
             switch sa.portSpecifier {
             case .portValue(let p)?:
-                guard p > 0, p <= 65535 else {
-                    diagnostics.append(Diagnostic(.invalidPort, path: path, "\(what) port \(p) is out of range 1-65535"))
+                guard p <= 65535 else {
+                    diagnostics.append(Diagnostic(.invalidPort, path: path, "\(what) port \(p) is out of range 0-65535"))
+                    return nil
+                }
+                guard p > 0 else {
+                    // Envoy accepts port 0: an endpoint there is a host every connect to fails,
+                    // a listener there binds an ephemeral port no client dials.
+                    diagnostics.append(
+                        Diagnostic(
+                            .invalidPort, .warning, path: path,
+                            what == "endpoint"
+                                ? "endpoint port 0: connects to it would fail, so it is never chosen"
+                                : "\(what) port 0 (an ephemeral port): no connect can match it, so it is skipped"))
                     return nil
                 }
                 return (ip, UInt16(p))
@@ -1016,11 +1047,13 @@ public struct Lowerer {
         }
         var cla: Envoy_Config_Endpoint_V3_ClusterLoadAssignment?
         var claPath = "\(path).load_assignment"
+        var dnsKind: Envoy_Config_Cluster_V3_Cluster.DiscoveryType?
         switch c.clusterDiscoveryType {
         case .type(let t)?:
             switch t {
             case .static, .strictDns, .logicalDns:
                 if c.hasLoadAssignment { cla = c.loadAssignment }
+                if t != .static { dnsKind = t }
             case .eds:
                 let service = c.edsClusterConfig.serviceName.isEmpty ? r.name : c.edsClusterConfig.serviceName
                 if let found = snapshot.loadAssignments[service] {
@@ -1107,10 +1140,81 @@ public struct Lowerer {
                 }
                 out.overprovisioningFactor = factor
             }
+            if dnsKind == .logicalDns, cla.endpoints.count != 1 || cla.endpoints[0].lbEndpoints.count != 1 {
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: claPath,
+                        "a LOGICAL_DNS cluster must have exactly one locality with one endpoint; Envoy rejects this"))
+                return nil
+            }
+            dnsEndpoints = dnsKind == nil ? nil : DNSEndpoints()
+            defer { dnsEndpoints = nil }
             guard let priorities = lowerEndpoints(cla, path: claPath) else { return nil }
             out.priorities = priorities
+            if let found = dnsEndpoints, found.hasNames {
+                guard let dns = dnsResolution(c, found, lowered: out, path: claPath) else { return nil }
+                out.dns = dns
+            }
         }
         return out
+    }
+
+    /// Envoy's default `dns_refresh_rate`.
+    static let defaultDNSRefreshMs: UInt32 = 5000
+
+    /// How the loader resolves the host names of a DNS cluster, or nil (diagnosed)
+    /// when its rows cannot be rebuilt on the node: the loader writes one level of
+    /// equally weighted endpoints, which needs no LB table, so maglev, ring hash,
+    /// priorities, locality or endpoint weights and health statuses need the
+    /// addresses at compile time (`--resolve`).
+    private mutating func dnsResolution(
+        _ c: Envoy_Config_Cluster_V3_Cluster, _ found: DNSEndpoints, lowered: IRCluster, path: String
+    ) -> IRDNSResolution? {
+        var why: [String] = []
+        let lb = lowered.lb
+        if lb == .maglev || lb == .ringHash { why.append("its LB policy is \(lb.rawValue) (tables computed at compile time)") }
+        if lowered.localityWeighted { why.append("it uses locality-weighted load balancing") }
+        if lowered.overprovisioningFactor < 100, Set(found.entries.map(\.priority)).count > 1 {
+            why.append("its overprovisioning_factor below 100 spreads load over priorities")
+        }
+        // Random and least request pick uniformly (no table); round robin's schedule follows the weights.
+        if lb == .roundRobin, Set(found.entries.map(\.host.weight)).count > 1 {
+            why.append("its endpoints have different weights under round robin (a schedule computed at compile time)")
+        }
+        if found.entries.contains(where: { $0.health != .unknown && $0.health != .healthy }) {
+            why.append("an endpoint has a health status other than HEALTHY or UNKNOWN")
+        }
+        let names = found.entries.filter(\.isName).map(\.host.host)
+        guard why.isEmpty else {
+            diagnostics.append(
+                Diagnostic(
+                    .invalidAddress, path: path,
+                    "host names (\(names.map(ResourcePath.quoted).joined(separator: ", "))) are resolved on the node only for clusters the loader can fill without an LB table (random, least request or round robin of one weight; no locality weights; HEALTHY or UNKNOWN endpoints); here \(why.joined(separator: ", ")): give their addresses with --resolve NAME=IP"
+                ))
+            return nil
+        }
+        let family: IRDNSResolution.LookupFamily =
+            switch c.dnsLookupFamily {
+            case .v4Only: .v4Only
+            case .v6Only: .v6Only
+            case .v4Preferred: .v4Preferred
+            case .all: .all
+            default: .auto
+            }
+        var refresh = Self.defaultDNSRefreshMs
+        if c.hasDnsRefreshRate {
+            let rate = c.dnsRefreshRate
+            // Envoy requires more than 1 ms; the loader counts whole milliseconds, within a u32.
+            guard rate.seconds > 0 || (rate.seconds == 0 && rate.nanos > 1_000_000) else {
+                diagnostics.append(
+                    Diagnostic(.invalidResource, path: "\(lowered.path).dns_refresh_rate", "dns_refresh_rate must be greater than 1ms; Envoy rejects this"))
+                return nil
+            }
+            refresh = UInt32(clamping: rate.seconds * 1000 + Int64(rate.nanos / 1_000_000))
+        }
+        return IRDNSResolution(
+            logical: c.type == .logicalDns, lookupFamily: family, refreshRateMs: refresh,
+            respectDNSTTL: c.respectDnsTtl, hosts: found.entries.map(\.host))
     }
 
     private mutating func typedLBPolicy(_ p: Envoy_Config_Cluster_V3_LoadBalancingPolicy, path: String) -> (IRLBPolicy, Bool)? {
@@ -1175,12 +1279,7 @@ public struct Lowerer {
                     diagnostics.append(Diagnostic(.unsupportedCluster, path: epath, "endpoint by endpoint_name (named endpoints) is not supported"))
                     continue
                 }
-                guard let (ip, port) = socketAddress(e.address, path: "\(epath).endpoint.address", what: "endpoint") else { continue }
                 let weight = le.hasLoadBalancingWeight ? le.loadBalancingWeight.value : 1
-                if weight == 0 {
-                    diagnostics.append(Diagnostic(.invalidResource, path: "\(epath).load_balancing_weight", "endpoint weight must be at least 1"))
-                    continue
-                }
                 let health: IRHealth =
                     switch le.healthStatus {
                     case .healthy: .healthy
@@ -1190,6 +1289,18 @@ public struct Lowerer {
                     case .degraded: .degraded
                     default: .unknown
                     }
+                guard let (ip, port) = socketAddress(e.address, path: "\(epath).endpoint.address", what: "endpoint") else {
+                    recordDNSName(e.address, weight: weight, priority: lle.priority, health: health, path: "\(epath).endpoint.address")
+                    continue
+                }
+                if weight == 0 {
+                    diagnostics.append(Diagnostic(.invalidResource, path: "\(epath).load_balancing_weight", "endpoint weight must be at least 1"))
+                    continue
+                }
+                dnsEndpoints?.entries.append(
+                    .init(
+                        host: .init(host: ip.description, port: port, weight: weight, priority: lle.priority), isName: false,
+                        priority: lle.priority, health: health))
                 eps.append(IREndpoint(address: ip, port: port, weight: weight, health: health))
             }
             if eps.reduce(UInt64(0), { $0 + UInt64($1.weight) }) > UInt64(UInt32.max) {
@@ -1213,6 +1324,31 @@ public struct Lowerer {
         }
         guard valid else { return nil }
         return levels.map { IRPriority(level: $0, localities: byLevel[$0]!) }
+    }
+
+    /// A host name of a DNS cluster's endpoint (`socketAddress` returned nil for it
+    /// without a diagnostic): its port is checked here and the name kept for the loader.
+    private mutating func recordDNSName(_ a: Envoy_Config_Core_V3_Address, weight: UInt32, priority: UInt32, health: IRHealth, path: String) {
+        guard dnsEndpoints != nil, case .socketAddress(let sa)? = a.address,
+            IRAddress(parsing: sa.address) == nil, hostAddresses[sa.address] == nil
+        else { return }
+        switch sa.portSpecifier {
+        case .portValue(let p)? where p > 0 && p <= 65535:
+            if weight == 0 {
+                diagnostics.append(Diagnostic(.invalidResource, path: path, "endpoint weight must be at least 1"))
+                return
+            }
+            dnsEndpoints?.entries.append(
+                .init(host: .init(host: sa.address, port: UInt16(p), weight: weight, priority: priority), isName: true, priority: priority, health: health))
+        case .portValue(let p)? where p == 0:
+            diagnostics.append(Diagnostic(.invalidPort, .warning, path: path, "endpoint port 0: connects to it would fail, so it is never chosen"))
+        case .portValue(let p)?:
+            diagnostics.append(Diagnostic(.invalidPort, path: path, "endpoint port \(p) is out of range 0-65535"))
+        case .namedPort(let n)?:
+            diagnostics.append(Diagnostic(.invalidPort, path: path, "named port \(ResourcePath.quoted(n)) is not supported"))
+        case nil:
+            diagnostics.append(Diagnostic(.invalidPort, path: path, "endpoint address has no port"))
+        }
     }
 
     // MARK: Conflicts

@@ -4,7 +4,7 @@
 
   edit-bundle.py BUNDLE [--drop-tail-call N] [--tail-call-slot N SLOT]
       [--drop-file PATH] [--replace-bytes OLD_HEX NEW_HEX] [--flip-bit OFFSET]
-      [--keep-digest]
+      [--format-version N] [--dns-cluster-index I] [--dns-host TEXT] [--keep-digest]
   edit-bundle.py BUNDLE --tar OUT.tar [--evil KIND]
 
 Edits of manifest.pb rewrite manifest.sha256 afterwards (so that the check
@@ -85,6 +85,9 @@ def main():
     ap.add_argument("--drop-file")
     ap.add_argument("--replace-bytes", nargs=2, metavar=("OLD_HEX", "NEW_HEX"))
     ap.add_argument("--flip-bit", type=int, metavar="OFFSET")
+    ap.add_argument("--format-version", type=int)
+    ap.add_argument("--dns-cluster-index", type=int, help="dns_clusters[0].cluster")
+    ap.add_argument("--dns-host", help="dns_clusters[0].hosts[0].host")
     ap.add_argument("--keep-digest", action="store_true")
     ap.add_argument("--tar")
     ap.add_argument("--evil", choices=["symlink", "dotdot", "absolute", "fifo", "extra", "hardlink"])
@@ -96,7 +99,8 @@ def main():
     mpath = os.path.join(a.bundle, "manifest.pb")
     with open(mpath, "rb") as f:
         raw = f.read()
-    if a.drop_tail_call is not None or a.tail_call_slot or a.drop_file:
+    dns_edit = a.dns_cluster_index is not None or a.dns_host is not None
+    if a.drop_tail_call is not None or a.tail_call_slot or a.drop_file or a.format_version is not None or dns_edit:
         with tempfile.TemporaryDirectory() as tmp:
             pb = manifest_module(tmp)
             m = pb.Manifest()
@@ -109,6 +113,12 @@ def main():
                 keep = [f for f in m.files if f.path != a.drop_file]
                 del m.files[:]
                 m.files.extend(keep)
+            if a.format_version is not None:
+                m.format_version = a.format_version
+            if a.dns_cluster_index is not None:
+                m.dns_clusters[0].cluster = a.dns_cluster_index
+            if a.dns_host is not None:
+                m.dns_clusters[0].hosts[0].host = a.dns_host
             raw = m.SerializeToString()
     if a.replace_bytes:
         old, new = bytes.fromhex(a.replace_bytes[0]), bytes.fromhex(a.replace_bytes[1])

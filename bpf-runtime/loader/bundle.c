@@ -362,7 +362,8 @@ int x2b_manifest_check_strings(const x2b_manifest *m)
 
 	if (m->n_files > X2B_MAX_FILES || m->n_programs > X2B_MAX_PROGRAMS ||
 	    m->n_maps > X2B_MAX_MAPS || m->n_tail_calls > X2B_MAX_TAIL_CALLS ||
-	    m->n_listeners > X2B_MAX_TABLE || m->n_clusters > X2B_MAX_TABLE) {
+	    m->n_listeners > X2B_MAX_TABLE || m->n_clusters > X2B_MAX_TABLE ||
+	    m->n_dns_clusters > m->n_clusters) {
 		x2b_err("manifest: too many entries (%zu files, %zu programs, %zu maps, %zu tail calls, "
 			"%zu listeners, %zu clusters)",
 			m->n_files, m->n_programs, m->n_maps, m->n_tail_calls, m->n_listeners,
@@ -429,6 +430,22 @@ int x2b_manifest_check_strings(const x2b_manifest *m)
 			  shown(c->name, q));
 		CHECK_STR(!*c->lb_policy || is_ident(c->lb_policy, 64), "cluster LB policy",
 			  shown(c->lb_policy, q));
+	}
+	for (size_t i = 0; i < m->n_dns_clusters; i++) {
+		const Xds2bpf__Bundle__V1__DnsCluster *d = m->dns_clusters[i];
+
+		CHECK_STR(is_text(d->name, X2B_MAX_XDS_NAME, true), "dns cluster name",
+			  shown(d->name, q));
+		CHECK_STR(is_ident(d->lookup_family, 16), "dns lookup family",
+			  shown(d->lookup_family, q));
+		if (d->n_hosts > X2B_MAX_TABLE) {
+			x2b_err("manifest: dns cluster with %zu hosts", d->n_hosts);
+			return X2B_EXIT_REJECT;
+		}
+		/* a host name (RFC 1035: at most 253 characters) or an address */
+		for (size_t j = 0; j < d->n_hosts; j++)
+			CHECK_STR(is_token(d->hosts[j]->host, ".:-_%", 253), "dns host",
+				  shown(d->hosts[j]->host, q));
 	}
 	return bad ? X2B_EXIT_REJECT : 0;
 }
@@ -850,9 +867,16 @@ static int bundle_check(struct x2b_bundle *b)
 		x2b_err("%s: manifest.pb is not a valid xds2bpf.bundle.v1.Manifest", b->dir);
 		return X2B_EXIT_REJECT;
 	}
-	if (b->m->format_version != X2B_FORMAT_VERSION) {
-		x2b_err("bundle format version %u is not supported (this loader reads version %d)",
+	/* version 2: a bundle with DNS clusters (older loaders refuse it rather than not resolve) */
+	if (b->m->format_version < 1 || b->m->format_version > X2B_FORMAT_VERSION) {
+		x2b_err("bundle format version %u is not supported (this loader reads versions 1 to "
+			"%d)",
 			b->m->format_version, X2B_FORMAT_VERSION);
+		return X2B_EXIT_REJECT;
+	}
+	if (b->m->n_dns_clusters && b->m->format_version < 2) {
+		x2b_err("bundle format version %u has no DNS clusters, this one lists %zu",
+			b->m->format_version, b->m->n_dns_clusters);
 		return X2B_EXIT_REJECT;
 	}
 	if (b->m->abi_version != X2B_ABI_VERSION) {

@@ -14,6 +14,7 @@
  *   delta.c   endpoint deltas: decode, validate against the manifest, plan the
  *             rows and ranges; flat JSON objects (no kernel: also fuzzed)
  *   update.c  update: a delta written into the pinned maps in place
+ *   dns.c     DNS clusters: host names resolved on the node, rows rewritten in place
  */
 #ifndef X2B_LOADER_H
 #define X2B_LOADER_H
@@ -35,7 +36,7 @@
 #define X2B_EXIT_INTERNAL 3
 #define X2B_EXIT_NO_FIT 4 /* update: cannot be applied in place, a full replace is needed */
 
-#define X2B_FORMAT_VERSION 1
+#define X2B_FORMAT_VERSION 2 /* 2: Manifest.dns_clusters (bundles without use 1) */
 
 #define X2B_DEFAULT_BPFFS "/sys/fs/bpf/xds2bpf"
 #define X2B_DEFAULT_STATE "/run/xds2bpf"
@@ -48,6 +49,8 @@ typedef Xds2bpf__Bundle__V1__TailCall x2b_mtail;
 typedef Xds2bpf__Bundle__V1__EndpointDelta x2b_delta;
 typedef Xds2bpf__Bundle__V1__ClusterRows x2b_dcluster;
 typedef Xds2bpf__Bundle__V1__LevelRows x2b_dlevel;
+typedef Xds2bpf__Bundle__V1__DnsCluster x2b_dcluster_dns;
+typedef Xds2bpf__Bundle__V1__DnsHost x2b_dhost;
 
 #define X2B_ATTACH(k) XDS2BPF__BUNDLE__V1__ATTACH_KIND__##k
 #define X2B_MAPKIND(k) XDS2BPF__BUNDLE__V1__MAP_KIND__##k
@@ -264,6 +267,22 @@ void x2b_json_flat_free(struct x2b_kv *kv, size_t n);
 int x2b_cmd_update(const char *delta, const char *name);
 /* The node agent's co-process: framed deltas on stdin, JSON events on stdout. */
 int x2b_cmd_update_stream(const char *name);
+
+/* The rows of one delta (base code and live snapshot filled in) in a session of its own (dns.c). */
+int x2b_update_rows(const char *name, x2b_delta *d);
+
+/* dns.c */
+struct x2b_dns;
+/* Looks up the names of a bundle's DNS clusters; *out is NULL when it has none. */
+int x2b_dns_resolve_bundle(const struct x2b_bundle *b, struct x2b_dns **out);
+/*
+ * After load or replace (err: how it went; `done`: "loaded" or "replaced"): writes
+ * those results into the loaded maps, records them for status; frees s.
+ */
+int x2b_dns_finish(const char *name, const char *done, int err, struct x2b_dns *s);
+void x2b_dns_free(struct x2b_dns *s);
+/* refresh --name NAME [--cluster CLUSTER] [--watch] */
+int x2b_cmd_refresh(const char *name, const char *cluster, bool watch);
 
 /* report.c */
 int x2b_cmd_status(const char *name);

@@ -72,6 +72,11 @@ static const char usage_text[] =
 	"                                            to a loaded bundle's maps in place\n"
 	"  update-stream --name NAME                 the same for every delta framed on stdin, one\n"
 	"                                            session (the node agent's co-process)\n"
+	"  refresh --name NAME [--cluster C] [--watch]\n"
+	"                                            look up the host names of DNS clusters again\n"
+	"                                            and rewrite their rows in place; --watch: on\n"
+	"                                            each cluster's refresh rate (or TTL) until\n"
+	"                                            SIGTERM\n"
 	"  unload --name NAME                        detach and remove every pin of a bundle\n"
 	"  status [--name NAME] [--json]             list loaded bundles\n"
 	"  stats --name NAME [--json | --format text|json|prometheus] [--textfile DIR]\n"
@@ -85,6 +90,8 @@ static const char usage_text[] =
 	"  -j, --json      JSON output (status, stats, verify, update)\n"
 	"  -f, --format F  stats: text (default), json or prometheus\n"
 	"  -t, --textfile DIR  stats: write the Prometheus text to DIR/xds2bpf_NAME.prom\n"
+	"  -C, --cluster C     refresh: only the DNS cluster C\n"
+	"  -w, --watch         refresh: keep resolving\n"
 	"\n"
 	"Environment:\n"
 	"  XDS2BPF_BPFFS      pin directory (default " X2B_DEFAULT_BPFFS ")\n"
@@ -115,6 +122,7 @@ struct args {
 	const char *name;
 	const char *format;
 	const char *textfile;
+	const char *cluster;
 };
 
 enum {
@@ -125,7 +133,9 @@ enum {
 	ARG_VERBOSE = 16,
 	ARG_FORMAT = 32,
 	ARG_TEXTFILE = 64,
-	ARG_LAST = ARG_TEXTFILE,
+	ARG_CLUSTER = 128,
+	ARG_WATCH = 256,
+	ARG_LAST = ARG_WATCH,
 };
 
 struct command {
@@ -139,6 +149,7 @@ static const struct command commands[] = {
 	{ "replace", ARG_BUNDLE | ARG_NAME, ARG_BUNDLE | ARG_NAME | ARG_VERBOSE },
 	{ "update", ARG_BUNDLE | ARG_NAME, ARG_BUNDLE | ARG_NAME | ARG_JSON | ARG_VERBOSE },
 	{ "update-stream", ARG_NAME, ARG_NAME | ARG_VERBOSE },
+	{ "refresh", ARG_NAME, ARG_NAME | ARG_CLUSTER | ARG_WATCH | ARG_VERBOSE },
 	{ "unload", ARG_NAME, ARG_NAME | ARG_VERBOSE },
 	{ "status", 0, ARG_NAME | ARG_JSON | ARG_VERBOSE },
 	{ "stats", ARG_NAME, ARG_NAME | ARG_JSON | ARG_VERBOSE | ARG_FORMAT | ARG_TEXTFILE },
@@ -160,6 +171,10 @@ static const char *arg_text(const struct command *cmd, unsigned int a)
 		return "--format";
 	case ARG_TEXTFILE:
 		return "--textfile";
+	case ARG_CLUSTER:
+		return "--cluster";
+	case ARG_WATCH:
+		return "--watch";
 	default:
 		return "--verbose";
 	}
@@ -200,6 +215,8 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "textfile", required_argument, NULL, 't' },
+		{ "cluster", required_argument, NULL, 'C' },
+		{ "watch", no_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -220,7 +237,7 @@ int main(int argc, char **argv)
 
 	opterr = 0;
 	optind = 2;
-	while ((c = getopt_long(argc, argv, ":c:n:jvf:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:n:jvf:t:C:wh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			a.cgroup = optarg;
@@ -245,6 +262,13 @@ int main(int argc, char **argv)
 		case 't':
 			a.textfile = optarg;
 			given |= ARG_TEXTFILE;
+			break;
+		case 'C':
+			a.cluster = optarg;
+			given |= ARG_CLUSTER;
+			break;
+		case 'w':
+			given |= ARG_WATCH;
 			break;
 		case 'h':
 			return usage(NULL);
@@ -281,6 +305,8 @@ int main(int argc, char **argv)
 		return x2b_cmd_update(a.bundle, a.name);
 	if (!strcmp(cmd->name, "update-stream"))
 		return x2b_cmd_update_stream(a.name);
+	if (!strcmp(cmd->name, "refresh"))
+		return x2b_cmd_refresh(a.name, a.cluster, given & ARG_WATCH);
 	if (!strcmp(cmd->name, "unload"))
 		return x2b_cmd_unload(a.name);
 	if (!strcmp(cmd->name, "status"))

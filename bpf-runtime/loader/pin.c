@@ -246,6 +246,12 @@ static int write_state(const char *state, const struct x2b_bundle *b, const char
 		snprintf(line, sizeof(line), "%s\n", variant);
 		err = x2b_write_state_file(state, "variant", line, strlen(line));
 	}
+	/* fresh maps: the DNS clusters hold only their addresses until dns.c writes them */
+	if (!err && x2b_path(line, sizeof(line), "%s/dns.txt", state) == 0 && unlink(line) &&
+	    errno != ENOENT) {
+		x2b_err("cannot remove %s: %s", line, strerror(errno));
+		err = X2B_EXIT_INTERNAL;
+	}
 	/* fresh maps: the manifest's snapshot is live again, not the last in-place update */
 	if (!err && x2b_path(line, sizeof(line), "%s/update.json", state) == 0 && unlink(line) &&
 	    errno != ENOENT) {
@@ -373,6 +379,7 @@ int x2b_cmd_load(const char *bundle, const char *cgroup, const char *name_opt)
 	struct x2b_object o = {};
 	bool made_state = false, made_root = false;
 	const char *name = name_opt;
+	struct x2b_dns *dns = NULL;
 	int cgfd = -1, lockfd = -1, nlinks = 0, err;
 
 	if (!name) {
@@ -390,6 +397,10 @@ int x2b_cmd_load(const char *bundle, const char *cgroup, const char *name_opt)
 	if (err)
 		goto cleanup;
 	err = check_cgroup(cgroup, cgpath);
+	if (err)
+		goto cleanup;
+	/* DNS clusters: looked up first, written right after the load (dns.c) */
+	err = x2b_dns_resolve_bundle(&b, &dns);
 	if (err)
 		goto cleanup;
 
@@ -501,7 +512,7 @@ cleanup:
 		close(lockfd);
 	x2b_object_close(&o);
 	x2b_bundle_close(&b);
-	return err;
+	return x2b_dns_finish(name, "loaded", err, dns);
 }
 
 static int read_cgroup(const char *state, char *out, size_t len)
@@ -621,6 +632,7 @@ int x2b_cmd_replace(const char *bundle, const char *name)
 	struct x2b_object o = {};
 	bool swapped = false, made_staging = false;
 	int lockfd = -1, cgfd = -1, nupdated = 0, nadded = 0, ndetached = 0, err;
+	struct x2b_dns *dns = NULL;
 
 	for (size_t i = 0; i < x2b_nattach; i++)
 		swaps[i].old_prog_fd = -1;
@@ -646,6 +658,9 @@ int x2b_cmd_replace(const char *bundle, const char *name)
 
 	/* 1. the new object, loaded and completely filled, before anything changes */
 	err = x2b_bundle_open(bundle, &b);
+	if (err)
+		goto cleanup;
+	err = x2b_dns_resolve_bundle(&b, &dns);
 	if (err)
 		goto cleanup;
 	err = x2b_object_load(&b, &o);
@@ -809,7 +824,7 @@ cleanup:
 		close(lockfd);
 	x2b_object_close(&o);
 	x2b_bundle_close(&b);
-	return err;
+	return x2b_dns_finish(name, "replaced", err, dns);
 }
 
 int x2b_cmd_unload(const char *name)

@@ -169,6 +169,65 @@ static void live_snapshot(const struct loaded *l, char out[65])
 	x2b_json_flat_free(upd, n);
 }
 
+/*
+ * The last lookups of the DNS clusters (STATE/dns.txt, written by dns.c: cluster,
+ * host, port, state, TTL, rows, addresses or error; tab separated, one host a line).
+ */
+static void status_dns(const struct loaded *l)
+{
+	char path[PATH_MAX], *line, *save = NULL;
+	void *data = NULL;
+	size_t n = 0, k = 0;
+
+	if (x2b_json)
+		printf(",\"dns\":[");
+	if (x2b_path(path, sizeof(path), "%s/dns.txt", l->state) ||
+	    x2b_read_file(path, &data, &n) || !n) {
+		if (x2b_json)
+			printf("]");
+		else if (l->m->n_dns_clusters)
+			printf("  dns:        not resolved yet (run 'refresh --name %s')\n",
+			       l->name);
+		free(data);
+		return;
+	}
+	((char *)data)[n - 1] = '\0'; /* the last newline */
+	if (!x2b_json)
+		printf("  dns:\n");
+	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[7] = {}, *fs = NULL, *p = line;
+		size_t nf = 0;
+
+		while (nf < 7 && (f[nf] = strtok_r(p, "\t", &fs)))
+			nf++, p = NULL;
+		if (nf < 6)
+			continue;
+		if (!f[6])
+			f[6] = "";
+		if (x2b_json) {
+			bool ok = !strcmp(f[3], "ok") || !strcmp(f[3], "address");
+
+			printf("%s{\"cluster\":", k++ ? "," : "");
+			x2b_json_str(stdout, f[0]);
+			printf(",\"host\":");
+			x2b_json_str(stdout, f[1]);
+			printf(",\"port\":%s,\"state\":", f[2]);
+			x2b_json_str(stdout, f[3]);
+			printf(",\"ttl\":%s,\"rows\":", f[4]);
+			x2b_json_str(stdout, f[5]);
+			printf(",\"%s\":", ok ? "addresses" : "error");
+			x2b_json_str(stdout, f[6]);
+			printf("}");
+		} else {
+			printf("    %-24s %s:%s  %s%s  %s\n", f[0], f[1], f[2], f[3],
+			       strcmp(f[5], "kept") ? "" : " (rows kept from before)", f[6]);
+		}
+	}
+	if (x2b_json)
+		printf("]");
+	free(data);
+}
+
 static void status_one(const struct loaded *l, bool first)
 {
 	struct x2b_kv *upd, *vers;
@@ -225,6 +284,7 @@ static void status_one(const struct loaded *l, bool first)
 		x2b_json_str(stdout, l->root);
 		printf(",\"needs_http\":%s,\"variant\":", m->needs_http ? "true" : "false");
 		x2b_json_str(stdout, *variant ? variant : "l4");
+		status_dns(l);
 		printf(",\"programs\":[");
 	} else {
 		printf("%s%s\n", first ? "" : "\n", l->name);
@@ -249,6 +309,7 @@ static void status_one(const struct loaded *l, bool first)
 			       ? "http (routed per request by the defer-connect module)"
 		       : m->needs_http ? "l4 (HTTP listeners use their connect-time fallback)"
 				       : "l4");
+		status_dns(l);
 		printf("  programs:\n");
 	}
 	for (size_t i = 0; i < m->n_programs; i++) {

@@ -679,6 +679,57 @@ out:
 }
 
 /*
+ * The rows of a refresh (dns.c) in a session of their own: the delta applies to
+ * the loaded code, and the live snapshot stays what it was (a lookup changes
+ * where the snapshot's names point, not the snapshot).
+ */
+int x2b_update_rows(const char *name, x2b_delta *d)
+{
+	char live[65] = "";
+	struct x2b_updater u;
+	struct x2b_kv *kv = NULL;
+	size_t nkv = 0, len = 0, dlen;
+	char path[PATH_MAX];
+	void *data = NULL;
+	uint8_t *buf;
+	int err;
+
+	err = x2b_updater_open(&u, name);
+	if (err)
+		return err;
+	snprintf(live, sizeof(live), "%s", u.m->snapshot_sha256);
+	if (x2b_path(path, sizeof(path), "%s/%s", u.state, X2B_UPDATE_FILE) == 0 &&
+	    x2b_read_file_at(AT_FDCWD, path, O_NOFOLLOW, 65536, &data, &len) == 0) {
+		if (!x2b_json_flat_parse(data, len, &kv, &nkv)) {
+			for (size_t i = 0; i < nkv; i++)
+				if (!strcmp(kv[i].key, "snapshot_sha256") && kv[i].is_string &&
+				    strlen(kv[i].value) == 64)
+					snprintf(live, sizeof(live), "%s", kv[i].value);
+			x2b_json_flat_free(kv, nkv);
+		}
+		free(data);
+	}
+	d->base_code_sha256 = u.m->code_sha256;
+	d->snapshot_sha256 = live;
+	dlen = xds2bpf__bundle__v1__endpoint_delta__get_packed_size(d);
+	buf = malloc(dlen ? dlen : 1);
+	if (!buf) {
+		err = X2B_EXIT_INTERNAL;
+		goto out;
+	}
+	xds2bpf__bundle__v1__endpoint_delta__pack(d, buf);
+	err = x2b_updater_apply(&u, buf, dlen, NULL, NULL);
+	if (!err && x2b_verbose)
+		print_summary(name, &u);
+	free(buf);
+out:
+	d->base_code_sha256 = NULL;
+	d->snapshot_sha256 = NULL;
+	x2b_updater_close(&u);
+	return err;
+}
+
+/*
  * update-stream: the node agent's co-process. One session (lock, manifest, maps,
  * live rows read once) serves every update until stdin ends. Requests on stdin:
  *   delta ID LEN\n<LEN bytes of EndpointDelta>

@@ -1,0 +1,216 @@
+import Foundation
+import XCTest
+
+@testable import Codegen
+@testable import X2BToolchain
+
+/// DNS clusters resolved on the node (issue #13): host names of STRICT_DNS and
+/// LOGICAL_DNS clusters compile without `--resolve` and reach the manifest; what
+/// the loader cannot rebuild is diagnosed; Envoy's acceptances are kept (port 0).
+final class DNSClusterTests: XCTestCase {
+    func snapshot(clusters: String, listenerCluster: String = "dns") -> String {
+        """
+        static_resources:
+          listeners:
+          - name: l
+            address: {socket_address: {address: 10.96.0.1, port_value: 80}}
+            filter_chains:
+            - filters:
+              - name: envoy.filters.network.tcp_proxy
+                typed_config:
+                  "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                  stat_prefix: l
+                  cluster: \(listenerCluster)
+          clusters:
+        \(clusters)
+        """
+    }
+
+    func endpoint(_ host: String, _ port: Int, weight: Int? = nil) -> String {
+        let w = weight.map { ", load_balancing_weight: \($0)" } ?? ""
+        return "          - {endpoint: {address: {socket_address: {address: \(host), port_value: \(port)}}}\(w)}"
+    }
+
+    func cluster(_ name: String, type: String, extra: String = "", endpoints: [String]) -> String {
+        """
+          - name: \(name)
+            type: \(type)
+            connect_timeout: 1s
+        \(extra.isEmpty ? "" : extra + "\n")    load_assignment:
+              cluster_name: \(name)
+              endpoints:
+              - lb_endpoints:
+        \(endpoints.joined(separator: "\n"))
+        """
+    }
+
+    func frontEnd(_ yaml: String, options: FrontEndOptions = FrontEndOptions()) throws -> FrontEndResult {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-dns-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("snapshot.yaml")
+        try Data(yaml.utf8).write(to: url)
+        return Pipeline.frontEnd(files: [url.path], options: options)
+    }
+
+    func testStrictDNSHostNamesCompileAndReachTheManifest() throws {
+        let fe = try frontEnd(
+            snapshot(
+                clusters: cluster(
+                    "dns", type: "STRICT_DNS",
+                    extra: "    dns_lookup_family: V4_PREFERRED\n    dns_refresh_rate: 2.5s\n    respect_dns_ttl: true",
+                    endpoints: [endpoint("backend.example", 8080), endpoint("10.1.0.1", 8080), endpoint("other.example", 9090)])))
+        XCTAssertFalse(fe.rejected, "\(fe.diagnostics.map(\.rendered))")
+        XCTAssertFalse(fe.diagnostics.contains { $0.id == "XDS105" || $0.id == "XDS108" }, "\(fe.diagnostics.map(\.rendered))")
+        let c = try XCTUnwrap(fe.ir.clusters.first { $0.name == "dns" })
+        let dns = try XCTUnwrap(c.dns)
+        XCTAssertFalse(dns.logical)
+        XCTAssertEqual(dns.lookupFamily, .v4Preferred)
+        XCTAssertEqual(dns.refreshRateMs, 2500)
+        XCTAssertTrue(dns.respectDNSTTL)
+        XCTAssertEqual(dns.hosts.map(\.host), ["backend.example", "10.1.0.1", "other.example"], "config order, addresses kept")
+        XCTAssertEqual(dns.hosts.map(\.port), [8080, 8080, 9090])
+        XCTAssertEqual(dns.maxEndpoints, 2 * Int(IRDNSResolution.strictMaxAddresses) + 1)
+        // Until the loader resolves, only the address routes.
+        XCTAssertEqual(c.endpointCount, 1)
+        XCTAssertTrue(IRPrinter.render(fe.ir).contains("dns strict v4_preferred refresh 2500ms respect_ttl"), IRPrinter.render(fe.ir))
+
+        let (plan, pdiags) = Planner.plan(fe.ir)
+        XCTAssertFalse(pdiags.hasErrors, "\(pdiags)")
+        XCTAssertEqual(plan.dnsEndpointReserve, dns.maxEndpoints)
+        let ep = try XCTUnwrap(CEmitter.maps(for: plan).first { $0.name == "x2b_ep" })
+        XCTAssertGreaterThanOrEqual(ep.maxEntries, 2 * (plan.endpoints.count + dns.maxEndpoints), "old and new rows of every name fit")
+        let manifest = Pipeline.buildManifest(
+            fe: fe, plan: plan, emitted: CEmitter.emit(plan), bundle: BundleFiles(),
+            clang: Clang(path: "clang", version: "test", extraIncludes: []), codeDigest: "")
+        let decoded = try Xds2bpf_Bundle_V1_Manifest(serializedBytes: try manifest.serializedBytes() as [UInt8])
+        XCTAssertEqual(decoded.dnsClusters.count, 1)
+        let d = decoded.dnsClusters[0]
+        XCTAssertEqual(decoded.clusters[Int(d.cluster)].name, "dns")
+        XCTAssertEqual(d.name, "dns")
+        XCTAssertEqual(d.lookupFamily, "v4_preferred")
+        XCTAssertEqual(d.refreshRateMs, 2500)
+        XCTAssertTrue(d.respectDnsTtl)
+        XCTAssertEqual(d.maxAddresses, IRDNSResolution.strictMaxAddresses)
+        XCTAssertEqual(d.hosts.map { $0.host }, ["backend.example", "10.1.0.1", "other.example"])
+        XCTAssertEqual(d.hosts.map { $0.weight }, [1, 1, 1])
+    }
+
+    func testChangedHostNamesAreNotAnEndpointDelta() throws {
+        // Same code and images, another name: the loader resolves from the loaded
+        // manifest, so only a replace can bring the new name.
+        func bundle(_ host: String) throws -> BundleFiles {
+            var m = Xds2bpf_Bundle_V1_Manifest()
+            m.abiVersion = ABI.version
+            m.codeSha256 = String(repeating: "a", count: 64)
+            var c = Xds2bpf_Bundle_V1_Cluster()
+            c.name = "dns"
+            m.clusters = [c]
+            var d = Xds2bpf_Bundle_V1_DnsCluster()
+            d.name = "dns"
+            var h = Xds2bpf_Bundle_V1_DnsHost()
+            h.host = host
+            h.port = 80
+            h.weight = 1
+            d.hosts = [h]
+            m.dnsClusters = [d]
+            var b = BundleFiles()
+            b.files["manifest.pb"] = try m.serializedBytes()
+            return b
+        }
+        guard case .failure(let why) = EndpointDelta.make(base: try bundle("a.example"), new: try bundle("b.example")) else {
+            return XCTFail("a changed DNS host name must need a replace")
+        }
+        XCTAssertTrue(why.reason.contains("DNS"), why.reason)
+        // The same names pass that check (these bundles have no map images: the next check stops them).
+        if case .failure(let other) = EndpointDelta.make(base: try bundle("a.example"), new: try bundle("a.example")) {
+            XCTAssertFalse(other.reason.contains("DNS"), other.reason)
+        }
+    }
+
+    func testLogicalDNSTakesOneAddressAndEnvoysDefaults() throws {
+        let fe = try frontEnd(snapshot(clusters: cluster("dns", type: "LOGICAL_DNS", endpoints: [endpoint("backend.example", 443)])))
+        XCTAssertFalse(fe.rejected, "\(fe.diagnostics.map(\.rendered))")
+        let dns = try XCTUnwrap(fe.ir.clusters.first?.dns)
+        XCTAssertTrue(dns.logical)
+        XCTAssertEqual(dns.maxAddresses, 1)
+        XCTAssertEqual(dns.lookupFamily, .auto)
+        XCTAssertEqual(dns.refreshRateMs, 5000, "Envoy's default dns_refresh_rate")
+        XCTAssertFalse(dns.respectDNSTTL)
+    }
+
+    func testPrioritiesFailOverOnTheNode() throws {
+        let yaml = snapshot(
+            clusters: """
+                  - name: dns
+                    type: STRICT_DNS
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: dns
+                      endpoints:
+                      - lb_endpoints:
+                        - {endpoint: {address: {socket_address: {address: primary.example, port_value: 80}}}}
+                      - priority: 1
+                        lb_endpoints:
+                        - {endpoint: {address: {socket_address: {address: backup.example, port_value: 80}}}}
+                """)
+        let fe = try frontEnd(yaml)
+        XCTAssertFalse(fe.rejected, "\(fe.diagnostics.map(\.rendered))")
+        let dns = try XCTUnwrap(fe.ir.clusters.first?.dns)
+        XCTAssertEqual(dns.hosts.map(\.priority), [0, 1])
+        // Below 100 the overprovisioning factor spreads load over priorities: a table the loader does not compute.
+        let spread = try frontEnd(
+            yaml.replacingOccurrences(of: "      cluster_name: dns", with: "      cluster_name: dns\n      policy: {overprovisioning_factor: 50}"))
+        XCTAssertTrue(spread.diagnostics.contains { $0.id == "XDS105" && $0.message.contains("overprovisioning") }, "\(spread.diagnostics.map(\.rendered))")
+    }
+
+    func testLogicalDNSWithTwoEndpointsIsRejectedAsEnvoyDoes() throws {
+        let fe = try frontEnd(
+            snapshot(clusters: cluster("dns", type: "LOGICAL_DNS", endpoints: [endpoint("a.example", 80), endpoint("b.example", 80)])))
+        XCTAssertTrue(fe.diagnostics.contains { $0.id == "XDS006" && $0.message.contains("LOGICAL_DNS") }, "\(fe.diagnostics.map(\.rendered))")
+    }
+
+    func testWhatTheLoaderCannotRebuildStillNeedsResolve() throws {
+        let maglev = try frontEnd(
+            snapshot(clusters: cluster("dns", type: "STRICT_DNS", extra: "    lb_policy: MAGLEV", endpoints: [endpoint("a.example", 80)])))
+        let e = try XCTUnwrap(maglev.diagnostics.first { $0.id == "XDS105" }, "\(maglev.diagnostics.map(\.rendered))")
+        XCTAssertEqual(e.severity, .error)
+        XCTAssertTrue(e.message.contains("maglev") && e.message.contains("--resolve"), e.message)
+        let weights = try frontEnd(
+            snapshot(
+                clusters: cluster("dns", type: "STRICT_DNS", endpoints: [endpoint("a.example", 80, weight: 1), endpoint("b.example", 80, weight: 3)])))
+        XCTAssertTrue(weights.diagnostics.contains { $0.id == "XDS105" && $0.message.contains("different weights") }, "\(weights.diagnostics.map(\.rendered))")
+        // Random ignores weights (as Envoy's RANDOM does): no table, the loader can rebuild it.
+        let random = try frontEnd(
+            snapshot(
+                clusters: cluster(
+                    "dns", type: "STRICT_DNS", extra: "    lb_policy: RANDOM",
+                    endpoints: [endpoint("a.example", 80, weight: 1), endpoint("b.example", 80, weight: 3)])))
+        XCTAssertFalse(random.rejected, "\(random.diagnostics.map(\.rendered))")
+        XCTAssertEqual(random.ir.clusters.first?.dns?.hosts.map(\.weight), [1, 3])
+        // With --resolve the same cluster is static again.
+        let resolved = try frontEnd(
+            snapshot(clusters: cluster("dns", type: "STRICT_DNS", extra: "    lb_policy: MAGLEV", endpoints: [endpoint("a.example", 80)])),
+            options: FrontEndOptions(hostAddresses: ["a.example": "10.1.0.9"]))
+        XCTAssertFalse(resolved.rejected, "\(resolved.diagnostics.map(\.rendered))")
+        XCTAssertNil(resolved.ir.clusters.first?.dns)
+        XCTAssertEqual(resolved.ir.clusters.first?.endpointCount, 1)
+    }
+
+    func testHostNamesOfAStaticClusterAreStillAnError() throws {
+        let fe = try frontEnd(snapshot(clusters: cluster("dns", type: "STATIC", endpoints: [endpoint("a.example", 80)])))
+        XCTAssertTrue(fe.diagnostics.contains { $0.id == "XDS105" && $0.severity == .error }, "\(fe.diagnostics.map(\.rendered))")
+    }
+
+    func testPortZeroEndpointIsAWarningAndNeverChosen() throws {
+        let fe = try frontEnd(snapshot(clusters: cluster("dns", type: "STATIC", endpoints: [endpoint("10.1.0.1", 0), endpoint("10.1.0.2", 80)])))
+        XCTAssertFalse(fe.rejected, "\(fe.diagnostics.map(\.rendered))")
+        let w = try XCTUnwrap(fe.diagnostics.first { $0.id == "XDS106" }, "\(fe.diagnostics.map(\.rendered))")
+        XCTAssertEqual(w.severity, .warning)
+        XCTAssertTrue(w.path.hasSuffix("lb_endpoints[0].endpoint.address"), w.path)
+        XCTAssertEqual(fe.ir.clusters.first?.priorities.flatMap { $0.localities.flatMap(\.endpoints) }.map(\.port), [80])
+        // A port out of range is still rejected, as Envoy does.
+        let big = try frontEnd(snapshot(clusters: cluster("dns", type: "STATIC", endpoints: [endpoint("10.1.0.1", 70000)])))
+        XCTAssertTrue(big.diagnostics.contains { $0.id == "XDS106" && $0.severity == .error }, "\(big.diagnostics.map(\.rendered))")
+    }
+}
