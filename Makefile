@@ -42,7 +42,7 @@ run: deps build loader
 # The tests build once, in debug: the CLI and the test bundle share one set of modules
 # (a release build of the gRPC stack alone takes longer than the whole suite).
 test: CONFIG = debug
-test: deps build loader testrun check-templates check-abi lint
+test: deps build loader testrun fuzz-http-replay check-templates check-abi lint
 	$(SWIFT) build --product xds2bpfPackageTests  # not --build-tests: that also builds protoc from C++ for a plugin we do not use
 	XDS2BPF_BIN=$(abspath $(XDS2BPF)) scripts/swift-test.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/http/run-route-check.sh

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # libFuzzer harness for the loader's bundle reading and update deltas (Tests/fuzz/loader); included by the top Makefile.
 #   make fuzz-loader [FUZZ_SECONDS=60] [FUZZ_JOBS=1]   build, then fuzz from the seeds (+ earlier finds)
+#                    [FUZZ_RUNS=N]                     stop after N executions (or FUZZ_SECONDS, first)
 #   make fuzz-loader-replay                             run every seed and regression once (a test)
 #   make fuzz-loader-seeds BUNDLE=dir                   rewrite the seeds from a real bundle
 #   make loader-test-sanitized                          (root) the kernel tests with an ASan+UBSan loader
@@ -15,6 +16,9 @@ X2B_FUZZ_LOADER := $(X2B_FUZZ_TOP)/bpf-runtime/loader
 FUZZ_CLANG ?= $(firstword $(wildcard /opt/swift/usr/bin/clang) clang)
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 1
+# Empty: no execution bound, only FUZZ_SECONDS.
+FUZZ_RUNS ?=
+X2B_FUZZ_RUNS = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS))
 X2B_FUZZ_BIN := $(X2B_FUZZ_OUT)/fuzz_bundle
 X2B_FUZZ_PB := $(X2B_FUZZ_LOADER)/gen/xds2bpf/manifest.pb-c.c
 X2B_FUZZ_CFLAGS = -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
@@ -39,7 +43,7 @@ fuzz-loader-build: $(X2B_FUZZ_BIN)
 # The working corpus starts from the committed seeds and regressions and keeps what it finds.
 fuzz-loader: $(X2B_FUZZ_BIN)
 	@mkdir -p $(X2B_FUZZ_OUT)/corpus $(X2B_FUZZ_OUT)/crashes
-	cd $(X2B_FUZZ_OUT) && ASAN_OPTIONS=detect_leaks=1 ./fuzz_bundle -max_total_time=$(FUZZ_SECONDS) \
+	cd $(X2B_FUZZ_OUT) && ASAN_OPTIONS=detect_leaks=1 ./fuzz_bundle -max_total_time=$(FUZZ_SECONDS) $(X2B_FUZZ_RUNS) \
 		-max_len=262144 -rss_limit_mb=2048 -timeout=10 $(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) \
 		-print_final_stats=1 -artifact_prefix=$(X2B_FUZZ_OUT)/crashes/ \
 		corpus $(X2B_FUZZ_SRC)/seeds $(X2B_FUZZ_SRC)/regressions
@@ -77,7 +81,7 @@ loader-test-sanitized: $(X2B_SAN_BIN)
 #   make fuzz-frontend [FUZZ_SECONDS=60] [FUZZ_JOBS=1]   build, then fuzz from the seeds (+ earlier finds)
 #   make fuzz-frontend-replay                             run every seed and regression once (a test)
 #   make fuzz-frontend-dict                               regenerate Tests/fuzz/frontend/xds.dict from proto/
-#   make fuzz [FUZZ_SECONDS=60]                           the loader's and the front end's fuzzers, one after the other
+#   make fuzz [FUZZ_SECONDS=60]                           the loader's, the front end's and the HTTP parser's fuzzers, one after the other
 # Seeds (Tests/Fixtures, examples/, the shared corpus from XDS2BPF_CORPUS) are written into
 # .build-fuzz/frontend/seeds at build time; crashes land in .build-fuzz/frontend/crashes/.
 # Minimise one with
@@ -107,7 +111,7 @@ fuzz-frontend-dict:
 fuzz-frontend: fuzz-frontend-build fuzz-frontend-seeds
 	@mkdir -p $(X2B_FF_OUT)/corpus $(X2B_FF_OUT)/crashes
 	cd $(X2B_FF_OUT) && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(X2B_FF_SRC)/lsan.supp \
-		$(X2B_FF_BIN) -max_total_time=$(FUZZ_SECONDS) -dict=$(X2B_FF_SRC)/xds.dict \
+		$(X2B_FF_BIN) -max_total_time=$(FUZZ_SECONDS) $(X2B_FUZZ_RUNS) -dict=$(X2B_FF_SRC)/xds.dict \
 		-max_len=$(FUZZ_FRONTEND_MAX_LEN) -rss_limit_mb=3072 -timeout=20 $(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) \
 		-print_final_stats=1 -artifact_prefix=$(X2B_FF_OUT)/crashes/ \
 		corpus seeds $(X2B_FF_SRC)/regressions
@@ -115,4 +119,48 @@ fuzz-frontend: fuzz-frontend-build fuzz-frontend-seeds
 fuzz-frontend-replay: fuzz-frontend-build fuzz-frontend-seeds
 	$(X2B_FF_SRC)/replay.sh $(X2B_FF_BIN) $(X2B_FF_OUT)/seeds
 
-fuzz: fuzz-loader fuzz-frontend
+# libFuzzer harness for the BPF HTTP head parser compiled for user space (Tests/fuzz/http):
+# bpf-runtime/include/x2b_http.h itself, through a golden x2b_routes.h (the compiler's own map
+# definitions and inline scans) and the helper shim Tests/fuzz/shim/x2b_user_bpf.h.
+#   make fuzz-http [FUZZ_SECONDS=60] [FUZZ_JOBS=1] [FUZZ_RUNS=N]   build, then fuzz from the seeds
+#   make fuzz-http-replay                                          every seed and regression once (a test)
+# Seeds (Tests/fuzz/http/make-seeds.py: Tests/vm/http-cases.sh, the router-check inputs of the
+# fixtures and of the shared corpus, the head forms the parser decides on) are written into
+# .build-fuzz/http/seeds; crashes land in .build-fuzz/http/crashes/. Minimise one with
+#   .build-fuzz/http/fuzz_http -minimize_crash=1 -runs=20000 CRASH
+# and add it to Tests/fuzz/http/regressions/ with the fix.
+X2B_FH_SRC := $(X2B_FUZZ_TOP)/Tests/fuzz/http
+X2B_FH_OUT := $(X2B_FUZZ_TOP)/.build-fuzz/http
+X2B_FH_BIN := $(X2B_FH_OUT)/fuzz_http
+# The generated header the harness includes: one with header matchers, automata and inline scans.
+FUZZ_HTTP_ROUTES ?= $(X2B_FUZZ_TOP)/Tests/Goldens/http-HeaderMatchers
+X2B_FH_CFLAGS = -g -O1 -std=gnu11 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+	-I$(X2B_FUZZ_TOP)/Tests/fuzz/shim -I$(X2B_FUZZ_TOP)/bpf-runtime/include -I$(X2B_FUZZ_TOP)/bpf-runtime/abi \
+	-I$(FUZZ_HTTP_ROUTES)
+.PHONY: fuzz-http fuzz-http-build fuzz-http-seeds fuzz-http-replay
+
+$(X2B_FH_BIN): $(X2B_FH_SRC)/fuzz_http.c $(X2B_FUZZ_TOP)/Tests/fuzz/shim/x2b_user_bpf.h \
+		$(wildcard $(X2B_FUZZ_TOP)/bpf-runtime/include/*.h $(X2B_FUZZ_TOP)/bpf-runtime/abi/*.h) \
+		$(FUZZ_HTTP_ROUTES)/x2b_routes.h
+	@mkdir -p $(X2B_FH_OUT)
+	$(FUZZ_CLANG) $(X2B_FH_CFLAGS) $(X2B_FH_SRC)/fuzz_http.c \
+		$(if $(wildcard $(dir $(FUZZ_CLANG))ld.lld),-fuse-ld=lld) -o $@
+
+fuzz-http-build: $(X2B_FH_BIN)
+
+fuzz-http-seeds:
+	source $(X2B_FUZZ_TOP)/scripts/env.sh && python3 $(X2B_FH_SRC)/make-seeds.py $(X2B_FH_OUT)/seeds "$$CORPUS"
+
+fuzz-http: $(X2B_FH_BIN) fuzz-http-seeds
+	@mkdir -p $(X2B_FH_OUT)/corpus $(X2B_FH_OUT)/crashes
+	cd $(X2B_FH_OUT) && ASAN_OPTIONS=detect_leaks=1 ./fuzz_http -max_total_time=$(FUZZ_SECONDS) $(X2B_FUZZ_RUNS) \
+		-dict=$(X2B_FH_SRC)/http.dict -max_len=1100 -timeout=10 \
+		$(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) \
+		-print_final_stats=1 -artifact_prefix=$(X2B_FH_OUT)/crashes/ \
+		corpus seeds $(X2B_FH_SRC)/regressions
+
+fuzz-http-replay: $(X2B_FH_BIN) fuzz-http-seeds
+	$(X2B_FH_SRC)/replay.sh $(X2B_FH_BIN) $(X2B_FH_OUT)/seeds
+
+fuzz: fuzz-loader fuzz-frontend fuzz-http

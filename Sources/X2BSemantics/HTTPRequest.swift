@@ -44,10 +44,14 @@ public struct HTTPHeaderMap: Sendable, Hashable {
         return entries.filter { $0.name == n }.map(\.value)
     }
 
-    /// All values joined with ",", nil when the header is absent.
+    /// All values joined with ",", nil when the header is absent. `:authority` (the Host lines)
+    /// as Envoy's `HeaderMapImpl::appendToHeader` builds it: an empty value adds nothing and the
+    /// "," goes only after a value ("Host:" then "Host: b" is "b"; checked against Envoy 1.40).
     public func joined(_ name: String) -> String? {
         let v = values(name)
-        return v.isEmpty ? nil : v.joined(separator: ",")
+        if v.isEmpty { return nil }
+        if Self.canonical(name) == ":authority" { return v.filter { !$0.isEmpty }.joined(separator: ",") }
+        return v.joined(separator: ",")
     }
 
     /// The first value; Envoy keeps a pseudo-header as one entry, repeats joined with ",".

@@ -330,6 +330,14 @@ final class HTTPRoutingTests: XCTestCase {
         let twice = HTTPHeaderMap([("x", "a"), ("X", "b")])
         XCTAssertEqual(twice.joined("x"), "a,b")
         XCTAssertEqual(twice.first("x"), "a")
+        // Host lines build :authority as Envoy's appendToHeader does: an empty one adds nothing,
+        // and no "," before the first value (Envoy 1.40 routes "Host:" + "Host: b" by "b"; found
+        // by the fuzzer of the kernel's head parser, Tests/fuzz/http/regressions).
+        XCTAssertEqual(HTTPHeaderMap([("host", ""), ("Host", "b")]).joined(":authority"), "b")
+        XCTAssertEqual(HTTPHeaderMap([("host", "b"), ("host", "")]).joined(":authority"), "b")
+        XCTAssertEqual(HTTPHeaderMap([("host", "a"), ("host", ""), ("host", "c")]).joined(":authority"), "a,c")
+        XCTAssertEqual(HTTPHeaderMap([("host", "")]).joined(":authority"), "")
+        XCTAssertNil(HTTPHeaderMap([("x", "v")]).joined(":authority"))
     }
 
     func testHostNormalisationAndPorts() {

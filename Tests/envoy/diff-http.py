@@ -429,6 +429,10 @@ def generate(targets: list[dict]) -> list[dict]:
                     dict(t=t, authority=main_auth, target=p0s, headers=bh + [("x-ctl", "a\x01b")], cls="malformed: control byte in header value"),
                     dict(t=t, authority=main_auth, target=p0s, headers=bh + [("bad(n", "x")], cls="malformed: separator in header name"),
                     dict(t=t, authority=main_auth + "/x", target=p0s, headers=bh, cls="malformed: host with /"),
+                    # Envoy joins Host lines as an inline header: an empty one adds nothing, no "," before a value
+                    dict(t=t, authority=main_auth, target=p0s, headers=[("host", ""), ("host", main_auth)] + bh, nohost=True,
+                         cls="empty Host line, then the host"),
+                    dict(t=t, authority=main_auth, target=p0s, headers=bh + [("host", "")], cls="the host, then an empty Host line"),
                     dict(t=t, authority=main_auth, target=p0s, headers=bh + [("content-length", "0"), ("content-length", "0")],
                          cls="malformed: duplicate content-length"),
                     dict(t=t, authority=main_auth, target=p0s, headers=bh + [("content-length", "+0")], cls="malformed: content-length not a number"),

@@ -502,7 +502,14 @@ static long x2b_host_cb(__u64 i, void *data)
 		c->err = 2; /* Envoy answers 400 */
 		return 1;
 	}
-	if (p->flags & X2B_HP_HOST) {
+	p->flags |= X2B_HP_HOST;
+	/*
+	 * Envoy's HeaderMapImpl::appendToHeader: an empty line adds nothing, and the ','
+	 * goes only after a value ("Host:" then "Host: b" is "b", not ",b").
+	 */
+	if (!p->hdr[i].len)
+		return 0;
+	if (p->auth_len) {
 		if (p->auth_len >= X2B_HOST_MAX - 1) {
 			c->err = 1;
 			return 1;
@@ -510,7 +517,6 @@ static long x2b_host_cb(__u64 i, void *data)
 		p->auth[p->auth_len & (X2B_HOST_MAX - 1)] = ',';
 		p->auth_len++;
 	}
-	p->flags |= X2B_HP_HOST;
 	if (x2b_append_auth(c->req, p, p->hdr[i].off, p->hdr[i].len) < 0) {
 		c->err = 1;
 		return 1;
