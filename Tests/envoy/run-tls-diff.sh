@@ -28,7 +28,7 @@ ip link set lo up
 NC=$(command -v nc || true)
 [ -n "$NC" ] || { [ -x "$ROOT/.vm/busybox/bin/busybox" ] && NC="$ROOT/.vm/busybox/bin/busybox nc"; }
 [ -n "$NC" ] || { echo "run-tls-diff: no nc (or .vm/busybox from Tests/vm/fetch.sh)" >&2; exit 1; }
-CASE='' SNAP=() pass=0 fail=0 envoy_pid=''
+CASE='' SNAP=() pass=0 fail=0 skipped=0 envoy_pid=''
 
 stop_case() {
 	[ -n "$envoy_pid" ] || return 0
@@ -75,7 +75,10 @@ tls_req() {
 	[ "$mode" = plain ] || [ ${#args[@]} -gt 0 ] || args+=(--tls)
 	allowed=$("$XDS2BPF" explain --json --dst "$dst" "${args[@]}" "${SNAP[@]}" | python3 -c 'import json,sys
 e = json.load(sys.stdin)
-print(" ".join(c["endpoint"] for c in e.get("candidates", [])) if e.get("outcome") == "redirect" else "none")')
+print(" ".join(c["endpoint"] for c in e.get("candidates", [])) if e.get("outcome") == "redirect" else e.get("outcome"))')
+	# Envoy's original-destination passthrough would dial the address it listens on: not asked.
+	if [ "$allowed" = untouched ]; then skipped=$((skipped + 1)); return 0; fi
+	[ "$allowed" = refused ] && allowed=none
 	ip addr add "$host/32" dev lo 2>/dev/null || true # the address a wildcard listener is dialled at
 	case $mode in
 	s_client)
@@ -93,7 +96,7 @@ print(" ".join(c["endpoint"] for c in e.get("candidates", [])) if e.get("outcome
 	plain)
 		for f in "$W"/srv-*.log; do grep -c 'http request' "$f" >"$f.n" || true; done
 		# shellcheck disable=SC2086
-		printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' | timeout 5 $NC "$host" "$port" >/dev/null 2>&1 || true
+		(printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'; sleep 1) | timeout 5 $NC "$host" "$port" >/dev/null 2>&1 || true
 		sleep 0.5
 		for f in "$W"/srv-*.log; do
 			before=$(cat "$f.n")
@@ -113,5 +116,5 @@ print(" ".join(c["endpoint"] for c in e.get("candidates", [])) if e.get("outcome
 # shellcheck source=../vm/tls-cases.sh
 source "$ROOT/Tests/vm/tls-cases.sh"
 stop_case
-echo "run-tls-diff: $pass connections agree with Envoy, $fail differ"
+echo "run-tls-diff: $pass connections agree with Envoy, $fail differ ($skipped to original destinations not asked)"
 [ "$fail" = 0 ] && [ "$pass" -gt 0 ]

@@ -61,7 +61,7 @@ while IFS='|' read -r name eps; do
 					sed -n 's/.*x2b-ep \([^ ]*\) end.*/\1/p' | head -1)
 				;;
 			plain)
-				printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' | in_cgroup timeout 5 nc "$host" "$port" >/dev/null 2>&1
+				(printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'; sleep 1) | in_cgroup timeout 5 nc "$host" "$port" >/dev/null 2>&1
 				sleep 0.5
 				got=$(errored | head -1)
 				;;

@@ -31,6 +31,16 @@ tls_req gw-unknown 10.9.9.9:8443 bar.gw.test - s_client
 tls_req gw-no-sni 10.9.9.9:8443 - - s_client
 tls_req gw-plaintext 10.9.9.9:8443 - - plain
 
+# Istio's outbound 0.0.0.0:443: a service VIP by destination IP first, external HTTPS
+# services (ServiceEntry hosts) by SNI, anything else to PassthroughCluster (original
+# destination: nothing listens there in the tests, so no backend is reached).
+tls_case istio-outbound-443 "$ROOT/Tests/Fixtures/tls/istio-outbound-443.json"
+tls_req vip 10.96.3.1:443 api.external.test - s_client
+tls_req external 10.1.1.1:443 api.external.test h2,http/1.1 s_client
+tls_req cdn-wildcard 10.1.1.1:443 img.cdn.external.test - s_client
+tls_req cdn-split 10.1.1.1:443 img.cdn.external.test - split
+tls_req passthrough 10.1.1.1:443 other.test - s_client
+
 EG=$CORPUS/envoy-gateway/xds-ir
 if [ -d "$EG/tls-route-passthrough" ]; then
 	# Envoy Gateway's TLSRoute passthrough: one listener per port on "::", SNI only.
