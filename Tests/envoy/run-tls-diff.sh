@@ -87,6 +87,10 @@ print(" ".join(c["endpoint"] for c in e.get("candidates", [])) if e.get("outcome
 		[ "$alpn" = - ] || o+=(-alpn "$alpn")
 		got=$(timeout 10 openssl s_client "${o[@]}" </dev/null 2>&1 | sed -n 's/^subject=.*x2b-ep \([^ ]*\) end.*/\1/p' | head -1 || true)
 		;;
+	curl)
+		got=$(timeout 10 curl -sk -v --max-time 8 --resolve "$sni:$port:$host" "https://$sni:$port/" 2>&1 |
+			awk '/subject: CN=x2b-ep/ { ep = $4 } /^< HTTP\/1.0 200 ok/ { ok = 1 } END { if (ok) print ep }' || true)
+		;;
 	split)
 		[ -s "$W/hello-$sni.bin" ] || capture_hello "$sni" "$W/hello-$sni.bin"
 		# shellcheck disable=SC2086

@@ -55,6 +55,11 @@ while IFS='|' read -r name eps; do
 				got=$(in_cgroup timeout 10 /x2b/openssl s_client "$@" </dev/null 2>&1 |
 					sed -n 's/^subject=.*x2b-ep \([^ ]*\) end.*/\1/p' | head -1)
 				;;
+			curl)
+				# a whole HTTPS request: the backend's answer (s_server -www) must come back
+				got=$(in_cgroup timeout 10 /x2b/curl -sk -v --max-time 8 --resolve "$sni:$port:$host" \
+					"https://$sni:$port/" 2>&1 | awk '/subject: CN=x2b-ep/ { ep = $4 } /^< HTTP\/1.0 200 ok/ { ok = 1 } END { if (ok) print ep }')
+				;;
 			split)
 				got=$( (head -c 40 "$T/hello/$sni.bin"; sleep 0.04; tail -c +41 "$T/hello/$sni.bin"; sleep 2) |
 					in_cgroup timeout 10 nc "$host" "$port" 2>/dev/null | strings |

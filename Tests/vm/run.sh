@@ -13,7 +13,7 @@
 #   http      6.12 + module: HTTP/1.1 requests of http-cases.sh through compiled
 #             bundles (HTTP variant), compared with `xds2bpf explain`
 #   tls       6.12 + module: TLS passthrough connections of tls-cases.sh (openssl
-#             s_client, a ClientHello in two sends, plain bytes) to TLS servers
+#             s_client, curl, a ClientHello in two sends, plain bytes) to TLS servers
 #             behind each chain, compared with `xds2bpf explain --sni --alpn`
 # default: phase-a, and l4-612 l4-61 when the compiler and loader are built
 # (CI=1: missing ones fail instead of being skipped), and http once the
@@ -86,11 +86,12 @@ with_loader() {
 	done
 }
 
-# with_openssl DIR: the host's openssl binary and its shared objects (the TLS clients and servers)
-with_openssl() {
+# with_tool DIR NAME: a host program (openssl, curl: the TLS clients and servers) and the
+# shared objects it needs (ldd), at their own paths
+with_tool() {
 	local s=$1 bin lib
-	bin=$(command -v openssl) || die "tls needs openssl on the host"
-	cp "$bin" "$s/x2b/openssl"
+	bin=$(command -v "$2") || die "tls needs $2 on the host"
+	cp "$bin" "$s/x2b/$2"
 	for lib in $(ldd "$bin" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }'); do
 		mkdir -p "$s$(dirname "$lib")"
 		cp -L "$lib" "$s$lib"
@@ -156,7 +157,8 @@ for step in "${STEPS[@]}"; do
 		XDS2BPF=$XDS2BPF "$HERE/plan-tls.sh" "$B/tls" || die "tls: planning failed"
 		s=$(stage tls)
 		with_loader "$s"
-		with_openssl "$s"
+		with_tool "$s" openssl
+		with_tool "$s" curl
 		cp "$ROOT/kernel/xds2bpf_defer.ko" "$s/x2b/"
 		mkdir -p "$s/x2b/tls"
 		cp -r "$B/tls/cases" "$B/tls/requests" "$B/tls/certs" "$B/tls/hello" "$s/x2b/tls/"

@@ -7,7 +7,8 @@
 # when Envoy would close the connection).
 #   tls_case NAME SNAPSHOT...
 #   tls_req ID DST SNI|- ALPN[,ALPN...]|- MODE
-# MODE: s_client (openssl s_client, TLS 1.3), split (a real TLS 1.2 ClientHello
+# MODE: s_client (openssl s_client, TLS 1.3), curl (a whole HTTPS request with
+# curl --resolve; curl offers ALPN h2,http/1.1: give it as ALPN; IPv4 only), split (a real TLS 1.2 ClientHello
 # sent in two sends, 40 ms apart, with busybox nc), plain (an HTTP/1.1 head).
 # Sourced by plan-tls.sh ($ROOT, $CORPUS set).
 
@@ -22,6 +23,8 @@ tls_req alpn-none 10.96.2.1:443 alpn.example.com - s_client
 tls_req no-backtrack 10.96.2.1:443 strict.example.com http/1.1 s_client
 tls_req unknown-sni 10.96.2.1:443 other.test - s_client
 tls_req no-sni 10.96.2.1:443 - - s_client
+tls_req curl-exact 10.96.2.1:443 foo.example.com h2,http/1.1 curl
+tls_req curl-alpn 10.96.2.1:443 alpn.example.com h2,http/1.1 curl
 tls_req split-exact 10.96.2.1:443 foo.example.com - split
 tls_req split-wildcard 10.96.2.1:443 x.b.example.com - split
 tls_req plaintext 10.96.2.1:443 - - plain
@@ -39,6 +42,7 @@ tls_req vip 10.96.3.1:443 api.external.test - s_client
 tls_req external 10.1.1.1:443 api.external.test h2,http/1.1 s_client
 tls_req cdn-wildcard 10.1.1.1:443 img.cdn.external.test - s_client
 tls_req cdn-split 10.1.1.1:443 img.cdn.external.test - split
+tls_req external-curl 10.1.1.1:443 api.external.test h2,http/1.1 curl
 tls_req passthrough 10.1.1.1:443 other.test - s_client
 
 EG=$CORPUS/envoy-gateway/xds-ir
