@@ -57,6 +57,7 @@ xds-test: build
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/xds/run-fetch.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/envoy/run-agreement.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/envoy/run-http-diff.sh
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/envoy/run-tls-diff.sh
 
 # Envoy as the oracle at scale (issue #16): over 100,000 requests, random route tables and every
 # corpus case, through a real Envoy and `xds2bpf explain --requests`; weighted-cluster shares

@@ -240,6 +240,34 @@ static bool x2b_head_end(const char *p, u32 from, u32 to)
 }
 
 /*
+ * A TLS ClientHello is all a listener routed on it needs: the head is
+ * complete once the first handshake message (which may span several
+ * handshake records) is.  Walks the records from the start each time; the
+ * head is at most X2B_HEAD_MAX bytes.
+ */
+static bool x2b_tls_end(const u8 *p, u32 n)
+{
+	u32 off = 0, got = 0, mlen = 0;
+
+	while (off + 5 <= n) {
+		u32 rlen = ((u32)p[off + 3] << 8) | p[off + 4];
+		u32 end;
+
+		if (p[off] != 0x16)
+			return true; /* not a handshake record: nothing more will help */
+		off += 5;
+		end = min(off + rlen, n);
+		for (; off < end; off++, got++) {
+			if (got >= 1 && got <= 3)
+				mlen = (mlen << 8) | p[off]; /* the handshake header's length */
+			if (got >= 3 && got + 1 >= 4 + mlen)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
  * Copies the start of @msg after the bytes already collected, without
  * consuming it.  Returns the number of bytes copied or -errno.
  */
@@ -261,7 +289,8 @@ static long x2b_head_peek(struct x2b_dsock *st, struct msghdr *msg, size_t size,
 		return -EFAULT;
 	from = st->len > 3 ? st->len - 3 : 0;
 	st->len += got;
-	if (x2b_head_end(st->head, from, st->len))
+	if (x2b_head_end(st->head, from, st->len) ||
+	    ((u8)st->head[0] == 0x16 && x2b_tls_end((const u8 *)st->head, st->len)))
 		st->flags |= X2B_HEAD_COMPLETE;
 	else if (st->len == X2B_HEAD_MAX)
 		st->flags |= X2B_HEAD_TRUNCATED;

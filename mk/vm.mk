@@ -4,8 +4,8 @@
 # unpacked under .vm/ (git-ignored), never installed.
 #   make module      kernel/xds2bpf_defer.ko against Debian's 6.12 cloud headers
 #   make vmtest      module + test programs + busybox initramfs, qemu boots of
-#                    6.12 (module, L4, HTTP) and 6.1 (L4): Tests/vm/run.sh
-#                    (VMTEST_STEPS="phase-a l4-612 l4-61 http" to choose)
+#                    6.12 (module, L4, HTTP, TLS) and 6.1 (L4): Tests/vm/run.sh
+#                    (VMTEST_STEPS="phase-a l4-612 l4-61 http tls" to choose)
 #   make vm-clean    kbuild products and .vm/
 
 X2B_VM_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)

@@ -33,7 +33,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import xdslib as x  # noqa: E402
 
-DEFAULT_PATHS = ["Tests/Fixtures/l4", "examples/bookinfo/bookinfo.json"]
+DEFAULT_PATHS = ["Tests/Fixtures/l4", "Tests/Fixtures/tls", "examples/bookinfo/bookinfo.json"]
 HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 TCP = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 

@@ -15,24 +15,14 @@
 
 _Static_assert(sizeof(struct x2b_hresult) <= X2B_TEST_PAD, "result fits in the padding");
 
-SEC("tc")
-int x2b_http_test(struct __sk_buff *skb)
+/* The head after the padding into x2b_hreq, as the module fills it; NULL on failure. */
+static __always_inline struct x2b_req *x2b_test_head(struct __sk_buff *skb)
 {
 	struct x2b_req *req = x2b_http_req();
-	struct x2b_htest *t;
-	struct x2b_hresult *res, out = {};
-	__u32 zero = 0, len;
+	__u32 len = skb->len;
 
-	if (!req)
-		return 1;
-	t = bpf_map_lookup_elem(&x2b_htst, &zero);
-	if (!t)
-		return 1;
-	t->random = skb->cb[1];
-	t->runtime = skb->cb[2];
-	len = skb->len;
-	if (len < X2B_TEST_PAD)
-		return 1;
+	if (!req || len < X2B_TEST_PAD)
+		return NULL;
 	len -= X2B_TEST_PAD;
 	req->flags = 0;
 	if (len > X2B_HEAD_MAX) {
@@ -41,6 +31,25 @@ int x2b_http_test(struct __sk_buff *skb)
 	}
 	req->len = len;
 	if (len && bpf_skb_load_bytes(skb, X2B_TEST_PAD, req->head, len & (X2B_HEAD_MAX - 1) ?: X2B_HEAD_MAX) < 0)
+		return NULL;
+	return req;
+}
+
+SEC("tc")
+int x2b_http_test(struct __sk_buff *skb)
+{
+	struct x2b_htest *t;
+	struct x2b_hresult *res, out = {};
+	struct x2b_req *req;
+	__u32 zero = 0;
+
+	t = bpf_map_lookup_elem(&x2b_htst, &zero);
+	if (!t)
+		return 1;
+	t->random = skb->cb[1];
+	t->runtime = skb->cb[2];
+	req = x2b_test_head(skb);
+	if (!req)
 		return 1;
 	out.cluster = x2b_http_route(req, skb->cb[0]);
 	res = bpf_map_lookup_elem(&x2b_hres, &zero);
@@ -56,5 +65,36 @@ int x2b_http_test(struct __sk_buff *skb)
 	bpf_skb_store_bytes(skb, 0, &out, sizeof(out), 0);
 	return 0;
 }
+
+#ifdef X2B_TLS_H
+/*
+ * The TLS chooser (x2b_tls.h and the generated tables), for x2b-testrun
+ * --program x2b_tls_test: skb->cb[0] is the TLS table, the packet after the
+ * padding the connection's first bytes. Written over the padding as a struct
+ * x2b_hresult: kind = the hello state (X2B_TLS_RAW, _HELLO, _PARTIAL),
+ * vhost = the server name's length, route = the ALPN values seen, cluster =
+ * the action id (X2B_TLS_CLOSE: the connection is refused).
+ */
+SEC("tc")
+int x2b_tls_test(struct __sk_buff *skb)
+{
+	struct x2b_req *req = x2b_test_head(skb);
+	struct x2b_hresult out = {};
+	struct x2b_hello *h;
+	__u32 zero = 0;
+
+	if (!req)
+		return 1;
+	out.cluster = x2b_tls_choose(req, skb->cb[0]);
+	h = bpf_map_lookup_elem(&x2b_tlsh, &zero);
+	if (h) {
+		out.kind = h->state;
+		out.vhost = h->sni_len;
+		out.route = h->nalpn;
+	}
+	bpf_skb_store_bytes(skb, 0, &out, sizeof(out), 0);
+	return 0;
+}
+#endif
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -133,6 +133,7 @@ extension Pipeline {
         }
         var headers = ["x2b_prelude.h", "x2b_runtime.h", "x2b_abi.h", "x2b_abi_asserts.h"]
         if emitted.routesHeader != nil { headers += ["x2b_http.h", "x2b_defer.h"] }
+        if !plan.tlsTables.isEmpty { headers.append("x2b_tls.h") }
         var sources: [(String, String)] = [("x2b.bpf.c", emitted.source)]
         for h in headers { sources.append((h, Templates.text(h))) }
         if let routes = emitted.routesHeader { sources.append((HTTPEmitter.headerName, routes)) }

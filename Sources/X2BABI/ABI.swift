@@ -20,6 +20,8 @@ public enum ABI {
     public static let actHttp: UInt32 = 3
     /// X2B_ACT_REFUSE refuse the connect (unknown cluster: Envoy closes it)
     public static let actRefuse: UInt32 = 4
+    /// X2B_ACT_TLS target = TLS chain table id (chosen from the ClientHello); `fallback` without the module
+    public static let actTls: UInt32 = 5
     /// X2B_LB_ROUND_ROBIN
     public static let lbRoundRobin: UInt32 = 0
     /// X2B_LB_RANDOM

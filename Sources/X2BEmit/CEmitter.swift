@@ -148,7 +148,7 @@ public enum CEmitter {
         }
         var routesHeader: String?
         if plan.needsHTTP {
-            let routes = HTTPEmitter.emit(plan.http)
+            let routes = HTTPEmitter.emit(plan.http, tlsChooser: TLSEmitter.chooser(plan))
             maps += routes.maps
             routesHeader = routes.header
             p.comment("HTTP route tables and matchers; used per request only in the defer-connect build (X2B_WITH_MODULE).")

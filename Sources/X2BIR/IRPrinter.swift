@@ -91,7 +91,11 @@ public enum IRPrinter {
         var parts: [String] = []
         if let p = c.match.destinationPort { parts.append("port \(p)") }
         if !c.match.prefixRanges.isEmpty { parts.append("prefix [\(c.match.prefixRanges.map(\.description).joined(separator: ", "))]") }
+        if !c.match.serverNames.isEmpty { parts.append("server_names [\(c.match.serverNames.map(q).joined(separator: ", "))]") }
         if !c.match.transportProtocol.isEmpty { parts.append("transport \(c.match.transportProtocol)") }
+        if !c.match.applicationProtocols.isEmpty {
+            parts.append("alpn [\(c.match.applicationProtocols.map(q).joined(separator: ", "))]")
+        }
         let name = c.name.isEmpty ? "" : " \(q(c.name))"
         return "chain\(name) {\(parts.joined(separator: ", "))} -> \(action(c.action))"
     }

@@ -15,3 +15,15 @@ public enum FNV {
     /// A header name as the kernel hashes it: ASCII-lowercased.
     public static func name(_ s: String) -> UInt64 { hash(ASCII.lowered(Array(s.utf8))) }
 }
+
+/// The hashes the ClientHello parser (x2b_tls.h) computes.
+public enum TLSHash {
+    /// A server name or wildcard key, hashed from its last byte backwards, so that
+    /// one backward pass over the SNI yields the key of every suffix. The SNI is
+    /// lowercased by the parser; configured keys are taken as written (Envoy
+    /// compares them with the lowercased SNI).
+    public static func serverName(_ key: String) -> UInt64 { FNV.hash(Array(key.utf8).reversed()) }
+
+    /// An ALPN value, case-sensitive, forwards.
+    public static func alpn(_ name: String) -> UInt64 { FNV.hash(Array(name.utf8)) }
+}

@@ -23,7 +23,40 @@ public struct BundlePlan: Sendable {
     }
 
     public enum ActionKind: UInt32, Sendable {
-        case pass = 0, cluster = 1, weighted = 2, http = 3, refuse = 4
+        case pass = 0, cluster = 1, weighted = 2, http = 3, refuse = 4, tls = 5
+    }
+
+    /// The chains of one listener row told apart by the ClientHello, laid out as
+    /// Envoy's maps: server-name keys → group; a group's transport and ALPN levels
+    /// → action. The generated chooser (x2b_routes.h) is this table as code.
+    public struct TLSTable: Sendable, Hashable {
+        public struct Key: Sendable, Hashable {
+            /// "www.example.com", or ".example.com" for "*.example.com".
+            public var name: String
+            public var group: UInt32
+        }
+        public var keys: [Key] = []
+        /// The group of the chains without server names.
+        public var catchAll: UInt32?
+        /// The listener's default filter chain.
+        public var defaultAction: UInt32?
+        /// Resource path of the listener, for comments.
+        public var source: String
+    }
+
+    /// The chains sharing one server-name key: their transport and ALPN levels.
+    public struct TLSGroup: Sendable, Hashable {
+        public struct ALPN: Sendable, Hashable {
+            public var name: String
+            public var action: UInt32
+        }
+        /// transport "tls": the first chain naming each ALPN value.
+        public var alpn: [ALPN] = []
+        /// transport "tls": the chain naming no ALPN value.
+        public var tlsAny: UInt32?
+        /// transport "raw_buffer" (no ClientHello, so no ALPN).
+        public var raw: UInt32?
+        public var key: String
     }
 
     public struct Action: Sendable, Hashable {
@@ -84,6 +117,9 @@ public struct BundlePlan: Sendable {
     /// LB policies some cluster uses: one tail-call stage each per family.
     public var policies: [IRLBPolicy] = []
     public var needsHTTP = false
+    /// Listener rows routed on the ClientHello (with the defer-connect module).
+    public var tlsTables: [TLSTable] = []
+    public var tlsGroups: [TLSGroup] = []
     /// Route tables, virtual hosts, routes and matchers for per-request HTTP routing.
     public var http = HTTPPlan()
 
@@ -318,6 +354,83 @@ public struct Planner {
         plan.listenerEntries.append(.init(prefix: prefix, port: port, action: id, source: chain.path))
     }
 
+    /// A row whose chains are told apart by the ClientHello: an X2B_ACT_TLS action
+    /// over a TLS table; without the module it refuses (the bytes decide, and
+    /// they are never seen).
+    private mutating func addTLSEntry(
+        _ prefix: IRCidr, port: UInt16, chains: [IRFilterChain], listener l: IRListener, index li: UInt32,
+        taken: inout Set<RowKey>
+    ) {
+        let key = RowKey(prefix: prefix, port: port)
+        guard !taken.contains(key) else { return }
+        let all = chains + (l.defaultChain.map { [$0] } ?? [])
+        if let http = all.first(where: { if case .http = $0.action { true } else { false } }) {
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedRouting, path: http.path,
+                    "an HTTP connection manager chain shares \(l.endpointText) with chains chosen by the ClientHello (server_names, transport_protocol, application_protocols); the kernel routes such a row on TLS passthrough chains only"
+                ))
+            return
+        }
+        guard let table = tlsTable(chains, listener: l, index: li) else { return }
+        if !plan.tlsTables.dropLast().contains(where: { $0.source == l.path }) {
+            diagnostics.append(
+                Diagnostic(
+                    .httpNeedsModule, path: l.path,
+                    "filter chains chosen by server_names, transport_protocol or application_protocols are decided from the ClientHello only with the defer-connect module; without it connects to \(l.endpointText) are refused"
+                ))
+        }
+        let fallback = UInt32(plan.actions.count)
+        plan.actions.append(.init(kind: .refuse, target: 0, count: 0, totalWeight: 0, listener: li, fallback: 0, source: l.path))
+        let id = UInt32(plan.actions.count)
+        plan.actions.append(.init(kind: .tls, target: table, count: 0, totalWeight: 0, listener: li, fallback: fallback, source: l.path))
+        plan.needsHTTP = true
+        taken.insert(key)
+        plan.listenerEntries.append(.init(prefix: prefix, port: port, action: id, source: l.path))
+    }
+
+    /// Envoy's server-name, transport and ALPN maps over `chains`, each chain an action.
+    private mutating func tlsTable(_ chains: [IRFilterChain], listener l: IRListener, index li: UInt32) -> UInt32? {
+        var actionOf: [String: UInt32] = [:]
+        var failed = false
+        func act(_ c: IRFilterChain?) -> UInt32? {
+            guard let c else { return nil }
+            if let a = actionOf[c.path] { return a }
+            guard let a = action(for: c, listener: li) else {
+                failed = true
+                return nil
+            }
+            actionOf[c.path] = a
+            return a
+        }
+        var table = BundlePlan.TLSTable(source: l.path)
+        var names: [String] = []
+        for c in chains { for k in TLSSelection.nameKeys(c) where !names.contains(k) { names.append(k) } }
+        for name in names {
+            let named = chains.filter { TLSSelection.nameKeys($0).contains(name) }
+            var g = BundlePlan.TLSGroup(key: name)
+            let tls = TLSSelection.transportLevel(named, protocol: "tls")
+            for c in tls {
+                for p in c.match.applicationProtocols where !g.alpn.contains(where: { $0.name == p }) {
+                    if let a = act(c) { g.alpn.append(.init(name: p, action: a)) }
+                }
+            }
+            g.tlsAny = act(tls.first { $0.match.applicationProtocols.isEmpty })
+            g.raw = act(TLSSelection.alpnLevel(TLSSelection.transportLevel(named, protocol: "raw_buffer"), protocols: []))
+            let gid = UInt32(plan.tlsGroups.count)
+            plan.tlsGroups.append(g)
+            if name.isEmpty {
+                table.catchAll = gid
+            } else {
+                table.keys.append(.init(name: name, group: gid))
+            }
+        }
+        table.defaultAction = act(l.defaultChain)
+        if failed { return nil }
+        plan.tlsTables.append(table)
+        return UInt32(plan.tlsTables.count - 1)
+    }
+
     struct RowKey: Hashable {
         var prefix: IRCidr
         var port: UInt16
@@ -330,10 +443,10 @@ public struct Planner {
             (a.element.address.isUnspecified ? 1 : 0, a.offset) < (b.element.address.isUnspecified ? 1 : 0, b.offset)
         }
         for (_, l) in ordered {
-            plan.listeners.append(
-                .init(
-                    name: l.name, address: l.endpointText,
-                    kind: l.chains.contains { if case .http = $0.action { true } else { false } } ? "http" : "tcp"))
+            let kind =
+                l.chains.contains { if case .http = $0.action { true } else { false } }
+                ? "http" : TLSSelection.needsClientHello(l.chains) ? "tls" : "tcp"
+            plan.listeners.append(.init(name: l.name, address: l.endpointText, kind: kind))
         }
         for (i, (_, l)) in ordered.enumerated() {
             let li = UInt32(i)
@@ -347,7 +460,12 @@ public struct Planner {
             let full = l.address.family == .inet4 ? 32 : 128
             let candidates = ChainSelection.portCandidates(l)
             if !l.address.isUnspecified {
-                if let chain = ChainSelection.chain(l, destination: l.address) {
+                let survivors = ChainSelection.ipSurvivors(l, destination: l.address)
+                if TLSSelection.needsClientHello(survivors) {
+                    addTLSEntry(
+                        IRCidr(address: l.address, prefixLength: full), port: l.port, chains: survivors, listener: l, index: li,
+                        taken: &taken)
+                } else if let chain = ChainSelection.chain(l, destination: l.address) {
                     addEntry(
                         IRCidr(address: l.address, prefixLength: full), port: l.port, chain: chain, listener: li,
                         authority: l.endpointText, taken: &taken)
@@ -358,9 +476,19 @@ public struct Planner {
             var prefixes = Set<IRCidr>()
             for c in candidates { for p in c.match.prefixRanges where p.address.family == l.address.family { prefixes.insert(p) } }
             for p in prefixes.sorted() {
-                if let chain = ChainSelection.chain(l, candidates: candidates, prefix: p) {
+                let survivors = ChainSelection.ipLevel(candidates, prefix: p)
+                if TLSSelection.needsClientHello(survivors) {
+                    addTLSEntry(p, port: l.port, chains: survivors, listener: l, index: li, taken: &taken)
+                } else if let chain = ChainSelection.chain(l, candidates: candidates, prefix: p) {
                     addEntry(p, port: l.port, chain: chain, listener: li, authority: p.address.withPort(l.port), taken: &taken)
                 }
+            }
+            let survivors = ChainSelection.ipLevel(candidates, prefix: nil)
+            if TLSSelection.needsClientHello(survivors) {
+                addTLSEntry(
+                    IRCidr(address: l.address, prefixLength: 0), port: l.port, chains: survivors, listener: l, index: li,
+                    taken: &taken)
+                continue
             }
             guard let chain = ChainSelection.chain(l, candidates: candidates, prefix: nil) else { continue }
             if case .http(let name) = chain.action, let table = ir.routeTable(named: name) {

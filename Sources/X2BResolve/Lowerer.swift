@@ -255,16 +255,10 @@ public struct Lowerer {
         out.transportProtocol = m.transportProtocol
         out.serverNames = m.serverNames
         out.applicationProtocols = m.applicationProtocols
+        // server_names, transport_protocol "tls" and ALPN values are decided from the
+        // ClientHello by the defer-connect module (TLSSelection); for a TLS-terminating
+        // chain (a connection manager) lowerChain rejects them.
         var undecidable: [String] = []
-        if !m.serverNames.isEmpty { undecidable.append("server_names (SNI)") }
-        if m.transportProtocol == "tls" { undecidable.append("transport_protocol \"tls\"") }
-        // Chains for plaintext HTTP detected by http_inspector (Istio's HTTP chains) are taken
-        // to match: a client connecting to an HTTP listener speaks HTTP. Other ALPN values
-        // (istio-peer-exchange, h2 over TLS) need the bytes.
-        let httpProtocols: Set<String> = ["http/1.0", "http/1.1", "h2c"]
-        if !m.applicationProtocols.isEmpty, !m.applicationProtocols.contains(where: httpProtocols.contains) {
-            undecidable.append("application_protocols")
-        }
         if !m.sourcePrefixRanges.isEmpty { undecidable.append("source_prefix_ranges") }
         if !m.directSourcePrefixRanges.isEmpty { undecidable.append("direct_source_prefix_ranges") }
         if !m.sourcePorts.isEmpty { undecidable.append("source_ports") }
@@ -399,6 +393,14 @@ public struct Lowerer {
             if fc.filters.isEmpty {
                 diagnostics.append(Diagnostic(.unsupportedFilter, path: path, "filter chain has no filters"))
             }
+            return nil
+        }
+        if case .http = action, TLSSelection.needsClientHello([IRFilterChain(name: fc.name, path: path, match: match, action: action)]) {
+            diagnostics.append(
+                Diagnostic(
+                    .unsupportedRouting, path: "\(path).filter_chain_match",
+                    "filter chain match on server_names, transport_protocol \"tls\" or application_protocols selects an HTTP connection manager behind TLS termination; the kernel cannot terminate TLS, so the chain never matches (TLS passthrough with tcp_proxy is routed by SNI)"
+                ))
             return nil
         }
         return IRFilterChain(name: fc.name, path: path, match: match, action: action)
@@ -1354,14 +1356,27 @@ public struct Lowerer {
     // MARK: Conflicts
 
     private mutating func checkChainConflicts(_ chains: [IRFilterChain], path: String) {
+        // Envoy files a chain under every server name and ALPN value it lists: two
+        // chains sharing one of them (and every other criterion) conflict.
         var seen: [IRChainMatch: String] = [:]
         for c in chains {
-            var key = c.match
-            key.prefixRanges.sort()
-            if let other = seen[key] {
+            var base = c.match
+            base.prefixRanges.sort()
+            var conflict: String?
+            for name in c.match.serverNames.isEmpty ? [""] : c.match.serverNames {
+                for alpn in c.match.applicationProtocols.isEmpty ? [""] : c.match.applicationProtocols {
+                    var key = base
+                    key.serverNames = name.isEmpty ? [] : [name]
+                    key.applicationProtocols = alpn.isEmpty ? [] : [alpn]
+                    if let other = seen[key], other != c.path {
+                        conflict = conflict ?? other
+                    } else {
+                        seen[key] = c.path
+                    }
+                }
+            }
+            if let other = conflict {
                 diagnostics.append(Diagnostic(.conflictingChains, path: c.path, "filter chain has the same match as \(other); Envoy rejects such a listener"))
-            } else {
-                seen[key] = c.path
             }
         }
     }

@@ -93,15 +93,21 @@ public enum HTTPTestRun {
             guard let img = m.image, img.entries > 0 else { continue }
             try Data(img.bytes).write(to: dir.appendingPathComponent("maps/\(m.name).bin"))
         }
+        try compileHarness(in: dir, header: out.header, clang: clang)
+        return (build, diags)
+    }
+
+    /// Compiles `x2b_http_test.bpf.c` of `dir` (the harness and the headers written there)
+    /// into the test object; clang's errors are mapped onto the generated `header`.
+    static func compileHarness(in dir: URL, header: String, clang: Clang?) throws {
         let cc = try clang ?? Clang.locate()
         let args =
             Clang.pinnedFlags + ["-fdebug-prefix-map=\(dir.path)=."] + cc.extraIncludes.flatMap { ["-idirafter", $0] }
             + ["-I", ".", "-c", "x2b_http_test.bpf.c", "-o", "x2b_http_test.bpf.o"]
         let r = try ProcessRunner(cc.path, args, directory: dir.path).run()
         guard r.succeeded else {
-            throw ToolchainError(diagnostics: Clang.mapErrors(r.stderrText, source: out.header))
+            throw ToolchainError(diagnostics: Clang.mapErrors(r.stderrText, source: header))
         }
-        return (build, diags)
     }
 
     /// The x2b-testrun driver: XDS2BPF_TESTRUN, or bpf-runtime/testrun/ of the checkout.

@@ -8,7 +8,9 @@ import X2BIR
 /// never backtracks to a less specific level: destination port, then
 /// destination IP (longest prefix), then transport protocol (raw_buffer), then
 /// application protocol (plaintext HTTP where a chain asks for it). Server
-/// names, other protocols and source criteria cannot be known at connect time;
+/// names, the tls transport and other ALPN values need the connection's first
+/// bytes: such chain sets are chosen by `TLSSelection` once the ClientHello is
+/// known (with the defer-connect module). Source criteria cannot be known;
 /// chains that need them were rejected by the lowering with a diagnostic.
 public enum ChainSelection {
     /// The listener a connect to `address:port` reaches: an exact listener, else
@@ -41,12 +43,7 @@ public enum ChainSelection {
     /// (nil: the chains without prefix ranges). Falls back to the listener's
     /// default filter chain when nothing matches.
     public static func chain(_ listener: IRListener, candidates: [IRFilterChain], prefix: IRCidr?) -> IRFilterChain? {
-        var c: [IRFilterChain]
-        if let prefix {
-            c = candidates.filter { $0.match.prefixRanges.contains(prefix) }
-        } else {
-            c = candidates.filter { $0.match.prefixRanges.isEmpty }
-        }
+        var c = ipLevel(candidates, prefix: prefix)
         // Transport protocol: at connect time the bytes are unknown, so a socket
         // counts as raw_buffer (what Envoy reports without a TLS inspector).
         let raw = c.filter { $0.match.transportProtocol == "raw_buffer" }
@@ -56,6 +53,31 @@ public enum ChainSelection {
         let http = c.filter { $0.match.applicationProtocols.contains("http/1.1") }
         c = http.isEmpty ? c.filter { $0.match.applicationProtocols.isEmpty } : http
         return c.first ?? listener.defaultChain
+    }
+
+    /// The chains the destination IP level keeps once it settled on `prefix`
+    /// (nil: the chains without prefix ranges).
+    public static func ipLevel(_ candidates: [IRFilterChain], prefix: IRCidr?) -> [IRFilterChain] {
+        if let prefix { return candidates.filter { $0.match.prefixRanges.contains(prefix) } }
+        return candidates.filter { $0.match.prefixRanges.isEmpty }
+    }
+
+    /// Application protocols http_inspector reports for plaintext HTTP: a chain asking
+    /// for one of them is taken for a client of an HTTP listener.
+    public static let plaintextHTTPProtocols: Set<String> = ["http/1.0", "http/1.1", "h2c"]
+
+    /// The chains a connect to `address` on `listener` chooses among once the
+    /// destination port and IP levels settled.
+    public static func ipSurvivors(_ listener: IRListener, destination address: IRAddress) -> [IRFilterChain] {
+        let candidates = portCandidates(listener)
+        return ipLevel(candidates, prefix: longestPrefix(candidates, containing: address))
+    }
+
+    /// The chain a connect to `address` on `listener` uses when its first bytes
+    /// are `hello` (listeners whose chains need the ClientHello); falls back to
+    /// the default filter chain.
+    public static func chain(_ listener: IRListener, destination address: IRAddress, hello: TLSHello) -> IRFilterChain? {
+        TLSSelection.chain(ipSurvivors(listener, destination: address), hello: hello) ?? listener.defaultChain
     }
 
     /// The chain a connect to `address` on `listener` uses.

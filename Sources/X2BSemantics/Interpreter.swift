@@ -103,14 +103,35 @@ public enum Interpreter {
 
     /// `random` stands for every random choice (weighted clusters, priority
     /// level, endpoint), so a given value gives one reproducible path.
-    public static func explain(_ ir: MeshIR, address: IRAddress, port: UInt16, request: HTTPRequest?, random: UInt64) -> Explanation {
+    /// `hello`: the connection's first bytes as the TLS inspector reads them, for
+    /// listeners whose chains are told apart by the ClientHello (nil: plain bytes).
+    public static func explain(
+        _ ir: MeshIR, address: IRAddress, port: UInt16, request: HTTPRequest?, random: UInt64, hello: TLSHello? = nil
+    ) -> Explanation {
         var e = Explanation()
         guard let l = ChainSelection.listener(in: ir, address: address, port: port) else {
             e.steps.append(.init(stage: "listener", decision: "no listener for \(address.withPort(port)); the connect is left untouched"))
             return e
         }
         e.steps.append(.init(stage: "listener", decision: "\(ResourcePath.quoted(l.name)) on \(l.endpointText)", path: l.path))
-        guard let chain = ChainSelection.chain(l, destination: address) else {
+        let chosenChain: IRFilterChain?
+        if TLSSelection.needsClientHello(ChainSelection.ipSurvivors(l, destination: address)) {
+            let h = hello ?? .plaintext
+            let what =
+                h.isTLS
+                ? "ClientHello, server name \(h.serverName.isEmpty ? "(none)" : ResourcePath.quoted(h.serverName)), ALPN [\(h.applicationProtocols.map(ResourcePath.quoted).joined(separator: ", "))]"
+                : "not a ClientHello (raw_buffer)"
+            e.steps.append(.init(stage: "tls_inspector", decision: "\(what); the chain is chosen at the first send (defer-connect module)"))
+            chosenChain = ChainSelection.chain(l, destination: address, hello: h)
+            guard chosenChain != nil else {
+                e.steps.append(.init(stage: "filter_chain", decision: "no filter chain matches and no default chain; Envoy closes the connection"))
+                e.outcome = .refused
+                return e
+            }
+        } else {
+            chosenChain = ChainSelection.chain(l, destination: address)
+        }
+        guard let chain = chosenChain else {
             e.steps.append(.init(stage: "filter_chain", decision: "no filter chain matches; the connect is left untouched"))
             return e
         }

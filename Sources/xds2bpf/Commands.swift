@@ -147,7 +147,7 @@ extension XDS2BPF {
 
         @Option(
             help: ArgumentHelp(
-                "Answer many requests in one run: a file of JSON lines (\"-\": standard input), each {\"dst\", \"authority\", \"path\", \"method\", \"headers\": [[NAME, VALUE], ...], \"version\", \"no_host\", \"random\"} (all but dst optional; no authority: the destination); prints one JSON explanation per line, in order.",
+                "Answer many requests in one run: a file of JSON lines (\"-\": standard input), each {\"dst\", \"authority\", \"path\", \"method\", \"headers\": [[NAME, VALUE], ...], \"version\", \"no_host\", \"random\", \"sni\", \"alpn\": [...], \"tls\"} (all but dst optional; no authority: the destination); prints one JSON explanation per line, in order.",
                 valueName: "FILE"))
         var requests: String?
 
@@ -171,6 +171,15 @@ extension XDS2BPF {
 
         @Option(help: "The random value for weighted and LB choices.")
         var random: UInt64 = 0
+
+        @Option(help: "TLS: the ClientHello's server name (SNI), for listeners whose chains match server_names.")
+        var sni: String?
+
+        @Option(help: "TLS: an ALPN value of the ClientHello, in the client's order (repeatable).")
+        var alpn: [String] = []
+
+        @Flag(help: "TLS: the connection starts with a ClientHello (implied by --sni and --alpn); without any, the first bytes are plain (raw_buffer).")
+        var tls = false
 
         @Flag(help: "JSON output.")
         var json = false
@@ -221,7 +230,8 @@ extension XDS2BPF {
                 r.hasAuthority = !noHost
                 request = r
             }
-            let e = Interpreter.explain(fe.ir, address: addr, port: port, request: request, random: random)
+            let hello = sni != nil || !alpn.isEmpty || tls ? TLSHello(isTLS: true, serverName: sni ?? "", applicationProtocols: alpn) : nil
+            let e = Interpreter.explain(fe.ir, address: addr, port: port, request: request, random: random, hello: hello)
             if json {
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -259,7 +269,13 @@ extension XDS2BPF {
                 r.version = obj["version"] as? String ?? "HTTP/1.1"
                 r.hasAuthority = !(obj["no_host"] as? Bool ?? false)
                 let rv = (obj["random"] as? NSNumber)?.uint64Value ?? random
-                batch.append(BatchRequest(address: addr, port: port, request: r, random: rv))
+                var b = BatchRequest(address: addr, port: port, request: r, random: rv)
+                let bSNI = obj["sni"] as? String
+                let bALPN = obj["alpn"] as? [String] ?? []
+                if bSNI != nil || !bALPN.isEmpty || (obj["tls"] as? Bool ?? false) {
+                    b.hello = TLSHello(isTLS: true, serverName: bSNI ?? "", applicationProtocols: bALPN)
+                }
+                batch.append(b)
             }
             if engine == .bpf {
                 try BPFBatch.run(ir, batch)
@@ -269,7 +285,7 @@ extension XDS2BPF {
             enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             var out = ""
             for b in batch {
-                let e = Interpreter.explain(ir, address: b.address, port: b.port, request: b.request, random: b.random)
+                let e = Interpreter.explain(ir, address: b.address, port: b.port, request: b.request, random: b.random, hello: b.hello)
                 out += String(decoding: try enc.encode(e), as: UTF8.self) + "\n"
                 if out.utf8.count > 1 << 16 {
                     FileHandle.standardOutput.write(Data(out.utf8))

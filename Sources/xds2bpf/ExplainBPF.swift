@@ -7,6 +7,8 @@ struct BatchRequest {
     var port: UInt16
     var request: HTTPRequest
     var random: UInt64
+    /// The ClientHello (listeners routed on it); nil: plain bytes.
+    var hello: TLSHello? = nil
 }
 
 /// `explain --requests FILE --engine bpf`: the listener and filter chain are chosen as the

@@ -47,8 +47,8 @@ final class ABILayoutTests: XCTestCase {
     func testPlanValuesAreTheABIConstants() {
         typealias K = BundlePlan.ActionKind
         XCTAssertEqual(
-            [K.pass, .cluster, .weighted, .http, .refuse].map(\.rawValue),
-            [ABI.actPass, ABI.actCluster, ABI.actWeighted, ABI.actHttp, ABI.actRefuse])
+            [K.pass, .cluster, .weighted, .http, .refuse, .tls].map(\.rawValue),
+            [ABI.actPass, ABI.actCluster, ABI.actWeighted, ABI.actHttp, ABI.actRefuse, ABI.actTls])
         XCTAssertEqual(IRLBPolicy.allCases.map(CNamer.lbSlot).sorted(), Array(0..<ABI.lbCount))
         typealias A = HTTPPlan.Action
         XCTAssertEqual(

@@ -475,20 +475,7 @@ final class HTTPRoutingTests: XCTestCase {
 
     // MARK: Kernel (root): BPF_PROG_TEST_RUN through x2b-testrun
 
-    func requireKernel() throws {
-        let ci = ProcessInfo.processInfo.environment["CI"] == "1"
-        if getuid() != 0 {
-            if ci { XCTFail("the HTTP kernel tests need root in CI") }
-            throw XCTSkip("not root: BPF_PROG_TEST_RUN needs CAP_BPF")
-        }
-        do {
-            _ = try HTTPTestRun.locateDriver()
-            _ = try Clang.locate()
-        } catch {
-            if ci { XCTFail("\(error)") }
-            throw XCTSkip("\(error)")
-        }
-    }
+    func requireKernel() throws { try TestPaths.requireKernel() }
 
     func testRouterCheckWithBPF() throws {
         try requireKernel()

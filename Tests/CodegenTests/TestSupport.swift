@@ -41,6 +41,23 @@ enum TestPaths {
         }
     }
 
+    /// Root, the x2b-testrun driver and clang for the BPF_PROG_TEST_RUN tests, or a skip
+    /// that says which is missing; under `CI=1` a missing one fails.
+    static func requireKernel() throws {
+        let ci = ProcessInfo.processInfo.environment["CI"] == "1"
+        if getuid() != 0 {
+            if ci { XCTFail("the kernel tests need root in CI") }
+            throw XCTSkip("not root: BPF_PROG_TEST_RUN needs CAP_BPF")
+        }
+        do {
+            _ = try HTTPTestRun.locateDriver()
+            _ = try Clang.locate()
+        } catch {
+            if ci { XCTFail("\(error)") }
+            throw XCTSkip("\(error)")
+        }
+    }
+
     /// The built CLI for tests that run the binary.
     static var binary: String {
         if let b = ProcessInfo.processInfo.environment["XDS2BPF_BIN"] { return b }

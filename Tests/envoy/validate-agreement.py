@@ -578,7 +578,7 @@ def main() -> int:
            "The ids (docs/diagnostics.md): XDS008 no routing resource in the input; XDS102 an HCM names a "
            "route configuration the snapshot lacks; XDS105 a host name where the kernel needs an IP "
            "(DNS is resolved at run time; `--resolve NAME=IP`); XDS201 a match that cannot be decided at "
-           "connect time (SNI, TLS/ALPN, weighted clusters by header or hash); XDS205 an unsupported cluster "
+           "connect time or from the ClientHello (SNI/TLS/ALPN selecting TLS termination, weighted clusters by header or hash); XDS205 an unsupported cluster "
            "type or LB policy; XDS207 an unsupported route or header matcher (cookies, CONNECT).", ""]
     only_c = [r for r in rows if r["outcome"] == OUTCOMES[3]]
     md += [f"- `{r['case']}`: {', '.join(r['ids']) or md_escape(r['xds2bpf_msg'])}" for r in only_c] or ["(none)"]

@@ -12,6 +12,9 @@
 #   stress    6.12 + module: the concurrency cases 30 times (not in the default)
 #   http      6.12 + module: HTTP/1.1 requests of http-cases.sh through compiled
 #             bundles (HTTP variant), compared with `xds2bpf explain`
+#   tls       6.12 + module: TLS passthrough connections of tls-cases.sh (openssl
+#             s_client, curl, a ClientHello in two sends, plain bytes) to TLS servers
+#             behind each chain, compared with `xds2bpf explain --sni --alpn`
 # default: phase-a, and l4-612 l4-61 when the compiler and loader are built
 # (CI=1: missing ones fail instead of being skipped), and http once the
 # compiler emits the HTTP variant (bundles that call bpf_x2b_defer).
@@ -35,7 +38,7 @@ die() { printf 'vmtest: FAIL: %s\n' "$*" >&2; exit 1; }
 if [ ${#STEPS[@]} -eq 0 ]; then
 	STEPS=(phase-a)
 	if [ -x "$XDS2BPF" ] && [ -x "$LOADER" ]; then
-		STEPS+=(l4-612 l4-61 http?)
+		STEPS+=(l4-612 l4-61 http? tls)
 	elif [ "${CI:-}" = 1 ]; then
 		die "the L4 steps need $XDS2BPF and $LOADER (make build loader)"
 	else
@@ -83,6 +86,18 @@ with_loader() {
 	done
 }
 
+# with_tool DIR NAME: a host program (openssl, curl: the TLS clients and servers) and the
+# shared objects it needs (ldd), at their own paths
+with_tool() {
+	local s=$1 bin lib
+	bin=$(command -v "$2") || die "tls needs $2 on the host"
+	cp "$bin" "$s/x2b/$2"
+	for lib in $(ldd "$bin" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }'); do
+		mkdir -p "$s$(dirname "$lib")"
+		cp -L "$lib" "$s$lib"
+	done
+}
+
 # pack DIR OUT: newc cpio, gzip
 pack() {
 	(cd "$1" && find . -print | sort | "$X2B_BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -1 >"$2"
@@ -95,7 +110,7 @@ boot() {
 	t=$(date +%s%N)
 	"$HERE/qemu.sh" "$kernel" "$initrd" "$logf" "$LIMIT" "x2b.mode=$mode" || st=$?
 	t=$(( ($(date +%s%N) - t) / 1000000 ))
-	grep -E '^X2B-' "$logf" | grep -Ev '^X2B-H?OBS' | sed 's/^/    /' >&2 || true
+	grep -E '^X2B-' "$logf" | grep -Ev '^X2B-[HT]?OBS' | sed 's/^/    /' >&2 || true
 	[ $st = 124 ] && { tail -40 "$logf" >&2; die "$name: qemu timed out after ${LIMIT}s"; }
 	grep -q '^X2B-VM-RESULT PASS' "$logf" || { tail -60 "$logf" >&2; die "$name: guest did not report PASS (qemu status $st)"; }
 	log "$name passed in ${t} ms"
@@ -135,6 +150,27 @@ for step in "${STEPS[@]}"; do
 		"$HERE/check-http.sh" "$B/http.log" "$B/http" "${X2B_VM_HTTP_N:-200}" >"$B/http.check" 2>&1 || {
 			cat "$B/http.check" >&2; die "http: kernel disagrees with explain"; }
 		log "http: $(tail -1 "$B/http.check")"
+		;;
+	tls)
+		[ -x "$XDS2BPF" ] && [ -x "$LOADER" ] || die "$step needs $XDS2BPF and $LOADER (make build loader)"
+		log "plan the TLS connections (compile + explain + certificates on the host)"
+		XDS2BPF=$XDS2BPF "$HERE/plan-tls.sh" "$B/tls" || die "tls: planning failed"
+		s=$(stage tls)
+		with_loader "$s"
+		with_tool "$s" openssl
+		with_tool "$s" curl
+		cp "$ROOT/kernel/xds2bpf_defer.ko" "$s/x2b/"
+		mkdir -p "$s/x2b/tls"
+		cp -r "$B/tls/cases" "$B/tls/requests" "$B/tls/certs" "$B/tls/hello" "$s/x2b/tls/"
+		while IFS='|' read -r name _; do
+			mkdir -p "$s/x2b/tls/$name"
+			cp -r "$B/tls/$name/bundle" "$s/x2b/tls/$name/"
+		done <"$B/tls/cases"
+		pack "$s" "$B/initrd-tls.gz"
+		boot tls "$X2B_VMLINUZ_612" "$B/initrd-tls.gz" tls
+		"$HERE/check-tls.sh" "$B/tls.log" "$B/tls" >"$B/tls.check" 2>&1 || {
+			cat "$B/tls.check" >&2; die "tls: kernel disagrees with explain"; }
+		log "tls: $(tail -1 "$B/tls.check")"
 		;;
 	l4-612 | l4-61)
 		[ -x "$XDS2BPF" ] && [ -x "$LOADER" ] || die "$step needs $XDS2BPF and $LOADER (make build loader)"

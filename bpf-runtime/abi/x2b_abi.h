@@ -23,6 +23,7 @@
 #define X2B_ACT_WEIGHTED 2 /* target = first x2b_wclusters index, count entries */
 #define X2B_ACT_HTTP 3     /* target = route table id; L4 fallback in `fallback` */
 #define X2B_ACT_REFUSE 4   /* refuse the connect (unknown cluster: Envoy closes it) */
+#define X2B_ACT_TLS 5      /* target = TLS chain table id (chosen from the ClientHello); `fallback` without the module */
 
 /* Load-balancing policies (struct x2b_cluster.lb); also the tail-call slot. */
 #define X2B_LB_ROUND_ROBIN 0
@@ -68,7 +69,7 @@ struct x2b_action {
 	__u32 count;
 	__u32 total_weight;
 	__u32 listener;
-	__u32 fallback; /* X2B_ACT_HTTP: action id used without the module */
+	__u32 fallback; /* X2B_ACT_HTTP, X2B_ACT_TLS: action id used without the module */
 };
 
 /* One weighted-cluster entry: Envoy's cumulative weights in config order. */

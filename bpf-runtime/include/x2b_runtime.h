@@ -88,6 +88,33 @@ static __always_inline __u32 x2b_http_action(struct bpf_sock_addr *ctx, const st
 		return X2B_HTTP_FALLBACK;
 	return X2B_REFUSE;
 }
+
+#ifdef X2B_TLS_H
+#define X2B_TLS_DEFERRED 0xfffffffdu
+
+/*
+ * A listener whose filter chains are told apart by the ClientHello (server
+ * names, transport protocol, ALPN): deferred like HTTP; at the first send the
+ * head is read as Envoy's TLS inspector reads it and the generated chooser
+ * (x2b_tls.h) names the chain's action. Returns that action id,
+ * X2B_TLS_DEFERRED at connect(), X2B_TLS_CLOSE when Envoy would close the
+ * connection, or the fallback action when the socket cannot be deferred.
+ */
+static __always_inline __u32 x2b_tls_action(struct bpf_sock_addr *ctx, const struct x2b_action *act)
+{
+	struct x2b_req *req = x2b_http_req();
+	int n;
+
+	if (!req)
+		return X2B_TLS_CLOSE;
+	n = bpf_x2b_head(ctx, req->head, X2B_HEAD_MAX);
+	if (n < 0)
+		return bpf_x2b_defer(ctx) == 0 ? X2B_TLS_DEFERRED : act->fallback;
+	req->len = n > X2B_HEAD_MAX ? X2B_HEAD_MAX : n;
+	req->flags = n >= X2B_HEAD_MAX ? X2B_REQ_TRUNCATED : 0;
+	return x2b_tls_choose(req, act->target);
+}
+#endif
 #endif
 
 /* Resolve a listener action to a cluster id, X2B_NO_ACTION or X2B_REFUSE. */
@@ -110,6 +137,21 @@ static __always_inline __u32 x2b_action_cluster(struct bpf_sock_addr *ctx, __u32
 		/* Without the module (or an unusable head) the listener's L4 fallback. */
 
 		act = bpf_map_lookup_elem(&x2b_act, &fb);
+		if (!act)
+			return X2B_NO_ACTION;
+	}
+	if (act->kind == X2B_ACT_TLS) {
+		__u32 next = act->fallback;
+
+#if defined(X2B_WITH_MODULE) && defined(X2B_TLS_H)
+		next = x2b_tls_action(ctx, act);
+		if (next == X2B_TLS_DEFERRED)
+			return X2B_NO_ACTION;
+		if (next == X2B_TLS_CLOSE)
+			return X2B_REFUSE;
+#endif
+		/* Without the module: the fallback, a refusing action (the bytes decide). */
+		act = bpf_map_lookup_elem(&x2b_act, &next);
 		if (!act)
 			return X2B_NO_ACTION;
 	}

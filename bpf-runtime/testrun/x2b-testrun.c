@@ -132,10 +132,17 @@ int main(int argc, char **argv)
 	struct bpf_program *prog;
 	struct __sk_buff skb;
 	unsigned int table, random, runtime, len;
+	const char *program = "x2b_http_test";
 	int repeat = 1, fd, err;
 
+	/* --program x2b_tls_test: the TLS chooser (same records and output) */
+	if (argc >= 5 && !strcmp(argv[argc - 2], "--program")) {
+		program = argv[argc - 1];
+		argc -= 2;
+	}
 	if (argc != 3 && !(argc == 5 && !strcmp(argv[3], "--repeat"))) {
-		fprintf(stderr, "usage: x2b-testrun OBJECT MAPDIR [--repeat N] < requests\n");
+		fprintf(stderr,
+			"usage: x2b-testrun OBJECT MAPDIR [--repeat N] [--program NAME] < requests\n");
 		return 2;
 	}
 	if (argc == 5)
@@ -154,9 +161,9 @@ int main(int argc, char **argv)
 	err = load_images(obj, argv[2]);
 	if (err)
 		goto cleanup;
-	prog = bpf_object__find_program_by_name(obj, "x2b_http_test");
+	prog = bpf_object__find_program_by_name(obj, program);
 	if (!prog) {
-		fprintf(stderr, "x2b-testrun: no program x2b_http_test in %s\n", argv[1]);
+		fprintf(stderr, "x2b-testrun: no program %s in %s\n", program, argv[1]);
 		err = -ENOENT;
 		goto cleanup;
 	}

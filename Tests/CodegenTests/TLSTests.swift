@@ -1,0 +1,189 @@
+import Foundation
+import XCTest
+
+@testable import Codegen
+
+/// TLS passthrough: filter chains chosen by the ClientHello (server names,
+/// transport protocol, ALPN) as Envoy's TLS inspector and filter-chain manager
+/// choose them; the interpreter, the plan, and the kernel's parser and chooser
+/// (BPF_PROG_TEST_RUN, root).
+final class TLSTests: XCTestCase {
+    static var fixture: String { TestPaths.fixtures.appendingPathComponent("tls/passthrough.json").path }
+
+    func frontEnd(_ files: [String]) -> FrontEndResult {
+        Pipeline.frontEnd(files: files, options: FrontEndOptions())
+    }
+
+    /// The cluster the interpreter picks, or nil when the connection is refused.
+    func cluster(_ ir: MeshIR, _ dst: String, _ hello: TLSHello?) -> String? {
+        let colon = dst.lastIndex(of: ":")!
+        let addr = IRAddress(parsing: String(dst[..<colon]))!
+        let e = Interpreter.explain(ir, address: addr, port: UInt16(dst[dst.index(after: colon)...])!, request: nil, random: 0, hello: hello)
+        return e.outcome == .refused ? nil : e.cluster
+    }
+
+    func hello(_ sni: String?, _ alpn: [String] = []) -> TLSHello {
+        TLSHello(isTLS: true, serverName: sni ?? "", applicationProtocols: alpn)
+    }
+
+    func testFixtureCompilesWithoutDiagnosticsOfTLS() {
+        let fe = frontEnd([Self.fixture])
+        XCTAssertFalse(fe.diagnostics.contains { $0.id == DiagnosticID.unsupportedRouting.code }, "\(fe.diagnostics)")
+        XCTAssertFalse(fe.rejected, "\(fe.diagnostics)")
+        let ir = IRPrinter.render(fe.ir)
+        XCTAssertTrue(ir.contains("server_names [\"*.b.example.com\", \"bar.test\"]"), ir)
+        XCTAssertTrue(ir.contains("alpn [\"http/1.1\", \"acme\"]"), ir)
+    }
+
+    func testInterpreterFollowsEnvoysLevels() {
+        let ir = frontEnd([Self.fixture]).ir
+        let d = "10.96.2.1:443"
+        let cases: [(TLSHello?, String?)] = [
+            (hello("foo.example.com"), "foo"),
+            (hello("FOO.example.COM"), "foo"),  // the socket's SNI is lowercased
+            (hello("x.example.com"), "wild"),
+            (hello("a.b.example.com"), "wild-b"),  // the longest wildcard first
+            (hello("b.example.com"), "wild"),
+            (hello("bar.test"), "wild-b"),
+            (hello("alpn.example.com", ["h2"]), "h2"),
+            (hello("alpn.example.com", ["x", "acme", "h2"]), "h1"),  // the client's order
+            (hello("alpn.example.com", ["x"]), "alpn-any"),
+            (hello("alpn.example.com"), "alpn-any"),
+            (hello("strict.example.com", ["http/1.1"]), "dflt"),  // no backtracking: default chain
+            (hello("strict.example.com", ["h2"]), "h2"),
+            (hello(nil), "nosni"),
+            (hello("other.test"), "nosni"),
+            (hello("example.com"), "nosni"),  // "*.example.com" needs a label before it
+            (TLSHello.plaintext, "plain"),
+            (nil, "plain"),
+        ]
+        for (h, want) in cases {
+            XCTAssertEqual(cluster(ir, d, h), want, "\(String(describing: h))")
+        }
+        // No default chain: what matches no chain is refused.
+        XCTAssertEqual(cluster(ir, "10.1.2.3:8443", hello("foo.gw.test")), "foo")
+        XCTAssertEqual(cluster(ir, "10.1.2.3:8443", hello("x.bar.gw.test")), "wild")
+        XCTAssertNil(cluster(ir, "10.1.2.3:8443", hello("bar.gw.test")))
+        XCTAssertNil(cluster(ir, "10.1.2.3:8443", hello(nil)))
+        XCTAssertNil(cluster(ir, "10.1.2.3:8443", .plaintext))
+    }
+
+    func testWildcardKeysAsEnvoyTriesThem() {
+        XCTAssertEqual(TLSSelection.wildcardKeys("a.b.example.com"), [".b.example.com", ".example.com", ".com"])
+        XCTAssertEqual(TLSSelection.wildcardKeys("example.com"), [".com"])
+        XCTAssertEqual(TLSSelection.wildcardKeys(".com"), [])
+        XCTAssertEqual(TLSSelection.wildcardKeys("com."), [])
+    }
+
+    func write(_ text: String) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-tls-\(UUID().uuidString).yaml")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url.path
+    }
+
+    func testTerminatingChainStaysRejected() throws {
+        let path = try write(
+            """
+            static_resources:
+              listeners:
+              - name: https
+                address: {socket_address: {address: 10.96.2.2, port_value: 443}}
+                filter_chains:
+                - filter_chain_match: {server_names: [www.example.com]}
+                  filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: https
+                      route_config:
+                        virtual_hosts:
+                        - {name: all, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: backend}}]}
+              clusters:
+              - name: backend
+                type: STATIC
+                load_assignment:
+                  cluster_name: backend
+                  endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 10.20.0.1, port_value: 80}}}}]}]
+            """)
+        let fe = frontEnd([path])
+        let d = fe.diagnostics.first { $0.id == DiagnosticID.unsupportedRouting.code }
+        XCTAssertNotNil(d, "\(fe.diagnostics)")
+        XCTAssertEqual(d?.path, "listeners[\"https\"].filter_chains[0].filter_chain_match")
+        XCTAssertTrue(d?.message.contains("cannot terminate TLS") == true, d?.message ?? "")
+    }
+
+    func testPlanDefersAndRefusesWithoutTheModule() {
+        let fe = frontEnd([Self.fixture])
+        let (plan, diags) = Planner.plan(fe.ir)
+        XCTAssertEqual(plan.tlsTables.count, 2)
+        XCTAssertTrue(plan.needsHTTP, "TLS rows need the defer-connect build")
+        XCTAssertEqual(diags.filter { $0.id == DiagnosticID.httpNeedsModule.code }.count, 2, "\(diags)")
+        for a in plan.actions where a.kind == .tls {
+            XCTAssertEqual(plan.actions[Int(a.fallback)].kind, .refuse, "without the module a TLS row refuses")
+        }
+        let header = CEmitter.emit(plan).routesHeader ?? ""
+        XCTAssertTrue(header.contains("#include \"x2b_tls.h\""))
+        XCTAssertTrue(header.contains("x2b_tls_leaf"))
+    }
+
+    // MARK: Kernel (root): the parser and chooser through BPF_PROG_TEST_RUN
+
+    func testKernelChooserAgreesWithInterpreter() throws {
+        try TestPaths.requireKernel()
+        let fe = frontEnd([Self.fixture])
+        let (build, plan) = try TLSTestRun.build(fe.ir)
+        func name(_ action: UInt32?) -> String? {
+            guard let action else { return nil }
+            let a = plan.actions[Int(action)]
+            return a.kind == .cluster ? plan.clusters[Int(a.target)].name : "kind \(a.kind)"
+        }
+        let snis: [String?] = [
+            "foo.example.com", "FOO.Example.Com", "x.example.com", "a.b.example.com", "b.example.com", "bar.test", "example.com",
+            "alpn.example.com", "strict.example.com", "other.test", "foo.gw.test", "x.bar.gw.test", "bar.gw.test", ".example.com",
+            String(repeating: "a.", count: 40) + "example.com", nil,
+        ]
+        let alpns: [[String]?] = [nil, ["h2"], ["x", "acme", "h2"], ["x"], ["http/1.1"], (1...9).map { "p\($0)" } + ["h2"]]
+        for (table, dst) in [(0, "10.96.2.1:443"), (1, "10.1.2.3:8443")] {
+            let parts = dst.split(separator: ":")
+            let l = ChainSelection.listener(in: fe.ir, address: IRAddress(parsing: String(parts[0]))!, port: UInt16(parts[1])!)!
+            XCTAssertEqual(plan.tlsTables[table].source, l.path)
+            var heads: [[UInt8]] = []
+            var want: [String?] = []
+            var labels: [String] = []
+            for sni in snis {
+                for alpn in alpns {
+                    for split in [[], [3], [40, 41]] {
+                        heads.append(TLSTestRun.clientHello(serverName: sni, alpn: alpn, splitAt: split))
+                        labels.append("\(sni ?? "-") \(alpn ?? []) split \(split)")
+                        var w = cluster(fe.ir, dst, hello(sni, alpn ?? []))
+                        if sni.map({ $0.split(separator: ".").count > 33 }) == true { w = nil }  // wildcard keys past 32: refused
+                        if (alpn?.count ?? 0) > 8, w == "h2" || w == "h1" || w == "alpn-any" { w = nil }  // ALPN values past 8: refused
+                        want.append(w)
+                    }
+                }
+            }
+            // Plain bytes, a ClientHello cut short, malformed ones.
+            let full = TLSTestRun.clientHello(serverName: "foo.example.com", alpn: ["h2"])
+            let extras: [([UInt8], String?, String)] = [
+                (Array("GET / HTTP/1.1\r\nHost: foo.example.com\r\n\r\n".utf8), cluster(fe.ir, dst, .plaintext), "plaintext"),
+                (Array(full.prefix(60)), nil, "cut short"),
+                (Array(full.prefix(3)), nil, "three bytes"),
+                ([0x16, 0x02, 0x00, 0x00, 0x01, 0x01], cluster(fe.ir, dst, .plaintext), "record version 2"),
+                ([0x16, 0x03, 0x01, 0x00, 0x04, 0x02, 0x00, 0x00, 0x00], cluster(fe.ir, dst, .plaintext), "a ServerHello"),
+                (TLSTestRun.clientHello(serverName: "bad\u{0}.example.com", alpn: nil), cluster(fe.ir, dst, .plaintext), "NUL in the name"),
+                ([UInt8](), cluster(fe.ir, dst, .plaintext), "nothing"),
+            ]
+            for (h, w, label) in extras {
+                heads.append(h)
+                want.append(w)
+                labels.append(label)
+            }
+            let got = try TLSTestRun.run(build, table: UInt32(table), heads: heads)
+            XCTAssertEqual(got.count, heads.count)
+            for (i, g) in got.enumerated() {
+                XCTAssertEqual(name(g.action), want[i], "\(dst) \(labels[i]) (state \(g.state), sni \(g.serverNameLength), alpn \(g.alpnCount))")
+            }
+        }
+    }
+}
