@@ -129,6 +129,40 @@ final class TLSTests: XCTestCase {
 
     // MARK: Kernel (root): the parser and chooser through BPF_PROG_TEST_RUN
 
+    /// Many server names (an Istio mesh's ServiceEntry hosts): the straight-line chooser
+    /// still passes the verifier and picks the right chain at both ends of the table.
+    func testKernelChooserScalesToManyServerNames() throws {
+        try TestPaths.requireKernel()
+        let n = 2000
+        var chains: [String] = []
+        var clusters: [String] = []
+        for i in 0..<n {
+            let name = i % 2 == 0 ? "svc\(i).example.test" : "*.zone\(i).example.test"
+            chains.append(
+                """
+                {"filter_chain_match": {"server_names": ["\(name)"]}, "filters": [{"name": "tcp", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", "stat_prefix": "s", "cluster": "c\(i)"}}]}
+                """)
+            clusters.append(
+                """
+                {"name": "c\(i)", "type": "STATIC", "load_assignment": {"cluster_name": "c\(i)", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "10.30.\(i / 250).\(i % 250 + 1)", "port_value": 443}}}}]}]}}
+                """)
+        }
+        let path = try write(
+            """
+            {"static_resources": {"listeners": [{"name": "many", "address": {"socket_address": {"address": "10.96.4.1", "port_value": 443}},
+            "filter_chains": [\(chains.joined(separator: ","))]}], "clusters": [\(clusters.joined(separator: ","))]}}
+            """)
+        let fe = frontEnd([path])
+        XCTAssertFalse(fe.rejected, "\(fe.diagnostics.prefix(3))")
+        let (build, plan) = try TLSTestRun.build(fe.ir)
+        let heads = ["svc0.example.test", "svc\(n - 2).example.test", "a.b.zone1.example.test", "x.zone\(n - 1).example.test", "zone1.example.test"]
+        let got = try TLSTestRun.run(build, table: 0, heads: heads.map { TLSTestRun.clientHello(serverName: $0, alpn: ["h2"]) })
+        let names = got.map { g in g.action.map { plan.clusters[Int(plan.actions[Int($0)].target)].name } }
+        XCTAssertEqual(names, ["c0", "c\(n - 2)", "c1", "c\(n - 1)", nil])
+        for h in heads { XCTAssertEqual(cluster(fe.ir, "10.96.4.1:443", hello(h)), names[heads.firstIndex(of: h)!]) }
+    }
+
     func testKernelChooserAgreesWithInterpreter() throws {
         try TestPaths.requireKernel()
         let fe = frontEnd([Self.fixture])

@@ -13,6 +13,11 @@ source "$ROOT/scripts/env.sh"
 : "${XDS2BPF:=$ROOT/.build/release/xds2bpf}"
 ENVOY=${ENVOY:-$ROOT/.venv/bin/envoy}
 [ -x "$ENVOY" ] || { echo "run-tls-diff: no Envoy at $ENVOY (scripts/install-deps.sh)" >&2; exit 1; }
+if [ "$(id -u)" != 0 ]; then
+	[ "${CI:-}" = 1 ] && { echo "FAIL: run-tls-diff needs root (a network namespace of its own)" >&2; exit 1; }
+	echo "SKIP: run-tls-diff needs root (a network namespace of its own)"
+	exit 0
+fi
 if [ "${X2B_TLS_DIFF_INNER:-}" != 1 ]; then
 	exec unshare -n env X2B_TLS_DIFF_INNER=1 XDS2BPF="$XDS2BPF" ENVOY="$ENVOY" "$0" "$@"
 fi
@@ -29,6 +34,17 @@ NC=$(command -v nc || true)
 [ -n "$NC" ] || { [ -x "$ROOT/.vm/busybox/bin/busybox" ] && NC="$ROOT/.vm/busybox/bin/busybox nc"; }
 [ -n "$NC" ] || { echo "run-tls-diff: no nc (or .vm/busybox from Tests/vm/fetch.sh)" >&2; exit 1; }
 CASE='' SNAP=() pass=0 fail=0 skipped=0 envoy_pid=''
+
+# wait_port HOST PORT: until something accepts there (Envoy and the servers start slowly under load)
+wait_port() {
+	local i
+	for i in $(seq 100); do
+		if timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; then return 0; fi
+		sleep 0.2
+	done
+	echo "run-tls-diff: nothing listens on $1:$2" >&2
+	return 1
+}
 
 stop_case() {
 	[ -n "$envoy_pid" ] || return 0
@@ -53,14 +69,24 @@ tls_case() {
 			>"$W/srv-$ep.log" 2>&1 </dev/null &
 		PIDS+=($!)
 	done
-	for h in $(python3 -c 'import json,sys
+	local listeners
+	listeners=$(python3 -c 'import json,sys
 for l in json.load(open(sys.argv[1]))["static_resources"]["listeners"]:
-    a = l["address"]["socket_address"]["address"]
-    if a not in ("0.0.0.0", "::"): print(a)' "${SNAP[0]}"); do ip addr add "$h/32" dev lo; done
+    a = l["address"]["socket_address"]
+    print(a["address"], a["port_value"])' "${SNAP[0]}")
+	while read -r h p; do
+		[ "$h" = 0.0.0.0 ] || [ "$h" = :: ] || ip addr add "$h/32" dev lo
+	done <<<"$listeners"
 	"$ENVOY" -c "${SNAP[0]}" --base-id $$ -l error >"$W/envoy.log" 2>&1 &
 	envoy_pid=$!
 	PIDS+=("$envoy_pid")
-	sleep 3
+	for ep in $("$XDS2BPF" dump-ir "${SNAP[@]}" 2>/dev/null | grep -oE 'endpoint [^ ]+' | awk '{print $2}' | sort -u); do
+		wait_port "${ep%:*}" "${ep##*:}"
+	done
+	while read -r h p; do
+		case $h in 0.0.0.0 | ::) h=127.0.0.1 ;; esac
+		wait_port "$h" "$p"
+	done <<<"$listeners"
 }
 
 capture_hello() { python3 "$ROOT/Tests/vm/capture-hello.py" "$1" "$2"; }

@@ -42,7 +42,11 @@ while IFS='|' read -r name eps; do
 			-www -naccept 1000 >"/tmp/srv/$ep.log" 2>&1 </dev/null &
 		pids="$pids $!"
 	done
-	sleep 1
+	# s_server prints ACCEPT once it listens (slow under TCG)
+	j=0
+	for ep in $eps; do
+		while ! grep -q ACCEPT "/tmp/srv/$ep.log" 2>/dev/null && [ $j -lt 200 ]; do sleep 0.05; j=$((j + 1)); done
+	done
 	errored >/dev/null
 	if /x2b/xds2bpf-loader load "$T/$name/bundle" --cgroup $CG --name "t$i" >/tmp/load.log 2>&1; then
 		grep "^$name|" $T/requests | while IFS='|' read -r _ id dst sni alpn mode; do
