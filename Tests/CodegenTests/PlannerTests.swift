@@ -1,6 +1,7 @@
 import XCTest
 
 @testable import Codegen
+@testable import X2BEmit
 
 final class PlannerTests: XCTestCase {
     func ip(_ s: String) -> IRAddress { IRAddress(parsing: s)! }
@@ -23,6 +24,19 @@ final class PlannerTests: XCTestCase {
         IRListener(
             name: "\(addr)_\(port)", path: "listeners[\"\(addr)_\(port)\"]", address: ip(addr), port: port,
             direction: .outbound, chains: [IRFilterChain(name: "", path: "c", match: match, action: action)], defaultChain: nil)
+    }
+
+    /// The slot image is written in one pass; it must be the bytes the per-record encoder gives.
+    func testSlotImageIsTheRecordsInOrder() throws {
+        for fixture in ["lb-maglev.json", "lb-ring-hash.json"] {
+            let fe = Pipeline.frontEnd(files: [TestPaths.root.appendingPathComponent("Tests/Fixtures/l4/\(fixture)").path])
+            XCTAssertFalse(fe.rejected, fixture)
+            let plan = Planner.plan(fe.ir).0
+            XCTAssertGreaterThan(plan.slots.count, 50, fixture)
+            var expected = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_slot"))
+            for (i, s) in plan.slots.enumerated() { expected.append(index: i, value: MapImageEncoder.slotRecord(s)) }
+            XCTAssertEqual(MapImageEncoder.slots(plan), expected, fixture)
+        }
     }
 
     func testTooManyWeightedClustersIsADiagnostic() {
