@@ -67,6 +67,15 @@ struct DiffEngine {
                 changes += httpChanges(p, tableA, tableB)
                 continue
             }
+            // The same action on the same clusters, which behave alike: nothing to describe.
+            if let ca, let cb, ca.action == cb.action {
+                switch ca.action {
+                case .cluster(let n) where sameClusters([n]): continue
+                case .weighted(let e) where sameClusters(e.map(\.cluster)): continue
+                case .pass: continue
+                default: break
+                }
+            }
             let da = ca.map { a.behaviours.destination($0.action) } ?? .untouched(la == nil ? "no listener" : "no filter chain")
             let db = cb.map { b.behaviours.destination($0.action) } ?? .untouched(lb == nil ? "no listener" : "no filter chain")
             if da != db {
@@ -127,9 +136,24 @@ struct DiffEngine {
     /// Two virtual hosts that route every request alike without asking: the same shape
     /// and the same behaviour behind every cluster name they use.
     mutating func sameRouting(_ va: IRVirtualHost, _ vb: IRVirtualHost) -> Bool {
-        guard Self.shape(va) == Self.shape(vb) else { return false }
-        for n in Self.clusterNames(va) where a.behaviours.describe(n) != b.behaviours.describe(n) { return false }
+        Self.shape(va) == Self.shape(vb) && sameClusters(Self.clusterNames(va))
+    }
+
+    /// Whether each cluster name routes alike on both sides: equal clusters (names and
+    /// paths aside) without describing them, else equal behaviours.
+    mutating func sameClusters(_ names: [String]) -> Bool {
+        for n in names {
+            if let ca = a.behaviours.cluster(n), let cb = b.behaviours.cluster(n), Self.shape(ca) == Self.shape(cb) { continue }
+            if a.behaviours.describe(n) != b.behaviours.describe(n) { return false }
+        }
         return true
+    }
+
+    static func shape(_ c: IRCluster) -> IRCluster {
+        var x = c
+        x.name = ""
+        x.path = ""
+        return x
     }
 
     mutating func httpChanges(_ p: Probe, _ ta: IRRouteTable, _ tb: IRRouteTable) -> [RoutingDiff.Change] {
@@ -144,9 +168,8 @@ struct DiffEngine {
             for d in vh.domains {
                 let host = Candidates.host(for: d)
                 guard hostsSeen.insert(host).inserted else { continue }
-                let probe = HTTPRequest(authority: host)
-                let va = ia.virtualHostIndex(in: ta, request: Self.withVhostHeader(probe, ta, host))
-                let vb = ib.virtualHostIndex(in: tb, request: Self.withVhostHeader(probe, tb, host))
+                let va = Self.virtualHostIndex(ia, ta, host: host)
+                let vb = Self.virtualHostIndex(ib, tb, host: host)
                 guard pairsSeen.insert([va ?? -1, vb ?? -1]).inserted else { continue }
                 if va == nil && vb == nil { continue }
                 if sameTable, let va, let vb, sameRouting(ta.virtualHosts[va], tb.virtualHosts[vb]) { continue }
@@ -154,6 +177,14 @@ struct DiffEngine {
             }
         }
         return changes
+    }
+
+    /// The virtual host a request with this host (as `:authority`, or as the table's
+    /// `vhost_header`) selects: the connection manager's Host normalisation, then the domains.
+    static func virtualHostIndex(_ index: RouteSemantics.DomainIndex, _ t: IRRouteTable, host: String) -> Int? {
+        // The vhost_header is not normalised; the authority is.
+        let value = t.vhostHeader == nil ? RouteSemantics.normalizeHost(host, t.hostNormalization) : host
+        return index.virtualHostIndex(selectionHost: RouteSemantics.selectionHost(t, value: Array(value.utf8)))
     }
 
     static func withVhostHeader(_ r: HTTPRequest, _ t: IRRouteTable, _ host: String) -> HTTPRequest {

@@ -131,6 +131,12 @@ public enum RouteSemantics {
             guard let a = request.headerMap.joined(":authority") else { return nil }
             value = Array(a.utf8)
         }
+        return selectionHost(table, value: value)
+    }
+
+    /// The selection host of a host value (the authority or the `vhost_header`'s value).
+    public static func selectionHost(_ table: IRRouteTable, value: [UInt8]) -> [UInt8] {
+        var value = value
         if table.ignorePortInHostMatching, let p = portStart(value) { value = Array(value[..<p]) }
         return ASCII.lowered(value)
     }
@@ -179,6 +185,12 @@ public enum RouteSemantics {
             // Fast path of Envoy: only a default virtual host, chosen even without a Host.
             if exact.isEmpty && suffixes.isEmpty && prefixes.isEmpty { return fallback }
             guard let host = RouteSemantics.selectionHost(table, request) else { return nil }
+            return virtualHostIndex(selectionHost: host)
+        }
+
+        /// The same for a request whose selection host (`RouteSemantics.selectionHost`) is known.
+        public func virtualHostIndex(selectionHost host: [UInt8]) -> Int? {
+            if exact.isEmpty && suffixes.isEmpty && prefixes.isEmpty { return fallback }
             if let i = exact[host] { return i }
             // `>=`: "*.foo.com" does not match ".foo.com".
             for len in suffixLengths where len < host.count {
