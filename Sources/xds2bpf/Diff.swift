@@ -69,6 +69,8 @@ extension XDS2BPF {
             } else {
                 print(diff.text, terminator: "")
             }
+            // Two lowered 10k-service snapshots take about a second to free; the process is about to exit.
+            FrontEnds.keptUntilExit = results
             if failOnChange && diff.changed { throw Exit.rejected }
         }
     }
@@ -76,6 +78,7 @@ extension XDS2BPF {
 
 /// The two front ends' results, written from concurrentPerform's threads.
 final class FrontEnds: @unchecked Sendable {
+    nonisolated(unsafe) static var keptUntilExit: FrontEnds?
     private var results: [FrontEndResult?]
     private let lock = NSLock()
 

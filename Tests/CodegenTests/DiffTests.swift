@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import Codegen
+@testable import X2BDiff
 
 /// `xds2bpf diff`: pairs of snapshots with one routing change each, reported with an
 /// example request that the interpreter (`explain`) confirms on both sides; renames and
@@ -181,6 +182,19 @@ final class DiffTests: XCTestCase {
         XCTAssertEqual(c.new.route, 1)
         XCTAssertEqual(c.new.match, "prefix \"/api/v2\"")
         XCTAssertEqual(c.new.cluster, "c3")
+    }
+
+    func testRegexRouteExampleFromItsDFA() throws {
+        let new = edited(
+            Self.base, "      - match: {prefix: /api}\n",
+            "      - match: {safe_regex: {regex: \"/api/[0-9]+/items\"}}\n                route: {cluster: c3}\n              - match: {prefix: /api}\n")
+        let d = try diff(Self.base, new)
+        XCTAssertEqual(d.changes.count, 1, d.text)
+        let c = try XCTUnwrap(d.changes.first)
+        XCTAssertEqual(c.example.path, "/api/0/items")
+        XCTAssertEqual(c.old.cluster, "c1")
+        XCTAssertEqual(c.new.cluster, "c3")
+        XCTAssertEqual(RegexExample.shortest("[a-z]{3}\\.(com|org)"), "aaa.com")
     }
 
     func testHeaderMatcherChange() throws {
