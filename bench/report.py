@@ -644,8 +644,15 @@ def main():
                "haproxy -f haproxy.cfg -db        # mode tcp, balance roundrobin over the service's endpoints\n"
                "bench/latency --conns C --duration 5 --warmup 1 DST...   # DST: endpoints | VIP | haproxy\n"
                "```\n")
+    # Sections other tools write between <!-- NAME:begin --> and <!-- NAME:end --> markers
+    # (bench-watch's live updates, the routing diff) are kept, after the generated ones.
+    kept = []
+    if os.path.exists(a.out):
+        kept = [m.group(0) for m in re.finditer(r"<!-- (\w+):begin.*?<!-- \1:end -->\n?", open(a.out).read(), re.S)]
     with open(a.out, "w") as f:
         f.write("\n".join(out))
+        for block in kept:
+            f.write("\n" + block)
     return 0
 
 
