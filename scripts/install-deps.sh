@@ -5,13 +5,15 @@ set -euo pipefail
 pkgs=(protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev libbpf-dev bpftool
       libelf-dev zlib1g-dev libssl-dev pkg-config iproute2 util-linux linux-libc-dev make gcc
       qemu-system-x86 busybox-static dwarves bc cpio xz-utils curl openssl clang-format
-      prometheus prometheus-node-exporter dnsmasq-base)
+      prometheus prometheus-node-exporter dnsmasq-base haproxy)
 # prometheus (promtool) and prometheus-node-exporter: the metrics test (Tests/loader/run.sh metrics)
 # checks `xds2bpf-loader stats --format prometheus` with promtool and runs its own node_exporter
 # in the test netns. On a host with systemd, Debian starts both packages' services on install
 # (ports 9090 and 9100); `systemctl disable --now prometheus prometheus-node-exporter` stops them.
 # dnsmasq-base (the binary, no service): the DNS cluster test (Tests/loader/run-dns.sh) runs a
 # real DNS server in its private network namespace.
+# haproxy: `make bench` measures latency against it (TCP mode) beside Envoy's tcp_proxy; its
+# Debian default configuration listens on nothing.
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
