@@ -9,7 +9,7 @@
 #define XDS2BPF_ABI_H
 
 /* Largest request head collected before routing. */
-#define X2B_HEAD_MAX		1024
+#define X2B_HEAD_MAX		4096
 
 /* Flags describing the head, returned by bpf_x2b_head_info(). */
 #define X2B_HEAD_COMPLETE	0x1	/* ends with CRLFCRLF */

@@ -55,7 +55,7 @@ public enum ABI {
     /// X2B_SK_REDIRECTED
     public static let skRedirected: UInt32 = 1
     /// X2B_HEAD_MAX
-    public static let headMax: UInt32 = 1024
+    public static let headMax: UInt32 = 4096
     /// X2B_REQ_TRUNCATED the head did not fit: headers may be missing
     public static let reqTruncated: UInt32 = 1
     /// X2B_HT_IGNORE_PORT ignore_port_in_host_matching
@@ -270,10 +270,10 @@ public enum ABILayout {
             Field(name: "action", offset: 8, size: 4),
             Field(name: "pad", offset: 12, size: 4),
         ]),
-        Struct(name: "x2b_req", size: 1032, align: 4, fields: [
+        Struct(name: "x2b_req", size: 4104, align: 4, fields: [
             Field(name: "len", offset: 0, size: 4),
             Field(name: "flags", offset: 4, size: 4),
-            Field(name: "head", offset: 8, size: 1024),
+            Field(name: "head", offset: 8, size: 4096),
         ]),
         Struct(name: "x2b_htable", size: 88, align: 8, fields: [
             Field(name: "flags", offset: 0, size: 4),

@@ -9,7 +9,7 @@ import X2BToolchain
 
 /// Runs requests through the compiled HTTP matcher in the kernel: the plan and
 /// the generated `x2b_routes.h` of a bundle, built with the test harness
-/// (templates/http_testrun.c) into a tc program, driven by x2b-testrun with
+/// (templates/http_testrun.c) into an XDP (frags) program, driven by x2b-testrun with
 /// BPF_PROG_TEST_RUN. This is how `route-check --engine bpf` and the
 /// differential tests prove the generated code (root needed).
 public enum HTTPTestRun {

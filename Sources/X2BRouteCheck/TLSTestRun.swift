@@ -70,8 +70,13 @@ public enum TLSTestRun {
 
     /// A TLS 1.2/1.3-shaped ClientHello with the given server name and ALPN
     /// list, in one handshake record, or split into records after the handshake
-    /// bytes at `splitAt` (a ClientHello over several records).
-    public static func clientHello(serverName: String?, alpn: [String]?, splitAt: [Int] = []) -> [UInt8] {
+    /// bytes at `splitAt` (a ClientHello over several records). `postQuantum`
+    /// adds what OpenSSL 3.5 and Chrome send: an X25519MLKEM768 key share (1216
+    /// bytes) beside an X25519 one, and `padding` bytes of the padding extension
+    /// (RFC 7685) after them, for ClientHellos of a given size.
+    public static func clientHello(
+        serverName: String?, alpn: [String]?, splitAt: [Int] = [], postQuantum: Bool = false, padding: Int? = nil
+    ) -> [UInt8] {
         func u16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
         func ext(_ type: Int, _ body: [UInt8]) -> [UInt8] { u16(type) + u16(body.count) + body }
         var exts: [UInt8] = ext(0x000b, [1, 0])  // ec_point_formats
@@ -79,12 +84,19 @@ public enum TLSTestRun {
             let n = Array(serverName.utf8)
             exts += ext(0, u16(n.count + 3) + [0] + u16(n.count) + n)
         }
-        exts += ext(0x000a, u16(4) + [0x00, 0x1d, 0x00, 0x17])  // supported_groups
+        if postQuantum {
+            exts += ext(0x000a, u16(6) + [0x11, 0xec, 0x00, 0x1d, 0x00, 0x17])  // supported_groups
+            let shares = u16(0x11ec) + u16(1216) + [UInt8](repeating: 0x4d, count: 1216) + u16(0x001d) + u16(32) + [UInt8](repeating: 0x58, count: 32)
+            exts += ext(0x0033, u16(shares.count) + shares)  // key_share
+        } else {
+            exts += ext(0x000a, u16(4) + [0x00, 0x1d, 0x00, 0x17])  // supported_groups
+        }
         if let alpn {
             let list = alpn.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) }
             exts += ext(16, u16(list.count) + list)
         }
         exts += ext(0x002b, [2, 0x03, 0x04])  // supported_versions
+        if let padding { exts += ext(0x0015, [UInt8](repeating: 0, count: padding)) }
         var body: [UInt8] = [3, 3] + [UInt8](repeating: 0x5a, count: 32) + [32] + [UInt8](repeating: 0xa5, count: 32)
         body += u16(4) + [0x13, 0x01, 0x13, 0x02] + [1, 0] + u16(exts.count) + exts
         let hs: [UInt8] = [1, UInt8(body.count >> 16 & 0xFF), UInt8(body.count >> 8 & 0xFF), UInt8(body.count & 0xFF)] + body

@@ -527,20 +527,33 @@ final class HTTPRoutingTests: XCTestCase {
         ir.clusters = [IRCluster(name: "c1", path: "clusters[\"c1\"]", lb: .roundRobin, priorities: [])]
         let (build, _) = try HTTPTestRun.build(ir)
         defer { try? FileManager.default.removeItem(at: build.directory) }
-        let big = HTTPRequest(authority: "svc", path: "/admin", headers: [("cookie", String(repeating: "x", count: 1500))])
+        let big = HTTPRequest(authority: "svc", path: "/admin", headers: [("cookie", String(repeating: "x", count: Int(ABI.headMax) + 500))])
         let small = HTTPRequest(authority: "svc", path: "/admin")
+        // cookies of ~3 KB: over the old 1024-byte head, whole in X2B_HEAD_MAX, so routed by path
+        let cookies = (0..<12).map { i in ("cookie", "session\(i)=" + String(repeating: "c", count: 240)) }
+        let cookied = HTTPRequest(authority: "svc", path: "/admin", headers: cookies)
+        let cookiedOther = HTTPRequest(authority: "svc", path: "/shop", headers: cookies)
+        XCTAssertGreaterThan(HTTPTestRun.render(cookied).count, 3000)
+        XCTAssertLessThan(HTTPTestRun.render(cookied).count, Int(ABI.headMax))
+        XCTAssertGreaterThan(HTTPTestRun.render(big).count, Int(ABI.headMax))
         // the driver takes at most X2B_HEAD_MAX + 1 bytes: one more than the module keeps marks the head cut
-        let heads = [big, small].map { r in Array(HTTPTestRun.render(r).prefix(Int(ABI.headMax) + 1)) }
+        let heads = [big, small, cookied, cookiedOther].map { r in Array(HTTPTestRun.render(r).prefix(Int(ABI.headMax) + 1)) }
         let reqs = (0..<2).flatMap { t in heads.map { HTTPTestRun.Request(table: UInt32(t), random: 0, runtime: HTTPTestRun.defaultsRuntime, head: $0) } }
         let d = try HTTPTestRun.run(build, reqs)
-        // uniform: the big head is unusable, and falls back (1); the small one is routed
+        // uniform: the big head is unusable, and falls back (1); the others are routed
         XCTAssertEqual(d[0].kind, .error)
         XCTAssertEqual(d[0].cluster, 1)
         XCTAssertEqual(d[1].kind, .cluster)
-        // deny /admin: the big head is refused (0), the small one gets the local answer
-        XCTAssertEqual(d[2].kind, .error)
-        XCTAssertEqual(d[2].cluster, 0)
-        XCTAssertEqual(d[3].kind, .local)
+        XCTAssertEqual(d[2].kind, .cluster)
+        XCTAssertEqual(d[3].kind, .cluster)
+        // deny /admin: the big head is refused (0); the others are routed by path, cookies or not
+        XCTAssertEqual(d[4].kind, .error)
+        XCTAssertEqual(d[4].cluster, 0)
+        XCTAssertEqual(d[5].kind, .local)
+        XCTAssertEqual(d[6].kind, .local)
+        XCTAssertEqual(d[6].route, 0)
+        XCTAssertEqual(d[7].kind, .cluster)
+        XCTAssertEqual(d[7].route, 1)
     }
 
     /// Corpus inputs (single files and multi-file snapshots) with HTTP route tables.

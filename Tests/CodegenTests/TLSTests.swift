@@ -220,4 +220,46 @@ final class TLSTests: XCTestCase {
             }
         }
     }
+
+    /// ClientHellos of post-quantum clients (X25519MLKEM768 key shares: 1.5-1.9 KB) fit in
+    /// X2B_HEAD_MAX and are routed by server name, also over several records; one larger
+    /// than the head is not seen whole and is refused.
+    func testLargePostQuantumClientHelloRoutedByServerName() throws {
+        try TestPaths.requireKernel()
+        let fe = frontEnd([Self.fixture])
+        let (build, plan) = try TLSTestRun.build(fe.ir)
+        let dst = "10.96.2.1:443"
+        let parts = dst.split(separator: ":")
+        let l = ChainSelection.listener(in: fe.ir, address: IRAddress(parsing: String(parts[0]))!, port: UInt16(parts[1])!)!
+        let table = try XCTUnwrap(plan.tlsTables.firstIndex { $0.source == l.path })
+        let pq = TLSTestRun.clientHello(serverName: "foo.example.com", alpn: ["h2"], postQuantum: true)
+        let chrome = TLSTestRun.clientHello(serverName: "foo.example.com", alpn: ["h2", "http/1.1"], postQuantum: true, padding: 500)
+        let split = TLSTestRun.clientHello(serverName: "x.example.com", alpn: ["h2"], splitAt: [700, 1400], postQuantum: true, padding: 400)
+        let near = TLSTestRun.clientHello(serverName: "foo.example.com", alpn: ["h2"], padding: Int(ABI.headMax) - 180)
+        let over = TLSTestRun.clientHello(serverName: "foo.example.com", alpn: ["h2"], postQuantum: true, padding: Int(ABI.headMax))
+        XCTAssertGreaterThan(pq.count, 1400)
+        XCTAssertGreaterThan(chrome.count, 1900)
+        XCTAssertGreaterThan(split.count, 1800)
+        XCTAssertLessThanOrEqual(near.count, Int(ABI.headMax))
+        XCTAssertGreaterThan(near.count, Int(ABI.headMax) - 100)
+        XCTAssertGreaterThan(over.count, Int(ABI.headMax))
+        // the driver takes at most X2B_HEAD_MAX + 1 bytes, as the module keeps X2B_HEAD_MAX
+        let heads = [pq, chrome, split, near, Array(over.prefix(Int(ABI.headMax) + 1))]
+        let got = try TLSTestRun.run(build, table: UInt32(table), heads: heads)
+        func name(_ action: UInt32?) -> String? {
+            guard let action else { return nil }
+            let a = plan.actions[Int(action)]
+            return a.kind == .cluster ? plan.clusters[Int(a.target)].name : "kind \(a.kind)"
+        }
+        let foo = cluster(fe.ir, dst, hello("foo.example.com", ["h2"]))
+        XCTAssertNotNil(foo)
+        let want: [String?] = [
+            foo, cluster(fe.ir, dst, hello("foo.example.com", ["h2", "http/1.1"])), cluster(fe.ir, dst, hello("x.example.com", ["h2"])), foo, nil,
+        ]
+        for (i, g) in got.enumerated() {
+            XCTAssertEqual(name(g.action), want[i], "head \(i) of \(heads[i].count) bytes (state \(g.state))")
+        }
+        XCTAssertEqual(got.map(\.state), [1, 1, 1, 1, 2])  // X2B_TLS_HELLO; the last X2B_TLS_PARTIAL
+        XCTAssertEqual(got[0].serverNameLength, "foo.example.com".utf8.count)
+    }
 }

@@ -694,7 +694,7 @@ class Setup(Exception):
 
 
 # X2B_HEAD_MAX (bpf-runtime/abi/x2b_abi.h): the request head bytes the kernel sees
-HEAD_MAX = 1024
+HEAD_MAX = 4096
 
 
 def stop(procs: list[subprocess.Popen]):

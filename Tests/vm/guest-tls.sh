@@ -52,10 +52,13 @@ while IFS='|' read -r name eps; do
 		grep "^$name|" $T/requests | while IFS='|' read -r _ id dst sni alpn mode; do
 			host=${dst%:*}; port=${dst##*:}; host=${host#[}; host=${host%]}
 			case $mode in
-			s_client)
+			s_client | big)
 				set -- -connect "$dst"
 				if [ "$sni" = - ]; then set -- "$@" -noservername; else set -- "$@" -servername "$sni"; fi
 				[ "$alpn" = - ] || set -- "$@" -alpn "$alpn"
+				# a 4096-bit finite-field key share (512 bytes): with long ALPN values, a
+				# ClientHello of ~1.8 KB, the size post-quantum key shares give
+				[ "$mode" = s_client ] || set -- "$@" -groups ffdhe4096
 				got=$(in_cgroup timeout 10 /x2b/openssl s_client "$@" </dev/null 2>&1 |
 					sed -n 's/^subject=.*x2b-ep \([^ ]*\) end.*/\1/p' | head -1)
 				;;

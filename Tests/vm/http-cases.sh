@@ -11,6 +11,10 @@
 # The embedded example: vhosts by Host, a header route, a weighted route.
 http_case bookinfo "$ROOT/examples/bookinfo/bookinfo.json"
 http_req reviews-jason 10.96.0.12:9080 GET reviews / end-user:jason
+# ~3 KB of cookies before the header that routes: past the old 1024-byte head, within X2B_HEAD_MAX
+# (one line each: Tests/fuzz/http/make-seeds.py reads these lines with shlex)
+COOKIE=$(printf 'c%.0s' $(seq 1500))
+http_req reviews-jason-cookies 10.96.0.12:9080 GET reviews / "cookie:session=$COOKIE" "cookie:prefs=$COOKIE" end-user:jason
 http_req reviews-weighted 10.96.0.12:9080 GET reviews:9080 /reviews/0
 http_req ratings-by-host 10.96.0.12:9080 GET ratings /ratings/0
 http_req details-fqdn 10.96.0.14:9080 GET details.default.svc.cluster.local /details/0

@@ -9,7 +9,9 @@
 #   tls_req ID DST SNI|- ALPN[,ALPN...]|- MODE
 # MODE: s_client (openssl s_client, TLS 1.3), curl (a whole HTTPS request with
 # curl --resolve; curl offers ALPN h2,http/1.1: give it as ALPN; IPv4 only), split (a real TLS 1.2 ClientHello
-# sent in two sends, 40 ms apart, with busybox nc), plain (an HTTP/1.1 head).
+# sent in two sends, 40 ms apart, with busybox nc), plain (an HTTP/1.1 head), big (s_client
+# with a 512-byte ffdhe4096 key share: with long ALPN values a ClientHello past the old
+# 1024-byte head, as post-quantum clients send; X2B_HEAD_MAX is 4096).
 # Sourced by plan-tls.sh ($ROOT, $CORPUS set).
 
 tls_case passthrough "$ROOT/Tests/Fixtures/tls/passthrough.json"
@@ -23,6 +25,10 @@ tls_req alpn-none 10.96.2.1:443 alpn.example.com - s_client
 tls_req no-backtrack 10.96.2.1:443 strict.example.com http/1.1 s_client
 tls_req unknown-sni 10.96.2.1:443 other.test - s_client
 tls_req no-sni 10.96.2.1:443 - - s_client
+# ~1.8 KB ClientHellos: ALPN h2 and four 251-byte values
+LONG=$(printf 'p%.0s' $(seq 250))
+tls_req big-exact 10.96.2.1:443 foo.example.com "h2,a$LONG,b$LONG,c$LONG,d$LONG" big
+tls_req big-alpn 10.96.2.1:443 alpn.example.com "a$LONG,b$LONG,h2,c$LONG" big
 tls_req curl-exact 10.96.2.1:443 foo.example.com h2,http/1.1 curl
 tls_req curl-alpn 10.96.2.1:443 alpn.example.com h2,http/1.1 curl
 tls_req split-exact 10.96.2.1:443 foo.example.com - split

@@ -58,7 +58,7 @@
 
 #define MODNAME "xds2bpf_defer"
 #define STATS "/sys/kernel/debug/" MODNAME "/stats"
-#define HEAD_MAX 1024
+#define HEAD_MAX 4096 /* X2B_HEAD_MAX */
 
 static int failures;
 static int passes;
@@ -847,22 +847,54 @@ static void t_parse(void)
 
 static void t_big_head(void)
 {
-	char hdr[3100];
+	char hdr[HEAD_MAX + 1100];
 	char why[256] = "";
 	size_t len;
 	char *req;
 	const char *who;
 	struct tstat s;
 
+	/* a head past HEAD_MAX: the program sees its first HEAD_MAX bytes, flagged truncated */
 	memcpy(hdr, "X-Pad: ", 7);
-	memset(hdr + 7, 'p', 2900);
-	memcpy(hdr + 2907, "\r\n", 3);
+	memset(hdr + 7, 'p', HEAD_MAX + 1000);
+	memcpy(hdr + 7 + HEAD_MAX + 1000, "\r\n", 3);
 	req = mkreq("GET", "/b", hdr, 10, &len);
 	who = exchange("10.0.0.80", 80, req, len, why, sizeof(why));
 	s = tstat();
 	result("head-over-bound", who && !strcmp(who, "B") && s.last_len == HEAD_MAX && (s.last_flags & 2),
 	       "backend %s, program saw %llu of %zu bytes, flags %#llx %s", who ? who : "-",
 	       (unsigned long long)s.last_len, len, (unsigned long long)s.last_flags, who ? "" : why);
+	free(req);
+}
+
+/*
+ * Cookies of ~3 KB before the header that routes: past the old 1024-byte bound,
+ * whole within HEAD_MAX, so the program sees the header and the head complete.
+ */
+static void t_cookie_head(void)
+{
+	char hdr[3400];
+	char why[256] = "";
+	size_t len, n = 0;
+	char *req;
+	const char *who;
+	struct tstat s;
+
+	for (int i = 0; i < 12; i++) {
+		n += snprintf(hdr + n, sizeof(hdr) - n, "Cookie: session%d=", i);
+		memset(hdr + n, 'c', 240);
+		n += 240;
+		n += snprintf(hdr + n, sizeof(hdr) - n, "\r\n");
+	}
+	snprintf(hdr + n, sizeof(hdr) - n, "X-Backend: d\r\n");
+	req = mkreq("GET", "/q", hdr, 0, &len);
+	who = exchange("10.0.0.80", 80, req, len, why, sizeof(why));
+	s = tstat();
+	result("head-3k-cookies", who && !strcmp(who, "D") && len > 3000 && s.last_len == len &&
+	       (s.last_flags & 3) == 1 && s.hdr_len == 1,
+	       "backend %s (want D), program saw %llu of %zu bytes, flags %#llx, x-backend %d %s",
+	       who ? who : "-", (unsigned long long)s.last_len, len, (unsigned long long)s.last_flags,
+	       s.hdr_len, who ? "" : why);
 	free(req);
 }
 
@@ -1651,6 +1683,7 @@ static int phase_a(const char *objpath, const char *cgroup)
 	t_parse();
 	begin("big-head");
 	t_big_head();
+	t_cookie_head();
 	{
 		static const int c2[] = { 17 }, c3[] = { 5, 30, 52 }, cb[] = { 40 };
 
@@ -1911,7 +1944,7 @@ static int cmd_probe(int argc, char **argv)
  */
 static int cmd_hprobe(int argc, char **argv)
 {
-	char req[4096];
+	char req[16384];
 	struct tally t[64];
 	struct addr a;
 	int i = 0, n, nt = 0, len;
@@ -1935,6 +1968,8 @@ static int cmd_hprobe(int argc, char **argv)
 				colon + 1);
 	}
 	len += snprintf(req + len, sizeof(req) - len, "User-Agent: x2b-vmtest\r\nAccept: */*\r\n\r\n");
+	if (len >= (int)sizeof(req))
+		return 2;
 	for (int k = 0; k < n; k++) {
 		char buf[1024], key[128];
 		size_t got = 0;

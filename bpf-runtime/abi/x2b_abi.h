@@ -141,7 +141,7 @@ struct x2b_scratch {
  * raw HTTP/1.x request line and headers, up to the blank line or truncated;
  * the defer-connect module (or a test harness) fills it.
  */
-#define X2B_HEAD_MAX 1024
+#define X2B_HEAD_MAX 4096
 
 /* Request head flags (struct x2b_req.flags). */
 #define X2B_REQ_TRUNCATED 1 /* the head did not fit: headers may be missing */

@@ -26,7 +26,7 @@ X2B_ASSERT_SIZE(x2b_epkey, 20);
 X2B_ASSERT_OFF(x2b_epkey, port, 2);
 X2B_ASSERT_OFF(x2b_epkey, addr, 4);
 X2B_ASSERT_SIZE(x2b_scratch, 16);
-X2B_ASSERT_SIZE(x2b_req, 1032);
+X2B_ASSERT_SIZE(x2b_req, 4104);
 X2B_ASSERT_OFF(x2b_req, head, 8);
 X2B_ASSERT_SIZE(x2b_htable, 88);
 X2B_ASSERT_OFF(x2b_htable, vhost_header, 16);

@@ -38,9 +38,9 @@
 
 /* Largest head the module collects; bytes past it are sent, not seen (x2b_abi.h agrees). */
 #ifndef X2B_HEAD_MAX
-#define X2B_HEAD_MAX 1024
+#define X2B_HEAD_MAX 4096
 #endif
-_Static_assert(X2B_HEAD_MAX == 1024, "kernel/xds2bpf_defer.c collects 1024 bytes");
+_Static_assert(X2B_HEAD_MAX == 4096, "kernel/xds2bpf_defer.c collects 4096 bytes");
 
 /* bpf_x2b_field() fields */
 #define X2B_FIELD_METHOD	0

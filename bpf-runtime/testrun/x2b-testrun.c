@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * x2b-testrun: runs HTTP requests through the compiled route matcher in the
- * kernel with BPF_PROG_TEST_RUN (tc programs run there; cgroup sock_addr
- * programs do not). Used by `xds2bpf route-check --engine bpf` and the
+ * kernel with BPF_PROG_TEST_RUN (XDP programs run there; cgroup sock_addr
+ * programs do not). The packet is PAD bytes (the table, random value and
+ * runtime key as three native u32, then zeros) and the head; XDP with
+ * fragments, as a head of X2B_HEAD_MAX + 1 bytes is more than a page of
+ * linear test data holds. Used by `xds2bpf route-check --engine bpf` and the
  * differential tests.
  *
  *   x2b-testrun OBJECT MAPDIR [--repeat N]
@@ -130,7 +133,6 @@ int main(int argc, char **argv)
 	unsigned char data[PAD + X2B_HEAD_MAX + 64], out[PAD + X2B_HEAD_MAX + 64];
 	struct bpf_object *obj = NULL;
 	struct bpf_program *prog;
-	struct __sk_buff skb;
 	unsigned int table, random, runtime, len;
 	const char *program = "x2b_http_test";
 	int repeat = 1, fd, err;
@@ -178,24 +180,21 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 		memset(data, 0, PAD);
+		memcpy(data, &table, sizeof(table));
+		memcpy(data + 4, &random, sizeof(random));
+		memcpy(data + 8, &runtime, sizeof(runtime));
 		if (fread(data + PAD, 1, len, stdin) != len) {
 			fprintf(stderr, "x2b-testrun: short request\n");
 			err = -EINVAL;
 			goto cleanup;
 		}
-		memset(&skb, 0, sizeof(skb));
-		skb.cb[0] = table;
-		skb.cb[1] = random;
-		skb.cb[2] = runtime;
 		opts.data_in = data;
 		opts.data_size_in = PAD + len;
 		opts.data_out = out;
 		opts.data_size_out = sizeof(out);
-		opts.ctx_in = &skb;
-		opts.ctx_size_in = sizeof(skb);
 		opts.repeat = repeat;
 		err = bpf_prog_test_run_opts(fd, &opts);
-		if (err || opts.retval != 0) {
+		if (err || opts.retval != XDP_PASS) {
 			fprintf(stderr, "x2b-testrun: test run failed: %s (retval %u)\n",
 				strerror(errno), opts.retval);
 			err = err ? -errno : -EINVAL;

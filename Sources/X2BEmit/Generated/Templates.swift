@@ -52,11 +52,16 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Test harness for the generated HTTP matcher (route-check --engine bpf, the
- * differential tests): a tc program BPF_PROG_TEST_RUN can drive. The packet is
- * X2B_TEST_PAD bytes of padding, then the request head; skb->cb[0..2] carry
- * the route table, the random value and the active runtime key. The decision
- * (struct x2b_hresult) is written over the padding, so data_out returns it.
- * It includes the same x2b_routes.h as the bundle.
+ * differential tests): an XDP program BPF_PROG_TEST_RUN can drive. The packet
+ * is X2B_TEST_PAD bytes of padding, then the request head; the padding starts
+ * with struct x2b_test_args (the route table, the random value and the active
+ * runtime key). The decision (struct x2b_hresult) is written over the padding,
+ * so data_out returns it. It includes the same x2b_routes.h as the bundle.
+ *
+ * XDP with fragments (xdp.frags), not tc: a tc test run takes one page of
+ * linear data (about 3.7 KB after the kernel's head and tail room), less than
+ * X2B_HEAD_MAX + 1 bytes; an XDP test run puts the rest in fragments, which
+ * bpf_xdp_load_bytes() reads through.
  */
 #define X2B_TEST_RANDOM 1
 #include "x2b_prelude.h"
@@ -64,13 +69,18 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 
 #define X2B_TEST_PAD 32
 
+struct x2b_test_args {
+	__u32 table, random, runtime;
+};
+
 _Static_assert(sizeof(struct x2b_hresult) <= X2B_TEST_PAD, "result fits in the padding");
+_Static_assert(sizeof(struct x2b_test_args) <= X2B_TEST_PAD, "arguments fit in the padding");
 
 /* The head after the padding into x2b_hreq, as the module fills it; NULL on failure. */
-static __always_inline struct x2b_req *x2b_test_head(struct __sk_buff *skb)
+static __always_inline struct x2b_req *x2b_test_head(struct xdp_md *ctx)
 {
 	struct x2b_req *req = x2b_http_req();
-	__u32 len = skb->len;
+	__u32 len = bpf_xdp_get_buff_len(ctx);
 
 	if (!req || len < X2B_TEST_PAD)
 		return NULL;
@@ -81,28 +91,31 @@ static __always_inline struct x2b_req *x2b_test_head(struct __sk_buff *skb)
 		req->flags = X2B_REQ_TRUNCATED;
 	}
 	req->len = len;
-	if (len && bpf_skb_load_bytes(skb, X2B_TEST_PAD, req->head, len & (X2B_HEAD_MAX - 1) ?: X2B_HEAD_MAX) < 0)
+	if (len && bpf_xdp_load_bytes(ctx, X2B_TEST_PAD, req->head, len & (X2B_HEAD_MAX - 1) ?: X2B_HEAD_MAX) < 0)
 		return NULL;
 	return req;
 }
 
-SEC("tc")
-int x2b_http_test(struct __sk_buff *skb)
+SEC("xdp.frags")
+int x2b_http_test(struct xdp_md *ctx)
 {
+	struct x2b_test_args args;
 	struct x2b_htest *t;
 	struct x2b_hresult *res, out = {};
 	struct x2b_req *req;
 	__u32 zero = 0;
 
+	if (bpf_xdp_load_bytes(ctx, 0, &args, sizeof(args)) < 0)
+		return XDP_ABORTED;
 	t = bpf_map_lookup_elem(&x2b_htst, &zero);
 	if (!t)
-		return 1;
-	t->random = skb->cb[1];
-	t->runtime = skb->cb[2];
-	req = x2b_test_head(skb);
+		return XDP_ABORTED;
+	t->random = args.random;
+	t->runtime = args.runtime;
+	req = x2b_test_head(ctx);
 	if (!req)
-		return 1;
-	out.cluster = x2b_http_route(req, skb->cb[0]);
+		return XDP_ABORTED;
+	out.cluster = x2b_http_route(req, args.table);
 	res = bpf_map_lookup_elem(&x2b_hres, &zero);
 	if (res) {
 		out.kind = res->kind;
@@ -111,40 +124,46 @@ int x2b_http_test(struct __sk_buff *skb)
 		if (res->kind == X2B_HK_BAD_REQUEST)
 			out.cluster = res->cluster; /* Envoy's status */
 		else if (res->kind == X2B_HK_ERROR) /* 1: the L4 fallback, 0: refused */
-			out.cluster = x2b_http_error_falls_back(skb->cb[0]);
+			out.cluster = x2b_http_error_falls_back(args.table);
 	}
-	bpf_skb_store_bytes(skb, 0, &out, sizeof(out), 0);
-	return 0;
+	if (bpf_xdp_store_bytes(ctx, 0, &out, sizeof(out)) < 0)
+		return XDP_ABORTED;
+	return XDP_PASS;
 }
 
 #ifdef X2B_TLS_H
 /*
  * The TLS chooser (x2b_tls.h and the generated tables), for x2b-testrun
- * --program x2b_tls_test: skb->cb[0] is the TLS table, the packet after the
+ * --program x2b_tls_test: the padding's table is the TLS table, the packet after the
  * padding the connection's first bytes. Written over the padding as a struct
  * x2b_hresult: kind = the hello state (X2B_TLS_RAW, _HELLO, _PARTIAL),
  * vhost = the server name's length, route = the ALPN values seen, cluster =
  * the action id (X2B_TLS_CLOSE: the connection is refused).
  */
-SEC("tc")
-int x2b_tls_test(struct __sk_buff *skb)
+SEC("xdp.frags")
+int x2b_tls_test(struct xdp_md *ctx)
 {
-	struct x2b_req *req = x2b_test_head(skb);
+	struct x2b_test_args args;
 	struct x2b_hresult out = {};
 	struct x2b_hello *h;
+	struct x2b_req *req;
 	__u32 zero = 0;
 
+	if (bpf_xdp_load_bytes(ctx, 0, &args, sizeof(args)) < 0)
+		return XDP_ABORTED;
+	req = x2b_test_head(ctx);
 	if (!req)
-		return 1;
-	out.cluster = x2b_tls_choose(req, skb->cb[0]);
+		return XDP_ABORTED;
+	out.cluster = x2b_tls_choose(req, args.table);
 	h = bpf_map_lookup_elem(&x2b_tlsh, &zero);
 	if (h) {
 		out.kind = h->state;
 		out.vhost = h->sni_len;
 		out.route = h->nalpn;
 	}
-	bpf_skb_store_bytes(skb, 0, &out, sizeof(out), 0);
-	return 0;
+	if (bpf_xdp_store_bytes(ctx, 0, &out, sizeof(out)) < 0)
+		return XDP_ABORTED;
+	return XDP_PASS;
 }
 #endif
 
@@ -285,9 +304,9 @@ int x2b_sockops(struct bpf_sock_ops *skops)
 
 /* Largest head the module collects; bytes past it are sent, not seen (x2b_abi.h agrees). */
 #ifndef X2B_HEAD_MAX
-#define X2B_HEAD_MAX 1024
+#define X2B_HEAD_MAX 4096
 #endif
-_Static_assert(X2B_HEAD_MAX == 1024, "kernel/xds2bpf_defer.c collects 1024 bytes");
+_Static_assert(X2B_HEAD_MAX == 4096, "kernel/xds2bpf_defer.c collects 4096 bytes");
 
 /* bpf_x2b_field() fields */
 #define X2B_FIELD_METHOD	0
@@ -3264,7 +3283,7 @@ struct x2b_scratch {
  * raw HTTP/1.x request line and headers, up to the blank line or truncated;
  * the defer-connect module (or a test harness) fills it.
  */
-#define X2B_HEAD_MAX 1024
+#define X2B_HEAD_MAX 4096
 
 /* Request head flags (struct x2b_req.flags). */
 #define X2B_REQ_TRUNCATED 1 /* the head did not fit: headers may be missing */
@@ -3463,7 +3482,7 @@ X2B_ASSERT_SIZE(x2b_epkey, 20);
 X2B_ASSERT_OFF(x2b_epkey, port, 2);
 X2B_ASSERT_OFF(x2b_epkey, addr, 4);
 X2B_ASSERT_SIZE(x2b_scratch, 16);
-X2B_ASSERT_SIZE(x2b_req, 1032);
+X2B_ASSERT_SIZE(x2b_req, 4104);
 X2B_ASSERT_OFF(x2b_req, head, 8);
 X2B_ASSERT_SIZE(x2b_htable, 88);
 X2B_ASSERT_OFF(x2b_htable, vhost_header, 16);
