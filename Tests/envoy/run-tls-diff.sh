@@ -30,9 +30,13 @@ cleanup() {
 }
 trap cleanup EXIT
 ip link set lo up
-NC=$(command -v nc || true)
-[ -n "$NC" ] || { [ -x "$ROOT/.vm/busybox/bin/busybox" ] && NC="$ROOT/.vm/busybox/bin/busybox nc"; }
-[ -n "$NC" ] || { echo "run-tls-diff: no nc (or .vm/busybox from Tests/vm/fetch.sh)" >&2; exit 1; }
+# BusyBox's nc (Debian's busybox-static, from scripts/install-deps.sh; or the VM tests' copy):
+# one nc whose behaviour at end of input the checks below rely on.
+NC=
+for bb in "$(command -v busybox || true)" "$ROOT/.vm/busybox/bin/busybox"; do
+	if [ -n "$bb" ] && [ -x "$bb" ] && "$bb" --list 2>/dev/null | grep -qx nc; then NC="$bb nc"; break; fi
+done
+[ -n "$NC" ] || { echo "run-tls-diff: no busybox nc (scripts/install-deps.sh installs busybox-static)" >&2; exit 1; }
 CASE='' SNAP=() pass=0 fail=0 skipped=0 envoy_pid=''
 
 # wait_port HOST PORT: until something accepts there (Envoy and the servers start slowly under load)
@@ -107,8 +111,10 @@ print(" ".join(c["endpoint"] for c in e.get("candidates", [])) if e.get("outcome
 	[ "$allowed" = refused ] && allowed=none
 	ip addr add "$host/32" dev lo 2>/dev/null || true # the address a wildcard listener is dialled at
 	case $mode in
-	s_client)
+	s_client | big)
 		local o=(-connect "$dst")
+		# big: a 512-byte ffdhe4096 key share, with long ALPN values a ClientHello past 1024 bytes
+		[ "$mode" = big ] && o+=(-groups ffdhe4096)
 		if [ "$sni" = - ]; then o+=(-noservername); else o+=(-servername "$sni"); fi
 		[ "$alpn" = - ] || o+=(-alpn "$alpn")
 		got=$(timeout 10 openssl s_client "${o[@]}" </dev/null 2>&1 | sed -n 's/^subject=.*x2b-ep \([^ ]*\) end.*/\1/p' | head -1 || true)

@@ -89,7 +89,7 @@ class Config:
         self.endpoints = {"svc-a": POOL[0:3], "svc-b": POOL[10:12], "svc-c": POOL[20:22]}
         self.lb = {"svc-a": cluster_pb2.Cluster.ROUND_ROBIN, "svc-b": cluster_pb2.Cluster.ROUND_ROBIN,
                    "svc-c": cluster_pb2.Cluster.ROUND_ROBIN}
-        self.invalid = None  # None, "sni", "lb", "hostname"
+        self.invalid = None  # None, "source", "lb", "hostname"
 
     def copy(self):
         c = Config()
@@ -116,8 +116,11 @@ class Config:
             tp.stat_prefix = name
             tp.cluster = cluster
             f.typed_config.CopyFrom(pack(tp))
-            if self.invalid == "sni" and name == "svc-b":
-                fc.filter_chain_match.server_names.append("b.example.com")
+            if self.invalid == "source" and name == "svc-b":
+                # a source match cannot be decided in the kernel (SNI can, through the module)
+                r = fc.filter_chain_match.source_prefix_ranges.add()
+                r.address_prefix = "10.0.0.0"
+                r.prefix_len.value = 8
             out.append(l)
         return out
 
@@ -466,7 +469,7 @@ def run(h, a, rnd):
     log("10 listener/cluster changes ACKed")
 
     # 3. invalid updates: NACK with the diagnostic id and path; the last good keeps serving
-    for kind, types, want_id, want_path in (("sni", ["listener"], "XDS201", 'listeners["svc-b"]'),
+    for kind, types, want_id, want_path in (("source", ["listener"], "XDS201", 'listeners["svc-b"]'),
                                             ("lb", ["cluster"], "XDS205", 'clusters["svc-c"]'),
                                             ("hostname", ["endpoint"], "XDS105", 'load_assignments["svc-a"]')):
         bad = cfg.copy()
