@@ -275,21 +275,30 @@ extension Pipeline {
             tc.program = t.program
             m.tailCalls.append(tc)
         }
+        // Built in local arrays and assigned once: the manifest keeps its fields in
+        // copy-on-write storage, so appending to `m.listeners` in a loop copies the
+        // whole array each time (quadratic at 10k services).
+        var listeners: [Xds2bpf_Bundle_V1_Listener] = []
+        listeners.reserveCapacity(plan.listeners.count)
         for (i, l) in plan.listeners.enumerated() {
             var li = Xds2bpf_Bundle_V1_Listener()
             li.index = UInt32(i)
             li.name = l.name
             li.address = l.address
             li.kind = l.kind
-            m.listeners.append(li)
+            listeners.append(li)
         }
+        m.listeners = listeners
+        var clusters: [Xds2bpf_Bundle_V1_Cluster] = []
+        clusters.reserveCapacity(plan.clusters.count)
+        var dnsClusters: [Xds2bpf_Bundle_V1_DnsCluster] = []
         for (i, c) in plan.clusters.enumerated() {
             var ci = Xds2bpf_Bundle_V1_Cluster()
             ci.index = UInt32(i)
             ci.name = c.name
             ci.lbPolicy = c.passthrough ? "original_dst" : c.lb.rawValue
             ci.endpoints = UInt32(c.endpointCount)
-            m.clusters.append(ci)
+            clusters.append(ci)
             if let dns = c.dns {
                 var d = Xds2bpf_Bundle_V1_DnsCluster()
                 d.cluster = UInt32(i)
@@ -307,9 +316,11 @@ extension Pipeline {
                     host.priority = h.priority
                     return host
                 }
-                m.dnsClusters.append(d)
+                dnsClusters.append(d)
             }
         }
+        m.clusters = clusters
+        m.dnsClusters = dnsClusters
         // Version 2 only for bundles that need a loader that resolves DNS clusters:
         // an older loader refuses them instead of loading clusters it would never fill.
         if !m.dnsClusters.isEmpty { m.formatVersion = 2 }
