@@ -328,6 +328,52 @@ def per_run(doc, prog):
     return out
 
 
+ATTRIBUTION = (
+    ("full", "the bundle as compiled (every piece)"),
+    ("no-counters", "without the per-CPU counters (`x2b_count`)"),
+    ("no-remember", "without the per-socket record for getpeername (`x2b_remember`)"),
+    ("no-tailcall", "LB stage inline in the entry program (no tail call)"),
+    ("no-lb", "without the LB pick (always the level's first endpoint)"),
+    ("no-listener", "without the listener lookup (every connect takes row 0's action)"),
+    ("all", "all five pieces left out"),
+)
+
+
+def section_attribution(res, out, findings):
+    sizes = sorted({int(m.group(1)) for p in glob.glob(f"{res}/attribution/l4-*-full.json")
+                    if (m := re.match(r"l4-(\d+)-full\.json$", os.path.basename(p)))})
+    if not sizes:
+        out.append(f"_Not run in this invocation{skipped(res)}._\n")
+        return
+    out.append("Bench-only builds of the same L4 bundle (`xds2bpf compile --bench-variant PIECE`), each "
+               "leaving one piece of the connect path out; a piece's cost is the full build minus the "
+               "build without it. Entry program `x2b_connect4`, nanoseconds per run (bpf_stats), median "
+               "of the runs, connecting to every service VIP in turn; the empty connect4 program is the "
+               "fixed cost of any program (two clock reads), measured in the same invocation.\n")
+    head = "| build | " + " | ".join(f"{n_label(n)} services | cost of the piece" for n in sizes) + " |"
+    out.append(head)
+    out.append("|---|" + "---:|---:|" * len(sizes))
+    full = {n: med([x[0] for x in per_run(load(f"{res}/attribution/l4-{n}-full.json"), "entry")]) for n in sizes}
+    for key, label in ATTRIBUTION:
+        cells = []
+        for n in sizes:
+            path = f"{res}/attribution/l4-{n}-{key}.json"
+            if not os.path.exists(path):
+                cells += ["–", "–"]
+                continue
+            v = med([x[0] for x in per_run(load(path), "entry")])
+            cost = "" if key == "full" else f"{full[n] - v:.0f} ns"
+            cells += [f"{v:.0f} ns", cost]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    em = []
+    for n in sizes:
+        path = f"{res}/attribution/empty-{n}.json"
+        v = med([x[0] for x in per_run(load(path), "empty")]) if os.path.exists(path) else float("nan")
+        em += [f"{v:.0f} ns", ""]
+    out.append("| empty connect4 program (baseline) | " + " | ".join(em) + " |")
+    out.append("")
+
+
 def section_decision(res, out, plots, findings):
     sizes = sorted(int(re.match(r"l4-(\d+)\.json$", os.path.basename(p)).group(1))
                    for p in glob.glob(f"{res}/decision/l4-*.json") if re.match(r"l4-\d+\.json$", os.path.basename(p)))
@@ -595,6 +641,9 @@ def main():
                 "on every port.\n")
     body.append(meta(res, "decision"))
     section_decision(res, body, plots, findings)
+    body.append("### Attribution: where the decision's nanoseconds go\n")
+    body.append(meta(res, "attribution"))
+    section_attribution(res, body, findings)
     body.append("## 4. Latency: redirect vs direct vs a userspace proxy\n")
     body.append(meta(res, "latency"))
     section_latency(res, body, plots, findings)

@@ -9,7 +9,7 @@
 #   --quick        small sizes, few repetitions: a smoke run (default output
 #                  .bench/quick/BENCHMARKS.md, so the committed report is untouched)
 #   --out FILE     where to write the report (default: BENCHMARKS.md at the repo root)
-#   --only LIST    comma-separated subset of: compile,verify,decision,latency
+#   --only LIST    comma-separated subset of: compile,verify,decision,attribution,latency
 #   --no-report    measure only (raw results stay in .bench/results-<mode>/)
 #
 # Environment: XDS2BPF (compiler binary, default .build/release/xds2bpf),
@@ -32,7 +32,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/env.sh"
 MODE=full
 OUT=
-ONLY=compile,verify,decision,latency
+ONLY=compile,verify,decision,attribution,latency
 REPORT=1
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -88,7 +88,7 @@ mkdir -p "$WORK" "$SNAP" "$BUNDLES"
 printf '*\n' >"$WORK/.gitignore"
 # a section's old results go when it runs again; --only keeps the others
 mkdir -p "$RES"
-for s in compile verify decision latency; do
+for s in compile verify decision attribution latency; do
 	if want "$s"; then rm -rf "${RES:?}/$s"; mkdir -p "$RES/$s"; fi
 done
 rm -f "$RES/kernel-skipped.txt"
@@ -350,6 +350,56 @@ section_decision() {
 	echo "$BPF_STATS_PREV" >/proc/sys/kernel/bpf_stats_enabled
 }
 
+# --- 3b. attribution: where the decision's nanoseconds go -------------------
+# Bench-only variants of the same bundle (`compile --bench-variant`), each
+# leaving one piece of the connect path out; the difference to the full build is
+# that piece's cost. Same connect loop as section 3, over the service VIPs.
+ATTRIBUTION_VARIANTS=(full no-counters no-remember no-tailcall no-lb no-listener all)
+bench_bundle() { # N VARIANT: a bench-variant build of the L4 bundle of N services
+	local n=$1 v=$2 snap dir knobs
+	snap=$(snapshot l4 "$n")
+	dir=$BUNDLES/l4-$n-$v
+	knobs=$v
+	[ "$v" = all ] && knobs=no-counters,no-remember,no-tailcall,no-lb,no-listener
+	if [ ! -f "$dir/manifest.pb" ] || [ "$dir/manifest.pb" -ot "$snap" ] || [ "$dir/manifest.pb" -ot "$XDS2BPF" ]; then
+		rm -rf "$dir"
+		if [ "$v" = full ]; then
+			"$XDS2BPF" compile "$snap" -o "$dir" --cache-dir none --quiet 2>"$dir.log"
+		else
+			"$XDS2BPF" compile "$snap" -o "$dir" --cache-dir none --quiet --bench-variant "$knobs" 2>"$dir.log"
+		fi || { cat "$dir.log" >&2; die "compile l4-$n ($v) failed"; }
+	fi
+	echo "$dir"
+}
+section_attribution() {
+	local n v b t name pins
+	mkdir -p "$EMPTY_PIN"
+	[ -e "$EMPTY_PIN/prog" ] || bpftool prog load "$BIN/empty.bpf.o" "$EMPTY_PIN/prog" type cgroup/connect4
+	echo 1 >/proc/sys/kernel/bpf_stats_enabled
+	for n in "${DECISION_SIZES[@]}"; do
+		t=$E2E_TMP/targets-$n
+		targets l4 "$n" "$t"
+		start_backend "$t/ports"
+		for v in "${ATTRIBUTION_VARIANTS[@]}"; do
+			b=$(bench_bundle "$n" "$v")
+			name=a$n-$v
+			log "attribution: $n services: $v"
+			e2e_loader load "$b" --cgroup "$E2E_CGROUP" --name "$name" >/dev/null
+			pins=$XDS2BPF_BPFFS/$name/progs
+			e2e_in_cgroup "$BIN/connloop" --dst-file "$t/vips" --warmup "$LOOP_WARMUP" --count "$LOOP_COUNT" \
+				--runs "$LOOP_RUNS" --prog "entry=$pins/x2b_connect4" >"$RES/attribution/l4-$n-$v.json"
+			e2e_loader unload --name "$name" >/dev/null
+		done
+		bpftool cgroup attach "$E2E_CGROUP" connect4 pinned "$EMPTY_PIN/prog"
+		EMPTY_ATTACHED=1
+		e2e_in_cgroup "$BIN/connloop" --dst-file "$t/endpoints" --warmup "$LOOP_WARMUP" --count "$LOOP_COUNT" \
+			--runs "$LOOP_RUNS" --prog "empty=$EMPTY_PIN/prog" >"$RES/attribution/empty-$n.json"
+		bpftool cgroup detach "$E2E_CGROUP" connect4 pinned "$EMPTY_PIN/prog"
+		EMPTY_ATTACHED=
+	done
+	echo "$BPF_STATS_PREV" >/proc/sys/kernel/bpf_stats_enabled
+}
+
 # --- 4. latency --------------------------------------------------------------
 wait_listening() { # PORT PID NAME: until 127.0.0.1:PORT accepts in the namespace (NAME's log if it exits)
 	for _ in $(seq 200); do
@@ -443,12 +493,13 @@ section_latency() {
 # --- run ---------------------------------------------------------------------
 want compile && run_section compile
 KERNEL=0
-if want verify || want decision || want latency; then
+if want verify || want decision || want attribution || want latency; then
 	if kernel_setup; then KERNEL=1; fi
 fi
 if [ "$KERNEL" = 1 ]; then
 	want verify && run_section verify
 	want decision && run_section decision
+	want attribution && run_section attribution
 	want latency && run_section latency
 fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/env.txt"

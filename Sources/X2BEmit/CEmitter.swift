@@ -140,6 +140,10 @@ public enum CEmitter {
         // manifest lists them), and a change of rows alone must keep this code
         // byte for byte, so that the object cache answers without clang.
         p.comment("Listeners, clusters and endpoints are rows in the maps (manifest.pb lists them).")
+        if !plan.benchKnobs.isEmpty {
+            p.comment("BENCH-ONLY data-path variant (compile --bench-variant): not for production.")
+            for k in plan.benchKnobs { p.print("#define \(k.define) 1") }
+        }
         p.print("#include \"x2b_prelude.h\"", "")
         p.comment("Listener rows kept in the LPM trie (prefixes, wildcard listeners); 0: exact listeners only.")
         p.print("#define X2B_LPM_ROWS \(MapImageEncoder.listeners(plan).entries)", "")
@@ -212,7 +216,11 @@ public enum CEmitter {
                 for policy in plan.policies {
                     dispatch.print("case \(CNamer.lbConstant(policy)):")
                     dispatch.withIndentation { d in
-                        d.print("bpf_tail_call_static(ctx, &x2b_jmp\(f), \(CNamer.lbConstant(policy)));", "break;")
+                        if plan.benchKnobs.contains(.noTailCall) {
+                            d.print("return x2b_balance(ctx, \(CNamer.lbConstant(policy)), X2B_FAM_INET\(f));")
+                        } else {
+                            d.print("bpf_tail_call_static(ctx, &x2b_jmp\(f), \(CNamer.lbConstant(policy)));", "break;")
+                        }
                     }
                 }
                 dispatch.print("}")
@@ -292,6 +300,10 @@ public enum CEmitter {
         }
         p.print("static __always_inline __u32 x2b_match\(f)(\(ipParam), __u16 port)", "{")
         p.withIndentation { p in
+            if plan.benchKnobs.contains(.noListener) {
+                p.print("(void)ip;", "(void)port;", "return \(entries.first.map { String($0.action) } ?? "X2B_NO_ACTION");")
+                return
+            }
             if !inline {
                 p.print("return x2b_lookup_listener(X2B_FAM_INET\(f), port, \(family == .inet4 ? "&ip" : "ip"));")
                 return

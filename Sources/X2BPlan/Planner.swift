@@ -117,6 +117,8 @@ public struct BundlePlan: Sendable {
     /// LB policies some cluster uses: one tail-call stage each per family.
     public var policies: [IRLBPolicy] = []
     public var needsHTTP = false
+    /// Bench-only data-path variants, sorted (empty in every real bundle).
+    public var benchKnobs: [BenchKnob] = []
     /// Listener rows routed on the ClientHello (with the defer-connect module).
     public var tlsTables: [TLSTable] = []
     public var tlsGroups: [TLSGroup] = []
@@ -133,8 +135,29 @@ public struct PlanOptions: Sendable {
     public var inlineListenerLimit = 16
     /// Upper bound on all LB table slots in one bundle (8 bytes each).
     public var maxTableSlots = 32 * 1024 * 1024
+    /// Bench-only data-path variants (`compile --bench-variant`): each leaves one
+    /// piece of the connect path out, to attribute its cost. Never for production.
+    public var benchKnobs: Set<BenchKnob> = []
 
     public init() {}
+}
+
+/// One piece of the connect path a bench-only build leaves out (issue #14's
+/// attribution table). The generated C says so at its top.
+public enum BenchKnob: String, Sendable, CaseIterable, Comparable {
+    /// x2b_count is a no-op: no per-CPU counters.
+    case noCounters = "no-counters"
+    /// No per-socket record for getpeername.
+    case noRemember = "no-remember"
+    /// The LB stage runs inline in the entry program instead of by tail call.
+    case noTailCall = "no-tailcall"
+    /// The endpoint pick is always the level's first endpoint (no policy code).
+    case noLB = "no-lb"
+    /// Every connect takes the first listener row's action (no listener lookup).
+    case noListener = "no-listener"
+
+    public var define: String { "X2B_BENCH_" + rawValue.uppercased().replacingOccurrences(of: "-", with: "_") }
+    public static func < (a: BenchKnob, b: BenchKnob) -> Bool { a.rawValue < b.rawValue }
 }
 
 public struct Planner {
@@ -156,6 +179,7 @@ public struct Planner {
     }
 
     mutating func run() {
+        plan.benchKnobs = options.benchKnobs.sorted()
         planClusters()
         planListeners()
         for family in [IRFamily.inet4, .inet6] {

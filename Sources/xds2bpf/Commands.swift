@@ -59,8 +59,26 @@ extension XDS2BPF {
         @Option(help: "With --base: where to write the endpoint delta (`xds2bpf-loader update` applies it in place) when only endpoints changed.")
         var delta: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Bench only: comma-separated data-path pieces to leave out (\(BenchKnob.allCases.map(\.rawValue).joined(separator: ", "))).",
+                visibility: .hidden))
+        var benchVariant: String?
+
         func validate() throws {
             if (base == nil) != (delta == nil) { throw ValidationError("--base and --delta go together") }
+            _ = try benchKnobs()
+        }
+
+        func benchKnobs() throws -> Set<BenchKnob> {
+            guard let benchVariant, !benchVariant.isEmpty else { return [] }
+            return Set(
+                try benchVariant.split(separator: ",").map { name in
+                    guard let k = BenchKnob(rawValue: String(name)) else {
+                        throw ValidationError("--bench-variant: unknown piece '\(name)'")
+                    }
+                    return k
+                })
         }
 
         func run() throws {
@@ -78,7 +96,12 @@ extension XDS2BPF {
             }
             let result: CompileResult
             do {
-                result = try Pipeline.compile(fe, options: CompileOptions(cacheDirectory: resolvedCacheDir()))
+                var options = CompileOptions(cacheDirectory: resolvedCacheDir())
+                options.plan.benchKnobs = try benchKnobs()
+                if !options.plan.benchKnobs.isEmpty {
+                    printErr("xds2bpf: warning: bench-only data-path variant (\(options.plan.benchKnobs.sorted().map(\.rawValue).joined(separator: ","))): not for production")
+                }
+                result = try Pipeline.compile(fe, options: options)
             } catch let e as ToolchainError {
                 input.report(e.diagnostics)
                 throw Exit.internalError

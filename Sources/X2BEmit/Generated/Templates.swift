@@ -2263,7 +2263,12 @@ static __always_inline int x2b_http_error_falls_back(__u32 table)
 
 static __always_inline void x2b_count(void *map, __u32 idx)
 {
-	__u64 *v = bpf_map_lookup_elem(map, &idx);
+	__u64 *v;
+
+#ifdef X2B_BENCH_NO_COUNTERS
+	return;
+#endif
+	v = bpf_map_lookup_elem(map, &idx);
 
 	if (v)
 		*v += 1; /* per-CPU: no atomics needed */
@@ -2552,9 +2557,13 @@ static __always_inline __u32 x2b_lb_ring_hash(const struct x2b_level *lv, __u32 
 static __always_inline void x2b_remember(struct bpf_sock_addr *ctx, __u32 global, __u8 family,
 					 const __u32 *orig_addr, __u16 orig_port)
 {
-	__u64 cookie = bpf_get_socket_cookie(ctx);
+	__u64 cookie;
 	struct x2b_sock st = {};
 
+#ifdef X2B_BENCH_NO_REMEMBER
+	return;
+#endif
+	cookie = bpf_get_socket_cookie(ctx);
 	st.family = family;
 	st.flags = X2B_SK_REDIRECTED;
 	st.orig_port = orig_port;
@@ -2566,6 +2575,9 @@ static __always_inline void x2b_remember(struct bpf_sock_addr *ctx, __u32 global
 /* The endpoint index within a level chosen by policy `lb` (a constant per stage). */
 static __always_inline __u32 x2b_pick(const struct x2b_cluster *c, const struct x2b_level *lv, const __u32 lb)
 {
+#ifdef X2B_BENCH_NO_LB
+	return 0;
+#endif
 	switch (lb) {
 	case X2B_LB_ROUND_ROBIN:
 		return x2b_lb_round_robin(c, lv);
