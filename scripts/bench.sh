@@ -312,6 +312,14 @@ targets() { # KIND N DIR: VIPs, pass-through destinations, one service's endpoin
 }
 
 # --- 3. decision cost ------------------------------------------------------
+measure_empty() { # DST-FILE OUT: the empty connect4 program (the fixed cost of any program)
+	bpftool cgroup attach "$E2E_CGROUP" connect4 pinned "$EMPTY_PIN/prog"
+	EMPTY_ATTACHED=1
+	e2e_in_cgroup "$BIN/connloop" --dst-file "$1" --warmup "$LOOP_WARMUP" --count "$LOOP_COUNT" \
+		--runs "$LOOP_RUNS" --prog "empty=$EMPTY_PIN/prog" >"$2"
+	bpftool cgroup detach "$E2E_CGROUP" connect4 pinned "$EMPTY_PIN/prog"
+	EMPTY_ATTACHED=
+}
 section_decision() {
 	local n b t name pins
 	mkdir -p "$EMPTY_PIN"
@@ -338,12 +346,7 @@ section_decision() {
 			"${sockops[@]}" >"$RES/decision/l4-$n-passthrough.json"
 		e2e_loader unload --name "$name" >/dev/null
 		log "decision: $n services: empty connect4 program (baseline)"
-		bpftool cgroup attach "$E2E_CGROUP" connect4 pinned "$EMPTY_PIN/prog"
-		EMPTY_ATTACHED=1
-		e2e_in_cgroup "$BIN/connloop" --dst-file "$t/endpoints" --warmup "$LOOP_WARMUP" --count "$LOOP_COUNT" \
-			--runs "$LOOP_RUNS" --prog "empty=$EMPTY_PIN/prog" >"$RES/decision/empty-$n.json"
-		bpftool cgroup detach "$E2E_CGROUP" connect4 pinned "$EMPTY_PIN/prog"
-		EMPTY_ATTACHED=
+		measure_empty "$t/endpoints" "$RES/decision/empty-$n.json"
 		wc -l <"$t/vips" >"$RES/decision/l4-$n.listeners"
 		cp "$b.inspect" "$RES/decision/l4-$n.inspect"
 	done
@@ -390,12 +393,7 @@ section_attribution() {
 				--runs "$LOOP_RUNS" --prog "entry=$pins/x2b_connect4" >"$RES/attribution/l4-$n-$v.json"
 			e2e_loader unload --name "$name" >/dev/null
 		done
-		bpftool cgroup attach "$E2E_CGROUP" connect4 pinned "$EMPTY_PIN/prog"
-		EMPTY_ATTACHED=1
-		e2e_in_cgroup "$BIN/connloop" --dst-file "$t/endpoints" --warmup "$LOOP_WARMUP" --count "$LOOP_COUNT" \
-			--runs "$LOOP_RUNS" --prog "empty=$EMPTY_PIN/prog" >"$RES/attribution/empty-$n.json"
-		bpftool cgroup detach "$E2E_CGROUP" connect4 pinned "$EMPTY_PIN/prog"
-		EMPTY_ATTACHED=
+		measure_empty "$t/endpoints" "$RES/attribution/empty-$n.json"
 	done
 	echo "$BPF_STATS_PREV" >/proc/sys/kernel/bpf_stats_enabled
 }

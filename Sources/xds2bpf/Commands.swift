@@ -99,7 +99,8 @@ extension XDS2BPF {
                 var options = CompileOptions(cacheDirectory: resolvedCacheDir())
                 options.plan.benchKnobs = try benchKnobs()
                 if !options.plan.benchKnobs.isEmpty {
-                    printErr("xds2bpf: warning: bench-only data-path variant (\(options.plan.benchKnobs.sorted().map(\.rawValue).joined(separator: ","))): not for production")
+                    let pieces = options.plan.benchKnobs.sorted().map(\.rawValue).joined(separator: ",")
+                    printErr("xds2bpf: warning: bench-only data-path variant (\(pieces)): not for production")
                 }
                 result = try Pipeline.compile(fe, options: options)
             } catch let e as ToolchainError {
