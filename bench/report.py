@@ -332,10 +332,10 @@ ATTRIBUTION = (
     ("full", "the bundle as compiled (every piece)"),
     ("no-counters", "without the per-CPU counters (`x2b_count`)"),
     ("no-remember", "without the per-socket record for getpeername (`x2b_remember`)"),
-    ("no-tailcall", "LB stage inline in the entry program (no tail call)"),
     ("no-lb", "without the LB pick (always the level's first endpoint)"),
     ("no-listener", "without the listener lookup (every connect takes row 0's action)"),
-    ("all", "all five pieces left out"),
+    ("all", "all four pieces left out"),
+    ("hot10", "the full build, connecting to 10 of the VIPs only (rows stay in cache)"),
 )
 
 
@@ -382,17 +382,14 @@ def section_decision(res, out, plots, findings):
         return
     out.append("Nanoseconds per program run (`run_time_ns / run_cnt` read from the kernel before and "
                "after each run of back-to-back connects; median of the runs, min–max in brackets):\n")
-    out.append("| services | decision: entry `x2b_connect4` incl. tail-called LB stage | vs 10 services | "
+    out.append("| services | decision: entry `x2b_connect4` | vs 10 services | "
                "pass-through connect (no listener matches) | empty connect4 program (baseline) | "
                "decision − baseline | `x2b_sockops`: runs/connect × ns | connects/s |")
     out.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
     series = {}
-    lb_zero = True
     for n in sizes:
         doc = load(f"{res}/decision/l4-{n}.json")
         ent = per_run(doc, "entry")
-        lb = [r["progs"]["lb"]["run_cnt"] for r in doc["runs"] if "lb" in r["progs"]]
-        lb_zero &= all(c == 0 for c in lb)
         so = per_run(doc, "sockops")
         pt = per_run(load(f"{res}/decision/l4-{n}-passthrough.json"), "entry") if os.path.exists(
             f"{res}/decision/l4-{n}-passthrough.json") else []
@@ -419,12 +416,8 @@ def section_decision(res, out, plots, findings):
         f"{load(f'{res}/decision/l4-{sizes[0]}.json')['warmup']:,} warm-up connects, destinations "
         "cycling over every service VIP of the snapshot; {errs} failed connects.".replace("{errs}", str(errs)),
     ]
-    if lb_zero:
-        notes.append("The LB stage (`x2b_lb_rr4`) is entered by a tail call; the kernel accounts a "
-                     "tail-called program's time to the program that was entered and never counts a "
-                     "run for it (its `run_cnt` stayed 0), so the entry figure is the whole decision: "
-                     "listener match, route, tail call, endpoint pick, rewrite, counters and the "
-                     "per-socket record for getpeername.")
+    notes.append("The entry program is the whole decision: listener match, route, endpoint pick "
+                 "(inline, no tail call), rewrite, counters and the per-socket record for getpeername.")
     notes.append("With `kernel.bpf_stats_enabled=1` every run also pays for two clock reads; the "
                  "empty program measures that fixed cost of any cgroup connect4 program, in the "
                  "same invocation.")

@@ -55,7 +55,7 @@ KERNEL_CONSTANTS = [
     ("bpf_x2b_field() fields.", ["X2B_FIELD_METHOD", "X2B_FIELD_PATH", "X2B_FIELD_HOST"]),
 ]
 # Swift names that differ from the mechanical camelCase of the C name.
-SWIFT_NAMES = {"X2B_ABI_VERSION": "version", "X2B_G_COUNT": "globalCounters"}
+SWIFT_NAMES = {"X2B_ABI_VERSION": "version", "X2B_G_COUNT": "globalCounters", "X2B_LSN_FILTER_WORDS": "listenerFilterWords"}
 # Constants private to one side (the include guard, errno fallbacks).
 SKIP = {"X2B_ENOENT", "X2B_ENODATA"}
 

@@ -1,20 +1,24 @@
 /*
  * Entry stage for IPv4 TCP connects: match the destination against the
- * listeners, resolve the action to a cluster, then tail-call the cluster's
- * load-balancing stage. A connect that matches nothing is left untouched.
+ * listeners, resolve the action to a cluster, then balance inline with the
+ * cluster's policy. A connect that matches nothing is left untouched.
  */
 SEC("cgroup/connect4")
 int x2b_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip = ctx->user_ip4;
+	struct x2b_cluster *c = 0;
+	__u32 cluster = 0;
 	int slot;
 
 	if (ctx->type != SOCK_STREAM)
 		return 1;
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(ctx, x2b_match4(ip, (__u16)ctx->user_port));
+	slot = x2b_route(ctx, x2b_match4(ip, (__u16)ctx->user_port), &cluster, &c);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
+	if (slot < 0 || !c)
+		return 1;
 {{DISPATCH}}
 	return 1;
 }

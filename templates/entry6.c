@@ -3,6 +3,8 @@ SEC("cgroup/connect6")
 int x2b_connect6(struct bpf_sock_addr *ctx)
 {
 	__u32 ip[4];
+	struct x2b_cluster *c = 0;
+	__u32 cluster = 0;
 	int slot;
 
 	if (ctx->type != SOCK_STREAM)
@@ -12,9 +14,11 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(ctx, x2b_match6(ip, (__u16)ctx->user_port));
+	slot = x2b_route(ctx, x2b_match6(ip, (__u16)ctx->user_port), &cluster, &c);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
+	if (slot < 0 || !c)
+		return 1;
 {{DISPATCH}}
 	return 1;
 }

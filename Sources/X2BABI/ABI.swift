@@ -5,7 +5,7 @@
 /// (`X2B_ACT_CLUSTER` is `actCluster`; `X2B_ABI_VERSION` is `version`).
 public enum ABI {
     /// X2B_ABI_VERSION
-    public static let version: UInt32 = 2
+    public static let version: UInt32 = 3
     /// X2B_FAM_INET4
     public static let famInet4: UInt32 = 4
     /// X2B_FAM_INET6
@@ -36,6 +36,8 @@ public enum ABI {
     public static let lbCount: UInt32 = 5
     /// X2B_CLU_PASSTHROUGH ORIGINAL_DST: keep the destination
     public static let cluPassthrough: UInt32 = 1
+    /// X2B_LSN_FILTER_WORDS
+    public static let listenerFilterWords: UInt32 = 2048
     /// X2B_MAX_PRIORITIES
     public static let maxPriorities: UInt32 = 4
     /// X2B_MAX_WEIGHTED weighted clusters per action
@@ -52,6 +54,8 @@ public enum ABI {
     public static let gFamily: UInt32 = 3
     /// X2B_G_COUNT
     public static let globalCounters: UInt32 = 4
+    /// X2B_ORIG_SLOTS
+    public static let origSlots: UInt32 = 0x1_0000
     /// X2B_SK_REDIRECTED
     public static let skRedirected: UInt32 = 1
     /// X2B_HEAD_MAX
@@ -257,12 +261,13 @@ public enum ABILayout {
             Field(name: "port", offset: 2, size: 2),
             Field(name: "addr", offset: 4, size: 16),
         ]),
-        Struct(name: "x2b_sock", size: 24, align: 4, fields: [
-            Field(name: "family", offset: 0, size: 1),
-            Field(name: "flags", offset: 1, size: 1),
-            Field(name: "orig_port", offset: 2, size: 2),
-            Field(name: "endpoint", offset: 4, size: 4),
-            Field(name: "orig_addr", offset: 8, size: 16),
+        Struct(name: "x2b_sock", size: 32, align: 8, fields: [
+            Field(name: "cookie", offset: 0, size: 8),
+            Field(name: "family", offset: 8, size: 1),
+            Field(name: "flags", offset: 9, size: 1),
+            Field(name: "orig_port", offset: 10, size: 2),
+            Field(name: "endpoint", offset: 12, size: 4),
+            Field(name: "orig_addr", offset: 16, size: 16),
         ]),
         Struct(name: "x2b_scratch", size: 16, align: 4, fields: [
             Field(name: "listener", offset: 0, size: 4),

@@ -30,18 +30,6 @@ public enum CNamer {
         return name
     }
 
-    public static func lbStage(_ p: IRLBPolicy, family: IRFamily) -> String {
-        let stem: String =
-            switch p {
-            case .roundRobin: "rr"
-            case .random: "rand"
-            case .leastRequest: "lreq"
-            case .maglev: "mag"
-            case .ringHash: "ring"
-            }
-        return program("lb_\(stem)\(family == .inet4 ? "4" : "6")")
-    }
-
     public static func lbConstant(_ p: IRLBPolicy) -> String {
         switch p {
         case .roundRobin: "X2B_LB_ROUND_ROBIN"
@@ -52,6 +40,7 @@ public enum CNamer {
         }
     }
 
+    /// The policy's X2B_LB_* value (x2b_cluster.lb, the entry's switch arm).
     public static func lbSlot(_ p: IRLBPolicy) -> UInt32 {
         switch p {
         case .roundRobin: ABI.lbRoundRobin

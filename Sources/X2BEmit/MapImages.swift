@@ -86,6 +86,29 @@ public enum MapImageEncoder {
         return img
     }
 
+    /// The pass-through filter of the IPv4 listener maps: one bit per /16 that
+    /// some row covers (the words that are not zero). A connect whose /16 has no
+    /// bit is left alone without a hash lookup: destinations that are no
+    /// service (pods, the internet) stay as cheap at 10k services as at 10.
+    public static func listenerFilter(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: 4)
+        guard !(plan.inlineMatch[.inet4] ?? true) else { return img }
+        var words = [UInt32](repeating: 0, count: Int(ABI.listenerFilterWords))
+        for e in plan.entries(for: .inet4) {
+            let b = e.prefix.address.bytes
+            let first = (Int(b[0]) << 8 | Int(b[1])) & ~((1 << max(0, 16 - e.prefix.prefixLength)) - 1)
+            for hi in first..<(first + (1 << max(0, 16 - e.prefix.prefixLength))) {
+                words[hi >> 5] |= 1 << UInt32(hi & 31)
+            }
+        }
+        for (i, w) in words.enumerated() where w != 0 {
+            var v = ByteWriter()
+            v.u32(w)
+            img.append(index: i, value: v.bytes)
+        }
+        return img
+    }
+
     /// Zero counters for every endpoint address of a least-request cluster, so
     /// sockops counts exactly those.
     public static func activeCounts(_ plan: BundlePlan) -> MapImage {

@@ -114,7 +114,7 @@ public struct BundlePlan: Sendable {
     public var listeners: [ListenerInfo] = []
     /// Listener match as straight-line code (small tables) or an LPM map lookup, per family.
     public var inlineMatch: [IRFamily: Bool] = [.inet4: true, .inet6: true]
-    /// LB policies some cluster uses: one tail-call stage each per family.
+    /// LB policies some cluster uses: one switch arm each in the entry programs.
     public var policies: [IRLBPolicy] = []
     public var needsHTTP = false
     /// Bench-only data-path variants, sorted (empty in every real bundle).
@@ -149,8 +149,6 @@ public enum BenchKnob: String, Sendable, CaseIterable, Comparable {
     case noCounters = "no-counters"
     /// No per-socket record for getpeername.
     case noRemember = "no-remember"
-    /// The LB stage runs inline in the entry program instead of by tail call.
-    case noTailCall = "no-tailcall"
     /// The endpoint pick is always the level's first endpoint (no policy code).
     case noLB = "no-lb"
     /// Every connect takes the first listener row's action (no listener lookup).

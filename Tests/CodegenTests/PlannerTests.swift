@@ -83,6 +83,33 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(c17.split(separator: "\n").count, c1000.split(separator: "\n").count)
     }
 
+    /// The IPv4 /16 filter: one bit per /16 a row covers, every /16 under a short prefix.
+    func testListenerFilterHasABitPerCoveredSlash16() {
+        func bits(_ img: MapImage) -> Set<Int> {
+            var out = Set<Int>()
+            for r in 0..<img.entries {
+                let rec: [UInt8] = Array(img.bytes[(r * 8)..<(r * 8 + 8)])
+                let word: Int = rec[0..<4].reversed().reduce(0) { $0 << 8 | Int($1) }
+                let value: Int = rec[4..<8].reversed().reduce(0) { $0 << 8 | Int($1) }
+                for b in 0..<32 where value & (1 << b) != 0 { out.insert(word * 32 + b) }
+            }
+            return out
+        }
+        var wide = listener("0.0.0.0", 80, .cluster("c"), match: IRChainMatch(prefixRanges: [IRCidr(address: ip("172.16.0.0"), prefixLength: 14)]))
+        wide.name = "wide"
+        var listeners = (0..<20).map { listener("10.96.\($0).1", 80, .cluster("c")) }
+        listeners.append(wide)
+        let (plan, _) = Planner.plan(MeshIR(listeners: listeners, clusters: [cluster("c", [("10.1.0.1", .healthy, 1)])]))
+        XCTAssertEqual(plan.inlineMatch[.inet4], false)
+        let vips: [Int] = [10 << 8 | 96]
+        let wideRows: [Int] = (0..<4).map { (172 << 8 | 16) + $0 }
+        let expected = Set(vips + wideRows)
+        XCTAssertEqual(bits(MapImageEncoder.listenerFilter(plan)), expected)
+        // Straight-line matches need no filter.
+        let (small, _) = Planner.plan(MeshIR(listeners: [listener("10.96.0.1", 80, .cluster("c"))], clusters: [cluster("c", [("10.1.0.1", .healthy, 1)])]))
+        XCTAssertEqual(MapImageEncoder.listenerFilter(small).entries, 0)
+    }
+
     func testExactListenerBeatsWildcardPrefixRow() {
         var wildcard = listener("0.0.0.0", 80, .cluster("b"), match: IRChainMatch(prefixRanges: [IRCidr(address: ip("10.0.0.1"), prefixLength: 32)]))
         wildcard.name = "wild"

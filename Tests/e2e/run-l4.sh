@@ -83,6 +83,20 @@ run_case wildcard "10.1.3.4:6000 10.2.9.9:6000 10.77.0.1:6000 10.1.0.9:6001 10.2
 run_case ipv6 "[fd00::1]:7000 [fd00:99::5]:7001 10.96.1.1:7001" "$F/ipv6.json"
 run_case eds "10.96.1.11:5000" "$F/eds-separate/"*.json
 run_case multi-file "10.96.1.1:5000" "$F/multi-file/"*.yaml
+# More listeners than straight-line code takes: the match is in maps, behind the
+# IPv4 /16 filter (x2b_lsnf). Four VIPs are routed; a VIP on another port (its
+# /16 passes the filter, the hash misses) and an address in a /16 no listener
+# covers stay untouched.
+many_listeners() {
+	[ -n "$FILTER" ] && [[ "many-listeners" != *"$FILTER"* ]] && return 0
+	local snap=$E2E_TMP/many-listeners.json dsts vip
+	"$E2E_PYTHON" "$ROOT/scripts/gen-synthetic.py" --services 40 --endpoints 2 --http-ratio 0 --seed 3 \
+		--format json -o "$snap" -q
+	dsts=$(e2e_listener_dsts "$snap" | tr ' ' '\n' | head -n 4 | tr '\n' ' ')
+	vip=${dsts%% *}
+	run_case many-listeners "$dsts ${vip%:*}:1 10.200.1.1:${vip##*:}" "$snap"
+}
+many_listeners
 run_case bookinfo "10.96.0.20:27017 10.96.0.21:3306 10.96.0.10:53 10.96.0.12:9080 10.96.0.11:9080 10.96.99.1:9080" "$ROOT/examples/bookinfo/bookinfo.json"
 # L4 cases of the shared corpus (not edited; endpoint addresses live on lo in the netns)
 EG=$CORPUS/envoy-gateway/xds-ir

@@ -11,7 +11,7 @@
 
 #include <linux/types.h>
 
-#define X2B_ABI_VERSION 2
+#define X2B_ABI_VERSION 3
 
 /* Address families as stored in keys and endpoints. */
 #define X2B_FAM_INET4 4
@@ -35,6 +35,9 @@
 
 /* Cluster flags (struct x2b_cluster.flags). */
 #define X2B_CLU_PASSTHROUGH 1 /* ORIGINAL_DST: keep the destination */
+
+/* x2b_lsnf: one bit per IPv4 /16 that a listener row in the maps covers. */
+#define X2B_LSN_FILTER_WORDS 2048
 
 #define X2B_MAX_PRIORITIES 4
 #define X2B_MAX_WEIGHTED 64   /* weighted clusters per action */
@@ -117,8 +120,15 @@ struct x2b_epkey {
 	__u8 addr[16];
 };
 
-/* Per-socket state (x2b_orig, keyed by socket cookie): what the socket dialled. */
+/*
+ * Per-socket state: what a redirected socket dialled. x2b_orig is an array
+ * indexed by the socket cookie modulo X2B_ORIG_SLOTS (cookies only grow, so a
+ * slot is reused after that many newer cookies); `cookie` says whose record a
+ * slot holds (0: being written).
+ */
+#define X2B_ORIG_SLOTS 65536
 struct x2b_sock {
+	__u64 cookie;
 	__u8 family;
 	__u8 flags; /* X2B_SK_* */
 	__u16 orig_port; /* network order */

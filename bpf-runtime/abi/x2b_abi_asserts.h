@@ -21,7 +21,7 @@ X2B_ASSERT_SIZE(x2b_endpoint, 24);
 X2B_ASSERT_OFF(x2b_endpoint, weight, 4);
 X2B_ASSERT_OFF(x2b_endpoint, addr, 8);
 X2B_ASSERT_SIZE(x2b_slot, 8);
-X2B_ASSERT_SIZE(x2b_sock, 24);
+X2B_ASSERT_SIZE(x2b_sock, 32);
 X2B_ASSERT_SIZE(x2b_epkey, 20);
 X2B_ASSERT_OFF(x2b_epkey, port, 2);
 X2B_ASSERT_OFF(x2b_epkey, addr, 4);

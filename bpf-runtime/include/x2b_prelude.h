@@ -22,6 +22,11 @@
 #define AF_INET6 10
 #endif
 
+/* Compiler ordering for records read by other programs (x2b_orig). */
+#define x2b_barrier() asm volatile("" ::: "memory")
+#define X2B_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
+#define X2B_READ_ONCE(x) (*(volatile __typeof__(x) *)&(x))
+
 /* Returned by the listener match when no listener/filter chain applies. */
 #define X2B_NO_ACTION 0xffffffffu
 /* x2b_action_cluster: the connect must be refused. */

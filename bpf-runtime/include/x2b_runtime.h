@@ -2,8 +2,8 @@
 /*
  * The BPF-side library of xds2bpf. Included by every generated program after
  * its map definitions (the maps are sized per bundle by the planner):
- *   x2b_act, x2b_wcl, x2b_clu, x2b_cluv, x2b_ep, x2b_lbtab, x2b_rr, x2b_active, x2b_orig,
- *   x2b_scr, x2b_gstat, x2b_lstat, x2b_cstat.
+ *   x2b_lsnf, x2b_lsnx, x2b_lsn, x2b_act, x2b_wcl, x2b_clu, x2b_cluv, x2b_ep,
+ *   x2b_lbtab, x2b_rr, x2b_active, x2b_orig, x2b_gstat, x2b_lstat, x2b_cstat.
  * Everything here is bounded (constant loop limits) and allocation-free.
  */
 #ifndef X2B_RUNTIME_H
@@ -20,13 +20,6 @@ static __always_inline void x2b_count(void *map, __u32 idx)
 
 	if (v)
 		*v += 1; /* per-CPU: no atomics needed */
-}
-
-static __always_inline struct x2b_scratch *x2b_scratch(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&x2b_scr, &zero);
 }
 
 /*
@@ -298,26 +291,44 @@ static __always_inline __u32 x2b_lb_ring_hash(const struct x2b_level *lv, __u32 
 }
 
 /*
- * Remember what the socket dialled, for getpeername: an LRU map keyed by the
- * socket cookie (preallocated, no per-socket allocation on the connect path;
- * a socket evicted after 64k newer redirected connects reports its endpoint).
+ * Remember what the socket dialled, for getpeername: one slot of the x2b_orig
+ * array per socket cookie (cookie % X2B_ORIG_SLOTS). No allocation, no lock, no
+ * hashing on the connect path (an LRU hash cost ~0.55 us here: BENCHMARKS.md,
+ * attribution). Cookies only grow, so a slot is taken over only after
+ * X2B_ORIG_SLOTS newer cookies; getpeername on a socket that old reports its
+ * endpoint, as the LRU did after 64k newer connects. The slot's cookie is
+ * cleared first and written last, so a reader never takes a half-written
+ * record for its own.
  */
+static __always_inline struct x2b_sock *x2b_orig_slot(__u64 cookie)
+{
+	__u32 slot = (__u32)cookie & (X2B_ORIG_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&x2b_orig, &slot);
+}
+
 static __always_inline void x2b_remember(struct bpf_sock_addr *ctx, __u32 global, __u8 family,
 					 const __u32 *orig_addr, __u16 orig_port)
 {
+	struct x2b_sock *st;
 	__u64 cookie;
-	struct x2b_sock st = {};
 
 #ifdef X2B_BENCH_NO_REMEMBER
 	return;
 #endif
 	cookie = bpf_get_socket_cookie(ctx);
-	st.family = family;
-	st.flags = X2B_SK_REDIRECTED;
-	st.orig_port = orig_port;
-	st.endpoint = global;
-	__builtin_memcpy(st.orig_addr, orig_addr, family == X2B_FAM_INET4 ? 4 : 16);
-	bpf_map_update_elem(&x2b_orig, &cookie, &st, BPF_ANY);
+	st = x2b_orig_slot(cookie);
+	if (!st)
+		return;
+	X2B_WRITE_ONCE(st->cookie, 0);
+	x2b_barrier();
+	st->family = family;
+	st->flags = X2B_SK_REDIRECTED;
+	st->orig_port = orig_port;
+	st->endpoint = global;
+	__builtin_memcpy(st->orig_addr, orig_addr, family == X2B_FAM_INET4 ? 4 : 16);
+	x2b_barrier();
+	X2B_WRITE_ONCE(st->cookie, cookie);
 }
 
 /* The endpoint index within a level chosen by policy `lb` (a constant per stage). */
@@ -342,27 +353,21 @@ static __always_inline __u32 x2b_pick(const struct x2b_cluster *c, const struct 
 }
 
 /*
- * The load-balancing stage, shared by every policy and family: pick a priority
- * level and an endpoint of the cluster the entry stage chose, rewrite the
- * destination, count it and remember the original for getpeername.
+ * Load balancing, shared by every policy and family: pick a priority level and
+ * an endpoint of the cluster the entry stage chose, rewrite the destination,
+ * count it and remember the original for getpeername. `lb` is a constant at
+ * each call, so only that policy's code is in each switch arm of the entry.
  * Returns the sock_addr verdict: 1 proceed, 0 refuse (no usable endpoint, as
  * Envoy closes a connection whose cluster has no healthy host).
  */
-static __always_inline int x2b_balance(struct bpf_sock_addr *ctx, const __u32 lb, const __u8 family)
+static __always_inline int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid,
+				       const __u32 lb, const __u8 family)
 {
-	struct x2b_scratch *scr = x2b_scratch();
 	const struct x2b_level *lv;
 	struct x2b_endpoint *ep;
-	struct x2b_cluster *c;
-	__u32 cid, global, orig[4];
+	__u32 global, orig[4];
 	__u16 orig_port;
 
-	if (!scr)
-		return 1;
-	cid = scr->cluster;
-	c = x2b_cluster_row(cid);
-	if (!c)
-		return 1;
 	if (!c->nlevels) {
 		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
 		return 0;
@@ -409,14 +414,15 @@ static __always_inline int x2b_balance(struct bpf_sock_addr *ctx, const __u32 lb
 }
 
 /*
- * The entry stage after the listener match: resolve the action to a cluster,
- * count, and leave the chosen cluster in the scratch map for the LB stage.
- * Returns the cluster's LB policy (the tail-call slot), X2B_SLOT_PASS to leave
+ * The entry stage after the listener match: resolve the action to a cluster and
+ * count. Returns the cluster's LB policy (the caller then balances inline, one
+ * switch arm per policy the bundle uses: no tail call, no scratch map), with
+ * the cluster's live row in *row and its id in *cid; X2B_SLOT_PASS to leave
  * the connect untouched or X2B_SLOT_REFUSE to refuse it.
  */
-static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action)
+static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, __u32 *cid,
+				     struct x2b_cluster **row)
 {
-	struct x2b_scratch *scr;
 	struct x2b_cluster *c;
 	__u32 cluster, listener = 0;
 
@@ -433,27 +439,34 @@ static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action)
 	if (cluster == X2B_NO_ACTION)
 		return X2B_SLOT_PASS;
 	c = x2b_cluster_row(cluster);
-	scr = x2b_scratch();
-	if (!c || !scr)
+	if (!c)
 		return X2B_SLOT_PASS;
 	if (c->flags & X2B_CLU_PASSTHROUGH)
 		return X2B_SLOT_PASS;
-	scr->listener = listener;
-	scr->cluster = cluster;
-	scr->action = action;
+	*cid = cluster;
+	*row = c;
 	return c->lb;
 }
 
 /*
- * Listener lookup from maps: exact listener addresses in a hash map first
- * (one hash lookup for the common service VIP), then destination prefixes and
- * wildcard listeners in the LPM trie when the bundle has any (X2B_LPM_ROWS).
+ * Listener lookup from maps: for IPv4 the /16 filter (x2b_lsnf) first, then
+ * exact listener addresses in a hash map (one hash lookup for the common
+ * service VIP), then destination prefixes and wildcard listeners in the LPM
+ * trie when the bundle has any (X2B_LPM_ROWS).
  */
 static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const __u32 *addr)
 {
 	struct x2b_lsn_key key = {};
 	__u32 *action;
 
+	if (family == X2B_FAM_INET4) {
+		/* the /16 filter first: most destinations that are no service end here */
+		__u32 hi = bpf_ntohl(addr[0]) >> 16, word = hi >> 5;
+		__u32 *bits = bpf_map_lookup_elem(&x2b_lsnf, &word);
+
+		if (!bits || !(*bits & (1u << (hi & 31))))
+			return X2B_NO_ACTION;
+	}
 	key.prefixlen = family == X2B_FAM_INET4 ? 64 : 160;
 	key.family = family;
 	key.port = port;

@@ -7,21 +7,25 @@ public enum Templates {
         ("entry4.c", #"""
 /*
  * Entry stage for IPv4 TCP connects: match the destination against the
- * listeners, resolve the action to a cluster, then tail-call the cluster's
- * load-balancing stage. A connect that matches nothing is left untouched.
+ * listeners, resolve the action to a cluster, then balance inline with the
+ * cluster's policy. A connect that matches nothing is left untouched.
  */
 SEC("cgroup/connect4")
 int x2b_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip = ctx->user_ip4;
+	struct x2b_cluster *c = 0;
+	__u32 cluster = 0;
 	int slot;
 
 	if (ctx->type != SOCK_STREAM)
 		return 1;
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(ctx, x2b_match4(ip, (__u16)ctx->user_port));
+	slot = x2b_route(ctx, x2b_match4(ip, (__u16)ctx->user_port), &cluster, &c);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
+	if (slot < 0 || !c)
+		return 1;
 {{DISPATCH}}
 	return 1;
 }
@@ -32,6 +36,8 @@ SEC("cgroup/connect6")
 int x2b_connect6(struct bpf_sock_addr *ctx)
 {
 	__u32 ip[4];
+	struct x2b_cluster *c = 0;
+	__u32 cluster = 0;
 	int slot;
 
 	if (ctx->type != SOCK_STREAM)
@@ -41,9 +47,11 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(ctx, x2b_match6(ip, (__u16)ctx->user_port));
+	slot = x2b_route(ctx, x2b_match6(ip, (__u16)ctx->user_port), &cluster, &c);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
+	if (slot < 0 || !c)
+		return 1;
 {{DISPATCH}}
 	return 1;
 }
@@ -169,25 +177,34 @@ int x2b_tls_test(struct xdp_md *ctx)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 """#),
-        ("lb_stage.c", #"""
-/* Load-balancing stage: {{POLICY}} clusters, {{FAMILY_NAME}} sockets. */
-SEC("cgroup/connect{{FAMILY}}")
-int {{PROG}}(struct bpf_sock_addr *ctx)
-{
-	return x2b_balance(ctx, {{LB_CONST}}, X2B_FAM_INET{{FAMILY}});
-}
-"""#),
         ("peer.c", #"""
-/* getpeername on a redirected socket reports the service address it dialled. */
+/*
+ * getpeername on a redirected socket reports the service address it dialled:
+ * the socket's x2b_orig slot, if it still holds this socket's record (the
+ * cookie is read before and after the copy: a slot being taken over by a much
+ * newer socket is not used).
+ */
+static __always_inline int x2b_peer_record(struct bpf_sock_addr *ctx, __u8 family, struct x2b_sock *out)
+{
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct x2b_sock *st = x2b_orig_slot(cookie);
+
+	if (!st || X2B_READ_ONCE(st->cookie) != cookie)
+		return 0;
+	x2b_barrier();
+	__builtin_memcpy(out, st, sizeof(*out));
+	x2b_barrier();
+	return X2B_READ_ONCE(st->cookie) == cookie && out->family == family;
+}
+
 SEC("cgroup/getpeername4")
 int x2b_peer4(struct bpf_sock_addr *ctx)
 {
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct x2b_sock *st = bpf_map_lookup_elem(&x2b_orig, &cookie);
+	struct x2b_sock st;
 
-	if (st && st->family == X2B_FAM_INET4) {
-		ctx->user_ip4 = *(__u32 *)st->orig_addr;
-		ctx->user_port = st->orig_port;
+	if (x2b_peer_record(ctx, X2B_FAM_INET4, &st)) {
+		ctx->user_ip4 = *(__u32 *)st.orig_addr;
+		ctx->user_port = st.orig_port;
 	}
 	return 1;
 }
@@ -195,15 +212,14 @@ int x2b_peer4(struct bpf_sock_addr *ctx)
 SEC("cgroup/getpeername6")
 int x2b_peer6(struct bpf_sock_addr *ctx)
 {
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct x2b_sock *st = bpf_map_lookup_elem(&x2b_orig, &cookie);
+	struct x2b_sock st;
 
-	if (st && st->family == X2B_FAM_INET6) {
-		ctx->user_ip6[0] = *(__u32 *)&st->orig_addr[0];
-		ctx->user_ip6[1] = *(__u32 *)&st->orig_addr[4];
-		ctx->user_ip6[2] = *(__u32 *)&st->orig_addr[8];
-		ctx->user_ip6[3] = *(__u32 *)&st->orig_addr[12];
-		ctx->user_port = st->orig_port;
+	if (x2b_peer_record(ctx, X2B_FAM_INET6, &st)) {
+		ctx->user_ip6[0] = *(__u32 *)&st.orig_addr[0];
+		ctx->user_ip6[1] = *(__u32 *)&st.orig_addr[4];
+		ctx->user_ip6[2] = *(__u32 *)&st.orig_addr[8];
+		ctx->user_ip6[3] = *(__u32 *)&st.orig_addr[12];
+		ctx->user_port = st.orig_port;
 	}
 	return 1;
 }
@@ -2239,6 +2255,11 @@ static __always_inline int x2b_http_error_falls_back(__u32 table)
 #define AF_INET6 10
 #endif
 
+/* Compiler ordering for records read by other programs (x2b_orig). */
+#define x2b_barrier() asm volatile("" ::: "memory")
+#define X2B_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
+#define X2B_READ_ONCE(x) (*(volatile __typeof__(x) *)&(x))
+
 /* Returned by the listener match when no listener/filter chain applies. */
 #define X2B_NO_ACTION 0xffffffffu
 /* x2b_action_cluster: the connect must be refused. */
@@ -2254,8 +2275,8 @@ static __always_inline int x2b_http_error_falls_back(__u32 table)
 /*
  * The BPF-side library of xds2bpf. Included by every generated program after
  * its map definitions (the maps are sized per bundle by the planner):
- *   x2b_act, x2b_wcl, x2b_clu, x2b_cluv, x2b_ep, x2b_lbtab, x2b_rr, x2b_active, x2b_orig,
- *   x2b_scr, x2b_gstat, x2b_lstat, x2b_cstat.
+ *   x2b_lsnf, x2b_lsnx, x2b_lsn, x2b_act, x2b_wcl, x2b_clu, x2b_cluv, x2b_ep,
+ *   x2b_lbtab, x2b_rr, x2b_active, x2b_orig, x2b_gstat, x2b_lstat, x2b_cstat.
  * Everything here is bounded (constant loop limits) and allocation-free.
  */
 #ifndef X2B_RUNTIME_H
@@ -2272,13 +2293,6 @@ static __always_inline void x2b_count(void *map, __u32 idx)
 
 	if (v)
 		*v += 1; /* per-CPU: no atomics needed */
-}
-
-static __always_inline struct x2b_scratch *x2b_scratch(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&x2b_scr, &zero);
 }
 
 /*
@@ -2550,26 +2564,44 @@ static __always_inline __u32 x2b_lb_ring_hash(const struct x2b_level *lv, __u32 
 }
 
 /*
- * Remember what the socket dialled, for getpeername: an LRU map keyed by the
- * socket cookie (preallocated, no per-socket allocation on the connect path;
- * a socket evicted after 64k newer redirected connects reports its endpoint).
+ * Remember what the socket dialled, for getpeername: one slot of the x2b_orig
+ * array per socket cookie (cookie % X2B_ORIG_SLOTS). No allocation, no lock, no
+ * hashing on the connect path (an LRU hash cost ~0.55 us here: BENCHMARKS.md,
+ * attribution). Cookies only grow, so a slot is taken over only after
+ * X2B_ORIG_SLOTS newer cookies; getpeername on a socket that old reports its
+ * endpoint, as the LRU did after 64k newer connects. The slot's cookie is
+ * cleared first and written last, so a reader never takes a half-written
+ * record for its own.
  */
+static __always_inline struct x2b_sock *x2b_orig_slot(__u64 cookie)
+{
+	__u32 slot = (__u32)cookie & (X2B_ORIG_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&x2b_orig, &slot);
+}
+
 static __always_inline void x2b_remember(struct bpf_sock_addr *ctx, __u32 global, __u8 family,
 					 const __u32 *orig_addr, __u16 orig_port)
 {
+	struct x2b_sock *st;
 	__u64 cookie;
-	struct x2b_sock st = {};
 
 #ifdef X2B_BENCH_NO_REMEMBER
 	return;
 #endif
 	cookie = bpf_get_socket_cookie(ctx);
-	st.family = family;
-	st.flags = X2B_SK_REDIRECTED;
-	st.orig_port = orig_port;
-	st.endpoint = global;
-	__builtin_memcpy(st.orig_addr, orig_addr, family == X2B_FAM_INET4 ? 4 : 16);
-	bpf_map_update_elem(&x2b_orig, &cookie, &st, BPF_ANY);
+	st = x2b_orig_slot(cookie);
+	if (!st)
+		return;
+	X2B_WRITE_ONCE(st->cookie, 0);
+	x2b_barrier();
+	st->family = family;
+	st->flags = X2B_SK_REDIRECTED;
+	st->orig_port = orig_port;
+	st->endpoint = global;
+	__builtin_memcpy(st->orig_addr, orig_addr, family == X2B_FAM_INET4 ? 4 : 16);
+	x2b_barrier();
+	X2B_WRITE_ONCE(st->cookie, cookie);
 }
 
 /* The endpoint index within a level chosen by policy `lb` (a constant per stage). */
@@ -2594,27 +2626,21 @@ static __always_inline __u32 x2b_pick(const struct x2b_cluster *c, const struct 
 }
 
 /*
- * The load-balancing stage, shared by every policy and family: pick a priority
- * level and an endpoint of the cluster the entry stage chose, rewrite the
- * destination, count it and remember the original for getpeername.
+ * Load balancing, shared by every policy and family: pick a priority level and
+ * an endpoint of the cluster the entry stage chose, rewrite the destination,
+ * count it and remember the original for getpeername. `lb` is a constant at
+ * each call, so only that policy's code is in each switch arm of the entry.
  * Returns the sock_addr verdict: 1 proceed, 0 refuse (no usable endpoint, as
  * Envoy closes a connection whose cluster has no healthy host).
  */
-static __always_inline int x2b_balance(struct bpf_sock_addr *ctx, const __u32 lb, const __u8 family)
+static __always_inline int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid,
+				       const __u32 lb, const __u8 family)
 {
-	struct x2b_scratch *scr = x2b_scratch();
 	const struct x2b_level *lv;
 	struct x2b_endpoint *ep;
-	struct x2b_cluster *c;
-	__u32 cid, global, orig[4];
+	__u32 global, orig[4];
 	__u16 orig_port;
 
-	if (!scr)
-		return 1;
-	cid = scr->cluster;
-	c = x2b_cluster_row(cid);
-	if (!c)
-		return 1;
 	if (!c->nlevels) {
 		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
 		return 0;
@@ -2661,14 +2687,15 @@ static __always_inline int x2b_balance(struct bpf_sock_addr *ctx, const __u32 lb
 }
 
 /*
- * The entry stage after the listener match: resolve the action to a cluster,
- * count, and leave the chosen cluster in the scratch map for the LB stage.
- * Returns the cluster's LB policy (the tail-call slot), X2B_SLOT_PASS to leave
+ * The entry stage after the listener match: resolve the action to a cluster and
+ * count. Returns the cluster's LB policy (the caller then balances inline, one
+ * switch arm per policy the bundle uses: no tail call, no scratch map), with
+ * the cluster's live row in *row and its id in *cid; X2B_SLOT_PASS to leave
  * the connect untouched or X2B_SLOT_REFUSE to refuse it.
  */
-static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action)
+static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, __u32 *cid,
+				     struct x2b_cluster **row)
 {
-	struct x2b_scratch *scr;
 	struct x2b_cluster *c;
 	__u32 cluster, listener = 0;
 
@@ -2685,27 +2712,34 @@ static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action)
 	if (cluster == X2B_NO_ACTION)
 		return X2B_SLOT_PASS;
 	c = x2b_cluster_row(cluster);
-	scr = x2b_scratch();
-	if (!c || !scr)
+	if (!c)
 		return X2B_SLOT_PASS;
 	if (c->flags & X2B_CLU_PASSTHROUGH)
 		return X2B_SLOT_PASS;
-	scr->listener = listener;
-	scr->cluster = cluster;
-	scr->action = action;
+	*cid = cluster;
+	*row = c;
 	return c->lb;
 }
 
 /*
- * Listener lookup from maps: exact listener addresses in a hash map first
- * (one hash lookup for the common service VIP), then destination prefixes and
- * wildcard listeners in the LPM trie when the bundle has any (X2B_LPM_ROWS).
+ * Listener lookup from maps: for IPv4 the /16 filter (x2b_lsnf) first, then
+ * exact listener addresses in a hash map (one hash lookup for the common
+ * service VIP), then destination prefixes and wildcard listeners in the LPM
+ * trie when the bundle has any (X2B_LPM_ROWS).
  */
 static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const __u32 *addr)
 {
 	struct x2b_lsn_key key = {};
 	__u32 *action;
 
+	if (family == X2B_FAM_INET4) {
+		/* the /16 filter first: most destinations that are no service end here */
+		__u32 hi = bpf_ntohl(addr[0]) >> 16, word = hi >> 5;
+		__u32 *bits = bpf_map_lookup_elem(&x2b_lsnf, &word);
+
+		if (!bits || !(*bits & (1u << (hi & 31))))
+			return X2B_NO_ACTION;
+	}
 	key.prefixlen = family == X2B_FAM_INET4 ? 64 : 160;
 	key.family = family;
 	key.port = port;
@@ -3165,7 +3199,7 @@ static __noinline __attribute__((unused)) __u32 x2b_tls_choose(struct x2b_req *r
 
 #include <linux/types.h>
 
-#define X2B_ABI_VERSION 2
+#define X2B_ABI_VERSION 3
 
 /* Address families as stored in keys and endpoints. */
 #define X2B_FAM_INET4 4
@@ -3189,6 +3223,9 @@ static __noinline __attribute__((unused)) __u32 x2b_tls_choose(struct x2b_req *r
 
 /* Cluster flags (struct x2b_cluster.flags). */
 #define X2B_CLU_PASSTHROUGH 1 /* ORIGINAL_DST: keep the destination */
+
+/* x2b_lsnf: one bit per IPv4 /16 that a listener row in the maps covers. */
+#define X2B_LSN_FILTER_WORDS 2048
 
 #define X2B_MAX_PRIORITIES 4
 #define X2B_MAX_WEIGHTED 64   /* weighted clusters per action */
@@ -3271,8 +3308,15 @@ struct x2b_epkey {
 	__u8 addr[16];
 };
 
-/* Per-socket state (x2b_orig, keyed by socket cookie): what the socket dialled. */
+/*
+ * Per-socket state: what a redirected socket dialled. x2b_orig is an array
+ * indexed by the socket cookie modulo X2B_ORIG_SLOTS (cookies only grow, so a
+ * slot is reused after that many newer cookies); `cookie` says whose record a
+ * slot holds (0: being written).
+ */
+#define X2B_ORIG_SLOTS 65536
 struct x2b_sock {
+	__u64 cookie;
 	__u8 family;
 	__u8 flags; /* X2B_SK_* */
 	__u16 orig_port; /* network order */
@@ -3489,7 +3533,7 @@ X2B_ASSERT_SIZE(x2b_endpoint, 24);
 X2B_ASSERT_OFF(x2b_endpoint, weight, 4);
 X2B_ASSERT_OFF(x2b_endpoint, addr, 8);
 X2B_ASSERT_SIZE(x2b_slot, 8);
-X2B_ASSERT_SIZE(x2b_sock, 24);
+X2B_ASSERT_SIZE(x2b_sock, 32);
 X2B_ASSERT_SIZE(x2b_epkey, 20);
 X2B_ASSERT_OFF(x2b_epkey, port, 2);
 X2B_ASSERT_OFF(x2b_epkey, addr, 4);

@@ -14,6 +14,14 @@ struct {
 	__uint(max_entries, 8);
 } x2b_lsnx SEC(".maps");
 
+/* Listener match: IPv4 /16s some listener row covers (one bit each). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 2048);
+} x2b_lsnf SEC(".maps");
+
 /* Listener match: destination prefixes and wildcard listeners (longest prefix). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -87,21 +95,13 @@ struct {
 	__uint(max_entries, 8);
 } x2b_active SEC(".maps");
 
-/* Dialled service address per socket cookie (getpeername). */
+/* Dialled service address per socket cookie slot (getpeername). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
 	__type(value, struct x2b_sock);
 	__uint(max_entries, 65536);
 } x2b_orig SEC(".maps");
-
-/* State passed between tail-call stages. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, struct x2b_scratch);
-	__uint(max_entries, 1);
-} x2b_scr SEC(".maps");
 
 /* Counters: seen, unmatched, no endpoint, family mismatch. */
 struct {
@@ -129,25 +129,6 @@ struct {
 
 #include "x2b_runtime.h"
 
-/* Load-balancing stage: round_robin clusters, IPv4 sockets. */
-SEC("cgroup/connect4")
-int x2b_lb_rr4(struct bpf_sock_addr *ctx)
-{
-	return x2b_balance(ctx, X2B_LB_ROUND_ROBIN, X2B_FAM_INET4);
-}
-
-/* Tail-call targets of x2b_connect4, one slot per LB policy (X2B_LB_*). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, X2B_LB_COUNT);
-	__uint(key_size, sizeof(__u32));
-	__array(values, int(struct bpf_sock_addr *));
-} x2b_jmp4 SEC(".maps") = {
-	.values = {
-		[X2B_LB_ROUND_ROBIN] = (void *)&x2b_lb_rr4,
-	},
-};
-
 /* Listener match, IPv4: 1 rows as straight-line code, longest prefix first. */
 static __always_inline __u32 x2b_match4(__u32 ip, __u16 port)
 {
@@ -159,47 +140,31 @@ static __always_inline __u32 x2b_match4(__u32 ip, __u16 port)
 
 /*
  * Entry stage for IPv4 TCP connects: match the destination against the
- * listeners, resolve the action to a cluster, then tail-call the cluster's
- * load-balancing stage. A connect that matches nothing is left untouched.
+ * listeners, resolve the action to a cluster, then balance inline with the
+ * cluster's policy. A connect that matches nothing is left untouched.
  */
 SEC("cgroup/connect4")
 int x2b_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip = ctx->user_ip4;
+	struct x2b_cluster *c = 0;
+	__u32 cluster = 0;
 	int slot;
 
 	if (ctx->type != SOCK_STREAM)
 		return 1;
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(ctx, x2b_match4(ip, (__u16)ctx->user_port));
+	slot = x2b_route(ctx, x2b_match4(ip, (__u16)ctx->user_port), &cluster, &c);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
+	if (slot < 0 || !c)
+		return 1;
 	switch (slot) {
 	case X2B_LB_ROUND_ROBIN:
-		bpf_tail_call_static(ctx, &x2b_jmp4, X2B_LB_ROUND_ROBIN);
-		break;
+		return x2b_balance(ctx, c, cluster, X2B_LB_ROUND_ROBIN, X2B_FAM_INET4);
 	}
 	return 1;
 }
-
-/* Load-balancing stage: round_robin clusters, IPv6 sockets. */
-SEC("cgroup/connect6")
-int x2b_lb_rr6(struct bpf_sock_addr *ctx)
-{
-	return x2b_balance(ctx, X2B_LB_ROUND_ROBIN, X2B_FAM_INET6);
-}
-
-/* Tail-call targets of x2b_connect6, one slot per LB policy (X2B_LB_*). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, X2B_LB_COUNT);
-	__uint(key_size, sizeof(__u32));
-	__array(values, int(struct bpf_sock_addr *));
-} x2b_jmp6 SEC(".maps") = {
-	.values = {
-		[X2B_LB_ROUND_ROBIN] = (void *)&x2b_lb_rr6,
-	},
-};
 
 /* Listener match, IPv6: 0 rows as straight-line code, longest prefix first. */
 static __always_inline __u32 x2b_match6(const __u32 *ip, __u16 port)
@@ -214,6 +179,8 @@ SEC("cgroup/connect6")
 int x2b_connect6(struct bpf_sock_addr *ctx)
 {
 	__u32 ip[4];
+	struct x2b_cluster *c = 0;
+	__u32 cluster = 0;
 	int slot;
 
 	if (ctx->type != SOCK_STREAM)
@@ -223,27 +190,45 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(ctx, x2b_match6(ip, (__u16)ctx->user_port));
+	slot = x2b_route(ctx, x2b_match6(ip, (__u16)ctx->user_port), &cluster, &c);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
+	if (slot < 0 || !c)
+		return 1;
 	switch (slot) {
 	case X2B_LB_ROUND_ROBIN:
-		bpf_tail_call_static(ctx, &x2b_jmp6, X2B_LB_ROUND_ROBIN);
-		break;
+		return x2b_balance(ctx, c, cluster, X2B_LB_ROUND_ROBIN, X2B_FAM_INET6);
 	}
 	return 1;
 }
 
-/* getpeername on a redirected socket reports the service address it dialled. */
+/*
+ * getpeername on a redirected socket reports the service address it dialled:
+ * the socket's x2b_orig slot, if it still holds this socket's record (the
+ * cookie is read before and after the copy: a slot being taken over by a much
+ * newer socket is not used).
+ */
+static __always_inline int x2b_peer_record(struct bpf_sock_addr *ctx, __u8 family, struct x2b_sock *out)
+{
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct x2b_sock *st = x2b_orig_slot(cookie);
+
+	if (!st || X2B_READ_ONCE(st->cookie) != cookie)
+		return 0;
+	x2b_barrier();
+	__builtin_memcpy(out, st, sizeof(*out));
+	x2b_barrier();
+	return X2B_READ_ONCE(st->cookie) == cookie && out->family == family;
+}
+
 SEC("cgroup/getpeername4")
 int x2b_peer4(struct bpf_sock_addr *ctx)
 {
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct x2b_sock *st = bpf_map_lookup_elem(&x2b_orig, &cookie);
+	struct x2b_sock st;
 
-	if (st && st->family == X2B_FAM_INET4) {
-		ctx->user_ip4 = *(__u32 *)st->orig_addr;
-		ctx->user_port = st->orig_port;
+	if (x2b_peer_record(ctx, X2B_FAM_INET4, &st)) {
+		ctx->user_ip4 = *(__u32 *)st.orig_addr;
+		ctx->user_port = st.orig_port;
 	}
 	return 1;
 }
@@ -251,15 +236,14 @@ int x2b_peer4(struct bpf_sock_addr *ctx)
 SEC("cgroup/getpeername6")
 int x2b_peer6(struct bpf_sock_addr *ctx)
 {
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct x2b_sock *st = bpf_map_lookup_elem(&x2b_orig, &cookie);
+	struct x2b_sock st;
 
-	if (st && st->family == X2B_FAM_INET6) {
-		ctx->user_ip6[0] = *(__u32 *)&st->orig_addr[0];
-		ctx->user_ip6[1] = *(__u32 *)&st->orig_addr[4];
-		ctx->user_ip6[2] = *(__u32 *)&st->orig_addr[8];
-		ctx->user_ip6[3] = *(__u32 *)&st->orig_addr[12];
-		ctx->user_port = st->orig_port;
+	if (x2b_peer_record(ctx, X2B_FAM_INET6, &st)) {
+		ctx->user_ip6[0] = *(__u32 *)&st.orig_addr[0];
+		ctx->user_ip6[1] = *(__u32 *)&st.orig_addr[4];
+		ctx->user_ip6[2] = *(__u32 *)&st.orig_addr[8];
+		ctx->user_ip6[3] = *(__u32 *)&st.orig_addr[12];
+		ctx->user_port = st.orig_port;
 	}
 	return 1;
 }
