@@ -108,6 +108,7 @@ enum XDSTypes {
             Envoy_Extensions_LoadBalancingPolicies_OverrideHost_V3_OverrideHost.self,
             Envoy_Extensions_LoadBalancingPolicies_ClientSideWeightedRoundRobin_V3_ClientSideWeightedRoundRobin.self,
             Envoy_Extensions_Clusters_Aggregate_V3_ClusterConfig.self,
+            Envoy_Extensions_Clusters_Dns_V3_DnsCluster.self,
             Xds_Type_V3_TypedStruct.self,
             Udpa_Type_V1_TypedStruct.self,
             Envoy_Service_Discovery_V3_DiscoveryResponse.self,

@@ -1050,6 +1050,7 @@ public struct Lowerer {
         var cla: Envoy_Config_Endpoint_V3_ClusterLoadAssignment?
         var claPath = "\(path).load_assignment"
         var dnsKind: Envoy_Config_Cluster_V3_Cluster.DiscoveryType?
+        var dnsSettings = DNSSettings(legacy: c, path: path)
         switch c.clusterDiscoveryType {
         case .type(let t)?:
             switch t {
@@ -1076,8 +1077,35 @@ public struct Lowerer {
                 diagnostics.append(Diagnostic(.unsupportedCluster, path: "\(path).type", "cluster discovery type \(t.rawValue) is not supported"))
                 return nil
             }
-        case .clusterType(let ct)? where ct.name == "envoy.cluster.dns" || ct.name == "envoy.cluster.strict_dns" || ct.name == "envoy.cluster.logical_dns":
-            // The DNS cluster extension: endpoints are names (see --resolve) or addresses.
+        case .clusterType(let ct)? where ct.name == "envoy.cluster.dns":
+            // The DNS cluster extension (Envoy Gateway writes it): its settings are
+            // in a DnsCluster; all_addresses_in_single_endpoint makes it LOGICAL_DNS.
+            let ctPath = "\(path).cluster_type.typed_config"
+            let dnsType = "envoy.extensions.clusters.dns.v3.DnsCluster"
+            guard ct.typedConfig.xdsTypeName == dnsType else {
+                let got = ct.typedConfig.xdsTypeName.isEmpty ? "none" : ct.typedConfig.xdsTypeName
+                diagnostics.append(
+                    Diagnostic(.invalidResource, path: ctPath, "envoy.cluster.dns needs a typed_config of type \(dnsType) (got \(got)); Envoy rejects this"))
+                return nil
+            }
+            do {
+                guard let dns = try ct.typedConfig.unpackIfXDS(Envoy_Extensions_Clusters_Dns_V3_DnsCluster.self) else {
+                    throw TypedStructConfig()
+                }
+                dnsSettings = DNSSettings(extension: dns, path: ctPath)
+                dnsKind = dns.allAddressesInSingleEndpoint ? .logicalDns : .strictDns
+            } catch {
+                diagnostics.append(
+                    Diagnostic(
+                        .invalidResource, path: ctPath,
+                        "the DnsCluster of envoy.cluster.dns does not decode: \(error)"
+                    ))
+                return nil
+            }
+            if c.hasLoadAssignment { cla = c.loadAssignment }
+        case .clusterType(let ct)? where ct.name == "envoy.cluster.strict_dns" || ct.name == "envoy.cluster.logical_dns":
+            // The registered names of the legacy types: the cluster's own DNS fields.
+            dnsKind = ct.name == "envoy.cluster.logical_dns" ? .logicalDns : .strictDns
             if c.hasLoadAssignment { cla = c.loadAssignment }
         case .clusterType(let ct)?:
             diagnostics.append(Diagnostic(.unsupportedCluster, path: "\(path).cluster_type", "custom cluster type \(ct.name) is not supported"))
@@ -1154,7 +1182,11 @@ public struct Lowerer {
             guard let priorities = lowerEndpoints(cla, path: claPath) else { return nil }
             out.priorities = priorities
             if let found = dnsEndpoints, found.hasNames {
-                guard let dns = dnsResolution(c, found, lowered: out, path: claPath) else { return nil }
+                dnsSettings.logical = dnsKind == .logicalDns
+                dnsSettings.singleLocality = Dictionary(grouping: cla.endpoints, by: \.priority).values.allSatisfy {
+                    $0.count == 1 && $0[0].hasLoadBalancingWeight && $0[0].loadBalancingWeight.value > 0
+                }
+                guard let dns = dnsResolution(dnsSettings, found, lowered: out, path: claPath) else { return nil }
                 out.dns = dns
             }
         }
@@ -1170,12 +1202,15 @@ public struct Lowerer {
     /// priorities, locality or endpoint weights and health statuses need the
     /// addresses at compile time (`--resolve`).
     private mutating func dnsResolution(
-        _ c: Envoy_Config_Cluster_V3_Cluster, _ found: DNSEndpoints, lowered: IRCluster, path: String
+        _ settings: DNSSettings, _ found: DNSEndpoints, lowered: IRCluster, path: String
     ) -> IRDNSResolution? {
         var why: [String] = []
         let lb = lowered.lb
         if lb == .maglev || lb == .ringHash { why.append("its LB policy is \(lb.rawValue) (tables computed at compile time)") }
-        if lowered.localityWeighted { why.append("it uses locality-weighted load balancing") }
+        // One weighted locality per priority: locality weights pick nothing.
+        if lowered.localityWeighted && !settings.singleLocality {
+            why.append("it uses locality-weighted load balancing over several localities")
+        }
         if lowered.overprovisioningFactor < 100, Set(found.entries.map(\.priority)).count > 1 {
             why.append("its overprovisioning_factor below 100 spreads load over priorities")
         }
@@ -1195,40 +1230,91 @@ public struct Lowerer {
                 ))
             return nil
         }
-        let family: IRDNSResolution.LookupFamily =
-            switch c.dnsLookupFamily {
-            case .v4Only: .v4Only
-            case .v6Only: .v6Only
-            case .v4Preferred: .v4Preferred
-            case .all: .all
-            default: .auto
-            }
         var refresh = Self.defaultDNSRefreshMs
-        if c.hasDnsRefreshRate {
-            let rate = c.dnsRefreshRate
+        if let rate = settings.refreshRate {
             // Envoy requires more than 1 ms; the loader counts whole milliseconds, within a u32.
             guard rate.seconds > 0 || (rate.seconds == 0 && rate.nanos > 1_000_000) else {
                 diagnostics.append(
-                    Diagnostic(.invalidResource, path: "\(lowered.path).dns_refresh_rate", "dns_refresh_rate must be greater than 1ms; Envoy rejects this"))
+                    Diagnostic(.invalidResource, path: "\(settings.path).dns_refresh_rate", "dns_refresh_rate must be greater than 1ms; Envoy rejects this"))
                 return nil
             }
             refresh = UInt32(clamping: rate.seconds * 1000 + Int64(rate.nanos / 1_000_000))
         }
         return IRDNSResolution(
-            logical: c.type == .logicalDns, lookupFamily: family, refreshRateMs: refresh,
-            respectDNSTTL: c.respectDnsTtl, hosts: found.entries.map(\.host))
+            logical: settings.logical, lookupFamily: settings.family, refreshRateMs: refresh,
+            respectDNSTTL: settings.respectTTL, hosts: found.entries.map(\.host))
+    }
+
+    /// A DNS cluster's settings: the cluster's own fields (STRICT_DNS, LOGICAL_DNS)
+    /// or the `envoy.cluster.dns` extension's DnsCluster (Envoy reads only the
+    /// extension's then).
+    struct DNSSettings {
+        var logical = false
+        var family: IRDNSResolution.LookupFamily
+        var refreshRate: Google_Protobuf_Duration?
+        var respectTTL: Bool
+        /// Where the settings are, for diagnostics.
+        var path: String
+        /// Every priority has one locality with a weight (locality weights are moot).
+        var singleLocality = false
+
+        init(legacy c: Envoy_Config_Cluster_V3_Cluster, path: String) {
+            family =
+                switch c.dnsLookupFamily {
+                case .v4Only: .v4Only
+                case .v6Only: .v6Only
+                case .v4Preferred: .v4Preferred
+                case .all: .all
+                default: .auto
+                }
+            refreshRate = c.hasDnsRefreshRate ? c.dnsRefreshRate : nil
+            respectTTL = c.respectDnsTtl
+            self.path = path
+        }
+
+        init(extension d: Envoy_Extensions_Clusters_Dns_V3_DnsCluster, path: String) {
+            // The extension's own enum: UNSPECIFIED is AUTO (Envoy's DnsUtils).
+            family =
+                switch d.dnsLookupFamily {
+                case .v4Only: .v4Only
+                case .v6Only: .v6Only
+                case .v4Preferred: .v4Preferred
+                case .all: .all
+                default: .auto
+                }
+            refreshRate = d.hasDnsRefreshRate ? d.dnsRefreshRate : nil
+            respectTTL = d.respectDnsTtl
+            self.path = path
+        }
     }
 
     private mutating func typedLBPolicy(_ p: Envoy_Config_Cluster_V3_LoadBalancingPolicy, path: String) -> (IRLBPolicy, Bool)? {
         // Envoy uses the first policy in the list it supports.
         for pol in p.policies {
-            let type = pol.typedExtensionConfig.typedConfig.xdsTypeName
+            let any = pol.typedExtensionConfig.typedConfig
+            let type = any.xdsTypeName
+            // Each policy's own locality_lb_config (Envoy Gateway sets locality_weighted_lb_config
+            // on every cluster: its backend weights are locality weights).
+            func weighted(_ spec: Envoy_Extensions_LoadBalancingPolicies_Common_V3_LocalityLbConfig.OneOf_LocalityConfigSpecifier?) -> Bool {
+                if case .localityWeightedLbConfig? = spec { return true }
+                return false
+            }
             switch type {
-            case "envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin": return (.roundRobin, false)
-            case "envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest": return (.leastRequest, false)
-            case "envoy.extensions.load_balancing_policies.random.v3.Random": return (.random, false)
-            case "envoy.extensions.load_balancing_policies.maglev.v3.Maglev": return (.maglev, false)
-            case "envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash": return (.ringHash, false)
+            case "envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin":
+                let m = try? any.unpackIfXDS(Envoy_Extensions_LoadBalancingPolicies_RoundRobin_V3_RoundRobin.self)
+                return (.roundRobin, weighted(m?.localityLbConfig.localityConfigSpecifier))
+            case "envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest":
+                let m = try? any.unpackIfXDS(Envoy_Extensions_LoadBalancingPolicies_LeastRequest_V3_LeastRequest.self)
+                return (.leastRequest, weighted(m?.localityLbConfig.localityConfigSpecifier))
+            case "envoy.extensions.load_balancing_policies.random.v3.Random":
+                let m = try? any.unpackIfXDS(Envoy_Extensions_LoadBalancingPolicies_Random_V3_Random.self)
+                return (.random, weighted(m?.localityLbConfig.localityConfigSpecifier))
+            case "envoy.extensions.load_balancing_policies.maglev.v3.Maglev":
+                let m = try? any.unpackIfXDS(Envoy_Extensions_LoadBalancingPolicies_Maglev_V3_Maglev.self)
+                return (.maglev, m?.hasLocalityWeightedLbConfig ?? false)
+            case "envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash":
+                let m = try? any.unpackIfXDS(Envoy_Extensions_LoadBalancingPolicies_RingHash_V3_RingHash.self)
+                return (.ringHash, m?.hasLocalityWeightedLbConfig ?? false)
             case "envoy.extensions.load_balancing_policies.wrr_locality.v3.WrrLocality":
                 // Locality-weighted round robin: locality weights apply, endpoints picked by the inner policy (RR here).
                 return (.roundRobin, true)

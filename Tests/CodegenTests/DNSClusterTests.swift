@@ -197,6 +197,91 @@ final class DNSClusterTests: XCTestCase {
         XCTAssertEqual(resolved.ir.clusters.first?.endpointCount, 1)
     }
 
+    /// Envoy Gateway's form: `cluster_type: envoy.cluster.dns` with a DnsCluster,
+    /// whose lookup-family enum is not the cluster's (V4_PREFERRED is 4 there, 3 here).
+    func dnsExtensionCluster(_ dnsCluster: String, localities: String) -> String {
+        """
+          - name: dns
+            connect_timeout: 1s
+            dns_lookup_family: V6_ONLY
+            cluster_type:
+              name: envoy.cluster.dns
+              typed_config:
+        \(dnsCluster)
+            load_balancing_policy:
+              policies:
+              - typed_extension_config:
+                  name: envoy.load_balancing_policies.least_request
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest
+                    locality_lb_config: {locality_weighted_lb_config: {}}
+            load_assignment:
+              cluster_name: dns
+              endpoints:
+        \(localities)
+        """
+    }
+
+    func testDNSClusterExtensionIsResolvedOnTheNodeWithItsOwnSettings() throws {
+        let strict = """
+                    "@type": type.googleapis.com/envoy.extensions.clusters.dns.v3.DnsCluster
+                    dns_lookup_family: V4_PREFERRED
+                    dns_refresh_rate: 30s
+                    respect_dns_ttl: true
+            """
+        let oneLocality = """
+                  - load_balancing_weight: 1
+                    locality: {region: r}
+                    lb_endpoints:
+                    - {endpoint: {address: {socket_address: {address: foo.bar, port_value: 50000}}}, load_balancing_weight: 1}
+                    - {endpoint: {address: {socket_address: {address: bar.foo, port_value: 50001}}}, load_balancing_weight: 1}
+            """
+        let fe = try frontEnd(snapshot(clusters: dnsExtensionCluster(strict, localities: oneLocality)))
+        XCTAssertFalse(fe.rejected, "\(fe.diagnostics.map(\.rendered))")
+        let dns = try XCTUnwrap(fe.ir.clusters.first?.dns)
+        XCTAssertFalse(dns.logical)
+        XCTAssertEqual(dns.lookupFamily, .v4Preferred, "the extension's settings, not the cluster's V6_ONLY")
+        XCTAssertEqual(dns.refreshRateMs, 30000)
+        XCTAssertTrue(dns.respectDNSTTL)
+        XCTAssertEqual(dns.hosts.map(\.host), ["foo.bar", "bar.foo"])
+
+        // all_addresses_in_single_endpoint is Envoy's LOGICAL_DNS; UNSPECIFIED is AUTO.
+        let logical = """
+                    "@type": type.googleapis.com/envoy.extensions.clusters.dns.v3.DnsCluster
+                    all_addresses_in_single_endpoint: true
+            """
+        let single = """
+                  - load_balancing_weight: 1
+                    lb_endpoints:
+                    - {endpoint: {address: {socket_address: {address: foo.bar, port_value: 50000}}}}
+            """
+        let lfe = try frontEnd(snapshot(clusters: dnsExtensionCluster(logical, localities: single)))
+        XCTAssertFalse(lfe.rejected, "\(lfe.diagnostics.map(\.rendered))")
+        let ldns = try XCTUnwrap(lfe.ir.clusters.first?.dns)
+        XCTAssertTrue(ldns.logical)
+        XCTAssertEqual(ldns.lookupFamily, .auto)
+        XCTAssertEqual(ldns.refreshRateMs, 5000)
+
+        // Locality weights over two localities need a table: still --resolve.
+        let secondLocality = """
+                  - load_balancing_weight: 3
+                    locality: {region: s}
+                    lb_endpoints:
+                    - {endpoint: {address: {socket_address: {address: baz.foo, port_value: 50000}}}}
+            """
+        let two = oneLocality + "\n" + secondLocality
+        let tfe = try frontEnd(snapshot(clusters: dnsExtensionCluster(strict, localities: two)))
+        XCTAssertTrue(tfe.diagnostics.contains { $0.id == "XDS105" && $0.message.contains("several localities") }, "\(tfe.diagnostics.map(\.rendered))")
+
+        // The extension without its DnsCluster is invalid, as for Envoy.
+        let bare = """
+                    "@type": type.googleapis.com/envoy.extensions.load_balancing_policies.random.v3.Random
+            """
+        let bfe = try frontEnd(snapshot(clusters: dnsExtensionCluster(bare, localities: single)))
+        XCTAssertTrue(
+            bfe.diagnostics.contains { $0.id == "XDS006" && $0.path.hasSuffix("cluster_type.typed_config") }, "\(bfe.diagnostics.map(\.rendered))")
+    }
+
     func testHostNamesOfAStaticClusterAreStillAnError() throws {
         let fe = try frontEnd(snapshot(clusters: cluster("dns", type: "STATIC", endpoints: [endpoint("a.example", 80)])))
         XCTAssertTrue(fe.diagnostics.contains { $0.id == "XDS105" && $0.severity == .error }, "\(fe.diagnostics.map(\.rendered))")
