@@ -261,7 +261,7 @@ public struct Planner {
                 switch c.lb {
                 case _ where !buildTables: []
                 case .roundRobin: LBTables.roundRobinSchedule(weights: lv.weights)
-                case .random, .leastRequest: []
+                case .random, .leastRequest: LBTables.localitySchedule(lv.localities)
                 case .maglev: LBTables.maglev(endpoints: lv.endpoints, weights: lv.weights, size: c.maglevTableSize)
                 case .ringHash:
                     LBTables.ring(

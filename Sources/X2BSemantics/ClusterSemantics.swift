@@ -13,6 +13,18 @@ public struct EffectiveCluster: Sendable, Hashable {
         /// Effective weights (endpoint weight, scaled by locality weight when
         /// locality-weighted load balancing is on), parallel to `endpoints`.
         public var weights: [UInt32]
+        /// Under locality-weighted load balancing: the level's localities, each a
+        /// run of `endpoints` with its effective weight (locality weight × its
+        /// health). Random and least request pick a locality by these weights,
+        /// then an endpoint inside it, as Envoy does. Empty otherwise.
+        public var localities: [LocalityRun] = []
+    }
+
+    public struct LocalityRun: Sendable, Hashable {
+        /// Index of the locality's first endpoint in the level's `endpoints`.
+        public var first: Int
+        public var count: Int
+        public var weight: UInt64
     }
 
     public var levels: [Level]
@@ -33,6 +45,7 @@ public enum ClusterSemantics {
             var health: UInt64
             var endpoints: [IREndpoint]
             var weights: [UInt32]
+            var localities: [EffectiveCluster.LocalityRun]
         }
         var candidates: [Candidate] = []
         for p in c.priorities {
@@ -42,6 +55,7 @@ public enum ClusterSemantics {
             let health = min(100, UInt64(c.overprovisioningFactor) * UInt64(routable.count) / UInt64(all.count))
             var eps: [IREndpoint] = []
             var weights: [UInt32] = []
+            var runs: [EffectiveCluster.LocalityRun] = []
             for loc in p.localities {
                 let usable = loc.endpoints.filter(\.health.isRoutable)
                 guard !usable.isEmpty else { continue }
@@ -50,6 +64,7 @@ public enum ClusterSemantics {
                     guard let lw = loc.weight, lw > 0 else { continue }
                     let locHealth = min(100, UInt64(c.overprovisioningFactor) * UInt64(usable.count) / UInt64(loc.endpoints.count))
                     let sum = usable.reduce(UInt64(0)) { $0 + UInt64($1.weight) }
+                    runs.append(.init(first: eps.count, count: usable.count, weight: UInt64(lw) * locHealth))
                     for e in usable {
                         // locality weight × locality health × endpoint share, in 1/1000ths
                         // (exact: 128-bit product; the quotient is at most lw × locHealth × 10 since e.weight ≤ sum)
@@ -66,7 +81,7 @@ public enum ClusterSemantics {
                 }
             }
             if !eps.isEmpty {
-                candidates.append(Candidate(priority: p.level, health: health, endpoints: eps, weights: weights))
+                candidates.append(Candidate(priority: p.level, health: health, endpoints: eps, weights: weights, localities: runs))
             }
         }
         let total = min(100, candidates.reduce(UInt64(0)) { $0 + $1.health })
@@ -77,7 +92,10 @@ public enum ClusterSemantics {
             let load = min(remaining, cand.health * 100 / total)
             remaining -= load
             if load > 0 {
-                levels.append(.init(priority: cand.priority, load: UInt32(load), endpoints: cand.endpoints, weights: cand.weights))
+                levels.append(
+                    .init(
+                        priority: cand.priority, load: UInt32(load), endpoints: cand.endpoints, weights: cand.weights,
+                        localities: cand.localities))
             }
         }
         // Integer rounding leftovers go to the most preferred level.

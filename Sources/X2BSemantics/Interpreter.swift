@@ -50,13 +50,19 @@ public enum Interpreter {
     /// Each endpoint's share of a level's connections under the cluster's policy,
     /// from the same tables the kernel uses: the round-robin schedule, the
     /// maglev table, the ring's arcs; uniform for random and least request
-    /// (idle endpoints).
+    /// (idle endpoints), per locality by its weight under locality weights.
     public static func endpointShares(_ c: IRCluster, _ lv: EffectiveCluster.Level) -> [Double] {
         let n = lv.endpoints.count
         var counts = [Double](repeating: 0, count: n)
         switch c.lb {
         case .random, .leastRequest:
-            return [Double](repeating: 1.0 / Double(n), count: n)
+            // Under locality weights: a locality by the schedule, then uniform inside it.
+            let t = LBTables.localitySchedule(lv.localities)
+            if t.isEmpty { return [Double](repeating: 1.0 / Double(n), count: n) }
+            for s in t {
+                for i in Int(s.endpoint)..<Int(s.endpoint + s.hash) { counts[i] += 1 / Double(s.hash) }
+            }
+            return counts.map { $0 / Double(t.count) }
         case .roundRobin:
             let t = LBTables.roundRobinSchedule(weights: lv.weights)
             if t.isEmpty { return [Double](repeating: 1.0 / Double(n), count: n) }
@@ -285,7 +291,13 @@ public enum Interpreter {
             let schedule = LBTables.roundRobinSchedule(weights: level.weights)
             idx = schedule.isEmpty ? Int(random % UInt64(level.endpoints.count)) : Int(schedule[Int(random % UInt64(schedule.count))].endpoint)
         case .random, .leastRequest:
-            idx = Int(random % UInt64(level.endpoints.count))
+            let t = LBTables.localitySchedule(level.localities)
+            if t.isEmpty {
+                idx = Int(random % UInt64(level.endpoints.count))
+            } else {
+                let s = t[Int(random % UInt64(t.count))]
+                idx = Int(s.endpoint) + Int((random / UInt64(t.count)) % UInt64(s.hash))
+            }
         case .maglev:
             let t = LBTables.maglev(endpoints: level.endpoints, weights: level.weights, size: c.maglevTableSize)
             idx = Int(t[Int(random % UInt64(t.count))].endpoint)

@@ -59,6 +59,20 @@ public enum LBTables {
         return out
     }
 
+    /// Random and least request under locality weights: a schedule of the level's
+    /// localities in proportion to their weights; each slot names a locality by
+    /// its first endpoint (`endpoint`) and its endpoint count (`hash`). Empty when
+    /// a uniform pick over the level is the same thing (equal weights and sizes).
+    public static func localitySchedule(_ runs: [EffectiveCluster.LocalityRun]) -> [Slot] {
+        guard runs.count > 1 else { return [] }
+        if Set(runs.map(\.weight)).count == 1 && Set(runs.map(\.count)).count == 1 { return [] }
+        let g = runs.map(\.weight).reduce(0, gcd)
+        let weights = runs.map { UInt32(clamping: $0.weight / max(g, 1)) }
+        var picks = roundRobinSchedule(weights: weights)
+        if picks.isEmpty { picks = runs.indices.map { Slot(hash: 0, endpoint: UInt32($0)) } }
+        return picks.map { Slot(hash: UInt32(runs[Int($0.endpoint)].count), endpoint: UInt32(runs[Int($0.endpoint)].first)) }
+    }
+
     /// Weighted Maglev lookup table of `size` entries (a prime, as Envoy requires).
     public static func maglev(endpoints: [IREndpoint], weights: [UInt32], size: UInt64) -> [Slot] {
         let n = endpoints.count

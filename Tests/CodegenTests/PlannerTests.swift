@@ -110,6 +110,34 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(MapImageEncoder.listenerFilter(small).entries, 0)
     }
 
+    /// Random and least request under locality weights: a locality by weight,
+    /// then uniform inside it (Envoy), through a table of localities.
+    func testLocalityWeightsUnderRandomAndLeastRequest() {
+        func locality(_ zone: String, _ weight: UInt32, _ eps: [String]) -> IRLocality {
+            IRLocality(
+                region: "r", zone: zone, subZone: "", weight: weight,
+                endpoints: eps.map { IREndpoint(address: ip($0), port: 80, weight: 1, health: .healthy) })
+        }
+        for lb in [IRLBPolicy.random, .leastRequest] {
+            let c = IRCluster(
+                name: "c", path: "clusters[\"c\"]", lb: lb, localityWeighted: true,
+                priorities: [IRPriority(level: 0, localities: [locality("a", 1, ["10.1.0.1", "10.1.0.2"]), locality("b", 3, ["10.1.1.1"])])])
+            let lv = ClusterSemantics.effective(c).levels[0]
+            XCTAssertEqual(lv.localities.map(\.first), [0, 2])
+            XCTAssertEqual(lv.localities.map(\.count), [2, 1])
+            let table = LBTables.localitySchedule(lv.localities)
+            XCTAssertEqual(table.filter { $0.endpoint == 2 && $0.hash == 1 }.count * 4, table.count * 3, "locality b: 3 of 4 slots")
+            XCTAssertEqual(Interpreter.endpointShares(c, lv), [0.125, 0.125, 0.75])
+            var diags: [Diagnostic] = []
+            XCTAssertEqual(Planner.clusterLevels(c, diagnostics: &diags)[0].table, table, "the plan ships the same table")
+            // Equal weights and sizes: uniform over the level, no table.
+            let even = IRCluster(
+                name: "e", path: "clusters[\"e\"]", lb: lb, localityWeighted: true,
+                priorities: [IRPriority(level: 0, localities: [locality("a", 2, ["10.1.0.1"]), locality("b", 2, ["10.1.1.1"])])])
+            XCTAssertTrue(LBTables.localitySchedule(ClusterSemantics.effective(even).levels[0].localities).isEmpty)
+        }
+    }
+
     func testExactListenerBeatsWildcardPrefixRow() {
         var wildcard = listener("0.0.0.0", 80, .cluster("b"), match: IRChainMatch(prefixRanges: [IRCidr(address: ip("10.0.0.1"), prefixLength: 32)]))
         wildcard.name = "wild"

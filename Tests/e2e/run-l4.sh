@@ -79,6 +79,7 @@ run_case ring-hash "10.96.1.7:5000" "$F/lb-ring-hash.json"
 run_case health "10.96.1.8:5000" "$F/health.json"
 run_case priorities "10.96.1.9:5000 10.96.1.9:5001" "$F/priorities.json"
 run_case locality "10.96.1.10:5000" "$F/locality-weights.json"
+run_case locality-random-lr "10.96.1.12:5000 10.96.1.13:5000" "$F/locality-weights-random-lr.json"
 run_case wildcard "10.1.3.4:6000 10.2.9.9:6000 10.77.0.1:6000 10.1.0.9:6001 10.2.0.9:6001" "$F/wildcard-listener.json"
 run_case ipv6 "[fd00::1]:7000 [fd00:99::5]:7001 10.96.1.1:7001" "$F/ipv6.json"
 run_case eds "10.96.1.11:5000" "$F/eds-separate/"*.json

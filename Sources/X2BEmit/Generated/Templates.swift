@@ -2496,10 +2496,36 @@ static __always_inline __u32 x2b_lb_round_robin(const struct x2b_cluster *c, con
 	return n % lv->count;
 }
 
-/* Random: uniform over the level's endpoints, as Envoy's RANDOM ignores weights. */
+/*
+ * Under locality weights a random or least-request level has a table of its
+ * localities (LBTables.localitySchedule): a slot names one by its first
+ * endpoint (ep) and its endpoint count (hash). Picks a locality by weight and
+ * leaves its run in *first, *count; without a table the run is the level.
+ */
+static __always_inline void x2b_locality(const struct x2b_level *lv, __u32 *first, __u32 *count)
+{
+	__u32 idx;
+	struct x2b_slot *s;
+
+	*first = 0;
+	*count = lv->count;
+	if (!lv->table_len)
+		return;
+	idx = lv->table_first + bpf_get_prandom_u32() % lv->table_len;
+	s = bpf_map_lookup_elem(&x2b_lbtab, &idx);
+	if (!s || !s->hash || s->ep + s->hash > lv->count)
+		return;
+	*first = s->ep;
+	*count = s->hash;
+}
+
+/* Random: uniform over the level's (or the chosen locality's) endpoints, as Envoy's RANDOM ignores weights. */
 static __always_inline __u32 x2b_lb_random(const struct x2b_level *lv)
 {
-	return bpf_get_prandom_u32() % lv->count;
+	__u32 first, count;
+
+	x2b_locality(lv, &first, &count);
+	return first + bpf_get_prandom_u32() % count;
 }
 
 /* Active connections to an endpoint's address (counted by x2b_sockops). */
@@ -2518,11 +2544,14 @@ static __always_inline __u32 x2b_active_of(__u32 global)
 	return v ? *v : 0;
 }
 
-/* Least request: power of two choices on active connections (kept by sockops). */
+/* Least request: power of two choices on active connections (kept by sockops), inside the chosen locality. */
 static __always_inline __u32 x2b_lb_least_request(const struct x2b_level *lv)
 {
-	__u32 a = bpf_get_prandom_u32() % lv->count;
-	__u32 b = bpf_get_prandom_u32() % lv->count;
+	__u32 first, count, a, b;
+
+	x2b_locality(lv, &first, &count);
+	a = first + bpf_get_prandom_u32() % count;
+	b = first + bpf_get_prandom_u32() % count;
 
 	return x2b_active_of(lv->first + b) < x2b_active_of(lv->first + a) ? b : a;
 }
