@@ -53,6 +53,11 @@ public final class NodeAgent: Sendable {
         /// An in-place update has been written since the last load or replace: the
         /// loader's record of updates exists, and can name the snapshot now live.
         var updatedInPlace = false
+        /// The live bundle has DNS clusters: their names are looked up again on
+        /// their refresh rate (refreshDNS).
+        var hasDNS = false
+        /// A load or replace is under way: the update session must not start.
+        var replacing = false
     }
 
     public init(config: Config, log: @escaping @Sendable (String) -> Void) {
@@ -127,6 +132,7 @@ public final class NodeAgent: Sendable {
             return .reject(Self.render(fe.diagnostics.filter { $0.severity == .error }))
         }
         if state.withLock({ $0.lastDigest }) == fe.snapshotDigest {
+            state.withLock { $0.hasDNS = fe.ir.clusters.contains { $0.dns != nil } }
             log("configuration unchanged (same snapshot digest): nothing to load")
             return .accept
         }
@@ -174,6 +180,9 @@ public final class NodeAgent: Sendable {
         // The update session holds the bundle's lock and its maps: closed first
         // (after the saves queued before, one of which may start it).
         flush()
+        // No session may start (refreshDNS) until the loader has the bundle.
+        opening.withLock { _ in state.withLock { $0.replacing = true } }
+        defer { state.withLock { $0.replacing = false } }
         closeStream()
         let args = loaded ? ["replace", dir, "--name", config.name] : ["load", dir, "--cgroup", config.cgroup, "--name", config.name]
         let run: (status: Int32, output: String)
@@ -190,6 +199,7 @@ public final class NodeAgent: Sendable {
             s.fast = EndpointFastPath(frontEnd: fe, bundle: result.bundle, options: config.frontEnd)
             s.applied += 1
             s.updatedInPlace = false
+            s.hasDNS = fe.ir.clusters.contains { $0.dns != nil }
             return s.applied
         }
         let ms = { (d: Date) in Int((d.timeIntervalSince(started) * 1000).rounded()) }
@@ -267,6 +277,7 @@ public final class NodeAgent: Sendable {
     private func openStream() -> UpdateStream? {
         opening.withLock { _ in
             if let s = state.withLock({ $0.stream }) { return s }
+            if state.withLock({ $0.replacing }) { return nil }
             do {
                 let s = try UpdateStream(loader: config.loader, name: config.name)
                 state.withLock { $0.stream = s }
@@ -275,6 +286,22 @@ public final class NodeAgent: Sendable {
                 log("cannot start the loader's update session (\(error)): full replace")
                 return nil
             }
+        }
+    }
+
+    /// Looks up the live bundle's DNS clusters again where they are due (the
+    /// loader keeps each cluster's refresh rate or TTL) and writes changed
+    /// addresses in place, through the update session (which holds the
+    /// bundle's lock, so `xds2bpf-loader refresh` cannot run beside the agent).
+    /// Called every second by `watch`; nothing to do without DNS clusters.
+    public func refreshDNS() {
+        guard state.withLock({ $0.loaded && $0.hasDNS && !$0.replacing }), let stream = openStream() else { return }
+        do {
+            let n = try stream.refreshDNS()
+            if n > 0 { log("dns: looked up \(n) cluster\(n == 1 ? "" : "s") again") }
+        } catch {
+            closeStream()
+            log("dns refresh: \(error)")
         }
     }
 

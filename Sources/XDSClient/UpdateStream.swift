@@ -7,7 +7,8 @@ import Synchronization
 /// change. An update then costs what it writes into the maps; the loader stays
 /// the only code that touches them, and the agent stays free of libbpf.
 ///
-/// Requests (stdin): `delta ID LEN\n` + LEN bytes, `snapshot ID SHA256\n`.
+/// Requests (stdin): `delta ID LEN\n` + LEN bytes, `snapshot ID SHA256\n`,
+/// `refresh ID\n` (DNS clusters that are due looked up again).
 /// Events (stdout, a JSON object a line, each with its request's id): `ready`,
 /// `live` (every switch of the delta done: the change answers connects),
 /// `done` (grace period over, state recorded), `error` with the exit status of
@@ -83,6 +84,26 @@ final class UpdateStream: Sendable {
                 case "live": return Live(micros: e["micros"] as? Int ?? 0)
                 case "error": throw .refused(Int32(e["status"] as? Int ?? 3))
                 default: throw .broken("xds2bpf-loader update-stream: unexpected event \(e)")
+                }
+            }
+        }
+    }
+
+    /// Looks up the bundle's DNS clusters that are due (the loader keeps each
+    /// one's refresh rate or TTL) and writes the rows of those whose addresses
+    /// changed. Returns how many clusters were looked up.
+    func refreshDNS() throws(Failure) -> Int {
+        try io.withLock { (s: inout IO) throws(Failure) -> Int in
+            let id = s.nextID
+            s.nextID += 1
+            try Self.write(&s, Array("refresh \(id)\n".utf8))
+            while true {
+                let e = try Self.nextEvent(&s)
+                guard e["id"] as? Int == id else { continue }
+                switch e["event"] as? String {
+                case "done": return e["resolved"] as? Int ?? 0
+                case "error": throw .refused(Int32(e["status"] as? Int ?? 3))
+                default: continue  // `live` of the rows it wrote
                 }
             }
         }

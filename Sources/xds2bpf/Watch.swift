@@ -87,6 +87,13 @@ extension XDS2BPF {
                 return s
             }
             defer { stopSources.forEach { $0.cancel() } }
+            // DNS clusters: their names looked up again on each cluster's refresh rate
+            // (or TTL; the loader keeps the schedule) and changes written in place.
+            let dnsTimer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "xds2bpf.watch.dns"))
+            dnsTimer.schedule(deadline: .now() + 1, repeating: 1)
+            dnsTimer.setEventHandler { agent.refreshDNS() }
+            dnsTimer.resume()
+            defer { dnsTimer.cancel() }
 
             var session = ADSSession(mode: controlPlane.mode, node: controlPlane.node, resume: agent.savedConfiguration())
             if session.accepted.isComplete && !session.accepted.received.isEmpty {

@@ -9,7 +9,8 @@
 # (connects refused and counted, `status` says why) and nothing else; after a
 # record changes, `refresh` moves connects; a failed lookup keeps the rows;
 # `refresh --watch` follows a change on the cluster's dns_refresh_rate (or, with
-# respect_dns_ttl, the TTL of its answers, read with res_query).
+# respect_dns_ttl, the TTL of its answers, read with res_query); `xds2bpf watch`
+# does the same in place through its update session.
 #   Tests/loader/run-dns.sh      (root; SKIP without root/BTF/cgroup2/dnsmasq unless CI=1)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -77,6 +78,16 @@ spread() {
 		out+=("$(e2e_connect "$1" --timeout 2 2>/dev/null | sed 's/^error:.*/error/')")
 	done
 	printf '%s\n' "${out[@]}" | sort -u | tr '\n' ' ' | sed 's/ $//'
+}
+
+# await_spread DST EXPECTED TRIES LOG WHAT: until DST's spread is EXPECTED (every 0.5 s), else fail
+await_spread() {
+	for _ in $(seq "$3"); do
+		sleep 0.5
+		[ "$(spread "$1")" = "$2" ] && return 0
+	done
+	cat "$4" >&2
+	e2e_fail "$5"
 }
 
 # --- compile: host names need no --resolve any more
@@ -184,24 +195,47 @@ set_records "127.0.10.2 strict.test" "127.0.10.1 logical.test" "127.0.10.2 gone.
 loader refresh --name "$E2E_NAME" --watch >"$E2E_TMP/watch.log" 2>&1 &
 WATCH_PID=$!
 e2e_track "$WATCH_PID"
-ok=0
-for _ in $(seq 20); do
-	sleep 0.5
-	[ "$(spread 10.96.0.1:80)" = b ] && ok=1 && break
-done
-[ "$ok" = 1 ] || { cat "$E2E_TMP/watch.log" >&2; e2e_fail "refresh --watch did not follow the record"; }
+await_spread 10.96.0.1:80 "b" 20 "$E2E_TMP/watch.log" "refresh --watch did not follow the record"
 e2e_log "ok: refresh --watch follows a changed record"
 set_records "127.0.10.1 strict.test" "127.0.10.2 strict.test" "127.0.10.3 strict.test" \
 	"127.0.10.1 logical.test" "127.0.10.2 gone.test"
-ok=0
-for _ in $(seq 20); do
-	sleep 0.5
-	[ "$(spread 10.96.0.1:80)" = "a b c" ] && ok=1 && break
-done
-[ "$ok" = 1 ] || { cat "$E2E_TMP/watch.log" >&2; e2e_fail "refresh --watch did not follow a second change"; }
+await_spread 10.96.0.1:80 "a b c" 20 "$E2E_TMP/watch.log" "refresh --watch did not follow a second change"
 e2e_log "ok: refresh --watch follows a second change (three addresses)"
 kill "$WATCH_PID"
 wait "$WATCH_PID" 2>/dev/null || true
+
+e2e_loader unload --name "$E2E_NAME" >/dev/null
+
+# --- the node agent: `xds2bpf watch` (ADS server and agent in the netns, the agent
+# with the test's resolv.conf) looks the names up again on their refresh rate and
+# writes changes in place through its update session, which holds the bundle's lock
+set_records "127.0.10.1 strict.test" "127.0.10.2 strict.test" "127.0.10.1 logical.test" \
+	"127.0.10.2 gone.test"
+nsenter --net="/run/netns/$E2E_NETNS" -- "$E2E_PYTHON" "$ROOT/Tests/xds/ads_server.py" "$HERE/dns/dns.json" \
+	--version v1 >"$E2E_TMP/ads.ready" 2>"$E2E_TMP/ads.err" &
+ADS_PID=$!
+e2e_track "$ADS_PID"
+for _ in $(seq 100); do [ -s "$E2E_TMP/ads.ready" ] && break; sleep 0.1; done
+[ -s "$E2E_TMP/ads.ready" ] || { cat "$E2E_TMP/ads.err" >&2; e2e_fail "the ADS server did not start"; }
+ads_port=$("$E2E_PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["port"])' "$E2E_TMP/ads.ready")
+nsenter --net="/run/netns/$E2E_NETNS" -- unshare -m --propagation private -- sh -c \
+	'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && shift 2 && exec "$@"' \
+	sh "$E2E_TMP/resolv.conf" "$E2E_TMP/hosts" env XDS2BPF_LOADER="$E2E_LOADER" "$XDS2BPF" watch \
+	--server "grpc://127.0.0.1:$ads_port" --node-id dns-e2e --cgroup "$E2E_CGROUP" --name "$E2E_NAME" \
+	--state-dir "$E2E_TMP/agent" >"$E2E_TMP/agent.log" 2>&1 &
+AGENT_PID=$!
+e2e_track "$AGENT_PID"
+await_spread 10.96.0.1:80 "a b" 60 "$E2E_TMP/agent.log" "watch did not load the DNS clusters"
+e2e_log "ok: watch loaded the bundle, the loader resolved strict.test"
+set_records "127.0.10.3 strict.test" "127.0.10.1 logical.test" "127.0.10.2 gone.test"
+await_spread 10.96.0.1:80 "c" 20 "$E2E_TMP/agent.log" "watch did not follow the changed record"
+grep -q "dns: looked up" "$E2E_TMP/agent.log" || { cat "$E2E_TMP/agent.log" >&2; e2e_fail "watch does not log its lookups"; }
+e2e_expect_eq "c" "$(spread 10.96.0.4:80)" "watch: the STATIC cluster is unaffected"
+e2e_log "ok: watch follows a changed record in place (TTL 1 s)"
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null || true
+kill "$ADS_PID"
+wait "$ADS_PID" 2>/dev/null || true
 
 e2e_loader unload --name "$E2E_NAME" >/dev/null
 echo "PASS: DNS clusters resolved on the node"

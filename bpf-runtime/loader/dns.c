@@ -515,7 +515,16 @@ static int write_results(const char *state, const struct x2b_dns *s)
  * `changed_only`, whose records differ from the last ones written) in one
  * update session; then records every result for `status`.
  */
-static int dns_apply(const char *name, struct x2b_dns *s, bool changed_only)
+/* Writes one delta of rows: in a session of its own, or in the caller's (update-stream). */
+typedef int (*dns_rows_fn)(void *ctx, x2b_delta *d);
+
+static int rows_own_session(void *ctx, x2b_delta *d)
+{
+	return x2b_update_rows(ctx, d);
+}
+
+static int dns_apply_with(const char *name, struct x2b_dns *s, bool changed_only,
+			  dns_rows_fn write_rows, void *ctx)
 {
 	Xds2bpf__Bundle__V1__EndpointDelta d = XDS2BPF__BUNDLE__V1__ENDPOINT_DELTA__INIT;
 	x2b_dcluster **rows = calloc(s->n, sizeof(*rows));
@@ -566,7 +575,7 @@ static int dns_apply(const char *name, struct x2b_dns *s, bool changed_only)
 		d.format_version = X2B_DELTA_FORMAT_VERSION;
 		d.abi_version = X2B_ABI_VERSION;
 		d.clusters = rows;
-		err = x2b_update_rows(name, &d);
+		err = write_rows(ctx, &d);
 		if (err)
 			goto out;
 	}
@@ -593,6 +602,11 @@ out:
 	free(lv);
 	free(lvp);
 	return err;
+}
+
+static int dns_apply(const char *name, struct x2b_dns *s, bool changed_only)
+{
+	return dns_apply_with(name, s, changed_only, rows_own_session, (void *)name);
 }
 
 static void report(const char *name, const struct x2b_dns *s)
@@ -693,6 +707,24 @@ static int open_loaded(const char *name, const char *only, struct x2b_dns **out)
 	return 0;
 }
 
+/* Looks up the clusters whose interval is over; returns how many. */
+static unsigned resolve_due(struct x2b_dns *s)
+{
+	uint64_t now = now_ms();
+	unsigned n = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct dns_cluster *c = &s->c[i];
+
+		if (c->due_ms > now)
+			continue;
+		resolve_cluster(c);
+		c->due_ms = now_ms() + interval_ms(c);
+		n++;
+	}
+	return n;
+}
+
 /*
  * refresh: look up every name again and rewrite the rows of the clusters whose
  * lookups answered. --watch: forever (until SIGINT/SIGTERM), each cluster on its
@@ -720,19 +752,9 @@ int x2b_cmd_refresh(const char *name, const char *cluster, bool watch)
 	signal(SIGTERM, on_signal);
 	snprintf(code, sizeof(code), "%s", s->m->code_sha256);
 	while (!stop) {
-		uint64_t now = now_ms(), next = UINT64_MAX;
-		bool due = false;
+		uint64_t now, next = UINT64_MAX;
 
-		for (size_t i = 0; i < s->n; i++) {
-			struct dns_cluster *c = &s->c[i];
-
-			if (c->due_ms > now)
-				continue;
-			resolve_cluster(c);
-			c->due_ms = now_ms() + interval_ms(c);
-			due = true;
-		}
-		if (due) {
+		if (resolve_due(s)) {
 			err = dns_apply(name, s, true);
 			if (err == X2B_EXIT_REJECT || err == X2B_EXIT_NO_FIT) {
 				/* unloaded, replaced, or locked by another command: try again */
@@ -765,4 +787,32 @@ int x2b_cmd_refresh(const char *name, const char *cluster, bool watch)
 	}
 	x2b_dns_free(s);
 	return stop ? X2B_EXIT_OK : err;
+}
+
+/*
+ * update-stream's `refresh`: the names of the clusters that are due (each on its
+ * refresh rate or TTL) looked up again, and the rows of those whose addresses
+ * changed written through the stream's own session (`write_rows`), which holds
+ * the bundle's lock. *state keeps the lookups between requests (opened on the
+ * first; NULL when the bundle has no DNS clusters). *resolved: clusters looked up.
+ */
+int x2b_dns_stream_refresh(const char *name, struct x2b_dns **state,
+			   int (*write_rows)(void *, x2b_delta *), void *ctx, unsigned *resolved)
+{
+	struct x2b_dns *s = *state;
+	int err;
+
+	*resolved = 0;
+	if (!s) {
+		err = open_loaded(name, NULL, &s);
+		if (err || !s)
+			return err;
+		*state = s;
+	}
+	*resolved = resolve_due(s);
+	if (!*resolved)
+		return 0;
+	err = dns_apply_with(name, s, true, write_rows, ctx);
+	report(name, s);
+	return err;
 }

@@ -281,6 +281,12 @@ int x2b_dns_resolve_bundle(const struct x2b_bundle *b, struct x2b_dns **out);
  */
 int x2b_dns_finish(const char *name, const char *done, int err, struct x2b_dns *s);
 void x2b_dns_free(struct x2b_dns *s);
+/*
+ * update-stream's refresh request: looks up the due DNS clusters again and writes
+ * the changed rows through write_rows(ctx, delta); *state persists between calls.
+ */
+int x2b_dns_stream_refresh(const char *name, struct x2b_dns **state,
+			   int (*write_rows)(void *, x2b_delta *), void *ctx, unsigned *resolved);
 /* refresh --name NAME [--cluster CLUSTER] [--watch] */
 int x2b_cmd_refresh(const char *name, const char *cluster, bool watch);
 

@@ -683,10 +683,10 @@ out:
  * the loaded code, and the live snapshot stays what it was (a lookup changes
  * where the snapshot's names point, not the snapshot).
  */
-int x2b_update_rows(const char *name, x2b_delta *d)
+/* The rows of one delta in an open session: base code and live snapshot filled in. */
+static int x2b_updater_apply_rows(struct x2b_updater *u, x2b_delta *d)
 {
 	char live[65] = "";
-	struct x2b_updater u;
 	struct x2b_kv *kv = NULL;
 	size_t nkv = 0, len = 0, dlen;
 	char path[PATH_MAX];
@@ -694,11 +694,8 @@ int x2b_update_rows(const char *name, x2b_delta *d)
 	uint8_t *buf;
 	int err;
 
-	err = x2b_updater_open(&u, name);
-	if (err)
-		return err;
-	snprintf(live, sizeof(live), "%s", u.m->snapshot_sha256);
-	if (x2b_path(path, sizeof(path), "%s/%s", u.state, X2B_UPDATE_FILE) == 0 &&
+	snprintf(live, sizeof(live), "%s", u->m->snapshot_sha256);
+	if (x2b_path(path, sizeof(path), "%s/%s", u->state, X2B_UPDATE_FILE) == 0 &&
 	    x2b_read_file_at(AT_FDCWD, path, O_NOFOLLOW, 65536, &data, &len) == 0) {
 		if (!x2b_json_flat_parse(data, len, &kv, &nkv)) {
 			for (size_t i = 0; i < nkv; i++)
@@ -709,7 +706,7 @@ int x2b_update_rows(const char *name, x2b_delta *d)
 		}
 		free(data);
 	}
-	d->base_code_sha256 = u.m->code_sha256;
+	d->base_code_sha256 = u->m->code_sha256;
 	d->snapshot_sha256 = live;
 	dlen = xds2bpf__bundle__v1__endpoint_delta__get_packed_size(d);
 	buf = malloc(dlen ? dlen : 1);
@@ -718,13 +715,30 @@ int x2b_update_rows(const char *name, x2b_delta *d)
 		goto out;
 	}
 	xds2bpf__bundle__v1__endpoint_delta__pack(d, buf);
-	err = x2b_updater_apply(&u, buf, dlen, NULL, NULL);
-	if (!err && x2b_verbose)
-		print_summary(name, &u);
+	err = x2b_updater_apply(u, buf, dlen, NULL, NULL);
 	free(buf);
 out:
 	d->base_code_sha256 = NULL;
 	d->snapshot_sha256 = NULL;
+	return err;
+}
+
+static int stream_rows(void *ctx, x2b_delta *d)
+{
+	return x2b_updater_apply_rows(ctx, d);
+}
+
+int x2b_update_rows(const char *name, x2b_delta *d)
+{
+	struct x2b_updater u;
+	int err;
+
+	err = x2b_updater_open(&u, name);
+	if (err)
+		return err;
+	err = x2b_updater_apply_rows(&u, d);
+	if (!err && x2b_verbose)
+		print_summary(name, &u);
 	x2b_updater_close(&u);
 	return err;
 }
@@ -734,6 +748,9 @@ out:
  * live rows read once) serves every update until stdin ends. Requests on stdin:
  *   delta ID LEN\n<LEN bytes of EndpointDelta>
  *   snapshot ID SHA256\n     names the snapshot the last update made live
+ *   refresh ID\n             looks up the DNS clusters that are due (refresh rate or TTL)
+ *                            again and writes those whose addresses changed; its `done`
+ *                            says how many clusters were looked up ("resolved")
  * Events on stdout, one JSON object a line, with the request's ID:
  *   {"event":"ready",...}                  the session is open (id 0)
  *   {"event":"live","id":ID,...}           every switch of the delta is done
@@ -762,21 +779,22 @@ static int read_line(char *buf, size_t cap)
 	return 0;
 }
 
-/* "WORD ID REST": the id, and REST in *rest; -1 when malformed. */
+/* "WORD ID REST" or "WORD ID": the id, and REST (maybe empty) in *rest; -1 when malformed. */
 static int request_id(const char *line, size_t word, unsigned long long *id, const char **rest)
 {
 	char *end;
 
 	errno = 0;
 	*id = strtoull(line + word, &end, 10);
-	if (errno || end == line + word || *end != ' ')
+	if (errno || end == line + word || (*end != ' ' && *end))
 		return -1;
-	*rest = end + 1;
+	*rest = *end ? end + 1 : end;
 	return 0;
 }
 
 int x2b_cmd_update_stream(const char *name)
 {
+	struct x2b_dns *dns = NULL; /* the lookups of `refresh`, kept between requests */
 	struct x2b_updater u;
 	char line[256];
 	int err, status = 0;
@@ -815,6 +833,16 @@ int x2b_cmd_update_stream(const char *name)
 			free(data);
 		} else if (!strncmp(line, "snapshot ", 9) && !request_id(line, 9, &id, &rest)) {
 			err = x2b_updater_name_snapshot(&u, rest);
+		} else if (!strncmp(line, "refresh ", 8) && !request_id(line, 8, &id, &rest)) {
+			unsigned resolved = 0;
+
+			err = x2b_dns_stream_refresh(name, &dns, stream_rows, &u, &resolved);
+			if (!err) {
+				printf("{\"event\":\"done\",\"id\":%llu,\"status\":0,\"resolved\":%u}\n",
+				       id, resolved);
+				fflush(stdout);
+				continue;
+			}
 		} else {
 			x2b_err("update-stream: unknown request '%.40s'", line);
 			status = X2B_EXIT_USAGE;
@@ -836,6 +864,7 @@ int x2b_cmd_update_stream(const char *name)
 		x2b_err("update-stream: request line too long");
 		status = X2B_EXIT_USAGE;
 	}
+	x2b_dns_free(dns);
 	x2b_updater_close(&u);
 	return status;
 }
