@@ -3,43 +3,13 @@ import X2BABI
 import X2BIR
 import X2BPlan
 
-/// A map as the bundle declares it: in the C source, in the manifest, and with
-/// its image.
-public struct MapSpec: Sendable, Hashable {
-    public enum Kind: String, Sendable {
-        case hash, array, lpmTrie = "lpm_trie", percpuArray = "percpu_array", progArray = "prog_array", skStorage = "sk_storage"
-        case lruHash = "lru_hash"
-    }
-
-    public var name: String
-    public var kind: Kind
-    public var keyType: String
-    public var valueType: String
-    public var keySize: Int
-    public var valueSize: Int
-    public var maxEntries: Int
+/// A map of the plan's layout with the image the emitter encoded for it.
+@dynamicMemberLookup
+public struct EmittedMap: Sendable, Hashable {
+    public var spec: MapSpec
     public var image: MapImage?
-    public var serves: String
-}
 
-/// A program as the bundle declares it.
-public struct ProgramSpec: Sendable, Hashable {
-    public enum Attach: String, Sendable {
-        case none, connect4 = "cgroup_inet4_connect", connect6 = "cgroup_inet6_connect"
-        case getpeername4 = "cgroup_inet4_getpeername", getpeername6 = "cgroup_inet6_getpeername"
-        case sockOps = "cgroup_sock_ops"
-    }
-
-    public var name: String
-    public var section: String
-    public var attach: Attach
-    public var serves: String
-}
-
-public struct TailCallSpec: Sendable, Hashable {
-    public var progArray: String
-    public var slot: UInt32
-    public var program: String
+    public subscript<T>(dynamicMember field: KeyPath<MapSpec, T>) -> T { spec[keyPath: field] }
 }
 
 /// The emitted C source and everything the manifest says about it.
@@ -47,92 +17,30 @@ public struct EmittedSource: Sendable {
     public var source: String
     /// `x2b_routes.h` (HTTP route tables and matchers), nil without HTTP listeners.
     public var routesHeader: String?
-    public var maps: [MapSpec]
+    public var maps: [EmittedMap]
     public var programs: [ProgramSpec]
     public var tailCalls: [TailCallSpec]
 }
 
 /// Emit: BundlePlan → `x2b.bpf.c` text, map specs and images.
 public enum CEmitter {
-    /// Capacity classes keep the C source stable across small table changes
-    /// (an endpoint-only update then reuses the compiled object).
-    static func capacity(_ n: Int) -> Int {
-        var c = 8
-        while c < n { c *= 2 }
-        return c
-    }
-
-    /// Endpoint and LB-table arrays leave room for an in-place update
-    /// (`xds2bpf-loader update` writes a cluster's new rows beside the old
-    /// ones before it switches): twice what is used, plus a little, up to 4M
-    /// spare slots; a delta that does not fit becomes a full replace.
-    static func headroomCapacity(_ used: Int) -> Int {
-        capacity(used + max(16, min(used, 1 << 22)))
-    }
-
-    public static func maps(for plan: BundlePlan) -> [MapSpec] {
-        let lsn = MapImageEncoder.listeners(plan)
-        let lsnx = MapImageEncoder.exactListeners(plan)
-        let active = MapImageEncoder.activeCounts(plan)
-        let act = MapImageEncoder.actions(plan)
-        let wcl = MapImageEncoder.weightedClusters(plan)
-        let clu = MapImageEncoder.clusters(plan)
-        let ep = MapImageEncoder.endpoints(plan)
-        let tab = MapImageEncoder.slots(plan)
-        let lb = ABILayout.size
-        return [
-            MapSpec(
-                name: "x2b_lsnx", kind: .hash, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: lb("x2b_lsn_key"), valueSize: 4,
-                maxEntries: capacity(lsnx.entries), image: lsnx, serves: "listener match: exact listener addresses"),
-            MapSpec(
-                name: "x2b_lsn", kind: .lpmTrie, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: lb("x2b_lsn_key"), valueSize: 4,
-                maxEntries: capacity(lsn.entries), image: lsn, serves: "listener match: destination prefixes and wildcard listeners (longest prefix)"),
-            MapSpec(
-                name: "x2b_act", kind: .array, keyType: "__u32", valueType: "struct x2b_action", keySize: 4, valueSize: lb("x2b_action"),
-                maxEntries: capacity(act.entries), image: act, serves: "filter chain actions"),
-            MapSpec(
-                name: "x2b_wcl", kind: .array, keyType: "__u32", valueType: "struct x2b_wcluster", keySize: 4, valueSize: lb("x2b_wcluster"),
-                maxEntries: capacity(wcl.entries), image: wcl, serves: "weighted clusters, cumulative weights"),
-            MapSpec(
-                name: "x2b_clu", kind: .array, keyType: "__u32", valueType: "struct x2b_cluster", keySize: 4, valueSize: lb("x2b_cluster"),
-                maxEntries: capacity(2 * plan.clusters.count), image: clu, serves: "clusters: LB policy and priority levels, two rows each"),
-            MapSpec(
-                name: "x2b_cluv", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
-                maxEntries: capacity(plan.clusters.count), image: nil, serves: "live row of each cluster (0 or 1; flipped by in-place updates)"),
-            MapSpec(
-                name: "x2b_ep", kind: .array, keyType: "__u32", valueType: "struct x2b_endpoint", keySize: 4, valueSize: lb("x2b_endpoint"),
-                maxEntries: headroomCapacity(ep.entries + plan.dnsEndpointReserve), image: ep, serves: "routable endpoints"),
-            MapSpec(
-                name: "x2b_lbtab", kind: .array, keyType: "__u32", valueType: "struct x2b_slot", keySize: 4, valueSize: lb("x2b_slot"),
-                maxEntries: headroomCapacity(tab.entries), image: tab, serves: "round-robin schedules, maglev tables, hash rings"),
-            MapSpec(
-                name: "x2b_rr", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
-                maxEntries: capacity(plan.clusters.count), image: nil, serves: "round-robin counters per cluster"),
-            MapSpec(
-                name: "x2b_active", kind: .hash, keyType: "struct x2b_epkey", valueType: "__u32", keySize: lb("x2b_epkey"), valueSize: 4,
-                maxEntries: capacity(active.entries + plan.dnsActiveReserve), image: active, serves: "active connections per least-request endpoint address"),
-            MapSpec(
-                name: "x2b_orig", kind: .lruHash, keyType: "__u64", valueType: "struct x2b_sock", keySize: 8, valueSize: lb("x2b_sock"),
-                maxEntries: 65536, image: nil, serves: "dialled service address per socket cookie (getpeername)"),
-            MapSpec(
-                name: "x2b_scr", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_scratch", keySize: 4, valueSize: lb("x2b_scratch"),
-                maxEntries: 1, image: nil, serves: "state passed between tail-call stages"),
-            MapSpec(
-                name: "x2b_gstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
-                maxEntries: Int(ABI.globalCounters), image: nil, serves: "counters: seen, unmatched, no endpoint, family mismatch"),
-            MapSpec(
-                name: "x2b_lstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
-                maxEntries: capacity(plan.listeners.count), image: nil, serves: "connects per listener"),
-            MapSpec(
-                name: "x2b_cstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
-                maxEntries: capacity(plan.clusters.count), image: nil, serves: "connects per cluster"),
+    /// The images of the core maps, by map name (maps without one start empty).
+    static func images(for plan: BundlePlan) -> [String: MapImage] {
+        [
+            "x2b_lsnx": MapImageEncoder.exactListeners(plan),
+            "x2b_lsn": MapImageEncoder.listeners(plan),
+            "x2b_act": MapImageEncoder.actions(plan),
+            "x2b_wcl": MapImageEncoder.weightedClusters(plan),
+            "x2b_clu": MapImageEncoder.clusters(plan),
+            "x2b_ep": MapImageEncoder.endpoints(plan),
+            "x2b_lbtab": MapImageEncoder.slots(plan),
+            "x2b_active": MapImageEncoder.activeCounts(plan),
         ]
     }
 
     public static func emit(_ plan: BundlePlan) -> EmittedSource {
-        var maps = maps(for: plan)
-        var programs: [ProgramSpec] = []
-        var tailCalls: [TailCallSpec] = []
+        let layout = plan.layout
+        let images = images(for: plan)
         var p = CPrinter()
         p.print("/* generated by xds2bpf; do not edit. */")
         p.print("/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */")
@@ -142,13 +50,14 @@ public enum CEmitter {
         p.comment("Listeners, clusters and endpoints are rows in the maps (manifest.pb lists them).")
         p.print("#include \"x2b_prelude.h\"", "")
         p.comment("Listener rows kept in the LPM trie (prefixes, wildcard listeners); 0: exact listeners only.")
-        p.print("#define X2B_LPM_ROWS \(MapImageEncoder.listeners(plan).entries)", "")
-        for m in maps {
+        p.print("#define X2B_LPM_ROWS \(layout.prefixListenerRows.count)", "")
+        var maps = layout.maps.map { EmittedMap(spec: $0, image: images[$0.name]) }
+        for m in layout.maps {
             emitMap(m, into: &p)
         }
         var routesHeader: String?
         if plan.needsHTTP {
-            let routes = HTTPEmitter.emit(plan.http, tlsChooser: TLSEmitter.chooser(plan))
+            let routes = HTTPEmitter.emit(plan.http, tlsChooser: TLSEmitter.chooser(plan), maps: layout.routeMaps)
             maps += routes.maps
             routesHeader = routes.header
             p.comment("HTTP route tables and matchers; used per request only in the defer-connect build (X2B_WITH_MODULE).")
@@ -158,21 +67,16 @@ public enum CEmitter {
 
         for family in [IRFamily.inet4, .inet6] {
             let f = family == .inet4 ? "4" : "6"
-            for policy in plan.policies {
-                let name = CNamer.lbStage(policy, family: family)
+            let stages = layout.stages[family] ?? []
+            for stage in stages {
                 p.append(
                     fragment: render(
                         Templates.text("lb_stage.c"),
                         [
-                            "POLICY": policy.rawValue, "FAMILY": f, "FAMILY_NAME": family == .inet4 ? "IPv4" : "IPv6",
-                            "PROG": name, "LB_CONST": CNamer.lbConstant(policy),
+                            "POLICY": stage.policy.rawValue, "FAMILY": f, "FAMILY_NAME": family == .inet4 ? "IPv4" : "IPv6",
+                            "PROG": stage.program, "LB_CONST": CNamer.lbConstant(stage.policy),
                         ]))
                 p.print("")
-                programs.append(
-                    ProgramSpec(
-                        name: name, section: "cgroup/connect\(f)", attach: .none,
-                        serves: "\(policy.rawValue) load balancing, \(family == .inet4 ? "IPv4" : "IPv6")"))
-                tailCalls.append(TailCallSpec(progArray: "x2b_jmp\(f)", slot: CNamer.lbSlot(policy), program: name))
             }
             p.comment("Tail-call targets of x2b_connect\(f), one slot per LB policy (X2B_LB_*).")
             p.print("struct {")
@@ -183,64 +87,48 @@ public enum CEmitter {
                     "__uint(key_size, sizeof(__u32));",
                     "__array(values, int(struct bpf_sock_addr *));")
             }
-            if plan.policies.isEmpty {
+            if stages.isEmpty {
                 p.print("} x2b_jmp\(f) SEC(\".maps\");", "")
             } else {
                 p.print("} x2b_jmp\(f) SEC(\".maps\") = {")
                 p.withIndentation { p in
                     p.print(".values = {")
                     p.withIndentation { p in
-                        for policy in plan.policies {
-                            p.print("[\(CNamer.lbConstant(policy))] = (void *)&\(CNamer.lbStage(policy, family: family)),")
+                        for stage in stages {
+                            p.print("[\(CNamer.lbConstant(stage.policy))] = (void *)&\(stage.program),")
                         }
                     }
                     p.print("},")
                 }
                 p.print("};", "")
             }
-            maps.append(
-                MapSpec(
-                    name: "x2b_jmp\(f)", kind: .progArray, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
-                    maxEntries: 5, image: nil, serves: "LB stages for x2b_connect\(f) (filled from the object)"))
             emitMatch(plan, family: family, into: &p)
             var dispatch = CPrinter()
             dispatch.indent()
-            if plan.policies.isEmpty {
+            if stages.isEmpty {
                 dispatch.print("(void)slot;")
             } else {
                 dispatch.print("switch (slot) {")
-                for policy in plan.policies {
-                    dispatch.print("case \(CNamer.lbConstant(policy)):")
+                for stage in stages {
+                    dispatch.print("case \(CNamer.lbConstant(stage.policy)):")
                     dispatch.withIndentation { d in
-                        d.print("bpf_tail_call_static(ctx, &x2b_jmp\(f), \(CNamer.lbConstant(policy)));", "break;")
+                        d.print("bpf_tail_call_static(ctx, &x2b_jmp\(f), \(CNamer.lbConstant(stage.policy)));", "break;")
                     }
                 }
                 dispatch.print("}")
             }
             p.append(fragment: render(Templates.text("entry\(f).c"), ["DISPATCH": String(dispatch.content.dropLast())]))
             p.print("")
-            programs.append(
-                ProgramSpec(
-                    name: "x2b_connect\(f)", section: "cgroup/connect\(f)",
-                    attach: family == .inet4 ? .connect4 : .connect6,
-                    serves: "entry: listener match and routing, \(family == .inet4 ? "IPv4" : "IPv6")"))
         }
+        maps += [IRFamily.inet4, .inet6].compactMap { layout.progArrays[$0] }.map { EmittedMap(spec: $0, image: nil) }
         p.append(fragment: Templates.text("peer.c"))
-        programs += [
-            ProgramSpec(name: "x2b_peer4", section: "cgroup/getpeername4", attach: .getpeername4, serves: "report the dialled service address, IPv4"),
-            ProgramSpec(name: "x2b_peer6", section: "cgroup/getpeername6", attach: .getpeername6, serves: "report the dialled service address, IPv6"),
-        ]
-        if plan.policies.contains(.leastRequest) {
-            // Only least request needs connection counts: other bundles keep sockops off every connection.
+        if layout.countsConnections {
             p.print("")
             p.append(fragment: Templates.text("sockops.c"))
-            programs.append(
-                ProgramSpec(
-                    name: "x2b_sockops", section: "sockops", attach: .sockOps,
-                    serves: "active connection counts for least request"))
         }
         p.print("", "char LICENSE[] SEC(\"license\") = \"Dual BSD/GPL\";")
-        return EmittedSource(source: p.content, routesHeader: routesHeader, maps: maps, programs: programs, tailCalls: tailCalls)
+        return EmittedSource(
+            source: p.content, routesHeader: routesHeader, maps: maps, programs: layout.programs, tailCalls: layout.tailCalls)
     }
 
     static func emitMap(_ m: MapSpec, into p: inout CPrinter) {

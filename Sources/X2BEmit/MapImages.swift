@@ -78,7 +78,7 @@ public enum MapImageEncoder {
     /// the hash map, one lookup.
     public static func exactListeners(_ plan: BundlePlan) -> MapImage {
         var img = MapImage(keySize: ABILayout.size("x2b_lsn_key"), valueSize: 4)
-        for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) && e.isExact {
+        for e in plan.layout.exactListenerRows {
             var v = ByteWriter()
             v.u32(e.action)
             img.append(key: listenerKey(e), value: v.bytes)
@@ -86,23 +86,17 @@ public enum MapImageEncoder {
         return img
     }
 
-    /// Zero counters for every endpoint address of a least-request cluster, so
-    /// sockops counts exactly those.
+    /// Zero counters for the addresses the plan counts (least-request endpoints),
+    /// so sockops counts exactly those.
     public static func activeCounts(_ plan: BundlePlan) -> MapImage {
         var img = MapImage(keySize: ABILayout.size("x2b_epkey"), valueSize: 4)
-        var seen = Set<[UInt8]>()
-        for c in plan.clusters where c.lb == .leastRequest && !c.passthrough {
-            for lv in c.levels {
-                for e in plan.endpoints[Int(lv.first)..<Int(lv.first + lv.count)] {
-                    var k = ByteWriter()
-                    k.u8(UInt8(e.address.family.rawValue))
-                    k.u8(0)
-                    k.u16be(e.port)
-                    k.raw(e.address.bytes, padTo: 16)
-                    guard seen.insert(k.bytes).inserted else { continue }
-                    img.append(key: k.bytes, value: [0, 0, 0, 0])
-                }
-            }
+        for a in plan.layout.countedAddresses {
+            var k = ByteWriter()
+            k.u8(UInt8(a.address.family.rawValue))
+            k.u8(0)
+            k.u16be(a.port)
+            k.raw(a.address.bytes, padTo: 16)
+            img.append(key: k.bytes, value: [0, 0, 0, 0])
         }
         return img
     }
@@ -110,7 +104,7 @@ public enum MapImageEncoder {
     /// Rows that need longest-prefix matching: the LPM trie.
     public static func listeners(_ plan: BundlePlan) -> MapImage {
         var img = MapImage(keySize: ABILayout.size("x2b_lsn_key"), valueSize: 4)
-        for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) && !e.isExact {
+        for e in plan.layout.prefixListenerRows {
             var v = ByteWriter()
             v.u32(e.action)
             img.append(key: listenerKey(e), value: v.bytes)
