@@ -130,44 +130,29 @@ extension Pipeline {
                 bundle: bundle, plan: plan, emitted: emitted, manifest: manifest, diagnostics: diags,
                 timings: t, objectFromCache: false)
         }
-        var headers = ["x2b_prelude.h", "x2b_runtime.h", "x2b_abi.h", "x2b_abi_asserts.h"]
-        if emitted.routesHeader != nil { headers += ["x2b_http.h", "x2b_defer.h"] }
-        if !plan.tlsTables.isEmpty { headers.append("x2b_tls.h") }
-        var sources: [(String, String)] = [("x2b.bpf.c", emitted.source)]
-        for h in headers { sources.append((h, Templates.text(h))) }
-        if let routes = emitted.routesHeader { sources.append((HTTPEmitter.headerName, routes)) }
         let cc = try clang ?? Clang.locate()
         let cache = ObjectCache(directory: options.cacheDirectory)
+        var objects = CompiledObjects(object: [])
         var fromCache = false
-        var httpObject: [UInt8]?
-        let object: [UInt8] = try t.measure("clang") {
+        try t.measure("clang") {
+            // The defer-connect build (HTTP routed per request) beside the plain one.
             if emitted.routesHeader != nil {
-                httpObject = try cache.object(cc, sources: sources, defines: ["X2B_WITH_MODULE"], source: emitted.source).object
+                objects.httpObject = try cache.object(cc, sources: emitted.sources, defines: ["X2B_WITH_MODULE"], source: emitted.source).object
             }
-            let built = try cache.object(cc, sources: sources, defines: [], source: emitted.source)
+            let built = try cache.object(cc, sources: emitted.sources, defines: [], source: emitted.source)
+            objects.object = built.object
             fromCache = built.fromCache
-            return built.object
         }
         try t.measure("bundle") {
-            for (name, text) in sources { bundle.files[name] = Array(text.utf8) }
-            bundle.files["x2b.bpf.o"] = object
-            if let httpObject { bundle.files["x2b_http.bpf.o"] = httpObject }
-            for m in emitted.maps {
-                if let img = m.image, img.entries > 0 { bundle.files["maps/\(m.name).bin"] = img.bytes }
-            }
-            manifest = ManifestBuilder.manifest(
-                plan: plan, emitted: emitted, bundle: bundle,
-                provenance: .init(
-                    snapshotDigest: fe.snapshotDigest, codeDigest: sha256Hex(Array(emitted.source.utf8)),
-                    compilerVersion: XDS2BPFVersion.string, clangVersion: cc.version, frontEndDiagnostics: fe.diagnostics))
-            // A manifest that does not serialise is an internal error, never an empty file.
+            let provenance = ManifestBuilder.Provenance(
+                snapshotDigest: fe.snapshotDigest, codeDigest: sha256Hex(Array(emitted.source.utf8)),
+                compilerVersion: XDS2BPFVersion.string, clangVersion: cc.version, frontEndDiagnostics: fe.diagnostics)
             do {
-                bundle.setManifest(try manifest.serializedBytes())
+                (bundle, manifest) = try BundleFiles.assemble(plan: plan, emitted: emitted, objects: objects, provenance: provenance)
             } catch {
+                // A manifest that does not serialise is an internal error, never an empty file.
                 throw ToolchainError(diagnostics: [
-                    Diagnostic(
-                        .internalError, path: "manifest.pb",
-                        "the bundle manifest cannot be serialised: \(error)")
+                    Diagnostic(.internalError, path: "manifest.pb", "the bundle manifest cannot be serialised: \(error)")
                 ])
             }
         }

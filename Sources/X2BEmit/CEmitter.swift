@@ -20,6 +20,9 @@ public struct EmittedSource: Sendable {
     public var maps: [EmittedMap]
     public var programs: [ProgramSpec]
     public var tailCalls: [TailCallSpec]
+    /// What clang compiles and the bundle ships, name → text: `x2b.bpf.c`, the
+    /// runtime headers it includes (from `templates/`) and `x2b_routes.h`.
+    public var sources: [(String, String)]
 }
 
 /// Emit: BundlePlan → `x2b.bpf.c` text, map specs and images.
@@ -128,7 +131,19 @@ public enum CEmitter {
         }
         p.print("", "char LICENSE[] SEC(\"license\") = \"Dual BSD/GPL\";")
         return EmittedSource(
-            source: p.content, routesHeader: routesHeader, maps: maps, programs: layout.programs, tailCalls: layout.tailCalls)
+            source: p.content, routesHeader: routesHeader, maps: maps, programs: layout.programs, tailCalls: layout.tailCalls,
+            sources: sources(p.content, routesHeader: routesHeader, tls: !plan.tlsTables.isEmpty))
+    }
+
+    /// `x2b.bpf.c` and every header it includes.
+    static func sources(_ source: String, routesHeader: String?, tls: Bool) -> [(String, String)] {
+        var headers = ["x2b_prelude.h", "x2b_runtime.h", "x2b_abi.h", "x2b_abi_asserts.h"]
+        if routesHeader != nil { headers += ["x2b_http.h", "x2b_defer.h"] }
+        if tls { headers.append("x2b_tls.h") }
+        var files: [(String, String)] = [("x2b.bpf.c", source)]
+        for h in headers { files.append((h, Templates.text(h))) }
+        if let routesHeader { files.append((HTTPEmitter.headerName, routesHeader)) }
+        return files
     }
 
     static func emitMap(_ m: MapSpec, into p: inout CPrinter) {
