@@ -64,13 +64,22 @@ public struct MapImage: Sendable, Hashable {
 
 /// Encodes a plan's tables as map images.
 public enum MapImageEncoder {
+    /// The `addr` field of the listener key, endpoint and endpoint key: an IPv6
+    /// address, or an IPv4 one in its first four bytes.
+    static let addressBytes: Int = {
+        guard let key = ABILayout.structs.first(where: { $0.name == "x2b_lsn_key" }),
+            let addr = key.fields.first(where: { $0.name == "addr" })
+        else { fatalError("x2b_lsn_key.addr missing from the ABI layout") }
+        return addr.size
+    }()
+
     public static func listenerKey(_ e: BundlePlan.ListenerEntry) -> [UInt8] {
         var w = ByteWriter()
         w.u32(e.prefixLength)
         w.u8(UInt8(e.prefix.address.family.rawValue))
         w.u8(0)
         w.u16be(e.port)
-        w.raw(e.prefix.address.bytes, padTo: 16)
+        w.raw(e.prefix.address.bytes, padTo: addressBytes)
         return w.bytes
     }
 
@@ -95,7 +104,7 @@ public enum MapImageEncoder {
             k.u8(UInt8(a.address.family.rawValue))
             k.u8(0)
             k.u16be(a.port)
-            k.raw(a.address.bytes, padTo: 16)
+            k.raw(a.address.bytes, padTo: addressBytes)
             img.append(key: k.bytes, value: [0, 0, 0, 0])
         }
         return img
@@ -164,7 +173,7 @@ public enum MapImageEncoder {
                 v.u32(lv.tableFirst)
                 v.u32(lv.tableLength)
             } else {
-                for _ in 0..<5 { v.u32(0) }
+                v.raw([], padTo: ABILayout.size("x2b_level"))
             }
         }
         return v.bytes
@@ -207,7 +216,7 @@ public enum MapImageEncoder {
         v.u8(0)
         v.u16be(e.port)
         v.u32(e.weight)
-        v.raw(e.address.bytes, padTo: 16)
+        v.raw(e.address.bytes, padTo: addressBytes)
         return v.bytes
     }
 
