@@ -43,7 +43,7 @@ let package = Package(
         stage("X2BPlan", ["X2BABI", "X2BDiagnostics", "X2BIR", "X2BSemantics"]),
         stage("X2BEmit", ["X2BABI", "X2BDiagnostics", "X2BIR", "X2BSemantics", "X2BPlan"]),
         stage("X2BToolchain", ["X2BDiagnostics", crypto]),
-        stage("X2BBundle", ["X2BABI", "X2BDiagnostics", "X2BProtos", protobuf, crypto]),
+        stage("X2BBundle", ["X2BABI", "X2BDiagnostics", "X2BIR", "X2BPlan", "X2BEmit", "X2BProtos", protobuf, crypto]),
         // `xds2bpf diff`: the semantic routing diff of two lowered snapshots, on the interpreter.
         stage("X2BDiff", ["X2BDiagnostics", "X2BIR", "X2BSemantics"]),
         // The router-check and HTTP test tools: they drive the stages; no stage depends on them.

@@ -1,6 +1,5 @@
 import Foundation
 import SwiftProtobuf
-import X2BABI
 import X2BBundle
 import X2BDiagnostics
 import X2BEmit
@@ -131,199 +130,34 @@ extension Pipeline {
                 bundle: bundle, plan: plan, emitted: emitted, manifest: manifest, diagnostics: diags,
                 timings: t, objectFromCache: false)
         }
-        var headers = ["x2b_prelude.h", "x2b_runtime.h", "x2b_abi.h", "x2b_abi_asserts.h"]
-        if emitted.routesHeader != nil { headers += ["x2b_http.h", "x2b_defer.h"] }
-        if !plan.tlsTables.isEmpty { headers.append("x2b_tls.h") }
-        var sources: [(String, String)] = [("x2b.bpf.c", emitted.source)]
-        for h in headers { sources.append((h, Templates.text(h))) }
-        if let routes = emitted.routesHeader { sources.append((HTTPEmitter.headerName, routes)) }
         let cc = try clang ?? Clang.locate()
+        let cache = ObjectCache(directory: options.cacheDirectory)
+        var objects = CompiledObjects(object: [])
         var fromCache = false
-        var httpObject: [UInt8]?
-        let object: [UInt8] = try t.measure("clang") {
+        try t.measure("clang") {
+            // The defer-connect build (HTTP routed per request) beside the plain one.
             if emitted.routesHeader != nil {
-                httpObject = try buildObject(
-                    cc, sources: sources, defines: ["X2B_WITH_MODULE"], cacheDirectory: options.cacheDirectory,
-                    source: emitted.source, fromCache: &fromCache)
+                objects.httpObject = try cache.object(cc, sources: emitted.sources, defines: ["X2B_WITH_MODULE"], source: emitted.source).object
             }
-            return try buildObject(
-                cc, sources: sources, defines: [], cacheDirectory: options.cacheDirectory,
-                source: emitted.source, fromCache: &fromCache)
+            let built = try cache.object(cc, sources: emitted.sources, defines: [], source: emitted.source)
+            objects.object = built.object
+            fromCache = built.fromCache
         }
         try t.measure("bundle") {
-            for (name, text) in sources { bundle.files[name] = Array(text.utf8) }
-            bundle.files["x2b.bpf.o"] = object
-            if let httpObject { bundle.files["x2b_http.bpf.o"] = httpObject }
-            for m in emitted.maps {
-                if let img = m.image, img.entries > 0 { bundle.files["maps/\(m.name).bin"] = img.bytes }
-            }
-            manifest = buildManifest(
-                fe: fe, plan: plan, emitted: emitted, bundle: bundle, clang: cc,
-                codeDigest: sha256Hex(Array(emitted.source.utf8)))
-            // A manifest that does not serialise is an internal error, never an empty file.
+            let provenance = ManifestBuilder.Provenance(
+                snapshotDigest: fe.snapshotDigest, codeDigest: sha256Hex(Array(emitted.source.utf8)),
+                compilerVersion: XDS2BPFVersion.string, clangVersion: cc.version, frontEndDiagnostics: fe.diagnostics)
             do {
-                bundle.setManifest(try manifest.serializedBytes())
+                (bundle, manifest) = try BundleFiles.assemble(plan: plan, emitted: emitted, objects: objects, provenance: provenance)
             } catch {
+                // A manifest that does not serialise is an internal error, never an empty file.
                 throw ToolchainError(diagnostics: [
-                    Diagnostic(
-                        .internalError, path: "manifest.pb",
-                        "the bundle manifest cannot be serialised: \(error)")
+                    Diagnostic(.internalError, path: "manifest.pb", "the bundle manifest cannot be serialised: \(error)")
                 ])
             }
         }
         return CompileResult(
             bundle: bundle, plan: plan, emitted: emitted, manifest: manifest, diagnostics: diags,
             timings: t, objectFromCache: fromCache)
-    }
-
-    /// One clang run (or a cache hit: the key covers sources, defines, compiler and flags).
-    static func buildObject(
-        _ cc: Clang, sources: [(String, String)], defines: [String], cacheDirectory: String?,
-        source: String, fromCache: inout Bool
-    ) throws -> [UInt8] {
-        let key = cc.objectKey(files: sources + defines.map { ("-D", $0) })
-        if let dir = cacheDirectory, let cached = FileManager.default.contents(atPath: "\(dir)/\(key).o") {
-            fromCache = true
-            return Array(cached)
-        }
-        fromCache = false
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("xds2bpf-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
-        for (name, text) in sources {
-            try Data(text.utf8).write(to: work.appendingPathComponent(name))
-        }
-        try cc.compile(in: work.path, source: source, defines: defines)
-        let obj = try Data(contentsOf: work.appendingPathComponent("x2b.bpf.o"))
-        if let dir = cacheDirectory {
-            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let tmp = "\(dir)/.\(key).\(getpid())"
-            if FileManager.default.createFile(atPath: tmp, contents: obj) {
-                _ = rename(tmp, "\(dir)/\(key).o")
-            }
-        }
-        return Array(obj)
-    }
-
-    static func buildManifest(
-        fe: FrontEndResult, plan: BundlePlan, emitted: EmittedSource, bundle: BundleFiles,
-        clang: Clang, codeDigest: String
-    ) -> Xds2bpf_Bundle_V1_Manifest {
-        var m = Xds2bpf_Bundle_V1_Manifest()
-        m.formatVersion = 1
-        m.abiVersion = ABI.version
-        m.xds2BpfVersion = XDS2BPFVersion.string
-        m.clangVersion = clang.version
-        m.snapshotSha256 = fe.snapshotDigest
-        m.object = "x2b.bpf.o"
-        if bundle.files["x2b_http.bpf.o"] != nil { m.httpObject = "x2b_http.bpf.o" }
-        m.codeSha256 = codeDigest
-        m.needsHTTP = plan.needsHTTP
-        // What the bundle lets through that the snapshot would deny (only with --unsupported=warn:
-        // otherwise XDS209 is an error and no bundle is built).
-        m.bypassedFilters = fe.diagnostics.filter { $0.id == DiagnosticID.bypassedFilter.code }.map { "\($0.path): \($0.message)" }
-        for p in bundle.sortedPaths {
-            var f = Xds2bpf_Bundle_V1_File()
-            f.path = p
-            f.sha256 = sha256Hex(bundle.files[p]!)
-            f.size = UInt64(bundle.files[p]!.count)
-            m.files.append(f)
-        }
-        for p in emitted.programs {
-            var prog = Xds2bpf_Bundle_V1_Program()
-            prog.name = p.name
-            prog.section = p.section
-            prog.attach =
-                switch p.attach {
-                case .none: .attachNone
-                case .connect4: .cgroupInet4Connect
-                case .connect6: .cgroupInet6Connect
-                case .getpeername4: .cgroupInet4Getpeername
-                case .getpeername6: .cgroupInet6Getpeername
-                case .sockOps: .cgroupSockOps
-                }
-            prog.serves = p.serves
-            m.programs.append(prog)
-        }
-        for s in emitted.maps {
-            var map = Xds2bpf_Bundle_V1_Map()
-            map.name = s.name
-            map.kind =
-                switch s.kind {
-                case .hash: .hash
-                case .array: .array
-                case .lpmTrie: .lpmTrie
-                case .percpuArray: .percpuArray
-                case .progArray: .progArray
-                case .skStorage: .skStorage
-                case .lruHash: .lruHash
-                }
-            map.keySize = UInt32(s.keySize)
-            map.valueSize = UInt32(s.valueSize)
-            map.maxEntries = UInt32(s.maxEntries)
-            if let img = s.image, img.entries > 0 {
-                map.image = "maps/\(s.name).bin"
-                map.entries = UInt32(img.entries)
-            }
-            map.serves = s.serves
-            m.maps.append(map)
-        }
-        for t in emitted.tailCalls {
-            var tc = Xds2bpf_Bundle_V1_TailCall()
-            tc.progArray = t.progArray
-            tc.slot = t.slot
-            tc.program = t.program
-            m.tailCalls.append(tc)
-        }
-        // Built in local arrays and assigned once: the manifest keeps its fields in
-        // copy-on-write storage, so appending to `m.listeners` in a loop copies the
-        // whole array each time (quadratic at 10k services).
-        var listeners: [Xds2bpf_Bundle_V1_Listener] = []
-        listeners.reserveCapacity(plan.listeners.count)
-        for (i, l) in plan.listeners.enumerated() {
-            var li = Xds2bpf_Bundle_V1_Listener()
-            li.index = UInt32(i)
-            li.name = l.name
-            li.address = l.address
-            li.kind = l.kind
-            listeners.append(li)
-        }
-        m.listeners = listeners
-        var clusters: [Xds2bpf_Bundle_V1_Cluster] = []
-        clusters.reserveCapacity(plan.clusters.count)
-        var dnsClusters: [Xds2bpf_Bundle_V1_DnsCluster] = []
-        for (i, c) in plan.clusters.enumerated() {
-            var ci = Xds2bpf_Bundle_V1_Cluster()
-            ci.index = UInt32(i)
-            ci.name = c.name
-            ci.lbPolicy = c.passthrough ? "original_dst" : c.lb.rawValue
-            ci.endpoints = UInt32(c.endpointCount)
-            clusters.append(ci)
-            if let dns = c.dns {
-                var d = Xds2bpf_Bundle_V1_DnsCluster()
-                d.cluster = UInt32(i)
-                d.name = c.name
-                d.logical = dns.logical
-                d.lookupFamily = dns.lookupFamily.rawValue
-                d.refreshRateMs = dns.refreshRateMs
-                d.respectDnsTtl = dns.respectDNSTTL
-                d.maxAddresses = dns.maxAddresses
-                d.hosts = dns.hosts.map { h in
-                    var host = Xds2bpf_Bundle_V1_DnsHost()
-                    host.host = h.host
-                    host.port = UInt32(h.port)
-                    host.weight = h.weight
-                    host.priority = h.priority
-                    return host
-                }
-                dnsClusters.append(d)
-            }
-        }
-        m.clusters = clusters
-        m.dnsClusters = dnsClusters
-        // Version 2 only for bundles that need a loader that resolves DNS clusters:
-        // an older loader refuses them instead of loading clusters it would never fill.
-        if !m.dnsClusters.isEmpty { m.formatVersion = 2 }
-        return m
     }
 }

@@ -3,43 +3,13 @@ import X2BABI
 import X2BIR
 import X2BPlan
 
-/// A map as the bundle declares it: in the C source, in the manifest, and with
-/// its image.
-public struct MapSpec: Sendable, Hashable {
-    public enum Kind: String, Sendable {
-        case hash, array, lpmTrie = "lpm_trie", percpuArray = "percpu_array", progArray = "prog_array", skStorage = "sk_storage"
-        case lruHash = "lru_hash"
-    }
-
-    public var name: String
-    public var kind: Kind
-    public var keyType: String
-    public var valueType: String
-    public var keySize: Int
-    public var valueSize: Int
-    public var maxEntries: Int
+/// A map of the plan's layout with the image the emitter encoded for it.
+@dynamicMemberLookup
+public struct EmittedMap: Sendable, Hashable {
+    public var spec: MapSpec
     public var image: MapImage?
-    public var serves: String
-}
 
-/// A program as the bundle declares it.
-public struct ProgramSpec: Sendable, Hashable {
-    public enum Attach: String, Sendable {
-        case none, connect4 = "cgroup_inet4_connect", connect6 = "cgroup_inet6_connect"
-        case getpeername4 = "cgroup_inet4_getpeername", getpeername6 = "cgroup_inet6_getpeername"
-        case sockOps = "cgroup_sock_ops"
-    }
-
-    public var name: String
-    public var section: String
-    public var attach: Attach
-    public var serves: String
-}
-
-public struct TailCallSpec: Sendable, Hashable {
-    public var progArray: String
-    public var slot: UInt32
-    public var program: String
+    public subscript<T>(dynamicMember field: KeyPath<MapSpec, T>) -> T { spec[keyPath: field] }
 }
 
 /// The emitted C source and everything the manifest says about it.
@@ -47,96 +17,34 @@ public struct EmittedSource: Sendable {
     public var source: String
     /// `x2b_routes.h` (HTTP route tables and matchers), nil without HTTP listeners.
     public var routesHeader: String?
-    public var maps: [MapSpec]
+    public var maps: [EmittedMap]
     public var programs: [ProgramSpec]
     public var tailCalls: [TailCallSpec]
+    /// What clang compiles and the bundle ships, name → text: `x2b.bpf.c`, the
+    /// runtime headers it includes (from `templates/`) and `x2b_routes.h`.
+    public var sources: [(String, String)]
 }
 
 /// Emit: BundlePlan → `x2b.bpf.c` text, map specs and images.
 public enum CEmitter {
-    /// Capacity classes keep the C source stable across small table changes
-    /// (an endpoint-only update then reuses the compiled object).
-    static func capacity(_ n: Int) -> Int {
-        var c = 8
-        while c < n { c *= 2 }
-        return c
-    }
-
-    /// Endpoint and LB-table arrays leave room for an in-place update
-    /// (`xds2bpf-loader update` writes a cluster's new rows beside the old
-    /// ones before it switches): twice what is used, plus a little, up to 4M
-    /// spare slots; a delta that does not fit becomes a full replace.
-    static func headroomCapacity(_ used: Int) -> Int {
-        capacity(used + max(16, min(used, 1 << 22)))
-    }
-
-    public static func maps(for plan: BundlePlan) -> [MapSpec] {
-        let lsn = MapImageEncoder.listeners(plan)
-        let lsnx = MapImageEncoder.exactListeners(plan)
-        let lsnf = MapImageEncoder.listenerFilter(plan)
-        let active = MapImageEncoder.activeCounts(plan)
-        let act = MapImageEncoder.actions(plan)
-        let wcl = MapImageEncoder.weightedClusters(plan)
-        let clu = MapImageEncoder.clusters(plan)
-        let ep = MapImageEncoder.endpoints(plan)
-        let tab = MapImageEncoder.slots(plan)
-        let lb = ABILayout.size
-        return [
-            MapSpec(
-                name: "x2b_lsnx", kind: .hash, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: lb("x2b_lsn_key"), valueSize: 4,
-                maxEntries: capacity(lsnx.entries), image: lsnx, serves: "listener match: exact listener addresses"),
-            MapSpec(
-                name: "x2b_lsnf", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
-                maxEntries: Int(ABI.listenerFilterWords), image: lsnf,
-                serves: "listener match: IPv4 /16s some listener row covers (one bit each)"),
-            MapSpec(
-                name: "x2b_lsn", kind: .lpmTrie, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: lb("x2b_lsn_key"), valueSize: 4,
-                maxEntries: capacity(lsn.entries), image: lsn, serves: "listener match: destination prefixes and wildcard listeners (longest prefix)"),
-            MapSpec(
-                name: "x2b_act", kind: .array, keyType: "__u32", valueType: "struct x2b_action", keySize: 4, valueSize: lb("x2b_action"),
-                maxEntries: capacity(act.entries), image: act, serves: "filter chain actions"),
-            MapSpec(
-                name: "x2b_wcl", kind: .array, keyType: "__u32", valueType: "struct x2b_wcluster", keySize: 4, valueSize: lb("x2b_wcluster"),
-                maxEntries: capacity(wcl.entries), image: wcl, serves: "weighted clusters, cumulative weights"),
-            MapSpec(
-                name: "x2b_clu", kind: .array, keyType: "__u32", valueType: "struct x2b_cluster", keySize: 4, valueSize: lb("x2b_cluster"),
-                maxEntries: capacity(2 * plan.clusters.count), image: clu, serves: "clusters: LB policy and priority levels, two rows each"),
-            MapSpec(
-                name: "x2b_cluv", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
-                maxEntries: capacity(plan.clusters.count), image: nil, serves: "live row of each cluster (0 or 1; flipped by in-place updates)"),
-            MapSpec(
-                name: "x2b_ep", kind: .array, keyType: "__u32", valueType: "struct x2b_endpoint", keySize: 4, valueSize: lb("x2b_endpoint"),
-                maxEntries: headroomCapacity(ep.entries + plan.dnsEndpointReserve), image: ep, serves: "routable endpoints"),
-            MapSpec(
-                name: "x2b_lbtab", kind: .array, keyType: "__u32", valueType: "struct x2b_slot", keySize: 4, valueSize: lb("x2b_slot"),
-                maxEntries: headroomCapacity(tab.entries), image: tab, serves: "round-robin schedules, maglev tables, hash rings"),
-            MapSpec(
-                name: "x2b_rr", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
-                maxEntries: capacity(plan.clusters.count), image: nil, serves: "round-robin counters per cluster"),
-            MapSpec(
-                name: "x2b_active", kind: .hash, keyType: "struct x2b_epkey", valueType: "__u32", keySize: lb("x2b_epkey"), valueSize: 4,
-                maxEntries: capacity(active.entries + plan.dnsActiveReserve), image: active, serves: "active connections per least-request endpoint address"),
-            MapSpec(
-                name: "x2b_orig", kind: .array, keyType: "__u32", valueType: "struct x2b_sock", keySize: 4, valueSize: lb("x2b_sock"),
-                maxEntries: Int(ABI.origSlots), image: nil, serves: "dialled service address per socket cookie slot (getpeername)"),
-            MapSpec(
-                name: "x2b_gstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
-                maxEntries: Int(ABI.globalCounters), image: nil, serves: "counters: seen, unmatched, no endpoint, family mismatch"),
-            MapSpec(
-                name: "x2b_lstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
-                maxEntries: capacity(plan.listeners.count), image: nil, serves: "connects per listener"),
-            MapSpec(
-                name: "x2b_cstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
-                maxEntries: capacity(plan.clusters.count), image: nil, serves: "connects per cluster"),
+    /// The images of the core maps, by map name (maps without one start empty).
+    static func images(for plan: BundlePlan) -> [String: MapImage] {
+        [
+            "x2b_lsnx": MapImageEncoder.exactListeners(plan),
+            "x2b_lsnf": MapImageEncoder.listenerFilter(plan),
+            "x2b_lsn": MapImageEncoder.listeners(plan),
+            "x2b_act": MapImageEncoder.actions(plan),
+            "x2b_wcl": MapImageEncoder.weightedClusters(plan),
+            "x2b_clu": MapImageEncoder.clusters(plan),
+            "x2b_ep": MapImageEncoder.endpoints(plan),
+            "x2b_lbtab": MapImageEncoder.slots(plan),
+            "x2b_active": MapImageEncoder.activeCounts(plan),
         ]
     }
 
     public static func emit(_ plan: BundlePlan) -> EmittedSource {
-        var maps = maps(for: plan)
-        var programs: [ProgramSpec] = []
-        // The connect path balances inline (no LB stages): no tail calls. The
-        // manifest keeps the table (the loader checks it when there is one).
-        let tailCalls: [TailCallSpec] = []
+        let layout = plan.layout
+        let images = images(for: plan)
         var p = CPrinter()
         p.print("/* generated by xds2bpf; do not edit. */")
         p.print("/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */")
@@ -150,13 +58,14 @@ public enum CEmitter {
         }
         p.print("#include \"x2b_prelude.h\"", "")
         p.comment("Listener rows kept in the LPM trie (prefixes, wildcard listeners); 0: exact listeners only.")
-        p.print("#define X2B_LPM_ROWS \(MapImageEncoder.listeners(plan).entries)", "")
-        for m in maps {
+        p.print("#define X2B_LPM_ROWS \(layout.prefixListenerRows.count)", "")
+        var maps = layout.maps.map { EmittedMap(spec: $0, image: images[$0.name]) }
+        for m in layout.maps {
             emitMap(m, into: &p)
         }
         var routesHeader: String?
         if plan.needsHTTP {
-            let routes = HTTPEmitter.emit(plan.http, tlsChooser: TLSEmitter.chooser(plan))
+            let routes = HTTPEmitter.emit(plan.http, tlsChooser: TLSEmitter.chooser(plan), maps: layout.routeMaps)
             maps += routes.maps
             routesHeader = routes.header
             p.comment("HTTP route tables and matchers; used per request only in the defer-connect build (X2B_WITH_MODULE).")
@@ -171,11 +80,11 @@ public enum CEmitter {
             // code inline (a constant `lb`): no tail call, no state between stages.
             var dispatch = CPrinter()
             dispatch.indent()
-            if plan.policies.isEmpty {
+            if layout.policies.isEmpty {
                 dispatch.print("(void)cluster;")
             } else {
                 dispatch.print("switch (slot) {")
-                for policy in plan.policies {
+                for policy in layout.policies {
                     dispatch.print("case \(CNamer.lbConstant(policy)):")
                     dispatch.withIndentation { d in
                         d.print("return x2b_balance(ctx, c, cluster, \(CNamer.lbConstant(policy)), X2B_FAM_INET\(f));")
@@ -185,28 +94,27 @@ public enum CEmitter {
             }
             p.append(fragment: render(Templates.text("entry\(f).c"), ["DISPATCH": String(dispatch.content.dropLast())]))
             p.print("")
-            programs.append(
-                ProgramSpec(
-                    name: "x2b_connect\(f)", section: "cgroup/connect\(f)",
-                    attach: family == .inet4 ? .connect4 : .connect6,
-                    serves: "entry: listener match and routing, \(family == .inet4 ? "IPv4" : "IPv6")"))
         }
         p.append(fragment: Templates.text("peer.c"))
-        programs += [
-            ProgramSpec(name: "x2b_peer4", section: "cgroup/getpeername4", attach: .getpeername4, serves: "report the dialled service address, IPv4"),
-            ProgramSpec(name: "x2b_peer6", section: "cgroup/getpeername6", attach: .getpeername6, serves: "report the dialled service address, IPv6"),
-        ]
-        if plan.policies.contains(.leastRequest) {
-            // Only least request needs connection counts: other bundles keep sockops off every connection.
+        if layout.countsConnections {
             p.print("")
             p.append(fragment: Templates.text("sockops.c"))
-            programs.append(
-                ProgramSpec(
-                    name: "x2b_sockops", section: "sockops", attach: .sockOps,
-                    serves: "active connection counts for least request"))
         }
         p.print("", "char LICENSE[] SEC(\"license\") = \"Dual BSD/GPL\";")
-        return EmittedSource(source: p.content, routesHeader: routesHeader, maps: maps, programs: programs, tailCalls: tailCalls)
+        return EmittedSource(
+            source: p.content, routesHeader: routesHeader, maps: maps, programs: layout.programs, tailCalls: layout.tailCalls,
+            sources: sources(p.content, routesHeader: routesHeader, tls: !plan.tlsTables.isEmpty))
+    }
+
+    /// `x2b.bpf.c` and every header it includes.
+    static func sources(_ source: String, routesHeader: String?, tls: Bool) -> [(String, String)] {
+        var headers = ["x2b_prelude.h", "x2b_runtime.h", "x2b_abi.h", "x2b_abi_asserts.h"]
+        if routesHeader != nil { headers += ["x2b_http.h", "x2b_defer.h"] }
+        if tls { headers.append("x2b_tls.h") }
+        var files: [(String, String)] = [("x2b.bpf.c", source)]
+        for h in headers { files.append((h, Templates.text(h))) }
+        if let routesHeader { files.append((HTTPEmitter.headerName, routesHeader)) }
+        return files
     }
 
     static func emitMap(_ m: MapSpec, into p: inout CPrinter) {

@@ -1,4 +1,5 @@
 import Foundation
+import X2BPlan
 
 /// The one printer all generated C goes through: tabs for indentation (kernel
 /// style), no trailing whitespace, blank lines unindented. A value type passed

@@ -12,73 +12,32 @@ public enum HTTPEmitter {
     /// The generated header and the maps it declares (in the manifest).
     public struct Output: Sendable {
         public var header: String
-        public var maps: [MapSpec]
+        public var maps: [EmittedMap]
     }
 
     public static let headerName = "x2b_routes.h"
-    /// sizeof(struct x2b_hparse) in x2b_http.h (asserted there).
-    public static let parseScratchSize = 1448
-
-    public static func maps(for plan: HTTPPlan) -> [MapSpec] {
-        let lb = ABILayout.size
-        let tab = HTTPMapImages.tables(plan)
-        let dom = HTTPMapImages.domains(plan)
-        let vh = HTTPMapImages.vhosts(plan)
-        let rt = HTTPMapImages.routes(plan)
-        let cond = HTTPMapImages.conds(plan)
-        let wcl = HTTPMapImages.weighted(plan)
-        let cn = HTTPMapImages.clusterNames(plan)
-        let dfa = HTTPMapImages.automata(plan)
-        let cls = HTTPMapImages.classMaps(plan)
-        let tr = HTTPMapImages.transitions(plan)
-        func cap(_ n: Int) -> Int { CEmitter.capacity(n) }
-        return [
-            MapSpec(
-                name: "x2b_hreq", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_req", keySize: 4,
-                valueSize: lb("x2b_req"), maxEntries: 1, image: nil, serves: "HTTP request head of the current connect (filled by the module)"),
-            MapSpec(
-                name: "x2b_hscr", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_hparse", keySize: 4,
-                valueSize: parseScratchSize, maxEntries: 1, image: nil, serves: "HTTP request head index (parse scratch)"),
-            MapSpec(
-                name: "x2b_hres", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_hresult", keySize: 4,
-                valueSize: lb("x2b_hresult"), maxEntries: 1, image: nil, serves: "the last HTTP routing decision and why"),
-            MapSpec(
-                name: "x2b_htab", kind: .array, keyType: "__u32", valueType: "struct x2b_htable", keySize: 4,
-                valueSize: lb("x2b_htable"), maxEntries: cap(tab.entries), image: tab, serves: "HTTP route tables: host handling, wildcard lengths"),
-            MapSpec(
-                name: "x2b_hdom", kind: .hash, keyType: "struct x2b_hdom_key", valueType: "__u32", keySize: lb("x2b_hdom_key"), valueSize: 4,
-                maxEntries: cap(dom.entries), image: dom, serves: "virtual host domains by hash (exact, *suffix, prefix*)"),
-            MapSpec(
-                name: "x2b_hvh", kind: .array, keyType: "__u32", valueType: "struct x2b_hvhost", keySize: 4,
-                valueSize: lb("x2b_hvhost"), maxEntries: cap(vh.entries), image: vh, serves: "virtual hosts: route ranges, require_tls"),
-            MapSpec(
-                name: "x2b_hrt", kind: .array, keyType: "__u32", valueType: "struct x2b_hroute", keySize: 4,
-                valueSize: lb("x2b_hroute"), maxEntries: cap(rt.entries), image: rt, serves: "routes: condition ranges and actions"),
-            MapSpec(
-                name: "x2b_hcond", kind: .array, keyType: "__u32", valueType: "struct x2b_hcond", keySize: 4,
-                valueSize: lb("x2b_hcond"), maxEntries: cap(cond.entries), image: cond, serves: "route conditions (path, headers, query, fractions)"),
-            MapSpec(
-                name: "x2b_hwcl", kind: .array, keyType: "__u32", valueType: "struct x2b_hwcluster", keySize: 4,
-                valueSize: lb("x2b_hwcluster"), maxEntries: cap(wcl.entries), image: wcl, serves: "weighted clusters of HTTP routes"),
-            MapSpec(
-                name: "x2b_hcn", kind: .hash, keyType: "struct x2b_hcn_key", valueType: "__u32", keySize: lb("x2b_hcn_key"), valueSize: 4,
-                maxEntries: cap(cn.entries), image: cn, serves: "cluster ids by name (cluster_header)"),
-            MapSpec(
-                name: "x2b_dfa", kind: .array, keyType: "__u32", valueType: "struct x2b_dfa", keySize: 4,
-                valueSize: lb("x2b_dfa"), maxEntries: cap(dfa.entries), image: dfa, serves: "string matchers and regexes as automata"),
-            MapSpec(
-                name: "x2b_dcls", kind: .array, keyType: "__u32", valueType: "struct x2b_dcls", keySize: 4,
-                valueSize: lb("x2b_dcls"), maxEntries: cap(cls.entries), image: cls, serves: "automaton byte classes"),
-            MapSpec(
-                name: "x2b_dtr", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
-                maxEntries: cap(tr.entries), image: tr, serves: "automaton transitions"),
+    /// The images of the HTTP maps, by map name (maps without one start empty).
+    static func images(for plan: HTTPPlan) -> [String: MapImage] {
+        [
+            "x2b_htab": HTTPMapImages.tables(plan),
+            "x2b_hdom": HTTPMapImages.domains(plan),
+            "x2b_hvh": HTTPMapImages.vhosts(plan),
+            "x2b_hrt": HTTPMapImages.routes(plan),
+            "x2b_hcond": HTTPMapImages.conds(plan),
+            "x2b_hwcl": HTTPMapImages.weighted(plan),
+            "x2b_hcn": HTTPMapImages.clusterNames(plan),
+            "x2b_dfa": HTTPMapImages.automata(plan),
+            "x2b_dcls": HTTPMapImages.classMaps(plan),
+            "x2b_dtr": HTTPMapImages.transitions(plan),
         ]
     }
 
-    /// `tlsChooser`: TLSEmitter's chooser, included after the HTTP runtime with its map.
-    public static func emit(_ plan: HTTPPlan, tlsChooser: String? = nil) -> Output {
-        var maps = maps(for: plan)
-        if tlsChooser != nil { maps.append(TLSEmitter.helloMap) }
+    /// `tlsChooser`: TLSEmitter's chooser, included after the HTTP runtime. `maps`:
+    /// the header's maps as the bundle layout plans them (with the chooser's); by
+    /// default the HTTP plan's own (the test harness compiles the header alone).
+    public static func emit(_ plan: HTTPPlan, tlsChooser: String? = nil, maps layout: [MapSpec]? = nil) -> Output {
+        let images = images(for: plan)
+        let maps = (layout ?? plan.mapLayout).map { EmittedMap(spec: $0, image: images[$0.name]) }
         var p = CPrinter()
         p.print("/* generated by xds2bpf; do not edit. */")
         p.print("/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */")
@@ -86,7 +45,7 @@ public enum HTTPEmitter {
         p.comment("Source: \(plan.tables.count) route tables, \(plan.automata.count) automata")
         p.comment("HTTP routing: include after x2b_prelude.h; call x2b_http_route(req, table).")
         p.print("#ifndef X2B_ROUTES_H", "#define X2B_ROUTES_H", "")
-        for m in maps { CEmitter.emitMap(m, into: &p) }
+        for m in maps { CEmitter.emitMap(m.spec, into: &p) }
         p.print("#ifdef X2B_TEST_RANDOM")
         p.comment("Test harness: the random value and the active runtime key of the next decision.")
         p.print("struct x2b_htest {")

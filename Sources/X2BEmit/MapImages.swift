@@ -64,13 +64,22 @@ public struct MapImage: Sendable, Hashable {
 
 /// Encodes a plan's tables as map images.
 public enum MapImageEncoder {
+    /// The `addr` field of the listener key, endpoint and endpoint key: an IPv6
+    /// address, or an IPv4 one in its first four bytes.
+    static let addressBytes: Int = {
+        guard let key = ABILayout.structs.first(where: { $0.name == "x2b_lsn_key" }),
+            let addr = key.fields.first(where: { $0.name == "addr" })
+        else { fatalError("x2b_lsn_key.addr missing from the ABI layout") }
+        return addr.size
+    }()
+
     public static func listenerKey(_ e: BundlePlan.ListenerEntry) -> [UInt8] {
         var w = ByteWriter()
         w.u32(e.prefixLength)
         w.u8(UInt8(e.prefix.address.family.rawValue))
         w.u8(0)
         w.u16be(e.port)
-        w.raw(e.prefix.address.bytes, padTo: 16)
+        w.raw(e.prefix.address.bytes, padTo: addressBytes)
         return w.bytes
     }
 
@@ -78,7 +87,7 @@ public enum MapImageEncoder {
     /// the hash map, one lookup.
     public static func exactListeners(_ plan: BundlePlan) -> MapImage {
         var img = MapImage(keySize: ABILayout.size("x2b_lsn_key"), valueSize: 4)
-        for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) && e.isExact {
+        for e in plan.layout.exactListenerRows {
             var v = ByteWriter()
             v.u32(e.action)
             img.append(key: listenerKey(e), value: v.bytes)
@@ -109,23 +118,17 @@ public enum MapImageEncoder {
         return img
     }
 
-    /// Zero counters for every endpoint address of a least-request cluster, so
-    /// sockops counts exactly those.
+    /// Zero counters for the addresses the plan counts (least-request endpoints),
+    /// so sockops counts exactly those.
     public static func activeCounts(_ plan: BundlePlan) -> MapImage {
         var img = MapImage(keySize: ABILayout.size("x2b_epkey"), valueSize: 4)
-        var seen = Set<[UInt8]>()
-        for c in plan.clusters where c.lb == .leastRequest && !c.passthrough {
-            for lv in c.levels {
-                for e in plan.endpoints[Int(lv.first)..<Int(lv.first + lv.count)] {
-                    var k = ByteWriter()
-                    k.u8(UInt8(e.address.family.rawValue))
-                    k.u8(0)
-                    k.u16be(e.port)
-                    k.raw(e.address.bytes, padTo: 16)
-                    guard seen.insert(k.bytes).inserted else { continue }
-                    img.append(key: k.bytes, value: [0, 0, 0, 0])
-                }
-            }
+        for a in plan.layout.countedAddresses {
+            var k = ByteWriter()
+            k.u8(UInt8(a.address.family.rawValue))
+            k.u8(0)
+            k.u16be(a.port)
+            k.raw(a.address.bytes, padTo: addressBytes)
+            img.append(key: k.bytes, value: [0, 0, 0, 0])
         }
         return img
     }
@@ -133,7 +136,7 @@ public enum MapImageEncoder {
     /// Rows that need longest-prefix matching: the LPM trie.
     public static func listeners(_ plan: BundlePlan) -> MapImage {
         var img = MapImage(keySize: ABILayout.size("x2b_lsn_key"), valueSize: 4)
-        for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) && !e.isExact {
+        for e in plan.layout.prefixListenerRows {
             var v = ByteWriter()
             v.u32(e.action)
             img.append(key: listenerKey(e), value: v.bytes)
@@ -193,7 +196,7 @@ public enum MapImageEncoder {
                 v.u32(lv.tableFirst)
                 v.u32(lv.tableLength)
             } else {
-                for _ in 0..<5 { v.u32(0) }
+                v.raw([], padTo: ABILayout.size("x2b_level"))
             }
         }
         return v.bytes
@@ -236,7 +239,7 @@ public enum MapImageEncoder {
         v.u8(0)
         v.u16be(e.port)
         v.u32(e.weight)
-        v.raw(e.address.bytes, padTo: 16)
+        v.raw(e.address.bytes, padTo: addressBytes)
         return v.bytes
     }
 

@@ -19,13 +19,6 @@ public enum TLSEmitter {
         return p.content
     }
 
-    /// sizeof(struct x2b_hello) in x2b_tls.h (asserted there).
-    public static let helloSize = 704
-
-    static let helloMap = MapSpec(
-        name: "x2b_tlsh", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_hello", keySize: 4,
-        valueSize: helloSize, maxEntries: 1, image: nil, serves: "the ClientHello of the current connect (parse scratch)")
-
     static func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) + "ULL" }
 
     /// Server-name key → group, per table (exact names and ".suffix" wildcard keys alike).

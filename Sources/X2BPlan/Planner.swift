@@ -124,6 +124,8 @@ public struct BundlePlan: Sendable {
     public var tlsGroups: [TLSGroup] = []
     /// Route tables, virtual hosts, routes and matchers for per-request HTTP routing.
     public var http = HTTPPlan()
+    /// Maps, capacities, programs and tail-call slots: planned last, from the tables above.
+    public var layout = BundleLayout()
 
     public func entries(for family: IRFamily) -> [ListenerEntry] {
         listenerEntries.filter { $0.prefix.address.family == family }
@@ -195,6 +197,7 @@ public struct Planner {
                     .limitExceeded, path: "clusters",
                     "load-balancing tables need \(plan.slots.count) slots, over the limit of \(options.maxTableSlots); lower maglev table_size or ring sizes"))
         }
+        plan.layout = BundleLayout(plan)
     }
 
     // MARK: Clusters

@@ -78,11 +78,13 @@ final class DNSClusterTests: XCTestCase {
         let (plan, pdiags) = Planner.plan(fe.ir)
         XCTAssertFalse(pdiags.hasErrors, "\(pdiags)")
         XCTAssertEqual(plan.dnsEndpointReserve, dns.maxEndpoints)
-        let ep = try XCTUnwrap(CEmitter.maps(for: plan).first { $0.name == "x2b_ep" })
+        let ep = try XCTUnwrap(plan.layout.maps.first { $0.name == "x2b_ep" })
         XCTAssertGreaterThanOrEqual(ep.maxEntries, 2 * (plan.endpoints.count + dns.maxEndpoints), "old and new rows of every name fit")
-        let manifest = Pipeline.buildManifest(
-            fe: fe, plan: plan, emitted: CEmitter.emit(plan), bundle: BundleFiles(),
-            clang: Clang(path: "clang", version: "test", extraIncludes: []), codeDigest: "")
+        let manifest = ManifestBuilder.manifest(
+            plan: plan, emitted: CEmitter.emit(plan), bundle: BundleFiles(),
+            provenance: .init(
+                snapshotDigest: fe.snapshotDigest, codeDigest: "", compilerVersion: XDS2BPFVersion.string, clangVersion: "test",
+                frontEndDiagnostics: fe.diagnostics))
         let decoded = try Xds2bpf_Bundle_V1_Manifest(serializedBytes: try manifest.serializedBytes() as [UInt8])
         XCTAssertEqual(decoded.dnsClusters.count, 1)
         let d = decoded.dnsClusters[0]

@@ -44,6 +44,7 @@ final class GoldenTests: XCTestCase {
         "l4-lb-ring-hash",
         "l4-lb-round-robin-weighted",
         "l4-locality-weights",
+        "l4-locality-weights-random-lr",
         "l4-multi-file",
         "l4-priorities",
         "l4-tcp-single",
@@ -100,6 +101,7 @@ final class GoldenTests: XCTestCase {
     func testIR_l4_lb_ring_hash() { checkIR("l4-lb-ring-hash") }
     func testIR_l4_lb_round_robin_weighted() { checkIR("l4-lb-round-robin-weighted") }
     func testIR_l4_locality_weights() { checkIR("l4-locality-weights") }
+    func testIR_l4_locality_weights_random_lr() { checkIR("l4-locality-weights-random-lr") }
     func testIR_l4_multi_file() { checkIR("l4-multi-file") }
     func testIR_l4_priorities() { checkIR("l4-priorities") }
     func testIR_l4_tcp_single() { checkIR("l4-tcp-single") }
@@ -116,6 +118,7 @@ final class GoldenTests: XCTestCase {
     func testBundle_l4_lb_ring_hash() throws { try checkBundle("l4-lb-ring-hash") }
     func testBundle_l4_lb_round_robin_weighted() throws { try checkBundle("l4-lb-round-robin-weighted") }
     func testBundle_l4_locality_weights() throws { try checkBundle("l4-locality-weights") }
+    func testBundle_l4_locality_weights_random_lr() throws { try checkBundle("l4-locality-weights-random-lr") }
     func testBundle_l4_multi_file() throws { try checkBundle("l4-multi-file") }
     func testBundle_l4_priorities() throws { try checkBundle("l4-priorities") }
     func testBundle_l4_tcp_single() throws { try checkBundle("l4-tcp-single") }

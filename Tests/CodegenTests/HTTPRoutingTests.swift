@@ -129,7 +129,7 @@ final class HTTPRoutingTests: XCTestCase {
             let hex = String(FNV.name(name), radix: 16)
             XCTAssertTrue(text.contains("#define \(macro) 0x\(String(repeating: "0", count: 16 - hex.count))\(hex)ULL"), macro)
         }
-        XCTAssertTrue(text.contains("sizeof(struct x2b_hparse) == \(HTTPEmitter.parseScratchSize)"))
+        XCTAssertTrue(text.contains("sizeof(struct x2b_hparse) == \(BundleLayout.parseScratchSize)"))
     }
 
     /// The kernel's head validation uses the interpreter's tables: method hashes, byte classes.

@@ -321,9 +321,11 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(warn.diagnostics.filter { $0.id == "XDS209" }.count, 3)
         XCTAssertTrue(warn.diagnostics.filter { $0.id == "XDS209" }.allSatisfy { $0.severity == .warning })
         let (plan, _) = Planner.plan(warn.ir)
-        let manifest = Pipeline.buildManifest(
-            fe: warn, plan: plan, emitted: CEmitter.emit(plan), bundle: BundleFiles(),
-            clang: Clang(path: "clang", version: "test", extraIncludes: []), codeDigest: "")
+        let manifest = ManifestBuilder.manifest(
+            plan: plan, emitted: CEmitter.emit(plan), bundle: BundleFiles(),
+            provenance: .init(
+                snapshotDigest: warn.snapshotDigest, codeDigest: "", compilerVersion: XDS2BPFVersion.string, clangVersion: "test",
+                frontEndDiagnostics: warn.diagnostics))
         XCTAssertEqual(manifest.bypassedFilters.count, 3)
         XCTAssertTrue(manifest.bypassedFilters.contains { $0.hasPrefix("\(hcm).http_filters[1]: ") && $0.contains("ext_authz") })
         let decoded = try Xds2bpf_Bundle_V1_Manifest(serializedBytes: try manifest.serializedBytes() as [UInt8])

@@ -1,0 +1,147 @@
+import Foundation
+import XCTest
+
+@testable import Codegen
+@testable import X2BEmit
+@testable import X2BPlan
+
+/// The plan's layout (`BundleLayout`) is every size and slot decision; the emitter
+/// prints it as it is and adds only the images.
+final class BundleLayoutTests: XCTestCase {
+    func ip(_ s: String) -> IRAddress { IRAddress(parsing: s)! }
+
+    func plan(_ rel: String) -> BundlePlan {
+        let fe = Pipeline.frontEnd(files: [TestPaths.root.appendingPathComponent(rel).path])
+        XCTAssertFalse(fe.rejected, "\(rel): \(fe.diagnostics.map(\.rendered))")
+        return Planner.plan(fe.ir).0
+    }
+
+    static let inputs = [
+        "Tests/Fixtures/l4/lb-least-request.json", "Tests/Fixtures/l4/wildcard-listener.json", "Tests/Fixtures/l4/ipv6.json",
+        "Tests/Fixtures/tls/passthrough.json", "examples/bookinfo/bookinfo.json",
+    ]
+
+    func testEmitterPrintsThePlannedLayout() throws {
+        for rel in Self.inputs {
+            let plan = plan(rel)
+            let emitted = CEmitter.emit(plan)
+            XCTAssertEqual(emitted.maps.map(\.spec), plan.layout.allMaps, rel)
+            XCTAssertEqual(emitted.programs, plan.layout.programs, rel)
+            XCTAssertEqual(emitted.tailCalls, plan.layout.tailCalls, rel)
+            let c = emitted.source + (emitted.routesHeader ?? "")
+            for m in plan.layout.maps + plan.layout.routeMaps {
+                // Each declaration names its map once; the ones sized by an ABI constant print its name.
+                let decl = try XCTUnwrap(c.range(of: "} \(m.name) SEC(\".maps\");"), "\(rel): \(m.name) declared")
+                let body = c[..<decl.lowerBound].suffix(400)
+                let size = m.name == "x2b_gstat" ? "X2B_G_COUNT" : String(m.maxEntries)
+                XCTAssertTrue(body.contains("__uint(max_entries, \(size));"), "\(rel): \(m.name) sized \(size)")
+            }
+            for m in emitted.maps {
+                if let img = m.image { XCTAssertLessThanOrEqual(img.entries, m.maxEntries, "\(rel): \(m.name) rows fit") }
+            }
+            XCTAssertTrue(emitted.source.contains("#define X2B_LPM_ROWS \(plan.layout.prefixListenerRows.count)\n"), rel)
+        }
+    }
+
+    /// The connect path balances inline: one switch arm per policy the bundle
+    /// uses, no LB stage program, no prog array, no tail call.
+    func testEntryProgramsBalanceInlineWithoutTailCalls() {
+        for rel in Self.inputs {
+            let plan = plan(rel)
+            let layout = plan.layout
+            XCTAssertEqual(layout.policies, plan.policies, rel)
+            XCTAssertTrue(layout.tailCalls.isEmpty, rel)
+            XCTAssertFalse(layout.allMaps.contains { $0.kind == .progArray }, rel)
+            XCTAssertFalse(layout.programs.contains { $0.attach == .none }, "\(rel): every program is attached")
+            let source = CEmitter.emit(plan).source
+            for policy in layout.policies {
+                XCTAssertTrue(source.contains("x2b_balance(ctx, c, cluster, \(CNamer.lbConstant(policy)), X2B_FAM_INET4)"), rel)
+            }
+            XCTAssertFalse(source.contains("bpf_tail_call"), rel)
+            XCTAssertEqual(Set(layout.programs.map(\.name)).count, layout.programs.count, "\(rel): program names unique")
+            XCTAssertTrue(layout.programs.allSatisfy { $0.name.count <= CNamer.kernelNameLimit }, rel)
+        }
+        XCTAssertTrue(plan("Tests/Fixtures/l4/lb-least-request.json").layout.countsConnections)
+        XCTAssertFalse(plan("Tests/Fixtures/l4/tcp-single.json").layout.countsConnections)
+        XCTAssertFalse(plan("Tests/Fixtures/l4/tcp-single.json").layout.programs.contains { $0.attach == .sockOps })
+    }
+
+    func testCapacityClasses() {
+        XCTAssertEqual([0, 1, 8, 9, 16, 17, 1000].map(BundleLayout.capacity), [8, 8, 8, 16, 16, 32, 1024])
+        // Headroom: at least 16 spare rows, twice the rows used, at most 4M spare.
+        XCTAssertEqual(BundleLayout.headroomCapacity(0), 16)
+        XCTAssertEqual(BundleLayout.headroomCapacity(100), 256)
+        XCTAssertEqual(BundleLayout.headroomCapacity(5_000_000), 16_777_216)
+    }
+
+    /// Past the inline limit, full addresses go to the hash map and prefixes to the trie.
+    func testListenerRowsArePlacedByShape() {
+        var listeners = (0..<17).map { i in
+            IRListener(
+                name: "l\(i)", path: "listeners[\"l\(i)\"]", address: ip("10.0.0.\(i + 1)"), port: 80, direction: .outbound,
+                chains: [IRFilterChain(name: "", path: "c\(i)", match: IRChainMatch(), action: .cluster("c"))], defaultChain: nil)
+        }
+        listeners.append(
+            IRListener(
+                name: "wild", path: "listeners[\"wild\"]", address: ip("0.0.0.0"), port: 81, direction: .outbound,
+                chains: [IRFilterChain(name: "", path: "w", match: IRChainMatch(), action: .cluster("c"))], defaultChain: nil))
+        let c = IRCluster(
+            name: "c", path: "clusters[\"c\"]", lb: .leastRequest,
+            priorities: [
+                IRPriority(
+                    level: 0,
+                    localities: [
+                        IRLocality(
+                            region: "", zone: "", subZone: "", weight: nil,
+                            endpoints: [
+                                IREndpoint(address: ip("10.1.0.1"), port: 80, weight: 1, health: .healthy),
+                                IREndpoint(address: ip("10.1.0.2"), port: 80, weight: 1, health: .healthy),
+                            ])
+                    ])
+            ])
+        // A second least-request cluster on the same endpoints: counted once.
+        var twin = c
+        twin.name = "twin"
+        twin.path = "clusters[\"twin\"]"
+        let (plan, diags) = Planner.plan(MeshIR(listeners: listeners, clusters: [c, twin]))
+        XCTAssertFalse(diags.hasErrors, "\(diags)")
+        let layout = plan.layout
+        XCTAssertEqual(plan.inlineMatch[.inet4], false)
+        XCTAssertEqual(layout.exactListenerRows.count, 17)
+        XCTAssertEqual(layout.prefixListenerRows.map(\.port), [81], "the wildcard row needs longest-prefix matching")
+        XCTAssertEqual(layout.countedAddresses.map(\.address), [ip("10.1.0.1"), ip("10.1.0.2")])
+        let size = Dictionary(uniqueKeysWithValues: layout.maps.map { ($0.name, $0.maxEntries) })
+        XCTAssertEqual(size["x2b_lsnx"], 32)
+        XCTAssertEqual(size["x2b_lsn"], 8)
+        XCTAssertEqual(size["x2b_active"], 8)
+        XCTAssertEqual(size["x2b_clu"], 8, "two rows per cluster")
+        XCTAssertEqual(size["x2b_ep"], BundleLayout.headroomCapacity(4))
+        XCTAssertEqual(MapImageEncoder.exactListeners(plan).entries, 17)
+        XCTAssertEqual(MapImageEncoder.listeners(plan).entries, 1)
+        XCTAssertEqual(MapImageEncoder.activeCounts(plan).entries, 2)
+    }
+
+    /// The cache answers with the object clang built, keyed by every input: another
+    /// define is another object.
+    func testObjectCacheStoresAndAnswers() throws {
+        let clang = try TestPaths.requireClang()
+        let emitted = CEmitter.emit(plan("Tests/Fixtures/l4/tcp-single.json"))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-cache-\(getpid())-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = ObjectCache(directory: dir.path)
+        let first = try cache.object(clang, sources: emitted.sources, defines: [], source: emitted.source)
+        XCTAssertFalse(first.fromCache)
+        XCTAssertEqual(Array(first.object.prefix(4)), [0x7F, 0x45, 0x4C, 0x46], "an ELF object")
+        let key = clang.objectKey(files: emitted.sources)
+        XCTAssertEqual(FileManager.default.contents(atPath: dir.appendingPathComponent("\(key).o").path).map(Array.init), first.object)
+        let again = try cache.object(clang, sources: emitted.sources, defines: [], source: emitted.source)
+        XCTAssertTrue(again.fromCache)
+        XCTAssertEqual(again.object, first.object)
+        // A define the sources never test: the same code, yet another key.
+        let other = try cache.object(clang, sources: emitted.sources, defines: ["X2B_CACHE_KEY_TEST"], source: emitted.source)
+        XCTAssertFalse(other.fromCache, "the defines are part of the key")
+        let none = try ObjectCache(directory: nil).object(clang, sources: emitted.sources, defines: [], source: emitted.source)
+        XCTAssertFalse(none.fromCache)
+        XCTAssertEqual(none.object, first.object, "reproducible: the same bytes without the cache")
+    }
+}
