@@ -129,8 +129,11 @@ public enum HTTPTestRun {
         throw RunError(description: "x2b-testrun not found (build it with `make testrun`, or set XDS2BPF_TESTRUN)")
     }
 
-    /// Runs every request in one driver process.
-    public static func run(_ build: Build, _ requests: [Request], repeat count: Int = 1) throws -> [KernelDecision] {
+    /// Runs every request in one driver process. `program`: the harness's program
+    /// (x2b_http_test decides; x2b_http_base only copies the head, for timing).
+    public static func run(
+        _ build: Build, _ requests: [Request], repeat count: Int = 1, program: String = "x2b_http_test"
+    ) throws -> [KernelDecision] {
         let driver = try locateDriver()
         var input: [UInt8] = []
         for r in requests {
@@ -138,7 +141,9 @@ public enum HTTPTestRun {
             input += r.head
         }
         let r = try ProcessRunner(
-            driver, [build.object, build.mapDirectory] + (count > 1 ? ["--repeat", String(count)] : []),
+            driver,
+            [build.object, build.mapDirectory] + (count > 1 ? ["--repeat", String(count)] : [])
+                + (program == "x2b_http_test" ? [] : ["--program", program]),
             input: Data(input)
         ).run()
         let err = r.stderrText
@@ -221,7 +226,11 @@ public enum HTTPTestRun {
     /// `route-check --engine bpf`: the kernel decides virtual host, route and
     /// cluster; what follows from the decision (rewrites, redirect URLs, header
     /// mutations) is computed as for the IR engine.
-    public static func routeCheck(_ cfg: RouterCheck.Config, _ tests: [RouterCheck.Test]) throws -> [RouterCheck.Result] {
+    /// `repeat` > 1: each request also runs `repeat` times through the decision and
+    /// through the bare harness, and the results carry both average run times.
+    public static func routeCheck(
+        _ cfg: RouterCheck.Config, _ tests: [RouterCheck.Test], repeat count: Int = 1
+    ) throws -> [RouterCheck.Result] {
         let table = cfg.table
         // Cluster names the kernel can produce: the config's, and those cluster_header
         // tests name (route-check has no Cluster resources; the tool validates none).
@@ -258,7 +267,9 @@ public enum HTTPTestRun {
                     table: 0, random: UInt32(random), runtime: build.plan.runtimeKeyID(t.input.runtime),
                     head: render(kernelView(req))))
         }
-        let decisions = try run(build, requests)
+        let decisions = try run(build, requests, repeat: count)
+        let harness = count > 1 ? try run(build, requests, repeat: count, program: "x2b_http_base") : []
+        let prep = count > 1 ? try run(build, requests, repeat: count, program: "x2b_http_prep") : []
         var results: [RouterCheck.Result] = []
         var next = 0
         for (i, t) in tests.enumerated() {
@@ -267,6 +278,8 @@ public enum HTTPTestRun {
                 continue
             }
             let k = decisions[next]
+            let baseNanoseconds = harness.isEmpty ? nil : harness[next].nanoseconds
+            let prepNanoseconds = prep.isEmpty ? nil : prep[next].nanoseconds
             next += 1
             guard let d = decision(k, table: table, clusters: names) else {
                 results.append(
@@ -277,7 +290,11 @@ public enum HTTPTestRun {
                             : "the kernel could not use the request head (\(k.kind))"))
                 continue
             }
-            results.append(RouterCheck.check(t, table: table, decision: d))
+            var result = RouterCheck.check(t, table: table, decision: d)
+            result.nanoseconds = count > 1 ? k.nanoseconds : nil
+            result.harnessNanoseconds = baseNanoseconds
+            result.prepNanoseconds = prepNanoseconds
+            results.append(result)
         }
         return results
     }
