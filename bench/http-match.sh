@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # HTTP route-match benchmark: the kernel's HTTP decision (x2b_http_route: head
-# parse, virtual host, route scan) for one virtual host of N routes, timed with
-# BPF_PROG_TEST_RUN's repeat count against the bare harness in the same driver
-# run. Route tables come from bench/gen-routes.py (mixed prefix, exact, regex and
+# parse, virtual host, route match) for one virtual host of N routes, timed with
+# BPF_PROG_TEST_RUN's repeat count against the bare harness in the same object.
+# Route tables come from bench/gen-routes.py (mixed prefix, exact, regex and
 # header routes; deterministic by seed); each table's router-check tests (a
 # request for the first, middle and last route, and a miss) are decided by
 # `xds2bpf route-check --engine bpf --repeat R`, so a wrong decision fails the
-# bench. Root (BPF_PROG_TEST_RUN) and bpf-runtime/testrun/x2b-testrun (make testrun).
+# bench. Each table is planned twice: with the path index (the compiler's
+# default) and without it (`--no-path-index`: every route tested in turn).
+# Root (BPF_PROG_TEST_RUN) and bpf-runtime/testrun/x2b-testrun (make testrun).
 #
 #   bench/http-match.sh [--routes "1 10 200"] [--repeat 20000] [--runs 5] [--out FILE] [--md FILE.md]
 #
-# Prints (and writes to FILE) one tab-separated row per table size and request,
-# each figure the median over --runs driver runs:
-#   routes request decision_ns harness_ns prep_ns route_ns ratio
+# Prints (and writes to FILE) one tab-separated row per table size, request and
+# strategy (index, scan), each figure the median over --runs driver runs:
+#   routes request strategy decision_ns harness_ns prep_ns route_ns ratio
 # decision: x2b_http_test (harness + x2b_http_route); harness: x2b_http_base (the
 # same program without the decision: the empty-program baseline); prep:
 # x2b_http_prep (harness + head parse + virtual host, everything before the route
-# scan); route_ns = decision - prep (the route match); ratio = decision / harness.
-# --md FILE.md: the same table as the section between <!-- httpmatch:begin --> and
-# <!-- httpmatch:end --> of FILE.md (replaced, or appended), with the load average. Environment: XDS2BPF (compiler, default .build/release/xds2bpf,
-# else .build/debug/xds2bpf), XDS2BPF_TESTRUN, BENCH_SEED (1), BENCH_WORK (.bench/http-match).
+# match); route_ns = decision - prep (the route match); ratio = decision / harness.
+# --md FILE.md: the same figures as the section between <!-- httpmatch:begin -->
+# and <!-- httpmatch:end --> of FILE.md (replaced, or appended), with the load average.
+# Environment: XDS2BPF (compiler, default .build/release/xds2bpf, else
+# .build/debug/xds2bpf), XDS2BPF_TESTRUN, BENCH_SEED (1), BENCH_WORK (.bench/http-match).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROUTES="1 10 200"
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
 	--runs) RUNS=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--md) MD=$2; shift ;;
-	-h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "http-match: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -59,16 +62,21 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for n in $ROUTES; do
 	python3 "$ROOT/bench/gen-routes.py" --routes "$n" --seed "$BENCH_SEED" -o "$BENCH_WORK"
 	for run in $(seq "$RUNS"); do
-		out=$("$XDS2BPF" route-check --engine bpf --repeat "$REPEAT" \
-			--config "$BENCH_WORK/routes-$n.json" --tests "$BENCH_WORK/routes-$n.tests.json") || {
-			printf '%s\n' "$out" >&2
-			echo "http-match: route-check failed for $n routes (wrong decision or no kernel)" >&2
-			exit 1
-		}
-		printf '%s\n' "$out" | awk -v n="$n" -v run="$run" '$1 == "time" { print n, $2, run, $3, $4, $5 }' >>"$rows"
+		# the two strategies alternate, so a change of load touches both alike
+		for strategy in index scan; do
+			flag=()
+			[ "$strategy" = scan ] && flag=(--no-path-index)
+			out=$("$XDS2BPF" route-check --engine bpf --repeat "$REPEAT" "${flag[@]}" \
+				--config "$BENCH_WORK/routes-$n.json" --tests "$BENCH_WORK/routes-$n.tests.json") || {
+				printf '%s\n' "$out" >&2
+				echo "http-match: route-check failed for $n routes, $strategy (wrong decision or no kernel)" >&2
+				exit 1
+			}
+			printf '%s\n' "$out" | awk -v n="$n" -v s="$strategy" '$1 == "time" { print n, $2, s, $3, $4, $5 }' >>"$rows"
+		done
 	done
 done
-# median per (routes, request) over the runs; the Markdown section with --md
+# medians per (routes, request, strategy) over the runs; the Markdown section with --md
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 report=$(python3 - "$rows" "$MD" "$LOAD_START" "$LOAD_END" "$REPEAT" "$RUNS" "$BENCH_SEED" "$ROUTES" <<'EOF'
 import os, re, statistics, sys
@@ -76,19 +84,23 @@ rows, md, load_start, load_end, repeat, runs, seed, sizes = sys.argv[1:]
 cells = {}
 order = []
 for line in open(rows):
-    n, name, _run, dec, base, prep = line.split()
+    n, name, strategy, dec, base, prep = line.split()
     key = (int(n), name)
     if key not in cells:
-        cells[key] = []
+        cells[key] = {"index": [], "scan": []}
         order.append(key)
-    cells[key].append((int(dec), int(base), int(prep)))
+    cells[key][strategy].append((int(dec), int(base), int(prep)))
+def med(runs, i):
+    return statistics.median(r[i] for r in runs)
+print("routes\trequest\tstrategy\tdecision_ns\tharness_ns\tprep_ns\troute_ns\tratio")
 table = []
 for key in order:
-    dec, base, prep = (statistics.median(c[i] for c in cells[key]) for i in range(3))
-    table.append((key[0], key[1], dec, base, prep, dec - prep, dec / max(base, 1)))
-print("routes\trequest\tdecision_ns\tharness_ns\tprep_ns\troute_ns\tratio")
-for t in table:
-    print("%d\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.2f" % t)
+    row = {}
+    for strategy in ("index", "scan"):
+        dec, base, prep = (med(cells[key][strategy], i) for i in range(3))
+        row[strategy] = (dec, base, prep, dec - prep)
+        print("%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.2f" % (key[0], key[1], strategy, dec, base, prep, dec - prep, dec / max(base, 1)))
+    table.append((key, row))
 if md:
     lines = [
         "<!-- httpmatch:begin (bench/http-match.sh --md; do not edit by hand) -->",
@@ -96,17 +108,19 @@ if md:
         "",
         "One virtual host of N routes from `bench/gen-routes.py` (mixed prefix, exact, regex and header",
         f"routes, seed {seed}); requests for its first, middle and last route and one no route matches, each",
-        "decided by `xds2bpf route-check --engine bpf` (a wrong decision fails the run). Times are",
-        f"BPF_PROG_TEST_RUN averages over {repeat} repeats, median of {runs} driver runs, in ns: *decision* the",
-        "whole x2b_http_route in the test harness, *harness* the same program without the decision (the",
-        "empty-program baseline), *prep* the harness with the head parse and the virtual host, *route* =",
-        "decision - prep: the route match.",
+        "decided by `xds2bpf route-check --engine bpf` (a wrong decision fails the run), with the path",
+        "index (the compiler's default) and without it (`--no-path-index`: every route tested in turn, as",
+        f"before the index). Times are BPF_PROG_TEST_RUN averages over {repeat} repeats, median of {runs} driver",
+        "runs, in ns: *harness* the test program without the decision (the empty-program baseline),",
+        "*prep* the harness with the head parse and the virtual host, *decision* the whole",
+        "x2b_http_route in the harness, *route* = decision - prep: the route match.",
         "",
-        "| routes | request | decision | harness | prep | route | decision / harness |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| routes | request | harness | prep | decision, scan | route, scan | decision, index | route, index | decision / harness, index |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for t in table:
-        lines.append("| %d | %s | %.0f | %.0f | %.0f | %.0f | %.2f |" % t)
+    for (n, name), row in table:
+        i, s = row["index"], row["scan"]
+        lines.append("| %d | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f |" % (n, name, i[1], i[2], s[0], s[3], i[0], i[3], i[0] / max(i[1], 1)))
     lines += [
         "",
         f"Load average {load_start} at the start, {load_end} at the end (2 shared cores). Reproduce:",

@@ -229,7 +229,8 @@ public enum HTTPTestRun {
     /// `repeat` > 1: each request also runs `repeat` times through the decision and
     /// through the bare harness, and the results carry both average run times.
     public static func routeCheck(
-        _ cfg: RouterCheck.Config, _ tests: [RouterCheck.Test], repeat count: Int = 1
+        _ cfg: RouterCheck.Config, _ tests: [RouterCheck.Test], repeat count: Int = 1,
+        options: HTTPPlanOptions = HTTPPlanOptions()
     ) throws -> [RouterCheck.Result] {
         let table = cfg.table
         // Cluster names the kernel can produce: the config's, and those cluster_header
@@ -249,7 +250,7 @@ public enum HTTPTestRun {
         names = names.filter { seen.insert($0).inserted }
         let clusters = names.map { IRCluster(name: $0, path: "route-check", lb: .roundRobin, priorities: []) }
         let ir = MeshIR(listeners: [], routeTables: [table], clusters: clusters)
-        let (build, _) = try build(ir)
+        let (build, _) = try build(ir, options: options)
         var requests: [Request] = []
         var why: [Int: String] = [:]
         for (i, t) in tests.enumerated() {

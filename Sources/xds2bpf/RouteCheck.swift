@@ -43,6 +43,9 @@ extension XDS2BPF {
             ))
         var `repeat`: Int = 1
 
+        @Flag(help: "With --engine bpf: plan no path index (every route tested in turn; the benchmark's comparison).")
+        var noPathIndex = false
+
         func validate() throws {
             for f in [config, tests] where !FileManager.default.isReadableFile(atPath: f) {
                 throw ValidationError("cannot read \(f)")
@@ -69,7 +72,9 @@ extension XDS2BPF {
                 results = cases.map { Codegen.RouterCheck.runIR($0, table: cfg.table) }
             case .bpf:
                 do {
-                    results = try HTTPTestRun.routeCheck(cfg, cases, repeat: `repeat`)
+                    var options = HTTPPlanOptions()
+                    if noPathIndex { options.pathIndexMinRoutes = Int.max }
+                    results = try HTTPTestRun.routeCheck(cfg, cases, repeat: `repeat`, options: options)
                 } catch let e as ToolchainError {
                     for d in e.diagnostics { printErr(d.rendered) }
                     throw Exit.internalError
