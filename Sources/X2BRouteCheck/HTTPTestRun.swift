@@ -29,8 +29,10 @@ public enum HTTPTestRun {
         public var vhost: Int?
         public var route: Int?
         public var cluster: Int?
-        /// Average run time (`--repeat`), nanoseconds.
+        /// Average run time (`--repeat`), nanoseconds: the least of the driver's rounds.
         public var nanoseconds: UInt64?
+        /// The same for each baseline program of `run`, measured round by round beside it.
+        public var baselineNanoseconds: [UInt64] = []
     }
 
     public struct Request: Sendable {
@@ -129,10 +131,11 @@ public enum HTTPTestRun {
         throw RunError(description: "x2b-testrun not found (build it with `make testrun`, or set XDS2BPF_TESTRUN)")
     }
 
-    /// Runs every request in one driver process. `program`: the harness's program
-    /// (x2b_http_test decides; x2b_http_base only copies the head, for timing).
+    /// Runs every request in one driver process. `baselines` (with `count` > 1): programs
+    /// of the harness timed beside the decision on each request (x2b_http_base: the
+    /// harness alone; x2b_http_prep: up to the route match).
     public static func run(
-        _ build: Build, _ requests: [Request], repeat count: Int = 1, program: String = "x2b_http_test"
+        _ build: Build, _ requests: [Request], repeat count: Int = 1, baselines: [String] = []
     ) throws -> [KernelDecision] {
         let driver = try locateDriver()
         var input: [UInt8] = []
@@ -143,7 +146,7 @@ public enum HTTPTestRun {
         let r = try ProcessRunner(
             driver,
             [build.object, build.mapDirectory] + (count > 1 ? ["--repeat", String(count)] : [])
-                + (program == "x2b_http_test" ? [] : ["--program", program]),
+                + (count > 1 && !baselines.isEmpty ? ["--baselines", baselines.joined(separator: ",")] : []),
             input: Data(input)
         ).run()
         let err = r.stderrText
@@ -163,7 +166,7 @@ public enum HTTPTestRun {
             }
             return KernelDecision(
                 kind: kind, vhost: v < 0 ? nil : v, route: r < 0 ? nil : r, cluster: c < 0 ? nil : c,
-                nanoseconds: f.count > 4 ? UInt64(f[4]) : nil)
+                nanoseconds: f.count > 4 ? UInt64(f[4]) : nil, baselineNanoseconds: f.dropFirst(5).compactMap { UInt64($0) })
         }
     }
 
@@ -268,9 +271,7 @@ public enum HTTPTestRun {
                     table: 0, random: UInt32(random), runtime: build.plan.runtimeKeyID(t.input.runtime),
                     head: render(kernelView(req))))
         }
-        let decisions = try run(build, requests, repeat: count)
-        let harness = count > 1 ? try run(build, requests, repeat: count, program: "x2b_http_base") : []
-        let prep = count > 1 ? try run(build, requests, repeat: count, program: "x2b_http_prep") : []
+        let decisions = try run(build, requests, repeat: count, baselines: ["x2b_http_base", "x2b_http_prep"])
         var results: [RouterCheck.Result] = []
         var next = 0
         for (i, t) in tests.enumerated() {
@@ -279,8 +280,8 @@ public enum HTTPTestRun {
                 continue
             }
             let k = decisions[next]
-            let baseNanoseconds = harness.isEmpty ? nil : harness[next].nanoseconds
-            let prepNanoseconds = prep.isEmpty ? nil : prep[next].nanoseconds
+            let baseNanoseconds = k.baselineNanoseconds.count == 2 ? k.baselineNanoseconds[0] : nil
+            let prepNanoseconds = k.baselineNanoseconds.count == 2 ? k.baselineNanoseconds[1] : nil
             next += 1
             guard let d = decision(k, table: table, clusters: names) else {
                 results.append(
