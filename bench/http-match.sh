@@ -110,9 +110,10 @@ if md:
         f"routes, seed {seed}); requests for its first, middle and last route and one no route matches, each",
         "decided by `xds2bpf route-check --engine bpf` (a wrong decision fails the run), with the path",
         "index (the compiler's default) and without it (`--no-path-index`: every route tested in turn, as",
-        f"before the index). Times are BPF_PROG_TEST_RUN averages over {repeat} repeats, median of {runs} driver",
-        "runs, in ns: *harness* the test program without the decision (the empty-program baseline),",
-        "*prep* the harness with the head parse and the virtual host, *decision* the whole",
+        f"before the index). Times in ns are BPF_PROG_TEST_RUN averages over {repeat} repeats, the least of 3",
+        "rounds in which the three programs run in turn on the same packet (x2b-testrun --baselines), median",
+        f"of {runs} driver runs: *harness* the test program without the decision (the empty-program",
+        "baseline), *prep* the harness with the head parse and the virtual host, *decision* the whole",
         "x2b_http_route in the harness, *route* = decision - prep: the route match.",
         "",
         "| routes | request | harness | prep | decision, scan | route, scan | decision, index | route, index | decision / harness, index |",
@@ -135,6 +136,7 @@ if md:
         text = pat.sub(lambda _: section, text)
     else:
         text = text + ("\n" if text and not text.endswith("\n\n") else "") + section
+    os.makedirs(os.path.dirname(os.path.abspath(md)), exist_ok=True)
     with open(md, "w") as f:
         f.write(text)
 EOF
