@@ -306,7 +306,9 @@ public struct HTTPPlanner {
         }
         // An index pays when some route can be passed over: a key to tell routes apart.
         guard keys.contains(where: { !$0.bytes.isEmpty }),
-            let index = PathIndex.build(keys: keys, maxStates: min(options.maxDFAStates, Int(ABI.dsState)))
+            let index = PathIndex.build(keys: keys, maxStates: min(options.maxDFAStates, Int(ABI.dsState))),
+            // an index is an optimisation: it never takes the matchers' half of the transition budget
+            plan.transitions.count + index.next.count <= options.maxTransitions / 2
         else { return nil }
         row.candidates = UInt32(plan.candidates.count)
         plan.candidates += index.candidates

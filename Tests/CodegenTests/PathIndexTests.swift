@@ -120,6 +120,12 @@ final class PathIndexTests: XCTestCase {
         XCTAssertEqual(plain.vhosts.map(\.indexed), [false])
         XCTAssertEqual(plain.routes.map(\.condCount), [1, 1, 1, 1])
         XCTAssertEqual(plain.pathIndexes.map(\.dfa), [ABI.httpNone])
+        // An index never takes the half of the transition budget the matchers may need.
+        var tight = HTTPPlanOptions()
+        tight.maxTransitions = 20
+        let (lean, _) = HTTPPlanner.plan(ir(routes), options: tight)
+        XCTAssertEqual(lean.vhosts.map(\.indexed), [false])
+        XCTAssertEqual(lean.routes.map(\.condCount), [1, 1, 1, 1])
     }
 
     /// The kernel with and without the index, straight-line and from the maps, against
