@@ -9,7 +9,9 @@
 #   --quick        small sizes, few repetitions: a smoke run (default output
 #                  .bench/quick/BENCHMARKS.md, so the committed report is untouched)
 #   --out FILE     where to write the report (default: BENCHMARKS.md at the repo root)
-#   --only LIST    comma-separated subset of: compile,verify,decision,attribution,latency
+#   --only LIST    comma-separated subset of: compile,verify,decision,attribution,latency,httpmatch
+#                  (httpmatch, the HTTP route-match benchmark bench/http-match.sh, runs
+#                  only when named: --only httpmatch, or the list with it)
 #   --no-report    measure only (raw results stay in .bench/results-<mode>/)
 #
 # Environment: XDS2BPF (compiler binary, default .build/release/xds2bpf),
@@ -40,7 +42,7 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift ;;
 	--only) ONLY=$2; shift ;;
 	--no-report) REPORT=0 ;;
-	-h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -88,7 +90,7 @@ mkdir -p "$WORK" "$SNAP" "$BUNDLES"
 printf '*\n' >"$WORK/.gitignore"
 # a section's old results go when it runs again; --only keeps the others
 mkdir -p "$RES"
-for s in compile verify decision attribution latency; do
+for s in compile verify decision attribution latency httpmatch; do
 	if want "$s"; then rm -rf "${RES:?}/$s"; mkdir -p "$RES/$s"; fi
 done
 rm -f "$RES/kernel-skipped.txt"
@@ -495,6 +497,17 @@ section_latency() {
 	e2e_loader unload --name lat >/dev/null
 }
 
+# --- HTTP route match (optional) ---------------------------------------------
+# BPF_PROG_TEST_RUN of the HTTP decision per route-table size (bench/http-match.sh);
+# its table goes into the report's marked section httpmatch (kept by report.py).
+section_httpmatch() {
+	local sizes="1 10 200" runs=5 repeat=20000
+	[ "$MODE" = quick ] && runs=1 repeat=2000
+	log "httpmatch: route tables of $sizes routes"
+	XDS2BPF=$XDS2BPF BENCH_SEED=$BENCH_SEED "$ROOT/bench/http-match.sh" --routes "$sizes" --runs "$runs" \
+		--repeat "$repeat" --out "$RES/httpmatch/table.tsv" --md "$OUT"
+}
+
 # --- run ---------------------------------------------------------------------
 want compile && run_section compile
 KERNEL=0
@@ -506,6 +519,9 @@ if [ "$KERNEL" = 1 ]; then
 	want decision && run_section decision
 	want attribution && run_section attribution
 	want latency && run_section latency
+fi
+if want httpmatch; then
+	if [ "$(id -u)" = 0 ]; then run_section httpmatch; else log "skipping httpmatch: BPF_PROG_TEST_RUN needs root"; fi
 fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/env.txt"
 if [ "$REPORT" = 1 ]; then

@@ -81,6 +81,8 @@ SHIPPED_ASSERTS = [
     ("x2b_hcond", ["hash"]),
     ("x2b_dfa", []),
     ("x2b_dcls", []),
+    ("x2b_hpindex", []),
+    ("x2b_hcand", []),
     ("x2b_hwcluster", []),
     ("x2b_hcn_key", []),
     ("x2b_hresult", []),

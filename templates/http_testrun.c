@@ -80,6 +80,66 @@ int x2b_http_test(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/*
+ * The harness alone, for timing (x2b-testrun --program x2b_http_base): the same
+ * argument read, head copy and result write as x2b_http_test, no decision. The
+ * HTTP route-match benchmark subtracts its run time from x2b_http_test's.
+ */
+SEC("xdp.frags")
+int x2b_http_base(struct xdp_md *ctx)
+{
+	struct x2b_test_args args;
+	struct x2b_hresult out = {};
+
+	if (bpf_xdp_load_bytes(ctx, 0, &args, sizeof(args)) < 0)
+		return XDP_ABORTED;
+	if (!x2b_test_head(ctx))
+		return XDP_ABORTED;
+	out.kind = X2B_HK_ERROR;
+	out.vhost = X2B_HTTP_NONE;
+	out.route = X2B_HTTP_NONE;
+	out.cluster = args.table;
+	if (bpf_xdp_store_bytes(ctx, 0, &out, sizeof(out)) < 0)
+		return XDP_ABORTED;
+	return XDP_PASS;
+}
+
+/*
+ * The decision up to the route scan, for timing (--program x2b_http_prep): the
+ * harness, the head parse, the path and host checks and the virtual host, as
+ * x2b_http_decide does them. Its run time less x2b_http_base's is what every
+ * request costs before a route is looked at; x2b_http_test's less this one's is
+ * the route match.
+ */
+SEC("xdp.frags")
+int x2b_http_prep(struct xdp_md *ctx)
+{
+	struct x2b_test_args args;
+	struct x2b_hresult out = {};
+	const struct x2b_htable *t;
+	struct x2b_hparse *p;
+	struct x2b_req *req;
+
+	if (bpf_xdp_load_bytes(ctx, 0, &args, sizeof(args)) < 0)
+		return XDP_ABORTED;
+	req = x2b_test_head(ctx);
+	p = x2b_hparse();
+	t = bpf_map_lookup_elem(&x2b_htab, &args.table);
+	if (!req || !p || !t)
+		return XDP_ABORTED;
+	out.kind = X2B_HK_ERROR;
+	out.route = X2B_HTTP_NONE;
+	out.vhost = X2B_HTTP_NONE;
+	if (x2b_http_parse(req, p) == 0 && !x2b_path_needs_norm(req, p, t)) {
+		x2b_http_draw(p);
+		x2b_normalize_host(p, t);
+		out.vhost = x2b_select_vhost(req, p, t, args.table);
+	}
+	if (bpf_xdp_store_bytes(ctx, 0, &out, sizeof(out)) < 0)
+		return XDP_ABORTED;
+	return XDP_PASS;
+}
+
 #ifdef X2B_TLS_H
 /*
  * The TLS chooser (x2b_tls.h and the generated tables), for x2b-testrun

@@ -144,6 +144,8 @@ public enum ABI {
     public static let dsSure: UInt32 = 0x2_0000
     /// X2B_DS_STATE
     public static let dsState: UInt32 = 65535
+    /// X2B_HTTP_CAND_ROUTES routes of a virtual host an index covers
+    public static let httpCandRoutes: UInt32 = 256
     /// X2B_HK_CLUSTER cluster = the cluster id
     public static let hkCluster: UInt32 = 0
     /// X2B_HK_NO_VHOST Envoy answers 404
@@ -330,6 +332,13 @@ public enum ABILayout {
         ]),
         Struct(name: "x2b_dcls", size: 256, align: 1, fields: [
             Field(name: "cls", offset: 0, size: 256),
+        ]),
+        Struct(name: "x2b_hpindex", size: 8, align: 4, fields: [
+            Field(name: "dfa", offset: 0, size: 4),
+            Field(name: "cands", offset: 4, size: 4),
+        ]),
+        Struct(name: "x2b_hcand", size: 32, align: 8, fields: [
+            Field(name: "bits", offset: 0, size: 32),
         ]),
         Struct(name: "x2b_hwcluster", size: 8, align: 4, fields: [
             Field(name: "cum_weight", offset: 0, size: 4),

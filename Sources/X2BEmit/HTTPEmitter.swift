@@ -29,6 +29,8 @@ public enum HTTPEmitter {
             "x2b_dfa": HTTPMapImages.automata(plan),
             "x2b_dcls": HTTPMapImages.classMaps(plan),
             "x2b_dtr": HTTPMapImages.transitions(plan),
+            "x2b_hpix": HTTPMapImages.pathIndexes(plan),
+            "x2b_hcand": HTTPMapImages.candidates(plan),
         ]
     }
 
@@ -66,7 +68,8 @@ public enum HTTPEmitter {
     }
 
     /// Straight-line route scans for the virtual hosts the planner inlined; the
-    /// others return X2B_HTTP_SCAN_MAPS and are scanned from the maps.
+    /// others return X2B_HTTP_SCAN_MAPS and are scanned from the maps. In a virtual
+    /// host with a path index, a route is tested only when its candidate bit is set.
     static func emitScan(_ plan: HTTPPlan, into p: inout CPrinter) {
         let inlined = plan.vhosts.enumerated().filter(\.element.inline)
         p.comment("Route scans as straight-line code: \(inlined.count) virtual hosts (the others from the maps).")
@@ -78,26 +81,31 @@ public enum HTTPEmitter {
             }
             p.print("switch (vhost) {")
             for (vi, vh) in inlined {
-                p.print("case \(vi):")
+                p.print("case \(vi): {")
                 p.withIndentation { p in
                     p.comment("\(vh.source) \(ResourcePath.quoted(vh.name))")
+                    if vh.indexed { p.print("__u64 cand = x2b_http_cand_word(req, \(vi));", "") }
                     var unconditional = false
                     for ri in 0..<Int(vh.routeCount) {
                         let gi = Int(vh.firstRoute) + ri
                         let r = plan.routes[gi]
                         if r.never { continue }
                         p.comment("routes[\(ri)] \(r.summary)")
-                        if r.condCount == 0 {
+                        // Indexed: the route's candidate bit first (its path condition may
+                        // be left to the index); the planner inlines at most 64 such routes.
+                        let bit = vh.indexed ? [r.condCount == 0 ? "cand & (1ULL << \(ri))" : "(cand & (1ULL << \(ri)))"] : []
+                        if r.condCount == 0 && bit.isEmpty {
                             p.print("return \(gi);")
                             unconditional = true
                             break
                         }
-                        let conds = (0..<Int(r.condCount)).map { "x2b_http_cond(req, \(Int(r.firstCond) + $0))" }
+                        let conds = bit + (0..<Int(r.condCount)).map { "x2b_http_cond(req, \(Int(r.firstCond) + $0))" }
                         p.print("if (\(conds.joined(separator: " &&\n    ")))")
                         p.withIndentation { $0.print("return \(gi);") }
                     }
                     if !unconditional { p.print("return X2B_HTTP_NONE;") }
                 }
+                p.print("}")
             }
             p.print("default:")
             p.withIndentation { $0.print("return X2B_HTTP_SCAN_MAPS;") }
@@ -225,6 +233,27 @@ public enum HTTPMapImages {
             v.u32(a.classMap)
             v.u16le(a.classCount)
             v.u16le(a.startFlags)
+            img.append(index: i, value: v.bytes)
+        }
+        return img
+    }
+
+    public static func pathIndexes(_ plan: HTTPPlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_hpindex"))
+        for (i, x) in plan.pathIndexes.enumerated() {
+            var v = ByteWriter()
+            v.u32(x.dfa)
+            v.u32(x.candidates)
+            img.append(index: i, value: v.bytes)
+        }
+        return img
+    }
+
+    public static func candidates(_ plan: HTTPPlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_hcand"))
+        for (i, row) in plan.candidates.enumerated() {
+            var v = ByteWriter()
+            for w in row { v.u64(w) }
             img.append(index: i, value: v.bytes)
         }
         return img

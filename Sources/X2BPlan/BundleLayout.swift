@@ -258,6 +258,12 @@ extension HTTPPlan {
             MapSpec(
                 name: "x2b_dtr", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
                 maxEntries: cap(transitions.count), serves: "automaton transitions"),
+            MapSpec(
+                name: "x2b_hpix", kind: .array, keyType: "__u32", valueType: "struct x2b_hpindex", keySize: 4,
+                valueSize: lb("x2b_hpindex"), maxEntries: cap(pathIndexes.count), serves: "path index of each virtual host"),
+            MapSpec(
+                name: "x2b_hcand", kind: .array, keyType: "__u32", valueType: "struct x2b_hcand", keySize: 4,
+                valueSize: lb("x2b_hcand"), maxEntries: cap(candidates.count), serves: "candidate routes per path index state"),
         ]
     }
 }

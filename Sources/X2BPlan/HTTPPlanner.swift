@@ -12,7 +12,9 @@ import X2BSemantics
 /// exist); the routes of a virtual host are scanned in order, first match wins,
 /// either by straight-line code (small configurations) or by a bounded loop
 /// over route records in maps (large ones). Either way the same condition
-/// records decide, so the two strategies cannot disagree.
+/// records decide, so the two strategies cannot disagree. A virtual host of
+/// several routes also gets a path index (`PathIndex`): one walk over the path
+/// names the candidate routes, and only those are tested, still in order.
 public struct HTTPPlan: Sendable {
     public struct Table: Sendable, Hashable {
         public var name: String
@@ -43,6 +45,15 @@ public struct HTTPPlan: Sendable {
         public var tls: UInt32
         /// Compiled to straight-line code.
         public var inline = false
+        /// Has a path index (`pathIndexes`): only its candidates are tested.
+        public var indexed = false
+    }
+
+    /// x2b_hpix rows, one per virtual host: the index automaton and its first
+    /// x2b_hcand row (`dfa` = ABI.httpNone: no index).
+    public struct PathIndexRow: Sendable, Hashable {
+        public var dfa: UInt32
+        public var candidates: UInt32
     }
 
     public enum Action: UInt16, Sendable {
@@ -99,6 +110,10 @@ public struct HTTPPlan: Sendable {
     /// cluster_header targets: (FNV of the name, length) → cluster id.
     public var clusterNames: [(hash: UInt64, length: UInt32, cluster: UInt32)] = []
     public var automata: [Automaton] = []
+    /// By global virtual host.
+    public var pathIndexes: [PathIndexRow] = []
+    /// x2b_hcand rows: candidate routes per index state, 4 words each.
+    public var candidates: [[UInt64]] = []
     public var classMaps: [[UInt8]] = []
     public var transitions: [UInt32] = []
     /// Runtime keys of runtime_fraction matchers, by id (1-based; 0: none).
@@ -121,6 +136,10 @@ public struct HTTPPlanOptions: Sendable {
     public var maxDFAStates = 4096
     /// All DFA transition entries of a bundle (4 bytes each).
     public var maxTransitions = 16 * 1024 * 1024
+    /// Virtual hosts with at least this many routes (and at most ABI.httpCandRoutes)
+    /// get a path index; Int.max: none (every route tested in turn, as before the
+    /// index existed: the benchmark's comparison).
+    public var pathIndexMinRoutes = 4
 
     public init() {}
 }
@@ -257,12 +276,15 @@ public struct HTTPPlanner {
             firstRoute: UInt32(plan.routes.count), routeCount: UInt32(vh.routes.count),
             tls: vh.requireTLS == .all ? ABI.tlsAll : (vh.requireTLS == .externalOnly ? ABI.tlsExternal : ABI.tlsNone))
         var conds = 0
+        let proven = planPathIndex(vh)
+        out.indexed = proven != nil
         for (ri, r) in vh.routes.enumerated() {
-            let route = planRoute(r, index: UInt32(ri))
+            let route = planRoute(r, index: UInt32(ri), pathProven: proven?.contains(ri) ?? false)
             conds += Int(route.condCount)
             plan.routes.append(route)
         }
-        if vh.routes.count <= options.inlineRoutesPerVHost, conds + vh.routes.count <= inlineBudget {
+        // an indexed straight-line scan tests one 64-bit candidate word
+        if vh.routes.count <= options.inlineRoutesPerVHost, conds + vh.routes.count <= inlineBudget, !out.indexed || vh.routes.count <= 64 {
             inlineBudget -= conds + vh.routes.count
             out.inline = true
         }
@@ -271,7 +293,34 @@ public struct HTTPPlanner {
 
     // MARK: Routes
 
-    private mutating func planRoute(_ r: IRRoute, index: UInt32) -> HTTPPlan.Route {
+    /// Appends the virtual host's x2b_hpix row (and its automaton and candidate rows
+    /// when it gets an index). Returns the routes whose path condition the index
+    /// decides, or nil: no index.
+    private mutating func planPathIndex(_ vh: IRVirtualHost) -> Set<Int>? {
+        var row = HTTPPlan.PathIndexRow(dfa: ABI.httpNone, candidates: 0)
+        defer { plan.pathIndexes.append(row) }
+        guard vh.routes.count >= options.pathIndexMinRoutes, vh.routes.count <= Int(ABI.httpCandRoutes) else { return nil }
+        let keys = vh.routes.map { r in
+            let re: ByteRE? = if case .regex(let pattern) = r.match.path { try? ByteRE.re2(pattern) } else { nil }
+            return PathIndex.Key.of(r.match.path, ignoreCase: !r.match.caseSensitive, language: re)
+        }
+        // An index pays when some route can be passed over: a key to tell routes apart.
+        guard keys.contains(where: { !$0.bytes.isEmpty }),
+            let index = PathIndex.build(keys: keys, maxStates: min(options.maxDFAStates, Int(ABI.dsState))),
+            // an index is an optimisation: it never takes the matchers' half of the transition budget
+            plan.transitions.count + index.next.count <= options.maxTransitions / 2
+        else { return nil }
+        row.candidates = UInt32(plan.candidates.count)
+        plan.candidates += index.candidates
+        row.dfa = register(
+            classOf: index.classOf, classCount: index.classCount, stateCount: index.stateCount,
+            next: { index.next[$0 * index.classCount + $1] }, flags: { _ in 0 })
+        return index.proven
+    }
+
+    /// `pathProven`: the virtual host's path index decides the path matcher exactly
+    /// (a route is tested only when it holds), so it is no condition of its own.
+    private mutating func planRoute(_ r: IRRoute, index: UInt32, pathProven: Bool = false) -> HTTPPlan.Route {
         var route = HTTPPlan.Route(
             index: index, source: r.path, summary: IRPrinter.match(r.match), firstCond: UInt32(plan.conds.count),
             condCount: 0, action: .local, arg: ABI.httpNone, count: 0, total: 0, hash: 0)
@@ -289,6 +338,8 @@ public struct HTTPPlanner {
         }
         if case .prefix("") = m.path {
             // An empty prefix matches every path: no condition.
+        } else if pathProven {
+            // decided by the path index before the route is tested
         } else if let d = dfa(pathRE, path: "\(r.path).match") {
             conds.append(.init(op: .string, source: .path, flags: 0, dfa: d, hash: 0, lo: 0, hi: 0, summary: "path"))
         } else {
@@ -481,28 +532,37 @@ public struct HTTPPlanner {
             diagnostics.append(Diagnostic(.limitExceeded, path: path, "matcher needs \(d.stateCount) automaton states"))
             return nil
         }
+        func flags(_ s: Int) -> UInt32 { (d.acceptAtEnd[s] ? ABI.dsAccept : 0) | (d.sure[s] ? ABI.dsSure : 0) }
+        let id = register(
+            classOf: d.classOf, classCount: d.classCount, stateCount: d.stateCount,
+            next: { d.transitions[$0 * d.classCount + $1] }, flags: flags)
+        dfaIndex[re] = id
+        return id
+    }
+
+    /// Appends an automaton's class map (shared with equal ones), transitions and
+    /// x2b_dfa record; state 0 is dead, 1 the start. Returns its id.
+    private mutating func register(
+        classOf: [UInt8], classCount: Int, stateCount: Int, next: (Int, Int) -> Int, flags: (Int) -> UInt32
+    ) -> UInt32 {
         let cmap: UInt32
-        if let c = classMapIndex[d.classOf] {
+        if let c = classMapIndex[classOf] {
             cmap = c
         } else {
             cmap = UInt32(plan.classMaps.count)
-            classMapIndex[d.classOf] = cmap
-            plan.classMaps.append(d.classOf)
+            classMapIndex[classOf] = cmap
+            plan.classMaps.append(classOf)
         }
-        func flags(_ s: Int) -> UInt32 { (d.acceptAtEnd[s] ? ABI.dsAccept : 0) | (d.sure[s] ? ABI.dsSure : 0) }
         let base = UInt32(plan.transitions.count)
-        for s in 0..<d.stateCount {
-            for c in 0..<d.classCount {
-                let next = d.transitions[s * d.classCount + c]
-                plan.transitions.append(UInt32(next) | (next == 0 ? 0 : flags(next)))
+        for s in 0..<stateCount {
+            for c in 0..<classCount {
+                let n = next(s, c)
+                plan.transitions.append(UInt32(n) | (n == 0 ? 0 : flags(n)))
             }
         }
         let id = UInt32(plan.automata.count)
         plan.automata.append(
-            .init(
-                transitions: base, classMap: cmap, classCount: UInt16(d.classCount),
-                startFlags: UInt16(flags(ByteDFA.start) >> 16)))
-        dfaIndex[re] = id
+            .init(transitions: base, classMap: cmap, classCount: UInt16(classCount), startFlags: UInt16(flags(ByteDFA.start) >> 16)))
         return id
     }
 }

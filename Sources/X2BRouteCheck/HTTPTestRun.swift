@@ -29,8 +29,10 @@ public enum HTTPTestRun {
         public var vhost: Int?
         public var route: Int?
         public var cluster: Int?
-        /// Average run time (`--repeat`), nanoseconds.
+        /// Average run time (`--repeat`), nanoseconds: the least of the driver's rounds.
         public var nanoseconds: UInt64?
+        /// The same for each baseline program of `run`, measured round by round beside it.
+        public var baselineNanoseconds: [UInt64] = []
     }
 
     public struct Request: Sendable {
@@ -129,8 +131,12 @@ public enum HTTPTestRun {
         throw RunError(description: "x2b-testrun not found (build it with `make testrun`, or set XDS2BPF_TESTRUN)")
     }
 
-    /// Runs every request in one driver process.
-    public static func run(_ build: Build, _ requests: [Request], repeat count: Int = 1) throws -> [KernelDecision] {
+    /// Runs every request in one driver process. `baselines` (with `count` > 1): programs
+    /// of the harness timed beside the decision on each request (x2b_http_base: the
+    /// harness alone; x2b_http_prep: up to the route match).
+    public static func run(
+        _ build: Build, _ requests: [Request], repeat count: Int = 1, baselines: [String] = []
+    ) throws -> [KernelDecision] {
         let driver = try locateDriver()
         var input: [UInt8] = []
         for r in requests {
@@ -138,7 +144,9 @@ public enum HTTPTestRun {
             input += r.head
         }
         let r = try ProcessRunner(
-            driver, [build.object, build.mapDirectory] + (count > 1 ? ["--repeat", String(count)] : []),
+            driver,
+            [build.object, build.mapDirectory] + (count > 1 ? ["--repeat", String(count)] : [])
+                + (count > 1 && !baselines.isEmpty ? ["--baselines", baselines.joined(separator: ",")] : []),
             input: Data(input)
         ).run()
         let err = r.stderrText
@@ -158,7 +166,7 @@ public enum HTTPTestRun {
             }
             return KernelDecision(
                 kind: kind, vhost: v < 0 ? nil : v, route: r < 0 ? nil : r, cluster: c < 0 ? nil : c,
-                nanoseconds: f.count > 4 ? UInt64(f[4]) : nil)
+                nanoseconds: f.count > 4 ? UInt64(f[4]) : nil, baselineNanoseconds: f.dropFirst(5).compactMap { UInt64($0) })
         }
     }
 
@@ -221,7 +229,12 @@ public enum HTTPTestRun {
     /// `route-check --engine bpf`: the kernel decides virtual host, route and
     /// cluster; what follows from the decision (rewrites, redirect URLs, header
     /// mutations) is computed as for the IR engine.
-    public static func routeCheck(_ cfg: RouterCheck.Config, _ tests: [RouterCheck.Test]) throws -> [RouterCheck.Result] {
+    /// `repeat` > 1: each request also runs `repeat` times through the decision and
+    /// through the bare harness, and the results carry both average run times.
+    public static func routeCheck(
+        _ cfg: RouterCheck.Config, _ tests: [RouterCheck.Test], repeat count: Int = 1,
+        options: HTTPPlanOptions = HTTPPlanOptions()
+    ) throws -> [RouterCheck.Result] {
         let table = cfg.table
         // Cluster names the kernel can produce: the config's, and those cluster_header
         // tests name (route-check has no Cluster resources; the tool validates none).
@@ -240,7 +253,7 @@ public enum HTTPTestRun {
         names = names.filter { seen.insert($0).inserted }
         let clusters = names.map { IRCluster(name: $0, path: "route-check", lb: .roundRobin, priorities: []) }
         let ir = MeshIR(listeners: [], routeTables: [table], clusters: clusters)
-        let (build, _) = try build(ir)
+        let (build, _) = try build(ir, options: options)
         var requests: [Request] = []
         var why: [Int: String] = [:]
         for (i, t) in tests.enumerated() {
@@ -258,7 +271,7 @@ public enum HTTPTestRun {
                     table: 0, random: UInt32(random), runtime: build.plan.runtimeKeyID(t.input.runtime),
                     head: render(kernelView(req))))
         }
-        let decisions = try run(build, requests)
+        let decisions = try run(build, requests, repeat: count, baselines: ["x2b_http_base", "x2b_http_prep"])
         var results: [RouterCheck.Result] = []
         var next = 0
         for (i, t) in tests.enumerated() {
@@ -267,6 +280,8 @@ public enum HTTPTestRun {
                 continue
             }
             let k = decisions[next]
+            let baseNanoseconds = k.baselineNanoseconds.count == 2 ? k.baselineNanoseconds[0] : nil
+            let prepNanoseconds = k.baselineNanoseconds.count == 2 ? k.baselineNanoseconds[1] : nil
             next += 1
             guard let d = decision(k, table: table, clusters: names) else {
                 results.append(
@@ -277,7 +292,11 @@ public enum HTTPTestRun {
                             : "the kernel could not use the request head (\(k.kind))"))
                 continue
             }
-            results.append(RouterCheck.check(t, table: table, decision: d))
+            var result = RouterCheck.check(t, table: table, decision: d)
+            result.nanoseconds = count > 1 ? k.nanoseconds : nil
+            result.harnessNanoseconds = baseNanoseconds
+            result.prepNanoseconds = prepNanoseconds
+            results.append(result)
         }
         return results
     }

@@ -280,6 +280,12 @@ public enum RouterCheck {
         public var failures: [Failure]
         /// Why the engine could not decide the test (counted as a failure).
         public var undecidable: String?
+        /// `route-check --engine bpf --repeat N`: the decision's average run time in the
+        /// kernel and, timed beside it, the harness's alone (x2b_http_base), in ns.
+        public var nanoseconds: UInt64? = nil
+        public var harnessNanoseconds: UInt64? = nil
+        /// The same, up to the route scan (x2b_http_prep: head parse and virtual host).
+        public var prepNanoseconds: UInt64? = nil
         public var passed: Bool { failures.isEmpty && undecidable == nil }
     }
 

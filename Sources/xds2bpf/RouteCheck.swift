@@ -35,10 +35,23 @@ extension XDS2BPF {
         @Flag(help: "Print every test, not only failures.")
         var details = false
 
+        @Option(
+            help: ArgumentHelp(
+                "With --engine bpf: run each request N times in the kernel and print its average run time.",
+                discussion:
+                    "One line per test: `time NAME DECISION_NS HARNESS_NS PREP_NS`: the decision, the harness alone (x2b_http_base), and the decision up to the route scan (x2b_http_prep: head parse and virtual host)."
+            ))
+        var `repeat`: Int = 1
+
+        @Flag(help: "With --engine bpf: plan no path index (every route tested in turn; the benchmark's comparison).")
+        var noPathIndex = false
+
         func validate() throws {
             for f in [config, tests] where !FileManager.default.isReadableFile(atPath: f) {
                 throw ValidationError("cannot read \(f)")
             }
+            if `repeat` < 1 { throw ValidationError("--repeat must be at least 1") }
+            if `repeat` > 1 && engine != .bpf { throw ValidationError("--repeat times the kernel: it needs --engine bpf") }
         }
 
         func run() throws {
@@ -59,7 +72,9 @@ extension XDS2BPF {
                 results = cases.map { Codegen.RouterCheck.runIR($0, table: cfg.table) }
             case .bpf:
                 do {
-                    results = try HTTPTestRun.routeCheck(cfg, cases)
+                    var options = HTTPPlanOptions()
+                    if noPathIndex { options.pathIndexMinRoutes = Int.max }
+                    results = try HTTPTestRun.routeCheck(cfg, cases, repeat: `repeat`, options: options)
                 } catch let e as ToolchainError {
                     for d in e.diagnostics { printErr(d.rendered) }
                     throw Exit.internalError
@@ -70,6 +85,11 @@ extension XDS2BPF {
             }
             if details {
                 for r in results where r.passed { print("ok   \(r.name)") }
+            }
+            for r in results {
+                if let ns = r.nanoseconds, let base = r.harnessNanoseconds, let prep = r.prepNanoseconds {
+                    print("time \(r.name) \(ns) \(base) \(prep)")
+                }
             }
             print(Codegen.RouterCheck.report(results), terminator: "")
             if cfg.diagnostics.hasErrors || results.contains(where: { !$0.passed }) { throw Exit.rejected }

@@ -287,6 +287,25 @@ struct x2b_dcls {
 	__u8 cls[256];
 };
 
+/*
+ * Path index of a virtual host (x2b_hpix, by global vhost): a trie of the literal
+ * prefixes of its routes' path matchers, as an automaton (`dfa`, over lowercased
+ * bytes), walked once over the path. The deepest state reached selects row
+ * `cands + state` of x2b_hcand: the routes whose path matcher may accept the path
+ * (a superset; the routes' own conditions still decide, in order).
+ * dfa = X2B_HTTP_NONE: no index, every route is a candidate.
+ */
+#define X2B_HTTP_CAND_ROUTES 256 /* routes of a virtual host an index covers */
+
+struct x2b_hpindex {
+	__u32 dfa;
+	__u32 cands; /* first x2b_hcand row */
+};
+
+struct x2b_hcand {
+	__u64 bits[4]; /* bit i: route first_route + i is a candidate */
+};
+
 /* x2b_hwcl: weighted clusters of HTTP routes, cumulative weights in config order. */
 struct x2b_hwcluster {
 	__u32 cum_weight;

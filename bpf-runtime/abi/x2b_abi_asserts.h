@@ -41,6 +41,8 @@ X2B_ASSERT_SIZE(x2b_hcond, 32);
 X2B_ASSERT_OFF(x2b_hcond, hash, 8);
 X2B_ASSERT_SIZE(x2b_dfa, 12);
 X2B_ASSERT_SIZE(x2b_dcls, 256);
+X2B_ASSERT_SIZE(x2b_hpindex, 8);
+X2B_ASSERT_SIZE(x2b_hcand, 32);
 X2B_ASSERT_SIZE(x2b_hwcluster, 8);
 X2B_ASSERT_SIZE(x2b_hcn_key, 16);
 X2B_ASSERT_SIZE(x2b_hresult, 16);

@@ -1302,6 +1302,167 @@ static long x2b_scan_cb(__u64 i, void *data)
 	return 0;
 }
 
+/* ---- Path index ------------------------------------------------------------------ */
+
+/*
+ * The walk down a virtual host's path index (a trie as an automaton, see
+ * x2b_hpindex): as x2b_dfa_feed, but it stays at the last state that has an
+ * edge for the next byte, and says whether the path went on past it.
+ */
+#define X2B_CAND_FAIL 0xfffffffdu /* x2b_http_cand_row: the index could not be read */
+
+struct x2b_pwalk {
+	struct x2b_drun r;
+	__u32 off_trie; /* the path goes on where the trie has no edge */
+	__u32 pad;
+};
+
+static __always_inline long x2b_pwalk_step(__u64 i, void *data)
+{
+	struct x2b_pwalk *w = data;
+	__u8 b = x2b_head(w->r.req, w->r.off + (__u32)i);
+	__u32 key = w->r.trans + (w->r.state & X2B_DS_STATE) * w->r.nclass + w->r.cm->cls[b];
+	__u32 *e = bpf_map_lookup_elem(&x2b_dtr, &key);
+
+	if (!e || !(*e & X2B_DS_STATE)) {
+		w->off_trie = 1;
+		return 1;
+	}
+	w->r.state = *e;
+	return 0;
+}
+
+/* one byte per call: the walk is short (it stops where the keys do) */
+X2B_CHUNKED_N(x2b_pwalk_cb, x2b_pwalk_step, struct x2b_pwalk, c->r.len, 1)
+
+/*
+ * The x2b_hcand row of the request's path in the index of global virtual host
+ * `vh`: 2 * the deepest state reached, + 1 when the whole path was consumed.
+ * The walk reads the same bytes as the routes' path conditions (X2B_S_PATH; an
+ * empty path is "/"). X2B_HTTP_NONE: the virtual host has no index, every
+ * route is a candidate; X2B_CAND_FAIL: none is (routes of an index may have no
+ * path condition of their own, so a failed walk must not let them all match).
+ */
+__noinline __u32 x2b_http_cand_row(struct x2b_req *req, __u32 vh)
+{
+	const struct x2b_hpindex *ix = bpf_map_lookup_elem(&x2b_hpix, &vh);
+	struct x2b_hparse *p = x2b_hparse();
+	struct x2b_pwalk w = {};
+
+	if (!ix)
+		return X2B_CAND_FAIL;
+	if (ix->dfa == X2B_HTTP_NONE)
+		return X2B_HTTP_NONE;
+	if (!req || !p)
+		return X2B_CAND_FAIL;
+	w.r.req = req;
+	w.r.p = p;
+	if (x2b_dfa_start(&w.r, ix->dfa) < 0)
+		return X2B_CAND_FAIL;
+	if (p->path_len) {
+		w.r.off = p->path_off;
+		w.r.len = p->pathonly_len;
+		bpf_loop(w.r.len, x2b_pwalk_cb, &w, 0);
+	} else {
+		x2b_dfa_step(&w.r, '/');
+		if (!(w.r.state & X2B_DS_STATE)) {
+			w.r.state = 1;
+			w.off_trie = 1;
+		}
+	}
+	return ix->cands + 2 * (w.r.state & X2B_DS_STATE) + !w.off_trie;
+}
+
+/*
+ * The first candidate word of indexed virtual host `vh` (straight-line scans: at
+ * most 64 routes); 0 when the index cannot be read.
+ */
+static __always_inline __u64 x2b_http_cand_word(struct x2b_req *req, __u32 vh)
+{
+	__u32 row = x2b_http_cand_row(req, vh);
+	const struct x2b_hcand *c;
+
+	if (row == X2B_HTTP_NONE || row == X2B_CAND_FAIL)
+		return 0;
+	c = bpf_map_lookup_elem(&x2b_hcand, &row);
+	return c ? c->bits[0] : 0;
+}
+
+/* Index of the lowest set bit of x (x != 0): the bits below it counted, without branches. */
+static __always_inline __u32 x2b_low_bit(__u64 x)
+{
+	x = (x & -x) - 1;
+	x = x - ((x >> 1) & 0x5555555555555555ULL);
+	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (__u32)((x * 0x0101010101010101ULL) >> 56);
+}
+
+/*
+ * The candidates of an indexed virtual host kept in maps, in route order: one
+ * per call, or the next 64-route word of the row when the current one is spent.
+ */
+struct x2b_cscan {
+	struct x2b_req *req;
+	const struct x2b_hcand *cand;
+	__u64 word; /* candidates not yet tested, bit i: route first + base + i */
+	__u32 first;
+	__u32 base;
+	__u32 next; /* the next word of `cand` */
+	__u32 n;
+	__u32 hit;
+	__u32 pad;
+};
+
+static long x2b_cand_cb(__u64 i, void *data)
+{
+	struct x2b_cscan *s = data;
+	__u32 ri;
+
+	(void)i; /* the position is in the candidate words */
+	if (!s->word) {
+		if (s->next >= X2B_HTTP_CAND_ROUTES / 64 || 64 * s->next >= s->n)
+			return 1;
+		s->word = s->cand->bits[s->next & (X2B_HTTP_CAND_ROUTES / 64 - 1)];
+		s->base = 64 * s->next;
+		s->next++;
+		return 0;
+	}
+	ri = s->base + x2b_low_bit(s->word);
+	s->word &= s->word - 1;
+	if (ri >= s->n)
+		return 1;
+	if (x2b_http_route_matches(s->req, s->first + ri)) {
+		s->hit = s->first + ri;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The matching route of virtual host `v` (global `vh`) kept in maps: its path
+ * index's candidates when it has one, else every route in turn.
+ */
+static __always_inline __u32 x2b_http_scan_maps(struct x2b_req *req, const struct x2b_hvhost *v, __u32 vh)
+{
+	__u32 row = x2b_http_cand_row(req, vh);
+	struct x2b_cscan cs = {
+		.req = req, .first = v->first_route, .n = v->nroutes, .hit = X2B_HTTP_NONE
+	};
+	struct x2b_sctx s = { .req = req, .first = v->first_route, .hit = X2B_HTTP_NONE };
+
+	if (row == X2B_HTTP_NONE) {
+		bpf_loop(v->nroutes, x2b_scan_cb, &s, 0);
+		return s.hit;
+	}
+	cs.cand = row == X2B_CAND_FAIL ? NULL : bpf_map_lookup_elem(&x2b_hcand, &row);
+	if (!cs.cand)
+		return X2B_HTTP_NONE;
+	/* every candidate, and one call per word to load it */
+	bpf_loop(X2B_HTTP_CAND_ROUTES + X2B_HTTP_CAND_ROUTES / 64, x2b_cand_cb, &cs, 0);
+	return cs.hit;
+}
+
 /* ---- Virtual hosts ------------------------------------------------------------- */
 
 /* Envoy's getPortStart over auth[] or sel[]: the last ':' not inside an IPv6 literal. */
@@ -1606,27 +1767,35 @@ static __always_inline int x2b_span_is(struct x2b_req *req, __u32 off, __u32 len
 }
 
 /* Envoy's weighted pick: random % total against cumulative weights in config order. */
+/* Envoy's pick over cumulative weights, under bpf_loop (verified once, not per entry). */
+struct x2b_wctx {
+	__u32 first;
+	__u32 pick;
+	__u32 last;
+};
+
+static long x2b_weighted_cb(__u64 i, void *data)
+{
+	struct x2b_wctx *c = data;
+	__u32 idx = c->first + (__u32)i;
+	struct x2b_hwcluster *w = bpf_map_lookup_elem(&x2b_hwcl, &idx);
+
+	if (!w)
+		return 1;
+	c->last = w->cluster;
+	return c->pick < w->cum_weight;
+}
+
 static __always_inline __u32 x2b_http_weighted(const struct x2b_hroute *r, __u32 random)
 {
-	__u32 pick, last = X2B_HTTP_NONE;
+	struct x2b_wctx c = { .first = r->arg, .last = X2B_HTTP_NONE };
+	__u32 n = r->count < X2B_HTTP_MAX_WEIGHTED ? r->count : X2B_HTTP_MAX_WEIGHTED;
 
 	if (!r->total)
 		return X2B_HTTP_NONE;
-	pick = random % r->total;
-	for (__u32 i = 0; i < X2B_HTTP_MAX_WEIGHTED; i++) {
-		__u32 idx = r->arg + i;
-		struct x2b_hwcluster *w;
-
-		if (i >= r->count)
-			break;
-		w = bpf_map_lookup_elem(&x2b_hwcl, &idx);
-		if (!w)
-			break;
-		last = w->cluster;
-		if (pick < w->cum_weight)
-			return w->cluster;
-	}
-	return last;
+	c.pick = random % r->total;
+	bpf_loop(n, x2b_weighted_cb, &c, 0);
+	return c.last;
 }
 
 struct x2b_hashctx {
@@ -1810,12 +1979,8 @@ __noinline __u32 x2b_http_decide(struct x2b_req *req, __u32 table)
 	if ((v->tls == X2B_TLS_ALL && !proto) || (v->tls == X2B_TLS_EXTERNAL && !proto && !x2b_http_internal(req, p)))
 		return x2b_http_set(res, X2B_HK_TLS_REDIRECT, X2B_HTTP_NONE);
 	ri = x2b_http_scan_inline(req, vh);
-	if (ri == X2B_HTTP_SCAN_MAPS) {
-		struct x2b_sctx s = { .req = req, .first = v->first_route, .hit = X2B_HTTP_NONE };
-
-		bpf_loop(v->nroutes, x2b_scan_cb, &s, 0);
-		ri = s.hit;
-	}
+	if (ri == X2B_HTTP_SCAN_MAPS)
+		ri = x2b_http_scan_maps(req, v, vh);
 	r = bpf_map_lookup_elem(&x2b_hrt, &ri);
 	if (!r)
 		return x2b_http_set(res, X2B_HK_NO_ROUTE, X2B_HTTP_NONE);

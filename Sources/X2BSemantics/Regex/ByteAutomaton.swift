@@ -58,7 +58,7 @@ public indirect enum ByteRE: Sendable, Hashable {
 }
 
 public enum ASCII {
-    static func otherCase(_ b: UInt8) -> UInt8? {
+    public static func otherCase(_ b: UInt8) -> UInt8? {
         switch b {
         case 0x41...0x5A: b + 32
         case 0x61...0x7A: b - 32
@@ -66,7 +66,7 @@ public enum ASCII {
         }
     }
 
-    static func lower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b + 32 : b }
+    public static func lower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b + 32 : b }
 
     public static func lowered<S: Sequence>(_ s: S) -> [UInt8] where S.Element == UInt8 { s.map(lower) }
 }

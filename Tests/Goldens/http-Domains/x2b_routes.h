@@ -109,6 +109,22 @@ struct {
 	__uint(max_entries, 8);
 } x2b_dtr SEC(".maps");
 
+/* Path index of each virtual host. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct x2b_hpindex);
+	__uint(max_entries, 8);
+} x2b_hpix SEC(".maps");
+
+/* Candidate routes per path index state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct x2b_hcand);
+	__uint(max_entries, 8);
+} x2b_hcand SEC(".maps");
+
 #ifdef X2B_TEST_RANDOM
 /* Test harness: the random value and the active runtime key of the next decision. */
 struct x2b_htest {
@@ -130,42 +146,48 @@ struct {
 static __always_inline __u32 x2b_http_scan_inline(struct x2b_req *req, __u32 vhost)
 {
 	switch (vhost) {
-	case 0:
+	case 0: {
 		/* route_configurations["route_config"].virtual_hosts[0] "exact" */
 		/* routes[0] prefix "/" */
 		if (x2b_http_cond(req, 0))
 			return 0;
 		return X2B_HTTP_NONE;
-	case 1:
+	}
+	case 1: {
 		/* route_configurations["route_config"].virtual_hosts[1] "suffix_long" */
 		/* routes[0] prefix "/" */
 		if (x2b_http_cond(req, 1))
 			return 1;
 		return X2B_HTTP_NONE;
-	case 2:
+	}
+	case 2: {
 		/* route_configurations["route_config"].virtual_hosts[2] "suffix_short" */
 		/* routes[0] prefix "/" */
 		if (x2b_http_cond(req, 2))
 			return 2;
 		return X2B_HTTP_NONE;
-	case 3:
+	}
+	case 3: {
 		/* route_configurations["route_config"].virtual_hosts[3] "dash_suffix" */
 		/* routes[0] prefix "/" */
 		if (x2b_http_cond(req, 3))
 			return 3;
 		return X2B_HTTP_NONE;
-	case 4:
+	}
+	case 4: {
 		/* route_configurations["route_config"].virtual_hosts[4] "prefix" */
 		/* routes[0] prefix "/" */
 		if (x2b_http_cond(req, 4))
 			return 4;
 		return X2B_HTTP_NONE;
-	case 5:
+	}
+	case 5: {
 		/* route_configurations["route_config"].virtual_hosts[5] "default" */
 		/* routes[0] prefix "/" */
 		if (x2b_http_cond(req, 5))
 			return 5;
 		return X2B_HTTP_NONE;
+	}
 	default:
 		return X2B_HTTP_SCAN_MAPS;
 	}

@@ -109,6 +109,22 @@ struct {
 	__uint(max_entries, 8);
 } x2b_dtr SEC(".maps");
 
+/* Path index of each virtual host. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct x2b_hpindex);
+	__uint(max_entries, 8);
+} x2b_hpix SEC(".maps");
+
+/* Candidate routes per path index state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct x2b_hcand);
+	__uint(max_entries, 8);
+} x2b_hcand SEC(".maps");
+
 #ifdef X2B_TEST_RANDOM
 /* Test harness: the random value and the active runtime key of the next decision. */
 struct x2b_htest {
@@ -130,18 +146,20 @@ struct {
 static __always_inline __u32 x2b_http_scan_inline(struct x2b_req *req, __u32 vhost)
 {
 	switch (vhost) {
-	case 0:
+	case 0: {
 		/* route_configurations["route_config"].virtual_hosts[0] "api" */
 		/* routes[0] prefix "/" */
 		if (x2b_http_cond(req, 0))
 			return 0;
 		return X2B_HTTP_NONE;
-	case 1:
+	}
+	case 1: {
 		/* route_configurations["route_config"].virtual_hosts[1] "v6" */
 		/* routes[0] prefix "/" */
 		if (x2b_http_cond(req, 1))
 			return 1;
 		return X2B_HTTP_NONE;
+	}
 	default:
 		return X2B_HTTP_SCAN_MAPS;
 	}

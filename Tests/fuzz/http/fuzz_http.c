@@ -76,6 +76,8 @@ static void setup(void)
 	X2B_UMAP_BIND(x2b_dfa);
 	X2B_UMAP_BIND(x2b_dcls);
 	X2B_UMAP_BIND(x2b_dtr);
+	X2B_UMAP_BIND(x2b_hpix);
+	X2B_UMAP_BIND(x2b_hcand);
 	X2B_UMAP_BIND(x2b_htst);
 	tab = x2b_umap_data(&x2b_htab);
 	/* table 0: zeroed, every option off, default vhost 0 (zeroed: no routes) */
