@@ -306,7 +306,9 @@ enum DecodedResource: Sendable {
     init(_ kind: ResourceKind, _ value: Data) {
         func decode<M: Message>(_ t: M.Type, _ wrap: (M) -> DecodedResource) -> DecodedResource {
             do {
-                return wrap(try M(serializedBytes: value, options: ParseSession.binaryOptions))
+                var message = try M(serializedBytes: value, options: ParseSession.binaryOptions)
+                AnyFields.rewrite(&message, DecodedResource.decodeAny)
+                return wrap(message)
             } catch {
                 return .failed(M.protoMessageName, ParseSession.describe(error))
             }
@@ -317,5 +319,25 @@ enum DecodedResource: Sendable {
         case .cluster: self = decode(Envoy_Config_Cluster_V3_Cluster.self, DecodedResource.cluster)
         case .loadAssignment: self = decode(Envoy_Config_Endpoint_V3_ClusterLoadAssignment.self, DecodedResource.loadAssignment)
         }
+    }
+
+    /// Gives a binary `Any` of a modelled type its decoded message (its own
+    /// `Any`s first), so that it is decoded once, here, however often later
+    /// passes unpack it. One the schema does not model, a legacy v2 one, or one
+    /// that does not decode keeps its bytes: the pass that unpacks it reports it.
+    static func decodeAny(_ any: inout Google_Protobuf_Any) {
+        guard let type = Google_Protobuf_Any.messageType(forTypeURL: any.typeURL),
+            let decoded = try? decoded(type, any)
+        else { return }
+        any = decoded
+    }
+
+    private static func decoded<M: Message>(_ type: M.Type, _ any: Google_Protobuf_Any) throws -> Google_Protobuf_Any {
+        // Unknown fields are dropped, as in the resource around it and on the JSON path.
+        var message = try M(unpackingAny: any, options: ParseSession.binaryOptions)
+        AnyFields.rewrite(&message, decodeAny)
+        var out = try Google_Protobuf_Any(message: message, partial: true)
+        out.typeURL = any.typeURL
+        return out
     }
 }

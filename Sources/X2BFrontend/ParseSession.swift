@@ -16,12 +16,6 @@ public final class ParseSession {
 
     private var aggregated: [String: (index: Int, count: Int)] = [:]
 
-    /// Prefix of AnySplicer's marker payloads: `X` and a random 32-bit nonce.
-    lazy var markerTag: [UInt8] = {
-        var rng = SystemRandomNumberGenerator()
-        return Array(String(format: "X%08x", UInt32(truncatingIfNeeded: rng.next() as UInt64)).utf8)
-    }()
-
     init(source: String) {
         self.source = source
         self.fileHint = ParseSession.hint(forFileName: source)
