@@ -239,36 +239,36 @@ extension ParseSession {
     }
 
     func binaryDumpEntry(_ type: DumpEntryType, _ value: Data, path: String) -> DumpEntry? {
-        typealias A = Envoy_Admin_V3_ClustersConfigDump
+        typealias L = Envoy_Admin_V3_ListenersConfigDump
+        typealias C = Envoy_Admin_V3_ClustersConfigDump
         typealias R = Envoy_Admin_V3_RoutesConfigDump
         typealias E = Envoy_Admin_V3_EndpointsConfigDump
         switch type {
-        case .staticListener:
-            let e = decodeSection(Envoy_Admin_V3_ListenersConfigDump.StaticListener.self, value, path: path)
-            return e.flatMap { entry($0.listener, has: $0.hasListener, path: path) }
-        case .staticCluster:
-            return decodeSection(A.StaticCluster.self, value, path: path).flatMap { entry($0.cluster, has: $0.hasCluster, path: path) }
+        case .staticListener: return entry(L.StaticListener.self, value, path: path, \.listener, \.hasListener)
+        case .staticCluster: return entry(C.StaticCluster.self, value, path: path, \.cluster, \.hasCluster)
         case .dynamicCluster:
-            return decodeSection(A.DynamicCluster.self, value, path: path).flatMap {
-                entry($0.cluster, has: $0.hasCluster, path: path, error: $0.hasErrorState ? $0.errorState : nil)
-            }
-        case .staticRouteConfig:
-            return decodeSection(R.StaticRouteConfig.self, value, path: path).flatMap {
-                entry($0.routeConfig, has: $0.hasRouteConfig, path: path)
-            }
+            return entry(C.DynamicCluster.self, value, path: path, \.cluster, \.hasCluster) { $0.hasErrorState ? $0.errorState : nil }
+        case .staticRouteConfig: return entry(R.StaticRouteConfig.self, value, path: path, \.routeConfig, \.hasRouteConfig)
         case .dynamicRouteConfig:
-            return decodeSection(R.DynamicRouteConfig.self, value, path: path).flatMap {
-                entry($0.routeConfig, has: $0.hasRouteConfig, path: path, error: $0.hasErrorState ? $0.errorState : nil)
+            return entry(R.DynamicRouteConfig.self, value, path: path, \.routeConfig, \.hasRouteConfig) {
+                $0.hasErrorState ? $0.errorState : nil
             }
         case .staticEndpointConfig:
-            return decodeSection(E.StaticEndpointConfig.self, value, path: path).flatMap {
-                entry($0.endpointConfig, has: $0.hasEndpointConfig, path: path)
-            }
+            return entry(E.StaticEndpointConfig.self, value, path: path, \.endpointConfig, \.hasEndpointConfig)
         case .dynamicEndpointConfig:
-            return decodeSection(E.DynamicEndpointConfig.self, value, path: path).flatMap {
-                entry($0.endpointConfig, has: $0.hasEndpointConfig, path: path, error: $0.hasErrorState ? $0.errorState : nil)
+            return entry(E.DynamicEndpointConfig.self, value, path: path, \.endpointConfig, \.hasEndpointConfig) {
+                $0.hasErrorState ? $0.errorState : nil
             }
         }
+    }
+
+    /// A dump entry message on its own: decoded, then read as an entry.
+    private func entry<M: Message>(
+        _ type: M.Type, _ value: Data, path: String, _ resource: KeyPath<M, Google_Protobuf_Any>, _ has: KeyPath<M, Bool>,
+        error: (M) -> Envoy_Admin_V3_UpdateFailureState? = { _ in nil }
+    ) -> DumpEntry? {
+        guard let e = decodeSection(M.self, value, path: path) else { return nil }
+        return entry(e[keyPath: resource], has: e[keyPath: has], path: path, error: error(e))
     }
 
     func addBinaryResource(_ kind: ResourceKind, _ value: Data, path: String) {
