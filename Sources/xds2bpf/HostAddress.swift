@@ -11,7 +11,7 @@ struct HostAddress: Sendable {
     static func parse(_ argument: String) throws -> HostAddress {
         let parts = argument.split(separator: "=", maxSplits: 1)
         guard parts.count == 2, let address = IRAddress(parsing: String(parts[1])) else {
-            throw ValidationError("--resolve takes NAME=IP, got \(argument)")
+            throw ValidationError("expected NAME=IP (an IPv4 or IPv6 address)")
         }
         return HostAddress(name: String(parts[0]), address: address)
     }
