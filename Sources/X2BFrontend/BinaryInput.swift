@@ -322,7 +322,7 @@ enum DecodedResource: Sendable {
     /// passes unpack it. One the schema does not model, a legacy v2 one, or one
     /// that does not decode keeps its bytes: the pass that unpacks it reports it.
     static func decodeAny(_ any: inout Google_Protobuf_Any) {
-        guard let type = Google_Protobuf_Any.messageType(forTypeURL: any.typeURL),
+        guard let type = XDSTypes.messageType(forTypeURL: any.typeURL),
             let decoded = try? decoded(type, any)
         else { return }
         any = decoded

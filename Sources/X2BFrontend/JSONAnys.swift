@@ -77,7 +77,7 @@ struct JSONAnys {
             name.hasPrefix("google.protobuf.") || url == XDSTypes.typedStructURL
             || url == XDSTypes.udpaTypedStructURL
         let content = leaf ? original : replaceFields(original, comps: &comps, base: base)
-        guard let type = Google_Protobuf_Any.messageType(forTypeURL: url) else {
+        guard let type = XDSTypes.messageType(forTypeURL: url) else {
             // Not modelled: the type URL stays, the content is dropped.
             var any = Google_Protobuf_Any()
             any.typeURL = url
