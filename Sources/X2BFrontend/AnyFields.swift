@@ -8,7 +8,7 @@ import SwiftProtobuf
 ///
 /// swift-protobuf has no API to set a field by number, but its generated
 /// `decodeMessage(decoder:)` hands every field it is asked for to the decoder
-/// `inout`. So a `Visitor` first lists the fields that hold messages, then a
+/// `inout`. So a `Visitor` first lists the fields that lead to an `Any`, then a
 /// `Decoder` that offers exactly those field numbers receives them one by one,
 /// recurses into plain messages and passes each `Any` to `rewrite`; it leaves
 /// every scalar untouched. The content of an `Any` is not entered: `rewrite`
@@ -43,28 +43,46 @@ enum AnyFields {
     }
 }
 
-/// Numbers of the set fields of one message that hold messages (singular,
-/// repeated, map values), in field order; scalars are skipped.
+/// Numbers of the set fields of one message that lead to an `Any` (hold one,
+/// or a message with one below it), in field order. Resources without any
+/// (endpoints, most clusters) are thus only read, never copied or rewritten.
 private struct MessageFieldFinder: Visitor {
     var fieldNumbers: [Int] = []
+    /// Stop at the first such field (for `leadsToAny`).
+    var stopAtFirst = false
+
+    private struct Found: Error {}
+
+    static func leadsToAny<M: Message>(_ message: M) -> Bool {
+        if M.self == Google_Protobuf_Any.self { return true }
+        if AnyFields.isLeaf(M.self) { return false }
+        var finder = MessageFieldFinder(stopAtFirst: true)
+        try? message.traverse(visitor: &finder)
+        return !finder.fieldNumbers.isEmpty
+    }
+
+    private mutating func found(_ fieldNumber: Int) throws {
+        fieldNumbers.append(fieldNumber)
+        if stopAtFirst { throw Found() }
+    }
 
     mutating func visitSingularMessageField<M: Message>(value: M, fieldNumber: Int) throws {
-        if !AnyFields.isLeaf(M.self) { fieldNumbers.append(fieldNumber) }
+        if Self.leadsToAny(value) { try found(fieldNumber) }
     }
     mutating func visitRepeatedMessageField<M: Message>(value: [M], fieldNumber: Int) throws {
-        if !AnyFields.isLeaf(M.self) { fieldNumbers.append(fieldNumber) }
+        if value.contains(where: Self.leadsToAny) { try found(fieldNumber) }
     }
     mutating func visitSingularGroupField<G: Message>(value: G, fieldNumber: Int) throws {
-        fieldNumbers.append(fieldNumber)
+        if Self.leadsToAny(value) { try found(fieldNumber) }
     }
     mutating func visitRepeatedGroupField<G: Message>(value: [G], fieldNumber: Int) throws {
-        fieldNumbers.append(fieldNumber)
+        if value.contains(where: Self.leadsToAny) { try found(fieldNumber) }
     }
-    mutating func visitMapField<KeyType, ValueType: Message & Hashable>(
+    mutating func visitMapField<KeyType, ValueType>(
         fieldType: _ProtobufMessageMap<KeyType, ValueType>.Type, value: _ProtobufMessageMap<KeyType, ValueType>.BaseType,
         fieldNumber: Int
     ) throws {
-        if !AnyFields.isLeaf(ValueType.self) { fieldNumbers.append(fieldNumber) }
+        if value.values.contains(where: Self.leadsToAny) { try found(fieldNumber) }
     }
 
     // Everything else holds no message.
@@ -114,10 +132,10 @@ private struct AnyFieldDecoder: SwiftProtobuf.Decoder {
     mutating func decodeSingularGroupField<G: Message>(value: inout G?) throws { rewrite(&value) }
     mutating func decodeRepeatedGroupField<G: Message>(value: inout [G]) throws { rewrite(&value) }
 
+    // In place: a copy would make the generated code copy the message's storage.
     private func rewrite<M: Message>(_ value: inout M?) {
-        guard var m = value else { return }
-        AnyFields.rewrite(value: &m, rewrite)
-        value = m
+        guard value != nil else { return }
+        AnyFields.rewrite(value: &value!, rewrite)
     }
 
     private func rewrite<M: Message>(_ values: inout [M]) {
