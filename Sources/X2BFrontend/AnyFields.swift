@@ -15,14 +15,17 @@ import SwiftProtobuf
 /// decides what it holds (the front end decodes it and rewrites its fields
 /// first, so each `Any` is decoded once, bottom-up).
 enum AnyFields {
+    typealias Wants = (Google_Protobuf_Any) -> Bool
     typealias Rewrite = (inout Google_Protobuf_Any) -> Void
 
-    static func rewrite<M: Message>(_ message: inout M, _ rewrite: @escaping Rewrite) {
-        var finder = MessageFieldFinder()
+    /// Passes every `Any` of `message` that `wants` to `rewrite`; the paths to
+    /// the others are not walked.
+    static func rewrite<M: Message>(_ message: inout M, where wants: @escaping Wants, _ rewrite: @escaping Rewrite) {
+        var finder = MessageFieldFinder(wants: wants)
         // The finder's visits do not throw.
         try? message.traverse(visitor: &finder)
         guard !finder.fieldNumbers.isEmpty else { return }
-        var decoder = AnyFieldDecoder(fieldNumbers: finder.fieldNumbers, rewrite: rewrite)
+        var decoder = AnyFieldDecoder(fieldNumbers: finder.fieldNumbers, wants: wants, rewrite: rewrite)
         // Nothing in the decoder throws; the generated code only routes fields.
         try? message.decodeMessage(decoder: &decoder)
     }
@@ -32,31 +35,34 @@ enum AnyFields {
         type != Google_Protobuf_Any.self && M.protoMessageName.hasPrefix("google.protobuf.")
     }
 
-    fileprivate static func rewrite<M: Message>(value: inout M, _ rewrite: @escaping Rewrite) {
+    fileprivate static func rewrite<M: Message>(value: inout M, where wants: @escaping Wants, _ rewrite: @escaping Rewrite) {
         if M.self == Google_Protobuf_Any.self {
             var any = value as! Google_Protobuf_Any
+            guard wants(any) else { return }
             rewrite(&any)
             value = any as! M
         } else if !isLeaf(M.self) {
-            AnyFields.rewrite(&value, rewrite)
+            AnyFields.rewrite(&value, where: wants, rewrite)
         }
     }
 }
 
-/// Numbers of the set fields of one message that lead to an `Any` (hold one,
-/// or a message with one below it), in field order. Resources without any
-/// (endpoints, most clusters) are thus only read, never copied or rewritten.
+/// Numbers of the set fields of one message that lead to an `Any` it `wants`
+/// (hold one, or a message with one below it), in field order. Resources
+/// without such (endpoints, clusters with unmodelled extensions only) are thus
+/// only read, never copied or rewritten.
 private struct MessageFieldFinder: Visitor {
+    let wants: AnyFields.Wants
     var fieldNumbers: [Int] = []
     /// Stop at the first such field (for `leadsToAny`).
     var stopAtFirst = false
 
     private struct Found: Error {}
 
-    static func leadsToAny<M: Message>(_ message: M) -> Bool {
-        if M.self == Google_Protobuf_Any.self { return true }
+    func leadsToAny<M: Message>(_ message: M) -> Bool {
+        if M.self == Google_Protobuf_Any.self { return wants(message as! Google_Protobuf_Any) }
         if AnyFields.isLeaf(M.self) { return false }
-        var finder = MessageFieldFinder(stopAtFirst: true)
+        var finder = MessageFieldFinder(wants: wants, stopAtFirst: true)
         try? message.traverse(visitor: &finder)
         return !finder.fieldNumbers.isEmpty
     }
@@ -67,22 +73,22 @@ private struct MessageFieldFinder: Visitor {
     }
 
     mutating func visitSingularMessageField<M: Message>(value: M, fieldNumber: Int) throws {
-        if Self.leadsToAny(value) { try found(fieldNumber) }
+        if leadsToAny(value) { try found(fieldNumber) }
     }
     mutating func visitRepeatedMessageField<M: Message>(value: [M], fieldNumber: Int) throws {
-        if value.contains(where: Self.leadsToAny) { try found(fieldNumber) }
+        if value.contains(where: { leadsToAny($0) }) { try found(fieldNumber) }
     }
     mutating func visitSingularGroupField<G: Message>(value: G, fieldNumber: Int) throws {
-        if Self.leadsToAny(value) { try found(fieldNumber) }
+        if leadsToAny(value) { try found(fieldNumber) }
     }
     mutating func visitRepeatedGroupField<G: Message>(value: [G], fieldNumber: Int) throws {
-        if value.contains(where: Self.leadsToAny) { try found(fieldNumber) }
+        if value.contains(where: { leadsToAny($0) }) { try found(fieldNumber) }
     }
     mutating func visitMapField<KeyType, ValueType>(
         fieldType: _ProtobufMessageMap<KeyType, ValueType>.Type, value: _ProtobufMessageMap<KeyType, ValueType>.BaseType,
         fieldNumber: Int
     ) throws {
-        if value.values.contains(where: Self.leadsToAny) { try found(fieldNumber) }
+        if value.values.contains(where: { leadsToAny($0) }) { try found(fieldNumber) }
     }
 
     // Everything else holds no message.
@@ -110,11 +116,13 @@ private struct MessageFieldFinder: Visitor {
 /// the `Any`s it is handed; every other field is left as it is.
 private struct AnyFieldDecoder: SwiftProtobuf.Decoder {
     let fieldNumbers: [Int]
+    let wants: AnyFields.Wants
     let rewrite: AnyFields.Rewrite
     var next = 0
 
-    init(fieldNumbers: [Int], rewrite: @escaping AnyFields.Rewrite) {
+    init(fieldNumbers: [Int], wants: @escaping AnyFields.Wants, rewrite: @escaping AnyFields.Rewrite) {
         self.fieldNumbers = fieldNumbers
+        self.wants = wants
         self.rewrite = rewrite
     }
 
@@ -135,17 +143,17 @@ private struct AnyFieldDecoder: SwiftProtobuf.Decoder {
     // In place: a copy would make the generated code copy the message's storage.
     private func rewrite<M: Message>(_ value: inout M?) {
         guard value != nil else { return }
-        AnyFields.rewrite(value: &value!, rewrite)
+        AnyFields.rewrite(value: &value!, where: wants, rewrite)
     }
 
     private func rewrite<M: Message>(_ values: inout [M]) {
-        for i in values.indices { AnyFields.rewrite(value: &values[i], rewrite) }
+        for i in values.indices { AnyFields.rewrite(value: &values[i], where: wants, rewrite) }
     }
 
     mutating func decodeMapField<KeyType, ValueType>(
         fieldType: _ProtobufMessageMap<KeyType, ValueType>.Type, value: inout _ProtobufMessageMap<KeyType, ValueType>.BaseType
     ) throws {
-        for key in value.keys { AnyFields.rewrite(value: &value[key]!, rewrite) }
+        for key in value.keys { AnyFields.rewrite(value: &value[key]!, where: wants, rewrite) }
     }
 
     // Scalars, enums, scalar maps and extensions are never offered (the

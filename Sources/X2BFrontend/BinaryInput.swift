@@ -303,7 +303,7 @@ enum DecodedResource: Sendable {
         func decode<M: Message>(_ t: M.Type, _ wrap: (M) -> DecodedResource) -> DecodedResource {
             do {
                 var message = try M(serializedBytes: value, options: ParseSession.binaryOptions)
-                AnyFields.rewrite(&message, DecodedResource.decodeAny)
+                AnyFields.rewrite(&message, where: DecodedResource.isModelled, DecodedResource.decodeAny)
                 return wrap(message)
             } catch {
                 return .failed(M.protoMessageName, ParseSession.describe(error))
@@ -321,6 +321,10 @@ enum DecodedResource: Sendable {
     /// `Any`s first), so that it is decoded once, here, however often later
     /// passes unpack it. One the schema does not model, a legacy v2 one, or one
     /// that does not decode keeps its bytes: the pass that unpacks it reports it.
+    static func isModelled(_ any: Google_Protobuf_Any) -> Bool {
+        XDSTypes.messageType(forTypeURL: any.typeURL) != nil
+    }
+
     static func decodeAny(_ any: inout Google_Protobuf_Any) {
         guard let type = XDSTypes.messageType(forTypeURL: any.typeURL),
             let decoded = try? decoded(type, any)
@@ -331,7 +335,7 @@ enum DecodedResource: Sendable {
     private static func decoded<M: Message>(_ type: M.Type, _ any: Google_Protobuf_Any) throws -> Google_Protobuf_Any {
         // Unknown fields are dropped, as in the resource around it and on the JSON path.
         var message = try M(unpackingAny: any, options: ParseSession.binaryOptions)
-        AnyFields.rewrite(&message, decodeAny)
+        AnyFields.rewrite(&message, where: isModelled, decodeAny)
         var out = try Google_Protobuf_Any(message: message, partial: true)
         out.typeURL = any.typeURL
         return out

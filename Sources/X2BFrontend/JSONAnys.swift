@@ -129,11 +129,11 @@ struct JSONAnys {
     func fill<M: Message>(_ message: inout M) {
         let slots = self.slots
         guard !slots.isEmpty else { return }
-        AnyFields.rewrite(&message) { any in
-            guard any.typeURL.hasPrefix(JSONAnys.stubPrefix),
-                let index = Int(any.typeURL.dropFirst(JSONAnys.stubPrefix.count)), slots.indices.contains(index)
-            else { return }
+        func isStub(_ any: Google_Protobuf_Any) -> Bool { any.typeURL.hasPrefix(JSONAnys.stubPrefix) }
+        func fillStub(_ any: inout Google_Protobuf_Any) {
+            guard let index = Int(any.typeURL.dropFirst(JSONAnys.stubPrefix.count)), slots.indices.contains(index) else { return }
             any = slots[index]
         }
+        AnyFields.rewrite(&message, where: isStub, fillStub)
     }
 }
