@@ -43,10 +43,10 @@ public struct PhaseTimings: Sendable {
 public struct FrontEndOptions: Sendable {
     public var format: InputFormat = .auto
     public var unsupported: UnsupportedPolicy = .default
-    /// `--resolve NAME=IP` pairs for host names in DNS clusters.
-    public var hostAddresses: [String: String] = [:]
+    /// `--resolve NAME=IP`: the address of each host name of a DNS cluster.
+    public var hostAddresses: [String: IRAddress] = [:]
 
-    public init(format: InputFormat = .auto, unsupported: UnsupportedPolicy = .default, hostAddresses: [String: String] = [:]) {
+    public init(format: InputFormat = .auto, unsupported: UnsupportedPolicy = .default, hostAddresses: [String: IRAddress] = [:]) {
         self.format = format
         self.unsupported = unsupported
         self.hostAddresses = hostAddresses

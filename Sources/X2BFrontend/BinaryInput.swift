@@ -130,149 +130,145 @@ extension ParseSession {
 
     /// Decodes one binary `Any` payload by its type URL.
     func handleBinaryAny(_ url: String, _ value: Data, path: String) {
-        let name = canonicalTypeName(url, path: path)
-        if let kind = XDSTypes.kind(ofTypeName: name) {
-            addBinaryResource(kind, value, path: path)
-            return
-        }
-        func decode<M: Message>(_ t: M.Type) -> M? {
-            do {
-                return try M(serializedBytes: value, options: ParseSession.binaryOptions)
-            } catch {
-                diag(.invalidProtobuf, path: path, "cannot decode \(M.protoMessageName): \(ParseSession.describe(error))")
-                return nil
-            }
-        }
-        typealias A = Envoy_Admin_V3_ListenersConfigDump
-        switch name {
-        case "envoy.service.discovery.v3.Resource":
-            if let r = decode(Envoy_Service_Discovery_V3_Resource.self), r.hasResource {
-                handleBinaryAny(r.resource.typeURL, r.resource.value, path: ParseSession.join(path, "resource"))
-            }
-        case "envoy.service.discovery.v3.DiscoveryResponse":
-            if let r = decode(DiscoveryResponse.self) { walkDiscoveryResponse(r, path: path) }
-        case "envoy.admin.v3.ConfigDump":
-            if let d = decode(Envoy_Admin_V3_ConfigDump.self) {
-                for (i, c) in d.configs.enumerated() {
-                    handleBinaryAny(c.typeURL, c.value, path: ParseSession.join(ParseSession.join(path, "configs"), index: i))
-                }
-            }
-        case "envoy.admin.v3.ListenersConfigDump":
-            guard let d = decode(A.self) else { return }
-            for (i, e) in d.staticListeners.enumerated() where e.hasListener {
-                handleBinaryAny(e.listener.typeURL, e.listener.value, path: ParseSession.join(path, "static_listeners") + "[\(i)]")
-            }
-            for (i, e) in d.dynamicListeners.enumerated() {
-                binaryDynamicListener(e, path: ParseSession.join(path, "dynamic_listeners") + "[\(i)]")
-            }
-        case "envoy.admin.v3.ListenersConfigDump.DynamicListener":
-            if let e = decode(A.DynamicListener.self) { binaryDynamicListener(e, path: path) }
-        case "envoy.admin.v3.ListenersConfigDump.StaticListener":
-            if let e = decode(A.StaticListener.self), e.hasListener {
-                handleBinaryAny(e.listener.typeURL, e.listener.value, path: path)
-            }
-        case "envoy.admin.v3.ClustersConfigDump":
-            guard let d = decode(Envoy_Admin_V3_ClustersConfigDump.self) else { return }
-            for (i, e) in d.staticClusters.enumerated() where e.hasCluster {
-                handleBinaryAny(e.cluster.typeURL, e.cluster.value, path: ParseSession.join(path, "static_clusters") + "[\(i)]")
-            }
-            var active = Set<String>()
-            for (i, e) in d.dynamicActiveClusters.enumerated() where e.hasCluster {
-                let p = ParseSession.join(path, "dynamic_active_clusters") + "[\(i)]"
-                if let c = try? Envoy_Config_Cluster_V3_Cluster(serializedBytes: e.cluster.value, options: ParseSession.binaryOptions) {
-                    active.insert(c.name)
-                }
-                binaryDumpEntry(e.cluster, errorState: e.hasErrorState ? e.errorState : nil, path: p)
-            }
-            for (i, e) in d.dynamicWarmingClusters.enumerated() where e.hasCluster {
-                let p = ParseSession.join(path, "dynamic_warming_clusters") + "[\(i)]"
-                let n = (try? Envoy_Config_Cluster_V3_Cluster(serializedBytes: e.cluster.value, options: ParseSession.binaryOptions))?.name ?? ""
-                if active.contains(n) {
-                    diag(.skippedContent, path: p, "cluster \"\(n)\": warming version ignored, the active one is used")
-                } else {
-                    diag(.skippedContent, path: p, "cluster \"\(n)\" is warming (not active yet); its warming version is used")
-                    binaryDumpEntry(e.cluster, errorState: nil, path: p)
-                }
-            }
-        case "envoy.admin.v3.ClustersConfigDump.DynamicCluster":
-            if let e = decode(Envoy_Admin_V3_ClustersConfigDump.DynamicCluster.self), e.hasCluster {
-                binaryDumpEntry(e.cluster, errorState: e.hasErrorState ? e.errorState : nil, path: path)
-            }
-        case "envoy.admin.v3.ClustersConfigDump.StaticCluster":
-            if let e = decode(Envoy_Admin_V3_ClustersConfigDump.StaticCluster.self), e.hasCluster {
-                handleBinaryAny(e.cluster.typeURL, e.cluster.value, path: path)
-            }
-        case "envoy.admin.v3.RoutesConfigDump":
-            guard let d = decode(Envoy_Admin_V3_RoutesConfigDump.self) else { return }
-            for (i, e) in d.staticRouteConfigs.enumerated() where e.hasRouteConfig {
-                handleBinaryAny(e.routeConfig.typeURL, e.routeConfig.value, path: ParseSession.join(path, "static_route_configs") + "[\(i)]")
-            }
-            for (i, e) in d.dynamicRouteConfigs.enumerated() where e.hasRouteConfig {
-                binaryDumpEntry(
-                    e.routeConfig, errorState: e.hasErrorState ? e.errorState : nil,
-                    path: ParseSession.join(path, "dynamic_route_configs") + "[\(i)]")
-            }
-        case "envoy.admin.v3.RoutesConfigDump.DynamicRouteConfig":
-            if let e = decode(Envoy_Admin_V3_RoutesConfigDump.DynamicRouteConfig.self), e.hasRouteConfig {
-                binaryDumpEntry(e.routeConfig, errorState: e.hasErrorState ? e.errorState : nil, path: path)
-            }
-        case "envoy.admin.v3.RoutesConfigDump.StaticRouteConfig":
-            if let e = decode(Envoy_Admin_V3_RoutesConfigDump.StaticRouteConfig.self), e.hasRouteConfig {
-                handleBinaryAny(e.routeConfig.typeURL, e.routeConfig.value, path: path)
-            }
-        case "envoy.admin.v3.EndpointsConfigDump":
-            guard let d = decode(Envoy_Admin_V3_EndpointsConfigDump.self) else { return }
-            for (i, e) in d.staticEndpointConfigs.enumerated() where e.hasEndpointConfig {
-                handleBinaryAny(
-                    e.endpointConfig.typeURL, e.endpointConfig.value,
-                    path: ParseSession.join(path, "static_endpoint_configs") + "[\(i)]")
-            }
-            for (i, e) in d.dynamicEndpointConfigs.enumerated() where e.hasEndpointConfig {
-                binaryDumpEntry(
-                    e.endpointConfig, errorState: e.hasErrorState ? e.errorState : nil,
-                    path: ParseSession.join(path, "dynamic_endpoint_configs") + "[\(i)]")
-            }
-        case "envoy.admin.v3.EndpointsConfigDump.DynamicEndpointConfig":
-            if let e = decode(Envoy_Admin_V3_EndpointsConfigDump.DynamicEndpointConfig.self), e.hasEndpointConfig {
-                binaryDumpEntry(e.endpointConfig, errorState: e.hasErrorState ? e.errorState : nil, path: path)
-            }
-        case "envoy.admin.v3.EndpointsConfigDump.StaticEndpointConfig":
-            if let e = decode(Envoy_Admin_V3_EndpointsConfigDump.StaticEndpointConfig.self), e.hasEndpointConfig {
-                handleBinaryAny(e.endpointConfig.typeURL, e.endpointConfig.value, path: path)
-            }
-        default:
-            skipTyped(name, path: path)
+        walkTyped(url: url, .binary(value), path: path)
+    }
+
+    /// A config dump message, or nil and a diagnostic.
+    func decodeSection<M: Message>(_ type: M.Type, _ value: Data, path: String) -> M? {
+        do {
+            return try M(serializedBytes: value, options: ParseSession.binaryOptions)
+        } catch {
+            diag(.invalidProtobuf, path: path, "cannot decode \(M.protoMessageName): \(ParseSession.describe(error))")
+            return nil
         }
     }
 
-    private func binaryDumpEntry(_ any: Google_Protobuf_Any, errorState: Envoy_Admin_V3_UpdateFailureState?, path: String) {
-        if let err = errorState {
-            diag(
-                .skippedContent, .warning, path: path,
-                "Envoy reported an update failure here: \(YAMLReader.truncate(err.details, limit: 200))")
+    // MARK: Config dumps (the binary adapter of DumpShape.swift)
+
+    func binaryConfigDumpSections(_ value: Data, path: String) -> [(url: String, content: TypedContent, path: String)] {
+        guard let d = decodeSection(Envoy_Admin_V3_ConfigDump.self, value, path: path) else { return [] }
+        return d.configs.enumerated().map { i, c in
+            (c.typeURL, .binary(c.value), ParseSession.join(ParseSession.join(path, "configs"), index: i))
         }
-        handleBinaryAny(any.typeURL, any.value, path: path)
     }
 
-    private func binaryDynamicListener(_ e: Envoy_Admin_V3_ListenersConfigDump.DynamicListener, path: String) {
-        if e.hasActiveState, e.activeState.hasListener {
-            handleBinaryAny(e.activeState.listener.typeURL, e.activeState.listener.value, path: path)
-            if e.hasWarmingState {
-                diag(.skippedContent, path: path, "listener \"\(e.name)\": warming version ignored, the active one is used")
+    /// An entry of a dump; entries without a resource are left out.
+    private func entry(_ any: Google_Protobuf_Any, has: Bool, path: String, error: Envoy_Admin_V3_UpdateFailureState? = nil) -> DumpEntry? {
+        guard has else { return nil }
+        return DumpEntry(path: path, resource: .typed(url: any.typeURL, .binary(any.value)), errorDetails: error?.details)
+    }
+
+    private static func item(_ path: String, _ section: String, _ i: Int) -> String {
+        ParseSession.join(ParseSession.join(path, section), index: i)
+    }
+
+    func binaryListenersDump(_ value: Data, path: String) -> ListenersDump? {
+        guard let d = decodeSection(Envoy_Admin_V3_ListenersConfigDump.self, value, path: path) else { return nil }
+        return ListenersDump(
+            statics: d.staticListeners.enumerated().compactMap { i, e in
+                entry(e.listener, has: e.hasListener, path: Self.item(path, "static_listeners", i))
+            },
+            dynamics: d.dynamicListeners.enumerated().map { i, e in dynamicListener(e, path: Self.item(path, "dynamic_listeners", i)) })
+    }
+
+    func binaryDynamicListener(_ value: Data, path: String) -> DynamicListenerEntry? {
+        decodeSection(Envoy_Admin_V3_ListenersConfigDump.DynamicListener.self, value, path: path).map { dynamicListener($0, path: path) }
+    }
+
+    private func dynamicListener(_ e: Envoy_Admin_V3_ListenersConfigDump.DynamicListener, path: String) -> DynamicListenerEntry {
+        DynamicListenerEntry(
+            path: path, name: e.name,
+            active: e.hasActiveState ? entry(e.activeState.listener, has: e.activeState.hasListener, path: path) : nil,
+            warming: e.hasWarmingState
+                ? entry(e.warmingState.listener, has: e.warmingState.hasListener, path: ParseSession.join(path, "warming_state")) : nil,
+            hasWarmingState: e.hasWarmingState, isDraining: e.hasDrainingState,
+            errorDetails: e.hasErrorState ? e.errorState.details : nil)
+    }
+
+    func binaryClustersDump(_ value: Data, path: String) -> ClustersDump? {
+        guard let d = decodeSection(Envoy_Admin_V3_ClustersConfigDump.self, value, path: path) else { return nil }
+        return ClustersDump(
+            statics: d.staticClusters.enumerated().compactMap { i, e in
+                entry(e.cluster, has: e.hasCluster, path: Self.item(path, "static_clusters", i))
+            },
+            active: d.dynamicActiveClusters.enumerated().compactMap { i, e in
+                cluster(e, path: Self.item(path, "dynamic_active_clusters", i), error: e.hasErrorState ? e.errorState : nil)
+            },
+            // A warming cluster's update failure is not reported (that of its active version is).
+            warming: d.dynamicWarmingClusters.enumerated().compactMap { i, e in
+                cluster(e, path: Self.item(path, "dynamic_warming_clusters", i), error: nil)
+            })
+    }
+
+    /// A dynamic cluster, decoded here once when it is one, since the rules need its name.
+    private func cluster(
+        _ e: Envoy_Admin_V3_ClustersConfigDump.DynamicCluster, path: String, error: Envoy_Admin_V3_UpdateFailureState?
+    ) -> DumpEntry? {
+        guard var out = entry(e.cluster, has: e.hasCluster, path: path, error: error) else { return nil }
+        let url = e.cluster.typeURL
+        if XDSTypes.kind(ofTypeName: XDSTypes.canonicalName(XDSTypes.name(fromURL: url))) == .cluster {
+            let decoded = DecodedResource(.cluster, e.cluster.value)
+            if case .cluster(let c) = decoded { out.name = c.name }
+            out.resource = .decoded(url: url, decoded)
+        }
+        return out
+    }
+
+    func binaryRoutesDump(_ value: Data, path: String) -> [DumpEntry] {
+        guard let d = decodeSection(Envoy_Admin_V3_RoutesConfigDump.self, value, path: path) else { return [] }
+        return d.staticRouteConfigs.enumerated().compactMap { i, e in
+            entry(e.routeConfig, has: e.hasRouteConfig, path: Self.item(path, "static_route_configs", i))
+        }
+            + d.dynamicRouteConfigs.enumerated().compactMap { i, e in
+                entry(
+                    e.routeConfig, has: e.hasRouteConfig, path: Self.item(path, "dynamic_route_configs", i),
+                    error: e.hasErrorState ? e.errorState : nil)
             }
-        } else if e.hasWarmingState, e.warmingState.hasListener {
-            diag(.skippedContent, path: path, "listener \"\(e.name)\" is warming (not active yet); its warming version is used")
-            handleBinaryAny(
-                e.warmingState.listener.typeURL, e.warmingState.listener.value,
-                path: ParseSession.join(path, "warming_state"))
-        } else if e.hasDrainingState {
-            diag(.skippedContent, path: path, "listener \"\(e.name)\" is draining; skipped")
+    }
+
+    func binaryEndpointsDump(_ value: Data, path: String) -> [DumpEntry] {
+        guard let d = decodeSection(Envoy_Admin_V3_EndpointsConfigDump.self, value, path: path) else { return [] }
+        return d.staticEndpointConfigs.enumerated().compactMap { i, e in
+            entry(e.endpointConfig, has: e.hasEndpointConfig, path: Self.item(path, "static_endpoint_configs", i))
         }
-        if e.hasErrorState {
-            diag(
-                .skippedContent, .warning, path: path,
-                "Envoy rejected an update of listener \"\(e.name)\": \(YAMLReader.truncate(e.errorState.details, limit: 200))")
+            + d.dynamicEndpointConfigs.enumerated().compactMap { i, e in
+                entry(
+                    e.endpointConfig, has: e.hasEndpointConfig, path: Self.item(path, "dynamic_endpoint_configs", i),
+                    error: e.hasErrorState ? e.errorState : nil)
+            }
+    }
+
+    func binaryDumpEntry(_ type: DumpEntryType, _ value: Data, path: String) -> DumpEntry? {
+        typealias L = Envoy_Admin_V3_ListenersConfigDump
+        typealias C = Envoy_Admin_V3_ClustersConfigDump
+        typealias R = Envoy_Admin_V3_RoutesConfigDump
+        typealias E = Envoy_Admin_V3_EndpointsConfigDump
+        switch type {
+        case .staticListener: return entry(L.StaticListener.self, value, path: path, \.listener, \.hasListener)
+        case .staticCluster: return entry(C.StaticCluster.self, value, path: path, \.cluster, \.hasCluster)
+        case .dynamicCluster:
+            return entry(C.DynamicCluster.self, value, path: path, \.cluster, \.hasCluster) { $0.hasErrorState ? $0.errorState : nil }
+        case .staticRouteConfig: return entry(R.StaticRouteConfig.self, value, path: path, \.routeConfig, \.hasRouteConfig)
+        case .dynamicRouteConfig:
+            return entry(R.DynamicRouteConfig.self, value, path: path, \.routeConfig, \.hasRouteConfig) {
+                $0.hasErrorState ? $0.errorState : nil
+            }
+        case .staticEndpointConfig:
+            return entry(E.StaticEndpointConfig.self, value, path: path, \.endpointConfig, \.hasEndpointConfig)
+        case .dynamicEndpointConfig:
+            return entry(E.DynamicEndpointConfig.self, value, path: path, \.endpointConfig, \.hasEndpointConfig) {
+                $0.hasErrorState ? $0.errorState : nil
+            }
         }
+    }
+
+    /// A dump entry message on its own: decoded, then read as an entry.
+    private func entry<M: Message>(
+        _ type: M.Type, _ value: Data, path: String, _ resource: KeyPath<M, Google_Protobuf_Any>, _ has: KeyPath<M, Bool>,
+        error: (M) -> Envoy_Admin_V3_UpdateFailureState? = { _ in nil }
+    ) -> DumpEntry? {
+        guard let e = decodeSection(M.self, value, path: path) else { return nil }
+        return entry(e[keyPath: resource], has: e[keyPath: has], path: path, error: error(e))
     }
 
     func addBinaryResource(_ kind: ResourceKind, _ value: Data, path: String) {
@@ -306,7 +302,9 @@ enum DecodedResource: Sendable {
     init(_ kind: ResourceKind, _ value: Data) {
         func decode<M: Message>(_ t: M.Type, _ wrap: (M) -> DecodedResource) -> DecodedResource {
             do {
-                return wrap(try M(serializedBytes: value, options: ParseSession.binaryOptions))
+                var message = try M(serializedBytes: value, options: ParseSession.binaryOptions)
+                AnyFields.rewrite(&message, where: DecodedResource.isModelled, DecodedResource.decodeAny)
+                return wrap(message)
             } catch {
                 return .failed(M.protoMessageName, ParseSession.describe(error))
             }
@@ -317,5 +315,29 @@ enum DecodedResource: Sendable {
         case .cluster: self = decode(Envoy_Config_Cluster_V3_Cluster.self, DecodedResource.cluster)
         case .loadAssignment: self = decode(Envoy_Config_Endpoint_V3_ClusterLoadAssignment.self, DecodedResource.loadAssignment)
         }
+    }
+
+    /// Gives a binary `Any` of a modelled type its decoded message (its own
+    /// `Any`s first), so that it is decoded once, here, however often later
+    /// passes unpack it. One the schema does not model, a legacy v2 one, or one
+    /// that does not decode keeps its bytes: the pass that unpacks it reports it.
+    static func isModelled(_ any: Google_Protobuf_Any) -> Bool {
+        XDSTypes.messageType(forTypeURL: any.typeURL) != nil
+    }
+
+    static func decodeAny(_ any: inout Google_Protobuf_Any) {
+        guard let type = XDSTypes.messageType(forTypeURL: any.typeURL),
+            let decoded = try? decoded(type, any)
+        else { return }
+        any = decoded
+    }
+
+    private static func decoded<M: Message>(_ type: M.Type, _ any: Google_Protobuf_Any) throws -> Google_Protobuf_Any {
+        // Unknown fields are dropped, as in the resource around it and on the JSON path.
+        var message = try M(unpackingAny: any, options: ParseSession.binaryOptions)
+        AnyFields.rewrite(&message, where: isModelled, decodeAny)
+        var out = try Google_Protobuf_Any(message: message, partial: true)
+        out.typeURL = any.typeURL
+        return out
     }
 }

@@ -16,12 +16,6 @@ public final class ParseSession {
 
     private var aggregated: [String: (index: Int, count: Int)] = [:]
 
-    /// Prefix of AnySplicer's marker payloads: `X` and a random 32-bit nonce.
-    lazy var markerTag: [UInt8] = {
-        var rng = SystemRandomNumberGenerator()
-        return Array(String(format: "X%08x", UInt32(truncatingIfNeeded: rng.next() as UInt64)).utf8)
-    }()
-
     init(source: String) {
         self.source = source
         self.fileHint = ParseSession.hint(forFileName: source)
@@ -191,7 +185,7 @@ extension ParseSession {
         }
     }
 
-    private func walkResourceItem(_ o: JSONObject, path: String, defaultKind: ResourceKind?) {
+    func walkResourceItem(_ o: JSONObject, path: String, defaultKind: ResourceKind?) {
         if case .string(let url)? = o["@type"] {
             walkTyped(o, typeURL: url, path: path)
             return
@@ -216,53 +210,20 @@ extension ParseSession {
         addResource(kind, o, path: path)
     }
 
-    /// Dispatches a typed object (one with `@type`).
+    /// A typed object (one with `@type`), given to the shape rules (DumpShape.swift).
     func walkTyped(_ o: JSONObject, typeURL: String, path: String) {
-        let name = canonicalTypeName(typeURL, path: path)
         var body = o
         body["@type"] = nil
-        if let kind = XDSTypes.kind(ofTypeName: name) {
-            addResource(kind, body, path: path)
-            return
+        walkTyped(url: typeURL, .json(body), path: path)
+    }
+
+    func walkJSONDiscoveryResponse(_ body: JSONObject, path: String) {
+        var kind: ResourceKind? = nil
+        if case .string(let url)? = body.field("type_url") {
+            kind = XDSTypes.kind(ofTypeName: canonicalTypeName(url, path: path))
         }
-        switch name {
-        case "envoy.admin.v3.ConfigDump":
-            if case .array(let configs)? = body.field("configs") {
-                walkConfigDump(configs, path: ParseSession.join(path, "configs"))
-            }
-        case "envoy.admin.v3.ListenersConfigDump":
-            walkListenersDump(body, path: path)
-        case "envoy.admin.v3.ListenersConfigDump.StaticListener":
-            walkDumpEntry(body, anyField: "listener", path: path, kind: .listener)
-        case "envoy.admin.v3.ListenersConfigDump.DynamicListener":
-            walkDynamicListener(body, path: path)
-        case "envoy.admin.v3.ClustersConfigDump":
-            walkClustersDump(body, path: path)
-        case "envoy.admin.v3.ClustersConfigDump.StaticCluster", "envoy.admin.v3.ClustersConfigDump.DynamicCluster":
-            walkDumpEntry(body, anyField: "cluster", path: path, kind: .cluster)
-        case "envoy.admin.v3.RoutesConfigDump":
-            walkRoutesDump(body, path: path)
-        case "envoy.admin.v3.RoutesConfigDump.StaticRouteConfig", "envoy.admin.v3.RoutesConfigDump.DynamicRouteConfig":
-            walkDumpEntry(body, anyField: "route_config", path: path, kind: .routeConfiguration)
-        case "envoy.admin.v3.EndpointsConfigDump":
-            walkEndpointsDump(body, path: path)
-        case "envoy.admin.v3.EndpointsConfigDump.StaticEndpointConfig",
-            "envoy.admin.v3.EndpointsConfigDump.DynamicEndpointConfig":
-            walkDumpEntry(body, anyField: "endpoint_config", path: path, kind: .loadAssignment)
-        case "envoy.service.discovery.v3.DiscoveryResponse":
-            var kind: ResourceKind? = nil
-            if case .string(let url)? = body.field("type_url") {
-                kind = XDSTypes.kind(ofTypeName: canonicalTypeName(url, path: path))
-            }
-            if case .array(let items)? = body.field("resources") {
-                walkResourceList(items, path: ParseSession.join(path, "resources"), defaultKind: kind)
-            }
-        case "envoy.service.discovery.v3.Resource":
-            if case .object(let inner)? = body.field("resource") {
-                walkResourceItem(inner, path: ParseSession.join(path, "resource"), defaultKind: fileHint)
-            }
-        default:
-            skipTyped(name, path: path)
+        if case .array(let items)? = body.field("resources") {
+            walkResourceList(items, path: ParseSession.join(path, "resources"), defaultKind: kind)
         }
     }
 
@@ -278,9 +239,21 @@ extension ParseSession {
         }
     }
 
-    // MARK: Config dumps
+    // MARK: Config dumps (the JSON adapter of DumpShape.swift)
 
     private func walkConfigDump(_ configs: [JSONValue], path: String) {
+        for section in jsonConfigDumpSections(configs, path: path) {
+            walkTyped(url: section.url, section.content, path: section.path)
+        }
+    }
+
+    func jsonConfigDumpSections(_ o: JSONObject, path: String) -> [(url: String, content: TypedContent, path: String)] {
+        guard case .array(let configs)? = o.field("configs") else { return [] }
+        return jsonConfigDumpSections(configs, path: ParseSession.join(path, "configs"))
+    }
+
+    private func jsonConfigDumpSections(_ configs: [JSONValue], path: String) -> [(url: String, content: TypedContent, path: String)] {
+        var out: [(url: String, content: TypedContent, path: String)] = []
         for (i, c) in configs.enumerated() {
             let cpath = ParseSession.join(path, index: i)
             guard case .object(let o) = c else {
@@ -291,8 +264,11 @@ extension ParseSession {
                 diag(.invalidResource, path: cpath, "config dump section without @type")
                 continue
             }
-            walkTyped(o, typeURL: url, path: cpath)
+            var body = o
+            body["@type"] = nil
+            out.append((url, .json(body), cpath))
         }
+        return out
     }
 
     private func list(_ o: JSONObject, _ field: String, path: String) -> [(JSONObject, String)] {
@@ -315,94 +291,58 @@ extension ParseSession {
         return out
     }
 
-    /// One dump entry holding a typed resource in `anyField`.
-    private func walkDumpEntry(_ entry: JSONObject, anyField: String, path: String, kind: ResourceKind) {
+    /// One dump entry holding a resource in `anyField` (typed or not).
+    func jsonDumpEntry(_ entry: JSONObject, anyField: String, path: String) -> DumpEntry {
+        var out = DumpEntry(path: path, resource: nil)
         if case .object(let err)? = entry.field("error_state") {
-            let details = err.field("details")?.string ?? "no details"
-            diag(
-                .skippedContent, .warning, path: path,
-                "Envoy reported an update failure here: \(YAMLReader.truncate(details, limit: 200))")
+            out.errorDetails = err.field("details")?.string ?? "no details"
         }
-        guard case .object(let r)? = entry.field(anyField) else {
-            // Entries for resources that were requested but never received.
-            return
-        }
-        if case .string(let url)? = r["@type"] {
-            walkTyped(r, typeURL: url, path: path)
-        } else {
-            addResource(kind, r, path: path)
-        }
-    }
-
-    private func walkListenersDump(_ o: JSONObject, path: String) {
-        for (e, p) in list(o, "static_listeners", path: path) {
-            walkDumpEntry(e, anyField: "listener", path: p, kind: .listener)
-        }
-        for (e, p) in list(o, "dynamic_listeners", path: path) {
-            walkDynamicListener(e, path: p)
-        }
-    }
-
-    private func walkDynamicListener(_ e: JSONObject, path: String) {
-        let name = e.field("name")?.string ?? ""
-        if case .object(let active)? = e.field("active_state") {
-            walkDumpEntry(active, anyField: "listener", path: path, kind: .listener)
-            if e.hasField("warming_state") {
-                diag(.skippedContent, path: path, "listener \"\(name)\": warming version ignored, the active one is used")
-            }
-        } else if case .object(let warming)? = e.field("warming_state") {
-            diag(.skippedContent, path: path, "listener \"\(name)\" is warming (not active yet); its warming version is used")
-            walkDumpEntry(warming, anyField: "listener", path: ParseSession.join(path, "warming_state"), kind: .listener)
-        } else if e.hasField("draining_state") {
-            diag(.skippedContent, path: path, "listener \"\(name)\" is draining; skipped")
-        }
-        if case .object(let err)? = e.field("error_state") {
-            let details = err.field("details")?.string ?? "no details"
-            diag(
-                .skippedContent, .warning, path: path,
-                "Envoy rejected an update of listener \"\(name)\": \(YAMLReader.truncate(details, limit: 200))")
-        }
-    }
-
-    private func walkClustersDump(_ o: JSONObject, path: String) {
-        var active = Set<String>()
-        for (e, p) in list(o, "static_clusters", path: path) {
-            walkDumpEntry(e, anyField: "cluster", path: p, kind: .cluster)
-        }
-        for (e, p) in list(o, "dynamic_active_clusters", path: path) {
-            if case .object(let c)? = e.field("cluster"), let n = c.field("name")?.string { active.insert(n) }
-            walkDumpEntry(e, anyField: "cluster", path: p, kind: .cluster)
-        }
-        for (e, p) in list(o, "dynamic_warming_clusters", path: path) {
-            let n: String = {
-                if case .object(let c)? = e.field("cluster") { return c.field("name")?.string ?? "" }
-                return ""
-            }()
-            if active.contains(n) {
-                diag(.skippedContent, path: p, "cluster \"\(n)\": warming version ignored, the active one is used")
+        if case .object(let r)? = entry.field(anyField) {
+            out.name = r.field("name")?.string
+            if case .string(let url)? = r["@type"] {
+                var body = r
+                body["@type"] = nil
+                out.resource = .typed(url: url, .json(body))
             } else {
-                diag(.skippedContent, path: p, "cluster \"\(n)\" is warming (not active yet); its warming version is used")
-                walkDumpEntry(e, anyField: "cluster", path: p, kind: .cluster)
+                out.resource = .untyped(r)
             }
         }
+        return out
     }
 
-    private func walkRoutesDump(_ o: JSONObject, path: String) {
-        for (e, p) in list(o, "static_route_configs", path: path) {
-            walkDumpEntry(e, anyField: "route_config", path: p, kind: .routeConfiguration)
-        }
-        for (e, p) in list(o, "dynamic_route_configs", path: path) {
-            walkDumpEntry(e, anyField: "route_config", path: p, kind: .routeConfiguration)
-        }
+    /// The entries of the listed sections, in order.
+    func jsonEntries(_ o: JSONObject, _ sections: [String], anyField: String, path: String) -> [DumpEntry] {
+        sections.flatMap { list(o, $0, path: path).map { jsonDumpEntry($0, anyField: anyField, path: $1) } }
     }
 
-    private func walkEndpointsDump(_ o: JSONObject, path: String) {
-        for (e, p) in list(o, "static_endpoint_configs", path: path) {
-            walkDumpEntry(e, anyField: "endpoint_config", path: p, kind: .loadAssignment)
+    func jsonListenersDump(_ o: JSONObject, path: String) -> ListenersDump {
+        ListenersDump(
+            statics: jsonEntries(o, ["static_listeners"], anyField: "listener", path: path),
+            dynamics: list(o, "dynamic_listeners", path: path).map { jsonDynamicListener($0, path: $1) })
+    }
+
+    func jsonDynamicListener(_ e: JSONObject, path: String) -> DynamicListenerEntry {
+        func state(_ field: String, path: String) -> DumpEntry? {
+            guard case .object(let s)? = e.field(field) else { return nil }
+            return jsonDumpEntry(s, anyField: "listener", path: path)
         }
-        for (e, p) in list(o, "dynamic_endpoint_configs", path: path) {
-            walkDumpEntry(e, anyField: "endpoint_config", path: p, kind: .loadAssignment)
+        var errorDetails: String? = nil
+        if case .object(let err)? = e.field("error_state") {
+            errorDetails = err.field("details")?.string ?? "no details"
         }
+        return DynamicListenerEntry(
+            path: path, name: e.field("name")?.string ?? "",
+            active: state("active_state", path: path),
+            warming: state("warming_state", path: ParseSession.join(path, "warming_state")),
+            hasWarmingState: e.hasField("warming_state"), isDraining: e.hasField("draining_state"),
+            errorDetails: errorDetails)
+    }
+
+    func jsonClustersDump(_ o: JSONObject, path: String) -> ClustersDump {
+        ClustersDump(
+            statics: jsonEntries(o, ["static_clusters"], anyField: "cluster", path: path),
+            active: jsonEntries(o, ["dynamic_active_clusters"], anyField: "cluster", path: path),
+            warming: jsonEntries(o, ["dynamic_warming_clusters"], anyField: "cluster", path: path))
     }
 
     // MARK: Bootstrap

@@ -2,17 +2,17 @@ import Foundation
 import SwiftProtobuf
 import X2BProtos
 
-/// Decoding of one JSON resource into its generated message.
+/// The JSON adapter's decoding of one resource into its generated message.
 ///
 /// Before decoding, the tree is normalised:
 /// - legacy v2 type URLs are mapped to v3 (in nested typed configs too);
 /// - a `filters`/`http_filters`/... element written as a mapping instead of a
 ///   one-element list becomes a list.
-/// Then every `google.protobuf.Any` gets binary content (see `AnySplicer`): a
-/// typed config whose type the schema models is decoded and re-encoded; one it
-/// does not model (Istio stats, wasm...) keeps its type URL with an empty value,
-/// as if the content had been dropped, so later passes still see which extension
-/// was configured. Messages are thus cheap to unpack and always serialisable.
+/// Then every `google.protobuf.Any` is decoded once, bottom-up, with
+/// swift-protobuf's JSON decoder (see `JSONAnys`): a typed config whose type the
+/// schema models holds its message; one it does not model (Istio stats,
+/// wasm...) keeps its type URL with an empty value, as if the content had been
+/// dropped, so later passes still see which extension was configured.
 extension ParseSession {
     public static let jsonOptions: JSONDecodingOptions = {
         var o = JSONDecodingOptions()
@@ -185,7 +185,7 @@ extension ParseSession {
             fields.entries.insert(("@type", .string(url)), at: 0)
             return .object(fields)
         }
-        // Not modelled: AnySplicer keeps the type URL and drops the content.
+        // Not modelled: JSONAnys keeps the type URL and drops the content.
         return .object(out)
     }
 
@@ -222,25 +222,27 @@ extension ParseSession {
     // MARK: Decoding
 
     func decodeResource<M: Message>(_ type: M.Type, _ value: JSONValue, path: String) -> M? {
-        var splicer = AnySplicer(session: self)
+        var anys = JSONAnys(session: self)
         var comps: [PathComponent] = []
-        let withMarkers = splicer.encodeAnys(value, comps: &comps, base: path)
+        let stubbed = anys.replaceAnys(value, comps: &comps, base: path)
         let first: any Error
         do {
-            let m = try M(jsonUTF8Bytes: withMarkers.jsonBytes(), options: ParseSession.jsonOptions)
-            return splicer.binaryForm(m, path: path)
+            var m = try M(jsonUTF8Bytes: stubbed.jsonBytes(), options: ParseSession.jsonOptions)
+            anys.fill(&m)
+            return m
         } catch {
             first = error
         }
         if fromYAML {
             // YAML plain scalars such as `80` are numbers; a string field may
             // have meant the text. Numbers are accepted quoted by proto3 JSON.
-            let alt = ParseSession.quoteNumbers(withMarkers)
-            if let m = try? M(jsonUTF8Bytes: alt.jsonBytes(), options: ParseSession.jsonOptions) {
-                return splicer.binaryForm(m, path: path)
+            let alt = ParseSession.quoteNumbers(stubbed)
+            if var m = try? M(jsonUTF8Bytes: alt.jsonBytes(), options: ParseSession.jsonOptions) {
+                anys.fill(&m)
+                return m
             }
         }
-        let (where_, error) = ParseSession.locateFailure(M.self, withMarkers)
+        let (where_, error) = ParseSession.locateFailure(M.self, stubbed)
         let detail = (where_.isEmpty ? "" : "at \(where_): ") + ParseSession.describe(error ?? first)
         diag(.invalidResource, path: path, "cannot decode \(M.protoMessageName): \(detail)")
         return nil

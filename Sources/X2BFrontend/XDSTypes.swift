@@ -133,6 +133,18 @@ enum XDSTypes {
         return true
     }()
 
+    /// `anyTypes` by message name: read without the lock of swift-protobuf's
+    /// registry, which every `Any` of every resource would otherwise take.
+    private static let anyTypesByName: [String: any Message.Type] = Dictionary(
+        anyTypes.map { ($0.protoMessageName, $0) }, uniquingKeysWith: { first, _ in first })
+
+    /// The message type an `Any` of this type URL holds, if the schema models it
+    /// (`anyTypes`, then swift-protobuf's registry: the well-known types).
+    static func messageType(forTypeURL url: String) -> (any Message.Type)? {
+        _ = registered
+        return anyTypesByName[name(fromURL: url)] ?? Google_Protobuf_Any.messageType(forTypeURL: url)
+    }
+
     /// Whether JSON content of this type can be decoded (registered or a
     /// well-known type).
     static func isKnown(typeURL: String) -> Bool {

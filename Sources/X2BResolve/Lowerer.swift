@@ -39,8 +39,8 @@ public struct Lowerer {
     private var referencedClusters: [String: String] = [:]  // name → first referencing path
 
     /// `--resolve NAME=IP`: addresses for host names in DNS clusters, which an
-    /// offline compiler cannot look up itself.
-    private let hostAddresses: [String: String]
+    /// offline compiler cannot look up itself (parsed once, by the CLI).
+    private let hostAddresses: [String: IRAddress]
     /// Set while lowering a cluster no listener or route uses.
     private var loweringUnreferenced = false
     /// Set while lowering the endpoints of a STRICT_DNS / LOGICAL_DNS cluster:
@@ -60,12 +60,12 @@ public struct Lowerer {
         var hasNames: Bool { entries.contains(where: \.isName) }
     }
 
-    public init(_ snapshot: ResolvedSnapshot, hostAddresses: [String: String] = [:]) {
+    public init(_ snapshot: ResolvedSnapshot, hostAddresses: [String: IRAddress] = [:]) {
         self.snapshot = snapshot
         self.hostAddresses = hostAddresses
     }
 
-    public static func lower(_ snapshot: ResolvedSnapshot, hostAddresses: [String: String] = [:]) -> (MeshIR, [Diagnostic]) {
+    public static func lower(_ snapshot: ResolvedSnapshot, hostAddresses: [String: IRAddress] = [:]) -> (MeshIR, [Diagnostic]) {
         var l = Lowerer(snapshot, hostAddresses: hostAddresses)
         let ir = l.run()
         return (ir, l.diagnostics)
@@ -181,7 +181,7 @@ public struct Lowerer {
     private mutating func socketAddress(_ a: Envoy_Config_Core_V3_Address, path: String, what: String) -> (IRAddress, UInt16)? {
         switch a.address {
         case .socketAddress(let sa):
-            guard let ip = IRAddress(parsing: sa.address) ?? hostAddresses[sa.address].flatMap(IRAddress.init(parsing:)) else {
+            guard let ip = IRAddress(parsing: sa.address) ?? hostAddresses[sa.address] else {
                 if what == "endpoint", dnsEndpoints != nil {
                     // A host name of a DNS cluster: resolved on the node (the caller records it).
                     return nil

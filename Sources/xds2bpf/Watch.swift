@@ -32,8 +32,10 @@ extension XDS2BPF {
         @Option(help: "Unsupported features: error, warn or default (as for compile).")
         var unsupported: UnsupportedPolicy = .default
 
-        @Option(name: .customLong("resolve"), help: "NAME=IP: the address of a host name used by a DNS cluster (repeatable).")
-        var resolve: [String] = []
+        @Option(
+            name: .customLong("resolve"), help: "NAME=IP: the address of a host name used by a DNS cluster (repeatable).",
+            transform: HostAddress.parse)
+        var resolve: [HostAddress] = []
 
         @Flag(help: "Sync once (the first complete configuration is live), then exit.")
         var once = false
@@ -45,12 +47,6 @@ extension XDS2BPF {
             guard !name.isEmpty, name.count <= 64,
                 name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
             else { throw ValidationError("--name: letters, digits, '_' and '-', at most 64") }
-            for r in resolve {
-                let parts = r.split(separator: "=", maxSplits: 1)
-                guard parts.count == 2, IRAddress(parsing: String(parts[1])) != nil else {
-                    throw ValidationError("--resolve takes NAME=IP, got \(r)")
-                }
-            }
         }
 
         func run() throws {
@@ -58,16 +54,11 @@ extension XDS2BPF {
                 printErr("error: xds2bpf-loader not found (build it with `make loader`, or set XDS2BPF_LOADER)")
                 throw Exit.internalError
             }
-            var hosts: [String: String] = [:]
-            for r in resolve {
-                let p = r.split(separator: "=", maxSplits: 1)
-                hosts[String(p[0])] = String(p[1])
-            }
             let server = try controlPlane.resolvedServer()
             let agent = NodeAgent(
                 config: .init(
                     name: name, cgroup: cgroup, stateDir: stateDir ?? "/var/lib/xds2bpf/\(name)", loader: loader,
-                    frontEnd: FrontEndOptions(unsupported: unsupported, hostAddresses: hosts)),
+                    frontEnd: FrontEndOptions(unsupported: unsupported, hostAddresses: resolve.byName)),
                 log: { printErr("xds2bpf watch: \($0)") })
             do { try agent.start() } catch {
                 printErr("error: state directory: \(error)")

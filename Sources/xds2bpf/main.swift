@@ -62,26 +62,17 @@ struct FrontEndOptionGroup: ParsableArguments {
     @Option(help: "Diagnostics output: text or json.")
     var diagnostics: DiagnosticsFormat = .text
 
-    @Option(name: .customLong("resolve"), help: "NAME=IP: the address of a host name used by a DNS cluster (repeatable).")
-    var resolve: [String] = []
+    @Option(
+        name: .customLong("resolve"), help: "NAME=IP: the address of a host name used by a DNS cluster (repeatable).",
+        transform: HostAddress.parse)
+    var resolve: [HostAddress] = []
 
     func validate() throws {
         if snapshot.isEmpty { throw ValidationError("no snapshot file given") }
-        for r in resolve {
-            let parts = r.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, IRAddress(parsing: String(parts[1])) != nil else {
-                throw ValidationError("--resolve takes NAME=IP, got \(r)")
-            }
-        }
     }
 
     var options: FrontEndOptions {
-        var hosts: [String: String] = [:]
-        for r in resolve {
-            let parts = r.split(separator: "=", maxSplits: 1)
-            hosts[String(parts[0])] = String(parts[1])
-        }
-        return FrontEndOptions(format: format, unsupported: unsupported, hostAddresses: hosts)
+        FrontEndOptions(format: format, unsupported: unsupported, hostAddresses: resolve.byName)
     }
 
     /// Prints diagnostics; returns whether the input was rejected.

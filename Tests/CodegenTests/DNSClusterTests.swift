@@ -193,7 +193,7 @@ final class DNSClusterTests: XCTestCase {
         // With --resolve the same cluster is static again.
         let resolved = try frontEnd(
             snapshot(clusters: cluster("dns", type: "STRICT_DNS", extra: "    lb_policy: MAGLEV", endpoints: [endpoint("a.example", 80)])),
-            options: FrontEndOptions(hostAddresses: ["a.example": "10.1.0.9"]))
+            options: FrontEndOptions(hostAddresses: ["a.example": try XCTUnwrap(IRAddress(parsing: "10.1.0.9"))]))
         XCTAssertFalse(resolved.rejected, "\(resolved.diagnostics.map(\.rendered))")
         XCTAssertNil(resolved.ir.clusters.first?.dns)
         XCTAssertEqual(resolved.ir.clusters.first?.endpointCount, 1)

@@ -47,6 +47,7 @@ final class GoldenTests: XCTestCase {
         "l4-locality-weights-random-lr",
         "l4-multi-file",
         "l4-priorities",
+        "l4-shared-endpoints",
         "l4-tcp-single",
         "l4-tcp-weighted",
         "l4-wildcard-listener",
@@ -104,6 +105,7 @@ final class GoldenTests: XCTestCase {
     func testIR_l4_locality_weights_random_lr() { checkIR("l4-locality-weights-random-lr") }
     func testIR_l4_multi_file() { checkIR("l4-multi-file") }
     func testIR_l4_priorities() { checkIR("l4-priorities") }
+    func testIR_l4_shared_endpoints() { checkIR("l4-shared-endpoints") }
     func testIR_l4_tcp_single() { checkIR("l4-tcp-single") }
     func testIR_l4_tcp_weighted() { checkIR("l4-tcp-weighted") }
     func testIR_l4_wildcard_listener() { checkIR("l4-wildcard-listener") }
@@ -121,6 +123,7 @@ final class GoldenTests: XCTestCase {
     func testBundle_l4_locality_weights_random_lr() throws { try checkBundle("l4-locality-weights-random-lr") }
     func testBundle_l4_multi_file() throws { try checkBundle("l4-multi-file") }
     func testBundle_l4_priorities() throws { try checkBundle("l4-priorities") }
+    func testBundle_l4_shared_endpoints() throws { try checkBundle("l4-shared-endpoints") }
     func testBundle_l4_tcp_single() throws { try checkBundle("l4-tcp-single") }
     func testBundle_l4_tcp_weighted() throws { try checkBundle("l4-tcp-weighted") }
     func testBundle_l4_wildcard_listener() throws { try checkBundle("l4-wildcard-listener") }
