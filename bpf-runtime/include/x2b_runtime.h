@@ -355,7 +355,10 @@ static __always_inline void x2b_remember(struct bpf_sock_addr *ctx, __u32 global
 	st->flags = X2B_SK_REDIRECTED;
 	st->orig_port = orig_port;
 	st->endpoint = global;
-	__builtin_memcpy(st->orig_addr, orig_addr, family == X2B_FAM_INET4 ? 4 : 16);
+	if (family == X2B_FAM_INET4) /* constant sizes: `family` is not a constant in a subprogram */
+		__builtin_memcpy(st->orig_addr, orig_addr, 4);
+	else
+		__builtin_memcpy(st->orig_addr, orig_addr, 16);
 	x2b_barrier();
 	X2B_WRITE_ONCE(st->cookie, cookie);
 }
@@ -389,8 +392,20 @@ static __always_inline __u32 x2b_pick(const struct x2b_cluster *c, const struct 
  * Returns the sock_addr verdict: 1 proceed, 0 refuse (no usable endpoint, as
  * Envoy closes a connection whose cluster has no healthy host).
  */
-static __always_inline int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid,
-				       const __u32 lb, const __u8 family)
+/*
+ * With the defer-connect module the entry program also runs the HTTP matcher,
+ * whose bpf_loop callbacks stack their frames on the entry's: there the LB code
+ * is a subprogram of its own, so its locals are not in the entry's frame (the
+ * kernel allows 512 bytes for a whole call chain). Elsewhere it is inline.
+ */
+#ifdef X2B_WITH_MODULE
+#define X2B_BALANCE_FN static __noinline
+#else
+#define X2B_BALANCE_FN static __always_inline
+#endif
+
+X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid, const __u32 lb,
+			       const __u8 family)
 {
 	const struct x2b_level *lv;
 	struct x2b_endpoint *ep;
