@@ -2897,7 +2897,7 @@ static __always_inline __u32 x2b_pick(const struct x2b_cluster *c, const struct 
  * kernel allows 512 bytes for a whole call chain). Elsewhere it is inline.
  */
 #ifdef X2B_WITH_MODULE
-#define X2B_BALANCE_FN static __noinline
+#define X2B_BALANCE_FN static __noinline __attribute__((unused)) /* unused without LB policies */
 #else
 #define X2B_BALANCE_FN static __always_inline
 #endif
