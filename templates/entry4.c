@@ -7,14 +7,17 @@ SEC("cgroup/connect4")
 int x2b_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip = ctx->user_ip4;
+	const struct x2b_action *act = 0;
 	struct x2b_cluster *c = 0;
-	__u32 cluster = 0;
+	struct x2b_astat *redirected = 0;
+	__u32 action, cluster = 0;
 	int slot;
 
 	if (ctx->type != SOCK_STREAM)
 		return 1;
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(ctx, x2b_match4(ip, (__u16)ctx->user_port), &cluster, &c);
+	action = x2b_match4(ip, (__u16)ctx->user_port, &act);
+	slot = x2b_route(ctx, action, act, &cluster, &c, &redirected);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	if (slot < 0 || !c)

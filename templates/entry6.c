@@ -3,8 +3,10 @@ SEC("cgroup/connect6")
 int x2b_connect6(struct bpf_sock_addr *ctx)
 {
 	__u32 ip[4];
+	const struct x2b_action *act = 0;
 	struct x2b_cluster *c = 0;
-	__u32 cluster = 0;
+	struct x2b_astat *redirected = 0;
+	__u32 action, cluster = 0;
 	int slot;
 
 	if (ctx->type != SOCK_STREAM)
@@ -14,7 +16,8 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(ctx, x2b_match6(ip, (__u16)ctx->user_port), &cluster, &c);
+	action = x2b_match6(ip, (__u16)ctx->user_port, &act);
+	slot = x2b_route(ctx, action, act, &cluster, &c, &redirected);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	if (slot < 0 || !c)

@@ -5,7 +5,7 @@
 /// (`X2B_ACT_CLUSTER` is `actCluster`; `X2B_ABI_VERSION` is `version`).
 public enum ABI {
     /// X2B_ABI_VERSION
-    public static let version: UInt32 = 3
+    public static let version: UInt32 = 4
     /// X2B_FAM_INET4
     public static let famInet4: UInt32 = 4
     /// X2B_FAM_INET6
@@ -227,6 +227,14 @@ public enum ABILayout {
             Field(name: "total_weight", offset: 12, size: 4),
             Field(name: "listener", offset: 16, size: 4),
             Field(name: "fallback", offset: 20, size: 4),
+        ]),
+        Struct(name: "x2b_lsn_row", size: 28, align: 4, fields: [
+            Field(name: "action", offset: 0, size: 4),
+            Field(name: "act", offset: 4, size: 24),
+        ]),
+        Struct(name: "x2b_astat", size: 16, align: 8, fields: [
+            Field(name: "matched", offset: 0, size: 8),
+            Field(name: "redirected", offset: 8, size: 8),
         ]),
         Struct(name: "x2b_wcluster", size: 8, align: 4, fields: [
             Field(name: "cum_weight", offset: 0, size: 4),

@@ -81,13 +81,13 @@ public enum CEmitter {
             var dispatch = CPrinter()
             dispatch.indent()
             if layout.policies.isEmpty {
-                dispatch.print("(void)cluster;")
+                dispatch.print("(void)cluster;", "(void)redirected;")
             } else {
                 dispatch.print("switch (slot) {")
                 for policy in layout.policies {
                     dispatch.print("case \(CNamer.lbConstant(policy)):")
                     dispatch.withIndentation { d in
-                        d.print("return x2b_balance(ctx, c, cluster, \(CNamer.lbConstant(policy)), X2B_FAM_INET\(f));")
+                        d.print("return x2b_balance(ctx, c, cluster, redirected, X2B_LB_FAMILY(\(CNamer.lbConstant(policy)), X2B_FAM_INET\(f)));")
                     }
                 }
                 dispatch.print("}")
@@ -164,17 +164,18 @@ public enum CEmitter {
         } else {
             p.comment("Listener match, \(family == .inet4 ? "IPv4" : "IPv6"): rows in x2b_lsn (LPM trie).")
         }
-        p.print("static __always_inline __u32 x2b_match\(f)(\(ipParam), __u16 port)", "{")
+        p.print("static __always_inline __u32 x2b_match\(f)(\(ipParam), __u16 port, const struct x2b_action **act)", "{")
         p.withIndentation { p in
             if plan.benchKnobs.contains(.noListener) {
-                p.print("(void)ip;", "(void)port;", "return \(entries.first.map { String($0.action) } ?? "X2B_NO_ACTION");")
+                p.print("(void)ip;", "(void)port;", "(void)act;", "return \(entries.first.map { String($0.action) } ?? "X2B_NO_ACTION");")
                 return
             }
             if !inline {
-                p.print("return x2b_lookup_listener(X2B_FAM_INET\(f), port, \(family == .inet4 ? "&ip" : "ip"));")
+                p.print("return x2b_lookup_listener(X2B_FAM_INET\(f), port, \(family == .inet4 ? "&ip" : "ip"), act);")
                 return
             }
             if entries.isEmpty { p.print("(void)ip;", "(void)port;") }
+            p.print("(void)act; /* straight-line rows: the caller reads x2b_act */")
             for e in entries {
                 var conds = ["port == bpf_htons(\(e.port))"]
                 let len = e.prefix.prefixLength

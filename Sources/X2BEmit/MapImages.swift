@@ -86,10 +86,11 @@ public enum MapImageEncoder {
     /// Rows matched by exact address (a listener's own address, or a VIP row):
     /// the hash map, one lookup.
     public static func exactListeners(_ plan: BundlePlan) -> MapImage {
-        var img = MapImage(keySize: ABILayout.size("x2b_lsn_key"), valueSize: 4)
+        var img = MapImage(keySize: ABILayout.size("x2b_lsn_key"), valueSize: ABILayout.size("x2b_lsn_row"))
         for e in plan.layout.exactListenerRows {
             var v = ByteWriter()
             v.u32(e.action)
+            encodeAction(plan.actions[Int(e.action)], into: &v)
             img.append(key: listenerKey(e), value: v.bytes)
         }
         return img
@@ -148,15 +149,20 @@ public enum MapImageEncoder {
         var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_action"))
         for (i, a) in plan.actions.enumerated() {
             var v = ByteWriter()
-            v.u32(a.kind.rawValue)
-            v.u32(a.target)
-            v.u32(a.count)
-            v.u32(a.totalWeight)
-            v.u32(a.listener)
-            v.u32(a.fallback)
+            encodeAction(a, into: &v)
             img.append(index: i, value: v.bytes)
         }
         return img
+    }
+
+    /// `struct x2b_action`: an x2b_act row, also copied into x2b_lsnx values.
+    static func encodeAction(_ a: BundlePlan.Action, into v: inout ByteWriter) {
+        v.u32(a.kind.rawValue)
+        v.u32(a.target)
+        v.u32(a.count)
+        v.u32(a.totalWeight)
+        v.u32(a.listener)
+        v.u32(a.fallback)
     }
 
     public static func weightedClusters(_ plan: BundlePlan) -> MapImage {

@@ -135,7 +135,8 @@ public struct BundleLayout: Sendable {
         let clusters = plan.clusters.count
         return [
             MapSpec(
-                name: "x2b_lsnx", kind: .hash, keyType: "struct x2b_lsn_key", valueType: "__u32", keySize: lb("x2b_lsn_key"), valueSize: 4,
+                name: "x2b_lsnx", kind: .hash, keyType: "struct x2b_lsn_key", valueType: "struct x2b_lsn_row", keySize: lb("x2b_lsn_key"),
+                valueSize: lb("x2b_lsn_row"),
                 maxEntries: capacity(layout.exactListenerRows.count), serves: "listener match: exact listener addresses"),
             MapSpec(
                 name: "x2b_lsnf", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
@@ -163,9 +164,6 @@ public struct BundleLayout: Sendable {
                 name: "x2b_lbtab", kind: .array, keyType: "__u32", valueType: "struct x2b_slot", keySize: 4, valueSize: lb("x2b_slot"),
                 maxEntries: headroomCapacity(plan.slots.count), serves: "round-robin schedules, maglev tables, hash rings"),
             MapSpec(
-                name: "x2b_rr", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
-                maxEntries: capacity(clusters), serves: "round-robin counters per cluster"),
-            MapSpec(
                 name: "x2b_active", kind: .hash, keyType: "struct x2b_epkey", valueType: "__u32", keySize: lb("x2b_epkey"), valueSize: 4,
                 maxEntries: capacity(layout.countedAddresses.count + plan.dnsActiveReserve),
                 serves: "active connections per least-request endpoint address"),
@@ -176,11 +174,12 @@ public struct BundleLayout: Sendable {
                 name: "x2b_gstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
                 maxEntries: Int(ABI.globalCounters), serves: "counters: seen, unmatched, no endpoint, family mismatch"),
             MapSpec(
-                name: "x2b_lstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
-                maxEntries: capacity(plan.listeners.count), serves: "connects per listener"),
+                name: "x2b_astat", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_astat", keySize: 4,
+                valueSize: lb("x2b_astat"), maxEntries: capacity(plan.actions.count),
+                serves: "connects per action: matched, and redirected to the action's own cluster"),
             MapSpec(
                 name: "x2b_cstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
-                maxEntries: capacity(clusters), serves: "connects per cluster"),
+                maxEntries: capacity(clusters), serves: "connects per cluster picked per connect (weighted, HTTP routes, TLS chains)"),
         ]
     }
 

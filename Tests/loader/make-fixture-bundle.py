@@ -198,6 +198,10 @@ def main():
     if a.peer:
         with open(os.path.join(out, "maps", "x2b_rev.bin"), "wb") as f:
             f.write(val[:8] + key)
+    # struct x2b_action row 0 (the index precedes it in an array image, as for
+    # x2b_gstat below): X2B_ACT_CLUSTER (1), cluster 0, listener 0
+    with open(os.path.join(out, "maps", "x2b_act.bin"), "wb") as f:
+        f.write(struct.pack("<I6I", 0, 1, 0, 0, 0, 0, 0))
     # a per-CPU image: x2b_gstat[family_mismatch] starts at 7 on every CPU
     with open(os.path.join(out, "maps", "x2b_gstat.bin"), "wb") as f:
         f.write(struct.pack("<IQ", 3, 7))
@@ -237,8 +241,10 @@ def main():
         m.maps.add(name="x2b_gstat", kind=pb.PERCPU_ARRAY, key_size=4, value_size=8,
                    max_entries=g_count(), image="maps/x2b_gstat.bin", entries=1,
                    serves="global counters")
-        m.maps.add(name="x2b_lstat", kind=pb.PERCPU_ARRAY, key_size=4, value_size=8,
-                   max_entries=4, serves="per-listener counters")
+        m.maps.add(name="x2b_astat", kind=pb.PERCPU_ARRAY, key_size=4, value_size=16,
+                   max_entries=4, serves="per-action counters")
+        m.maps.add(name="x2b_act", kind=pb.ARRAY, key_size=4, value_size=24, max_entries=4,
+                   image="maps/x2b_act.bin", entries=1, serves="actions: listener 0 -> cluster 0")
         m.maps.add(name="x2b_cstat", kind=pb.PERCPU_ARRAY, key_size=4, value_size=8,
                    max_entries=4, serves="per-cluster counters")
         if lb:

@@ -11,7 +11,7 @@
 
 #include <linux/types.h>
 
-#define X2B_ABI_VERSION 3
+#define X2B_ABI_VERSION 4
 
 /* Address families as stored in keys and endpoints. */
 #define X2B_FAM_INET4 4
@@ -56,7 +56,7 @@
  * that must match, so a wildcard listener (0.0.0.0:port, no prefix ranges)
  * is prefixlen 32 and an exact listener is 32 + 32 (or 32 + 128).
  */
-/* The value of an x2b_lsn entry is the __u32 action id. */
+/* The value of an x2b_lsn (LPM trie) entry is the __u32 action id. */
 struct x2b_lsn_key {
 	__u32 prefixlen;
 	__u8 family;
@@ -73,6 +73,28 @@ struct x2b_action {
 	__u32 total_weight;
 	__u32 listener;
 	__u32 fallback; /* X2B_ACT_HTTP, X2B_ACT_TLS: action id used without the module */
+};
+
+/*
+ * The value of an x2b_lsnx entry (exact listener addresses): the action id and
+ * a copy of its x2b_act row, so the common connect reads one row, not two.
+ */
+struct x2b_lsn_row {
+	__u32 action;
+	struct x2b_action act;
+};
+
+/*
+ * Connects per action and CPU (x2b_astat, per-CPU): `matched` every run that
+ * matched the action's listener row; `redirected` those the action's own
+ * cluster took (X2B_ACT_CLUSTER, also as a fallback). A cluster picked per
+ * connect (weighted clusters, HTTP routes, TLS chains) is counted in x2b_cstat
+ * instead. One row per connect instead of a per-listener and a per-cluster one:
+ * each per-CPU row read costs two cache lines at 10k services.
+ */
+struct x2b_astat {
+	__u64 matched;
+	__u64 redirected;
 };
 
 /* One weighted-cluster entry: Envoy's cumulative weights in config order. */
@@ -93,7 +115,7 @@ struct x2b_level {
 struct x2b_cluster {
 	__u32 lb;
 	__u32 nlevels;
-	__u32 counter; /* x2b_rr index for round robin */
+	__u32 counter; /* round robin: the position, advanced atomically in this row */
 	__u32 flags;   /* X2B_CLU_* */
 	struct x2b_level levels[X2B_MAX_PRIORITIES];
 };

@@ -3,7 +3,7 @@
  * The BPF-side library of xds2bpf. Included by every generated program after
  * its map definitions (the maps are sized per bundle by the planner):
  *   x2b_lsnf, x2b_lsnx, x2b_lsn, x2b_act, x2b_wcl, x2b_clu, x2b_cluv, x2b_ep,
- *   x2b_lbtab, x2b_rr, x2b_active, x2b_orig, x2b_gstat, x2b_lstat, x2b_cstat.
+ *   x2b_lbtab, x2b_active, x2b_orig, x2b_gstat, x2b_astat, x2b_cstat.
  * Everything here is bounded (constant loop limits) and allocation-free.
  */
 #ifndef X2B_RUNTIME_H
@@ -115,14 +115,16 @@ static __always_inline __u32 x2b_tls_action(struct bpf_sock_addr *ctx, const str
 #endif
 #endif
 
-/* Resolve a listener action to a cluster id, X2B_NO_ACTION or X2B_REFUSE. */
-static __always_inline __u32 x2b_action_cluster(struct bpf_sock_addr *ctx, __u32 action, __u32 *listener)
+/*
+ * Resolve a listener action (id `action`, row `act`) to a cluster id,
+ * X2B_NO_ACTION or X2B_REFUSE. *direct names the action whose own cluster it
+ * is (X2B_ACT_CLUSTER: the action or its fallback), X2B_NO_ACTION when the
+ * cluster was picked per connect (weighted clusters, HTTP routes, TLS chains).
+ */
+static __always_inline __u32 x2b_action_cluster(struct bpf_sock_addr *ctx, __u32 action,
+						const struct x2b_action *act, __u32 *direct)
 {
-	struct x2b_action *act = bpf_map_lookup_elem(&x2b_act, &action);
-
-	if (!act)
-		return X2B_NO_ACTION;
-	*listener = act->listener;
+	*direct = X2B_NO_ACTION;
 	if (act->kind == X2B_ACT_HTTP) {
 		__u32 fb = act->fallback;
 
@@ -134,6 +136,7 @@ static __always_inline __u32 x2b_action_cluster(struct bpf_sock_addr *ctx, __u32
 #endif
 		/* Without the module (or an unusable head) the listener's L4 fallback. */
 
+		action = fb;
 		act = bpf_map_lookup_elem(&x2b_act, &fb);
 		if (!act)
 			return X2B_NO_ACTION;
@@ -149,12 +152,14 @@ static __always_inline __u32 x2b_action_cluster(struct bpf_sock_addr *ctx, __u32
 			return X2B_REFUSE;
 #endif
 		/* Without the module: the fallback, a refusing action (the bytes decide). */
+		action = next;
 		act = bpf_map_lookup_elem(&x2b_act, &next);
 		if (!act)
 			return X2B_NO_ACTION;
 	}
 	switch (act->kind) {
 	case X2B_ACT_CLUSTER:
+		*direct = action;
 		return act->target;
 	case X2B_ACT_WEIGHTED:
 		if (!act->total_weight)
@@ -211,12 +216,14 @@ static __always_inline __u32 x2b_table_ep(const struct x2b_level *lv, __u32 pos)
 	return s ? s->ep : 0;
 }
 
-/* Round robin: a shared counter walks the compiler's smooth-WRR schedule. */
+/*
+ * Round robin: the cluster row's own counter walks the compiler's smooth-WRR
+ * schedule (the line the level was read from: no other row to touch). An
+ * in-place update writes the spare row with the planned start and flips to it.
+ */
 static __always_inline __u32 x2b_lb_round_robin(const struct x2b_cluster *c, const struct x2b_level *lv)
 {
-	__u32 key = c->counter;
-	__u32 *ctr = bpf_map_lookup_elem(&x2b_rr, &key);
-	__u32 n = ctr ? __sync_fetch_and_add(ctr, 1) : bpf_get_prandom_u32();
+	__u32 n = __sync_fetch_and_add((__u32 *)&c->counter, 1);
 
 	if (lv->table_len)
 		return x2b_table_ep(lv, n % lv->table_len);
@@ -404,9 +411,14 @@ static __always_inline __u32 x2b_pick(const struct x2b_cluster *c, const struct 
 #define X2B_BALANCE_FN static __always_inline
 #endif
 
-X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid, const __u32 lb,
-			       const __u8 family)
+/* A policy and a family in one argument: a BPF call takes at most five. */
+#define X2B_LB_FAMILY(lb, family) ((lb) << 8 | (family))
+
+X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid, struct x2b_astat *redirected,
+			       const __u32 lb_family)
 {
+	const __u32 lb = lb_family >> 8;
+	const __u8 family = lb_family & 0xff;
 	const struct x2b_level *lv;
 	struct x2b_endpoint *ep;
 	__u32 global, orig[4];
@@ -452,7 +464,10 @@ X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_clust
 		}
 	}
 	ctx->user_port = ep->port;
-	x2b_count(&x2b_cstat, cid);
+	if (redirected)
+		redirected->redirected += 1; /* the action's per-CPU row, read at the match */
+	else
+		x2b_count(&x2b_cstat, cid);
 	x2b_remember(ctx, global, family, orig, orig_port);
 	return 1;
 }
@@ -461,21 +476,40 @@ X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_clust
  * The entry stage after the listener match: resolve the action to a cluster and
  * count. Returns the cluster's LB policy (the caller then balances inline, one
  * switch arm per policy the bundle uses: no tail call, no scratch map), with
- * the cluster's live row in *row and its id in *cid; X2B_SLOT_PASS to leave
- * the connect untouched or X2B_SLOT_REFUSE to refuse it.
+ * the cluster's live row in *row, its id in *cid and the action row whose
+ * `redirected` a redirect adds to in *redirected (NULL: x2b_cstat; a row
+ * pointer, not the field's: no arithmetic on a pointer that may be NULL); X2B_SLOT_PASS to leave the
+ * connect untouched or X2B_SLOT_REFUSE to refuse it. `act` is the action's
+ * row when the listener lookup already read it (x2b_lsnx), else NULL.
  */
-static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, __u32 *cid,
-				     struct x2b_cluster **row)
+static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, const struct x2b_action *act,
+				     __u32 *cid, struct x2b_cluster **row, struct x2b_astat **redirected)
 {
+	struct x2b_astat *st = 0;
 	struct x2b_cluster *c;
-	__u32 cluster, listener = 0;
+	__u32 cluster, direct;
 
 	if (action == X2B_NO_ACTION) {
 		x2b_count(&x2b_gstat, X2B_G_UNMATCHED);
 		return X2B_SLOT_PASS;
 	}
-	cluster = x2b_action_cluster(ctx, action, &listener);
-	x2b_count(&x2b_lstat, listener);
+	if (!act)
+		act = bpf_map_lookup_elem(&x2b_act, &action);
+	if (!act)
+		return X2B_SLOT_PASS;
+#ifndef X2B_BENCH_NO_COUNTERS
+	st = bpf_map_lookup_elem(&x2b_astat, &action);
+	if (st)
+		st->matched += 1; /* per-CPU: no atomics needed */
+#endif
+	cluster = x2b_action_cluster(ctx, action, act, &direct);
+	if (direct != X2B_NO_ACTION && direct != action) {
+		st = 0;
+#ifndef X2B_BENCH_NO_COUNTERS
+		st = bpf_map_lookup_elem(&x2b_astat, &direct);
+#endif
+	}
+	*redirected = direct != X2B_NO_ACTION ? st : 0;
 	if (cluster == X2B_REFUSE) {
 		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
 		return X2B_SLOT_REFUSE;
@@ -495,12 +529,14 @@ static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, __
 /*
  * Listener lookup from maps: for IPv4 the /16 filter (x2b_lsnf) first, then
  * exact listener addresses in a hash map (one hash lookup for the common
- * service VIP), then destination prefixes and wildcard listeners in the LPM
+ * service VIP, whose value carries the action's row: *act), then destination prefixes and wildcard listeners in the LPM
  * trie when the bundle has any (X2B_LPM_ROWS).
  */
-static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const __u32 *addr)
+static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const __u32 *addr,
+						 const struct x2b_action **act)
 {
 	struct x2b_lsn_key key = {};
+	struct x2b_lsn_row *hit;
 	__u32 *action;
 
 	if (family == X2B_FAM_INET4) {
@@ -515,9 +551,11 @@ static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const 
 	key.family = family;
 	key.port = port;
 	__builtin_memcpy(key.addr, addr, family == X2B_FAM_INET4 ? 4 : 16);
-	action = bpf_map_lookup_elem(&x2b_lsnx, &key);
-	if (action)
-		return *action;
+	hit = bpf_map_lookup_elem(&x2b_lsnx, &key);
+	if (hit) {
+		*act = &hit->act;
+		return hit->action;
+	}
 	if (!X2B_LPM_ROWS)
 		return X2B_NO_ACTION;
 	action = bpf_map_lookup_elem(&x2b_lsn, &key);

@@ -557,6 +557,62 @@ static int pinned_map(const struct loaded *l, const char *map, __u32 type, __u32
 	return fd;
 }
 
+/*
+ * Connects per listener and per cluster from the per-action counters
+ * (x2b_astat, ABI 4): an action's `matched` runs count for its listener
+ * (x2b_act[a].listener), the `redirected` ones of an X2B_ACT_CLUSTER action
+ * for its cluster, added to *cs (x2b_cstat: clusters picked per connect).
+ * The data plane keeps one per-CPU row per connect; the sums are made here.
+ */
+static int fold_action_counters(const struct loaded *l, struct counters *ls, struct counters *cs)
+{
+	struct bpf_map_info si = {}, ai = {};
+	int ncpus = libbpf_num_possible_cpus(), sfd, afd = -1, err = 0;
+	struct x2b_astat *vals = NULL;
+	__u32 nlisteners = (__u32)l->m->n_listeners;
+
+	memset(ls, 0, sizeof(*ls));
+	sfd = pinned_map(l, "x2b_astat", BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct x2b_astat),
+			 &si);
+	if (sfd < 0)
+		return 0; /* no such counters in this bundle */
+	afd = pinned_map(l, "x2b_act", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct x2b_action), &ai);
+	if (afd < 0 || ncpus <= 0)
+		goto out;
+	ls->v = calloc(nlisteners ? nlisteners : 1, sizeof(__u64));
+	vals = calloc(ncpus, sizeof(*vals));
+	if (!ls->v || !vals) {
+		err = X2B_EXIT_INTERNAL;
+		goto out;
+	}
+	ls->n = nlisteners;
+	ls->present = true;
+	for (__u32 a = 0; a < si.max_entries && a < ai.max_entries; a++) {
+		struct x2b_action act;
+		__u64 matched = 0, redirected = 0;
+
+		if (bpf_map_lookup_elem(sfd, &a, vals) || bpf_map_lookup_elem(afd, &a, &act)) {
+			x2b_err("cannot read x2b_astat/x2b_act[%u]: %s", a, strerror(errno));
+			err = X2B_EXIT_INTERNAL;
+			goto out;
+		}
+		for (int cpu = 0; cpu < ncpus; cpu++) {
+			matched += vals[cpu].matched;
+			redirected += vals[cpu].redirected;
+		}
+		if (matched && act.listener < ls->n)
+			ls->v[act.listener] += matched;
+		if (redirected && act.kind == X2B_ACT_CLUSTER && cs->present && act.target < cs->n)
+			cs->v[act.target] += redirected;
+	}
+out:
+	free(vals);
+	if (afd >= 0)
+		close(afd);
+	close(sfd);
+	return err;
+}
+
 /* Endpoints per level of every cluster's live row (x2b_cluv -> x2b_clu). */
 static void prom_cluster_endpoints(FILE *f, const struct loaded *l)
 {
@@ -909,8 +965,8 @@ int x2b_cmd_stats(const char *name, enum x2b_stats_format format, const char *te
 	if (err)
 		return err;
 	live_snapshot(&l, snap);
-	err = read_counters(&l, "x2b_gstat", &g) ?: read_counters(&l, "x2b_lstat", &ls) ?:
-	      read_counters(&l, "x2b_cstat", &cs);
+	err = read_counters(&l, "x2b_gstat", &g) ?: read_counters(&l, "x2b_cstat", &cs) ?:
+	      fold_action_counters(&l, &ls, &cs);
 	if (err)
 		goto cleanup;
 

@@ -14,14 +14,17 @@ SEC("cgroup/connect4")
 int x2b_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip = ctx->user_ip4;
+	const struct x2b_action *act = 0;
 	struct x2b_cluster *c = 0;
-	__u32 cluster = 0;
+	struct x2b_astat *redirected = 0;
+	__u32 action, cluster = 0;
 	int slot;
 
 	if (ctx->type != SOCK_STREAM)
 		return 1;
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(ctx, x2b_match4(ip, (__u16)ctx->user_port), &cluster, &c);
+	action = x2b_match4(ip, (__u16)ctx->user_port, &act);
+	slot = x2b_route(ctx, action, act, &cluster, &c, &redirected);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	if (slot < 0 || !c)
@@ -36,8 +39,10 @@ SEC("cgroup/connect6")
 int x2b_connect6(struct bpf_sock_addr *ctx)
 {
 	__u32 ip[4];
+	const struct x2b_action *act = 0;
 	struct x2b_cluster *c = 0;
-	__u32 cluster = 0;
+	struct x2b_astat *redirected = 0;
+	__u32 action, cluster = 0;
 	int slot;
 
 	if (ctx->type != SOCK_STREAM)
@@ -47,7 +52,8 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(ctx, x2b_match6(ip, (__u16)ctx->user_port), &cluster, &c);
+	action = x2b_match6(ip, (__u16)ctx->user_port, &act);
+	slot = x2b_route(ctx, action, act, &cluster, &c, &redirected);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	if (slot < 0 || !c)
@@ -2501,7 +2507,7 @@ static __always_inline int x2b_http_error_falls_back(__u32 table)
  * The BPF-side library of xds2bpf. Included by every generated program after
  * its map definitions (the maps are sized per bundle by the planner):
  *   x2b_lsnf, x2b_lsnx, x2b_lsn, x2b_act, x2b_wcl, x2b_clu, x2b_cluv, x2b_ep,
- *   x2b_lbtab, x2b_rr, x2b_active, x2b_orig, x2b_gstat, x2b_lstat, x2b_cstat.
+ *   x2b_lbtab, x2b_active, x2b_orig, x2b_gstat, x2b_astat, x2b_cstat.
  * Everything here is bounded (constant loop limits) and allocation-free.
  */
 #ifndef X2B_RUNTIME_H
@@ -2613,14 +2619,16 @@ static __always_inline __u32 x2b_tls_action(struct bpf_sock_addr *ctx, const str
 #endif
 #endif
 
-/* Resolve a listener action to a cluster id, X2B_NO_ACTION or X2B_REFUSE. */
-static __always_inline __u32 x2b_action_cluster(struct bpf_sock_addr *ctx, __u32 action, __u32 *listener)
+/*
+ * Resolve a listener action (id `action`, row `act`) to a cluster id,
+ * X2B_NO_ACTION or X2B_REFUSE. *direct names the action whose own cluster it
+ * is (X2B_ACT_CLUSTER: the action or its fallback), X2B_NO_ACTION when the
+ * cluster was picked per connect (weighted clusters, HTTP routes, TLS chains).
+ */
+static __always_inline __u32 x2b_action_cluster(struct bpf_sock_addr *ctx, __u32 action,
+						const struct x2b_action *act, __u32 *direct)
 {
-	struct x2b_action *act = bpf_map_lookup_elem(&x2b_act, &action);
-
-	if (!act)
-		return X2B_NO_ACTION;
-	*listener = act->listener;
+	*direct = X2B_NO_ACTION;
 	if (act->kind == X2B_ACT_HTTP) {
 		__u32 fb = act->fallback;
 
@@ -2632,6 +2640,7 @@ static __always_inline __u32 x2b_action_cluster(struct bpf_sock_addr *ctx, __u32
 #endif
 		/* Without the module (or an unusable head) the listener's L4 fallback. */
 
+		action = fb;
 		act = bpf_map_lookup_elem(&x2b_act, &fb);
 		if (!act)
 			return X2B_NO_ACTION;
@@ -2647,12 +2656,14 @@ static __always_inline __u32 x2b_action_cluster(struct bpf_sock_addr *ctx, __u32
 			return X2B_REFUSE;
 #endif
 		/* Without the module: the fallback, a refusing action (the bytes decide). */
+		action = next;
 		act = bpf_map_lookup_elem(&x2b_act, &next);
 		if (!act)
 			return X2B_NO_ACTION;
 	}
 	switch (act->kind) {
 	case X2B_ACT_CLUSTER:
+		*direct = action;
 		return act->target;
 	case X2B_ACT_WEIGHTED:
 		if (!act->total_weight)
@@ -2709,12 +2720,14 @@ static __always_inline __u32 x2b_table_ep(const struct x2b_level *lv, __u32 pos)
 	return s ? s->ep : 0;
 }
 
-/* Round robin: a shared counter walks the compiler's smooth-WRR schedule. */
+/*
+ * Round robin: the cluster row's own counter walks the compiler's smooth-WRR
+ * schedule (the line the level was read from: no other row to touch). An
+ * in-place update writes the spare row with the planned start and flips to it.
+ */
 static __always_inline __u32 x2b_lb_round_robin(const struct x2b_cluster *c, const struct x2b_level *lv)
 {
-	__u32 key = c->counter;
-	__u32 *ctr = bpf_map_lookup_elem(&x2b_rr, &key);
-	__u32 n = ctr ? __sync_fetch_and_add(ctr, 1) : bpf_get_prandom_u32();
+	__u32 n = __sync_fetch_and_add((__u32 *)&c->counter, 1);
 
 	if (lv->table_len)
 		return x2b_table_ep(lv, n % lv->table_len);
@@ -2902,9 +2915,14 @@ static __always_inline __u32 x2b_pick(const struct x2b_cluster *c, const struct 
 #define X2B_BALANCE_FN static __always_inline
 #endif
 
-X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid, const __u32 lb,
-			       const __u8 family)
+/* A policy and a family in one argument: a BPF call takes at most five. */
+#define X2B_LB_FAMILY(lb, family) ((lb) << 8 | (family))
+
+X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid, struct x2b_astat *redirected,
+			       const __u32 lb_family)
 {
+	const __u32 lb = lb_family >> 8;
+	const __u8 family = lb_family & 0xff;
 	const struct x2b_level *lv;
 	struct x2b_endpoint *ep;
 	__u32 global, orig[4];
@@ -2950,7 +2968,10 @@ X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_clust
 		}
 	}
 	ctx->user_port = ep->port;
-	x2b_count(&x2b_cstat, cid);
+	if (redirected)
+		redirected->redirected += 1; /* the action's per-CPU row, read at the match */
+	else
+		x2b_count(&x2b_cstat, cid);
 	x2b_remember(ctx, global, family, orig, orig_port);
 	return 1;
 }
@@ -2959,21 +2980,40 @@ X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_clust
  * The entry stage after the listener match: resolve the action to a cluster and
  * count. Returns the cluster's LB policy (the caller then balances inline, one
  * switch arm per policy the bundle uses: no tail call, no scratch map), with
- * the cluster's live row in *row and its id in *cid; X2B_SLOT_PASS to leave
- * the connect untouched or X2B_SLOT_REFUSE to refuse it.
+ * the cluster's live row in *row, its id in *cid and the action row whose
+ * `redirected` a redirect adds to in *redirected (NULL: x2b_cstat; a row
+ * pointer, not the field's: no arithmetic on a pointer that may be NULL); X2B_SLOT_PASS to leave the
+ * connect untouched or X2B_SLOT_REFUSE to refuse it. `act` is the action's
+ * row when the listener lookup already read it (x2b_lsnx), else NULL.
  */
-static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, __u32 *cid,
-				     struct x2b_cluster **row)
+static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, const struct x2b_action *act,
+				     __u32 *cid, struct x2b_cluster **row, struct x2b_astat **redirected)
 {
+	struct x2b_astat *st = 0;
 	struct x2b_cluster *c;
-	__u32 cluster, listener = 0;
+	__u32 cluster, direct;
 
 	if (action == X2B_NO_ACTION) {
 		x2b_count(&x2b_gstat, X2B_G_UNMATCHED);
 		return X2B_SLOT_PASS;
 	}
-	cluster = x2b_action_cluster(ctx, action, &listener);
-	x2b_count(&x2b_lstat, listener);
+	if (!act)
+		act = bpf_map_lookup_elem(&x2b_act, &action);
+	if (!act)
+		return X2B_SLOT_PASS;
+#ifndef X2B_BENCH_NO_COUNTERS
+	st = bpf_map_lookup_elem(&x2b_astat, &action);
+	if (st)
+		st->matched += 1; /* per-CPU: no atomics needed */
+#endif
+	cluster = x2b_action_cluster(ctx, action, act, &direct);
+	if (direct != X2B_NO_ACTION && direct != action) {
+		st = 0;
+#ifndef X2B_BENCH_NO_COUNTERS
+		st = bpf_map_lookup_elem(&x2b_astat, &direct);
+#endif
+	}
+	*redirected = direct != X2B_NO_ACTION ? st : 0;
 	if (cluster == X2B_REFUSE) {
 		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
 		return X2B_SLOT_REFUSE;
@@ -2993,12 +3033,14 @@ static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, __
 /*
  * Listener lookup from maps: for IPv4 the /16 filter (x2b_lsnf) first, then
  * exact listener addresses in a hash map (one hash lookup for the common
- * service VIP), then destination prefixes and wildcard listeners in the LPM
+ * service VIP, whose value carries the action's row: *act), then destination prefixes and wildcard listeners in the LPM
  * trie when the bundle has any (X2B_LPM_ROWS).
  */
-static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const __u32 *addr)
+static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const __u32 *addr,
+						 const struct x2b_action **act)
 {
 	struct x2b_lsn_key key = {};
+	struct x2b_lsn_row *hit;
 	__u32 *action;
 
 	if (family == X2B_FAM_INET4) {
@@ -3013,9 +3055,11 @@ static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const 
 	key.family = family;
 	key.port = port;
 	__builtin_memcpy(key.addr, addr, family == X2B_FAM_INET4 ? 4 : 16);
-	action = bpf_map_lookup_elem(&x2b_lsnx, &key);
-	if (action)
-		return *action;
+	hit = bpf_map_lookup_elem(&x2b_lsnx, &key);
+	if (hit) {
+		*act = &hit->act;
+		return hit->action;
+	}
 	if (!X2B_LPM_ROWS)
 		return X2B_NO_ACTION;
 	action = bpf_map_lookup_elem(&x2b_lsn, &key);
@@ -3468,7 +3512,7 @@ static __noinline __attribute__((unused)) __u32 x2b_tls_choose(struct x2b_req *r
 
 #include <linux/types.h>
 
-#define X2B_ABI_VERSION 3
+#define X2B_ABI_VERSION 4
 
 /* Address families as stored in keys and endpoints. */
 #define X2B_FAM_INET4 4
@@ -3513,7 +3557,7 @@ static __noinline __attribute__((unused)) __u32 x2b_tls_choose(struct x2b_req *r
  * that must match, so a wildcard listener (0.0.0.0:port, no prefix ranges)
  * is prefixlen 32 and an exact listener is 32 + 32 (or 32 + 128).
  */
-/* The value of an x2b_lsn entry is the __u32 action id. */
+/* The value of an x2b_lsn (LPM trie) entry is the __u32 action id. */
 struct x2b_lsn_key {
 	__u32 prefixlen;
 	__u8 family;
@@ -3530,6 +3574,28 @@ struct x2b_action {
 	__u32 total_weight;
 	__u32 listener;
 	__u32 fallback; /* X2B_ACT_HTTP, X2B_ACT_TLS: action id used without the module */
+};
+
+/*
+ * The value of an x2b_lsnx entry (exact listener addresses): the action id and
+ * a copy of its x2b_act row, so the common connect reads one row, not two.
+ */
+struct x2b_lsn_row {
+	__u32 action;
+	struct x2b_action act;
+};
+
+/*
+ * Connects per action and CPU (x2b_astat, per-CPU): `matched` every run that
+ * matched the action's listener row; `redirected` those the action's own
+ * cluster took (X2B_ACT_CLUSTER, also as a fallback). A cluster picked per
+ * connect (weighted clusters, HTTP routes, TLS chains) is counted in x2b_cstat
+ * instead. One row per connect instead of a per-listener and a per-cluster one:
+ * each per-CPU row read costs two cache lines at 10k services.
+ */
+struct x2b_astat {
+	__u64 matched;
+	__u64 redirected;
 };
 
 /* One weighted-cluster entry: Envoy's cumulative weights in config order. */
@@ -3550,7 +3616,7 @@ struct x2b_level {
 struct x2b_cluster {
 	__u32 lb;
 	__u32 nlevels;
-	__u32 counter; /* x2b_rr index for round robin */
+	__u32 counter; /* round robin: the position, advanced atomically in this row */
 	__u32 flags;   /* X2B_CLU_* */
 	struct x2b_level levels[X2B_MAX_PRIORITIES];
 };
@@ -3813,6 +3879,10 @@ X2B_ASSERT_OFF(x2b_lsn_key, family, 4);
 X2B_ASSERT_OFF(x2b_lsn_key, port, 6);
 X2B_ASSERT_OFF(x2b_lsn_key, addr, 8);
 X2B_ASSERT_SIZE(x2b_action, 24);
+X2B_ASSERT_SIZE(x2b_lsn_row, 28);
+X2B_ASSERT_OFF(x2b_lsn_row, act, 4);
+X2B_ASSERT_SIZE(x2b_astat, 16);
+X2B_ASSERT_OFF(x2b_astat, redirected, 8);
 X2B_ASSERT_SIZE(x2b_wcluster, 8);
 X2B_ASSERT_SIZE(x2b_level, 20);
 X2B_ASSERT_SIZE(x2b_cluster, 96);

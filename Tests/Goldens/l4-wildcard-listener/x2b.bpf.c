@@ -10,7 +10,7 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct x2b_lsn_key);
-	__type(value, __u32);
+	__type(value, struct x2b_lsn_row);
 	__uint(max_entries, 8);
 } x2b_lsnx SEC(".maps");
 
@@ -79,14 +79,6 @@ struct {
 	__uint(max_entries, 16);
 } x2b_lbtab SEC(".maps");
 
-/* Round-robin counters per cluster. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(max_entries, 8);
-} x2b_rr SEC(".maps");
-
 /* Active connections per least-request endpoint address. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -111,15 +103,15 @@ struct {
 	__uint(max_entries, X2B_G_COUNT);
 } x2b_gstat SEC(".maps");
 
-/* Connects per listener. */
+/* Connects per action: matched, and redirected to the action's own cluster. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct x2b_astat);
 	__uint(max_entries, 8);
-} x2b_lstat SEC(".maps");
+} x2b_astat SEC(".maps");
 
-/* Connects per cluster. */
+/* Connects per cluster picked per connect (weighted, HTTP routes, TLS chains). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
@@ -130,8 +122,9 @@ struct {
 #include "x2b_runtime.h"
 
 /* Listener match, IPv4: 5 rows as straight-line code, longest prefix first. */
-static __always_inline __u32 x2b_match4(__u32 ip, __u16 port)
+static __always_inline __u32 x2b_match4(__u32 ip, __u16 port, const struct x2b_action **act)
 {
+	(void)act; /* straight-line rows: the caller reads x2b_act */
 	/* 10.1.0.0/16 port 6000: listeners["wildcard-6000"].filter_chains[0] */
 	if (port == bpf_htons(6000) && (ip & bpf_htonl(0xffff0000)) == bpf_htonl(0x0a010000))
 		return 0;
@@ -159,30 +152,34 @@ SEC("cgroup/connect4")
 int x2b_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip = ctx->user_ip4;
+	const struct x2b_action *act = 0;
 	struct x2b_cluster *c = 0;
-	__u32 cluster = 0;
+	struct x2b_astat *redirected = 0;
+	__u32 action, cluster = 0;
 	int slot;
 
 	if (ctx->type != SOCK_STREAM)
 		return 1;
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(ctx, x2b_match4(ip, (__u16)ctx->user_port), &cluster, &c);
+	action = x2b_match4(ip, (__u16)ctx->user_port, &act);
+	slot = x2b_route(ctx, action, act, &cluster, &c, &redirected);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	if (slot < 0 || !c)
 		return 1;
 	switch (slot) {
 	case X2B_LB_ROUND_ROBIN:
-		return x2b_balance(ctx, c, cluster, X2B_LB_ROUND_ROBIN, X2B_FAM_INET4);
+		return x2b_balance(ctx, c, cluster, redirected, X2B_LB_FAMILY(X2B_LB_ROUND_ROBIN, X2B_FAM_INET4));
 	}
 	return 1;
 }
 
 /* Listener match, IPv6: 0 rows as straight-line code, longest prefix first. */
-static __always_inline __u32 x2b_match6(const __u32 *ip, __u16 port)
+static __always_inline __u32 x2b_match6(const __u32 *ip, __u16 port, const struct x2b_action **act)
 {
 	(void)ip;
 	(void)port;
+	(void)act; /* straight-line rows: the caller reads x2b_act */
 	return X2B_NO_ACTION;
 }
 
@@ -191,8 +188,10 @@ SEC("cgroup/connect6")
 int x2b_connect6(struct bpf_sock_addr *ctx)
 {
 	__u32 ip[4];
+	const struct x2b_action *act = 0;
 	struct x2b_cluster *c = 0;
-	__u32 cluster = 0;
+	struct x2b_astat *redirected = 0;
+	__u32 action, cluster = 0;
 	int slot;
 
 	if (ctx->type != SOCK_STREAM)
@@ -202,14 +201,15 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	slot = x2b_route(ctx, x2b_match6(ip, (__u16)ctx->user_port), &cluster, &c);
+	action = x2b_match6(ip, (__u16)ctx->user_port, &act);
+	slot = x2b_route(ctx, action, act, &cluster, &c, &redirected);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	if (slot < 0 || !c)
 		return 1;
 	switch (slot) {
 	case X2B_LB_ROUND_ROBIN:
-		return x2b_balance(ctx, c, cluster, X2B_LB_ROUND_ROBIN, X2B_FAM_INET6);
+		return x2b_balance(ctx, c, cluster, redirected, X2B_LB_FAMILY(X2B_LB_ROUND_ROBIN, X2B_FAM_INET6));
 	}
 	return 1;
 }
