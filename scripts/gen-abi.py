@@ -66,6 +66,7 @@ SHIPPED_ASSERTS = [
     ("x2b_lsn_key", ["family", "port", "addr"]),
     ("x2b_action", []),
     ("x2b_lsn_row", ["act"]),
+    ("x2b_lsn_slot", ["row"]),
     ("x2b_astat", ["redirected"]),
     ("x2b_wcluster", []),
     ("x2b_level", []),

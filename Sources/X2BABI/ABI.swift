@@ -36,6 +36,8 @@ public enum ABI {
     public static let lbCount: UInt32 = 5
     /// X2B_CLU_PASSTHROUGH ORIGINAL_DST: keep the destination
     public static let cluPassthrough: UInt32 = 1
+    /// X2B_LSNX_PROBES
+    public static let lsnxProbes: UInt32 = 8
     /// X2B_LSN_FILTER_WORDS
     public static let listenerFilterWords: UInt32 = 2048
     /// X2B_MAX_PRIORITIES
@@ -231,6 +233,11 @@ public enum ABILayout {
         Struct(name: "x2b_lsn_row", size: 28, align: 4, fields: [
             Field(name: "action", offset: 0, size: 4),
             Field(name: "act", offset: 4, size: 24),
+        ]),
+        Struct(name: "x2b_lsn_slot", size: 64, align: 4, fields: [
+            Field(name: "key", offset: 0, size: 24),
+            Field(name: "row", offset: 24, size: 28),
+            Field(name: "pad", offset: 52, size: 12),
         ]),
         Struct(name: "x2b_astat", size: 16, align: 8, fields: [
             Field(name: "matched", offset: 0, size: 8),

@@ -59,6 +59,8 @@ public enum CEmitter {
         p.print("#include \"x2b_prelude.h\"", "")
         p.comment("Listener rows kept in the LPM trie (prefixes, wildcard listeners); 0: exact listeners only.")
         p.print("#define X2B_LPM_ROWS \(layout.prefixListenerRows.count)", "")
+        p.comment("Slots of the exact-listener table x2b_lsnx, minus one (a power of two).")
+        p.print("#define X2B_LSNX_MASK \(layout.exactListenerTableSize - 1)", "")
         var maps = layout.maps.map { EmittedMap(spec: $0, image: images[$0.name]) }
         for m in layout.maps {
             emitMap(m, into: &p)

@@ -86,12 +86,14 @@ public enum MapImageEncoder {
     /// Rows matched by exact address (a listener's own address, or a VIP row):
     /// the hash map, one lookup.
     public static func exactListeners(_ plan: BundlePlan) -> MapImage {
-        var img = MapImage(keySize: ABILayout.size("x2b_lsn_key"), valueSize: ABILayout.size("x2b_lsn_row"))
-        for e in plan.layout.exactListenerRows {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_lsn_slot"))
+        for s in plan.layout.exactListenerSlots.sorted(by: { $0.slot < $1.slot }) {
             var v = ByteWriter()
-            v.u32(e.action)
-            encodeAction(plan.actions[Int(e.action)], into: &v)
-            img.append(key: listenerKey(e), value: v.bytes)
+            v.raw(listenerKey(s.entry), padTo: ABILayout.size("x2b_lsn_key"))
+            v.u32(s.entry.action)
+            encodeAction(plan.actions[Int(s.entry.action)], into: &v)
+            v.raw([], padTo: ABILayout.size("x2b_lsn_slot") - v.bytes.count)
+            img.append(index: s.slot, value: v.bytes)
         }
         return img
     }

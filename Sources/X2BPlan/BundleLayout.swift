@@ -50,9 +50,19 @@ public struct BundleLayout: Sendable {
         public var port: UInt16
     }
 
-    /// Listener rows looked up by exact address (`x2b_lsnx`, one hash lookup)
-    /// and by longest prefix (`x2b_lsn`), for the families not matched inline.
-    public var exactListenerRows: [BundlePlan.ListenerEntry] = []
+    /// An exact listener row and its slot in the open-addressed `x2b_lsnx`.
+    public struct ListenerSlot: Sendable {
+        public var slot: Int
+        public var entry: BundlePlan.ListenerEntry
+    }
+
+    /// Listener rows looked up by exact address (`x2b_lsnx`: slots laid out
+    /// here, one slot read for most lookups) and by longest prefix (`x2b_lsn`),
+    /// for the families not matched inline.
+    public var exactListenerRows: [BundlePlan.ListenerEntry] { exactListenerSlots.map(\.entry) }
+    public var exactListenerSlots: [ListenerSlot] = []
+    /// Slots of `x2b_lsnx`, a power of two (`X2B_LSNX_MASK` + 1).
+    public var exactListenerTableSize = 8
     public var prefixListenerRows: [BundlePlan.ListenerEntry] = []
     /// Addresses sockops counts connections to, each once, in plan order.
     public var countedAddresses: [CountedAddress] = []
@@ -112,9 +122,66 @@ public struct BundleLayout: Sendable {
     /// Listener rows of the families matched through maps: full-length addresses
     /// to the hash map, prefixes and wildcards to the LPM trie.
     private mutating func placeListenerRows(_ plan: BundlePlan) {
+        var exact: [BundlePlan.ListenerEntry] = []
         for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) {
-            if e.isExact { exactListenerRows.append(e) } else { prefixListenerRows.append(e) }
+            if e.isExact { exact.append(e) } else { prefixListenerRows.append(e) }
         }
+        let table = Self.layOutExactRows(exact)
+        exactListenerSlots = table.slots
+        exactListenerTableSize = table.size
+        prefixListenerRows += table.overflow
+    }
+
+    /// Lays the exact rows out in `x2b_lsnx` by linear probing from
+    /// `listenerSlotHash`, in plan order, so that no row is more than
+    /// `X2B_LSNX_PROBES - 1` slots from its hash. The table starts at twice the
+    /// rows (a load of at most one half) and doubles up to 16 times the rows when a
+    /// row does not fit; a row that still does not (never seen: it would take
+    /// many keys of one hash) goes to the LPM trie, which matches it exactly too.
+    public static func layOutExactRows(_ rows: [BundlePlan.ListenerEntry]) -> (
+        slots: [ListenerSlot], size: Int, overflow: [BundlePlan.ListenerEntry]
+    ) {
+        let probes = Int(ABI.lsnxProbes)
+        var size = Self.capacity(2 * rows.count)
+        while true {
+            var taken = [Bool](repeating: false, count: size)
+            var placed: [ListenerSlot] = []
+            var overflow: [BundlePlan.ListenerEntry] = []
+            for e in rows {
+                let h = Int(Self.listenerSlotHash(e))
+                if let i = (0..<probes).first(where: { !taken[(h + $0) & (size - 1)] }) {
+                    taken[(h + i) & (size - 1)] = true
+                    placed.append(ListenerSlot(slot: (h + i) & (size - 1), entry: e))
+                } else {
+                    overflow.append(e)
+                }
+            }
+            if overflow.isEmpty || size >= Self.capacity(16 * rows.count) {
+                return (placed, size, overflow)
+            }
+            size *= 2
+        }
+    }
+
+    /// `x2b_lsn_hash` (x2b_runtime.h) of a row's `struct x2b_lsn_key`: words 1-5
+    /// (family, pad, port in network order; the address), little-endian.
+    public static func listenerSlotHash(_ e: BundlePlan.ListenerEntry) -> UInt32 {
+        let port = e.port
+        var w = [UInt32](repeating: 0, count: 5)
+        w[0] = UInt32(e.prefix.address.family.rawValue) | UInt32(port >> 8) << 16 | UInt32(port & 0xff) << 24
+        for (i, b) in e.prefix.address.bytes.prefix(16).enumerated() {
+            w[1 + i / 4] |= UInt32(b) << (8 * UInt32(i % 4))
+        }
+        var h: UInt32 = 0
+        for word in w {
+            h = (h ^ word) &* 0x9e37_79b1
+            h ^= h >> 15
+        }
+        h ^= h >> 16
+        h = h &* 0x85eb_ca6b
+        h ^= h >> 13
+        h = h &* 0xc2b2_ae35
+        return h ^ (h >> 16)
     }
 
     /// Every endpoint address of a least-request cluster, so sockops counts exactly those.
@@ -135,9 +202,9 @@ public struct BundleLayout: Sendable {
         let clusters = plan.clusters.count
         return [
             MapSpec(
-                name: "x2b_lsnx", kind: .hash, keyType: "struct x2b_lsn_key", valueType: "struct x2b_lsn_row", keySize: lb("x2b_lsn_key"),
-                valueSize: lb("x2b_lsn_row"),
-                maxEntries: capacity(layout.exactListenerRows.count), serves: "listener match: exact listener addresses"),
+                name: "x2b_lsnx", kind: .array, keyType: "__u32", valueType: "struct x2b_lsn_slot", keySize: 4,
+                valueSize: lb("x2b_lsn_slot"), maxEntries: layout.exactListenerTableSize,
+                serves: "listener match: exact listener addresses (open addressing, slots laid out by the compiler)"),
             MapSpec(
                 name: "x2b_lsnf", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
                 maxEntries: Int(ABI.listenerFilterWords), serves: "listener match: IPv4 /16s some listener row covers (one bit each)"),

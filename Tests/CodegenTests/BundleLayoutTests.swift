@@ -66,6 +66,34 @@ final class BundleLayoutTests: XCTestCase {
         XCTAssertFalse(plan("Tests/Fixtures/l4/tcp-single.json").layout.programs.contains { $0.attach == .sockOps })
     }
 
+    /// x2b_lsnx's layout is what the BPF lookup assumes: each row within
+    /// X2B_LSNX_PROBES slots of its hash, one row per slot, and a probe from the
+    /// hash meets the row before an empty slot -- for 20,000 VIPs of both
+    /// families on few ports (the shape of a mesh), nothing left to the trie.
+    func testExactListenerSlotsAreWithinTheProbeBound() {
+        var rows: [BundlePlan.ListenerEntry] = []
+        for i in 0..<20_000 {
+            let a = i % 4 == 3 ? ip("fd00::a:\(String(i, radix: 16))") : ip("10.\(i >> 16).\((i >> 8) & 255).\(i & 255)")
+            let len = a.family == .inet4 ? 32 : 128
+            rows.append(.init(prefix: IRCidr(address: a, prefixLength: len), port: [80, 443, 9080, 5432][i % 4], action: UInt32(i), source: ""))
+        }
+        let table = BundleLayout.layOutExactRows(rows)
+        XCTAssertTrue(table.overflow.isEmpty)
+        XCTAssertEqual(table.slots.count, rows.count)
+        XCTAssertLessThanOrEqual(table.size, BundleLayout.capacity(16 * rows.count))
+        var bySlot: [Int: BundlePlan.ListenerEntry] = [:]
+        for s in table.slots {
+            XCTAssertNil(bySlot.updateValue(s.entry, forKey: s.slot), "one row per slot")
+        }
+        for s in table.slots {
+            let h = Int(BundleLayout.listenerSlotHash(s.entry))
+            let probe = (0..<Int(ABI.lsnxProbes)).map { (h + $0) & (table.size - 1) }
+            let hit = probe.firstIndex(of: s.slot)
+            XCTAssertNotNil(hit, "row \(s.entry.action) within the probe bound")
+            if let hit { XCTAssertTrue(probe[..<hit].allSatisfy { bySlot[$0] != nil }, "no empty slot before the row") }
+        }
+    }
+
     func testCapacityClasses() {
         XCTAssertEqual([0, 1, 8, 9, 16, 17, 1000].map(BundleLayout.capacity), [8, 8, 8, 16, 16, 32, 1024])
         // Headroom: at least 16 spare rows, twice the rows used, at most 4M spare.
@@ -111,7 +139,7 @@ final class BundleLayoutTests: XCTestCase {
         XCTAssertEqual(layout.prefixListenerRows.map(\.port), [81], "the wildcard row needs longest-prefix matching")
         XCTAssertEqual(layout.countedAddresses.map(\.address), [ip("10.1.0.1"), ip("10.1.0.2")])
         let size = Dictionary(uniqueKeysWithValues: layout.maps.map { ($0.name, $0.maxEntries) })
-        XCTAssertEqual(size["x2b_lsnx"], 32)
+        XCTAssertEqual(size["x2b_lsnx"], 64, "open addressing: a power of two of at least twice the rows")
         XCTAssertEqual(size["x2b_lsn"], 8)
         XCTAssertEqual(size["x2b_active"], 8)
         XCTAssertEqual(size["x2b_clu"], 8, "two rows per cluster")

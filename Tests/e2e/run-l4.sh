@@ -92,9 +92,11 @@ run_case multi-file "10.96.1.1:5000" "$F/multi-file/"*.yaml
 many_listeners() {
 	[ -n "$FILTER" ] && [[ "many-listeners" != *"$FILTER"* ]] && return 0
 	local snap=$E2E_TMP/many-listeners.json dsts vip
-	"$E2E_PYTHON" "$ROOT/scripts/gen-synthetic.py" --services 40 --endpoints 2 --http-ratio 0 --seed 3 \
-		--format json -o "$snap" -q
-	dsts=$(e2e_listener_dsts "$snap" | tr ' ' '\n' | head -n 4 | tr '\n' ' ')
+	# half the services IPv6: both families past the straight-line limit, in x2b_lsnx
+	"$E2E_PYTHON" "$ROOT/scripts/gen-synthetic.py" --services 60 --endpoints 2 --http-ratio 0 --seed 3 \
+		--ipv6-ratio 0.5 --format json -o "$snap" -q
+	dsts="$(e2e_listener_dsts "$snap" | tr ' ' '\n' | grep -v '^\[' | head -n 4 | tr '\n' ' ')"
+	dsts+="$(e2e_listener_dsts "$snap" | tr ' ' '\n' | grep '^\[' | head -n 3 | tr '\n' ' ')"
 	vip=${dsts%% *}
 	run_case many-listeners "$dsts ${vip%:*}:1 10.200.1.1:${vip##*:}" "$snap"
 }

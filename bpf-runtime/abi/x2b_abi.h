@@ -37,6 +37,14 @@
 #define X2B_CLU_PASSTHROUGH 1 /* ORIGINAL_DST: keep the destination */
 
 /* x2b_lsnf: one bit per IPv4 /16 that a listener row in the maps covers. */
+
+/*
+ * x2b_lsnx: exact listener addresses in an open-addressed array laid out by
+ * the compiler (x2b_lsn_hash, linear probing): a row sits at most
+ * X2B_LSNX_PROBES - 1 slots after its hash; a zeroed slot (family 0) ends a
+ * probe sequence. One cache line per slot, no bucket list to walk.
+ */
+#define X2B_LSNX_PROBES 8
 #define X2B_LSN_FILTER_WORDS 2048
 
 #define X2B_MAX_PRIORITIES 4
@@ -82,6 +90,13 @@ struct x2b_action {
 struct x2b_lsn_row {
 	__u32 action;
 	struct x2b_action act;
+};
+
+/* One x2b_lsnx slot: the key it holds and its row, padded to 64 bytes. */
+struct x2b_lsn_slot {
+	struct x2b_lsn_key key;
+	struct x2b_lsn_row row;
+	__u32 pad[3];
 };
 
 /*

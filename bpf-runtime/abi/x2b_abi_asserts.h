@@ -15,6 +15,8 @@ X2B_ASSERT_OFF(x2b_lsn_key, addr, 8);
 X2B_ASSERT_SIZE(x2b_action, 24);
 X2B_ASSERT_SIZE(x2b_lsn_row, 28);
 X2B_ASSERT_OFF(x2b_lsn_row, act, 4);
+X2B_ASSERT_SIZE(x2b_lsn_slot, 64);
+X2B_ASSERT_OFF(x2b_lsn_slot, row, 24);
 X2B_ASSERT_SIZE(x2b_astat, 16);
 X2B_ASSERT_OFF(x2b_astat, redirected, 8);
 X2B_ASSERT_SIZE(x2b_wcluster, 8);

@@ -527,16 +527,60 @@ static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, co
 }
 
 /*
+ * The slot hash of an exact listener key (words 1-5: family, port, address;
+ * the prefix length is the family's). BundleLayout.listenerSlotHash computes
+ * the same to lay the table out.
+ */
+static __always_inline __u32 x2b_lsn_hash(const __u32 *w)
+{
+	__u32 h = 0;
+
+	for (int i = 1; i < 6; i++) {
+		h = (h ^ w[i]) * 0x9e3779b1u;
+		h ^= h >> 15;
+	}
+	/* MurmurHash3's finaliser: every input bit reaches the low (slot) bits */
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
+/*
+ * Exact listener addresses (x2b_lsnx, laid out by the compiler): from the
+ * key's slot on, at most X2B_LSNX_PROBES slots, until the key or an empty slot.
+ */
+static __always_inline const struct x2b_lsn_row *x2b_exact_listener(const struct x2b_lsn_key *key)
+{
+	const __u32 *w = (const __u32 *)key;
+	__u32 h = x2b_lsn_hash(w);
+
+	for (__u32 i = 0; i < X2B_LSNX_PROBES; i++) {
+		__u32 idx = (h + i) & X2B_LSNX_MASK;
+		const struct x2b_lsn_slot *s = bpf_map_lookup_elem(&x2b_lsnx, &idx);
+		const __u32 *k;
+
+		if (!s || !s->key.family)
+			return NULL;
+		k = (const __u32 *)&s->key;
+		if (k[1] == w[1] && k[2] == w[2] && k[3] == w[3] && k[4] == w[4] && k[5] == w[5])
+			return &s->row;
+	}
+	return NULL;
+}
+
+/*
  * Listener lookup from maps: for IPv4 the /16 filter (x2b_lsnf) first, then
- * exact listener addresses in a hash map (one hash lookup for the common
- * service VIP, whose value carries the action's row: *act), then destination prefixes and wildcard listeners in the LPM
- * trie when the bundle has any (X2B_LPM_ROWS).
+ * exact listener addresses (x2b_lsnx: one slot read for the common service
+ * VIP, which carries the action's row: *act), then destination prefixes and
+ * wildcard listeners in the LPM trie when the bundle has any (X2B_LPM_ROWS).
  */
 static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const __u32 *addr,
 						 const struct x2b_action **act)
 {
 	struct x2b_lsn_key key = {};
-	struct x2b_lsn_row *hit;
+	const struct x2b_lsn_row *hit;
 	__u32 *action;
 
 	if (family == X2B_FAM_INET4) {
@@ -551,7 +595,7 @@ static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const 
 	key.family = family;
 	key.port = port;
 	__builtin_memcpy(key.addr, addr, family == X2B_FAM_INET4 ? 4 : 16);
-	hit = bpf_map_lookup_elem(&x2b_lsnx, &key);
+	hit = x2b_exact_listener(&key);
 	if (hit) {
 		*act = &hit->act;
 		return hit->action;

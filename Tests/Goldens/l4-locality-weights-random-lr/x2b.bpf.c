@@ -6,11 +6,14 @@
 /* Listener rows kept in the LPM trie (prefixes, wildcard listeners); 0: exact listeners only. */
 #define X2B_LPM_ROWS 0
 
-/* Listener match: exact listener addresses. */
+/* Slots of the exact-listener table x2b_lsnx, minus one (a power of two). */
+#define X2B_LSNX_MASK 7
+
+/* Listener match: exact listener addresses (open addressing, slots laid out by the compiler). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct x2b_lsn_key);
-	__type(value, struct x2b_lsn_row);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct x2b_lsn_slot);
 	__uint(max_entries, 8);
 } x2b_lsnx SEC(".maps");
 
