@@ -958,13 +958,6 @@ public struct Lowerer {
             case .useHashPolicy(let b)?: chosenBy = b.value
             default: break
             }
-            if chosenBy {
-                diagnostics.append(
-                    Diagnostic(
-                        .unsupportedRouting, path: "\(path).weighted_clusters",
-                        "weighted clusters chosen by a header or a hash policy are not supported"))
-                return nil
-            }
             var entries: [IRWeightedCluster] = []
             for (i, c) in wc.clusters.enumerated() {
                 let cpath = "\(path).weighted_clusters.clusters[\(i)]"
@@ -974,6 +967,17 @@ public struct Lowerer {
                 }
                 _ = referenceCluster(c.name, path: cpath)
                 entries.append(IRWeightedCluster(cluster: c.name, weight: c.hasWeight ? c.weight.value : 0))
+            }
+            // A value taken from a header or the hash policy decides only between
+            // clusters that carry weight: with one such cluster (Envoy Gateway
+            // writes use_hash_policy over a single backend) the pick is that
+            // cluster whatever the value, which the kernel routes exactly.
+            if chosenBy, entries.filter({ $0.weight > 0 }).count > 1 {
+                diagnostics.append(
+                    Diagnostic(
+                        .unsupportedRouting, path: "\(path).weighted_clusters",
+                        "weighted clusters chosen by a header or a hash policy are not supported (more than one cluster has weight)"))
+                return nil
             }
             let sum = entries.reduce(UInt64(0)) { $0 + UInt64($1.weight) }
             let total = wc.hasTotalWeight ? UInt64(wc.totalWeight.value) : sum
