@@ -371,10 +371,32 @@ extension ParseSession {
             }
         }
         if let key = o.fieldKey("dynamic_resources") {
+            let files = Self.configSourceFiles(o[key])
             diag(
                 .skippedContent, path: ParseSession.join(path, key),
-                "dynamic_resources ignored: xDS sources are not fetched; give the snapshot's resources as input")
+                files.isEmpty
+                    ? "dynamic_resources ignored: xDS sources are not fetched; give the snapshot's resources as input (or `xds2bpf fetch` them from the control plane)"
+                    : "dynamic_resources ignored: Envoy reads \(files.map { "\($0.source) from \($0.path)" }.joined(separator: ", ")) at run time; give those files as inputs too"
+            )
         }
+    }
+
+    /// The files a bootstrap's `lds_config` / `cds_config` name (`path_config_source.path`,
+    /// or the deprecated `path`), for the diagnostic that says what to give instead.
+    static func configSourceFiles(_ v: JSONValue?) -> [(source: String, path: String)] {
+        guard case .object(let d)? = v else { return [] }
+        var out: [(String, String)] = []
+        for (field, what) in [("lds_config", "listeners"), ("cds_config", "clusters")] {
+            guard let k = d.fieldKey(field), case .object(let cs)? = d[k] else { continue }
+            if let pk = cs.fieldKey("path_config_source"), case .object(let pcs)? = cs[pk], let fk = pcs.fieldKey("path"),
+                case .string(let file)? = pcs[fk]
+            {
+                out.append((what, file))
+            } else if let fk = cs.fieldKey("path"), case .string(let file)? = cs[fk] {
+                out.append((what, file))
+            }
+        }
+        return out
     }
 
     // MARK: Maps keyed by type

@@ -50,6 +50,22 @@ final class FrontendShapeTests: XCTestCase {
         XCTAssertEqual(s.inputDigests[0].count, 64)
     }
 
+    /// A bootstrap that takes its resources from files (dynamic_resources with
+    /// path_config_source): the note names the files to give instead.
+    func testDynamicResourcesFromFilesAreNamed() {
+        let snap = parse(
+            """
+            dynamic_resources:
+              lds_config: {path_config_source: {path: /var/lib/envoy/lds.yaml}}
+              cds_config: {path: /etc/envoy/cds.yaml}
+            """, name: "envoy.yaml")
+        let note = snap.diagnostics.first { $0.id == "XDS007" }
+        XCTAssertEqual(
+            note?.message,
+            "dynamic_resources ignored: Envoy reads listeners from /var/lib/envoy/lds.yaml, clusters from /etc/envoy/cds.yaml at run time; give those files as inputs too"
+        )
+    }
+
     func testTypeURLMap() {
         let s = parse(
             """
