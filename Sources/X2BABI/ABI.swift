@@ -5,7 +5,7 @@
 /// (`X2B_ACT_CLUSTER` is `actCluster`; `X2B_ABI_VERSION` is `version`).
 public enum ABI {
     /// X2B_ABI_VERSION
-    public static let version: UInt32 = 4
+    public static let version: UInt32 = 5
     /// X2B_FAM_INET4
     public static let famInet4: UInt32 = 4
     /// X2B_FAM_INET6
@@ -54,8 +54,12 @@ public enum ABI {
     public static let gNoEndpoint: UInt32 = 2
     /// X2B_G_FAMILY
     public static let gFamily: UInt32 = 3
+    /// X2B_G_REFUSED the route refuses (unknown cluster; with the module: Envoy would answer, or close)
+    public static let gRefused: UInt32 = 4
+    /// X2B_G_PASSTHROUGH an ORIGINAL_DST cluster: left to its original destination
+    public static let gPassthrough: UInt32 = 5
     /// X2B_G_COUNT
-    public static let globalCounters: UInt32 = 4
+    public static let globalCounters: UInt32 = 6
     /// X2B_ORIG_SLOTS
     public static let origSlots: UInt32 = 0x1_0000
     /// X2B_SK_REDIRECTED
@@ -164,6 +168,8 @@ public enum ABI {
     public static let hkError: UInt32 = 6
     /// X2B_HK_BAD_REQUEST Envoy's HTTP/1 codec refuses the head (cluster = its status): refused
     public static let hkBadRequest: UInt32 = 7
+    /// X2B_HK_COUNT x2b_hstat: HTTP decisions per kind
+    public static let hkCount: UInt32 = 8
     /// X2B_HTTP_NONE
     public static let httpNone: UInt32 = 0xffff_ffff
     /// X2B_FIELD_METHOD
@@ -261,12 +267,13 @@ public enum ABILayout {
             Field(name: "flags", offset: 12, size: 4),
             Field(name: "levels", offset: 16, size: 80),
         ]),
-        Struct(name: "x2b_endpoint", size: 24, align: 4, fields: [
+        Struct(name: "x2b_endpoint", size: 32, align: 8, fields: [
             Field(name: "family", offset: 0, size: 1),
             Field(name: "pad", offset: 1, size: 1),
             Field(name: "port", offset: 2, size: 2),
             Field(name: "weight", offset: 4, size: 4),
             Field(name: "addr", offset: 8, size: 16),
+            Field(name: "connects", offset: 24, size: 8),
         ]),
         Struct(name: "x2b_slot", size: 8, align: 4, fields: [
             Field(name: "hash", offset: 0, size: 4),

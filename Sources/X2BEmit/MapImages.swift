@@ -248,6 +248,7 @@ public enum MapImageEncoder {
         v.u16be(e.port)
         v.u32(e.weight)
         v.raw(e.address.bytes, padTo: addressBytes)
+        v.u64(0)  // connects: counted by the connect programs
         return v.bytes
     }
 

@@ -239,7 +239,7 @@ public struct BundleLayout: Sendable {
                 maxEntries: Int(ABI.origSlots), serves: "dialled service address per socket cookie slot (getpeername)"),
             MapSpec(
                 name: "x2b_gstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
-                maxEntries: Int(ABI.globalCounters), serves: "counters: seen, unmatched, no endpoint, family mismatch"),
+                maxEntries: Int(ABI.globalCounters), serves: "counters: seen, unmatched, no endpoint, family mismatch, refused by the route, pass-through"),
             MapSpec(
                 name: "x2b_astat", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_astat", keySize: 4,
                 valueSize: lb("x2b_astat"), maxEntries: capacity(plan.actions.count),
@@ -294,6 +294,9 @@ extension HTTPPlan {
             MapSpec(
                 name: "x2b_hres", kind: .percpuArray, keyType: "__u32", valueType: "struct x2b_hresult", keySize: 4,
                 valueSize: lb("x2b_hresult"), maxEntries: 1, serves: "the last HTTP routing decision and why"),
+            MapSpec(
+                name: "x2b_hstat", kind: .percpuArray, keyType: "__u32", valueType: "__u64", keySize: 4, valueSize: 8,
+                maxEntries: Int(ABI.hkCount), serves: "counters: HTTP routing decisions per kind (X2B_HK_*)"),
             MapSpec(
                 name: "x2b_htab", kind: .array, keyType: "__u32", valueType: "struct x2b_htable", keySize: 4,
                 valueSize: lb("x2b_htable"), maxEntries: cap(tables.count), serves: "HTTP route tables: host handling, wildcard lengths"),

@@ -44,7 +44,7 @@ def abi_version():
 
 def endpoint(ip, port, family=4):
     return struct.pack("<BB", family, 0) + struct.pack(">H", port) + struct.pack("<I", 1) \
-        + socket.inet_aton(ip) + bytes(12)
+        + socket.inet_aton(ip) + bytes(12) + bytes(8)  # connects (u64) starts at 0
 
 
 def main():

@@ -82,9 +82,9 @@ def pow2(n):
 
 
 def endpoint(ip, port):
-    """struct x2b_endpoint: family, pad, port (network order), weight, addr[16]."""
+    """struct x2b_endpoint: family, pad, port (network order), weight, addr[16], connects (u64)."""
     return struct.pack("<BB", 4, 0) + struct.pack(">H", port) + struct.pack("<I", 1) \
-        + socket.inet_aton(ip) + bytes(12)
+        + socket.inet_aton(ip) + bytes(12) + bytes(8)  # connects (u64) starts at 0
 
 
 def cluster_row(cid, levels, lb=0):
@@ -105,7 +105,7 @@ def write_lb_images(out, lb, ip):
             ep += struct.pack("<I", first + i) + endpoint(ip, port)
             if lb["lb"] == 2:  # struct x2b_epkey: family, pad, port, addr[16]
                 e = endpoint(ip, port)
-                active[e[:4] + e[8:]] = struct.pack("<I", 0)
+                active[e[:4] + e[8:24]] = struct.pack("<I", 0)
             tab += struct.pack("<I", first + i) + struct.pack("<II", 0, i)
         first += len(ports)
     lb["nactive"] = len(active)
@@ -251,7 +251,7 @@ def main():
             for nm, rows, vs, n, serves in (
                     ("x2b_clu", lb["rows"], 16 + 20 * 4, len(lb["eps"]), "cluster rows, two per cluster"),
                     ("x2b_cluv", lb["ncl"], 4, 0, "live row per cluster"),
-                    ("x2b_ep", lb["ep_max"], 24, sum(len(e) for e in lb["eps"]), "endpoints"),
+                    ("x2b_ep", lb["ep_max"], 32, sum(len(e) for e in lb["eps"]), "endpoints"),
                     ("x2b_lbtab", lb["tab_max"], 8, sum(len(e) for e in lb["eps"]), "LB tables"),
                     ("x2b_rr", lb["ncl"], 4, 0, "round-robin positions")):
                 m.maps.add(name=nm, kind=pb.ARRAY, key_size=4, value_size=vs, max_entries=rows,

@@ -442,9 +442,18 @@ delta() { # delta OUT BUNDLE ARGS...: an EndpointDelta (make-delta.py)
 }
 
 maps_digest() { # maps_digest NAME: sha256 of the contents of the update's maps
+	# without what connects change: the round-robin position in x2b_clu rows
+	# (bytes 8-11) and the connect count in x2b_ep rows (bytes 24-31)
 	local m
 	for m in x2b_clu x2b_cluv x2b_ep x2b_lbtab; do
-		bpftool map dump pinned "$XDS2BPF_BPFFS/$1/maps/$m" -j
+		bpftool map dump pinned "$XDS2BPF_BPFFS/$1/maps/$m" -j |
+			"$E2E_PYTHON" -c 'import json, sys
+volatile = {"x2b_clu": range(8, 12), "x2b_ep": range(24, 32)}.get(sys.argv[1], ())
+rows = json.load(sys.stdin)
+for r in rows:
+    r.pop("formatted", None)  # the same row decoded through BTF, when bpftool has it
+    r["value"] = [("0x00" if i in volatile else b) for i, b in enumerate(r["value"])]
+print(json.dumps(rows, sort_keys=True))' "$m"
 	done | sha256sum | cut -d' ' -f1
 }
 
@@ -779,6 +788,8 @@ $(cat "$D/stats.prom")"
 	e2e_expect_eq 1 "$(prom_value "xds2bpf_connects_unmatched_total{$l}")" "prometheus: the unmatched connect"
 	e2e_expect_eq 0 "$(prom_value "xds2bpf_connects_refused_total{$l}")" "prometheus: nothing refused yet"
 	e2e_expect_eq 1 "$(prom_value "xds2bpf_cluster_endpoints{$l,cluster=\"fx_cluster_0\",level=\"0\"}")" "prometheus: endpoints of the live row"
+	e2e_expect_eq 12 "$(prom_value "xds2bpf_endpoint_connects_total{$l,cluster=\"fx_cluster_0\",endpoint=\"127.0.0.1:$PORT_A\"}")" \
+		"prometheus: connects of the endpoint"
 	e2e_expect_eq 0 "$(prom_value "xds2bpf_endpoint_active_connections{$l,endpoint=\"127.0.0.1:$PORT_A\"}")" \
 		"prometheus: x2b_active per endpoint address"
 	e2e_expect_eq 0 "$(prom_value "xds2bpf_in_place_updates_total{$l}")" "prometheus: no in-place update yet"
@@ -865,18 +876,38 @@ $(cat "$D/stats.prom")"
 		e2e_log "SKIP metrics of a compiled bundle: no compiler at $xds2bpf"
 		return 0
 	fi
-	snapshot_yaml "$PORT_A" >"$D/web.yaml"
-	"$xds2bpf" compile "$D/web.yaml" -o "$D/web" --cache-dir none --quiet || e2e_fail "compile web"
+	# two endpoints (round robin), and an ORIGINAL_DST listener whose connects pass through
+	snapshot_yaml "$PORT_A" "$PORT_B" >"$D/web.yaml"
+	cat >>"$D/web.yaml" <<-EOF
+	  - name: passthrough
+	    type: ORIGINAL_DST
+	    lb_policy: CLUSTER_PROVIDED
+	EOF
+	sed -i "s/^  clusters:/  - name: orig\n    address: {socket_address: {address: 10.96.0.2, port_value: 80}}\n    filter_chains:\n    - filters:\n      - name: envoy.filters.network.tcp_proxy\n        typed_config:\n          \"@type\": type.googleapis.com\/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n          stat_prefix: orig\n          cluster: passthrough\n  clusters:/" "$D/web.yaml"
+	"$xds2bpf" compile "$D/web.yaml" -o "$D/web" --cache-dir none --quiet || e2e_fail "compile web: $(cat "$D/web.yaml")"
 	expect_rc 0 "loaded 'metrics2'" "load a compiled bundle" e2e_load "$D/web" metrics2
-	for i in 1 2 3; do connect_is backend-a "compiled bundle: connect $i"; done
+	got=""
+	for i in 1 2 3 4; do got+="$(e2e_connect "$SVC") "; done
+	e2e_expect_eq "backend-a backend-a backend-b backend-b" "$(tr ' ' '\n' <<<"$got" | grep . | sort | xargs)" \
+		"compiled bundle: round robin over both endpoints"
+	e2e_expect_eq "error: ENETUNREACH Network is unreachable" "$(e2e_connect 10.96.0.2:80)" "compiled bundle: ORIGINAL_DST passes through"
 	run e2e_loader stats --name metrics2 --format prometheus
 	[ "$RC" = 0 ] || e2e_fail "stats: $OUT"
 	promtool check metrics <<<"$OUT" || e2e_fail "promtool: the compiled bundle's metrics"
 	l='bundle="metrics2"'
-	e2e_expect_eq 3 "$(prom_value "xds2bpf_listener_connects_total{$l,listener=\"web\",address=\"10.96.0.1:80\"}")" \
+	e2e_expect_eq 4 "$(prom_value "xds2bpf_listener_connects_total{$l,listener=\"web\",address=\"10.96.0.1:80\"}")" \
 		"compiled bundle: connects of listener web"
-	e2e_expect_eq 3 "$(prom_value "xds2bpf_cluster_connects_total{$l,cluster=\"backend\"}")" "compiled bundle: connects of cluster backend"
-	e2e_expect_eq 1 "$(prom_value "xds2bpf_cluster_endpoints{$l,cluster=\"backend\",level=\"0\"}")" "compiled bundle: one endpoint"
+	e2e_expect_eq 4 "$(prom_value "xds2bpf_cluster_connects_total{$l,cluster=\"backend\"}")" "compiled bundle: connects of cluster backend"
+	e2e_expect_eq 2 "$(prom_value "xds2bpf_cluster_endpoints{$l,cluster=\"backend\",level=\"0\"}")" "compiled bundle: two endpoints"
+	for p in "$PORT_A" "$PORT_B"; do
+		e2e_expect_eq 2 "$(prom_value "xds2bpf_endpoint_connects_total{$l,cluster=\"backend\",endpoint=\"127.0.0.1:$p\"}")" \
+			"compiled bundle: connects of endpoint 127.0.0.1:$p"
+	done
+	e2e_expect_eq 1 "$(prom_value "xds2bpf_connects_passthrough_total{$l}")" "compiled bundle: one connect passed through"
+	e2e_expect_eq 1 "$(prom_value "xds2bpf_listener_connects_total{$l,listener=\"orig\",address=\"10.96.0.2:80\"}")" \
+		"compiled bundle: connects of listener orig"
+	e2e_expect_eq 0 "$(prom_value "xds2bpf_connects_refused_total{$l}")" "compiled bundle: nothing refused"
+	e2e_expect_eq 0 "$(prom_value "xds2bpf_connects_no_endpoint_total{$l}")" "compiled bundle: no connect without an endpoint"
 	expect_rc 0 "unloaded" "unload 'metrics2'" e2e_loader unload --name metrics2
 	assert_nothing_left metrics2
 }

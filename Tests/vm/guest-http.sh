@@ -37,6 +37,9 @@ while IFS='|' read -r name eps; do
 			# shellcheck disable=SC2086
 			echo "X2B-HOBS $name $id $(/x2b/x2b-vmtest hprobe --cgroup $CG "$N" "$dst" "$method" "$authority" "$path" $hdrs)"
 		done
+		# HTTP decisions per kind as the loader exports them (check-http.sh sums them)
+		/x2b/xds2bpf-loader stats --name "h$i" --format prometheus | grep '^xds2bpf_http_decisions_total' |
+			sed "s/^/X2B-HSTAT $name /"
 		/x2b/xds2bpf-loader unload --name "h$i" >/dev/null || rc=1
 	else
 		echo "X2B-HTTP-LOAD $name FAIL"

@@ -11,7 +11,7 @@
 
 #include <linux/types.h>
 
-#define X2B_ABI_VERSION 4
+#define X2B_ABI_VERSION 5
 
 /* Address families as stored in keys and endpoints. */
 #define X2B_FAM_INET4 4
@@ -56,7 +56,9 @@
 #define X2B_G_UNMATCHED 1
 #define X2B_G_NO_ENDPOINT 2
 #define X2B_G_FAMILY 3
-#define X2B_G_COUNT 4
+#define X2B_G_REFUSED 4     /* the route refuses (unknown cluster; with the module: Envoy would answer, or close) */
+#define X2B_G_PASSTHROUGH 5 /* an ORIGINAL_DST cluster: left to its original destination */
+#define X2B_G_COUNT 6
 
 /*
  * Listener + filter-chain match, an LPM trie. The data part is
@@ -141,6 +143,12 @@ struct x2b_endpoint {
 	__u16 port; /* network order */
 	__u32 weight;
 	__u8 addr[16];
+	/*
+	 * Connects sent to this row (atomic add by the connect programs; images and
+	 * in-place updates write 0). Kept in the row the pick reads, so counting
+	 * touches no other line.
+	 */
+	__u64 connects;
 };
 
 /* An LB table slot: rr schedule and maglev use ep; rings use hash + ep. */
@@ -365,6 +373,7 @@ struct x2b_hcn_key {
 #define X2B_HK_NO_CLUSTER 5   /* the route names no cluster of the bundle */
 #define X2B_HK_ERROR 6        /* the head could not be used (truncated, a form the kernel does not parse): L4 fallback */
 #define X2B_HK_BAD_REQUEST 7  /* Envoy's HTTP/1 codec refuses the head (cluster = its status): refused */
+#define X2B_HK_COUNT 8        /* x2b_hstat: HTTP decisions per kind */
 
 #define X2B_HTTP_NONE 0xffffffffu
 

@@ -23,7 +23,7 @@ X2B_ASSERT_SIZE(x2b_wcluster, 8);
 X2B_ASSERT_SIZE(x2b_level, 20);
 X2B_ASSERT_SIZE(x2b_cluster, 96);
 X2B_ASSERT_OFF(x2b_cluster, levels, 16);
-X2B_ASSERT_SIZE(x2b_endpoint, 24);
+X2B_ASSERT_SIZE(x2b_endpoint, 32);
 X2B_ASSERT_OFF(x2b_endpoint, weight, 4);
 X2B_ASSERT_OFF(x2b_endpoint, addr, 8);
 X2B_ASSERT_SIZE(x2b_slot, 8);

@@ -77,9 +77,11 @@ static __always_inline __u32 x2b_http_action(struct bpf_sock_addr *ctx, const st
 	req->len = n > X2B_HEAD_MAX ? X2B_HEAD_MAX : n;
 	req->flags = n >= X2B_HEAD_MAX ? X2B_REQ_TRUNCATED : 0;
 	c = x2b_http_route(req, act->target);
+	res = bpf_map_lookup_elem(&x2b_hres, &zero);
+	if (res && res->kind < X2B_HK_COUNT)
+		x2b_count(&x2b_hstat, res->kind);
 	if (c != X2B_NO_ACTION)
 		return c;
-	res = bpf_map_lookup_elem(&x2b_hres, &zero);
 	if (!res)
 		return X2B_HTTP_FALLBACK;
 	if (res->kind == X2B_HK_ERROR && x2b_http_error_falls_back(act->target))
@@ -464,6 +466,9 @@ X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_clust
 		}
 	}
 	ctx->user_port = ep->port;
+#ifndef X2B_BENCH_NO_COUNTERS
+	__sync_fetch_and_add(&ep->connects, 1);
+#endif
 	if (redirected)
 		redirected->redirected += 1; /* the action's per-CPU row, read at the match */
 	else
@@ -511,7 +516,7 @@ static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, co
 	}
 	*redirected = direct != X2B_NO_ACTION ? st : 0;
 	if (cluster == X2B_REFUSE) {
-		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
+		x2b_count(&x2b_gstat, X2B_G_REFUSED);
 		return X2B_SLOT_REFUSE;
 	}
 	if (cluster == X2B_NO_ACTION)
@@ -519,8 +524,10 @@ static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, co
 	c = x2b_cluster_row(cluster);
 	if (!c)
 		return X2B_SLOT_PASS;
-	if (c->flags & X2B_CLU_PASSTHROUGH)
+	if (c->flags & X2B_CLU_PASSTHROUGH) {
+		x2b_count(&x2b_gstat, X2B_G_PASSTHROUGH);
 		return X2B_SLOT_PASS;
+	}
 	*cid = cluster;
 	*row = c;
 	return c->lb;

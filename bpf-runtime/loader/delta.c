@@ -18,7 +18,7 @@
 #define X2B_SLOT_SIZE sizeof(struct x2b_slot)
 #define X2B_MAX_RING (1U << X2B_RING_SEARCH_STEPS)
 
-_Static_assert(sizeof(struct x2b_endpoint) == 24, "x2b_endpoint layout");
+_Static_assert(sizeof(struct x2b_endpoint) == 32, "x2b_endpoint layout");
 _Static_assert(sizeof(struct x2b_slot) == 8, "x2b_slot layout");
 _Static_assert(sizeof(struct x2b_cluster) == 16 + 20 * X2B_MAX_PRIORITIES, "x2b_cluster layout");
 

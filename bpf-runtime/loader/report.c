@@ -455,6 +455,8 @@ static const char *const gstat_names[X2B_G_COUNT] = {
 	[X2B_G_UNMATCHED] = "unmatched",
 	[X2B_G_NO_ENDPOINT] = "no_endpoint",
 	[X2B_G_FAMILY] = "family_mismatch",
+	[X2B_G_REFUSED] = "refused_by_route",
+	[X2B_G_PASSTHROUGH] = "passthrough",
 };
 
 static const char *listener_name(const x2b_manifest *m, __u32 idx, const char **addr)
@@ -662,6 +664,120 @@ out:
 		close(cfd);
 }
 
+/*
+ * Connects per endpoint of every cluster's live levels (x2b_endpoint.connects,
+ * counted in the row the pick reads). An address that appears twice in a
+ * cluster's live levels is one series (the counts added), so label sets stay
+ * unique. Rows an in-place update retired are not listed: their endpoint's new
+ * row starts at 0, which Prometheus reads as a counter reset.
+ */
+static void prom_endpoint_connects(FILE *f, const struct loaded *l)
+{
+	static const char metric[] = "xds2bpf_endpoint_connects_total";
+	struct bpf_map_info vi, ci, ei;
+	int vfd, cfd, efd;
+	bool head = false;
+
+	vfd = pinned_map(l, "x2b_cluv", BPF_MAP_TYPE_ARRAY, 4, 4, &vi);
+	cfd = pinned_map(l, "x2b_clu", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct x2b_cluster), &ci);
+	efd = pinned_map(l, "x2b_ep", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct x2b_endpoint), &ei);
+	if (vfd < 0 || cfd < 0 || efd < 0)
+		goto out;
+	for (size_t i = 0; i < l->m->n_clusters; i++) {
+		__u32 cid = l->m->clusters[i]->index, live, row, n = 0, cap = 0;
+		struct x2b_endpoint *eps = NULL;
+		struct x2b_cluster c;
+
+		if (bpf_map_lookup_elem(vfd, &cid, &live))
+			continue;
+		row = cid * 2 + (live & 1);
+		if (bpf_map_lookup_elem(cfd, &row, &c) || c.nlevels > X2B_MAX_PRIORITIES ||
+		    (c.flags & X2B_CLU_PASSTHROUGH))
+			continue;
+		for (__u32 lv = 0; lv < c.nlevels; lv++) {
+			for (__u32 k = 0; k < c.levels[lv].count && k < ei.max_entries; k++) {
+				__u32 idx = c.levels[lv].first + k, j;
+				struct x2b_endpoint ep;
+
+				if (bpf_map_lookup_elem(efd, &idx, &ep))
+					continue;
+				for (j = 0; j < n; j++)
+					if (eps[j].family == ep.family && eps[j].port == ep.port &&
+					    !memcmp(eps[j].addr, ep.addr, 16))
+						break;
+				if (j < n) {
+					eps[j].connects += ep.connects;
+					continue;
+				}
+				if (n == cap) {
+					struct x2b_endpoint *grown =
+						realloc(eps, (cap ? 2 * cap : 16) * sizeof(*eps));
+
+					if (!grown)
+						break;
+					eps = grown;
+					cap = cap ? 2 * cap : 16;
+				}
+				eps[n++] = ep;
+			}
+		}
+		for (__u32 j = 0; j < n; j++) {
+			char addr[INET6_ADDRSTRLEN + 16];
+
+			if (!head)
+				prom_family(
+					f, metric, "counter",
+					"Connects sent to the endpoint by the cluster (its live "
+					"levels; an endpoint an in-place update re-adds starts again "
+					"at 0)");
+			head = true;
+			endpoint_text(eps[j].family, eps[j].addr, eps[j].port, addr, sizeof(addr));
+			prom_start(f, metric, l->name);
+			prom_label(f, "cluster", l->m->clusters[i]->name);
+			prom_label(f, "endpoint", addr);
+			prom_value(f, eps[j].connects);
+		}
+		free(eps);
+	}
+out:
+	if (vfd >= 0)
+		close(vfd);
+	if (cfd >= 0)
+		close(cfd);
+	if (efd >= 0)
+		close(efd);
+}
+
+/* HTTP routing decisions per kind (x2b_hstat; bundles with HTTP routes, the module's build). */
+static void prom_http_decisions(FILE *f, const struct loaded *l)
+{
+	static const char metric[] = "xds2bpf_http_decisions_total";
+	static const char *const kinds[X2B_HK_COUNT] = {
+		[X2B_HK_CLUSTER] = "cluster",	   [X2B_HK_NO_VHOST] = "no_virtual_host",
+		[X2B_HK_NO_ROUTE] = "no_route",	   [X2B_HK_TLS_REDIRECT] = "tls_redirect",
+		[X2B_HK_LOCAL] = "local_response", [X2B_HK_NO_CLUSTER] = "no_cluster",
+		[X2B_HK_ERROR] = "unusable_head",  [X2B_HK_BAD_REQUEST] = "bad_request",
+	};
+	struct counters h;
+
+	if (read_counters(l, "x2b_hstat", &h) || !h.present)
+		goto out;
+	prom_family(
+		f, metric, "counter",
+		"Requests the kernel routed by their head (defer-connect module), per decision: "
+		"cluster (forwarded), no_virtual_host and no_route (Envoy answers 404), "
+		"tls_redirect, local_response (redirect or direct response), no_cluster, "
+		"bad_request (refused as Envoy's codec refuses the head), unusable_head "
+		"(cut short or not parsed: L4 fallback or refused)");
+	for (__u32 k = 0; k < X2B_HK_COUNT && k < h.n; k++) {
+		prom_start(f, metric, l->name);
+		prom_label(f, "kind", kinds[k]);
+		prom_value(f, h.v[k]);
+	}
+out:
+	free(h.v);
+}
+
 /* Active connections per endpoint address (x2b_active: least-request clusters). */
 static void prom_active(FILE *f, const struct loaded *l)
 {
@@ -760,11 +876,11 @@ static void stats_prometheus(FILE *f, const struct loaded *l, const char *snap,
 		  "connect() calls of IPv4 and IPv6 sockets in the cgroup that the entry programs saw" },
 		{ X2B_G_UNMATCHED, "xds2bpf_connects_unmatched_total",
 		  "Connects that matched no listener: passed through unchanged" },
-		{ X2B_G_NO_ENDPOINT, "xds2bpf_connects_refused_total",
-		  "Connects refused (EPERM): the cluster had no usable endpoint, or the route "
-		  "refuses (unknown cluster; with the defer-connect module a request Envoy would "
-		  "answer itself or a head its codec refuses); the data plane keeps one counter for "
-		  "all of these" },
+		{ X2B_G_NO_ENDPOINT, "xds2bpf_connects_no_endpoint_total",
+		  "Connects refused (EPERM) because the cluster had no usable endpoint" },
+		{ X2B_G_PASSTHROUGH, "xds2bpf_connects_passthrough_total",
+		  "Connects routed to an ORIGINAL_DST cluster (Istio's PassthroughCluster): left "
+		  "to their original destination" },
 		{ X2B_G_FAMILY, "xds2bpf_connects_family_mismatch_total",
 		  "Connects of an IPv4 socket whose chosen endpoint is IPv6: passed through "
 		  "unchanged" },
@@ -809,6 +925,14 @@ static void stats_prometheus(FILE *f, const struct loaded *l, const char *snap,
 		if (global[k].idx < g->n)
 			prom_one(f, global[k].metric, "counter", global[k].help, l->name,
 				 g->v[global[k].idx]);
+	if (g->present && X2B_G_REFUSED < g->n)
+		prom_one(
+			f, "xds2bpf_connects_refused_total", "counter",
+			"Connects refused (EPERM), whatever the reason: the cluster had no usable "
+			"endpoint (also in xds2bpf_connects_no_endpoint_total) or the route refuses "
+			"(unknown cluster; with the defer-connect module a request Envoy would answer "
+			"itself, a head its codec refuses, a TLS connection it would close)",
+			l->name, g->v[X2B_G_NO_ENDPOINT] + g->v[X2B_G_REFUSED]);
 
 	if (ls->present)
 		prom_family(f, "xds2bpf_listener_connects_total", "counter",
@@ -839,6 +963,8 @@ static void stats_prometheus(FILE *f, const struct loaded *l, const char *snap,
 		prom_value(f, cs->v[i]);
 	}
 	prom_cluster_endpoints(f, l);
+	prom_endpoint_connects(f, l);
+	prom_http_decisions(f, l);
 	prom_active(f, l);
 	prom_programs(f, l);
 }

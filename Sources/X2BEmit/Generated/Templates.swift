@@ -2581,9 +2581,11 @@ static __always_inline __u32 x2b_http_action(struct bpf_sock_addr *ctx, const st
 	req->len = n > X2B_HEAD_MAX ? X2B_HEAD_MAX : n;
 	req->flags = n >= X2B_HEAD_MAX ? X2B_REQ_TRUNCATED : 0;
 	c = x2b_http_route(req, act->target);
+	res = bpf_map_lookup_elem(&x2b_hres, &zero);
+	if (res && res->kind < X2B_HK_COUNT)
+		x2b_count(&x2b_hstat, res->kind);
 	if (c != X2B_NO_ACTION)
 		return c;
-	res = bpf_map_lookup_elem(&x2b_hres, &zero);
 	if (!res)
 		return X2B_HTTP_FALLBACK;
 	if (res->kind == X2B_HK_ERROR && x2b_http_error_falls_back(act->target))
@@ -2968,6 +2970,9 @@ X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_clust
 		}
 	}
 	ctx->user_port = ep->port;
+#ifndef X2B_BENCH_NO_COUNTERS
+	__sync_fetch_and_add(&ep->connects, 1);
+#endif
 	if (redirected)
 		redirected->redirected += 1; /* the action's per-CPU row, read at the match */
 	else
@@ -3015,7 +3020,7 @@ static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, co
 	}
 	*redirected = direct != X2B_NO_ACTION ? st : 0;
 	if (cluster == X2B_REFUSE) {
-		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
+		x2b_count(&x2b_gstat, X2B_G_REFUSED);
 		return X2B_SLOT_REFUSE;
 	}
 	if (cluster == X2B_NO_ACTION)
@@ -3023,8 +3028,10 @@ static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, co
 	c = x2b_cluster_row(cluster);
 	if (!c)
 		return X2B_SLOT_PASS;
-	if (c->flags & X2B_CLU_PASSTHROUGH)
+	if (c->flags & X2B_CLU_PASSTHROUGH) {
+		x2b_count(&x2b_gstat, X2B_G_PASSTHROUGH);
 		return X2B_SLOT_PASS;
+	}
 	*cid = cluster;
 	*row = c;
 	return c->lb;
@@ -3556,7 +3563,7 @@ static __noinline __attribute__((unused)) __u32 x2b_tls_choose(struct x2b_req *r
 
 #include <linux/types.h>
 
-#define X2B_ABI_VERSION 4
+#define X2B_ABI_VERSION 5
 
 /* Address families as stored in keys and endpoints. */
 #define X2B_FAM_INET4 4
@@ -3601,7 +3608,9 @@ static __noinline __attribute__((unused)) __u32 x2b_tls_choose(struct x2b_req *r
 #define X2B_G_UNMATCHED 1
 #define X2B_G_NO_ENDPOINT 2
 #define X2B_G_FAMILY 3
-#define X2B_G_COUNT 4
+#define X2B_G_REFUSED 4     /* the route refuses (unknown cluster; with the module: Envoy would answer, or close) */
+#define X2B_G_PASSTHROUGH 5 /* an ORIGINAL_DST cluster: left to its original destination */
+#define X2B_G_COUNT 6
 
 /*
  * Listener + filter-chain match, an LPM trie. The data part is
@@ -3686,6 +3695,12 @@ struct x2b_endpoint {
 	__u16 port; /* network order */
 	__u32 weight;
 	__u8 addr[16];
+	/*
+	 * Connects sent to this row (atomic add by the connect programs; images and
+	 * in-place updates write 0). Kept in the row the pick reads, so counting
+	 * touches no other line.
+	 */
+	__u64 connects;
 };
 
 /* An LB table slot: rr schedule and maglev use ep; rings use hash + ep. */
@@ -3910,6 +3925,7 @@ struct x2b_hcn_key {
 #define X2B_HK_NO_CLUSTER 5   /* the route names no cluster of the bundle */
 #define X2B_HK_ERROR 6        /* the head could not be used (truncated, a form the kernel does not parse): L4 fallback */
 #define X2B_HK_BAD_REQUEST 7  /* Envoy's HTTP/1 codec refuses the head (cluster = its status): refused */
+#define X2B_HK_COUNT 8        /* x2b_hstat: HTTP decisions per kind */
 
 #define X2B_HTTP_NONE 0xffffffffu
 
@@ -3948,7 +3964,7 @@ X2B_ASSERT_SIZE(x2b_wcluster, 8);
 X2B_ASSERT_SIZE(x2b_level, 20);
 X2B_ASSERT_SIZE(x2b_cluster, 96);
 X2B_ASSERT_OFF(x2b_cluster, levels, 16);
-X2B_ASSERT_SIZE(x2b_endpoint, 24);
+X2B_ASSERT_SIZE(x2b_endpoint, 32);
 X2B_ASSERT_OFF(x2b_endpoint, weight, 4);
 X2B_ASSERT_OFF(x2b_endpoint, addr, 8);
 X2B_ASSERT_SIZE(x2b_slot, 8);

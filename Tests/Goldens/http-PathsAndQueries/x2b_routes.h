@@ -29,6 +29,14 @@ struct {
 	__uint(max_entries, 1);
 } x2b_hres SEC(".maps");
 
+/* Counters: HTTP routing decisions per kind (X2B_HK_*). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 8);
+} x2b_hstat SEC(".maps");
+
 /* HTTP route tables: host handling, wildcard lengths. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

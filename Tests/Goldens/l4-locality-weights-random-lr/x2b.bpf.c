@@ -98,7 +98,7 @@ struct {
 	__uint(max_entries, 65536);
 } x2b_orig SEC(".maps");
 
-/* Counters: seen, unmatched, no endpoint, family mismatch. */
+/* Counters: seen, unmatched, no endpoint, family mismatch, refused by the route, pass-through. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
