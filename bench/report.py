@@ -730,6 +730,9 @@ def section_http_latency(res, out, findings):
     if notes:
         out.append(" ".join(n for n in notes if not n.endswith("```\n")) + "\n")
         out += [n for n in notes if n.endswith("```\n")]
+    out.append("Reproduce: `scripts/bench.sh --only http-latency` (what `make vmtest` needs, no root), or "
+               "`X2B_BENCH_CONNS=\"1 8\" X2B_BENCH_REPS=7 X2B_BENCH_DURATION=3 Tests/vm/run.sh bench-http` "
+               "(runs in `.vm/build/bench-http/results/`, the guest's log in `.vm/build/bench-http.log`).\n")
     t = findings.setdefault("latency_targets", [])
     if worst["direct"][1]:
         t.append(("HTTP in the VM: redirect ÷ direct (p50, p99 and req/s, paired medians; TCG, no bound set)",
@@ -820,7 +823,8 @@ def main():
     out.append("## How to reproduce\n")
     out.append("```sh\nmake bench                     # = scripts/bench.sh (root for sections 2-4)\n"
                "scripts/bench.sh --quick       # smoke run: small sizes, 1-2 repetitions\n"
-               "scripts/bench.sh --only decision,latency\n```\n")
+               "scripts/bench.sh --only decision,latency\n"
+               "scripts/bench.sh --only latency,http-latency   # section 4 alone, spliced into the report\n```\n")
     out.append("Commands, per measurement (`.bench/` holds the snapshots, bundles and raw JSON):\n")
     out.append("```sh\n"
                "scripts/gen-synthetic.py --services N --endpoints 10 --http-ratio R --seed 1 --format pb -o SNAP [--endpoint-change K]\n"
@@ -833,7 +837,9 @@ def main():
                "bench/connloop --dst-file VIPS --warmup W --count N --runs R --prog entry=PIN/x2b_connect4 --prog sockops=PIN/x2b_sockops\n"
                "bpftool prog load bench/empty.bpf.o PIN type cgroup/connect4; bpftool cgroup attach CG connect4 pinned PIN\n"
                "haproxy -f haproxy.cfg -db        # mode tcp, balance roundrobin over the service's endpoints\n"
-               "bench/latency --conns C --duration 5 --warmup 1 DST...   # DST: endpoints | VIP | haproxy\n"
+               "bench/latency --conns C --duration 5 --warmup 1 DST...   # DST: endpoints | VIP | haproxy | Envoy\n"
+               "envoy -c envoy-tcp.json --disable-hot-restart   # tcp_proxy, round robin over the same endpoints\n"
+               "Tests/vm/run.sh bench-http   # in the guest: bench/latency --http AUTHORITY PATH DST... per mode\n"
                "```\n")
     # Sections other tools write between <!-- NAME:begin --> and <!-- NAME:end --> markers
     # (bench-watch's live updates, the routing diff) are kept, after the generated ones.

@@ -17,6 +17,8 @@ MOD=xds2bpf_defer
 export XDS2BPF_BPFFS=/sys/fs/bpf/xds2bpf XDS2BPF_STATE_DIR=/run/xds2bpf
 # shellcheck source=/dev/null
 . $B/params # VIP AUTHORITY PATH_ ENDPOINTS CONNS REPS DURATION WARMUP ENVOY_PORT ENVOY_WAIT
+# shellcheck source=guest-http-backend.sh
+. /x2b/guest-http-backend.sh
 mkdir -p $CG /run/xds2bpf
 insmod /x2b/$MOD.ko || { echo "X2B-CHECK bench-insmod FAIL"; exit 1; }
 rc=0
@@ -32,15 +34,9 @@ cleanup() {
 	/x2b/xds2bpf-loader unload --name bench >/dev/null 2>&1
 }
 
-for ep in $ENDPOINTS; do ip addr add "${ep%:*}/32" dev lo; done
-# one backend serves every endpoint (each address is on lo, the port bound on 0.0.0.0)
-ports=$(for ep in $ENDPOINTS; do echo "0.0.0.0:${ep##*:}"; done | sort -u)
 # shellcheck disable=SC2086
-/x2b/backend --http --resp-bytes 128 --ready /tmp/backend.ready $ports >/tmp/backend.log 2>&1 &
-pids="$pids $!"
-j=0
-while [ ! -s /tmp/backend.ready ] && [ $j -lt 100 ]; do sleep 0.05; j=$((j + 1)); done
-[ -s /tmp/backend.ready ] || { echo "X2B-CHECK bench-backend FAIL"; cat /tmp/backend.log; cleanup; exit 1; }
+http_backend $ENDPOINTS || { echo "X2B-CHECK bench-backend FAIL"; cleanup; exit 1; }
+pids="$pids $BACKEND_PID"
 
 if ! /x2b/xds2bpf-loader load $B/bundle --cgroup $CG --name bench >/tmp/load.log 2>&1; then
 	echo "X2B-CHECK bench-load FAIL"
