@@ -661,7 +661,7 @@ def section_http_latency(res, out, findings):
     out.append("In qemu (TCG: every instruction emulated, KVM is not usable on these hosts), one vCPU, "
                "2 GiB, Debian's 6.12 cloud kernel with the defer-connect module (`Tests/vm/run.sh bench-http`: "
                "`plan-bench-http.sh` on the host, `guest-bench-http.sh` in the guest). **Absolute numbers are "
-               "not the host's** (TCG is one to two orders of magnitude slower); what counts is the ratio "
+               "not the host's** (TCG is many times slower than the host, and not alike for every instruction mix); what counts is the ratio "
                "between modes measured back to back in the same guest.\n")
     out.append(f"Each request: a new TCP connection, `GET {params.get('PATH_', '?')} HTTP/1.1`, "
                f"`Host: {params.get('AUTHORITY', '?')}`, `Connection: close` ({any_doc['req_bytes']} bytes), "
@@ -723,10 +723,11 @@ def section_http_latency(res, out, findings):
                      f"{st.get('timeouts', '?')} head timeouts, {st.get('live', '?')} still live.")
     again = [r.get("write_again", 0) / r["started"] for c in d for r in d[c].get("redirect", []) if r["started"]]
     if again:
-        notes.append(f"The client's sockets are non-blocking: on the redirect the first `write()` of "
-                     f"{min(again):.0%}–{max(again):.0%} of the requests returned `EAGAIN` (the module holds the head "
-                     "while it connects to the endpoint the head chose) and was repeated at the next `EPOLLOUT`, "
-                     "which a non-blocking client does for any socket.")
+        share = f"{min(again):.0%}" if f"{min(again):.0%}" == f"{max(again):.0%}" else f"{min(again):.0%}–{max(again):.0%}"
+        notes.append(f"The client's sockets are non-blocking: on the redirect the first `write()` of {share} of the "
+                     "requests returned `EAGAIN` (the module connects to the endpoint the head chose inside that write, "
+                     "and the handshake has not completed when it gives the bytes to TCP) and was repeated at the next "
+                     "`EPOLLOUT`, as a non-blocking client does for any socket.")
     if notes:
         out.append(" ".join(n for n in notes if not n.endswith("```\n")) + "\n")
         out += [n for n in notes if n.endswith("```\n")]
