@@ -642,7 +642,9 @@ def section_http_latency(res, out, findings):
     """Section 4's HTTP subsection: the VM run of Tests/vm/run.sh bench-http (scripts/bench.sh --only http-latency)."""
     d = by_run(res, "http-latency")
     if not d:
-        out.append("_Not run in this invocation (`scripts/bench.sh --only http-latency`)._\n")
+        p = f"{res}/http-latency/skipped.txt"
+        why = open(p).read().strip() if os.path.exists(p) else "`scripts/bench.sh --only http-latency`"
+        out.append(f"_Not run in this invocation ({why})._\n")
         return
     info = {}
     if os.path.exists(f"{res}/http-latency/guest-info.txt"):

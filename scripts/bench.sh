@@ -512,12 +512,17 @@ section_latency() {
 # (compile bench/http-latency.json, Envoy's bootstrap from the same file, static
 # clients), boots the 6.12 guest and writes the guest's runs into the section's
 # folder as <mode>-c<conns>-r<rep>.json (modes direct, redirect, envoy).
+# A machine that cannot run the VM (no qemu, no kernels) skips it; the report says why.
 section_http-latency() {
+	local vmlog=$RES/http-latency/vm.log
 	log "http-latency: qemu (TCG), conns $VM_LAT_CONNS, $VM_LAT_REPS reps x ${VM_LAT_DURATION}s"
-	XDS2BPF=$XDS2BPF XDS2BPF_LOADER=$XDS2BPF_LOADER ENVOY=${ENVOY:-$ROOT/.venv/bin/envoy} \
+	if ! XDS2BPF=$XDS2BPF XDS2BPF_LOADER=$XDS2BPF_LOADER ENVOY=${ENVOY:-$ROOT/.venv/bin/envoy} \
 		X2B_VM_BENCH_OUT=$RES/http-latency X2B_BENCH_CONNS=$VM_LAT_CONNS X2B_BENCH_REPS=$VM_LAT_REPS \
 		X2B_BENCH_DURATION=$VM_LAT_DURATION X2B_BENCH_WARMUP=$VM_LAT_WARMUP \
-		"$ROOT/Tests/vm/run.sh" bench-http >&2
+		"$ROOT/Tests/vm/run.sh" bench-http >"$vmlog" 2>&1; then
+		echo "Tests/vm/run.sh bench-http failed: $(grep -a 'FAIL\|error' "$vmlog" | tail -1)" >"$RES/http-latency/skipped.txt"
+		log "http-latency: the VM run failed (log $vmlog), the section is skipped"
+	fi
 }
 
 # --- HTTP route match (optional) ---------------------------------------------
