@@ -530,7 +530,7 @@ def section_latency(res, out, plots, findings):
                "within each repetition. Same backend process, same client, same run.\n")
     if svc:
         out.append(f"Service {svc[0]} with {len(svc) - 1} endpoints; direct mode cycles over the same "
-                   "endpoints the redirect and haproxy balance over (round robin).\n")
+                   "endpoints the redirect, haproxy and Envoy balance over (round robin).\n")
     out.append("| conns | mode | p50 µs | p99 µs | requests/s | errors |")
     out.append("|---:|---|---:|---:|---:|---:|")
     f1 = lambda x: f"{x:.0f}"  # noqa: E731
