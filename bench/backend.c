@@ -5,7 +5,11 @@
  * close (the server closes first, as an HTTP/1.0 server does, so TIME_WAIT
  * lands here and never exhausts the clients' ephemeral ports).
  *
- *   backend [--resp-bytes 128] [--ready FILE] IP:PORT...
+ *   backend [--resp-bytes 128] [--http] [--ready FILE] IP:PORT...
+ *
+ * --http: read the request head up to its blank line ("\r\n\r\n": nothing is
+ * left unread, so the close sends FIN, not RST, to a proxy in between) and
+ * answer "HTTP/1.1 200 OK" with "Connection: close" and a body of RESP bytes.
  *
  * IPv6 as [addr]:port. Binding 0.0.0.0:PORT with a `local` route for a prefix
  * on lo (ip route add local 10.64.0.0/10 dev lo) serves every address of it.
@@ -33,10 +37,27 @@ struct conn {
 	int fd;
 	int listener;
 	size_t got;
+	char tail[3]; /* --http: the last bytes read, for a "\r\n\r\n" split over reads */
 };
 
 static char resp[65536];
 static size_t resp_len = 128;
+static int http;
+
+/* --http: whether the bytes read so far end the request head */
+static int head_done(struct conn *c, const char *buf, size_t n)
+{
+	char joined[REQ_MAX + sizeof(c->tail)];
+	size_t k = c->got < sizeof(c->tail) ? c->got : sizeof(c->tail);
+
+	memcpy(joined, c->tail + sizeof(c->tail) - k, k);
+	memcpy(joined + k, buf, n);
+	if (k + n >= sizeof(c->tail))
+		memcpy(c->tail, joined + k + n - sizeof(c->tail), sizeof(c->tail));
+	else
+		memcpy(c->tail + sizeof(c->tail) - (k + n), joined, k + n);
+	return memmem(joined, k + n, "\r\n\r\n", 4) != NULL;
+}
 
 static int listen_on(const struct sockaddr_storage *ss, socklen_t len)
 {
@@ -68,6 +89,8 @@ int main(int argc, char **argv)
 			resp_len = strtoul(argv[++i], NULL, 10);
 			if (resp_len > sizeof(resp))
 				resp_len = sizeof(resp);
+		} else if (!strcmp(argv[i], "--http")) {
+			http = 1;
 		} else if (!strcmp(argv[i], "--ready") && i + 1 < argc) {
 			ready = argv[++i];
 		} else {
@@ -92,13 +115,25 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!nl) {
-		fprintf(stderr, "usage: backend [--resp-bytes N] [--ready FILE] IP:PORT...\n");
+		fprintf(stderr, "usage: backend [--resp-bytes N] [--http] [--ready FILE] IP:PORT...\n");
 		return 2;
 	}
-	for (size_t i = 0; i < sizeof(resp); i++)
-		resp[i] = 'a' + i % 26;
-	if (resp_len)
-		resp[resp_len - 1] = '\n';
+	if (http) {
+		int h;
+
+		if (resp_len > sizeof(resp) - 128) /* room for the head */
+			resp_len = sizeof(resp) - 128;
+		h = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+			     resp_len);
+		for (size_t i = 0; i < resp_len; i++)
+			resp[h + i] = 'a' + i % 26;
+		resp_len += h;
+	} else {
+		for (size_t i = 0; i < sizeof(resp); i++)
+			resp[i] = 'a' + i % 26;
+		if (resp_len)
+			resp[resp_len - 1] = '\n';
+	}
 	if (ready) {
 		FILE *f = fopen(ready, "w");
 
@@ -136,8 +171,10 @@ int main(int argc, char **argv)
 				ssize_t r = read(c->fd, buf, sizeof(buf));
 
 				if (r > 0) {
+					int end = http ? head_done(c, buf, r) : memchr(buf, '\n', r) != NULL;
+
 					c->got += r;
-					if (memchr(buf, '\n', r) || c->got >= REQ_MAX) {
+					if (end || c->got >= REQ_MAX) {
 						/* small response: one write into an empty socket buffer */
 						ssize_t w = write(c->fd, resp, resp_len);
 						(void)w;

@@ -7,7 +7,12 @@
  * round robin, one per request.
  *
  *   latency --conns C --duration S [--warmup W] [--req-bytes 64] [--timeout-ms 2000]
- *           [--label L] DST...
+ *           [--http AUTHORITY PATH] [--label L] DST...
+ *
+ * --http: the request is an HTTP/1.1 head instead ("GET PATH HTTP/1.1", Host:
+ * AUTHORITY, "Connection: close": the server, or a proxy in between, closes
+ * after its response, so EOF still ends a request); a request counts only when
+ * the response's status line says 200 (others are "bad_status", not samples).
  *
  * Per-request latency = from socket() to the server's EOF. Requests that start
  * during the warm-up are not recorded; requests that end after the window are
@@ -31,13 +36,16 @@
 
 #define MAX_DST 1024
 
+/* S_CONNECTING: until the whole request is written (connect, then write at EPOLLOUT) */
 enum { S_IDLE, S_CONNECTING, S_READING };
 
 struct slot {
 	int fd;
 	int state;
 	uint64_t t0;
+	size_t sent; /* request bytes written so far */
 	size_t got;
+	char status[16]; /* the response's first bytes (--http: "HTTP/1.1 200 ") */
 };
 
 static struct sockaddr_storage dst[MAX_DST];
@@ -45,10 +53,11 @@ static socklen_t dst_len[MAX_DST];
 static int ndst, next_dst;
 static char req[4096];
 static size_t req_len = 64;
+static int http;
 
 static uint64_t *samples;
 static size_t nsamples, cap;
-static uint64_t errors, timeouts, started;
+static uint64_t errors, timeouts, started, bad_status, write_again;
 
 static uint64_t now_ns(void)
 {
@@ -97,7 +106,9 @@ static void start(int ep, struct slot *s)
 	int d = next_dst++ % ndst;
 
 	s->t0 = now_ns();
+	s->sent = 0;
 	s->got = 0;
+	memset(s->status, 0, sizeof(s->status));
 	s->fd = socket(dst[d].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0) {
 		perror("socket");
@@ -119,6 +130,8 @@ static void finish(int ep, struct slot *s, int ok, uint64_t t, uint64_t warm_end
 	s->state = S_IDLE;
 	if (!ok)
 		errors++;
+	else if (http && strncmp(s->status, "HTTP/1.1 200 ", 13) && strncmp(s->status, "HTTP/1.0 200 ", 13))
+		bad_status++;
 	else if (s->t0 >= warm_end && t <= end)
 		record(t - s->t0);
 	(void)ep;
@@ -128,7 +141,7 @@ int main(int argc, char **argv)
 {
 	int conns = 1, timeout_ms = 2000, ep;
 	double duration = 5, warmup = 1;
-	const char *label = "";
+	const char *label = "", *authority = NULL, *path = NULL;
 	struct slot *slots;
 	uint64_t t_start, warm_end, end, last_check;
 	double mean = 0;
@@ -145,7 +158,11 @@ int main(int argc, char **argv)
 			req_len = strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc)
 			timeout_ms = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--label") && i + 1 < argc)
+		else if (!strcmp(argv[i], "--http") && i + 2 < argc) {
+			authority = argv[++i];
+			path = argv[++i];
+			http = 1;
+		} else if (!strcmp(argv[i], "--label") && i + 1 < argc)
 			label = argv[++i];
 		else if (ndst < MAX_DST && !parse_hostport(argv[i], &dst[ndst], &dst_len[ndst]))
 			ndst++;
@@ -158,8 +175,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: latency --conns C --duration S [--warmup W] [--req-bytes N] DST...\n");
 		return 2;
 	}
-	memset(req, 'q', req_len);
-	req[req_len - 1] = '\n';
+	if (http) {
+		int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path,
+				 authority);
+
+		if (n < 0 || (size_t)n >= sizeof(req)) {
+			fprintf(stderr, "latency: --http: request head longer than %zu bytes\n", sizeof(req));
+			return 2;
+		}
+		req_len = n;
+	} else {
+		memset(req, 'q', req_len);
+		req[req_len - 1] = '\n';
+	}
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	slots = calloc(conns, sizeof(*slots));
 	t_start = now_ns();
@@ -186,9 +214,23 @@ int main(int argc, char **argv)
 				socklen_t el = sizeof(err);
 				struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = s };
 
+				ssize_t w = 0;
+
 				getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-				if (err || (evs[i].events & EPOLLERR) ||
-				    write(s->fd, req, req_len) != (ssize_t)req_len) {
+				while (!err && !(evs[i].events & EPOLLERR) && s->sent < req_len &&
+				       (w = write(s->fd, req + s->sent, req_len - s->sent)) > 0)
+					s->sent += w;
+				if (s->sent < req_len && w < 0 && errno == EAGAIN) {
+					/*
+					 * Not writable yet although connect() returned: the
+					 * defer-connect module answers the first write this way
+					 * on a non-blocking socket while it connects to the
+					 * endpoint the head chose. Again at the next EPOLLOUT.
+					 */
+					write_again++;
+					continue;
+				}
+				if (s->sent < req_len) {
 					finish(ep, s, 0, t, warm_end, end);
 				} else {
 					s->state = S_READING;
@@ -199,8 +241,14 @@ int main(int argc, char **argv)
 				char buf[65536];
 				ssize_t r;
 
-				while ((r = read(s->fd, buf, sizeof(buf))) > 0)
+				while ((r = read(s->fd, buf, sizeof(buf))) > 0) {
+					if (s->got < sizeof(s->status) - 1) {
+						size_t k = sizeof(s->status) - 1 - s->got;
+
+						memcpy(s->status + s->got, buf, (size_t)r < k ? (size_t)r : k);
+					}
 					s->got += r;
+				}
 				if (r < 0 && errno == EAGAIN)
 					continue;
 				finish(ep, s, r == 0 && s->got > 0, now_ns(), warm_end, end);
@@ -240,10 +288,12 @@ int main(int argc, char **argv)
 
 	printf("{\"label\":\"%s\",\"conns\":%d,\"duration_s\":%.3f,\"warmup_s\":%.3f,\"destinations\":%d,"
 	       "\"req_bytes\":%zu,\"requests\":%zu,\"started\":%llu,\"errors\":%llu,\"timeouts\":%llu,"
+	       "\"bad_status\":%llu,\"write_again\":%llu,\"http\":%s,"
 	       "\"rps\":%.1f,\"mean_us\":%.2f,\"min_us\":%.2f,\"p50_us\":%.2f,\"p90_us\":%.2f,"
 	       "\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f,\"hist_us\":[",
 	       label, conns, duration, warmup, ndst, req_len, nsamples, (unsigned long long)started,
-	       (unsigned long long)errors, (unsigned long long)timeouts, nsamples / duration, mean,
+	       (unsigned long long)errors, (unsigned long long)timeouts, (unsigned long long)bad_status,
+	       (unsigned long long)write_again, http ? "true" : "false", nsamples / duration, mean,
 	       nsamples ? samples[0] / 1000.0 : 0, pct(50), pct(90), pct(99), pct(99.9),
 	       nsamples ? samples[nsamples - 1] / 1000.0 : 0);
 	/* log buckets: upper bound 2^(k/16) us; [upper_us, count] for non-empty buckets */

@@ -2,11 +2,16 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 """Turns the raw results of scripts/bench.sh into BENCHMARKS.md and PNG plots.
 
-  report.py --results .bench/results-full --out BENCHMARKS.md [--mode full]
+  report.py --results .bench/results-full --out BENCHMARKS.md [--mode full] [--splice latency]
 
 Plots go to bench/ next to the report (bench/compile-time.png, ...). The
 hand-written analysis in bench/analysis.md (when present and the mode is full)
 is appended under "Analysis".
+
+--splice latency: the other sections of an existing report came from other
+runs, so only what this run measured is replaced in it: section 4 (with its
+HTTP subsection from the VM), the latency rows of the targets table, the
+latency plot's caption and the analysis; every other line stays as it is.
 """
 from __future__ import annotations
 
@@ -91,7 +96,36 @@ def n_label(n):
 
 
 def verdict(ok):
+    if ok is None:
+        return "stated (no bound set)"
     return "**met**" if ok else "**missed**"
+
+
+def by_run(res, section):
+    """{conns: {mode: [run, ...]}} from SECTION/<mode>-c<conns>-r<rep>.json, each run with its "_rep"."""
+    d = {}
+    for path in glob.glob(f"{res}/{section}/*-c*-r*.json"):
+        m = re.match(r"(\w+)-c(\d+)-r(\d+)\.json$", os.path.basename(path))
+        if not m:
+            continue
+        doc = load(path)
+        doc["_rep"] = int(m.group(3))
+        d.setdefault(int(m.group(2)), {}).setdefault(m.group(1), []).append(doc)
+    return d
+
+
+# redirect ÷ baseline within one repetition: p50, p99, and baseline ÷ redirect for requests/s
+RATIOS = (("p50", lambda r, b: r["p50_us"] / b["p50_us"]),
+          ("p99", lambda r, b: r["p99_us"] / b["p99_us"]),
+          ("req/s", lambda r, b: b["rps"] / r["rps"]))
+
+
+def paired(runs, base):
+    """[(name, [ratio per repetition]), ...] of the redirect against BASE, over the repetitions both ran."""
+    red = {r["_rep"]: r for r in runs.get("redirect", []) if r["requests"]}
+    bas = {r["_rep"]: r for r in runs.get(base, []) if r["requests"]}
+    reps = sorted(set(red) & set(bas))
+    return [(name, [f(red[i], bas[i]) for i in reps]) for name, f in RATIOS]
 
 
 def loglog_slope(xs, ys):
@@ -482,12 +516,7 @@ def section_latency(res, out, plots, findings):
             f"{res}/latency/skipped.txt") else ""
         out.append(f"_Not run in this invocation{': ' + reason if reason else skipped(res)}._\n")
         return
-    d = {}
-    for path in files:
-        m = re.match(r"(\w+)-c(\d+)-r(\d+)\.json$", os.path.basename(path))
-        doc = load(path)
-        doc["_rep"] = int(m.group(3))
-        d.setdefault(int(m.group(2)), {}).setdefault(m.group(1), []).append(doc)
+    d = by_run(res, "latency")
     modes = ["direct", "redirect", "proxy", "envoy"]
     label = {"direct": "direct to the endpoints (no BPF)", "redirect": "service VIP, xds2bpf redirect",
              "proxy": "haproxy (TCP mode) on loopback", "envoy": "Envoy (tcp_proxy) on loopback"}
@@ -501,7 +530,7 @@ def section_latency(res, out, plots, findings):
                "within each repetition. Same backend process, same client, same run.\n")
     if svc:
         out.append(f"Service {svc[0]} with {len(svc) - 1} endpoints; direct mode cycles over the same "
-                   "endpoints the redirect and haproxy balance over (round robin).\n")
+                   "endpoints the redirect, haproxy and Envoy balance over (round robin).\n")
     out.append("| conns | mode | p50 µs | p99 µs | requests/s | errors |")
     out.append("|---:|---|---:|---:|---:|---:|")
     f1 = lambda x: f"{x:.0f}"  # noqa: E731
@@ -548,6 +577,7 @@ def section_latency(res, out, plots, findings):
                     worst[base] = (med(xs), f"{name} at {c} connection{'s' if c > 1 else ''} in flight")
         out.append(f"| {c} | " + " | ".join(cells) + " |")
     out.append("")
+    worst_envoy = (0, "")
     if any("envoy" in d[c] for c in d):
         ver = open(f"{res}/latency/envoy-version.txt").read().strip() if os.path.exists(
             f"{res}/latency/envoy-version.txt") else "Envoy"
@@ -559,14 +589,11 @@ def section_latency(res, out, plots, findings):
         for c in sorted(d):
             if "redirect" not in d[c] or "envoy" not in d[c]:
                 continue
-            red = {r["_rep"]: r for r in d[c]["redirect"]}
-            env = {r["_rep"]: r for r in d[c]["envoy"]}
-            reps = sorted(set(red) & set(env))
             cells = []
-            for f in (lambda r, b: r["p50_us"] / b["p50_us"], lambda r, b: r["p99_us"] / b["p99_us"],
-                      lambda r, b: b["rps"] / r["rps"]):
-                xs = [f(red[i], env[i]) for i in reps]
+            for name, xs in paired(d[c], "envoy"):
                 cells.append(f"{med(xs):.2f}× ({spread(xs, fr)})" if xs else "–")
+                if xs and med(xs) > worst_envoy[0]:
+                    worst_envoy = (med(xs), f"{name} at {c} connection{'s' if c > 1 else ''} in flight")
             out.append(f"| {c} | " + " | ".join(cells) + " |")
         out.append("")
     t = []
@@ -576,6 +603,9 @@ def section_latency(res, out, plots, findings):
     if worst["proxy"][1]:
         t.append(("redirect ≤ 0.5× haproxy (p50, p99 and req/s, every concurrency; paired medians)",
                   f"worst {worst['proxy'][0]:.2f}× ({worst['proxy'][1]})", worst["proxy"][0] <= TARGETS["vs_proxy"]))
+    if worst_envoy[1]:
+        t.append(("redirect ÷ Envoy tcp_proxy, L4 (p50, p99 and req/s, every concurrency; paired medians)",
+                  f"worst {worst_envoy[0]:.2f}× ({worst_envoy[1]})", None))
     findings["latency_targets"] = t
 
     try:
@@ -600,9 +630,119 @@ def section_latency(res, out, plots, findings):
         fig.tight_layout()
         fig.savefig(os.path.join(plots, "latency.png"), dpi=110)
         plt.close(fig)
-        findings["plots"].append(("latency.png", "Latency: direct, redirect, haproxy, Envoy"))
+        findings["plots"].append(("latency.png", "Latency: " + ", ".join(
+            {"direct": "direct", "redirect": "redirect", "proxy": "haproxy", "envoy": "Envoy"}[m] for m in shown)))
     except ImportError:
         pass
+
+
+# --------------------------------------------------------------------------- HTTP latency (VM)
+
+def section_http_latency(res, out, findings):
+    """Section 4's HTTP subsection: the VM run of Tests/vm/run.sh bench-http (scripts/bench.sh --only http-latency)."""
+    d = by_run(res, "http-latency")
+    if not d:
+        p = f"{res}/http-latency/skipped.txt"
+        why = open(p).read().strip() if os.path.exists(p) else "`scripts/bench.sh --only http-latency`"
+        out.append(f"_Not run in this invocation ({why})._\n")
+        return
+    info = {}
+    if os.path.exists(f"{res}/http-latency/guest-info.txt"):
+        for line in open(f"{res}/http-latency/guest-info.txt"):
+            parts = line.rstrip("\n").split(" ", 2)
+            if parts[0] == "X2B-BENCH-INFO" and len(parts) > 1:
+                info[parts[1]] = parts[2] if len(parts) > 2 else ""
+            elif parts[0] == "X2B-BENCH-ENVOY-LOG":
+                info.setdefault("envoy-log", []).append(line.rstrip("\n")[len("X2B-BENCH-ENVOY-LOG "):])
+    params = {}
+    if os.path.exists(f"{res}/http-latency/params"):
+        params = dict(line.rstrip("\n").split("=", 1) for line in open(f"{res}/http-latency/params") if "=" in line)
+    any_doc = next(iter(next(iter(d.values())).values()))[0]
+    m = re.search(r"/(\d+\.\d+\.\d+)/", info.get("envoy-version", ""))
+    envoy = f"Envoy {m.group(1)}" if m else "Envoy"
+    out.append("In qemu (TCG: every instruction emulated, KVM is not usable on these hosts), one vCPU, "
+               "2 GiB, Debian's 6.12 cloud kernel with the defer-connect module (`Tests/vm/run.sh bench-http`: "
+               "`plan-bench-http.sh` on the host, `guest-bench-http.sh` in the guest). **Absolute numbers are "
+               "not the host's** (TCG is many times slower than the host, and not alike for every instruction mix); what counts is the ratio "
+               "between modes measured back to back in the same guest.\n")
+    out.append(f"Each request: a new TCP connection, `GET {params.get('PATH_', '?')} HTTP/1.1`, "
+               f"`Host: {params.get('AUTHORITY', '?')}`, `Connection: close` ({any_doc['req_bytes']} bytes), "
+               "answered `200` with a 128-byte body by `bench/backend --http`, which then closes; latency from "
+               "`socket()` to EOF, only 200 answers recorded (`bench/latency --http`). The route table is "
+               "`bench/http-latency.json` (an Envoy bootstrap: three virtual hosts, five routes, four clusters "
+               "of three endpoints); the request takes the third route of the third virtual host, after a "
+               "header route that does not match. Modes, in rotating order within each repetition: "
+               "**direct** to the route's three endpoints (round robin, no BPF); **redirect**: to the VIP "
+               f"{params.get('VIP', '?')} from the bundle's cgroup, the module defers the connect, the bundle "
+               f"routes the head by Host and path, the module connects to the endpoint chosen; **{envoy}**: its "
+               "HTTP connection manager and router with the same bootstrap (only the listener moved to "
+               "127.0.0.1), `--concurrency 1`, defaults otherwise; it opens a new upstream connection per "
+               f"request, as the backend closes. {any_doc['duration_s']:.0f} s per run after "
+               f"{any_doc['warmup_s']:.0f} s warm-up, medians over the repetitions (min–max in brackets).\n")
+    out.append("| conns | mode | p50 µs | p99 µs | requests/s | errors |")
+    out.append("|---:|---|---:|---:|---:|---:|")
+    label = {"direct": "direct to the endpoints (no BPF)", "redirect": "service VIP, module + xds2bpf (HTTP route)",
+             "envoy": f"{envoy} (HTTP connection manager) on loopback"}
+    f1 = lambda x: f"{x:.0f}"  # noqa: E731
+    fr = lambda x: f"{x:.2f}"  # noqa: E731
+    for c in sorted(d):
+        for mname in ("direct", "redirect", "envoy"):
+            rs = d[c].get(mname, [])
+            if not rs:
+                continue
+            p50, p99, rps = ([r[k] for r in rs] for k in ("p50_us", "p99_us", "rps"))
+            err = sum(r["errors"] + r.get("bad_status", 0) for r in rs)
+            out.append(f"| {c} | {label[mname]} | {med(p50):,.0f} ({spread(p50, f1)}) | {med(p99):,.0f} "
+                       f"({spread(p99, f1)}) | {med(rps):,.0f} ({spread(rps, f1)}) | {err} |")
+    out.append("")
+    out.append("Redirect ÷ baseline, paired within each repetition as above (for requests/s baseline ÷ "
+               "redirect; below 1 is better for the redirect):\n")
+    out.append(f"| conns | p50 vs direct | p99 vs direct | req/s cost vs direct | p50 vs {envoy} | p99 vs {envoy} "
+               f"| req/s cost vs {envoy} |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|")
+    worst = {"direct": (0, ""), "envoy": (0, "")}
+    for c in sorted(d):
+        cells = []
+        for base in ("direct", "envoy"):
+            for name, xs in paired(d[c], base):
+                cells.append(f"{med(xs):.2f}× ({spread(xs, fr)})" if xs else "–")
+                if xs and med(xs) > worst[base][0]:
+                    worst[base] = (med(xs), f"{name} at {c} connection{'s' if c > 1 else ''} in flight")
+        out.append(f"| {c} | " + " | ".join(cells) + " |")
+    out.append("")
+    notes = []
+    if "envoy-ready" in info:
+        notes.append(f"{envoy} answered its first request {info['envoy-ready']} after it was started in the guest; "
+                     f"its resident memory after the runs was {int(info.get('envoy-rss-kib', '0')) / 1024:.0f} MiB.")
+    elif "envoy-failed" in info or "envoy-absent" in info:
+        notes.append(f"Envoy did not run in the guest ({'failed after ' + info['envoy-failed'] if 'envoy-failed' in info else 'absent on the host'}"
+                     f"{', ' + info['envoy-exited'] if 'envoy-exited' in info else ''}); its log ends:\n\n```\n"
+                     + "\n".join(info.get("envoy-log", [])) + "\n```\n")
+    if "module-stats" in info:
+        st = dict(zip(*[iter(info["module-stats"].split())] * 2))
+        notes.append(f"The module's counters after the runs: {int(st.get('deferred', 0)):,} connects deferred, "
+                     f"{int(st.get('routed', 0)):,} routed by their head, {st.get('route_errors', '?')} route errors, "
+                     f"{st.get('timeouts', '?')} head timeouts, {st.get('live', '?')} still live.")
+    again = [r.get("write_again", 0) / r["started"] for c in d for r in d[c].get("redirect", []) if r["started"]]
+    if again:
+        share = f"{min(again):.0%}" if f"{min(again):.0%}" == f"{max(again):.0%}" else f"{min(again):.0%}–{max(again):.0%}"
+        notes.append(f"The client's sockets are non-blocking: on the redirect the first `write()` of {share} of the "
+                     "requests returned `EAGAIN` (the module connects to the endpoint the head chose inside that write, "
+                     "and the handshake has not completed when it gives the bytes to TCP) and was repeated at the next "
+                     "`EPOLLOUT`, as a non-blocking client does for any socket.")
+    if notes:
+        out.append(" ".join(n for n in notes if not n.endswith("```\n")) + "\n")
+        out += [n for n in notes if n.endswith("```\n")]
+    out.append("Reproduce: `scripts/bench.sh --only http-latency` (what `make vmtest` needs, no root), or "
+               "`X2B_BENCH_CONNS=\"1 8\" X2B_BENCH_REPS=7 X2B_BENCH_DURATION=3 Tests/vm/run.sh bench-http` "
+               "(runs in `.vm/build/bench-http/results/`, the guest's log in `.vm/build/bench-http.log`).\n")
+    t = findings.setdefault("latency_targets", [])
+    if worst["direct"][1]:
+        t.append(("HTTP in the VM: redirect ÷ direct (p50, p99 and req/s, paired medians; TCG, no bound set)",
+                  f"worst {worst['direct'][0]:.2f}× ({worst['direct'][1]})", None))
+    if worst["envoy"][1]:
+        t.append((f"HTTP in the VM: redirect ÷ {envoy} HTTP connection manager (paired medians; TCG, no bound set)",
+                  f"worst {worst['envoy'][0]:.2f}× ({worst['envoy'][1]})", None))
 
 
 # --------------------------------------------------------------------------- main
@@ -612,6 +752,8 @@ def main():
     ap.add_argument("--results", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--mode", default="full")
+    ap.add_argument("--splice", choices=["latency"],
+                    help="replace only this run's sections in the existing --out (see the module's doc)")
     a = ap.parse_args()
     res = a.results
     outdir = os.path.dirname(os.path.abspath(a.out))
@@ -644,9 +786,15 @@ def main():
     body.append("### Attribution: where the decision's nanoseconds go\n")
     body.append(meta(res, "attribution"))
     section_attribution(res, body, findings)
-    body.append("## 4. Latency: redirect vs direct vs a userspace proxy\n")
+    body.append("## 4. Latency: redirect vs direct vs userspace proxies (haproxy, Envoy)\n")
+    if a.splice:
+        body.append(f"_Measured apart from sections 1–3 (`scripts/bench.sh --only ...`): repository at {env.get('git', '?')}, "
+                    f"kernel {env.get('kernel', '?')}, {env.get('haproxy', 'haproxy ?')}._\n")
     body.append(meta(res, "latency"))
     section_latency(res, body, plots, findings)
+    body.append("### HTTP through the defer-connect module, against Envoy (VM)\n")
+    body.append(meta(res, "http-latency").replace("(2 CPUs)", "(the host's 2 CPUs; the guest has 1)"))
+    section_http_latency(res, body, findings)
 
     out = []
     out.append("# xds2bpf benchmarks\n")
@@ -678,7 +826,8 @@ def main():
     out.append("## How to reproduce\n")
     out.append("```sh\nmake bench                     # = scripts/bench.sh (root for sections 2-4)\n"
                "scripts/bench.sh --quick       # smoke run: small sizes, 1-2 repetitions\n"
-               "scripts/bench.sh --only decision,latency\n```\n")
+               "scripts/bench.sh --only decision,latency\n"
+               "scripts/bench.sh --only latency,http-latency   # section 4 alone, spliced into the report\n```\n")
     out.append("Commands, per measurement (`.bench/` holds the snapshots, bundles and raw JSON):\n")
     out.append("```sh\n"
                "scripts/gen-synthetic.py --services N --endpoints 10 --http-ratio R --seed 1 --format pb -o SNAP [--endpoint-change K]\n"
@@ -691,18 +840,75 @@ def main():
                "bench/connloop --dst-file VIPS --warmup W --count N --runs R --prog entry=PIN/x2b_connect4 --prog sockops=PIN/x2b_sockops\n"
                "bpftool prog load bench/empty.bpf.o PIN type cgroup/connect4; bpftool cgroup attach CG connect4 pinned PIN\n"
                "haproxy -f haproxy.cfg -db        # mode tcp, balance roundrobin over the service's endpoints\n"
-               "bench/latency --conns C --duration 5 --warmup 1 DST...   # DST: endpoints | VIP | haproxy\n"
+               "bench/latency --conns C --duration 5 --warmup 1 DST...   # DST: endpoints | VIP | haproxy | Envoy\n"
+               "envoy -c envoy-tcp.json --disable-hot-restart   # tcp_proxy, round robin over the same endpoints\n"
+               "Tests/vm/run.sh bench-http   # in the guest: bench/latency --http AUTHORITY PATH DST... per mode\n"
                "```\n")
     # Sections other tools write between <!-- NAME:begin --> and <!-- NAME:end --> markers
     # (bench-watch's live updates, the routing diff) are kept, after the generated ones.
     kept = []
     if os.path.exists(a.out):
         kept = [m.group(0) for m in re.finditer(r"<!-- (\w+):begin.*?<!-- \1:end -->\n?", open(a.out).read(), re.S)]
+    if a.splice:
+        with open(a.out) as f:
+            old = f.read()
+        text = splice(old, "\n".join(out), [row[0] for row in findings.get("latency_targets", [])])
+        with open(a.out, "w") as f:
+            f.write(text)
+        return 0
     with open(a.out, "w") as f:
         f.write("\n".join(out))
         for block in kept:
             f.write("\n" + block)
     return 0
+
+
+def blocks(text):
+    """The text cut before every level-2 heading: [(heading line, block text)], the preamble first with heading ""."""
+    parts, head, cur = [], "", []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            parts.append((head, "".join(cur)))
+            head, cur = line.rstrip("\n"), []
+        cur.append(line)
+    parts.append((head, "".join(cur)))
+    return parts
+
+
+def splice(old, new, latency_targets):
+    """OLD with section 4, the analysis, the latency target rows and the latency plot taken from NEW."""
+    fresh = {h.split(":")[0]: b for h, b in blocks(new)}
+    out = []
+    for head, block in blocks(old):
+        key = head.split(":")[0]
+        if key in ("## 4. Latency", "## Analysis") and key in fresh:
+            block = fresh[key]
+        elif key == "## Targets":
+            block = splice_targets(block, fresh.get(key, ""), latency_targets)
+        out.append(block)
+    return "".join(out)
+
+
+def splice_targets(old, new, latency_targets):
+    """The targets block of OLD, its latency rows (and the latency plot) replaced by NEW's."""
+    is_lat = lambda line: line.startswith("| redirect ") or line.startswith("| HTTP in the VM")  # noqa: E731
+    new_rows = [line for line in new.splitlines(keepends=True) if any(line.startswith(f"| {t} |") for t in latency_targets)]
+    plot = re.search(r"!\[[^\]]*\]\(bench/latency\.png\)", new)
+    out, placed = [], False
+    for line in old.splitlines(keepends=True):
+        if is_lat(line):
+            if not placed:
+                out += new_rows
+                placed = True
+            continue
+        if plot and "(bench/latency.png)" in line:
+            line = re.sub(r"!\[[^\]]*\]\(bench/latency\.png\)", lambda _: plot.group(0), line)
+        out.append(line)
+    if not placed and new_rows:
+        # no latency rows before: after the table's last row
+        last = max(i for i, line in enumerate(out) if line.startswith("|"))
+        out[last + 1:last + 1] = new_rows
+    return "".join(out)
 
 
 if __name__ == "__main__":

@@ -6,13 +6,15 @@
 #   make vmtest      module + test programs + busybox initramfs, qemu boots of
 #                    6.12 (module, L4, HTTP, TLS) and 6.1 (L4): Tests/vm/run.sh
 #                    (VMTEST_STEPS="phase-a l4-612 l4-61 http tls" to choose)
+#   make soak-vm     HTTP soak through the module (SOAK_MINUTES, default 5; not part of
+#                    make test): Tests/vm/run.sh soak-http, report in .vm/build/soak-http.md
 #   make vm-clean    kbuild products and .vm/
 
 X2B_VM_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 X2B_VM_DIR ?= $(X2B_VM_TOP)/.vm
 VMTEST_STEPS ?=
 
-.PHONY: module vmtest vm-fetch vm-clean
+.PHONY: module vmtest soak-vm vm-fetch vm-clean
 
 vm-fetch:
 	X2B_VM_DIR=$(X2B_VM_DIR) $(X2B_VM_TOP)/Tests/vm/fetch.sh
@@ -23,6 +25,10 @@ module: vm-fetch
 vmtest: build loader
 	X2B_VM_DIR=$(X2B_VM_DIR) XDS2BPF=$(X2B_VM_TOP)/.build/$(CONFIG)/xds2bpf \
 		$(X2B_VM_TOP)/Tests/vm/run.sh $(VMTEST_STEPS)
+
+soak-vm: build loader
+	X2B_VM_DIR=$(X2B_VM_DIR) XDS2BPF=$(X2B_VM_TOP)/.build/$(CONFIG)/xds2bpf SOAK_MINUTES=$(or $(SOAK_MINUTES),5) \
+		$(X2B_VM_TOP)/Tests/vm/run.sh soak-http
 
 vm-clean:
 	if [ -f $(X2B_VM_DIR)/env ]; then \

@@ -9,10 +9,17 @@
 #   --quick        small sizes, few repetitions: a smoke run (default output
 #                  .bench/quick/BENCHMARKS.md, so the committed report is untouched)
 #   --out FILE     where to write the report (default: BENCHMARKS.md at the repo root)
-#   --only LIST    comma-separated subset of: compile,verify,decision,attribution,latency,httpmatch
-#                  (httpmatch, the HTTP route-match benchmark bench/http-match.sh, runs
-#                  only when named: --only httpmatch, or the list with it)
+#   --only LIST    comma-separated subset of: compile,verify,decision,attribution,latency,
+#                  http-latency,httpmatch (httpmatch, the HTTP route-match benchmark
+#                  bench/http-match.sh, runs only when named: --only httpmatch, or the list
+#                  with it). With only latency and/or http-latency, the report's other
+#                  sections are kept as they are (report.py --splice latency).
 #   --no-report    measure only (raw results stay in .bench/results-<mode>/)
+#
+# http-latency: HTTP request latency in qemu with the defer-connect module (the host
+# cannot load modules): direct vs the redirect through the module vs Envoy's HTTP
+# connection manager on the same route table (Tests/vm/run.sh bench-http; TCG, so only
+# the ratios within the run mean something). Needs what `make vmtest` needs, no root.
 #
 # Environment: XDS2BPF (compiler binary, default .build/release/xds2bpf),
 # XDS2BPF_COMMIT (the commit that binary was built from, for the report, when it
@@ -34,7 +41,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/env.sh"
 MODE=full
 OUT=
-ONLY=compile,verify,decision,attribution,latency
+ONLY=compile,verify,decision,attribution,latency,http-latency
 REPORT=1
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -42,7 +49,7 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift ;;
 	--only) ONLY=$2; shift ;;
 	--no-report) REPORT=0 ;;
-	-h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -70,6 +77,7 @@ if [ "$MODE" = quick ]; then
 	VERIFY_REPS=1
 	LOOP_WARMUP=1000 LOOP_COUNT=3000 LOOP_RUNS=3
 	LAT_CONNS=(1 16 64) LAT_REPS=1 LAT_DURATION=1 LAT_WARMUP=0.3
+	VM_LAT_CONNS="1 8" VM_LAT_REPS=1 VM_LAT_DURATION=1 VM_LAT_WARMUP=0.5
 else
 	COMPILE_SIZES=(100 1000 10000 50000)
 	COMPILE_REPS=5
@@ -77,6 +85,7 @@ else
 	VERIFY_REPS=3
 	LOOP_WARMUP=5000 LOOP_COUNT=20000 LOOP_RUNS=7
 	LAT_CONNS=(1 16 64) LAT_REPS=7 LAT_DURATION=4 LAT_WARMUP=1
+	VM_LAT_CONNS="1 8" VM_LAT_REPS=7 VM_LAT_DURATION=3 VM_LAT_WARMUP=1
 fi
 ENDPOINTS=10        # endpoints per service
 LAT_SERVICES=1000   # the bundle the latency runs go through
@@ -90,7 +99,7 @@ mkdir -p "$WORK" "$SNAP" "$BUNDLES"
 printf '*\n' >"$WORK/.gitignore"
 # a section's old results go when it runs again; --only keeps the others
 mkdir -p "$RES"
-for s in compile verify decision attribution latency httpmatch; do
+for s in compile verify decision attribution latency http-latency httpmatch; do
 	if want "$s"; then rm -rf "${RES:?}/$s"; mkdir -p "$RES/$s"; fi
 done
 rm -f "$RES/kernel-skipped.txt"
@@ -127,6 +136,7 @@ write_env() {
 		echo "verify_reps=$VERIFY_REPS"
 		echo "loop=warmup $LOOP_WARMUP, $LOOP_RUNS runs x $LOOP_COUNT connects"
 		echo "latency=conns ${LAT_CONNS[*]}, $LAT_REPS reps x ${LAT_DURATION}s after ${LAT_WARMUP}s warm-up"
+		echo "http_latency_vm=conns $VM_LAT_CONNS, $VM_LAT_REPS reps x ${VM_LAT_DURATION}s after ${VM_LAT_WARMUP}s warm-up"
 		echo "endpoints=$ENDPOINTS"
 		echo "http_ratio=$HTTP_RATIO"
 		echo "lat_services=$LAT_SERVICES"
@@ -497,6 +507,24 @@ section_latency() {
 	e2e_loader unload --name lat >/dev/null
 }
 
+# --- 4b. HTTP latency in the VM (module) ----------------------------------------
+# The module loads only in qemu: Tests/vm/run.sh bench-http plans on the host
+# (compile bench/http-latency.json, Envoy's bootstrap from the same file, static
+# clients), boots the 6.12 guest and writes the guest's runs into the section's
+# folder as <mode>-c<conns>-r<rep>.json (modes direct, redirect, envoy).
+# A machine that cannot run the VM (no qemu, no kernels) skips it; the report says why.
+section_http-latency() {
+	local vmlog=$RES/http-latency/vm.log
+	log "http-latency: qemu (TCG), conns $VM_LAT_CONNS, $VM_LAT_REPS reps x ${VM_LAT_DURATION}s"
+	if ! XDS2BPF=$XDS2BPF XDS2BPF_LOADER=$XDS2BPF_LOADER ENVOY=${ENVOY:-$ROOT/.venv/bin/envoy} \
+		X2B_VM_BENCH_OUT=$RES/http-latency X2B_BENCH_CONNS=$VM_LAT_CONNS X2B_BENCH_REPS=$VM_LAT_REPS \
+		X2B_BENCH_DURATION=$VM_LAT_DURATION X2B_BENCH_WARMUP=$VM_LAT_WARMUP \
+		"$ROOT/Tests/vm/run.sh" bench-http >"$vmlog" 2>&1; then
+		echo "Tests/vm/run.sh bench-http failed: $(grep -a 'FAIL\|error' "$vmlog" | tail -1)" >"$RES/http-latency/skipped.txt"
+		log "http-latency: the VM run failed (log $vmlog), the section is skipped"
+	fi
+}
+
 # --- HTTP route match (optional) ---------------------------------------------
 # BPF_PROG_TEST_RUN of the HTTP decision per route-table size (bench/http-match.sh);
 # its table goes into the report's marked section httpmatch (kept by report.py).
@@ -520,12 +548,16 @@ if [ "$KERNEL" = 1 ]; then
 	want attribution && run_section attribution
 	want latency && run_section latency
 fi
+want http-latency && run_section http-latency
 if want httpmatch; then
 	if [ "$(id -u)" = 0 ]; then run_section httpmatch; else log "skipping httpmatch: BPF_PROG_TEST_RUN needs root"; fi
 fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/env.txt"
 if [ "$REPORT" = 1 ]; then
 	mkdir -p "$(dirname "$OUT")"
-	"$PY" "$ROOT/bench/report.py" --results "$RES" --out "$OUT" --mode "$MODE"
+	splice=()
+	# only section 4 measured: the report's other sections come from other runs
+	if [ -f "$OUT" ] && [[ ",$ONLY," =~ ^(,(latency|http-latency))+,$ ]]; then splice=(--splice latency); fi
+	"$PY" "$ROOT/bench/report.py" --results "$RES" --out "$OUT" --mode "$MODE" "${splice[@]}"
 	log "wrote $OUT"
 fi

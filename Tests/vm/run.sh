@@ -15,6 +15,15 @@
 #   tls       6.12 + module: TLS passthrough connections of tls-cases.sh (openssl
 #             s_client, curl, a ClientHello in two sends, plain bytes) to TLS servers
 #             behind each chain, compared with `xds2bpf explain --sni --alpn`
+#   bench-http 6.12 + module, 2 GiB: HTTP request latency, direct vs the redirect
+#             through the module vs Envoy (HTTP connection manager, same routes);
+#             not in the default: scripts/bench.sh --only http-latency runs it
+#             (plan-bench-http.sh, guest-bench-http.sh; the X2B-BENCH lines go
+#             to X2B_VM_BENCH_OUT/<mode>-c<conns>-r<rep>.json)
+#   soak-http 6.12 + module: HTTP clients through the module for SOAK_MINUTES
+#             while the bundle is replaced every SOAK_REPLACE_S (2) s; fails on a
+#             failed request or replace or a kernel warning (`make soak-vm`,
+#             soak-report.py writes SOAK_REPORT; not in the default)
 # default: phase-a, and l4-612 l4-61 when the compiler and loader are built
 # (CI=1: missing ones fail instead of being skipped), and http once the
 # compiler emits the HTTP variant (bundles that call bpf_x2b_defer).
@@ -110,7 +119,7 @@ boot() {
 	t=$(date +%s%N)
 	"$HERE/qemu.sh" "$kernel" "$initrd" "$logf" "$LIMIT" "x2b.mode=$mode" || st=$?
 	t=$(( ($(date +%s%N) - t) / 1000000 ))
-	grep -E '^X2B-' "$logf" | grep -Ev '^X2B-[HT]?OBS' | sed 's/^/    /' >&2 || true
+	grep -E '^X2B-' "$logf" | grep -Ev '^X2B-([HT]?OBS|BENCH |SOAK )' | sed 's/^/    /' >&2 || true
 	[ $st = 124 ] && { tail -40 "$logf" >&2; die "$name: qemu timed out after ${LIMIT}s"; }
 	grep -q '^X2B-VM-RESULT PASS' "$logf" || { tail -60 "$logf" >&2; die "$name: guest did not report PASS (qemu status $st)"; }
 	log "$name passed in ${t} ms"
@@ -194,6 +203,69 @@ for step in "${STEPS[@]}"; do
 		"$HERE/check-l4.sh" "$B/$step.log" "$B/l4" "$L4_N" >"$B/$step.check" 2>&1 || {
 			cat "$B/$step.check" >&2; die "$step: kernel disagrees with explain"; }
 		log "$step: $(tail -1 "$B/$step.check")"
+		;;
+	bench-http)
+		[ -x "$XDS2BPF" ] && [ -x "$LOADER" ] || die "$step needs $XDS2BPF and $LOADER (make build loader)"
+		log "plan the HTTP benchmark (compile, Envoy's bootstrap, static clients on the host)"
+		XDS2BPF=$XDS2BPF "$HERE/plan-bench-http.sh" "$B/bench-http" || die "bench-http: planning failed"
+		s=$(stage bench-http)
+		with_loader "$s"
+		cp "$ROOT/kernel/xds2bpf_defer.ko" "$B/bench-http/latency" "$B/bench-http/backend" "$s/x2b/"
+		if [ -s "$B/bench-http/envoy-path" ]; then
+			# Envoy and the shared objects ldd lists, at their own paths (as with_tool)
+			envoy_bin=$(cat "$B/bench-http/envoy-path")
+			cp "$envoy_bin" "$s/x2b/envoy"
+			for lib in $(ldd "$envoy_bin" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }'); do
+				mkdir -p "$s$(dirname "$lib")"
+				cp -L "$lib" "$s$lib"
+			done
+		fi
+		mkdir -p "$s/x2b/bench"
+		cp -r "$B/bench-http/bundle" "$B/bench-http/envoy.json" "$B/bench-http/params" "$s/x2b/bench/"
+		pack "$s" "$B/initrd-bench-http.gz"
+		# Envoy (~100 MB, unpacked from the initramfs into RAM) needs more than the default;
+		# under TCG it takes a while to start, and every run is several seconds
+		X2B_VM_MEM=${X2B_VM_MEM:-2048} LIMIT=${X2B_VM_TIMEOUT:-1200} boot bench-http "$X2B_VMLINUZ_612" "$B/initrd-bench-http.gz" bench-http
+		bench_out=${X2B_VM_BENCH_OUT:-$B/bench-http/results}
+		mkdir -p "$bench_out"
+		grep -a '^X2B-BENCH ' "$B/bench-http.log" | tr -d '\r' | while read -r _ m c r json; do
+			printf '%s\n' "$json" >"$bench_out/$m-c$c-r$r.json"
+		done
+		grep -a '^X2B-BENCH-' "$B/bench-http.log" | tr -d '\r' >"$bench_out/guest-info.txt" || true
+		cp "$B/bench-http/params" "$B/bench-http/envoy.json" "$B/bench-http/explain.json" "$bench_out/"
+		log "bench-http: $(find "$bench_out" -name '*-c*-r*.json' | wc -l) runs in $bench_out"
+		;;
+	soak-http)
+		[ -x "$XDS2BPF" ] && [ -x "$LOADER" ] || die "$step needs $XDS2BPF and $LOADER (make build loader)"
+		log "plan the HTTP soak (bundles A and B, static clients on the host)"
+		XDS2BPF=$XDS2BPF ENVOY=/nonexistent "$HERE/plan-bench-http.sh" "$B/soak-http" 2>"$B/soak-http.plan.log" ||
+			{ cat "$B/soak-http.plan.log" >&2; die "soak-http: planning failed"; }
+		s=$(stage soak-http)
+		with_loader "$s"
+		cp "$ROOT/kernel/xds2bpf_defer.ko" "$B/soak-http/latency" "$B/soak-http/backend" "$s/x2b/"
+		mkdir -p "$s/x2b/soak"
+		cp -r "$B/soak-http/bundle" "$s/x2b/soak/A"
+		cp -r "$B/soak-http/bundle-b" "$s/x2b/soak/B"
+		soak_s=$(awk -v m="${SOAK_MINUTES:-5}" 'BEGIN { printf "%d", m * 60 }')
+		# shellcheck disable=SC1090
+		(source "$B/soak-http/params" && cat <<EOT) >"$s/x2b/soak/params"
+VIP=$VIP
+AUTHORITY=$AUTHORITY
+PATH_=$PATH_
+ENDPOINTS="$(cat "$B/soak-http/endpoints" "$B/soak-http/endpoints-b" | tr '\n' ' ')"
+SECONDS_TOTAL=$soak_s
+INTERVAL=${SOAK_INTERVAL:-20}
+CLIENTS=${SOAK_CLIENTS:-4}
+REPLACE_S=${SOAK_REPLACE_S:-2}
+EOT
+		pack "$s" "$B/initrd-soak-http.gz"
+		# the report also when the guest fails (a failed request is what a soak is for)
+		st=0
+		(LIMIT=${X2B_VM_TIMEOUT:-$((soak_s + 300))} boot soak-http "$X2B_VMLINUZ_612" "$B/initrd-soak-http.gz" soak-http) || st=$?
+		python3 "$HERE/soak-report.py" "$B/soak-http.log" "$s/x2b/soak/params" >"$B/soak-http.md" || st=1
+		if [ -n "${SOAK_REPORT:-}" ]; then cp "$B/soak-http.md" "$SOAK_REPORT"; fi
+		cat "$B/soak-http.md"
+		[ $st = 0 ] || die "soak-http: see $B/soak-http.md and $B/soak-http.log"
 		;;
 	*) die "unknown step $step" ;;
 	esac
