@@ -109,6 +109,8 @@ public struct BundlePlan: Sendable {
     /// Endpoint records DNS clusters can need beyond the image once the loader has
     /// resolved every name: `x2b_ep` (and `x2b_active`) are sized for them.
     public var dnsEndpointReserve = 0
+    /// LB-table slots DNS clusters can need once resolved (`Planner.dnsTableSlots`).
+    public var dnsTableReserve = 0
     /// The same for least-request DNS clusters: `x2b_active` gets an entry per address.
     public var dnsActiveReserve = 0
     public var listeners: [ListenerInfo] = []
@@ -229,9 +231,36 @@ public struct Planner {
                     endpointCount: levels.reduce(0) { $0 + Int($1.count) }, dns: c.dns))
             if let dns = c.dns {
                 plan.dnsEndpointReserve += dns.maxEndpoints
+                plan.dnsTableReserve += Self.dnsTableSlots(dns, lb: c.lb)
                 if c.lb == .leastRequest { plan.dnsActiveReserve += dns.maxEndpoints }
             }
         }
+    }
+
+    /// LB-table slots the loader can need for a DNS cluster once its names are
+    /// resolved (it builds the tables `clusterLevels` would): per priority, a
+    /// round-robin schedule of at most the level's weight sum (scaled to
+    /// `LBTables.maxScheduleLength`, plus one slot per endpoint for rounding), a
+    /// locality schedule the same bound; the levels that carry load at most.
+    static func dnsTableSlots(_ dns: IRDNSResolution, lb: IRLBPolicy) -> Int {
+        let weighted = dns.localityWeighted
+        guard lb == .roundRobin || weighted else { return 0 }
+        var perPriority: [UInt32: (sum: UInt64, endpoints: Int, weights: Set<UInt32>)] = [:]
+        for h in dns.hosts {
+            let n = IRAddress(parsing: h.host) == nil ? Int(dns.maxAddresses) : 1
+            var p = perPriority[h.priority, default: (0, 0, [])]
+            p.sum += UInt64(h.weight) * UInt64(n)
+            p.endpoints += n
+            p.weights.insert(h.weight)
+            perPriority[h.priority] = p
+        }
+        let bounds = perPriority.values.map { p -> Int in
+            let cap = Int(LBTables.maxScheduleLength) + p.endpoints
+            // Round robin without locality weights: equal weights need no schedule.
+            if !weighted { return p.weights.count > 1 ? min(cap, Int(clamping: p.sum)) : 0 }
+            return cap
+        }
+        return bounds.sorted(by: >).prefix(Int(ABI.maxPriorities)).reduce(0, +)
     }
 
     /// One priority level of a cluster as the data plane holds it: cumulative load
