@@ -149,6 +149,9 @@ public enum ManifestBuilder {
                 }
                 d.localityWeighted = dns.localityWeighted
                 d.overprovisioningFactor = dns.overprovisioningFactor
+                d.maglevTableSize = dns.maglevTableSize
+                d.ringMinimumSize = dns.ringMinimumSize
+                d.ringMaximumSize = dns.ringMaximumSize
                 d.localities = dns.localities.map { l in
                     var loc = Xds2bpf_Bundle_V1_DnsLocality()
                     loc.priority = l.priority

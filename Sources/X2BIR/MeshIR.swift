@@ -615,6 +615,10 @@ public struct IRDNSResolution: Sendable, Hashable {
     public var localityWeighted = false
     /// Percent (`IRCluster.overprovisioningFactor`).
     public var overprovisioningFactor: UInt32 = 140
+    /// The tables of maglev and ring hash (`IRCluster`'s sizes).
+    public var maglevTableSize: UInt64 = 65537
+    public var ringMinimumSize: UInt64 = 1024
+    public var ringMaximumSize: UInt64 = 8 * 1024 * 1024
 
     /// Addresses kept per host name of a STRICT_DNS cluster: its endpoint slots
     /// are planned for this many (more are dropped with a warning in `status`).

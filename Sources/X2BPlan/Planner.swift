@@ -238,13 +238,17 @@ public struct Planner {
     }
 
     /// LB-table slots the loader can need for a DNS cluster once its names are
-    /// resolved (it builds the tables `clusterLevels` would): per priority, a
-    /// round-robin schedule of at most the level's weight sum (scaled to
-    /// `LBTables.maxScheduleLength`, plus one slot per endpoint for rounding), a
-    /// locality schedule the same bound; the levels that carry load at most.
+    /// resolved (it builds the tables `clusterLevels` would), over the levels that
+    /// carry load (at most `ABI.maxPriorities`): per priority, a round-robin or
+    /// locality schedule of at most the weight sum (scaled to
+    /// `LBTables.maxScheduleLength`, plus one slot per endpoint for rounding); a
+    /// maglev table of `maglevTableSize`; a ring of at most the minimum size plus
+    /// weight sum / smallest weight (Envoy's scaling), within the maximum. Under
+    /// locality weights a ring's scale depends on the localities' health: room for
+    /// 16 times the minimum (a larger ring does not fit in place, see
+    /// docs/semantics.md).
     static func dnsTableSlots(_ dns: IRDNSResolution, lb: IRLBPolicy) -> Int {
         let weighted = dns.localityWeighted
-        guard lb == .roundRobin || weighted else { return 0 }
         var perPriority: [UInt32: (sum: UInt64, endpoints: Int, weights: Set<UInt32>)] = [:]
         for h in dns.hosts {
             let n = IRAddress(parsing: h.host) == nil ? Int(dns.maxAddresses) : 1
@@ -254,11 +258,19 @@ public struct Planner {
             p.weights.insert(h.weight)
             perPriority[h.priority] = p
         }
+        let maxRing = min(dns.ringMaximumSize, LBTables.maxRingSize)
         let bounds = perPriority.values.map { p -> Int in
-            let cap = Int(LBTables.maxScheduleLength) + p.endpoints
-            // Round robin without locality weights: equal weights need no schedule.
-            if !weighted { return p.weights.count > 1 ? min(cap, Int(clamping: p.sum)) : 0 }
-            return cap
+            let schedule = Int(LBTables.maxScheduleLength) + p.endpoints
+            switch lb {
+            case .roundRobin where weighted: return schedule
+            // Without locality weights equal weights need no schedule.
+            case .roundRobin: return p.weights.count > 1 ? min(schedule, Int(clamping: p.sum)) : 0
+            case .random, .leastRequest: return weighted ? schedule : 0
+            case .maglev: return Int(clamping: dns.maglevTableSize)
+            case .ringHash:
+                let spread = weighted ? 15 * dns.ringMinimumSize : p.sum / UInt64(max(1, p.weights.min() ?? 1))
+                return Int(clamping: min(maxRing, dns.ringMinimumSize + spread)) + p.endpoints + 1
+            }
         }
         return bounds.sorted(by: >).prefix(Int(ABI.maxPriorities)).reduce(0, +)
     }

@@ -295,6 +295,14 @@ public nonisolated struct Xds2bpf_Bundle_V1_DnsCluster: Sendable {
   /// one locality per priority, without a weight.
   public var localities: [Xds2bpf_Bundle_V1_DnsLocality] = []
 
+  /// The cluster's maglev table_size (a prime) and ring hash minimum/maximum ring
+  /// sizes: the tables the loader builds for those policies.
+  public var maglevTableSize: UInt64 = 0
+
+  public var ringMinimumSize: UInt64 = 0
+
+  public var ringMaximumSize: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -720,7 +728,7 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Xds2bpf_Bundle_V1_DnsCluster: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DnsCluster"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cluster\0\u{1}name\0\u{1}logical\0\u{3}lookup_family\0\u{3}refresh_rate_ms\0\u{3}respect_dns_ttl\0\u{3}max_addresses\0\u{1}hosts\0\u{3}locality_weighted\0\u{3}overprovisioning_factor\0\u{1}localities\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cluster\0\u{1}name\0\u{1}logical\0\u{3}lookup_family\0\u{3}refresh_rate_ms\0\u{3}respect_dns_ttl\0\u{3}max_addresses\0\u{1}hosts\0\u{3}locality_weighted\0\u{3}overprovisioning_factor\0\u{1}localities\0\u{3}maglev_table_size\0\u{3}ring_minimum_size\0\u{3}ring_maximum_size\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -739,6 +747,9 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsCluster: SwiftProtobuf.Message, Swift
       case 9: try { try decoder.decodeSingularBoolField(value: &self.localityWeighted) }()
       case 10: try { try decoder.decodeSingularUInt32Field(value: &self.overprovisioningFactor) }()
       case 11: try { try decoder.decodeRepeatedMessageField(value: &self.localities) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.maglevTableSize) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.ringMinimumSize) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.ringMaximumSize) }()
       default: break
       }
     }
@@ -778,6 +789,15 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsCluster: SwiftProtobuf.Message, Swift
     if !self.localities.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.localities, fieldNumber: 11)
     }
+    if self.maglevTableSize != 0 {
+      try visitor.visitSingularUInt64Field(value: self.maglevTableSize, fieldNumber: 12)
+    }
+    if self.ringMinimumSize != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ringMinimumSize, fieldNumber: 13)
+    }
+    if self.ringMaximumSize != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ringMaximumSize, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -793,6 +813,9 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsCluster: SwiftProtobuf.Message, Swift
     if lhs.localityWeighted != rhs.localityWeighted {return false}
     if lhs.overprovisioningFactor != rhs.overprovisioningFactor {return false}
     if lhs.localities != rhs.localities {return false}
+    if lhs.maglevTableSize != rhs.maglevTableSize {return false}
+    if lhs.ringMinimumSize != rhs.ringMinimumSize {return false}
+    if lhs.ringMaximumSize != rhs.ringMaximumSize {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

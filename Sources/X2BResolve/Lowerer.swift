@@ -1195,24 +1195,13 @@ public struct Lowerer {
     /// Envoy's default `dns_refresh_rate`.
     static let defaultDNSRefreshMs: UInt32 = 5000
 
-    /// How the loader resolves the host names of a DNS cluster, or nil (diagnosed)
-    /// when its rows cannot be rebuilt on the node: the loader builds the
-    /// priority levels, round-robin and locality schedules as the compiler does
-    /// (`ClusterSemantics`, `LBTables`), but not maglev tables or hash rings,
-    /// which need the addresses at compile time (`--resolve`).
+    /// How the loader resolves the host names of a DNS cluster, or nil (diagnosed):
+    /// after the lookups it builds the priority levels and every LB table as the
+    /// compiler does (`ClusterSemantics`, `LBTables`), so it needs the cluster's
+    /// settings, not its addresses.
     private mutating func dnsResolution(
         _ settings: DNSSettings, _ found: DNSEndpoints, lowered: IRCluster, path: String
     ) -> IRDNSResolution? {
-        let lb = lowered.lb
-        let names = found.entries.filter(\.isName).map(\.host.host)
-        guard lb != .maglev && lb != .ringHash else {
-            diagnostics.append(
-                Diagnostic(
-                    .invalidAddress, path: path,
-                    "host names (\(names.map(ResourcePath.quoted).joined(separator: ", "))) are resolved on the node only for clusters whose LB table the loader builds (round robin, random, least request); here its LB policy is \(lb.rawValue) (a table computed at compile time): give their addresses with --resolve NAME=IP"
-                ))
-            return nil
-        }
         var refresh = Self.defaultDNSRefreshMs
         if let rate = settings.refreshRate {
             // Envoy requires more than 1 ms; the loader counts whole milliseconds, within a u32.
@@ -1229,6 +1218,9 @@ public struct Lowerer {
         out.localities = found.localities
         out.localityWeighted = lowered.localityWeighted
         out.overprovisioningFactor = lowered.overprovisioningFactor
+        out.maglevTableSize = lowered.maglevTableSize
+        out.ringMinimumSize = lowered.ringMinimumSize
+        out.ringMaximumSize = lowered.ringMaximumSize
         return out
     }
 

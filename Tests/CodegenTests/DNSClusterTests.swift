@@ -5,8 +5,9 @@ import XCTest
 @testable import X2BToolchain
 
 /// DNS clusters resolved on the node (issue #13): host names of STRICT_DNS and
-/// LOGICAL_DNS clusters compile without `--resolve` and reach the manifest; what
-/// the loader cannot rebuild is diagnosed; Envoy's acceptances are kept (port 0).
+/// LOGICAL_DNS clusters compile without `--resolve` and reach the manifest with
+/// what the loader needs to build their rows (localities, health, LB settings);
+/// Envoy's acceptances are kept (port 0).
 final class DNSClusterTests: XCTestCase {
     func snapshot(clusters: String, listenerCluster: String = "dns") -> String {
         """
@@ -181,16 +182,30 @@ final class DNSClusterTests: XCTestCase {
         XCTAssertTrue(fe.diagnostics.contains { $0.id == "XDS006" && $0.message.contains("LOGICAL_DNS") }, "\(fe.diagnostics.map(\.rendered))")
     }
 
-    func testWhatTheLoaderCannotRebuildStillNeedsResolve() throws {
+    func testEveryLBPolicyIsBuiltOnTheNode() throws {
+        // Maglev and ring hash: the loader builds the tables from the lookups, with the cluster's sizes.
         let maglev = try frontEnd(
-            snapshot(clusters: cluster("dns", type: "STRICT_DNS", extra: "    lb_policy: MAGLEV", endpoints: [endpoint("a.example", 80)])))
-        let e = try XCTUnwrap(maglev.diagnostics.first { $0.id == "XDS105" }, "\(maglev.diagnostics.map(\.rendered))")
-        XCTAssertEqual(e.severity, .error)
-        XCTAssertTrue(e.message.contains("maglev") && e.message.contains("--resolve"), e.message)
-        XCTAssertTrue(e.message.contains("whose LB table the loader builds"), e.message)
+            snapshot(
+                clusters: cluster(
+                    "dns", type: "STRICT_DNS", extra: "    lb_policy: MAGLEV\n    maglev_lb_config: {table_size: 251}",
+                    endpoints: [endpoint("a.example", 80)])))
+        XCTAssertFalse(maglev.rejected, "\(maglev.diagnostics.map(\.rendered))")
+        XCTAssertFalse(maglev.diagnostics.contains { $0.id == "XDS105" }, "\(maglev.diagnostics.map(\.rendered))")
+        XCTAssertEqual(maglev.ir.clusters.first?.dns?.maglevTableSize, 251)
         let ring = try frontEnd(
-            snapshot(clusters: cluster("dns", type: "STRICT_DNS", extra: "    lb_policy: RING_HASH", endpoints: [endpoint("a.example", 80)])))
-        XCTAssertTrue(ring.diagnostics.contains { $0.id == "XDS105" && $0.message.contains("ring_hash") }, "\(ring.diagnostics.map(\.rendered))")
+            snapshot(
+                clusters: cluster(
+                    "dns", type: "STRICT_DNS",
+                    extra: "    lb_policy: RING_HASH\n    ring_hash_lb_config: {minimum_ring_size: 64, maximum_ring_size: 512}",
+                    endpoints: [endpoint("a.example", 80)])))
+        XCTAssertFalse(ring.rejected, "\(ring.diagnostics.map(\.rendered))")
+        let rdns = try XCTUnwrap(ring.ir.clusters.first?.dns)
+        XCTAssertEqual([rdns.ringMinimumSize, rdns.ringMaximumSize], [64, 512])
+        let (plan, _) = Planner.plan(ring.ir)
+        let m = manifest(ring, plan)
+        XCTAssertEqual(m.dnsClusters.first.map { [$0.ringMinimumSize, $0.ringMaximumSize] }, [64, 512])
+        // 64 + 16 addresses of weight 1 / 1, + one per endpoint and one for rounding
+        XCTAssertEqual(plan.dnsTableReserve, 64 + 16 + 16 + 1)
         // Round robin with different weights: the loader builds the schedule after the lookups.
         let weights = try frontEnd(
             snapshot(
@@ -341,7 +356,7 @@ final class DNSClusterTests: XCTestCase {
         XCTAssertEqual(logical.ir.clusters.first?.priorities.first?.localities.first?.endpoints.first?.address.description, "10.1.0.1")
     }
 
-    /// x2b_lbtab has room for the schedules the loader builds after the lookups.
+    /// x2b_lbtab has room for the tables the loader builds after the lookups.
     func testTableSlotsAreReservedForSchedulesBuiltOnTheNode() throws {
         func reserve(_ extra: String, _ endpoints: [String]) throws -> Int {
             let fe = try frontEnd(snapshot(clusters: cluster("dns", type: "STRICT_DNS", extra: extra, endpoints: endpoints)))
@@ -357,6 +372,8 @@ final class DNSClusterTests: XCTestCase {
         XCTAssertEqual(
             try reserve("    common_lb_config: {locality_weighted_lb_config: {}}", [endpoint("a.example", 80)]),
             Int(LBTables.maxScheduleLength) + 16)
+        // maglev: its table size at each priority that can carry load
+        XCTAssertEqual(try reserve("    lb_policy: MAGLEV", [endpoint("a.example", 80)]), 65537)
     }
 
     func testHostNamesOfAStaticClusterAreStillAnError() throws {

@@ -302,6 +302,9 @@ static int cluster_rows(const struct dns_cluster *c, struct x2b_lbrows *rows)
 	in = (struct x2b_lbinput){
 		.lb = c->lb,
 		.locality_weighted = dc->locality_weighted,
+		.maglev_table_size = dc->maglev_table_size,
+		.ring_minimum_size = dc->ring_minimum_size,
+		.ring_maximum_size = dc->ring_maximum_size,
 		.factor = dc->overprovisioning_factor ? dc->overprovisioning_factor : 140,
 		.localities = locs,
 		.nlocalities = nlocs,
@@ -367,9 +370,9 @@ static const struct {
 	const char *name;
 	__u32 lb;
 } dns_policies[] = {
-	{ "round_robin", X2B_LB_ROUND_ROBIN },
-	{ "random", X2B_LB_RANDOM },
-	{ "least_request", X2B_LB_LEAST_REQUEST },
+	{ "round_robin", X2B_LB_ROUND_ROBIN },	   { "random", X2B_LB_RANDOM },
+	{ "least_request", X2B_LB_LEAST_REQUEST }, { "maglev", X2B_LB_MAGLEV },
+	{ "ring_hash", X2B_LB_RING_HASH },
 };
 
 /* Checks one DnsCluster against the manifest it came with; *lb: its policy. */
@@ -387,11 +390,22 @@ static int check_cluster(const x2b_manifest *m, const x2b_dcluster_dns *dc, __u3
 			break;
 	if (p == sizeof(dns_policies) / sizeof(dns_policies[0])) {
 		x2b_err("manifest: dns cluster '%s': lb policy '%s' is not one the loader builds "
-			"rows for (round_robin, random, least_request)",
+			"rows for (round_robin, random, least_request, maglev, ring_hash)",
 			dc->name, m->clusters[dc->cluster]->lb_policy);
 		return X2B_EXIT_REJECT;
 	}
 	*lb = dns_policies[p].lb;
+	/* Envoy's limits, as the compiler checks them (a table larger is never built) */
+	if ((*lb == X2B_LB_MAGLEV && dc->maglev_table_size > 5000011) ||
+	    (*lb == X2B_LB_RING_HASH &&
+	     (dc->ring_minimum_size > dc->ring_maximum_size || dc->ring_maximum_size > 8388608))) {
+		x2b_err("manifest: dns cluster '%s': maglev table size %llu, ring sizes %llu-%llu "
+			"are beyond Envoy's limits",
+			dc->name, (unsigned long long)dc->maglev_table_size,
+			(unsigned long long)dc->ring_minimum_size,
+			(unsigned long long)dc->ring_maximum_size);
+		return X2B_EXIT_REJECT;
+	}
 	for (size_t l = 0; l < dc->n_localities; l++) {
 		if (dc->localities[l]->priority > X2B_DNS_MAX_PRIORITY) {
 			x2b_err("manifest: dns cluster '%s': locality %zu has priority %u (0-%u)",

@@ -7,21 +7,31 @@
  *   - the priority levels and their load: ClusterSemantics.effective
  *     (Sources/X2BSemantics/ClusterSemantics.swift), Envoy's priority load with
  *     the overprovisioning factor, localities weighted by weight x health;
- *   - the tables: LBTables.roundRobinSchedule and LBTables.localitySchedule
- *     (Sources/X2BSemantics/LBTables.swift), Planner.clusterLevels.
- * Maglev tables and hash rings are not built here (the compiler resolves the
- * names of such clusters at compile time only).
+ *   - the tables: LBTables.roundRobinSchedule, localitySchedule, maglev and
+ *     ring (Sources/X2BSemantics/LBTables.swift), Planner.clusterLevels; maglev
+ *     and the ring hash an endpoint's text ("ip:port", "[ip6]:port") with
+ *     sha256, as the compiler does.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include <openssl/evp.h>
 
 #include "x2b_abi.h"
 #include "loader.h"
 
 /* LBTables.maxScheduleLength: longer round-robin schedules are scaled down. */
 #define X2B_MAX_SCHEDULE 4096ULL
+/* LBTables.maxMaglevTableSize, maxRingSize: Envoy's limits. */
+#define X2B_MAX_MAGLEV 5000011ULL
+#define X2B_MAX_RING_SIZE 8388608ULL
+/* "[" + INET6_ADDRSTRLEN + "]:65535_" + a point number */
+#define X2B_EP_TEXT 80
 
 /* A locality of a level under locality-weighted LB: a run of its endpoints. */
 struct lb_run {
@@ -177,6 +187,199 @@ static int locality_schedule(const struct lb_run *runs, size_t n, struct x2b_slo
 	return 0;
 }
 
+/* IREndpoint.text: "a.b.c.d:port", "[v6]:port" (inet_ntop, as IPv6Text). */
+static void ep_text(const struct x2b_endpoint *e, char *out, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(e->family == X2B_FAM_INET4 ? AF_INET : AF_INET6, e->addr, ip, sizeof(ip));
+	snprintf(out, len, e->family == X2B_FAM_INET4 ? "%s:%u" : "[%s]:%u", ip, ntohs(e->port));
+}
+
+/* LBTables.hashPair: the first two big-endian u64 of sha256(text). */
+static int hash_pair(const char *text, uint64_t *a, uint64_t *b)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (!EVP_Digest(text, strlen(text), md, &n, EVP_sha256(), NULL) || n < 16)
+		return -EIO;
+	*a = *b = 0;
+	for (int i = 0; i < 8; i++) {
+		*a = *a << 8 | md[i];
+		*b = *b << 8 | md[8 + i];
+	}
+	return 0;
+}
+
+static bool is_prime(uint64_t n)
+{
+	if (n < 2)
+		return false;
+	if (n < 4)
+		return true;
+	if (n % 2 == 0)
+		return false;
+	for (uint64_t d = 3; d <= n / d; d += 2)
+		if (n % d == 0)
+			return false;
+	return true;
+}
+
+/*
+ * LBTables.maglev: Envoy's weighted Maglev table of `size` entries (a prime;
+ * no table otherwise, as the compiler): each endpoint's permutation from the
+ * sha256 of its text, filled in turns by credit (weight / largest weight).
+ */
+static int maglev_table(const struct x2b_endpoint *eps, const uint32_t *weights, size_t n,
+			uint64_t size, struct x2b_slot **out, size_t *len)
+{
+	uint64_t *offset = NULL, *skip = NULL, *next = NULL, filled = 0;
+	double *credit = NULL, max_w = 0;
+	int64_t *table = NULL;
+	char text[X2B_EP_TEXT];
+	int err = -ENOMEM;
+
+	*out = NULL;
+	*len = 0;
+	if (!n || size <= 1 || size > X2B_MAX_MAGLEV || !is_prime(size))
+		return 0;
+	offset = calloc(n, sizeof(*offset));
+	skip = calloc(n, sizeof(*skip));
+	next = calloc(n, sizeof(*next));
+	credit = calloc(n, sizeof(*credit));
+	table = malloc(size * sizeof(*table));
+	if (!offset || !skip || !next || !credit || !table)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h1, h2;
+
+		ep_text(&eps[i], text, sizeof(text));
+		err = hash_pair(text, &h1, &h2);
+		if (err)
+			goto out;
+		offset[i] = h1 % size;
+		skip[i] = h2 % (size - 1) + 1;
+		if (weights[i] > max_w)
+			max_w = weights[i];
+	}
+	for (uint64_t c = 0; c < size; c++)
+		table[c] = -1;
+	while (filled < size) {
+		for (size_t i = 0; i < n; i++) {
+			uint64_t c;
+
+			credit[i] += (double)weights[i] / max_w;
+			if (credit[i] < 1)
+				continue;
+			credit[i] -= 1;
+			c = (offset[i] + next[i] * skip[i]) % size;
+			while (table[c] >= 0) {
+				next[i]++;
+				c = (offset[i] + next[i] * skip[i]) % size;
+			}
+			table[c] = (int64_t)i;
+			next[i]++;
+			if (++filled == size)
+				break;
+		}
+	}
+	err = -ENOMEM;
+	*out = calloc(size, sizeof(**out));
+	if (!*out)
+		goto out;
+	for (uint64_t c = 0; c < size; c++)
+		(*out)[c].ep = (__u32)table[c];
+	*len = size;
+	err = 0;
+out:
+	free(offset);
+	free(skip);
+	free(next);
+	free(credit);
+	free(table);
+	return err;
+}
+
+static int cmp_slot(const void *a, const void *b)
+{
+	const struct x2b_slot *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->ep < y->ep ? -1 : x->ep > y->ep;
+}
+
+/*
+ * LBTables.ring: Envoy's ketama ring: points in proportion to the weights, the
+ * ring scaled so the lightest endpoint gets at least its share of `minimum`,
+ * at most `maximum`; a point of endpoint i is the upper half of the sha256 of
+ * "text_k"; sorted by (hash, endpoint).
+ */
+static int ring_table(const struct x2b_endpoint *eps, const uint32_t *weights, size_t n,
+		      uint64_t minimum, uint64_t maximum, struct x2b_slot **out, size_t *len)
+{
+	double total = 0, min_norm = 1, scale, target = 0, made = 0;
+	size_t cap, k = 0;
+	char text[X2B_EP_TEXT + 24];
+	int err;
+
+	*out = NULL;
+	*len = 0;
+	if (!n || minimum > X2B_MAX_RING_SIZE)
+		return 0;
+	if (maximum > X2B_MAX_RING_SIZE)
+		maximum = X2B_MAX_RING_SIZE;
+	{
+		uint64_t sum = 0;
+
+		for (size_t i = 0; i < n; i++)
+			sum += weights[i];
+		total = (double)sum;
+	}
+	for (size_t i = 0; i < n; i++) {
+		double norm = (double)weights[i] / total;
+
+		if (!i || norm < min_norm)
+			min_norm = norm;
+	}
+	scale = ceil((double)minimum * min_norm) / min_norm;
+	if (scale > (double)maximum)
+		scale = (double)maximum;
+	cap = (size_t)ceil(scale) + n + 1;
+	*out = calloc(cap, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		char base[X2B_EP_TEXT];
+
+		target += scale * ((double)weights[i] / total);
+		ep_text(&eps[i], base, sizeof(base));
+		for (uint64_t p = 0; made < target; p++, made += 1) {
+			uint64_t h1, h2;
+
+			if (k == cap) {
+				err = -ERANGE;
+				goto fail;
+			}
+			snprintf(text, sizeof(text), "%s_%llu", base, (unsigned long long)p);
+			err = hash_pair(text, &h1, &h2);
+			if (err)
+				goto fail;
+			(*out)[k].hash = (__u32)(h1 >> 32);
+			(*out)[k].ep = (__u32)i;
+			k++;
+		}
+	}
+	qsort(*out, k, sizeof(**out), cmp_slot);
+	*len = k;
+	return 0;
+fail:
+	free(*out);
+	*out = NULL;
+	return err;
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -292,7 +495,7 @@ int x2b_lbrows_build(const struct x2b_lbinput *in, struct x2b_lbrows *out)
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (in->lb == X2B_LB_MAGLEV || in->lb == X2B_LB_RING_HASH || in->lb >= X2B_LB_COUNT)
+	if (in->lb >= X2B_LB_COUNT)
 		return -EINVAL;
 	for (size_t i = 0; i < in->nhosts; i++)
 		if (in->hosts[i].locality >= in->nlocalities || !in->hosts[i].ep.weight)
@@ -355,6 +558,14 @@ int x2b_lbrows_build(const struct x2b_lbinput *in, struct x2b_lbrows *out)
 		switch (in->lb) {
 		case X2B_LB_ROUND_ROBIN:
 			err = rr_schedule(cands[k].weights, cands[k].n, &lv->table, &lv->ntable);
+			break;
+		case X2B_LB_MAGLEV:
+			err = maglev_table(lv->eps, cands[k].weights, lv->neps,
+					   in->maglev_table_size, &lv->table, &lv->ntable);
+			break;
+		case X2B_LB_RING_HASH:
+			err = ring_table(lv->eps, cands[k].weights, lv->neps, in->ring_minimum_size,
+					 in->ring_maximum_size, &lv->table, &lv->ntable);
 			break;
 		default: /* random, least request */
 			err = locality_schedule(cands[k].runs, cands[k].nruns, &lv->table,

@@ -284,9 +284,11 @@ struct x2b_lbhost {
 	bool routable;		/* HEALTHY, UNKNOWN, DEGRADED */
 };
 struct x2b_lbinput {
-	__u32 lb; /* X2B_LB_*: round robin, random, least request */
+	__u32 lb; /* X2B_LB_* */
 	bool locality_weighted;
-	__u32 factor; /* overprovisioning factor, percent */
+	__u64 maglev_table_size;		    /* X2B_LB_MAGLEV: a prime */
+	__u64 ring_minimum_size, ring_maximum_size; /* X2B_LB_RING_HASH */
+	__u32 factor;				    /* overprovisioning factor, percent */
 	const struct x2b_lblocality *localities;
 	size_t nlocalities;
 	const struct x2b_lbhost *hosts; /* config order, each address of a name in order */
@@ -305,7 +307,7 @@ struct x2b_lbrows {
 	struct x2b_lblevel levels[X2B_MAX_PRIORITIES];
 	size_t dropped_levels; /* levels with load beyond X2B_MAX_PRIORITIES */
 };
-/* 0, -EINVAL (maglev, ring hash, a host naming no locality, weight 0), -ENOMEM. */
+/* 0, -EINVAL (a host naming no locality, weight 0), -ENOMEM, -EIO (sha256). */
 int x2b_lbrows_build(const struct x2b_lbinput *in, struct x2b_lbrows *out);
 void x2b_lbrows_free(struct x2b_lbrows *r);
 
