@@ -5,7 +5,7 @@
 # in the test's private network namespace (Tests/loader/dns/lib.sh). For each
 # cluster shape of dns/tables.yaml (round robin with different endpoint weights,
 # locality weights under round robin and least request, priorities spread by
-# health, LOGICAL_DNS, maglev, ring hash) and the corpus case envoy-examples/locality-load-balancing:
+# health, LOGICAL_DNS, maglev, ring hash, a scaled round-robin schedule) and the corpus case envoy-examples/locality-load-balancing:
 #   - the bundle compiled without --resolve, its names looked up by the loader, and
 #     the bundle compiled with --resolve NAME=IP,... giving the addresses of those
 #     lookups (the server's records, checked; in the order the lookup gave them, as
@@ -37,16 +37,18 @@ RECORDS1=("127.0.20.1 w1.test" "127.0.20.2 w1.test" "127.0.20.3 w3.test"
 	"127.0.20.4 p0.test" "127.0.20.5 p1.test" "127.0.20.1 lg.test" "127.0.20.2 lg.test"
 	"127.0.20.1 mg1.test" "127.0.20.2 mg1.test" "127.0.20.3 mg2.test"
 	"127.0.20.4 rg1.test" "127.0.20.5 rg1.test" "127.0.20.6 rg2.test"
+	"127.0.20.1 sc1.test" "127.0.20.2 sc1.test" "127.0.20.3 sc2.test"
 	"127.0.20.1 backend-local-1" "127.0.20.2 backend-local-2" "127.0.20.3 backend-remote-1"
 	"127.0.20.4 backend-remote-2")
 # changed: w1.test has three addresses, la.test one, lb.test two, rb.test two, p0.test another
-# one, mg1.test one and mg2.test two, rg1.test one and rg2.test two
+# one, mg1.test one and mg2.test two, rg1.test one and rg2.test two, sc1.test three
 RECORDS2=("127.0.20.1 w1.test" "127.0.20.2 w1.test" "127.0.20.4 w1.test" "127.0.20.3 w3.test"
 	"127.0.20.5 la.test" "127.0.20.3 lb.test" "127.0.20.4 lb.test"
 	"127.0.20.4 ra.test" "127.0.20.5 ra.test" "127.0.20.6 rb.test" "127.0.20.1 rb.test"
 	"127.0.20.2 p0.test" "127.0.20.5 p1.test" "127.0.20.1 lg.test" "127.0.20.2 lg.test"
 	"127.0.20.1 mg1.test" "127.0.20.3 mg2.test" "127.0.20.4 mg2.test"
-	"127.0.20.4 rg1.test" "127.0.20.6 rg2.test" "127.0.20.1 rg2.test")
+	"127.0.20.4 rg1.test" "127.0.20.6 rg2.test" "127.0.20.1 rg2.test"
+	"127.0.20.1 sc1.test" "127.0.20.2 sc1.test" "127.0.20.4 sc1.test" "127.0.20.3 sc2.test")
 dns_set_records "${RECORDS1[@]}"
 dns_start
 backends=()
@@ -163,7 +165,7 @@ EOF
 }
 
 SHAPES=$HERE/dns/tables.yaml
-DSTS=(10.96.1.1:80 10.96.1.2:80 10.96.1.3:80 10.96.1.4:80 10.96.1.5:80 10.96.1.6:80 10.96.1.7:80)
+DSTS=(10.96.1.1:80 10.96.1.2:80 10.96.1.3:80 10.96.1.4:80 10.96.1.5:80 10.96.1.6:80 10.96.1.7:80 10.96.1.8:80)
 EXACT=(10.96.1.1:80 10.96.1.2:80 10.96.1.5:80) # one-level round robin: whole schedules
 
 # --- the shapes, resolved on the node; a record changes, refresh rebuilds the rows in place
