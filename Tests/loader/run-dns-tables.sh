@@ -23,7 +23,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 source "$ROOT/Tests/e2e/lib.sh"
 : "${XDS2BPF:=$ROOT/.build/release/xds2bpf}"
 N=${DNS_TABLE_CONNECTS:-120} # a multiple of the round-robin schedules' lengths (5, 6)
-CORPUS_CASE=${XDS2BPF_CORPUS:-$ROOT/../shared/corpus}/envoy-examples/locality-load-balancing/envoy.yaml
+CORPUS_CASE=${CORPUS:-/nonexistent}/envoy-examples/locality-load-balancing/envoy.yaml # CORPUS: scripts/env.sh
 
 source "$HERE/dns/lib.sh"
 dns_require "dns table test"
@@ -219,6 +219,6 @@ if [ -f "$CORPUS_CASE" ]; then
 	e2e_expect_eq '{"10.96.2.1:3000": {"127.0.20.2:8080": '$((N / 2))', "127.0.20.3:8080": '$((N / 2))'}}' \
 		"$(cat "$E2E_TMP/cnode2.spread")" "locality-load-balancing: priority 0 without an address, priority 1's localities share"
 else
-	e2e_log "skipped the corpus case: $CORPUS_CASE is absent (XDS2BPF_CORPUS)"
+	echo "SKIP: the corpus case: no envoy-examples/locality-load-balancing/envoy.yaml in the corpus (XDS2BPF_CORPUS)"
 fi
 echo "PASS: DNS clusters with LB tables resolved on the node"
