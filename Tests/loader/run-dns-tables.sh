@@ -15,7 +15,9 @@
 #   - connects through both spread the same way (exactly, for one-level round
 #     robin over whole schedules; within 5 standard deviations otherwise);
 #   - after a record changes, `refresh` rebuilds the rows in place and they are
-#     again the offline compile's with the new addresses.
+#     again the offline compile's with the new addresses;
+#   - `xds2bpf watch` (ADS server and agent in the netns) does the same through its
+#     update session, on the clusters' refresh rate.
 #   Tests/loader/run-dns-tables.sh   (root; SKIP without root/BTF/cgroup2/dnsmasq unless CI=1)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -194,6 +196,50 @@ same_spread node1 off1 "cluster shapes with LB tables" "${EXACT[@]}"
 offline "$SHAPES" off2 node2 "${DSTS[@]}"
 same_rows node2 off2 "after a record changed and refresh"
 same_spread node2 off2 "after a record changed and refresh" "${EXACT[@]}"
+
+# --- the node agent: `xds2bpf watch` loads the shapes, its loader co-process (update-stream)
+# looks the names up again on their refresh rate (5 s) and rewrites the changed rows in place
+dns_set_records "${RECORDS1[@]}"
+nsenter --net="/run/netns/$E2E_NETNS" -- "$E2E_PYTHON" "$ROOT/Tests/xds/ads_server.py" "$SHAPES" \
+	--version v1 >"$E2E_TMP/ads.ready" 2>"$E2E_TMP/ads.err" &
+e2e_track $!
+for _ in $(seq 100); do [ -s "$E2E_TMP/ads.ready" ] && break; sleep 0.1; done
+[ -s "$E2E_TMP/ads.ready" ] || { cat "$E2E_TMP/ads.err" >&2; e2e_fail "the ADS server did not start"; }
+ads_port=$("$E2E_PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["port"])' "$E2E_TMP/ads.ready")
+"${DNS_RESOLVER[@]}" env XDS2BPF_LOADER="$E2E_LOADER" "$XDS2BPF" watch --server "grpc://127.0.0.1:$ads_port" \
+	--node-id dns-tables --cgroup "$E2E_CGROUP" --name agent --state-dir "$E2E_TMP/agent" >"$E2E_TMP/agent.log" 2>&1 &
+AGENT_PID=$!
+e2e_track "$AGENT_PID"
+# agent_rows TAG RECORD...: waits until the agent's bundle has rows built from lookups of these
+# records; the lookups (status) read before and after the rows (and 0.5 s apart: a refresh writes
+# its rows, then at once its results) must be the same, else a refresh came in between
+agent_rows() {
+	local tag=$1
+	shift
+	for _ in $(seq 60); do
+		sleep 0.5
+		[ -s "$XDS2BPF_STATE_DIR/agent/dns.txt" ] || continue
+		(looked_up agent "$tag.before" "$@") 2>/dev/null || continue
+		"$E2E_PYTHON" "$HERE/dns/cluster-rows.py" "$XDS2BPF_BPFFS/agent" "$XDS2BPF_STATE_DIR/agent/manifest.pb" \
+			>"$E2E_TMP/$tag.rows" || continue
+		sleep 0.5
+		(looked_up agent "$tag" "$@") 2>/dev/null || continue
+		cmp -s "$E2E_TMP/$tag.before.resolve" "$E2E_TMP/$tag.resolve" && return 0
+	done
+	cat "$E2E_TMP/agent.log" >&2
+	e2e_fail "watch: the rows of the lookups of $tag did not appear"
+}
+agent_rows agent1 "${RECORDS1[@]}"
+dns_set_records "${RECORDS2[@]}"
+agent_rows agent2 "${RECORDS2[@]}"
+grep -q "dns: looked up" "$E2E_TMP/agent.log" || { cat "$E2E_TMP/agent.log" >&2; e2e_fail "watch does not log its lookups"; }
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null || true
+dns_unload_agent agent
+offline "$SHAPES" aoff1 agent1 "${DSTS[@]}"
+same_rows agent1 aoff1 "watch: the rows written by its update session"
+offline "$SHAPES" aoff2 agent2 "${DSTS[@]}"
+same_rows agent2 aoff2 "watch: the rows rewritten after a record changed"
 
 # --- the corpus case: locality-weighted round robin over three priorities
 if [ -f "$CORPUS_CASE" ]; then

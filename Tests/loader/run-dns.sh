@@ -202,5 +202,5 @@ wait "$AGENT_PID" 2>/dev/null || true
 kill "$ADS_PID"
 wait "$ADS_PID" 2>/dev/null || true
 
-e2e_loader unload --name "$E2E_NAME" >/dev/null
+dns_unload_agent "$E2E_NAME"
 echo "PASS: DNS clusters resolved on the node"

@@ -10,6 +10,7 @@
 #   dns_set_records "IP NAME"...   the server's records (reloaded if it runs)
 #   dns_start                      starts the server (DNS_PID), tracked by the harness
 #   dns_loader ARGS...             the loader in the netns with the test's resolver
+#   dns_unload_agent NAME          unloads what a stopped `xds2bpf watch` loaded
 #   dns_in_resolver CMD...         any command so; "${DNS_RESOLVER[@]}" CMD & in the background
 DNSMASQ=${DNSMASQ:-$(command -v dnsmasq || echo /usr/sbin/dnsmasq)}
 
@@ -68,3 +69,16 @@ dns_start() {
 dns_in_resolver() { "${DNS_RESOLVER[@]}" "$@"; }
 
 dns_loader() { dns_in_resolver "$E2E_LOADER" "$@"; }
+
+# dns_unload_agent NAME: unloads a bundle an `xds2bpf watch` that was just stopped had
+# loaded; its loader co-process (update-stream) holds the bundle's lock until it has
+# seen its input close and ended, a moment later
+dns_unload_agent() {
+	for _ in $(seq 100); do
+		e2e_loader unload --name "$1" >/dev/null 2>"$E2E_TMP/unload.log" && return 0
+		grep -q "is locked" "$E2E_TMP/unload.log" || break
+		sleep 0.1
+	done
+	cat "$E2E_TMP/unload.log" >&2
+	e2e_fail "cannot unload '$1' after its agent stopped"
+}
