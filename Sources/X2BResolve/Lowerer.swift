@@ -1185,7 +1185,7 @@ public struct Lowerer {
             out.priorities = priorities
             if let found = dnsEndpoints, found.hasNames {
                 dnsSettings.logical = dnsKind == .logicalDns
-                guard let dns = dnsResolution(dnsSettings, found, lowered: out, path: claPath) else { return nil }
+                guard let dns = dnsResolution(dnsSettings, found, lowered: out) else { return nil }
                 out.dns = dns
             }
         }
@@ -1199,9 +1199,7 @@ public struct Lowerer {
     /// after the lookups it builds the priority levels and every LB table as the
     /// compiler does (`ClusterSemantics`, `LBTables`), so it needs the cluster's
     /// settings, not its addresses.
-    private mutating func dnsResolution(
-        _ settings: DNSSettings, _ found: DNSEndpoints, lowered: IRCluster, path: String
-    ) -> IRDNSResolution? {
+    private mutating func dnsResolution(_ settings: DNSSettings, _ found: DNSEndpoints, lowered: IRCluster) -> IRDNSResolution? {
         var refresh = Self.defaultDNSRefreshMs
         if let rate = settings.refreshRate {
             // Envoy requires more than 1 ms; the loader counts whole milliseconds, within a u32.
