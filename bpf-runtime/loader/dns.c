@@ -338,9 +338,11 @@ static int rows_bytes(const struct x2b_lbrows *r, char **out, size_t *len)
 
 		memcpy(b + off, head, sizeof(head));
 		off += sizeof(head);
-		memcpy(b + off, l->eps, l->neps * sizeof(struct x2b_endpoint));
+		if (l->neps) /* a level has endpoints; a table may be absent (NULL) */
+			memcpy(b + off, l->eps, l->neps * sizeof(struct x2b_endpoint));
 		off += l->neps * sizeof(struct x2b_endpoint);
-		memcpy(b + off, l->table, l->ntable * sizeof(struct x2b_slot));
+		if (l->ntable)
+			memcpy(b + off, l->table, l->ntable * sizeof(struct x2b_slot));
 		off += l->ntable * sizeof(struct x2b_slot);
 	}
 	*out = b;

@@ -14,7 +14,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +60,24 @@ static uint64_t gcd64(uint64_t a, uint64_t b)
 	return a;
 }
 
+/*
+ * Swift's rounded() (to nearest, ties away from zero) and rounded(.up) of a
+ * double in [0, 2^63), exact, without libm: the fraction x - trunc(x) is exact.
+ */
+static double round_half_up(double x)
+{
+	double t = (double)(uint64_t)x;
+
+	return x - t >= 0.5 ? t + 1 : t;
+}
+
+static double round_up(double x)
+{
+	double t = (double)(uint64_t)x;
+
+	return t < x ? t + 1 : t;
+}
+
 static uint32_t clamp32(uint64_t v)
 {
 	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
@@ -99,8 +116,7 @@ static int rr_schedule(const uint32_t *weights, size_t n, struct x2b_slot **out,
 
 		sum = 0;
 		for (size_t i = 0; i < n; i++) {
-			/* Swift's rounded(): to nearest, ties away from zero, as round() */
-			uint64_t v = (uint64_t)round((double)w[i] * scale);
+			uint64_t v = (uint64_t)round_half_up((double)w[i] * scale);
 
 			w[i] = v ? v : 1;
 			sum += w[i];
@@ -343,10 +359,10 @@ static int ring_table(const struct x2b_endpoint *eps, const uint32_t *weights, s
 		if (!i || norm < min_norm)
 			min_norm = norm;
 	}
-	scale = ceil((double)minimum * min_norm) / min_norm;
+	scale = round_up((double)minimum * min_norm) / min_norm;
 	if (scale > (double)maximum)
 		scale = (double)maximum;
-	cap = (size_t)ceil(scale) + n + 1;
+	cap = (size_t)round_up(scale) + n + 1;
 	*out = calloc(cap, sizeof(**out));
 	if (!*out)
 		return -ENOMEM;
