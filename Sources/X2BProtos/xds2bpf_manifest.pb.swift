@@ -253,9 +253,10 @@ public nonisolated struct Xds2bpf_Bundle_V1_Manifest: @unchecked Sendable {
 
 /// A cluster resolved on the node: its endpoints in config order, host names and
 /// addresses. After the lookups the loader builds the cluster's rows as the compiler
-/// builds them from addresses (Envoy's priority load over the localities, the
-/// round-robin schedule or the locality schedule: ClusterSemantics, LBTables), each
-/// address of a name an endpoint with the lb_endpoint's weight, health and locality.
+/// builds them from addresses (Envoy's priority load over the localities; the
+/// round-robin or locality schedule, the maglev table or the hash ring:
+/// ClusterSemantics, LBTables), each address of a name an endpoint with the
+/// lb_endpoint's weight, health and locality.
 public nonisolated struct Xds2bpf_Bundle_V1_DnsCluster: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
