@@ -73,6 +73,8 @@ e2e-test: build loader
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/run-l4.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/loader/run.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/loader/run-dns.sh
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/loader/run-dns-tables.sh
+	XDS2BPF=$(abspath $(XDS2BPF)) Tests/loader/run-lbrows-diff.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/xds/run-watch.sh
 	XDS2BPF=$(abspath $(XDS2BPF)) Tests/e2e/run-getting-started.sh
 

@@ -43,10 +43,10 @@ public struct PhaseTimings: Sendable {
 public struct FrontEndOptions: Sendable {
     public var format: InputFormat = .auto
     public var unsupported: UnsupportedPolicy = .default
-    /// `--resolve NAME=IP`: the address of each host name of a DNS cluster.
-    public var hostAddresses: [String: IRAddress] = [:]
+    /// `--resolve NAME=IP[,IP...]`: the addresses of each host name of a DNS cluster.
+    public var hostAddresses: [String: [IRAddress]] = [:]
 
-    public init(format: InputFormat = .auto, unsupported: UnsupportedPolicy = .default, hostAddresses: [String: IRAddress] = [:]) {
+    public init(format: InputFormat = .auto, unsupported: UnsupportedPolicy = .default, hostAddresses: [String: [IRAddress]] = [:]) {
         self.format = format
         self.unsupported = unsupported
         self.hostAddresses = hostAddresses

@@ -143,7 +143,20 @@ public enum ManifestBuilder {
                     host.port = UInt32(h.port)
                     host.weight = h.weight
                     host.priority = h.priority
+                    host.locality = h.locality
+                    host.unroutable = !h.routable
                     return host
+                }
+                d.localityWeighted = dns.localityWeighted
+                d.overprovisioningFactor = dns.overprovisioningFactor
+                d.maglevTableSize = dns.maglevTableSize
+                d.ringMinimumSize = dns.ringMinimumSize
+                d.ringMaximumSize = dns.ringMaximumSize
+                d.localities = dns.localities.map { l in
+                    var loc = Xds2bpf_Bundle_V1_DnsLocality()
+                    loc.priority = l.priority
+                    loc.weight = l.weight ?? 0
+                    return loc
                 }
                 dnsClusters.append(d)
             }

@@ -36,8 +36,14 @@ public enum ManifestText {
             out += "dns clusters (resolved by the loader on the node):\n"
             for d in m.dnsClusters {
                 out += "  [\(d.cluster)] \(d.name) \(d.logical ? "logical" : "strict") \(d.lookupFamily) refresh \(d.refreshRateMs)ms"
-                out += "\(d.respectDnsTtl ? " respect_dns_ttl" : "") up to \(d.maxAddresses) addresses a name\n"
-                for h in d.hosts { out += "    \(h.host):\(h.port) weight \(h.weight) priority \(h.priority)\n" }
+                out += "\(d.respectDnsTtl ? " respect_dns_ttl" : "") up to \(d.maxAddresses) addresses a name"
+                out += "\(d.localityWeighted ? " locality-weighted" : "") overprovisioning \(d.overprovisioningFactor)%\n"
+                for h in d.hosts {
+                    // The locality's weight, when the manifest has localities (an older one has none).
+                    let weight = Int(h.locality) < d.localities.count ? d.localities[Int(h.locality)].weight : 0
+                    let locality = Int(h.locality) < d.localities.count ? " locality \(h.locality)\(weight > 0 ? " (weight \(weight))" : "")" : ""
+                    out += "    \(h.host):\(h.port) weight \(h.weight) priority \(h.priority)\(locality)\(h.unroutable ? " unroutable" : "")\n"
+                }
             }
         }
         out += "files:\n"

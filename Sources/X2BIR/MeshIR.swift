@@ -559,8 +559,9 @@ public struct IREndpoint: Sendable, Hashable {
 
 /// How the loader resolves a DNS cluster's host names on the node (Envoy's
 /// STRICT_DNS and LOGICAL_DNS clusters): every endpoint of the cluster in
-/// config order, names and addresses, no LB table (round robin: one weight), every
-/// endpoint routable.
+/// config order, names and addresses, with its locality and health. After the
+/// lookups the loader builds the rows as `ClusterSemantics` and `LBTables` build
+/// them from addresses (each address of a name an endpoint of its lb_endpoint).
 public struct IRDNSResolution: Sendable, Hashable {
     /// Envoy's `dns_lookup_family`.
     public enum LookupFamily: String, Sendable, Hashable {
@@ -572,15 +573,32 @@ public struct IRDNSResolution: Sendable, Hashable {
         public var host: String
         public var port: UInt16
         public var weight: UInt32
-        /// `LocalityLbEndpoints.priority`: every endpoint is routable, so the first
-        /// priority with an address takes all the load (Envoy's priority load).
+        /// `LocalityLbEndpoints.priority`.
         public var priority: UInt32
+        /// Index into `localities` (the cluster's LocalityLbEndpoints in config order).
+        public var locality: UInt32
+        /// HEALTHY, UNKNOWN or DEGRADED: may be chosen (`IRHealth.isRoutable`).
+        public var routable: Bool
 
-        public init(host: String, port: UInt16, weight: UInt32, priority: UInt32 = 0) {
+        public init(host: String, port: UInt16, weight: UInt32, priority: UInt32 = 0, locality: UInt32 = 0, routable: Bool = true) {
             self.host = host
             self.port = port
             self.weight = weight
             self.priority = priority
+            self.locality = locality
+            self.routable = routable
+        }
+    }
+
+    /// One LocalityLbEndpoints of the cluster.
+    public struct Locality: Sendable, Hashable {
+        public var priority: UInt32
+        /// `load_balancing_weight`; nil when unset.
+        public var weight: UInt32?
+
+        public init(priority: UInt32, weight: UInt32?) {
+            self.priority = priority
+            self.weight = weight
         }
     }
 
@@ -591,6 +609,16 @@ public struct IRDNSResolution: Sendable, Hashable {
     public var refreshRateMs: UInt32
     public var respectDNSTTL: Bool
     public var hosts: [Host]
+    /// The cluster's localities in config order (hosts name them by index).
+    public var localities: [Locality] = []
+    /// Locality weights apply (`IRCluster.localityWeighted`).
+    public var localityWeighted = false
+    /// Percent (`IRCluster.overprovisioningFactor`).
+    public var overprovisioningFactor: UInt32 = 140
+    /// The tables of maglev and ring hash (`IRCluster`'s sizes).
+    public var maglevTableSize: UInt64 = 65537
+    public var ringMinimumSize: UInt64 = 1024
+    public var ringMaximumSize: UInt64 = 8 * 1024 * 1024
 
     /// Addresses kept per host name of a STRICT_DNS cluster: its endpoint slots
     /// are planned for this many (more are dropped with a warning in `status`).

@@ -229,7 +229,7 @@ public struct BundleLayout: Sendable {
                 maxEntries: headroomCapacity(plan.endpoints.count + plan.dnsEndpointReserve), serves: "routable endpoints"),
             MapSpec(
                 name: "x2b_lbtab", kind: .array, keyType: "__u32", valueType: "struct x2b_slot", keySize: 4, valueSize: lb("x2b_slot"),
-                maxEntries: headroomCapacity(plan.slots.count), serves: "round-robin schedules, maglev tables, hash rings"),
+                maxEntries: headroomCapacity(plan.slots.count + plan.dnsTableReserve), serves: "round-robin schedules, maglev tables, hash rings"),
             MapSpec(
                 name: "x2b_active", kind: .hash, keyType: "struct x2b_epkey", valueType: "__u32", keySize: lb("x2b_epkey"), valueSize: 4,
                 maxEntries: capacity(layout.countedAddresses.count + plan.dnsActiveReserve),

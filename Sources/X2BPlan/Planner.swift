@@ -109,6 +109,8 @@ public struct BundlePlan: Sendable {
     /// Endpoint records DNS clusters can need beyond the image once the loader has
     /// resolved every name: `x2b_ep` (and `x2b_active`) are sized for them.
     public var dnsEndpointReserve = 0
+    /// LB-table slots DNS clusters can need once resolved (`Planner.dnsTableSlots`).
+    public var dnsTableReserve = 0
     /// The same for least-request DNS clusters: `x2b_active` gets an entry per address.
     public var dnsActiveReserve = 0
     public var listeners: [ListenerInfo] = []
@@ -229,9 +231,48 @@ public struct Planner {
                     endpointCount: levels.reduce(0) { $0 + Int($1.count) }, dns: c.dns))
             if let dns = c.dns {
                 plan.dnsEndpointReserve += dns.maxEndpoints
+                plan.dnsTableReserve += Self.dnsTableSlots(dns, lb: c.lb)
                 if c.lb == .leastRequest { plan.dnsActiveReserve += dns.maxEndpoints }
             }
         }
+    }
+
+    /// LB-table slots the loader can need for a DNS cluster once its names are
+    /// resolved (it builds the tables `clusterLevels` would), over the levels that
+    /// carry load (at most `ABI.maxPriorities`): per priority, a round-robin or
+    /// locality schedule of at most the weight sum (scaled to
+    /// `LBTables.maxScheduleLength`, plus one slot per endpoint for rounding); a
+    /// maglev table of `maglevTableSize`; a ring of at most the minimum size plus
+    /// weight sum / smallest weight (Envoy's scaling), within the maximum. Under
+    /// locality weights a ring's scale depends on the localities' health: room for
+    /// 16 times the minimum (a larger ring does not fit in place, see
+    /// docs/semantics.md).
+    static func dnsTableSlots(_ dns: IRDNSResolution, lb: IRLBPolicy) -> Int {
+        let weighted = dns.localityWeighted
+        var perPriority: [UInt32: (sum: UInt64, endpoints: Int, weights: Set<UInt32>)] = [:]
+        for h in dns.hosts {
+            let n = IRAddress(parsing: h.host) == nil ? Int(dns.maxAddresses) : 1
+            var p = perPriority[h.priority, default: (0, 0, [])]
+            p.sum += UInt64(h.weight) * UInt64(n)
+            p.endpoints += n
+            p.weights.insert(h.weight)
+            perPriority[h.priority] = p
+        }
+        let maxRing = min(dns.ringMaximumSize, LBTables.maxRingSize)
+        let bounds = perPriority.values.map { p -> Int in
+            let schedule = Int(LBTables.maxScheduleLength) + p.endpoints
+            switch lb {
+            case .roundRobin where weighted: return schedule
+            // Without locality weights equal weights need no schedule.
+            case .roundRobin: return p.weights.count > 1 ? min(schedule, Int(clamping: p.sum)) : 0
+            case .random, .leastRequest: return weighted ? schedule : 0
+            case .maglev: return Int(clamping: dns.maglevTableSize)
+            case .ringHash:
+                let spread = weighted ? 15 * dns.ringMinimumSize : p.sum / UInt64(max(1, p.weights.min() ?? 1))
+                return Int(clamping: min(maxRing, dns.ringMinimumSize + spread)) + p.endpoints + 1
+            }
+        }
+        return bounds.sorted(by: >).prefix(Int(ABI.maxPriorities)).reduce(0, +)
     }
 
     /// One priority level of a cluster as the data plane holds it: cumulative load

@@ -252,9 +252,11 @@ public nonisolated struct Xds2bpf_Bundle_V1_Manifest: @unchecked Sendable {
 }
 
 /// A cluster resolved on the node: its endpoints in config order, host names and
-/// addresses, rebuilt without an LB table (round robin: one weight). Every endpoint
-/// is HEALTHY or UNKNOWN, so Envoy's priority load gives all of it to the first
-/// priority that has an address.
+/// addresses. After the lookups the loader builds the cluster's rows as the compiler
+/// builds them from addresses (Envoy's priority load over the localities; the
+/// round-robin or locality schedule, the maglev table or the hash ring:
+/// ClusterSemantics, LBTables), each address of a name an endpoint with the
+/// lb_endpoint's weight, health and locality.
 public nonisolated struct Xds2bpf_Bundle_V1_DnsCluster: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -283,6 +285,41 @@ public nonisolated struct Xds2bpf_Bundle_V1_DnsCluster: Sendable {
 
   public var hosts: [Xds2bpf_Bundle_V1_DnsHost] = []
 
+  /// locality_weighted_lb_config (or a policy's locality weights): localities are
+  /// weighted by DnsLocality.weight times their health.
+  public var localityWeighted: Bool = false
+
+  /// percent; 0: Envoy's default 140
+  public var overprovisioningFactor: UInt32 = 0
+
+  /// The cluster's LocalityLbEndpoints in config order; empty (an older compiler):
+  /// one locality per priority, without a weight.
+  public var localities: [Xds2bpf_Bundle_V1_DnsLocality] = []
+
+  /// The cluster's maglev table_size (a prime) and ring hash minimum/maximum ring
+  /// sizes: the tables the loader builds for those policies.
+  public var maglevTableSize: UInt64 = 0
+
+  public var ringMinimumSize: UInt64 = 0
+
+  public var ringMaximumSize: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Xds2bpf_Bundle_V1_DnsLocality: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// LocalityLbEndpoints.priority
+  public var priority: UInt32 = 0
+
+  /// load_balancing_weight; 0 when unset (Envoy requires at least 1)
+  public var weight: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -302,6 +339,13 @@ public nonisolated struct Xds2bpf_Bundle_V1_DnsHost: Sendable {
 
   /// LocalityLbEndpoints.priority
   public var priority: UInt32 = 0
+
+  /// index into DnsCluster.localities
+  public var locality: UInt32 = 0
+
+  /// health_status UNHEALTHY, DRAINING or TIMEOUT: counted in the health of its
+  /// priority and locality, never chosen.
+  public var unroutable: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -685,7 +729,7 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Xds2bpf_Bundle_V1_DnsCluster: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DnsCluster"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cluster\0\u{1}name\0\u{1}logical\0\u{3}lookup_family\0\u{3}refresh_rate_ms\0\u{3}respect_dns_ttl\0\u{3}max_addresses\0\u{1}hosts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cluster\0\u{1}name\0\u{1}logical\0\u{3}lookup_family\0\u{3}refresh_rate_ms\0\u{3}respect_dns_ttl\0\u{3}max_addresses\0\u{1}hosts\0\u{3}locality_weighted\0\u{3}overprovisioning_factor\0\u{1}localities\0\u{3}maglev_table_size\0\u{3}ring_minimum_size\0\u{3}ring_maximum_size\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -701,6 +745,12 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsCluster: SwiftProtobuf.Message, Swift
       case 6: try { try decoder.decodeSingularBoolField(value: &self.respectDnsTtl) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.maxAddresses) }()
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.hosts) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.localityWeighted) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.overprovisioningFactor) }()
+      case 11: try { try decoder.decodeRepeatedMessageField(value: &self.localities) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.maglevTableSize) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.ringMinimumSize) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.ringMaximumSize) }()
       default: break
       }
     }
@@ -731,6 +781,24 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsCluster: SwiftProtobuf.Message, Swift
     if !self.hosts.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.hosts, fieldNumber: 8)
     }
+    if self.localityWeighted != false {
+      try visitor.visitSingularBoolField(value: self.localityWeighted, fieldNumber: 9)
+    }
+    if self.overprovisioningFactor != 0 {
+      try visitor.visitSingularUInt32Field(value: self.overprovisioningFactor, fieldNumber: 10)
+    }
+    if !self.localities.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.localities, fieldNumber: 11)
+    }
+    if self.maglevTableSize != 0 {
+      try visitor.visitSingularUInt64Field(value: self.maglevTableSize, fieldNumber: 12)
+    }
+    if self.ringMinimumSize != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ringMinimumSize, fieldNumber: 13)
+    }
+    if self.ringMaximumSize != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ringMaximumSize, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -743,6 +811,47 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsCluster: SwiftProtobuf.Message, Swift
     if lhs.respectDnsTtl != rhs.respectDnsTtl {return false}
     if lhs.maxAddresses != rhs.maxAddresses {return false}
     if lhs.hosts != rhs.hosts {return false}
+    if lhs.localityWeighted != rhs.localityWeighted {return false}
+    if lhs.overprovisioningFactor != rhs.overprovisioningFactor {return false}
+    if lhs.localities != rhs.localities {return false}
+    if lhs.maglevTableSize != rhs.maglevTableSize {return false}
+    if lhs.ringMinimumSize != rhs.ringMinimumSize {return false}
+    if lhs.ringMaximumSize != rhs.ringMaximumSize {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Xds2bpf_Bundle_V1_DnsLocality: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DnsLocality"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}priority\0\u{1}weight\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.priority) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.weight) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.priority != 0 {
+      try visitor.visitSingularUInt32Field(value: self.priority, fieldNumber: 1)
+    }
+    if self.weight != 0 {
+      try visitor.visitSingularUInt32Field(value: self.weight, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Xds2bpf_Bundle_V1_DnsLocality, rhs: Xds2bpf_Bundle_V1_DnsLocality) -> Bool {
+    if lhs.priority != rhs.priority {return false}
+    if lhs.weight != rhs.weight {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -750,7 +859,7 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsCluster: SwiftProtobuf.Message, Swift
 
 nonisolated extension Xds2bpf_Bundle_V1_DnsHost: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DnsHost"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}host\0\u{1}port\0\u{1}weight\0\u{1}priority\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}host\0\u{1}port\0\u{1}weight\0\u{1}priority\0\u{1}locality\0\u{1}unroutable\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -762,6 +871,8 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsHost: SwiftProtobuf.Message, SwiftPro
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.port) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.weight) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.priority) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.locality) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.unroutable) }()
       default: break
       }
     }
@@ -780,6 +891,12 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsHost: SwiftProtobuf.Message, SwiftPro
     if self.priority != 0 {
       try visitor.visitSingularUInt32Field(value: self.priority, fieldNumber: 4)
     }
+    if self.locality != 0 {
+      try visitor.visitSingularUInt32Field(value: self.locality, fieldNumber: 5)
+    }
+    if self.unroutable != false {
+      try visitor.visitSingularBoolField(value: self.unroutable, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -788,6 +905,8 @@ nonisolated extension Xds2bpf_Bundle_V1_DnsHost: SwiftProtobuf.Message, SwiftPro
     if lhs.port != rhs.port {return false}
     if lhs.weight != rhs.weight {return false}
     if lhs.priority != rhs.priority {return false}
+    if lhs.locality != rhs.locality {return false}
+    if lhs.unroutable != rhs.unroutable {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

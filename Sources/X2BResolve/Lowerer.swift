@@ -38,9 +38,10 @@ public struct Lowerer {
     private var routeTables: [String: IRRouteTable] = [:]
     private var referencedClusters: [String: String] = [:]  // name → first referencing path
 
-    /// `--resolve NAME=IP`: addresses for host names in DNS clusters, which an
-    /// offline compiler cannot look up itself (parsed once, by the CLI).
-    private let hostAddresses: [String: IRAddress]
+    /// `--resolve NAME=IP[,IP...]`: addresses for host names in DNS clusters, which
+    /// an offline compiler cannot look up itself (parsed once, by the CLI). A
+    /// STRICT_DNS cluster makes every address an endpoint, other clusters the first.
+    private let hostAddresses: [String: [IRAddress]]
     /// Set while lowering a cluster no listener or route uses.
     private var loweringUnreferenced = false
     /// Set while lowering the endpoints of a STRICT_DNS / LOGICAL_DNS cluster:
@@ -53,19 +54,20 @@ public struct Lowerer {
         struct Entry {
             var host: IRDNSResolution.Host
             var isName: Bool
-            var priority: UInt32
-            var health: IRHealth
         }
+        /// LOGICAL_DNS: a name given with --resolve uses its first address only.
+        var logical: Bool
         var entries: [Entry] = []
+        var localities: [IRDNSResolution.Locality] = []
         var hasNames: Bool { entries.contains(where: \.isName) }
     }
 
-    public init(_ snapshot: ResolvedSnapshot, hostAddresses: [String: IRAddress] = [:]) {
+    public init(_ snapshot: ResolvedSnapshot, hostAddresses: [String: [IRAddress]] = [:]) {
         self.snapshot = snapshot
         self.hostAddresses = hostAddresses
     }
 
-    public static func lower(_ snapshot: ResolvedSnapshot, hostAddresses: [String: IRAddress] = [:]) -> (MeshIR, [Diagnostic]) {
+    public static func lower(_ snapshot: ResolvedSnapshot, hostAddresses: [String: [IRAddress]] = [:]) -> (MeshIR, [Diagnostic]) {
         var l = Lowerer(snapshot, hostAddresses: hostAddresses)
         let ir = l.run()
         return (ir, l.diagnostics)
@@ -181,7 +183,7 @@ public struct Lowerer {
     private mutating func socketAddress(_ a: Envoy_Config_Core_V3_Address, path: String, what: String) -> (IRAddress, UInt16)? {
         switch a.address {
         case .socketAddress(let sa):
-            guard let ip = IRAddress(parsing: sa.address) ?? hostAddresses[sa.address] else {
+            guard let ip = IRAddress(parsing: sa.address) ?? hostAddresses[sa.address]?.first else {
                 if what == "endpoint", dnsEndpoints != nil {
                     // A host name of a DNS cluster: resolved on the node (the caller records it).
                     return nil
@@ -1181,16 +1183,13 @@ public struct Lowerer {
                         "a LOGICAL_DNS cluster must have exactly one locality with one endpoint; Envoy rejects this"))
                 return nil
             }
-            dnsEndpoints = dnsKind == nil ? nil : DNSEndpoints()
+            dnsEndpoints = dnsKind == nil ? nil : DNSEndpoints(logical: dnsKind == .logicalDns)
             defer { dnsEndpoints = nil }
             guard let priorities = lowerEndpoints(cla, path: claPath) else { return nil }
             out.priorities = priorities
             if let found = dnsEndpoints, found.hasNames {
                 dnsSettings.logical = dnsKind == .logicalDns
-                dnsSettings.singleLocality = Dictionary(grouping: cla.endpoints, by: \.priority).values.allSatisfy {
-                    $0.count == 1 && $0[0].hasLoadBalancingWeight && $0[0].loadBalancingWeight.value > 0
-                }
-                guard let dns = dnsResolution(dnsSettings, found, lowered: out, path: claPath) else { return nil }
+                guard let dns = dnsResolution(dnsSettings, found, lowered: out) else { return nil }
                 out.dns = dns
             }
         }
@@ -1200,40 +1199,11 @@ public struct Lowerer {
     /// Envoy's default `dns_refresh_rate`.
     static let defaultDNSRefreshMs: UInt32 = 5000
 
-    /// How the loader resolves the host names of a DNS cluster, or nil (diagnosed)
-    /// when its rows cannot be rebuilt on the node: the loader writes one level of
-    /// equally weighted endpoints, which needs no LB table, so maglev, ring hash,
-    /// priorities, locality or endpoint weights and health statuses need the
-    /// addresses at compile time (`--resolve`).
-    private mutating func dnsResolution(
-        _ settings: DNSSettings, _ found: DNSEndpoints, lowered: IRCluster, path: String
-    ) -> IRDNSResolution? {
-        var why: [String] = []
-        let lb = lowered.lb
-        if lb == .maglev || lb == .ringHash { why.append("its LB policy is \(lb.rawValue) (tables computed at compile time)") }
-        // One weighted locality per priority: locality weights pick nothing.
-        if lowered.localityWeighted && !settings.singleLocality {
-            why.append("it uses locality-weighted load balancing over several localities")
-        }
-        if lowered.overprovisioningFactor < 100, Set(found.entries.map(\.priority)).count > 1 {
-            why.append("its overprovisioning_factor below 100 spreads load over priorities")
-        }
-        // Random and least request pick uniformly (no table); round robin's schedule follows the weights.
-        if lb == .roundRobin, Set(found.entries.map(\.host.weight)).count > 1 {
-            why.append("its endpoints have different weights under round robin (a schedule computed at compile time)")
-        }
-        if found.entries.contains(where: { $0.health != .unknown && $0.health != .healthy }) {
-            why.append("an endpoint has a health status other than HEALTHY or UNKNOWN")
-        }
-        let names = found.entries.filter(\.isName).map(\.host.host)
-        guard why.isEmpty else {
-            diagnostics.append(
-                Diagnostic(
-                    .invalidAddress, path: path,
-                    "host names (\(names.map(ResourcePath.quoted).joined(separator: ", "))) are resolved on the node only for clusters the loader can fill without an LB table (random, least request or round robin of one weight; no locality weights; HEALTHY or UNKNOWN endpoints); here \(why.joined(separator: ", ")): give their addresses with --resolve NAME=IP"
-                ))
-            return nil
-        }
+    /// How the loader resolves the host names of a DNS cluster, or nil (diagnosed):
+    /// after the lookups it builds the priority levels and every LB table as the
+    /// compiler does (`ClusterSemantics`, `LBTables`), so it needs the cluster's
+    /// settings, not its addresses.
+    private mutating func dnsResolution(_ settings: DNSSettings, _ found: DNSEndpoints, lowered: IRCluster) -> IRDNSResolution? {
         var refresh = Self.defaultDNSRefreshMs
         if let rate = settings.refreshRate {
             // Envoy requires more than 1 ms; the loader counts whole milliseconds, within a u32.
@@ -1244,9 +1214,16 @@ public struct Lowerer {
             }
             refresh = UInt32(clamping: rate.seconds * 1000 + Int64(rate.nanos / 1_000_000))
         }
-        return IRDNSResolution(
+        var out = IRDNSResolution(
             logical: settings.logical, lookupFamily: settings.family, refreshRateMs: refresh,
             respectDNSTTL: settings.respectTTL, hosts: found.entries.map(\.host))
+        out.localities = found.localities
+        out.localityWeighted = lowered.localityWeighted
+        out.overprovisioningFactor = lowered.overprovisioningFactor
+        out.maglevTableSize = lowered.maglevTableSize
+        out.ringMinimumSize = lowered.ringMinimumSize
+        out.ringMaximumSize = lowered.ringMaximumSize
+        return out
     }
 
     /// A DNS cluster's settings: the cluster's own fields (STRICT_DNS, LOGICAL_DNS)
@@ -1259,8 +1236,6 @@ public struct Lowerer {
         var respectTTL: Bool
         /// Where the settings are, for diagnostics.
         var path: String
-        /// Every priority has one locality with a weight (locality weights are moot).
-        var singleLocality = false
 
         init(legacy c: Envoy_Config_Cluster_V3_Cluster, path: String) {
             family =
@@ -1344,6 +1319,9 @@ public struct Lowerer {
         var valid = true
         for (i, lle) in cla.endpoints.enumerated() {
             let lpath = "\(path).endpoints[\(i)]"
+            let locality = UInt32(dnsEndpoints?.localities.count ?? 0)
+            dnsEndpoints?.localities.append(
+                .init(priority: lle.priority, weight: lle.hasLoadBalancingWeight ? lle.loadBalancingWeight.value : nil))
             guard lle.priority <= Self.maxPriority else {
                 diagnostics.append(
                     Diagnostic(
@@ -1382,18 +1360,29 @@ public struct Lowerer {
                     default: .unknown
                     }
                 guard let (ip, port) = socketAddress(e.address, path: "\(epath).endpoint.address", what: "endpoint") else {
-                    recordDNSName(e.address, weight: weight, priority: lle.priority, health: health, path: "\(epath).endpoint.address")
+                    recordDNSName(
+                        e.address, weight: weight, priority: lle.priority, locality: locality, health: health, path: "\(epath).endpoint.address")
                     continue
                 }
                 if weight == 0 {
                     diagnostics.append(Diagnostic(.invalidResource, path: "\(epath).load_balancing_weight", "endpoint weight must be at least 1"))
                     continue
                 }
-                dnsEndpoints?.entries.append(
-                    .init(
-                        host: .init(host: ip.description, port: port, weight: weight, priority: lle.priority), isName: false,
-                        priority: lle.priority, health: health))
-                eps.append(IREndpoint(address: ip, port: port, weight: weight, health: health))
+                // A name given with --resolve: STRICT_DNS makes every address an endpoint (as the loader does).
+                var addresses = [ip]
+                if let found = dnsEndpoints, !found.logical, case .socketAddress(let sa)? = e.address.address,
+                    IRAddress(parsing: sa.address) == nil, let given = hostAddresses[sa.address]
+                {
+                    addresses = given
+                }
+                for ip in addresses {
+                    dnsEndpoints?.entries.append(
+                        .init(
+                            host: .init(
+                                host: ip.description, port: port, weight: weight, priority: lle.priority, locality: locality,
+                                routable: health.isRoutable), isName: false))
+                    eps.append(IREndpoint(address: ip, port: port, weight: weight, health: health))
+                }
             }
             if eps.reduce(UInt64(0), { $0 + UInt64($1.weight) }) > UInt64(UInt32.max) {
                 diagnostics.append(
@@ -1420,7 +1409,9 @@ public struct Lowerer {
 
     /// A host name of a DNS cluster's endpoint (`socketAddress` returned nil for it
     /// without a diagnostic): its port is checked here and the name kept for the loader.
-    private mutating func recordDNSName(_ a: Envoy_Config_Core_V3_Address, weight: UInt32, priority: UInt32, health: IRHealth, path: String) {
+    private mutating func recordDNSName(
+        _ a: Envoy_Config_Core_V3_Address, weight: UInt32, priority: UInt32, locality: UInt32, health: IRHealth, path: String
+    ) {
         guard dnsEndpoints != nil, case .socketAddress(let sa)? = a.address,
             IRAddress(parsing: sa.address) == nil, hostAddresses[sa.address] == nil
         else { return }
@@ -1431,7 +1422,10 @@ public struct Lowerer {
                 return
             }
             dnsEndpoints?.entries.append(
-                .init(host: .init(host: sa.address, port: UInt16(p), weight: weight, priority: priority), isName: true, priority: priority, health: health))
+                .init(
+                    host: .init(
+                        host: sa.address, port: UInt16(p), weight: weight, priority: priority, locality: locality, routable: health.isRoutable),
+                    isName: true))
         case .portValue(let p)? where p == 0:
             diagnostics.append(Diagnostic(.invalidPort, .warning, path: path, "endpoint port 0: connects to it would fail, so it is never chosen"))
         case .portValue(let p)?:

@@ -28,7 +28,7 @@ public enum LBTables {
     }
 
     /// Longest round-robin schedule; larger weight sums are scaled down.
-    static let maxScheduleLength: UInt64 = 4096
+    public static let maxScheduleLength: UInt64 = 4096
 
     /// Smooth weighted round robin (the nginx sequence): every endpoint appears
     /// in proportion to its weight, spread out rather than in bursts. Empty when

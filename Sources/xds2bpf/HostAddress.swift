@@ -1,25 +1,34 @@
 import ArgumentParser
 import Codegen
 
-/// One `--resolve NAME=IP`: the address an offline compile gives a host name of
-/// a DNS cluster. Parsed here, once; the stages get `[String: IRAddress]`.
+/// One `--resolve NAME=IP[,IP...]`: the addresses an offline compile gives a host
+/// name of a DNS cluster (a STRICT_DNS cluster makes each an endpoint, as the
+/// loader does with the addresses of a lookup). Parsed here, once; the stages get
+/// `[String: [IRAddress]]`.
 struct HostAddress: Sendable {
     var name: String
-    var address: IRAddress
+    var addresses: [IRAddress]
 
     /// The `transform:` of every `--resolve` option.
     static func parse(_ argument: String) throws -> HostAddress {
         let parts = argument.split(separator: "=", maxSplits: 1)
-        guard parts.count == 2, let address = IRAddress(parsing: String(parts[1])) else {
-            throw ValidationError("expected NAME=IP (an IPv4 or IPv6 address)")
+        guard parts.count == 2, !parts[0].isEmpty else {
+            throw ValidationError("expected NAME=IP[,IP...] (IPv4 or IPv6 addresses)")
         }
-        return HostAddress(name: String(parts[0]), address: address)
+        var addresses: [IRAddress] = []
+        for text in parts[1].split(separator: ",", omittingEmptySubsequences: false) {
+            guard let address = IRAddress(parsing: String(text)) else {
+                throw ValidationError("expected NAME=IP[,IP...] (IPv4 or IPv6 addresses); '\(text)' is not an address")
+            }
+            addresses.append(address)
+        }
+        return HostAddress(name: String(parts[0]), addresses: addresses)
     }
 }
 
 extension [HostAddress] {
-    /// Name -> address; a name given twice keeps its last address.
-    var byName: [String: IRAddress] {
-        Dictionary(map { ($0.name, $0.address) }, uniquingKeysWith: { _, last in last })
+    /// Name -> addresses in the order given; a name given twice keeps its last list.
+    var byName: [String: [IRAddress]] {
+        Dictionary(map { ($0.name, $0.addresses) }, uniquingKeysWith: { _, last in last })
     }
 }

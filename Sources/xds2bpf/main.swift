@@ -63,7 +63,8 @@ struct FrontEndOptionGroup: ParsableArguments {
     var diagnostics: DiagnosticsFormat = .text
 
     @Option(
-        name: .customLong("resolve"), help: "NAME=IP: the address of a host name used by a DNS cluster (repeatable).",
+        name: .customLong("resolve"),
+        help: "NAME=IP[,IP...]: the addresses of a host name used by a DNS cluster (repeatable; STRICT_DNS uses every address).",
         transform: HostAddress.parse)
     var resolve: [HostAddress] = []
 

@@ -5,8 +5,9 @@ import XCTest
 @testable import X2BToolchain
 
 /// DNS clusters resolved on the node (issue #13): host names of STRICT_DNS and
-/// LOGICAL_DNS clusters compile without `--resolve` and reach the manifest; what
-/// the loader cannot rebuild is diagnosed; Envoy's acceptances are kept (port 0).
+/// LOGICAL_DNS clusters compile without `--resolve` and reach the manifest with
+/// what the loader needs to build their rows (localities, health, LB settings);
+/// Envoy's acceptances are kept (port 0).
 final class DNSClusterTests: XCTestCase {
     func snapshot(clusters: String, listenerCluster: String = "dns") -> String {
         """
@@ -53,6 +54,15 @@ final class DNSClusterTests: XCTestCase {
         return Pipeline.frontEnd(files: [url.path], options: options)
     }
 
+    /// The manifest of a planned snapshot (no clang: code digest and files left empty).
+    func manifest(_ fe: FrontEndResult, _ plan: BundlePlan) -> Xds2bpf_Bundle_V1_Manifest {
+        ManifestBuilder.manifest(
+            plan: plan, emitted: CEmitter.emit(plan), bundle: BundleFiles(),
+            provenance: .init(
+                snapshotDigest: fe.snapshotDigest, codeDigest: "", compilerVersion: XDS2BPFVersion.string, clangVersion: "test",
+                frontEndDiagnostics: fe.diagnostics))
+    }
+
     func testStrictDNSHostNamesCompileAndReachTheManifest() throws {
         let fe = try frontEnd(
             snapshot(
@@ -80,11 +90,7 @@ final class DNSClusterTests: XCTestCase {
         XCTAssertEqual(plan.dnsEndpointReserve, dns.maxEndpoints)
         let ep = try XCTUnwrap(plan.layout.maps.first { $0.name == "x2b_ep" })
         XCTAssertGreaterThanOrEqual(ep.maxEntries, 2 * (plan.endpoints.count + dns.maxEndpoints), "old and new rows of every name fit")
-        let manifest = ManifestBuilder.manifest(
-            plan: plan, emitted: CEmitter.emit(plan), bundle: BundleFiles(),
-            provenance: .init(
-                snapshotDigest: fe.snapshotDigest, codeDigest: "", compilerVersion: XDS2BPFVersion.string, clangVersion: "test",
-                frontEndDiagnostics: fe.diagnostics))
+        let manifest = self.manifest(fe, plan)
         let decoded = try Xds2bpf_Bundle_V1_Manifest(serializedBytes: try manifest.serializedBytes() as [UInt8])
         XCTAssertEqual(decoded.dnsClusters.count, 1)
         let d = decoded.dnsClusters[0]
@@ -160,10 +166,14 @@ final class DNSClusterTests: XCTestCase {
         XCTAssertFalse(fe.rejected, "\(fe.diagnostics.map(\.rendered))")
         let dns = try XCTUnwrap(fe.ir.clusters.first?.dns)
         XCTAssertEqual(dns.hosts.map(\.priority), [0, 1])
-        // Below 100 the overprovisioning factor spreads load over priorities: a table the loader does not compute.
+        XCTAssertEqual(dns.localities, [.init(priority: 0, weight: nil), .init(priority: 1, weight: nil)])
+        XCTAssertEqual(dns.hosts.map(\.locality), [0, 1])
+        // Below 100 the overprovisioning factor spreads load over priorities: the loader computes
+        // Envoy's priority load after the lookups, so the factor goes to the manifest.
         let spread = try frontEnd(
             yaml.replacingOccurrences(of: "      cluster_name: dns", with: "      cluster_name: dns\n      policy: {overprovisioning_factor: 50}"))
-        XCTAssertTrue(spread.diagnostics.contains { $0.id == "XDS105" && $0.message.contains("overprovisioning") }, "\(spread.diagnostics.map(\.rendered))")
+        XCTAssertFalse(spread.rejected, "\(spread.diagnostics.map(\.rendered))")
+        XCTAssertEqual(spread.ir.clusters.first?.dns?.overprovisioningFactor, 50)
     }
 
     func testLogicalDNSWithTwoEndpointsIsRejectedAsEnvoyDoes() throws {
@@ -172,17 +182,37 @@ final class DNSClusterTests: XCTestCase {
         XCTAssertTrue(fe.diagnostics.contains { $0.id == "XDS006" && $0.message.contains("LOGICAL_DNS") }, "\(fe.diagnostics.map(\.rendered))")
     }
 
-    func testWhatTheLoaderCannotRebuildStillNeedsResolve() throws {
+    func testEveryLBPolicyIsBuiltOnTheNode() throws {
+        // Maglev and ring hash: the loader builds the tables from the lookups, with the cluster's sizes.
         let maglev = try frontEnd(
-            snapshot(clusters: cluster("dns", type: "STRICT_DNS", extra: "    lb_policy: MAGLEV", endpoints: [endpoint("a.example", 80)])))
-        let e = try XCTUnwrap(maglev.diagnostics.first { $0.id == "XDS105" }, "\(maglev.diagnostics.map(\.rendered))")
-        XCTAssertEqual(e.severity, .error)
-        XCTAssertTrue(e.message.contains("maglev") && e.message.contains("--resolve"), e.message)
+            snapshot(
+                clusters: cluster(
+                    "dns", type: "STRICT_DNS", extra: "    lb_policy: MAGLEV\n    maglev_lb_config: {table_size: 251}",
+                    endpoints: [endpoint("a.example", 80)])))
+        XCTAssertFalse(maglev.rejected, "\(maglev.diagnostics.map(\.rendered))")
+        XCTAssertFalse(maglev.diagnostics.contains { $0.id == "XDS105" }, "\(maglev.diagnostics.map(\.rendered))")
+        XCTAssertEqual(maglev.ir.clusters.first?.dns?.maglevTableSize, 251)
+        let ring = try frontEnd(
+            snapshot(
+                clusters: cluster(
+                    "dns", type: "STRICT_DNS",
+                    extra: "    lb_policy: RING_HASH\n    ring_hash_lb_config: {minimum_ring_size: 64, maximum_ring_size: 512}",
+                    endpoints: [endpoint("a.example", 80)])))
+        XCTAssertFalse(ring.rejected, "\(ring.diagnostics.map(\.rendered))")
+        let rdns = try XCTUnwrap(ring.ir.clusters.first?.dns)
+        XCTAssertEqual([rdns.ringMinimumSize, rdns.ringMaximumSize], [64, 512])
+        let (plan, _) = Planner.plan(ring.ir)
+        let m = manifest(ring, plan)
+        XCTAssertEqual(m.dnsClusters.first.map { [$0.ringMinimumSize, $0.ringMaximumSize] }, [64, 512])
+        // 64 + 16 addresses of weight 1 / 1, + one per endpoint and one for rounding
+        XCTAssertEqual(plan.dnsTableReserve, 64 + 16 + 16 + 1)
+        // Round robin with different weights: the loader builds the schedule after the lookups.
         let weights = try frontEnd(
             snapshot(
                 clusters: cluster("dns", type: "STRICT_DNS", endpoints: [endpoint("a.example", 80, weight: 1), endpoint("b.example", 80, weight: 3)])))
-        XCTAssertTrue(weights.diagnostics.contains { $0.id == "XDS105" && $0.message.contains("different weights") }, "\(weights.diagnostics.map(\.rendered))")
-        // Random ignores weights (as Envoy's RANDOM does): no table, the loader can rebuild it.
+        XCTAssertFalse(weights.rejected, "\(weights.diagnostics.map(\.rendered))")
+        XCTAssertEqual(weights.ir.clusters.first?.dns?.hosts.map(\.weight), [1, 3])
+        // Random ignores weights (as Envoy's RANDOM does).
         let random = try frontEnd(
             snapshot(
                 clusters: cluster(
@@ -193,7 +223,7 @@ final class DNSClusterTests: XCTestCase {
         // With --resolve the same cluster is static again.
         let resolved = try frontEnd(
             snapshot(clusters: cluster("dns", type: "STRICT_DNS", extra: "    lb_policy: MAGLEV", endpoints: [endpoint("a.example", 80)])),
-            options: FrontEndOptions(hostAddresses: ["a.example": try XCTUnwrap(IRAddress(parsing: "10.1.0.9"))]))
+            options: FrontEndOptions(hostAddresses: ["a.example": [try XCTUnwrap(IRAddress(parsing: "10.1.0.9"))]]))
         XCTAssertFalse(resolved.rejected, "\(resolved.diagnostics.map(\.rendered))")
         XCTAssertNil(resolved.ir.clusters.first?.dns)
         XCTAssertEqual(resolved.ir.clusters.first?.endpointCount, 1)
@@ -264,7 +294,7 @@ final class DNSClusterTests: XCTestCase {
         XCTAssertEqual(ldns.lookupFamily, .auto)
         XCTAssertEqual(ldns.refreshRateMs, 5000)
 
-        // Locality weights over two localities need a table: still --resolve.
+        // Locality weights over two localities: the loader builds the locality schedule.
         let secondLocality = """
                   - load_balancing_weight: 3
                     locality: {region: s}
@@ -273,7 +303,11 @@ final class DNSClusterTests: XCTestCase {
             """
         let two = oneLocality + "\n" + secondLocality
         let tfe = try frontEnd(snapshot(clusters: dnsExtensionCluster(strict, localities: two)))
-        XCTAssertTrue(tfe.diagnostics.contains { $0.id == "XDS105" && $0.message.contains("several localities") }, "\(tfe.diagnostics.map(\.rendered))")
+        XCTAssertFalse(tfe.rejected, "\(tfe.diagnostics.map(\.rendered))")
+        let tdns = try XCTUnwrap(tfe.ir.clusters.first?.dns)
+        XCTAssertTrue(tdns.localityWeighted)
+        XCTAssertEqual(tdns.localities, [.init(priority: 0, weight: 1), .init(priority: 0, weight: 3)])
+        XCTAssertEqual(tdns.hosts.map(\.locality), [0, 0, 1])
 
         // The extension without its DnsCluster is invalid, as for Envoy.
         let bare = """
@@ -282,6 +316,64 @@ final class DNSClusterTests: XCTestCase {
         let bfe = try frontEnd(snapshot(clusters: dnsExtensionCluster(bare, localities: single)))
         XCTAssertTrue(
             bfe.diagnostics.contains { $0.id == "XDS006" && $0.path.hasSuffix("cluster_type.typed_config") }, "\(bfe.diagnostics.map(\.rendered))")
+    }
+
+    /// Health statuses reach the loader: an UNHEALTHY endpoint counts in the health of
+    /// its priority and is never chosen; DEGRADED is routable.
+    func testHealthStatusesOfNamesReachTheManifest() throws {
+        let address = { (host: String, health: String) in
+            "          - {endpoint: {address: {socket_address: {address: \(host), port_value: 80}}}, health_status: \(health)}"
+        }
+        let yaml = snapshot(
+            clusters: cluster(
+                "dns", type: "STRICT_DNS",
+                endpoints: [address("a.example", "UNHEALTHY"), address("b.example", "DEGRADED"), address("10.0.0.3", "DRAINING")]))
+        let fe = try frontEnd(yaml)
+        XCTAssertFalse(fe.rejected, "\(fe.diagnostics.map(\.rendered))")
+        let dns = try XCTUnwrap(fe.ir.clusters.first?.dns)
+        XCTAssertEqual(dns.hosts.map(\.routable), [false, true, false])
+        let (plan, _) = Planner.plan(fe.ir)
+        let manifest = self.manifest(fe, plan)
+        XCTAssertEqual(manifest.dnsClusters.first?.hosts.map(\.unroutable), [true, false, true])
+        XCTAssertEqual(manifest.dnsClusters.first?.hosts.map(\.locality), [0, 0, 0])
+        XCTAssertEqual(manifest.dnsClusters.first?.overprovisioningFactor, 140)
+    }
+
+    /// `--resolve NAME=IP,IP`: a STRICT_DNS cluster makes every address an endpoint
+    /// (as the loader does with a lookup's answer), LOGICAL_DNS the first.
+    func testResolveWithSeveralAddresses() throws {
+        let addresses = try ["10.1.0.1", "10.1.0.2"].map { try XCTUnwrap(IRAddress(parsing: $0)) }
+        let options = FrontEndOptions(hostAddresses: ["a.example": addresses])
+        let strict = try frontEnd(
+            snapshot(clusters: cluster("dns", type: "STRICT_DNS", endpoints: [endpoint("a.example", 80, weight: 2)])), options: options)
+        XCTAssertFalse(strict.rejected, "\(strict.diagnostics.map(\.rendered))")
+        let eps = try XCTUnwrap(strict.ir.clusters.first?.priorities.first?.localities.first?.endpoints)
+        XCTAssertEqual(eps.map(\.address.description), ["10.1.0.1", "10.1.0.2"])
+        XCTAssertEqual(eps.map(\.weight), [2, 2])
+        let logical = try frontEnd(
+            snapshot(clusters: cluster("dns", type: "LOGICAL_DNS", endpoints: [endpoint("a.example", 80)])), options: options)
+        XCTAssertEqual(logical.ir.clusters.first?.endpointCount, 1)
+        XCTAssertEqual(logical.ir.clusters.first?.priorities.first?.localities.first?.endpoints.first?.address.description, "10.1.0.1")
+    }
+
+    /// x2b_lbtab has room for the tables the loader builds after the lookups.
+    func testTableSlotsAreReservedForSchedulesBuiltOnTheNode() throws {
+        func reserve(_ extra: String, _ endpoints: [String]) throws -> Int {
+            let fe = try frontEnd(snapshot(clusters: cluster("dns", type: "STRICT_DNS", extra: extra, endpoints: endpoints)))
+            XCTAssertFalse(fe.rejected, "\(fe.diagnostics.map(\.rendered))")
+            return Planner.plan(fe.ir).0.dnsTableReserve
+        }
+        // one weight: no schedule, ever
+        XCTAssertEqual(try reserve("", [endpoint("a.example", 80), endpoint("b.example", 80)]), 0)
+        XCTAssertEqual(try reserve("    lb_policy: RANDOM", [endpoint("a.example", 80, weight: 1), endpoint("b.example", 80, weight: 3)]), 0)
+        // weights 1 and 3, 16 addresses a name: at most 64 slots
+        XCTAssertEqual(try reserve("", [endpoint("a.example", 80, weight: 1), endpoint("b.example", 80, weight: 3)]), 64)
+        // locality weights: a scaled schedule, up to 4096 slots and one per endpoint
+        XCTAssertEqual(
+            try reserve("    common_lb_config: {locality_weighted_lb_config: {}}", [endpoint("a.example", 80)]),
+            Int(LBTables.maxScheduleLength) + 16)
+        // maglev: its table size at each priority that can carry load
+        XCTAssertEqual(try reserve("    lb_policy: MAGLEV", [endpoint("a.example", 80)]), 65537)
     }
 
     func testHostNamesOfAStaticClusterAreStillAnError() throws {

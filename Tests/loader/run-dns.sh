@@ -17,54 +17,21 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 source "$ROOT/Tests/e2e/lib.sh"
 : "${XDS2BPF:=$ROOT/.build/release/xds2bpf}"
-DNSMASQ=${DNSMASQ:-$(command -v dnsmasq || echo /usr/sbin/dnsmasq)}
 N=${DNS_CONNECTS:-40}
 
-skip() {
-	[ "${CI:-}" = 1 ] && { echo "FAIL: dns test cannot run: $1"; exit 1; }
-	echo "SKIP: $1"
-	exit 0
-}
-why=$(e2e_can_run 2>&1) || skip "$why"
-[ -x "$DNSMASQ" ] || skip "needs dnsmasq (apt-get install dnsmasq-base; scripts/install-deps.sh)"
-command -v unshare >/dev/null || skip "needs unshare (util-linux)"
-e2e_netns_begin
+source "$HERE/dns/lib.sh"
+dns_require "dns test"
+dns_begin
 
-# --- the DNS server: answers *.test from a hosts file, NXDOMAIN for other *.test names
-HOSTS=$E2E_TMP/dns-hosts
+# --- the DNS server: answers *.test from a hosts file (Tests/loader/dns/lib.sh)
 set_records() { # LINES...: "IP NAME" lines of the server's hosts file (and backup.test), then reload it
-	printf '%s\n' "$@" "127.0.10.3 backup.test" >"$HOSTS.new"
-	mv "$HOSTS.new" "$HOSTS"
-	[ -n "${DNS_PID:-}" ] && kill -HUP "$DNS_PID"
-	sleep 0.2
+	dns_set_records "$@" "127.0.10.3 backup.test"
 }
 set_records "127.0.10.1 strict.test" "127.0.10.2 strict.test" \
 	"127.0.10.1 logical.test" "127.0.10.2 logical.test"
-start_dns() {
-	# nsenter itself (not a function: a subshell's PID would get the signals) execs dnsmasq
-	nsenter --net="/run/netns/$E2E_NETNS" -- "$DNSMASQ" --keep-in-foreground --no-resolv --no-hosts --addn-hosts="$HOSTS" \
-		--local=/test/ --listen-address=127.0.0.1 --bind-interfaces --port=53 \
-		--pid-file= --user=root --local-ttl=1 --log-facility=- >"$E2E_TMP/dnsmasq.log" 2>&1 &
-	DNS_PID=$!
-	e2e_track "$DNS_PID"
-	for _ in $(seq 50); do
-		e2e_in_netns sh -c 'exec 3<>/dev/udp/127.0.0.1/53' 2>/dev/null && break
-		sleep 0.1
-	done
-	sleep 0.3
-	kill -0 "$DNS_PID" || { cat "$E2E_TMP/dnsmasq.log" >&2; e2e_fail "dnsmasq did not start"; }
-}
+start_dns() { dns_start; }
 start_dns
-printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$E2E_TMP/resolv.conf"
-: >"$E2E_TMP/hosts"
-
-# The loader in the netns, with the test's resolv.conf and an empty hosts file
-# (a private mount namespace: the bind mounts go when the process exits).
-loader() {
-	nsenter --net="/run/netns/$E2E_NETNS" -- unshare -m --propagation private -- sh -c \
-		'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && shift 2 && exec "$@"' \
-		sh "$E2E_TMP/resolv.conf" "$E2E_TMP/hosts" "$E2E_LOADER" "$@"
-}
+loader() { dns_loader "$@"; }
 
 # --- backends a, b, c on loopback in the netns
 e2e_backend 127.0.10.1 18080 a
@@ -192,7 +159,7 @@ e2e_log "ok: status shows the failed lookup"
 # --- refresh --watch follows a change: 'strict' respects the TTL (1 s), 'logical' refreshes every 5 s
 start_dns
 set_records "127.0.10.2 strict.test" "127.0.10.1 logical.test" "127.0.10.2 gone.test"
-loader refresh --name "$E2E_NAME" --watch >"$E2E_TMP/watch.log" 2>&1 &
+"${DNS_RESOLVER[@]}" "$E2E_LOADER" refresh --name "$E2E_NAME" --watch >"$E2E_TMP/watch.log" 2>&1 &
 WATCH_PID=$!
 e2e_track "$WATCH_PID"
 await_spread 10.96.0.1:80 "b" 20 "$E2E_TMP/watch.log" "refresh --watch did not follow the record"
@@ -218,9 +185,7 @@ e2e_track "$ADS_PID"
 for _ in $(seq 100); do [ -s "$E2E_TMP/ads.ready" ] && break; sleep 0.1; done
 [ -s "$E2E_TMP/ads.ready" ] || { cat "$E2E_TMP/ads.err" >&2; e2e_fail "the ADS server did not start"; }
 ads_port=$("$E2E_PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["port"])' "$E2E_TMP/ads.ready")
-nsenter --net="/run/netns/$E2E_NETNS" -- unshare -m --propagation private -- sh -c \
-	'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && shift 2 && exec "$@"' \
-	sh "$E2E_TMP/resolv.conf" "$E2E_TMP/hosts" env XDS2BPF_LOADER="$E2E_LOADER" "$XDS2BPF" watch \
+"${DNS_RESOLVER[@]}" env XDS2BPF_LOADER="$E2E_LOADER" "$XDS2BPF" watch \
 	--server "grpc://127.0.0.1:$ads_port" --node-id dns-e2e --cgroup "$E2E_CGROUP" --name "$E2E_NAME" \
 	--state-dir "$E2E_TMP/agent" >"$E2E_TMP/agent.log" 2>&1 &
 AGENT_PID=$!
@@ -237,5 +202,5 @@ wait "$AGENT_PID" 2>/dev/null || true
 kill "$ADS_PID"
 wait "$ADS_PID" 2>/dev/null || true
 
-e2e_loader unload --name "$E2E_NAME" >/dev/null
+dns_unload_agent "$E2E_NAME"
 echo "PASS: DNS clusters resolved on the node"

@@ -3,11 +3,11 @@
  * DNS clusters resolved on the node (Manifest.dns_clusters): the host names of
  * STRICT_DNS and LOGICAL_DNS clusters are looked up with the system resolver
  * (getaddrinfo: /etc/hosts, /etc/resolv.conf, as nsswitch says) and each
- * cluster's rows are rebuilt from every host in config order, as one priority
- * level without an LB table (the compiler accepts for node resolution only
- * clusters that need none: random, least request, round robin of one weight). The rows are written by the
- * in-place update session of `update` (update.c): free ranges, inactive row,
- * one switch per cluster, grace period.
+ * cluster's rows are rebuilt from every host in config order, every address of
+ * a name an endpoint of its lb_endpoint (weight, health, locality): priority
+ * levels, round-robin and locality schedules as the compiler builds them
+ * (lbrows.c). The rows are written by the in-place update session of `update`
+ * (update.c): free ranges, inactive row, one switch per cluster, grace period.
  *
  * As Envoy: STRICT_DNS uses every address of a name, LOGICAL_DNS the first; a
  * name that does not exist (or has no address of the family) contributes no
@@ -35,6 +35,8 @@
 #define X2B_DNS_FILE "dns.txt"
 /* Without respect_dns_ttl or a TTL: the cluster's dns_refresh_rate. Never below this. */
 #define X2B_DNS_MIN_INTERVAL_MS 100U
+/* Envoy's largest priority (the compiler rejects more). */
+#define X2B_DNS_MAX_PRIORITY 128U
 
 struct dns_addr {
 	__u8 family; /* X2B_FAM_INET4 / X2B_FAM_INET6 */
@@ -54,11 +56,12 @@ struct dns_host {
 
 struct dns_cluster {
 	const x2b_dcluster_dns *dc;
+	__u32 lb; /* X2B_LB_* of the cluster */
 	struct dns_host *hosts;
 	bool failed;	 /* some lookup failed: rows not rewritten */
 	bool applied;	 /* rows written with these results */
 	uint64_t due_ms; /* watch: the next lookup */
-	char *last;	 /* watch: the endpoint records last written (to skip no-ops) */
+	char *last;	 /* watch: the rows last written, serialized (to skip no-ops) */
 	size_t last_len;
 };
 
@@ -256,38 +259,94 @@ static void resolve_cluster(struct dns_cluster *c)
 }
 
 /*
- * The cluster's endpoint records: the hosts of its first priority that has an
- * address, in config order. Every endpoint is routable (the compiler checked),
- * so Envoy's priority load gives that priority all of it.
+ * The cluster's rows from the last lookups: every address of every host an
+ * endpoint of its lb_endpoint, in config order, built as the compiler builds
+ * them from addresses (lbrows.c). Manifests of an older compiler have no
+ * localities: one locality per priority, without a weight.
  */
-static int cluster_records(const struct dns_cluster *c, struct x2b_endpoint **out, size_t *n)
+static int cluster_rows(const struct dns_cluster *c, struct x2b_lbrows *rows)
 {
-	size_t cap = 0, k = 0;
-	struct x2b_endpoint *eps;
-	uint32_t prio = UINT32_MAX;
+	const x2b_dcluster_dns *dc = c->dc;
+	struct x2b_lblocality *locs;
+	struct x2b_lbhost *hosts;
+	size_t cap = 0, k = 0, nlocs;
+	struct x2b_lbinput in;
+	int err;
 
-	for (size_t i = 0; i < c->dc->n_hosts; i++) {
+	for (size_t i = 0; i < dc->n_hosts; i++)
 		cap += c->hosts[i].n;
-		if (c->hosts[i].n && c->hosts[i].h->priority < prio)
-			prio = c->hosts[i].h->priority;
-	}
-	eps = calloc(cap ? cap : 1, sizeof(*eps));
-	if (!eps)
+	nlocs = dc->n_localities ? dc->n_localities : X2B_DNS_MAX_PRIORITY + 1;
+	locs = calloc(nlocs, sizeof(*locs));
+	hosts = calloc(cap ? cap : 1, sizeof(*hosts));
+	if (!locs || !hosts) {
+		free(locs);
+		free(hosts);
 		return -ENOMEM;
-	for (size_t i = 0; i < c->dc->n_hosts; i++) {
+	}
+	for (size_t l = 0; l < nlocs; l++) {
+		locs[l].priority = dc->n_localities ? dc->localities[l]->priority : (__u32)l;
+		locs[l].weight = dc->n_localities ? dc->localities[l]->weight : 0;
+	}
+	for (size_t i = 0; i < dc->n_hosts; i++) {
 		const struct dns_host *d = &c->hosts[i];
 
-		if (d->h->priority != prio)
-			continue;
 		for (size_t j = 0; j < d->n; j++, k++) {
-			eps[k].family = d->addrs[j].family;
-			eps[k].port = htons((uint16_t)d->h->port);
-			eps[k].weight = d->h->weight;
-			memcpy(eps[k].addr, d->addrs[j].addr, 16);
+			hosts[k].ep.family = d->addrs[j].family;
+			hosts[k].ep.port = htons((uint16_t)d->h->port);
+			hosts[k].ep.weight = d->h->weight;
+			memcpy(hosts[k].ep.addr, d->addrs[j].addr, 16);
+			hosts[k].locality = dc->n_localities ? d->h->locality : d->h->priority;
+			hosts[k].routable = !d->h->unroutable;
 		}
 	}
-	*out = eps;
-	*n = k;
+	in = (struct x2b_lbinput){
+		.lb = c->lb,
+		.locality_weighted = dc->locality_weighted,
+		.maglev_table_size = dc->maglev_table_size,
+		.ring_minimum_size = dc->ring_minimum_size,
+		.ring_maximum_size = dc->ring_maximum_size,
+		.factor = dc->overprovisioning_factor ? dc->overprovisioning_factor : 140,
+		.localities = locs,
+		.nlocalities = nlocs,
+		.hosts = hosts,
+		.nhosts = k,
+	};
+	err = x2b_lbrows_build(&in, rows);
+	if (!err && rows->dropped_levels)
+		x2b_warn("cluster '%s': %zu priority levels beyond %d carry load and are left out",
+			 dc->name, rows->dropped_levels, X2B_MAX_PRIORITIES);
+	free(locs);
+	free(hosts);
+	return err;
+}
+
+/* The rows as bytes, to tell whether a lookup changed them (watch). */
+static int rows_bytes(const struct x2b_lbrows *r, char **out, size_t *len)
+{
+	size_t n = 0, off = 0;
+	char *b;
+
+	for (size_t i = 0; i < r->nlevels; i++)
+		n += 3 * sizeof(__u32) + r->levels[i].neps * sizeof(struct x2b_endpoint) +
+		     r->levels[i].ntable * sizeof(struct x2b_slot);
+	b = malloc(n ? n : 1);
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->nlevels; i++) {
+		const struct x2b_lblevel *l = &r->levels[i];
+		__u32 head[3] = { l->cum_load, (__u32)l->neps, (__u32)l->ntable };
+
+		memcpy(b + off, head, sizeof(head));
+		off += sizeof(head);
+		if (l->neps) /* a level has endpoints; a table may be absent (NULL) */
+			memcpy(b + off, l->eps, l->neps * sizeof(struct x2b_endpoint));
+		off += l->neps * sizeof(struct x2b_endpoint);
+		if (l->ntable)
+			memcpy(b + off, l->table, l->ntable * sizeof(struct x2b_slot));
+		off += l->ntable * sizeof(struct x2b_slot);
+	}
+	*out = b;
+	*len = n;
 	return 0;
 }
 
@@ -308,13 +367,53 @@ void x2b_dns_free(struct x2b_dns *s)
 	free(s);
 }
 
-/* Checks one DnsCluster against the manifest it came with. */
-static int check_cluster(const x2b_manifest *m, const x2b_dcluster_dns *dc)
+/* The LB policies whose rows the loader builds (lbrows.c), by the manifest's name. */
+static const struct {
+	const char *name;
+	__u32 lb;
+} dns_policies[] = {
+	{ "round_robin", X2B_LB_ROUND_ROBIN },	   { "random", X2B_LB_RANDOM },
+	{ "least_request", X2B_LB_LEAST_REQUEST }, { "maglev", X2B_LB_MAGLEV },
+	{ "ring_hash", X2B_LB_RING_HASH },
+};
+
+/* Checks one DnsCluster against the manifest it came with; *lb: its policy. */
+static int check_cluster(const x2b_manifest *m, const x2b_dcluster_dns *dc, __u32 *lb)
 {
+	size_t p;
+
 	if (dc->cluster >= m->n_clusters || strcmp(m->clusters[dc->cluster]->name, dc->name)) {
 		x2b_err("manifest: dns cluster '%s' does not name cluster %u", dc->name,
 			dc->cluster);
 		return X2B_EXIT_REJECT;
+	}
+	for (p = 0; p < sizeof(dns_policies) / sizeof(dns_policies[0]); p++)
+		if (!strcmp(m->clusters[dc->cluster]->lb_policy, dns_policies[p].name))
+			break;
+	if (p == sizeof(dns_policies) / sizeof(dns_policies[0])) {
+		x2b_err("manifest: dns cluster '%s': lb policy '%s' is not one the loader builds "
+			"rows for (round_robin, random, least_request, maglev, ring_hash)",
+			dc->name, m->clusters[dc->cluster]->lb_policy);
+		return X2B_EXIT_REJECT;
+	}
+	*lb = dns_policies[p].lb;
+	/* Envoy's limits, as the compiler checks them (a table larger is never built) */
+	if ((*lb == X2B_LB_MAGLEV && dc->maglev_table_size > 5000011) ||
+	    (*lb == X2B_LB_RING_HASH &&
+	     (dc->ring_minimum_size > dc->ring_maximum_size || dc->ring_maximum_size > 8388608))) {
+		x2b_err("manifest: dns cluster '%s': maglev table size %llu, ring sizes %llu-%llu "
+			"are beyond Envoy's limits",
+			dc->name, (unsigned long long)dc->maglev_table_size,
+			(unsigned long long)dc->ring_minimum_size,
+			(unsigned long long)dc->ring_maximum_size);
+		return X2B_EXIT_REJECT;
+	}
+	for (size_t l = 0; l < dc->n_localities; l++) {
+		if (dc->localities[l]->priority > X2B_DNS_MAX_PRIORITY) {
+			x2b_err("manifest: dns cluster '%s': locality %zu has priority %u (0-%u)",
+				dc->name, l, dc->localities[l]->priority, X2B_DNS_MAX_PRIORITY);
+			return X2B_EXIT_REJECT;
+		}
 	}
 	if (dc->max_addresses == 0 || dc->max_addresses > 1024) {
 		x2b_err("manifest: dns cluster '%s': max_addresses %u (1-1024)", dc->name,
@@ -324,11 +423,17 @@ static int check_cluster(const x2b_manifest *m, const x2b_dcluster_dns *dc)
 	for (size_t i = 0; i < dc->n_hosts; i++) {
 		const x2b_dhost *h = dc->hosts[i];
 
+		bool bad_locality =
+			dc->n_localities
+				? h->locality >= dc->n_localities ||
+					  dc->localities[h->locality]->priority != h->priority
+				: h->priority > X2B_DNS_MAX_PRIORITY;
+
 		if (!h->port || h->port > 65535 || !h->weight || !*h->host ||
-		    strlen(h->host) > 253) {
-			x2b_err("manifest: dns cluster '%s': host %zu ('%s', port %u, weight %u) is "
-				"invalid",
-				dc->name, i, h->host, h->port, h->weight);
+		    strlen(h->host) > 253 || bad_locality) {
+			x2b_err("manifest: dns cluster '%s': host %zu ('%s', port %u, weight %u, "
+				"priority %u, locality %u) is invalid",
+				dc->name, i, h->host, h->port, h->weight, h->priority, h->locality);
 			return X2B_EXIT_REJECT;
 		}
 	}
@@ -360,11 +465,14 @@ static int dns_open(void *mraw, x2b_manifest *m, const char *only, struct x2b_dn
 
 		if (only && strcmp(dc->name, only))
 			continue;
-		err = check_cluster(m, dc);
+		__u32 lb;
+
+		err = check_cluster(m, dc, &lb);
 		if (err)
 			goto fail;
 		c = &s->c[s->n++];
 		c->dc = dc;
+		c->lb = lb;
 		c->hosts = calloc(dc->n_hosts ? dc->n_hosts : 1, sizeof(*c->hosts));
 		if (!c->hosts) {
 			err = X2B_EXIT_INTERNAL;
@@ -529,46 +637,52 @@ static int dns_apply_with(const char *name, struct x2b_dns *s, bool changed_only
 	Xds2bpf__Bundle__V1__EndpointDelta d = XDS2BPF__BUNDLE__V1__ENDPOINT_DELTA__INIT;
 	x2b_dcluster **rows = calloc(s->n, sizeof(*rows));
 	x2b_dcluster *crow = calloc(s->n, sizeof(*crow));
-	x2b_dlevel *lv = calloc(s->n, sizeof(*lv)), **lvp = calloc(s->n, sizeof(*lvp));
-	struct x2b_endpoint **recs = calloc(s->n, sizeof(*recs));
-	size_t *nrec = calloc(s->n, sizeof(*nrec));
+	x2b_dlevel *lv = calloc(s->n * X2B_MAX_PRIORITIES, sizeof(*lv));
+	x2b_dlevel **lvp = calloc(s->n * X2B_MAX_PRIORITIES, sizeof(*lvp));
+	struct x2b_lbrows *built = calloc(s->n, sizeof(*built));
+	char **bytes = calloc(s->n, sizeof(*bytes));
+	size_t *nbytes = calloc(s->n, sizeof(*nbytes));
 	char state[PATH_MAX];
 	int err = 0;
 
-	if (!rows || !crow || !lv || !lvp || !recs || !nrec) {
+	if (!rows || !crow || !lv || !lvp || !built || !bytes || !nbytes) {
 		err = X2B_EXIT_INTERNAL;
 		goto out;
 	}
 	for (size_t i = 0; i < s->n; i++) {
 		struct dns_cluster *c = &s->c[i];
-		size_t bytes;
+		x2b_dlevel *l = &lv[i * X2B_MAX_PRIORITIES];
+		x2b_dlevel **lp = &lvp[i * X2B_MAX_PRIORITIES];
 
 		c->applied = false;
 		if (c->failed)
 			continue;
-		if (cluster_records(c, &recs[i], &nrec[i])) {
+		if (cluster_rows(c, &built[i]) || rows_bytes(&built[i], &bytes[i], &nbytes[i])) {
+			x2b_err("cluster '%s': cannot build its rows", c->dc->name);
 			err = X2B_EXIT_INTERNAL;
 			goto out;
 		}
-		bytes = nrec[i] * sizeof(struct x2b_endpoint);
-		if (changed_only && c->last && c->last_len == bytes &&
-		    !memcmp(c->last, recs[i], bytes)) {
+		if (changed_only && c->last && c->last_len == nbytes[i] &&
+		    !memcmp(c->last, bytes[i], nbytes[i])) {
 			c->applied = true; /* the rows already hold exactly these */
 			continue;
 		}
 		xds2bpf__bundle__v1__cluster_rows__init(&crow[i]);
 		crow[i].cluster = c->dc->cluster;
 		crow[i].name = (char *)c->dc->name;
-		if (nrec[i]) {
-			/* one level, all the load, no LB table (see the top of the file) */
-			xds2bpf__bundle__v1__level_rows__init(&lv[i]);
-			lv[i].cum_load = 100;
-			lv[i].endpoints.data = (uint8_t *)recs[i];
-			lv[i].endpoints.len = bytes;
-			lvp[i] = &lv[i];
-			crow[i].levels = &lvp[i];
-			crow[i].n_levels = 1;
+		for (size_t li = 0; li < built[i].nlevels; li++) {
+			const struct x2b_lblevel *b = &built[i].levels[li];
+
+			xds2bpf__bundle__v1__level_rows__init(&l[li]);
+			l[li].cum_load = b->cum_load;
+			l[li].endpoints.data = (uint8_t *)b->eps;
+			l[li].endpoints.len = b->neps * sizeof(struct x2b_endpoint);
+			l[li].table.data = (uint8_t *)b->table;
+			l[li].table.len = b->ntable * sizeof(struct x2b_slot);
+			lp[li] = &l[li];
 		}
+		crow[i].levels = lp;
+		crow[i].n_levels = built[i].nlevels;
 		rows[d.n_clusters++] = &crow[i];
 	}
 	if (d.n_clusters) {
@@ -586,17 +700,22 @@ static int dns_apply_with(const char *name, struct x2b_dns *s, bool changed_only
 			continue;
 		c->applied = true;
 		free(c->last);
-		c->last = (char *)recs[i];
-		c->last_len = nrec[i] * sizeof(struct x2b_endpoint);
-		recs[i] = NULL;
+		c->last = bytes[i];
+		c->last_len = nbytes[i];
+		bytes[i] = NULL;
 	}
 out:
 	if (x2b_path(state, sizeof(state), "%s/%s", x2b_state_base(), name) == 0)
 		err = write_results(state, s) ?: err;
-	for (size_t i = 0; recs && i < s->n; i++)
-		free(recs[i]);
-	free(recs);
-	free(nrec);
+	for (size_t i = 0; i < s->n; i++) {
+		if (built)
+			x2b_lbrows_free(&built[i]);
+		if (bytes)
+			free(bytes[i]);
+	}
+	free(built);
+	free(bytes);
+	free(nbytes);
 	free(rows);
 	free(crow);
 	free(lv);

@@ -15,6 +15,7 @@
  *             rows and ranges; flat JSON objects (no kernel: also fuzzed)
  *   update.c  update: a delta written into the pinned maps in place
  *   dns.c     DNS clusters: host names resolved on the node, rows rewritten in place
+ *   lbrows.c  a cluster's rows (levels, schedules) built on the node as the compiler builds them
  */
 #ifndef X2B_LOADER_H
 #define X2B_LOADER_H
@@ -27,6 +28,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "x2b_abi.h"
 #include "xds2bpf/manifest.pb-c.h"
 
 /* Exit codes (also the return value of every command function). */
@@ -270,6 +272,44 @@ int x2b_cmd_update_stream(const char *name);
 
 /* The rows of one delta (base code and live snapshot filled in) in a session of its own (dns.c). */
 int x2b_update_rows(const char *name, x2b_delta *d);
+
+/* lbrows.c: a cluster's rows built on the node, as the compiler builds them */
+struct x2b_lblocality {
+	__u32 priority;
+	__u32 weight; /* load_balancing_weight, 0 when unset */
+};
+struct x2b_lbhost {
+	struct x2b_endpoint ep; /* address, port (network order), lb_endpoint weight */
+	__u32 locality;		/* index into x2b_lbinput.localities */
+	bool routable;		/* HEALTHY, UNKNOWN, DEGRADED */
+};
+struct x2b_lbinput {
+	__u32 lb; /* X2B_LB_* */
+	bool locality_weighted;
+	__u64 maglev_table_size;		    /* X2B_LB_MAGLEV: a prime */
+	__u64 ring_minimum_size, ring_maximum_size; /* X2B_LB_RING_HASH */
+	__u32 factor;				    /* overprovisioning factor, percent */
+	const struct x2b_lblocality *localities;
+	size_t nlocalities;
+	const struct x2b_lbhost *hosts; /* config order, each address of a name in order */
+	size_t nhosts;
+};
+struct x2b_lblevel {
+	__u32 load;	/* this level's share, percent */
+	__u32 cum_load; /* cumulative, the last level 100 */
+	struct x2b_endpoint *eps;
+	size_t neps;
+	struct x2b_slot *table; /* ep relative to the level's first endpoint */
+	size_t ntable;
+};
+struct x2b_lbrows {
+	size_t nlevels; /* 0: no routable endpoint */
+	struct x2b_lblevel levels[X2B_MAX_PRIORITIES];
+	size_t dropped_levels; /* levels with load beyond X2B_MAX_PRIORITIES */
+};
+/* 0, -EINVAL (a host naming no locality, weight 0), -ENOMEM, -EIO (sha256). */
+int x2b_lbrows_build(const struct x2b_lbinput *in, struct x2b_lbrows *out);
+void x2b_lbrows_free(struct x2b_lbrows *r);
 
 /* dns.c */
 struct x2b_dns;

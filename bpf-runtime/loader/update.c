@@ -109,6 +109,9 @@ static int batch_add(struct batch *b, __u32 first, const void *data, size_t coun
 {
 	size_t vs = b->m->value_size;
 
+	if (!count) /* a level without a table: its bytes may be NULL (memcpy's arguments must not) */
+		return 0;
+
 	if (b->n + count > b->cap) {
 		size_t cap = (b->n + count) * 2;
 		__u32 *k = realloc(b->keys, cap * sizeof(*k));
