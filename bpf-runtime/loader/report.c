@@ -615,6 +615,22 @@ out:
 	return err;
 }
 
+/*
+ * The live row of cluster `cid` (x2b_cluv -> x2b_clu) when it routes through
+ * endpoints: false for a row that cannot be read, is out of range, or passes
+ * connects through (ORIGINAL_DST).
+ */
+static bool live_cluster_row(int vfd, int cfd, __u32 cid, struct x2b_cluster *c)
+{
+	__u32 live, row;
+
+	if (bpf_map_lookup_elem(vfd, &cid, &live))
+		return false;
+	row = cid * 2 + (live & 1);
+	return !bpf_map_lookup_elem(cfd, &row, c) && c->nlevels <= X2B_MAX_PRIORITIES &&
+	       !(c->flags & X2B_CLU_PASSTHROUGH);
+}
+
 /* Endpoints per level of every cluster's live row (x2b_cluv -> x2b_clu). */
 static void prom_cluster_endpoints(FILE *f, const struct loaded *l)
 {
@@ -629,14 +645,9 @@ static void prom_cluster_endpoints(FILE *f, const struct loaded *l)
 		goto out;
 	for (size_t i = 0; i < l->m->n_clusters; i++) {
 		const char *cname = l->m->clusters[i]->name;
-		__u32 cid = l->m->clusters[i]->index, live, row;
 		struct x2b_cluster c;
 
-		if (bpf_map_lookup_elem(vfd, &cid, &live))
-			continue;
-		row = cid * 2 + (live & 1);
-		if (bpf_map_lookup_elem(cfd, &row, &c) || c.nlevels > X2B_MAX_PRIORITIES ||
-		    (c.flags & X2B_CLU_PASSTHROUGH))
+		if (!live_cluster_row(vfd, cfd, l->m->clusters[i]->index, &c))
 			continue;
 		if (!head)
 			prom_family(
@@ -684,15 +695,11 @@ static void prom_endpoint_connects(FILE *f, const struct loaded *l)
 	if (vfd < 0 || cfd < 0 || efd < 0)
 		goto out;
 	for (size_t i = 0; i < l->m->n_clusters; i++) {
-		__u32 cid = l->m->clusters[i]->index, live, row, n = 0, cap = 0;
 		struct x2b_endpoint *eps = NULL;
 		struct x2b_cluster c;
+		__u32 n = 0, cap = 0;
 
-		if (bpf_map_lookup_elem(vfd, &cid, &live))
-			continue;
-		row = cid * 2 + (live & 1);
-		if (bpf_map_lookup_elem(cfd, &row, &c) || c.nlevels > X2B_MAX_PRIORITIES ||
-		    (c.flags & X2B_CLU_PASSTHROUGH))
+		if (!live_cluster_row(vfd, cfd, l->m->clusters[i]->index, &c))
 			continue;
 		for (__u32 lv = 0; lv < c.nlevels; lv++) {
 			for (__u32 k = 0; k < c.levels[lv].count && k < ei.max_entries; k++) {

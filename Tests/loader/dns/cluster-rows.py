@@ -9,7 +9,8 @@ For every cluster of MANIFEST (or the CLUSTERs named): the live row
 cumulative load and the bytes of its endpoint records (x2b_ep) and LB-table slots
 (x2b_lbtab), in hex. Where in x2b_ep / x2b_lbtab a level's ranges start is left
 out: an in-place update writes them into free ranges, so two bundles with the same
-rows differ there and nowhere else. Maps are read with bpftool (JSON dump).
+rows differ there and nowhere else; so are what connects change (the round-robin
+position in the row, an endpoint's connect count). Maps are read with bpftool (JSON dump).
 """
 import json
 import os
@@ -23,7 +24,8 @@ PROTO_DIR = os.path.join(HERE, "..", "..", "..", "proto")
 MAX_PRIORITIES = 4  # X2B_MAX_PRIORITIES
 LEVEL = struct.Struct("<5I")  # struct x2b_level
 CLUSTER = struct.Struct("<4I")  # struct x2b_cluster, before its levels
-EP_SIZE = 24  # struct x2b_endpoint
+EP_SIZE = 32  # struct x2b_endpoint
+EP_ROUTING = 24  # its bytes before `connects` (a count the connects advance)
 SLOT_SIZE = 8  # struct x2b_slot
 
 
@@ -61,14 +63,14 @@ def main():
         live = struct.unpack("<I", cluv[cid])[0]
         row = clu[2 * cid + live]
         lb, nlevels, counter, flags = CLUSTER.unpack_from(row)
-        print(f"cluster {name}: lb {lb} levels {nlevels} counter {counter} flags {flags}")
+        print(f"cluster {name}: lb {lb} levels {nlevels} flags {flags}")
         for li in range(min(nlevels, MAX_PRIORITIES)):
             cum, first, count, tfirst, tlen = LEVEL.unpack_from(row, CLUSTER.size + li * LEVEL.size)
             eps = b"".join(ep[first + i] for i in range(count))
             slots = b"".join(tab[tfirst + i] for i in range(tlen))
             print(f"  level {li}: cum_load {cum} endpoints {count} slots {tlen}")
             for i in range(count):
-                print(f"    ep {eps[i * EP_SIZE:(i + 1) * EP_SIZE].hex()}")
+                print(f"    ep {eps[i * EP_SIZE:i * EP_SIZE + EP_ROUTING].hex()}")
             for i in range(tlen):
                 print(f"    slot {slots[i * SLOT_SIZE:(i + 1) * SLOT_SIZE].hex()}")
 
