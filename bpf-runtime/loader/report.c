@@ -675,6 +675,18 @@ out:
 		close(cfd);
 }
 
+/* Endpoint records by address (family, port, address), for merging duplicates. */
+static int endpoint_address_cmp(const void *a, const void *b)
+{
+	const struct x2b_endpoint *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (x->port != y->port)
+		return ntohs(x->port) < ntohs(y->port) ? -1 : 1;
+	return memcmp(x->addr, y->addr, sizeof(x->addr));
+}
+
 /*
  * Connects per endpoint of every cluster's live levels (x2b_endpoint.connects,
  * counted in the row the pick reads). An address that appears twice in a
@@ -697,25 +709,17 @@ static void prom_endpoint_connects(FILE *f, const struct loaded *l)
 	for (size_t i = 0; i < l->m->n_clusters; i++) {
 		struct x2b_endpoint *eps = NULL;
 		struct x2b_cluster c;
-		__u32 n = 0, cap = 0;
+		__u32 n = 0, cap = 0, w;
 
 		if (!live_cluster_row(vfd, cfd, l->m->clusters[i]->index, &c))
 			continue;
 		for (__u32 lv = 0; lv < c.nlevels; lv++) {
 			for (__u32 k = 0; k < c.levels[lv].count && k < ei.max_entries; k++) {
-				__u32 idx = c.levels[lv].first + k, j;
+				__u32 idx = c.levels[lv].first + k;
 				struct x2b_endpoint ep;
 
 				if (bpf_map_lookup_elem(efd, &idx, &ep))
 					continue;
-				for (j = 0; j < n; j++)
-					if (eps[j].family == ep.family && eps[j].port == ep.port &&
-					    !memcmp(eps[j].addr, ep.addr, 16))
-						break;
-				if (j < n) {
-					eps[j].connects += ep.connects;
-					continue;
-				}
 				if (n == cap) {
 					struct x2b_endpoint *grown =
 						realloc(eps, (cap ? 2 * cap : 16) * sizeof(*eps));
@@ -728,6 +732,17 @@ static void prom_endpoint_connects(FILE *f, const struct loaded *l)
 				eps[n++] = ep;
 			}
 		}
+		/* by address, each address once (its rows' counts added): one series per label set */
+		if (n)
+			qsort(eps, n, sizeof(*eps), endpoint_address_cmp);
+		w = 0;
+		for (__u32 j = 0; j < n; j++) {
+			if (w && !endpoint_address_cmp(&eps[w - 1], &eps[j]))
+				eps[w - 1].connects += eps[j].connects;
+			else
+				eps[w++] = eps[j];
+		}
+		n = w;
 		for (__u32 j = 0; j < n; j++) {
 			char addr[INET6_ADDRSTRLEN + 16];
 
