@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # libFuzzer harness for the loader's bundle reading and update deltas (Tests/fuzz/loader); included by the top Makefile.
-#   make fuzz-loader [FUZZ_SECONDS=60] [FUZZ_JOBS=1]   build, then fuzz from the seeds (+ earlier finds)
+#   make fuzz-loader [FUZZ_SECONDS=60] [FUZZ_JOBS=1 | FUZZ_FORK=N]   build, then fuzz from the seeds (+ earlier finds)
 #                    [FUZZ_RUNS=N]                     stop after N executions (or FUZZ_SECONDS, first)
 #   make fuzz-loader-replay                             run every seed and regression once (a test)
 #   make fuzz-loader-seeds BUNDLE=dir                   rewrite the seeds from a real bundle
@@ -19,6 +19,11 @@ FUZZ_JOBS ?= 1
 # Empty: no execution bound, only FUZZ_SECONDS.
 FUZZ_RUNS ?=
 X2B_FUZZ_RUNS = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS))
+# FUZZ_FORK=N: one run in N worker processes (libFuzzer's fork mode: one corpus, one count of
+# executions, FUZZ_RUNS and FUZZ_SECONDS for the whole run, the first crash stops it).
+# FUZZ_JOBS=N: N independent runs, each with its own count.
+FUZZ_FORK ?=
+X2B_FUZZ_PAR = $(if $(FUZZ_FORK),-fork=$(FUZZ_FORK),$(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)))
 X2B_FUZZ_BIN := $(X2B_FUZZ_OUT)/fuzz_bundle
 X2B_FUZZ_PB := $(X2B_FUZZ_LOADER)/gen/xds2bpf/manifest.pb-c.c
 X2B_FUZZ_CFLAGS = -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
@@ -44,7 +49,7 @@ fuzz-loader-build: $(X2B_FUZZ_BIN)
 fuzz-loader: $(X2B_FUZZ_BIN)
 	@mkdir -p $(X2B_FUZZ_OUT)/corpus $(X2B_FUZZ_OUT)/crashes
 	cd $(X2B_FUZZ_OUT) && ASAN_OPTIONS=detect_leaks=1 ./fuzz_bundle -max_total_time=$(FUZZ_SECONDS) $(X2B_FUZZ_RUNS) \
-		-max_len=262144 -rss_limit_mb=2048 -timeout=10 $(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) \
+		-max_len=262144 -rss_limit_mb=2048 -timeout=10 $(X2B_FUZZ_PAR) \
 		-print_final_stats=1 -artifact_prefix=$(X2B_FUZZ_OUT)/crashes/ \
 		corpus $(X2B_FUZZ_SRC)/seeds $(X2B_FUZZ_SRC)/regressions
 
@@ -112,7 +117,7 @@ fuzz-frontend: fuzz-frontend-build fuzz-frontend-seeds
 	@mkdir -p $(X2B_FF_OUT)/corpus $(X2B_FF_OUT)/crashes
 	cd $(X2B_FF_OUT) && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(X2B_FF_SRC)/lsan.supp \
 		$(X2B_FF_BIN) -max_total_time=$(FUZZ_SECONDS) $(X2B_FUZZ_RUNS) -dict=$(X2B_FF_SRC)/xds.dict \
-		-max_len=$(FUZZ_FRONTEND_MAX_LEN) -rss_limit_mb=3072 -timeout=20 $(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) \
+		-max_len=$(FUZZ_FRONTEND_MAX_LEN) -rss_limit_mb=3072 -timeout=20 $(X2B_FUZZ_PAR) \
 		-print_final_stats=1 -artifact_prefix=$(X2B_FF_OUT)/crashes/ \
 		corpus seeds $(X2B_FF_SRC)/regressions
 
@@ -156,7 +161,7 @@ fuzz-http: $(X2B_FH_BIN) fuzz-http-seeds
 	@mkdir -p $(X2B_FH_OUT)/corpus $(X2B_FH_OUT)/crashes
 	cd $(X2B_FH_OUT) && ASAN_OPTIONS=detect_leaks=1 ./fuzz_http -max_total_time=$(FUZZ_SECONDS) $(X2B_FUZZ_RUNS) \
 		-dict=$(X2B_FH_SRC)/http.dict -max_len=1100 -timeout=10 \
-		$(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) \
+		$(X2B_FUZZ_PAR) \
 		-print_final_stats=1 -artifact_prefix=$(X2B_FH_OUT)/crashes/ \
 		corpus seeds $(X2B_FH_SRC)/regressions
 
