@@ -96,6 +96,8 @@ def main():
             try:
                 wait(lambda: "ACK" in open(watch_log).read(), 600, f"the {mode} agent's first configuration")
                 out = {"initial_load_s": round(time.time() - t0, 3)}
+                quiet(watch_log)
+                out["rss_after_load_mib"] = rss_mib(w.pid)
                 if reset:
                     t = time.time()
                     push(snaps["base"])  # back to the base mesh (not measured)
@@ -118,6 +120,7 @@ def main():
                         acks = [float(m.group(1)) for m in acks if m]
                         if acks:
                             out[f"{key}_client_ms"].append(acks[-1])
+                    out[f"rss_after_{key}_mib"] = rss_mib(w.pid)
                 time.sleep(2)
                 cpu0 = cpu_ticks(w.pid)
                 time.sleep(10)
@@ -291,6 +294,12 @@ class LogTail:
 
 
 TAIL = {}
+
+
+def rss_mib(pid):
+    """The process's resident memory now, MiB."""
+    st = open(f"/proc/{pid}/status").read()
+    return round(int(re.search(r"VmRSS:\s+(\d+)", st).group(1)) / 1024, 1)
 
 
 def verdict(log_path, since, version, seconds):

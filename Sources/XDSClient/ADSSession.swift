@@ -176,7 +176,19 @@ public struct ADSSession: Sendable {
         var errors: [String] = []
         var unrequested = 0
         let wanted = subscribedSets[t] ?? []
-        for any in response.resources {
+        // A state-of-the-world push carries every resource again, nearly all of them
+        // the bytes the candidate holds already, mostly in the same order: those are
+        // taken as they are (no decode, and the change detection downstream then sees
+        // the very same buffers).
+        let held = candidate.resources[t] ?? []
+        for (i, any) in response.resources.enumerated() {
+            if i < held.count, any.typeURL == t.typeURL, held[i].version.isEmpty,
+                XDSResourceSet.sameBytes(held[i].bytes, any.value)
+            {
+                if !t.isWildcard && !wanted.contains(held[i].name) { unrequested += 1; continue }
+                list.append(held[i])
+                continue
+            }
             do {
                 let r = try XDSResourceSet.decode(any, as: t)
                 if !t.isWildcard && !wanted.contains(r.name) { unrequested += 1; continue }

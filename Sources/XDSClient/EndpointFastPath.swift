@@ -57,16 +57,16 @@ public struct EndpointFastPath: Sendable {
         var i = 0
         // the common case: both lists in the same order
         while i < a.count, i < b.count, a[i].name == b[i].name {
-            if !same(a[i].any.value, b[i].any.value) { out.append(a[i].name) }
+            if !same(a[i].bytes, b[i].bytes) { out.append(a[i].name) }
             i += 1
         }
         if i == a.count && i == b.count { return out }
         var rest: [String: Data] = [:]
         rest.reserveCapacity(a.count - i)
-        for r in a[i...] { rest[r.name] = r.any.value }
+        for r in a[i...] { rest[r.name] = r.bytes }
         for r in b[i...] {
             if let v = rest.removeValue(forKey: r.name) {
-                if !same(v, r.any.value) { out.append(r.name) }
+                if !same(v, r.bytes) { out.append(r.name) }
             } else {
                 out.append(r.name)
             }
@@ -76,22 +76,16 @@ public struct EndpointFastPath: Sendable {
     }
 
     /// Byte equality, answered at once for the same buffer: in delta ADS every
-    /// resource the response did not update is the very bytes the live set holds.
-    static func same(_ a: Data, _ b: Data) -> Bool {
-        guard a.count == b.count else { return false }
-        return a.withUnsafeBytes { pa in
-            b.withUnsafeBytes { pb in
-                pa.baseAddress == pb.baseAddress || pa.count == 0 || memcmp(pa.baseAddress!, pb.baseAddress!, pa.count) == 0
-            }
-        }
-    }
+    /// resource the response did not update is the very bytes the live set holds,
+    /// and so is every unchanged resource of a state-of-the-world push (ADSSession).
+    static func same(_ a: Data, _ b: Data) -> Bool { XDSResourceSet.sameBytes(a, b) }
 
     /// The delta for `changed` assignments of `new`, or nil when the full path must decide.
     public func delta(changed: [String], in new: XDSResourceSet, snapshotSha256: String) -> EndpointDelta.Message? {
         var assignments: [String: Envoy_Config_Endpoint_V3_ClusterLoadAssignment] = [:]
         let wanted = Set(changed)
         for r in new.resources[.endpoint] ?? [] where wanted.contains(r.name) {
-            guard let cla = try? Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: r.any.value) else { return nil }
+            guard let cla = try? Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: r.bytes) else { return nil }
             assignments[r.name] = cla
         }
         var snapshot = XDSSnapshot()

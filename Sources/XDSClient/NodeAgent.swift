@@ -58,6 +58,8 @@ public final class NodeAgent: Sendable {
         var hasDNS = false
         /// A load or replace is under way: the update session must not start.
         var replacing = false
+        /// A return of freed heap to the system is scheduled (trimSoon).
+        var trimPending = false
     }
 
     public init(config: Config, log: @escaping @Sendable (String) -> Void) {
@@ -339,7 +341,24 @@ public final class NodeAgent: Sendable {
             if bundle == nil { try? stream?.nameSnapshot(digest) }
             saveState(set, bytes: bytes, bundle: bundle, digest: digest)
             if openStream, state.withLock({ $0.applied == applied }) { _ = self.openStream() }
-            // A compile, and the encoding just done, leave freed heap behind: back to the system.
+            trimSoon()
+        }
+    }
+
+    /// A compile, the encoding for the save and the responses around them leave
+    /// hundreds of MiB of freed heap behind (at 10k services: 600 MiB held by the
+    /// allocator, 73 MiB in use). Handed back to the system once the agent has
+    /// been quiet for a second: trimming at once would leave out what the next
+    /// few responses and the save free.
+    private func trimSoon() {
+        guard
+            state.withLock({ s -> Bool in
+                defer { s.trimPending = true }
+                return !s.trimPending
+            })
+        else { return }
+        persistQueue.asyncAfter(deadline: .now() + 1) { [self] in
+            state.withLock { $0.trimPending = false }
             #if os(Linux)
                 _ = glibcMallocTrim(0)
             #endif

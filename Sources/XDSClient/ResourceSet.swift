@@ -47,7 +47,17 @@ public enum XDSResourceType: String, CaseIterable, Sendable, Comparable {
 public struct XDSReceivedResource: Sendable, Equatable {
     public var name: String
     public var version: String
-    public var any: Google_Protobuf_Any
+    public let any: Google_Protobuf_Any
+    /// `any.value`, kept beside it: comparing 10k resources per push reads it
+    /// without going through the Any's storage each time.
+    public let bytes: Data
+
+    public init(name: String, version: String, any: Google_Protobuf_Any) {
+        self.name = name
+        self.version = version
+        self.any = any
+        self.bytes = any.value
+    }
 }
 
 /// What a resource references: the route configurations an HTTP connection
@@ -78,6 +88,42 @@ enum XDSReferences {
     }
 }
 
+/// The RDS/EDS names each listener/cluster references, remembered with the bytes
+/// they were read from. Not part of a set's value (equal sets may have read
+/// their references at different times).
+struct ReferenceCache: Sendable, Equatable {
+    struct Entry: Sendable {
+        var bytes: Data
+        var names: [String]
+    }
+    private var entries: [XDSResourceType: [String: Entry]] = [:]
+
+    static func == (_: Self, _: Self) -> Bool { true }
+
+    /// The names `list` references, in first-seen order; `read` decodes a
+    /// resource whose bytes the cache does not hold.
+    mutating func references(
+        _ list: [XDSReceivedResource], of type: XDSResourceType, read: (XDSReceivedResource) -> [String]
+    ) -> [String] {
+        let old = entries[type] ?? [:]
+        var new: [String: Entry] = [:]
+        new.reserveCapacity(list.count)
+        var seen = Set<String>(), out: [String] = []
+        for r in list {
+            let names: [String]
+            if let e = old[r.name], XDSResourceSet.sameBytes(e.bytes, r.bytes) {
+                names = e.names
+            } else {
+                names = read(r)
+            }
+            new[r.name] = Entry(bytes: r.bytes, names: names)
+            for n in names where seen.insert(n).inserted { out.append(n) }
+        }
+        entries[type] = new
+        return out
+    }
+}
+
 /// A resource that cannot be taken: the reason goes into a NACK's error_detail.
 public struct XDSResourceError: Error, Sendable, CustomStringConvertible {
     public var message: String
@@ -101,6 +147,9 @@ public struct XDSResourceSet: Sendable, Equatable {
     /// every response would cost more than the response).
     private var routeRefs: [String] = []
     private var endpointRefs: [String] = []
+    /// What each listener and cluster referenced, with the bytes it was read
+    /// from: a push that repeats 10k unchanged clusters decodes none of them.
+    private var referenceCache = ReferenceCache()
 
     public init() {}
 
@@ -175,6 +224,16 @@ public struct XDSResourceSet: Sendable, Equatable {
         }
     }
 
+    /// Byte equality, answered at once for the same buffer.
+    static func sameBytes(_ a: Data, _ b: Data) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBytes { pa in
+            b.withUnsafeBytes { pb in
+                pa.baseAddress == pb.baseAddress || pa.count == 0 || memcmp(pa.baseAddress!, pb.baseAddress!, pa.count) == 0
+            }
+        }
+    }
+
     public func names(_ type: XDSResourceType) -> [String] { (resources[type] ?? []).map(\.name) }
 
     /// State of the world: the response is the whole set for LDS and CDS; for
@@ -207,8 +266,14 @@ public struct XDSResourceSet: Sendable, Equatable {
 
     private mutating func refreshReferences(_ type: XDSResourceType) {
         switch type {
-        case .listener: routeRefs = Self.routeReferences(resources[.listener] ?? [])
-        case .cluster: endpointRefs = Self.endpointReferences(resources[.cluster] ?? [])
+        case .listener:
+            routeRefs = referenceCache.references(resources[.listener] ?? [], of: type) { r in
+                (try? Envoy_Config_Listener_V3_Listener(serializedBytes: r.bytes)).map(XDSReferences.routeNames) ?? []
+            }
+        case .cluster:
+            endpointRefs = referenceCache.references(resources[.cluster] ?? [], of: type) { r in
+                (try? Envoy_Config_Cluster_V3_Cluster(serializedBytes: r.bytes)).flatMap(XDSReferences.endpointName).map { [$0] } ?? []
+            }
         case .route, .endpoint: break
         }
     }
@@ -248,26 +313,6 @@ public struct XDSResourceSet: Sendable, Equatable {
 
     /// Endpoint set names the EDS clusters reference, in first-seen order.
     public var referencedEndpoints: [String] { endpointRefs }
-
-    static func routeReferences(_ listeners: [XDSReceivedResource]) -> [String] {
-        var seen = Set<String>(), out: [String] = []
-        for r in listeners {
-            guard let l = try? Envoy_Config_Listener_V3_Listener(serializedBytes: r.any.value) else { continue }
-            for n in XDSReferences.routeNames(of: l) where seen.insert(n).inserted { out.append(n) }
-        }
-        return out
-    }
-
-    static func endpointReferences(_ clusters: [XDSReceivedResource]) -> [String] {
-        var seen = Set<String>(), out: [String] = []
-        for r in clusters {
-            guard let c = try? Envoy_Config_Cluster_V3_Cluster(serializedBytes: r.any.value),
-                let n = XDSReferences.endpointName(of: c)
-            else { continue }
-            if seen.insert(n).inserted { out.append(n) }
-        }
-        return out
-    }
 
     public func referenced(_ type: XDSResourceType) -> [String] {
         switch type {

@@ -112,6 +112,48 @@ final class ADSSessionTests: XCTestCase {
         XCTAssertEqual(sotw(s.apply(.accept)).count, 0, "nothing pending")
     }
 
+    /// A state-of-the-world push repeats every resource: those whose bytes the
+    /// candidate holds are kept as they are (the same buffers, so the change
+    /// detection downstream compares nothing), changed ones are taken anew, and a
+    /// cluster whose EDS name changed updates the subscription although every
+    /// other cluster's references come from the cache.
+    func testRepeatedResourcesAreKeptAndChangedOnesTaken() throws {
+        var s = ADSSession(mode: .stateOfTheWorld, node: makeNode(id: "n", cluster: "", metadata: []))
+        _ = s.initialRequests()
+        _ = s.receive(response(.cluster, "c1", "1", [try edsCluster("a"), try edsCluster("b")]))
+        _ = s.receive(response(.listener, "l1", "2", []))
+        // more than 14 bytes: Data keeps those in a buffer of their own, whose address tells it apart
+        var a = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
+        a.clusterName = "a"
+        a.policy.overprovisioningFactor.value = 100
+        a.endpoints = [Envoy_Config_Endpoint_V3_LocalityLbEndpoints()]
+        a.endpoints[0].locality.zone = "zone-1-with-a-name-long-enough"
+        _ = s.receive(response(.endpoint, "e1", "3", [try Google_Protobuf_Any(message: a), try assignment("b")]))
+        _ = s.apply(.accept)
+        let before = s.accepted
+
+        var changed = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
+        changed.clusterName = "b"
+        changed.policy.overprovisioningFactor.value = 140
+        _ = s.receive(response(.endpoint, "e2", "4", [try Google_Protobuf_Any(message: a), try Google_Protobuf_Any(message: changed)]))
+        let (old, new) = (before.resources[.endpoint]!, s.candidate.resources[.endpoint]!)
+        XCTAssertEqual(new.map(\.name), ["a", "b"])
+        let sameBuffer = { (x: Data, y: Data) in x.withUnsafeBytes { px in y.withUnsafeBytes { py in px.baseAddress == py.baseAddress } } }
+        XCTAssertTrue(sameBuffer(old[0].bytes, new[0].bytes), "an unchanged assignment is the held one")
+        XCTAssertGreaterThan(old[0].bytes.count, 14)
+        XCTAssertEqual(EndpointFastPath.changedAssignments(from: before, to: s.candidate), ["b"])
+        _ = s.apply(.accept)
+
+        // the same clusters again, but "b" now names another EDS service
+        let out = sotw(s.receive(response(.cluster, "c2", "5", [try edsCluster("a"), try edsCluster("b", service: "svc-b")])))
+        XCTAssertEqual(out.map(\.resourceNames), [["a", "svc-b"]])
+        XCTAssertEqual(s.candidate.referencedEndpoints, ["a", "svc-b"])
+        // and back: the cache holds what each cluster's current bytes reference
+        _ = s.apply(.reject("no"))
+        XCTAssertEqual(s.candidate.referencedEndpoints, ["a", "b"])
+        XCTAssertEqual(sotw(s.receive(response(.cluster, "c3", "6", [try edsCluster("a")]))).map(\.resourceNames), [["a"]])
+    }
+
     /// A push that crosses a subscription change answers the old names (the server
     /// dropped the change as stale): the client repeats its names with the new nonce.
     func testCrossedPushRepeatsTheSubscription() throws {
