@@ -126,10 +126,13 @@ public final class NodeAgent: Sendable {
                 }
             }
         }
+        var timings = PhaseTimings()
         let bytes: [UInt8]
-        do { bytes = try set.discoveryStream() } catch { return .reject("cannot encode the configuration: \(error)") }
-        let snapshot = SnapshotParser().parse(bytes, sourceName: "ads")
-        let fe = Pipeline.frontEnd(snapshot: snapshot, options: config.frontEnd)
+        do { bytes = try timings.measure("encode") { try set.discoveryStream() } } catch {
+            return .reject("cannot encode the configuration: \(error)")
+        }
+        let snapshot = timings.measure("parse") { SnapshotParser().parse(bytes, sourceName: "ads") }
+        let fe = Pipeline.frontEnd(snapshot: snapshot, options: config.frontEnd, timings: timings)
         if fe.rejected {
             return .reject(Self.render(fe.diagnostics.filter { $0.severity == .error }))
         }
@@ -207,10 +210,15 @@ public final class NodeAgent: Sendable {
         let ms = { (d: Date) in Int((d.timeIntervalSince(started) * 1000).rounded()) }
         log(
             "live: \(loaded ? "replaced" : "loaded") \(config.name) with \(fe.ir.listeners.count) listeners, \(fe.ir.clusters.count) clusters "
-                + "(compile \(ms(compiled)) ms\(result.objectFromCache ? ", object from cache" : ""), live after \(ms(Date())) ms)"
+                + "(compile \(ms(compiled)) ms\(result.objectFromCache ? ", object from cache" : ""), live after \(ms(Date())) ms; "
+                + result.timings.phases.map { "\($0.0) \(Int(($0.1 * 1000).rounded())) ms" }.joined(separator: ", ") + ")"
         )
         persist(set, applied: applied, bytes: bytes, digest: fe.snapshotDigest, bundle: dir, openStream: true)
         pruneBundles(keep: generation)
+        // The decoded mesh and the compile's results are millions of objects at 10k
+        // services: released on the save queue, after the ACK, not before it.
+        let done = Retired(fe, snapshot, result)
+        persistQueue.async { done.release() }
         return .accept
     }
 
@@ -403,6 +411,14 @@ public final class NodeAgent: Sendable {
         let r = try ProcessRunner(config.loader, args, output: .merged).run()
         return (r.status, r.stdoutText)
     }
+}
+
+/// Values whose release is left to another thread (a class: the last reference
+/// goes with the closure that holds it).
+private final class Retired: @unchecked Sendable {
+    private var values: [Any]
+    init(_ values: Any...) { self.values = values }
+    func release() { values = [] }
 }
 
 /// Named intervals of one update, for the agent's log.
