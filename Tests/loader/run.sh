@@ -408,6 +408,20 @@ test_replace() {
 	e2e_expect_eq 0 "$(json "d['failed']" <<<"$s")" "10 replaces under load: zero failed connects"
 	e2e_expect_eq "backend-a backend-b backend-c" "$(json "sorted(d['idents'])" <<<"$s")" "all three backends were reached"
 
+	# a command working on the name (here flock(1) on its state directory) holds it
+	# for a moment: the next one waits for it (bounded, XDS2BPF_LOCK_WAIT seconds)
+	flock "$XDS2BPF_STATE_DIR/$name" sleep 1 &
+	local holder=$!
+	sleep 0.2
+	expect_rc 1 "is locked: another xds2bpf-loader command .*waited 0 ms" "a held name with XDS2BPF_LOCK_WAIT=0 is refused at once" \
+		env XDS2BPF_LOCK_WAIT=0 "$E2E_LOADER" replace "$B/a" --name "$name"
+	t0=$(date +%s.%N)
+	expect_rc 0 "replaced 'rep'" "replace waits for the name held by another command" e2e_loader replace "$B/a" --name "$name"
+	t1=$(date +%s.%N)
+	wait "$holder"
+	[ "$(echo "$t1 - $t0 > 0.5" | bc)" = 1 ] || e2e_fail "replace did not wait for the lock ($(echo "$t1 - $t0" | bc) s)"
+	connect_is backend-a "after the waiting replace: backend-a"
+
 	expect_rc 0 "unloaded" "unload 'rep'" e2e_loader unload --name "$name"
 	assert_nothing_left "$name"
 }

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -169,20 +170,49 @@ static int name_paths(const char *name, char *root, char *state)
 	return 0;
 }
 
-/* Takes the per-name lock; the caller closes the returned fd. */
+/*
+ * How long a command waits for another one working on the same name: a
+ * command that is finishing (a replace whose caller was killed, an update
+ * session whose agent just exited) holds the lock for a moment only.
+ * XDS2BPF_LOCK_WAIT (seconds, 0 to 600) overrides the default.
+ */
+#define X2B_LOCK_WAIT_DEFAULT_MS 10000
+
+static long lock_wait_ms(void)
+{
+	const char *v = getenv("XDS2BPF_LOCK_WAIT");
+	char *end;
+	long s;
+
+	if (!v || !*v)
+		return X2B_LOCK_WAIT_DEFAULT_MS;
+	errno = 0;
+	s = strtol(v, &end, 10);
+	if (errno || *end || s < 0 || s > 600)
+		return X2B_LOCK_WAIT_DEFAULT_MS;
+	return s * 1000;
+}
+
+/* Takes the per-name lock, waiting for a bounded time; the caller closes the returned fd. */
 int x2b_lock_state(const char *state, int *fd_out)
 {
 	int fd = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	const struct timespec pause = { .tv_nsec = 20 * 1000 * 1000 };
+	long waited_ms = 0, limit_ms = lock_wait_ms();
 
 	if (fd < 0) {
 		x2b_err("cannot open %s: %s", state, strerror(errno));
 		return X2B_EXIT_REJECT;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		x2b_err("%s is locked: another xds2bpf-loader command is working on this name",
-			state);
-		close(fd);
-		return X2B_EXIT_REJECT;
+	while (flock(fd, LOCK_EX | LOCK_NB)) {
+		if (errno != EWOULDBLOCK || waited_ms >= limit_ms) {
+			x2b_err("%s is locked: another xds2bpf-loader command is working on this name (waited %ld ms)",
+				state, waited_ms);
+			close(fd);
+			return X2B_EXIT_REJECT;
+		}
+		nanosleep(&pause, NULL);
+		waited_ms += 20;
 	}
 	*fd_out = fd;
 	return 0;
