@@ -181,6 +181,10 @@ public struct ADSSession: Sendable {
         // taken as they are (no decode, and the change detection downstream then sees
         // the very same buffers).
         let held = candidate.resources[t] ?? []
+        // Names are unique in `held`: while every resource taken anew sits where the
+        // held one of its name was, the list's names are unique too, and the check
+        // for duplicates (10k names hashed) is not needed.
+        var moved = false
         for (i, any) in response.resources.enumerated() {
             if i < held.count, any.typeURL == t.typeURL, held[i].version.isEmpty,
                 XDSResourceSet.sameBytes(held[i].bytes, any.value)
@@ -192,14 +196,17 @@ public struct ADSSession: Sendable {
             do {
                 let r = try XDSResourceSet.decode(any, as: t)
                 if !t.isWildcard && !wanted.contains(r.name) { unrequested += 1; continue }
+                if i >= held.count || held[i].name != r.name { moved = true }
                 list.append(r)
             } catch {
                 errors.append(error.message)
             }
         }
-        var seen = Set<String>(minimumCapacity: list.count), dup = Set<String>()
-        for r in list where !seen.insert(r.name).inserted { dup.insert(r.name) }
-        for n in dup.sorted() { errors.append("duplicate \(t.shortName) resource \(ResourcePath.quoted(n))") }
+        if moved || unrequested > 0 {
+            var seen = Set<String>(minimumCapacity: list.count), dup = Set<String>()
+            for r in list where !seen.insert(r.name).inserted { dup.insert(r.name) }
+            for n in dup.sorted() { errors.append("duplicate \(t.shortName) resource \(ResourcePath.quoted(n))") }
+        }
         if !errors.isEmpty {
             candidate.nonces[t] = response.nonce
             return [nack(t, nonce: response.nonce, message: errors.joined(separator: "; "))]

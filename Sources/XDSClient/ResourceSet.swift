@@ -47,16 +47,25 @@ public enum XDSResourceType: String, CaseIterable, Sendable, Comparable {
 public struct XDSReceivedResource: Sendable, Equatable {
     public var name: String
     public var version: String
-    public let any: Google_Protobuf_Any
-    /// `any.value`, kept beside it: comparing 10k resources per push reads it
-    /// without going through the Any's storage each time.
+    public let type: XDSResourceType
+    /// The serialized resource. With `type` (whose type URL it was sent under),
+    /// all of the `Any` it arrived in: kept as plain fields, as a push of 10k
+    /// resources compares and copies them one by one.
     public let bytes: Data
 
-    public init(name: String, version: String, any: Google_Protobuf_Any) {
+    public init(name: String, version: String, type: XDSResourceType, bytes: Data) {
         self.name = name
         self.version = version
-        self.any = any
-        self.bytes = any.value
+        self.type = type
+        self.bytes = bytes
+    }
+
+    /// The resource as the `Any` it arrived in.
+    public var any: Google_Protobuf_Any {
+        var a = Google_Protobuf_Any()
+        a.typeURL = type.typeURL
+        a.value = bytes
+        return a
     }
 }
 
@@ -182,7 +191,7 @@ public struct XDSResourceSet: Sendable, Equatable {
             throw XDSResourceError(message: "a \(type.typeURL.split(separator: "/").last!) that does not decode (malformed wire format)")
         }
         guard !name.isEmpty else { throw XDSResourceError(message: "a \(type.shortName) resource without a name") }
-        return XDSReceivedResource(name: name, version: version, any: payload)
+        return XDSReceivedResource(name: name, version: version, type: type, bytes: payload.value)
     }
 
     /// Field 1 (a string) of a protobuf message, walking the top-level fields and

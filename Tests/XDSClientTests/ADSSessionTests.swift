@@ -152,6 +152,14 @@ final class ADSSessionTests: XCTestCase {
         _ = s.apply(.reject("no"))
         XCTAssertEqual(s.candidate.referencedEndpoints, ["a", "b"])
         XCTAssertEqual(sotw(s.receive(response(.cluster, "c3", "6", [try edsCluster("a")]))).map(\.resourceNames), [["a"]])
+        _ = s.apply(.reject("no"))
+
+        // a name twice is NACKed, also when one of the two is the held resource
+        for (nonce, list) in [("7", [try edsCluster("a"), try edsCluster("a")]), ("8", [try edsCluster("a"), try edsCluster("a", service: "x")])] {
+            let nack = try XCTUnwrap(sotw(s.receive(response(.cluster, "c" + nonce, nonce, list))).first)
+            XCTAssertTrue(nack.errorDetail.message.contains(#"duplicate CDS resource "a""#), nack.errorDetail.message)
+            XCTAssertEqual(s.candidate.names(.cluster), ["a", "b"])
+        }
     }
 
     /// A push that crosses a subscription change answers the old names (the server
