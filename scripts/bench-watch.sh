@@ -21,6 +21,7 @@ while [ $# -gt 0 ]; do
 done
 if ! why=$(e2e_can_run 2>&1); then echo "SKIP: bench-watch: $why"; exit 0; fi
 e2e_netns_begin
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 export XDS2BPF_LOADER=$E2E_LOADER
 mkdir -p "$ROOT/.bench" "$(dirname "$OUT")"
 "$E2E_PYTHON" "$ROOT/bench/watch.py" --xds2bpf "$XDS2BPF" --cgroup "$E2E_CGROUP" --tmp "$E2E_TMP" "${ARGS[@]}" \
@@ -33,6 +34,8 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 	echo "Measured by \`make bench-watch\` (scripts/bench-watch.sh, bench/watch.py) at commit $commit, $(nproc) cores."
 	echo
 	cat "$E2E_TMP/watch.md"
+	echo
+	echo "Load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end."
 	echo "<!-- watch:end -->"
 } >"$E2E_TMP/section.md"
 if [ -f "$OUT" ] && grep -q '<!-- watch:begin' "$OUT"; then
