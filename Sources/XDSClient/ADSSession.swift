@@ -185,11 +185,12 @@ public struct ADSSession: Sendable {
         // held one of its name was, the list's names are unique too, and the check
         // for duplicates (10k names hashed) is not needed.
         var moved = false
+        list.reserveCapacity(response.resources.count)
         for (i, any) in response.resources.enumerated() {
+            // (A held resource is subscribed: `resubscribe` drops the others.)
             if i < held.count, any.typeURL == t.typeURL, held[i].version.isEmpty,
                 XDSResourceSet.sameBytes(held[i].bytes, any.value)
             {
-                if !t.isWildcard && !wanted.contains(held[i].name) { unrequested += 1; continue }
                 list.append(held[i])
                 continue
             }
