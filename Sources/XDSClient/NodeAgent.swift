@@ -355,9 +355,9 @@ public final class NodeAgent: Sendable {
 
     /// A compile, the encoding for the save and the responses around them leave
     /// hundreds of MiB of freed heap behind (at 10k services: 600 MiB held by the
-    /// allocator, 73 MiB in use). Handed back to the system once the agent has
-    /// been quiet for a second: trimming at once would leave out what the next
-    /// few responses and the save free.
+    /// allocator, 73 MiB in use). Handed back to the system a second after a
+    /// save, at most once a second: trimming at once would leave out what the
+    /// release of the compile's results and the next responses free.
     private func trimSoon() {
         guard
             state.withLock({ s -> Bool in
