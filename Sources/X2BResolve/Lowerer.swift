@@ -1036,11 +1036,13 @@ public struct Lowerer {
             return nil
         }
         var localityWeighted = false
+        var equalEndpointWeights = false
         if case .localityWeightedLbConfig? = c.commonLbConfig.localityConfigSpecifier { localityWeighted = true }
         if c.hasLoadBalancingPolicy {
-            guard let (policy, locality) = typedLBPolicy(c.loadBalancingPolicy, path: "\(path).load_balancing_policy") else { return nil }
+            guard let (policy, locality, equal) = typedLBPolicy(c.loadBalancingPolicy, path: "\(path).load_balancing_policy") else { return nil }
             lb = policy
             localityWeighted = localityWeighted || locality
+            equalEndpointWeights = equal
         }
         if case .zoneAwareLbConfig? = c.commonLbConfig.localityConfigSpecifier {
             diagnostics.append(Diagnostic(.notEnforced, path: "\(path).common_lb_config", "zone aware routing is not enforced"))
@@ -1187,6 +1189,14 @@ public struct Lowerer {
             defer { dnsEndpoints = nil }
             guard let priorities = lowerEndpoints(cla, path: claPath) else { return nil }
             out.priorities = priorities
+            if equalEndpointWeights {
+                for p in out.priorities.indices {
+                    for l in out.priorities[p].localities.indices {
+                        for e in out.priorities[p].localities[l].endpoints.indices { out.priorities[p].localities[l].endpoints[e].weight = 1 }
+                    }
+                }
+                for i in dnsEndpoints?.entries.indices ?? 0..<0 { dnsEndpoints?.entries[i].host.weight = 1 }
+            }
             if let found = dnsEndpoints, found.hasNames {
                 dnsSettings.logical = dnsKind == .logicalDns
                 guard let dns = dnsResolution(dnsSettings, found, lowered: out) else { return nil }
@@ -1267,9 +1277,11 @@ public struct Lowerer {
         }
     }
 
-    private mutating func typedLBPolicy(_ p: Envoy_Config_Cluster_V3_LoadBalancingPolicy, path: String) -> (IRLBPolicy, Bool)? {
+    /// The policy, whether locality weights apply, and whether the endpoints'
+    /// own weights are replaced by equal ones.
+    private mutating func typedLBPolicy(_ p: Envoy_Config_Cluster_V3_LoadBalancingPolicy, path: String) -> (IRLBPolicy, Bool, Bool)? {
         // Envoy uses the first policy in the list it supports.
-        for pol in p.policies {
+        for (index, pol) in p.policies.enumerated() {
             let any = pol.typedExtensionConfig.typedConfig
             let type = any.xdsTypeName
             // Each policy's own locality_lb_config (Envoy Gateway sets locality_weighted_lb_config
@@ -1281,22 +1293,32 @@ public struct Lowerer {
             switch type {
             case "envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin":
                 let m = try? any.unpackIfXDS(Envoy_Extensions_LoadBalancingPolicies_RoundRobin_V3_RoundRobin.self)
-                return (.roundRobin, weighted(m?.localityLbConfig.localityConfigSpecifier))
+                return (.roundRobin, weighted(m?.localityLbConfig.localityConfigSpecifier), false)
             case "envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest":
                 let m = try? any.unpackIfXDS(Envoy_Extensions_LoadBalancingPolicies_LeastRequest_V3_LeastRequest.self)
-                return (.leastRequest, weighted(m?.localityLbConfig.localityConfigSpecifier))
+                return (.leastRequest, weighted(m?.localityLbConfig.localityConfigSpecifier), false)
             case "envoy.extensions.load_balancing_policies.random.v3.Random":
                 let m = try? any.unpackIfXDS(Envoy_Extensions_LoadBalancingPolicies_Random_V3_Random.self)
-                return (.random, weighted(m?.localityLbConfig.localityConfigSpecifier))
+                return (.random, weighted(m?.localityLbConfig.localityConfigSpecifier), false)
             case "envoy.extensions.load_balancing_policies.maglev.v3.Maglev":
                 let m = try? any.unpackIfXDS(Envoy_Extensions_LoadBalancingPolicies_Maglev_V3_Maglev.self)
-                return (.maglev, m?.hasLocalityWeightedLbConfig ?? false)
+                return (.maglev, m?.hasLocalityWeightedLbConfig ?? false, false)
             case "envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash":
                 let m = try? any.unpackIfXDS(Envoy_Extensions_LoadBalancingPolicies_RingHash_V3_RingHash.self)
-                return (.ringHash, m?.hasLocalityWeightedLbConfig ?? false)
+                return (.ringHash, m?.hasLocalityWeightedLbConfig ?? false, false)
             case "envoy.extensions.load_balancing_policies.wrr_locality.v3.WrrLocality":
                 // Locality-weighted round robin: locality weights apply, endpoints picked by the inner policy (RR here).
-                return (.roundRobin, true)
+                return (.roundRobin, true, false)
+            case "envoy.extensions.load_balancing_policies.client_side_weighted_round_robin.v3.ClientSideWeightedRoundRobin":
+                // Weights from the endpoints' ORCA load reports, which never reach the kernel.
+                // Until an endpoint has reported, Envoy gives every endpoint the same weight
+                // (not its load_balancing_weight): round robin over equal weights.
+                diagnostics.append(
+                    Diagnostic(
+                        .notEnforced, path: "\(path).policies[\(index)]",
+                        "client_side_weighted_round_robin: weights from ORCA load reports are not applied in the kernel; endpoints are picked by round robin with equal weights, as Envoy does while no endpoint has reported load"
+                    ))
+                return (.roundRobin, false, true)
             default:
                 continue
             }
@@ -1306,7 +1328,7 @@ public struct Lowerer {
                 .unsupportedCluster, path: path,
                 "no supported policy in load_balancing_policy (\(p.policies.map { $0.typedExtensionConfig.name }.joined(separator: ", "))); with --unsupported=warn the cluster uses round robin"
             ))
-        return (.roundRobin, false)
+        return (.roundRobin, false, false)
     }
 
     /// Envoy's limit on endpoint priorities (`LocalityLbEndpoints.priority`, lte 128).
