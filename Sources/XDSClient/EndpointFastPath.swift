@@ -1,7 +1,6 @@
 import Codegen
 import Foundation
 import SwiftProtobuf
-import Synchronization
 
 /// The endpoint-only change, computed from the changed ClusterLoadAssignments
 /// alone: no front end over the whole mesh, no planning, no C, no clang.
@@ -58,7 +57,7 @@ public struct EndpointFastPath: Sendable {
         var i = 0
         // the common case: both lists in the same order
         while i < a.count, i < b.count, a[i].name == b[i].name {
-            if !same(a[i].bytes, b[i].bytes) { out.append(a[i].name) }
+            if !XDSResourceSet.sameBytes(a[i].bytes, b[i].bytes) { out.append(a[i].name) }
             i += 1
         }
         if i == a.count && i == b.count { return out }
@@ -67,7 +66,7 @@ public struct EndpointFastPath: Sendable {
         for r in a[i...] { rest[r.name] = r.bytes }
         for r in b[i...] {
             if let v = rest.removeValue(forKey: r.name) {
-                if !same(v, r.bytes) { out.append(r.name) }
+                if !XDSResourceSet.sameBytes(v, r.bytes) { out.append(r.name) }
             } else {
                 out.append(r.name)
             }
@@ -76,34 +75,12 @@ public struct EndpointFastPath: Sendable {
         return out
     }
 
-    /// Byte equality, answered at once for the same buffer: in delta ADS every
-    /// resource the response did not update is the very bytes the live set holds,
-    /// and so is every unchanged resource of a state-of-the-world push (ADSSession).
-    static func same(_ a: Data, _ b: Data) -> Bool { XDSResourceSet.sameBytes(a, b) }
-
-    /// Each of `values` decoded as a ClusterLoadAssignment (nil: it does not
-    /// decode), in order, a share per core.
-    static func decodeConcurrently(_ values: [Data]) -> [Envoy_Config_Endpoint_V3_ClusterLoadAssignment?] {
-        let chunks = min(values.count / 16, ProcessInfo.processInfo.activeProcessorCount)
-        guard chunks > 1 else { return values.map { try? Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: $0) } }
-        let parts = Mutex<[[Envoy_Config_Endpoint_V3_ClusterLoadAssignment?]]>(Array(repeating: [], count: chunks))
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let range = (values.count * c / chunks)..<(values.count * (c + 1) / chunks)
-            let part = values[range].map { try? Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: $0) }
-            parts.withLock { $0[c] = part }
-        }
-        return parts.withLock { $0.flatMap { $0 } }
-    }
-
     /// The delta for `changed` assignments of `new`, or nil when the full path must decide.
     public func delta(changed: [String], in new: XDSResourceSet, snapshotSha256: String) -> EndpointDelta.Message? {
-        let wanted = Set(changed)
-        let touched = (new.resources[.endpoint] ?? []).filter { wanted.contains($0.name) }
-        // Decoding is most of the work (endpoint metadata): split over the cores.
-        let decoded = Self.decodeConcurrently(touched.map(\.bytes))
         var assignments: [String: Envoy_Config_Endpoint_V3_ClusterLoadAssignment] = [:]
-        for (r, cla) in zip(touched, decoded) {
-            guard let cla else { return nil }
+        let wanted = Set(changed)
+        for r in new.resources[.endpoint] ?? [] where wanted.contains(r.name) {
+            guard let cla = try? Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: r.bytes) else { return nil }
             assignments[r.name] = cla
         }
         var snapshot = XDSSnapshot()

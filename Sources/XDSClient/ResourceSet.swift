@@ -233,7 +233,9 @@ public struct XDSResourceSet: Sendable, Equatable {
         }
     }
 
-    /// Byte equality, answered at once for the same buffer.
+    /// Byte equality, answered at once for the same buffer: in delta ADS every
+    /// resource a response did not update is the very bytes the set holds, and so
+    /// is every unchanged resource of a state-of-the-world push (ADSSession).
     static func sameBytes(_ a: Data, _ b: Data) -> Bool {
         guard a.count == b.count else { return false }
         return a.withUnsafeBytes { pa in
