@@ -185,7 +185,7 @@ public struct ADSClient: Sendable {
         do {
             return try await withGRPCClient(transport: transport) { client in
                 // Each response is handled to the end (verdict, requests) before the next.
-                @Sendable func handle(_ s: inout ADSSession, arrived: UInt64, _ out: [ADSOutgoing]) async -> Next {
+                @Sendable func handle(_ s: inout ADSSession, arrived: UInt64, received: UInt64, _ out: [ADSOutgoing]) async -> Next {
                     send(out)
                     for e in s.drainEvents() { onEvent(e) }
                     onCandidate(s.candidate)
@@ -198,7 +198,9 @@ public struct ADSClient: Sendable {
                     for var e in s.drainEvents() {
                         // the client's share of an update: the response in hand → the verdict sent
                         if e.description.hasPrefix("ACK ") || e.description.hasPrefix("NACK ") {
-                            e.description += " (\(ms(now - arrived)) ms after the response arrived; \(ms(judging - arrived)) ms before judging)"
+                            e.description +=
+                                " (\(ms(now - arrived)) ms after the response arrived; \(ms(received - arrived)) ms taking it in, "
+                                + "\(ms(judging - arrived)) ms before judging)"
                         }
                         onEvent(e)
                     }
@@ -212,11 +214,12 @@ public struct ADSClient: Sendable {
                     return try await client.bidirectionalStreaming(
                         request: request, descriptor: Self.sotwMethod,
                         serializer: ProtobufSerializer<DiscoveryRequest>(),
-                        deserializer: ProtobufDeserializer<DiscoveryResponse>(), options: callOptions
+                        deserializer: ProtobufDeserializer<DiscoveryResponseEnvelope>(), options: callOptions
                     ) { response in
                         try await Self.consume(response.messages, from: start, finish: { sotwIn.finish() }) { s, msg in
                             let arrived = DispatchTime.now().uptimeNanoseconds
-                            return await handle(&s, arrived: arrived, s.receive(msg))
+                            let out = s.receive(msg)
+                            return await handle(&s, arrived: arrived, received: DispatchTime.now().uptimeNanoseconds, out)
                         }
                     }
                 case .delta:
@@ -230,7 +233,8 @@ public struct ADSClient: Sendable {
                     ) { response in
                         try await Self.consume(response.messages, from: start, finish: { deltaIn.finish() }) { s, msg in
                             let arrived = DispatchTime.now().uptimeNanoseconds
-                            return await handle(&s, arrived: arrived, s.receive(msg))
+                            let out = s.receive(msg)
+                            return await handle(&s, arrived: arrived, received: DispatchTime.now().uptimeNanoseconds, out)
                         }
                     }
                 }

@@ -4,6 +4,8 @@ import SwiftProtobuf
 
 public typealias DiscoveryRequest = Envoy_Service_Discovery_V3_DiscoveryRequest
 public typealias DiscoveryResponse = Envoy_Service_Discovery_V3_DiscoveryResponse
+/// A DiscoveryResponse with its resources left as the bytes of their `Any`s (what the client reads).
+public typealias DiscoveryResponseEnvelope = Xds2bpf_Ads_V1_DiscoveryResponseEnvelope
 public typealias DeltaDiscoveryRequest = Envoy_Service_Discovery_V3_DeltaDiscoveryRequest
 public typealias DeltaDiscoveryResponse = Envoy_Service_Discovery_V3_DeltaDiscoveryResponse
 
@@ -164,9 +166,21 @@ public struct ADSSession: Sendable {
 
     // MARK: Responses
 
+    /// A state-of-the-world response as swift-protobuf decodes it (tests, tools):
+    /// the same as receiving its envelope.
+    public mutating func receive(_ response: DiscoveryResponse) -> [ADSOutgoing] {
+        var envelope = DiscoveryResponseEnvelope()
+        envelope.versionInfo = response.versionInfo
+        envelope.canary = response.canary
+        envelope.typeURL = response.typeURL
+        envelope.nonce = response.nonce
+        envelope.resources = response.resources.map { (try? $0.serializedBytes()) ?? Data() }
+        return receive(envelope)
+    }
+
     /// A state-of-the-world response. Returns the requests to send now; after
     /// it, `needsVerdict` says whether the consumer must judge the candidate.
-    public mutating func receive(_ response: DiscoveryResponse) -> [ADSOutgoing] {
+    public mutating func receive(_ response: DiscoveryResponseEnvelope) -> [ADSOutgoing] {
         guard mode == .stateOfTheWorld else { return [] }
         guard let t = XDSResourceType(typeURL: response.typeURL) else {
             events.append(ADSEvent(description: "ignored a response of type \(response.typeURL.isEmpty ? "(empty)" : response.typeURL): not subscribed"))
@@ -186,16 +200,15 @@ public struct ADSSession: Sendable {
         // for duplicates (10k names hashed) is not needed.
         var moved = false
         list.reserveCapacity(response.resources.count)
-        for (i, any) in response.resources.enumerated() {
+        for (i, wire) in response.resources.enumerated() {
+            // The same `Any`, byte for byte: the same type URL, resource and version.
             // (A held resource is subscribed: `resubscribe` drops the others.)
-            if i < held.count, any.typeURL == t.typeURL, held[i].version.isEmpty,
-                XDSResourceSet.sameBytes(held[i].bytes, any.value)
-            {
+            if i < held.count, let w = held[i].wire, XDSResourceSet.sameBytes(w, wire) {
                 list.append(held[i])
                 continue
             }
             do {
-                let r = try XDSResourceSet.decode(any, as: t)
+                let r = try XDSResourceSet.decode(wire: wire, as: t)
                 if !t.isWildcard && !wanted.contains(r.name) { unrequested += 1; continue }
                 if i >= held.count || held[i].name != r.name { moved = true }
                 list.append(r)
@@ -216,7 +229,8 @@ public struct ADSSession: Sendable {
             events.append(
                 ADSEvent(description: "\(t.shortName) \(response.versionInfo): ignored \(unrequested) resource\(unrequested == 1 ? "" : "s") not subscribed"))
         }
-        candidate.applyStateOfTheWorld(t, list, version: response.versionInfo, nonce: response.nonce)
+        let sameNames = !moved && unrequested == 0 && list.count == held.count
+        candidate.applyStateOfTheWorld(t, list, version: response.versionInfo, nonce: response.nonce, sameNames: sameNames)
         pending[t] = [response.nonce]
         events.append(ADSEvent(description: "\(t.shortName) \(response.versionInfo): \(list.count) resource\(list.count == 1 ? "" : "s") received"))
         var out = resubscribe()

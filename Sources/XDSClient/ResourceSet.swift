@@ -50,14 +50,20 @@ public struct XDSReceivedResource: Sendable, Equatable {
     public let type: XDSResourceType
     /// The serialized resource. With `type` (whose type URL it was sent under),
     /// all of the `Any` it arrived in: kept as plain fields, as a push of 10k
-    /// resources compares and copies them one by one.
+    /// resources compares and copies them one by one. May be a slice of `wire`
+    /// (indices then start where the resource starts in it).
     public let bytes: Data
+    /// The `Any` exactly as a state-of-the-world response carried it (nil for a
+    /// resource from a delta response): the next push repeats those bytes when the
+    /// resource is unchanged, and the session recognises it by them alone.
+    public let wire: Data?
 
-    public init(name: String, version: String, type: XDSResourceType, bytes: Data) {
+    public init(name: String, version: String, type: XDSResourceType, bytes: Data, wire: Data? = nil) {
         self.name = name
         self.version = version
         self.type = type
         self.bytes = bytes
+        self.wire = wire
     }
 
     /// The resource as the `Any` it arrived in.
@@ -194,13 +200,47 @@ public struct XDSResourceSet: Sendable, Equatable {
         return XDSReceivedResource(name: name, version: version, type: type, bytes: payload.value)
     }
 
-    /// Field 1 (a string) of a protobuf message, walking the top-level fields and
-    /// checking their framing; nil if the bytes are not a well-formed message.
-    static func fieldOneString(_ data: Data) -> String? {
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> String? in
+    /// Decodes one resource of `type` from the bytes of the `Any` a state-of-the-world
+    /// response carried. The usual `Any` (the resource itself under its type URL) is
+    /// taken apart by its framing alone, the resource kept as a slice of `wire`;
+    /// anything else (a Resource wrapper, a wrong type URL, bytes that are not
+    /// well-formed) goes through swift-protobuf and `decode(_:as:)`, which decides.
+    public static func decode(wire: Data, as type: XDSResourceType) throws(XDSResourceError) -> XDSReceivedResource {
+        var typeURL: String?
+        var value: Range<Int>?
+        var plain = true  // no field 1 or 2 of another wire type, no type URL that is not UTF-8
+        let framed = topLevelFields(wire) { field, wireType, range in
+            guard field == 1 || field == 2 else { return }
+            guard wireType == 2 else { plain = false; return }
+            if field == 2 { value = range; return }
+            typeURL = String(bytes: wire[(wire.startIndex + range.lowerBound)..<(wire.startIndex + range.upperBound)], encoding: .utf8)
+            if typeURL == nil { plain = false }
+        }
+        if framed, plain, typeURL == type.typeURL {
+            let r = value ?? 0..<0
+            let bytes = wire[(wire.startIndex + r.lowerBound)..<(wire.startIndex + r.upperBound)]
+            guard let name = fieldOneString(bytes) else {
+                throw XDSResourceError(message: "a \(type.typeURL.split(separator: "/").last!) that does not decode (malformed wire format)")
+            }
+            guard !name.isEmpty else { throw XDSResourceError(message: "a \(type.shortName) resource without a name") }
+            return XDSReceivedResource(name: name, version: "", type: type, bytes: bytes, wire: wire)
+        }
+        guard let any = try? Google_Protobuf_Any(serializedBytes: wire) else {
+            throw XDSResourceError(message: "a resource that is not a google.protobuf.Any (malformed wire format)")
+        }
+        let r = try decode(any, as: type)
+        return XDSReceivedResource(name: r.name, version: r.version, type: type, bytes: r.bytes, wire: wire)
+    }
+
+    /// Walks the top-level fields of a serialized protobuf message, checking their
+    /// framing, and hands each to `body`: field number, wire type, and its bytes as a
+    /// range from the start of `data` (a length-delimited field's content). False if
+    /// the bytes are not a well-formed message: a key or length out of bounds, field
+    /// number 0, or a group.
+    static func topLevelFields(_ data: Data, _ body: (UInt64, UInt64, Range<Int>) -> Void) -> Bool {
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Bool in
             let b = raw.bindMemory(to: UInt8.self)
             var i = 0
-            var name = ""
             func varint() -> UInt64? {
                 var v: UInt64 = 0
                 var shift: UInt64 = 0
@@ -214,23 +254,34 @@ public struct XDSResourceSet: Sendable, Equatable {
                 return nil
             }
             while i < b.count {
-                guard let key = varint(), key >> 3 != 0 else { return nil }
+                guard let key = varint(), key >> 3 != 0 else { return false }
+                let start = i
                 switch key & 7 {
-                case 0: guard varint() != nil else { return nil }
-                case 1: guard i + 8 <= b.count else { return nil }; i += 8
-                case 5: guard i + 4 <= b.count else { return nil }; i += 4
+                case 0: guard varint() != nil else { return false }
+                case 1: guard i + 8 <= b.count else { return false }; i += 8
+                case 5: guard i + 4 <= b.count else { return false }; i += 4
                 case 2:
-                    guard let len = varint(), len <= UInt64(b.count - i) else { return nil }
-                    if key >> 3 == 1 {
-                        guard let s = String(bytes: b[i..<(i + Int(len))], encoding: .utf8) else { return nil }
-                        name = s
-                    }
+                    guard let len = varint(), len <= UInt64(b.count - i) else { return false }
+                    body(key >> 3, 2, i..<(i + Int(len)))
                     i += Int(len)
-                default: return nil
+                    continue
+                default: return false
                 }
+                body(key >> 3, key & 7, start..<i)
             }
-            return name
+            return true
         }
+    }
+
+    /// Field 1 (a string) of a protobuf message, walking the top-level fields and
+    /// checking their framing; nil if the bytes are not a well-formed message.
+    static func fieldOneString(_ data: Data) -> String? {
+        var name: String? = ""
+        let framed = topLevelFields(data) { field, wireType, range in
+            guard field == 1, wireType == 2, name != nil else { return }
+            name = String(bytes: data[(data.startIndex + range.lowerBound)..<(data.startIndex + range.upperBound)], encoding: .utf8)
+        }
+        return framed ? name : nil
     }
 
     /// Byte equality, answered at once for the same buffer: in delta ADS every
@@ -250,8 +301,12 @@ public struct XDSResourceSet: Sendable, Equatable {
     /// State of the world: the response is the whole set for LDS and CDS; for
     /// RDS and EDS it updates the resources it carries and keeps the others
     /// (Envoy's behaviour for non-wildcard types).
-    mutating func applyStateOfTheWorld(_ type: XDSResourceType, _ list: [XDSReceivedResource], version: String, nonce: String) {
-        if type.isWildcard {
+    /// `sameNames`: the caller knows `list` has the names the set holds, in the
+    /// same order (a push that changed resources in place), and nothing is compared.
+    mutating func applyStateOfTheWorld(
+        _ type: XDSResourceType, _ list: [XDSReceivedResource], version: String, nonce: String, sameNames: Bool = false
+    ) {
+        if type.isWildcard || sameNames {
             resources[type] = list
         } else {
             upsert(type, list)

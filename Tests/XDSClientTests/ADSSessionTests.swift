@@ -199,6 +199,61 @@ final class ADSSessionTests: XCTestCase {
         XCTAssertFalse(s.candidate.received.contains(.cluster))
     }
 
+    /// A state-of-the-world resource is read from its `Any`'s bytes by their framing
+    /// alone; whatever that reading takes is what swift-protobuf decodes, and
+    /// everything else (a Resource wrapper, a wrong or invalid type URL, a field of
+    /// the wrong wire type, bytes that are not a message) is decided as before.
+    func testResourceReadFromItsAnyBytesAsSwiftProtobufDecodesIt() throws {
+        let t = XDSResourceType.endpoint
+        var cla = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
+        cla.clusterName = "svc-a"
+        cla.endpoints = [Envoy_Config_Endpoint_V3_LocalityLbEndpoints()]
+        cla.endpoints[0].locality.zone = "z1"
+        let plain = try Google_Protobuf_Any(message: cla)
+        var wrapper = Envoy_Service_Discovery_V3_Resource()
+        wrapper.resource = plain
+        wrapper.version = "v7"
+        // a length-delimited field (payloads here are shorter than 128 bytes), and a varint field
+        func len(_ field: UInt8, _ payload: Data) -> Data { Data([field << 3 | 2, UInt8(payload.count)]) + payload }
+        func varint(_ field: UInt8, _ v: UInt8) -> Data { Data([field << 3, v]) }
+        let typeURL = Data(t.typeURL.utf8)
+        let value: Data = try cla.serializedBytes()
+        let otherType: Data = try Google_Protobuf_Any(message: Envoy_Config_Cluster_V3_Cluster()).serializedBytes()
+        var wires: [(String, Data)] = []
+        let plainWire: Data = try plain.serializedBytes()
+        wires.append(("plain", plainWire))
+        wires.append(("wrapped", try Google_Protobuf_Any(message: wrapper).serializedBytes()))
+        wires.append(("other type", otherType))
+        wires.append(("value first, unknown field", len(2, value) + varint(9, 1) + len(1, typeURL)))
+        wires.append(("type URL twice, the last one counts", len(1, Data("abc".utf8)) + len(1, typeURL) + len(2, value)))
+        wires.append(("type URL not UTF-8", len(1, Data([0xc3, 0x28])) + len(1, typeURL) + len(2, value)))
+        wires.append(("value as a varint", len(1, typeURL) + varint(2, 5)))
+        wires.append(("cut short", plainWire.dropLast(3)))
+        wires.append(("not a message", Data([0xff, 0xff, 0xff])))
+        wires.append(("no name", len(1, typeURL)))
+        wires.append(("a slice", Data([0xaa]) + wires[0].1 + Data([0xbb])))
+        wires[wires.count - 1].1 = wires[wires.count - 1].1.dropFirst().dropLast()
+        for (what, wire) in wires {
+            let viaAny = Result { () throws -> XDSReceivedResource in
+                let any = try Google_Protobuf_Any(serializedBytes: wire)
+                return try XDSResourceSet.decode(any, as: t)
+            }
+            let viaWire = Result { () throws -> XDSReceivedResource in try XDSResourceSet.decode(wire: wire, as: t) }
+            switch (viaAny, viaWire) {
+            case (.success(let a), .success(let w)):
+                XCTAssertEqual([a.name, a.version], [w.name, w.version], what)
+                XCTAssertEqual(a.bytes, w.bytes, what)
+                XCTAssertEqual(w.wire, wire, what)
+                XCTAssertEqual(try Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: w.bytes), cla, what)
+            case (.failure, .failure): break
+            default: XCTFail("\(what): swift-protobuf \(viaAny), from the bytes \(viaWire)")
+            }
+        }
+        // which of them are read, and which refused
+        let read = wires.filter { (try? XDSResourceSet.decode(wire: $0.1, as: t)) != nil }.map(\.0)
+        XCTAssertEqual(read, ["plain", "wrapped", "value first, unknown field", "type URL twice, the last one counts", "a slice"])
+    }
+
     func testDeltaAcksEveryNonceAndResumesWithVersions() throws {
         var s = ADSSession(mode: .delta, node: makeNode(id: "n", cluster: "", metadata: []))
         _ = s.initialRequests()
