@@ -39,25 +39,43 @@ public struct EndpointFastPath: Sendable {
         self.options = options
     }
 
+    /// An assignment that differs from the live configuration's: its name, and its
+    /// bytes in the new configuration (nil: it is gone).
+    struct Change {
+        let name: String
+        let bytes: Data?
+    }
+
     /// The names of the assignments that differ, if nothing but assignments differs.
+    public static func changedAssignments(from old: XDSResourceSet, to new: XDSResourceSet) -> [String]? {
+        changes(from: old, to: new)?.map(\.name)
+    }
+
+    /// The assignments that differ, by name, if nothing but assignments differs.
     /// Linear in the configuration's resources (compared as bytes, in the order
     /// the sets keep them; by name only where that order differs).
-    public static func changedAssignments(from old: XDSResourceSet, to new: XDSResourceSet) -> [String]? {
+    static func changes(from old: XDSResourceSet, to new: XDSResourceSet) -> [Change]? {
         for t in [XDSResourceType.listener, .route, .cluster] {
             guard old.received.contains(t) == new.received.contains(t),
                 differing(old.resources[t] ?? [], new.resources[t] ?? []).isEmpty
             else { return nil }
         }
-        return differing(old.resources[.endpoint] ?? [], new.resources[.endpoint] ?? []).sorted()
+        return differing(old.resources[.endpoint] ?? [], new.resources[.endpoint] ?? []).sorted { $0.name < $1.name }
     }
 
-    /// Names whose resource is in one list and not the other, or differs.
-    static func differing(_ a: [XDSReceivedResource], _ b: [XDSReceivedResource]) -> [String] {
-        var out: [String] = []
+    /// Resources in one list and not the other, or that differ (with their bytes in `b`).
+    static func differing(_ a: [XDSReceivedResource], _ b: [XDSReceivedResource]) -> [Change] {
+        // A type no response changed since the live configuration is the very same
+        // array (a 10k-cluster list is then not walked at all).
+        let sameStorage =
+            a.count == b.count
+            && a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in pa.baseAddress == pb.baseAddress } }
+        if sameStorage { return [] }
+        var out: [Change] = []
         var i = 0
         // the common case: both lists in the same order
         while i < a.count, i < b.count, a[i].name == b[i].name {
-            if !XDSResourceSet.sameBytes(a[i].bytes, b[i].bytes) { out.append(a[i].name) }
+            if !XDSResourceSet.sameBytes(a[i].bytes, b[i].bytes) { out.append(Change(name: b[i].name, bytes: b[i].bytes)) }
             i += 1
         }
         if i == a.count && i == b.count { return out }
@@ -65,26 +83,25 @@ public struct EndpointFastPath: Sendable {
         rest.reserveCapacity(a.count - i)
         for r in a[i...] { rest[r.name] = r.bytes }
         for r in b[i...] {
-            if let v = rest.removeValue(forKey: r.name) {
-                if !XDSResourceSet.sameBytes(v, r.bytes) { out.append(r.name) }
-            } else {
-                out.append(r.name)
-            }
+            if let v = rest.removeValue(forKey: r.name), XDSResourceSet.sameBytes(v, r.bytes) { continue }
+            out.append(Change(name: r.name, bytes: r.bytes))
         }
-        out += rest.keys
+        out += rest.keys.map { Change(name: $0, bytes: nil) }
         return out
     }
 
-    /// The delta for `changed` assignments of `new`, or nil when the full path must decide.
-    public func delta(changed: [String], in new: XDSResourceSet, snapshotSha256: String) -> EndpointDelta.Message? {
+    /// The delta for the changed assignments, or nil when the full path must decide;
+    /// its phases timed in `laps` (decode, lower, rows) for the agent's log.
+    func delta(_ changed: [Change], snapshotSha256: String, laps: inout Laps) -> EndpointDelta.Message? {
         var assignments: [String: Envoy_Config_Endpoint_V3_ClusterLoadAssignment] = [:]
-        let wanted = Set(changed)
-        for r in new.resources[.endpoint] ?? [] where wanted.contains(r.name) {
-            guard let cla = try? Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: r.bytes) else { return nil }
-            assignments[r.name] = cla
+        for c in changed {
+            guard let bytes = c.bytes else { continue }
+            guard let cla = try? Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: bytes) else { return nil }
+            assignments[c.name] = cla
         }
+        laps.lap("decode")
         var snapshot = XDSSnapshot()
-        for name in changed {
+        for name in changed.map(\.name) {
             guard let clusters = clustersByService[name], !clusters.isEmpty else { return nil }
             snapshot.clusters += clusters
             if let cla = assignments[name] {
@@ -98,6 +115,7 @@ public struct EndpointFastPath: Sendable {
         guard !fe.diagnostics.contains(where: { $0.severity == .error || $0.id == DiagnosticID.invalidAddress.code }) else {
             return nil
         }
+        laps.lap("lower")
         var delta = EndpointDelta.Message()
         delta.formatVersion = 1
         delta.abiVersion = ABI.version
@@ -120,6 +138,7 @@ public struct EndpointFastPath: Sendable {
             }
             delta.clusters.append(rows)
         }
+        laps.lap("rows")
         return delta
     }
 }

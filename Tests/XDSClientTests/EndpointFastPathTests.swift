@@ -99,9 +99,10 @@ final class EndpointFastPathTests: XCTestCase {
         var compared = 0
         for change in changes {
             let new = try set(change)
-            let changed = try XCTUnwrap(EndpointFastPath.changedAssignments(from: old, to: new))
-            XCTAssertEqual(changed, change.keys.sorted())
-            let fastDelta = try XCTUnwrap(fast.delta(changed: changed, in: new, snapshotSha256: "x"))
+            XCTAssertEqual(EndpointFastPath.changedAssignments(from: old, to: new), change.keys.sorted())
+            let changed = try XCTUnwrap(EndpointFastPath.changes(from: old, to: new))
+            var laps = Laps()
+            let fastDelta = try XCTUnwrap(fast.delta(changed, snapshotSha256: "x", laps: &laps))
             let (_, newBundle) = try compile(new)
             switch EndpointDelta.make(base: bundle, new: newBundle) {
             case .success(let full):
@@ -139,6 +140,9 @@ final class EndpointFastPathTests: XCTestCase {
         new.applyStateOfTheWorld(
             .endpoint, [try XDSResourceSet.decode(try Google_Protobuf_Any(message: bad), as: .endpoint)],
             version: "2", nonce: "")
-        XCTAssertNil(fast.delta(changed: ["rr"], in: new, snapshotSha256: "x"))
+        let changed = try XCTUnwrap(EndpointFastPath.changes(from: old, to: new))
+        XCTAssertEqual(changed.map(\.name), ["rr"])
+        var laps = Laps()
+        XCTAssertNil(fast.delta(changed, snapshotSha256: "x", laps: &laps))
     }
 }
