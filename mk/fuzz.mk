@@ -86,6 +86,8 @@ loader-test-sanitized: $(X2B_SAN_BIN)
 #   make fuzz-frontend [FUZZ_SECONDS=60] [FUZZ_JOBS=1]   build, then fuzz from the seeds (+ earlier finds)
 #   make fuzz-frontend-replay                             run every seed and regression once (a test)
 #   make fuzz-frontend-dict                               regenerate Tests/fuzz/frontend/xds.dict from proto/
+#   make fuzz-frontend-campaign FUZZ_SECONDS=N            continue the 10-million campaign over invocations
+#                                                         (scripts/fuzz-campaign.sh; --status for the ledger)
 #   make fuzz [FUZZ_SECONDS=60]                           the loader's, the front end's and the HTTP parser's fuzzers, one after the other
 # Seeds (Tests/Fixtures, examples/, the shared corpus from XDS2BPF_CORPUS) are written into
 # .build-fuzz/frontend/seeds at build time; crashes land in .build-fuzz/frontend/crashes/.
@@ -100,7 +102,7 @@ FUZZ_SWIFT_CONFIG ?= release
 FUZZ_FRONTEND_MAX_LEN ?= 16384
 X2B_FF_BIN := $(X2B_FF_SCRATCH)/$(FUZZ_SWIFT_CONFIG)/FrontendFuzz
 X2B_FF_SWIFT ?= $(firstword $(wildcard /opt/swift/usr/bin/swift) swift)
-.PHONY: fuzz fuzz-frontend fuzz-frontend-build fuzz-frontend-replay fuzz-frontend-seeds fuzz-frontend-dict
+.PHONY: fuzz fuzz-frontend fuzz-frontend-build fuzz-frontend-replay fuzz-frontend-seeds fuzz-frontend-dict fuzz-frontend-campaign
 
 # SwiftPM decides what to rebuild.
 fuzz-frontend-build:
@@ -120,6 +122,9 @@ fuzz-frontend: fuzz-frontend-build fuzz-frontend-seeds
 		-max_len=$(FUZZ_FRONTEND_MAX_LEN) -rss_limit_mb=3072 -timeout=20 $(X2B_FUZZ_PAR) \
 		-print_final_stats=1 -artifact_prefix=$(X2B_FF_OUT)/crashes/ \
 		corpus seeds $(X2B_FF_SRC)/regressions
+
+fuzz-frontend-campaign:
+	$(X2B_FUZZ_TOP)/scripts/fuzz-campaign.sh --seconds $(FUZZ_SECONDS)
 
 fuzz-frontend-replay: fuzz-frontend-build fuzz-frontend-seeds
 	$(X2B_FF_SRC)/replay.sh $(X2B_FF_BIN) $(X2B_FF_OUT)/seeds
