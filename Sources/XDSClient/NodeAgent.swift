@@ -360,8 +360,8 @@ public final class NodeAgent: Sendable {
             if openStream, state.withLock({ $0.applied == applied }) { _ = self.openStream() }
             // Only a full compile leaves hundreds of MiB behind. After an update in
             // place the freed heap is what the next push takes again: returned to the
-            // system, each push would fault it back in (page faults and the trim's
-            // madvise were a fifth of the agent's CPU in a push at 10k services).
+            // system, each push would fault it back in (the page faults and the trim's
+            // madvise were a quarter of the agent's CPU around a push at 10k services).
             if trim { trimSoon() }
         }
     }

@@ -66,6 +66,11 @@ public struct XDSReceivedResource: Sendable, Equatable {
         self.wire = wire
     }
 
+    /// The same resource, however it arrived (`wire` is not compared).
+    public static func == (a: Self, b: Self) -> Bool {
+        a.name == b.name && a.version == b.version && a.type == b.type && a.bytes == b.bytes
+    }
+
     /// The resource as the `Any` it arrived in.
     public var any: Google_Protobuf_Any {
         var a = Google_Protobuf_Any()
