@@ -93,21 +93,15 @@ public struct EndpointFastPath: Sendable {
     /// The delta for the changed assignments, or nil when the full path must decide;
     /// its phases timed in `laps` (decode, lower, rows) for the agent's log.
     func delta(_ changed: [Change], snapshotSha256: String, laps: inout Laps) -> EndpointDelta.Message? {
-        var assignments: [String: Envoy_Config_Endpoint_V3_ClusterLoadAssignment] = [:]
+        var snapshot = XDSSnapshot()
         for c in changed {
-            guard let bytes = c.bytes else { continue }
+            guard let clusters = clustersByService[c.name], !clusters.isEmpty else { return nil }
+            snapshot.clusters += clusters
+            guard let bytes = c.bytes else { continue }  // gone: the clusters keep no endpoints
             guard let cla = try? Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: bytes) else { return nil }
-            assignments[c.name] = cla
+            snapshot.loadAssignments.append(XDSResource(name: c.name, message: cla, origin: "ads"))
         }
         laps.lap("decode")
-        var snapshot = XDSSnapshot()
-        for name in changed.map(\.name) {
-            guard let clusters = clustersByService[name], !clusters.isEmpty else { return nil }
-            snapshot.clusters += clusters
-            if let cla = assignments[name] {
-                snapshot.loadAssignments.append(XDSResource(name: name, message: cla, origin: "ads"))
-            }
-        }
         let fe = Pipeline.frontEnd(snapshot: snapshot, options: options)
         // Warnings (what the kernel does not enforce) are the live configuration's
         // too; an error is for the full path to report. So is a host name: alone,
