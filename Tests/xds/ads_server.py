@@ -210,12 +210,18 @@ class Log:
         self.fh = open(path, "a", buffering=1) if path else None
         self.lock = threading.Lock()
 
-    def write(self, **rec):
+    def write(self, t: float | None = None, **rec):
+        """A record stamped `t` (a request: when it was read off the stream), or else when its JSON is
+        ready: the benchmark times a response from its record, and a response's record lists every
+        resource name (≈ 4 ms of json.dumps at 10k) — work before the bytes reach gRPC that no
+        control plane does."""
         if not self.fh:
             return
-        rec = {"t": round(time.time(), 6), **rec}
+        body = json.dumps(rec, sort_keys=True)
+        stamp = round(time.time() if t is None else t, 6)
+        line = f'{{"t": {stamp}' + (", " + body[1:] if len(body) > 2 else "}")
         with self.lock:
-            self.fh.write(json.dumps(rec, sort_keys=True) + "\n")
+            self.fh.write(line + "\n")
 
 
 class Snapshot:
@@ -244,6 +250,7 @@ class Stream:
         self.mode = mode
         self.peer = peer
         self.events: queue.Queue = queue.Queue()
+        self.arrived = 0.0  # when the request being handled was read off the stream
         self.node = None
         # sotw: url -> {"nonce", "version", "names" (None = wildcard), "nacked"}
         # delta: url -> {"wildcard", "names", "held": {name: version}, "nonce"}
@@ -313,7 +320,7 @@ class Server:
         def reader():
             try:
                 for req in request_iterator:
-                    s.events.put(("request", req))
+                    s.events.put(("request", (req, time.time())))
                 s.events.put(("eof", None))
             except grpc.RpcError:  # the client cancelled or the connection broke
                 s.events.put(("eof", "cancelled"))
@@ -332,7 +339,8 @@ class Server:
                         break
                     continue
                 if ev == "request":
-                    yield from on_request(s, arg)
+                    req, s.arrived = arg
+                    yield from on_request(s, req)
                 elif ev == "snapshot":
                     yield from on_snapshot(s)
                 elif ev == "inject":
@@ -390,7 +398,7 @@ class Server:
         want = None if wildcard else set(names)
         st = s.state.get(url)
         err = self._err(req)
-        rec = dict(dir="request", mode="sotw", stream=s.id, type_url=url, version_info=req.version_info,
+        rec = dict(t=s.arrived, dir="request", mode="sotw", stream=s.id, type_url=url, version_info=req.version_info,
                    response_nonce=req.response_nonce, resource_names=names, node=s.node if req.HasField("node") else None)
         if st is None or not req.response_nonce:
             kind = "initial" if st is None else "resubscribe"
@@ -482,7 +490,7 @@ class Server:
         sub, unsub = list(req.resource_names_subscribe), list(req.resource_names_unsubscribe)
         err = self._err(req)
         st = s.state.get(url)
-        rec = dict(dir="request", mode="delta", stream=s.id, type_url=url, response_nonce=req.response_nonce,
+        rec = dict(t=s.arrived, dir="request", mode="delta", stream=s.id, type_url=url, response_nonce=req.response_nonce,
                    subscribe=sub, unsubscribe=unsub, initial_resource_versions=dict(req.initial_resource_versions),
                    node=s.node if req.HasField("node") else None)
         first = st is None
