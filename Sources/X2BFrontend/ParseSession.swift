@@ -119,12 +119,14 @@ extension ParseSession {
             walkConfigDump(configs, path: ParseSession.join(path, o.fieldKey("configs")!))
             return
         }
-        if case .object(let x)? = o["xds"], !x.isEmpty,
-            x.entries.allSatisfy({ $0.value.object?.field("configs") != nil })
-        {
-            for e in x.entries {
-                walkDocument(e.value, path: ParseSession.join(ParseSession.join(path, "xds"), mapKey: e.key))
+        // A wrapper named `xds`: egctl's `{"xds": {"ns/name": dump}}` (a config dump or one
+        // typed section of one) and Kuma's inspect output `{"diff": [...], "xds": {typeURL:
+        // {name: resource}}}` (the diff is between two such outputs, not routing input).
+        if case .object(let x)? = o["xds"], !x.isEmpty, o.keys.allSatisfy({ $0 == "xds" || $0 == "diff" }) {
+            if case .array(let diff)? = o["diff"], !diff.isEmpty {
+                diag(.skippedContent, path: ParseSession.join(path, "diff"), "skipped Kuma's inspect diff (changes between two outputs, not routing input)")
             }
+            walkDocument(.object(x), path: ParseSession.join(path, "xds"))
             return
         }
         if o.hasField("static_resources") || o.hasField("dynamic_resources") {
@@ -156,13 +158,24 @@ extension ParseSession {
             walkPerTypeMap(o, kinds: kinds, path: path)
             return
         }
+        // Dumps by key: egctl's `{"ns/name": dump}` inside its `xds` wrapper, and its
+        // `{namespace: {pod: dump}}` without one.
+        if o.entries.allSatisfy({ ParseSession.isDumpMap($0.value, depth: 1) }) {
+            for e in o.entries {
+                walkDocument(e.value, path: ParseSession.join(path, mapKey: e.key))
+            }
+            return
+        }
         if case .array(let tests)? = o["tests"], tests.contains(where: { $0.object?.field("test_name") != nil }) {
             diag(
                 .unknownShape, path: path,
                 "this is an Envoy router-check test file (tests with expected routes), not an xDS snapshot")
             return
         }
-        if let kind = inferKind(o) ?? fileHint {
+        // The file's name decides only for an object that names itself like a resource: a
+        // wrapper this reader does not know would otherwise become one unnamed, skipped
+        // resource and the input would "compile" with nothing in it.
+        if let kind = inferKind(o) ?? (o.hasField("name") || o.hasField("cluster_name") ? fileHint : nil) {
             addResource(kind, o, path: path)
             return
         }
@@ -170,6 +183,15 @@ extension ParseSession {
         diag(
             .unknownShape, path: path,
             "unrecognised input: not a config dump, bootstrap, discovery response, resource list or resource (keys: \(keys))")
+    }
+
+    /// A config dump (`configs`), a typed object (`@type`: a dump section, a resource),
+    /// or, `depth` levels down, a mapping of nothing but such.
+    static func isDumpMap(_ v: JSONValue, depth: Int) -> Bool {
+        guard case .object(let o) = v, !o.isEmpty else { return false }
+        if case .string? = o["@type"] { return true }
+        if case .array? = o.field("configs") { return true }
+        return depth > 0 && o.entries.allSatisfy { isDumpMap($0.value, depth: depth - 1) }
     }
 
     /// A list of resources: typed (`@type`), wrapped (`{name, resource}`), or

@@ -1421,9 +1421,14 @@ public struct Lowerer {
         }
         let levels = byLevel.keys.sorted()
         if let last = levels.last, last + 1 != UInt32(levels.count) {
+            // Envoy's docs ask for priorities without gaps, but Envoy accepts them: its priority
+            // set grows to the highest level and a level nobody names stays empty, with no health
+            // and so no load (ClusterSemantics skips it alike).
+            let missing = (0...last).filter { byLevel[$0] == nil }.map(String.init).joined(separator: ", ")
             diagnostics.append(
                 Diagnostic(
-                    .invalidResource, path: path, "endpoint priorities must be contiguous from 0 (found \(levels.map(String.init).joined(separator: ", ")))"))
+                    .noEndpoints, .note, path: path,
+                    "endpoint priorities skip \(missing) (found \(levels.map(String.init).joined(separator: ", "))): as in Envoy, a skipped level is empty and takes no traffic"))
         }
         guard valid else { return nil }
         return levels.map { IRPriority(level: $0, localities: byLevel[$0]!) }

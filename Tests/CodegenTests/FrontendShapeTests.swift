@@ -127,6 +127,43 @@ final class FrontendShapeTests: XCTestCase {
         XCTAssertEqual(s.clusters[1].origin, "in.json: xds[\"ns/b\"].configs[0].dynamic_active_clusters[0]")
     }
 
+    func testEgctlSingleTypeDumpsByGatewayAndByNamespace() {
+        // `egctl config envoy-proxy route` and `egctl x translate --type route`: one typed
+        // dump section per proxy, under `xds` or under namespace and pod.
+        let routes = """
+            {"@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump",
+             "dynamicRouteConfigs": [{"routeConfig": {"@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+               "name": "NAME", "virtualHosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "c"}}]}]}}]}
+            """
+        for (text, origin) in [
+            (#"{"xds": {"envoy-gateway-system/eg": \#(routes)}}"#, "in.yaml: xds[\"envoy-gateway-system/eg\"].dynamicRouteConfigs[0]"),
+            (#"{"default": {"eg": \#(routes)}}"#, "in.yaml: [\"default\"][\"eg\"].dynamicRouteConfigs[0]"),
+        ] {
+            // The file name hints at routes: the wrapper itself must not be read as one.
+            let s = parse(text.replacingOccurrences(of: "NAME", with: "r1"), name: "in.yaml")
+            assertNoErrors(s)
+            XCTAssertEqual(s.routeConfigurations.map(\.name), ["r1"])
+            XCTAssertEqual(s.routeConfigurations.first?.origin, origin)
+        }
+        // A wrapper nobody knows is an unknown shape, not an unnamed route table.
+        let unknown = parse(#"{"proxies": {"a": {"b": 1}}}"#, name: "x.route.yaml")
+        XCTAssertEqual(ids(unknown), ["XDS005"])
+    }
+
+    func testKumaInspectOutput() {
+        let s = parse(
+            """
+            {"diff": [{"op": "add", "path": "/x"}],
+             "xds": {"type.googleapis.com/envoy.config.cluster.v3.Cluster": {"c1": {"name": "c1", "type": "EDS"}},
+                     "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment": {"c1": {"clusterName": "c1"}}}}
+            """)
+        assertNoErrors(s)
+        XCTAssertEqual(s.clusters.map(\.name), ["c1"])
+        XCTAssertEqual(s.loadAssignments.map(\.name), ["c1"])
+        XCTAssertEqual(s.clusters[0].origin, "in.json: xds[\"type.googleapis.com/envoy.config.cluster.v3.Cluster\"][\"c1\"]")
+        XCTAssertTrue(s.diagnostics.contains { $0.id == "XDS007" && $0.path.hasSuffix("diff") }, "\(s.diagnostics.map(\.rendered))")
+    }
+
     func testPerTypeMaps() {
         let s = parse(
             """

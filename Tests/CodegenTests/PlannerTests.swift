@@ -169,6 +169,38 @@ final class PlannerTests: XCTestCase {
         XCTAssertTrue(ClusterSemantics.effective(down).isEmpty)
     }
 
+    func testSkippedPriorityLevelsAreEmptyAsInEnvoy() {
+        // Envoy accepts priorities 0 and 2 without 1 (the skipped level stays empty); the load
+        // is what 0 and 1 would get.
+        func frontEnd(_ second: UInt32) -> FrontEndResult {
+            let yaml = """
+                static_resources:
+                  clusters:
+                  - name: c
+                    type: STATIC
+                    load_assignment:
+                      cluster_name: c
+                      endpoints:
+                      - priority: 0
+                        lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}
+                        - endpoint: {address: {socket_address: {address: 10.0.0.2, port_value: 80}}}
+                          health_status: UNHEALTHY
+                      - priority: \(second)
+                        lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 10.0.1.1, port_value: 80}}}
+                """
+            return Pipeline.frontEnd(snapshot: SnapshotParser().parse(Array(yaml.utf8), sourceName: "p.yaml"))
+        }
+        let gap = frontEnd(2), dense = frontEnd(1)
+        XCTAssertFalse(gap.diagnostics.hasErrors, "\(gap.diagnostics.map(\.rendered))")
+        XCTAssertEqual(gap.diagnostics.filter { $0.id == "XDS108" }.map(\.severity), [.note])
+        let a = ClusterSemantics.effective(gap.ir.clusters[0]), b = ClusterSemantics.effective(dense.ir.clusters[0])
+        XCTAssertEqual(a.levels.map(\.load), [70, 30])
+        XCTAssertEqual(a.levels.map(\.load), b.levels.map(\.load))
+        XCTAssertEqual(a.levels.map { $0.endpoints.map(\.text) }, b.levels.map { $0.endpoints.map(\.text) })
+    }
+
     func testRoundRobinScheduleFollowsWeights() {
         let s = LBTables.roundRobinSchedule(weights: [1, 2, 3])
         XCTAssertEqual(s.count, 6)
