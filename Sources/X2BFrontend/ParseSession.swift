@@ -120,11 +120,24 @@ extension ParseSession {
             return
         }
         // A wrapper named `xds`: egctl's `{"xds": {"ns/name": dump}}` (a config dump or one
-        // typed section of one) and Kuma's inspect output `{"diff": [...], "xds": {typeURL:
-        // {name: resource}}}` (the diff is between two such outputs, not routing input).
-        if case .object(let x)? = o["xds"], !x.isEmpty, o.keys.allSatisfy({ $0 == "xds" || $0 == "diff" }) {
-            if case .array(let diff)? = o["diff"], !diff.isEmpty {
-                diag(.skippedContent, path: ParseSession.join(path, "diff"), "skipped Kuma's inspect diff (changes between two outputs, not routing input)")
+        // typed section of one; `egctl x translate` puts the Gateway API input it translated
+        // beside it) and Kuma's inspect output `{"diff": [...], "xds": {typeURL: {name:
+        // resource}}}` (the diff is between two such outputs).
+        if case .object(let x)? = o["xds"], !x.isEmpty,
+            o.keys.allSatisfy({ $0 == "xds" || $0 == "diff" }) || ParseSession.isDumpMap(.object(x), depth: 1)
+        {
+            let beside = o.keys.filter { key in
+                switch o[key] {
+                case .array(let a)?: !a.isEmpty
+                case .object(let m)?: !m.isEmpty
+                case .null?, nil: false
+                default: key != "xds"
+                }
+            }.filter { $0 != "xds" }
+            if !beside.isEmpty {
+                diag(
+                    .skippedContent, path: path,
+                    "skipped \(beside.joined(separator: ", ")) beside `xds` (the input it was translated from, or a diff between outputs): not routing input")
             }
             walkDocument(.object(x), path: ParseSession.join(path, "xds"))
             return

@@ -508,11 +508,21 @@ public struct Lowerer {
         case .rds(let rds)?:
             let base = rds.routeConfigName
             guard let rc = snapshot.routeConfigurations[base] else {
+                // Envoy accepts the listener and waits for the table (initial_fetch_timeout);
+                // until it arrives, no route matches and every request gets a 404. An empty
+                // table refuses every request alike (a listener-only dump compiles).
                 diagnostics.append(
                     Diagnostic(
-                        .danglingRoute, path: "\(path).rds",
-                        "references unknown route configuration \(ResourcePath.quoted(base))"))
-                return nil
+                        .danglingRoute, .warning, path: "\(path).rds",
+                        "references unknown route configuration \(ResourcePath.quoted(base)); Envoy answers 404 to every request until it arrives, and requests here are refused"))
+                if routeTables[base] == nil {
+                    var t = lowerRouteConfiguration(
+                        Envoy_Config_Route_V3_RouteConfiguration.with { $0.name = base },
+                        path: ResourcePath.routeConfiguration(base))
+                    t.name = base
+                    routeTables[base] = t
+                }
+                return base
             }
             // Named after the Host normalisation as before; the path normalisation joins the
             // name only when managers sharing the table differ in it.

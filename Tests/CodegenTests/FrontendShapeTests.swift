@@ -145,6 +145,15 @@ final class FrontendShapeTests: XCTestCase {
             XCTAssertEqual(s.routeConfigurations.map(\.name), ["r1"])
             XCTAssertEqual(s.routeConfigurations.first?.origin, origin)
         }
+        // `egctl x translate` writes the Gateway API input beside the result.
+        let translated = parse(
+            #"{"gatewayClass": {"kind": "GatewayClass"}, "httpRoutes": [], "xds": {"ns/eg": \#(routes)}}"#
+                .replacingOccurrences(of: "NAME", with: "r2"), name: "t.cluster.yaml")
+        assertNoErrors(translated)
+        XCTAssertEqual(translated.routeConfigurations.map(\.name), ["r2"])
+        XCTAssertEqual(translated.diagnostics.filter { $0.id == "XDS007" }.map(\.message), [
+            "skipped gatewayClass beside `xds` (the input it was translated from, or a diff between outputs): not routing input"
+        ])
         // A wrapper nobody knows is an unknown shape, not an unnamed route table.
         let unknown = parse(#"{"proxies": {"a": {"b": 1}}}"#, name: "x.route.yaml")
         XCTAssertEqual(ids(unknown), ["XDS005"])
@@ -161,7 +170,7 @@ final class FrontendShapeTests: XCTestCase {
         XCTAssertEqual(s.clusters.map(\.name), ["c1"])
         XCTAssertEqual(s.loadAssignments.map(\.name), ["c1"])
         XCTAssertEqual(s.clusters[0].origin, "in.json: xds[\"type.googleapis.com/envoy.config.cluster.v3.Cluster\"][\"c1\"]")
-        XCTAssertTrue(s.diagnostics.contains { $0.id == "XDS007" && $0.path.hasSuffix("diff") }, "\(s.diagnostics.map(\.rendered))")
+        XCTAssertTrue(s.diagnostics.contains { $0.id == "XDS007" && $0.message.hasPrefix("skipped diff beside") }, "\(s.diagnostics.map(\.rendered))")
     }
 
     func testPerTypeMaps() {
