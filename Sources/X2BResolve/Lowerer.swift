@@ -514,7 +514,8 @@ public struct Lowerer {
                 diagnostics.append(
                     Diagnostic(
                         .danglingRoute, .warning, path: "\(path).rds",
-                        "references unknown route configuration \(ResourcePath.quoted(base)); Envoy answers 404 to every request until it arrives, and requests here are refused"))
+                        "references unknown route configuration \(ResourcePath.quoted(base)); Envoy answers 404 to every request until it arrives, and requests here are refused"
+                    ))
                 if routeTables[base] == nil {
                     var t = lowerRouteConfiguration(
                         Envoy_Config_Route_V3_RouteConfiguration.with { $0.name = base },
@@ -1438,7 +1439,8 @@ public struct Lowerer {
             diagnostics.append(
                 Diagnostic(
                     .noEndpoints, .note, path: path,
-                    "endpoint priorities skip \(missing) (found \(levels.map(String.init).joined(separator: ", "))): as in Envoy, a skipped level is empty and takes no traffic"))
+                    "endpoint priorities skip \(missing) (found \(levels.map(String.init).joined(separator: ", "))): as in Envoy, a skipped level is empty and takes no traffic"
+                ))
         }
         guard valid else { return nil }
         return levels.map { IRPriority(level: $0, localities: byLevel[$0]!) }

@@ -151,9 +151,11 @@ final class FrontendShapeTests: XCTestCase {
                 .replacingOccurrences(of: "NAME", with: "r2"), name: "t.cluster.yaml")
         assertNoErrors(translated)
         XCTAssertEqual(translated.routeConfigurations.map(\.name), ["r2"])
-        XCTAssertEqual(translated.diagnostics.filter { $0.id == "XDS007" }.map(\.message), [
-            "skipped gatewayClass beside `xds` (the input it was translated from, or a diff between outputs): not routing input"
-        ])
+        XCTAssertEqual(
+            translated.diagnostics.filter { $0.id == "XDS007" }.map(\.message),
+            [
+                "skipped gatewayClass beside `xds` (the input it was translated from, or a diff between outputs): not routing input"
+            ])
         // A wrapper nobody knows is an unknown shape, not an unnamed route table.
         let unknown = parse(#"{"proxies": {"a": {"b": 1}}}"#, name: "x.route.yaml")
         XCTAssertEqual(ids(unknown), ["XDS005"])
