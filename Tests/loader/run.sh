@@ -7,7 +7,7 @@
 # removed on exit, also on failure.
 #
 #   Tests/loader/run.sh [TEST...]     tests: basic rejects bundle_checks tar replace
-#                                     attach_kinds update update_compiled metrics fuzz_replay
+#                                     attach_kinds update update_compiled images metrics fuzz_replay
 #
 # Skips (exit 0) without root/BTF/cgroup2 unless CI=1. Needs the loader built
 # (make -C bpf-runtime/loader; built here if missing), clang, protoc, python3
@@ -743,6 +743,54 @@ test_update_compiled() {
 	assert_nothing_left real
 }
 
+# --- images: after a load, every map holds exactly its image (filled in batches of 4096
+# entries, one syscall each; entry by entry where the kernel has no batch update)
+test_images() {
+	local xds2bpf=${XDS2BPF:-$ROOT/.build/release/xds2bpf} C=$E2E_TMP/images m checked=0
+	if [ ! -x "$xds2bpf" ]; then
+		[ "${CI:-}" = 1 ] && e2e_fail "images: no compiler at $xds2bpf"
+		e2e_log "SKIP images: no compiler at $xds2bpf (swift build -c release --product xds2bpf)"
+		return 0
+	fi
+	mkdir -p "$C"
+	# 1,000 services of 10 endpoints: x2b_ep has 10,000 rows (three batches)
+	"$E2E_PYTHON" "$ROOT/scripts/gen-synthetic.py" --services 1000 --endpoints 10 --http-ratio 0.5 \
+		--seed 3 --format pb -q -o "$C/mesh.xds.pb" || e2e_fail "gen-synthetic"
+	"$xds2bpf" compile "$C/mesh.xds.pb" -o "$C/b" --cache-dir none --quiet 2>"$C/compile.log" || e2e_fail "compile the mesh: $(tail -3 "$C/compile.log")"
+	expect_rc 0 "loaded 'imgs'" "load a 1k-service bundle" e2e_load "$C/b" imgs
+	for m in "$C"/b/maps/*.bin; do
+		m=$(basename "$m" .bin)
+		bpftool map show pinned "$XDS2BPF_BPFFS/imgs/maps/$m" -j >"$C/$m.show" &&
+			bpftool map dump pinned "$XDS2BPF_BPFFS/imgs/maps/$m" -j >"$C/$m.dump" ||
+			e2e_fail "images: bpftool cannot read map $m"
+		"$E2E_PYTHON" - "$C/b/maps/$m.bin" "$C/$m.show" "$C/$m.dump" <<-'PY' || e2e_fail "images: map $m differs from its image"
+			import json, sys
+			image, show, dump = open(sys.argv[1], "rb").read(), json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+			ks, vs = show["bytes_key"], show["bytes_value"]
+			want = {image[i:i + ks]: image[i + ks:i + ks + vs] for i in range(0, len(image), ks + vs)}
+			def raw(v): return bytes(int(b, 16) for b in v)
+			got = {}
+			for row in dump:
+			    vals = [raw(c["value"]) for c in row["values"]] if "values" in row else [raw(row["value"])]
+			    if len(set(vals)) != 1:
+			        sys.exit(f"{sys.argv[1]}: key {row['key']}: the CPUs' values differ")
+			    got[raw(row["key"])] = vals[0]
+			for k, v in want.items():
+			    if got.get(k) != v:
+			        sys.exit(f"{sys.argv[1]}: key {k.hex()}: {got.get(k, b'').hex()} in the map, {v.hex()} in the image")
+			# arrays list every index: those the image leaves out hold zeros
+			extra = [k for k, v in got.items() if k not in want and any(v)]
+			if extra:
+			    sys.exit(f"{sys.argv[1]}: {len(extra)} entries not in the image, e.g. {extra[0].hex()}")
+		PY
+		checked=$((checked + 1))
+	done
+	e2e_log "ok: $checked maps hold their images exactly ($(stat -c %s "$C/b/maps/x2b_ep.bin") bytes of endpoint rows)"
+	[ "$checked" -ge 10 ] || e2e_fail "images: only $checked maps checked"
+	expect_rc 0 "unloaded" "unload 'imgs'" e2e_loader unload --name imgs
+	assert_nothing_left imgs
+}
+
 # --- metrics: stats in Prometheus' text format, promtool, node_exporter's textfile collector
 prom_value() { # prom_value METRIC{LABELS}: the sample's value in $OUT (Prometheus text), or "none"
 	# (the sample through the environment: awk -v would undo the format's backslash escapes)
@@ -949,7 +997,7 @@ e2e_backend 127.0.0.1 "$PORT_B" backend-b
 e2e_backend 127.0.0.1 "$PORT_C" backend-c
 
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(basic rejects bundle_checks tar replace attach_kinds update update_compiled metrics fuzz_replay)
+[ ${#tests[@]} -gt 0 ] || tests=(basic rejects bundle_checks tar replace attach_kinds update update_compiled images metrics fuzz_replay)
 for t in "${tests[@]}"; do
 	e2e_log "=== $t"
 	"test_$t"

@@ -195,6 +195,22 @@ static int check_object(const struct x2b_bundle *b, struct bpf_object *obj)
 	return bad ? X2B_EXIT_REJECT : 0;
 }
 
+/* Entries per BPF_MAP_UPDATE_BATCH when filling a map from its image. */
+#define X2B_FILL_BATCH 4096u
+
+/* ENOTSUPP: the kernel's own "no batch operation for this map type" (an LPM trie), which
+ * reaches user space as 524. */
+static bool batch_unsupported(int err)
+{
+	return err == EINVAL || err == EOPNOTSUPP || err == 524;
+}
+
+/*
+ * One map from its image, in batches of X2B_FILL_BATCH entries (one syscall each: a 10k
+ * service bundle is 200k entries, and one syscall per entry was most of a load); entry by
+ * entry where the kernel has no batch update for the map's type. The image is key, value,
+ * key, value...; a batch wants the keys and the values apart, a per-CPU value once per CPU.
+ */
 static int fill_map(const struct x2b_bundle *b, struct bpf_map *map, const x2b_mmap *mm)
 {
 	const struct x2b_file *f = x2b_bundle_file(b, mm->image);
@@ -202,37 +218,71 @@ static int fill_map(const struct x2b_bundle *b, struct bpf_map *map, const x2b_m
 	bool percpu = mm->kind == X2B_MAPKIND(PERCPU_ARRAY);
 	size_t stride =
 		((size_t)mm->value_size + 7) & ~(size_t)7; /* value_size <= X2B_MAX_VALUE_SIZE */
-	char *vbuf = NULL;
+	size_t vsize = mm->value_size;
+	uint32_t chunk = mm->entries < X2B_FILL_BATCH ? mm->entries : X2B_FILL_BATCH;
+	bool batch = true;
+	char *keys = NULL, *vals = NULL;
 	int ncpus = 1, fd = bpf_map__fd(map), err = 0;
+	uint32_t failed = 0;
 
+	if (!mm->entries)
+		return 0;
 	if (percpu) {
 		ncpus = libbpf_num_possible_cpus();
 		if (ncpus <= 0) {
 			x2b_err("cannot count possible CPUs: %s", strerror(-ncpus));
 			return X2B_EXIT_INTERNAL;
 		}
-		vbuf = calloc(ncpus, stride);
-		if (!vbuf)
-			return X2B_EXIT_INTERNAL;
+		vsize = (size_t)ncpus * stride;
 	}
-	for (uint32_t i = 0; i < mm->entries; i++) {
-		const char *key =
-			(const char *)f->data + (size_t)i * rec; /* size = entries * rec */
-		const void *val = key + mm->key_size;
+	keys = malloc((size_t)chunk * mm->key_size);
+	vals = calloc(chunk, vsize);
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return X2B_EXIT_INTERNAL;
+	}
+	for (uint32_t first = 0; first < mm->entries && !err; first += chunk) {
+		uint32_t n = mm->entries - first < chunk ? mm->entries - first : chunk;
 
-		if (percpu) {
+		for (uint32_t i = 0; i < n; i++) {
+			/* size = entries * rec */
+			const char *key = (const char *)f->data + (size_t)(first + i) * rec;
+
+			memcpy(keys + (size_t)i * mm->key_size, key, mm->key_size);
 			for (int c = 0; c < ncpus; c++)
-				memcpy(vbuf + (size_t)c * stride, val, mm->value_size);
-			val = vbuf;
+				memcpy(vals + (size_t)i * vsize + (size_t)c * stride,
+				       key + mm->key_size, mm->value_size);
 		}
-		if (bpf_map_update_elem(fd, key, val, BPF_ANY)) {
+		if (batch) {
+			LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+			__u32 done = n;
+
+			if (bpf_map_update_batch(fd, keys, vals, &done, &opts) == 0 && done == n)
+				continue;
 			err = -errno;
-			x2b_err("map '%s': the kernel refused entry %u of image '%s': %s", mm->name,
-				i, mm->image, strerror(-err));
-			break;
+			if (first == 0 && done == 0 && batch_unsupported(-err)) {
+				batch = false;
+				err = 0;
+			} else {
+				failed = first + done;
+				break;
+			}
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			if (bpf_map_update_elem(fd, keys + (size_t)i * mm->key_size,
+						vals + (size_t)i * vsize, BPF_ANY)) {
+				err = -errno;
+				failed = first + i;
+				break;
+			}
 		}
 	}
-	free(vbuf);
+	if (err)
+		x2b_err("map '%s': the kernel refused entry %u of image '%s': %s", mm->name, failed,
+			mm->image, strerror(-err));
+	free(keys);
+	free(vals);
 	return err ? x2b_exit_for_errno(err) : 0;
 }
 
