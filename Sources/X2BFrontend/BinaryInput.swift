@@ -303,7 +303,9 @@ enum DecodedResource: Sendable {
         func decode<M: Message>(_ t: M.Type, _ wrap: (M) -> DecodedResource) -> DecodedResource {
             do {
                 var message = try M(serializedBytes: value, options: ParseSession.binaryOptions)
-                AnyFields.rewrite(&message, where: DecodedResource.isModelled, DecodedResource.decodeAny)
+                if DecodedResource.mayHoldModelledAny(value) {
+                    AnyFields.rewrite(&message, where: DecodedResource.isModelled, DecodedResource.decodeAny)
+                }
                 return wrap(message)
             } catch {
                 return .failed(M.protoMessageName, ParseSession.describe(error))
@@ -315,6 +317,36 @@ enum DecodedResource: Sendable {
         case .cluster: self = decode(Envoy_Config_Cluster_V3_Cluster.self, DecodedResource.cluster)
         case .loadAssignment: self = decode(Envoy_Config_Endpoint_V3_ClusterLoadAssignment.self, DecodedResource.loadAssignment)
         }
+    }
+
+    /// Whether a resource's bytes name a modelled type after `type.googleapis.com/`:
+    /// an `Any`'s type URL is in its bytes as it is, so without one the walk of
+    /// the decoded message finds nothing to decode (istio's clusters carry only
+    /// their own filters' types; assignments none), and it was an eighth of a
+    /// 10k-service parse. An `Any` under another host name is left as bytes: the
+    /// pass that reads it unpacks it, as it does any `Any` not decoded here.
+    static func mayHoldModelledAny(_ bytes: Data) -> Bool {
+        bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Bool in
+            guard let base = raw.baseAddress else { return false }
+            var at = 0
+            while at < raw.count,
+                let hit = typeURLPrefix.withUnsafeBytes({ memmem(base + at, raw.count - at, $0.baseAddress!, $0.count) })
+            {
+                var end = hit - base + typeURLPrefix.count
+                let start = end
+                while end < raw.count, isTypeNameByte(raw[end]) { end += 1 }
+                let name = String(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<end]), as: UTF8.self)
+                if XDSTypes.isModelled(typeName: name) { return true }
+                at = end
+            }
+            return false
+        }
+    }
+
+    private static let typeURLPrefix = Array(XDSTypes.prefix.utf8)
+
+    private static func isTypeNameByte(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E || c == 0x5F
     }
 
     /// Gives a binary `Any` of a modelled type its decoded message (its own
@@ -341,3 +373,8 @@ enum DecodedResource: Sendable {
         return out
     }
 }
+
+/// glibc's memmem(3) (a GNU extension Swift's Glibc module leaves out).
+@_silgen_name("memmem")
+private func memmem(_ haystack: UnsafeRawPointer, _ haystackLength: Int, _ needle: UnsafeRawPointer, _ needleLength: Int)
+    -> UnsafeRawPointer?

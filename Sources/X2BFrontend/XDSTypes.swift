@@ -145,6 +145,12 @@ enum XDSTypes {
         return anyTypesByName[name(fromURL: url)] ?? Google_Protobuf_Any.messageType(forTypeURL: url)
     }
 
+    /// Whether `messageType(forTypeURL:)` knows this type name.
+    static func isModelled(typeName: String) -> Bool {
+        _ = registered
+        return anyTypesByName[typeName] != nil || Google_Protobuf_Any.messageType(forMessageName: typeName) != nil
+    }
+
     /// Whether JSON content of this type can be decoded (registered or a
     /// well-known type).
     static func isKnown(typeURL: String) -> Bool {

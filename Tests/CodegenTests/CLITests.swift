@@ -54,7 +54,8 @@ final class CLITests: XCTestCase {
                     {"static_resources": {"listeners": [{"name": "l", "address": {"socket_address": {"address": "10.0.0.1", "port_value": 80}},
                      "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
                      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                     "stat_prefix": "s", "rds": {"route_config_name": "missing"}}}]}]}]}}
+                     "stat_prefix": "s", "route_config": {"virtual_hosts": [{"name": "v", "domains": ["*"],
+                     "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "missing"}}]}]}}}]}]}]}}
                     """.utf8)
             ),
         ]

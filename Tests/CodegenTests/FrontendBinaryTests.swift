@@ -1,5 +1,6 @@
 import Foundation
 import SwiftProtobuf
+import X2BIR
 import XCTest
 
 @testable import Codegen
@@ -345,6 +346,36 @@ final class FrontendBinaryTests: XCTestCase {
         XCTAssertEqual(bin.routeConfigurations.map(\.message), json.routeConfigurations.map(\.message))
         XCTAssertEqual(bin.clusters.map(\.message), json.clusters.map(\.message))
         XCTAssertEqual(bin.loadAssignments.map(\.message), json.loadAssignments.map(\.message))
+    }
+
+    func testOnlyResourcesNamingAModelledTypeAreWalkedForAnys() throws {
+        let l = try Self.listener("l", port: 80)
+        XCTAssertTrue(DecodedResource.mayHoldModelledAny(try l.serializedBytes()), "the HCM and the router")
+        XCTAssertFalse(DecodedResource.mayHoldModelledAny(try Self.cla("c").serializedBytes()), "no Any at all")
+        var c = Self.cluster("c")
+        var f = Envoy_Config_Cluster_V3_Filter()
+        f.name = "istio.metadata_exchange"
+        f.typedConfig.typeURL = "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange"
+        c.filters = [f]
+        XCTAssertFalse(DecodedResource.mayHoldModelledAny(try c.serializedBytes()), "only a type nobody models")
+        f.typedConfig = try Google_Protobuf_Any(message: Google_Protobuf_Struct())
+        c.filters = [f]
+        XCTAssertTrue(DecodedResource.mayHoldModelledAny(try c.serializedBytes()), "a well-known type")
+        // An HCM under another host name is not decoded up front: the pass that reads it
+        // unpacks it, with the same result.
+        var hcm = try HCM(unpackingAny: l.filterChains[0].filters[0].typedConfig)
+        hcm.httpFilters[1].typedConfig.typeURL = "example.com/envoy.extensions.filters.http.router.v3.Router"
+        var other = l
+        other.filterChains[0].filters[0].typedConfig = try Google_Protobuf_Any(message: hcm)
+        other.filterChains[0].filters[0].typedConfig.typeURL = "example.com/" + HCM.protoMessageName
+        XCTAssertFalse(DecodedResource.mayHoldModelledAny(try other.serializedBytes()))
+        func lowered(_ listener: Listener) throws -> String {
+            let stream = try Self.delimited([try Self.response([listener]), try Self.response([Self.route("r-l")])])
+            let fe = Pipeline.frontEnd(snapshot: SnapshotParser().parse(stream, sourceName: "x.pb"))
+            XCTAssertFalse(fe.diagnostics.hasErrors, "\(fe.diagnostics.map(\.rendered))")
+            return IRPrinter.render(fe.ir)
+        }
+        XCTAssertEqual(try lowered(other), try lowered(l))
     }
 
     /// `weighted-zones.xds.pb` was written by Envoy's own protos (PyPI xds-protos
