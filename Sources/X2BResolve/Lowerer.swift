@@ -448,6 +448,52 @@ public struct Lowerer {
         }
     }
 
+    /// The places of the route table of `hcm` that configure the HTTP filter `name`
+    /// per route (`typed_per_filter_config` of the table, a virtual host, a route or a
+    /// weighted cluster): each enables a filter that is disabled by default, as Envoy
+    /// reads them (only a `FilterConfig` with `disabled` keeps it off; counting that too
+    /// errs on the side of enforcing). Nil when the table is not in the snapshot's hands
+    /// (scoped routes): then any route may enable it.
+    private func enablingPerFilterConfigs(
+        _ name: String, _ hcm: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager,
+        path: String
+    ) -> [String]? {
+        let table: Envoy_Config_Route_V3_RouteConfiguration
+        let base: String
+        switch hcm.routeSpecifier {
+        case .rds(let rds)?:
+            // A table not in the snapshot routes nothing (XDS102): no route enables anything.
+            guard let rc = snapshot.routeConfigurations[rds.routeConfigName] else { return [] }
+            table = rc.message
+            base = ResourcePath.routeConfiguration(rds.routeConfigName)
+        case .routeConfig(let rc)?:
+            table = rc
+            base = "\(path).route_config"
+        default:
+            return nil
+        }
+        var places: [String] = []
+        if table.typedPerFilterConfig[name] != nil { places.append(base) }
+        for (v, vh) in table.virtualHosts.enumerated() {
+            if vh.typedPerFilterConfig[name] != nil { places.append("\(base).virtual_hosts[\(v)]") }
+            for (r, route) in vh.routes.enumerated() {
+                if route.typedPerFilterConfig[name] != nil { places.append("\(base).virtual_hosts[\(v)].routes[\(r)]") }
+                for (w, c) in route.route.weightedClusters.clusters.enumerated() where c.typedPerFilterConfig[name] != nil {
+                    places.append("\(base).virtual_hosts[\(v)].routes[\(r)].route.weighted_clusters.clusters[\(w)]")
+                }
+            }
+        }
+        return places
+    }
+
+    /// What a deny-capable filter guards: the whole table, or where a filter disabled by
+    /// default is enabled.
+    private static func guarded(_ routes: String, _ enabledAt: [String]?) -> String {
+        guard let enabledAt, !enabledAt.isEmpty else { return routes }
+        let shown = enabledAt.prefix(3).joined(separator: ", ")
+        return "\(routes), where it is enabled: \(shown)\(enabledAt.count > 3 ? " and \(enabledAt.count - 3) more" : "")"
+    }
+
     private mutating func referenceCluster(_ name: String, path: String) -> IRChainAction {
         if referencedClusters[name] == nil { referencedClusters[name] = path }
         return .cluster(name)
@@ -468,11 +514,20 @@ public struct Lowerer {
             let type = f.typedConfig.xdsTypeName
             if type == TypeURL.router || f.name == "envoy.filters.http.router" || f.name == "envoy.router" { continue }
             let name = f.name.isEmpty ? type : f.name
+            let enabledAt = f.disabled && !f.name.isEmpty ? enablingPerFilterConfigs(f.name, hcm, path: path) : nil
+            if let enabledAt, enabledAt.isEmpty {
+                // Disabled by default and enabled by no route, virtual host or table: it never runs.
+                diagnostics.append(
+                    Diagnostic(
+                        .notEnforced, .note, path: "\(path).http_filters[\(i)]",
+                        "HTTP filter \(name) is disabled and no route enables it (typed_per_filter_config): it never runs"))
+                continue
+            }
             if FilterSafety.httpFilterCanDeny(type: type, name: f.name) {
                 diagnostics.append(
                     Diagnostic(
                         .bypassedFilter, path: "\(path).http_filters[\(i)]",
-                        "HTTP filter \(name)\(type.isEmpty || type == name ? "" : " (\(type))") can deny requests and is not enforced in the kernel: requests to listener \(ResourcePath.quoted(listener)) (\(routes)) would bypass it (--unsupported=warn compiles anyway)"
+                        "HTTP filter \(name)\(type.isEmpty || type == name ? "" : " (\(type))") can deny requests and is not enforced in the kernel: requests to listener \(ResourcePath.quoted(listener)) (\(Self.guarded(routes, enabledAt))) would bypass it (--unsupported=warn compiles anyway)"
                     ))
             } else {
                 filters.append(name)

@@ -333,6 +333,63 @@ final class HostileInputTests: XCTestCase {
         XCTAssertTrue(ManifestText.render(decoded, stable: true).contains("NOT ENFORCED"))
     }
 
+    func testDisabledDenyingFiltersCountWhereARouteEnablesThem() throws {
+        // Envoy Gateway's form: each policy's filter disabled on the manager, enabled by the
+        // routes it applies to (typed_per_filter_config under the filter's name).
+        func snapshot(enable: String) -> String {
+            """
+            static_resources:
+              listeners:
+              - name: h
+                address: {socket_address: {address: 10.0.0.1, port_value: 80}}
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: h
+                      http_filters:
+                      - name: authz/policy-a
+                        disabled: true
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz}
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                      route_config:
+                        name: r
+                        virtual_hosts:
+                        - name: v
+                          domains: ["*"]
+                          routes:
+                          - match: {prefix: /open}
+                            route: {cluster: c}
+                          - match: {prefix: /}
+                            route: {cluster: c}
+                            typed_per_filter_config:
+                              \(enable):
+                                "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute
+                                check_settings: {}
+              clusters:
+              - name: c
+                load_assignment:
+                  cluster_name: c
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 10.0.0.2, port_value: 80}}}
+            """
+        }
+        let enabled = Pipeline.frontEnd(files: [try temporaryFile("on.yaml", snapshot(enable: "authz/policy-a")).path])
+        XCTAssertTrue(enabled.rejected)
+        let bypass = enabled.diagnostics.filter { $0.id == "XDS209" }
+        XCTAssertEqual(bypass.count, 1, "\(enabled.diagnostics.map(\.rendered))")
+        XCTAssertTrue(
+            bypass[0].message.contains("where it is enabled: listeners[\"h\"].filter_chains[0].filters[0].route_config.virtual_hosts[0].routes[1]"),
+            bypass[0].message)
+        // Enabled by no route (the per-route config names another filter): it never runs.
+        let never = Pipeline.frontEnd(files: [try temporaryFile("off.yaml", snapshot(enable: "authz/other-policy")).path])
+        XCTAssertFalse(never.rejected, "\(never.diagnostics.map(\.rendered))")
+        XCTAssertTrue(never.diagnostics.contains { $0.id == "XDS202" && $0.severity == .note && $0.message.contains("never runs") })
+    }
+
     // MARK: Helpers
 
     func temporaryFile(_ name: String, _ text: String) throws -> URL {
