@@ -126,14 +126,15 @@ extension ParseSession {
         if case .object(let x)? = o["xds"], !x.isEmpty,
             o.keys.allSatisfy({ $0 == "xds" || $0 == "diff" }) || ParseSession.isDumpMap(.object(x), depth: 1)
         {
-            let beside = o.keys.filter { key in
-                switch o[key] {
-                case .array(let a)?: !a.isEmpty
-                case .object(let m)?: !m.isEmpty
-                case .null?, nil: false
-                default: key != "xds"
+            let beside = o.entries.filter { e in
+                switch e.value {
+                case _ where e.key == "xds": false
+                case .array(let a): !a.isEmpty
+                case .object(let m): !m.isEmpty
+                case .null: false
+                default: true
                 }
-            }.filter { $0 != "xds" }
+            }.map(\.key)
             if !beside.isEmpty {
                 diag(
                     .skippedContent, path: path,
