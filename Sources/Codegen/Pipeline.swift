@@ -45,11 +45,21 @@ public struct FrontEndOptions: Sendable {
     public var unsupported: UnsupportedPolicy = .default
     /// `--resolve NAME=IP[,IP...]`: the addresses of each host name of a DNS cluster.
     public var hostAddresses: [String: [IRAddress]] = [:]
+    /// Whether a configuration with no listeners, routes, clusters or endpoints is one
+    /// (an empty bundle: nothing routed) rather than an error (XDS008). A file that holds
+    /// nothing is most likely the wrong file; a control plane that sends nothing means it
+    /// (the mesh has no services for this node, or no longer has any), and Envoy drops
+    /// every listener and cluster on such an update.
+    public var allowEmpty = false
 
-    public init(format: InputFormat = .auto, unsupported: UnsupportedPolicy = .default, hostAddresses: [String: [IRAddress]] = [:]) {
+    public init(
+        format: InputFormat = .auto, unsupported: UnsupportedPolicy = .default, hostAddresses: [String: [IRAddress]] = [:],
+        allowEmpty: Bool = false
+    ) {
         self.format = format
         self.unsupported = unsupported
         self.hostAddresses = hostAddresses
+        self.allowEmpty = allowEmpty
     }
 }
 
@@ -81,7 +91,7 @@ public enum Pipeline {
         let (ir, lowerDiags) = t.measure("lower") { Lowerer.lower(resolved, hostAddresses: options.hostAddresses) }
         var diags = snapshot.diagnostics + resolved.diagnostics + lowerDiags
         if snapshot.listeners.isEmpty && snapshot.clusters.isEmpty && snapshot.routeConfigurations.isEmpty
-            && snapshot.loadAssignments.isEmpty && !diags.hasErrors
+            && snapshot.loadAssignments.isEmpty && !diags.hasErrors && !options.allowEmpty
         {
             diags.append(Diagnostic(.emptyInput, .error, path: "snapshot", "the input holds no listeners, routes, clusters or endpoints"))
         }

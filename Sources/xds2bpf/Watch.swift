@@ -58,7 +58,7 @@ extension XDS2BPF {
             let agent = NodeAgent(
                 config: .init(
                     name: name, cgroup: cgroup, stateDir: stateDir ?? "/var/lib/xds2bpf/\(name)", loader: loader,
-                    frontEnd: FrontEndOptions(unsupported: unsupported, hostAddresses: resolve.byName)),
+                    frontEnd: FrontEndOptions(unsupported: unsupported, hostAddresses: resolve.byName, allowEmpty: true)),
                 log: { printErr("xds2bpf watch: \($0)") })
             do { try agent.start() } catch {
                 printErr("error: state directory: \(error)")

@@ -169,6 +169,18 @@ final class PlannerTests: XCTestCase {
         XCTAssertTrue(ClusterSemantics.effective(down).isEmpty)
     }
 
+    func testAnEmptyConfigurationIsAnErrorUnlessAControlPlaneSentIt() throws {
+        let empty = SnapshotParser().parse(Array(#"{"resources": []}"#.utf8), sourceName: "empty.json")
+        XCTAssertEqual(Pipeline.frontEnd(snapshot: empty).diagnostics.map(\.id), ["XDS008"])
+        let live = Pipeline.frontEnd(snapshot: empty, options: FrontEndOptions(allowEmpty: true))
+        XCTAssertFalse(live.rejected, "\(live.diagnostics.map(\.rendered))")
+        XCTAssertTrue(live.ir.listeners.isEmpty && live.ir.clusters.isEmpty)
+        // and it plans into a bundle that routes nothing
+        let (plan, diags) = Planner.plan(live.ir)
+        XCTAssertFalse(diags.hasErrors)
+        XCTAssertTrue(plan.listenerEntries.isEmpty)
+    }
+
     func testSkippedPriorityLevelsAreEmptyAsInEnvoy() {
         // Envoy accepts priorities 0 and 2 without 1 (the skipped level stays empty); the load
         // is what 0 and 1 would get.

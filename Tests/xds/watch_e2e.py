@@ -487,6 +487,19 @@ def run(h, a, rnd):
     if r["kind"] != "ack":
         fail(f"valid push after the NACKs: {r}")
 
+    # an empty configuration (no services for this node any more): Envoy drops every listener and
+    # cluster and ACKs; so does the agent (an empty bundle: connects to the former services are no
+    # longer routed). Then the services come back.
+    empty = cfg.copy()
+    empty.routes, empty.endpoints, empty.lb = {}, {}, {}
+    r = h.push(empty, "empty", ["listener", "cluster"])
+    if r["kind"] != "ack":
+        fail(f"an empty configuration was not ACKed: {r}")
+    r = h.push(cfg.copy(), "refilled", ["listener", "cluster", "endpoint"])
+    if r["kind"] != "ack":
+        fail(f"the services after an empty configuration: {r}")
+    log("an empty configuration ACKed and live, then the services back")
+
     # 4. faults: a dropped stream, garbage, wrong type URL, unrequested resource
     h.ctl("disconnect all")
     h.wait_for(lambda: "reconnecting" in open(h.watch_log).read(), 20, "the agent to notice the dropped stream")
