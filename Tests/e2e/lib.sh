@@ -110,6 +110,14 @@ e2e_in_cgroup() {
 # Tracks a background process started by the caller: e2e_track $!
 e2e_track() { E2E_PIDS+=("$1"); }
 
+# e2e_spawn_in_netns CMD...: CMD in the background in the test netns, tracked (killed on exit).
+# nsenter execs CMD in its own process, so the tracked pid is CMD's: `e2e_in_netns CMD &` would
+# track a subshell, and killing it would leave CMD running after the netns is gone.
+e2e_spawn_in_netns() {
+	nsenter --net="/run/netns/$E2E_NETNS" -- "$@" &
+	e2e_track $!
+}
+
 # e2e_backend IP PORT IDENT: TCP server on loopback in the netns, replies IDENT and closes.
 e2e_backend() {
 	local ip=$1 port=$2 ident=$3 ready pid i

@@ -21,8 +21,7 @@ fi
 e2e_netns_begin
 "$XDS2BPF" compile --quiet "$SNAP" -o "$E2E_TMP/bundle"
 e2e_load "$E2E_TMP/bundle" >/dev/null
-e2e_in_netns "$E2E_PYTHON" -m http.server 8080 --bind 127.0.0.1 >/dev/null 2>&1 &
-e2e_track $!
+e2e_spawn_in_netns "$E2E_PYTHON" -m http.server 8080 --bind 127.0.0.1 >/dev/null 2>&1
 for _ in $(seq 50); do e2e_in_netns "$E2E_PYTHON" -c 'import socket; socket.create_connection(("127.0.0.1", 8080), 1)' 2>/dev/null && break; sleep 0.1; done
 got=$(e2e_in_cgroup curl -s -o /dev/null -w '%{http_code} %{remote_ip}:%{remote_port}' http://10.96.0.1/)
 e2e_expect_eq "200 10.96.0.1:80" "$got" "curl http://10.96.0.1/ reaches the backend and sees the service address"
