@@ -3,7 +3,7 @@
 """Live updates at scale: `xds2bpf watch` following the test ADS server (root).
 
   bench/watch.py --xds2bpf BIN --cgroup CG --tmp DIR [--services 10000] [--endpoints 10]
-                 [--changed 100] [--repeat 5] [--json OUT] [--markdown OUT]
+                 [--changed 100] [--repeat 5] [--gap SECONDS] [--json OUT] [--markdown OUT]
 
 A synthetic mesh (scripts/gen-synthetic.py, EDS clusters) is served over ADS; the agent
 loads it into CG (a test cgroup with no process in it: nothing is routed, the kernel
@@ -14,7 +14,9 @@ server's own log times:
     of the world the server sends every assignment again, and the agent finds the changed ones);
   - other: one service added (LDS/RDS/CDS/EDS change: compile and atomic replace);
 and the agent's resident memory (VmHWM, VmRSS) and its CPU use while idle for 10 s.
-The agent's own log line gives the compile share of each update.
+The agent's own log line gives the compile share of each update. --gap waits that long
+before each measured push once the agent has settled: past the agent's idle trim (2 s), a
+push then finds its heap returned to the system, as a push after a quiet spell does.
 """
 import argparse
 import json
@@ -40,6 +42,7 @@ def main():
     ap.add_argument("--endpoints", type=int, default=10)
     ap.add_argument("--changed", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--gap", type=float, default=0.0)
     ap.add_argument("--json")
     ap.add_argument("--markdown")
     a = ap.parse_args()
@@ -71,7 +74,7 @@ def main():
         info = json.load(open(ready))
         ctl = int(info["control"].rsplit(":", 1)[1])
         loader = os.environ.get("XDS2BPF_LOADER", "xds2bpf-loader")
-        results = {"services": a.services, "endpoints_per_service": a.endpoints, "changed_services": a.changed}
+        results = {"services": a.services, "endpoints_per_service": a.endpoints, "changed_services": a.changed, "gap_s": a.gap}
         state = {"n": 0}
 
         def push(path, since_kind=None):
@@ -109,6 +112,7 @@ def main():
                     key = "endpoint_only" if kind == "eds" else "other"
                     out[f"{key}_ms"], out[f"{key}_agent"], out[f"{key}_client_ms"] = [], [], []
                     for i in range(a.repeat):
+                        time.sleep(a.gap)
                         lines_before = len(open(watch_log).read().splitlines())
                         out[f"{key}_ms"].append(push(snaps[f"{kind}{i}"]))
                         quiet(watch_log)
@@ -203,7 +207,9 @@ def markdown(r):
         f"Tests/xds/ads_server.py; `xds2bpf watch` loads it into an empty test cgroup, once over state-of-the-world "
         f"ADS, once over delta ADS (`--delta`). **push → live** is from the server handing the serialized response to "
         f"gRPC to the agent's ACK, which it sends only once the change is live in the kernel (both times from the "
-        f"server's log). **agent** is the agent's own share: from the decoded response in hand to the ACK sent (its log).",
+        f"server's log). **agent** is the agent's own share: from the decoded response in hand to the ACK sent (its log)."
+        + (f" Each measured push came {r['gap_s']:g} s after the agent had settled (past its idle trim: the heap of"
+           f" the push before was returned to the system)." if r.get("gap_s") else ""),
         "",
         "| | state of the world | delta |",
         "|---|---|---|",

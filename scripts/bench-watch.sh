@@ -4,17 +4,20 @@
 # and other changes from push to live, memory and idle CPU. Root: a test cgroup and pin
 # directory of its own (Tests/e2e/lib.sh, removed on exit). Writes the section between
 # the "watch" markers of BENCHMARKS.md (or --out FILE), raw results in .bench/watch.json.
-#   scripts/bench-watch.sh [--quick] [--out FILE]
+#   scripts/bench-watch.sh [--quick] [--gap SECONDS] [--out FILE]
+# --gap: wait that long before each measured push (bench/watch.py: an agent idle since the last one).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/Tests/e2e/lib.sh"
 : "${XDS2BPF:=$ROOT/.build/release/xds2bpf}"
 OUT=$ROOT/BENCHMARKS.md
 ARGS=(--services 10000 --endpoints 10 --changed 100 --repeat 5)
+GAP=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) ARGS=(--services 300 --endpoints 3 --changed 3 --repeat 2); OUT=$ROOT/.bench/quick/watch.md ;;
 	--out) OUT=$2; shift ;;
+	--gap) GAP=(--gap "$2"); shift ;;
 	*) echo "bench-watch: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -24,7 +27,7 @@ e2e_netns_begin
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 export XDS2BPF_LOADER=$E2E_LOADER
 mkdir -p "$ROOT/.bench" "$(dirname "$OUT")"
-"$E2E_PYTHON" "$ROOT/bench/watch.py" --xds2bpf "$XDS2BPF" --cgroup "$E2E_CGROUP" --tmp "$E2E_TMP" "${ARGS[@]}" \
+"$E2E_PYTHON" "$ROOT/bench/watch.py" --xds2bpf "$XDS2BPF" --cgroup "$E2E_CGROUP" --tmp "$E2E_TMP" "${ARGS[@]}" "${GAP[@]}" \
 	--json "$ROOT/.bench/watch.json" --markdown "$E2E_TMP/watch.md"
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
