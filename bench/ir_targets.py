@@ -3,13 +3,15 @@
 """Connect targets of a snapshot, from `xds2bpf dump-ir` (read on stdin).
 
   xds2bpf dump-ir SNAP | ir_targets.py --vips FILE [--endpoints FILE] [--endpoints-max N]
-                                       [--service-endpoints FILE] [--ports FILE]
+                                       [--service-endpoints FILE] [--ports FILE] [--routes FILE]
 
 --vips                one VIP:PORT per IPv4 listener that routes to a cluster with endpoints
 --endpoints           the first endpoint of each of those listeners' clusters (at most N):
                       destinations that no listener matches (pass-through traffic)
 --service-endpoints   the endpoints of the first listener's cluster, first line the VIP:PORT
 --ports               every endpoint port (for the backend)
+--routes              per routed listener, one line: VIP:PORT then its cluster's healthy endpoints
+                      (bench/l4floor's tables)
 """
 import argparse
 import re
@@ -28,6 +30,7 @@ def main():
     ap.add_argument("--endpoints-max", type=int, default=1000)
     ap.add_argument("--service-endpoints")
     ap.add_argument("--ports")
+    ap.add_argument("--routes")
     a = ap.parse_args()
 
     listeners = []  # (addr, cluster)
@@ -66,6 +69,9 @@ def main():
         with open(a.service_endpoints, "w") as f:
             f.write(f"{vip}\n")
             f.writelines(f"{e}\n" for e in eps[c])
+    if a.routes:
+        with open(a.routes, "w") as f:
+            f.writelines(" ".join([vip] + eps[c]) + "\n" for vip, c in routed)
     if a.ports:
         ports = sorted({int(e.rsplit(":", 1)[1]) for c in eps.values() for e in c})
         with open(a.ports, "w") as f:

@@ -10,9 +10,10 @@
 #                  .bench/quick/BENCHMARKS.md, so the committed report is untouched)
 #   --out FILE     where to write the report (default: BENCHMARKS.md at the repo root)
 #   --only LIST    comma-separated subset of: compile,verify,decision,attribution,latency,
-#                  http-latency,httpmatch (httpmatch, the HTTP route-match benchmark
-#                  bench/http-match.sh, runs only when named: --only httpmatch, or the list
-#                  with it). With only latency and/or http-latency, the report's other
+#                  http-latency,httpmatch,floor (httpmatch, the HTTP route-match benchmark
+#                  bench/http-match.sh, and floor, the least an L4 decision costs
+#                  (bench/l4floor.bpf.c, table in .bench/results-<mode>/floor/table.md), run
+#                  only when named: --only httpmatch, or the list with them). With only latency and/or http-latency, the report's other
 #                  sections are kept as they are (report.py --splice latency).
 #   --no-report    measure only (raw results stay in .bench/results-<mode>/)
 #
@@ -99,7 +100,7 @@ mkdir -p "$WORK" "$SNAP" "$BUNDLES"
 printf '*\n' >"$WORK/.gitignore"
 # a section's old results go when it runs again; --only keeps the others
 mkdir -p "$RES"
-for s in compile verify decision attribution latency http-latency httpmatch; do
+for s in compile verify decision attribution floor latency http-latency httpmatch; do
 	if want "$s"; then rm -rf "${RES:?}/$s"; mkdir -p "$RES/$s"; fi
 done
 rm -f "$RES/kernel-skipped.txt"
@@ -270,6 +271,9 @@ plain_cleanup() {
 	if [ -n "${EMPTY_ATTACHED:-}" ]; then
 		bpftool cgroup detach "$E2E_CGROUP" connect4 pinned "$EMPTY_PIN/prog" 2>/dev/null || true
 	fi
+	if [ -n "${FLOOR_ATTACHED:-}" ]; then
+		bpftool cgroup detach "$E2E_CGROUP" connect4 pinned "$FLOOR_ATTACHED" 2>/dev/null || true
+	fi
 	[ -d "${PLAIN:-}" ] || return 0
 	for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
 	if [ -n "$(cat "$PLAIN/cgroup.procs" 2>/dev/null)" ]; then
@@ -320,7 +324,7 @@ targets() { # KIND N DIR: VIPs, pass-through destinations, one service's endpoin
 	snap=$(snapshot "$1" "$2")
 	mkdir -p "$3"
 	"$XDS2BPF" dump-ir "$snap" 2>/dev/null | "$PY" "$ROOT/bench/ir_targets.py" --vips "$3/vips" \
-		--endpoints "$3/endpoints" --service-endpoints "$3/service" --ports "$3/ports"
+		--endpoints "$3/endpoints" --service-endpoints "$3/service" --ports "$3/ports" --routes "$3/routes"
 }
 
 # --- 3. decision cost ------------------------------------------------------
@@ -415,6 +419,54 @@ section_attribution() {
 		measure_empty "$t/endpoints" "$RES/attribution/empty-$n.json"
 	done
 	echo "$BPF_STATS_PREV" >/proc/sys/kernel/bpf_stats_enabled
+}
+
+# --- 3c. the floor: the least an L4 decision can cost (issue #14) ----------
+# bench/l4floor.bpf.c is the decision alone (VIP:port -> an endpoint, round
+# robin; no counters, no getpeername record) in two table layouts: 16-byte
+# listener slots naming a range of 8-byte endpoints (two lines a decision), and
+# 128-byte slots holding the endpoints (one slot). Measured as section 3 does,
+# beside the bundle's entry program and the empty program, over every VIP; a
+# failed connect (a wrong table) shows in the results' errors.
+FLOOR_LAYOUTS=(split inline)
+section_floor() {
+	local n t b name l pin loop
+	loop=(--warmup "$LOOP_WARMUP" --count "$LOOP_COUNT" --runs "$LOOP_RUNS")
+	mkdir -p "$EMPTY_PIN"
+	[ -e "$EMPTY_PIN/prog" ] || bpftool prog load "$BIN/empty.bpf.o" "$EMPTY_PIN/prog" type cgroup/connect4
+	echo 1 >/proc/sys/kernel/bpf_stats_enabled
+	for n in "${DECISION_SIZES[@]}"; do
+		t=$E2E_TMP/targets-$n
+		targets l4 "$n" "$t"
+		start_backend "$t/ports"
+		b=$(bundle l4 "$n")
+		name=f$n
+		log "floor: $n services: the bundle"
+		e2e_loader load "$b" --cgroup "$E2E_CGROUP" --name "$name" >/dev/null
+		e2e_in_cgroup "$BIN/connloop" --dst-file "$t/vips" "${loop[@]}" \
+			--prog "entry=$XDS2BPF_BPFFS/$name/progs/x2b_connect4" >"$RES/floor/bundle-$n.json"
+		e2e_loader unload --name "$name" >/dev/null
+		for l in "${FLOOR_LAYOUTS[@]}"; do
+			pin=$XDS2BPF_BPFFS/floor-$l
+			log "floor: $n services: $l"
+			"$BIN/l4floor" "$BIN/l4floor.bpf.o" "$t/routes" "$l" "$pin" >"$RES/floor/$l-$n.txt"
+			bpftool cgroup attach "$E2E_CGROUP" connect4 pinned "$pin"
+			FLOOR_ATTACHED=$pin
+			e2e_in_cgroup "$BIN/connloop" --dst-file "$t/vips" "${loop[@]}" --prog "entry=$pin" >"$RES/floor/$l-$n.json"
+			if [ "$l" = split ]; then
+				# 10 of the VIPs only: the same decision with its lines still cached
+				head -n 10 "$t/vips" >"$t/vips-10"
+				e2e_in_cgroup "$BIN/connloop" --dst-file "$t/vips-10" "${loop[@]}" --prog "entry=$pin" \
+					>"$RES/floor/split10-$n.json"
+			fi
+			bpftool cgroup detach "$E2E_CGROUP" connect4 pinned "$pin"
+			FLOOR_ATTACHED=
+			rm -f "$pin"
+		done
+		measure_empty "$t/endpoints" "$RES/floor/empty-$n.json"
+	done
+	echo "$BPF_STATS_PREV" >/proc/sys/kernel/bpf_stats_enabled
+	"$PY" "$ROOT/bench/floor_table.py" "$RES/floor" "${DECISION_SIZES[@]}" | tee "$RES/floor/table.md" >&2
 }
 
 # --- 4. latency --------------------------------------------------------------
@@ -539,13 +591,14 @@ section_httpmatch() {
 # --- run ---------------------------------------------------------------------
 want compile && run_section compile
 KERNEL=0
-if want verify || want decision || want attribution || want latency; then
+if want verify || want decision || want attribution || want floor || want latency; then
 	if kernel_setup; then KERNEL=1; fi
 fi
 if [ "$KERNEL" = 1 ]; then
 	want verify && run_section verify
 	want decision && run_section decision
 	want attribution && run_section attribution
+	want floor && run_section floor
 	want latency && run_section latency
 fi
 want http-latency && run_section http-latency

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The floor of an L4 connect decision (issue #14): the least a connect4
+ * program can do to send a connect for VIP:PORT to one of its endpoints,
+ * round robin, in two table layouts. Nothing else: no counters, no record
+ * for getpeername, one LB policy, no pass-through filter. bench/l4floor
+ * fills the tables from a routes file and pins one of the programs;
+ * scripts/bench.sh --only floor measures them beside the compiled bundle.
+ *
+ * split:  a 16-byte slot per listener (4 per cache line; open addressing,
+ *         linear probing) naming a range of 8-byte endpoints in a second
+ *         array: two lines per decision, 16 B x table + 8 B x endpoints.
+ * inline: a 128-byte slot per listener holding up to 15 endpoints itself:
+ *         one slot (two adjacent lines) per decision.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "l4floor.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* set by the loader */
+	__type(key, __u32);
+	__type(value, struct fl_slot);
+} fl_slot SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fl_ep);
+} fl_ep SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fl_wide);
+} fl_wide SEC(".maps");
+
+/* log2 of the slot count, set before load (bench/l4floor.c) */
+const volatile __u32 fl_bits = 1;
+
+/* The slot of VIP:port in a table of either kind (slots begin with struct fl_key), or NULL. */
+static __always_inline void *fl_find(void *table, __u32 vip, __u16 port)
+{
+	__u32 mask = (1u << fl_bits) - 1;
+	__u32 h = fl_hash(vip, port);
+
+	for (int i = 0; i < FL_PROBES; i++) {
+		__u32 k = (h + i) & mask;
+		struct fl_key *s = bpf_map_lookup_elem(table, &k);
+
+		if (!s || !s->vip)
+			return 0;
+		if (s->vip == vip && s->port == port)
+			return s;
+	}
+	return 0;
+}
+
+SEC("cgroup/connect4")
+int fl_split4(struct bpf_sock_addr *ctx)
+{
+	struct fl_slot *s = fl_find(&fl_slot, ctx->user_ip4, (__u16)ctx->user_port);
+	struct fl_ep *ep;
+	__u32 e;
+
+	if (!s || !s->n)
+		return 1;
+	e = s->first + s->rr++ % s->n;
+	ep = bpf_map_lookup_elem(&fl_ep, &e);
+	if (!ep)
+		return 1;
+	ctx->user_ip4 = ep->ip;
+	ctx->user_port = ep->port;
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int fl_inline4(struct bpf_sock_addr *ctx)
+{
+	struct fl_wide *s = fl_find(&fl_wide, ctx->user_ip4, (__u16)ctx->user_port);
+	__u32 e;
+
+	if (!s || !s->n)
+		return 1;
+	/* masked for the verifier: a 32-bit bound does not carry to the index */
+	e = (s->rr++ % s->n) & 0xf;
+	if (e >= FL_INLINE)
+		return 1;
+	ctx->user_ip4 = s->ep[e].ip;
+	ctx->user_port = s->ep[e].port;
+	return 1;
+}
+
+char _license[] SEC("license") = "Dual BSD/GPL";

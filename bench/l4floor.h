@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The tables of bench/l4floor.bpf.c and bench/l4floor.c: both sides hash a
+ * VIP:port the same way and lay out the same slots.
+ */
+#ifndef L4FLOOR_H
+#define L4FLOOR_H
+
+#include <linux/types.h>
+
+#define FL_PROBES 32
+#define FL_INLINE 15
+
+/* The head of both slot kinds: the listener it holds (network order; vip 0: empty). */
+struct fl_key {
+	__u32 vip;
+	__u16 port;
+};
+
+/* split: 16 bytes, a range of fl_ep */
+struct fl_slot {
+	__u32 vip;
+	__u16 port;
+	__u16 n;
+	__u32 first;
+	__u32 rr;
+};
+
+struct fl_ep {
+	__u32 ip;
+	__u16 port;
+	__u16 pad;
+};
+
+/* inline: 128 bytes, the endpoints themselves */
+struct fl_wide {
+	__u32 vip;
+	__u16 port;
+	__u8 n;
+	__u8 rr;
+	struct fl_ep ep[FL_INLINE];
+};
+
+_Static_assert(sizeof(struct fl_slot) == 16, "16-byte slots");
+_Static_assert(sizeof(struct fl_wide) == 128, "128-byte slots");
+
+/* murmur3's finaliser over VIP and port; the slot is its low bits */
+static inline __attribute__((always_inline)) __u32 fl_hash(__u32 vip, __u16 port)
+{
+	__u32 h = vip ^ ((__u32)port * 0x9e3779b1u);
+
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+#endif
