@@ -120,6 +120,29 @@ final class EndpointFastPathTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(compared, 2)
     }
 
+    /// Many changes are decoded on every core: the same messages, in order, a gone
+    /// assignment nil; one that does not decode sends the change the full way.
+    func testAssignmentsDecodeConcurrentlyInOrder() throws {
+        var changes: [EndpointFastPath.Change] = []
+        for i in 0..<40 {
+            let name = "c\(i)"
+            let bytes = i % 7 == 3 ? nil : try assignment(name, [[(i % 250 + 1, UInt32(i + 1))]]).value
+            changes.append(EndpointFastPath.Change(name: name, bytes: bytes))
+        }
+        let decoded = try XCTUnwrap(EndpointFastPath.decodeAssignments(changes))
+        XCTAssertEqual(decoded.count, changes.count)
+        for (c, d) in zip(changes, decoded) {
+            if let bytes = c.bytes {
+                XCTAssertEqual(d, try Envoy_Config_Endpoint_V3_ClusterLoadAssignment(serializedBytes: bytes), c.name)
+            } else {
+                XCTAssertNil(d, c.name)
+            }
+        }
+        changes[29] = EndpointFastPath.Change(name: "c29", bytes: Data([0x0a, 0xff]))  // a field longer than the message
+        XCTAssertNil(EndpointFastPath.decodeAssignments(changes))
+        XCTAssertNil(EndpointFastPath.decodeAssignments(Array(changes[25..<32])), "the sequential path agrees")
+    }
+
     func testAnythingButAssignmentsGoesTheFullWay() throws {
         let old = try set([:])
         var other = old
