@@ -9,7 +9,8 @@
  *
  * split:  a 16-byte slot per listener (4 per cache line; open addressing,
  *         linear probing) naming a range of 8-byte endpoints in a second
- *         array: two lines per decision, 16 B x table + 8 B x endpoints.
+ *         array: two lines per decision, 16 B x table + 8 B x endpoints. Its
+ *         round-robin position is an atomic count of the listener's connects.
  * inline: a 128-byte slot per listener holding up to 15 endpoints itself:
  *         one slot (two adjacent lines) per decision.
  */
@@ -68,7 +69,9 @@ int fl_split4(struct bpf_sock_addr *ctx)
 
 	if (!s || !s->n)
 		return 1;
-	e = s->first + s->rr++ % s->n;
+	/* atomic: rr doubles as the listener's exact count of connects (a counter in the
+	 * line the decision reads anyway) */
+	e = s->first + __sync_fetch_and_add(&s->rr, 1) % s->n;
 	ep = bpf_map_lookup_elem(&fl_ep, &e);
 	if (!ep)
 		return 1;
