@@ -338,9 +338,7 @@ measure_empty() { # DST-FILE OUT: the empty connect4 program (the fixed cost of 
 }
 section_decision() {
 	local n b t name pins
-	mkdir -p "$EMPTY_PIN"
-	bpftool prog load "$BIN/empty.bpf.o" "$EMPTY_PIN/prog" type cgroup/connect4
-	echo 1 >/proc/sys/kernel/bpf_stats_enabled
+	stats_begin
 	for n in "${DECISION_SIZES[@]}"; do
 		b=$(bundle l4 "$n")
 		t=$E2E_TMP/targets-$n
@@ -390,11 +388,20 @@ bench_bundle() { # N VARIANT: a bench-variant build of the L4 bundle of N servic
 	fi
 	echo "$dir"
 }
-section_attribution() {
-	local n v b t name pins
+# stats_begin: the empty program loaded (once) and bpf_stats on, for a section's loops.
+stats_begin() {
 	mkdir -p "$EMPTY_PIN"
 	[ -e "$EMPTY_PIN/prog" ] || bpftool prog load "$BIN/empty.bpf.o" "$EMPTY_PIN/prog" type cgroup/connect4
 	echo 1 >/proc/sys/kernel/bpf_stats_enabled
+}
+# entry_loop DST-FILE PROG-PIN OUT: the connect loop over DST-FILE, timing the program at PROG-PIN.
+entry_loop() {
+	e2e_in_cgroup "$BIN/connloop" --dst-file "$1" --warmup "$LOOP_WARMUP" --count "$LOOP_COUNT" \
+		--runs "$LOOP_RUNS" --prog "entry=$2" >"$3"
+}
+section_attribution() {
+	local n v b t name pins
+	stats_begin
 	for n in "${DECISION_SIZES[@]}"; do
 		t=$E2E_TMP/targets-$n
 		targets l4 "$n" "$t"
@@ -405,14 +412,12 @@ section_attribution() {
 			log "attribution: $n services: $v"
 			e2e_loader load "$b" --cgroup "$E2E_CGROUP" --name "$name" >/dev/null
 			pins=$XDS2BPF_BPFFS/$name/progs
-			e2e_in_cgroup "$BIN/connloop" --dst-file "$t/vips" --warmup "$LOOP_WARMUP" --count "$LOOP_COUNT" \
-				--runs "$LOOP_RUNS" --prog "entry=$pins/x2b_connect4" >"$RES/attribution/l4-$n-$v.json"
+			entry_loop "$t/vips" "$pins/x2b_connect4" "$RES/attribution/l4-$n-$v.json"
 			if [ "$v" = full ]; then
 				# the same bundle, connecting to 10 of its VIPs only: the cost of the
 				# table's size apart from that of touching many services' rows
 				head -n 10 "$t/vips" >"$t/vips-10"
-				e2e_in_cgroup "$BIN/connloop" --dst-file "$t/vips-10" --warmup "$LOOP_WARMUP" --count "$LOOP_COUNT" \
-					--runs "$LOOP_RUNS" --prog "entry=$pins/x2b_connect4" >"$RES/attribution/l4-$n-hot10.json"
+				entry_loop "$t/vips-10" "$pins/x2b_connect4" "$RES/attribution/l4-$n-hot10.json"
 			fi
 			e2e_loader unload --name "$name" >/dev/null
 		done
@@ -423,18 +428,16 @@ section_attribution() {
 
 # --- 3c. the floor: the least an L4 decision can cost (issue #14) ----------
 # bench/l4floor.bpf.c is the decision alone (VIP:port -> an endpoint, round
-# robin; no counters, no getpeername record) in two table layouts: 16-byte
-# listener slots naming a range of 8-byte endpoints (two lines a decision), and
-# 128-byte slots holding the endpoints (one slot). Measured as section 3 does,
-# beside the bundle's entry program and the empty program, over every VIP; a
-# failed connect (a wrong table) shows in the results' errors.
+# robin; no getpeername record; for a counter only the round-robin position) in
+# two table layouts: 16-byte listener slots naming a range of 8-byte endpoints
+# (two lines a decision), and 128-byte slots holding the endpoints (one slot).
+# Measured as section 3 does, beside the bundle's entry program and the empty
+# program, over every VIP; a failed connect (a wrong table) shows in the
+# results' errors.
 FLOOR_LAYOUTS=(split inline)
 section_floor() {
-	local n t b name l pin loop
-	loop=(--warmup "$LOOP_WARMUP" --count "$LOOP_COUNT" --runs "$LOOP_RUNS")
-	mkdir -p "$EMPTY_PIN"
-	[ -e "$EMPTY_PIN/prog" ] || bpftool prog load "$BIN/empty.bpf.o" "$EMPTY_PIN/prog" type cgroup/connect4
-	echo 1 >/proc/sys/kernel/bpf_stats_enabled
+	local n t b name l pin
+	stats_begin
 	for n in "${DECISION_SIZES[@]}"; do
 		t=$E2E_TMP/targets-$n
 		targets l4 "$n" "$t"
@@ -443,8 +446,7 @@ section_floor() {
 		name=f$n
 		log "floor: $n services: the bundle"
 		e2e_loader load "$b" --cgroup "$E2E_CGROUP" --name "$name" >/dev/null
-		e2e_in_cgroup "$BIN/connloop" --dst-file "$t/vips" "${loop[@]}" \
-			--prog "entry=$XDS2BPF_BPFFS/$name/progs/x2b_connect4" >"$RES/floor/bundle-$n.json"
+		entry_loop "$t/vips" "$XDS2BPF_BPFFS/$name/progs/x2b_connect4" "$RES/floor/bundle-$n.json"
 		e2e_loader unload --name "$name" >/dev/null
 		for l in "${FLOOR_LAYOUTS[@]}"; do
 			pin=$XDS2BPF_BPFFS/floor-$l
@@ -452,12 +454,11 @@ section_floor() {
 			"$BIN/l4floor" "$BIN/l4floor.bpf.o" "$t/routes" "$l" "$pin" >"$RES/floor/$l-$n.txt"
 			bpftool cgroup attach "$E2E_CGROUP" connect4 pinned "$pin"
 			FLOOR_ATTACHED=$pin
-			e2e_in_cgroup "$BIN/connloop" --dst-file "$t/vips" "${loop[@]}" --prog "entry=$pin" >"$RES/floor/$l-$n.json"
+			entry_loop "$t/vips" "$pin" "$RES/floor/$l-$n.json"
 			if [ "$l" = split ]; then
 				# 10 of the VIPs only: the same decision with its lines still cached
 				head -n 10 "$t/vips" >"$t/vips-10"
-				e2e_in_cgroup "$BIN/connloop" --dst-file "$t/vips-10" "${loop[@]}" --prog "entry=$pin" \
-					>"$RES/floor/split10-$n.json"
+				entry_loop "$t/vips-10" "$pin" "$RES/floor/split10-$n.json"
 			fi
 			bpftool cgroup detach "$E2E_CGROUP" connect4 pinned "$pin"
 			FLOOR_ATTACHED=
