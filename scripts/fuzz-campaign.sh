@@ -11,13 +11,18 @@
 #
 #   scripts/fuzz-campaign.sh [--target N] [--seconds S]   continue (or start) the campaign for S seconds
 #   scripts/fuzz-campaign.sh --status                     the ledger, and whether it still applies
+#   scripts/fuzz-campaign.sh --record                     copy the ledger to docs/fuzz-campaign.txt, to commit
 #
 # Ledger: .build-fuzz/frontend/campaign.txt (key, executions, seconds, invocations, oom/timeout/crash).
+# A machine's build folders do not outlive it; the committed copy does: a checkout without a ledger of
+# its own continues the committed one when its key is the current key (the corpus then grows again
+# from the seeds: the same harness on the same sources, so its executions count towards the same run).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 OUT=$ROOT/.build-fuzz/frontend
 LEDGER=$OUT/campaign.txt
+COMMITTED=$ROOT/docs/fuzz-campaign.txt
 TARGET=10000000
 RUN_SECONDS=3600
 STATUS=0
@@ -26,6 +31,7 @@ while [ $# -gt 0 ]; do
 	--target) TARGET=$2; shift ;;
 	--seconds) RUN_SECONDS=$2; shift ;;
 	--status) STATUS=1 ;;
+	--record) STATUS=2 ;;
 	*) echo "fuzz-campaign: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -39,6 +45,17 @@ key=$({ git ls-files -s -- "${PATHS[@]}"; "$SWIFT" --version 2>/dev/null; } | sh
 dirty=$(git status --porcelain -- "${PATHS[@]}")
 
 field() { [ -f "$LEDGER" ] && sed -n "s/^$1 //p" "$LEDGER" || true; }
+if [ ! -f "$LEDGER" ] && [ -f "$COMMITTED" ] && [ "$(sed -n 's/^key //p' "$COMMITTED")" = "$key" ]; then
+	mkdir -p "$OUT"
+	cp "$COMMITTED" "$LEDGER"
+	echo "fuzz-campaign: continuing the committed ledger $COMMITTED ($(field executions) executions)" >&2
+fi
+if [ $STATUS = 2 ]; then
+	[ -f "$LEDGER" ] || { echo "fuzz-campaign: no ledger to record" >&2; exit 2; }
+	cp "$LEDGER" "$COMMITTED"
+	echo "fuzz-campaign: recorded $(field executions) executions of $(field key) in ${COMMITTED#"$ROOT"/}; commit it"
+	exit 0
+fi
 if [ $STATUS = 1 ]; then
 	if [ -f "$LEDGER" ]; then cat "$LEDGER"; else echo "no campaign yet"; fi
 	[ "$(field key)" = "$key" ] || echo "(the harness's sources changed since: the next run starts a new campaign, key $key)"
