@@ -6,12 +6,20 @@ import GRPCProtobuf
 import SwiftProtobuf
 import Synchronization
 
-/// Where the control plane is: `grpc://HOST:PORT` (plaintext) or `grpcs://HOST:PORT`
-/// (TLS, with a CA to trust and, for mutual TLS, a client certificate and key).
+/// Where the control plane is: `grpc://HOST:PORT` (plaintext), `grpcs://HOST:PORT`
+/// (TLS, with a CA to trust and, for mutual TLS, a client certificate and key), or
+/// `unix:PATH` (plaintext over a local socket: an xDS proxy on the node, such as
+/// pilot-agent's, that authenticates to the control plane itself).
 public struct ADSServer: Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
+    /// The socket's path for `unix:` servers (host and port are then unused).
+    public var socketPath: String?
     public var tls: TLS?
+    /// The server's name when it is not the host of the URL: the `:authority` of every
+    /// request, and with TLS the SNI and the name its certificate is verified against
+    /// (istiod's certificate names `istiod.istio-system.svc`, not the address a node dials).
+    public var authority: String?
 
     public struct TLS: Sendable {
         public var caFile: String?
@@ -24,7 +32,29 @@ public struct ADSServer: Sendable, CustomStringConvertible {
         }
     }
 
-    public init(url: String, tls: TLS? = nil) throws(XDSClientError) {
+    public init(url: String, tls: TLS? = nil, authority: String? = nil) throws(XDSClientError) {
+        if let authority {
+            // a host name or address, optionally with a port: what may stand in `:authority` and SNI
+            guard !authority.isEmpty, authority.utf8.count <= 253,
+                authority.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.:_[]".contains($0)) })
+            else { throw .usage("--authority \(authority): a host name (letters, digits, '-', '.', '_'), optionally :PORT") }
+        }
+        self.authority = authority
+        if url.hasPrefix("unix:") {
+            // gRPC's names: unix:relative/path, unix:/abs/path, unix:///abs/path
+            var path = url.dropFirst("unix:".count)
+            if path.hasPrefix("//") { path = path.dropFirst(2) }
+            guard !path.isEmpty, path.utf8.count < 108 else {
+                throw .usage("--server \(url): unix:PATH with a socket path of 1-107 bytes")
+            }
+            guard tls == nil else { throw .usage("--ca/--cert/--key need a grpcs:// server (unix: is plaintext)") }
+            socketPath = String(path)
+            host = "localhost"
+            port = 0
+            self.tls = nil
+            return
+        }
+        socketPath = nil
         let secure: Bool
         var rest: Substring
         if url.hasPrefix("grpc://") {
@@ -34,7 +64,7 @@ public struct ADSServer: Sendable, CustomStringConvertible {
             secure = true
             rest = url.dropFirst("grpcs://".count)
         } else {
-            throw .usage("--server takes grpc://HOST:PORT or grpcs://HOST:PORT, got \(url)")
+            throw .usage("--server takes grpc://HOST:PORT, grpcs://HOST:PORT or unix:PATH, got \(url)")
         }
         if rest.hasSuffix("/") { rest = rest.dropLast() }
         var hostPart: Substring
@@ -64,13 +94,16 @@ public struct ADSServer: Sendable, CustomStringConvertible {
     }
 
     public var description: String {
+        if let socketPath { return "unix:\(socketPath)" }
         let h = host.contains(":") ? "[\(host)]" : host
         return "\(tls == nil ? "grpc" : "grpcs")://\(h):\(port)"
     }
 
     func transport() throws -> HTTP2ClientTransport.Posix {
         let target: any ResolvableTarget
-        if host.contains(":") {
+        if let socketPath {
+            target = .unixDomainSocket(path: socketPath)
+        } else if host.contains(":") {
             target = .ipv6(address: host, port: port)
         } else if host.split(separator: ".").count == 4, host.allSatisfy({ $0.isNumber || $0 == "." }) {
             target = .ipv4(address: host, port: port)
@@ -92,9 +125,84 @@ public struct ADSServer: Sendable, CustomStringConvertible {
         var config = HTTP2ClientTransport.Posix.Config.defaults
         // xDS responses of large meshes exceed gRPC's 4 MiB default.
         config.http2.maxFrameSize = 1 << 20
+        config.http2.authority = authority
         return try HTTP2ClientTransport.Posix(
             target: target, transportSecurity: security, config: config,
             serviceConfig: ServiceConfig())
+    }
+}
+
+/// What a stream presents besides the node: headers sent with every stream (Envoy's
+/// `GrpcService.initial_metadata`; a Kuma dataplane token, a tenant header) and a bearer token
+/// read from a file at the start of every stream (istiod's `authorization: Bearer` with the pod's
+/// projected service-account token, which the kubelet rotates: a reconnect presents the new one).
+///
+/// The token is sent as Envoy's `FileBasedMetadataConfig` sends a file: under `tokenHeader`
+/// (`authorization`), after `tokenPrefix` (`Bearer ` for istiod; Kuma's dataplane token goes bare).
+public struct StreamCredentials: Sendable {
+    public var headers: [(name: String, value: String)]
+    public var tokenFile: String?
+    public var tokenHeader: String
+    public var tokenPrefix: String
+
+    public init(
+        headers: [(name: String, value: String)] = [], tokenFile: String? = nil, tokenHeader: String = "authorization",
+        tokenPrefix: String = "Bearer "
+    ) throws(XDSClientError) {
+        for (name, value) in headers {
+            try Self.check(name: name, what: "--header \(name)")
+            try Self.check(value: value, what: "--header \(name)")
+        }
+        try Self.check(name: tokenHeader, what: "--token-header \(tokenHeader)")
+        guard tokenPrefix.utf8.allSatisfy({ (0x20...0x7e).contains($0) }), tokenPrefix.first != " " else {
+            throw .usage("--token-prefix: printable ASCII, not starting with a space")
+        }
+        self.headers = headers
+        self.tokenFile = tokenFile
+        self.tokenHeader = tokenHeader
+        self.tokenPrefix = tokenPrefix
+        if tokenFile != nil { _ = try token() }
+    }
+
+    /// gRPC metadata names: lowercase letters, digits, `-`, `_`, `.`; not a pseudo-header, not one
+    /// gRPC itself sets, not binary (`-bin` values are bytes, not text).
+    static func check(name: String, what: String) throws(XDSClientError) {
+        let reserved: Set<String> = ["te", "content-type", "user-agent", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "host"]
+        guard !name.isEmpty, name.utf8.allSatisfy({ (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e })
+        else { throw .usage("\(what): a header name is lowercase letters, digits, '-', '_' and '.'") }
+        guard !reserved.contains(name), !name.hasSuffix("-bin") else {
+            throw .usage("\(what): gRPC sets this header itself (or it is binary)")
+        }
+    }
+
+    /// Printable ASCII (and spaces/tabs inside): what an HTTP/2 header value may carry as text.
+    static func check(value: String, what: String) throws(XDSClientError) {
+        guard value.utf8.count <= 16384, value.utf8.allSatisfy({ (0x20...0x7e).contains($0) || $0 == 0x09 }),
+            value.first != " ", value.last != " "
+        else { throw .usage("\(what): the value must be printable ASCII, at most 16 KiB, without surrounding spaces") }
+    }
+
+    /// The token file's contents now, without the trailing newline.
+    func token() throws(XDSClientError) -> String? {
+        guard let tokenFile else { return nil }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: tokenFile)) } catch {
+            throw .usage("--token-file \(tokenFile): cannot read: \(error.localizedDescription)")
+        }
+        guard data.count <= 16384, let text = String(data: data, encoding: .utf8) else {
+            throw .usage("--token-file \(tokenFile): not a token (larger than 16 KiB or not text)")
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw .usage("--token-file \(tokenFile): empty") }
+        try Self.check(value: token, what: "--token-file \(tokenFile)")
+        return token
+    }
+
+    /// The headers of one stream (the token file read now).
+    func streamHeaders() throws(XDSClientError) -> [(name: String, value: String)] {
+        var h = headers
+        if let t = try token() { h.append((tokenHeader, tokenPrefix + t)) }
+        return h
     }
 }
 
@@ -110,18 +218,29 @@ public enum XDSClientError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// The identity the client presents (Envoy's `node`).
-public func makeNode(id: String, cluster: String, metadata: [(String, String)]) -> Envoy_Config_Core_V3_Node {
+/// The identity the client presents (Envoy's `node`): `metadata` strings go over the fields of
+/// `baseMetadata` (a JSON object, as Istio's typed node metadata); `locality` is
+/// `REGION[/ZONE[/SUBZONE]]` (control planes order a node's endpoints by it).
+public func makeNode(
+    id: String, cluster: String, metadata: [(String, String)], baseMetadata: Google_Protobuf_Struct? = nil,
+    locality: String? = nil
+) -> Envoy_Config_Core_V3_Node {
     var n = Envoy_Config_Core_V3_Node()
     n.id = id
     n.cluster = cluster
     n.userAgentName = "xds2bpf"
     n.userAgentVersion = XDS2BPFVersion.string
     n.clientFeatures = ["envoy.lb.does_not_support_overprovisioning"]
-    if !metadata.isEmpty {
-        var s = Google_Protobuf_Struct()
+    if !metadata.isEmpty || baseMetadata != nil {
+        var s = baseMetadata ?? Google_Protobuf_Struct()
         for (k, v) in metadata { s.fields[k] = Google_Protobuf_Value(stringValue: v) }
         n.metadata = s
+    }
+    if let locality {
+        let parts = locality.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+        n.locality.region = parts[0]
+        if parts.count > 1 { n.locality.zone = parts[1] }
+        if parts.count > 2 { n.locality.subZone = parts[2] }
     }
     return n
 }
@@ -134,10 +253,13 @@ public struct ADSClient: Sendable {
     public let server: ADSServer
     /// The largest message accepted from the server.
     public var maxMessageBytes: Int
+    /// Headers and token presented at the start of every stream.
+    public var credentials: StreamCredentials?
 
-    public init(server: ADSServer, maxMessageBytes: Int = 64 << 20) {
+    public init(server: ADSServer, maxMessageBytes: Int = 64 << 20, credentials: StreamCredentials? = nil) {
         self.server = server
         self.maxMessageBytes = maxMessageBytes
+        self.credentials = credentials
     }
 
     static let sotwMethod = MethodDescriptor(
@@ -157,6 +279,9 @@ public struct ADSClient: Sendable {
         judge: @escaping @Sendable (XDSResourceSet) async -> (ADSVerdict, Next),
         onCandidate: @escaping @Sendable (XDSResourceSet) -> Void = { _ in }
     ) async throws -> ADSSession {
+        // read before connecting: a rotated token file is presented by the next stream
+        var metadata: Metadata = [:]
+        for (name, value) in try credentials?.streamHeaders() ?? [] { metadata.addString(value, forKey: name) }
         let transport = try server.transport()
         var session = initial
         let first = session.initialRequests()
@@ -208,9 +333,11 @@ public struct ADSClient: Sendable {
                 }
                 switch mode {
                 case .stateOfTheWorld:
-                    let request = StreamingClientRequest<DiscoveryRequest>(producer: { writer in
-                        for await r in sotwOut { try await writer.write(r) }
-                    })
+                    let request = StreamingClientRequest<DiscoveryRequest>(
+                        metadata: metadata,
+                        producer: { writer in
+                            for await r in sotwOut { try await writer.write(r) }
+                        })
                     return try await client.bidirectionalStreaming(
                         request: request, descriptor: Self.sotwMethod,
                         serializer: ProtobufSerializer<DiscoveryRequest>(),
@@ -223,9 +350,11 @@ public struct ADSClient: Sendable {
                         }
                     }
                 case .delta:
-                    let request = StreamingClientRequest<DeltaDiscoveryRequest>(producer: { writer in
-                        for await r in deltaOut { try await writer.write(r) }
-                    })
+                    let request = StreamingClientRequest<DeltaDiscoveryRequest>(
+                        metadata: metadata,
+                        producer: { writer in
+                            for await r in deltaOut { try await writer.write(r) }
+                        })
                     return try await client.bidirectionalStreaming(
                         request: request, descriptor: Self.deltaMethod,
                         serializer: ProtobufSerializer<DeltaDiscoveryRequest>(),
@@ -239,6 +368,21 @@ public struct ADSClient: Sendable {
                     }
                 }
             }
+        } catch let e as RPCError where e.code == .unauthenticated || e.code == .permissionDenied {
+            // The control plane's verdict on who we are: say so, not just "stream ended".
+            let presented =
+                credentials.map { c in
+                    (c.headers.map { "header \($0.name)" } + (c.tokenFile.map { ["the token in \($0)"] } ?? []))
+                        .joined(separator: ", ")
+                } ?? ""
+            throw XDSClientError.stream(
+                "the control plane refused the stream (\(e.code == .unauthenticated ? "unauthenticated" : "permission denied"): "
+                    + "\(e.message)); presented: \(presented.isEmpty ? "no credentials (--token-file, --header)" : presented)")
+        } catch let e as RPCError where String(describing: e).contains("failedToValidateHostname") {
+            let name = server.authority ?? server.host
+            throw XDSClientError.stream(
+                "TLS: the server's certificate does not name \(name)"
+                    + (server.authority == nil ? "; give the name it shows with --authority" : "") + " (\(e.message))")
         } catch let e as RPCError where e.code == .internalError && e.message.hasPrefix("Failed to decode message") {
             // grpc-swift's words for a response over the size limit (or not a DiscoveryResponse)
             throw XDSClientError.stream(

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Codegen
 import Foundation
+import SwiftProtobuf
 import Synchronization
 import XDSClient
 
 /// Options every command that talks to a control plane shares.
 struct ControlPlaneOptionGroup: ParsableArguments {
-    @Option(help: "The control plane: grpc://HOST:PORT, or grpcs://HOST:PORT for TLS.")
+    @Option(help: "The control plane: grpc://HOST:PORT, grpcs://HOST:PORT for TLS, or unix:PATH (a local xDS proxy).")
     var server: String
 
     @Option(help: "The node id presented to the control plane.")
@@ -15,8 +16,29 @@ struct ControlPlaneOptionGroup: ParsableArguments {
     @Option(help: "The node's cluster (Envoy's --service-cluster).")
     var cluster: String = ""
 
-    @Option(help: "KEY=VALUE node metadata (repeatable).")
+    @Option(help: "KEY=VALUE node metadata (repeatable; over the fields of --node-metadata).")
     var metadata: [String] = []
+
+    @Option(help: "A JSON object: the node's metadata with typed values (Istio's LABELS, NAMESPACE, ...).")
+    var nodeMetadata: String?
+
+    @Option(help: "The node's locality, REGION[/ZONE[/SUBZONE]] (control planes order endpoints by it).")
+    var locality: String?
+
+    @Option(help: "NAME=VALUE sent as gRPC metadata with every stream (repeatable; a dataplane token, a tenant).")
+    var header: [String] = []
+
+    @Option(help: "A file holding a token, sent as `authorization: Bearer TOKEN` and read again for every stream (istiod's service-account token).")
+    var tokenFile: String?
+
+    @Option(help: "The header that carries --token-file.")
+    var tokenHeader: String = "authorization"
+
+    @Option(help: "What goes before --token-file's token in its header ('' for Kuma's dataplane token).")
+    var tokenPrefix: String = "Bearer "
+
+    @Option(help: "The server's name when it is not the --server host: :authority, TLS server name and the name its certificate must show.")
+    var authority: String?
 
     @Flag(help: "Incremental (delta) xDS instead of state of the world.")
     var delta = false
@@ -37,25 +59,64 @@ struct ControlPlaneOptionGroup: ParsableArguments {
         for m in metadata where !m.contains("=") { throw ValidationError("--metadata takes KEY=VALUE, got \(m)") }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes: at least 1024") }
         if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together") }
+        if let locality, locality.isEmpty || locality.split(separator: "/", omittingEmptySubsequences: false).count > 3 {
+            throw ValidationError("--locality takes REGION[/ZONE[/SUBZONE]], got \(locality)")
+        }
         _ = try resolvedServer()
+        _ = try credentials()
+        _ = try baseMetadata()
     }
 
     func resolvedServer() throws -> ADSServer {
         let tls = (ca ?? cert ?? key) == nil ? nil : ADSServer.TLS(caFile: ca, certFile: cert, keyFile: key)
         do {
-            return try ADSServer(url: server, tls: tls)
+            return try ADSServer(url: server, tls: tls, authority: authority)
         } catch {
             throw ValidationError(error.description)
         }
     }
 
+    func credentials() throws -> StreamCredentials? {
+        guard !header.isEmpty || tokenFile != nil else { return nil }
+        var headers: [(name: String, value: String)] = []
+        for h in header {
+            guard let eq = h.firstIndex(of: "=") else { throw ValidationError("--header takes NAME=VALUE, got \(h)") }
+            // gRPC metadata names are case-insensitive and sent lowercase
+            headers.append((String(h[..<eq]).lowercased(), String(h[h.index(after: eq)...])))
+        }
+        do {
+            return try StreamCredentials(headers: headers, tokenFile: tokenFile, tokenHeader: tokenHeader, tokenPrefix: tokenPrefix)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// --node-metadata as a Struct (nil without it).
+    func baseMetadata() throws -> Google_Protobuf_Struct? {
+        guard let path = nodeMetadata else { return nil }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ValidationError("--node-metadata \(path): cannot read: \(error.localizedDescription)")
+        }
+        guard data.count <= 1 << 20 else { throw ValidationError("--node-metadata \(path): larger than 1 MiB") }
+        do { return try Google_Protobuf_Struct(jsonUTF8Data: data) } catch {
+            throw ValidationError("--node-metadata \(path): not a JSON object: \(error)")
+        }
+    }
+
     var node: Envoy_Config_Core_V3_Node {
-        makeNode(
-            id: nodeId, cluster: cluster,
-            metadata: metadata.map {
-                let kv = $0.split(separator: "=", maxSplits: 1)
-                return (String(kv[0]), kv.count > 1 ? String(kv[1]) : "")
-            })
+        get throws {
+            makeNode(
+                id: nodeId, cluster: cluster,
+                metadata: metadata.map {
+                    let kv = $0.split(separator: "=", maxSplits: 1)
+                    return (String(kv[0]), kv.count > 1 ? String(kv[1]) : "")
+                }, baseMetadata: try baseMetadata(), locality: locality)
+        }
+    }
+
+    func client() throws -> ADSClient {
+        ADSClient(server: try resolvedServer(), maxMessageBytes: maxMessageBytes, credentials: try credentials())
     }
 
     var mode: ADSMode { delta ? .delta : .stateOfTheWorld }
@@ -123,10 +184,10 @@ extension XDS2BPF {
 
         func run() throws {
             let server = try controlPlane.resolvedServer()
-            let session = ADSSession(mode: controlPlane.mode, node: controlPlane.node)
+            let session = ADSSession(mode: controlPlane.mode, node: try controlPlane.node)
             let quiet = self.quiet
             let latest = Mutex<XDSResourceSet>(XDSResourceSet())
-            let client = ADSClient(server: server, maxMessageBytes: controlPlane.maxMessageBytes)
+            let client = try controlPlane.client()
             let set: XDSResourceSet
             do {
                 set = try runBlocking {

@@ -86,13 +86,14 @@ extension XDS2BPF {
             dnsTimer.resume()
             defer { dnsTimer.cancel() }
 
-            var session = ADSSession(mode: controlPlane.mode, node: controlPlane.node, resume: agent.savedConfiguration())
+            let node = try controlPlane.node
+            var session = ADSSession(mode: controlPlane.mode, node: node, resume: agent.savedConfiguration())
             if session.accepted.isComplete && !session.accepted.received.isEmpty {
                 printErr(
                     "xds2bpf watch: resuming from the saved configuration (\(XDSResourceType.allCases.sorted().map { "\($0.shortName) \(session.accepted.versions[$0] ?? "-")" }.joined(separator: ", ")))"
                 )
             }
-            let client = ADSClient(server: server, maxMessageBytes: controlPlane.maxMessageBytes)
+            let client = try controlPlane.client()
             let once = self.once
             var backoff = 0.5
             let deadline = Date().addingTimeInterval(timeout.value)
@@ -126,7 +127,7 @@ extension XDS2BPF {
                 printErr("xds2bpf watch: reconnecting in \(String(format: "%.1f", backoff)) s")
                 Thread.sleep(forTimeInterval: backoff)
                 backoff = min(backoff * 2, 30)
-                if let saved = agent.savedConfiguration() { session = ADSSession(mode: controlPlane.mode, node: controlPlane.node, resume: saved) }
+                if let saved = agent.savedConfiguration() { session = ADSSession(mode: controlPlane.mode, node: node, resume: saved) }
             }
         }
     }

@@ -91,7 +91,7 @@ final class CLITests: XCTestCase {
     func testHugeFileIsRejectedWithoutHanging() throws {
         let d = try tmpDir()
         let url = d.appendingPathComponent("big.json")
-        FileManager.default.createFile(atPath: url.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         let h = try FileHandle(forWritingTo: url)
         let chunk = Data(repeating: UInt8(ascii: "x"), count: 1 << 20)
         for _ in 0..<100 { h.write(chunk) }

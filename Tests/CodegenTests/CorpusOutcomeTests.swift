@@ -16,7 +16,7 @@ final class CorpusOutcomeTests: XCTestCase {
         var files: [String] = []
         for case let rel as String in walker {
             var isDir: ObjCBool = false
-            fm.fileExists(atPath: root.appendingPathComponent(rel).path, isDirectory: &isDir)
+            _ = fm.fileExists(atPath: root.appendingPathComponent(rel).path, isDirectory: &isDir)
             if !isDir.boolValue, rel.hasSuffix(".json") || rel.hasSuffix(".yaml") || rel.hasSuffix(".yml") { files.append(rel) }
         }
         var grouped: [String: [String]] = [:]

@@ -190,7 +190,7 @@ final class FrontendBadInputTests: XCTestCase {
             let words = raw.bindMemory(to: UInt64.self)
             for i in words.indices { words[i] = rng.next() }
         }
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         bytes = []
         let start = Date()
         let s = SnapshotParser().parse(files: [path])

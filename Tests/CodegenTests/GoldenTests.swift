@@ -15,7 +15,7 @@ final class GoldenTests: XCTestCase {
         for entry in ((try? fm.contentsOfDirectory(atPath: l4.path)) ?? []).sorted() {
             let url = l4.appendingPathComponent(entry)
             var isDir: ObjCBool = false
-            fm.fileExists(atPath: url.path, isDirectory: &isDir)
+            _ = fm.fileExists(atPath: url.path, isDirectory: &isDir)
             if isDir.boolValue {
                 let files = ((try? fm.contentsOfDirectory(atPath: url.path)) ?? []).sorted()
                     .filter { $0.hasSuffix(".json") || $0.hasSuffix(".yaml") }

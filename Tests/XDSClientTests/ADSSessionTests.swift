@@ -320,5 +320,52 @@ final class ADSSessionTests: XCTestCase {
         for bad in ["http://x:1", "grpc://x", "grpc://x:0", "grpc://:80", "grpc://x:70000"] {
             XCTAssertThrowsError(try ADSServer(url: bad), bad)
         }
+        XCTAssertEqual(try ADSServer(url: "unix:///etc/istio/proxy/XDS").description, "unix:/etc/istio/proxy/XDS")
+        XCTAssertEqual(try ADSServer(url: "unix:./XDS").socketPath, "./XDS")
+        XCTAssertThrowsError(try ADSServer(url: "unix:"))
+        XCTAssertThrowsError(try ADSServer(url: "unix:/x", tls: .init(caFile: "ca.pem", certFile: nil, keyFile: nil)))
+        XCTAssertEqual(try ADSServer(url: "grpcs://10.0.0.1:15012", authority: "istiod.istio-system.svc").authority, "istiod.istio-system.svc")
+        for bad in ["", "a b", "x/y", "host\n"] {
+            XCTAssertThrowsError(try ADSServer(url: "grpcs://10.0.0.1:15012", authority: bad), bad)
+        }
+    }
+
+    /// The token file is read for every stream (a rotated token is the next stream's), under the
+    /// header and prefix given; header names and values are checked before anything connects.
+    func testStreamCredentialsReadTheTokenForEveryStream() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-cred-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let token = dir.appendingPathComponent("token").path
+        try "tok-1\n".write(toFile: token, atomically: true, encoding: .utf8)
+        let c = try StreamCredentials(headers: [("x-tenant", "t1")], tokenFile: token)
+        func pairs(_ c: StreamCredentials) throws -> [String] { try c.streamHeaders().map { "\($0.name): \($0.value)" } }
+        XCTAssertEqual(try pairs(c), ["x-tenant: t1", "authorization: Bearer tok-1"])
+        try "tok-2".write(toFile: token, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try pairs(c), ["x-tenant: t1", "authorization: Bearer tok-2"], "read again, not cached")
+        let kuma = try StreamCredentials(tokenFile: token, tokenHeader: "x-kuma-token", tokenPrefix: "")
+        XCTAssertEqual(try pairs(kuma), ["x-kuma-token: tok-2"])
+        // unreadable, empty or binary tokens, and headers gRPC owns or cannot carry, are refused
+        XCTAssertThrowsError(try StreamCredentials(tokenFile: dir.appendingPathComponent("none").path))
+        try "\n".write(toFile: token, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try c.streamHeaders(), "an empty token")
+        try "a\u{1}b".write(toFile: token, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try c.streamHeaders(), "a control character")
+        for (name, value) in [("Upper", "v"), ("te", "v"), ("x-bin", "v"), ("x", "line\nbreak"), ("", "v"), (":path", "/")] {
+            XCTAssertThrowsError(try StreamCredentials(headers: [(name, value)]), "\(name)=\(value)")
+        }
+    }
+
+    /// --node-metadata's typed values stay typed; --metadata strings go over them; the locality
+    /// fills as many levels as given.
+    func testNodeMetadataAndLocality() throws {
+        let base = try Google_Protobuf_Struct(jsonString: #"{"LABELS": {"app": "a"}, "NAMESPACE": "x", "PORTS": [80]}"#)
+        let n = makeNode(id: "n", cluster: "c", metadata: [("NAMESPACE", "y")], baseMetadata: base, locality: "r1/z1")
+        XCTAssertEqual(n.metadata.fields["NAMESPACE"]?.stringValue, "y")
+        XCTAssertEqual(n.metadata.fields["LABELS"]?.structValue.fields["app"]?.stringValue, "a")
+        XCTAssertEqual(n.metadata.fields["PORTS"]?.listValue.values.first?.numberValue, 80)
+        XCTAssertEqual([n.locality.region, n.locality.zone, n.locality.subZone], ["r1", "z1", ""])
+        XCTAssertFalse(makeNode(id: "n", cluster: "", metadata: []).hasLocality)
+        XCTAssertFalse(makeNode(id: "n", cluster: "", metadata: []).hasMetadata)
     }
 }

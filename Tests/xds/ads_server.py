@@ -41,7 +41,9 @@ Log (``--log FILE``, JSON lines, flushed per line): every request
 "stale"|"subscribe"|"unsubscribe"|"resubscribe", "type_url", "version_info", "response_nonce",
 "resource_names" | "subscribe"/"unsubscribe"/"initial_resource_versions", "error_detail":
 {"code", "message"}, "node": id (first request)}``), every response (``"dir": "response"``, with
-``version_info``, ``nonce``, ``resources`` names, ``removed``, ``injected``) and stream open/close.
+``version_info``, ``nonce``, ``resources`` names, ``removed``, ``injected``), stream open (with the
+names of the stream's metadata headers), refused (``--require-header``) and close, and each node a
+stream presents (``"dir": "node"``: id, cluster, metadata as JSON, locality, user agent).
 
 Control channel (``--control tcp:PORT`` on 127.0.0.1, ``tcp:0`` picks a port, or
 ``--control unix:PATH``; default tcp:0): one command per line, one reply line per command,
@@ -64,6 +66,10 @@ Control channel (``--control tcp:PORT`` on 127.0.0.1, ``tcp:0`` picks a port, or
                                     nobody asked for (``unrequested-<n>``)
   oversized KIND                    one-shot: a response of KIND with a 2 MiB resource (for a
                                     client whose message limit is below that)
+  require NAME=VALUE                from now on, refuse (UNAUTHENTICATED) a stream whose metadata
+                                    lacks NAME: VALUE (VALUE: the rest of the line; empty: no
+                                    longer required); open
+                                    streams are not affected (``disconnect`` them)
   disconnect [all|STREAM_ID]        end streams with gRPC status UNAVAILABLE
   status                            ok {json: version, types, streams}
   quit                              stop the server (exit 0)
@@ -265,6 +271,8 @@ class Server:
         self.log = log
         self.streams: dict[int, Stream] = {}
         self.nonces = itertools.count(1)
+        # gRPC metadata a stream must carry (--require-header, the ``require`` command)
+        self.required_headers: dict[str, str] = {}
 
     def nonce(self) -> str:
         return str(next(self.nonces))
@@ -315,7 +323,16 @@ class Server:
         s = Stream(mode, context.peer())
         with self.lock:
             self.streams[s.id] = s
-        self.log.write(dir="stream", event="open", mode=mode, stream=s.id, peer=s.peer)
+            required = dict(self.required_headers)
+        md = {k: v for k, v in context.invocation_metadata() if not k.endswith("-bin")}
+        self.log.write(dir="stream", event="open", mode=mode, stream=s.id, peer=s.peer,
+                       headers=sorted(k for k in md if not k.startswith("grpc-") and k != "user-agent"))
+        wrong = sorted(k for k, v in required.items() if md.get(k) != v)
+        if wrong:
+            with self.lock:
+                self.streams.pop(s.id, None)
+            self.log.write(dir="stream", event="refused", mode=mode, stream=s.id, wrong=wrong)
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "ads_server: missing or wrong " + ", ".join(wrong))
 
         def reader():
             try:
@@ -357,6 +374,14 @@ class Server:
                 self.streams.pop(s.id, None)
             self.log.write(dir="stream", event="close", mode=mode, stream=s.id, reason=reason)
 
+    def _log_node(self, s: Stream, node):
+        from google.protobuf.json_format import MessageToDict
+        loc = node.locality
+        self.log.write(dir="node", stream=s.id, id=node.id, cluster=node.cluster,
+                       metadata=MessageToDict(node.metadata) if node.HasField("metadata") else None,
+                       locality=[loc.region, loc.zone, loc.sub_zone] if node.HasField("locality") else None,
+                       user_agent=node.user_agent_name)
+
     @staticmethod
     def _err(req):
         if req.HasField("error_detail"):
@@ -393,6 +418,7 @@ class Server:
         url = req.type_url
         if req.HasField("node"):
             s.node = req.node.id
+            self._log_node(s, req.node)
         names = list(req.resource_names)
         wildcard = (url in WILDCARD_TYPES and not names) or "*" in names
         want = None if wildcard else set(names)
@@ -487,6 +513,7 @@ class Server:
         url = req.type_url
         if req.HasField("node"):
             s.node = req.node.id
+            self._log_node(s, req.node)
         sub, unsub = list(req.resource_names_subscribe), list(req.resource_names_unsubscribe)
         err = self._err(req)
         st = s.state.get(url)
@@ -670,6 +697,17 @@ def handle_command(srv: Server, line: str, stop: threading.Event) -> str:
                 return f"err {cmd} KIND"
             n = srv.inject(cmd, type_url_of(args[0]))
             return f"ok streams={n}"
+        if cmd == "require":
+            # one NAME=VALUE, the value the rest of the line ("authorization=Bearer TOKEN")
+            k, eq, v = line.strip()[len("require"):].strip().partition("=")
+            if not eq or not k:
+                return "err require NAME=VALUE (an empty VALUE: no longer required)"
+            with srv.lock:
+                if v:
+                    srv.required_headers[k.lower()] = v
+                else:
+                    srv.required_headers.pop(k.lower(), None)
+                return "ok " + " ".join(sorted(srv.required_headers))
         if cmd == "disconnect":
             n = srv.disconnect(args[0] if args else "all")
             return f"ok streams={n}"
@@ -726,7 +764,7 @@ def serve_control(srv: Server, spec: str, stop: threading.Event) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def make_certs(d: str) -> tuple[str, str, str]:
+def make_certs(d: str, names: list[str] | None = None) -> tuple[str, str, str]:
     os.makedirs(d, exist_ok=True)
     ca, ca_key = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
     crt, key = os.path.join(d, "server.pem"), os.path.join(d, "server.key")
@@ -743,7 +781,8 @@ def make_certs(d: str) -> tuple[str, str, str]:
     run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=localhost")
     ext = os.path.join(d, "server.ext")
     with open(ext, "w") as fh:
-        fh.write("subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\n"
+        san = ",".join(f"DNS:{n}" for n in names) if names else "DNS:localhost,IP:127.0.0.1,IP:::1"
+        fh.write(f"subjectAltName={san}\nextendedKeyUsage=serverAuth\n"
                  "basicConstraints=CA:FALSE\n")
     run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", crt,
         "-days", "3650", "-extfile", ext)
@@ -762,6 +801,11 @@ def main() -> int:
     ap.add_argument("--control", default="tcp:0", help="tcp:PORT (127.0.0.1) or unix:PATH")
     ap.add_argument("--log", help="JSON-lines log of requests and responses")
     ap.add_argument("--tls", metavar="DIR", help="serve grpcs with a CA + cert made (or found) in DIR")
+    ap.add_argument("--unix", metavar="PATH", help="also serve plaintext gRPC on this Unix socket")
+    ap.add_argument("--tls-name", action="append", default=[], metavar="DNS",
+                    help="with --tls: the server certificate names only these DNS names (repeatable)")
+    ap.add_argument("--require-header", action="append", default=[], metavar="NAME=VALUE",
+                    help="refuse (UNAUTHENTICATED) streams without this gRPC metadata (repeatable)")
     ap.add_argument("--version", dest="version", help="version of the initial snapshot (default: the input's, else v1)")
     args = ap.parse_args()
 
@@ -770,6 +814,9 @@ def main() -> int:
         versions = {u: args.version for u in types}
     snap = Snapshot(types, versions, args.version or "v1")
     srv = Server(snap, Log(args.log))
+    for h in args.require_header:
+        k, _, v = h.partition("=")
+        srv.required_headers[k.lower()] = v
 
     class Servicer:
         def StreamAggregatedResources(self, it, ctx):  # noqa: N802
@@ -802,7 +849,7 @@ def main() -> int:
     addr = f"{args.host}:{args.port}" if ":" not in args.host else f"[{args.host}]:{args.port}"
     ca = None
     if args.tls:
-        ca, crt, key = make_certs(args.tls)
+        ca, crt, key = make_certs(args.tls, args.tls_name)
         creds = grpc.ssl_server_credentials([(open(key, "rb").read(), open(crt, "rb").read())])
         port = server.add_secure_port(addr, creds)
     else:
@@ -810,10 +857,13 @@ def main() -> int:
     if port == 0:
         print(f"ads_server: cannot listen on {addr}", file=sys.stderr)
         return 1
+    if args.unix and server.add_insecure_port("unix:" + args.unix) == 0:
+        print(f"ads_server: cannot listen on unix:{args.unix}", file=sys.stderr)
+        return 1
     server.start()
     stop = threading.Event()
     control = serve_control(srv, args.control, stop)
-    print(json.dumps({"event": "ready", "port": port, "control": control, "tls": bool(args.tls), "ca": ca,
+    print(json.dumps({"event": "ready", "port": port, "control": control, "tls": bool(args.tls), "ca": ca, "unix": args.unix,
                       "version": snap.label,
                       "types": {u: len(r) for u, r in sorted(types.items())}}, sort_keys=True), flush=True)
     try:

@@ -7,6 +7,11 @@
 #   - grpcs with the server's CA; a wrong CA fails the handshake (exit 3);
 #   - a referenced EDS name the server never sends: exit 3 naming it after --timeout;
 #   - a resource that does not decode is NACKed with the reason (the server's log shows it);
+#   - a server that requires credentials: refused without them (the reason named), accepted with
+#     --token-file and --header; typed node metadata and locality arrive; watch reads a rotated
+#     token file again on reconnect;
+#   - --authority: a certificate for the server's name, dialled by address;
+#   - unix:PATH: the same server on a local socket;
 #   - no server: exit 3.
 # Every process is bounded by `timeout` and ended by PID.
 #   Tests/xds/run-fetch.sh        (XDS2BPF names the compiler)
@@ -155,6 +160,85 @@ set -e
 [ $rc = 3 ] && [ ! -e "$XDS_TMP/big.pb" ] && grep -q "larger than the limit of 2048 bytes" "$XDS_TMP/big.err" ||
 	xds_fail "fetch with --max-message-bytes 2048: exit $rc: $(tail -3 "$XDS_TMP/big.err")"
 ok "a response above --max-message-bytes fails the fetch with the reason (exit 3, no file)"
+xds_stop
+
+# Credentials: a server that requires a bearer token and a header (istiod's service-account
+# token, a Kuma dataplane token) refuses a stream without them, with the reason; the node carries
+# typed metadata (--node-metadata JSON, --metadata over it) and its locality.
+printf 'tok-1\n' >"$XDS_TMP/token"
+xds_start auth "$EX/bookinfo.xds.pb" --require-header "authorization=Bearer tok-1" --require-header x-tenant=t1 \
+	--unix "$XDS_TMP/xds.sock"
+set +e
+timeout 60 "$XDS2BPF" fetch --server "grpc://127.0.0.1:$XDS_PORT" --node-id anon --timeout 5s -o "$XDS_TMP/anon.pb" 2>"$XDS_TMP/anon.err"
+rc=$?
+set -e
+[ $rc = 3 ] && [ ! -e "$XDS_TMP/anon.pb" ] && grep -q 'refused the stream (unauthenticated: ads_server: missing or wrong authorization, x-tenant); presented: no credentials' "$XDS_TMP/anon.err" ||
+	xds_fail "fetch without credentials: exit $rc: $(tail -3 "$XDS_TMP/anon.err")"
+cat >"$XDS_TMP/meta.json" <<'JSON'
+{"CLUSTER_ID": "Kubernetes", "NAMESPACE": "default", "LABELS": {"app": "productpage", "version": "v1"}, "INTERCEPTION_MODE": "NONE", "POD_PORTS": [9080]}
+JSON
+timeout 60 "$XDS2BPF" fetch --server "grpc://127.0.0.1:$XDS_PORT" --node-id sidecar~10.1.2.3~pp.default~default.svc.cluster.local \
+	--token-file "$XDS_TMP/token" --header X-Tenant=t1 --node-metadata "$XDS_TMP/meta.json" --metadata NAMESPACE=bookinfo \
+	--locality us-east1/us-east1-b --timeout 20s -o "$XDS_TMP/auth.pb" 2>"$XDS_TMP/auth.err" ||
+	xds_fail "fetch with a token and a header: $(tail -3 "$XDS_TMP/auth.err")"
+cmp -s "$XDS_TMP/auth.pb" "$EX/bookinfo.xds.pb" || xds_fail "fetch with credentials: another snapshot"
+"$PY" - "$XDS_LOG" <<'PY' || xds_fail "the node's metadata, locality or headers as the server saw them"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+nodes = [r for r in recs if r.get("dir") == "node" and r["id"].startswith("sidecar~")]
+assert len(nodes) == 1, nodes
+n = nodes[0]
+assert n["metadata"] == {"CLUSTER_ID": "Kubernetes", "NAMESPACE": "bookinfo", "LABELS": {"app": "productpage", "version": "v1"},
+                         "INTERCEPTION_MODE": "NONE", "POD_PORTS": [9080.0]}, n["metadata"]
+assert n["locality"] == ["us-east1", "us-east1-b", ""], n["locality"]
+opened = [r for r in recs if r.get("event") == "open" and r["stream"] == n["stream"]]
+assert {"authorization", "x-tenant"} <= set(opened[0]["headers"]), opened
+assert [r for r in recs if r.get("event") == "refused"], "the anonymous stream was not refused"
+PY
+ok "credentials: refused without them (exit 3, the reason named); token file + header accepted; typed node metadata and locality arrive"
+# the same server on a Unix socket (a node-local xDS proxy, as pilot-agent's)
+timeout 60 "$XDS2BPF" fetch --server "unix://$XDS_TMP/xds.sock" --node-id uds --token-file "$XDS_TMP/token" --header x-tenant=t1 \
+	--timeout 20s -o "$XDS_TMP/uds.pb" 2>"$XDS_TMP/uds.err" || xds_fail "fetch over unix: $(tail -3 "$XDS_TMP/uds.err")"
+cmp -s "$XDS_TMP/uds.pb" "$EX/bookinfo.xds.pb" || xds_fail "fetch over unix: another snapshot"
+ok "fetch over a Unix socket (unix://PATH): the same snapshot"
+
+# The token rotates (the kubelet rewrites the projected token): a stream refused with the old
+# token is retried with backoff, and the next stream presents the file's new contents.
+mkdir -p "$XDS_TMP/rot"
+timeout 120 "$XDS2BPF" watch --server "grpc://127.0.0.1:$XDS_PORT" --node-id rotate --token-file "$XDS_TMP/token" \
+	--header x-tenant=t1 --cgroup /nonexistent --name "x2b-rot-$$" --state-dir "$XDS_TMP/rot" 2>"$XDS_TMP/rot.err" &
+WATCH_PID=$!
+stream_count() { "$PY" -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l).get("dir")=="node" and json.loads(l)["id"]=="rotate"))' "$XDS_LOG"; }
+for _ in $(seq 100); do [ "$(stream_count)" -ge 1 ] && break; sleep 0.2; done
+[ "$(stream_count)" -ge 1 ] || xds_fail "watch with a token: no stream"
+xds_ctl "require authorization=Bearer tok-2" >/dev/null
+xds_ctl disconnect all >/dev/null
+for _ in $(seq 100); do grep -q 'refused the stream (unauthenticated' "$XDS_TMP/rot.err" && break; sleep 0.2; done
+grep -q 'refused the stream (unauthenticated: ads_server: missing or wrong authorization); presented: header x-tenant, the token in' "$XDS_TMP/rot.err" ||
+	xds_fail "watch with a stale token: not refused with the reason: $(tail -3 "$XDS_TMP/rot.err")"
+printf 'tok-2\n' >"$XDS_TMP/token.new" && mv "$XDS_TMP/token.new" "$XDS_TMP/token"
+for _ in $(seq 150); do [ "$(stream_count)" -ge 2 ] && break; sleep 0.2; done
+[ "$(stream_count)" -ge 2 ] || xds_fail "watch after the token rotated: no new stream: $(tail -3 "$XDS_TMP/rot.err")"
+kill "$WATCH_PID" 2>/dev/null; wait "$WATCH_PID" 2>/dev/null || true
+ok "watch: a rotated token file is read again; the stale token's refusal is named and retried"
+xds_stop
+
+# --authority: the server's certificate names only its service name (as istiod's); dialled by
+# address, the name must be given.
+xds_start named "$EX/bookinfo.xds.pb" --tls "$XDS_TMP/named-certs" --tls-name xds.mesh.test
+set +e
+timeout 60 "$XDS2BPF" fetch --server "grpcs://127.0.0.1:$XDS_PORT" --ca "$XDS_TMP/named-certs/ca.pem" --node-id named \
+	--timeout 5s -o "$XDS_TMP/unnamed.pb" 2>"$XDS_TMP/unnamed.err"
+rc=$?
+set -e
+[ $rc = 3 ] && [ ! -e "$XDS_TMP/unnamed.pb" ] &&
+	grep -q "TLS: the server's certificate does not name 127.0.0.1; give the name it shows with --authority" "$XDS_TMP/unnamed.err" ||
+	xds_fail "grpcs by address to a certificate for another name: exit $rc: $(tail -2 "$XDS_TMP/unnamed.err")"
+timeout 60 "$XDS2BPF" fetch --server "grpcs://127.0.0.1:$XDS_PORT" --ca "$XDS_TMP/named-certs/ca.pem" --authority xds.mesh.test \
+	--node-id named --timeout 20s -o "$XDS_TMP/named.pb" 2>"$XDS_TMP/named.err" ||
+	xds_fail "fetch with --authority: $(tail -3 "$XDS_TMP/named.err")"
+cmp -s "$XDS_TMP/named.pb" "$EX/bookinfo.xds.pb" || xds_fail "fetch with --authority: another snapshot"
+ok "--authority: the certificate is checked against the given name (by address alone the handshake fails)"
 xds_stop
 
 set +e
