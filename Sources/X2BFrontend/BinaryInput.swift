@@ -114,18 +114,7 @@ extension ParseSession {
 
     /// Decodes resources on every core; the results in input order.
     static func decodeConcurrently(_ kinds: [ResourceKind], _ values: [Data]) -> [DecodedResource] {
-        let n = values.count
-        let chunks = min(n, max(1, ProcessInfo.processInfo.activeProcessorCount) * 4)
-        let out = UnsafeMutableBufferPointer<DecodedResource>.allocate(capacity: n)
-        defer { out.deallocate() }
-        // Each chunk writes its own slots (initialized exactly once), then all are moved out.
-        nonisolated(unsafe) let slots = out
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            for i in stride(from: c, to: n, by: chunks) {
-                (slots.baseAddress! + i).initialize(to: DecodedResource(kinds[i], values[i]))
-            }
-        }
-        return (0..<n).map { (out.baseAddress! + $0).move() }
+        concurrentMap(count: values.count, chunksPerCore: 4) { DecodedResource(kinds[$0], values[$0]) }
     }
 
     /// Decodes one binary `Any` payload by its type URL.

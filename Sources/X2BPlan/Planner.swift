@@ -458,12 +458,13 @@ public struct Planner {
     /// Envoy's server-name, transport and ALPN maps over `chains`, each chain an action.
     private mutating func tlsTable(_ chains: [IRFilterChain], listener l: IRListener, index li: UInt32) -> UInt32? {
         var actionOf: [String: UInt32] = [:]
-        var failed = false
+        // chains without an action (diagnosed by `action`): the table is not built
+        var unplanned: [String] = []
         func act(_ c: IRFilterChain?) -> UInt32? {
             guard let c else { return nil }
             if let a = actionOf[c.path] { return a }
             guard let a = action(for: c, listener: li) else {
-                failed = true
+                unplanned.append(c.path)
                 return nil
             }
             actionOf[c.path] = a
@@ -492,7 +493,7 @@ public struct Planner {
             }
         }
         table.defaultAction = act(l.defaultChain)
-        if failed { return nil }
+        if !unplanned.isEmpty { return nil }
         plan.tlsTables.append(table)
         return UInt32(plan.tlsTables.count - 1)
     }

@@ -108,18 +108,9 @@ public struct EndpointFastPath: Sendable {
             }
             return out
         }
-        let results = UnsafeMutableBufferPointer<Result<CLA?, any Error>>.allocate(capacity: n)
-        defer { results.deallocate() }
-        // Each index is written by exactly one iteration, then all are moved out.
-        nonisolated(unsafe) let slots = results
-        let chunks = min(n, max(1, ProcessInfo.processInfo.activeProcessorCount))
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            for i in stride(from: chunk, to: n, by: chunks) {
-                let r = Result<CLA?, any Error> { try changed[i].bytes.map { try CLA(serializedBytes: $0) } }
-                (slots.baseAddress! + i).initialize(to: r)
-            }
+        let all = concurrentMap(count: n) { i in
+            Result<CLA?, any Error> { try changed[i].bytes.map { try CLA(serializedBytes: $0) } }
         }
-        let all = (0..<n).map { (results.baseAddress! + $0).move() }
         var out: [CLA?] = []
         out.reserveCapacity(n)
         for r in all {
