@@ -68,12 +68,19 @@ public struct Lowerer {
     }
 
     public static func lower(_ snapshot: ResolvedSnapshot, hostAddresses: [String: [IRAddress]] = [:]) -> (MeshIR, [Diagnostic]) {
+        lower(snapshot, hostAddresses: hostAddresses, concurrentClusters: true)
+    }
+
+    /// `concurrentClusters: false` lowers one cluster at a time (tests compare the two).
+    static func lower(
+        _ snapshot: ResolvedSnapshot, hostAddresses: [String: [IRAddress]] = [:], concurrentClusters: Bool
+    ) -> (MeshIR, [Diagnostic]) {
         var l = Lowerer(snapshot, hostAddresses: hostAddresses)
-        let ir = l.run()
+        let ir = l.run(concurrentClusters: concurrentClusters)
         return (ir, l.diagnostics)
     }
 
-    mutating func run() -> MeshIR {
+    mutating func run(concurrentClusters: Bool = true) -> MeshIR {
         var listeners: [IRListener] = []
         for l in snapshot.listeners {
             if let lowered = lowerListener(l) { listeners.append(lowered) }
@@ -85,11 +92,10 @@ public struct Lowerer {
             routeTables[name] = lowerRouteConfiguration(r.message, path: ResourcePath.routeConfiguration(name))
         }
         var clusters: [IRCluster] = []
-        for name in snapshot.clusters.keys.sorted() {
-            loweringUnreferenced = referencedClusters[name] == nil
-            if let c = lowerCluster(snapshot.clusters[name]!) { clusters.append(c) }
+        for (c, d) in lowerClusters(snapshot.clusters.keys.sorted(), concurrent: concurrentClusters) {
+            diagnostics += d
+            if let c { clusters.append(c) }
         }
-        loweringUnreferenced = false
         let known = Set(clusters.map(\.name))
         for (name, path) in referencedClusters.sorted(by: { $0.key < $1.key }) where !known.contains(name) {
             if snapshot.clusters[name] == nil {
@@ -105,6 +111,26 @@ public struct Lowerer {
             listeners: listeners,
             routeTables: routeTables.keys.sorted().map { routeTables[$0]! },
             clusters: clusters)
+    }
+
+    /// Below this many clusters they are lowered on one core.
+    static let concurrentClusterMinimum = 64
+
+    /// Each cluster lowered by a copy of this lowerer (a cluster reads the snapshot and the
+    /// references the listeners made, and writes only its own diagnostics and scratch
+    /// state), on every core for large meshes; results and diagnostics in `names` order,
+    /// so the IR and the diagnostics are the same as one by one.
+    private func lowerClusters(_ names: [String], concurrent: Bool) -> [(IRCluster?, [Diagnostic])] {
+        var template = self
+        template.diagnostics = []
+        func lowerOne(_ i: Int) -> (IRCluster?, [Diagnostic]) {
+            var l = template
+            l.loweringUnreferenced = template.referencedClusters[names[i]] == nil
+            let c = l.lowerCluster(template.snapshot.clusters[names[i]]!)
+            return (c, l.diagnostics)
+        }
+        if !concurrent || names.count < Self.concurrentClusterMinimum { return names.indices.map(lowerOne) }
+        return concurrentMap(count: names.count, chunksPerCore: 4, lowerOne)
     }
 
     // MARK: Listeners
