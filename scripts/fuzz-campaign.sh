@@ -84,7 +84,7 @@ invocations=$(($(field invocations) + 1))
 prior=$(field oom_timeout_crash)
 mkdir -p "$OUT/crashes"
 crashes_before=$(find "$OUT/crashes" -type f | wc -l)
-log=$OUT/campaign-$invocations.log
+log=$OUT/campaign-$key-$invocations.log
 
 # Writes the ledger from the run's last progress line (libFuzzer's running total of the
 # executions of finished jobs), so that a run ended by a signal still counts what it did.
