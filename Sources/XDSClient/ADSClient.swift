@@ -165,12 +165,12 @@ public struct StreamCredentials: Sendable {
     }
 
     /// gRPC metadata names: lowercase letters, digits, `-`, `_`, `.`; not a pseudo-header, not one
-    /// gRPC itself sets, not binary (`-bin` values are bytes, not text).
+    /// gRPC itself sets or reserves (`grpc-*`), not binary (`-bin` values are bytes, not text).
     static func check(name: String, what: String) throws(XDSClientError) {
-        let reserved: Set<String> = ["te", "content-type", "user-agent", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "host"]
+        let reserved: Set<String> = ["te", "content-type", "user-agent", "host"]
         guard !name.isEmpty, name.utf8.allSatisfy({ (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e })
         else { throw .usage("\(what): a header name is lowercase letters, digits, '-', '_' and '.'") }
-        guard !reserved.contains(name), !name.hasSuffix("-bin") else {
+        guard !reserved.contains(name), !name.hasPrefix("grpc-"), !name.hasSuffix("-bin") else {
             throw .usage("\(what): gRPC sets this header itself (or it is binary)")
         }
     }

@@ -351,7 +351,7 @@ final class ADSSessionTests: XCTestCase {
         XCTAssertThrowsError(try c.streamHeaders(), "an empty token")
         try "a\u{1}b".write(toFile: token, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try c.streamHeaders(), "a control character")
-        for (name, value) in [("Upper", "v"), ("te", "v"), ("x-bin", "v"), ("x", "line\nbreak"), ("", "v"), (":path", "/")] {
+        for (name, value) in [("Upper", "v"), ("te", "v"), ("grpc-status", "0"), ("x-bin", "v"), ("x", "line\nbreak"), ("", "v"), (":path", "/")] {
             XCTAssertThrowsError(try StreamCredentials(headers: [(name, value)]), "\(name)=\(value)")
         }
     }
