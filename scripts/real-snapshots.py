@@ -169,12 +169,16 @@ def run_case(xds2bpf: str, work: str, case: str, files: list[str]) -> dict:
     except ValueError:
         diags = []
     errors = [{"id": d.get("id"), "message": d.get("message", "")} for d in diags if d.get("severity") == "error"]
+    # XDS210: a filter that can deny traffic guards routes or a chain, which the bundle refuses.
+    refusing = sorted({m.group(2) or m.group(1) for d in diags if d.get("id") == "XDS210"
+                       for m in [re.search(r"filter (\S+)(?: \((\S+)\))? can", d.get("message", ""))] if m})
     ids = sorted({e["id"] for e in errors})
     status = {0: "accepted", 1: "rejected", 2: "usage error"}.get(rc, "crash")  # None: timeout
     if status == "rejected" and ids and set(ids) <= NOT_SNAPSHOT:
         status = "not-a-snapshot"
     return {"case": case, "files": files, "exit": rc, "status": status, "error_ids": ids, "errors": errors,
-            "warnings": sum(d.get("severity") == "warning" for d in diags), "stderr": err[-2000:],
+            "warnings": sum(d.get("severity") == "warning" for d in diags), "refusing_filters": refusing,
+            "stderr": err[-2000:],
             "seconds": round(time.monotonic() - t0, 3),
             "command": "timeout 60 xds2bpf check --diagnostics json " + " ".join(files)}
 
@@ -221,6 +225,14 @@ def markdown(results: list[dict], mirrors: dict[str, Mirror], version: str, miss
         L += ["", f"Of the {snaps} inputs that are snapshots (accepted or rejected), **{tot['accepted']} "
               f"({100 * tot['accepted'] // snaps} %) are accepted**; of all {sum(tot.values())} cases, "
               f"{100 * tot['accepted'] // sum(tot.values())} %."]
+    guarded = [r for r in results if r["status"] == "accepted" and r.get("refusing_filters")]
+    if guarded:
+        per = collections.Counter(f for r in guarded for f in r["refusing_filters"])
+        L += ["", f"Of the accepted cases, {len(guarded)} have routes or filter chains guarded by a filter that can "
+              "deny traffic and that the kernel cannot run (XDS210): the bundle refuses what such a filter guards "
+              "and routes the rest (fail closed; `--unsupported=error` rejects these cases instead). Filters, by "
+              "cases: " + ", ".join(f"`{f.split('.')[-1] if f.startswith('envoy.') else f}` {n}"
+                                    for f, n in sorted(per.items(), key=lambda x: (-x[1], x[0]))) + "."]
     L += ["", "## Rejections by diagnostic", "",
           "Rejected cases (not-a-snapshot ones excepted) by error id; a case with errors of two ids counts "
           "in both rows. The message is the commonest one of that id (first line).", ""]

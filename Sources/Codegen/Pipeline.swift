@@ -88,7 +88,9 @@ public enum Pipeline {
     ) -> FrontEndResult {
         var t = timings
         let resolved = t.measure("resolve") { Resolver().resolve(snapshot) }
-        let (ir, lowerDiags) = t.measure("lower") { Lowerer.lower(resolved, hostAddresses: options.hostAddresses) }
+        let (ir, lowerDiags) = t.measure("lower") {
+            Lowerer.lower(resolved, hostAddresses: options.hostAddresses, refuseGuarded: options.unsupported.refusesGuardedTraffic)
+        }
         var diags = snapshot.diagnostics + resolved.diagnostics + lowerDiags
         if snapshot.listeners.isEmpty && snapshot.clusters.isEmpty && snapshot.routeConfigurations.isEmpty
             && snapshot.loadAssignments.isEmpty && !diags.hasErrors && !options.allowEmpty

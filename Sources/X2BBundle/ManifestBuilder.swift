@@ -51,6 +51,10 @@ public enum ManifestBuilder {
         m.bypassedFilters = provenance.frontEndDiagnostics.filter { $0.id == DiagnosticID.bypassedFilter.code }.map {
             "\($0.path): \($0.message)"
         }
+        // What the bundle refuses because a filter it cannot run guards it (the default: fail closed).
+        m.refusedFailClosed = provenance.frontEndDiagnostics.filter { $0.id == DiagnosticID.refusedFailClosed.code }.map {
+            "\($0.path): \($0.message)"
+        }
         for p in bundle.sortedPaths {
             var f = Xds2bpf_Bundle_V1_File()
             f.path = p

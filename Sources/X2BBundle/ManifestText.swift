@@ -14,6 +14,10 @@ public enum ManifestText {
             out += "NOT ENFORCED, filters that can deny traffic (--unsupported=warn):\n"
             for f in m.bypassedFilters { out += "  \(f)\n" }
         }
+        if !m.refusedFailClosed.isEmpty {
+            out += "REFUSED (fail closed), what needs filters or TLS termination the kernel cannot run:\n"
+            for f in m.refusedFailClosed { out += "  \(f)\n" }
+        }
         out += "programs:\n"
         for p in m.programs {
             out += "  \(pad(p.name, 16))\(pad(p.section, 22))\(pad(attachName(p.attach), 14))\(p.serves)\n"

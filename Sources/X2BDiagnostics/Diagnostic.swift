@@ -72,6 +72,7 @@ public enum DiagnosticID: String, Sendable, CaseIterable {
     case unsupportedMatcher = "XDS207"
     case httpNeedsModule = "XDS208"
     case bypassedFilter = "XDS209"  // a filter that can deny traffic would be bypassed (fail closed)
+    case refusedFailClosed = "XDS210"  // what the kernel cannot run (such a filter, TLS termination) is refused (fail closed)
     // Planning limits: XDS3xx
     case limitExceeded = "XDS301"
     case nameTooLong = "XDS302"
@@ -85,7 +86,7 @@ public enum DiagnosticID: String, Sendable, CaseIterable {
     public var defaultSeverity: Diagnostic.Severity {
         switch self {
         case .skippedContent, .legacyTypeURL, .inboundSkipped, .normalizedInput: .note
-        case .notEnforced, .httpNeedsModule, .noEndpoints: .warning
+        case .notEnforced, .httpNeedsModule, .noEndpoints, .refusedFailClosed: .warning
         default: .error
         }
     }

@@ -99,6 +99,7 @@ struct ClusterBehaviours {
         case .weighted(let e): return shares(e.map { ($0.cluster, UInt64($0.weight)) })
         case .http: return .http
         case .pass: return .untouched("the filter chain does not route")
+        case .refuse: return .response(IRPrinter.action(a))
         }
     }
 
@@ -107,7 +108,7 @@ struct ClusterBehaviours {
         case .cluster(let c): return shares([(c, 1)])
         case .weighted(let e, _): return shares(e.map { ($0.cluster, UInt64($0.weight)) })
         case .clusterHeader(let h): return .clusterHeader(h)
-        case .redirect, .directResponse, .nonForwarding: return .response(IRPrinter.action(a))
+        case .redirect, .directResponse, .nonForwarding, .guarded: return .response(IRPrinter.action(a))
         }
     }
 }

@@ -280,6 +280,8 @@ struct DiffEngine {
         switch c.action {
         case .pass(let why):
             return RoutingDiff.Side(outcome: "untouched", decision: "\(head): pass: \(why)")
+        case .refuse:
+            return RoutingDiff.Side(outcome: "refused", decision: "\(head): \(IRPrinter.action(c.action))")
         case .cluster(let name):
             return clusterSide(&s, head + " tcp_proxy", name: name, options: [(name, 1)])
         case .weighted(let entries):
@@ -290,6 +292,12 @@ struct DiffEngine {
         case .http(let name):
             // explain without a request: the connect-time fallback (authority = the destination, path /).
             guard let t = s.tables[name] else { return RoutingDiff.Side(outcome: "untouched", decision: "\(head): no route table") }
+            if let filters = t.guardingFilters {
+                return RoutingDiff.Side(
+                    outcome: "refused",
+                    decision: "\(head) http (connect-time fallback): routes guarded by \(filters.joined(separator: ", ")), which the kernel cannot run: refused"
+                )
+            }
             var side = requestSide(&s, p, t, HTTPRequest(authority: p.dst), random: 0, normalize: false)
             side.decision = "\(head) http (connect-time fallback: authority \(p.dst), path /): " + side.decision
             return side
@@ -331,6 +339,8 @@ struct DiffEngine {
             switch r.action {
             case .redirect, .directResponse, .nonForwarding:
                 side = RoutingDiff.Side(outcome: "http_response", decision: head + " (answered by the proxy)")
+            case .guarded:
+                side = RoutingDiff.Side(outcome: "refused", decision: head)
             case .weighted(let entries, _):
                 side = clusterSide(&s, head, name: d.cluster, options: weightedOptions(entries))
             case .cluster, .clusterHeader:

@@ -100,12 +100,13 @@ public enum IRPrinter {
         return "chain\(name) {\(parts.joined(separator: ", "))} -> \(action(c.action))"
     }
 
-    static func action(_ a: IRChainAction) -> String {
+    public static func action(_ a: IRChainAction) -> String {
         switch a {
         case .cluster(let c): "cluster \(q(c))"
         case .weighted(let w): "weighted [\(w.map { "\(q($0.cluster)) \($0.weight)" }.joined(separator: ", "))]"
         case .http(let t): "http route_table \(q(t))"
         case .pass(let why): "pass (\(why))"
+        case .refuse(let because): "refuse (\(because))"
         }
     }
 
@@ -182,6 +183,7 @@ public enum IRPrinter {
                 + (r.stripQuery ? " strip_query" : "")
         case .directResponse(let s, let body): "direct_response \(s)" + (body.map { " body \(q(String($0.prefix(40))))" } ?? "")
         case .nonForwarding: "non_forwarding"
+        case .guarded(let filters): "refuse (guarded by \(filters.map(q).joined(separator: ", ")), which the kernel cannot run)"
         }
     }
 

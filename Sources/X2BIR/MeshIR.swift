@@ -178,6 +178,14 @@ public enum IRChainAction: Sendable, Hashable {
     case http(routeTable: String)
     /// Nothing to do at connect time (e.g. a chain whose filters do not route).
     case pass(reason: String)
+    /// Refused (fail closed): the chain needs what the kernel cannot run — a network filter
+    /// that can close connections, TLS termination — and `because` says what.
+    case refuse(because: String)
+
+    /// The refusal of what filters the kernel cannot run guard.
+    public static func refuse(guardedBy filters: [String]) -> IRChainAction {
+        .refuse(because: "guarded by \(filters.map { "\"\($0)\"" }.joined(separator: ", ")), which the kernel cannot run")
+    }
 }
 
 // MARK: - HTTP routes
@@ -469,6 +477,9 @@ public enum IRRouteAction: Sendable, Hashable {
     case redirect(IRRedirect)
     case directResponse(status: UInt32, body: String?)
     case nonForwarding
+    /// Refused in the kernel: HTTP filters that can deny requests run on this route in
+    /// Envoy and the kernel cannot run them (fail closed; `filters` names them).
+    case guarded(filters: [String])
 }
 
 /// `regex_rewrite`: RE2 pattern and substitution (`\1` groups).
@@ -497,6 +508,22 @@ public struct IRRouteNotes: Sendable, Hashable {
     public var isEmpty: Bool {
         timeout == nil && retries == nil && prefixRewrite == nil && hostRewrite == nil && hostRewriteHeader == nil
             && regexRewrite == nil && other.isEmpty
+    }
+}
+
+extension IRRouteTable {
+    /// The filters that guard (refuse) routes of this table, in first-seen order; nil
+    /// when none do. Without the request (the connect-time fallback) such a table refuses.
+    public var guardingFilters: [String]? {
+        var out: [String] = []
+        for vh in virtualHosts {
+            for r in vh.routes {
+                if case .guarded(let filters) = r.action {
+                    for f in filters where !out.contains(f) { out.append(f) }
+                }
+            }
+        }
+        return out.isEmpty ? nil : out
     }
 }
 

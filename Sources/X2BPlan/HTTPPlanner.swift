@@ -431,7 +431,7 @@ public struct HTTPPlanner {
                         "cluster_header \(ResourcePath.quoted(h)) (a pseudo-header) is not supported"))
             }
             route.hash = canonical == ":authority" ? FNV.name("host") : FNV.name(canonical)
-        case .redirect, .directResponse, .nonForwarding:
+        case .redirect, .directResponse, .nonForwarding, .guarded:
             route.action = .local
         }
         return route

@@ -365,6 +365,9 @@ public struct Planner {
             return nil  // HTTP chains are planned per destination by httpAction
         case .pass:
             plan.actions.append(.init(kind: .pass, target: 0, count: 0, totalWeight: 0, listener: listener, fallback: 0, source: chain.path))
+        case .refuse:
+            // A deny-capable network filter the kernel cannot run guards the chain: fail closed.
+            plan.actions.append(.init(kind: .refuse, target: 0, count: 0, totalWeight: 0, listener: listener, fallback: 0, source: chain.path))
         }
         return id
     }
@@ -386,12 +389,16 @@ public struct Planner {
             route = RouteSemantics.decide(table, request, random: 0).route
         }
         let source = route?.path ?? chain.path
-        let l4: IRChainAction
+        var l4: IRChainAction
         switch route?.action {
         case .cluster(let c)?: l4 = .cluster(c)
         case .weighted(let entries, _)?: l4 = .weighted(entries)
         default: l4 = .pass(reason: "no forwarding route for \(authority)/")
         }
+        // Without the request any route of the table may be asked for, so a table where a
+        // filter the kernel cannot run guards some route refuses the L4 fallback (fail
+        // closed): forwarding every request where `/` goes would bypass the filter.
+        if let filters = table.guardingFilters { l4 = .refuse(guardedBy: filters) }
         let fallback = action(for: IRFilterChain(name: chain.name, path: source, match: chain.match, action: l4), listener: listener)
         guard let fallback else { return nil }
         plan.needsHTTP = true
@@ -517,11 +524,14 @@ public struct Planner {
         }
         for (i, (_, l)) in ordered.enumerated() {
             let li = UInt32(i)
-            if l.chains.contains(where: { if case .http = $0.action { true } else { false } }) {
+            let httpTables = l.chains.compactMap { if case .http(let t) = $0.action { ir.routeTable(named: t) } else { nil } }
+            if !httpTables.isEmpty {
+                let guarded = httpTables.contains { $0.guardingFilters != nil }
                 diagnostics.append(
                     Diagnostic(
                         .httpNeedsModule, path: l.path,
                         "HTTP routes are decided per request only with the defer-connect module; without it a connect follows the route for path \"/\" of the virtual host of the dialled address"
+                            + (guarded ? ", and is refused where the route table has routes guarded by filters the kernel cannot run (XDS210)" : "")
                     ))
             }
             let full = l.address.family == .inet4 ? 32 : 128

@@ -244,6 +244,14 @@ public nonisolated struct Xds2bpf_Bundle_V1_Manifest: @unchecked Sendable {
     set {_uniqueStorage()._dnsClusters = newValue}
   }
 
+  /// What the kernel cannot run and this bundle refuses instead (fail closed, the
+  /// default): filters that can deny traffic, and the routes or chains they guard;
+  /// HTTP chains behind TLS termination. "<resource path>: <diagnostic message>" (XDS210).
+  public var refusedFailClosed: [String] {
+    get {_storage._refusedFailClosed}
+    set {_uniqueStorage()._refusedFailClosed = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -551,7 +559,7 @@ nonisolated extension Xds2bpf_Bundle_V1_MapKind: SwiftProtobuf._ProtoNameProvidi
 
 nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Manifest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{3}abi_version\0\u{3}xds2bpf_version\0\u{3}clang_version\0\u{3}snapshot_sha256\0\u{1}object\0\u{1}files\0\u{1}programs\0\u{1}maps\0\u{3}tail_calls\0\u{1}listeners\0\u{1}clusters\0\u{3}code_sha256\0\u{3}needs_http\0\u{3}http_object\0\u{3}bypassed_filters\0\u{3}dns_clusters\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{3}abi_version\0\u{3}xds2bpf_version\0\u{3}clang_version\0\u{3}snapshot_sha256\0\u{1}object\0\u{1}files\0\u{1}programs\0\u{1}maps\0\u{3}tail_calls\0\u{1}listeners\0\u{1}clusters\0\u{3}code_sha256\0\u{3}needs_http\0\u{3}http_object\0\u{3}bypassed_filters\0\u{3}dns_clusters\0\u{3}refused_fail_closed\0")
 
   fileprivate class _StorageClass {
     var _formatVersion: UInt32 = 0
@@ -571,6 +579,7 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
     var _httpObject: String = String()
     var _bypassedFilters: [String] = []
     var _dnsClusters: [Xds2bpf_Bundle_V1_DnsCluster] = []
+    var _refusedFailClosed: [String] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -598,6 +607,7 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
       _httpObject = source._httpObject
       _bypassedFilters = source._bypassedFilters
       _dnsClusters = source._dnsClusters
+      _refusedFailClosed = source._refusedFailClosed
     }
   }
 
@@ -633,6 +643,7 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
         case 15: try { try decoder.decodeSingularStringField(value: &_storage._httpObject) }()
         case 16: try { try decoder.decodeRepeatedStringField(value: &_storage._bypassedFilters) }()
         case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._dnsClusters) }()
+        case 18: try { try decoder.decodeRepeatedStringField(value: &_storage._refusedFailClosed) }()
         default: break
         }
       }
@@ -692,6 +703,9 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
       if !_storage._dnsClusters.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._dnsClusters, fieldNumber: 17)
       }
+      if !_storage._refusedFailClosed.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._refusedFailClosed, fieldNumber: 18)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -718,6 +732,7 @@ nonisolated extension Xds2bpf_Bundle_V1_Manifest: SwiftProtobuf.Message, SwiftPr
         if _storage._httpObject != rhs_storage._httpObject {return false}
         if _storage._bypassedFilters != rhs_storage._bypassedFilters {return false}
         if _storage._dnsClusters != rhs_storage._dnsClusters {return false}
+        if _storage._refusedFailClosed != rhs_storage._refusedFailClosed {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -25,8 +25,19 @@ enum FilterSafety {
         "envoy.extensions.filters.http.header_to_metadata.v3.Config",
         "envoy.extensions.filters.http.set_filter_state.v3.Config",
         "envoy.extensions.filters.http.set_metadata.v3.Config",
-        // Protocol translation (gRPC-Web to gRPC), no policy.
+        // Protocol translation (gRPC-Web to gRPC, gRPC over HTTP/1.1), no policy.
         "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb",
+        "envoy.extensions.filters.http.grpc_http1_bridge.v3.Config",
+        // Header rewriting, as the route table's own header mutations (neither is applied in the kernel).
+        "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+        // Rewrites the bodies of responses the upstream already sent; never refuses a request.
+        "envoy.extensions.filters.http.custom_response.v3.CustomResponse",
+        // Adds geolocation headers from the client address.
+        "envoy.extensions.filters.http.geoip.v3.Geoip",
+        // Throttles bytes (delays them); never refuses.
+        "envoy.extensions.filters.http.bandwidth_limit.v3.BandwidthLimit",
+        // Adds credentials for the upstream: bypassed, the upstream sees none (it refuses, not admits).
+        "envoy.extensions.filters.http.credential_injector.v3.CredentialInjector",
         // Istio's telemetry and peer metadata filters, and its upstream ALPN override.
         "stats.PluginConfig",
         "io.istio.http.peer_metadata.Config",

@@ -62,20 +62,29 @@ public struct Lowerer {
         var hasNames: Bool { entries.contains(where: \.isName) }
     }
 
-    public init(_ snapshot: ResolvedSnapshot, hostAddresses: [String: [IRAddress]] = [:]) {
+    /// What a filter the kernel cannot run guards (a deny-capable HTTP filter's routes, a
+    /// deny-capable network filter's chain) is refused: fail closed (XDS210). False under
+    /// `--unsupported=warn`: such filters are bypassed, and XDS209 says so.
+    private let refuseGuarded: Bool
+
+    public init(_ snapshot: ResolvedSnapshot, hostAddresses: [String: [IRAddress]] = [:], refuseGuarded: Bool = true) {
         self.snapshot = snapshot
         self.hostAddresses = hostAddresses
+        self.refuseGuarded = refuseGuarded
     }
 
-    public static func lower(_ snapshot: ResolvedSnapshot, hostAddresses: [String: [IRAddress]] = [:]) -> (MeshIR, [Diagnostic]) {
-        lower(snapshot, hostAddresses: hostAddresses, concurrentClusters: true)
+    public static func lower(
+        _ snapshot: ResolvedSnapshot, hostAddresses: [String: [IRAddress]] = [:], refuseGuarded: Bool = true
+    ) -> (MeshIR, [Diagnostic]) {
+        lower(snapshot, hostAddresses: hostAddresses, refuseGuarded: refuseGuarded, concurrentClusters: true)
     }
 
     /// `concurrentClusters: false` lowers one cluster at a time (tests compare the two).
     static func lower(
-        _ snapshot: ResolvedSnapshot, hostAddresses: [String: [IRAddress]] = [:], concurrentClusters: Bool
+        _ snapshot: ResolvedSnapshot, hostAddresses: [String: [IRAddress]] = [:], refuseGuarded: Bool = true,
+        concurrentClusters: Bool
     ) -> (MeshIR, [Diagnostic]) {
-        var l = Lowerer(snapshot, hostAddresses: hostAddresses)
+        var l = Lowerer(snapshot, hostAddresses: hostAddresses, refuseGuarded: refuseGuarded)
         let ir = l.run(concurrentClusters: concurrentClusters)
         return (ir, l.diagnostics)
     }
@@ -333,6 +342,7 @@ public struct Lowerer {
         var action: IRChainAction?
         var ignored: [String] = []
         var denying: [(index: Int, name: String, type: String)] = []
+        var refusing: [String] = []
         var unknownTypes: [(path: String, message: String)] = []
         for (i, f) in fc.filters.enumerated() {
             let fpath = "\(path).filters[\(i)]"
@@ -404,12 +414,19 @@ public struct Lowerer {
                     "no tcp_proxy or http_connection_manager filter (found \(found)); the chain cannot be routed"))
         } else if action != nil {
             for d in denying {
+                let filter = "network filter \(d.name)\(d.type.isEmpty || d.type == d.name ? "" : " (\(d.type))")"
                 diagnostics.append(
-                    Diagnostic(
-                        .bypassedFilter, path: "\(path).filters[\(d.index)]",
-                        "network filter \(d.name)\(d.type.isEmpty || d.type == d.name ? "" : " (\(d.type))") can refuse connections and is not enforced in the kernel: connections to listener \(ResourcePath.quoted(listener)) would bypass it (--unsupported=warn compiles anyway)"
-                    ))
+                    refuseGuarded
+                        ? Diagnostic(
+                            .refusedFailClosed, path: "\(path).filters[\(d.index)]",
+                            "\(filter) can refuse connections and the kernel cannot run it: connections to listener \(ResourcePath.quoted(listener)) that take this chain are refused (fail closed; --unsupported=warn bypasses the filter instead)"
+                        )
+                        : Diagnostic(
+                            .bypassedFilter, path: "\(path).filters[\(d.index)]",
+                            "\(filter) can refuse connections and is not enforced in the kernel: connections to listener \(ResourcePath.quoted(listener)) bypass it"
+                        ))
             }
+            if refuseGuarded { refusing = denying.map(\.name) }
             if !ignored.isEmpty {
                 diagnostics.append(
                     Diagnostic(
@@ -424,6 +441,18 @@ public struct Lowerer {
             return nil
         }
         if case .http = action, TLSSelection.needsClientHello([IRFilterChain(name: fc.name, path: path, match: match, action: action)]) {
+            if refuseGuarded {
+                // Envoy accepts it; the kernel cannot terminate TLS: refuse what takes the chain
+                // (chosen from the ClientHello with the module, as TLS passthrough chains are).
+                diagnostics.append(
+                    Diagnostic(
+                        .refusedFailClosed, path: "\(path).filter_chain_match",
+                        "filter chain match on server_names, transport_protocol \"tls\" or application_protocols selects an HTTP connection manager behind TLS termination, which the kernel cannot do: connections that take this chain are refused (fail closed; TLS passthrough chains with tcp_proxy are routed by SNI; --unsupported=warn drops the chain instead)"
+                    ))
+                return IRFilterChain(
+                    name: fc.name, path: path, match: match,
+                    action: .refuse(because: "an HTTP connection manager behind TLS termination, which the kernel cannot do"))
+            }
             diagnostics.append(
                 Diagnostic(
                     .unsupportedRouting, path: "\(path).filter_chain_match",
@@ -431,7 +460,7 @@ public struct Lowerer {
                 ))
             return nil
         }
-        return IRFilterChain(name: fc.name, path: path, match: match, action: action)
+        return IRFilterChain(name: fc.name, path: path, match: match, action: refusing.isEmpty ? action : .refuse(guardedBy: refusing))
     }
 
     private mutating func lowerTcpProxy(_ tp: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy, path: String) -> IRChainAction? {
@@ -530,6 +559,7 @@ public struct Lowerer {
         listener: String, port: UInt16, path: String
     ) -> String? {
         var filters: [String] = []
+        var guards: [RouteGuard] = []
         let routes: String =
             switch hcm.routeSpecifier {
             case .rds(let rds)?: "route configuration \(ResourcePath.quoted(rds.routeConfigName))"
@@ -550,11 +580,21 @@ public struct Lowerer {
                 continue
             }
             if FilterSafety.httpFilterCanDeny(type: type, name: f.name) {
-                diagnostics.append(
-                    Diagnostic(
-                        .bypassedFilter, path: "\(path).http_filters[\(i)]",
-                        "HTTP filter \(name)\(type.isEmpty || type == name ? "" : " (\(type))") can deny requests and is not enforced in the kernel: requests to listener \(ResourcePath.quoted(listener)) (\(Self.guarded(routes, enabledAt))) would bypass it (--unsupported=warn compiles anyway)"
-                    ))
+                let filter = "HTTP filter \(name)\(type.isEmpty || type == name ? "" : " (\(type))")"
+                let requests = "requests to listener \(ResourcePath.quoted(listener)) (\(Self.guarded(routes, enabledAt)))"
+                if refuseGuarded {
+                    guards.append(RouteGuard(filter: name, places: enabledAt))
+                    diagnostics.append(
+                        Diagnostic(
+                            .refusedFailClosed, path: "\(path).http_filters[\(i)]",
+                            "\(filter) can deny requests and the kernel cannot run it: \(requests) are refused (fail closed; --unsupported=warn bypasses the filter instead)"
+                        ))
+                } else {
+                    diagnostics.append(
+                        Diagnostic(
+                            .bypassedFilter, path: "\(path).http_filters[\(i)]",
+                            "\(filter) can deny requests and is not enforced in the kernel: \(requests) bypass it"))
+                }
             } else {
                 filters.append(name)
             }
@@ -607,16 +647,19 @@ public struct Lowerer {
                 return base
             }
             // Named after the Host normalisation as before; the path normalisation joins the
-            // name only when managers sharing the table differ in it.
+            // name only when managers sharing the table differ in it, and the filters that
+            // guard routes (refused) whenever there are any.
             var name = norm.isIdentity ? base : "\(base)@\(Self.variantSuffix(norm))"
-            if let other = routeTables[name], other.pathNormalization != pathNorm {
+            if let other = routeTables[name + Self.guardSuffix(guards)], other.pathNormalization != pathNorm {
                 let suffix = Self.variantSuffix(norm, pathNorm)
                 name = "\(base)@\(suffix.isEmpty ? "path_as_sent" : suffix)"
             }
+            name += Self.guardSuffix(guards)
             if routeTables[name] == nil {
                 if name != base { loweredVariants.insert(base) }
                 var t = lowerRouteConfiguration(rc.message, path: ResourcePath.routeConfiguration(base))
                 validateClusters(t, enabled: rc.message.hasValidateClusters && rc.message.validateClusters.value)
+                Self.refuseGuardedRoutes(&t, guards)
                 t.name = name
                 t.hostNormalization = norm
                 t.pathNormalization = pathNorm
@@ -632,6 +675,7 @@ public struct Lowerer {
             // Envoy validates an inline table's clusters unless told not to
             // (validate_clusters defaults to true for route_config, false for RDS).
             validateClusters(t, enabled: rc.hasValidateClusters ? rc.validateClusters.value : true)
+            Self.refuseGuardedRoutes(&t, guards)
             t.name = name
             t.hostNormalization = norm
             t.pathNormalization = pathNorm
@@ -643,6 +687,43 @@ public struct Lowerer {
         default:
             diagnostics.append(Diagnostic(.invalidResource, path: path, "http_connection_manager has neither rds nor route_config"))
             return nil
+        }
+    }
+
+    /// A deny-capable HTTP filter of a connection manager: everywhere (`places` nil) or
+    /// where the route table's `typed_per_filter_config` enables it (resource paths).
+    struct RouteGuard {
+        var filter: String
+        var places: [String]?
+
+        /// Whether it runs on the route at `path` (a place is the table, a virtual host,
+        /// the route or one of its weighted clusters: the route's path, a prefix of it or
+        /// below it).
+        func guards(_ path: String) -> Bool {
+            guard let places else { return true }
+            return places.contains { $0 == path || path.hasPrefix($0 + ".") || $0.hasPrefix(path + ".") }
+        }
+    }
+
+    /// The name suffix of a route table lowered under guards (managers sharing an RDS
+    /// table may differ in their filters): `@guarded:` and the guards in order.
+    static func guardSuffix(_ guards: [RouteGuard]) -> String {
+        guards.isEmpty ? "" : "@guarded:" + guards.map { $0.places == nil ? $0.filter : "\($0.filter)(per-route)" }.joined(separator: ",")
+    }
+
+    /// Fail closed: a route that a deny-capable filter guards is refused in the kernel
+    /// (`.guarded`); where it would have gone stays in its notes for `explain`. A filter
+    /// enabled only on one weighted cluster refuses the whole route.
+    static func refuseGuardedRoutes(_ t: inout IRRouteTable, _ guards: [RouteGuard]) {
+        guard !guards.isEmpty else { return }
+        for v in t.virtualHosts.indices {
+            for r in t.virtualHosts[v].routes.indices {
+                let route = t.virtualHosts[v].routes[r]
+                let by = guards.filter { $0.guards(route.path) }.map(\.filter)
+                guard !by.isEmpty else { continue }
+                t.virtualHosts[v].routes[r].notes.other.append("once \(by.joined(separator: ", ")) admits it: \(IRPrinter.action(route.action))")
+                t.virtualHosts[v].routes[r].action = .guarded(filters: by)
+            }
         }
     }
 

@@ -101,7 +101,7 @@ public enum HTTPDifferential {
         case .route(let r):
             let head = "vhost \(d.virtualHostIndex ?? -1) route \(r)"
             switch d.route?.action {
-            case .redirect?, .directResponse?, .nonForwarding?: return "\(head) local"
+            case .redirect?, .directResponse?, .nonForwarding?, .guarded?: return "\(head) local"
             default:
                 if let c = d.cluster, let id = index[c] { return "\(head) cluster \(id)" }
                 return "\(head) no_cluster"

@@ -167,9 +167,23 @@ public enum Interpreter {
         case .pass(let why):
             e.steps.append(.init(stage: "action", decision: "pass: \(why)"))
             return e
+        case .refuse(let because):
+            e.steps.append(.init(stage: "action", decision: "refused (fail closed): the chain is \(because)"))
+            e.outcome = .refused
+            return e
         case .http(let name):
             guard let table = ir.routeTable(named: name) else { return e }
             var req = request ?? HTTPRequest(authority: address.withPort(port))
+            if request == nil, let filters = table.guardingFilters {
+                e.steps.append(
+                    .init(
+                        stage: "http",
+                        decision:
+                            "no request given (the connect-time fallback): routes of this table are guarded by \(filters.joined(separator: ", ")), which the kernel cannot run, and without the request it cannot tell them apart: refused (fail closed)"
+                    ))
+                e.outcome = .refused
+                return e
+            }
             if request == nil {
                 e.steps.append(.init(stage: "http", decision: "no request given; deciding for authority \(req.authority) path / (the connect-time fallback)"))
             } else {
@@ -244,6 +258,15 @@ public enum Interpreter {
             e.steps.append(.init(stage: "route", decision: "route[\(d.routeIndex ?? 0)] \(IRPrinter.match(r.match))", path: r.path))
             if !r.notes.isEmpty { e.steps.append(.init(stage: "note", decision: IRPrinter.notes(r.notes))) }
             switch r.action {
+            case .guarded(let filters):
+                e.steps.append(
+                    .init(
+                        stage: "action",
+                        decision:
+                            "HTTP filters \(filters.joined(separator: ", ")) guard this route and the kernel cannot run them: refused (fail closed)"
+                    ))
+                e.outcome = .refused
+                return e
             case .redirect, .directResponse, .nonForwarding:
                 let fin = RouteSemantics.finalize(table, d, req)
                 let uri = fin.newURI.map { " -> \($0)" } ?? ""

@@ -126,6 +126,7 @@ enum BPFBatch {
             case .directResponse(let s, _)?: o["answer"] = "status \(s)"
             case .redirect(let r)?: o["answer"] = "status \(r.responseCode)"
             case .nonForwarding?: o["answer"] = "status 404"
+            case .guarded(let filters)?: o["answer"] = "refused: guarded by \(filters.joined(separator: ", "))"
             default: o["answer"] = "local ?"
             }
         case .badRequest:

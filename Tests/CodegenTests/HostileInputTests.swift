@@ -304,33 +304,60 @@ final class HostileInputTests: XCTestCase {
             """
         let url = try temporaryFile("deny.yaml", yaml)
         let hcm = "listeners[\"h\"].filter_chains[0].filters[1]"
+        let guardedPaths: Set<String> = [
+            "\(hcm).http_filters[1]", "\(hcm).http_filters[2]", "listeners[\"h\"].filter_chains[0].filters[0]",
+        ]
+        // By default what they guard is refused in the kernel (fail closed), with a warning each.
         let def = Pipeline.frontEnd(files: [url.path])
-        XCTAssertTrue(def.rejected)
-        let bypass = def.diagnostics.filter { $0.id == "XDS209" }
-        XCTAssertEqual(
-            Set(bypass.map(\.path)), ["\(hcm).http_filters[1]", "\(hcm).http_filters[2]", "listeners[\"h\"].filter_chains[0].filters[0]"],
-            "\(def.diagnostics.map(\.rendered))")
-        XCTAssertTrue(bypass.allSatisfy { $0.severity == .error })
-        XCTAssertTrue(bypass.contains { $0.message.contains("envoy.filters.http.ext_authz") && $0.message.contains("listener \"h\"") })
+        XCTAssertFalse(def.rejected, "\(def.diagnostics.map(\.rendered))")
+        XCTAssertFalse(def.diagnostics.contains { $0.id == "XDS209" })
+        let refused = def.diagnostics.filter { $0.id == "XDS210" }
+        XCTAssertEqual(Set(refused.map(\.path)), guardedPaths, "\(def.diagnostics.map(\.rendered))")
+        XCTAssertTrue(refused.allSatisfy { $0.severity == .warning })
+        XCTAssertTrue(refused.contains { $0.message.contains("envoy.filters.http.ext_authz") && $0.message.contains("listener \"h\"") })
         XCTAssertTrue(
             def.diagnostics.contains { $0.id == "XDS202" && $0.message.contains("envoy.filters.http.cors") },
             "cors only observes: a warning")
+        // The network filter refuses the chain; the HTTP filters refuse the route (and the
+        // connect-time fallback), neither routes to the cluster.
+        XCTAssertEqual(def.ir.listeners[0].chains[0].action, .refuse(guardedBy: ["envoy.filters.network.rbac"]))
+        let route = try XCTUnwrap(def.ir.routeTables.first?.virtualHosts.first?.routes.first)
+        XCTAssertEqual(route.action, .guarded(filters: ["envoy.filters.http.ext_authz", "my.custom.filter"]))
+        let explained = Interpreter.explain(
+            def.ir, address: IRAddress(family: .inet4, bytes: [10, 0, 0, 1]), port: 80, request: nil, random: 0)
+        XCTAssertEqual(explained.outcome, .refused, "\(explained.steps)")
+        let (defPlan, _) = Planner.plan(def.ir)
+        XCTAssertTrue(defPlan.actions.allSatisfy { $0.kind != .cluster }, "nothing reaches the cluster: \(defPlan.actions)")
+        // --unsupported=error rejects the snapshot instead.
+        let strict = Pipeline.frontEnd(files: [url.path], options: FrontEndOptions(unsupported: .error))
+        XCTAssertTrue(strict.rejected)
+        XCTAssertEqual(Set(strict.diagnostics.filter { $0.id == "XDS210" && $0.severity == .error }.map(\.path)), guardedPaths)
         // The explicit opt-out keeps warnings, and the manifest records what is bypassed.
         let warn = Pipeline.frontEnd(files: [url.path], options: FrontEndOptions(unsupported: .warn))
         XCTAssertFalse(warn.rejected, "\(warn.diagnostics.map(\.rendered))")
         XCTAssertEqual(warn.diagnostics.filter { $0.id == "XDS209" }.count, 3)
         XCTAssertTrue(warn.diagnostics.filter { $0.id == "XDS209" }.allSatisfy { $0.severity == .warning })
-        let (plan, _) = Planner.plan(warn.ir)
-        let manifest = ManifestBuilder.manifest(
-            plan: plan, emitted: CEmitter.emit(plan), bundle: BundleFiles(),
-            provenance: .init(
-                snapshotDigest: warn.snapshotDigest, codeDigest: "", compilerVersion: XDS2BPFVersion.string, clangVersion: "test",
-                frontEndDiagnostics: warn.diagnostics))
+        // The manifest of a bundle compiled from a front end's result.
+        func bundleManifest(of fe: FrontEndResult) -> Xds2bpf_Bundle_V1_Manifest {
+            let (plan, _) = Planner.plan(fe.ir)
+            return ManifestBuilder.manifest(
+                plan: plan, emitted: CEmitter.emit(plan), bundle: BundleFiles(),
+                provenance: .init(
+                    snapshotDigest: fe.snapshotDigest, codeDigest: "", compilerVersion: XDS2BPFVersion.string, clangVersion: "test",
+                    frontEndDiagnostics: fe.diagnostics))
+        }
+        let manifest = bundleManifest(of: warn)
         XCTAssertEqual(manifest.bypassedFilters.count, 3)
         XCTAssertTrue(manifest.bypassedFilters.contains { $0.hasPrefix("\(hcm).http_filters[1]: ") && $0.contains("ext_authz") })
         let decoded = try Xds2bpf_Bundle_V1_Manifest(serializedBytes: try manifest.serializedBytes() as [UInt8])
         XCTAssertEqual(decoded.bypassedFilters, manifest.bypassedFilters)
         XCTAssertTrue(ManifestText.render(decoded, stable: true).contains("NOT ENFORCED"))
+        XCTAssertTrue(decoded.refusedFailClosed.isEmpty)
+        // The default bundle lists what it refuses instead.
+        let refusing = bundleManifest(of: def)
+        XCTAssertEqual(refusing.refusedFailClosed.count, 3)
+        XCTAssertTrue(refusing.bypassedFilters.isEmpty)
+        XCTAssertTrue(ManifestText.render(refusing, stable: true).contains("REFUSED (fail closed)"))
     }
 
     func testDisabledDenyingFiltersCountWhereARouteEnablesThem() throws {
@@ -378,12 +405,27 @@ final class HostileInputTests: XCTestCase {
             """
         }
         let enabled = Pipeline.frontEnd(files: [try temporaryFile("on.yaml", snapshot(enable: "authz/policy-a")).path])
-        XCTAssertTrue(enabled.rejected)
-        let bypass = enabled.diagnostics.filter { $0.id == "XDS209" }
-        XCTAssertEqual(bypass.count, 1, "\(enabled.diagnostics.map(\.rendered))")
+        XCTAssertFalse(enabled.rejected, "\(enabled.diagnostics.map(\.rendered))")
+        let refused = enabled.diagnostics.filter { $0.id == "XDS210" }
+        XCTAssertEqual(refused.count, 1, "\(enabled.diagnostics.map(\.rendered))")
         XCTAssertTrue(
-            bypass[0].message.contains("where it is enabled: listeners[\"h\"].filter_chains[0].filters[0].route_config.virtual_hosts[0].routes[1]"),
-            bypass[0].message)
+            refused[0].message.contains("where it is enabled: listeners[\"h\"].filter_chains[0].filters[0].route_config.virtual_hosts[0].routes[1]"),
+            refused[0].message)
+        // Only the route that enables it is refused; /open still routes (with the module).
+        let routes = try XCTUnwrap(enabled.ir.routeTables.first?.virtualHosts.first?.routes)
+        XCTAssertEqual(routes.map(\.action), [.cluster("c"), .guarded(filters: ["authz/policy-a"])])
+        let vip = IRAddress(family: .inet4, bytes: [10, 0, 0, 1])
+        func outcome(_ path: String) -> Explanation.Outcome {
+            Interpreter.explain(
+                enabled.ir, address: vip, port: 80, request: HTTPRequest(authority: "a.example", path: path, method: "GET"), random: 0
+            ).outcome
+        }
+        XCTAssertEqual(outcome("/open/x"), .redirect)
+        XCTAssertEqual(outcome("/secret"), .refused)
+        // Without the module the connect cannot tell /open from the rest: the L4 fallback refuses.
+        let (plan, _) = Planner.plan(enabled.ir)
+        let http = try XCTUnwrap(plan.actions.first { $0.kind == .http })
+        XCTAssertEqual(plan.actions[Int(http.fallback)].kind, .refuse)
         // Enabled by no route (the per-route config names another filter): it never runs.
         let never = Pipeline.frontEnd(files: [try temporaryFile("off.yaml", snapshot(enable: "authz/other-policy")).path])
         XCTAssertFalse(never.rejected, "\(never.diagnostics.map(\.rendered))")

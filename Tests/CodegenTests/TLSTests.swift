@@ -82,7 +82,7 @@ final class TLSTests: XCTestCase {
         return url.path
     }
 
-    func testTerminatingChainStaysRejected() throws {
+    func testTerminatingChainIsRefused() throws {
         let path = try write(
             """
             static_resources:
@@ -106,11 +106,26 @@ final class TLSTests: XCTestCase {
                   cluster_name: backend
                   endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 10.20.0.1, port_value: 80}}}}]}]
             """)
+        // Envoy accepts it; the kernel cannot terminate TLS: the chain refuses (fail closed).
         let fe = frontEnd([path])
-        let d = fe.diagnostics.first { $0.id == DiagnosticID.unsupportedRouting.code }
+        XCTAssertFalse(fe.rejected, "\(fe.diagnostics)")
+        let d = fe.diagnostics.first { $0.id == DiagnosticID.refusedFailClosed.code }
         XCTAssertNotNil(d, "\(fe.diagnostics)")
+        XCTAssertEqual(d?.severity, .warning)
         XCTAssertEqual(d?.path, "listeners[\"https\"].filter_chains[0].filter_chain_match")
-        XCTAssertTrue(d?.message.contains("cannot terminate TLS") == true, d?.message ?? "")
+        XCTAssertTrue(d?.message.contains("behind TLS termination, which the kernel cannot do") == true, d?.message ?? "")
+        guard case .refuse? = fe.ir.listeners.first?.chains.first?.action else {
+            return XCTFail("\(String(describing: fe.ir.listeners.first?.chains))")
+        }
+        let vip = IRAddress(family: .inet4, bytes: [10, 96, 2, 2])
+        let hello = TLSHello(isTLS: true, serverName: "www.example.com", applicationProtocols: [])
+        XCTAssertEqual(Interpreter.explain(fe.ir, address: vip, port: 443, request: nil, random: 0, hello: hello).outcome, .refused)
+        // --unsupported=error rejects it; --unsupported=warn drops the chain (it never matches).
+        let strict = Pipeline.frontEnd(files: [path], options: FrontEndOptions(unsupported: .error))
+        XCTAssertTrue(strict.rejected)
+        let warn = Pipeline.frontEnd(files: [path], options: FrontEndOptions(unsupported: .warn))
+        XCTAssertTrue(warn.diagnostics.contains { $0.id == DiagnosticID.unsupportedRouting.code && $0.message.contains("cannot terminate TLS") })
+        XCTAssertTrue(warn.ir.listeners.allSatisfy(\.chains.isEmpty), "\(warn.ir.listeners)")
     }
 
     func testPlanDefersAndRefusesWithoutTheModule() {

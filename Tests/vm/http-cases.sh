@@ -21,6 +21,16 @@ http_req details-fqdn 10.96.0.14:9080 GET details.default.svc.cluster.local /det
 http_req productpage 10.96.0.11:9080 GET productpage:9080 /productpage
 http_req unknown-host 10.96.0.12:9080 GET unknown.example /
 
+# Security policies the kernel cannot run (JWT, ext_authz, per route as Envoy Gateway
+# attaches them): the routes they guard are refused, the others routed; the second listener
+# shares the RDS table without the filters and routes every request (fail closed, #13).
+http_case guarded "$ROOT/Tests/Fixtures/guarded/eg-policies.yaml" "$ROOT/Tests/Fixtures/guarded/eg-policies-routes.yaml"
+http_req jwt-route 10.0.0.1:80 GET www.example.com /api/users
+http_req authz-weighted 10.0.0.1:80 GET www.example.com /beta/x
+http_req authz-vhost 10.0.0.1:80 GET admin.example.com /
+http_req open-route 10.0.0.1:80 GET www.example.com /home
+http_req shared-without-filters 10.0.0.2:80 GET admin.example.com /
+
 # Envoy Gateway translator output (cases the compiler accepts).
 EG=$CORPUS/envoy-gateway/xds-ir
 if [ -d "$EG" ]; then
