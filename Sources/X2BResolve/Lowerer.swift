@@ -406,6 +406,19 @@ public struct Lowerer {
             for u in unknownTypes { diagnostics.append(Diagnostic(.unsupportedFilter, path: u.path, u.message)) }
             return nil
         }
+        if action == nil, refuseGuarded, let last = denying.last, last.index == fc.filters.count - 1 {
+            // Another terminal filter routes the connection (redis_proxy, kafka_mesh, a Go or
+            // Wasm filter...): Envoy accepts the chain, the kernel cannot run it. Refuse it (fail
+            // closed). A chain ending in an observing filter has no terminal one: Envoy rejects it.
+            let found = denying.map(\.name).joined(separator: ", ")
+            diagnostics.append(
+                Diagnostic(
+                    .refusedFailClosed, path: "\(path).filters[\(last.index)]",
+                    "no tcp_proxy or http_connection_manager filter: the connection is handled by network filters \(found), which the kernel cannot run; connections to listener \(ResourcePath.quoted(listener)) that take this chain are refused (fail closed; --unsupported=warn drops the chain instead)"
+                ))
+            return IRFilterChain(
+                name: fc.name, path: path, match: match, action: .refuse(because: "handled by network filters \(found), which the kernel cannot run"))
+        }
         if action == nil, !(ignored.isEmpty && denying.isEmpty) {
             let found = (denying.map(\.name) + ignored).joined(separator: ", ")
             diagnostics.append(

@@ -99,6 +99,51 @@ final class GuardedRouteTests: XCTestCase {
         XCTAssertEqual(error.diagnostics.filter { $0.id == "XDS210" && $0.severity == .error }.count, 2)
     }
 
+    /// A chain routed by another terminal filter (redis_proxy here) is refused; one that
+    /// ends in an observing filter has no terminal filter at all (Envoy rejects it): XDS206.
+    func testOtherTerminalFiltersAreRefusedAndMissingOnesRejected() throws {
+        func snapshot(_ filter: String) -> String {
+            """
+            static_resources:
+              listeners:
+              - name: l
+                address: {socket_address: {address: 10.0.0.9, port_value: 6379}}
+                filter_chains:
+                - filters:
+                  - \(filter)
+              clusters:
+              - name: c
+                load_assignment:
+                  cluster_name: c
+                  endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 10.1.0.9, port_value: 6379}}}}]}]
+            """
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-guarded-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        func frontEnd(_ filter: String, _ policy: UnsupportedPolicy = .default) throws -> FrontEndResult {
+            let url = dir.appendingPathComponent("\(UUID().uuidString).yaml")
+            try Data(snapshot(filter).utf8).write(to: url)
+            return Pipeline.frontEnd(files: [url.path], options: FrontEndOptions(unsupported: policy))
+        }
+        let redis =
+            "{name: envoy.filters.network.redis_proxy, typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy, stat_prefix: r}}"
+        let refused = try frontEnd(redis)
+        XCTAssertFalse(refused.rejected, "\(refused.diagnostics.map(\.rendered))")
+        XCTAssertTrue(refused.diagnostics.contains { $0.id == "XDS210" && $0.message.contains("redis_proxy") })
+        guard case .refuse? = refused.ir.listeners.first?.chains.first?.action else {
+            return XCTFail("\(refused.ir.listeners)")
+        }
+        let vip = IRAddress(family: .inet4, bytes: [10, 0, 0, 9])
+        XCTAssertEqual(Interpreter.explain(refused.ir, address: vip, port: 6379, request: nil, random: 0).outcome, .refused)
+        XCTAssertTrue(try frontEnd(redis, .error).rejected)
+        // Only an observing filter: no terminal filter, rejected as before.
+        let observing = try frontEnd(
+            "{name: istio.stats, typed_config: {\"@type\": type.googleapis.com/stats.PluginConfig}}")
+        XCTAssertTrue(observing.rejected)
+        XCTAssertTrue(observing.diagnostics.contains { $0.id == "XDS206" && $0.severity == .error }, "\(observing.diagnostics.map(\.rendered))")
+    }
+
     /// The compiled matcher in the kernel (BPF_PROG_TEST_RUN) refuses what the
     /// interpreter refuses, on both tables, request by request.
     func testKernelAgreesWithTheInterpreter() throws {
