@@ -63,7 +63,7 @@ def check(args):
             if set(got) != {"error: EPERM"}:
                 failures.append(f"{dst}: expected every connect refused (EPERM), got {got}")
             else:
-                print(f"ok {dst}: refused (no healthy endpoint)")
+                print(f"ok {dst}: refused (EPERM)")
         else:
             # untouched: the service address does not exist in the test netns
             if any(not k.startswith("error") for k in got):
