@@ -4,9 +4,16 @@
 #   xds_start NAME SNAPSHOT... [SERVER-OPTIONS]   sets XDS_PORT, XDS_CTL, XDS_LOG, XDS_PID
 #   xds_ctl COMMAND...                            one control command, prints the reply
 #   xds_stop                                      ends the server (its PID only)
+#   xds_track PID                                 a background client, ended by PID on exit
 XDS_TMP=$(mktemp -d /tmp/xds2bpf-xds.XXXXXX)
 XDS_PID=""
+XDS_CHILDREN=()
+# A client started in the background (`watch ... &`): ended by PID on exit, also when a check
+# between its start and its own kill fails.
+xds_track() { XDS_CHILDREN+=("$1"); }
 xds_cleanup() {
+	local pid
+	for pid in "${XDS_CHILDREN[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
 	[ -n "$XDS_PID" ] && kill "$XDS_PID" 2>/dev/null && wait "$XDS_PID" 2>/dev/null
 	rm -rf "$XDS_TMP"
 }

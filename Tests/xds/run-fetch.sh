@@ -208,6 +208,7 @@ mkdir -p "$XDS_TMP/rot"
 timeout 120 "$XDS2BPF" watch --server "grpc://127.0.0.1:$XDS_PORT" --node-id rotate --token-file "$XDS_TMP/token" \
 	--header x-tenant=t1 --cgroup /nonexistent --name "x2b-rot-$$" --state-dir "$XDS_TMP/rot" 2>"$XDS_TMP/rot.err" &
 WATCH_PID=$!
+xds_track "$WATCH_PID"
 stream_count() { "$PY" -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l).get("dir")=="node" and json.loads(l)["id"]=="rotate"))' "$XDS_LOG"; }
 for _ in $(seq 100); do [ "$(stream_count)" -ge 1 ] && break; sleep 0.2; done
 [ "$(stream_count)" -ge 1 ] || xds_fail "watch with a token: no stream"
