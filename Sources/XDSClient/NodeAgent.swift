@@ -162,6 +162,9 @@ public final class NodeAgent: Sendable {
         if result.diagnostics.hasErrors {
             return .reject(Self.render(result.diagnostics.filter { $0.severity == .error }))
         }
+        // Accepted, but part of it is refused (or bypassed) because the kernel cannot run it: a
+        // control-plane change that adds an authentication policy must not go unnoticed here.
+        if let summary = Self.failClosedSummary(fe.diagnostics) { log(summary) }
         let compiled = Date()
         let (loaded, live) = state.withLock { ($0.loaded, $0.live) }
         // Endpoint-only change the fast path did not take: the rows that differ
@@ -426,6 +429,21 @@ public final class NodeAgent: Sendable {
 
     static func render(_ diags: [Diagnostic]) -> String {
         diags.map(\.rendered).joined(separator: "\n")
+    }
+
+    /// One log entry for what an accepted configuration refuses because the kernel cannot run
+    /// it (XDS210) or, under `--unsupported=warn`, bypasses (XDS209): the first three, then a
+    /// count. Nil when there is none.
+    static func failClosedSummary(_ diags: [Diagnostic]) -> String? {
+        let refused = diags.filter { $0.id == DiagnosticID.refusedFailClosed.code }
+        let bypassed = diags.filter { $0.id == DiagnosticID.bypassedFilter.code }
+        var parts: [String] = []
+        for (what, list) in [("refuses (fail closed)", refused), ("bypasses (--unsupported=warn)", bypassed)] where !list.isEmpty {
+            let shown = list.prefix(3).map { "  \($0.rendered)" }.joined(separator: "\n")
+            let more = list.count > 3 ? "\n  ... and \(list.count - 3) more" : ""
+            parts.append("the configuration \(what) what the kernel cannot run, \(list.count) place(s):\n\(shown)\(more)")
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: "\n")
     }
 
     private func saveState(_ set: XDSResourceSet, bytes: [UInt8], bundle: String?, digest: String) {
