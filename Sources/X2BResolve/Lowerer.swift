@@ -347,6 +347,11 @@ public struct Lowerer {
         for (i, f) in fc.filters.enumerated() {
             let fpath = "\(path).filters[\(i)]"
             let type = f.typedConfig.xdsTypeName
+            guard !(type.isEmpty && f.name.isEmpty) else {
+                // Nothing says which filter it is (Envoy requires the name): not a filter to refuse by.
+                diagnostics.append(Diagnostic(.invalidResource, path: fpath, "network filter has neither a name nor a typed_config"))
+                return nil
+            }
             if type == TypeURL.tcpProxy || (type.isEmpty && (f.name == "envoy.filters.network.tcp_proxy" || f.name == "envoy.tcp_proxy")) {
                 guard !type.isEmpty else {
                     diagnostics.append(Diagnostic(.invalidResource, path: fpath, "tcp_proxy filter has no typed_config"))
@@ -581,6 +586,11 @@ public struct Lowerer {
             }
         for (i, f) in hcm.httpFilters.enumerated() {
             let type = f.typedConfig.xdsTypeName
+            guard !(type.isEmpty && f.name.isEmpty) else {
+                diagnostics.append(
+                    Diagnostic(.invalidResource, path: "\(path).http_filters[\(i)]", "HTTP filter has neither a name nor a typed_config"))
+                return nil
+            }
             if type == TypeURL.router || f.name == "envoy.filters.http.router" || f.name == "envoy.router" { continue }
             let name = f.name.isEmpty ? type : f.name
             let enabledAt = f.disabled && !f.name.isEmpty ? enablingPerFilterConfigs(f.name, hcm, path: path) : nil

@@ -142,6 +142,12 @@ final class GuardedRouteTests: XCTestCase {
             "{name: istio.stats, typed_config: {\"@type\": type.googleapis.com/stats.PluginConfig}}")
         XCTAssertTrue(observing.rejected)
         XCTAssertTrue(observing.diagnostics.contains { $0.id == "XDS206" && $0.severity == .error }, "\(observing.diagnostics.map(\.rendered))")
+        // A filter that names nothing is invalid (Envoy requires the name), not one to refuse by.
+        let empty = try frontEnd("{}")
+        XCTAssertTrue(empty.rejected)
+        XCTAssertTrue(
+            empty.diagnostics.contains { $0.id == "XDS006" && $0.message.contains("neither a name nor a typed_config") },
+            "\(empty.diagnostics.map(\.rendered))")
     }
 
     /// The compiled matcher in the kernel (BPF_PROG_TEST_RUN) refuses what the
