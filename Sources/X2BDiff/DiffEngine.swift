@@ -292,7 +292,7 @@ struct DiffEngine {
         case .http(let name):
             // explain without a request: the connect-time fallback (authority = the destination, path /).
             guard let t = s.tables[name] else { return RoutingDiff.Side(outcome: "untouched", decision: "\(head): no route table") }
-            if let filters = t.guardingFilters {
+            if let filters = s.guardingFilters[name] {
                 return RoutingDiff.Side(
                     outcome: "refused",
                     decision: "\(head) http (connect-time fallback): routes guarded by \(filters.joined(separator: ", ")), which the kernel cannot run: refused"

@@ -101,6 +101,9 @@ struct DiffSnapshot {
     let exactListeners: [ListenerKey: IRListener]
     let wildcardListeners: [WildcardKey: IRListener]
     let tables: [String: IRRouteTable]
+    /// IRRouteTable.guardingFilters of the tables that have guarded routes, found once (every
+    /// probe of a listener asks for its table's).
+    let guardingFilters: [String: [String]]
     var domainIndexes: [String: RouteSemantics.DomainIndex] = [:]
 
     struct ListenerKey: Hashable {
@@ -132,6 +135,7 @@ struct DiffSnapshot {
         var t: [String: IRRouteTable] = [:]
         for r in ir.routeTables where t[r.name] == nil { t[r.name] = r }
         tables = t
+        guardingFilters = t.compactMapValues(\.guardingFilters)
     }
 
     /// ChainSelection.listener through the indexes.

@@ -168,10 +168,16 @@ public struct Planner {
     private let ir: MeshIR
     private let options: PlanOptions
     private var clusterIndex: [String: UInt32] = [:]
+    /// The filters guarding routes of each route table that has such routes (by name), found
+    /// once: every VIP row of a listener asks for its table's, and a table can have 10k hosts.
+    private let guardingFilters: [String: [String]]
 
     public init(_ ir: MeshIR, options: PlanOptions = PlanOptions()) {
         self.ir = ir
         self.options = options
+        var guarding: [String: [String]] = [:]
+        for t in ir.routeTables { guarding[t.name] = t.guardingFilters }
+        self.guardingFilters = guarding
     }
 
     public static func plan(_ ir: MeshIR, options: PlanOptions = PlanOptions()) -> (BundlePlan, [Diagnostic]) {
@@ -398,7 +404,7 @@ public struct Planner {
         // Without the request any route of the table may be asked for, so a table where a
         // filter the kernel cannot run guards some route refuses the L4 fallback (fail
         // closed): forwarding every request where `/` goes would bypass the filter.
-        if let filters = table.guardingFilters { l4 = .refuse(guardedBy: filters) }
+        if let filters = guardingFilters[name] { l4 = .refuse(guardedBy: filters) }
         let fallback = action(for: IRFilterChain(name: chain.name, path: source, match: chain.match, action: l4), listener: listener)
         guard let fallback else { return nil }
         plan.needsHTTP = true
@@ -526,7 +532,7 @@ public struct Planner {
             let li = UInt32(i)
             let httpTables = l.chains.compactMap { if case .http(let t) = $0.action { ir.routeTable(named: t) } else { nil } }
             if !httpTables.isEmpty {
-                let guarded = httpTables.contains { $0.guardingFilters != nil }
+                let guarded = httpTables.contains { guardingFilters[$0.name] != nil }
                 diagnostics.append(
                     Diagnostic(
                         .httpNeedsModule, path: l.path,
