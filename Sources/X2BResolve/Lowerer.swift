@@ -717,21 +717,36 @@ public struct Lowerer {
     /// where the route table's `typed_per_filter_config` enables it (resource paths).
     struct RouteGuard {
         var filter: String
-        var places: [String]?
+        /// The places as route paths and their ancestors (a weighted cluster's place stands
+        /// for its route), in a set: a table can have thousands of routes and places.
+        private var places: Set<String>?
 
-        /// Whether it runs on the route at `path` (a place is the table, a virtual host,
-        /// the route or one of its weighted clusters: the route's path, a prefix of it or
-        /// below it).
+        init(filter: String, places: [String]?) {
+            self.filter = filter
+            self.places = places.map { list in
+                Set(list.map { p in p.range(of: ".route.weighted_clusters.", options: .backwards).map { String(p[..<$0.lowerBound]) } ?? p })
+            }
+        }
+
+        var everywhere: Bool { places == nil }
+
+        /// Whether it runs on the route at `path` (`TABLE.virtual_hosts[i].routes[j]`): a place
+        /// is the route, its virtual host, its table, or one of its weighted clusters.
         func guards(_ path: String) -> Bool {
             guard let places else { return true }
-            return places.contains { $0 == path || path.hasPrefix($0 + ".") || $0.hasPrefix(path + ".") }
+            if places.contains(path) { return true }
+            guard let r = path.range(of: ".routes[", options: .backwards) else { return false }
+            let vhost = path[..<r.lowerBound]
+            if places.contains(String(vhost)) { return true }
+            guard let v = vhost.range(of: ".virtual_hosts[", options: .backwards) else { return false }
+            return places.contains(String(vhost[..<v.lowerBound]))
         }
     }
 
     /// The name suffix of a route table lowered under guards (managers sharing an RDS
     /// table may differ in their filters): `@guarded:` and the guards in order.
     static func guardSuffix(_ guards: [RouteGuard]) -> String {
-        guards.isEmpty ? "" : "@guarded:" + guards.map { $0.places == nil ? $0.filter : "\($0.filter)(per-route)" }.joined(separator: ",")
+        guards.isEmpty ? "" : "@guarded:" + guards.map { $0.everywhere ? $0.filter : "\($0.filter)(per-route)" }.joined(separator: ",")
     }
 
     /// Fail closed: a route that a deny-capable filter guards is refused in the kernel

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import Codegen
+@testable import X2BResolve
 @testable import X2BRouteCheck
 @testable import X2BSemantics
 
@@ -148,6 +149,24 @@ final class GuardedRouteTests: XCTestCase {
         XCTAssertTrue(
             empty.diagnostics.contains { $0.id == "XDS006" && $0.message.contains("neither a name nor a typed_config") },
             "\(empty.diagnostics.map(\.rendered))")
+    }
+
+    /// Where a per-route filter runs: its places and their routes (table, virtual host, route,
+    /// weighted cluster), also when a table's name looks like a path.
+    func testGuardPlaces() {
+        let t = "route_configurations[\"a.virtual_hosts[1].routes[1]\"]"
+        let table = Lowerer.RouteGuard(filter: "f", places: [t])
+        XCTAssertTrue(table.guards("\(t).virtual_hosts[0].routes[3]"))
+        XCTAssertFalse(table.guards("route_configurations[\"b\"].virtual_hosts[0].routes[3]"))
+        let vhost = Lowerer.RouteGuard(filter: "f", places: ["\(t).virtual_hosts[1]"])
+        XCTAssertTrue(vhost.guards("\(t).virtual_hosts[1].routes[0]"))
+        XCTAssertFalse(vhost.guards("\(t).virtual_hosts[0].routes[1]"))
+        XCTAssertFalse(vhost.guards("\(t).virtual_hosts[10].routes[0]"))
+        let weighted = Lowerer.RouteGuard(filter: "f", places: ["\(t).virtual_hosts[0].routes[2].route.weighted_clusters.clusters[1]"])
+        XCTAssertTrue(weighted.guards("\(t).virtual_hosts[0].routes[2]"))
+        XCTAssertFalse(weighted.guards("\(t).virtual_hosts[0].routes[20]"))
+        XCTAssertTrue(Lowerer.RouteGuard(filter: "f", places: nil).guards("\(t).virtual_hosts[9].routes[9]"))
+        XCTAssertFalse(Lowerer.RouteGuard(filter: "f", places: []).guards("\(t).virtual_hosts[0].routes[0]"))
     }
 
     /// The compiled matcher in the kernel (BPF_PROG_TEST_RUN) refuses what the
