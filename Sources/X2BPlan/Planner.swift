@@ -530,9 +530,9 @@ public struct Planner {
         }
         for (i, (_, l)) in ordered.enumerated() {
             let li = UInt32(i)
-            let httpTables = l.chains.compactMap { if case .http(let t) = $0.action { ir.routeTable(named: t) } else { nil } }
+            let httpTables = l.chains.compactMap { if case .http(let t) = $0.action { t } else { nil } }
             if !httpTables.isEmpty {
-                let guarded = httpTables.contains { guardingFilters[$0.name] != nil }
+                let guarded = httpTables.contains { guardingFilters[$0] != nil }
                 diagnostics.append(
                     Diagnostic(
                         .httpNeedsModule, path: l.path,
