@@ -129,6 +129,7 @@ def main():
     ap.add_argument("--run-id", type=int, default=0, help="unique program tags per test run")
     ap.add_argument("--clang", default=os.environ.get("XDS2BPF_CLANG", "/opt/swift/usr/bin/clang"))
     ap.add_argument("--http-object", choices=["same", "peer", "garbage"], default=None)
+    ap.add_argument("--refused", type=int, default=0, help="manifest refused_fail_closed entries (status shows them)")
     ap.add_argument("--lb-clusters", type=int, default=0)
     ap.add_argument("--lb-ports", default=None)
     ap.add_argument("--ep-max", type=int, default=None)
@@ -220,6 +221,8 @@ def main():
             m.http_object = "x2b_http.bpf.o"
         m.code_sha256 = sha256(os.path.join(out, "x2b.bpf.c"))
         m.needs_http = False
+        for i in range(a.refused):
+            m.refused_fail_closed.append(f"listeners[\"fixture_listener\"].filter_chains[0].filters[{i}]: fixture refusal {i}")
 
         files = []
         for dirpath, _, names in os.walk(out):

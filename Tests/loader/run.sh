@@ -129,6 +129,8 @@ test_basic() {
 	link=$(json "[l['link_id'] for l in d[0]['attach_points']]" <<<"$OUT")
 	e2e_expect_eq "$E2E_CGROUP" "$(json "d[0]['attach_points'][0]['cgroup']" <<<"$OUT")" "status records the cgroup"
 	e2e_expect_eq "False" "$(json "d[0]['needs_http']" <<<"$OUT")" "status shows needs_http"
+	e2e_expect_eq "0 0" "$(json "'%d %d' % (d[0]['refused_fail_closed'], d[0]['bypassed_filters'])" <<<"$OUT")" \
+		"status: nothing refused or bypassed"
 	FX_TAGS=$(for id in $progs; do bpftool prog show id "$id" -j | json "d['tag']"; done | tr '\n' ' ')
 	bpftool cgroup show "$E2E_CGROUP" | grep -q x2b_connect4 || e2e_fail "x2b_connect4 not attached to $E2E_CGROUP"
 	bpftool link show id "$link" >/dev/null || e2e_fail "link $link not found"
@@ -321,6 +323,22 @@ test_tar() {
 	head -c 5000 "$B/a.tar" >"$B/short.tar"
 	expect_rc 1 "not a valid bundle archive" "reject: truncated archive" e2e_loader verify "$B/short.tar"
 	assert_nothing_left rej "$before"
+}
+
+# --- what the bundle refuses (fail closed), shown by status ---------------------------
+test_refused() {
+	local before
+	before=$(fixture_prog_ids)
+	make_bundle "$B/refused" --port "$PORT_A" --refused 4
+	expect_rc 0 "loaded 'refused'" "load a bundle that refuses 4 places" e2e_load "$B/refused" refused
+	expect_rc 0 "refused +4 place\(s\) of the snapshot need what the kernel cannot run" "status text: refused" \
+		e2e_loader status --name refused
+	run e2e_loader status --name refused --json
+	[ "$RC" = 0 ] || e2e_fail "status: $OUT"
+	e2e_expect_eq "4 0" "$(json "'%d %d' % (d[0]['refused_fail_closed'], d[0]['bypassed_filters'])" <<<"$OUT")" \
+		"status: refused and bypassed counts"
+	expect_rc 0 "unloaded" "unload 'refused'" e2e_loader unload --name refused
+	assert_nothing_left refused "$before"
 }
 
 # --- the fuzz harness over its seeds and every regression input ---------------------
@@ -997,7 +1015,7 @@ e2e_backend 127.0.0.1 "$PORT_B" backend-b
 e2e_backend 127.0.0.1 "$PORT_C" backend-c
 
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(basic rejects bundle_checks tar replace attach_kinds update update_compiled images metrics fuzz_replay)
+[ ${#tests[@]} -gt 0 ] || tests=(basic rejects bundle_checks tar refused replace attach_kinds update update_compiled images metrics fuzz_replay)
 for t in "${tests[@]}"; do
 	e2e_log "=== $t"
 	"test_$t"

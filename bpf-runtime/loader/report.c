@@ -284,6 +284,9 @@ static void status_one(const struct loaded *l, bool first)
 		x2b_json_str(stdout, l->root);
 		printf(",\"needs_http\":%s,\"variant\":", m->needs_http ? "true" : "false");
 		x2b_json_str(stdout, *variant ? variant : "l4");
+		/* what the bundle refuses (fail closed) or bypasses: `xds2bpf inspect` lists them */
+		printf(",\"refused_fail_closed\":%zu,\"bypassed_filters\":%zu",
+		       m->n_refused_fail_closed, m->n_bypassed_filters);
 		status_dns(l);
 		printf(",\"programs\":[");
 	} else {
@@ -309,6 +312,14 @@ static void status_one(const struct loaded *l, bool first)
 			       ? "http (routed per request by the defer-connect module)"
 		       : m->needs_http ? "l4 (HTTP listeners use their connect-time fallback)"
 				       : "l4");
+		if (m->n_refused_fail_closed)
+			printf("  refused     %zu place(s) of the snapshot need what the kernel cannot run: "
+			       "refused (fail closed; xds2bpf inspect lists them)\n",
+			       m->n_refused_fail_closed);
+		if (m->n_bypassed_filters)
+			printf("  bypassed    %zu filter(s) that can deny traffic are NOT enforced "
+			       "(compiled with --unsupported=warn; xds2bpf inspect lists them)\n",
+			       m->n_bypassed_filters);
 		status_dns(l);
 		printf("  programs:\n");
 	}
