@@ -65,8 +65,8 @@ SKIP = {"X2B_ENOENT", "X2B_ENODATA"}
 SHIPPED_ASSERTS = [
     ("x2b_lsn_key", ["family", "port", "addr"]),
     ("x2b_action", []),
-    ("x2b_lsn_row", ["act"]),
-    ("x2b_lsn_slot", ["row"]),
+    ("x2b_lsn_addr", ["port", "addr"]),
+    ("x2b_lsn_slot", ["action", "act", "range", "connects"]),
     ("x2b_astat", ["redirected"]),
     ("x2b_wcluster", []),
     ("x2b_level", []),

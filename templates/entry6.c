@@ -3,7 +3,7 @@ SEC("cgroup/connect6")
 int x2b_connect6(struct bpf_sock_addr *ctx)
 {
 	__u32 ip[4];
-	const struct x2b_action *act = 0;
+	struct x2b_lsn_slot *hit = 0;
 	struct x2b_cluster *c = 0;
 	struct x2b_astat *redirected = 0;
 	__u32 action, cluster = 0;
@@ -16,8 +16,14 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	action = x2b_match6(ip, (__u16)ctx->user_port, &act);
-	slot = x2b_route(ctx, action, act, &cluster, &c, &redirected);
+	action = x2b_match6(ip, (__u16)ctx->user_port, &hit);
+	if (hit) {
+		/* a service address whose cluster balances from its slot */
+		slot = x2b_fast_balance(ctx, hit, X2B_FAM_INET6);
+		if (slot >= 0)
+			return slot;
+	}
+	slot = x2b_route(ctx, action, hit ? &hit->act : 0, &cluster, &c, &redirected);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	if (slot < 0 || !c)

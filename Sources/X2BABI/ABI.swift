@@ -5,7 +5,7 @@
 /// (`X2B_ACT_CLUSTER` is `actCluster`; `X2B_ABI_VERSION` is `version`).
 public enum ABI {
     /// X2B_ABI_VERSION
-    public static let version: UInt32 = 5
+    public static let version: UInt32 = 6
     /// X2B_FAM_INET4
     public static let famInet4: UInt32 = 4
     /// X2B_FAM_INET6
@@ -60,6 +60,8 @@ public enum ABI {
     public static let gPassthrough: UInt32 = 5
     /// X2B_G_COUNT
     public static let globalCounters: UInt32 = 6
+    /// X2B_RANGE_NONE
+    public static let rangeNone: UInt32 = 0
     /// X2B_ORIG_SLOTS
     public static let origSlots: UInt32 = 0x1_0000
     /// X2B_SK_REDIRECTED
@@ -236,14 +238,18 @@ public enum ABILayout {
             Field(name: "listener", offset: 16, size: 4),
             Field(name: "fallback", offset: 20, size: 4),
         ]),
-        Struct(name: "x2b_lsn_row", size: 28, align: 4, fields: [
-            Field(name: "action", offset: 0, size: 4),
-            Field(name: "act", offset: 4, size: 24),
+        Struct(name: "x2b_lsn_addr", size: 20, align: 2, fields: [
+            Field(name: "family", offset: 0, size: 1),
+            Field(name: "pad", offset: 1, size: 1),
+            Field(name: "port", offset: 2, size: 2),
+            Field(name: "addr", offset: 4, size: 16),
         ]),
-        Struct(name: "x2b_lsn_slot", size: 64, align: 4, fields: [
-            Field(name: "key", offset: 0, size: 24),
-            Field(name: "row", offset: 24, size: 28),
-            Field(name: "pad", offset: 52, size: 12),
+        Struct(name: "x2b_lsn_slot", size: 64, align: 8, fields: [
+            Field(name: "key", offset: 0, size: 20),
+            Field(name: "action", offset: 20, size: 4),
+            Field(name: "act", offset: 24, size: 24),
+            Field(name: "range", offset: 48, size: 8),
+            Field(name: "connects", offset: 56, size: 8),
         ]),
         Struct(name: "x2b_astat", size: 16, align: 8, fields: [
             Field(name: "matched", offset: 0, size: 8),

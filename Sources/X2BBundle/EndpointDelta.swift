@@ -24,6 +24,25 @@ public enum EndpointDelta {
     /// Files that describe the bundle rather than route: the manifest (cluster
     /// endpoint counts, snapshot digest) and its digest.
     static let descriptive: Set<String> = ["manifest.pb", "manifest.sha256"]
+    /// The exact-listener slots: the same but for each slot's `range` (the fast
+    /// path's endpoint range, which `xds2bpf-loader update` rewrites itself from
+    /// the rows it writes) when only endpoints changed.
+    static let listenerSlots = "maps/x2b_lsnx.bin"
+
+    /// An x2b_lsnx image (records of a 4-byte index and an `x2b_lsn_slot`) with
+    /// every `range` zeroed; nil when it is not such an image.
+    static func withoutRanges(_ image: [UInt8]?) -> [UInt8]? {
+        guard let image else { return nil }
+        let value = ABILayout.size("x2b_lsn_slot"), record = 4 + value
+        guard let range = ABILayout.structs.first(where: { $0.name == "x2b_lsn_slot" })?.fields.first(where: { $0.name == "range" }),
+            image.count % record == 0
+        else { return nil }
+        var bytes = image
+        for r in stride(from: 0, to: bytes.count, by: record) {
+            for i in 0..<range.size { bytes[r + 4 + range.offset + i] = 0 }
+        }
+        return bytes
+    }
 
     /// The delta that takes a kernel loaded with `base` to what `new` routes, or
     /// why there is none. A delta with no clusters means the routing is unchanged.
@@ -38,6 +57,7 @@ public enum EndpointDelta {
         guard bm.codeSha256 == nm.codeSha256 else { return no("the generated code differs (listeners, routes or cluster set changed)") }
         let paths = Set(base.files.keys).union(new.files.keys).subtracting(rowImages).subtracting(descriptive)
         for p in paths.sorted() where base.files[p] != new.files[p] {
+            if p == Self.listenerSlots, Self.withoutRanges(base.files[p]) == Self.withoutRanges(new.files[p]) { continue }
             return no("\(p) differs")
         }
         guard bm.clusters.map(\.name) == nm.clusters.map(\.name) else { return no("the cluster list differs") }

@@ -135,6 +135,7 @@ public enum CEmitter {
         p.withIndentation { p in
             p.print("__uint(type, \(type));")
             if m.kind == .lpmTrie || m.kind == .skStorage { p.print("__uint(map_flags, BPF_F_NO_PREALLOC);") }
+            if m.mmapable { p.print("__uint(map_flags, BPF_F_MMAPABLE);") }
             p.print("__type(key, \(m.keyType));", "__type(value, \(m.valueType));")
             if m.kind != .skStorage {
                 p.print("__uint(max_entries, \(m.name == "x2b_gstat" ? "X2B_G_COUNT" : String(m.maxEntries)));")
@@ -166,18 +167,18 @@ public enum CEmitter {
         } else {
             p.comment("Listener match, \(family == .inet4 ? "IPv4" : "IPv6"): rows in x2b_lsn (LPM trie).")
         }
-        p.print("static __always_inline __u32 x2b_match\(f)(\(ipParam), __u16 port, const struct x2b_action **act)", "{")
+        p.print("static __always_inline __u32 x2b_match\(f)(\(ipParam), __u16 port, struct x2b_lsn_slot **hit)", "{")
         p.withIndentation { p in
             if plan.benchKnobs.contains(.noListener) {
-                p.print("(void)ip;", "(void)port;", "(void)act;", "return \(entries.first.map { String($0.action) } ?? "X2B_NO_ACTION");")
+                p.print("(void)ip;", "(void)port;", "(void)hit;", "return \(entries.first.map { String($0.action) } ?? "X2B_NO_ACTION");")
                 return
             }
             if !inline {
-                p.print("return x2b_lookup_listener(X2B_FAM_INET\(f), port, \(family == .inet4 ? "&ip" : "ip"), act);")
+                p.print("return x2b_lookup_listener(X2B_FAM_INET\(f), port, \(family == .inet4 ? "&ip" : "ip"), hit);")
                 return
             }
             if entries.isEmpty { p.print("(void)ip;", "(void)port;") }
-            p.print("(void)act; /* straight-line rows: the caller reads x2b_act */")
+            p.print("(void)hit; /* straight-line rows: the caller reads x2b_act */")
             for e in entries {
                 var conds = ["port == bpf_htons(\(e.port))"]
                 let len = e.prefix.prefixLength

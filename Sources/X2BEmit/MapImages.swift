@@ -1,4 +1,5 @@
 import X2BABI
+import X2BIR
 import X2BPlan
 import X2BSemantics
 
@@ -76,6 +77,13 @@ public enum MapImageEncoder {
     public static func listenerKey(_ e: BundlePlan.ListenerEntry) -> [UInt8] {
         var w = ByteWriter()
         w.u32(e.prefixLength)
+        w.raw(listenerAddress(e), padTo: ABILayout.size("x2b_lsn_addr"))
+        return w.bytes
+    }
+
+    /// `struct x2b_lsn_addr`: family, port (network order), address.
+    static func listenerAddress(_ e: BundlePlan.ListenerEntry) -> [UInt8] {
+        var w = ByteWriter()
         w.u8(UInt8(e.prefix.address.family.rawValue))
         w.u8(0)
         w.u16be(e.port)
@@ -84,18 +92,41 @@ public enum MapImageEncoder {
     }
 
     /// Rows matched by exact address (a listener's own address, or a VIP row):
-    /// the hash map, one lookup.
+    /// the open-addressed table, one slot read.
     public static func exactListeners(_ plan: BundlePlan) -> MapImage {
         var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_lsn_slot"))
         for s in plan.layout.exactListenerSlots.sorted(by: { $0.slot < $1.slot }) {
             var v = ByteWriter()
-            v.raw(listenerKey(s.entry), padTo: ABILayout.size("x2b_lsn_key"))
+            v.raw(listenerAddress(s.entry), padTo: ABILayout.size("x2b_lsn_addr"))
             v.u32(s.entry.action)
             encodeAction(plan.actions[Int(s.entry.action)], into: &v)
-            v.raw([], padTo: ABILayout.size("x2b_lsn_slot") - v.bytes.count)
+            v.u64(fastRange(plan, action: plan.actions[Int(s.entry.action)], family: s.entry.prefix.address.family))
+            v.u64(0)  // connects
             img.append(index: s.slot, value: v.bytes)
         }
         return img
+    }
+
+    /// `x2b_lsn_slot.range`: the endpoint range a slot balances from by itself
+    /// (first `x2b_ep` index << 32 | count), or `X2B_RANGE_NONE`. Only an
+    /// action that always takes one cluster, whose pick needs nothing but the
+    /// range: round robin without weights (no schedule table) over one priority
+    /// level with endpoints, not ORIGINAL_DST; for an IPv4 address only IPv4
+    /// endpoints (an IPv4 socket cannot reach the others). `xds2bpf-loader
+    /// update` applies the same rule to the rows it writes (update.c).
+    public static func fastRange(_ plan: BundlePlan, action: BundlePlan.Action, family: IRFamily) -> UInt64 {
+        guard action.kind == .cluster, Int(action.target) < plan.clusters.count else { return UInt64(ABI.rangeNone) }
+        let c = plan.clusters[Int(action.target)]
+        guard !c.passthrough, c.lb == .roundRobin, c.levels.count == 1, let lv = c.levels.first,
+            lv.tableLength == 0, lv.count > 0
+        else { return UInt64(ABI.rangeNone) }
+        if family == .inet4 {
+            let range = Int(lv.first)..<Int(lv.first + lv.count)
+            guard range.upperBound <= plan.endpoints.count,
+                plan.endpoints[range].allSatisfy({ $0.address.family == .inet4 })
+            else { return UInt64(ABI.rangeNone) }
+        }
+        return UInt64(lv.first) << 32 | UInt64(lv.count)
     }
 
     /// The pass-through filter of the IPv4 listener maps: one bit per /16 that

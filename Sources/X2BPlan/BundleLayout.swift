@@ -18,6 +18,9 @@ public struct MapSpec: Sendable, Hashable {
     public var valueSize: Int
     public var maxEntries: Int
     public var serves: String
+    /// `BPF_F_MMAPABLE`: the loader writes some of its fields with single stores
+    /// (x2b_lsnx's `range`), which a map update does not promise.
+    public var mmapable = false
 }
 
 /// A program as the bundle declares it.
@@ -204,7 +207,8 @@ public struct BundleLayout: Sendable {
             MapSpec(
                 name: "x2b_lsnx", kind: .array, keyType: "__u32", valueType: "struct x2b_lsn_slot", keySize: 4,
                 valueSize: lb("x2b_lsn_slot"), maxEntries: layout.exactListenerTableSize,
-                serves: "listener match: exact listener addresses (open addressing, slots laid out by the compiler)"),
+                serves: "listener match: exact listener addresses (open addressing, slots laid out by the compiler)",
+                mmapable: true),
             MapSpec(
                 name: "x2b_lsnf", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
                 maxEntries: Int(ABI.listenerFilterWords), serves: "listener match: IPv4 /16s some listener row covers (one bit each)"),

@@ -61,12 +61,19 @@ extension XDS2BPF {
 
         @Option(
             help: ArgumentHelp(
+                "Listener rows per address family matched by straight-line code, at most (default 16); more are looked up in the maps. 0: always the maps.",
+                valueName: "N"))
+        var inlineListeners: Int?
+
+        @Option(
+            help: ArgumentHelp(
                 "Bench only: comma-separated data-path pieces to leave out (\(BenchKnob.allCases.map(\.rawValue).joined(separator: ", "))).",
                 visibility: .hidden))
         var benchVariant: String?
 
         func validate() throws {
             if (base == nil) != (delta == nil) { throw ValidationError("--base and --delta go together") }
+            if let inlineListeners, inlineListeners < 0 { throw ValidationError("--inline-listeners: a count, 0 or more") }
             _ = try benchKnobs()
         }
 
@@ -98,6 +105,7 @@ extension XDS2BPF {
             do {
                 var options = CompileOptions(cacheDirectory: resolvedCacheDir())
                 options.plan.benchKnobs = try benchKnobs()
+                if let inlineListeners { options.plan.inlineListenerLimit = inlineListeners }
                 if !options.plan.benchKnobs.isEmpty {
                     let pieces = options.plan.benchKnobs.sorted().map(\.rawValue).joined(separator: ",")
                     printErr("xds2bpf: warning: bench-only data-path variant (\(pieces)): not for production")

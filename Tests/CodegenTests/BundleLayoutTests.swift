@@ -94,6 +94,64 @@ final class BundleLayoutTests: XCTestCase {
         }
     }
 
+    /// `x2b_lsn_slot.range`, the fast path of a service address: the endpoint
+    /// range of a one-level round robin without weights; none for weights, a
+    /// weighted RR schedule, random, several priorities, or an IPv4 address whose
+    /// endpoints are IPv6.
+    func testFastRanges() throws {
+        func ranges(_ rel: String) -> [String: UInt64] {
+            var options = PlanOptions()
+            options.inlineListenerLimit = 0
+            let fe = Pipeline.frontEnd(files: [rel.hasPrefix("/") ? rel : TestPaths.root.appendingPathComponent(rel).path])
+            XCTAssertFalse(fe.rejected, "\(rel): \(fe.diagnostics.map(\.rendered))")
+            let plan = Planner.plan(fe.ir, options: options).0
+            var out: [String: UInt64] = [:]
+            for s in plan.layout.exactListenerSlots {
+                out["\(s.entry.prefix.address):\(s.entry.port)"] = MapImageEncoder.fastRange(
+                    plan, action: plan.actions[Int(s.entry.action)], family: s.entry.prefix.address.family)
+            }
+            return out
+        }
+        XCTAssertEqual(ranges("Tests/Fixtures/l4/tcp-single.json"), ["10.96.1.1:5000": 2])
+        XCTAssertEqual(ranges("Tests/Fixtures/l4/health.json"), ["10.96.1.8:5000": 3], "the healthy endpoints only")
+        XCTAssertEqual(ranges("Tests/Fixtures/l4/lb-round-robin-weighted.json"), ["10.96.1.3:5000": 0])
+        XCTAssertEqual(ranges("Tests/Fixtures/l4/lb-random.json"), ["10.96.1.4:5000": 0])
+        XCTAssertEqual(ranges("Tests/Fixtures/l4/tcp-weighted.json"), ["10.96.1.2:5000": 0])
+        XCTAssertEqual(ranges("Tests/Fixtures/l4/priorities.json"), ["10.96.1.9:5000": 2, "10.96.1.9:5001": 0])
+        XCTAssertEqual(ranges("Tests/Fixtures/l4/ipv6.json")["fd00::1:7000"], 2, "an IPv6 address: any endpoint")
+
+        // An IPv4 service address whose endpoints are IPv6: the general path
+        // (counts the family mismatch), never a range an IPv4 socket cannot use.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-fast-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let snap = dir.appendingPathComponent("v4-to-v6.yaml")
+        let yaml = """
+            static_resources:
+              listeners:
+              - name: v4
+                address: {socket_address: {address: 10.96.7.7, port_value: 80}}
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                      stat_prefix: v4
+                      cluster: six
+              clusters:
+              - name: six
+                type: STATIC
+                load_assignment:
+                  cluster_name: six
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: "fd00:7::1", port_value: 80}}}
+                    - endpoint: {address: {socket_address: {address: "fd00:7::2", port_value: 80}}}
+            """
+        try yaml.write(to: snap, atomically: true, encoding: .utf8)
+        XCTAssertEqual(ranges(snap.path), ["10.96.7.7:80": 0])
+    }
+
     func testCapacityClasses() {
         XCTAssertEqual([0, 1, 8, 9, 16, 17, 1000].map(BundleLayout.capacity), [8, 8, 8, 16, 16, 32, 1024])
         // Headroom: at least 16 spare rows, twice the rows used, at most 4M spare.

@@ -113,6 +113,18 @@ else
 		--resolve mysql=10.30.0.7 "$CORPUS"/envoy-examples/mysql/envoy.yaml
 	run_case kuma-tcp-split "$(e2e_listener_dsts "$CORPUS"/kuma/per-type/meshtcproute__split-traffic/*.yaml)" "$CORPUS"/kuma/per-type/meshtcproute__split-traffic/*.yaml
 fi
+# start_backends DIR WHAT EP...: the endpoint addresses on lo in the netns, one
+# backend answering on all of them; its PID in BACKENDS_PID.
+start_backends() {
+	local dir=$1 what=$2 ep; shift 2
+	for ep in "$@"; do ip -n "$E2E_NETNS" addr add "${ep%:*}/32" dev lo 2>/dev/null || true; done
+	nsenter --net="/run/netns/$E2E_NETNS" -- "$E2E_PYTHON" "$HERE/multibackend.py" --ready "$dir/ready" "$@" >"$dir/backends.log" 2>&1 &
+	BACKENDS_PID=$!
+	e2e_track "$BACKENDS_PID"
+	for _ in $(seq 100); do [ -s "$dir/ready" ] && break; sleep 0.05; done
+	[ -s "$dir/ready" ] || { cat "$dir/backends.log" >&2; e2e_fail "$what: backends did not start"; }
+}
+
 # Atomic replace of compiled bundles under load: A routes 10.96.1.1:5000 to
 # 10.20.0.x, B (an endpoint-only change) to 10.20.7.x; a client keeps connecting.
 replace_under_load() {
@@ -124,12 +136,9 @@ replace_under_load() {
 	"$XDS2BPF" compile --quiet "$F/tcp-single.json" -o "$dir/a" --cache-dir "$dir/cache"
 	"$XDS2BPF" compile --quiet "$dir/b.json" -o "$dir/b" --cache-dir "$dir/cache"
 	local eps="10.20.0.1:8080 10.20.0.2:8080 10.20.7.1:8080 10.20.7.2:8080" ep
-	for ep in $eps; do ip -n "$E2E_NETNS" addr add "${ep%:*}/32" dev lo 2>/dev/null || true; done
-	nsenter --net="/run/netns/$E2E_NETNS" -- "$E2E_PYTHON" "$HERE/multibackend.py" --ready "$dir/ready" $eps >"$dir/backends.log" 2>&1 &
-	pid=$!
-	e2e_track "$pid"
-	for _ in $(seq 100); do [ -s "$dir/ready" ] && break; sleep 0.05; done
-	[ -s "$dir/ready" ] || { cat "$dir/backends.log" >&2; e2e_fail "replace: backends did not start"; }
+	# shellcheck disable=SC2086
+	start_backends "$dir" "replace" $eps
+	pid=$BACKENDS_PID
 	e2e_loader load "$dir/a" --cgroup "$E2E_CGROUP" --name swap >/dev/null
 	e2e_in_cgroup "$E2E_PYTHON" "$HERE/connloop.py" 10.96.1.1:5000 --stop-file "$dir/stop" --marker-file "$dir/marker" \
 		--summary "$dir/summary.json" >/dev/null 2>"$dir/loop.err" &
@@ -166,12 +175,9 @@ least_request_accounting() {
 	local dir=$E2E_TMP/lr pid eps="10.20.0.1:8080 10.20.0.2:8080 10.20.0.3:8080" ep active
 	mkdir -p "$dir"
 	"$XDS2BPF" compile --quiet --cache-dir none "$F/lb-least-request.json" -o "$dir/b"
-	for ep in $eps; do ip -n "$E2E_NETNS" addr add "${ep%:*}/32" dev lo 2>/dev/null || true; done
-	nsenter --net="/run/netns/$E2E_NETNS" -- "$E2E_PYTHON" "$HERE/multibackend.py" --ready "$dir/ready" $eps >"$dir/backends.log" 2>&1 &
-	pid=$!
-	e2e_track "$pid"
-	for _ in $(seq 100); do [ -s "$dir/ready" ] && break; sleep 0.05; done
-	[ -s "$dir/ready" ] || { cat "$dir/backends.log" >&2; e2e_fail "least request: backends did not start"; }
+	# shellcheck disable=SC2086
+	start_backends "$dir" "least request" $eps
+	pid=$BACKENDS_PID
 	e2e_loader load "$dir/b" --cgroup "$E2E_CGROUP" --name lr >/dev/null
 	active=$XDS2BPF_BPFFS/lr/maps/x2b_active
 	mkfifo "$dir/hold"
@@ -210,6 +216,91 @@ PY
 	e2e_loader unload --name lr >/dev/null
 	passed=$((passed + 1))
 }
+# In-place endpoint update under load, on the fast path of a service address:
+# the VIP is looked up in x2b_lsnx (--inline-listeners 0) and balances from its
+# slot's endpoint range (x2b_lsn_slot.range), which `xds2bpf-loader update`
+# rewrites right after the switch. No connect fails, every connect after the
+# update goes to the new endpoints, the range names the new ones, and the
+# counters (the slot's and the per-action rows) add up to the connects made.
+update_fast_path_under_load() {
+	[ -n "$FILTER" ] && [[ "update-fast" != *"$FILTER"* ]] && return 0
+	e2e_log "=== in-place update under load (fast path)"
+	local dir=$E2E_TMP/upd pid
+	mkdir -p "$dir"
+	# B: the same cluster with three other endpoints (an endpoint-only change)
+	"$E2E_PYTHON" - "$F/tcp-single.json" "$dir/b.json" <<'PY'
+import json, sys
+snap = json.load(open(sys.argv[1]))
+def visit(o):
+    if isinstance(o, dict):
+        if "lb_endpoints" in o:
+            o["lb_endpoints"] = [{"endpoint": {"address": {"socket_address": {"address": f"10.20.7.{i}", "port_value": 8080}}}}
+                                 for i in (1, 2, 3)]
+        for v in o.values():
+            visit(v)
+    elif isinstance(o, list):
+        for v in o:
+            visit(v)
+visit(snap)
+json.dump(snap, open(sys.argv[2], "w"))
+PY
+	"$XDS2BPF" compile --quiet --inline-listeners 0 --cache-dir none "$F/tcp-single.json" -o "$dir/a"
+	"$XDS2BPF" compile --quiet --inline-listeners 0 --cache-dir none "$dir/b.json" -o "$dir/b" \
+		--base "$dir/a" --delta "$dir/delta.pb"
+	[ -s "$dir/delta.pb" ] || e2e_fail "update (fast path): no endpoint delta written"
+	local eps="10.20.0.1:8080 10.20.0.2:8080 10.20.7.1:8080 10.20.7.2:8080 10.20.7.3:8080" ep
+	# shellcheck disable=SC2086
+	start_backends "$dir" "update (fast path)" $eps
+	pid=$BACKENDS_PID
+	e2e_loader load "$dir/a" --cgroup "$E2E_CGROUP" --name upd >/dev/null
+	bpftool -j map dump pinned "$XDS2BPF_BPFFS/upd/maps/x2b_lsnx" >"$dir/lsnx-a.json"
+	e2e_in_cgroup "$E2E_PYTHON" "$HERE/connloop.py" 10.96.1.1:5000 --stop-file "$dir/stop" --marker-file "$dir/marker" \
+		--summary "$dir/summary.json" >/dev/null 2>"$dir/loop.err" &
+	local loop=$!
+	e2e_track "$loop"
+	sleep 1.5
+	e2e_loader update "$dir/delta.pb" --name upd >/dev/null
+	touch "$dir/marker"
+	sleep 1.5
+	touch "$dir/stop"
+	wait "$loop" || true
+	bpftool -j map dump pinned "$XDS2BPF_BPFFS/upd/maps/x2b_lsnx" >"$dir/lsnx-b.json"
+	e2e_loader stats --name upd --format prometheus >"$dir/stats.prom"
+	e2e_log "connloop: $(cat "$dir/summary.json")"
+	"$E2E_PYTHON" - "$dir" <<'PY' || e2e_fail "update (fast path) under load"
+import json, os, re, sys
+d = sys.argv[1]
+s = json.load(open(os.path.join(d, "summary.json")))
+assert s["failed"] == 0, f"{s['failed']} failed connects during the update"
+assert set(s["idents"]) == {"10.20.0.1:8080", "10.20.0.2:8080", "10.20.7.1:8080", "10.20.7.2:8080", "10.20.7.3:8080"}, s["idents"]
+assert set(s["after_marker"]) == {"10.20.7.1:8080", "10.20.7.2:8080", "10.20.7.3:8080"}, s["after_marker"]
+
+def slots(name):
+    out = []
+    for e in json.load(open(os.path.join(d, name))):
+        v = e["value"]
+        b = bytes(int(x, 16) for x in v) if isinstance(v, list) else None
+        if b and b[0]:
+            out.append((int.from_bytes(b[48:56], "little"), int.from_bytes(b[56:64], "little")))
+    return out
+(ra, _), = slots("lsnx-a.json")
+(rb, connects), = slots("lsnx-b.json")
+assert ra & 0xFFFFFFFF == 2 and rb & 0xFFFFFFFF == 3, f"ranges before/after: {ra:#x} {rb:#x} (count in the low word)"
+assert ra >> 32 != rb >> 32, f"the range still names the old endpoints: {ra:#x} -> {rb:#x}"
+prom = open(os.path.join(d, "stats.prom")).read()
+m = re.search(r'^xds2bpf_listener_connects_total\{[^}]*\} (\d+)$', prom, re.M)
+assert m, prom
+assert int(m.group(1)) == s["total"], f"listener connects {m.group(1)}, connects made {s['total']}"
+assert connects == s["total"], f"slot counter {connects}, connects made {s['total']}"
+print(f"ok in-place update on the fast path: {s['total']} connects at {s['rate']:.0f}/s, 0 failed, "
+      f"all after the update on the 3 new endpoints; range {ra:#x} -> {rb:#x}; listener counted {m.group(1)}")
+PY
+	e2e_loader unload --name upd >/dev/null
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	passed=$((passed + 1))
+}
 replace_under_load
+update_fast_path_under_load
 least_request_accounting
 echo "run-l4: $passed cases passed"

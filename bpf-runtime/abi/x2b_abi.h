@@ -11,7 +11,7 @@
 
 #include <linux/types.h>
 
-#define X2B_ABI_VERSION 5
+#define X2B_ABI_VERSION 6
 
 /* Address families as stored in keys and endpoints. */
 #define X2B_FAM_INET4 4
@@ -85,21 +85,40 @@ struct x2b_action {
 	__u32 fallback; /* X2B_ACT_HTTP, X2B_ACT_TLS: action id used without the module */
 };
 
-/*
- * The value of an x2b_lsnx entry (exact listener addresses): the action id and
- * a copy of its x2b_act row, so the common connect reads one row, not two.
- */
-struct x2b_lsn_row {
-	__u32 action;
-	struct x2b_action act;
+/* The exact address a listener row matches: words 1-5 of x2b_lsn_key. */
+struct x2b_lsn_addr {
+	__u8 family; /* 0: an empty slot */
+	__u8 pad;
+	__u16 port; /* network order */
+	__u8 addr[16];
 };
 
-/* One x2b_lsnx slot: the key it holds and its row, padded to 64 bytes. */
+/*
+ * One x2b_lsnx slot (64 bytes, one cache line): the address, the action id and
+ * a copy of its x2b_act row, so the common connect reads one row, not two.
+ *
+ * `range` lets a service address balance from this line alone: the live
+ * endpoint range of the action's cluster (first x2b_ep index << 32 | count)
+ * when the cluster is one priority level of round robin without weights, else
+ * 0 (x2b_cluv / x2b_clu decide). The compiler writes it into the image and
+ * `xds2bpf-loader update` rewrites it with one 64-bit store (the map is
+ * mmapable) whenever it switches the cluster's row: a connect sees the old
+ * range or the new one, both valid until the update's grace period is over.
+ *
+ * `connects` is the round-robin position of that fast path and its counter:
+ * every connect it redirects adds one (atomically; `stats` adds it to the
+ * action's x2b_astat sums). The slow path does not touch it.
+ */
 struct x2b_lsn_slot {
-	struct x2b_lsn_key key;
-	struct x2b_lsn_row row;
-	__u32 pad[3];
+	struct x2b_lsn_addr key;
+	__u32 action;
+	struct x2b_action act;
+	__u64 range;
+	__u64 connects;
 };
+
+/* x2b_lsn_slot.range of a cluster without a fast path. */
+#define X2B_RANGE_NONE 0
 
 /*
  * Connects per action and CPU (x2b_astat, per-CPU): `matched` every run that

@@ -400,8 +400,7 @@ static __always_inline __u32 x2b_pick(const struct x2b_cluster *c, const struct 
  * each call, so only that policy's code is in each switch arm of the entry.
  * Returns the sock_addr verdict: 1 proceed, 0 refuse (no usable endpoint, as
  * Envoy closes a connection whose cluster has no healthy host).
- */
-/*
+ *
  * With the defer-connect module the entry program also runs the HTTP matcher,
  * whose bpf_loop callbacks stack their frames on the entry's: there the LB code
  * is a subprogram of its own, so its locals are not in the entry's frame (the
@@ -416,34 +415,22 @@ static __always_inline __u32 x2b_pick(const struct x2b_cluster *c, const struct 
 /* A policy and a family in one argument: a BPF call takes at most five. */
 #define X2B_LB_FAMILY(lb, family) ((lb) << 8 | (family))
 
-X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid, struct x2b_astat *redirected,
-			       const __u32 lb_family)
+/*
+ * Send the connect to endpoint `global` (row `ep`): rewrite the destination,
+ * count it in the row and remember the original for getpeername. Returns 0
+ * when the endpoint's family cannot be reached from this socket (counted; the
+ * connect goes on to its original destination).
+ */
+static __always_inline int x2b_rewrite(struct bpf_sock_addr *ctx, struct x2b_endpoint *ep,
+				       __u32 global, const __u8 family)
 {
-	const __u32 lb = lb_family >> 8;
-	const __u8 family = lb_family & 0xff;
-	const struct x2b_level *lv;
-	struct x2b_endpoint *ep;
-	__u32 global, orig[4];
-	__u16 orig_port;
+	__u32 orig[4];
+	__u16 orig_port = (__u16)ctx->user_port;
 
-	if (!c->nlevels) {
-		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
-		return 0;
-	}
-	lv = x2b_pick_level(c);
-	if (!lv->count) {
-		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
-		return 0;
-	}
-	global = lv->first + x2b_pick(c, lv, lb);
-	ep = bpf_map_lookup_elem(&x2b_ep, &global);
-	if (!ep)
-		return 1;
-	orig_port = (__u16)ctx->user_port;
 	if (family == X2B_FAM_INET4) {
 		if (ep->family != X2B_FAM_INET4) {
 			x2b_count(&x2b_gstat, X2B_G_FAMILY);
-			return 1;
+			return 0;
 		}
 		orig[0] = ctx->user_ip4;
 		ctx->user_ip4 = *(__u32 *)ep->addr;
@@ -469,11 +456,65 @@ X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_clust
 #ifndef X2B_BENCH_NO_COUNTERS
 	__sync_fetch_and_add(&ep->connects, 1);
 #endif
+	x2b_remember(ctx, global, family, orig, orig_port);
+	return 1;
+}
+
+X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid,
+			       struct x2b_astat *redirected, const __u32 lb_family)
+{
+	const __u32 lb = lb_family >> 8;
+	const __u8 family = lb_family & 0xff;
+	const struct x2b_level *lv;
+	struct x2b_endpoint *ep;
+	__u32 global;
+
+	if (!c->nlevels) {
+		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
+		return 0;
+	}
+	lv = x2b_pick_level(c);
+	if (!lv->count) {
+		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
+		return 0;
+	}
+	global = lv->first + x2b_pick(c, lv, lb);
+	ep = bpf_map_lookup_elem(&x2b_ep, &global);
+	if (!ep || !x2b_rewrite(ctx, ep, global, family))
+		return 1;
 	if (redirected)
 		redirected->redirected += 1; /* the action's per-CPU row, read at the match */
 	else
 		x2b_count(&x2b_cstat, cid);
-	x2b_remember(ctx, global, family, orig, orig_port);
+	return 1;
+}
+
+/*
+ * The fast path of a service address (x2b_lsn_slot.range): one priority level
+ * of round robin without weights, balanced from the listener slot alone. The
+ * slot's `connects` is both the position and the counter, so a decision reads
+ * two lines (the slot and the endpoint) instead of the action counters, the
+ * cluster's live-row index and its row besides (BENCHMARKS.md, "the floor").
+ * Returns -1 when the slot has no range (the general path decides), else the
+ * sock_addr verdict. The compiler (and `update`) give an IPv4 address a range
+ * of IPv4 endpoints only, so x2b_rewrite's family check does not fail here.
+ */
+X2B_BALANCE_FN int x2b_fast_balance(struct bpf_sock_addr *ctx, struct x2b_lsn_slot *s,
+				    const __u32 family)
+{
+	__u64 range = X2B_READ_ONCE(s->range), n = 0;
+	__u32 count = (__u32)range, global;
+	struct x2b_endpoint *ep;
+
+	if (!count)
+		return -1;
+#ifndef X2B_BENCH_NO_LB
+	n = __sync_fetch_and_add(&s->connects, 1);
+#endif
+	global = (__u32)(range >> 32) + (__u32)(n % count);
+	ep = bpf_map_lookup_elem(&x2b_ep, &global);
+	if (ep)
+		x2b_rewrite(ctx, ep, global, (__u8)family);
 	return 1;
 }
 
@@ -487,8 +528,9 @@ X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_clust
  * connect untouched or X2B_SLOT_REFUSE to refuse it. `act` is the action's
  * row when the listener lookup already read it (x2b_lsnx), else NULL.
  */
-static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, const struct x2b_action *act,
-				     __u32 *cid, struct x2b_cluster **row, struct x2b_astat **redirected)
+static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action,
+				     const struct x2b_action *act, __u32 *cid,
+				     struct x2b_cluster **row, struct x2b_astat **redirected)
 {
 	struct x2b_astat *st = 0;
 	struct x2b_cluster *c;
@@ -558,21 +600,21 @@ static __always_inline __u32 x2b_lsn_hash(const __u32 *w)
  * Exact listener addresses (x2b_lsnx, laid out by the compiler): from the
  * key's slot on, at most X2B_LSNX_PROBES slots, until the key or an empty slot.
  */
-static __always_inline const struct x2b_lsn_row *x2b_exact_listener(const struct x2b_lsn_key *key)
+static __always_inline struct x2b_lsn_slot *x2b_exact_listener(const struct x2b_lsn_key *key)
 {
 	const __u32 *w = (const __u32 *)key;
 	__u32 h = x2b_lsn_hash(w);
 
 	for (__u32 i = 0; i < X2B_LSNX_PROBES; i++) {
 		__u32 idx = (h + i) & X2B_LSNX_MASK;
-		const struct x2b_lsn_slot *s = bpf_map_lookup_elem(&x2b_lsnx, &idx);
+		struct x2b_lsn_slot *s = bpf_map_lookup_elem(&x2b_lsnx, &idx);
 		const __u32 *k;
 
 		if (!s || !s->key.family)
 			return NULL;
 		k = (const __u32 *)&s->key;
-		if (k[1] == w[1] && k[2] == w[2] && k[3] == w[3] && k[4] == w[4] && k[5] == w[5])
-			return &s->row;
+		if (k[0] == w[1] && k[1] == w[2] && k[2] == w[3] && k[3] == w[4] && k[4] == w[5])
+			return s;
 	}
 	return NULL;
 }
@@ -580,14 +622,14 @@ static __always_inline const struct x2b_lsn_row *x2b_exact_listener(const struct
 /*
  * Listener lookup from maps: for IPv4 the /16 filter (x2b_lsnf) first, then
  * exact listener addresses (x2b_lsnx: one slot read for the common service
- * VIP, which carries the action's row: *act), then destination prefixes and
+ * VIP, which carries the action's row: *hit), then destination prefixes and
  * wildcard listeners in the LPM trie when the bundle has any (X2B_LPM_ROWS).
  */
 static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const __u32 *addr,
-						 const struct x2b_action **act)
+						 struct x2b_lsn_slot **hit)
 {
 	struct x2b_lsn_key key = {};
-	const struct x2b_lsn_row *hit;
+	struct x2b_lsn_slot *s;
 	__u32 *action;
 
 	if (family == X2B_FAM_INET4) {
@@ -602,10 +644,10 @@ static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const 
 	key.family = family;
 	key.port = port;
 	__builtin_memcpy(key.addr, addr, family == X2B_FAM_INET4 ? 4 : 16);
-	hit = x2b_exact_listener(&key);
-	if (hit) {
-		*act = &hit->act;
-		return hit->action;
+	s = x2b_exact_listener(&key);
+	if (s) {
+		*hit = s;
+		return s->action;
 	}
 	if (!X2B_LPM_ROWS)
 		return X2B_NO_ACTION;

@@ -256,6 +256,25 @@ int x2b_delta_plan(const x2b_delta *d, const uint32_t *ids, const struct x2b_clu
 		   struct x2b_update_plan *p);
 void x2b_update_plan_free(struct x2b_update_plan *p);
 
+/*
+ * The service addresses that balance from their x2b_lsnx slot (slots.c): the
+ * map shared with the programs, and per cluster id the slots that take it.
+ */
+struct x2b_lsn_slot;
+struct x2b_slots {
+	struct x2b_lsn_slot *slot; /* the map's values, mapped */
+	size_t len;		   /* bytes mapped */
+	uint32_t n;		   /* slots */
+	uint32_t nclusters;	   /* cluster ids indexed */
+	uint32_t *first, *idx;	   /* slots of cluster c: idx[first[c] .. first[c + 1]) */
+};
+int x2b_slots_open(struct x2b_slots *s, const char *root, uint32_t nclusters);
+void x2b_slots_check(struct x2b_slots *s, uint32_t cid, const struct x2b_cluster *live);
+void x2b_slots_switched(struct x2b_slots *s, uint32_t cid, const struct x2b_cluster *row,
+			const void *eps);
+void x2b_slots_close(struct x2b_slots *s);
+uint64_t x2b_fast_range(const struct x2b_cluster *c, uint8_t family, const void *eps);
+
 /* A flat JSON object: string keys; string, number, true/false/null values (as text). */
 struct x2b_kv {
 	char *key;

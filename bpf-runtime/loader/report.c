@@ -571,6 +571,39 @@ static int pinned_map(const struct loaded *l, const char *map, __u32 type, __u32
 }
 
 /*
+ * The connects service addresses balanced from their x2b_lsnx slot (the fast
+ * path counts them there, not in x2b_astat): each one matched the slot's
+ * listener and was redirected by its action's cluster.
+ */
+static int fold_slot_counters(const struct loaded *l, struct counters *ls, struct counters *cs)
+{
+	struct bpf_map_info xi = {};
+	int xfd =
+		pinned_map(l, "x2b_lsnx", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct x2b_lsn_slot), &xi);
+	int err = 0;
+
+	if (xfd < 0)
+		return 0; /* an older layout: no slot counters */
+	for (__u32 i = 0; i < xi.max_entries; i++) {
+		struct x2b_lsn_slot s;
+
+		if (bpf_map_lookup_elem(xfd, &i, &s)) {
+			x2b_err("cannot read x2b_lsnx[%u]: %s", i, strerror(errno));
+			err = X2B_EXIT_INTERNAL;
+			break;
+		}
+		if (!s.key.family || !s.connects)
+			continue;
+		if (s.act.listener < ls->n)
+			ls->v[s.act.listener] += s.connects;
+		if (s.act.kind == X2B_ACT_CLUSTER && cs->present && s.act.target < cs->n)
+			cs->v[s.act.target] += s.connects;
+	}
+	close(xfd);
+	return err;
+}
+
+/*
  * Connects per listener and per cluster from the per-action counters
  * (x2b_astat, ABI 4): an action's `matched` runs count for its listener
  * (x2b_act[a].listener), the `redirected` ones of an X2B_ACT_CLUSTER action
@@ -618,6 +651,7 @@ static int fold_action_counters(const struct loaded *l, struct counters *ls, str
 		if (redirected && act.kind == X2B_ACT_CLUSTER && cs->present && act.target < cs->n)
 			cs->v[act.target] += redirected;
 	}
+	err = fold_slot_counters(l, ls, cs);
 out:
 	free(vals);
 	if (afd >= 0)

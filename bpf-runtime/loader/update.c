@@ -178,7 +178,8 @@ struct x2b_updater {
 	char root[PATH_MAX], state[PATH_MAX], pending[PATH_MAX];
 	int lockfd;
 	struct umap clu, cluv, ep, tab;
-	int active_fd; /* x2b_active, -1 without least-request clusters */
+	struct x2b_slots slots; /* service addresses that balance from their slot */
+	int active_fd;		/* x2b_active, -1 without least-request clusters */
 	x2b_manifest *m;
 	void *mraw;
 	size_t n;		    /* clusters of the manifest */
@@ -345,6 +346,7 @@ static void x2b_updater_close(struct x2b_updater *u)
 			close(maps[i]->fd);
 	if (u->active_fd >= 0)
 		close(u->active_fd);
+	x2b_slots_close(&u->slots);
 	free(u->live);
 	free(u->ids);
 	free(u->ver);
@@ -422,6 +424,9 @@ static int x2b_updater_open(struct x2b_updater *u, const char *name)
 			goto fail;
 	}
 	u->active_fd = open_active(u->root);
+	err = x2b_slots_open(&u->slots, u->root, u->cluv.info.max_entries);
+	if (err)
+		goto fail;
 
 	/* the live row of every cluster of the manifest, kept from now on */
 	u->n = u->m->n_clusters;
@@ -462,6 +467,8 @@ static int x2b_updater_open(struct x2b_updater *u, const char *name)
 			goto fail;
 		}
 		u->live[i] = rows[2 * id + u->ver[i]];
+		/* a range an update left behind (it died between a switch and the store) */
+		x2b_slots_check(&u->slots, id, &u->live[i]);
 	}
 	u->updates = previous_updates(u->state);
 	free(cluv);
@@ -573,6 +580,11 @@ static int x2b_updater_apply(struct x2b_updater *u, const void *data, size_t len
 		}
 		u->ver[i] = v;
 		u->live[i] = plan.rows[k];
+		/* before the grace period: the old range is valid until it is over */
+		x2b_slots_switched(&u->slots, id, &plan.rows[k],
+				   d->clusters[k]->n_levels
+					   ? d->clusters[k]->levels[0]->endpoints.data
+					   : NULL);
 		nswitched++;
 	}
 	t3 = now_us();

@@ -14,7 +14,7 @@ SEC("cgroup/connect4")
 int x2b_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip = ctx->user_ip4;
-	const struct x2b_action *act = 0;
+	struct x2b_lsn_slot *hit = 0;
 	struct x2b_cluster *c = 0;
 	struct x2b_astat *redirected = 0;
 	__u32 action, cluster = 0;
@@ -23,8 +23,14 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 	if (ctx->type != SOCK_STREAM)
 		return 1;
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	action = x2b_match4(ip, (__u16)ctx->user_port, &act);
-	slot = x2b_route(ctx, action, act, &cluster, &c, &redirected);
+	action = x2b_match4(ip, (__u16)ctx->user_port, &hit);
+	if (hit) {
+		/* a service address whose cluster balances from its slot */
+		slot = x2b_fast_balance(ctx, hit, X2B_FAM_INET4);
+		if (slot >= 0)
+			return slot;
+	}
+	slot = x2b_route(ctx, action, hit ? &hit->act : 0, &cluster, &c, &redirected);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	if (slot < 0 || !c)
@@ -39,7 +45,7 @@ SEC("cgroup/connect6")
 int x2b_connect6(struct bpf_sock_addr *ctx)
 {
 	__u32 ip[4];
-	const struct x2b_action *act = 0;
+	struct x2b_lsn_slot *hit = 0;
 	struct x2b_cluster *c = 0;
 	struct x2b_astat *redirected = 0;
 	__u32 action, cluster = 0;
@@ -52,8 +58,14 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	action = x2b_match6(ip, (__u16)ctx->user_port, &act);
-	slot = x2b_route(ctx, action, act, &cluster, &c, &redirected);
+	action = x2b_match6(ip, (__u16)ctx->user_port, &hit);
+	if (hit) {
+		/* a service address whose cluster balances from its slot */
+		slot = x2b_fast_balance(ctx, hit, X2B_FAM_INET6);
+		if (slot >= 0)
+			return slot;
+	}
+	slot = x2b_route(ctx, action, hit ? &hit->act : 0, &cluster, &c, &redirected);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	if (slot < 0 || !c)
@@ -2904,8 +2916,7 @@ static __always_inline __u32 x2b_pick(const struct x2b_cluster *c, const struct 
  * each call, so only that policy's code is in each switch arm of the entry.
  * Returns the sock_addr verdict: 1 proceed, 0 refuse (no usable endpoint, as
  * Envoy closes a connection whose cluster has no healthy host).
- */
-/*
+ *
  * With the defer-connect module the entry program also runs the HTTP matcher,
  * whose bpf_loop callbacks stack their frames on the entry's: there the LB code
  * is a subprogram of its own, so its locals are not in the entry's frame (the
@@ -2920,34 +2931,22 @@ static __always_inline __u32 x2b_pick(const struct x2b_cluster *c, const struct 
 /* A policy and a family in one argument: a BPF call takes at most five. */
 #define X2B_LB_FAMILY(lb, family) ((lb) << 8 | (family))
 
-X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid, struct x2b_astat *redirected,
-			       const __u32 lb_family)
+/*
+ * Send the connect to endpoint `global` (row `ep`): rewrite the destination,
+ * count it in the row and remember the original for getpeername. Returns 0
+ * when the endpoint's family cannot be reached from this socket (counted; the
+ * connect goes on to its original destination).
+ */
+static __always_inline int x2b_rewrite(struct bpf_sock_addr *ctx, struct x2b_endpoint *ep,
+				       __u32 global, const __u8 family)
 {
-	const __u32 lb = lb_family >> 8;
-	const __u8 family = lb_family & 0xff;
-	const struct x2b_level *lv;
-	struct x2b_endpoint *ep;
-	__u32 global, orig[4];
-	__u16 orig_port;
+	__u32 orig[4];
+	__u16 orig_port = (__u16)ctx->user_port;
 
-	if (!c->nlevels) {
-		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
-		return 0;
-	}
-	lv = x2b_pick_level(c);
-	if (!lv->count) {
-		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
-		return 0;
-	}
-	global = lv->first + x2b_pick(c, lv, lb);
-	ep = bpf_map_lookup_elem(&x2b_ep, &global);
-	if (!ep)
-		return 1;
-	orig_port = (__u16)ctx->user_port;
 	if (family == X2B_FAM_INET4) {
 		if (ep->family != X2B_FAM_INET4) {
 			x2b_count(&x2b_gstat, X2B_G_FAMILY);
-			return 1;
+			return 0;
 		}
 		orig[0] = ctx->user_ip4;
 		ctx->user_ip4 = *(__u32 *)ep->addr;
@@ -2973,11 +2972,65 @@ X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_clust
 #ifndef X2B_BENCH_NO_COUNTERS
 	__sync_fetch_and_add(&ep->connects, 1);
 #endif
+	x2b_remember(ctx, global, family, orig, orig_port);
+	return 1;
+}
+
+X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid,
+			       struct x2b_astat *redirected, const __u32 lb_family)
+{
+	const __u32 lb = lb_family >> 8;
+	const __u8 family = lb_family & 0xff;
+	const struct x2b_level *lv;
+	struct x2b_endpoint *ep;
+	__u32 global;
+
+	if (!c->nlevels) {
+		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
+		return 0;
+	}
+	lv = x2b_pick_level(c);
+	if (!lv->count) {
+		x2b_count(&x2b_gstat, X2B_G_NO_ENDPOINT);
+		return 0;
+	}
+	global = lv->first + x2b_pick(c, lv, lb);
+	ep = bpf_map_lookup_elem(&x2b_ep, &global);
+	if (!ep || !x2b_rewrite(ctx, ep, global, family))
+		return 1;
 	if (redirected)
 		redirected->redirected += 1; /* the action's per-CPU row, read at the match */
 	else
 		x2b_count(&x2b_cstat, cid);
-	x2b_remember(ctx, global, family, orig, orig_port);
+	return 1;
+}
+
+/*
+ * The fast path of a service address (x2b_lsn_slot.range): one priority level
+ * of round robin without weights, balanced from the listener slot alone. The
+ * slot's `connects` is both the position and the counter, so a decision reads
+ * two lines (the slot and the endpoint) instead of the action counters, the
+ * cluster's live-row index and its row besides (BENCHMARKS.md, "the floor").
+ * Returns -1 when the slot has no range (the general path decides), else the
+ * sock_addr verdict. The compiler (and `update`) give an IPv4 address a range
+ * of IPv4 endpoints only, so x2b_rewrite's family check does not fail here.
+ */
+X2B_BALANCE_FN int x2b_fast_balance(struct bpf_sock_addr *ctx, struct x2b_lsn_slot *s,
+				    const __u32 family)
+{
+	__u64 range = X2B_READ_ONCE(s->range), n = 0;
+	__u32 count = (__u32)range, global;
+	struct x2b_endpoint *ep;
+
+	if (!count)
+		return -1;
+#ifndef X2B_BENCH_NO_LB
+	n = __sync_fetch_and_add(&s->connects, 1);
+#endif
+	global = (__u32)(range >> 32) + (__u32)(n % count);
+	ep = bpf_map_lookup_elem(&x2b_ep, &global);
+	if (ep)
+		x2b_rewrite(ctx, ep, global, (__u8)family);
 	return 1;
 }
 
@@ -2991,8 +3044,9 @@ X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_clust
  * connect untouched or X2B_SLOT_REFUSE to refuse it. `act` is the action's
  * row when the listener lookup already read it (x2b_lsnx), else NULL.
  */
-static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action, const struct x2b_action *act,
-				     __u32 *cid, struct x2b_cluster **row, struct x2b_astat **redirected)
+static __always_inline int x2b_route(struct bpf_sock_addr *ctx, __u32 action,
+				     const struct x2b_action *act, __u32 *cid,
+				     struct x2b_cluster **row, struct x2b_astat **redirected)
 {
 	struct x2b_astat *st = 0;
 	struct x2b_cluster *c;
@@ -3062,21 +3116,21 @@ static __always_inline __u32 x2b_lsn_hash(const __u32 *w)
  * Exact listener addresses (x2b_lsnx, laid out by the compiler): from the
  * key's slot on, at most X2B_LSNX_PROBES slots, until the key or an empty slot.
  */
-static __always_inline const struct x2b_lsn_row *x2b_exact_listener(const struct x2b_lsn_key *key)
+static __always_inline struct x2b_lsn_slot *x2b_exact_listener(const struct x2b_lsn_key *key)
 {
 	const __u32 *w = (const __u32 *)key;
 	__u32 h = x2b_lsn_hash(w);
 
 	for (__u32 i = 0; i < X2B_LSNX_PROBES; i++) {
 		__u32 idx = (h + i) & X2B_LSNX_MASK;
-		const struct x2b_lsn_slot *s = bpf_map_lookup_elem(&x2b_lsnx, &idx);
+		struct x2b_lsn_slot *s = bpf_map_lookup_elem(&x2b_lsnx, &idx);
 		const __u32 *k;
 
 		if (!s || !s->key.family)
 			return NULL;
 		k = (const __u32 *)&s->key;
-		if (k[1] == w[1] && k[2] == w[2] && k[3] == w[3] && k[4] == w[4] && k[5] == w[5])
-			return &s->row;
+		if (k[0] == w[1] && k[1] == w[2] && k[2] == w[3] && k[3] == w[4] && k[4] == w[5])
+			return s;
 	}
 	return NULL;
 }
@@ -3084,14 +3138,14 @@ static __always_inline const struct x2b_lsn_row *x2b_exact_listener(const struct
 /*
  * Listener lookup from maps: for IPv4 the /16 filter (x2b_lsnf) first, then
  * exact listener addresses (x2b_lsnx: one slot read for the common service
- * VIP, which carries the action's row: *act), then destination prefixes and
+ * VIP, which carries the action's row: *hit), then destination prefixes and
  * wildcard listeners in the LPM trie when the bundle has any (X2B_LPM_ROWS).
  */
 static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const __u32 *addr,
-						 const struct x2b_action **act)
+						 struct x2b_lsn_slot **hit)
 {
 	struct x2b_lsn_key key = {};
-	const struct x2b_lsn_row *hit;
+	struct x2b_lsn_slot *s;
 	__u32 *action;
 
 	if (family == X2B_FAM_INET4) {
@@ -3106,10 +3160,10 @@ static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const 
 	key.family = family;
 	key.port = port;
 	__builtin_memcpy(key.addr, addr, family == X2B_FAM_INET4 ? 4 : 16);
-	hit = x2b_exact_listener(&key);
-	if (hit) {
-		*act = &hit->act;
-		return hit->action;
+	s = x2b_exact_listener(&key);
+	if (s) {
+		*hit = s;
+		return s->action;
 	}
 	if (!X2B_LPM_ROWS)
 		return X2B_NO_ACTION;
@@ -3563,7 +3617,7 @@ static __noinline __attribute__((unused)) __u32 x2b_tls_choose(struct x2b_req *r
 
 #include <linux/types.h>
 
-#define X2B_ABI_VERSION 5
+#define X2B_ABI_VERSION 6
 
 /* Address families as stored in keys and endpoints. */
 #define X2B_FAM_INET4 4
@@ -3637,21 +3691,40 @@ struct x2b_action {
 	__u32 fallback; /* X2B_ACT_HTTP, X2B_ACT_TLS: action id used without the module */
 };
 
-/*
- * The value of an x2b_lsnx entry (exact listener addresses): the action id and
- * a copy of its x2b_act row, so the common connect reads one row, not two.
- */
-struct x2b_lsn_row {
-	__u32 action;
-	struct x2b_action act;
+/* The exact address a listener row matches: words 1-5 of x2b_lsn_key. */
+struct x2b_lsn_addr {
+	__u8 family; /* 0: an empty slot */
+	__u8 pad;
+	__u16 port; /* network order */
+	__u8 addr[16];
 };
 
-/* One x2b_lsnx slot: the key it holds and its row, padded to 64 bytes. */
+/*
+ * One x2b_lsnx slot (64 bytes, one cache line): the address, the action id and
+ * a copy of its x2b_act row, so the common connect reads one row, not two.
+ *
+ * `range` lets a service address balance from this line alone: the live
+ * endpoint range of the action's cluster (first x2b_ep index << 32 | count)
+ * when the cluster is one priority level of round robin without weights, else
+ * 0 (x2b_cluv / x2b_clu decide). The compiler writes it into the image and
+ * `xds2bpf-loader update` rewrites it with one 64-bit store (the map is
+ * mmapable) whenever it switches the cluster's row: a connect sees the old
+ * range or the new one, both valid until the update's grace period is over.
+ *
+ * `connects` is the round-robin position of that fast path and its counter:
+ * every connect it redirects adds one (atomically; `stats` adds it to the
+ * action's x2b_astat sums). The slow path does not touch it.
+ */
 struct x2b_lsn_slot {
-	struct x2b_lsn_key key;
-	struct x2b_lsn_row row;
-	__u32 pad[3];
+	struct x2b_lsn_addr key;
+	__u32 action;
+	struct x2b_action act;
+	__u64 range;
+	__u64 connects;
 };
+
+/* x2b_lsn_slot.range of a cluster without a fast path. */
+#define X2B_RANGE_NONE 0
 
 /*
  * Connects per action and CPU (x2b_astat, per-CPU): `matched` every run that
@@ -3954,10 +4027,14 @@ X2B_ASSERT_OFF(x2b_lsn_key, family, 4);
 X2B_ASSERT_OFF(x2b_lsn_key, port, 6);
 X2B_ASSERT_OFF(x2b_lsn_key, addr, 8);
 X2B_ASSERT_SIZE(x2b_action, 24);
-X2B_ASSERT_SIZE(x2b_lsn_row, 28);
-X2B_ASSERT_OFF(x2b_lsn_row, act, 4);
+X2B_ASSERT_SIZE(x2b_lsn_addr, 20);
+X2B_ASSERT_OFF(x2b_lsn_addr, port, 2);
+X2B_ASSERT_OFF(x2b_lsn_addr, addr, 4);
 X2B_ASSERT_SIZE(x2b_lsn_slot, 64);
-X2B_ASSERT_OFF(x2b_lsn_slot, row, 24);
+X2B_ASSERT_OFF(x2b_lsn_slot, action, 20);
+X2B_ASSERT_OFF(x2b_lsn_slot, act, 24);
+X2B_ASSERT_OFF(x2b_lsn_slot, range, 48);
+X2B_ASSERT_OFF(x2b_lsn_slot, connects, 56);
 X2B_ASSERT_SIZE(x2b_astat, 16);
 X2B_ASSERT_OFF(x2b_astat, redirected, 8);
 X2B_ASSERT_SIZE(x2b_wcluster, 8);

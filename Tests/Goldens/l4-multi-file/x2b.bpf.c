@@ -12,6 +12,7 @@
 /* Listener match: exact listener addresses (open addressing, slots laid out by the compiler). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct x2b_lsn_slot);
 	__uint(max_entries, 8);
@@ -125,9 +126,9 @@ struct {
 #include "x2b_runtime.h"
 
 /* Listener match, IPv4: 1 rows as straight-line code, longest prefix first. */
-static __always_inline __u32 x2b_match4(__u32 ip, __u16 port, const struct x2b_action **act)
+static __always_inline __u32 x2b_match4(__u32 ip, __u16 port, struct x2b_lsn_slot **hit)
 {
-	(void)act; /* straight-line rows: the caller reads x2b_act */
+	(void)hit; /* straight-line rows: the caller reads x2b_act */
 	/* 10.96.1.1/32 port 5000: listeners["tcp-single"].filter_chains[0] */
 	if (port == bpf_htons(5000) && ip == bpf_htonl(0x0a600101))
 		return 0;
@@ -143,7 +144,7 @@ SEC("cgroup/connect4")
 int x2b_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip = ctx->user_ip4;
-	const struct x2b_action *act = 0;
+	struct x2b_lsn_slot *hit = 0;
 	struct x2b_cluster *c = 0;
 	struct x2b_astat *redirected = 0;
 	__u32 action, cluster = 0;
@@ -152,8 +153,14 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 	if (ctx->type != SOCK_STREAM)
 		return 1;
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	action = x2b_match4(ip, (__u16)ctx->user_port, &act);
-	slot = x2b_route(ctx, action, act, &cluster, &c, &redirected);
+	action = x2b_match4(ip, (__u16)ctx->user_port, &hit);
+	if (hit) {
+		/* a service address whose cluster balances from its slot */
+		slot = x2b_fast_balance(ctx, hit, X2B_FAM_INET4);
+		if (slot >= 0)
+			return slot;
+	}
+	slot = x2b_route(ctx, action, hit ? &hit->act : 0, &cluster, &c, &redirected);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	if (slot < 0 || !c)
@@ -166,11 +173,11 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 }
 
 /* Listener match, IPv6: 0 rows as straight-line code, longest prefix first. */
-static __always_inline __u32 x2b_match6(const __u32 *ip, __u16 port, const struct x2b_action **act)
+static __always_inline __u32 x2b_match6(const __u32 *ip, __u16 port, struct x2b_lsn_slot **hit)
 {
 	(void)ip;
 	(void)port;
-	(void)act; /* straight-line rows: the caller reads x2b_act */
+	(void)hit; /* straight-line rows: the caller reads x2b_act */
 	return X2B_NO_ACTION;
 }
 
@@ -179,7 +186,7 @@ SEC("cgroup/connect6")
 int x2b_connect6(struct bpf_sock_addr *ctx)
 {
 	__u32 ip[4];
-	const struct x2b_action *act = 0;
+	struct x2b_lsn_slot *hit = 0;
 	struct x2b_cluster *c = 0;
 	struct x2b_astat *redirected = 0;
 	__u32 action, cluster = 0;
@@ -192,8 +199,14 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
 	x2b_count(&x2b_gstat, X2B_G_SEEN);
-	action = x2b_match6(ip, (__u16)ctx->user_port, &act);
-	slot = x2b_route(ctx, action, act, &cluster, &c, &redirected);
+	action = x2b_match6(ip, (__u16)ctx->user_port, &hit);
+	if (hit) {
+		/* a service address whose cluster balances from its slot */
+		slot = x2b_fast_balance(ctx, hit, X2B_FAM_INET6);
+		if (slot >= 0)
+			return slot;
+	}
+	slot = x2b_route(ctx, action, hit ? &hit->act : 0, &cluster, &c, &redirected);
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	if (slot < 0 || !c)

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * slots: the fast path of service addresses kept in step with in-place updates.
+ *
+ * An x2b_lsnx slot whose action always takes one cluster carries that cluster's
+ * live endpoint range (x2b_lsn_slot.range) when the cluster is one priority
+ * level of round robin without weights: the connect program then balances from
+ * the slot alone. Every switch of a cluster's row (update.c) rewrites the
+ * ranges of its slots with one 64-bit store each, through a shared mapping of
+ * the map (BPF_F_MMAPABLE): a map update copies the whole value, which neither
+ * promises a single store for the range nor keeps the slot's counter.
+ *
+ * The invariant: a slot's range is 0 or its cluster's live level-0 range. The
+ * old range stays valid until the update's grace period is over, and the range
+ * is rewritten before it (right after each switch), so a connect that read the
+ * old range is done before the old endpoints can be reused. A session that
+ * opens (x2b_slots_open) clears every range that breaks the invariant, e.g.
+ * left by an update that died between a switch and its store.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "x2b_abi.h"
+#include "loader.h"
+
+/*
+ * The range a slot of family `family` balances from when its cluster's row is
+ * `c` and the level's endpoint records are `eps` (NULL: not known here, only
+ * an unchanged range is kept): MapImages.fastRange's rule.
+ */
+uint64_t x2b_fast_range(const struct x2b_cluster *c, uint8_t family, const void *eps)
+{
+	const unsigned char *rec =
+		eps; /* packed records, perhaps not aligned: the family byte only */
+
+	const struct x2b_level *lv = &c->levels[0];
+
+	if (c->lb != X2B_LB_ROUND_ROBIN || c->nlevels != 1 || (c->flags & X2B_CLU_PASSTHROUGH) ||
+	    lv->table_len || !lv->count)
+		return X2B_RANGE_NONE;
+	if (family == X2B_FAM_INET4) {
+		if (!rec)
+			return X2B_RANGE_NONE;
+		for (__u32 i = 0; i < lv->count; i++)
+			if (rec[(size_t)i * sizeof(struct x2b_endpoint) +
+				offsetof(struct x2b_endpoint, family)] != X2B_FAM_INET4)
+				return X2B_RANGE_NONE;
+	}
+	return (__u64)lv->first << 32 | lv->count;
+}
+
+static void store_range(struct x2b_lsn_slot *s, uint64_t range)
+{
+	__atomic_store_n(&s->range, range, __ATOMIC_RELEASE);
+}
+
+int x2b_slots_open(struct x2b_slots *s, const char *root, uint32_t nclusters)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), *fill = NULL;
+	char path[PATH_MAX];
+	long page = sysconf(_SC_PAGESIZE);
+	int fd, err = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (x2b_path(path, sizeof(path), "%s/maps/x2b_lsnx", root))
+		return X2B_EXIT_USAGE;
+	fd = bpf_obj_get(path);
+	if (fd < 0 && errno == ENOENT)
+		return 0; /* no exact-address table: no fast path to keep */
+	if (fd < 0) {
+		x2b_err("cannot open %s: %s; cannot update in place: reload", path,
+			strerror(errno));
+		return x2b_exit_for_errno(errno);
+	}
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_MAP_TYPE_ARRAY ||
+	    info.value_size != sizeof(struct x2b_lsn_slot) || !(info.map_flags & BPF_F_MMAPABLE)) {
+		x2b_err("map x2b_lsnx: not an mmapable ARRAY of %zu-byte slots (ABI %d); cannot update "
+			"in place: reload",
+			sizeof(struct x2b_lsn_slot), X2B_ABI_VERSION);
+		close(fd);
+		return X2B_EXIT_NO_FIT;
+	}
+	s->n = info.max_entries;
+	s->len = ((size_t)s->n * sizeof(struct x2b_lsn_slot) + (size_t)page - 1) / (size_t)page *
+		 (size_t)page;
+	s->slot = mmap(NULL, s->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (s->slot == MAP_FAILED) {
+		s->slot = NULL;
+		x2b_err("cannot map x2b_lsnx: %s", strerror(errno));
+		return X2B_EXIT_INTERNAL;
+	}
+
+	/* the slots of every cluster id: counts, offsets, then the slot numbers */
+	s->nclusters = nclusters;
+	s->first = calloc((size_t)nclusters + 1, sizeof(*s->first));
+	fill = calloc((size_t)nclusters + 1, sizeof(*fill));
+	if (!s->first || !fill) {
+		err = X2B_EXIT_INTERNAL;
+		goto out;
+	}
+	for (__u32 i = 0; i < s->n; i++) {
+		const struct x2b_lsn_slot *sl = &s->slot[i];
+
+		if (sl->key.family && sl->act.kind == X2B_ACT_CLUSTER && sl->act.target < nclusters)
+			s->first[sl->act.target + 1]++;
+	}
+	for (__u32 c = 0; c < nclusters; c++)
+		s->first[c + 1] += s->first[c];
+	s->idx = calloc(s->first[nclusters] ? s->first[nclusters] : 1, sizeof(*s->idx));
+	if (!s->idx) {
+		err = X2B_EXIT_INTERNAL;
+		goto out;
+	}
+	for (__u32 i = 0; i < s->n; i++) {
+		const struct x2b_lsn_slot *sl = &s->slot[i];
+		__u32 c = sl->act.target;
+
+		if (sl->key.family && sl->act.kind == X2B_ACT_CLUSTER && c < nclusters)
+			s->idx[s->first[c] + fill[c]++] = i;
+	}
+out:
+	free(fill);
+	if (err)
+		x2b_slots_close(s);
+	return err;
+}
+
+/* Keeps each range of cluster `cid` that is still its live row's range; clears the others. */
+void x2b_slots_check(struct x2b_slots *s, uint32_t cid, const struct x2b_cluster *live)
+{
+	if (!s->slot || cid >= s->nclusters)
+		return;
+	for (__u32 k = s->first[cid]; k < s->first[cid + 1]; k++) {
+		struct x2b_lsn_slot *sl = &s->slot[s->idx[k]];
+		__u64 r = __atomic_load_n(&sl->range, __ATOMIC_ACQUIRE);
+
+		if (r != X2B_RANGE_NONE && r != x2b_fast_range(live, X2B_FAM_INET6, NULL))
+			store_range(sl, X2B_RANGE_NONE);
+	}
+}
+
+/* After cluster `cid` switched to `row` (level-0 endpoint records `eps`): its slots' ranges. */
+void x2b_slots_switched(struct x2b_slots *s, uint32_t cid, const struct x2b_cluster *row,
+			const void *eps)
+{
+	if (!s->slot || cid >= s->nclusters)
+		return;
+	for (__u32 k = s->first[cid]; k < s->first[cid + 1]; k++) {
+		struct x2b_lsn_slot *sl = &s->slot[s->idx[k]];
+
+		store_range(sl, x2b_fast_range(row, sl->key.family, eps));
+	}
+}
+
+void x2b_slots_close(struct x2b_slots *s)
+{
+	if (s->slot)
+		munmap(s->slot, s->len);
+	free(s->first);
+	free(s->idx);
+	memset(s, 0, sizeof(*s));
+}
