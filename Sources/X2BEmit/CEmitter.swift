@@ -178,7 +178,8 @@ public enum CEmitter {
                 return
             }
             if entries.isEmpty { p.print("(void)ip;", "(void)port;") }
-            p.print("(void)hit; /* straight-line rows: the caller reads x2b_act */")
+            let slots = plan.layout.slotOfExactRow
+            if !entries.contains(where: { slots[$0] != nil }) { p.print("(void)hit; /* no exact rows: the caller reads x2b_act */") }
             for e in entries {
                 var conds = ["port == bpf_htons(\(e.port))"]
                 let len = e.prefix.prefixLength
@@ -202,7 +203,11 @@ public enum CEmitter {
                 }
                 p.comment("\(e.prefix) port \(e.port): \(e.source)")
                 p.print("if (\(conds.joined(separator: " && ")))")
-                p.withIndentation { $0.print("return \(e.action);") }
+                if let slot = slots[e] {
+                    p.withIndentation { $0.print("return x2b_inline_slot(\(slot), \(e.action), hit);") }
+                } else {
+                    p.withIndentation { $0.print("return \(e.action);") }
+                }
             }
             p.print("return X2B_NO_ACTION;")
         }

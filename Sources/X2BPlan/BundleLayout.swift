@@ -60,8 +60,9 @@ public struct BundleLayout: Sendable {
     }
 
     /// Listener rows looked up by exact address (`x2b_lsnx`: slots laid out
-    /// here, one slot read for most lookups) and by longest prefix (`x2b_lsn`),
-    /// for the families not matched inline.
+    /// here, one slot read for most lookups; the rows of families matched inline
+    /// too, by their slot) and by longest prefix (`x2b_lsn`, for the families
+    /// not matched inline).
     public var exactListenerRows: [BundlePlan.ListenerEntry] { exactListenerSlots.map(\.entry) }
     public var exactListenerSlots: [ListenerSlot] = []
     /// Slots of `x2b_lsnx`, a power of two (`X2B_LSNX_MASK` + 1).
@@ -122,17 +123,27 @@ public struct BundleLayout: Sendable {
 
     // MARK: Passes
 
-    /// Listener rows of the families matched through maps: full-length addresses
-    /// to the hash map, prefixes and wildcards to the LPM trie.
+    /// Listener rows: every full-length address to the exact-address table
+    /// (`x2b_lsnx`), whose slot also carries the fast path of a service address;
+    /// of the families matched through maps, prefixes and wildcards to the LPM
+    /// trie. A family matched by straight-line code names its exact rows' slots
+    /// in that code (one array read by a constant index), so small bundles take
+    /// the same fast path.
     private mutating func placeListenerRows(_ plan: BundlePlan) {
         var exact: [BundlePlan.ListenerEntry] = []
-        for e in plan.listenerEntries where !(plan.inlineMatch[e.prefix.address.family] ?? false) {
-            if e.isExact { exact.append(e) } else { prefixListenerRows.append(e) }
+        let inMaps = { (e: BundlePlan.ListenerEntry) in !(plan.inlineMatch[e.prefix.address.family] ?? false) }
+        for e in plan.listenerEntries {
+            if e.isExact { exact.append(e) } else if inMaps(e) { prefixListenerRows.append(e) }
         }
         let table = Self.layOutExactRows(exact)
         exactListenerSlots = table.slots
         exactListenerTableSize = table.size
-        prefixListenerRows += table.overflow
+        prefixListenerRows += table.overflow.filter(inMaps)
+    }
+
+    /// The `x2b_lsnx` slot of each exact row, for the straight-line match.
+    public var slotOfExactRow: [BundlePlan.ListenerEntry: Int] {
+        Dictionary(exactListenerSlots.map { ($0.entry, $0.slot) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// Lays the exact rows out in `x2b_lsnx` by linear probing from

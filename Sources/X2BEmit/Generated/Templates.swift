@@ -3136,6 +3136,16 @@ static __always_inline struct x2b_lsn_slot *x2b_exact_listener(const struct x2b_
 }
 
 /*
+ * An exact row of the straight-line match: its x2b_lsnx slot by the index the
+ * compiler laid it out at (no probing), for the action's row and the fast path.
+ */
+static __always_inline __u32 x2b_inline_slot(__u32 idx, __u32 action, struct x2b_lsn_slot **hit)
+{
+	*hit = bpf_map_lookup_elem(&x2b_lsnx, &idx);
+	return action;
+}
+
+/*
  * Listener lookup from maps: for IPv4 the /16 filter (x2b_lsnf) first, then
  * exact listener addresses (x2b_lsnx: one slot read for the common service
  * VIP, which carries the action's row: *hit), then destination prefixes and

@@ -7,7 +7,7 @@
 #define X2B_LPM_ROWS 0
 
 /* Slots of the exact-listener table x2b_lsnx, minus one (a power of two). */
-#define X2B_LSNX_MASK 7
+#define X2B_LSNX_MASK 15
 
 /* Listener match: exact listener addresses (open addressing, slots laid out by the compiler). */
 struct {
@@ -15,7 +15,7 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct x2b_lsn_slot);
-	__uint(max_entries, 8);
+	__uint(max_entries, 16);
 } x2b_lsnx SEC(".maps");
 
 /* Listener match: IPv4 /16s some listener row covers (one bit each). */
@@ -133,25 +133,24 @@ struct {
 /* Listener match, IPv4: 10 rows as straight-line code, longest prefix first. */
 static __always_inline __u32 x2b_match4(__u32 ip, __u16 port, struct x2b_lsn_slot **hit)
 {
-	(void)hit; /* straight-line rows: the caller reads x2b_act */
 	/* 10.96.0.10/32 port 53: listeners["10.96.0.10_53"].filter_chains[0] */
 	if (port == bpf_htons(53) && ip == bpf_htonl(0x0a60000a))
-		return 0;
+		return x2b_inline_slot(11, 0, hit);
 	/* 10.96.0.21/32 port 3306: listeners["10.96.0.21_3306"].filter_chains[0] */
 	if (port == bpf_htons(3306) && ip == bpf_htonl(0x0a600015))
-		return 2;
+		return x2b_inline_slot(13, 2, hit);
 	/* 10.96.0.11/32 port 9080: listeners["0.0.0.0_9080"].filter_chains[0] */
 	if (port == bpf_htons(9080) && ip == bpf_htonl(0x0a60000b))
-		return 6;
+		return x2b_inline_slot(2, 6, hit);
 	/* 10.96.0.12/32 port 9080: listeners["0.0.0.0_9080"].filter_chains[0] */
 	if (port == bpf_htons(9080) && ip == bpf_htonl(0x0a60000c))
-		return 10;
+		return x2b_inline_slot(10, 10, hit);
 	/* 10.96.0.13/32 port 9080: listeners["0.0.0.0_9080"].filter_chains[0] */
 	if (port == bpf_htons(9080) && ip == bpf_htonl(0x0a60000d))
-		return 8;
+		return x2b_inline_slot(7, 8, hit);
 	/* 10.96.0.14/32 port 9080: listeners["0.0.0.0_9080"].filter_chains[0] */
 	if (port == bpf_htons(9080) && ip == bpf_htonl(0x0a60000e))
-		return 4;
+		return x2b_inline_slot(14, 4, hit);
 	/* 0.0.0.0/0 port 9080: listeners["0.0.0.0_9080"].filter_chains[0] */
 	if (port == bpf_htons(9080))
 		return 12;
@@ -163,7 +162,7 @@ static __always_inline __u32 x2b_match4(__u32 ip, __u16 port, struct x2b_lsn_slo
 		return 16;
 	/* 10.96.0.20/32 port 27017: listeners["10.96.0.20_27017"].filter_chains[0] */
 	if (port == bpf_htons(27017) && ip == bpf_htonl(0x0a600014))
-		return 1;
+		return x2b_inline_slot(8, 1, hit);
 	return X2B_NO_ACTION;
 }
 
@@ -215,7 +214,7 @@ static __always_inline __u32 x2b_match6(const __u32 *ip, __u16 port, struct x2b_
 {
 	(void)ip;
 	(void)port;
-	(void)hit; /* straight-line rows: the caller reads x2b_act */
+	(void)hit; /* no exact rows: the caller reads x2b_act */
 	return X2B_NO_ACTION;
 }
 

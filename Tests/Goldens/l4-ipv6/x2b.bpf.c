@@ -130,7 +130,7 @@ static __always_inline __u32 x2b_match4(__u32 ip, __u16 port, struct x2b_lsn_slo
 {
 	(void)ip;
 	(void)port;
-	(void)hit; /* straight-line rows: the caller reads x2b_act */
+	(void)hit; /* no exact rows: the caller reads x2b_act */
 	return X2B_NO_ACTION;
 }
 
@@ -174,10 +174,9 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 /* Listener match, IPv6: 2 rows as straight-line code, longest prefix first. */
 static __always_inline __u32 x2b_match6(const __u32 *ip, __u16 port, struct x2b_lsn_slot **hit)
 {
-	(void)hit; /* straight-line rows: the caller reads x2b_act */
 	/* fd00::1/128 port 7000: listeners["v6-specific"].filter_chains[0] */
 	if (port == bpf_htons(7000) && ip[0] == bpf_htonl(0xfd000000) && ip[1] == bpf_htonl(0x00000000) && ip[2] == bpf_htonl(0x00000000) && ip[3] == bpf_htonl(0x00000001))
-		return 0;
+		return x2b_inline_slot(7, 0, hit);
 	/* ::/0 port 7001: listeners["v6-wildcard"].filter_chains[0] */
 	if (port == bpf_htons(7001))
 		return 1;

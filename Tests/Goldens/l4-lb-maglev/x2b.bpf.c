@@ -128,10 +128,9 @@ struct {
 /* Listener match, IPv4: 1 rows as straight-line code, longest prefix first. */
 static __always_inline __u32 x2b_match4(__u32 ip, __u16 port, struct x2b_lsn_slot **hit)
 {
-	(void)hit; /* straight-line rows: the caller reads x2b_act */
 	/* 10.96.1.6/32 port 5000: listeners["lb-maglev"].filter_chains[0] */
 	if (port == bpf_htons(5000) && ip == bpf_htonl(0x0a600106))
-		return 0;
+		return x2b_inline_slot(0, 0, hit);
 	return X2B_NO_ACTION;
 }
 
@@ -177,7 +176,7 @@ static __always_inline __u32 x2b_match6(const __u32 *ip, __u16 port, struct x2b_
 {
 	(void)ip;
 	(void)port;
-	(void)hit; /* straight-line rows: the caller reads x2b_act */
+	(void)hit; /* no exact rows: the caller reads x2b_act */
 	return X2B_NO_ACTION;
 }
 

@@ -128,13 +128,12 @@ struct {
 /* Listener match, IPv4: 2 rows as straight-line code, longest prefix first. */
 static __always_inline __u32 x2b_match4(__u32 ip, __u16 port, struct x2b_lsn_slot **hit)
 {
-	(void)hit; /* straight-line rows: the caller reads x2b_act */
 	/* 10.96.1.12/32 port 5000: listeners["lr-locality"].filter_chains[0] */
 	if (port == bpf_htons(5000) && ip == bpf_htonl(0x0a60010c))
-		return 0;
+		return x2b_inline_slot(1, 0, hit);
 	/* 10.96.1.13/32 port 5000: listeners["random-locality"].filter_chains[0] */
 	if (port == bpf_htons(5000) && ip == bpf_htonl(0x0a60010d))
-		return 1;
+		return x2b_inline_slot(3, 1, hit);
 	return X2B_NO_ACTION;
 }
 
@@ -182,7 +181,7 @@ static __always_inline __u32 x2b_match6(const __u32 *ip, __u16 port, struct x2b_
 {
 	(void)ip;
 	(void)port;
-	(void)hit; /* straight-line rows: the caller reads x2b_act */
+	(void)hit; /* no exact rows: the caller reads x2b_act */
 	return X2B_NO_ACTION;
 }
 

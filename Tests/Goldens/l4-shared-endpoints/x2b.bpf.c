@@ -128,13 +128,12 @@ struct {
 /* Listener match, IPv4: 2 rows as straight-line code, longest prefix first. */
 static __always_inline __u32 x2b_match4(__u32 ip, __u16 port, struct x2b_lsn_slot **hit)
 {
-	(void)hit; /* straight-line rows: the caller reads x2b_act */
 	/* 10.96.1.20/32 port 5000: listeners["shared-a"].filter_chains[0] */
 	if (port == bpf_htons(5000) && ip == bpf_htonl(0x0a600114))
-		return 0;
+		return x2b_inline_slot(5, 0, hit);
 	/* 10.96.1.21/32 port 6000: listeners["shared-b"].filter_chains[0] */
 	if (port == bpf_htons(6000) && ip == bpf_htonl(0x0a600115))
-		return 1;
+		return x2b_inline_slot(3, 1, hit);
 	return X2B_NO_ACTION;
 }
 
@@ -178,10 +177,9 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 /* Listener match, IPv6: 1 rows as straight-line code, longest prefix first. */
 static __always_inline __u32 x2b_match6(const __u32 *ip, __u16 port, struct x2b_lsn_slot **hit)
 {
-	(void)hit; /* straight-line rows: the caller reads x2b_act */
 	/* fd00:96::20/128 port 5000: listeners["shared-v6"].filter_chains[0] */
 	if (port == bpf_htons(5000) && ip[0] == bpf_htonl(0xfd000096) && ip[1] == bpf_htonl(0x00000000) && ip[2] == bpf_htonl(0x00000000) && ip[3] == bpf_htonl(0x00000020))
-		return 2;
+		return x2b_inline_slot(4, 2, hit);
 	return X2B_NO_ACTION;
 }
 

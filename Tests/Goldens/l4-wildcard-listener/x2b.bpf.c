@@ -128,7 +128,7 @@ struct {
 /* Listener match, IPv4: 5 rows as straight-line code, longest prefix first. */
 static __always_inline __u32 x2b_match4(__u32 ip, __u16 port, struct x2b_lsn_slot **hit)
 {
-	(void)hit; /* straight-line rows: the caller reads x2b_act */
+	(void)hit; /* no exact rows: the caller reads x2b_act */
 	/* 10.1.0.0/16 port 6000: listeners["wildcard-6000"].filter_chains[0] */
 	if (port == bpf_htons(6000) && (ip & bpf_htonl(0xffff0000)) == bpf_htonl(0x0a010000))
 		return 0;
@@ -189,7 +189,7 @@ static __always_inline __u32 x2b_match6(const __u32 *ip, __u16 port, struct x2b_
 {
 	(void)ip;
 	(void)port;
-	(void)hit; /* straight-line rows: the caller reads x2b_act */
+	(void)hit; /* no exact rows: the caller reads x2b_act */
 	return X2B_NO_ACTION;
 }
 
