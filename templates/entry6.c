@@ -19,7 +19,7 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	action = x2b_match6(ip, (__u16)ctx->user_port, &hit);
 	if (hit) {
 		/* a service address whose cluster balances from its slot */
-		slot = x2b_fast_balance(ctx, hit, X2B_FAM_INET6);
+		slot = x2b_fast_balance6(ctx, hit);
 		if (slot >= 0)
 			return slot;
 	}

@@ -89,7 +89,7 @@ public enum CEmitter {
                 for policy in layout.policies {
                     dispatch.print("case \(CNamer.lbConstant(policy)):")
                     dispatch.withIndentation { d in
-                        d.print("return x2b_balance(ctx, c, cluster, redirected, X2B_LB_FAMILY(\(CNamer.lbConstant(policy)), X2B_FAM_INET\(f)));")
+                        d.print("return x2b_balance\(f)(ctx, c, cluster, redirected, \(CNamer.lbConstant(policy)));")
                     }
                 }
                 dispatch.print("}")

@@ -55,7 +55,7 @@ final class BundleLayoutTests: XCTestCase {
             XCTAssertFalse(layout.programs.contains { $0.attach == .none }, "\(rel): every program is attached")
             let source = CEmitter.emit(plan).source
             for policy in layout.policies {
-                XCTAssertTrue(source.contains("x2b_balance(ctx, c, cluster, redirected, X2B_LB_FAMILY(\(CNamer.lbConstant(policy)), X2B_FAM_INET4))"), rel)
+                XCTAssertTrue(source.contains("x2b_balance4(ctx, c, cluster, redirected, \(CNamer.lbConstant(policy)))"), rel)
             }
             XCTAssertFalse(source.contains("bpf_tail_call"), rel)
             XCTAssertEqual(Set(layout.programs.map(\.name)).count, layout.programs.count, "\(rel): program names unique")

@@ -26,7 +26,7 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 	action = x2b_match4(ip, (__u16)ctx->user_port, &hit);
 	if (hit) {
 		/* a service address whose cluster balances from its slot */
-		slot = x2b_fast_balance(ctx, hit, X2B_FAM_INET4);
+		slot = x2b_fast_balance4(ctx, hit);
 		if (slot >= 0)
 			return slot;
 	}
@@ -61,7 +61,7 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	action = x2b_match6(ip, (__u16)ctx->user_port, &hit);
 	if (hit) {
 		/* a service address whose cluster balances from its slot */
-		slot = x2b_fast_balance(ctx, hit, X2B_FAM_INET6);
+		slot = x2b_fast_balance6(ctx, hit);
 		if (slot >= 0)
 			return slot;
 	}
@@ -2928,8 +2928,6 @@ static __always_inline __u32 x2b_pick(const struct x2b_cluster *c, const struct 
 #define X2B_BALANCE_FN static __always_inline
 #endif
 
-/* A policy and a family in one argument: a BPF call takes at most five. */
-#define X2B_LB_FAMILY(lb, family) ((lb) << 8 | (family))
 
 /*
  * Send the connect to endpoint `global` (row `ep`): rewrite the destination,
@@ -2976,11 +2974,9 @@ static __always_inline int x2b_rewrite(struct bpf_sock_addr *ctx, struct x2b_end
 	return 1;
 }
 
-X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid,
-			       struct x2b_astat *redirected, const __u32 lb_family)
+static __always_inline int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid,
+				       struct x2b_astat *redirected, const __u32 lb, const __u8 family)
 {
-	const __u32 lb = lb_family >> 8;
-	const __u8 family = lb_family & 0xff;
 	const struct x2b_level *lv;
 	struct x2b_endpoint *ep;
 	__u32 global;
@@ -3006,6 +3002,24 @@ X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_clust
 }
 
 /*
+ * One per family (`lb` a constant at each call): the family must stay a
+ * constant inside the subprogram the module build makes of it. Passed as an
+ * argument, clang may spill it, the verifier then follows both families'
+ * branches, and connect6 may not read user_ip4.
+ */
+X2B_BALANCE_FN int x2b_balance4(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid,
+				struct x2b_astat *redirected, const __u32 lb)
+{
+	return x2b_balance(ctx, c, cid, redirected, lb, X2B_FAM_INET4);
+}
+
+X2B_BALANCE_FN int x2b_balance6(struct bpf_sock_addr *ctx, const struct x2b_cluster *c, __u32 cid,
+				struct x2b_astat *redirected, const __u32 lb)
+{
+	return x2b_balance(ctx, c, cid, redirected, lb, X2B_FAM_INET6);
+}
+
+/*
  * The fast path of a service address (x2b_lsn_slot.range): one priority level
  * of round robin without weights, balanced from the listener slot alone. The
  * slot's `connects` is both the position and the counter, so a decision reads
@@ -3015,8 +3029,7 @@ X2B_BALANCE_FN int x2b_balance(struct bpf_sock_addr *ctx, const struct x2b_clust
  * sock_addr verdict. The compiler (and `update`) give an IPv4 address a range
  * of IPv4 endpoints only, so x2b_rewrite's family check does not fail here.
  */
-X2B_BALANCE_FN int x2b_fast_balance(struct bpf_sock_addr *ctx, struct x2b_lsn_slot *s,
-				    const __u32 family)
+static __always_inline int x2b_fast_balance(struct bpf_sock_addr *ctx, struct x2b_lsn_slot *s, const __u8 family)
 {
 	__u64 range = X2B_READ_ONCE(s->range), n = 0;
 	__u32 count = (__u32)range, global;
@@ -3030,8 +3043,19 @@ X2B_BALANCE_FN int x2b_fast_balance(struct bpf_sock_addr *ctx, struct x2b_lsn_sl
 	global = (__u32)(range >> 32) + (__u32)(n % count);
 	ep = bpf_map_lookup_elem(&x2b_ep, &global);
 	if (ep)
-		x2b_rewrite(ctx, ep, global, (__u8)family);
+		x2b_rewrite(ctx, ep, global, family);
 	return 1;
+}
+
+/* One per family, as x2b_balance4/6. */
+X2B_BALANCE_FN int x2b_fast_balance4(struct bpf_sock_addr *ctx, struct x2b_lsn_slot *s)
+{
+	return x2b_fast_balance(ctx, s, X2B_FAM_INET4);
+}
+
+X2B_BALANCE_FN int x2b_fast_balance6(struct bpf_sock_addr *ctx, struct x2b_lsn_slot *s)
+{
+	return x2b_fast_balance(ctx, s, X2B_FAM_INET6);
 }
 
 /*

@@ -158,7 +158,7 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 	action = x2b_match4(ip, (__u16)ctx->user_port, &hit);
 	if (hit) {
 		/* a service address whose cluster balances from its slot */
-		slot = x2b_fast_balance(ctx, hit, X2B_FAM_INET4);
+		slot = x2b_fast_balance4(ctx, hit);
 		if (slot >= 0)
 			return slot;
 	}
@@ -169,7 +169,7 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 		return 1;
 	switch (slot) {
 	case X2B_LB_ROUND_ROBIN:
-		return x2b_balance(ctx, c, cluster, redirected, X2B_LB_FAMILY(X2B_LB_ROUND_ROBIN, X2B_FAM_INET4));
+		return x2b_balance4(ctx, c, cluster, redirected, X2B_LB_ROUND_ROBIN);
 	}
 	return 1;
 }
@@ -204,7 +204,7 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	action = x2b_match6(ip, (__u16)ctx->user_port, &hit);
 	if (hit) {
 		/* a service address whose cluster balances from its slot */
-		slot = x2b_fast_balance(ctx, hit, X2B_FAM_INET6);
+		slot = x2b_fast_balance6(ctx, hit);
 		if (slot >= 0)
 			return slot;
 	}
@@ -215,7 +215,7 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 		return 1;
 	switch (slot) {
 	case X2B_LB_ROUND_ROBIN:
-		return x2b_balance(ctx, c, cluster, redirected, X2B_LB_FAMILY(X2B_LB_ROUND_ROBIN, X2B_FAM_INET6));
+		return x2b_balance6(ctx, c, cluster, redirected, X2B_LB_ROUND_ROBIN);
 	}
 	return 1;
 }
