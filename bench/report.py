@@ -61,11 +61,17 @@ def lsn_strategy(path):
         return None
     rows = {}
     for line in open(path):
-        m = re.match(r"\s+(x2b_lsnx|x2b_lsn)\s+(\S+)\s.*?(no image|(\d+)\s+entries)", line)
+        m = re.match(r"\s+(x2b_lsnx|x2b_lsnf|x2b_lsn)\s+(\S+)\s.*?(no image|(\d+)\s+entries)", line)
         if m and m.group(3) != "no image":
             rows[m.group(1)] = (m.group(2), int(m.group(4)))
-    if not rows:
-        return "straight-line code" if os.path.getsize(path) else None
+    # ABI 6: every exact row has an x2b_lsnx slot; the IPv4 match is in maps
+    # only when the /16 filter (x2b_lsnf) has an image, else straight-line code
+    # names each row's slot.
+    if "x2b_lsnf" not in rows:
+        if not os.path.getsize(path):
+            return None
+        return "straight-line code" + (" (each row's slot in `x2b_lsnx`)" if "x2b_lsnx" in rows else "")
+    rows.pop("x2b_lsnf")
     return "; ".join(f"{kind} map `{name}`, {n:,} rows" for name, (kind, n) in sorted(rows.items(), reverse=True))
 
 
