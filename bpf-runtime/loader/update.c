@@ -580,6 +580,11 @@ static int x2b_updater_apply(struct x2b_updater *u, const void *data, size_t len
 		}
 		u->ver[i] = v;
 		u->live[i] = plan.rows[k];
+		if (x2b_fail_point("update-after-switch")) {
+			/* as if the update died here: the slots name the old range (open repairs them) */
+			err = X2B_EXIT_INTERNAL;
+			goto out;
+		}
 		/* before the grace period: the old range is valid until it is over */
 		x2b_slots_switched(&u->slots, id, &plan.rows[k],
 				   d->clusters[k]->n_levels
