@@ -275,6 +275,7 @@ PY
 	wait "$loop" || true
 	bpftool -j map dump pinned "$XDS2BPF_BPFFS/upd/maps/x2b_lsnx" >"$dir/lsnx-b.json"
 	e2e_loader stats --name upd --format prometheus >"$dir/stats.prom"
+	e2e_loader status --name upd --json >"$dir/status.json"
 	e2e_log "connloop: $(cat "$dir/summary.json")"
 	"$E2E_PYTHON" - "$dir" <<'PY' || e2e_fail "update (fast path) under load"
 import json, os, re, sys
@@ -298,6 +299,9 @@ def slots(name):
 assert rd == ra, f"after the update that died, the slot should still name the old range: {ra:#x} -> {rd:#x}"
 assert ra & 0xFFFFFFFF == 2 and rb & 0xFFFFFFFF == 3, f"ranges before/after: {ra:#x} {rb:#x} (count in the low word)"
 assert ra >> 32 != rb >> 32, f"the range still names the old endpoints: {ra:#x} -> {rb:#x}"
+st = json.load(open(os.path.join(d, "status.json")))
+st = st[0] if isinstance(st, list) else st.get("bundles", [st])[0] if "bundles" in st else st
+assert (st.get("exact_listener_rows"), st.get("fast_path_rows")) == (1, 1), f"status: {st}"
 prom = open(os.path.join(d, "stats.prom")).read()
 m = re.search(r'^xds2bpf_listener_connects_total\{[^}]*\} (\d+)$', prom, re.M)
 assert m, prom

@@ -228,6 +228,35 @@ static void status_dns(const struct loaded *l)
 	free(data);
 }
 
+static int pinned_map(const struct loaded *l, const char *map, __u32 type, __u32 key_size,
+		      __u32 value_size, struct bpf_map_info *info);
+
+/*
+ * The service addresses of x2b_lsnx (its exact rows) and how many of them
+ * balance from their slot (a range: one level of unweighted round robin).
+ * Returns false when the bundle has no such table.
+ */
+static bool slot_counts(const struct loaded *l, size_t *fast, size_t *exact)
+{
+	struct bpf_map_info xi = {};
+	int fd = pinned_map(l, "x2b_lsnx", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct x2b_lsn_slot), &xi);
+
+	*fast = *exact = 0;
+	if (fd < 0)
+		return false;
+	for (__u32 i = 0; i < xi.max_entries; i++) {
+		struct x2b_lsn_slot s;
+
+		if (bpf_map_lookup_elem(fd, &i, &s) || !s.key.family)
+			continue;
+		(*exact)++;
+		if (s.range != X2B_RANGE_NONE)
+			(*fast)++;
+	}
+	close(fd);
+	return true;
+}
+
 static void status_one(const struct loaded *l, bool first)
 {
 	struct x2b_kv *upd, *vers;
@@ -236,6 +265,8 @@ static void status_one(const struct loaded *l, bool first)
 	const x2b_manifest *m = l->m;
 	char cgroup[PATH_MAX], bundle[PATH_MAX], variant[32];
 	struct bpf_link_info li;
+	size_t fast, exact;
+	bool slots = slot_counts(l, &fast, &exact);
 
 	read_line(l->state, "cgroup", cgroup, sizeof(cgroup));
 	read_line(l->state, "bundle", bundle, sizeof(bundle));
@@ -287,6 +318,8 @@ static void status_one(const struct loaded *l, bool first)
 		/* what the bundle refuses (fail closed) or bypasses: `xds2bpf inspect` lists them */
 		printf(",\"refused_fail_closed\":%zu,\"bypassed_filters\":%zu",
 		       m->n_refused_fail_closed, m->n_bypassed_filters);
+		if (slots)
+			printf(",\"exact_listener_rows\":%zu,\"fast_path_rows\":%zu", exact, fast);
 		status_dns(l);
 		printf(",\"programs\":[");
 	} else {
@@ -320,6 +353,10 @@ static void status_one(const struct loaded *l, bool first)
 			printf("  bypassed    %zu filter(s) that can deny traffic are NOT enforced "
 			       "(compiled with --unsupported=warn; xds2bpf inspect lists them)\n",
 			       m->n_bypassed_filters);
+		if (slots && exact)
+			printf("  fast path   %zu of %zu exact listener addresses balance from their slot "
+			       "(one level of round robin without weights)\n",
+			       fast, exact);
 		status_dns(l);
 		printf("  programs:\n");
 	}
