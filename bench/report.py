@@ -491,7 +491,7 @@ def section_decision(res, out, plots, findings):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        for key, label, style in (("entry", "decision (entry + tail-called LB stage)", "o-"),
+        for key, label, style in (("entry", "decision (entry program: match, pick, rewrite)", "o-"),
                                   ("pt", "pass-through connect (no match)", "s--"),
                                   ("empty", "empty connect4 program (baseline)", "^:")):
             ys = [med(series[n][key]) for n in sizes]
