@@ -13,6 +13,8 @@
  *         round-robin position is an atomic count of the listener's connects.
  * inline: a 128-byte slot per listener holding up to 15 endpoints itself:
  *         one slot (two adjacent lines) per decision.
+ * split64: split with the bundle's row sizes (64-byte slots, 32-byte
+ *         endpoints): the cost of the footprint alone.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -38,6 +40,20 @@ struct {
 	__type(key, __u32);
 	__type(value, struct fl_wide);
 } fl_wide SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fl_slot64);
+} fl_slot64 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fl_ep32);
+} fl_ep32 SEC(".maps");
 
 /* log2 of the slot count, set before load (bench/l4floor.c) */
 const volatile __u32 fl_bits = 1;
@@ -73,6 +89,24 @@ int fl_split4(struct bpf_sock_addr *ctx)
 	 * line the decision reads anyway) */
 	e = s->first + __sync_fetch_and_add(&s->rr, 1) % s->n;
 	ep = bpf_map_lookup_elem(&fl_ep, &e);
+	if (!ep)
+		return 1;
+	ctx->user_ip4 = ep->ip;
+	ctx->user_port = ep->port;
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int fl_split64_4(struct bpf_sock_addr *ctx)
+{
+	struct fl_slot *s = fl_find(&fl_slot64, ctx->user_ip4, (__u16)ctx->user_port);
+	struct fl_ep *ep;
+	__u32 e;
+
+	if (!s || !s->n)
+		return 1;
+	e = s->first + __sync_fetch_and_add(&s->rr, 1) % s->n;
+	ep = bpf_map_lookup_elem(&fl_ep32, &e);
 	if (!ep)
 		return 1;
 	ctx->user_ip4 = ep->ip;

@@ -5,7 +5,7 @@
  * of its programs, for scripts/bench.sh to attach and measure. The maps live
  * as long as the pinned program.
  *
- *   l4floor OBJECT ROUTES split|inline PIN
+ *   l4floor OBJECT ROUTES split|inline|split64 PIN
  *
  * Both layouts get the same table of 2^bits slots, at most half full (larger
  * where a key would need more than FL_PROBES slots).
@@ -69,11 +69,11 @@ int main(int argc, char **argv)
 	size_t linecap = 0;
 	FILE *f;
 
-	if (argc != 5 || (strcmp(argv[3], "split") && strcmp(argv[3], "inline"))) {
-		fprintf(stderr, "usage: l4floor OBJECT ROUTES split|inline PIN\n");
+	if (argc != 5 || (strcmp(argv[3], "split") && strcmp(argv[3], "inline") && strcmp(argv[3], "split64"))) {
+		fprintf(stderr, "usage: l4floor OBJECT ROUTES split|inline|split64 PIN\n");
 		return 2;
 	}
-	int inl = !strcmp(argv[3], "inline");
+	int inl = !strcmp(argv[3], "inline"), pad = !strcmp(argv[3], "split64");
 	f = fopen(argv[2], "r");
 	if (!f) {
 		perror(argv[2]);
@@ -170,14 +170,18 @@ int main(int argc, char **argv)
 	struct bpf_map *m_slot = bpf_object__find_map_by_name(obj, "fl_slot");
 	struct bpf_map *m_ep = bpf_object__find_map_by_name(obj, "fl_ep");
 	struct bpf_map *m_wide = bpf_object__find_map_by_name(obj, "fl_wide");
+	struct bpf_map *m_slot64 = bpf_object__find_map_by_name(obj, "fl_slot64");
+	struct bpf_map *m_ep32 = bpf_object__find_map_by_name(obj, "fl_ep32");
 	struct bpf_map *m;
 	int set_bits = 0;
 
-	if (!m_slot || !m_ep || !m_wide)
+	if (!m_slot || !m_ep || !m_wide || !m_slot64 || !m_ep32)
 		return 1;
-	bpf_map__set_max_entries(m_slot, inl ? 1 : slots);
-	bpf_map__set_max_entries(m_ep, inl ? 1 : (uint32_t)neps);
+	bpf_map__set_max_entries(m_slot, inl || pad ? 1 : slots);
+	bpf_map__set_max_entries(m_ep, inl || pad ? 1 : (uint32_t)neps);
 	bpf_map__set_max_entries(m_wide, inl ? slots : 1);
+	bpf_map__set_max_entries(m_slot64, pad ? slots : 1);
+	bpf_map__set_max_entries(m_ep32, pad ? (uint32_t)neps : 1);
 	bpf_object__for_each_map(m, obj) {
 		size_t sz;
 		const void *data;
@@ -199,7 +203,8 @@ int main(int argc, char **argv)
 	/* only the measured program is loaded */
 	struct bpf_program *prog, *want = NULL;
 	bpf_object__for_each_program(prog, obj) {
-		int mine = !strcmp(bpf_program__name(prog), inl ? "fl_inline4" : "fl_split4");
+		int mine = !strcmp(bpf_program__name(prog),
+				   inl ? "fl_inline4" : pad ? "fl_split64_4" : "fl_split4");
 		bpf_program__set_autoload(prog, mine);
 		if (mine)
 			want = prog;
@@ -208,9 +213,27 @@ int main(int argc, char **argv)
 		fprintf(stderr, "l4floor: load failed\n");
 		return 1;
 	}
-	int err = inl ? fill(bpf_map__fd(m_wide), slots, wide, sizeof(*wide))
-		      : fill(bpf_map__fd(m_slot), slots, split, sizeof(*split)) ?:
+	int err;
+	if (inl) {
+		err = fill(bpf_map__fd(m_wide), slots, wide, sizeof(*wide));
+	} else if (pad) {
+		struct fl_slot64 *s64 = calloc(slots, sizeof(*s64));
+		struct fl_ep32 *e32 = calloc(neps ? neps : 1, sizeof(*e32));
+
+		if (!s64 || !e32)
+			return 1;
+		for (uint32_t k = 0; k < slots; k++)
+			s64[k].s = split[k];
+		for (size_t k = 0; k < neps; k++)
+			e32[k].e = eps[k];
+		err = fill(bpf_map__fd(m_slot64), slots, s64, sizeof(*s64)) ?:
+			fill(bpf_map__fd(m_ep32), (uint32_t)neps, e32, sizeof(*e32));
+		free(s64);
+		free(e32);
+	} else {
+		err = fill(bpf_map__fd(m_slot), slots, split, sizeof(*split)) ?:
 			fill(bpf_map__fd(m_ep), (uint32_t)neps, eps, sizeof(*eps));
+	}
 	if (err) {
 		fprintf(stderr, "l4floor: filling the maps: %s\n", strerror(-err));
 		return 1;
@@ -221,8 +244,8 @@ int main(int argc, char **argv)
 	}
 	printf("l4floor: %s, %zu listeners in %u slots (%zu KiB), %zu endpoints (%zu KiB)\n",
 	       argv[3], nroutes, slots,
-	       (size_t)slots * (inl ? sizeof(*wide) : sizeof(*split)) / 1024, neps,
-	       inl ? 0 : neps * sizeof(*eps) / 1024);
+	       (size_t)slots * (inl ? sizeof(*wide) : pad ? sizeof(struct fl_slot64) : sizeof(*split)) / 1024,
+	       neps, inl ? 0 : neps * (pad ? sizeof(struct fl_ep32) : sizeof(*eps)) / 1024);
 	bpf_object__close(obj);
 	return 0;
 }

@@ -41,7 +41,24 @@ struct fl_wide {
 	struct fl_ep ep[FL_INLINE];
 };
 
+/*
+ * split64: the split layout at the bundle's row sizes (x2b_lsn_slot 64 bytes,
+ * x2b_endpoint 32): the same decision, four times the slot table and the
+ * endpoint array, so that the difference to split is the footprint alone.
+ */
+struct fl_slot64 {
+	struct fl_slot s;
+	__u8 pad[48];
+};
+
+struct fl_ep32 {
+	struct fl_ep e;
+	__u8 pad[24];
+};
+
 _Static_assert(sizeof(struct fl_slot) == 16, "16-byte slots");
+_Static_assert(sizeof(struct fl_slot64) == 64, "64-byte slots");
+_Static_assert(sizeof(struct fl_ep32) == 32, "32-byte endpoints");
 _Static_assert(sizeof(struct fl_wide) == 128, "128-byte slots");
 
 /* murmur3's finaliser over VIP and port; the slot is its low bits */

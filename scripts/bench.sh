@@ -430,11 +430,13 @@ section_attribution() {
 # bench/l4floor.bpf.c is the decision alone (VIP:port -> an endpoint, round
 # robin; no getpeername record; for a counter only the round-robin position) in
 # two table layouts: 16-byte listener slots naming a range of 8-byte endpoints
-# (two lines a decision), and 128-byte slots holding the endpoints (one slot).
+# (two lines a decision), the same at the bundle's row sizes (64-byte slots,
+# 32-byte endpoints: the footprint alone), and 128-byte slots holding the
+# endpoints (one slot).
 # Measured as section 3 does, beside the bundle's entry program and the empty
 # program, over every VIP; a failed connect (a wrong table) shows in the
 # results' errors.
-FLOOR_LAYOUTS=(split inline)
+FLOOR_LAYOUTS=(split split64 inline)
 section_floor() {
 	local n t b name l pin
 	stats_begin
