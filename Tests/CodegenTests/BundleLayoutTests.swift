@@ -122,10 +122,6 @@ final class BundleLayoutTests: XCTestCase {
 
         // An IPv4 service address whose endpoints are IPv6: the general path
         // (counts the family mismatch), never a range an IPv4 socket cannot use.
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-fast-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let snap = dir.appendingPathComponent("v4-to-v6.yaml")
         let yaml = """
             static_resources:
               listeners:
@@ -148,8 +144,7 @@ final class BundleLayoutTests: XCTestCase {
                     - endpoint: {address: {socket_address: {address: "fd00:7::1", port_value: 80}}}
                     - endpoint: {address: {socket_address: {address: "fd00:7::2", port_value: 80}}}
             """
-        try yaml.write(to: snap, atomically: true, encoding: .utf8)
-        XCTAssertEqual(ranges(snap.path), ["10.96.7.7:80": 0])
+        XCTAssertEqual(ranges(try temporaryFile("v4-to-v6.yaml", yaml).path), ["10.96.7.7:80": 0])
     }
 
     func testCapacityClasses() {

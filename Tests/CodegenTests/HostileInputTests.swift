@@ -434,15 +434,6 @@ final class HostileInputTests: XCTestCase {
 
     // MARK: Helpers
 
-    func temporaryFile(_ name: String, _ text: String) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-hostile-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-        let url = dir.appendingPathComponent(name)
-        try Data(text.utf8).write(to: url)
-        return url
-    }
-
     func frontEnd(_ yaml: String) throws -> [Diagnostic] {
         let url = try temporaryFile("input.yaml", yaml)
         return Pipeline.frontEnd(files: [url.path]).diagnostics

@@ -106,3 +106,15 @@ func runProcess(_ exe: String, _ args: [String], stdin: Data? = nil, environment
     let r = try ProcessRunner(exe, args, environment: environment, input: stdin ?? Data()).run()
     return (r.status, r.stdoutText, r.stderrText)
 }
+
+extension XCTestCase {
+    /// `text` as a file named `name` in a directory of its own, removed when the test ends.
+    func temporaryFile(_ name: String, _ text: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("x2b-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent(name)
+        try Data(text.utf8).write(to: url)
+        return url
+    }
+}

@@ -37,9 +37,8 @@
  */
 uint64_t x2b_fast_range(const struct x2b_cluster *c, uint8_t family, const void *eps)
 {
-	const unsigned char *rec =
-		eps; /* packed records, perhaps not aligned: the family byte only */
-
+	/* packed records, perhaps not aligned: only their family byte is read */
+	const unsigned char *rec = eps;
 	const struct x2b_level *lv = &c->levels[0];
 
 	if (c->lb != X2B_LB_ROUND_ROBIN || c->nlevels != 1 || (c->flags & X2B_CLU_PASSTHROUGH) ||
