@@ -24,7 +24,9 @@ def per_run(path):
 def main():
     res, sizes = sys.argv[1], sys.argv[2:]
     cols = [("bundle", "the bundle's `x2b_connect4`"), ("split", "floor, split tables"),
-            ("split64", "floor, split at the bundle's row sizes"), ("inline", "floor, endpoints inline"), ("split10", "floor, split, to 10 of the VIPs"),
+            ("split64", "floor, split at the bundle's row sizes"),
+            ("split32", "floor, split at 32 B slots, 16 B endpoints"),
+            ("inline", "floor, endpoints inline"), ("split10", "floor, split, to 10 of the VIPs"),
             ("empty", "empty program")]
     print("| services | " + " | ".join(c[1] for c in cols) + " | split − empty | inline − empty | failed connects |")
     print("|---:|" + "---:|" * (len(cols) + 3))

@@ -15,6 +15,8 @@
  *         one slot (two adjacent lines) per decision.
  * split64: split with the bundle's row sizes (64-byte slots, 32-byte
  *         endpoints): the cost of the footprint alone.
+ * split32: split with 32-byte slots and 16-byte endpoints (a compact IPv4
+ *         slot and endpoint row that keep the bundle's fields).
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -55,6 +57,20 @@ struct {
 	__type(value, struct fl_ep32);
 } fl_ep32 SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fl_slot32);
+} fl_slot32 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fl_ep16);
+} fl_ep16 SEC(".maps");
+
 /* log2 of the slot count, set before load (bench/l4floor.c) */
 const volatile __u32 fl_bits = 1;
 
@@ -76,10 +92,13 @@ static __always_inline void *fl_find(void *table, __u32 vip, __u16 port)
 	return 0;
 }
 
-SEC("cgroup/connect4")
-int fl_split4(struct bpf_sock_addr *ctx)
+/*
+ * The split decision over a slot table and an endpoint array of any row size
+ * (each row begins with struct fl_slot / struct fl_ep).
+ */
+static __always_inline int fl_split(struct bpf_sock_addr *ctx, void *slots, void *eps)
 {
-	struct fl_slot *s = fl_find(&fl_slot, ctx->user_ip4, (__u16)ctx->user_port);
+	struct fl_slot *s = fl_find(slots, ctx->user_ip4, (__u16)ctx->user_port);
 	struct fl_ep *ep;
 	__u32 e;
 
@@ -88,7 +107,7 @@ int fl_split4(struct bpf_sock_addr *ctx)
 	/* atomic: rr doubles as the listener's exact count of connects (a counter in the
 	 * line the decision reads anyway) */
 	e = s->first + __sync_fetch_and_add(&s->rr, 1) % s->n;
-	ep = bpf_map_lookup_elem(&fl_ep, &e);
+	ep = bpf_map_lookup_elem(eps, &e);
 	if (!ep)
 		return 1;
 	ctx->user_ip4 = ep->ip;
@@ -97,21 +116,21 @@ int fl_split4(struct bpf_sock_addr *ctx)
 }
 
 SEC("cgroup/connect4")
+int fl_split4(struct bpf_sock_addr *ctx)
+{
+	return fl_split(ctx, &fl_slot, &fl_ep);
+}
+
+SEC("cgroup/connect4")
 int fl_split64_4(struct bpf_sock_addr *ctx)
 {
-	struct fl_slot *s = fl_find(&fl_slot64, ctx->user_ip4, (__u16)ctx->user_port);
-	struct fl_ep *ep;
-	__u32 e;
+	return fl_split(ctx, &fl_slot64, &fl_ep32);
+}
 
-	if (!s || !s->n)
-		return 1;
-	e = s->first + __sync_fetch_and_add(&s->rr, 1) % s->n;
-	ep = bpf_map_lookup_elem(&fl_ep32, &e);
-	if (!ep)
-		return 1;
-	ctx->user_ip4 = ep->ip;
-	ctx->user_port = ep->port;
-	return 1;
+SEC("cgroup/connect4")
+int fl_split32_4(struct bpf_sock_addr *ctx)
+{
+	return fl_split(ctx, &fl_slot32, &fl_ep16);
 }
 
 SEC("cgroup/connect4")

@@ -5,7 +5,7 @@
  * of its programs, for scripts/bench.sh to attach and measure. The maps live
  * as long as the pinned program.
  *
- *   l4floor OBJECT ROUTES split|inline|split64 PIN
+ *   l4floor OBJECT ROUTES split|inline|split64|split32 PIN
  *
  * Both layouts get the same table of 2^bits slots, at most half full (larger
  * where a key would need more than FL_PROBES slots).
@@ -69,11 +69,15 @@ int main(int argc, char **argv)
 	size_t linecap = 0;
 	FILE *f;
 
-	if (argc != 5 || (strcmp(argv[3], "split") && strcmp(argv[3], "inline") && strcmp(argv[3], "split64"))) {
-		fprintf(stderr, "usage: l4floor OBJECT ROUTES split|inline|split64 PIN\n");
+	if (argc != 5 || (strcmp(argv[3], "split") && strcmp(argv[3], "inline") && strcmp(argv[3], "split64") &&
+			  strcmp(argv[3], "split32"))) {
+		fprintf(stderr, "usage: l4floor OBJECT ROUTES split|inline|split64|split32 PIN\n");
 		return 2;
 	}
-	int inl = !strcmp(argv[3], "inline"), pad = !strcmp(argv[3], "split64");
+	int inl = !strcmp(argv[3], "inline"), pad = !strcmp(argv[3], "split64"), pad32 = !strcmp(argv[3], "split32");
+	/* the padded layouts: the split slot and endpoint at the head of a larger row */
+	size_t slot_size = pad ? sizeof(struct fl_slot64) : pad32 ? sizeof(struct fl_slot32) : sizeof(struct fl_slot);
+	size_t ep_size = pad ? sizeof(struct fl_ep32) : pad32 ? sizeof(struct fl_ep16) : sizeof(struct fl_ep);
 	f = fopen(argv[2], "r");
 	if (!f) {
 		perror(argv[2]);
@@ -172,16 +176,20 @@ int main(int argc, char **argv)
 	struct bpf_map *m_wide = bpf_object__find_map_by_name(obj, "fl_wide");
 	struct bpf_map *m_slot64 = bpf_object__find_map_by_name(obj, "fl_slot64");
 	struct bpf_map *m_ep32 = bpf_object__find_map_by_name(obj, "fl_ep32");
+	struct bpf_map *m_slot32 = bpf_object__find_map_by_name(obj, "fl_slot32");
+	struct bpf_map *m_ep16 = bpf_object__find_map_by_name(obj, "fl_ep16");
 	struct bpf_map *m;
 	int set_bits = 0;
 
-	if (!m_slot || !m_ep || !m_wide || !m_slot64 || !m_ep32)
+	if (!m_slot || !m_ep || !m_wide || !m_slot64 || !m_ep32 || !m_slot32 || !m_ep16)
 		return 1;
-	bpf_map__set_max_entries(m_slot, inl || pad ? 1 : slots);
-	bpf_map__set_max_entries(m_ep, inl || pad ? 1 : (uint32_t)neps);
+	bpf_map__set_max_entries(m_slot, inl || pad || pad32 ? 1 : slots);
+	bpf_map__set_max_entries(m_ep, inl || pad || pad32 ? 1 : (uint32_t)neps);
 	bpf_map__set_max_entries(m_wide, inl ? slots : 1);
 	bpf_map__set_max_entries(m_slot64, pad ? slots : 1);
 	bpf_map__set_max_entries(m_ep32, pad ? (uint32_t)neps : 1);
+	bpf_map__set_max_entries(m_slot32, pad32 ? slots : 1);
+	bpf_map__set_max_entries(m_ep16, pad32 ? (uint32_t)neps : 1);
 	bpf_object__for_each_map(m, obj) {
 		size_t sz;
 		const void *data;
@@ -204,7 +212,7 @@ int main(int argc, char **argv)
 	struct bpf_program *prog, *want = NULL;
 	bpf_object__for_each_program(prog, obj) {
 		int mine = !strcmp(bpf_program__name(prog),
-				   inl ? "fl_inline4" : pad ? "fl_split64_4" : "fl_split4");
+				   inl ? "fl_inline4" : pad ? "fl_split64_4" : pad32 ? "fl_split32_4" : "fl_split4");
 		bpf_program__set_autoload(prog, mine);
 		if (mine)
 			want = prog;
@@ -216,20 +224,19 @@ int main(int argc, char **argv)
 	int err;
 	if (inl) {
 		err = fill(bpf_map__fd(m_wide), slots, wide, sizeof(*wide));
-	} else if (pad) {
-		struct fl_slot64 *s64 = calloc(slots, sizeof(*s64));
-		struct fl_ep32 *e32 = calloc(neps ? neps : 1, sizeof(*e32));
+	} else if (pad || pad32) {
+		char *ps = calloc(slots, slot_size), *pe = calloc(neps ? neps : 1, ep_size);
 
-		if (!s64 || !e32)
+		if (!ps || !pe)
 			return 1;
 		for (uint32_t k = 0; k < slots; k++)
-			s64[k].s = split[k];
+			memcpy(ps + k * slot_size, &split[k], sizeof(split[k]));
 		for (size_t k = 0; k < neps; k++)
-			e32[k].e = eps[k];
-		err = fill(bpf_map__fd(m_slot64), slots, s64, sizeof(*s64)) ?:
-			fill(bpf_map__fd(m_ep32), (uint32_t)neps, e32, sizeof(*e32));
-		free(s64);
-		free(e32);
+			memcpy(pe + k * ep_size, &eps[k], sizeof(eps[k]));
+		err = fill(bpf_map__fd(pad ? m_slot64 : m_slot32), slots, ps, slot_size) ?:
+			fill(bpf_map__fd(pad ? m_ep32 : m_ep16), (uint32_t)neps, pe, ep_size);
+		free(ps);
+		free(pe);
 	} else {
 		err = fill(bpf_map__fd(m_slot), slots, split, sizeof(*split)) ?:
 			fill(bpf_map__fd(m_ep), (uint32_t)neps, eps, sizeof(*eps));
@@ -244,8 +251,7 @@ int main(int argc, char **argv)
 	}
 	printf("l4floor: %s, %zu listeners in %u slots (%zu KiB), %zu endpoints (%zu KiB)\n",
 	       argv[3], nroutes, slots,
-	       (size_t)slots * (inl ? sizeof(*wide) : pad ? sizeof(struct fl_slot64) : sizeof(*split)) / 1024,
-	       neps, inl ? 0 : neps * (pad ? sizeof(struct fl_ep32) : sizeof(*eps)) / 1024);
+	       (size_t)slots * (inl ? sizeof(*wide) : slot_size) / 1024, neps, inl ? 0 : neps * ep_size / 1024);
 	bpf_object__close(obj);
 	return 0;
 }

@@ -56,6 +56,23 @@ struct fl_ep32 {
 	__u8 pad[24];
 };
 
+/*
+ * split32: 32-byte slots and 16-byte endpoints, the row sizes of a compact
+ * IPv4 slot (address, port, action, range, position) and an IPv4 endpoint
+ * with its connect counter.
+ */
+struct fl_slot32 {
+	struct fl_slot s;
+	__u8 pad[16];
+};
+
+struct fl_ep16 {
+	struct fl_ep e;
+	__u8 pad[8];
+};
+
+_Static_assert(sizeof(struct fl_slot32) == 32, "32-byte slots");
+_Static_assert(sizeof(struct fl_ep16) == 16, "16-byte endpoints");
 _Static_assert(sizeof(struct fl_slot) == 16, "16-byte slots");
 _Static_assert(sizeof(struct fl_slot64) == 64, "64-byte slots");
 _Static_assert(sizeof(struct fl_ep32) == 32, "32-byte endpoints");

@@ -431,12 +431,13 @@ section_attribution() {
 # robin; no getpeername record; for a counter only the round-robin position) in
 # two table layouts: 16-byte listener slots naming a range of 8-byte endpoints
 # (two lines a decision), the same at the bundle's row sizes (64-byte slots,
-# 32-byte endpoints: the footprint alone), and 128-byte slots holding the
-# endpoints (one slot).
+# 32-byte endpoints: the footprint alone), at 32-byte slots and 16-byte
+# endpoints (a compact IPv4 slot), and 128-byte slots holding the endpoints
+# (one slot). X2B_FLOOR_LAYOUTS="split split32" measures a subset.
 # Measured as section 3 does, beside the bundle's entry program and the empty
 # program, over every VIP; a failed connect (a wrong table) shows in the
 # results' errors.
-FLOOR_LAYOUTS=(split split64 inline)
+read -r -a FLOOR_LAYOUTS <<<"${X2B_FLOOR_LAYOUTS:-split split32 split64 inline}"
 section_floor() {
 	local n t b name l pin
 	stats_begin
