@@ -5,7 +5,7 @@
 /// (`X2B_ACT_CLUSTER` is `actCluster`; `X2B_ABI_VERSION` is `version`).
 public enum ABI {
     /// X2B_ABI_VERSION
-    public static let version: UInt32 = 6
+    public static let version: UInt32 = 7
     /// X2B_FAM_INET4
     public static let famInet4: UInt32 = 4
     /// X2B_FAM_INET6

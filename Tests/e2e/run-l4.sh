@@ -306,6 +306,11 @@ prom = open(os.path.join(d, "stats.prom")).read()
 m = re.search(r'^xds2bpf_listener_connects_total\{[^}]*\} (\d+)$', prom, re.M)
 assert m, prom
 assert int(m.group(1)) == s["total"], f"listener connects {m.group(1)}, connects made {s['total']}"
+# seen (derived by the loader, ABI 7) = what matched the listener + what matched nothing
+def total(metric):
+    return int(re.search(r'^' + metric + r'\{[^}]*\} (\d+)$', prom, re.M).group(1))
+seen, unmatched = total("xds2bpf_connects_total"), total("xds2bpf_connects_unmatched_total")
+assert seen == int(m.group(1)) + unmatched, f"seen {seen} != listener {m.group(1)} + unmatched {unmatched}"
 # every connect is counted once: by the slot on the fast path, by the action's row while the
 # repaired slot had no range (between the second update's open and its switch)
 assert connects <= s["total"], f"slot counter {connects}, connects made {s['total']}"

@@ -899,7 +899,12 @@ $(cat "$D/stats.prom")"
 
 	# the text and JSON forms still work; contradicting options are usage errors
 	expect_rc 0 "fx_cluster_0" "stats text" e2e_loader stats --name "$name"
-	e2e_expect_eq 12 "$(e2e_loader stats --name "$name" --format json | json "d['listeners'][0]['connects']")" "stats --format json"
+	# the listener counts every connect that matched it, the refused one too (as x2b_astat.matched does)
+	e2e_expect_eq 13 "$(e2e_loader stats --name "$name" --format json | json "d['listeners'][0]['connects']")" "stats --format json"
+	# seen (ABI 7: derived by the loader) is every connect: the listener's and the unmatched ones
+	e2e_expect_eq True "$(e2e_loader stats --name "$name" --format json |
+		json "d['global']['seen'] == d['listeners'][0]['connects'] + d['global']['unmatched'] and d['global']['seen'] > 13")" \
+		"stats --format json: seen = listener connects + unmatched"
 	expect_rc 2 "contradict" "usage: --json --format prometheus" e2e_loader stats --name "$name" --json --format prometheus
 	expect_rc 2 "unknown format" "usage: --format xml" e2e_loader stats --name "$name" --format xml
 	expect_rc 2 "not text" "usage: --textfile with --format text" e2e_loader stats --name "$name" --format text --textfile "$D"
@@ -929,7 +934,7 @@ $(cat "$D/stats.prom")"
 	e2e_log "node_exporter (pid $ne_pid) on 127.0.0.1:$port in the netns"
 	OUT=$scrape
 	e2e_expect_eq 0 "$(prom_value node_textfile_scrape_error)" "node_exporter: the textfile parsed"
-	e2e_expect_eq 12 "$(prom_value "xds2bpf_listener_connects_total{address=\"10.96.0.1:80\",$l,listener=\"fixture \\\"web\\\" \\\\ listener\"}")" \
+	e2e_expect_eq 13 "$(prom_value "xds2bpf_listener_connects_total{address=\"10.96.0.1:80\",$l,listener=\"fixture \\\"web\\\" \\\\ listener\"}")" \
 		"node_exporter: connects of the listener"
 	e2e_expect_eq 12 "$(prom_value "xds2bpf_cluster_connects_total{$l,cluster=\"fx_cluster_0\"}")" "node_exporter: connects of the cluster"
 	e2e_expect_eq 2 "$(prom_value "xds2bpf_cluster_endpoints{$l,cluster=\"fx_cluster_0\",level=\"0\"}")" "node_exporter: endpoints after the update"

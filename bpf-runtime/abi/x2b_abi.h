@@ -11,7 +11,7 @@
 
 #include <linux/types.h>
 
-#define X2B_ABI_VERSION 6
+#define X2B_ABI_VERSION 7
 
 /* Address families as stored in keys and endpoints. */
 #define X2B_FAM_INET4 4
@@ -51,7 +51,13 @@
 #define X2B_MAX_WEIGHTED 64   /* weighted clusters per action */
 #define X2B_RING_SEARCH_STEPS 24 /* binary search steps: rings up to 2^24 */
 
-/* Global counters (x2b_gstat indexes). */
+/*
+ * Global counters (x2b_gstat indexes). X2B_G_SEEN is not written by the
+ * programs (ABI 7): every TCP connect they see ends in exactly one of
+ * X2B_G_UNMATCHED, an action's x2b_astat.matched or a listener slot's
+ * `connects`, so the loader reports their sum and no connect pays for a
+ * counter of its own.
+ */
 #define X2B_G_SEEN 0
 #define X2B_G_UNMATCHED 1
 #define X2B_G_NO_ENDPOINT 2

@@ -1182,6 +1182,23 @@ static void stats_text_json(const struct loaded *l, const char *snap, const stru
 		printf("}\n");
 }
 
+/*
+ * X2B_G_SEEN is not counted by the programs (ABI 7): every TCP connect they
+ * see is either unmatched or matched a listener row (x2b_astat.matched or a
+ * slot's `connects`, both already summed per listener in *ls).
+ */
+static void derive_seen(struct counters *g, const struct counters *ls)
+{
+	__u64 seen;
+
+	if (!g->present || g->n <= X2B_G_UNMATCHED)
+		return;
+	seen = g->v[X2B_G_UNMATCHED];
+	for (__u32 i = 0; ls->present && i < ls->n; i++)
+		seen += ls->v[i];
+	g->v[X2B_G_SEEN] = seen;
+}
+
 int x2b_cmd_stats(const char *name, enum x2b_stats_format format, const char *textfile)
 {
 	struct counters g = {}, ls = {}, cs = {};
@@ -1199,6 +1216,7 @@ int x2b_cmd_stats(const char *name, enum x2b_stats_format format, const char *te
 	      fold_action_counters(&l, &ls, &cs);
 	if (err)
 		goto cleanup;
+	derive_seen(&g, &ls);
 
 	switch (format) {
 	case X2B_STATS_JSON:

@@ -22,7 +22,6 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 
 	if (ctx->type != SOCK_STREAM)
 		return 1;
-	x2b_count(&x2b_gstat, X2B_G_SEEN);
 	action = x2b_match4(ip, (__u16)ctx->user_port, &hit);
 	if (hit) {
 		/* a service address whose cluster balances from its slot */
@@ -57,7 +56,6 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[1] = ctx->user_ip6[1];
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
-	x2b_count(&x2b_gstat, X2B_G_SEEN);
 	action = x2b_match6(ip, (__u16)ctx->user_port, &hit);
 	if (hit) {
 		/* a service address whose cluster balances from its slot */
@@ -3651,7 +3649,7 @@ static __noinline __attribute__((unused)) __u32 x2b_tls_choose(struct x2b_req *r
 
 #include <linux/types.h>
 
-#define X2B_ABI_VERSION 6
+#define X2B_ABI_VERSION 7
 
 /* Address families as stored in keys and endpoints. */
 #define X2B_FAM_INET4 4
@@ -3691,7 +3689,13 @@ static __noinline __attribute__((unused)) __u32 x2b_tls_choose(struct x2b_req *r
 #define X2B_MAX_WEIGHTED 64   /* weighted clusters per action */
 #define X2B_RING_SEARCH_STEPS 24 /* binary search steps: rings up to 2^24 */
 
-/* Global counters (x2b_gstat indexes). */
+/*
+ * Global counters (x2b_gstat indexes). X2B_G_SEEN is not written by the
+ * programs (ABI 7): every TCP connect they see ends in exactly one of
+ * X2B_G_UNMATCHED, an action's x2b_astat.matched or a listener slot's
+ * `connects`, so the loader reports their sum and no connect pays for a
+ * counter of its own.
+ */
 #define X2B_G_SEEN 0
 #define X2B_G_UNMATCHED 1
 #define X2B_G_NO_ENDPOINT 2

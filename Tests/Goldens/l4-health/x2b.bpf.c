@@ -151,7 +151,6 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 
 	if (ctx->type != SOCK_STREAM)
 		return 1;
-	x2b_count(&x2b_gstat, X2B_G_SEEN);
 	action = x2b_match4(ip, (__u16)ctx->user_port, &hit);
 	if (hit) {
 		/* a service address whose cluster balances from its slot */
@@ -197,7 +196,6 @@ int x2b_connect6(struct bpf_sock_addr *ctx)
 	ip[1] = ctx->user_ip6[1];
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
-	x2b_count(&x2b_gstat, X2B_G_SEEN);
 	action = x2b_match6(ip, (__u16)ctx->user_port, &hit);
 	if (hit) {
 		/* a service address whose cluster balances from its slot */
