@@ -225,4 +225,32 @@ final class BundleLayoutTests: XCTestCase {
         XCTAssertFalse(none.fromCache)
         XCTAssertEqual(none.object, first.object, "reproducible: the same bytes without the cache")
     }
+
+    /// `compile --base --delta` may ignore the slots' ranges (the loader rewrites them), but only
+    /// when both x2b_lsnx images are whole slot records; any other difference needs a replace.
+    func testSlotImagesMayDifferOnlyInTheirRanges() throws {
+        let slot = ABILayout.size("x2b_lsn_slot")
+        let range = try XCTUnwrap(
+            ABILayout.structs.first { $0.name == "x2b_lsn_slot" }?.fields.first { $0.name == "range" })
+        func bundle(_ lsnx: [UInt8]) throws -> BundleFiles {
+            var m = Xds2bpf_Bundle_V1_Manifest()
+            m.abiVersion = ABI.version
+            m.codeSha256 = String(repeating: "a", count: 64)
+            var b = BundleFiles()
+            b.files["manifest.pb"] = try m.serializedBytes()
+            b.files["maps/x2b_lsnx.bin"] = lsnx
+            return b
+        }
+        var record = [UInt8](repeating: 0, count: 4 + slot)
+        record[4] = 4  // family
+        var moved = record
+        moved[4 + range.offset] = 7  // another range
+        XCTAssertNoThrow(try EndpointDelta.make(base: bundle(record), new: bundle(moved)).get(), "ranges alone")
+        var action = record
+        action[4 + 20] = 1  // another action id
+        XCTAssertThrowsError(try EndpointDelta.make(base: bundle(record), new: bundle(action)).get())
+        // not whole records: the bytes must be equal
+        XCTAssertThrowsError(try EndpointDelta.make(base: bundle([1, 2, 3]), new: bundle([1, 2])).get())
+        XCTAssertNoThrow(try EndpointDelta.make(base: bundle([1, 2, 3]), new: bundle([1, 2, 3])).get())
+    }
 }
