@@ -25,7 +25,9 @@
 # Environment: XDS2BPF (compiler binary, default .build/release/xds2bpf),
 # XDS2BPF_COMMIT (the commit that binary was built from, for the report, when it
 # is not the working tree's), XDS2BPF_LOADER (default bpf-runtime/loader/xds2bpf-loader),
-# BENCH_SEED (1).
+# BENCH_SEED (1), X2B_BENCH_WORK (default .bench: snapshots, bundles, results; give each
+# build its own to compare two builds in alternating runs, e.g. two ABI versions with
+# their own XDS2BPF and XDS2BPF_LOADER: bundles are rebuilt only when older than XDS2BPF).
 # Sections verify, decision and latency need root, BTF, cgroup v2, and haproxy or Envoy
 # (latency: .venv/bin/envoy, or ENVOY; each baseline that is missing is skipped and the
 # report says so).
@@ -62,7 +64,8 @@ want() { [[ ",$ONLY," == *",$1,"* ]]; }
 : "${BENCH_SEED:=1}"
 export E2E_LOADER=$XDS2BPF_LOADER
 PY=$(python3 -c 'import sys; print(sys.executable)')
-WORK=$ROOT/.bench
+: "${X2B_BENCH_WORK:=$ROOT/.bench}"
+WORK=$X2B_BENCH_WORK
 BIN=$WORK/bin
 SNAP=$WORK/snap
 BUNDLES=$WORK/bundles-$MODE
