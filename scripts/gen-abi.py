@@ -67,6 +67,8 @@ SHIPPED_ASSERTS = [
     ("x2b_action", []),
     ("x2b_lsn_addr", ["port", "addr"]),
     ("x2b_lsn_slot", ["action", "act", "range", "connects"]),
+    ("x2b_lsn4_slot", ["addr", "action", "range", "connects"]),
+    ("x2b_ep4", ["port", "family", "connects"]),
     ("x2b_astat", ["redirected"]),
     ("x2b_wcluster", []),
     ("x2b_level", []),

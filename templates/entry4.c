@@ -7,7 +7,7 @@ SEC("cgroup/connect4")
 int x2b_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip = ctx->user_ip4;
-	struct x2b_lsn_slot *hit = 0;
+	struct x2b_lsn4_slot *hit = 0;
 	struct x2b_cluster *c = 0;
 	struct x2b_astat *redirected = 0;
 	__u32 action, cluster = 0;
@@ -22,7 +22,7 @@ int x2b_connect4(struct bpf_sock_addr *ctx)
 		if (slot >= 0)
 			return slot;
 	}
-	slot = x2b_route(ctx, action, hit ? &hit->act : 0, &cluster, &c, &redirected);
+	slot = x2b_route(ctx, action, 0, &cluster, &c, &redirected); /* x2b_act: the compact slot has no copy */
 	if (slot == X2B_SLOT_REFUSE)
 		return 0;
 	if (slot < 0 || !c)

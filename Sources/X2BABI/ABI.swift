@@ -5,7 +5,7 @@
 /// (`X2B_ACT_CLUSTER` is `actCluster`; `X2B_ABI_VERSION` is `version`).
 public enum ABI {
     /// X2B_ABI_VERSION
-    public static let version: UInt32 = 7
+    public static let version: UInt32 = 8
     /// X2B_FAM_INET4
     public static let famInet4: UInt32 = 4
     /// X2B_FAM_INET6
@@ -250,6 +250,23 @@ public enum ABILayout {
             Field(name: "act", offset: 24, size: 24),
             Field(name: "range", offset: 48, size: 8),
             Field(name: "connects", offset: 56, size: 8),
+        ]),
+        Struct(name: "x2b_lsn4_slot", size: 32, align: 8, fields: [
+            Field(name: "family", offset: 0, size: 1),
+            Field(name: "pad", offset: 1, size: 1),
+            Field(name: "port", offset: 2, size: 2),
+            Field(name: "addr", offset: 4, size: 4),
+            Field(name: "action", offset: 8, size: 4),
+            Field(name: "pad2", offset: 12, size: 4),
+            Field(name: "range", offset: 16, size: 8),
+            Field(name: "connects", offset: 24, size: 8),
+        ]),
+        Struct(name: "x2b_ep4", size: 16, align: 8, fields: [
+            Field(name: "addr", offset: 0, size: 4),
+            Field(name: "port", offset: 4, size: 2),
+            Field(name: "family", offset: 6, size: 1),
+            Field(name: "pad", offset: 7, size: 1),
+            Field(name: "connects", offset: 8, size: 8),
         ]),
         Struct(name: "x2b_astat", size: 16, align: 8, fields: [
             Field(name: "matched", offset: 0, size: 8),

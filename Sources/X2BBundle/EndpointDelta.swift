@@ -20,22 +20,27 @@ public enum EndpointDelta {
     /// The images an in-place update rewrites (x2b_active: the connection counts of
     /// least-request endpoints, keyed by address; the loader adds a zero entry for a
     /// new address); every other file must be identical.
-    static let rowImages: Set<String> = ["maps/x2b_clu.bin", "maps/x2b_ep.bin", "maps/x2b_lbtab.bin", "maps/x2b_active.bin"]
+    /// x2b_ep4 holds the IPv4 endpoints of x2b_ep again (ABI 8), which the loader derives from the
+    /// same records.
+    static let rowImages: Set<String> = [
+        "maps/x2b_clu.bin", "maps/x2b_ep.bin", "maps/x2b_ep4.bin", "maps/x2b_lbtab.bin", "maps/x2b_active.bin",
+    ]
     /// Files that describe the bundle rather than route: the manifest (cluster
     /// endpoint counts, snapshot digest) and its digest.
     static let descriptive: Set<String> = ["manifest.pb", "manifest.sha256"]
     /// The exact-listener slots: the same but for each slot's `range` (the fast
     /// path's endpoint range, which `xds2bpf-loader update` rewrites itself from
     /// the rows it writes) when only endpoints changed.
-    static let listenerSlots = "maps/x2b_lsnx.bin"
+    /// The same for the IPv4 rows' compact slots (ABI 8): image path → slot struct.
+    static let listenerSlots = ["maps/x2b_lsnx.bin": "x2b_lsn_slot", "maps/x2b_lsn4.bin": "x2b_lsn4_slot"]
 
-    /// An x2b_lsnx image (records of a 4-byte index and an `x2b_lsn_slot`) with
-    /// every `range` zeroed; nil when it is not such an image (then the images
-    /// count as different: only two whole slot images can be equal but for ranges).
-    static func withoutRanges(_ image: [UInt8]?) -> [UInt8]? {
+    /// A slot image (records of a 4-byte index and a `slot` struct) with every
+    /// `range` zeroed; nil when it is not such an image (then the images count
+    /// as different: only two whole slot images can be equal but for ranges).
+    static func withoutRanges(_ image: [UInt8]?, slot: String) -> [UInt8]? {
         guard let image else { return nil }
-        let value = ABILayout.size("x2b_lsn_slot"), record = 4 + value
-        guard let range = ABILayout.structs.first(where: { $0.name == "x2b_lsn_slot" })?.fields.first(where: { $0.name == "range" }),
+        let value = ABILayout.size(slot), record = 4 + value
+        guard let range = ABILayout.structs.first(where: { $0.name == slot })?.fields.first(where: { $0.name == "range" }),
             image.count % record == 0
         else { return nil }
         var bytes = image
@@ -58,7 +63,11 @@ public enum EndpointDelta {
         guard bm.codeSha256 == nm.codeSha256 else { return no("the generated code differs (listeners, routes or cluster set changed)") }
         let paths = Set(base.files.keys).union(new.files.keys).subtracting(rowImages).subtracting(descriptive)
         for p in paths.sorted() where base.files[p] != new.files[p] {
-            if p == Self.listenerSlots, let b = Self.withoutRanges(base.files[p]), b == Self.withoutRanges(new.files[p]) { continue }
+            if let slot = Self.listenerSlots[p], let b = Self.withoutRanges(base.files[p], slot: slot),
+                b == Self.withoutRanges(new.files[p], slot: slot)
+            {
+                continue
+            }
             return no("\(p) differs")
         }
         guard bm.clusters.map(\.name) == nm.clusters.map(\.name) else { return no("the cluster list differs") }

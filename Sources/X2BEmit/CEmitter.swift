@@ -31,12 +31,14 @@ public enum CEmitter {
     static func images(for plan: BundlePlan) -> [String: MapImage] {
         [
             "x2b_lsnx": MapImageEncoder.exactListeners(plan),
+            "x2b_lsn4": MapImageEncoder.exactListeners4(plan),
             "x2b_lsnf": MapImageEncoder.listenerFilter(plan),
             "x2b_lsn": MapImageEncoder.listeners(plan),
             "x2b_act": MapImageEncoder.actions(plan),
             "x2b_wcl": MapImageEncoder.weightedClusters(plan),
             "x2b_clu": MapImageEncoder.clusters(plan),
             "x2b_ep": MapImageEncoder.endpoints(plan),
+            "x2b_ep4": MapImageEncoder.endpoints4(plan),
             "x2b_lbtab": MapImageEncoder.slots(plan),
             "x2b_active": MapImageEncoder.activeCounts(plan),
         ]
@@ -167,14 +169,16 @@ public enum CEmitter {
         } else {
             p.comment("Listener match, \(family == .inet4 ? "IPv4" : "IPv6"): rows in x2b_lsn (LPM trie).")
         }
-        p.print("static __always_inline __u32 x2b_match\(f)(\(ipParam), __u16 port, struct x2b_lsn_slot **hit)", "{")
+        // IPv4 rows have their compact slot in x2b_lsn4 (ABI 8), IPv6 rows theirs in x2b_lsnx.
+        let slotType = family == .inet4 ? "struct x2b_lsn4_slot" : "struct x2b_lsn_slot"
+        p.print("static __always_inline __u32 x2b_match\(f)(\(ipParam), __u16 port, \(slotType) **hit)", "{")
         p.withIndentation { p in
             if plan.benchKnobs.contains(.noListener) {
                 p.print("(void)ip;", "(void)port;", "(void)hit;", "return \(entries.first.map { String($0.action) } ?? "X2B_NO_ACTION");")
                 return
             }
             if !inline {
-                p.print("return x2b_lookup_listener(X2B_FAM_INET\(f), port, \(family == .inet4 ? "&ip" : "ip"), hit);")
+                p.print("return x2b_lookup_listener\(f)(port, ip, hit);")
                 return
             }
             if entries.isEmpty { p.print("(void)ip;", "(void)port;") }
@@ -204,7 +208,7 @@ public enum CEmitter {
                 p.comment("\(e.prefix) port \(e.port): \(e.source)")
                 p.print("if (\(conds.joined(separator: " && ")))")
                 if let slot = slots[e] {
-                    p.withIndentation { $0.print("return x2b_inline_slot(\(slot), \(e.action), hit);") }
+                    p.withIndentation { $0.print("return x2b_inline_slot\(family == .inet4 ? "4" : "")(\(slot), \(e.action), hit);") }
                 } else {
                     p.withIndentation { $0.print("return \(e.action);") }
                 }

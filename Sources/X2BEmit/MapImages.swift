@@ -100,7 +100,34 @@ public enum MapImageEncoder {
             v.raw(listenerAddress(s.entry), padTo: ABILayout.size("x2b_lsn_addr"))
             v.u32(s.entry.action)
             encodeAction(plan.actions[Int(s.entry.action)], into: &v)
-            v.u64(fastRange(plan, action: plan.actions[Int(s.entry.action)], family: s.entry.prefix.address.family))
+            // an IPv4 row's fast path is its x2b_lsn4 slot's
+            let family = s.entry.prefix.address.family
+            v.u64(family == .inet4 ? UInt64(ABI.rangeNone) : fastRange(plan, action: plan.actions[Int(s.entry.action)], family: family))
+            v.u64(0)  // connects
+            img.append(index: s.slot, value: v.bytes)
+        }
+        return img
+    }
+
+    /// The IPv4 rows of `x2b_lsnx` as `struct x2b_lsn4_slot`, at the same slots;
+    /// a slot of an IPv6 row holds its family only (taken, for the probe).
+    public static func exactListeners4(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_lsn4_slot"))
+        for s in plan.layout.exactListenerSlots.sorted(by: { $0.slot < $1.slot }) {
+            let family = s.entry.prefix.address.family
+            var v = ByteWriter()
+            v.u8(UInt8(family.rawValue))
+            guard family == .inet4 else {
+                v.raw([], padTo: img.valueSize - 1)
+                img.append(index: s.slot, value: v.bytes)
+                continue
+            }
+            v.u8(0)
+            v.u16be(s.entry.port)
+            v.raw(Array(s.entry.prefix.address.bytes.prefix(4)), padTo: 4)
+            v.u32(s.entry.action)
+            v.u32(0)
+            v.u64(fastRange(plan, action: plan.actions[Int(s.entry.action)], family: family))
             v.u64(0)  // connects
             img.append(index: s.slot, value: v.bytes)
         }
@@ -247,6 +274,28 @@ public enum MapImageEncoder {
             img.append(index: i, value: endpointRecord(e))
         }
         return img
+    }
+
+    /// `struct x2b_ep4` rows of the IPv4 endpoints, at their `x2b_ep` index.
+    public static func endpoints4(_ plan: BundlePlan) -> MapImage {
+        var img = MapImage(keySize: 4, valueSize: ABILayout.size("x2b_ep4"))
+        for (i, e) in plan.endpoints.enumerated() {
+            guard let row = endpoint4Record(e) else { continue }
+            img.append(index: i, value: row)
+        }
+        return img
+    }
+
+    /// One `struct x2b_ep4`, or nil for an IPv6 endpoint (its row stays zero).
+    public static func endpoint4Record(_ e: BundlePlan.Endpoint) -> [UInt8]? {
+        guard e.address.family == .inet4 else { return nil }
+        var v = ByteWriter()
+        v.raw(Array(e.address.bytes.prefix(4)), padTo: 4)
+        v.u16be(e.port)
+        v.u8(UInt8(e.address.family.rawValue))
+        v.u8(0)
+        v.u64(0)  // connects: counted by the IPv4 fast path
+        return v.bytes
     }
 
     public static func slots(_ plan: BundlePlan) -> MapImage {

@@ -221,6 +221,11 @@ public struct BundleLayout: Sendable {
                 serves: "listener match: exact listener addresses (open addressing, slots laid out by the compiler)",
                 mmapable: true),
             MapSpec(
+                name: "x2b_lsn4", kind: .array, keyType: "__u32", valueType: "struct x2b_lsn4_slot", keySize: 4,
+                valueSize: lb("x2b_lsn4_slot"), maxEntries: layout.exactListenerTableSize,
+                serves: "listener match: the IPv4 rows of x2b_lsnx at the same slots, half a cache line each (the fast path)",
+                mmapable: true),
+            MapSpec(
                 name: "x2b_lsnf", kind: .array, keyType: "__u32", valueType: "__u32", keySize: 4, valueSize: 4,
                 maxEntries: Int(ABI.listenerFilterWords), serves: "listener match: IPv4 /16s some listener row covers (one bit each)"),
             MapSpec(
@@ -242,6 +247,10 @@ public struct BundleLayout: Sendable {
             MapSpec(
                 name: "x2b_ep", kind: .array, keyType: "__u32", valueType: "struct x2b_endpoint", keySize: 4, valueSize: lb("x2b_endpoint"),
                 maxEntries: headroomCapacity(plan.endpoints.count + plan.dnsEndpointReserve), serves: "routable endpoints"),
+            MapSpec(
+                name: "x2b_ep4", kind: .array, keyType: "__u32", valueType: "struct x2b_ep4", keySize: 4, valueSize: lb("x2b_ep4"),
+                maxEntries: headroomCapacity(plan.endpoints.count + plan.dnsEndpointReserve),
+                serves: "the IPv4 endpoints of x2b_ep at the same index, 16 bytes each (the IPv4 fast path)"),
             MapSpec(
                 name: "x2b_lbtab", kind: .array, keyType: "__u32", valueType: "struct x2b_slot", keySize: 4, valueSize: lb("x2b_slot"),
                 maxEntries: headroomCapacity(plan.slots.count + plan.dnsTableReserve), serves: "round-robin schedules, maglev tables, hash rings"),

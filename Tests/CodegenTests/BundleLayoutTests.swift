@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import Codegen
+@testable import X2BBundle
 @testable import X2BEmit
 @testable import X2BPlan
 
@@ -122,29 +123,85 @@ final class BundleLayoutTests: XCTestCase {
 
         // An IPv4 service address whose endpoints are IPv6: the general path
         // (counts the family mismatch), never a range an IPv4 socket cannot use.
-        let yaml = """
-            static_resources:
-              listeners:
-              - name: v4
-                address: {socket_address: {address: 10.96.7.7, port_value: 80}}
-                filter_chains:
-                - filters:
-                  - name: envoy.filters.network.tcp_proxy
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-                      stat_prefix: v4
-                      cluster: six
-              clusters:
-              - name: six
-                type: STATIC
-                load_assignment:
-                  cluster_name: six
-                  endpoints:
-                  - lb_endpoints:
-                    - endpoint: {address: {socket_address: {address: "fd00:7::1", port_value: 80}}}
-                    - endpoint: {address: {socket_address: {address: "fd00:7::2", port_value: 80}}}
-            """
+        let yaml = Self.tcpSnapshot(
+            listeners: [("v4", "10.96.7.7", 80, "six")], clusters: [("six", [("fd00:7::1", 80), ("fd00:7::2", 80)])])
         XCTAssertEqual(ranges(try temporaryFile("v4-to-v6.yaml", yaml).path), ["10.96.7.7:80": 0])
+    }
+
+    /// ABI 8: an IPv4 row's fast path is its compact x2b_lsn4 slot (same index as its x2b_lsnx slot,
+    /// whose range is then 0); an IPv6 row's x2b_lsn4 slot only says it is taken; x2b_ep4 holds the
+    /// IPv4 endpoints at their x2b_ep index.
+    func testCompactIPv4Rows() throws {
+        let yaml = Self.tcpSnapshot(
+            listeners: [("v4", "10.96.7.7", 80, "six"), ("v6", "fd00:7::7", 80, "four"), ("v4b", "10.96.7.8", 81, "four")],
+            clusters: [("six", [("fd00:7::1", 80)]), ("four", [("10.20.0.1", 8080), ("10.20.0.2", 8081)])])
+        var options = PlanOptions()
+        options.inlineListenerLimit = 0
+        let fe = Pipeline.frontEnd(files: [try temporaryFile("both.yaml", yaml).path])
+        XCTAssertFalse(fe.rejected, "\(fe.diagnostics.map(\.rendered))")
+        let plan = Planner.plan(fe.ir, options: options).0
+        let x = EndpointDelta.Rows.array(MapImageEncoder.exactListeners(plan).bytes, valueSize: ABILayout.size("x2b_lsn_slot"))
+        let v4 = EndpointDelta.Rows.array(MapImageEncoder.exactListeners4(plan).bytes, valueSize: ABILayout.size("x2b_lsn4_slot"))
+        func u64(_ b: ArraySlice<UInt8>, _ at: Int) -> UInt64 {
+            (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[b.startIndex + at + $1]) << (8 * UInt64($1)) }
+        }
+        XCTAssertEqual(Set(x.keys), Set(v4.keys), "the same slots")
+        for s in plan.layout.exactListenerSlots {
+            let wide = try XCTUnwrap(x[s.slot]), compact = try XCTUnwrap(v4[s.slot])
+            let range = MapImageEncoder.fastRange(plan, action: plan.actions[Int(s.entry.action)], family: s.entry.prefix.address.family)
+            if s.entry.prefix.address.family == .inet4 {
+                XCTAssertEqual(Array(compact.prefix(8)), Array(wide.prefix(8)), "family, port, address as in x2b_lsn_addr")
+                XCTAssertEqual(u64(compact, 16), range)
+                XCTAssertEqual(u64(wide, 48), 0, "the IPv4 row's x2b_lsnx slot has no range")
+            } else {
+                XCTAssertEqual(Array(compact), [6] + [UInt8](repeating: 0, count: compact.count - 1), "an IPv6 row: taken, nothing else")
+                XCTAssertEqual(u64(wide, 48), range)
+            }
+        }
+        let fast = plan.layout.exactListenerSlots.filter { $0.entry.prefix.address.family == .inet4 }.map {
+            MapImageEncoder.fastRange(plan, action: plan.actions[Int($0.entry.action)], family: .inet4)
+        }
+        XCTAssertEqual(
+            fast.sorted(), [0, UInt64(plan.endpoints.firstIndex { $0.address.family == .inet4 }!) << 32 | 2],
+            "v4b balances from its slot, v4 (IPv6 endpoints) does not")
+        let ep4 = EndpointDelta.Rows.array(MapImageEncoder.endpoints4(plan).bytes, valueSize: ABILayout.size("x2b_ep4"))
+        for (i, e) in plan.endpoints.enumerated() {
+            if e.address.family == .inet4 {
+                let row = try XCTUnwrap(ep4[i])
+                XCTAssertEqual(Array(row.prefix(4)), Array(e.address.bytes.prefix(4)))
+                XCTAssertEqual(Array(row[(row.startIndex + 4)..<(row.startIndex + 7)]), [UInt8(e.port >> 8), UInt8(e.port & 0xFF), 4])
+            } else {
+                XCTAssertNil(ep4[i], "no x2b_ep4 row for an IPv6 endpoint")
+            }
+        }
+    }
+
+    /// A static snapshot of TCP proxy listeners (name, address, port, cluster) and STATIC clusters.
+    static func tcpSnapshot(listeners: [(String, String, Int, String)], clusters: [(String, [(String, Int)])]) -> String {
+        var y = "static_resources:\n  listeners:\n"
+        for (name, address, port, cluster) in listeners {
+            y += """
+                  - name: \(name)
+                    address: {socket_address: {address: "\(address)", port_value: \(port)}}
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.tcp_proxy
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                          stat_prefix: \(name)
+                          cluster: \(cluster)
+
+                """
+        }
+        y += "  clusters:\n"
+        for (name, endpoints) in clusters {
+            y += "  - name: \(name)\n    type: STATIC\n    load_assignment:\n      cluster_name: \(name)\n"
+            y += "      endpoints:\n      - lb_endpoints:\n"
+            for (address, port) in endpoints {
+                y += "        - endpoint: {address: {socket_address: {address: \"\(address)\", port_value: \(port)}}}\n"
+            }
+        }
+        return y
     }
 
     func testCapacityClasses() {

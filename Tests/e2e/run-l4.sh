@@ -217,8 +217,8 @@ PY
 	passed=$((passed + 1))
 }
 # In-place endpoint update under load, on the fast path of a service address:
-# the VIP is looked up in x2b_lsnx (--inline-listeners 0) and balances from its
-# slot's endpoint range (x2b_lsn_slot.range), which `xds2bpf-loader update`
+# the VIP is looked up in x2b_lsn4 (--inline-listeners 0; its compact IPv4 slot,
+# ABI 8) and balances from the slot's endpoint range, which `xds2bpf-loader update`
 # rewrites right after the switch. No connect fails, every connect after the
 # update goes to the new endpoints, the range names the new ones, and the
 # counters (the slot's and the per-action rows) add up to the connects made.
@@ -253,7 +253,7 @@ PY
 	start_backends "$dir" "update (fast path)" $eps
 	pid=$BACKENDS_PID
 	e2e_loader load "$dir/a" --cgroup "$E2E_CGROUP" --name upd >/dev/null
-	bpftool -j map dump pinned "$XDS2BPF_BPFFS/upd/maps/x2b_lsnx" >"$dir/lsnx-a.json"
+	bpftool -j map dump pinned "$XDS2BPF_BPFFS/upd/maps/x2b_lsn4" >"$dir/lsn4-a.json"
 	e2e_in_cgroup "$E2E_PYTHON" "$HERE/connloop.py" 10.96.1.1:5000 --stop-file "$dir/stop" --marker-file "$dir/marker" \
 		--summary "$dir/summary.json" >/dev/null 2>"$dir/loop.err" &
 	local loop=$!
@@ -266,13 +266,14 @@ PY
 		e2e_fail "update (fast path): the injected failure after the switch did not fail"
 	fi
 	grep -q "injected failure at 'update-after-switch'" "$dir/died.err" || { cat "$dir/died.err" >&2; e2e_fail "update (fast path): no injected failure"; }
-	bpftool -j map dump pinned "$XDS2BPF_BPFFS/upd/maps/x2b_lsnx" >"$dir/lsnx-died.json"
+	bpftool -j map dump pinned "$XDS2BPF_BPFFS/upd/maps/x2b_lsn4" >"$dir/lsn4-died.json"
 	sleep 0.5
 	e2e_loader update "$dir/delta.pb" --name upd >/dev/null
 	touch "$dir/marker"
 	sleep 1.5
 	touch "$dir/stop"
 	wait "$loop" || true
+	bpftool -j map dump pinned "$XDS2BPF_BPFFS/upd/maps/x2b_lsn4" >"$dir/lsn4-b.json"
 	bpftool -j map dump pinned "$XDS2BPF_BPFFS/upd/maps/x2b_lsnx" >"$dir/lsnx-b.json"
 	e2e_loader stats --name upd --format prometheus >"$dir/stats.prom"
 	e2e_loader status --name upd --json >"$dir/status.json"
@@ -285,17 +286,20 @@ assert s["failed"] == 0, f"{s['failed']} failed connects during the update"
 assert set(s["idents"]) == {"10.20.0.1:8080", "10.20.0.2:8080", "10.20.7.1:8080", "10.20.7.2:8080", "10.20.7.3:8080"}, s["idents"]
 assert set(s["after_marker"]) == {"10.20.7.1:8080", "10.20.7.2:8080", "10.20.7.3:8080"}, s["after_marker"]
 
-def slots(name):
+def slots(name, at):
+    """(range, connects) of every taken slot; the two u64 at byte `at`"""
     out = []
     for e in json.load(open(os.path.join(d, name))):
         v = e["value"]
         b = bytes(int(x, 16) for x in v) if isinstance(v, list) else None
         if b and b[0]:
-            out.append((int.from_bytes(b[48:56], "little"), int.from_bytes(b[56:64], "little")))
+            out.append((int.from_bytes(b[at:at + 8], "little"), int.from_bytes(b[at + 8:at + 16], "little")))
     return out
-(ra, _), = slots("lsnx-a.json")
-(rd, _), = slots("lsnx-died.json")
-(rb, connects), = slots("lsnx-b.json")
+# x2b_lsn4_slot: range at 16, connects at 24; x2b_lsn_slot: at 48 and 56
+(ra, _), = slots("lsn4-a.json", 16)
+(rd, _), = slots("lsn4-died.json", 16)
+(rb, connects), = slots("lsn4-b.json", 16)
+assert slots("lsnx-b.json", 48) == [(0, 0)], f"the IPv4 row's x2b_lsnx slot has a range or a count: {slots('lsnx-b.json', 48)}"
 assert rd == ra, f"after the update that died, the slot should still name the old range: {ra:#x} -> {rd:#x}"
 assert ra & 0xFFFFFFFF == 2 and rb & 0xFFFFFFFF == 3, f"ranges before/after: {ra:#x} {rb:#x} (count in the low word)"
 assert ra >> 32 != rb >> 32, f"the range still names the old endpoints: {ra:#x} -> {rb:#x}"

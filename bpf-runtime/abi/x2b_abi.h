@@ -11,7 +11,7 @@
 
 #include <linux/types.h>
 
-#define X2B_ABI_VERSION 7
+#define X2B_ABI_VERSION 8
 
 /* Address families as stored in keys and endpoints. */
 #define X2B_FAM_INET4 4
@@ -125,6 +125,39 @@ struct x2b_lsn_slot {
 
 /* x2b_lsn_slot.range of a cluster without a fast path. */
 #define X2B_RANGE_NONE 0
+
+/*
+ * x2b_lsn4: the IPv4 rows of x2b_lsnx in half a cache line each (ABI 8), at the
+ * same index (the same hash and probe sequence): what an IPv4 connect reads.
+ * An IPv4 row's fast path lives here, not in its x2b_lsnx slot (whose range is
+ * 0 and whose counter stays 0); a slot that x2b_lsnx gives an IPv6 row holds
+ * only family X2B_FAM_INET6, so IPv4 probe sequences step over it. The action's
+ * row is read from x2b_act when the fast path does not decide.
+ */
+struct x2b_lsn4_slot {
+	__u8 family; /* 0: an empty slot */
+	__u8 pad;
+	__u16 port; /* network order */
+	__u32 addr; /* network order */
+	__u32 action;
+	__u32 pad2;
+	__u64 range;	/* as x2b_lsn_slot.range */
+	__u64 connects; /* as x2b_lsn_slot.connects */
+};
+
+/*
+ * x2b_ep4: the IPv4 endpoints of x2b_ep in 16 bytes each (ABI 8), at the same
+ * index, for the IPv4 fast path: the address, the port and the connects that
+ * path sent there (`stats` adds them to x2b_endpoint.connects). Rows of IPv6
+ * endpoints are zero.
+ */
+struct x2b_ep4 {
+	__u32 addr; /* network order */
+	__u16 port; /* network order */
+	__u8 family;
+	__u8 pad;
+	__u64 connects;
+};
 
 /*
  * Connects per action and CPU (x2b_astat, per-CPU): `matched` every run that

@@ -504,42 +504,74 @@ X2B_BALANCE_FN int x2b_balance6(struct bpf_sock_addr *ctx, const struct x2b_clus
 }
 
 /*
- * The fast path of a service address (x2b_lsn_slot.range): one priority level
- * of round robin without weights, balanced from the listener slot alone. The
+ * The fast path of a service address (a slot's `range`): one priority level of
+ * round robin without weights, balanced from the listener slot alone. The
  * slot's `connects` is both the position and the counter, so a decision reads
  * two lines (the slot and the endpoint) instead of the action counters, the
  * cluster's live-row index and its row besides (BENCHMARKS.md, "the floor").
- * Returns -1 when the slot has no range (the general path decides), else the
- * sock_addr verdict. The compiler (and `update`) give an IPv4 address a range
- * of IPv4 endpoints only, so x2b_rewrite's family check does not fail here.
+ * The endpoint index the slot names next in *global; -1 when the slot has no
+ * range (the general path decides). The compiler (and `update`) give an IPv4
+ * address a range of IPv4 endpoints only.
  */
-static __always_inline int x2b_fast_balance(struct bpf_sock_addr *ctx, struct x2b_lsn_slot *s, const __u8 family)
+static __always_inline int x2b_fast_pick(__u64 *range, __u64 *connects, __u32 *global)
 {
-	__u64 range = X2B_READ_ONCE(s->range), n = 0;
-	__u32 count = (__u32)range, global;
-	struct x2b_endpoint *ep;
+	__u64 r = X2B_READ_ONCE(*range), n = 0;
+	__u32 count = (__u32)r;
 
 	if (!count)
 		return -1;
 #ifndef X2B_BENCH_NO_LB
-	n = __sync_fetch_and_add(&s->connects, 1);
+	n = __sync_fetch_and_add(connects, 1);
 #endif
-	global = (__u32)(range >> 32) + (__u32)(n % count);
-	ep = bpf_map_lookup_elem(&x2b_ep, &global);
-	if (ep)
-		x2b_rewrite(ctx, ep, global, family);
+	*global = (__u32)(r >> 32) + (__u32)(n % count);
+	return 0;
+}
+
+/*
+ * IPv4 (ABI 8): from the compact rows, a 32-byte x2b_lsn4 slot and a 16-byte
+ * x2b_ep4 endpoint, half the bytes of the tables a decision reads at 1k-10k
+ * services (BENCHMARKS.md, "the compact layout"). The endpoint row carries its
+ * own connect counter, as x2b_endpoint does on the general path; `stats` adds
+ * the two. Returns -1 (the general path decides) or the sock_addr verdict.
+ */
+X2B_BALANCE_FN int x2b_fast_balance4(struct bpf_sock_addr *ctx, struct x2b_lsn4_slot *s)
+{
+	__u32 global = 0, orig;
+	__u16 orig_port = (__u16)ctx->user_port;
+	struct x2b_ep4 *ep;
+
+	if (x2b_fast_pick(&s->range, &s->connects, &global))
+		return -1;
+	ep = bpf_map_lookup_elem(&x2b_ep4, &global);
+	if (!ep)
+		return 1;
+	if (ep->family != X2B_FAM_INET4) {
+		/* not written by the compiler or `update` (an IPv4 range is IPv4 endpoints only) */
+		x2b_count(&x2b_gstat, X2B_G_FAMILY);
+		return 1;
+	}
+	orig = ctx->user_ip4;
+	ctx->user_ip4 = ep->addr;
+	ctx->user_port = ep->port;
+#ifndef X2B_BENCH_NO_COUNTERS
+	__sync_fetch_and_add(&ep->connects, 1);
+#endif
+	x2b_remember(ctx, global, X2B_FAM_INET4, &orig, orig_port);
 	return 1;
 }
 
-/* One per family, as x2b_balance4/6. */
-X2B_BALANCE_FN int x2b_fast_balance4(struct bpf_sock_addr *ctx, struct x2b_lsn_slot *s)
-{
-	return x2b_fast_balance(ctx, s, X2B_FAM_INET4);
-}
-
+/* IPv6: from the x2b_lsnx slot and the x2b_ep row; one per family, as x2b_balance4/6. */
 X2B_BALANCE_FN int x2b_fast_balance6(struct bpf_sock_addr *ctx, struct x2b_lsn_slot *s)
 {
-	return x2b_fast_balance(ctx, s, X2B_FAM_INET6);
+	__u32 global = 0;
+	struct x2b_endpoint *ep;
+
+	if (x2b_fast_pick(&s->range, &s->connects, &global))
+		return -1;
+	ep = bpf_map_lookup_elem(&x2b_ep, &global);
+	if (ep)
+		x2b_rewrite(ctx, ep, global, X2B_FAM_INET6);
+	return 1;
 }
 
 /*
@@ -644,49 +676,101 @@ static __always_inline struct x2b_lsn_slot *x2b_exact_listener(const struct x2b_
 }
 
 /*
- * An exact row of the straight-line match: its x2b_lsnx slot by the index the
- * compiler laid it out at (no probing), for the action's row and the fast path.
+ * The same probe over x2b_lsn4 (IPv4 keys: the same hash, so the same slots):
+ * a slot's first two words are the key's words 1 and 2 (family, port; address).
  */
+static __always_inline struct x2b_lsn4_slot *x2b_exact_listener4(const struct x2b_lsn_key *key)
+{
+	const __u32 *w = (const __u32 *)key;
+	__u32 h = x2b_lsn_hash(w);
+
+	for (__u32 i = 0; i < X2B_LSNX_PROBES; i++) {
+		__u32 idx = (h + i) & X2B_LSNX_MASK;
+		struct x2b_lsn4_slot *s = bpf_map_lookup_elem(&x2b_lsn4, &idx);
+		const __u32 *k;
+
+		if (!s || !s->family)
+			return NULL;
+		k = (const __u32 *)s;
+		if (k[0] == w[1] && k[1] == w[2])
+			return s;
+	}
+	return NULL;
+}
+
+/*
+ * An exact row of the straight-line match: its slot by the index the compiler
+ * laid it out at (no probing), for the fast path (and, IPv6, the action's row).
+ */
+static __always_inline __u32 x2b_inline_slot4(__u32 idx, __u32 action, struct x2b_lsn4_slot **hit)
+{
+	*hit = bpf_map_lookup_elem(&x2b_lsn4, &idx);
+	return action;
+}
+
 static __always_inline __u32 x2b_inline_slot(__u32 idx, __u32 action, struct x2b_lsn_slot **hit)
 {
 	*hit = bpf_map_lookup_elem(&x2b_lsnx, &idx);
 	return action;
 }
 
+/* Destination prefixes and wildcard listeners: the LPM trie, when the bundle has any rows there. */
+static __always_inline __u32 x2b_prefix_listener(const struct x2b_lsn_key *key)
+{
+	__u32 *action;
+
+	if (!X2B_LPM_ROWS)
+		return X2B_NO_ACTION;
+	action = bpf_map_lookup_elem(&x2b_lsn, key);
+	return action ? *action : X2B_NO_ACTION;
+}
+
 /*
- * Listener lookup from maps: for IPv4 the /16 filter (x2b_lsnf) first, then
- * exact listener addresses (x2b_lsnx: one slot read for the common service
- * VIP, which carries the action's row: *hit), then destination prefixes and
- * wildcard listeners in the LPM trie when the bundle has any (X2B_LPM_ROWS).
+ * IPv4 listener lookup from maps: the /16 filter (x2b_lsnf) first, then exact
+ * listener addresses (x2b_lsn4: one half-line slot for the common service VIP:
+ * *hit), then the LPM trie.
  */
-static __always_inline __u32 x2b_lookup_listener(__u8 family, __u16 port, const __u32 *addr,
-						 struct x2b_lsn_slot **hit)
+static __always_inline __u32 x2b_lookup_listener4(__u16 port, __u32 ip, struct x2b_lsn4_slot **hit)
+{
+	/* the /16 filter first: most destinations that are no service end here */
+	__u32 hi = bpf_ntohl(ip) >> 16, word = hi >> 5;
+	__u32 *bits = bpf_map_lookup_elem(&x2b_lsnf, &word);
+	struct x2b_lsn_key key = {};
+	struct x2b_lsn4_slot *s;
+
+	if (!bits || !(*bits & (1u << (hi & 31))))
+		return X2B_NO_ACTION;
+	key.prefixlen = 64;
+	key.family = X2B_FAM_INET4;
+	key.port = port;
+	__builtin_memcpy(key.addr, &ip, 4);
+	s = x2b_exact_listener4(&key);
+	if (s) {
+		*hit = s;
+		return s->action;
+	}
+	return x2b_prefix_listener(&key);
+}
+
+/*
+ * IPv6 listener lookup from maps: exact listener addresses (x2b_lsnx, whose
+ * slot carries the action's row: *hit), then the LPM trie.
+ */
+static __always_inline __u32 x2b_lookup_listener6(__u16 port, const __u32 *addr, struct x2b_lsn_slot **hit)
 {
 	struct x2b_lsn_key key = {};
 	struct x2b_lsn_slot *s;
-	__u32 *action;
 
-	if (family == X2B_FAM_INET4) {
-		/* the /16 filter first: most destinations that are no service end here */
-		__u32 hi = bpf_ntohl(addr[0]) >> 16, word = hi >> 5;
-		__u32 *bits = bpf_map_lookup_elem(&x2b_lsnf, &word);
-
-		if (!bits || !(*bits & (1u << (hi & 31))))
-			return X2B_NO_ACTION;
-	}
-	key.prefixlen = family == X2B_FAM_INET4 ? 64 : 160;
-	key.family = family;
+	key.prefixlen = 160;
+	key.family = X2B_FAM_INET6;
 	key.port = port;
-	__builtin_memcpy(key.addr, addr, family == X2B_FAM_INET4 ? 4 : 16);
+	__builtin_memcpy(key.addr, addr, 16);
 	s = x2b_exact_listener(&key);
 	if (s) {
 		*hit = s;
 		return s->action;
 	}
-	if (!X2B_LPM_ROWS)
-		return X2B_NO_ACTION;
-	action = bpf_map_lookup_elem(&x2b_lsn, &key);
-	return action ? *action : X2B_NO_ACTION;
+	return x2b_prefix_listener(&key);
 }
 
 #endif /* X2B_RUNTIME_H */

@@ -262,11 +262,13 @@ void x2b_update_plan_free(struct x2b_update_plan *p);
  */
 struct x2b_lsn_slot;
 struct x2b_slots {
-	struct x2b_lsn_slot *slot; /* the map's values, mapped */
-	size_t len;		   /* bytes mapped */
-	uint32_t n;		   /* slots */
-	uint32_t nclusters;	   /* cluster ids indexed */
-	uint32_t *first, *idx;	   /* slots of cluster c: idx[first[c] .. first[c + 1]) */
+	struct x2b_lsn_slot *slot;   /* the map's values, mapped */
+	size_t len;		     /* bytes mapped */
+	struct x2b_lsn4_slot *slot4; /* x2b_lsn4 (ABI 8): the IPv4 rows' ranges, same index */
+	size_t len4;
+	uint32_t n;	       /* slots */
+	uint32_t nclusters;    /* cluster ids indexed */
+	uint32_t *first, *idx; /* slots of cluster c: idx[first[c] .. first[c + 1]) */
 };
 int x2b_slots_open(struct x2b_slots *s, const char *root, uint32_t nclusters);
 void x2b_slots_check(struct x2b_slots *s, uint32_t cid, const struct x2b_cluster *live);

@@ -233,32 +233,72 @@ static int pinned_map(const struct loaded *l, const char *map, __u32 type, __u32
 		      __u32 value_size, struct bpf_map_info *info);
 
 /*
- * The x2b_lsnx slots, mapped read-only (the map is BPF_F_MMAPABLE): one
- * mapping instead of a lookup per slot (65,536 at 10k services). *n slots in
- * *len bytes; NULL when the bundle has no such table (*err says whether that
- * is an error).
+ * A pinned ARRAY of BPF_F_MMAPABLE values of `size` bytes (x2b_lsnx, x2b_lsn4),
+ * mapped read-only: one mapping instead of a lookup per slot (65,536 at 10k
+ * services). *n values in *len bytes; NULL when the bundle has no such map
+ * (*err says whether that is an error).
  */
-static const struct x2b_lsn_slot *map_slots(const struct loaded *l, __u32 *n, size_t *len, int *err)
+static const void *map_array(const struct loaded *l, const char *name, size_t size, __u32 *n,
+			     size_t *len, int *err)
 {
 	struct bpf_map_info xi = {};
-	int fd = pinned_map(l, "x2b_lsnx", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct x2b_lsn_slot), &xi);
+	int fd = pinned_map(l, name, BPF_MAP_TYPE_ARRAY, 4, (__u32)size, &xi);
 	long page = sysconf(_SC_PAGESIZE);
 	void *p;
 
 	*err = 0;
 	if (fd < 0)
-		return NULL; /* an older layout: no slots */
+		return NULL; /* an older layout: no such map */
 	*n = xi.max_entries;
-	*len = ((size_t)xi.max_entries * sizeof(struct x2b_lsn_slot) + (size_t)page - 1) /
-	       (size_t)page * (size_t)page;
+	*len = ((size_t)xi.max_entries * size + (size_t)page - 1) / (size_t)page * (size_t)page;
 	p = (xi.map_flags & BPF_F_MMAPABLE) ? mmap(NULL, *len, PROT_READ, MAP_SHARED, fd, 0)
 					    : MAP_FAILED;
 	if (p == MAP_FAILED) {
-		x2b_err("cannot map x2b_lsnx: %s", strerror(errno));
+		x2b_err("cannot map %s: %s", name, strerror(errno));
 		*err = X2B_EXIT_INTERNAL;
 	}
 	close(fd);
 	return p == MAP_FAILED ? NULL : p;
+}
+
+/* The exact listener slots: x2b_lsnx, and x2b_lsn4 for the IPv4 rows' fast path (ABI 8). */
+struct slot_maps {
+	const struct x2b_lsn_slot *x;
+	const struct x2b_lsn4_slot *v4; /* NULL: none (then no IPv4 row has a fast path) */
+	__u32 n, n4;
+	size_t len, len4;
+};
+
+static int open_slot_maps(const struct loaded *l, struct slot_maps *sm)
+{
+	int err;
+
+	memset(sm, 0, sizeof(*sm));
+	sm->x = map_array(l, "x2b_lsnx", sizeof(*sm->x), &sm->n, &sm->len, &err);
+	if (!sm->x)
+		return err;
+	sm->v4 = map_array(l, "x2b_lsn4", sizeof(*sm->v4), &sm->n4, &sm->len4, &err);
+	return err;
+}
+
+static void close_slot_maps(struct slot_maps *sm)
+{
+	if (sm->x)
+		munmap((void *)sm->x, sm->len);
+	if (sm->v4)
+		munmap((void *)sm->v4, sm->len4);
+}
+
+/* Slot i's range or counter: an IPv4 row's in x2b_lsn4, any other row's in x2b_lsnx. */
+static __u64 slot_word(const struct slot_maps *sm, __u32 i, bool connects)
+{
+	if (sm->x[i].key.family == X2B_FAM_INET4) {
+		if (!sm->v4 || i >= sm->n4)
+			return 0;
+		return __atomic_load_n(connects ? &sm->v4[i].connects : &sm->v4[i].range,
+				       __ATOMIC_RELAXED);
+	}
+	return __atomic_load_n(connects ? &sm->x[i].connects : &sm->x[i].range, __ATOMIC_RELAXED);
 }
 
 /*
@@ -268,22 +308,21 @@ static const struct x2b_lsn_slot *map_slots(const struct loaded *l, __u32 *n, si
  */
 static bool slot_counts(const struct loaded *l, size_t *fast, size_t *exact)
 {
-	__u32 n = 0;
-	size_t len = 0;
-	int err;
-	const struct x2b_lsn_slot *s = map_slots(l, &n, &len, &err);
+	struct slot_maps sm;
 
 	*fast = *exact = 0;
-	if (!s)
+	if (open_slot_maps(l, &sm) || !sm.x) {
+		close_slot_maps(&sm);
 		return false;
-	for (__u32 i = 0; i < n; i++) {
-		if (!s[i].key.family)
+	}
+	for (__u32 i = 0; i < sm.n; i++) {
+		if (!sm.x[i].key.family)
 			continue;
 		(*exact)++;
-		if (__atomic_load_n(&s[i].range, __ATOMIC_RELAXED) != X2B_RANGE_NONE)
+		if (slot_word(&sm, i, false) != X2B_RANGE_NONE)
 			(*fast)++;
 	}
-	munmap((void *)s, len);
+	close_slot_maps(&sm);
 	return true;
 }
 
@@ -638,31 +677,31 @@ static int pinned_map(const struct loaded *l, const char *map, __u32 type, __u32
 }
 
 /*
- * The connects service addresses balanced from their x2b_lsnx slot (the fast
- * path counts them there, not in x2b_astat): each one matched the slot's
+ * The connects service addresses balanced from their slot (x2b_lsnx, an IPv4
+ * row's x2b_lsn4; the fast path counts them there, not in x2b_astat): each one matched the slot's
  * listener and was redirected by its action's cluster.
  */
 static int fold_slot_counters(const struct loaded *l, struct counters *ls, struct counters *cs)
 {
-	__u32 n = 0;
-	size_t len = 0;
-	int err;
-	const struct x2b_lsn_slot *s = map_slots(l, &n, &len, &err);
+	struct slot_maps sm;
+	int err = open_slot_maps(l, &sm);
 
-	if (!s)
-		return err;
-	for (__u32 i = 0; i < n; i++) {
-		__u64 connects = __atomic_load_n(&s[i].connects, __ATOMIC_RELAXED);
+	for (__u32 i = 0; !err && sm.x && i < sm.n; i++) {
+		const struct x2b_lsn_slot *s = &sm.x[i];
+		__u64 connects;
 
-		if (!s[i].key.family || !connects)
+		if (!s->key.family)
 			continue;
-		if (s[i].act.listener < ls->n)
-			ls->v[s[i].act.listener] += connects;
-		if (s[i].act.kind == X2B_ACT_CLUSTER && cs->present && s[i].act.target < cs->n)
-			cs->v[s[i].act.target] += connects;
+		connects = slot_word(&sm, i, true);
+		if (!connects)
+			continue;
+		if (s->act.listener < ls->n)
+			ls->v[s->act.listener] += connects;
+		if (s->act.kind == X2B_ACT_CLUSTER && cs->present && s->act.target < cs->n)
+			cs->v[s->act.target] += connects;
 	}
-	munmap((void *)s, len);
-	return 0;
+	close_slot_maps(&sm);
+	return err;
 }
 
 /*
@@ -804,13 +843,15 @@ static int endpoint_address_cmp(const void *a, const void *b)
 static void prom_endpoint_connects(FILE *f, const struct loaded *l)
 {
 	static const char metric[] = "xds2bpf_endpoint_connects_total";
-	struct bpf_map_info vi, ci, ei;
-	int vfd, cfd, efd;
+	struct bpf_map_info vi, ci, ei, e4i;
+	int vfd, cfd, efd, e4fd;
 	bool head = false;
 
 	vfd = pinned_map(l, "x2b_cluv", BPF_MAP_TYPE_ARRAY, 4, 4, &vi);
 	cfd = pinned_map(l, "x2b_clu", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct x2b_cluster), &ci);
 	efd = pinned_map(l, "x2b_ep", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct x2b_endpoint), &ei);
+	/* the IPv4 fast path counts in x2b_ep4 (ABI 8), at the same index */
+	e4fd = pinned_map(l, "x2b_ep4", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct x2b_ep4), &e4i);
 	if (vfd < 0 || cfd < 0 || efd < 0)
 		goto out;
 	for (size_t i = 0; i < l->m->n_clusters; i++) {
@@ -824,9 +865,12 @@ static void prom_endpoint_connects(FILE *f, const struct loaded *l)
 			for (__u32 k = 0; k < c.levels[lv].count && k < ei.max_entries; k++) {
 				__u32 idx = c.levels[lv].first + k;
 				struct x2b_endpoint ep;
+				struct x2b_ep4 ep4;
 
 				if (bpf_map_lookup_elem(efd, &idx, &ep))
 					continue;
+				if (e4fd >= 0 && !bpf_map_lookup_elem(e4fd, &idx, &ep4))
+					ep.connects += ep4.connects;
 				if (n == cap) {
 					struct x2b_endpoint *grown =
 						realloc(eps, (cap ? 2 * cap : 16) * sizeof(*eps));
@@ -875,6 +919,8 @@ out:
 		close(cfd);
 	if (efd >= 0)
 		close(efd);
+	if (e4fd >= 0)
+		close(e4fd);
 }
 
 /* HTTP routing decisions per kind (x2b_hstat; bundles with HTTP routes, the module's build). */

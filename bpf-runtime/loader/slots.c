@@ -3,9 +3,9 @@
  * slots: the fast path of service addresses kept in step with in-place updates.
  *
  * An x2b_lsnx slot whose action always takes one cluster carries that cluster's
- * live endpoint range (x2b_lsn_slot.range) when the cluster is one priority
- * level of round robin without weights: the connect program then balances from
- * the slot alone. Every switch of a cluster's row (update.c) rewrites the
+ * live endpoint range (x2b_lsn_slot.range; for an IPv4 row the range is in its
+ * x2b_lsn4 slot, ABI 8) when the cluster is one priority level of round robin
+ * without weights: the connect program then balances from the slot alone. Every switch of a cluster's row (update.c) rewrites the
  * ranges of its slots with one 64-bit store each, through a shared mapping of
  * the map (BPF_F_MMAPABLE): a map update copies the whole value, which neither
  * promises a single store for the range nor keeps the slot's counter.
@@ -55,47 +55,96 @@ uint64_t x2b_fast_range(const struct x2b_cluster *c, uint8_t family, const void 
 	return (__u64)lv->first << 32 | lv->count;
 }
 
-static void store_range(struct x2b_lsn_slot *s, uint64_t range)
+static void store_range(__u64 *cell, uint64_t range)
 {
-	__atomic_store_n(&s->range, range, __ATOMIC_RELEASE);
+	__atomic_store_n(cell, range, __ATOMIC_RELEASE);
+}
+
+/*
+ * Where slot `i`'s range is: an IPv4 row's in its x2b_lsn4 slot (ABI 8), any
+ * other row's in its x2b_lsnx slot.
+ */
+static __u64 *range_cell(struct x2b_slots *s, __u32 i)
+{
+	if (s->slot[i].key.family == X2B_FAM_INET4)
+		return &s->slot4[i].range;
+	return &s->slot[i].range;
+}
+
+/*
+ * A shared mapping of the pinned ARRAY `name` of values of `size` bytes
+ * (BPF_F_MMAPABLE): *n values in *len bytes; NULL with *err set (0: the map
+ * is absent).
+ */
+static void *map_values(const char *root, const char *name, size_t size, __u32 *n, size_t *len,
+			int *err)
+{
+	struct bpf_map_info info = {};
+	__u32 ilen = sizeof(info);
+	char path[PATH_MAX];
+	long page = sysconf(_SC_PAGESIZE);
+	void *p;
+	int fd;
+
+	*err = 0;
+	if (x2b_path(path, sizeof(path), "%s/maps/%s", root, name)) {
+		*err = X2B_EXIT_USAGE;
+		return NULL;
+	}
+	fd = bpf_obj_get(path);
+	if (fd < 0 && errno == ENOENT)
+		return NULL; /* no exact-address table: no fast path to keep */
+	if (fd < 0) {
+		x2b_err("cannot open %s: %s; cannot update in place: reload", path,
+			strerror(errno));
+		*err = x2b_exit_for_errno(errno);
+		return NULL;
+	}
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) || info.type != BPF_MAP_TYPE_ARRAY ||
+	    info.value_size != size || !(info.map_flags & BPF_F_MMAPABLE)) {
+		x2b_err("map %s: not an mmapable ARRAY of %zu-byte slots (ABI %d); cannot update in "
+			"place: reload",
+			name, size, X2B_ABI_VERSION);
+		close(fd);
+		*err = X2B_EXIT_NO_FIT;
+		return NULL;
+	}
+	*n = info.max_entries;
+	*len = ((size_t)info.max_entries * size + (size_t)page - 1) / (size_t)page * (size_t)page;
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		x2b_err("cannot map %s: %s", name, strerror(errno));
+		*err = X2B_EXIT_INTERNAL;
+		return NULL;
+	}
+	return p;
 }
 
 int x2b_slots_open(struct x2b_slots *s, const char *root, uint32_t nclusters)
 {
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info), *fill = NULL;
-	char path[PATH_MAX];
-	long page = sysconf(_SC_PAGESIZE);
-	int fd, err = 0;
+	__u32 *fill = NULL, n4 = 0;
+	int err = 0;
 
 	memset(s, 0, sizeof(*s));
-	if (x2b_path(path, sizeof(path), "%s/maps/x2b_lsnx", root))
-		return X2B_EXIT_USAGE;
-	fd = bpf_obj_get(path);
-	if (fd < 0 && errno == ENOENT)
-		return 0; /* no exact-address table: no fast path to keep */
-	if (fd < 0) {
-		x2b_err("cannot open %s: %s; cannot update in place: reload", path,
-			strerror(errno));
-		return x2b_exit_for_errno(errno);
+	s->slot = map_values(root, "x2b_lsnx", sizeof(struct x2b_lsn_slot), &s->n, &s->len, &err);
+	if (!s->slot)
+		return err;
+	/* the IPv4 rows' compact slots: the same count (ABI 8) */
+	s->slot4 = map_values(root, "x2b_lsn4", sizeof(struct x2b_lsn4_slot), &n4, &s->len4, &err);
+	if (!s->slot4) {
+		if (!err) {
+			x2b_err("map x2b_lsn4 is missing (ABI %d); cannot update in place: reload",
+				X2B_ABI_VERSION);
+			err = X2B_EXIT_NO_FIT;
+		}
+		goto out;
 	}
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_MAP_TYPE_ARRAY ||
-	    info.value_size != sizeof(struct x2b_lsn_slot) || !(info.map_flags & BPF_F_MMAPABLE)) {
-		x2b_err("map x2b_lsnx: not an mmapable ARRAY of %zu-byte slots (ABI %d); cannot update "
-			"in place: reload",
-			sizeof(struct x2b_lsn_slot), X2B_ABI_VERSION);
-		close(fd);
-		return X2B_EXIT_NO_FIT;
-	}
-	s->n = info.max_entries;
-	s->len = ((size_t)s->n * sizeof(struct x2b_lsn_slot) + (size_t)page - 1) / (size_t)page *
-		 (size_t)page;
-	s->slot = mmap(NULL, s->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (s->slot == MAP_FAILED) {
-		s->slot = NULL;
-		x2b_err("cannot map x2b_lsnx: %s", strerror(errno));
-		return X2B_EXIT_INTERNAL;
+	if (n4 != s->n) {
+		x2b_err("map x2b_lsn4 has %u slots, x2b_lsnx %u; cannot update in place: reload",
+			n4, s->n);
+		err = X2B_EXIT_NO_FIT;
+		goto out;
 	}
 
 	/* the slots of every cluster id: counts, offsets, then the slot numbers */
@@ -139,11 +188,11 @@ void x2b_slots_check(struct x2b_slots *s, uint32_t cid, const struct x2b_cluster
 	if (!s->slot || cid >= s->nclusters)
 		return;
 	for (__u32 k = s->first[cid]; k < s->first[cid + 1]; k++) {
-		struct x2b_lsn_slot *sl = &s->slot[s->idx[k]];
-		__u64 r = __atomic_load_n(&sl->range, __ATOMIC_ACQUIRE);
+		__u64 *cell = range_cell(s, s->idx[k]);
+		__u64 r = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
 
 		if (r != X2B_RANGE_NONE && r != x2b_fast_range(live, X2B_FAM_INET6, NULL))
-			store_range(sl, X2B_RANGE_NONE);
+			store_range(cell, X2B_RANGE_NONE);
 	}
 }
 
@@ -154,9 +203,9 @@ void x2b_slots_switched(struct x2b_slots *s, uint32_t cid, const struct x2b_clus
 	if (!s->slot || cid >= s->nclusters)
 		return;
 	for (__u32 k = s->first[cid]; k < s->first[cid + 1]; k++) {
-		struct x2b_lsn_slot *sl = &s->slot[s->idx[k]];
+		__u32 i = s->idx[k];
 
-		store_range(sl, x2b_fast_range(row, sl->key.family, eps));
+		store_range(range_cell(s, i), x2b_fast_range(row, s->slot[i].key.family, eps));
 	}
 }
 
@@ -164,6 +213,8 @@ void x2b_slots_close(struct x2b_slots *s)
 {
 	if (s->slot)
 		munmap(s->slot, s->len);
+	if (s->slot4)
+		munmap(s->slot4, s->len4);
 	free(s->first);
 	free(s->idx);
 	memset(s, 0, sizeof(*s));

@@ -177,7 +177,7 @@ struct x2b_update_summary {
 struct x2b_updater {
 	char root[PATH_MAX], state[PATH_MAX], pending[PATH_MAX];
 	int lockfd;
-	struct umap clu, cluv, ep, tab;
+	struct umap clu, cluv, ep, ep4, tab;
 	struct x2b_slots slots; /* service addresses that balance from their slot */
 	int active_fd;		/* x2b_active, -1 without least-request clusters */
 	x2b_manifest *m;
@@ -337,11 +337,40 @@ static int record_update(const struct x2b_updater *u)
 	return x2b_write_state_file(u->state, X2B_UPDATE_FILE, buf, strlen(buf));
 }
 
+/*
+ * The x2b_ep4 rows of `count` endpoint records (ABI 8): the IPv4 ones' address
+ * and port, zero rows for the others (the IPv4 fast path never reads them).
+ */
+static int batch_add_ep4(struct batch *b, __u32 first, const void *records, size_t count)
+{
+	struct x2b_ep4 *rows;
+	int err;
+
+	if (!count)
+		return 0;
+	rows = calloc(count, sizeof(*rows));
+	if (!rows)
+		return -ENOMEM;
+	for (size_t i = 0; i < count; i++) {
+		struct x2b_endpoint ep;
+
+		memcpy(&ep, (const unsigned char *)records + i * sizeof(ep), sizeof(ep));
+		if (ep.family != X2B_FAM_INET4)
+			continue;
+		memcpy(&rows[i].addr, ep.addr, sizeof(rows[i].addr));
+		rows[i].port = ep.port;
+		rows[i].family = X2B_FAM_INET4;
+	}
+	err = batch_add(b, first, rows, count);
+	free(rows);
+	return err;
+}
+
 static void x2b_updater_close(struct x2b_updater *u)
 {
-	struct umap *maps[] = { &u->cluv, &u->clu, &u->ep, &u->tab };
+	struct umap *maps[] = { &u->cluv, &u->clu, &u->ep, &u->ep4, &u->tab };
 
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
 		if (maps[i]->fd >= 0)
 			close(maps[i]->fd);
 	if (u->active_fd >= 0)
@@ -378,6 +407,7 @@ static int x2b_updater_open(struct x2b_updater *u, const char *name)
 	u->ep = (struct umap){ .name = "x2b_ep",
 			       .value_size = sizeof(struct x2b_endpoint),
 			       .fd = -1 };
+	u->ep4 = (struct umap){ .name = "x2b_ep4", .value_size = sizeof(struct x2b_ep4), .fd = -1 };
 	u->tab = (struct umap){ .name = "x2b_lbtab",
 				.value_size = sizeof(struct x2b_slot),
 				.fd = -1 };
@@ -418,7 +448,7 @@ static int x2b_updater_open(struct x2b_updater *u, const char *name)
 		err = X2B_EXIT_NO_FIT;
 		goto fail;
 	}
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		err = open_map(u->root, maps[i]);
 		if (err)
 			goto fail;
@@ -427,6 +457,19 @@ static int x2b_updater_open(struct x2b_updater *u, const char *name)
 	err = x2b_slots_open(&u->slots, u->root, u->cluv.info.max_entries);
 	if (err)
 		goto fail;
+	/* x2b_ep4 (ABI 8) comes with the exact listener slots: a bundle without them may lack it */
+	if (u->slots.slot4 || (!x2b_path(path, sizeof(path), "%s/maps/x2b_ep4", u->root) &&
+			       access(path, F_OK) == 0)) {
+		err = open_map(u->root, &u->ep4);
+		if (err)
+			goto fail;
+		if (u->ep4.info.max_entries != u->ep.info.max_entries) {
+			x2b_err("map x2b_ep4 has %u rows, x2b_ep %u; cannot update in place: reload",
+				u->ep4.info.max_entries, u->ep.info.max_entries);
+			err = X2B_EXIT_NO_FIT;
+			goto fail;
+		}
+	}
 
 	/* the live row of every cluster of the manifest, kept from now on */
 	u->n = u->m->n_clusters;
@@ -484,7 +527,8 @@ fail:
 static int x2b_updater_apply(struct x2b_updater *u, const void *data, size_t len,
 			     void (*on_live)(const struct x2b_updater *u, void *ctx), void *ctx)
 {
-	struct batch bep = { .m = &u->ep }, btab = { .m = &u->tab }, bclu = { .m = &u->clu };
+	struct batch bep = { .m = &u->ep }, bep4 = { .m = &u->ep4 }, btab = { .m = &u->tab },
+		     bclu = { .m = &u->clu };
 	struct x2b_update_summary sum = {};
 	struct x2b_update_plan plan = {};
 	struct x2b_space eps, tabs;
@@ -513,6 +557,9 @@ static int x2b_updater_apply(struct x2b_updater *u, const void *data, size_t len
 			const struct x2b_level *l = &plan.rows[k].levels[li];
 
 			err = batch_add(&bep, l->first, c->levels[li]->endpoints.data, l->count);
+			if (!err && u->ep4.fd >= 0)
+				err = batch_add_ep4(&bep4, l->first, c->levels[li]->endpoints.data,
+						    l->count);
 			if (!err)
 				err = batch_add(&btab, l->table_first, c->levels[li]->table.data,
 						l->table_len);
@@ -527,6 +574,8 @@ static int x2b_updater_apply(struct x2b_updater *u, const void *data, size_t len
 	}
 	/* rows last: each one refers to ranges written before it */
 	err = batch_write(&bep);
+	if (!err)
+		err = batch_write(&bep4);
 	if (!err)
 		err = batch_write(&btab);
 	if (!err)
@@ -618,6 +667,7 @@ static int x2b_updater_apply(struct x2b_updater *u, const void *data, size_t len
 	err = record_update(u);
 out:
 	batch_free(&bep);
+	batch_free(&bep4);
 	batch_free(&btab);
 	batch_free(&bclu);
 	x2b_update_plan_free(&plan);
