@@ -315,6 +315,11 @@ def total(metric):
     return int(re.search(r'^' + metric + r'\{[^}]*\} (\d+)$', prom, re.M).group(1))
 seen, unmatched = total("xds2bpf_connects_total"), total("xds2bpf_connects_unmatched_total")
 assert seen == int(m.group(1)) + unmatched, f"seen {seen} != listener {m.group(1)} + unmatched {unmatched}"
+# per endpoint (x2b_ep4 on the IPv4 fast path plus x2b_ep on the general one): the live rows are the
+# three new endpoints, and each counted what it served
+for ep in ("10.20.7.1:8080", "10.20.7.2:8080", "10.20.7.3:8080"):
+    got = re.search(r'^xds2bpf_endpoint_connects_total\{[^}]*endpoint="' + re.escape(ep) + r'"\} (\d+)$', prom, re.M)
+    assert got and int(got.group(1)) == s["idents"][ep], f"{ep}: counted {got and got.group(1)}, served {s['idents'][ep]}"
 # every connect is counted once: by the slot on the fast path, by the action's row while the
 # repaired slot had no range (between the second update's open and its switch)
 assert connects <= s["total"], f"slot counter {connects}, connects made {s['total']}"
