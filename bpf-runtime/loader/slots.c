@@ -5,9 +5,10 @@
  * An x2b_lsnx slot whose action always takes one cluster carries that cluster's
  * live endpoint range (x2b_lsn_slot.range; for an IPv4 row the range is in its
  * x2b_lsn4 slot, ABI 8) when the cluster is one priority level of round robin
- * without weights: the connect program then balances from the slot alone. Every switch of a cluster's row (update.c) rewrites the
- * ranges of its slots with one 64-bit store each, through a shared mapping of
- * the map (BPF_F_MMAPABLE): a map update copies the whole value, which neither
+ * without weights: the connect program then balances from the slot alone.
+ * Every switch of a cluster's row (update.c) rewrites the ranges of its slots
+ * with one 64-bit store each, through a shared mapping of the map
+ * (BPF_F_MMAPABLE): a map update copies the whole value, which neither
  * promises a single store for the range nor keeps the slot's counter.
  *
  * The invariant: a slot's range is 0 or its cluster's live level-0 range. The
