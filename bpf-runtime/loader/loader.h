@@ -276,6 +276,8 @@ void x2b_slots_switched(struct x2b_slots *s, uint32_t cid, const struct x2b_clus
 			const void *eps);
 void x2b_slots_close(struct x2b_slots *s);
 uint64_t x2b_fast_range(const struct x2b_cluster *c, uint8_t family, const void *eps);
+void *x2b_map_values(const char *root, const char *name, size_t size, int prot, __u32 *n,
+		     size_t *len, int *err);
 
 /* A flat JSON object: string keys; string, number, true/false/null values (as text). */
 struct x2b_kv {

@@ -229,38 +229,6 @@ static void status_dns(const struct loaded *l)
 	free(data);
 }
 
-static int pinned_map(const struct loaded *l, const char *map, __u32 type, __u32 key_size,
-		      __u32 value_size, struct bpf_map_info *info);
-
-/*
- * A pinned ARRAY of BPF_F_MMAPABLE values of `size` bytes (x2b_lsnx, x2b_lsn4),
- * mapped read-only: one mapping instead of a lookup per slot (65,536 at 10k
- * services). *n values in *len bytes; NULL when the bundle has no such map
- * (*err says whether that is an error).
- */
-static const void *map_array(const struct loaded *l, const char *name, size_t size, __u32 *n,
-			     size_t *len, int *err)
-{
-	struct bpf_map_info xi = {};
-	int fd = pinned_map(l, name, BPF_MAP_TYPE_ARRAY, 4, (__u32)size, &xi);
-	long page = sysconf(_SC_PAGESIZE);
-	void *p;
-
-	*err = 0;
-	if (fd < 0)
-		return NULL; /* an older layout: no such map */
-	*n = xi.max_entries;
-	*len = ((size_t)xi.max_entries * size + (size_t)page - 1) / (size_t)page * (size_t)page;
-	p = (xi.map_flags & BPF_F_MMAPABLE) ? mmap(NULL, *len, PROT_READ, MAP_SHARED, fd, 0)
-					    : MAP_FAILED;
-	if (p == MAP_FAILED) {
-		x2b_err("cannot map %s: %s", name, strerror(errno));
-		*err = X2B_EXIT_INTERNAL;
-	}
-	close(fd);
-	return p == MAP_FAILED ? NULL : p;
-}
-
 /* The exact listener slots: x2b_lsnx, and x2b_lsn4 for the IPv4 rows' fast path (ABI 8). */
 struct slot_maps {
 	const struct x2b_lsn_slot *x;
@@ -274,10 +242,13 @@ static int open_slot_maps(const struct loaded *l, struct slot_maps *sm)
 	int err;
 
 	memset(sm, 0, sizeof(*sm));
-	sm->x = map_array(l, "x2b_lsnx", sizeof(*sm->x), &sm->n, &sm->len, &err);
+	/* read-only mappings: one instead of a lookup per slot */
+	sm->x = x2b_map_values(l->root, "x2b_lsnx", sizeof(*sm->x), PROT_READ, &sm->n, &sm->len,
+			       &err);
 	if (!sm->x)
 		return err;
-	sm->v4 = map_array(l, "x2b_lsn4", sizeof(*sm->v4), &sm->n4, &sm->len4, &err);
+	sm->v4 = x2b_map_values(l->root, "x2b_lsn4", sizeof(*sm->v4), PROT_READ, &sm->n4, &sm->len4,
+				&err);
 	return err;
 }
 
